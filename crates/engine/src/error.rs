@@ -1,0 +1,72 @@
+//! The engine's one error type: every failure a user can cause or meet, with its cause and its fix.
+
+use std::path::PathBuf;
+
+/// Result alias for engine calls.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("invalid symbol {symbol:?}: {reason}")]
+    InvalidSymbolName { symbol: String, reason: String },
+
+    #[error("invalid timeframe {0:?}: valid timeframes are 1m 3m 5m 15m 30m 1h 2h 4h 6h 8h 12h 1d")]
+    InvalidInterval(String),
+
+    #[error("invalid date range: {0}")]
+    InvalidRange(String),
+
+    #[error("invalid source {0:?}: use `binance`, `sample` or `csv:PATH`")]
+    InvalidSource(String),
+
+    #[error("Binance does not know the symbol {0} (code -1121 Invalid symbol); check the spelling, e.g. BTCUSDT")]
+    UnknownSymbol(String),
+
+    #[error("Binance rejected the request (HTTP {status}, code {code}): {message}")]
+    Rejected { status: u16, code: i64, message: String },
+
+    #[error(
+        "Binance has banned this IP for {retry_after_secs} s (HTTP 418) after too many requests; wait and retry later"
+    )]
+    Banned { retry_after_secs: u64 },
+
+    #[error("cannot reach Binance at {url} after {attempts} attempts: {cause}. Check the network or set ATB_BINANCE_URL")]
+    Network { url: String, attempts: u32, cause: String },
+
+    #[error("the sample holds only BTCUSDT 1h candles, not {symbol} {timeframe}; use --source binance or csv:PATH")]
+    SampleMismatch { symbol: String, timeframe: String },
+
+    #[error("{path}: line {line}: {reason}")]
+    Csv { path: String, line: usize, reason: String },
+
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("candle store {path}: {source}")]
+    Store {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+
+    #[error(
+        "candle store {path} was written by a newer atb (schema {found}, this build knows {known}); upgrade atb"
+    )]
+    StoreTooNew { path: PathBuf, found: i64, known: i64 },
+
+    #[error("cannot find a data directory: set ATB_HOME to a writable folder")]
+    NoHome,
+
+    #[error("settings file {path}: {reason}")]
+    Settings { path: PathBuf, reason: String },
+}
+
+impl Error {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Self::Io { path: path.into(), source }
+    }
+}

@@ -1,0 +1,306 @@
+//! Binance spot klines over REST (`GET /api/v3/klines`): one request, retried and paced.
+//!
+//! Retries with bounded exponential backoff: 5xx, timeouts, connection errors and truncated or
+//! malformed JSON. Honours `Retry-After` on 429 and 418. Never retries a request Binance rejected
+//! on its merits (`-1121 Invalid symbol` and other 4xx). Paging over a range lives in `fetch`.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+
+use super::rate_limit::{KLINES_WEIGHT, WEIGHT_LIMIT_PER_MINUTE, WeightBudget};
+use super::{Candle, Interval, Symbol};
+use crate::error::{Error, Result};
+
+/// Most candles Binance returns per request.
+pub const MAX_LIMIT: u32 = 1000;
+
+/// How hard the client tries before giving up.
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    /// Attempts per request, the first included.
+    pub max_attempts: u32,
+    /// Backoff before the second attempt; doubles each time up to `max_delay`.
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+    /// Longest `Retry-After` we are willing to sleep through; longer ones fail with a clear error.
+    pub max_retry_after: Duration,
+    /// Whole-request timeout (connect, send, read).
+    pub request_timeout: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 6,
+            base_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(16),
+            max_retry_after: Duration::from_secs(300),
+            request_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+impl RetryPolicy {
+    fn backoff(&self, failed_attempts: u32) -> Duration {
+        let factor = 2u32.saturating_pow(failed_attempts.saturating_sub(1));
+        self.base_delay.saturating_mul(factor).min(self.max_delay)
+    }
+}
+
+/// Wall-clock milliseconds since the epoch.
+pub fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+/// A klines client bound to one base URL; counts its requests.
+pub struct KlinesClient {
+    http: reqwest::Client,
+    base_url: String,
+    policy: RetryPolicy,
+    budget: WeightBudget,
+    requests: u64,
+}
+
+/// Why one attempt failed, and whether another may succeed.
+enum Attempt {
+    Retry { cause: String, wait: Option<Duration> },
+    Fatal(Error),
+}
+
+impl KlinesClient {
+    pub fn new(base_url: &str, policy: RetryPolicy) -> Result<Self> {
+        let http = reqwest::Client::builder()
+            .timeout(policy.request_timeout)
+            .connect_timeout(policy.request_timeout.min(Duration::from_secs(10)))
+            .user_agent(concat!("atb/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| Error::Network { url: base_url.to_string(), attempts: 0, cause: e.to_string() })?;
+        Ok(Self {
+            http,
+            base_url: base_url.trim_end_matches('/').to_string(),
+            policy,
+            budget: WeightBudget::new(WEIGHT_LIMIT_PER_MINUTE),
+            requests: 0,
+        })
+    }
+
+    /// Requests sent so far, retries included.
+    pub fn requests(&self) -> u64 {
+        self.requests
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// Closed candles with open time in `[start_ms, end_ms]` (inclusive, as Binance's `endTime`),
+    /// at most `limit`. Also returns how many rows Binance sent before the still-open candle was
+    /// dropped, so a caller can tell a full page from the end of the data.
+    pub async fn klines(
+        &mut self,
+        symbol: &Symbol,
+        interval: Interval,
+        start_ms: i64,
+        end_ms: i64,
+        limit: u32,
+    ) -> Result<(Vec<Candle>, usize)> {
+        let limit = limit.clamp(1, MAX_LIMIT);
+        let url = format!(
+            "{}/api/v3/klines?symbol={}&interval={}&startTime={start_ms}&endTime={end_ms}&limit={limit}",
+            self.base_url,
+            symbol.as_str(),
+            interval.as_str()
+        );
+        let mut last_cause = String::new();
+        for attempt in 1..=self.policy.max_attempts {
+            let pace = self.budget.wait_before(KLINES_WEIGHT, now_ms());
+            if !pace.is_zero() {
+                tokio::time::sleep(pace).await;
+            }
+            self.budget.spend(KLINES_WEIGHT, now_ms());
+            self.requests += 1;
+            match self.attempt(&url, symbol).await {
+                Ok((body, used_weight)) => {
+                    if let Some(used) = used_weight {
+                        self.budget.observe(used, now_ms());
+                    }
+                    match parse_klines(&body, now_ms()) {
+                        Ok(parsed) => return Ok(parsed),
+                        Err(e) => last_cause = format!("malformed or truncated klines JSON ({e})"),
+                    }
+                    self.sleep_backoff(attempt, None).await;
+                }
+                Err(Attempt::Fatal(e)) => return Err(e),
+                Err(Attempt::Retry { cause, wait }) => {
+                    last_cause = cause;
+                    if attempt < self.policy.max_attempts {
+                        self.sleep_backoff(attempt, wait).await;
+                    }
+                }
+            }
+        }
+        Err(Error::Network { url: self.base_url.clone(), attempts: self.policy.max_attempts, cause: last_cause })
+    }
+
+    async fn sleep_backoff(&self, attempt: u32, retry_after: Option<Duration>) {
+        let wait = retry_after.unwrap_or_else(|| self.policy.backoff(attempt));
+        tokio::time::sleep(wait).await;
+    }
+
+    async fn attempt(&self, url: &str, symbol: &Symbol) -> std::result::Result<(Vec<u8>, Option<u32>), Attempt> {
+        let response = self.http.get(url).send().await.map_err(|e| Attempt::Retry {
+            cause: describe_reqwest(&e),
+            wait: None,
+        })?;
+        let status = response.status().as_u16();
+        let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let used_weight = header("x-mbx-used-weight-1m").and_then(|v| v.trim().parse::<u32>().ok());
+        let retry_after = header("retry-after").and_then(|v| v.trim().parse::<u64>().ok());
+        match status {
+            200 => {
+                let body = response.bytes().await.map_err(|e| Attempt::Retry {
+                    cause: format!("response body cut off ({})", describe_reqwest(&e)),
+                    wait: None,
+                })?;
+                Ok((body.to_vec(), used_weight))
+            }
+            429 | 418 => {
+                let secs = retry_after.unwrap_or(60);
+                if status == 418 || Duration::from_secs(secs) > self.policy.max_retry_after {
+                    if status == 418 && Duration::from_secs(secs) <= self.policy.max_retry_after {
+                        return Err(Attempt::Retry {
+                            cause: format!("HTTP 418 (IP banned), Retry-After {secs} s"),
+                            wait: Some(Duration::from_secs(secs)),
+                        });
+                    }
+                    return Err(Attempt::Fatal(Error::Banned { retry_after_secs: secs }));
+                }
+                Err(Attempt::Retry {
+                    cause: format!("HTTP 429 Too Many Requests, Retry-After {secs} s"),
+                    wait: Some(Duration::from_secs(secs)),
+                })
+            }
+            500..=599 => Err(Attempt::Retry { cause: format!("HTTP {status} from the server"), wait: None }),
+            _ => {
+                let body = response.text().await.unwrap_or_default();
+                Err(Attempt::Fatal(rejection(status, &body, symbol)))
+            }
+        }
+    }
+}
+
+/// Binance's error body `{"code":-1121,"msg":"Invalid symbol."}` turned into our error.
+fn rejection(status: u16, body: &str, symbol: &Symbol) -> Error {
+    #[derive(Deserialize)]
+    struct ApiError {
+        code: i64,
+        msg: String,
+    }
+    match serde_json::from_str::<ApiError>(body) {
+        Ok(e) if e.code == -1121 => Error::UnknownSymbol(symbol.to_string()),
+        Ok(e) => Error::Rejected { status, code: e.code, message: e.msg },
+        Err(_) => Error::Rejected { status, code: 0, message: body.chars().take(200).collect() },
+    }
+}
+
+fn describe_reqwest(e: &reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "connection failed"
+    } else {
+        "request failed"
+    };
+    let mut msg = format!("{kind}: {e}");
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        msg.push_str(&format!(": {s}"));
+        source = s.source();
+    }
+    msg
+}
+
+/// One kline row as Binance sends it; prices are decimal strings, only the first 7 fields are used.
+#[derive(Deserialize)]
+struct RawKline<'a>(
+    i64,
+    #[serde(borrow)] &'a str,
+    #[serde(borrow)] &'a str,
+    #[serde(borrow)] &'a str,
+    #[serde(borrow)] &'a str,
+    #[serde(borrow)] &'a str,
+    i64,
+    IgnoredAny,
+    IgnoredAny,
+    IgnoredAny,
+    IgnoredAny,
+    IgnoredAny,
+);
+
+/// Parses a klines response body; drops candles still open at `now_ms` (close time not yet
+/// passed). Returns the closed candles and the number of rows in the body.
+pub fn parse_klines(body: &[u8], now_ms: i64) -> std::result::Result<(Vec<Candle>, usize), String> {
+    let rows: Vec<RawKline<'_>> = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+    let count = rows.len();
+    let mut candles = Vec::with_capacity(count);
+    for RawKline(open_time, open, high, low, close, volume, close_time, ..) in rows {
+        if close_time >= now_ms {
+            continue;
+        }
+        let num = |s: &str, name: &str| s.parse::<f64>().map_err(|_| format!("{name} {s:?} is not a number"));
+        let candle = Candle {
+            open_time,
+            open: num(open, "open")?,
+            high: num(high, "high")?,
+            low: num(low, "low")?,
+            close: num(close, "close")?,
+            volume: num(volume, "volume")?,
+        };
+        if let Some(defect) = candle.defect() {
+            return Err(format!("candle at {open_time}: {defect}"));
+        }
+        candles.push(candle);
+    }
+    Ok((candles, count))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RECORDED: &str = include_str!("../../testdata/klines-response-BTCUSDT-1m.json");
+
+    #[test]
+    fn parses_recorded_response_and_drops_open_candle() {
+        // The recording's last candle was still open when it was taken.
+        let rows: Vec<serde_json::Value> = serde_json::from_str(RECORDED).unwrap();
+        let last_close_time = rows.last().unwrap()[6].as_i64().unwrap();
+        let (candles, count) = parse_klines(RECORDED.as_bytes(), last_close_time - 1).unwrap();
+        assert_eq!(count, rows.len());
+        assert_eq!(candles.len(), rows.len() - 1);
+        let first = &rows[0];
+        assert_eq!(candles[0].open_time, first[0].as_i64().unwrap());
+        assert_eq!(candles[0].close, first[4].as_str().unwrap().parse::<f64>().unwrap());
+        // Once the minute has passed, all are closed.
+        let (all, _) = parse_klines(RECORDED.as_bytes(), last_close_time + 1).unwrap();
+        assert_eq!(all.len(), rows.len());
+    }
+
+    #[test]
+    fn malformed_bodies_are_errors() {
+        assert!(parse_klines(&RECORDED.as_bytes()[..RECORDED.len() / 2], i64::MAX).is_err());
+        assert!(parse_klines(b"{\"code\":0}", i64::MAX).is_err());
+        assert!(parse_klines(br#"[[1,"x","1","1","1","1",2,"0",1,"0","0","0"]]"#, i64::MAX).is_err());
+        assert_eq!(parse_klines(b"[]", i64::MAX).unwrap().0.len(), 0);
+    }
+
+    #[test]
+    fn backoff_is_bounded() {
+        let p = RetryPolicy::default();
+        assert_eq!(p.backoff(1), Duration::from_millis(500));
+        assert_eq!(p.backoff(2), Duration::from_millis(1000));
+        assert_eq!(p.backoff(20), Duration::from_secs(16));
+    }
+}

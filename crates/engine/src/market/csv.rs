@@ -1,0 +1,142 @@
+//! Candle CSV files: atb's own `open_time_ms,open,high,low,close,volume` with a header, or
+//! Binance's headerless 12-column bulk-archive format (millisecond or microsecond open times).
+//!
+//! Every row is validated; the first bad one is an error naming its line.
+
+use std::path::Path;
+
+use super::{Candle, Interval};
+use crate::error::{Error, Result};
+
+/// The header of atb's own CSV format.
+pub const HEADER: &str = "open_time_ms,open,high,low,close,volume";
+
+/// Open times above this are microseconds (in milliseconds it would be the year 5138).
+const MICROS_THRESHOLD: i64 = 100_000_000_000_000;
+
+/// Reads and validates a candle CSV file of the given interval.
+pub fn read_csv_file(path: &Path, interval: Interval) -> Result<Vec<Candle>> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    parse_csv(&text, interval, &path.display().to_string())
+}
+
+/// Parses and validates candle CSV text; `origin` names the file in errors.
+pub fn parse_csv(text: &str, interval: Interval, origin: &str) -> Result<Vec<Candle>> {
+    let err = |line: usize, reason: String| Error::Csv { path: origin.to_string(), line, reason };
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut candles: Vec<Candle> = Vec::new();
+    let mut headerless: Option<bool> = None;
+    for (index, raw) in text.lines().enumerate() {
+        let line_no = index + 1;
+        let line = raw.trim();
+        if line.is_empty() {
+            continue;
+        }
+        let fields: Vec<&str> = line.split(',').map(str::trim).collect();
+        if headerless.is_none() {
+            let looks_like_header = fields[0].parse::<i64>().is_err();
+            if looks_like_header {
+                let header = fields.join(",").to_ascii_lowercase();
+                if header != HEADER {
+                    return Err(err(
+                        line_no,
+                        format!("unknown header {line:?}: expected {HEADER:?} or Binance's headerless 12-column rows"),
+                    ));
+                }
+                headerless = Some(false);
+                continue;
+            }
+            headerless = Some(true);
+        }
+        let expected = if headerless == Some(true) { 12 } else { 6 };
+        if fields.len() != expected {
+            return Err(err(line_no, format!("{} columns, expected {expected}", fields.len())));
+        }
+        let mut open_time: i64 =
+            fields[0].parse().map_err(|_| err(line_no, format!("open time {:?} is not an integer", fields[0])))?;
+        if open_time >= MICROS_THRESHOLD {
+            open_time /= 1000;
+        }
+        let num = |i: usize, name: &str| {
+            fields[i].parse::<f64>().map_err(|_| err(line_no, format!("{name} {:?} is not a number", fields[i])))
+        };
+        let candle = Candle {
+            open_time,
+            open: num(1, "open")?,
+            high: num(2, "high")?,
+            low: num(3, "low")?,
+            close: num(4, "close")?,
+            volume: num(5, "volume")?,
+        };
+        if let Some(defect) = candle.defect() {
+            return Err(err(line_no, defect));
+        }
+        if open_time.rem_euclid(interval.millis()) != 0 {
+            return Err(err(line_no, format!("open time {open_time} is not on a {interval} boundary")));
+        }
+        if let Some(prev) = candles.last() {
+            if open_time <= prev.open_time {
+                return Err(err(
+                    line_no,
+                    format!(
+                        "open time {open_time} is not after the previous row's {} (rows must be sorted and unique)",
+                        prev.open_time
+                    ),
+                ));
+            }
+        }
+        candles.push(candle);
+    }
+    if candles.is_empty() {
+        return Err(err(1, "no candle rows".into()));
+    }
+    Ok(candles)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Vec<Candle>> {
+        parse_csv(text, Interval::H1, "t.csv")
+    }
+
+    fn line_of(e: Error) -> usize {
+        match e {
+            Error::Csv { line, .. } => line,
+            other => panic!("not a CSV error: {other}"),
+        }
+    }
+
+    #[test]
+    fn parses_own_format() {
+        let c = parse("open_time_ms,open,high,low,close,volume\n0,1,2,0.5,1.5,10\n3600000,1.5,2,1,1.2,0\n").unwrap();
+        assert_eq!(c.len(), 2);
+        assert_eq!(c[1].volume, 0.0);
+    }
+
+    #[test]
+    fn parses_binance_archive_with_milli_and_microseconds() {
+        let archive = include_str!("../../testdata/archive-spot-ADABTC-1m-2021-11-27-excerpt.csv");
+        let c = parse_csv(archive, Interval::M1, "archive.csv").unwrap();
+        assert_eq!(c.len(), archive.lines().filter(|l| !l.trim().is_empty()).count());
+        assert_eq!(c[0].open_time, 1_637_971_200_000);
+        let micros = "1637971200000000,1,2,0.5,1.5,10,1637971259999999,0,1,0,0,0\n";
+        assert_eq!(parse_csv(micros, Interval::M1, "m.csv").unwrap()[0].open_time, 1_637_971_200_000);
+    }
+
+    #[test]
+    fn bad_rows_name_their_line() {
+        let h = "open_time_ms,open,high,low,close,volume\n";
+        assert_eq!(line_of(parse(&format!("{h}0,1,2,0.5,1.5,10\n0,1,2,0.5,1.5,10\n")).unwrap_err()), 3);
+        assert_eq!(line_of(parse(&format!("{h}0,1,2,0.5,1.5,10\n7200000,1,1.2,0.5,1.5,10\n")).unwrap_err()), 3);
+        assert_eq!(line_of(parse(&format!("{h}0,1,2,1.2,1.5,10\n")).unwrap_err()), 2);
+        assert_eq!(line_of(parse(&format!("{h}0,1,2,0.5,1.5,-1\n")).unwrap_err()), 2);
+        assert_eq!(line_of(parse(&format!("{h}0,1,2,0.5,NaN,1\n")).unwrap_err()), 2);
+        assert_eq!(line_of(parse(&format!("{h}0,1,2,0.5,x,1\n")).unwrap_err()), 2);
+        assert_eq!(line_of(parse(&format!("{h}0,1,2,0.5\n")).unwrap_err()), 2);
+        assert_eq!(line_of(parse(&format!("{h}60000,1,2,0.5,1.5,1\n")).unwrap_err()), 2);
+        assert_eq!(line_of(parse("time,o,h,l,c,v\n").unwrap_err()), 1);
+        assert!(parse(h).unwrap_err().to_string().contains("no candle rows"));
+    }
+}

@@ -1,0 +1,217 @@
+//! Where candles come from, selectable wherever candles are needed: `binance` (through the
+//! candle store), `csv:PATH`, or the bundled `sample`.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use atb_protocol::{FetchProgress, Gap};
+use chrono::{NaiveDate, NaiveTime};
+
+use super::binance::{KlinesClient, RetryPolicy, now_ms};
+use super::csv::read_csv_file;
+use super::fetch::{FetchRequest, fetch_candles};
+use super::gaps::find_gaps;
+use super::sample::{SAMPLE_INTERVAL, SAMPLE_SYMBOL, sample_candles};
+use super::{Candle, Interval, Symbol};
+use crate::error::{Error, Result};
+use crate::settings::Settings;
+use crate::store::candles::CandleStore;
+
+const DAY_MS: i64 = 86_400_000;
+
+/// A source of candles.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CandleSource {
+    /// Binance spot klines, cached in the candle store.
+    Binance,
+    /// The bundled BTCUSDT 1h sample.
+    Sample,
+    /// A candle CSV file.
+    Csv(PathBuf),
+}
+
+impl FromStr for CandleSource {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim() {
+            "binance" => Ok(Self::Binance),
+            "sample" => Ok(Self::Sample),
+            other => match other.strip_prefix("csv:") {
+                Some(path) if !path.is_empty() => Ok(Self::Csv(PathBuf::from(path))),
+                _ => Err(Error::InvalidSource(s.to_string())),
+            },
+        }
+    }
+}
+
+impl fmt::Display for CandleSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Binance => f.write_str("binance"),
+            Self::Sample => f.write_str("sample"),
+            Self::Csv(p) => write!(f, "csv:{}", p.display()),
+        }
+    }
+}
+
+/// Which candles of a source to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DateRange {
+    /// The last `n` days: up to now for Binance, up to the last candle for files and the sample.
+    LastDays(u32),
+    /// `[start_ms, end_ms)` in UTC.
+    Between { start_ms: i64, end_ms: i64 },
+    /// Everything the source holds (files and the sample only).
+    All,
+}
+
+impl DateRange {
+    /// From the CLI's `--days N` or `--start-date YYYY-MM-DD [--end-date YYYY-MM-DD]` (end date
+    /// inclusive, so `--end-date 2024-01-31` keeps that whole day; missing end means now).
+    pub fn from_args(days: Option<u32>, start_date: Option<&str>, end_date: Option<&str>) -> Result<Self> {
+        match (days, start_date, end_date) {
+            (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
+                Err(Error::InvalidRange("give either --days or --start-date/--end-date, not both".into()))
+            }
+            (Some(0), ..) => Err(Error::InvalidRange("--days must be at least 1".into())),
+            (Some(n), None, None) => Ok(Self::LastDays(n)),
+            (None, Some(s), e) => {
+                let start_ms = parse_date(s)?;
+                let end_ms = match e {
+                    Some(e) => parse_date(e)? + DAY_MS,
+                    None => now_ms(),
+                };
+                if end_ms <= start_ms {
+                    return Err(Error::InvalidRange(format!(
+                        "--end-date {} is before --start-date {s}",
+                        e.unwrap_or("(today)")
+                    )));
+                }
+                Ok(Self::Between { start_ms, end_ms })
+            }
+            (None, None, Some(_)) => Err(Error::InvalidRange("--end-date needs --start-date".into())),
+            (None, None, None) => Ok(Self::All),
+        }
+    }
+
+    /// `[start, end)` for a source whose newest data ends at `latest_end_ms` (exclusive).
+    pub fn resolve(self, latest_end_ms: i64) -> (i64, i64) {
+        match self {
+            Self::LastDays(n) => (latest_end_ms - i64::from(n) * DAY_MS, latest_end_ms),
+            Self::Between { start_ms, end_ms } => (start_ms, end_ms),
+            Self::All => (i64::MIN, latest_end_ms),
+        }
+    }
+}
+
+fn parse_date(s: &str) -> Result<i64> {
+    let date = NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
+        .map_err(|_| Error::InvalidRange(format!("{s:?} is not a date of the form YYYY-MM-DD")))?;
+    Ok(date.and_time(NaiveTime::MIN).and_utc().timestamp_millis())
+}
+
+/// Candles of one series from one source, with what is known about their holes.
+#[derive(Debug, Clone)]
+pub struct CandleSeries {
+    pub symbol: Symbol,
+    pub interval: Interval,
+    pub source: CandleSource,
+    pub candles: Vec<Candle>,
+}
+
+impl CandleSeries {
+    pub fn gaps(&self) -> Vec<Gap> {
+        find_gaps(self.candles.iter().map(|c| c.open_time), self.interval.millis())
+    }
+}
+
+/// Loads candles of `symbol` at `interval` from `source` over `range`. Binance goes through the
+/// candle store (fetching only what it lacks); `progress` hears about each fetched page.
+pub async fn load_candles(
+    settings: &Settings,
+    source: &CandleSource,
+    symbol: &Symbol,
+    interval: Interval,
+    range: DateRange,
+    progress: &mut dyn FnMut(FetchProgress),
+) -> Result<CandleSeries> {
+    let candles = match source {
+        CandleSource::Sample => {
+            if symbol.as_str() != SAMPLE_SYMBOL || interval != SAMPLE_INTERVAL {
+                return Err(Error::SampleMismatch { symbol: symbol.to_string(), timeframe: interval.to_string() });
+            }
+            slice_offline(sample_candles()?, interval, range)
+        }
+        CandleSource::Csv(path) => slice_offline(&read_csv_file(path, interval)?, interval, range),
+        CandleSource::Binance => {
+            if range == DateRange::All {
+                return Err(Error::InvalidRange("Binance needs --days or --start-date".into()));
+            }
+            let (start_ms, end_ms) = range.resolve(now_ms());
+            let mut store = CandleStore::open(&settings.database_path())?;
+            let mut client = KlinesClient::new(&settings.binance_url, RetryPolicy::default())?;
+            let request = FetchRequest { symbol: symbol.clone(), interval, start_ms, end_ms };
+            let summary = fetch_candles(&mut store, &mut client, &request, progress).await?;
+            store.candles(symbol, interval, summary.start_ms, summary.end_ms + interval.millis())?
+        }
+    };
+    Ok(CandleSeries { symbol: symbol.clone(), interval, source: source.clone(), candles })
+}
+
+fn slice_offline(candles: &[Candle], interval: Interval, range: DateRange) -> Vec<Candle> {
+    let latest_end = candles.last().map_or(0, |c| c.open_time + interval.millis());
+    let (start, end) = range.resolve(latest_end);
+    candles.iter().filter(|c| c.open_time >= start && c.open_time < end).copied().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sources_parse() {
+        assert_eq!("binance".parse::<CandleSource>().unwrap(), CandleSource::Binance);
+        assert_eq!("sample".parse::<CandleSource>().unwrap(), CandleSource::Sample);
+        assert_eq!("csv:/x/y.csv".parse::<CandleSource>().unwrap(), CandleSource::Csv("/x/y.csv".into()));
+        for bad in ["csv:", "kraken", ""] {
+            assert!(bad.parse::<CandleSource>().is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn date_ranges() {
+        let r = DateRange::from_args(None, Some("2024-01-01"), Some("2024-01-31")).unwrap();
+        assert_eq!(r, DateRange::Between { start_ms: 1_704_067_200_000, end_ms: 1_706_745_600_000 });
+        assert!(DateRange::from_args(Some(3), Some("2024-01-01"), None).is_err());
+        assert!(DateRange::from_args(Some(0), None, None).is_err());
+        assert!(DateRange::from_args(None, Some("2024-02-01"), Some("2024-01-01")).is_err());
+        assert!(DateRange::from_args(None, Some("01/02/2024"), None).is_err());
+        assert!(DateRange::from_args(None, None, Some("2024-01-01")).is_err());
+        assert_eq!(DateRange::LastDays(2).resolve(10 * DAY_MS), (8 * DAY_MS, 10 * DAY_MS));
+    }
+
+    #[tokio::test]
+    async fn sample_source_loads_offline_and_checks_its_series() {
+        let dir = tempfile::tempdir().unwrap();
+        // A URL nothing listens on: the sample must not touch the network.
+        let settings = Settings::resolve(dir.path().to_path_buf(), Some("http://127.0.0.1:9".into())).unwrap();
+        let btc: Symbol = "BTCUSDT".parse().unwrap();
+        let all = load_candles(&settings, &CandleSource::Sample, &btc, Interval::H1, DateRange::All, &mut |_| {})
+            .await
+            .unwrap();
+        assert_eq!(all.candles.len(), 18_000);
+        assert_eq!(all.gaps().len(), 1);
+        let week = load_candles(&settings, &CandleSource::Sample, &btc, Interval::H1, DateRange::LastDays(7), &mut |_| {})
+            .await
+            .unwrap();
+        assert_eq!(week.candles.len(), 7 * 24);
+        assert_eq!(week.candles.last(), all.candles.last());
+        let eth: Symbol = "ETHUSDT".parse().unwrap();
+        let err = load_candles(&settings, &CandleSource::Sample, &eth, Interval::H1, DateRange::All, &mut |_| {})
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("only BTCUSDT 1h"), "{err}");
+        assert!(!dir.path().join("atb.sqlite").exists(), "the sample must not create a store");
+    }
+}

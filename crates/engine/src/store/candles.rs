@@ -1,0 +1,295 @@
+//! `CandleStore`: candles and the ranges already settled with a source, in SQLite.
+//!
+//! Writes are idempotent upserts inside one transaction per page, together with the coverage
+//! they settle, so an interrupted fetch keeps every committed page and resumes after it.
+
+use std::path::{Path, PathBuf};
+
+use atb_protocol::CoverageRow;
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+
+use super::open_database;
+use crate::error::{Error, Result};
+use crate::market::gaps::find_gaps;
+use crate::market::{Candle, Interval, Symbol};
+
+/// Candle storage in the atb database.
+pub struct CandleStore {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl CandleStore {
+    /// Opens the store in the database at `path` (usually `ATB_HOME/atb.sqlite`).
+    pub fn open(path: &Path) -> Result<Self> {
+        Ok(Self { conn: open_database(path)?, path: path.to_path_buf() })
+    }
+
+    fn err(&self, source: rusqlite::Error) -> Error {
+        Error::Store { path: self.path.clone(), source }
+    }
+
+    /// Writes one fetched page and marks `[covered_start, covered_end)` as settled, atomically.
+    /// Returns the number of candles that were not stored before.
+    pub fn commit_page(
+        &mut self,
+        symbol: &Symbol,
+        interval: Interval,
+        candles: &[Candle],
+        covered_start: i64,
+        covered_end: i64,
+    ) -> Result<u64> {
+        let path = self.path.clone();
+        let run = |conn: &mut Connection| -> rusqlite::Result<u64> {
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let inserted = upsert(&tx, symbol, interval, candles)?;
+            if covered_end > covered_start {
+                add_coverage(&tx, symbol, interval, covered_start, covered_end)?;
+            }
+            tx.commit()?;
+            Ok(inserted)
+        };
+        run(&mut self.conn).map_err(|source| Error::Store { path, source })
+    }
+
+    /// Stores imported candles; each contiguous run counts as settled, so a later exchange fetch
+    /// of the same range asks only for the holes between runs.
+    pub fn import(&mut self, symbol: &Symbol, interval: Interval, candles: &[Candle]) -> Result<u64> {
+        let path = self.path.clone();
+        let step = interval.millis();
+        let run = |conn: &mut Connection| -> rusqlite::Result<u64> {
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let inserted = upsert(&tx, symbol, interval, candles)?;
+            let mut run_start: Option<i64> = None;
+            for (i, c) in candles.iter().enumerate() {
+                let start = *run_start.get_or_insert(c.open_time);
+                let run_ends = candles.get(i + 1).is_none_or(|next| next.open_time != c.open_time + step);
+                if run_ends {
+                    add_coverage(&tx, symbol, interval, start, c.open_time + step)?;
+                    run_start = None;
+                }
+            }
+            tx.commit()?;
+            Ok(inserted)
+        };
+        run(&mut self.conn).map_err(|source| Error::Store { path, source })
+    }
+
+    /// Parts of `[start, end)` not yet settled, as half-open ranges in order.
+    pub fn missing_ranges(&self, symbol: &Symbol, interval: Interval, start: i64, end: i64) -> Result<Vec<(i64, i64)>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT start_ms, end_ms FROM candle_coverage
+                 WHERE symbol = ?1 AND interval = ?2 AND end_ms > ?3 AND start_ms < ?4 ORDER BY start_ms",
+            )
+            .map_err(|e| self.err(e))?;
+        let covered = stmt
+            .query_map(params![symbol.as_str(), interval.as_str(), start, end], |r| Ok((r.get(0)?, r.get(1)?)))
+            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<(i64, i64)>>>())
+            .map_err(|e| self.err(e))?;
+        let mut missing = Vec::new();
+        let mut cursor = start;
+        for (a, b) in covered {
+            if a > cursor {
+                missing.push((cursor, a.min(end)));
+            }
+            cursor = cursor.max(b);
+        }
+        if cursor < end {
+            missing.push((cursor, end));
+        }
+        Ok(missing)
+    }
+
+    /// Stored candles with open time in `[start, end)`, ascending.
+    pub fn candles(&self, symbol: &Symbol, interval: Interval, start: i64, end: i64) -> Result<Vec<Candle>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT open_time, open, high, low, close, volume FROM candles
+                 WHERE symbol = ?1 AND interval = ?2 AND open_time >= ?3 AND open_time < ?4 ORDER BY open_time",
+            )
+            .map_err(|e| self.err(e))?;
+        stmt.query_map(params![symbol.as_str(), interval.as_str(), start, end], |r| {
+            Ok(Candle {
+                open_time: r.get(0)?,
+                open: r.get(1)?,
+                high: r.get(2)?,
+                low: r.get(3)?,
+                close: r.get(4)?,
+                volume: r.get(5)?,
+            })
+        })
+        .and_then(|rows| rows.collect())
+        .map_err(|e| self.err(e))
+    }
+
+    /// Newest stored open time for a series, if any.
+    pub fn last_open_time(&self, symbol: &Symbol, interval: Interval) -> Result<Option<i64>> {
+        self.conn
+            .query_row(
+                "SELECT max(open_time) FROM candles WHERE symbol = ?1 AND interval = ?2",
+                params![symbol.as_str(), interval.as_str()],
+                |r| r.get(0),
+            )
+            .optional()
+            .map(Option::flatten)
+            .map_err(|e| self.err(e))
+    }
+
+    /// One row per stored (symbol, interval): first and last open time, rows, gaps.
+    pub fn coverage(&self) -> Result<Vec<CoverageRow>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT DISTINCT symbol, interval FROM candles ORDER BY symbol, interval")
+            .map_err(|e| self.err(e))?;
+        let series = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+            .map_err(|e| self.err(e))?;
+        let mut out = Vec::with_capacity(series.len());
+        for (symbol, interval_name) in series {
+            // Rows written by a future atb with an unknown interval are skipped, not fatal.
+            let (Ok(sym), Ok(interval)) = (symbol.parse::<Symbol>(), interval_name.parse::<Interval>()) else {
+                continue;
+            };
+            let mut times = self
+                .conn
+                .prepare_cached("SELECT open_time FROM candles WHERE symbol = ?1 AND interval = ?2 ORDER BY open_time")
+                .map_err(|e| self.err(e))?;
+            let open_times = times
+                .query_map(params![sym.as_str(), interval.as_str()], |r| r.get::<_, i64>(0))
+                .and_then(|rows| rows.collect::<rusqlite::Result<Vec<i64>>>())
+                .map_err(|e| self.err(e))?;
+            let (Some(&first), Some(&last)) = (open_times.first(), open_times.last()) else { continue };
+            let gaps = find_gaps(open_times.iter().copied(), interval.millis());
+            out.push(CoverageRow {
+                symbol,
+                timeframe: interval_name,
+                first_open_time_ms: first,
+                last_open_time_ms: last,
+                rows: open_times.len() as u64,
+                gaps: gaps.len() as u64,
+                missing_candles: gaps.iter().map(|g| g.missing).sum(),
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// Inserts or refreshes candles; returns how many were new.
+fn upsert(tx: &Transaction<'_>, symbol: &Symbol, interval: Interval, candles: &[Candle]) -> rusqlite::Result<u64> {
+    let mut exists = tx.prepare_cached(
+        "SELECT 1 FROM candles WHERE symbol = ?1 AND interval = ?2 AND open_time = ?3",
+    )?;
+    let mut write = tx.prepare_cached(
+        "INSERT INTO candles (symbol, interval, open_time, open, high, low, close, volume)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+         ON CONFLICT (symbol, interval, open_time) DO UPDATE SET
+            open = excluded.open, high = excluded.high, low = excluded.low,
+            close = excluded.close, volume = excluded.volume",
+    )?;
+    let mut inserted = 0;
+    for c in candles {
+        if !exists.exists(params![symbol.as_str(), interval.as_str(), c.open_time])? {
+            inserted += 1;
+        }
+        write.execute(params![
+            symbol.as_str(),
+            interval.as_str(),
+            c.open_time,
+            c.open,
+            c.high,
+            c.low,
+            c.close,
+            c.volume
+        ])?;
+    }
+    Ok(inserted)
+}
+
+/// Merges `[start, end)` into the settled ranges, joining overlapping and touching ones.
+fn add_coverage(tx: &Transaction<'_>, symbol: &Symbol, interval: Interval, start: i64, end: i64) -> rusqlite::Result<()> {
+    let (lo, hi): (Option<i64>, Option<i64>) = tx.query_row(
+        "SELECT min(start_ms), max(end_ms) FROM candle_coverage
+         WHERE symbol = ?1 AND interval = ?2 AND end_ms >= ?3 AND start_ms <= ?4",
+        params![symbol.as_str(), interval.as_str(), start, end],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    let (start, end) = (lo.map_or(start, |l| l.min(start)), hi.map_or(end, |h| h.max(end)));
+    tx.execute(
+        "DELETE FROM candle_coverage WHERE symbol = ?1 AND interval = ?2 AND end_ms >= ?3 AND start_ms <= ?4",
+        params![symbol.as_str(), interval.as_str(), start, end],
+    )?;
+    tx.execute(
+        "INSERT INTO candle_coverage (symbol, interval, start_ms, end_ms) VALUES (?1, ?2, ?3, ?4)",
+        params![symbol.as_str(), interval.as_str(), start, end],
+    )?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const H: i64 = 3_600_000;
+
+    fn candle(t: i64) -> Candle {
+        Candle { open_time: t, open: 10.0, high: 11.0, low: 9.0, close: 10.0, volume: 1.0 }
+    }
+
+    fn store() -> (tempfile::TempDir, CandleStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = CandleStore::open(&dir.path().join("atb.sqlite")).unwrap();
+        (dir, store)
+    }
+
+    #[test]
+    fn upserts_are_idempotent() {
+        let (_d, mut s) = store();
+        let sym: Symbol = "BTCUSDT".parse().unwrap();
+        let page: Vec<Candle> = (0..5).map(|i| candle(i * H)).collect();
+        assert_eq!(s.commit_page(&sym, Interval::H1, &page, 0, 5 * H).unwrap(), 5);
+        assert_eq!(s.commit_page(&sym, Interval::H1, &page, 0, 5 * H).unwrap(), 0);
+        let changed = Candle { close: 10.5, ..page[2] };
+        s.commit_page(&sym, Interval::H1, &[changed], 2 * H, 3 * H).unwrap();
+        let stored = s.candles(&sym, Interval::H1, 0, 10 * H).unwrap();
+        assert_eq!(stored.len(), 5);
+        assert_eq!(stored[2].close, 10.5);
+    }
+
+    #[test]
+    fn missing_ranges_subtract_merged_coverage() {
+        let (_d, mut s) = store();
+        let sym: Symbol = "BTCUSDT".parse().unwrap();
+        s.commit_page(&sym, Interval::H1, &[], 2 * H, 4 * H).unwrap();
+        s.commit_page(&sym, Interval::H1, &[], 4 * H, 5 * H).unwrap();
+        s.commit_page(&sym, Interval::H1, &[], 8 * H, 9 * H).unwrap();
+        assert_eq!(
+            s.missing_ranges(&sym, Interval::H1, 0, 10 * H).unwrap(),
+            vec![(0, 2 * H), (5 * H, 8 * H), (9 * H, 10 * H)]
+        );
+        assert_eq!(s.missing_ranges(&sym, Interval::H1, 2 * H, 5 * H).unwrap(), vec![]);
+        // Touching ranges merged into one row.
+        let n: i64 = s.conn.query_row("SELECT count(*) FROM candle_coverage", [], |r| r.get(0)).unwrap();
+        assert_eq!(n, 2);
+        // Other series are independent.
+        assert_eq!(s.missing_ranges(&sym, Interval::H4, 0, 8 * H).unwrap(), vec![(0, 8 * H)]);
+    }
+
+    #[test]
+    fn import_settles_contiguous_runs_and_coverage_reports_gaps() {
+        let (_d, mut s) = store();
+        let sym: Symbol = "ETHUSDT".parse().unwrap();
+        let candles: Vec<Candle> = [0, 1, 2, 5, 6].iter().map(|&i| candle(i * H)).collect();
+        assert_eq!(s.import(&sym, Interval::H1, &candles).unwrap(), 5);
+        assert_eq!(s.missing_ranges(&sym, Interval::H1, 0, 7 * H).unwrap(), vec![(3 * H, 5 * H)]);
+        let rows = s.coverage().unwrap();
+        assert_eq!(rows.len(), 1);
+        let r = &rows[0];
+        assert_eq!((r.rows, r.gaps, r.missing_candles), (5, 1, 2));
+        assert_eq!((r.first_open_time_ms, r.last_open_time_ms), (0, 6 * H));
+        assert_eq!(s.last_open_time(&sym, Interval::H1).unwrap(), Some(6 * H));
+    }
+}

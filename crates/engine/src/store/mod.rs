@@ -1,0 +1,84 @@
+//! The SQLite database under `ATB_HOME`: connection set-up and embedded migrations.
+//!
+//! One file (`atb.sqlite`) holds the candle store now and the registry index later; each later
+//! issue adds a numbered `.sql` file to `MIGRATIONS`.
+
+pub mod candles;
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::Connection;
+
+use crate::error::{Error, Result};
+
+/// Numbered schema migrations, applied in order and recorded in `PRAGMA user_version`.
+const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_candles.sql")];
+
+/// Opens (creating if needed) the database at `path`, with WAL, foreign keys and a busy timeout,
+/// and brings its schema up to date.
+pub fn open_database(path: &Path) -> Result<Connection> {
+    let store_err = |source| Error::Store { path: path.to_path_buf(), source };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    }
+    let mut conn = Connection::open(path).map_err(store_err)?;
+    // Another atb process (the CLI beside the desktop app) may hold the write lock briefly.
+    conn.busy_timeout(Duration::from_secs(10)).map_err(store_err)?;
+    conn.pragma_update(None, "journal_mode", "WAL").map_err(store_err)?;
+    conn.pragma_update(None, "synchronous", "NORMAL").map_err(store_err)?;
+    conn.pragma_update(None, "foreign_keys", "ON").map_err(store_err)?;
+    migrate(&mut conn).map_err(|e| match e {
+        MigrateError::Sql(source) => store_err(source),
+        MigrateError::TooNew(found) => {
+            Error::StoreTooNew { path: path.to_path_buf(), found, known: MIGRATIONS.len() as i64 }
+        }
+    })?;
+    Ok(conn)
+}
+
+enum MigrateError {
+    Sql(rusqlite::Error),
+    TooNew(i64),
+}
+
+impl From<rusqlite::Error> for MigrateError {
+    fn from(e: rusqlite::Error) -> Self {
+        Self::Sql(e)
+    }
+}
+
+fn migrate(conn: &mut Connection) -> std::result::Result<(), MigrateError> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version > MIGRATIONS.len() as i64 {
+        return Err(MigrateError::TooNew(version));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrates_once_and_refuses_newer_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/atb.sqlite");
+        drop(open_database(&path).unwrap());
+        let conn = open_database(&path).unwrap();
+        let v: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        assert_eq!(v, MIGRATIONS.len() as i64);
+        let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+        assert_eq!(mode, "wal");
+        conn.pragma_update(None, "user_version", 99).unwrap();
+        drop(conn);
+        let err = open_database(&path).unwrap_err().to_string();
+        assert!(err.contains("newer atb"), "{err}");
+    }
+}

@@ -1,1 +1,32 @@
-//! End-to-end tests of the `atb` binary live beside this file; the library itself is empty.
+//! Helpers for the end-to-end tests beside this file: they run the real `atb` binary, built by
+//! the same `cargo test --workspace` (the CLI crate's own tests make cargo build it).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// Path of the `atb` binary in the target directory these tests were built into.
+pub fn atb_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/<test> -> target/<profile>/atb
+    let profile_dir = exe.parent().and_then(Path::parent).expect("target profile dir");
+    let bin = profile_dir.join(format!("atb{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.exists(),
+        "{} is missing: run the tests with `cargo test --workspace` (or `cargo build -p atb-cli` first)",
+        bin.display()
+    );
+    bin
+}
+
+/// `atb` with a private `ATB_HOME` and exchange URL, no inherited settings.
+pub fn atb(home: &Path, binance_url: &str) -> Command {
+    let mut cmd = Command::new(atb_binary());
+    cmd.env("ATB_HOME", home).env("ATB_BINANCE_URL", binance_url).env_remove("RUST_LOG");
+    cmd
+}
+
+/// Runs and returns (exit code, stdout, stderr).
+pub fn run(cmd: &mut Command) -> (i32, String, String) {
+    let Output { status, stdout, stderr } = cmd.output().expect("run atb");
+    (status.code().unwrap_or(-1), String::from_utf8_lossy(&stdout).into_owned(), String::from_utf8_lossy(&stderr).into_owned())
+}

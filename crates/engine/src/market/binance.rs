@@ -213,7 +213,8 @@ fn describe_reqwest(e: &reqwest::Error) -> String {
     } else {
         "request failed"
     };
-    let mut msg = format!("{kind}: {e}");
+    let mut msg = kind.to_string();
+    // Skip reqwest's own line: it repeats the whole URL, which the caller already names.
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {
         msg.push_str(&format!(": {s}"));

@@ -25,6 +25,7 @@ pub fn parse_csv(text: &str, interval: Interval, origin: &str) -> Result<Vec<Can
     let err = |line: usize, reason: String| Error::Csv { path: origin.to_string(), line, reason };
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut candles: Vec<Candle> = Vec::new();
+    let mut line_numbers: Vec<usize> = Vec::new();
     let mut headerless: Option<bool> = None;
     for (index, raw) in text.lines().enumerate() {
         let line_no = index + 1;
@@ -86,11 +87,36 @@ pub fn parse_csv(text: &str, interval: Interval, origin: &str) -> Result<Vec<Can
             }
         }
         candles.push(candle);
+        line_numbers.push(line_no);
     }
     if candles.is_empty() {
         return Err(err(1, "no candle rows".into()));
     }
+    check_timeframe(&candles, interval).map_err(|(i, reason)| err(line_numbers[i], reason))?;
     Ok(candles)
+}
+
+/// A file of another timeframe passes every row check (4h times sit on 1h boundaries), so look at
+/// the spacing: most consecutive rows of a real series are exactly one interval apart.
+fn check_timeframe(candles: &[Candle], interval: Interval) -> std::result::Result<(), (usize, String)> {
+    let step = interval.millis();
+    let spacings: Vec<i64> = candles.windows(2).map(|w| w[1].open_time - w[0].open_time).collect();
+    let one_step = spacings.iter().filter(|&&d| d == step).count();
+    if spacings.len() >= 2 && one_step * 2 < spacings.len() {
+        let mut sorted = spacings.clone();
+        sorted.sort_unstable();
+        let typical = sorted[sorted.len() / 2];
+        let first_off = spacings.iter().position(|&d| d != step).unwrap_or(0) + 1;
+        return Err((
+            first_off,
+            format!(
+                "rows are typically {} minutes apart, not one {interval} candle ({} minutes): is this file of another timeframe?",
+                typical / 60_000,
+                step / 60_000
+            ),
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -138,5 +164,10 @@ mod tests {
         assert_eq!(line_of(parse(&format!("{h}60000,1,2,0.5,1.5,1\n")).unwrap_err()), 2);
         assert_eq!(line_of(parse("time,o,h,l,c,v\n").unwrap_err()), 1);
         assert!(parse(h).unwrap_err().to_string().contains("no candle rows"));
+        // A 4h file read as 1h: every row is valid on its own, the spacing is not.
+        let four_hourly: String = (0..10).map(|i| format!("{},1,2,0.5,1.5,1\n", i * 4 * 3_600_000)).collect();
+        let e = parse(&format!("{h}{four_hourly}")).unwrap_err();
+        assert!(e.to_string().contains("240 minutes apart"), "{e}");
+        assert_eq!(line_of(e), 3);
     }
 }

@@ -5,7 +5,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
 
-use atb_protocol::{FetchProgress, Gap};
+use atb_protocol::{FetchProgress, FetchSummary, Gap};
 use chrono::{NaiveDate, NaiveTime};
 
 use super::binance::{KlinesClient, RetryPolicy, now_ms};
@@ -145,18 +145,32 @@ pub async fn load_candles(
         }
         CandleSource::Csv(path) => slice_offline(&read_csv_file(path, interval)?, interval, range),
         CandleSource::Binance => {
-            if range == DateRange::All {
-                return Err(Error::InvalidRange("Binance needs --days or --start-date".into()));
-            }
-            let (start_ms, end_ms) = range.resolve(now_ms());
-            let mut store = CandleStore::open(&settings.database_path())?;
-            let mut client = KlinesClient::new(&settings.binance_url, RetryPolicy::default())?;
-            let request = FetchRequest { symbol: symbol.clone(), interval, start_ms, end_ms };
-            let summary = fetch_candles(&mut store, &mut client, &request, progress).await?;
+            let summary = fetch_into_store(settings, symbol, interval, range, progress).await?;
+            let store = CandleStore::open(&settings.database_path())?;
             store.candles(symbol, interval, summary.start_ms, summary.end_ms + interval.millis())?
         }
     };
     Ok(CandleSeries { symbol: symbol.clone(), interval, source: source.clone(), candles })
+}
+
+/// Fetches `range` of a series from Binance into the candle store under `settings.home`, asking
+/// only for what the store lacks. The one entry point for `atb data fetch` and the desktop app.
+pub async fn fetch_into_store(
+    settings: &Settings,
+    symbol: &Symbol,
+    interval: Interval,
+    range: DateRange,
+    progress: &mut dyn FnMut(FetchProgress),
+) -> Result<FetchSummary> {
+    if range == DateRange::All {
+        return Err(Error::InvalidRange("Binance needs --days or --start-date".into()));
+    }
+    // "The last N days" ends with the last closed candle, so `--days 30` of 1h is 720 candles.
+    let (start_ms, end_ms) = range.resolve(interval.floor(now_ms()));
+    let mut store = CandleStore::open(&settings.database_path())?;
+    let mut client = KlinesClient::new(&settings.binance_url, RetryPolicy::default())?;
+    let request = FetchRequest { symbol: symbol.clone(), interval, start_ms, end_ms };
+    fetch_candles(&mut store, &mut client, &request, progress).await
 }
 
 fn slice_offline(candles: &[Candle], interval: Interval, range: DateRange) -> Vec<Candle> {

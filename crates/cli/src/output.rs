@@ -1,0 +1,27 @@
+//! Terminal output helpers: progress bars that appear only on a terminal, and time formatting.
+
+use std::io::IsTerminal;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+/// A progress bar on stderr, hidden when stderr is not a terminal (pipes, CI, `--json`).
+pub fn progress_bar(len: u64, template: &str) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
+    if !std::io::stderr().is_terminal() {
+        bar.set_draw_target(ProgressDrawTarget::hidden());
+    }
+    if let Ok(style) = ProgressStyle::with_template(template) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
+}
+
+/// `YYYY-MM-DD HH:MM` UTC.
+pub fn time(ms: i64) -> String {
+    atb_engine::market::format_ms(ms)
+}
+
+/// "1 request" / "3 requests".
+pub fn plural(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}

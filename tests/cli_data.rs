@@ -7,9 +7,20 @@ use atb_mock_binance::{MockBinance, MockConfig};
 fn fetch_30_days_stores_exactly_the_closed_candles_and_refetches_nothing() {
     let mock = MockBinance::start(MockConfig::default()).unwrap();
     let home = tempfile::tempdir().unwrap();
-    let (code, out, err) = run(atb(home.path(), &mock.url()).args(["data", "fetch", "BTCUSDT", "--timeframe", "1h", "--days", "30"]));
+    let (code, out, err) = run(atb(home.path(), &mock.url()).args([
+        "data",
+        "fetch",
+        "BTCUSDT",
+        "--timeframe",
+        "1h",
+        "--days",
+        "30",
+    ]));
     assert_eq!(code, 0, "stderr: {err}");
-    assert!(out.contains("720 candles stored") && out.contains("720 new"), "{out}");
+    assert!(
+        out.contains("720 candles stored") && out.contains("720 new"),
+        "{out}"
+    );
     let requests = mock.kline_requests();
     assert_eq!(requests, 1);
 
@@ -21,26 +32,52 @@ fn fetch_30_days_stores_exactly_the_closed_candles_and_refetches_nothing() {
     assert_eq!(row["timeframe"], "1h");
     assert_eq!(row["rows"], 720);
     assert_eq!(row["gaps"], 0);
-    let (first, last) = (row["first_open_time_ms"].as_i64().unwrap(), row["last_open_time_ms"].as_i64().unwrap());
+    let (first, last) = (
+        row["first_open_time_ms"].as_i64().unwrap(),
+        row["last_open_time_ms"].as_i64().unwrap(),
+    );
     assert_eq!(last - first, 719 * 3_600_000);
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
     // The last stored candle is the last closed one: its successor is in progress.
-    assert_eq!(last, now / 3_600_000 * 3_600_000 - 3_600_000, "unless the hour turned during the test");
+    assert_eq!(
+        last,
+        now / 3_600_000 * 3_600_000 - 3_600_000,
+        "unless the hour turned during the test"
+    );
 
-    let (code, out, _) = run(atb(home.path(), &mock.url()).args(["data", "fetch", "BTCUSDT", "--timeframe", "1h", "--days", "30"]));
+    let (code, out, _) = run(atb(home.path(), &mock.url()).args([
+        "data",
+        "fetch",
+        "BTCUSDT",
+        "--timeframe",
+        "1h",
+        "--days",
+        "30",
+    ]));
     assert_eq!(code, 0);
     assert!(out.contains("0 new, 0 requests"), "{out}");
-    assert_eq!(mock.kline_requests(), requests, "a repeat fetch must not ask for klines");
+    assert_eq!(
+        mock.kline_requests(),
+        requests,
+        "a repeat fetch must not ask for klines"
+    );
 }
 
 #[test]
 fn an_invalid_symbol_exits_non_zero_naming_it() {
     let mock = MockBinance::start(MockConfig::default()).unwrap();
     let home = tempfile::tempdir().unwrap();
-    let (code, out, err) = run(atb(home.path(), &mock.url()).args(["data", "fetch", "NOPECOIN", "--days", "2"]));
+    let (code, out, err) =
+        run(atb(home.path(), &mock.url()).args(["data", "fetch", "NOPECOIN", "--days", "2"]));
     assert_ne!(code, 0);
     assert!(out.is_empty());
-    assert!(err.contains("NOPECOIN") && err.contains("Invalid symbol"), "{err}");
+    assert!(
+        err.contains("NOPECOIN") && err.contains("Invalid symbol"),
+        "{err}"
+    );
     assert_eq!(err.trim().lines().count(), 1, "one clear line: {err}");
     assert_eq!(mock.kline_requests(), 1, "not retried");
 }
@@ -51,11 +88,35 @@ fn malformed_arguments_are_refused_before_any_request() {
     let home = tempfile::tempdir().unwrap();
     for args in [
         vec!["data", "fetch", "BTC/USDT", "--days", "2"],
-        vec!["data", "fetch", "BTCUSDT", "--timeframe", "1w", "--days", "2"],
+        vec![
+            "data",
+            "fetch",
+            "BTCUSDT",
+            "--timeframe",
+            "1w",
+            "--days",
+            "2",
+        ],
         vec!["data", "fetch", "BTCUSDT", "--days", "0"],
         vec!["data", "fetch", "BTCUSDT", "--start-date", "2024-13-01"],
-        vec!["data", "fetch", "BTCUSDT", "--start-date", "2024-02-01", "--end-date", "2024-01-01"],
-        vec!["data", "fetch", "BTCUSDT", "--days", "3", "--start-date", "2024-01-01"],
+        vec![
+            "data",
+            "fetch",
+            "BTCUSDT",
+            "--start-date",
+            "2024-02-01",
+            "--end-date",
+            "2024-01-01",
+        ],
+        vec![
+            "data",
+            "fetch",
+            "BTCUSDT",
+            "--days",
+            "3",
+            "--start-date",
+            "2024-01-01",
+        ],
         vec!["data", "fetch", "BTCUSDT"],
     ] {
         let (code, _, err) = run(atb(home.path(), &mock.url()).args(&args));
@@ -70,9 +131,14 @@ fn malformed_arguments_are_refused_before_any_request() {
 fn no_network_is_a_clear_error() {
     let home = tempfile::tempdir().unwrap();
     // Nothing listens on the discard port; the retries back off for about 15 s in all.
-    let (code, _, err) = run(atb(home.path(), "http://127.0.0.1:9").args(["data", "fetch", "BTCUSDT", "--days", "1"]));
+    let (code, _, err) =
+        run(atb(home.path(), "http://127.0.0.1:9")
+            .args(["data", "fetch", "BTCUSDT", "--days", "1"]));
     assert_ne!(code, 0);
-    assert!(err.contains("cannot reach Binance") && err.contains("ATB_BINANCE_URL"), "{err}");
+    assert!(
+        err.contains("cannot reach Binance") && err.contains("ATB_BINANCE_URL"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -85,21 +151,44 @@ fn csv_import_validates_rows_and_stores_them() {
         "open_time_ms,open,high,low,close,volume\n0,1,2,0.5,1.5,10\n3600000,1.5,2,1,1.2,0\n10800000,1.2,1.3,1.1,1.2,3\n",
     )
     .unwrap();
-    let (code, out, err) = run(atb(home.path(), "http://127.0.0.1:9").args(["data", "import", "ETHUSDT", "-t", "1h"]).arg(&good));
+    let (code, out, err) = run(atb(home.path(), "http://127.0.0.1:9")
+        .args(["data", "import", "ETHUSDT", "-t", "1h"])
+        .arg(&good));
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("imported 3 candles") && out.contains("1 gap"), "{out}");
+    assert!(
+        out.contains("imported 3 candles") && out.contains("1 gap"),
+        "{out}"
+    );
     let (_, out, _) = run(atb(home.path(), "http://127.0.0.1:9").args(["data", "list", "--json"]));
     let rows: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert_eq!((rows[0]["rows"].as_u64(), rows[0]["gaps"].as_u64()), (Some(3), Some(1)));
+    assert_eq!(
+        (rows[0]["rows"].as_u64(), rows[0]["gaps"].as_u64()),
+        (Some(3), Some(1))
+    );
 
     let bad = dir.path().join("bad.csv");
-    std::fs::write(&bad, "open_time_ms,open,high,low,close,volume\n0,1,2,0.5,1.5,10\n3600000,1.5,1.4,1,1.2,0\n").unwrap();
-    let (code, _, err) = run(atb(home.path(), "http://127.0.0.1:9").args(["data", "import", "ETHUSDT", "-t", "1h"]).arg(&bad));
+    std::fs::write(
+        &bad,
+        "open_time_ms,open,high,low,close,volume\n0,1,2,0.5,1.5,10\n3600000,1.5,1.4,1,1.2,0\n",
+    )
+    .unwrap();
+    let (code, _, err) = run(atb(home.path(), "http://127.0.0.1:9")
+        .args(["data", "import", "ETHUSDT", "-t", "1h"])
+        .arg(&bad));
     assert_ne!(code, 0);
-    assert!(err.contains("bad.csv: line 3") && err.contains("high"), "{err}");
+    assert!(
+        err.contains("bad.csv: line 3") && err.contains("high"),
+        "{err}"
+    );
 
-    let (code, _, err) =
-        run(atb(home.path(), "http://127.0.0.1:9").args(["data", "import", "ETHUSDT", "-t", "1h", "/nonexistent/x.csv"]));
+    let (code, _, err) = run(atb(home.path(), "http://127.0.0.1:9").args([
+        "data",
+        "import",
+        "ETHUSDT",
+        "-t",
+        "1h",
+        "/nonexistent/x.csv",
+    ]));
     assert_ne!(code, 0);
     assert!(err.contains("/nonexistent/x.csv"), "{err}");
 }
@@ -107,12 +196,15 @@ fn csv_import_validates_rows_and_stores_them() {
 #[test]
 fn the_sample_works_offline() {
     let home = tempfile::tempdir().unwrap();
-    let (code, out, err) =
-        run(atb(home.path(), "http://127.0.0.1:9").args(["data", "inspect", "BTCUSDT", "--source", "sample"]));
+    let (code, out, err) = run(atb(home.path(), "http://127.0.0.1:9")
+        .args(["data", "inspect", "BTCUSDT", "--source", "sample"]));
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("18000 candles") && out.contains("2023-03-24 13:00"), "{out}");
-    let (code, _, err) =
-        run(atb(home.path(), "http://127.0.0.1:9").args(["data", "inspect", "ETHUSDT", "--source", "sample"]));
+    assert!(
+        out.contains("18000 candles") && out.contains("2023-03-24 13:00"),
+        "{out}"
+    );
+    let (code, _, err) = run(atb(home.path(), "http://127.0.0.1:9")
+        .args(["data", "inspect", "ETHUSDT", "--source", "sample"]));
     assert_ne!(code, 0);
     assert!(err.contains("only BTCUSDT 1h"), "{err}");
 }

@@ -8,7 +8,10 @@ use std::process::{Command, Output};
 pub fn atb_binary() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
     // target/<profile>/deps/<test> -> target/<profile>/atb
-    let profile_dir = exe.parent().and_then(Path::parent).expect("target profile dir");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target profile dir");
     let bin = profile_dir.join(format!("atb{}", std::env::consts::EXE_SUFFIX));
     assert!(
         bin.exists(),
@@ -21,12 +24,22 @@ pub fn atb_binary() -> PathBuf {
 /// `atb` with a private `ATB_HOME` and exchange URL, no inherited settings.
 pub fn atb(home: &Path, binance_url: &str) -> Command {
     let mut cmd = Command::new(atb_binary());
-    cmd.env("ATB_HOME", home).env("ATB_BINANCE_URL", binance_url).env_remove("RUST_LOG");
+    cmd.env("ATB_HOME", home)
+        .env("ATB_BINANCE_URL", binance_url)
+        .env_remove("RUST_LOG");
     cmd
 }
 
 /// Runs and returns (exit code, stdout, stderr).
 pub fn run(cmd: &mut Command) -> (i32, String, String) {
-    let Output { status, stdout, stderr } = cmd.output().expect("run atb");
-    (status.code().unwrap_or(-1), String::from_utf8_lossy(&stdout).into_owned(), String::from_utf8_lossy(&stderr).into_owned())
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = cmd.output().expect("run atb");
+    (
+        status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&stdout).into_owned(),
+        String::from_utf8_lossy(&stderr).into_owned(),
+    )
 }

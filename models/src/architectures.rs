@@ -31,11 +31,18 @@ impl RegressionHead {
     }
 
     fn forward(&self, x: Tensor<2>) -> Tensor<2> {
-        self.output.forward(self.dropout.forward(relu(self.hidden.forward(x))))
+        self.output
+            .forward(self.dropout.forward(relu(self.hidden.forward(x))))
     }
 }
 
-fn lstm_stack(d_input: usize, units: &[usize], dropout: f64, recurrent_dropout: f64, device: &Device) -> Vec<KerasLstm> {
+fn lstm_stack(
+    d_input: usize,
+    units: &[usize],
+    dropout: f64,
+    recurrent_dropout: f64,
+    device: &Device,
+) -> Vec<KerasLstm> {
     let mut d_in = d_input;
     units
         .iter()
@@ -153,8 +160,20 @@ impl AttentionLstm {
     pub fn new(c: &ModelConfig, att: AttentionSpec, device: &Device) -> Self {
         let width = *c.lstm_units.last().unwrap_or(&1);
         Self {
-            lstms: lstm_stack(c.n_features, &c.lstm_units, c.dropout, c.recurrent_dropout, device),
-            attention: KerasMultiHeadAttention::new(width, att.heads, att.key_dim, c.dropout, device),
+            lstms: lstm_stack(
+                c.n_features,
+                &c.lstm_units,
+                c.dropout,
+                c.recurrent_dropout,
+                device,
+            ),
+            attention: KerasMultiHeadAttention::new(
+                width,
+                att.heads,
+                att.key_dim,
+                c.dropout,
+                device,
+            ),
             dropout: DropoutConfig::new(c.dropout).init(),
             head: RegressionHead::new(2 * width, c.dense_units, c.dropout, device),
         }
@@ -209,7 +228,13 @@ impl TcnAttention {
     pub fn new(c: &ModelConfig, spec: &TcnSpec, att: AttentionSpec, device: &Device) -> Self {
         Self {
             trunk: TcnTrunk::new(spec, c.n_features, c.dropout, device),
-            attention: KerasMultiHeadAttention::new(spec.filters, att.heads, att.key_dim, c.dropout, device),
+            attention: KerasMultiHeadAttention::new(
+                spec.filters,
+                att.heads,
+                att.key_dim,
+                c.dropout,
+                device,
+            ),
             head: RegressionHead::new(2 * spec.filters, c.dense_units, c.dropout, device),
         }
     }

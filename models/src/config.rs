@@ -75,7 +75,15 @@ fn tcn_spec(variant: Variant) -> (TcnSpec, usize, f64) {
         Variant::Default => (64, 5, 5, 64, 0.2),
         Variant::Deep => (128, 7, 6, 128, 0.3),
     };
-    (TcnSpec { filters, kernel_size, dilations: (0..blocks).map(|i| 1 << i).collect() }, dense, dropout)
+    (
+        TcnSpec {
+            filters,
+            kernel_size,
+            dilations: (0..blocks).map(|i| 1 << i).collect(),
+        },
+        dense,
+        dropout,
+    )
 }
 
 /// Scales a width by the cnn_lstm/lstm variant rule: lightweight halves, deep doubles.
@@ -90,7 +98,12 @@ fn scaled(width: usize, variant: Variant) -> usize {
 impl ModelConfig {
     /// The variant table: every number of every (type, variant) pair, for an input of
     /// `[sequence_length, n_features]`.
-    pub fn table(model_type: ModelType, variant: Variant, sequence_length: usize, n_features: usize) -> Self {
+    pub fn table(
+        model_type: ModelType,
+        variant: Variant,
+        sequence_length: usize,
+        n_features: usize,
+    ) -> Self {
         let base = ModelConfig {
             model_type,
             variant,
@@ -137,7 +150,12 @@ impl ModelConfig {
             // Reference 1.5.
             ModelType::Tcn => {
                 let (tcn, dense, dropout) = tcn_spec(variant);
-                ModelConfig { tcn: Some(tcn), dense_units: dense, dropout, ..base }
+                ModelConfig {
+                    tcn: Some(tcn),
+                    dense_units: dense,
+                    dropout,
+                    ..base
+                }
             }
             // Reference 1.6, but honouring the variant: the trunk, the head and the attention follow it.
             ModelType::TcnAttention => {
@@ -147,7 +165,13 @@ impl ModelConfig {
                     Variant::Default => (4, 64),
                     Variant::Deep => (8, 128),
                 };
-                ModelConfig { tcn: Some(tcn), attention: Some(AttentionSpec { heads, key_dim }), dense_units: dense, dropout, ..base }
+                ModelConfig {
+                    tcn: Some(tcn),
+                    attention: Some(AttentionSpec { heads, key_dim }),
+                    dense_units: dense,
+                    dropout,
+                    ..base
+                }
             }
         }
     }
@@ -160,7 +184,9 @@ impl ModelConfig {
         overrides: &ModelOverrides,
     ) -> Result<Self, ModelError> {
         let mut c = Self::table(model_type, variant, input_shape[0], input_shape[1]);
-        let unused = |name: &str| ModelError::InvalidConfig(format!("{model_type} has no {name} to override"));
+        let unused = |name: &str| {
+            ModelError::InvalidConfig(format!("{model_type} has no {name} to override"))
+        };
         if let Some(f) = &overrides.conv_filters {
             if c.conv_filters.is_empty() {
                 return Err(unused("conv_filters"));
@@ -173,7 +199,10 @@ impl ModelConfig {
             }
             c.lstm_units = u.clone();
         }
-        if overrides.tcn_filters.is_some() || overrides.kernel_size.is_some() || overrides.blocks.is_some() {
+        if overrides.tcn_filters.is_some()
+            || overrides.kernel_size.is_some()
+            || overrides.blocks.is_some()
+        {
             let tcn = c.tcn.as_mut().ok_or_else(|| unused("TCN trunk"))?;
             if let Some(f) = overrides.tcn_filters {
                 tcn.filters = f;
@@ -184,7 +213,9 @@ impl ModelConfig {
             if let Some(n) = overrides.blocks {
                 tcn.dilations = (0..n.min(30)).map(|i| 1 << i).collect();
                 if n > 30 {
-                    return Err(ModelError::InvalidConfig(format!("blocks {n} is too many (at most 30)")));
+                    return Err(ModelError::InvalidConfig(format!(
+                        "blocks {n} is too many (at most 30)"
+                    )));
                 }
             }
         }
@@ -228,7 +259,10 @@ impl ModelConfig {
         if self.conv_filters.contains(&0) || self.lstm_units.contains(&0) {
             return bad("every filter and unit count must be at least 1".into());
         }
-        let needs_lstm = matches!(self.model_type, ModelType::CnnLstm | ModelType::AttentionLstm | ModelType::Lstm);
+        let needs_lstm = matches!(
+            self.model_type,
+            ModelType::CnnLstm | ModelType::AttentionLstm | ModelType::Lstm
+        );
         if needs_lstm && self.lstm_units.is_empty() {
             return bad(format!("{} needs at least one LSTM layer", self.model_type));
         }
@@ -245,13 +279,21 @@ impl ModelConfig {
         }
         let needs_tcn = matches!(self.model_type, ModelType::Tcn | ModelType::TcnAttention);
         if needs_tcn != self.tcn.is_some() {
-            return bad(format!("{} {} a TCN trunk", self.model_type, if needs_tcn { "needs" } else { "has no" }));
+            return bad(format!(
+                "{} {} a TCN trunk",
+                self.model_type,
+                if needs_tcn { "needs" } else { "has no" }
+            ));
         }
         if self.model_type.has_attention() != self.attention.is_some() {
             return bad(format!(
                 "{} {} attention",
                 self.model_type,
-                if self.model_type.has_attention() { "needs" } else { "has no" }
+                if self.model_type.has_attention() {
+                    "needs"
+                } else {
+                    "has no"
+                }
             ));
         }
         if let Some(t) = &self.tcn {
@@ -261,7 +303,9 @@ impl ModelConfig {
         }
         if let Some(a) = &self.attention {
             if a.heads == 0 || a.key_dim == 0 {
-                return bad("attention needs at least one head and a key size of at least 1".into());
+                return bad(
+                    "attention needs at least one head and a key size of at least 1".into(),
+                );
             }
         }
         Ok(())
@@ -280,22 +324,58 @@ mod tests {
 
     #[test]
     fn overrides_apply_and_are_validated() {
-        let o = ModelOverrides { lstm_units: Some(vec![16, 8]), dense_units: Some(4), ..Default::default() };
+        let o = ModelOverrides {
+            lstm_units: Some(vec![16, 8]),
+            dense_units: Some(4),
+            ..Default::default()
+        };
         let c = ModelConfig::resolve(ModelType::Lstm, Variant::Default, [30, 5], &o).unwrap();
         assert_eq!((c.lstm_units.clone(), c.dense_units), (vec![16, 8], 4));
-        let o = ModelOverrides { heads: Some(2), ..Default::default() };
+        let o = ModelOverrides {
+            heads: Some(2),
+            ..Default::default()
+        };
         assert!(ModelConfig::resolve(ModelType::Tcn, Variant::Default, [30, 5], &o).is_err());
-        let o = ModelOverrides { dropout: Some(1.5), ..Default::default() };
+        let o = ModelOverrides {
+            dropout: Some(1.5),
+            ..Default::default()
+        };
         assert!(ModelConfig::resolve(ModelType::Tcn, Variant::Default, [30, 5], &o).is_err());
-        let e = ModelConfig::resolve(ModelType::CnnLstm, Variant::Default, [8, 5], &ModelOverrides::default()).unwrap_err();
+        let e = ModelConfig::resolve(
+            ModelType::CnnLstm,
+            Variant::Default,
+            [8, 5],
+            &ModelOverrides::default(),
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("at least 10"), "{e}");
-        assert!(ModelConfig::resolve(ModelType::Lstm, Variant::Default, [0, 5], &ModelOverrides::default()).is_err());
+        assert!(
+            ModelConfig::resolve(
+                ModelType::Lstm,
+                Variant::Default,
+                [0, 5],
+                &ModelOverrides::default()
+            )
+            .is_err()
+        );
     }
 
     #[test]
     fn tcn_receptive_fields_match_the_reference() {
-        let rf = |v| ModelConfig::table(ModelType::Tcn, v, 120, 5).tcn.unwrap().receptive_field();
-        assert_eq!((rf(Variant::Lightweight), rf(Variant::Default), rf(Variant::Deep)), (61, 249, 757));
+        let rf = |v| {
+            ModelConfig::table(ModelType::Tcn, v, 120, 5)
+                .tcn
+                .unwrap()
+                .receptive_field()
+        };
+        assert_eq!(
+            (
+                rf(Variant::Lightweight),
+                rf(Variant::Default),
+                rf(Variant::Deep)
+            ),
+            (61, 249, 757)
+        );
     }
 
     #[test]
@@ -303,7 +383,8 @@ mod tests {
         for t in ModelType::ALL {
             for v in Variant::ALL {
                 let c = ModelConfig::table(t, v, 120, 5);
-                let back: ModelConfig = serde_json::from_str(&serde_json::to_string(&c).unwrap()).unwrap();
+                let back: ModelConfig =
+                    serde_json::from_str(&serde_json::to_string(&c).unwrap()).unwrap();
                 assert_eq!(back, c);
             }
         }

@@ -1,7 +1,9 @@
 //! Choosing where models run: `auto`, `gpu` or `cpu`, with the reason reported to the user.
 //!
-//! This build carries Burn's CPU backend (`flex`) only; the wgpu backend is not compiled in yet,
-//! so `auto` resolves to the CPU and says why, and `gpu` is refused with the fix.
+//! `auto` takes a hardware GPU adapter (discrete, then integrated) through Burn's wgpu backend
+//! when the build has one (feature `gpu`), else the CPU backend (`flex`). It never takes a
+//! software adapter such as lavapipe/llvmpipe: those are several times slower than `flex`, so
+//! they are used only when `gpu` is asked for explicitly and nothing better exists.
 
 use std::fmt;
 use std::str::FromStr;
@@ -29,7 +31,9 @@ impl FromStr for DeviceChoice {
             "auto" => Ok(Self::Auto),
             "gpu" => Ok(Self::Gpu),
             "cpu" => Ok(Self::Cpu),
-            other => Err(ModelError::Device(format!("unknown device {other:?}: valid devices are auto, gpu, cpu"))),
+            other => Err(ModelError::Device(format!(
+                "unknown device {other:?}: valid devices are auto, gpu, cpu"
+            ))),
         }
     }
 }
@@ -44,30 +48,208 @@ impl fmt::Display for DeviceChoice {
     }
 }
 
+/// A graphics adapter wgpu can see.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdapterSummary {
+    pub name: String,
+    /// Vulkan, Metal, Dx12, Gl.
+    pub backend: String,
+    /// DiscreteGpu, IntegratedGpu, VirtualGpu, Cpu (a software rasteriser), Other.
+    pub device_type: String,
+    /// A real GPU (discrete or integrated), as opposed to a software or virtual adapter.
+    pub hardware: bool,
+}
+
 /// The device chosen, what it is, and why.
 #[derive(Debug, Clone)]
 pub struct SelectedDevice {
     pub device: Device,
-    /// E.g. `cpu (burn flex)`.
+    /// E.g. `cpu (burn flex)` or `gpu: NVIDIA H100 (Vulkan, DiscreteGpu)`.
     pub name: String,
     pub is_gpu: bool,
     pub reason: String,
 }
 
-/// Resolves the user's choice to a device.
-pub fn select_device(choice: DeviceChoice) -> Result<SelectedDevice, ModelError> {
-    let cpu = |reason: &str| SelectedDevice {
+fn cpu(reason: String) -> SelectedDevice {
+    SelectedDevice {
         device: Device::flex(),
         name: "cpu (burn flex)".to_string(),
         is_gpu: false,
-        reason: reason.to_string(),
-    };
+        reason,
+    }
+}
+
+/// Whether this build carries the wgpu backend.
+pub const GPU_BACKEND_COMPILED: bool = cfg!(feature = "gpu");
+
+/// Adapters wgpu sees (empty when the build has no GPU backend).
+pub fn list_adapters() -> Vec<AdapterSummary> {
+    #[cfg(feature = "gpu")]
+    {
+        gpu::adapters()
+    }
+    #[cfg(not(feature = "gpu"))]
+    {
+        Vec::new()
+    }
+}
+
+/// Resolves the user's choice to a device, given the adapters present.
+pub fn select_device(choice: DeviceChoice) -> Result<SelectedDevice, ModelError> {
+    select_from(choice, &list_adapters())
+}
+
+fn select_from(
+    choice: DeviceChoice,
+    adapters: &[AdapterSummary],
+) -> Result<SelectedDevice, ModelError> {
+    let hardware = adapters
+        .iter()
+        .find(|a| a.device_type == "DiscreteGpu")
+        .or_else(|| adapters.iter().find(|a| a.device_type == "IntegratedGpu"));
+    let software = adapters.iter().find(|a| !a.hardware);
+    let describe =
+        |a: &AdapterSummary| format!("gpu: {} ({}, {})", a.name, a.backend, a.device_type);
     match choice {
-        DeviceChoice::Cpu => Ok(cpu("asked for the CPU")),
-        DeviceChoice::Auto => Ok(cpu("this build has no GPU backend compiled in, so the CPU backend is used")),
-        DeviceChoice::Gpu => Err(ModelError::Device(
-            "this build has no GPU backend compiled in; use --device cpu (or auto)".to_string(),
-        )),
+        DeviceChoice::Cpu => Ok(cpu("asked for the CPU".into())),
+        DeviceChoice::Auto => match hardware {
+            Some(a) => gpu_device(a).map(|device| SelectedDevice {
+                device,
+                name: describe(a),
+                is_gpu: true,
+                reason: format!("auto: {} is a hardware GPU", a.name),
+            }),
+            None if !GPU_BACKEND_COMPILED => Ok(cpu(
+                "auto: this build has no GPU backend (built without the `gpu` feature)".into(),
+            )),
+            None => Ok(cpu(match software {
+                Some(s) => format!(
+                    "auto: no hardware GPU adapter; {} is a software adapter, slower than the CPU backend \
+                     (use --device gpu to force it)",
+                    s.name
+                ),
+                None => {
+                    "auto: no GPU adapter found (install the GPU's Vulkan driver to use it)".into()
+                }
+            })),
+        },
+        DeviceChoice::Gpu => {
+            if !GPU_BACKEND_COMPILED {
+                return Err(ModelError::Device(
+                    "this build has no GPU backend: rebuild with `--features gpu`, or use --device cpu".into(),
+                ));
+            }
+            match hardware.or(software) {
+                Some(a) => gpu_device(a).map(|device| SelectedDevice {
+                    device,
+                    name: describe(a),
+                    is_gpu: true,
+                    reason: if a.hardware {
+                        format!("asked for the GPU: {}", a.name)
+                    } else {
+                        format!("asked for the GPU: only the software adapter {} exists; expect it to be slower than --device cpu", a.name)
+                    },
+                }),
+                None => Err(ModelError::Device(
+                    "no GPU adapter found: install the GPU's Vulkan driver (or mesa-vulkan-drivers for a software one), \
+                     or use --device cpu"
+                        .into(),
+                )),
+            }
+        }
+    }
+}
+
+#[cfg(feature = "gpu")]
+fn gpu_device(a: &AdapterSummary) -> Result<Device, ModelError> {
+    use burn::prelude::DeviceKind;
+    Ok(Device::wgpu(match a.device_type.as_str() {
+        "DiscreteGpu" => DeviceKind::DiscreteGpu(0),
+        "IntegratedGpu" => DeviceKind::IntegratedGpu(0),
+        "VirtualGpu" => DeviceKind::VirtualGpu(0),
+        _ => DeviceKind::Cpu,
+    }))
+}
+
+#[cfg(not(feature = "gpu"))]
+fn gpu_device(_: &AdapterSummary) -> Result<Device, ModelError> {
+    Err(ModelError::Device("this build has no GPU backend".into()))
+}
+
+/// Puts CubeCL's kernel and autotune cache in `dir` (e.g. under `ATB_HOME`) so an installed app
+/// is fast from its second run. Must run before the first GPU device is used; returns false if
+/// the cache location was already fixed (or the build has no GPU backend).
+pub fn set_gpu_kernel_cache(dir: &std::path::Path) -> bool {
+    #[cfg(feature = "gpu")]
+    {
+        gpu::set_cache_dir(dir)
+    }
+    #[cfg(not(feature = "gpu"))]
+    {
+        let _ = dir;
+        false
+    }
+}
+
+#[cfg(feature = "gpu")]
+mod gpu {
+    use std::future::Future;
+    use std::pin::pin;
+    use std::sync::Arc;
+    use std::task::{Context, Poll, Wake, Waker};
+    use std::thread::Thread;
+
+    use super::AdapterSummary;
+
+    struct ThreadWaker(Thread);
+
+    impl Wake for ThreadWaker {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+
+    /// Drives a future to completion on this thread (adapter enumeration is ready at once on
+    /// native platforms; this only avoids an async runtime dependency).
+    fn block_on<F: Future>(future: F) -> F::Output {
+        let mut future = pin!(future);
+        let waker = Waker::from(Arc::new(ThreadWaker(std::thread::current())));
+        let mut cx = Context::from_waker(&waker);
+        loop {
+            if let Poll::Ready(v) = future.as_mut().poll(&mut cx) {
+                return v;
+            }
+            std::thread::park();
+        }
+    }
+
+    pub fn adapters() -> Vec<AdapterSummary> {
+        let instance =
+            wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+        block_on(instance.enumerate_adapters(wgpu::Backends::all()))
+            .iter()
+            .map(|adapter| {
+                let info = adapter.get_info();
+                let hardware = matches!(
+                    info.device_type,
+                    wgpu::DeviceType::DiscreteGpu | wgpu::DeviceType::IntegratedGpu
+                );
+                AdapterSummary {
+                    name: info.name,
+                    backend: format!("{:?}", info.backend),
+                    device_type: format!("{:?}", info.device_type),
+                    hardware,
+                }
+            })
+            .collect()
+    }
+
+    pub fn set_cache_dir(dir: &std::path::Path) -> bool {
+        use cubecl_runtime::config::cache::CacheConfig;
+        use cubecl_runtime::config::{CubeClRuntimeConfig, RuntimeConfig};
+        let mut config = CubeClRuntimeConfig::default();
+        config.environment.path = CacheConfig::Directory(dir.to_path_buf());
+        CubeClRuntimeConfig::try_set(config)
     }
 }
 
@@ -75,12 +257,60 @@ pub fn select_device(choice: DeviceChoice) -> Result<SelectedDevice, ModelError>
 mod tests {
     use super::*;
 
+    fn adapter(name: &str, device_type: &str) -> AdapterSummary {
+        AdapterSummary {
+            name: name.into(),
+            backend: "Vulkan".into(),
+            device_type: device_type.into(),
+            hardware: matches!(device_type, "DiscreteGpu" | "IntegratedGpu"),
+        }
+    }
+
     #[test]
-    fn choices_parse_and_cpu_is_named() {
+    fn choices_parse() {
         assert_eq!("gpu".parse::<DeviceChoice>().unwrap(), DeviceChoice::Gpu);
-        assert!("tpu".parse::<DeviceChoice>().unwrap_err().to_string().contains("auto, gpu, cpu"));
-        let d = select_device(DeviceChoice::Auto).unwrap();
+        assert!(
+            "tpu"
+                .parse::<DeviceChoice>()
+                .unwrap_err()
+                .to_string()
+                .contains("auto, gpu, cpu")
+        );
+    }
+
+    #[test]
+    fn auto_never_takes_a_software_adapter() {
+        let lavapipe = [adapter("llvmpipe (LLVM 15.0.6, 256 bits)", "Cpu")];
+        let d = select_from(DeviceChoice::Auto, &lavapipe).unwrap();
+        assert!(!d.is_gpu, "{}", d.reason);
+        let d = select_from(DeviceChoice::Auto, &[]).unwrap();
         assert!(!d.is_gpu && !d.reason.is_empty());
-        assert!(select_device(DeviceChoice::Gpu).is_err());
+        assert!(!select_from(DeviceChoice::Cpu, &lavapipe).unwrap().is_gpu);
+    }
+
+    #[cfg(not(feature = "gpu"))]
+    #[test]
+    fn gpu_without_a_backend_is_refused_with_the_fix() {
+        let e = select_from(DeviceChoice::Gpu, &[]).unwrap_err().to_string();
+        assert!(
+            e.contains("--features gpu") && e.contains("--device cpu"),
+            "{e}"
+        );
+    }
+
+    #[cfg(feature = "gpu")]
+    #[test]
+    fn gpu_prefers_hardware_then_software_and_says_which() {
+        let both = [
+            adapter("llvmpipe", "Cpu"),
+            adapter("Radeon", "IntegratedGpu"),
+            adapter("RTX", "DiscreteGpu"),
+        ];
+        let d = select_from(DeviceChoice::Auto, &both).unwrap();
+        assert!(d.is_gpu && d.name.contains("RTX"), "{}", d.name);
+        let d = select_from(DeviceChoice::Gpu, &both[..1]).unwrap();
+        assert!(d.is_gpu && d.reason.contains("software"), "{}", d.reason);
+        let e = select_from(DeviceChoice::Gpu, &[]).unwrap_err().to_string();
+        assert!(e.contains("no GPU adapter"), "{e}");
     }
 }

@@ -29,7 +29,13 @@ pub enum Variant {
 }
 
 impl ModelType {
-    pub const ALL: [ModelType; 5] = [Self::CnnLstm, Self::AttentionLstm, Self::Tcn, Self::TcnAttention, Self::Lstm];
+    pub const ALL: [ModelType; 5] = [
+        Self::CnnLstm,
+        Self::AttentionLstm,
+        Self::Tcn,
+        Self::TcnAttention,
+        Self::Lstm,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -66,20 +72,26 @@ fn names<T: Copy>(all: &[T], name: fn(T) -> &'static str) -> String {
 impl FromStr for ModelType {
     type Err = ModelError;
     fn from_str(s: &str) -> Result<Self, ModelError> {
-        Self::ALL.into_iter().find(|t| t.as_str() == s.trim()).ok_or_else(|| ModelError::UnknownModelType {
-            given: s.to_string(),
-            valid: names(&Self::ALL, Self::as_str),
-        })
+        Self::ALL
+            .into_iter()
+            .find(|t| t.as_str() == s.trim())
+            .ok_or_else(|| ModelError::UnknownModelType {
+                given: s.to_string(),
+                valid: names(&Self::ALL, Self::as_str),
+            })
     }
 }
 
 impl FromStr for Variant {
     type Err = ModelError;
     fn from_str(s: &str) -> Result<Self, ModelError> {
-        Self::ALL.into_iter().find(|t| t.as_str() == s.trim()).ok_or_else(|| ModelError::UnknownVariant {
-            given: s.to_string(),
-            valid: names(&Self::ALL, Self::as_str),
-        })
+        Self::ALL
+            .into_iter()
+            .find(|t| t.as_str() == s.trim())
+            .ok_or_else(|| ModelError::UnknownVariant {
+                given: s.to_string(),
+                valid: names(&Self::ALL, Self::as_str),
+            })
     }
 }
 
@@ -103,19 +115,32 @@ mod tests {
     fn names_round_trip_through_strings_and_serde() {
         for t in ModelType::ALL {
             assert_eq!(t.as_str().parse::<ModelType>().unwrap(), t);
-            assert_eq!(serde_json::to_string(&t).unwrap(), format!("\"{}\"", t.as_str()));
+            assert_eq!(
+                serde_json::to_string(&t).unwrap(),
+                format!("\"{}\"", t.as_str())
+            );
         }
         for v in Variant::ALL {
             assert_eq!(v.as_str().parse::<Variant>().unwrap(), v);
-            assert_eq!(serde_json::to_string(&v).unwrap(), format!("\"{}\"", v.as_str()));
+            assert_eq!(
+                serde_json::to_string(&v).unwrap(),
+                format!("\"{}\"", v.as_str())
+            );
         }
     }
 
     #[test]
     fn unknown_names_list_the_valid_ones() {
         let e = "transformer".parse::<ModelType>().unwrap_err().to_string();
-        assert!(e.contains("transformer") && e.contains("cnn_lstm, attention_lstm, tcn, tcn_attention, lstm"), "{e}");
+        assert!(
+            e.contains("transformer")
+                && e.contains("cnn_lstm, attention_lstm, tcn, tcn_attention, lstm"),
+            "{e}"
+        );
         let e = "huge".parse::<Variant>().unwrap_err().to_string();
-        assert!(e.contains("huge") && e.contains("lightweight, default, deep"), "{e}");
+        assert!(
+            e.contains("huge") && e.contains("lightweight, default, deep"),
+            "{e}"
+        );
     }
 }

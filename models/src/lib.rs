@@ -29,8 +29,11 @@ pub mod layers;
 pub mod model;
 
 pub use config::{AttentionSpec, ModelConfig, ModelOverrides, TcnSpec};
+pub use device::{AdapterSummary, DeviceChoice, SelectedDevice, list_adapters, select_device};
 pub use kind::{ModelType, Variant};
 pub use model::{ForecastModel, build_model};
+// Callers use the same Burn as the models.
+pub use burn;
 
 /// What can go wrong building, loading or running a model.
 #[derive(Debug, thiserror::Error)]

@@ -38,14 +38,22 @@ impl ForecastModel {
     /// Builds exactly the model a (stored) config describes, with fresh weights.
     pub fn from_config(c: &ModelConfig, device: &Device) -> Result<Self, ModelError> {
         c.validate()?;
-        let missing = |what: &str| ModelError::InvalidConfig(format!("{} config lacks its {what}", c.model_type));
+        let missing = |what: &str| {
+            ModelError::InvalidConfig(format!("{} config lacks its {what}", c.model_type))
+        };
         Ok(match c.model_type {
             ModelType::CnnLstm => Self::CnnLstm(CnnLstm::new(c, device)),
             ModelType::Lstm => Self::Lstm(LstmModel::new(c, device)),
-            ModelType::AttentionLstm => {
-                Self::AttentionLstm(AttentionLstm::new(c, c.attention.ok_or_else(|| missing("attention"))?, device))
-            }
-            ModelType::Tcn => Self::Tcn(Tcn::new(c, c.tcn.as_ref().ok_or_else(|| missing("TCN trunk"))?, device)),
+            ModelType::AttentionLstm => Self::AttentionLstm(AttentionLstm::new(
+                c,
+                c.attention.ok_or_else(|| missing("attention"))?,
+                device,
+            )),
+            ModelType::Tcn => Self::Tcn(Tcn::new(
+                c,
+                c.tcn.as_ref().ok_or_else(|| missing("TCN trunk"))?,
+                device,
+            )),
             ModelType::TcnAttention => Self::TcnAttention(TcnAttention::new(
                 c,
                 c.tcn.as_ref().ok_or_else(|| missing("TCN trunk"))?,
@@ -89,15 +97,24 @@ impl ForecastModel {
     /// The weights as safetensors bytes (tensor names are the module field paths).
     pub fn to_safetensors(&self) -> Result<Vec<u8>, ModelError> {
         let mut store = SafetensorsStore::from_bytes(None);
-        self.save_into(&mut store).map_err(|e| ModelError::Weights(e.to_string()))?;
-        store.get_bytes().map_err(|e| ModelError::Weights(e.to_string()))
+        self.save_into(&mut store)
+            .map_err(|e| ModelError::Weights(e.to_string()))?;
+        store
+            .get_bytes()
+            .map_err(|e| ModelError::Weights(e.to_string()))
     }
 
     /// Builds the model a config describes and loads `bytes` into it; every tensor must match.
-    pub fn from_safetensors(c: &ModelConfig, bytes: Vec<u8>, device: &Device) -> Result<Self, ModelError> {
+    pub fn from_safetensors(
+        c: &ModelConfig,
+        bytes: Vec<u8>,
+        device: &Device,
+    ) -> Result<Self, ModelError> {
         let mut model = Self::from_config(c, device)?;
         let mut store = SafetensorsStore::from_bytes(Some(bytes));
-        let result = model.load_from(&mut store).map_err(|e| ModelError::Weights(e.to_string()))?;
+        let result = model
+            .load_from(&mut store)
+            .map_err(|e| ModelError::Weights(e.to_string()))?;
         if !result.errors.is_empty() || !result.missing.is_empty() || !result.unused.is_empty() {
             return Err(ModelError::Weights(format!(
                 "weights do not fit the {} {} config: {} errors, {} missing and {} unexpected tensors{}",
@@ -106,7 +123,11 @@ impl ForecastModel {
                 result.errors.len(),
                 result.missing.len(),
                 result.unused.len(),
-                result.missing.first().map(|(p, _)| format!(" (first missing: {p})")).unwrap_or_default()
+                result
+                    .missing
+                    .first()
+                    .map(|(p, _)| format!(" (first missing: {p})"))
+                    .unwrap_or_default()
             )));
         }
         Ok(model)

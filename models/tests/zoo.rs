@@ -13,11 +13,15 @@ const L: usize = 40;
 const F: usize = 5;
 
 fn pairs() -> impl Iterator<Item = (ModelType, Variant)> {
-    ModelType::ALL.into_iter().flat_map(|t| Variant::ALL.into_iter().map(move |v| (t, v)))
+    ModelType::ALL
+        .into_iter()
+        .flat_map(|t| Variant::ALL.into_iter().map(move |v| (t, v)))
 }
 
 fn build(t: ModelType, v: Variant, device: &Device) -> ForecastModel {
-    build_model(t, v, [L, F], &ModelOverrides::default(), device).unwrap_or_else(|e| panic!("{t} {v}: {e}")).0
+    build_model(t, v, [L, F], &ModelOverrides::default(), device)
+        .unwrap_or_else(|e| panic!("{t} {v}: {e}"))
+        .0
 }
 
 fn input(batch: usize, device: &Device) -> Tensor<3> {
@@ -36,7 +40,10 @@ fn every_pair_maps_batches_to_one_finite_output() {
         for batch in [1, 7] {
             let out = model.forward(input(batch, &device));
             assert_eq!(out.dims(), [batch, 1], "{t} {v} batch {batch}");
-            assert!(values(out).iter().all(|x| x.is_finite()), "{t} {v}: non-finite output");
+            assert!(
+                values(out).iter().all(|x| x.is_finite()),
+                "{t} {v}: non-finite output"
+            );
         }
     }
 }
@@ -53,7 +60,9 @@ fn one_optimiser_step_lowers_the_loss_of_every_pair() {
         let y = x.clone().narrow(1, L - 1, 1).mean_dim(2).reshape([16, 1]);
         let loss_of = |m: &ForecastModel| {
             let pred = m.valid().forward(x.clone());
-            MseLoss::new().forward(pred, y.clone(), Reduction::Mean).into_scalar::<f32>()
+            MseLoss::new()
+                .forward(pred, y.clone(), Reduction::Mean)
+                .into_scalar::<f32>()
         };
         let before = loss_of(&model);
         let mut optim = AdamConfig::new().init();
@@ -64,7 +73,10 @@ fn one_optimiser_step_lowers_the_loss_of_every_pair() {
         // the region where the gradient predicts the loss, for the widest models too.
         model = optim.step(1e-4, model, grads);
         let after = loss_of(&model);
-        assert!(after < before, "{t} {v}: loss {before} -> {after} did not fall");
+        assert!(
+            after < before,
+            "{t} {v}: loss {before} -> {after} did not fall"
+        );
     }
 }
 
@@ -77,21 +89,32 @@ fn tcn_trunks_are_causal() {
             let x = input(2, &device);
             let cut = L / 2;
             // Change every input after step `cut`.
-            let future = Tensor::random([2, L - cut - 1, F], Distribution::Normal(5.0, 3.0), &device);
+            let future =
+                Tensor::random([2, L - cut - 1, F], Distribution::Normal(5.0, 3.0), &device);
             let changed = Tensor::cat(vec![x.clone().narrow(1, 0, cut + 1), future], 1);
             let a = model.tcn_trunk_output(x).unwrap().narrow(1, 0, cut + 1);
             let b = model.tcn_trunk_output(changed.clone()).unwrap();
             let late = b.clone().narrow(1, cut + 1, L - cut - 1);
             let b = b.narrow(1, 0, cut + 1);
             let diff = (a.clone() - b).abs().max().into_scalar::<f32>();
-            assert_eq!(diff, 0.0, "{t} {v}: steps <= {cut} changed when only later inputs did");
+            assert_eq!(
+                diff, 0.0,
+                "{t} {v}: steps <= {cut} changed when only later inputs did"
+            );
             // And the later steps do see the change (the test can fail).
-            let a_late = model.tcn_trunk_output(changed).unwrap().narrow(1, cut + 1, L - cut - 1);
+            let a_late = model
+                .tcn_trunk_output(changed)
+                .unwrap()
+                .narrow(1, cut + 1, L - cut - 1);
             assert_eq!((a_late - late).abs().max().into_scalar::<f32>(), 0.0);
         }
     }
     // The non-TCN models have no trunk to check.
-    assert!(build(ModelType::Lstm, Variant::Default, &device).tcn_trunk_output(input(1, &device)).is_none());
+    assert!(
+        build(ModelType::Lstm, Variant::Default, &device)
+            .tcn_trunk_output(input(1, &device))
+            .is_none()
+    );
 }
 
 #[test]
@@ -100,8 +123,13 @@ fn tcn_outputs_change_when_the_present_changes() {
     let model = build(ModelType::Tcn, Variant::Lightweight, &device);
     let x = input(1, &device);
     let bumped = x.clone() + Tensor::ones([1, L, F], &device);
-    let diff = (model.tcn_trunk_output(x).unwrap() - model.tcn_trunk_output(bumped).unwrap()).abs().max();
-    assert!(diff.into_scalar::<f32>() > 0.0, "the trunk ignores its input");
+    let diff = (model.tcn_trunk_output(x).unwrap() - model.tcn_trunk_output(bumped).unwrap())
+        .abs()
+        .max();
+    assert!(
+        diff.into_scalar::<f32>() > 0.0,
+        "the trunk ignores its input"
+    );
 }
 
 #[test]
@@ -128,7 +156,8 @@ fn attention_weights_sum_to_one_over_keys() {
 fn weights_round_trip_bit_identically() {
     let device = Device::flex();
     for (t, v) in pairs() {
-        let (model, config) = build_model(t, v, [L, F], &ModelOverrides::default(), &device).unwrap();
+        let (model, config) =
+            build_model(t, v, [L, F], &ModelOverrides::default(), &device).unwrap();
         let bytes = model.to_safetensors().unwrap();
         let loaded = ForecastModel::from_safetensors(&config, bytes, &device).unwrap();
         let x = input(4, &device);
@@ -143,9 +172,17 @@ fn weights_round_trip_bit_identically() {
 #[test]
 fn weights_of_another_config_are_refused() {
     let device = Device::flex();
-    let (model, _) = build_model(ModelType::Tcn, Variant::Lightweight, [L, F], &ModelOverrides::default(), &device).unwrap();
+    let (model, _) = build_model(
+        ModelType::Tcn,
+        Variant::Lightweight,
+        [L, F],
+        &ModelOverrides::default(),
+        &device,
+    )
+    .unwrap();
     let other = ModelConfig::table(ModelType::Tcn, Variant::Default, L, F);
-    let err = ForecastModel::from_safetensors(&other, model.to_safetensors().unwrap(), &device).unwrap_err();
+    let err = ForecastModel::from_safetensors(&other, model.to_safetensors().unwrap(), &device)
+        .unwrap_err();
     assert!(err.to_string().contains("weights"), "{err}");
     let garbage = ForecastModel::from_safetensors(&other, b"not safetensors".to_vec(), &device);
     assert!(garbage.is_err());
@@ -160,7 +197,9 @@ fn parameter_counts_match_the_keras_reference() {
     let lstm = |d_in: usize, h: usize| 4 * (d_in * h + h * h + h);
     let dense = |d_in: usize, d_out: usize| d_in * d_out + d_out;
     let conv = |c_in: usize, c_out: usize, k: usize| c_in * c_out * k + c_out;
-    let mha = |width: usize, heads: usize, key: usize| 3 * dense(width, heads * key) + dense(heads * key, width);
+    let mha = |width: usize, heads: usize, key: usize| {
+        3 * dense(width, heads * key) + dense(heads * key, width)
+    };
     let tcn = |f: usize, k: usize, blocks: usize| conv(5, f, 1) + blocks * 2 * conv(f, f, k);
     let expected = |t: ModelType, v: Variant| -> usize {
         let s = |w: usize| match v {
@@ -178,12 +217,23 @@ fn parameter_counts_match_the_keras_reference() {
                     + dense(s(50), s(50))
                     + dense(s(50), 1)
             }
-            ModelType::Lstm => lstm(5, s(128)) + lstm(s(128), s(64)) + dense(s(64), s(64)) + dense(s(64), 1),
+            ModelType::Lstm => {
+                lstm(5, s(128)) + lstm(s(128), s(64)) + dense(s(64), s(64)) + dense(s(64), 1)
+            }
             ModelType::AttentionLstm => match v {
-                Variant::Lightweight => lstm(5, 64) + lstm(64, 32) + mha(32, 2, 32) + dense(64, 32) + dense(32, 1),
-                Variant::Default => lstm(5, 128) + lstm(128, 64) + mha(64, 4, 64) + dense(128, 64) + dense(64, 1),
+                Variant::Lightweight => {
+                    lstm(5, 64) + lstm(64, 32) + mha(32, 2, 32) + dense(64, 32) + dense(32, 1)
+                }
+                Variant::Default => {
+                    lstm(5, 128) + lstm(128, 64) + mha(64, 4, 64) + dense(128, 64) + dense(64, 1)
+                }
                 Variant::Deep => {
-                    lstm(5, 256) + lstm(256, 128) + lstm(128, 64) + mha(64, 8, 128) + dense(128, 128) + dense(128, 1)
+                    lstm(5, 256)
+                        + lstm(256, 128)
+                        + lstm(128, 64)
+                        + mha(64, 8, 128)
+                        + dense(128, 128)
+                        + dense(128, 1)
                 }
             },
             ModelType::Tcn => match v {
@@ -192,9 +242,13 @@ fn parameter_counts_match_the_keras_reference() {
                 Variant::Deep => tcn(128, 7, 6) + dense(256, 128) + dense(128, 1),
             },
             ModelType::TcnAttention => match v {
-                Variant::Lightweight => tcn(32, 3, 4) + mha(32, 2, 32) + dense(64, 32) + dense(32, 1),
+                Variant::Lightweight => {
+                    tcn(32, 3, 4) + mha(32, 2, 32) + dense(64, 32) + dense(32, 1)
+                }
                 Variant::Default => tcn(64, 5, 5) + mha(64, 4, 64) + dense(128, 64) + dense(64, 1),
-                Variant::Deep => tcn(128, 7, 6) + mha(128, 8, 128) + dense(256, 128) + dense(128, 1),
+                Variant::Deep => {
+                    tcn(128, 7, 6) + mha(128, 8, 128) + dense(256, 128) + dense(128, 1)
+                }
             },
         }
     };
@@ -211,7 +265,11 @@ fn parameter_counts_match_the_keras_reference() {
         ((ModelType::TcnAttention, Variant::Default), 280_513),
     ];
     for ((t, v), count) in pinned {
-        assert_eq!(expected(t, v), count, "the arithmetic for {t} {v} disagrees with the reference");
+        assert_eq!(
+            expected(t, v),
+            count,
+            "the arithmetic for {t} {v} disagrees with the reference"
+        );
     }
     for (t, v) in pairs() {
         let (model, _) = build_model(t, v, [120, 5], &ModelOverrides::default(), &device).unwrap();

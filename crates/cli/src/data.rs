@@ -73,28 +73,53 @@ pub struct RangeArgs {
 
 impl RangeArgs {
     fn range(&self) -> Result<DateRange> {
-        Ok(DateRange::from_args(self.days, self.start_date.as_deref(), self.end_date.as_deref())?)
+        Ok(DateRange::from_args(
+            self.days,
+            self.start_date.as_deref(),
+            self.end_date.as_deref(),
+        )?)
     }
 }
 
 pub async fn run(cmd: DataCommand) -> Result<ExitCode> {
     let settings = Settings::from_env()?;
     match cmd {
-        DataCommand::Fetch { symbol, range, timeframe, json } => fetch(&settings, symbol, &range, timeframe, json).await,
+        DataCommand::Fetch {
+            symbol,
+            range,
+            timeframe,
+            json,
+        } => fetch(&settings, symbol, &range, timeframe, json).await,
         DataCommand::List { json } => list(&settings, json),
-        DataCommand::Import { symbol, path, timeframe } => import(&settings, &symbol, &path, timeframe),
-        DataCommand::Inspect { symbol, source, range, timeframe } => {
-            inspect(&settings, &symbol, &source, &range, timeframe).await
-        }
+        DataCommand::Import {
+            symbol,
+            path,
+            timeframe,
+        } => import(&settings, &symbol, &path, timeframe),
+        DataCommand::Inspect {
+            symbol,
+            source,
+            range,
+            timeframe,
+        } => inspect(&settings, &symbol, &source, &range, timeframe).await,
     }
 }
 
-async fn fetch(settings: &Settings, symbol: Symbol, range: &RangeArgs, timeframe: Interval, json: bool) -> Result<ExitCode> {
+async fn fetch(
+    settings: &Settings,
+    symbol: Symbol,
+    range: &RangeArgs,
+    timeframe: Interval,
+    json: bool,
+) -> Result<ExitCode> {
     let range = range.range()?;
     if range == DateRange::All {
         anyhow::bail!("give --days N or --start-date YYYY-MM-DD to say which candles to fetch");
     }
-    let bar = progress_bar(0, "{spinner} {msg} [{bar:30}] {pos}/{len} candles, {elapsed_precise} (ETA {eta})");
+    let bar = progress_bar(
+        0,
+        "{spinner} {msg} [{bar:30}] {pos}/{len} candles, {elapsed_precise} (ETA {eta})",
+    );
     bar.set_message(format!("{symbol} {timeframe}"));
     let mut on_progress = |p: atb_protocol::FetchProgress| {
         bar.set_length(p.candles_wanted);
@@ -144,10 +169,16 @@ fn list(settings: &Settings, json: bool) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     if rows.is_empty() {
-        println!("no candles stored in {} (fetch some with `atb data fetch BTCUSDT --days 30`)", settings.home.display());
+        println!(
+            "no candles stored in {} (fetch some with `atb data fetch BTCUSDT --days 30`)",
+            settings.home.display()
+        );
         return Ok(ExitCode::SUCCESS);
     }
-    println!("{:<12} {:<9} {:<22} {:<22} {:>9} {:>6} {:>8}", "symbol", "timeframe", "first", "last", "rows", "gaps", "missing");
+    println!(
+        "{:<12} {:<9} {:<22} {:<22} {:>9} {:>6} {:>8}",
+        "symbol", "timeframe", "first", "last", "rows", "gaps", "missing"
+    );
     for r in rows {
         println!(
             "{:<12} {:<9} {:<22} {:<22} {:>9} {:>6} {:>8}",
@@ -163,9 +194,15 @@ fn list(settings: &Settings, json: bool) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn import(settings: &Settings, symbol: &Symbol, path: &std::path::Path, timeframe: Interval) -> Result<ExitCode> {
+fn import(
+    settings: &Settings,
+    symbol: &Symbol,
+    path: &std::path::Path,
+    timeframe: Interval,
+) -> Result<ExitCode> {
     let candles = read_csv_file(path, timeframe)?;
-    let inserted = CandleStore::open(&settings.database_path())?.import(symbol, timeframe, &candles)?;
+    let inserted =
+        CandleStore::open(&settings.database_path())?.import(symbol, timeframe, &candles)?;
     let gaps = find_gaps(candles.iter().map(|c| c.open_time), timeframe.millis());
     let (first, last) = (candles[0].open_time, candles[candles.len() - 1].open_time);
     println!(
@@ -186,7 +223,15 @@ async fn inspect(
     range: &RangeArgs,
     timeframe: Interval,
 ) -> Result<ExitCode> {
-    let series = load_candles(settings, source, symbol, timeframe, range.range()?, &mut |_| {}).await?;
+    let series = load_candles(
+        settings,
+        source,
+        symbol,
+        timeframe,
+        range.range()?,
+        &mut |_| {},
+    )
+    .await?;
     let (Some(first), Some(last)) = (series.candles.first(), series.candles.last()) else {
         println!("{symbol} {timeframe} from {source}: no candles in the range");
         return Ok(ExitCode::SUCCESS);
@@ -201,7 +246,11 @@ async fn inspect(
         describe_gaps(&gaps)
     );
     for g in gaps.iter().take(20) {
-        println!("  gap: {} missing from {}", plural(g.missing, "candle", "candles"), time(g.first_missing_ms));
+        println!(
+            "  gap: {} missing from {}",
+            plural(g.missing, "candle", "candles"),
+            time(g.first_missing_ms)
+        );
     }
     if gaps.len() > 20 {
         println!("  ... and {} more gaps", gaps.len() - 20);
@@ -212,7 +261,11 @@ async fn inspect(
 fn describe_gaps(gaps: &[Gap]) -> String {
     match gaps {
         [] => "no gaps".to_string(),
-        [g] => format!("1 gap ({} missing from {})", plural(g.missing, "candle", "candles"), time(g.first_missing_ms)),
+        [g] => format!(
+            "1 gap ({} missing from {})",
+            plural(g.missing, "candle", "candles"),
+            time(g.first_missing_ms)
+        ),
         _ => format!(
             "{} gaps ({} missing candles; first from {})",
             gaps.len(),

@@ -2,6 +2,7 @@
 //! progress on stderr and results on stdout; every error is one clear line and a non-zero exit.
 
 mod data;
+mod dev;
 mod output;
 
 use std::process::ExitCode;
@@ -21,6 +22,28 @@ enum Command {
     /// Market data: fetch from Binance, import CSV, list and inspect stored candles.
     #[command(subcommand)]
     Data(data::DataCommand),
+    /// Developer diagnostics.
+    #[command(subcommand)]
+    Dev(dev::DevCommand),
+}
+
+/// Mesa's Vulkan and GL drivers complain on every adapter probe when `XDG_RUNTIME_DIR` is unset
+/// (headless servers, CI); give them a private one so GPU checks print only what matters.
+fn quiet_graphics_runtime_dir() {
+    if std::env::var_os("XDG_RUNTIME_DIR").is_some() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("atb-runtime-{}", std::process::id()));
+    if std::fs::create_dir_all(&dir).is_err() {
+        return;
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700));
+    }
+    // SAFETY: called first thing in `main`, before the runtime or any other thread exists.
+    unsafe { std::env::set_var("XDG_RUNTIME_DIR", &dir) };
 }
 
 /// Exit code for a run stopped by Ctrl-C (128 + SIGINT), as shells report it.
@@ -28,7 +51,11 @@ pub const EXIT_INTERRUPTED: u8 = 130;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    quiet_graphics_runtime_dir();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -38,6 +65,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Data(cmd) => data::run(cmd).await,
+            Command::Dev(cmd) => dev::run(cmd),
         }
     });
     match result {

@@ -19,25 +19,43 @@ pub enum Error {
     #[error("invalid source {0:?}: use `binance`, `sample` or `csv:PATH`")]
     InvalidSource(String),
 
-    #[error("Binance does not know the symbol {0} (code -1121 Invalid symbol); check the spelling, e.g. BTCUSDT")]
+    #[error(
+        "Binance does not know the symbol {0} (code -1121 Invalid symbol); check the spelling, e.g. BTCUSDT"
+    )]
     UnknownSymbol(String),
 
     #[error("Binance rejected the request (HTTP {status}, code {code}): {message}")]
-    Rejected { status: u16, code: i64, message: String },
+    Rejected {
+        status: u16,
+        code: i64,
+        message: String,
+    },
 
     #[error(
         "Binance has banned this IP for {retry_after_secs} s (HTTP 418) after too many requests; wait and retry later"
     )]
     Banned { retry_after_secs: u64 },
 
-    #[error("cannot reach Binance at {url} after {attempts} attempts: {cause}. Check the network or set ATB_BINANCE_URL")]
-    Network { url: String, attempts: u32, cause: String },
+    #[error(
+        "cannot reach Binance at {url} after {attempts} attempts: {cause}. Check the network or set ATB_BINANCE_URL"
+    )]
+    Network {
+        url: String,
+        attempts: u32,
+        cause: String,
+    },
 
-    #[error("the sample holds only BTCUSDT 1h candles, not {symbol} {timeframe}; use --source binance or csv:PATH")]
+    #[error(
+        "the sample holds only BTCUSDT 1h candles, not {symbol} {timeframe}; use --source binance or csv:PATH"
+    )]
     SampleMismatch { symbol: String, timeframe: String },
 
     #[error("{path}: line {line}: {reason}")]
-    Csv { path: String, line: usize, reason: String },
+    Csv {
+        path: String,
+        line: usize,
+        reason: String,
+    },
 
     #[error("cannot read {path}: {source}")]
     Io {
@@ -56,10 +74,29 @@ pub enum Error {
     #[error(
         "candle store {path} was written by a newer atb (schema {found}, this build knows {known}); upgrade atb"
     )]
-    StoreTooNew { path: PathBuf, found: i64, known: i64 },
+    StoreTooNew {
+        path: PathBuf,
+        found: i64,
+        known: i64,
+    },
 
     #[error("cannot find a data directory: set ATB_HOME to a writable folder")]
     NoHome,
+
+    #[error("too little data: {0}")]
+    TooLittleData(String),
+
+    #[error("unusable data: {0}")]
+    InvalidData(String),
+
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+
+    #[error("cancelled")]
+    Cancelled,
+
+    #[error(transparent)]
+    Model(#[from] atb_models::ModelError),
 
     #[error("settings file {path}: {reason}")]
     Settings { path: PathBuf, reason: String },
@@ -67,6 +104,9 @@ pub enum Error {
 
 impl Error {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Self::Io { path: path.into(), source }
+        Self::Io {
+            path: path.into(),
+            source,
+        }
     }
 }

@@ -4,9 +4,14 @@
 //! Data flows one way: market (this issue) → features → dataset → train → evaluate → registry →
 //! export.
 
+pub mod dataset;
 pub mod error;
+pub mod evaluation;
+pub mod features;
+pub mod gpu_check;
 pub mod market;
 pub mod settings;
 pub mod store;
+pub mod training;
 
 pub use error::{Error, Result};

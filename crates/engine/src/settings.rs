@@ -34,14 +34,18 @@ impl Settings {
             Some(h) if !h.is_empty() => PathBuf::from(h),
             _ => dirs::data_dir().ok_or(Error::NoHome)?.join("atb"),
         };
-        let env_url = std::env::var("ATB_BINANCE_URL").ok().filter(|u| !u.trim().is_empty());
+        let env_url = std::env::var("ATB_BINANCE_URL")
+            .ok()
+            .filter(|u| !u.trim().is_empty());
         Self::resolve(home, env_url)
     }
 
     /// Settings for an explicit home, still honouring its `settings.json`.
     pub fn resolve(home: PathBuf, env_url: Option<String>) -> Result<Self> {
         let file = read_settings_file(&home.join("settings.json"))?;
-        let url = env_url.or(file.binance_url).unwrap_or_else(|| DEFAULT_BINANCE_URL.to_string());
+        let url = env_url
+            .or(file.binance_url)
+            .unwrap_or_else(|| DEFAULT_BINANCE_URL.to_string());
         let url = url.trim().trim_end_matches('/').to_string();
         if !(url.starts_with("http://") || url.starts_with("https://")) {
             return Err(Error::Settings {
@@ -49,7 +53,10 @@ impl Settings {
                 reason: format!("Binance URL {url:?} must start with http:// or https://"),
             });
         }
-        Ok(Self { home, binance_url: url })
+        Ok(Self {
+            home,
+            binance_url: url,
+        })
     }
 
     /// Path of the SQLite database holding candles (and, later, the registry index).
@@ -60,8 +67,10 @@ impl Settings {
 
 fn read_settings_file(path: &Path) -> Result<SettingsFile> {
     match std::fs::read_to_string(path) {
-        Ok(text) => serde_json::from_str(&text)
-            .map_err(|e| Error::Settings { path: path.to_path_buf(), reason: e.to_string() }),
+        Ok(text) => serde_json::from_str(&text).map_err(|e| Error::Settings {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(SettingsFile::default()),
         Err(e) => Err(Error::io(path, e)),
     }
@@ -76,10 +85,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = Settings::resolve(dir.path().to_path_buf(), None).unwrap();
         assert_eq!(s.binance_url, DEFAULT_BINANCE_URL);
-        std::fs::write(dir.path().join("settings.json"), r#"{"binance_url":"http://127.0.0.1:1/"}"#).unwrap();
+        std::fs::write(
+            dir.path().join("settings.json"),
+            r#"{"binance_url":"http://127.0.0.1:1/"}"#,
+        )
+        .unwrap();
         let s = Settings::resolve(dir.path().to_path_buf(), None).unwrap();
         assert_eq!(s.binance_url, "http://127.0.0.1:1");
-        let s = Settings::resolve(dir.path().to_path_buf(), Some("http://localhost:2".into())).unwrap();
+        let s =
+            Settings::resolve(dir.path().to_path_buf(), Some("http://localhost:2".into())).unwrap();
         assert_eq!(s.binance_url, "http://localhost:2");
     }
 
@@ -87,10 +101,14 @@ mod tests {
     fn bad_settings_are_named() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("settings.json"), r#"{"binance_ur":"x"}"#).unwrap();
-        let err = Settings::resolve(dir.path().to_path_buf(), None).unwrap_err().to_string();
+        let err = Settings::resolve(dir.path().to_path_buf(), None)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("settings.json"), "{err}");
         let clean = tempfile::tempdir().unwrap();
-        let err = Settings::resolve(clean.path().to_path_buf(), Some("ftp://x".into())).unwrap_err().to_string();
+        let err = Settings::resolve(clean.path().to_path_buf(), Some("ftp://x".into()))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("http://"), "{err}");
     }
 }

@@ -36,15 +36,28 @@ fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let store = CandleStore::open(&dir.path().join("atb.sqlite")).unwrap();
     let client = KlinesClient::new(&mock.url(), fast_policy()).unwrap();
-    Fixture { mock, _dir: dir, store, client }
+    Fixture {
+        mock,
+        _dir: dir,
+        store,
+        client,
+    }
 }
 
 fn request(symbol: &str, start: i64, hours: i64) -> FetchRequest {
-    FetchRequest { symbol: symbol.parse::<Symbol>().unwrap(), interval: Interval::H1, start_ms: start, end_ms: start + hours * H }
+    FetchRequest {
+        symbol: symbol.parse::<Symbol>().unwrap(),
+        interval: Interval::H1,
+        start_ms: start,
+        end_ms: start + hours * H,
+    }
 }
 
 fn query_param(query: &str, key: &str) -> Option<i64> {
-    query.split(['?', '&']).find_map(|kv| kv.strip_prefix(&format!("{key}="))).and_then(|v| v.parse().ok())
+    query
+        .split(['?', '&'])
+        .find_map(|kv| kv.strip_prefix(&format!("{key}=")))
+        .and_then(|v| v.parse().ok())
 }
 
 #[tokio::test]
@@ -52,43 +65,69 @@ async fn pages_a_long_range_and_never_asks_past_its_end() {
     let mut f = fixture();
     let req = request("BTCUSDT", T0, 2_500);
     let mut progress = Vec::new();
-    let summary = fetch_candles(&mut f.store, &mut f.client, &req, &mut |p| progress.push(p)).await.unwrap();
+    let summary = fetch_candles(&mut f.store, &mut f.client, &req, &mut |p| progress.push(p))
+        .await
+        .unwrap();
     assert_eq!(summary.stored, 2_500);
     assert_eq!(summary.inserted, 2_500);
     assert_eq!(summary.requests, 3);
     assert!(summary.gaps.is_empty());
     assert_eq!(f.mock.kline_requests(), 3);
     let log = f.mock.request_log();
-    let limits: Vec<i64> = log.iter().map(|q| query_param(q, "limit").unwrap()).collect();
+    let limits: Vec<i64> = log
+        .iter()
+        .map(|q| query_param(q, "limit").unwrap())
+        .collect();
     assert_eq!(limits, vec![1000, 1000, 500]);
-    let starts: Vec<i64> = log.iter().map(|q| query_param(q, "startTime").unwrap()).collect();
+    let starts: Vec<i64> = log
+        .iter()
+        .map(|q| query_param(q, "startTime").unwrap())
+        .collect();
     assert_eq!(starts, vec![T0, T0 + 1000 * H, T0 + 2000 * H]);
     for q in &log {
-        assert!(query_param(q, "endTime").unwrap() < T0 + 2_500 * H, "asked past the end: {q}");
+        assert!(
+            query_param(q, "endTime").unwrap() < T0 + 2_500 * H,
+            "asked past the end: {q}"
+        );
     }
     // Prices come from the decimal strings, exactly.
-    let stored = f.store.candles(&req.symbol, Interval::H1, T0, T0 + 2_500 * H).unwrap();
+    let stored = f
+        .store
+        .candles(&req.symbol, Interval::H1, T0, T0 + 2_500 * H)
+        .unwrap();
     let expected = synthetic_candle("BTCUSDT", H, T0 + 1_234 * H);
     assert_eq!(stored[1_234].open_time, expected.open_time);
     assert_eq!(stored[1_234].close, expected.close);
     assert_eq!(stored[1_234].volume, expected.volume);
     // Progress ends at everything done.
     let last = progress.last().unwrap();
-    assert_eq!((last.candles_wanted, last.candles_done, last.requests), (2_500, 2_500, 3));
+    assert_eq!(
+        (last.candles_wanted, last.candles_done, last.requests),
+        (2_500, 2_500, 3)
+    );
 }
 
 #[tokio::test]
 async fn a_repeated_fetch_sends_no_request() {
     let mut f = fixture();
     let req = request("BTCUSDT", T0, 1_500);
-    fetch_candles(&mut f.store, &mut f.client, &req, &mut |_| {}).await.unwrap();
+    fetch_candles(&mut f.store, &mut f.client, &req, &mut |_| {})
+        .await
+        .unwrap();
     let before = f.mock.kline_requests();
-    let again = fetch_candles(&mut f.store, &mut f.client, &req, &mut |_| {}).await.unwrap();
+    let again = fetch_candles(&mut f.store, &mut f.client, &req, &mut |_| {})
+        .await
+        .unwrap();
     assert_eq!(f.mock.kline_requests(), before);
-    assert_eq!((again.requests, again.inserted, again.stored), (0, 0, 1_500));
+    assert_eq!(
+        (again.requests, again.inserted, again.stored),
+        (0, 0, 1_500)
+    );
     // A wider range asks only for the new part.
     let wider = request("BTCUSDT", T0 - 10 * H, 1_520);
-    let s = fetch_candles(&mut f.store, &mut f.client, &wider, &mut |_| {}).await.unwrap();
+    let s = fetch_candles(&mut f.store, &mut f.client, &wider, &mut |_| {})
+        .await
+        .unwrap();
     assert_eq!((s.requests, s.inserted, s.stored), (2, 20, 1_520));
 }
 
@@ -97,22 +136,36 @@ async fn empty_ranges_and_outages_are_settled_and_reported() {
     let mut f = fixture();
     // Before the listing: the exchange returns nothing, and we remember that.
     let early = request("BTCUSDT", 1_400_000_000_000 / H * H, 48);
-    let s = fetch_candles(&mut f.store, &mut f.client, &early, &mut |_| {}).await.unwrap();
+    let s = fetch_candles(&mut f.store, &mut f.client, &early, &mut |_| {})
+        .await
+        .unwrap();
     assert_eq!((s.stored, s.requests), (0, 1));
-    let s = fetch_candles(&mut f.store, &mut f.client, &early, &mut |_| {}).await.unwrap();
+    let s = fetch_candles(&mut f.store, &mut f.client, &early, &mut |_| {})
+        .await
+        .unwrap();
     assert_eq!(s.requests, 0);
     // Entirely in the future: nothing closed yet, nothing asked.
     let future = request("BTCUSDT", 4_000_000_000_000, 24);
-    let s = fetch_candles(&mut f.store, &mut f.client, &future, &mut |_| {}).await.unwrap();
+    let s = fetch_candles(&mut f.store, &mut f.client, &future, &mut |_| {})
+        .await
+        .unwrap();
     assert_eq!((s.stored, s.requests), (0, 0));
     // An exchange outage inside the range is a reported gap, not refetched.
-    f.mock.update_config(|c| c.outages.push((T0 + 10 * H, T0 + 13 * H)));
+    f.mock
+        .update_config(|c| c.outages.push((T0 + 10 * H, T0 + 13 * H)));
     let req = request("ETHUSDT", T0, 48);
-    let s = fetch_candles(&mut f.store, &mut f.client, &req, &mut |_| {}).await.unwrap();
+    let s = fetch_candles(&mut f.store, &mut f.client, &req, &mut |_| {})
+        .await
+        .unwrap();
     assert_eq!(s.stored, 45);
     assert_eq!(s.gaps.len(), 1);
-    assert_eq!((s.gaps[0].first_missing_ms, s.gaps[0].missing), (T0 + 10 * H, 3));
-    let s = fetch_candles(&mut f.store, &mut f.client, &req, &mut |_| {}).await.unwrap();
+    assert_eq!(
+        (s.gaps[0].first_missing_ms, s.gaps[0].missing),
+        (T0 + 10 * H, 3)
+    );
+    let s = fetch_candles(&mut f.store, &mut f.client, &req, &mut |_| {})
+        .await
+        .unwrap();
     assert_eq!(s.requests, 0);
 }
 
@@ -126,9 +179,14 @@ async fn the_still_open_candle_is_dropped() {
         start_ms: Interval::H1.floor(now) - 5 * H,
         end_ms: now + 5 * H,
     };
-    let s = fetch_candles(&mut f.store, &mut f.client, &req, &mut |_| {}).await.unwrap();
+    let s = fetch_candles(&mut f.store, &mut f.client, &req, &mut |_| {})
+        .await
+        .unwrap();
     let open_candle = Interval::H1.floor(now);
-    assert!(s.end_ms < open_candle, "the in-progress candle must not be stored");
+    assert!(
+        s.end_ms < open_candle,
+        "the in-progress candle must not be stored"
+    );
     assert_eq!(s.stored, 5);
     for q in f.mock.request_log() {
         assert!(query_param(&q, "endTime").unwrap() < open_candle);
@@ -138,27 +196,67 @@ async fn the_still_open_candle_is_dropped() {
 #[tokio::test]
 async fn rate_limits_honour_retry_after() {
     let mut f = fixture();
-    f.mock.push_faults([Fault::TooManyRequests { retry_after_secs: 1 }]);
+    f.mock.push_faults([Fault::TooManyRequests {
+        retry_after_secs: 1,
+    }]);
     let started = Instant::now();
-    let s = fetch_candles(&mut f.store, &mut f.client, &request("BTCUSDT", T0, 10), &mut |_| {}).await.unwrap();
-    assert!(started.elapsed() >= Duration::from_secs(1), "Retry-After was not honoured");
+    let s = fetch_candles(
+        &mut f.store,
+        &mut f.client,
+        &request("BTCUSDT", T0, 10),
+        &mut |_| {},
+    )
+    .await
+    .unwrap();
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "Retry-After was not honoured"
+    );
     assert_eq!((s.stored, s.requests), (10, 2));
 }
 
 #[tokio::test]
 async fn a_long_ban_fails_at_once_with_its_duration() {
     let mut f = fixture();
-    f.mock.push_faults([Fault::Banned { retry_after_secs: 7_200 }]);
-    let err = fetch_candles(&mut f.store, &mut f.client, &request("BTCUSDT", T0, 10), &mut |_| {}).await.unwrap_err();
-    assert!(matches!(err, Error::Banned { retry_after_secs: 7_200 }), "{err}");
+    f.mock.push_faults([Fault::Banned {
+        retry_after_secs: 7_200,
+    }]);
+    let err = fetch_candles(
+        &mut f.store,
+        &mut f.client,
+        &request("BTCUSDT", T0, 10),
+        &mut |_| {},
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Banned {
+                retry_after_secs: 7_200
+            }
+        ),
+        "{err}"
+    );
     assert_eq!(f.mock.kline_requests(), 1);
 }
 
 #[tokio::test]
 async fn server_errors_and_broken_bodies_are_retried() {
     let mut f = fixture();
-    f.mock.push_faults([Fault::BadGateway, Fault::TruncatedJson, Fault::DroppedConnection]);
-    let s = fetch_candles(&mut f.store, &mut f.client, &request("BTCUSDT", T0, 10), &mut |_| {}).await.unwrap();
+    f.mock.push_faults([
+        Fault::BadGateway,
+        Fault::TruncatedJson,
+        Fault::DroppedConnection,
+    ]);
+    let s = fetch_candles(
+        &mut f.store,
+        &mut f.client,
+        &request("BTCUSDT", T0, 10),
+        &mut |_| {},
+    )
+    .await
+    .unwrap();
     assert_eq!((s.stored, s.requests), (10, 4));
 }
 
@@ -166,7 +264,14 @@ async fn server_errors_and_broken_bodies_are_retried() {
 async fn a_slow_server_times_out_and_is_retried() {
     let mut f = fixture();
     f.mock.push_faults([Fault::Delay(Duration::from_secs(3))]);
-    let s = fetch_candles(&mut f.store, &mut f.client, &request("BTCUSDT", T0, 10), &mut |_| {}).await.unwrap();
+    let s = fetch_candles(
+        &mut f.store,
+        &mut f.client,
+        &request("BTCUSDT", T0, 10),
+        &mut |_| {},
+    )
+    .await
+    .unwrap();
     assert_eq!((s.stored, s.requests), (10, 2));
 }
 
@@ -174,7 +279,14 @@ async fn a_slow_server_times_out_and_is_retried() {
 async fn retries_are_bounded_and_the_error_says_why() {
     let mut f = fixture();
     f.mock.set_outage_from_request(Some(0));
-    let err = fetch_candles(&mut f.store, &mut f.client, &request("BTCUSDT", T0, 10), &mut |_| {}).await.unwrap_err();
+    let err = fetch_candles(
+        &mut f.store,
+        &mut f.client,
+        &request("BTCUSDT", T0, 10),
+        &mut |_| {},
+    )
+    .await
+    .unwrap_err();
     let msg = err.to_string();
     assert!(matches!(err, Error::Network { attempts: 4, .. }), "{msg}");
     assert!(msg.contains("502") && msg.contains(&f.mock.url()), "{msg}");
@@ -187,15 +299,32 @@ async fn an_unreachable_server_is_a_network_error() {
     let mut store = CandleStore::open(&dir.path().join("atb.sqlite")).unwrap();
     // Port 9 (discard) on loopback: nothing listens.
     let mut client = KlinesClient::new("http://127.0.0.1:9", fast_policy()).unwrap();
-    let err = fetch_candles(&mut store, &mut client, &request("BTCUSDT", T0, 10), &mut |_| {}).await.unwrap_err();
+    let err = fetch_candles(
+        &mut store,
+        &mut client,
+        &request("BTCUSDT", T0, 10),
+        &mut |_| {},
+    )
+    .await
+    .unwrap_err();
     assert!(err.to_string().contains("connection failed"), "{err}");
 }
 
 #[tokio::test]
 async fn an_invalid_symbol_is_named_and_not_retried() {
     let mut f = fixture();
-    let err = fetch_candles(&mut f.store, &mut f.client, &request("NOPECOIN", T0, 10), &mut |_| {}).await.unwrap_err();
-    assert!(matches!(&err, Error::UnknownSymbol(s) if s == "NOPECOIN"), "{err}");
+    let err = fetch_candles(
+        &mut f.store,
+        &mut f.client,
+        &request("NOPECOIN", T0, 10),
+        &mut |_| {},
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(&err, Error::UnknownSymbol(s) if s == "NOPECOIN"),
+        "{err}"
+    );
     assert!(err.to_string().contains("NOPECOIN"));
     assert_eq!(f.mock.kline_requests(), 1);
 }
@@ -206,13 +335,23 @@ async fn a_fetch_that_failed_midway_resumes_after_its_committed_pages() {
     let req = request("BTCUSDT", T0, 3_000);
     // Two pages succeed, then the exchange goes down for good.
     f.mock.set_outage_from_request(Some(2));
-    let err = fetch_candles(&mut f.store, &mut f.client, &req, &mut |_| {}).await.unwrap_err();
+    let err = fetch_candles(&mut f.store, &mut f.client, &req, &mut |_| {})
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::Network { .. }), "{err}");
-    assert_eq!(f.store.candles(&req.symbol, Interval::H1, T0, T0 + 3_000 * H).unwrap().len(), 2_000);
+    assert_eq!(
+        f.store
+            .candles(&req.symbol, Interval::H1, T0, T0 + 3_000 * H)
+            .unwrap()
+            .len(),
+        2_000
+    );
     // Restart with the exchange healthy: only the last page is asked for.
     f.mock.set_outage_from_request(None);
     let before = f.mock.request_log().len();
-    let s = fetch_candles(&mut f.store, &mut f.client, &req, &mut |_| {}).await.unwrap();
+    let s = fetch_candles(&mut f.store, &mut f.client, &req, &mut |_| {})
+        .await
+        .unwrap();
     assert_eq!((s.stored, s.inserted, s.requests), (3_000, 1_000, 1));
     let resumed = &f.mock.request_log()[before];
     assert_eq!(query_param(resumed, "startTime"), Some(T0 + 2_000 * H));
@@ -222,10 +361,14 @@ async fn a_fetch_that_failed_midway_resumes_after_its_committed_pages() {
 async fn the_store_survives_reopening() {
     let mut f = fixture();
     let req = request("BTCUSDT", T0, 100);
-    fetch_candles(&mut f.store, &mut f.client, &req, &mut |_| {}).await.unwrap();
+    fetch_candles(&mut f.store, &mut f.client, &req, &mut |_| {})
+        .await
+        .unwrap();
     let path = f._dir.path().join("atb.sqlite");
     let mut reopened = CandleStore::open(&path).unwrap();
-    let s = fetch_candles(&mut reopened, &mut f.client, &req, &mut |_| {}).await.unwrap();
+    let s = fetch_candles(&mut reopened, &mut f.client, &req, &mut |_| {})
+        .await
+        .unwrap();
     assert_eq!((s.stored, s.requests), (100, 0));
     let rows = reopened.coverage().unwrap();
     assert_eq!(rows.len(), 1);

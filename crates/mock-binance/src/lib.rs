@@ -49,7 +49,10 @@ pub struct MockConfig {
 impl Default for MockConfig {
     fn default() -> Self {
         Self {
-            symbols: ["BTCUSDT", "ETHUSDT"].iter().map(|s| s.to_string()).collect(),
+            symbols: ["BTCUSDT", "ETHUSDT"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
             // 2017-08-17 00:00 UTC, when BTCUSDT was listed.
             listing_ms: 1_502_928_000_000,
             outages: Vec::new(),
@@ -86,7 +89,10 @@ impl MockBinance {
     pub fn start_on(addr: &str, config: MockConfig) -> std::io::Result<Self> {
         let listener = TcpListener::bind(addr)?;
         let addr = listener.local_addr()?;
-        let state = Arc::new(State { config: Mutex::new(config), ..State::default() });
+        let state = Arc::new(State {
+            config: Mutex::new(config),
+            ..State::default()
+        });
         let accept_state = Arc::clone(&state);
         thread::spawn(move || {
             for stream in listener.incoming() {
@@ -178,7 +184,9 @@ pub struct SyntheticCandle {
 }
 
 fn symbol_seed(symbol: &str) -> u64 {
-    symbol.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+    symbol.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 fn unit_noise(seed: u64, t: i64) -> f64 {
@@ -208,14 +216,34 @@ pub fn synthetic_candle(symbol: &str, interval_ms: i64, open_time: i64) -> Synth
     let wiggle = 1.0 + 0.002 * unit_noise(seed, open_time);
     let high = cents(open.max(close) * wiggle);
     let low = cents(open.min(close) / wiggle);
-    let volume = (100.0 + 900.0 * unit_noise(seed.rotate_left(17), open_time) * 1000.0).round() / 1000.0;
-    SyntheticCandle { open_time, open, high, low, close, volume }
+    let volume =
+        (100.0 + 900.0 * unit_noise(seed.rotate_left(17), open_time) * 1000.0).round() / 1000.0;
+    SyntheticCandle {
+        open_time,
+        open,
+        high,
+        low,
+        close,
+        volume,
+    }
 }
 
 /// Open times the mock has for `[start, end]` (inclusive, as Binance's endTime), at most `limit`.
-pub fn served_open_times(config: &MockConfig, interval: i64, start: i64, end: i64, limit: usize, now: i64) -> Vec<i64> {
+pub fn served_open_times(
+    config: &MockConfig,
+    interval: i64,
+    start: i64,
+    end: i64,
+    limit: usize,
+    now: i64,
+) -> Vec<i64> {
     let first = config.listing_ms.max(start);
-    let first = first.div_euclid(interval) * interval + if first.rem_euclid(interval) == 0 { 0 } else { interval };
+    let first = first.div_euclid(interval) * interval
+        + if first.rem_euclid(interval) == 0 {
+            0
+        } else {
+            interval
+        };
     // The in-progress candle (open_time <= now) is served, like the live API.
     let last = end.min(now);
     let mut out = Vec::new();
@@ -231,7 +259,10 @@ pub fn served_open_times(config: &MockConfig, interval: i64, start: i64, end: i6
 
 fn now_ms(config: &MockConfig) -> i64 {
     config.now_ms.unwrap_or_else(|| {
-        SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0)
     })
 }
 
@@ -247,10 +278,17 @@ fn serve_connection(stream: TcpStream, state: &State) -> std::io::Result<()> {
             break;
         }
     }
-    let target = request_line.split_whitespace().nth(1).unwrap_or("/").to_string();
+    let target = request_line
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or("/")
+        .to_string();
     lock(&state.log).push(target.clone());
     let (path, query) = target.split_once('?').unwrap_or((target.as_str(), ""));
-    let params: HashMap<&str, &str> = query.split('&').filter_map(|kv| kv.split_once('=')).collect();
+    let params: HashMap<&str, &str> = query
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .collect();
     let mut stream = stream;
     if path != "/api/v3/klines" {
         return respond(&mut stream, 404, &[], br#"{"code":-1,"msg":"Not found."}"#);
@@ -261,7 +299,12 @@ fn serve_connection(stream: TcpStream, state: &State) -> std::io::Result<()> {
     let weight_header = [("X-MBX-USED-WEIGHT-1M", weight.as_str())];
 
     if lock(&state.outage_from_request).is_some_and(|n| index >= n) {
-        return respond(&mut stream, 502, &[], b"<html><body>502 Bad Gateway</body></html>");
+        return respond(
+            &mut stream,
+            502,
+            &[],
+            b"<html><body>502 Bad Gateway</body></html>",
+        );
     }
     let fault = lock(&state.faults).pop_front();
     match fault {
@@ -276,10 +319,20 @@ fn serve_connection(stream: TcpStream, state: &State) -> std::io::Result<()> {
         }
         Some(Fault::Banned { retry_after_secs }) => {
             let ra = retry_after_secs.to_string();
-            return respond(&mut stream, 418, &[("Retry-After", ra.as_str())], br#"{"code":-1003,"msg":"IP banned."}"#);
+            return respond(
+                &mut stream,
+                418,
+                &[("Retry-After", ra.as_str())],
+                br#"{"code":-1003,"msg":"IP banned."}"#,
+            );
         }
         Some(Fault::BadGateway) => {
-            return respond(&mut stream, 502, &[], b"<html><body>502 Bad Gateway</body></html>");
+            return respond(
+                &mut stream,
+                502,
+                &[],
+                b"<html><body>502 Bad Gateway</body></html>",
+            );
         }
         Some(Fault::Delay(d)) => thread::sleep(d),
         _ => {}
@@ -287,12 +340,25 @@ fn serve_connection(stream: TcpStream, state: &State) -> std::io::Result<()> {
 
     let symbol = params.get("symbol").copied().unwrap_or("");
     if !config.symbols.contains(symbol) {
-        return respond(&mut stream, 400, &weight_header, br#"{"code":-1121,"msg":"Invalid symbol."}"#);
+        return respond(
+            &mut stream,
+            400,
+            &weight_header,
+            br#"{"code":-1121,"msg":"Invalid symbol."}"#,
+        );
     }
     let Some(interval) = params.get("interval").and_then(|i| interval_ms(i)) else {
-        return respond(&mut stream, 400, &weight_header, br#"{"code":-1120,"msg":"Invalid interval."}"#);
+        return respond(
+            &mut stream,
+            400,
+            &weight_header,
+            br#"{"code":-1120,"msg":"Invalid interval."}"#,
+        );
     };
-    let limit = params.get("limit").and_then(|l| l.parse::<usize>().ok()).unwrap_or(500);
+    let limit = params
+        .get("limit")
+        .and_then(|l| l.parse::<usize>().ok())
+        .unwrap_or(500);
     if limit == 0 || limit > 1000 {
         return respond(
             &mut stream,
@@ -303,7 +369,10 @@ fn serve_connection(stream: TcpStream, state: &State) -> std::io::Result<()> {
     }
     let now = now_ms(&config);
     let start = params.get("startTime").and_then(|v| v.parse::<i64>().ok());
-    let end = params.get("endTime").and_then(|v| v.parse::<i64>().ok()).unwrap_or(i64::MAX);
+    let end = params
+        .get("endTime")
+        .and_then(|v| v.parse::<i64>().ok())
+        .unwrap_or(i64::MAX);
     let times = match start {
         Some(start) => served_open_times(&config, interval, start, end, limit, now),
         None => {
@@ -358,7 +427,12 @@ pub fn klines_json(symbol: &str, interval: i64, open_times: &[i64]) -> String {
     serde_json::Value::Array(rows).to_string()
 }
 
-fn respond(stream: &mut TcpStream, status: u16, headers: &[(&str, &str)], body: &[u8]) -> std::io::Result<()> {
+fn respond(
+    stream: &mut TcpStream,
+    status: u16,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> std::io::Result<()> {
     let reason = match status {
         200 => "OK",
         400 => "Bad Request",
@@ -408,6 +482,9 @@ mod tests {
         config.outages.push((t0 + 2 * h, t0 + 3 * h));
         let times = served_open_times(&config, h, t0, t0 + 5 * h, 1000, i64::MAX);
         assert_eq!(times, vec![t0, t0 + h, t0 + 3 * h, t0 + 4 * h, t0 + 5 * h]);
-        assert_eq!(served_open_times(&config, h, t0, t0 + 5 * h, 2, i64::MAX).len(), 2);
+        assert_eq!(
+            served_open_times(&config, h, t0, t0 + 5 * h, 2, i64::MAX).len(),
+            2
+        );
     }
 }

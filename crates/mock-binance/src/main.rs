@@ -3,10 +3,15 @@
 use atb_mock_binance::{MockBinance, MockConfig};
 
 fn main() {
-    let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:8765".to_string());
+    let addr = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:8765".to_string());
     match MockBinance::start_on(&addr, MockConfig::default()) {
         Ok(server) => {
-            println!("mock Binance klines API at {} (symbols BTCUSDT, ETHUSDT); Ctrl-C to stop", server.url());
+            println!(
+                "mock Binance klines API at {} (symbols BTCUSDT, ETHUSDT); Ctrl-C to stop",
+                server.url()
+            );
             loop {
                 std::thread::park();
             }

@@ -4,6 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod training;
+
 /// Stored candles of one (symbol, timeframe): what `atb data list --json` prints per row.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CoverageRow {
@@ -72,7 +74,14 @@ mod tests {
             missing_candles: 0,
         };
         let v = serde_json::to_value(&row).unwrap();
-        for key in ["symbol", "timeframe", "first_open_time_ms", "last_open_time_ms", "rows", "gaps"] {
+        for key in [
+            "symbol",
+            "timeframe",
+            "first_open_time_ms",
+            "last_open_time_ms",
+            "rows",
+            "gaps",
+        ] {
             assert!(v.get(key).is_some(), "missing {key}");
         }
     }

@@ -35,14 +35,21 @@ impl KerasMultiHeadAttention {
     /// weights `[B, heads, T, T]` (each row sums to 1 over the keys).
     pub fn forward(&self, x: Tensor<3>) -> (Tensor<3>, Tensor<4>) {
         let [batch, steps, _] = x.dims();
-        let split = |t: Tensor<3>| t.reshape([batch, steps, self.heads, self.key_dim]).swap_dims(1, 2);
+        let split = |t: Tensor<3>| {
+            t.reshape([batch, steps, self.heads, self.key_dim])
+                .swap_dims(1, 2)
+        };
         let q = split(self.query.forward(x.clone()));
         let k = split(self.key.forward(x.clone()));
         let v = split(self.value.forward(x));
-        let scores = q.matmul(k.swap_dims(2, 3)).div_scalar((self.key_dim as f64).sqrt());
+        let scores = q
+            .matmul(k.swap_dims(2, 3))
+            .div_scalar((self.key_dim as f64).sqrt());
         let weights = softmax(scores, 3);
         let context = self.dropout.forward(weights.clone()).matmul(v);
-        let merged = context.swap_dims(1, 2).reshape([batch, steps, self.heads * self.key_dim]);
+        let merged = context
+            .swap_dims(1, 2)
+            .reshape([batch, steps, self.heads * self.key_dim]);
         (self.output.forward(merged), weights)
     }
 }

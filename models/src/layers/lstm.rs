@@ -21,13 +21,30 @@ pub struct KerasLstm {
 }
 
 impl KerasLstm {
-    pub fn new(d_input: usize, units: usize, dropout: f64, recurrent_dropout: f64, device: &Device) -> Self {
+    pub fn new(
+        d_input: usize,
+        units: usize,
+        dropout: f64,
+        recurrent_dropout: f64,
+        device: &Device,
+    ) -> Self {
         let mut input = LinearConfig::new(d_input, 4 * units)
             .with_initializer(Initializer::XavierUniform { gain: 1.0 })
             .init(device);
         // Keras' unit_forget_bias: forget-gate bias starts at 1, the rest at 0.
-        let bias: Vec<f32> = (0..4 * units).map(|i| if (units..2 * units).contains(&i) { 1.0 } else { 0.0 }).collect();
-        input.bias = Some(Param::from_tensor(Tensor::from_data(TensorData::new(bias, [4 * units]), device)));
+        let bias: Vec<f32> = (0..4 * units)
+            .map(|i| {
+                if (units..2 * units).contains(&i) {
+                    1.0
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        input.bias = Some(Param::from_tensor(Tensor::from_data(
+            TensorData::new(bias, [4 * units]),
+            device,
+        )));
         let recurrent = LinearConfig::new(units, 4 * units)
             .with_bias(false)
             .with_initializer(Initializer::Orthogonal { gain: 1.0 })
@@ -49,15 +66,22 @@ impl KerasLstm {
         let device = x.device();
         let projected = self.input.forward(self.input_dropout.forward(x));
         // One dropout mask for the whole sequence (ones through dropout = kept/scaled or zero).
-        let recurrent_mask = self.recurrent_dropout.forward(Tensor::<2>::ones([batch, h_units], &device));
+        let recurrent_mask = self
+            .recurrent_dropout
+            .forward(Tensor::<2>::ones([batch, h_units], &device));
         let mut h = Tensor::<2>::zeros([batch, h_units], &device);
         let mut c = Tensor::<2>::zeros([batch, h_units], &device);
         let mut outputs = Vec::with_capacity(if return_sequences { steps } else { 0 });
         for t in 0..steps {
-            let z = projected.clone().narrow(1, t, 1).reshape([batch, 4 * h_units])
+            let z = projected
+                .clone()
+                .narrow(1, t, 1)
+                .reshape([batch, 4 * h_units])
                 + self.recurrent.forward(h.clone() * recurrent_mask.clone());
             let mut gates = z.chunk(4, 1).into_iter();
-            let (Some(i), Some(f), Some(g), Some(o)) = (gates.next(), gates.next(), gates.next(), gates.next()) else {
+            let (Some(i), Some(f), Some(g), Some(o)) =
+                (gates.next(), gates.next(), gates.next(), gates.next())
+            else {
                 unreachable!("chunk(4) of a 4H-wide tensor gives four gates")
             };
             c = sigmoid(f) * c + sigmoid(i) * tanh(g);

@@ -23,7 +23,11 @@ impl ResidualBlock {
                 .with_padding(PaddingConfig1d::Explicit((kernel - 1) * dilation, 0))
                 .init(device)
         };
-        Self { conv1: conv(), conv2: conv(), dropout: DropoutConfig::new(dropout).init() }
+        Self {
+            conv1: conv(),
+            conv2: conv(),
+            dropout: DropoutConfig::new(dropout).init(),
+        }
     }
 
     /// `[B, C, T]` to `[B, C, T]`; the skip needs no projection since widths are equal.

@@ -51,7 +51,10 @@ impl RetryPolicy {
 
 /// Wall-clock milliseconds since the epoch.
 pub fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 /// A klines client bound to one base URL; counts its requests.
@@ -65,7 +68,10 @@ pub struct KlinesClient {
 
 /// Why one attempt failed, and whether another may succeed.
 enum Attempt {
-    Retry { cause: String, wait: Option<Duration> },
+    Retry {
+        cause: String,
+        wait: Option<Duration>,
+    },
     Fatal(Error),
 }
 
@@ -76,7 +82,11 @@ impl KlinesClient {
             .connect_timeout(policy.request_timeout.min(Duration::from_secs(10)))
             .user_agent(concat!("atb/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| Error::Network { url: base_url.to_string(), attempts: 0, cause: e.to_string() })?;
+            .map_err(|e| Error::Network {
+                url: base_url.to_string(),
+                attempts: 0,
+                cause: e.to_string(),
+            })?;
         Ok(Self {
             http,
             base_url: base_url.trim_end_matches('/').to_string(),
@@ -141,7 +151,11 @@ impl KlinesClient {
                 }
             }
         }
-        Err(Error::Network { url: self.base_url.clone(), attempts: self.policy.max_attempts, cause: last_cause })
+        Err(Error::Network {
+            url: self.base_url.clone(),
+            attempts: self.policy.max_attempts,
+            cause: last_cause,
+        })
     }
 
     async fn sleep_backoff(&self, attempt: u32, retry_after: Option<Duration>) {
@@ -149,13 +163,28 @@ impl KlinesClient {
         tokio::time::sleep(wait).await;
     }
 
-    async fn attempt(&self, url: &str, symbol: &Symbol) -> std::result::Result<(Vec<u8>, Option<u32>), Attempt> {
-        let response = self.http.get(url).send().await.map_err(|e| Attempt::Retry {
-            cause: describe_reqwest(&e),
-            wait: None,
-        })?;
+    async fn attempt(
+        &self,
+        url: &str,
+        symbol: &Symbol,
+    ) -> std::result::Result<(Vec<u8>, Option<u32>), Attempt> {
+        let response = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| Attempt::Retry {
+                cause: describe_reqwest(&e),
+                wait: None,
+            })?;
         let status = response.status().as_u16();
-        let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
         let used_weight = header("x-mbx-used-weight-1m").and_then(|v| v.trim().parse::<u32>().ok());
         let retry_after = header("retry-after").and_then(|v| v.trim().parse::<u64>().ok());
         match status {
@@ -175,14 +204,19 @@ impl KlinesClient {
                             wait: Some(Duration::from_secs(secs)),
                         });
                     }
-                    return Err(Attempt::Fatal(Error::Banned { retry_after_secs: secs }));
+                    return Err(Attempt::Fatal(Error::Banned {
+                        retry_after_secs: secs,
+                    }));
                 }
                 Err(Attempt::Retry {
                     cause: format!("HTTP 429 Too Many Requests, Retry-After {secs} s"),
                     wait: Some(Duration::from_secs(secs)),
                 })
             }
-            500..=599 => Err(Attempt::Retry { cause: format!("HTTP {status} from the server"), wait: None }),
+            500..=599 => Err(Attempt::Retry {
+                cause: format!("HTTP {status} from the server"),
+                wait: None,
+            }),
             _ => {
                 let body = response.text().await.unwrap_or_default();
                 Err(Attempt::Fatal(rejection(status, &body, symbol)))
@@ -200,8 +234,16 @@ fn rejection(status: u16, body: &str, symbol: &Symbol) -> Error {
     }
     match serde_json::from_str::<ApiError>(body) {
         Ok(e) if e.code == -1121 => Error::UnknownSymbol(symbol.to_string()),
-        Ok(e) => Error::Rejected { status, code: e.code, message: e.msg },
-        Err(_) => Error::Rejected { status, code: 0, message: body.chars().take(200).collect() },
+        Ok(e) => Error::Rejected {
+            status,
+            code: e.code,
+            message: e.msg,
+        },
+        Err(_) => Error::Rejected {
+            status,
+            code: 0,
+            message: body.chars().take(200).collect(),
+        },
     }
 }
 
@@ -250,7 +292,10 @@ pub fn parse_klines(body: &[u8], now_ms: i64) -> std::result::Result<(Vec<Candle
         if close_time >= now_ms {
             continue;
         }
-        let num = |s: &str, name: &str| s.parse::<f64>().map_err(|_| format!("{name} {s:?} is not a number"));
+        let num = |s: &str, name: &str| {
+            s.parse::<f64>()
+                .map_err(|_| format!("{name} {s:?} is not a number"))
+        };
         let candle = Candle {
             open_time,
             open: num(open, "open")?,
@@ -283,7 +328,10 @@ mod tests {
         assert_eq!(candles.len(), rows.len() - 1);
         let first = &rows[0];
         assert_eq!(candles[0].open_time, first[0].as_i64().unwrap());
-        assert_eq!(candles[0].close, first[4].as_str().unwrap().parse::<f64>().unwrap());
+        assert_eq!(
+            candles[0].close,
+            first[4].as_str().unwrap().parse::<f64>().unwrap()
+        );
         // Once the minute has passed, all are closed.
         let (all, _) = parse_klines(RECORDED.as_bytes(), last_close_time + 1).unwrap();
         assert_eq!(all.len(), rows.len());
@@ -293,7 +341,13 @@ mod tests {
     fn malformed_bodies_are_errors() {
         assert!(parse_klines(&RECORDED.as_bytes()[..RECORDED.len() / 2], i64::MAX).is_err());
         assert!(parse_klines(b"{\"code\":0}", i64::MAX).is_err());
-        assert!(parse_klines(br#"[[1,"x","1","1","1","1",2,"0",1,"0","0","0"]]"#, i64::MAX).is_err());
+        assert!(
+            parse_klines(
+                br#"[[1,"x","1","1","1","1",2,"0",1,"0","0","0"]]"#,
+                i64::MAX
+            )
+            .is_err()
+        );
         assert_eq!(parse_klines(b"[]", i64::MAX).unwrap().0.len(), 0);
     }
 

@@ -22,7 +22,11 @@ pub fn read_csv_file(path: &Path, interval: Interval) -> Result<Vec<Candle>> {
 
 /// Parses and validates candle CSV text; `origin` names the file in errors.
 pub fn parse_csv(text: &str, interval: Interval, origin: &str) -> Result<Vec<Candle>> {
-    let err = |line: usize, reason: String| Error::Csv { path: origin.to_string(), line, reason };
+    let err = |line: usize, reason: String| Error::Csv {
+        path: origin.to_string(),
+        line,
+        reason,
+    };
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut candles: Vec<Candle> = Vec::new();
     let mut line_numbers: Vec<usize> = Vec::new();
@@ -41,7 +45,9 @@ pub fn parse_csv(text: &str, interval: Interval, origin: &str) -> Result<Vec<Can
                 if header != HEADER {
                     return Err(err(
                         line_no,
-                        format!("unknown header {line:?}: expected {HEADER:?} or Binance's headerless 12-column rows"),
+                        format!(
+                            "unknown header {line:?}: expected {HEADER:?} or Binance's headerless 12-column rows"
+                        ),
                     ));
                 }
                 headerless = Some(false);
@@ -51,15 +57,24 @@ pub fn parse_csv(text: &str, interval: Interval, origin: &str) -> Result<Vec<Can
         }
         let expected = if headerless == Some(true) { 12 } else { 6 };
         if fields.len() != expected {
-            return Err(err(line_no, format!("{} columns, expected {expected}", fields.len())));
+            return Err(err(
+                line_no,
+                format!("{} columns, expected {expected}", fields.len()),
+            ));
         }
-        let mut open_time: i64 =
-            fields[0].parse().map_err(|_| err(line_no, format!("open time {:?} is not an integer", fields[0])))?;
+        let mut open_time: i64 = fields[0].parse().map_err(|_| {
+            err(
+                line_no,
+                format!("open time {:?} is not an integer", fields[0]),
+            )
+        })?;
         if open_time >= MICROS_THRESHOLD {
             open_time /= 1000;
         }
         let num = |i: usize, name: &str| {
-            fields[i].parse::<f64>().map_err(|_| err(line_no, format!("{name} {:?} is not a number", fields[i])))
+            fields[i]
+                .parse::<f64>()
+                .map_err(|_| err(line_no, format!("{name} {:?} is not a number", fields[i])))
         };
         let candle = Candle {
             open_time,
@@ -73,7 +88,10 @@ pub fn parse_csv(text: &str, interval: Interval, origin: &str) -> Result<Vec<Can
             return Err(err(line_no, defect));
         }
         if open_time.rem_euclid(interval.millis()) != 0 {
-            return Err(err(line_no, format!("open time {open_time} is not on a {interval} boundary")));
+            return Err(err(
+                line_no,
+                format!("open time {open_time} is not on a {interval} boundary"),
+            ));
         }
         if let Some(prev) = candles.last() {
             if open_time <= prev.open_time {
@@ -98,9 +116,15 @@ pub fn parse_csv(text: &str, interval: Interval, origin: &str) -> Result<Vec<Can
 
 /// A file of another timeframe passes every row check (4h times sit on 1h boundaries), so look at
 /// the spacing: most consecutive rows of a real series are exactly one interval apart.
-fn check_timeframe(candles: &[Candle], interval: Interval) -> std::result::Result<(), (usize, String)> {
+fn check_timeframe(
+    candles: &[Candle],
+    interval: Interval,
+) -> std::result::Result<(), (usize, String)> {
     let step = interval.millis();
-    let spacings: Vec<i64> = candles.windows(2).map(|w| w[1].open_time - w[0].open_time).collect();
+    let spacings: Vec<i64> = candles
+        .windows(2)
+        .map(|w| w[1].open_time - w[0].open_time)
+        .collect();
     let one_step = spacings.iter().filter(|&&d| d == step).count();
     if spacings.len() >= 2 && one_step * 2 < spacings.len() {
         let mut sorted = spacings.clone();
@@ -136,7 +160,10 @@ mod tests {
 
     #[test]
     fn parses_own_format() {
-        let c = parse("open_time_ms,open,high,low,close,volume\n0,1,2,0.5,1.5,10\n3600000,1.5,2,1,1.2,0\n").unwrap();
+        let c = parse(
+            "open_time_ms,open,high,low,close,volume\n0,1,2,0.5,1.5,10\n3600000,1.5,2,1,1.2,0\n",
+        )
+        .unwrap();
         assert_eq!(c.len(), 2);
         assert_eq!(c[1].volume, 0.0);
     }
@@ -145,27 +172,58 @@ mod tests {
     fn parses_binance_archive_with_milli_and_microseconds() {
         let archive = include_str!("../../testdata/archive-spot-ADABTC-1m-2021-11-27-excerpt.csv");
         let c = parse_csv(archive, Interval::M1, "archive.csv").unwrap();
-        assert_eq!(c.len(), archive.lines().filter(|l| !l.trim().is_empty()).count());
+        assert_eq!(
+            c.len(),
+            archive.lines().filter(|l| !l.trim().is_empty()).count()
+        );
         assert_eq!(c[0].open_time, 1_637_971_200_000);
         let micros = "1637971200000000,1,2,0.5,1.5,10,1637971259999999,0,1,0,0,0\n";
-        assert_eq!(parse_csv(micros, Interval::M1, "m.csv").unwrap()[0].open_time, 1_637_971_200_000);
+        assert_eq!(
+            parse_csv(micros, Interval::M1, "m.csv").unwrap()[0].open_time,
+            1_637_971_200_000
+        );
     }
 
     #[test]
     fn bad_rows_name_their_line() {
         let h = "open_time_ms,open,high,low,close,volume\n";
-        assert_eq!(line_of(parse(&format!("{h}0,1,2,0.5,1.5,10\n0,1,2,0.5,1.5,10\n")).unwrap_err()), 3);
-        assert_eq!(line_of(parse(&format!("{h}0,1,2,0.5,1.5,10\n7200000,1,1.2,0.5,1.5,10\n")).unwrap_err()), 3);
-        assert_eq!(line_of(parse(&format!("{h}0,1,2,1.2,1.5,10\n")).unwrap_err()), 2);
-        assert_eq!(line_of(parse(&format!("{h}0,1,2,0.5,1.5,-1\n")).unwrap_err()), 2);
-        assert_eq!(line_of(parse(&format!("{h}0,1,2,0.5,NaN,1\n")).unwrap_err()), 2);
-        assert_eq!(line_of(parse(&format!("{h}0,1,2,0.5,x,1\n")).unwrap_err()), 2);
+        assert_eq!(
+            line_of(parse(&format!("{h}0,1,2,0.5,1.5,10\n0,1,2,0.5,1.5,10\n")).unwrap_err()),
+            3
+        );
+        assert_eq!(
+            line_of(
+                parse(&format!("{h}0,1,2,0.5,1.5,10\n7200000,1,1.2,0.5,1.5,10\n")).unwrap_err()
+            ),
+            3
+        );
+        assert_eq!(
+            line_of(parse(&format!("{h}0,1,2,1.2,1.5,10\n")).unwrap_err()),
+            2
+        );
+        assert_eq!(
+            line_of(parse(&format!("{h}0,1,2,0.5,1.5,-1\n")).unwrap_err()),
+            2
+        );
+        assert_eq!(
+            line_of(parse(&format!("{h}0,1,2,0.5,NaN,1\n")).unwrap_err()),
+            2
+        );
+        assert_eq!(
+            line_of(parse(&format!("{h}0,1,2,0.5,x,1\n")).unwrap_err()),
+            2
+        );
         assert_eq!(line_of(parse(&format!("{h}0,1,2,0.5\n")).unwrap_err()), 2);
-        assert_eq!(line_of(parse(&format!("{h}60000,1,2,0.5,1.5,1\n")).unwrap_err()), 2);
+        assert_eq!(
+            line_of(parse(&format!("{h}60000,1,2,0.5,1.5,1\n")).unwrap_err()),
+            2
+        );
         assert_eq!(line_of(parse("time,o,h,l,c,v\n").unwrap_err()), 1);
         assert!(parse(h).unwrap_err().to_string().contains("no candle rows"));
         // A 4h file read as 1h: every row is valid on its own, the spacing is not.
-        let four_hourly: String = (0..10).map(|i| format!("{},1,2,0.5,1.5,1\n", i * 4 * 3_600_000)).collect();
+        let four_hourly: String = (0..10)
+            .map(|i| format!("{},1,2,0.5,1.5,1\n", i * 4 * 3_600_000))
+            .collect();
         let e = parse(&format!("{h}{four_hourly}")).unwrap_err();
         assert!(e.to_string().contains("240 minutes apart"), "{e}");
         assert_eq!(line_of(e), 3);

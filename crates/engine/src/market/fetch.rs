@@ -28,7 +28,9 @@ pub async fn fetch_candles(
     request: &FetchRequest,
     progress: &mut dyn FnMut(FetchProgress),
 ) -> Result<FetchSummary> {
-    let FetchRequest { symbol, interval, .. } = request;
+    let FetchRequest {
+        symbol, interval, ..
+    } = request;
     let (symbol, interval) = (symbol, *interval);
     let step = interval.millis();
     if request.end_ms <= request.start_ms {
@@ -59,9 +61,14 @@ pub async fn fetch_candles(
             let mut cursor = range_start;
             while cursor < range_end {
                 let limit = ((range_end - cursor) / step).clamp(1, MAX_LIMIT as i64) as u32;
-                let (mut candles, rows) = client.klines(symbol, interval, cursor, range_end - 1, limit).await?;
+                let (mut candles, rows) = client
+                    .klines(symbol, interval, cursor, range_end - 1, limit)
+                    .await?;
                 candles.retain(|c| c.open_time >= cursor && c.open_time < range_end);
-                if let Some(w) = candles.windows(2).find(|w| w[1].open_time <= w[0].open_time) {
+                if let Some(w) = candles
+                    .windows(2)
+                    .find(|w| w[1].open_time <= w[0].open_time)
+                {
                     return Err(Error::Rejected {
                         status: 200,
                         code: 0,
@@ -80,7 +87,11 @@ pub async fn fetch_candles(
             }
         }
     }
-    let stored = if start < end { store.candles(symbol, interval, start, end)? } else { Vec::new() };
+    let stored = if start < end {
+        store.candles(symbol, interval, start, end)?
+    } else {
+        Vec::new()
+    };
     Ok(FetchSummary {
         symbol: symbol.to_string(),
         timeframe: interval.to_string(),

@@ -30,7 +30,13 @@ impl Candle {
     /// Why this candle cannot be real, if it cannot: non-finite numbers, high/low outside the
     /// body, or negative volume. Zero-volume candles are real (trading halts) and pass.
     pub fn defect(&self) -> Option<String> {
-        let fields = [("open", self.open), ("high", self.high), ("low", self.low), ("close", self.close), ("volume", self.volume)];
+        let fields = [
+            ("open", self.open),
+            ("high", self.high),
+            ("low", self.low),
+            ("close", self.close),
+            ("volume", self.volume),
+        ];
         if let Some((name, v)) = fields.iter().find(|(_, v)| !v.is_finite()) {
             return Some(format!("{name} is {v}, not a finite number"));
         }
@@ -38,10 +44,18 @@ impl Candle {
             return Some("prices must be positive".into());
         }
         if self.high < self.open.max(self.close) {
-            return Some(format!("high {} is below max(open, close) {}", self.high, self.open.max(self.close)));
+            return Some(format!(
+                "high {} is below max(open, close) {}",
+                self.high,
+                self.open.max(self.close)
+            ));
         }
         if self.low > self.open.min(self.close) {
-            return Some(format!("low {} is above min(open, close) {}", self.low, self.open.min(self.close)));
+            return Some(format!(
+                "low {} is above min(open, close) {}",
+                self.low,
+                self.open.min(self.close)
+            ));
         }
         if self.volume < 0.0 {
             return Some(format!("volume {} is negative", self.volume));
@@ -67,12 +81,20 @@ impl FromStr for Symbol {
     /// Binance's rule: 1 to 20 characters of `A-Z 0-9 - _ .`; we also require a letter.
     fn from_str(s: &str) -> Result<Self> {
         let upper = s.trim().to_ascii_uppercase();
-        let bad = |reason: &str| Error::InvalidSymbolName { symbol: s.to_string(), reason: reason.to_string() };
+        let bad = |reason: &str| Error::InvalidSymbolName {
+            symbol: s.to_string(),
+            reason: reason.to_string(),
+        };
         if upper.is_empty() || upper.len() > 20 {
             return Err(bad("a symbol has 1 to 20 characters, e.g. BTCUSDT"));
         }
-        if !upper.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) {
-            return Err(bad("only letters, digits, '-', '_' and '.' are allowed, e.g. BTCUSDT"));
+        if !upper
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        {
+            return Err(bad(
+                "only letters, digits, '-', '_' and '.' are allowed, e.g. BTCUSDT",
+            ));
         }
         if !upper.chars().any(|c| c.is_ascii_alphabetic()) {
             return Err(bad("a symbol needs letters, e.g. BTCUSDT"));
@@ -197,7 +219,10 @@ impl Interval {
 impl FromStr for Interval {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
-        Self::ALL.into_iter().find(|i| i.as_str() == s.trim()).ok_or_else(|| Error::InvalidInterval(s.to_string()))
+        Self::ALL
+            .into_iter()
+            .find(|i| i.as_str() == s.trim())
+            .ok_or_else(|| Error::InvalidInterval(s.to_string()))
     }
 }
 
@@ -221,7 +246,13 @@ mod tests {
     #[test]
     fn symbols_are_validated_and_uppercased() {
         assert_eq!("btcusdt".parse::<Symbol>().unwrap().as_str(), "BTCUSDT");
-        for bad in ["", "BTC USDT", "BTC/USDT", "123", "AVERYLONGSYMBOLNAMEOVER20"] {
+        for bad in [
+            "",
+            "BTC USDT",
+            "BTC/USDT",
+            "123",
+            "AVERYLONGSYMBOLNAMEOVER20",
+        ] {
             assert!(bad.parse::<Symbol>().is_err(), "{bad:?} should be refused");
         }
     }
@@ -240,11 +271,36 @@ mod tests {
 
     #[test]
     fn candle_defects() {
-        let ok = Candle { open_time: 0, open: 10.0, high: 11.0, low: 9.0, close: 10.5, volume: 0.0 };
+        let ok = Candle {
+            open_time: 0,
+            open: 10.0,
+            high: 11.0,
+            low: 9.0,
+            close: 10.5,
+            volume: 0.0,
+        };
         assert_eq!(ok.defect(), None);
-        assert!(Candle { high: 10.2, ..ok }.defect().unwrap().contains("high"));
+        assert!(
+            Candle { high: 10.2, ..ok }
+                .defect()
+                .unwrap()
+                .contains("high")
+        );
         assert!(Candle { low: 10.2, ..ok }.defect().unwrap().contains("low"));
-        assert!(Candle { volume: -1.0, ..ok }.defect().unwrap().contains("volume"));
-        assert!(Candle { close: f64::NAN, ..ok }.defect().unwrap().contains("close"));
+        assert!(
+            Candle { volume: -1.0, ..ok }
+                .defect()
+                .unwrap()
+                .contains("volume")
+        );
+        assert!(
+            Candle {
+                close: f64::NAN,
+                ..ok
+            }
+            .defect()
+            .unwrap()
+            .contains("close")
+        );
     }
 }

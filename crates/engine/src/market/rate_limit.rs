@@ -24,7 +24,12 @@ pub struct WeightBudget {
 
 impl WeightBudget {
     pub fn new(limit: u32) -> Self {
-        Self { limit, reserve: limit / 10, used: 0, minute: i64::MIN }
+        Self {
+            limit,
+            reserve: limit / 10,
+            used: 0,
+            minute: i64::MIN,
+        }
     }
 
     fn roll(&mut self, now_ms: i64) {
@@ -76,7 +81,10 @@ mod tests {
         assert_eq!(b.wait_before(KLINES_WEIGHT, t), Duration::ZERO);
         b.observe(5_399, t);
         // 5,399 + 2 > 6,000 - 600: wait the remaining 50 s plus slack.
-        assert_eq!(b.wait_before(KLINES_WEIGHT, t), Duration::from_millis(50_250));
+        assert_eq!(
+            b.wait_before(KLINES_WEIGHT, t),
+            Duration::from_millis(50_250)
+        );
         // A new minute starts from zero.
         assert_eq!(b.wait_before(KLINES_WEIGHT, t + 60_000), Duration::ZERO);
     }

@@ -20,7 +20,11 @@ pub fn sample_candles() -> Result<&'static [Candle]> {
     if let Some(c) = PARSED.get() {
         return Ok(c);
     }
-    let candles = parse_csv(SAMPLE_CSV, SAMPLE_INTERVAL, "bundled sample data/BTCUSDT-1h.csv")?;
+    let candles = parse_csv(
+        SAMPLE_CSV,
+        SAMPLE_INTERVAL,
+        "bundled sample data/BTCUSDT-1h.csv",
+    )?;
     Ok(PARSED.get_or_init(|| candles))
 }
 

@@ -69,11 +69,15 @@ pub enum DateRange {
 impl DateRange {
     /// From the CLI's `--days N` or `--start-date YYYY-MM-DD [--end-date YYYY-MM-DD]` (end date
     /// inclusive, so `--end-date 2024-01-31` keeps that whole day; missing end means now).
-    pub fn from_args(days: Option<u32>, start_date: Option<&str>, end_date: Option<&str>) -> Result<Self> {
+    pub fn from_args(
+        days: Option<u32>,
+        start_date: Option<&str>,
+        end_date: Option<&str>,
+    ) -> Result<Self> {
         match (days, start_date, end_date) {
-            (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
-                Err(Error::InvalidRange("give either --days or --start-date/--end-date, not both".into()))
-            }
+            (Some(_), Some(_), _) | (Some(_), _, Some(_)) => Err(Error::InvalidRange(
+                "give either --days or --start-date/--end-date, not both".into(),
+            )),
             (Some(0), ..) => Err(Error::InvalidRange("--days must be at least 1".into())),
             (Some(n), None, None) => Ok(Self::LastDays(n)),
             (None, Some(s), e) => {
@@ -90,7 +94,9 @@ impl DateRange {
                 }
                 Ok(Self::Between { start_ms, end_ms })
             }
-            (None, None, Some(_)) => Err(Error::InvalidRange("--end-date needs --start-date".into())),
+            (None, None, Some(_)) => {
+                Err(Error::InvalidRange("--end-date needs --start-date".into()))
+            }
             (None, None, None) => Ok(Self::All),
         }
     }
@@ -122,7 +128,10 @@ pub struct CandleSeries {
 
 impl CandleSeries {
     pub fn gaps(&self) -> Vec<Gap> {
-        find_gaps(self.candles.iter().map(|c| c.open_time), self.interval.millis())
+        find_gaps(
+            self.candles.iter().map(|c| c.open_time),
+            self.interval.millis(),
+        )
     }
 }
 
@@ -139,7 +148,10 @@ pub async fn load_candles(
     let candles = match source {
         CandleSource::Sample => {
             if symbol.as_str() != SAMPLE_SYMBOL || interval != SAMPLE_INTERVAL {
-                return Err(Error::SampleMismatch { symbol: symbol.to_string(), timeframe: interval.to_string() });
+                return Err(Error::SampleMismatch {
+                    symbol: symbol.to_string(),
+                    timeframe: interval.to_string(),
+                });
             }
             slice_offline(sample_candles()?, interval, range)
         }
@@ -147,10 +159,20 @@ pub async fn load_candles(
         CandleSource::Binance => {
             let summary = fetch_into_store(settings, symbol, interval, range, progress).await?;
             let store = CandleStore::open(&settings.database_path())?;
-            store.candles(symbol, interval, summary.start_ms, summary.end_ms + interval.millis())?
+            store.candles(
+                symbol,
+                interval,
+                summary.start_ms,
+                summary.end_ms + interval.millis(),
+            )?
         }
     };
-    Ok(CandleSeries { symbol: symbol.clone(), interval, source: source.clone(), candles })
+    Ok(CandleSeries {
+        symbol: symbol.clone(),
+        interval,
+        source: source.clone(),
+        candles,
+    })
 }
 
 /// Fetches `range` of a series from Binance into the candle store under `settings.home`, asking
@@ -163,20 +185,33 @@ pub async fn fetch_into_store(
     progress: &mut dyn FnMut(FetchProgress),
 ) -> Result<FetchSummary> {
     if range == DateRange::All {
-        return Err(Error::InvalidRange("Binance needs --days or --start-date".into()));
+        return Err(Error::InvalidRange(
+            "Binance needs --days or --start-date".into(),
+        ));
     }
     // "The last N days" ends with the last closed candle, so `--days 30` of 1h is 720 candles.
     let (start_ms, end_ms) = range.resolve(interval.floor(now_ms()));
     let mut store = CandleStore::open(&settings.database_path())?;
     let mut client = KlinesClient::new(&settings.binance_url, RetryPolicy::default())?;
-    let request = FetchRequest { symbol: symbol.clone(), interval, start_ms, end_ms };
+    let request = FetchRequest {
+        symbol: symbol.clone(),
+        interval,
+        start_ms,
+        end_ms,
+    };
     fetch_candles(&mut store, &mut client, &request, progress).await
 }
 
 fn slice_offline(candles: &[Candle], interval: Interval, range: DateRange) -> Vec<Candle> {
-    let latest_end = candles.last().map_or(0, |c| c.open_time + interval.millis());
+    let latest_end = candles
+        .last()
+        .map_or(0, |c| c.open_time + interval.millis());
     let (start, end) = range.resolve(latest_end);
-    candles.iter().filter(|c| c.open_time >= start && c.open_time < end).copied().collect()
+    candles
+        .iter()
+        .filter(|c| c.open_time >= start && c.open_time < end)
+        .copied()
+        .collect()
 }
 
 #[cfg(test)]
@@ -185,9 +220,18 @@ mod tests {
 
     #[test]
     fn sources_parse() {
-        assert_eq!("binance".parse::<CandleSource>().unwrap(), CandleSource::Binance);
-        assert_eq!("sample".parse::<CandleSource>().unwrap(), CandleSource::Sample);
-        assert_eq!("csv:/x/y.csv".parse::<CandleSource>().unwrap(), CandleSource::Csv("/x/y.csv".into()));
+        assert_eq!(
+            "binance".parse::<CandleSource>().unwrap(),
+            CandleSource::Binance
+        );
+        assert_eq!(
+            "sample".parse::<CandleSource>().unwrap(),
+            CandleSource::Sample
+        );
+        assert_eq!(
+            "csv:/x/y.csv".parse::<CandleSource>().unwrap(),
+            CandleSource::Csv("/x/y.csv".into())
+        );
         for bad in ["csv:", "kraken", ""] {
             assert!(bad.parse::<CandleSource>().is_err(), "{bad:?}");
         }
@@ -196,36 +240,70 @@ mod tests {
     #[test]
     fn date_ranges() {
         let r = DateRange::from_args(None, Some("2024-01-01"), Some("2024-01-31")).unwrap();
-        assert_eq!(r, DateRange::Between { start_ms: 1_704_067_200_000, end_ms: 1_706_745_600_000 });
+        assert_eq!(
+            r,
+            DateRange::Between {
+                start_ms: 1_704_067_200_000,
+                end_ms: 1_706_745_600_000
+            }
+        );
         assert!(DateRange::from_args(Some(3), Some("2024-01-01"), None).is_err());
         assert!(DateRange::from_args(Some(0), None, None).is_err());
         assert!(DateRange::from_args(None, Some("2024-02-01"), Some("2024-01-01")).is_err());
         assert!(DateRange::from_args(None, Some("01/02/2024"), None).is_err());
         assert!(DateRange::from_args(None, None, Some("2024-01-01")).is_err());
-        assert_eq!(DateRange::LastDays(2).resolve(10 * DAY_MS), (8 * DAY_MS, 10 * DAY_MS));
+        assert_eq!(
+            DateRange::LastDays(2).resolve(10 * DAY_MS),
+            (8 * DAY_MS, 10 * DAY_MS)
+        );
     }
 
     #[tokio::test]
     async fn sample_source_loads_offline_and_checks_its_series() {
         let dir = tempfile::tempdir().unwrap();
         // A URL nothing listens on: the sample must not touch the network.
-        let settings = Settings::resolve(dir.path().to_path_buf(), Some("http://127.0.0.1:9".into())).unwrap();
+        let settings =
+            Settings::resolve(dir.path().to_path_buf(), Some("http://127.0.0.1:9".into())).unwrap();
         let btc: Symbol = "BTCUSDT".parse().unwrap();
-        let all = load_candles(&settings, &CandleSource::Sample, &btc, Interval::H1, DateRange::All, &mut |_| {})
-            .await
-            .unwrap();
+        let all = load_candles(
+            &settings,
+            &CandleSource::Sample,
+            &btc,
+            Interval::H1,
+            DateRange::All,
+            &mut |_| {},
+        )
+        .await
+        .unwrap();
         assert_eq!(all.candles.len(), 18_000);
         assert_eq!(all.gaps().len(), 1);
-        let week = load_candles(&settings, &CandleSource::Sample, &btc, Interval::H1, DateRange::LastDays(7), &mut |_| {})
-            .await
-            .unwrap();
+        let week = load_candles(
+            &settings,
+            &CandleSource::Sample,
+            &btc,
+            Interval::H1,
+            DateRange::LastDays(7),
+            &mut |_| {},
+        )
+        .await
+        .unwrap();
         assert_eq!(week.candles.len(), 7 * 24);
         assert_eq!(week.candles.last(), all.candles.last());
         let eth: Symbol = "ETHUSDT".parse().unwrap();
-        let err = load_candles(&settings, &CandleSource::Sample, &eth, Interval::H1, DateRange::All, &mut |_| {})
-            .await
-            .unwrap_err();
+        let err = load_candles(
+            &settings,
+            &CandleSource::Sample,
+            &eth,
+            Interval::H1,
+            DateRange::All,
+            &mut |_| {},
+        )
+        .await
+        .unwrap_err();
         assert!(err.to_string().contains("only BTCUSDT 1h"), "{err}");
-        assert!(!dir.path().join("atb.sqlite").exists(), "the sample must not create a store");
+        assert!(
+            !dir.path().join("atb.sqlite").exists(),
+            "the sample must not create a store"
+        );
     }
 }

@@ -22,11 +22,17 @@ pub struct CandleStore {
 impl CandleStore {
     /// Opens the store in the database at `path` (usually `ATB_HOME/atb.sqlite`).
     pub fn open(path: &Path) -> Result<Self> {
-        Ok(Self { conn: open_database(path)?, path: path.to_path_buf() })
+        Ok(Self {
+            conn: open_database(path)?,
+            path: path.to_path_buf(),
+        })
     }
 
     fn err(&self, source: rusqlite::Error) -> Error {
-        Error::Store { path: self.path.clone(), source }
+        Error::Store {
+            path: self.path.clone(),
+            source,
+        }
     }
 
     /// Writes one fetched page and marks `[covered_start, covered_end)` as settled, atomically.
@@ -54,7 +60,12 @@ impl CandleStore {
 
     /// Stores imported candles; each contiguous run counts as settled, so a later exchange fetch
     /// of the same range asks only for the holes between runs.
-    pub fn import(&mut self, symbol: &Symbol, interval: Interval, candles: &[Candle]) -> Result<u64> {
+    pub fn import(
+        &mut self,
+        symbol: &Symbol,
+        interval: Interval,
+        candles: &[Candle],
+    ) -> Result<u64> {
         let path = self.path.clone();
         let step = interval.millis();
         let run = |conn: &mut Connection| -> rusqlite::Result<u64> {
@@ -63,7 +74,9 @@ impl CandleStore {
             let mut run_start: Option<i64> = None;
             for (i, c) in candles.iter().enumerate() {
                 let start = *run_start.get_or_insert(c.open_time);
-                let run_ends = candles.get(i + 1).is_none_or(|next| next.open_time != c.open_time + step);
+                let run_ends = candles
+                    .get(i + 1)
+                    .is_none_or(|next| next.open_time != c.open_time + step);
                 if run_ends {
                     add_coverage(&tx, symbol, interval, start, c.open_time + step)?;
                     run_start = None;
@@ -76,7 +89,13 @@ impl CandleStore {
     }
 
     /// Parts of `[start, end)` not yet settled, as half-open ranges in order.
-    pub fn missing_ranges(&self, symbol: &Symbol, interval: Interval, start: i64, end: i64) -> Result<Vec<(i64, i64)>> {
+    pub fn missing_ranges(
+        &self,
+        symbol: &Symbol,
+        interval: Interval,
+        start: i64,
+        end: i64,
+    ) -> Result<Vec<(i64, i64)>> {
         let mut stmt = self
             .conn
             .prepare_cached(
@@ -85,7 +104,10 @@ impl CandleStore {
             )
             .map_err(|e| self.err(e))?;
         let covered = stmt
-            .query_map(params![symbol.as_str(), interval.as_str(), start, end], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_map(
+                params![symbol.as_str(), interval.as_str(), start, end],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
             .and_then(|rows| rows.collect::<rusqlite::Result<Vec<(i64, i64)>>>())
             .map_err(|e| self.err(e))?;
         let mut missing = Vec::new();
@@ -103,7 +125,13 @@ impl CandleStore {
     }
 
     /// Stored candles with open time in `[start, end)`, ascending.
-    pub fn candles(&self, symbol: &Symbol, interval: Interval, start: i64, end: i64) -> Result<Vec<Candle>> {
+    pub fn candles(
+        &self,
+        symbol: &Symbol,
+        interval: Interval,
+        start: i64,
+        end: i64,
+    ) -> Result<Vec<Candle>> {
         let mut stmt = self
             .conn
             .prepare_cached(
@@ -111,16 +139,19 @@ impl CandleStore {
                  WHERE symbol = ?1 AND interval = ?2 AND open_time >= ?3 AND open_time < ?4 ORDER BY open_time",
             )
             .map_err(|e| self.err(e))?;
-        stmt.query_map(params![symbol.as_str(), interval.as_str(), start, end], |r| {
-            Ok(Candle {
-                open_time: r.get(0)?,
-                open: r.get(1)?,
-                high: r.get(2)?,
-                low: r.get(3)?,
-                close: r.get(4)?,
-                volume: r.get(5)?,
-            })
-        })
+        stmt.query_map(
+            params![symbol.as_str(), interval.as_str(), start, end],
+            |r| {
+                Ok(Candle {
+                    open_time: r.get(0)?,
+                    open: r.get(1)?,
+                    high: r.get(2)?,
+                    low: r.get(3)?,
+                    close: r.get(4)?,
+                    volume: r.get(5)?,
+                })
+            },
+        )
         .and_then(|rows| rows.collect())
         .map_err(|e| self.err(e))
     }
@@ -151,7 +182,9 @@ impl CandleStore {
         let mut out = Vec::with_capacity(series.len());
         for (symbol, interval_name) in series {
             // Rows written by a future atb with an unknown interval are skipped, not fatal.
-            let (Ok(sym), Ok(interval)) = (symbol.parse::<Symbol>(), interval_name.parse::<Interval>()) else {
+            let (Ok(sym), Ok(interval)) =
+                (symbol.parse::<Symbol>(), interval_name.parse::<Interval>())
+            else {
                 continue;
             };
             let mut times = self
@@ -159,10 +192,14 @@ impl CandleStore {
                 .prepare_cached("SELECT open_time FROM candles WHERE symbol = ?1 AND interval = ?2 ORDER BY open_time")
                 .map_err(|e| self.err(e))?;
             let open_times = times
-                .query_map(params![sym.as_str(), interval.as_str()], |r| r.get::<_, i64>(0))
+                .query_map(params![sym.as_str(), interval.as_str()], |r| {
+                    r.get::<_, i64>(0)
+                })
                 .and_then(|rows| rows.collect::<rusqlite::Result<Vec<i64>>>())
                 .map_err(|e| self.err(e))?;
-            let (Some(&first), Some(&last)) = (open_times.first(), open_times.last()) else { continue };
+            let (Some(&first), Some(&last)) = (open_times.first(), open_times.last()) else {
+                continue;
+            };
             let gaps = find_gaps(open_times.iter().copied(), interval.millis());
             out.push(CoverageRow {
                 symbol,
@@ -179,7 +216,12 @@ impl CandleStore {
 }
 
 /// Inserts or refreshes candles; returns how many were new.
-fn upsert(tx: &Transaction<'_>, symbol: &Symbol, interval: Interval, candles: &[Candle]) -> rusqlite::Result<u64> {
+fn upsert(
+    tx: &Transaction<'_>,
+    symbol: &Symbol,
+    interval: Interval,
+    candles: &[Candle],
+) -> rusqlite::Result<u64> {
     let mut exists = tx.prepare_cached(
         "SELECT 1 FROM candles WHERE symbol = ?1 AND interval = ?2 AND open_time = ?3",
     )?;
@@ -210,14 +252,23 @@ fn upsert(tx: &Transaction<'_>, symbol: &Symbol, interval: Interval, candles: &[
 }
 
 /// Merges `[start, end)` into the settled ranges, joining overlapping and touching ones.
-fn add_coverage(tx: &Transaction<'_>, symbol: &Symbol, interval: Interval, start: i64, end: i64) -> rusqlite::Result<()> {
+fn add_coverage(
+    tx: &Transaction<'_>,
+    symbol: &Symbol,
+    interval: Interval,
+    start: i64,
+    end: i64,
+) -> rusqlite::Result<()> {
     let (lo, hi): (Option<i64>, Option<i64>) = tx.query_row(
         "SELECT min(start_ms), max(end_ms) FROM candle_coverage
          WHERE symbol = ?1 AND interval = ?2 AND end_ms >= ?3 AND start_ms <= ?4",
         params![symbol.as_str(), interval.as_str(), start, end],
         |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
-    let (start, end) = (lo.map_or(start, |l| l.min(start)), hi.map_or(end, |h| h.max(end)));
+    let (start, end) = (
+        lo.map_or(start, |l| l.min(start)),
+        hi.map_or(end, |h| h.max(end)),
+    );
     tx.execute(
         "DELETE FROM candle_coverage WHERE symbol = ?1 AND interval = ?2 AND end_ms >= ?3 AND start_ms <= ?4",
         params![symbol.as_str(), interval.as_str(), start, end],
@@ -236,7 +287,14 @@ mod tests {
     const H: i64 = 3_600_000;
 
     fn candle(t: i64) -> Candle {
-        Candle { open_time: t, open: 10.0, high: 11.0, low: 9.0, close: 10.0, volume: 1.0 }
+        Candle {
+            open_time: t,
+            open: 10.0,
+            high: 11.0,
+            low: 9.0,
+            close: 10.0,
+            volume: 1.0,
+        }
     }
 
     fn store() -> (tempfile::TempDir, CandleStore) {
@@ -250,10 +308,20 @@ mod tests {
         let (_d, mut s) = store();
         let sym: Symbol = "BTCUSDT".parse().unwrap();
         let page: Vec<Candle> = (0..5).map(|i| candle(i * H)).collect();
-        assert_eq!(s.commit_page(&sym, Interval::H1, &page, 0, 5 * H).unwrap(), 5);
-        assert_eq!(s.commit_page(&sym, Interval::H1, &page, 0, 5 * H).unwrap(), 0);
-        let changed = Candle { close: 10.5, ..page[2] };
-        s.commit_page(&sym, Interval::H1, &[changed], 2 * H, 3 * H).unwrap();
+        assert_eq!(
+            s.commit_page(&sym, Interval::H1, &page, 0, 5 * H).unwrap(),
+            5
+        );
+        assert_eq!(
+            s.commit_page(&sym, Interval::H1, &page, 0, 5 * H).unwrap(),
+            0
+        );
+        let changed = Candle {
+            close: 10.5,
+            ..page[2]
+        };
+        s.commit_page(&sym, Interval::H1, &[changed], 2 * H, 3 * H)
+            .unwrap();
         let stored = s.candles(&sym, Interval::H1, 0, 10 * H).unwrap();
         assert_eq!(stored.len(), 5);
         assert_eq!(stored[2].close, 10.5);
@@ -263,19 +331,31 @@ mod tests {
     fn missing_ranges_subtract_merged_coverage() {
         let (_d, mut s) = store();
         let sym: Symbol = "BTCUSDT".parse().unwrap();
-        s.commit_page(&sym, Interval::H1, &[], 2 * H, 4 * H).unwrap();
-        s.commit_page(&sym, Interval::H1, &[], 4 * H, 5 * H).unwrap();
-        s.commit_page(&sym, Interval::H1, &[], 8 * H, 9 * H).unwrap();
+        s.commit_page(&sym, Interval::H1, &[], 2 * H, 4 * H)
+            .unwrap();
+        s.commit_page(&sym, Interval::H1, &[], 4 * H, 5 * H)
+            .unwrap();
+        s.commit_page(&sym, Interval::H1, &[], 8 * H, 9 * H)
+            .unwrap();
         assert_eq!(
             s.missing_ranges(&sym, Interval::H1, 0, 10 * H).unwrap(),
             vec![(0, 2 * H), (5 * H, 8 * H), (9 * H, 10 * H)]
         );
-        assert_eq!(s.missing_ranges(&sym, Interval::H1, 2 * H, 5 * H).unwrap(), vec![]);
+        assert_eq!(
+            s.missing_ranges(&sym, Interval::H1, 2 * H, 5 * H).unwrap(),
+            vec![]
+        );
         // Touching ranges merged into one row.
-        let n: i64 = s.conn.query_row("SELECT count(*) FROM candle_coverage", [], |r| r.get(0)).unwrap();
+        let n: i64 = s
+            .conn
+            .query_row("SELECT count(*) FROM candle_coverage", [], |r| r.get(0))
+            .unwrap();
         assert_eq!(n, 2);
         // Other series are independent.
-        assert_eq!(s.missing_ranges(&sym, Interval::H4, 0, 8 * H).unwrap(), vec![(0, 8 * H)]);
+        assert_eq!(
+            s.missing_ranges(&sym, Interval::H4, 0, 8 * H).unwrap(),
+            vec![(0, 8 * H)]
+        );
     }
 
     #[test]
@@ -284,7 +364,10 @@ mod tests {
         let sym: Symbol = "ETHUSDT".parse().unwrap();
         let candles: Vec<Candle> = [0, 1, 2, 5, 6].iter().map(|&i| candle(i * H)).collect();
         assert_eq!(s.import(&sym, Interval::H1, &candles).unwrap(), 5);
-        assert_eq!(s.missing_ranges(&sym, Interval::H1, 0, 7 * H).unwrap(), vec![(3 * H, 5 * H)]);
+        assert_eq!(
+            s.missing_ranges(&sym, Interval::H1, 0, 7 * H).unwrap(),
+            vec![(3 * H, 5 * H)]
+        );
         let rows = s.coverage().unwrap();
         assert_eq!(rows.len(), 1);
         let r = &rows[0];

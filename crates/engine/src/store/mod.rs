@@ -18,21 +18,30 @@ const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_candles.sql")];
 /// Opens (creating if needed) the database at `path`, with WAL, foreign keys and a busy timeout,
 /// and brings its schema up to date.
 pub fn open_database(path: &Path) -> Result<Connection> {
-    let store_err = |source| Error::Store { path: path.to_path_buf(), source };
+    let store_err = |source| Error::Store {
+        path: path.to_path_buf(),
+        source,
+    };
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     }
     let mut conn = Connection::open(path).map_err(store_err)?;
     // Another atb process (the CLI beside the desktop app) may hold the write lock briefly.
-    conn.busy_timeout(Duration::from_secs(10)).map_err(store_err)?;
-    conn.pragma_update(None, "journal_mode", "WAL").map_err(store_err)?;
-    conn.pragma_update(None, "synchronous", "NORMAL").map_err(store_err)?;
-    conn.pragma_update(None, "foreign_keys", "ON").map_err(store_err)?;
+    conn.busy_timeout(Duration::from_secs(10))
+        .map_err(store_err)?;
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .map_err(store_err)?;
+    conn.pragma_update(None, "synchronous", "NORMAL")
+        .map_err(store_err)?;
+    conn.pragma_update(None, "foreign_keys", "ON")
+        .map_err(store_err)?;
     migrate(&mut conn).map_err(|e| match e {
         MigrateError::Sql(source) => store_err(source),
-        MigrateError::TooNew(found) => {
-            Error::StoreTooNew { path: path.to_path_buf(), found, known: MIGRATIONS.len() as i64 }
-        }
+        MigrateError::TooNew(found) => Error::StoreTooNew {
+            path: path.to_path_buf(),
+            found,
+            known: MIGRATIONS.len() as i64,
+        },
     })?;
     Ok(conn)
 }
@@ -72,9 +81,13 @@ mod tests {
         let path = dir.path().join("sub/atb.sqlite");
         drop(open_database(&path).unwrap());
         let conn = open_database(&path).unwrap();
-        let v: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        let v: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
         assert_eq!(v, MIGRATIONS.len() as i64);
-        let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
         assert_eq!(mode, "wal");
         conn.pragma_update(None, "user_version", 99).unwrap();
         drop(conn);

@@ -1,0 +1,75 @@
+//! `atb dev ...`: developer diagnostics (GPU adapters and device timings).
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+use atb_engine::gpu_check::gpu_check;
+use atb_engine::settings::Settings;
+use clap::Subcommand;
+
+#[derive(Subcommand)]
+pub enum DevCommand {
+    /// List GPU adapters, say which device training would use and why, and time a matmul and a
+    /// `tcn default` training step on the GPU and the CPU.
+    GpuCheck {
+        /// Print the report as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub fn run(cmd: DevCommand) -> Result<ExitCode> {
+    let settings = Settings::from_env()?;
+    match cmd {
+        DevCommand::GpuCheck { json } => {
+            eprintln!(
+                "checking devices (a GPU's first use compiles kernels; that can take minutes once)..."
+            );
+            let report = gpu_check(&settings)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+                return Ok(ExitCode::SUCCESS);
+            }
+            if !report.gpu_backend_compiled {
+                println!(
+                    "GPU backend: not compiled into this build (rebuild with the `gpu` feature)"
+                );
+            } else if report.adapters.is_empty() {
+                println!(
+                    "GPU adapters: none found (no Vulkan/Metal/DX12 driver); training falls back to the CPU"
+                );
+            } else {
+                println!("GPU adapters:");
+                for a in &report.adapters {
+                    let kind = if a.hardware {
+                        "hardware"
+                    } else {
+                        "software/virtual"
+                    };
+                    println!("  {} ({}, {}, {kind})", a.name, a.backend, a.device_type);
+                }
+            }
+            println!(
+                "training with --device auto uses: {} ({})",
+                report.auto_device, report.auto_reason
+            );
+            match &report.gpu_device {
+                Ok(name) => println!("training with --device gpu uses: {name}"),
+                Err(e) => println!("training with --device gpu fails: {e}"),
+            }
+            println!();
+            println!(
+                "{:<48} {:>14} {:>16} {:>12}",
+                "device", "matmul 1024²", "first step", "step"
+            );
+            for t in &report.timings {
+                println!(
+                    "{:<48} {:>11.1} ms {:>13.1} ms {:>9.1} ms",
+                    t.device, t.matmul_ms, t.first_step_ms, t.step_ms
+                );
+            }
+            println!("(step = one training step of tcn default, batch 32 x 120 x 5, Adam)");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

@@ -1,0 +1,410 @@
+//! From features to training samples without leaks: targets (log return over `h` bars), a
+//! chronological train / validation / test split with an embargo, standardisation fitted on the
+//! training rows only, and windows that are index views into one matrix, batched on the fly.
+
+use std::ops::Range;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::features::FeatureMatrix;
+
+/// Share of samples per split, in chronological order.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct SplitFractions {
+    pub train: f64,
+    pub validation: f64,
+    pub test: f64,
+}
+
+impl Default for SplitFractions {
+    fn default() -> Self {
+        Self {
+            train: 0.70,
+            validation: 0.15,
+            test: 0.15,
+        }
+    }
+}
+
+/// Smallest number of samples a split may have.
+pub const MIN_SPLIT_SAMPLES: usize = 8;
+
+/// Sample `t` is the window of rows `t + 1 - L ..= t` and predicts the log return from row t's
+/// close to row `t + h`'s close. The splits are ranges of such `t`, in time order, with `h`
+/// samples left out between them so that no training target overlaps a later split's.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChronologicalSplit {
+    pub train: Range<usize>,
+    pub validation: Range<usize>,
+    pub test: Range<usize>,
+    pub embargo: usize,
+}
+
+impl ChronologicalSplit {
+    pub fn new(
+        rows: usize,
+        sequence_length: usize,
+        horizon: usize,
+        fractions: SplitFractions,
+    ) -> Result<Self> {
+        if sequence_length == 0 || horizon == 0 {
+            return Err(Error::InvalidRequest(
+                "sequence length and horizon must be at least 1".into(),
+            ));
+        }
+        let fr = [fractions.train, fractions.validation, fractions.test];
+        if fr.iter().any(|f| !f.is_finite() || *f <= 0.0)
+            || (fr.iter().sum::<f64>() - 1.0).abs() > 1e-9
+        {
+            return Err(Error::InvalidRequest(format!(
+                "split fractions {} / {} / {} must be positive and add up to 1",
+                fractions.train, fractions.validation, fractions.test
+            )));
+        }
+        let embargo = horizon;
+        // First sample ends at row L-1; the last needs row t+h to exist.
+        let first = sequence_length - 1;
+        let min_rows = first + horizon + 3 * MIN_SPLIT_SAMPLES + 2 * embargo;
+        let usable = (rows + 1).saturating_sub(first + horizon + 1);
+        let total = usable.saturating_sub(2 * embargo);
+        let n_train = (total as f64 * fractions.train).floor() as usize;
+        let n_val = (total as f64 * fractions.validation).floor() as usize;
+        let n_test = total.saturating_sub(n_train + n_val);
+        if rows < min_rows
+            || n_train < MIN_SPLIT_SAMPLES
+            || n_val < MIN_SPLIT_SAMPLES
+            || n_test < MIN_SPLIT_SAMPLES
+        {
+            let smallest = fractions
+                .train
+                .min(fractions.validation)
+                .min(fractions.test);
+            let samples_needed = (MIN_SPLIT_SAMPLES as f64 / smallest).ceil() as usize + 1;
+            let rows_needed = first + horizon + 2 * embargo + samples_needed;
+            return Err(Error::TooLittleData(format!(
+                "{rows} feature rows give {usable} windows of {sequence_length} steps at horizon {horizon}; \
+                 splitting {:.0}/{:.0}/{:.0} with an embargo of {embargo} needs at least {} rows \
+                 (at least {MIN_SPLIT_SAMPLES} windows per split): use more candles or a shorter sequence length",
+                fractions.train * 100.0,
+                fractions.validation * 100.0,
+                fractions.test * 100.0,
+                rows_needed.max(min_rows)
+            )));
+        }
+        let train = first..first + n_train;
+        let validation = train.end + embargo..train.end + embargo + n_val;
+        let test = validation.end + embargo..validation.end + embargo + n_test;
+        Ok(Self {
+            train,
+            validation,
+            test,
+            embargo,
+        })
+    }
+}
+
+impl ChronologicalSplit {
+    /// Expanding-window folds over the samples of `rows` feature rows: the first half of the
+    /// samples only ever trains; the second half is cut into `folds` test blocks. Fold k trains
+    /// (and validates, on its last 15%) on everything before block k, with embargoes between.
+    pub fn walk_forward(
+        rows: usize,
+        sequence_length: usize,
+        horizon: usize,
+        folds: usize,
+    ) -> Result<Vec<Self>> {
+        let embargo = horizon;
+        let first = sequence_length - 1;
+        let end = (rows + 1).saturating_sub(horizon + 1); // one past the last sample
+        let samples = end.saturating_sub(first);
+        let block = samples / 2 / folds.max(1);
+        if folds < 2 || block < MIN_SPLIT_SAMPLES || samples / 2 < 4 * MIN_SPLIT_SAMPLES {
+            return Err(Error::TooLittleData(format!(
+                "{folds} walk-forward folds over {samples} windows leave too little per fold (at least 2 folds, \
+                 {MIN_SPLIT_SAMPLES} test windows each, and half the windows for the first training)"
+            )));
+        }
+        let test_start0 = end - folds * block;
+        Ok((0..folds)
+            .map(|k| {
+                let test = test_start0 + k * block..test_start0 + (k + 1) * block;
+                let before = test.start - embargo; // train+validation end here
+                let n = before - first;
+                let n_val = (n as f64 * 0.15).ceil() as usize;
+                let train = first..before - n_val - embargo;
+                let validation = before - n_val..before;
+                Self {
+                    train,
+                    validation,
+                    test,
+                    embargo,
+                }
+            })
+            .collect())
+    }
+}
+
+/// Per-feature standardisation fitted on training rows only.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeatureScaler {
+    pub means: Vec<f64>,
+    pub stds: Vec<f64>,
+}
+
+impl FeatureScaler {
+    /// Fits on `rows` of the matrix (the rows training windows read).
+    pub fn fit(m: &FeatureMatrix, rows: Range<usize>) -> Self {
+        let w = m.width();
+        let n = rows.len().max(1) as f64;
+        let mut means = vec![0.0; w];
+        for r in rows.clone() {
+            for (j, v) in m.row(r).iter().enumerate() {
+                means[j] += f64::from(*v);
+            }
+        }
+        means.iter_mut().for_each(|s| *s /= n);
+        let mut vars = vec![0.0; w];
+        for r in rows {
+            for (j, v) in m.row(r).iter().enumerate() {
+                vars[j] += (f64::from(*v) - means[j]).powi(2);
+            }
+        }
+        // A constant feature keeps scale 1 rather than dividing by zero.
+        let stds = vars
+            .iter()
+            .map(|v| (v / n).sqrt())
+            .map(|s| if s > 1e-12 { s } else { 1.0 })
+            .collect();
+        Self { means, stds }
+    }
+
+    /// All rows standardised, row-major.
+    pub fn transform(&self, m: &FeatureMatrix) -> Vec<f32> {
+        let w = m.width();
+        m.values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| ((f64::from(*v) - self.means[i % w]) / self.stds[i % w]) as f32)
+            .collect()
+    }
+}
+
+/// What the model predicts: the log return of close over `horizon` bars, standardised with the
+/// training samples' mean and standard deviation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TargetScaler {
+    pub horizon: usize,
+    pub mean: f64,
+    pub std: f64,
+}
+
+impl TargetScaler {
+    pub fn scale(&self, log_return: f64) -> f64 {
+        (log_return - self.mean) / self.std
+    }
+
+    pub fn unscale(&self, scaled: f64) -> f64 {
+        scaled * self.std + self.mean
+    }
+}
+
+/// Everything a training run needs from the data, in one place.
+#[derive(Debug, Clone)]
+pub struct PreparedData {
+    pub matrix: FeatureMatrix,
+    /// Standardised features, row-major, same shape as `matrix.values`.
+    pub scaled: Vec<f32>,
+    /// Log return from row t to row t + h (NaN where t + h is past the end).
+    pub returns: Vec<f64>,
+    pub split: ChronologicalSplit,
+    pub scaler: FeatureScaler,
+    pub target: TargetScaler,
+    pub sequence_length: usize,
+}
+
+impl PreparedData {
+    /// Splits, fits the scalers on training data only and computes targets.
+    pub fn new(
+        matrix: FeatureMatrix,
+        sequence_length: usize,
+        horizon: usize,
+        fractions: SplitFractions,
+    ) -> Result<Self> {
+        let split = ChronologicalSplit::new(matrix.rows, sequence_length, horizon, fractions)?;
+        Ok(Self::with_split(matrix, sequence_length, horizon, split))
+    }
+
+    /// Like `new`, with explicit split ranges (walk-forward folds); scalers are fitted on this
+    /// split's training rows.
+    pub fn with_split(
+        matrix: FeatureMatrix,
+        sequence_length: usize,
+        horizon: usize,
+        split: ChronologicalSplit,
+    ) -> Self {
+        // Training windows read rows from 0 up to the last training sample's row.
+        let scaler = FeatureScaler::fit(&matrix, 0..split.train.end);
+        let scaled = scaler.transform(&matrix);
+        let returns: Vec<f64> = (0..matrix.rows)
+            .map(|t| match matrix.closes.get(t + horizon) {
+                Some(future) => (future / matrix.closes[t]).ln(),
+                None => f64::NAN,
+            })
+            .collect();
+        let train_returns: Vec<f64> = split.train.clone().map(|t| returns[t]).collect();
+        let mean = train_returns.iter().sum::<f64>() / train_returns.len() as f64;
+        let std = (train_returns
+            .iter()
+            .map(|r| (r - mean).powi(2))
+            .sum::<f64>()
+            / train_returns.len() as f64)
+            .sqrt();
+        let target = TargetScaler {
+            horizon,
+            mean,
+            std: if std > 1e-12 { std } else { 1.0 },
+        };
+        Self {
+            matrix,
+            scaled,
+            returns,
+            split,
+            scaler,
+            target,
+            sequence_length,
+        }
+    }
+
+    pub fn width(&self) -> usize {
+        self.matrix.width()
+    }
+
+    /// The scaled window ending at row `t`, `[L * F]` row-major, written into `out`.
+    pub fn window_into(&self, t: usize, out: &mut Vec<f32>) {
+        let w = self.width();
+        let start = (t + 1 - self.sequence_length) * w;
+        out.extend_from_slice(&self.scaled[start..(t + 1) * w]);
+    }
+
+    /// Inputs `[B * L * F]` and scaled targets `[B]` for samples `ts`, built on the fly.
+    pub fn batch(&self, ts: &[usize]) -> (Vec<f32>, Vec<f32>) {
+        let mut x = Vec::with_capacity(ts.len() * self.sequence_length * self.width());
+        let mut y = Vec::with_capacity(ts.len());
+        for &t in ts {
+            self.window_into(t, &mut x);
+            y.push(self.target.scale(self.returns[t]) as f32);
+        }
+        (x, y)
+    }
+
+    /// Open time of the candle whose close sample `t` predicts.
+    pub fn target_open_time(&self, t: usize) -> i64 {
+        self.matrix.open_times[t + self.target.horizon]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::features::{FeatureSet, compute_features};
+    use crate::market::sample::sample_candles;
+
+    fn prepared(rows: usize, l: usize, h: usize) -> PreparedData {
+        let m = compute_features(&sample_candles().unwrap()[..rows], FeatureSet::Price).unwrap();
+        PreparedData::new(m, l, h, SplitFractions::default()).unwrap()
+    }
+
+    #[test]
+    fn splits_are_chronological_with_an_embargo_of_h() {
+        for h in [1, 3] {
+            let p = prepared(1_024, 32, h);
+            let s = &p.split;
+            assert_eq!(s.train.start, 31);
+            assert_eq!(s.validation.start - s.train.end, h);
+            assert_eq!(s.test.start - s.validation.end, h);
+            // The last training target (row t+h) is before the first validation target.
+            let last_train_target = s.train.end - 1 + h;
+            let first_val_target = s.validation.start + h;
+            assert!(last_train_target < first_val_target);
+            // The last test sample still has its target row.
+            assert!(s.test.end - 1 + h < p.matrix.rows);
+            let n = (s.train.len(), s.validation.len(), s.test.len());
+            let total = (n.0 + n.1 + n.2) as f64;
+            assert!((n.0 as f64 / total - 0.70).abs() < 0.01, "{n:?}");
+        }
+    }
+
+    #[test]
+    fn scalers_see_only_training_rows() {
+        let candles = sample_candles().unwrap()[..1_024].to_vec();
+        let base = PreparedData::new(
+            compute_features(&candles, FeatureSet::Price).unwrap(),
+            32,
+            1,
+            SplitFractions::default(),
+        )
+        .unwrap();
+        let mut spiked = candles.clone();
+        let test_row = base.split.test.start + 10 + FeatureSet::Price.warmup_rows();
+        spiked[test_row].volume *= 1_000.0;
+        spiked[test_row].high *= 1.5;
+        let p = PreparedData::new(
+            compute_features(&spiked, FeatureSet::Price).unwrap(),
+            32,
+            1,
+            SplitFractions::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            p.scaler, base.scaler,
+            "a spike in the test part moved the scaler"
+        );
+        assert_eq!(p.target, base.target);
+        // But the test features themselves did change (the spike is real).
+        assert_ne!(p.scaled, base.scaled);
+    }
+
+    #[test]
+    fn windows_are_views_of_the_scaled_matrix() {
+        let p = prepared(600, 16, 1);
+        let t = p.split.validation.start;
+        let (x, y) = p.batch(&[t]);
+        assert_eq!(x.len(), 16 * 5);
+        assert_eq!(&x[15 * 5..], &p.scaled[t * 5..(t + 1) * 5]);
+        let expected = (p.matrix.closes[t + 1] / p.matrix.closes[t]).ln();
+        assert!((p.target.unscale(f64::from(y[0])) - expected).abs() < 1e-6);
+    }
+
+    #[test]
+    fn walk_forward_folds_expand_and_never_overlap() {
+        let folds = ChronologicalSplit::walk_forward(2_000, 32, 2, 4).unwrap();
+        assert_eq!(folds.len(), 4);
+        for (k, f) in folds.iter().enumerate() {
+            assert_eq!(f.validation.start - f.train.end, 2);
+            assert_eq!(f.test.start - f.validation.end, 2);
+            assert!(f.test.end - 1 + 2 < 2_000);
+            if k > 0 {
+                assert_eq!(
+                    f.test.start,
+                    folds[k - 1].test.end,
+                    "test blocks are consecutive"
+                );
+                assert!(
+                    f.train.end > folds[k - 1].train.end,
+                    "the training window expands"
+                );
+            }
+        }
+        assert!(ChronologicalSplit::walk_forward(120, 32, 1, 8).is_err());
+    }
+
+    #[test]
+    fn too_few_rows_says_how_many_are_needed() {
+        let m = compute_features(&sample_candles().unwrap()[..100], FeatureSet::Price).unwrap();
+        let e = PreparedData::new(m, 120, 1, SplitFractions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("needs at least") && e.contains("rows"), "{e}");
+    }
+}

@@ -1,0 +1,322 @@
+//! Causal features with polars: row t is computed from candles 0..=t only (shifts look back,
+//! rolling windows trail, exponential averages run forward without adjustment).
+//!
+//! `price` (5 features): log return of close, log(high / close), log(low / close),
+//! log1p(volume), and log of (1 + volume) over (1 + its trailing 24-bar mean) — relative volume;
+//! the ones keep zero-volume halts finite. Not log(open / previous close): on Binance the open
+//! equals the previous close, so that is rounding noise.
+//! `technical` adds close / SMA(7, 14, 30) - 1, RSI(14) with Wilder smoothing (0..1), 24-bar
+//! realised volatility of log returns, ATR(14) / close (Wilder) and the MACD(12, 26, 9)
+//! histogram / close.
+//!
+//! Rows are consecutive candles; a gap in the data makes the next return span it (the gaps are
+//! reported with the data, never filled).
+
+use std::fmt;
+use std::str::FromStr;
+
+use polars::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::market::Candle;
+
+/// Which features to compute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FeatureSet {
+    #[default]
+    Price,
+    Technical,
+}
+
+impl FeatureSet {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Price => "price",
+            Self::Technical => "technical",
+        }
+    }
+
+    /// Feature names, in column order.
+    pub fn names(self) -> Vec<&'static str> {
+        let mut names = vec![
+            "log_return",
+            "log_high_close",
+            "log_low_close",
+            "log1p_volume",
+            "log_relative_volume_24",
+        ];
+        if self == Self::Technical {
+            names.extend([
+                "close_sma7",
+                "close_sma14",
+                "close_sma30",
+                "rsi14",
+                "volatility24",
+                "atr14_close",
+                "macd_hist_close",
+            ]);
+        }
+        names
+    }
+
+    /// Leading rows dropped: the longest trailing window, plus a burn-in for the exponential
+    /// averages (RSI, ATR, MACD) whose first values still remember their starting point.
+    pub fn warmup_rows(self) -> usize {
+        match self {
+            Self::Price => 24,
+            Self::Technical => 60,
+        }
+    }
+}
+
+impl FromStr for FeatureSet {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim() {
+            "price" => Ok(Self::Price),
+            "technical" => Ok(Self::Technical),
+            other => Err(Error::InvalidRequest(format!(
+                "unknown feature set {other:?}: valid sets are price, technical"
+            ))),
+        }
+    }
+}
+
+impl fmt::Display for FeatureSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Raw (unscaled) features, one row per candle after the warm-up, row-major.
+#[derive(Debug, Clone)]
+pub struct FeatureMatrix {
+    pub names: Vec<String>,
+    pub values: Vec<f32>,
+    pub rows: usize,
+    /// Open time and close of the candle of each row (for targets and price metrics).
+    pub open_times: Vec<i64>,
+    pub closes: Vec<f64>,
+    /// Candles dropped at the start.
+    pub warmup_rows: usize,
+}
+
+impl FeatureMatrix {
+    pub fn width(&self) -> usize {
+        self.names.len()
+    }
+
+    pub fn row(&self, r: usize) -> &[f32] {
+        &self.values[r * self.width()..(r + 1) * self.width()]
+    }
+}
+
+fn rolling(window: usize) -> RollingOptionsFixedWindow {
+    RollingOptionsFixedWindow {
+        window_size: window,
+        min_periods: window,
+        ..Default::default()
+    }
+}
+
+fn wilder(period: usize) -> EWMOptions {
+    EWMOptions {
+        alpha: 1.0 / period as f64,
+        adjust: false,
+        bias: false,
+        min_periods: 1,
+        ignore_nulls: true,
+    }
+}
+
+fn ema(span: usize) -> EWMOptions {
+    EWMOptions {
+        alpha: 2.0 / (span as f64 + 1.0),
+        adjust: false,
+        bias: false,
+        min_periods: 1,
+        ignore_nulls: true,
+    }
+}
+
+fn ln(e: Expr) -> Expr {
+    e.log(lit(std::f64::consts::E))
+}
+
+fn positive_part(e: Expr) -> Expr {
+    when(e.clone().gt(lit(0.0))).then(e).otherwise(lit(0.0))
+}
+
+fn max(a: Expr, b: Expr) -> Expr {
+    when(a.clone().gt_eq(b.clone())).then(a).otherwise(b)
+}
+
+fn feature_exprs(set: FeatureSet) -> Vec<Expr> {
+    let prev_close = col("close").shift(lit(1));
+    let log_return = ln(col("close") / prev_close.clone());
+    let mut exprs = vec![
+        log_return.clone().alias("log_return"),
+        ln(col("high") / col("close")).alias("log_high_close"),
+        ln(col("low") / col("close")).alias("log_low_close"),
+        col("volume").log1p().alias("log1p_volume"),
+        (col("volume").log1p() - col("volume").rolling_mean(rolling(24)).log1p())
+            .alias("log_relative_volume_24"),
+    ];
+    if set == FeatureSet::Technical {
+        let change = col("close") - prev_close.clone();
+        let gain = positive_part(change.clone()).ewm_mean(wilder(14));
+        let loss = positive_part(-change).ewm_mean(wilder(14));
+        // A flat stretch (no gains, no losses) is neutral: 0.5.
+        let rsi = when((gain.clone() + loss.clone()).gt(lit(0.0)))
+            .then(gain.clone() / (gain + loss))
+            .otherwise(lit(0.5));
+        let true_range = max(
+            col("high") - col("low"),
+            max(
+                (col("high") - prev_close.clone()).abs(),
+                (col("low") - prev_close).abs(),
+            ),
+        );
+        let macd = col("close").ewm_mean(ema(12)) - col("close").ewm_mean(ema(26));
+        exprs.extend([
+            (col("close") / col("close").rolling_mean(rolling(7)) - lit(1.0)).alias("close_sma7"),
+            (col("close") / col("close").rolling_mean(rolling(14)) - lit(1.0)).alias("close_sma14"),
+            (col("close") / col("close").rolling_mean(rolling(30)) - lit(1.0)).alias("close_sma30"),
+            rsi.alias("rsi14"),
+            log_return.rolling_std(rolling(24)).alias("volatility24"),
+            (true_range.ewm_mean(wilder(14)) / col("close")).alias("atr14_close"),
+            ((macd.clone() - macd.ewm_mean(ema(9))) / col("close")).alias("macd_hist_close"),
+        ]);
+    }
+    exprs
+}
+
+/// Computes `set` over `candles` (chronological) and drops the warm-up rows.
+pub fn compute_features(candles: &[Candle], set: FeatureSet) -> Result<FeatureMatrix> {
+    let warmup = set.warmup_rows();
+    if candles.len() <= warmup {
+        return Err(Error::TooLittleData(format!(
+            "the {set} features need more than {warmup} candles to warm up; got {}",
+            candles.len()
+        )));
+    }
+    let column = |name: &str, f: fn(&Candle) -> f64| {
+        Column::new(name.into(), candles.iter().map(f).collect::<Vec<f64>>())
+    };
+    let df = DataFrame::new_infer_height(vec![
+        column("open", |c| c.open),
+        column("high", |c| c.high),
+        column("low", |c| c.low),
+        column("close", |c| c.close),
+        column("volume", |c| c.volume),
+    ])
+    .map_err(polars_error)?;
+    let out = df
+        .lazy()
+        .select(feature_exprs(set))
+        .collect()
+        .map_err(polars_error)?;
+    let names: Vec<String> = set.names().iter().map(|s| s.to_string()).collect();
+    let rows = candles.len() - warmup;
+    let mut values = vec![0f32; rows * names.len()];
+    for (j, name) in names.iter().enumerate() {
+        let series = out
+            .column(name)
+            .map_err(polars_error)?
+            .as_materialized_series()
+            .f64()
+            .map_err(polars_error)?
+            .clone();
+        for (r, v) in series.to_vec().into_iter().skip(warmup).enumerate() {
+            let v = v.filter(|v| v.is_finite()).ok_or_else(|| {
+                Error::InvalidData(format!(
+                    "feature {name} is not finite at candle {} (open time {}): check the candles for zero prices",
+                    r + warmup,
+                    candles[r + warmup].open_time
+                ))
+            })?;
+            values[r * names.len() + j] = v as f32;
+        }
+    }
+    Ok(FeatureMatrix {
+        names,
+        values,
+        rows,
+        open_times: candles[warmup..].iter().map(|c| c.open_time).collect(),
+        closes: candles[warmup..].iter().map(|c| c.close).collect(),
+        warmup_rows: warmup,
+    })
+}
+
+fn polars_error(e: PolarsError) -> Error {
+    Error::InvalidData(format!("feature computation failed: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::market::sample::sample_candles;
+
+    #[test]
+    fn price_features_match_hand_computation() {
+        let c = &sample_candles().unwrap()[..200];
+        let m = compute_features(c, FeatureSet::Price).unwrap();
+        assert_eq!(m.width(), 5);
+        assert_eq!(m.rows, 200 - 24);
+        let t = 24; // first kept candle
+        let row = m.row(0);
+        let close_ratio = (c[t].close / c[t - 1].close).ln();
+        assert!((f64::from(row[0]) - close_ratio).abs() < 1e-6);
+        assert!((f64::from(row[1]) - (c[t].high / c[t].close).ln()).abs() < 1e-6);
+        assert!((f64::from(row[2]) - (c[t].low / c[t].close).ln()).abs() < 1e-6);
+        assert!((f64::from(row[3]) - c[t].volume.ln_1p()).abs() < 1e-5);
+        let mean24: f64 = c[t - 23..=t].iter().map(|c| c.volume).sum::<f64>() / 24.0;
+        assert!((f64::from(row[4]) - (c[t].volume.ln_1p() - mean24.ln_1p())).abs() < 1e-5);
+        assert_eq!(m.open_times[0], c[t].open_time);
+    }
+
+    #[test]
+    fn features_are_causal() {
+        let c = sample_candles().unwrap()[..400].to_vec();
+        for set in [FeatureSet::Price, FeatureSet::Technical] {
+            let base = compute_features(&c, set).unwrap();
+            let mut future = c.clone();
+            for candle in &mut future[300..] {
+                candle.close *= 1.5;
+                candle.high *= 1.6;
+                candle.open *= 1.5;
+                candle.low *= 1.4;
+                candle.volume *= 10.0;
+            }
+            let changed = compute_features(&future, set).unwrap();
+            let cut = 300 - set.warmup_rows(); // rows before candle 300
+            for r in 0..cut {
+                assert_eq!(base.row(r), changed.row(r), "{set}: row {r} saw the future");
+            }
+            assert_ne!(
+                base.row(cut),
+                changed.row(cut),
+                "{set}: the perturbation had no effect"
+            );
+        }
+    }
+
+    #[test]
+    fn technical_features_are_finite_and_bounded() {
+        let m = compute_features(sample_candles().unwrap(), FeatureSet::Technical).unwrap();
+        assert_eq!(m.width(), 12);
+        let rsi = m.names.iter().position(|n| n == "rsi14").unwrap();
+        for r in 0..m.rows {
+            assert!((0.0..=1.0).contains(&m.row(r)[rsi]));
+        }
+    }
+
+    #[test]
+    fn too_few_candles_is_a_clear_error() {
+        let e = compute_features(&sample_candles().unwrap()[..10], FeatureSet::Price).unwrap_err();
+        assert!(e.to_string().contains("more than 24 candles"), "{e}");
+        assert!("candles".parse::<FeatureSet>().is_err());
+    }
+}

@@ -1,0 +1,325 @@
+//! Train-evaluate runs through the engine API on the bundled sample: event order, finite
+//! metrics with all baselines, cancellation, repeatability, and every default architecture.
+
+use std::time::{Duration, Instant};
+
+use atb_engine::market::sample::sample_candles;
+use atb_engine::market::source::{CandleSeries, CandleSource};
+use atb_engine::market::{Interval, Symbol};
+use atb_engine::training::{CancelToken, TrainingParams, train};
+use atb_models::{DeviceChoice, ModelType, Variant};
+use atb_protocol::training::{Metrics, StopReason, TrainingEvent};
+
+/// The last `n` candles of the sample.
+fn sample_tail(n: usize) -> CandleSeries {
+    let all = sample_candles().unwrap();
+    CandleSeries {
+        symbol: "BTCUSDT".parse::<Symbol>().unwrap(),
+        interval: Interval::H1,
+        source: CandleSource::Sample,
+        candles: all[all.len() - n..].to_vec(),
+    }
+}
+
+fn params(model_type: ModelType, variant: Variant, epochs: usize) -> TrainingParams {
+    TrainingParams {
+        model_type,
+        variant,
+        epochs,
+        device: DeviceChoice::Cpu,
+        ..TrainingParams::default()
+    }
+}
+
+fn finite(m: &Metrics) -> bool {
+    [
+        m.rmse_usd,
+        m.mae_usd,
+        m.mape_pct,
+        m.return_rmse,
+        m.return_mae,
+        m.skill_vs_persistence,
+        m.mase,
+    ]
+    .iter()
+    .all(|v| v.is_finite())
+}
+
+#[test]
+fn two_epochs_of_tcn_lightweight_emit_events_in_order_with_finite_metrics() {
+    let series = sample_tail(2_000);
+    let mut events = Vec::new();
+    let outcome = train(
+        &series,
+        &params(ModelType::Tcn, Variant::Lightweight, 2),
+        &mut |e| events.push(e),
+        &CancelToken::new(),
+    )
+    .unwrap();
+    let kinds: Vec<&str> = events
+        .iter()
+        .map(|e| match e {
+            TrainingEvent::RunStarted { .. } => "start",
+            TrainingEvent::Batch { .. } => "batch",
+            TrainingEvent::EpochEnd { .. } => "epoch",
+            TrainingEvent::EarlyStopped { .. } => "early",
+            TrainingEvent::Cancelled { .. } => "cancelled",
+            TrainingEvent::Finished { .. } => "finished",
+            TrainingEvent::Failed { .. } => "failed",
+        })
+        .collect();
+    assert_eq!(kinds.first(), Some(&"start"));
+    assert_eq!(kinds.last(), Some(&"finished"));
+    assert_eq!(kinds.iter().filter(|k| **k == "epoch").count(), 2);
+    let first_epoch = kinds.iter().position(|k| *k == "epoch").unwrap();
+    assert!(
+        kinds[1..first_epoch].iter().all(|k| *k == "batch") && first_epoch > 1,
+        "{kinds:?}"
+    );
+    if let TrainingEvent::EpochEnd { epoch, eta_s, .. } = &events[first_epoch] {
+        assert_eq!(*epoch, 1);
+        assert!(*eta_s > 0.0);
+    }
+    assert_eq!(outcome.stop, StopReason::Completed);
+    assert_eq!(outcome.epochs_run, 2);
+    assert_eq!(outcome.history.len(), 2);
+    assert!(
+        outcome
+            .history
+            .iter()
+            .all(|h| h.train_loss.is_finite() && h.val_loss.is_finite())
+    );
+    let ev = outcome.evaluation.unwrap();
+    for split in [&ev.test, &ev.validation] {
+        for m in [&split.model, &split.persistence, &split.drift, &split.ridge] {
+            assert!(finite(m), "{m:?}");
+        }
+        assert_eq!(split.persistence.skill_vs_persistence, 0.0);
+        assert!(split.up_share > 0.0 && split.up_share < 1.0);
+    }
+    // The dataset summary names chronological, embargoed splits.
+    let d = &outcome.dataset;
+    assert!(d.train.last_target_open_ms < d.validation.first_target_open_ms);
+    assert!(d.validation.last_target_open_ms < d.test.first_target_open_ms);
+    assert_eq!(d.data_sha256.len(), 64);
+}
+
+#[test]
+fn persistence_equals_the_hand_computation_on_the_sample() {
+    let series = sample_tail(1_500);
+    let outcome = train(
+        &series,
+        &params(ModelType::Tcn, Variant::Lightweight, 1),
+        &mut |_| {},
+        &CancelToken::new(),
+    )
+    .unwrap();
+    let data = &outcome.data;
+    let ev = outcome.evaluation.unwrap();
+    // Persistence on the test split: |close_{t+1} - close_t| averaged, straight from the candles.
+    let closes = &data.matrix.closes;
+    let test = data.split.test.clone();
+    let mae = test
+        .clone()
+        .map(|t| (closes[t + 1] - closes[t]).abs())
+        .sum::<f64>()
+        / test.len() as f64;
+    let rmse = (test
+        .clone()
+        .map(|t| (closes[t + 1] - closes[t]).powi(2))
+        .sum::<f64>()
+        / test.len() as f64)
+        .sqrt();
+    assert!(
+        (ev.test.persistence.mae_usd - mae).abs() < 1e-6 * mae,
+        "{} vs {mae}",
+        ev.test.persistence.mae_usd
+    );
+    assert!((ev.test.persistence.rmse_usd - rmse).abs() < 1e-6 * rmse);
+    // And those closes are the sample's own.
+    let offset = series.candles.len() - closes.len();
+    assert_eq!(
+        closes[test.start],
+        series.candles[offset + test.start].close
+    );
+}
+
+#[test]
+fn cancellation_stops_within_a_second_and_keeps_a_consistent_result() {
+    let series = sample_tail(3_000);
+    let cancel = CancelToken::new();
+    let mut cancelled_at = None;
+    let mut events = Vec::new();
+    let p = TrainingParams {
+        batch_event_every: 1,
+        ..params(ModelType::Lstm, Variant::Lightweight, 50)
+    };
+    let outcome = train(
+        &series,
+        &p,
+        &mut |e| {
+            if matches!(
+                e,
+                TrainingEvent::Batch {
+                    epoch: 2,
+                    batch: 3,
+                    ..
+                }
+            ) {
+                cancel.cancel();
+                cancelled_at = Some(Instant::now());
+            }
+            events.push(e);
+        },
+        &cancel,
+    )
+    .unwrap();
+    let stopped_after = cancelled_at.expect("cancelled").elapsed();
+    assert!(
+        stopped_after < Duration::from_secs(1),
+        "took {stopped_after:?} to stop"
+    );
+    assert_eq!(outcome.stop, StopReason::Cancelled);
+    assert!(outcome.evaluation.is_none());
+    assert_eq!(
+        outcome.best_epoch,
+        Some(1),
+        "the best weights so far are kept"
+    );
+    assert!(matches!(
+        events.last(),
+        Some(TrainingEvent::Cancelled { .. })
+    ));
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, TrainingEvent::Finished { .. }))
+    );
+}
+
+#[test]
+fn every_default_architecture_trains_and_evaluates_with_all_baselines() {
+    let series = sample_tail(1_100);
+    for model_type in ModelType::ALL {
+        let p = TrainingParams {
+            batch_size: 64,
+            ..params(model_type, Variant::Default, 1)
+        };
+        let outcome = train(&series, &p, &mut |_| {}, &CancelToken::new())
+            .unwrap_or_else(|e| panic!("{model_type}: {e}"));
+        let ev = outcome.evaluation.unwrap();
+        for m in [
+            &ev.test.model,
+            &ev.test.persistence,
+            &ev.test.drift,
+            &ev.test.ridge,
+        ] {
+            assert!(finite(m), "{model_type}: {m:?}");
+        }
+    }
+}
+
+#[test]
+fn nonsense_requests_and_too_little_data_are_clear_errors() {
+    let series = sample_tail(1_000);
+    let cases = [
+        (
+            TrainingParams {
+                epochs: 0,
+                ..TrainingParams::default()
+            },
+            "epochs",
+        ),
+        (
+            TrainingParams {
+                batch_size: 0,
+                ..TrainingParams::default()
+            },
+            "batch size",
+        ),
+        (
+            TrainingParams {
+                learning_rate: -1.0,
+                ..TrainingParams::default()
+            },
+            "learning rate",
+        ),
+        (
+            TrainingParams {
+                horizon: 0,
+                ..TrainingParams::default()
+            },
+            "horizon",
+        ),
+        (
+            TrainingParams {
+                grad_clip_norm: Some(f64::NAN),
+                ..TrainingParams::default()
+            },
+            "clip",
+        ),
+    ];
+    for (p, word) in cases {
+        let e = train(&series, &p, &mut |_| {}, &CancelToken::new())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(word), "{word}: {e}");
+    }
+    let tiny = sample_tail(150);
+    let e = train(
+        &tiny,
+        &params(ModelType::Tcn, Variant::Lightweight, 1),
+        &mut |_| {},
+        &CancelToken::new(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("needs at least") && e.contains("150 candles"),
+        "{e}"
+    );
+}
+
+#[test]
+fn walk_forward_reports_mean_and_spread_over_folds() {
+    let series = sample_tail(1_500);
+    let p = TrainingParams {
+        walk_forward_folds: Some(3),
+        sequence_length: 48,
+        ..params(ModelType::Tcn, Variant::Lightweight, 1)
+    };
+    let mut finished = 0;
+    let outcome = train(
+        &series,
+        &p,
+        &mut |e| {
+            if matches!(e, TrainingEvent::Finished { .. }) {
+                finished += 1;
+            }
+        },
+        &CancelToken::new(),
+    )
+    .unwrap();
+    assert_eq!(finished, 1, "one Finished event, after the folds");
+    let wf = outcome
+        .evaluation
+        .unwrap()
+        .walk_forward
+        .expect("walk-forward was asked for");
+    assert_eq!(wf.folds, 3);
+    for s in [
+        &wf.model_mae_usd,
+        &wf.model_rmse_usd,
+        &wf.persistence_mae_usd,
+        &wf.skill_vs_persistence,
+    ] {
+        assert!(
+            s.mean.is_finite() && s.std.is_finite() && s.std >= 0.0,
+            "{s:?}"
+        );
+    }
+    assert!(
+        wf.persistence_mae_usd.std > 0.0,
+        "folds cover different windows"
+    );
+}

@@ -72,7 +72,7 @@ pub struct RangeArgs {
 }
 
 impl RangeArgs {
-    fn range(&self) -> Result<DateRange> {
+    pub fn range(&self) -> Result<DateRange> {
         Ok(DateRange::from_args(
             self.days,
             self.start_date.as_deref(),

@@ -3,7 +3,9 @@
 
 mod data;
 mod dev;
+mod models;
 mod output;
+mod train;
 
 use std::process::ExitCode;
 
@@ -22,6 +24,12 @@ enum Command {
     /// Market data: fetch from Binance, import CSV, list and inspect stored candles.
     #[command(subcommand)]
     Data(data::DataCommand),
+    /// Train a model, evaluate it against the baselines and register it.
+    #[command(subcommand)]
+    Train(train::TrainCommand),
+    /// The model registry: list, show, promote, delete, verify.
+    #[command(subcommand)]
+    Models(models::ModelsCommand),
     /// Developer diagnostics.
     #[command(subcommand)]
     Dev(dev::DevCommand),
@@ -66,6 +74,8 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Data(cmd) => data::run(cmd).await,
             Command::Dev(cmd) => dev::run(cmd),
+            Command::Train(cmd) => train::run(cmd).await,
+            Command::Models(cmd) => models::run(cmd),
         }
     });
     match result {

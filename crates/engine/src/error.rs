@@ -92,6 +92,12 @@ pub enum Error {
     #[error("invalid request: {0}")]
     InvalidRequest(String),
 
+    #[error("no model version or alias {0:?} in the registry (see `atb models list`)")]
+    UnknownVersion(String),
+
+    #[error("model version {version} is damaged: {reason}")]
+    CorruptVersion { version: String, reason: String },
+
     #[error("cancelled")]
     Cancelled,
 

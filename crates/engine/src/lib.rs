@@ -10,6 +10,7 @@ pub mod evaluation;
 pub mod features;
 pub mod gpu_check;
 pub mod market;
+pub mod registry;
 pub mod settings;
 pub mod store;
 pub mod training;

@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod registry;
 pub mod training;
 
 /// Stored candles of one (symbol, timeframe): what `atb data list --json` prints per row.

@@ -13,7 +13,10 @@ use rusqlite::Connection;
 use crate::error::{Error, Result};
 
 /// Numbered schema migrations, applied in order and recorded in `PRAGMA user_version`.
-const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_candles.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001_candles.sql"),
+    include_str!("migrations/0002_registry.sql"),
+];
 
 /// Opens (creating if needed) the database at `path`, with WAL, foreign keys and a busy timeout,
 /// and brings its schema up to date.

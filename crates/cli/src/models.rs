@@ -1,0 +1,199 @@
+//! `atb models ...`: list, show, promote, delete and verify registered versions.
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+use atb_engine::registry::Registry;
+use atb_engine::settings::Settings;
+use atb_protocol::registry::ModelRow;
+use clap::Subcommand;
+
+use crate::train::print_metrics_table;
+
+#[derive(Subcommand)]
+pub enum ModelsCommand {
+    /// Registered versions, oldest first.
+    List {
+        #[arg(long)]
+        symbol: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// One version: metadata, hashes, aliases, test metrics beside the baselines.
+    Show {
+        /// Version id or alias (e.g. `latest` when only one series has one).
+        #[arg(value_name = "VERSION")]
+        reference: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Point an alias (default `champion`) at a version.
+    Promote {
+        #[arg(value_name = "VERSION")]
+        reference: String,
+        #[arg(long, default_value = "champion")]
+        alias: String,
+    },
+    /// Delete a version; an aliased one only with --force.
+    Delete {
+        #[arg(value_name = "VERSION")]
+        reference: String,
+        #[arg(long)]
+        force: bool,
+    },
+    /// Check every version's files and hashes and report orphans (deletes nothing).
+    Verify {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn opt(v: Option<f64>, digits: usize) -> String {
+    v.map(|v| format!("{v:.digits$}"))
+        .unwrap_or_else(|| "-".into())
+}
+
+pub fn run(cmd: ModelsCommand) -> Result<ExitCode> {
+    let settings = Settings::from_env()?;
+    let mut registry = Registry::open(&settings)?;
+    match cmd {
+        ModelsCommand::List { symbol, json } => {
+            let rows = registry.list(symbol.as_deref())?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else if rows.is_empty() {
+                println!(
+                    "no models registered in {} (train one with `atb train model`)",
+                    settings.home.display()
+                );
+            } else {
+                print_rows(&rows);
+            }
+        }
+        ModelsCommand::Show { reference, json } => {
+            let row = registry.resolve(&reference)?;
+            let metadata = registry.metadata(&row)?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(
+                        &serde_json::json!({ "row": row, "metadata": metadata })
+                    )?
+                );
+                return Ok(ExitCode::SUCCESS);
+            }
+            let p = &metadata.training_params;
+            println!(
+                "{} — {} {} {} {}",
+                row.version_id, row.symbol, row.timeframe, row.architecture, row.variant
+            );
+            println!("folder:    {}", settings.home.join(&row.folder).display());
+            println!("created:   {}", row.created_at);
+            println!(
+                "aliases:   {}",
+                if row.aliases.is_empty() {
+                    "-".into()
+                } else {
+                    row.aliases.join(", ")
+                }
+            );
+            println!("weights:   sha256 {}", row.weights_sha256);
+            println!(
+                "data:      sha256 {} ({} from {})",
+                row.data_sha256, metadata.dataset.candles, metadata.dataset.source
+            );
+            println!(
+                "training:  {} of {} epochs ({:?}), batch {}, sequence {}, lr {}, seed {}, horizon {}, features {}, {} on {}",
+                p.epochs_run,
+                p.epochs,
+                p.stop_reason,
+                p.batch_size,
+                p.sequence_length,
+                p.learning_rate,
+                p.seed,
+                p.horizon,
+                p.feature_set,
+                format_args!("{:.1} s", metadata.train_seconds),
+                metadata.device
+            );
+            print_metrics_table(&metadata.evaluation_results.test);
+        }
+        ModelsCommand::Promote { reference, alias } => {
+            let row = registry.promote(&reference, &alias)?;
+            println!(
+                "{alias} -> {} ({} {} {})",
+                row.version_id, row.symbol, row.timeframe, row.architecture
+            );
+        }
+        ModelsCommand::Delete { reference, force } => {
+            let row = registry.delete(&reference, force)?;
+            println!(
+                "deleted {} and {}",
+                row.version_id,
+                settings.home.join(&row.folder).display()
+            );
+        }
+        ModelsCommand::Verify { json } => {
+            let report = registry.verify()?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                println!(
+                    "{} versions checked, {} intact",
+                    report.checked,
+                    report.ok.len()
+                );
+                for (v, why) in &report.damaged {
+                    println!("damaged: {v}: {why}");
+                }
+                for f in &report.orphan_folders {
+                    println!("orphan folder (no index row): {f}");
+                }
+                for f in &report.incomplete_writes {
+                    println!("interrupted registration (temporary folder, safe to delete): {f}");
+                }
+                for r in &report.orphan_rows {
+                    println!("orphan row (folder missing): {r}");
+                }
+            }
+            if !report.damaged.is_empty() || !report.orphan_rows.is_empty() {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_rows(rows: &[ModelRow]) {
+    println!(
+        "{:<26} {:<9} {:<3} {:<14} {:<11} {:>10} {:>10} {:>8} {:>6} {:>7} {:>9}  aliases",
+        "version",
+        "symbol",
+        "tf",
+        "architecture",
+        "variant",
+        "MAE USD",
+        "RMSE USD",
+        "skill",
+        "dir",
+        "p",
+        "params"
+    );
+    for r in rows {
+        println!(
+            "{:<26} {:<9} {:<3} {:<14} {:<11} {:>10} {:>10} {:>8} {:>6} {:>7} {:>9}  {}",
+            r.version_id,
+            r.symbol,
+            r.timeframe,
+            r.architecture,
+            r.variant,
+            opt(r.test_mae_usd, 2),
+            opt(r.test_rmse_usd, 2),
+            opt(r.skill_vs_persistence, 4),
+            opt(r.directional_accuracy, 3),
+            opt(r.pt_p_value, 3),
+            r.parameters,
+            r.aliases.join(",")
+        );
+    }
+}

@@ -1,0 +1,303 @@
+//! `atb train model`: load candles from a source, train with live progress, register the result
+//! and print its test metrics beside the baselines. Ctrl-C cancels cleanly (nothing registered).
+
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+
+use anyhow::{Context, Result};
+use atb_engine::gpu_check::use_home_kernel_cache;
+use atb_engine::market::source::{CandleSource, DateRange, load_candles};
+use atb_engine::market::{Interval, Symbol};
+use atb_engine::registry::Registry;
+use atb_engine::settings::Settings;
+use atb_engine::training::{CancelToken, TrainingParams, train};
+use atb_models::{DeviceChoice, ModelType, Variant};
+use atb_protocol::training::{Metrics, SplitEvaluation, StopReason, TrainingEvent};
+use clap::{Args, Subcommand};
+
+use crate::EXIT_INTERRUPTED;
+use crate::data::RangeArgs;
+use crate::output::{progress_bar, time};
+
+#[derive(Subcommand)]
+pub enum TrainCommand {
+    /// Train one model, evaluate it against the baselines and register it.
+    Model(TrainArgs),
+}
+
+#[derive(Args)]
+pub struct TrainArgs {
+    /// Trading pair, e.g. BTCUSDT.
+    symbol: Symbol,
+    /// cnn_lstm, attention_lstm, tcn, tcn_attention or lstm.
+    #[arg(long, default_value = "cnn_lstm")]
+    model_type: ModelType,
+    /// lightweight, default or deep.
+    #[arg(long, default_value = "default")]
+    model_variant: Variant,
+    #[arg(long, short = 't', default_value = "1h")]
+    timeframe: Interval,
+    #[command(flatten)]
+    range: RangeArgs,
+    /// `binance`, `sample` (bundled BTCUSDT 1h) or `csv:PATH`.
+    #[arg(long, default_value = "binance")]
+    source: CandleSource,
+    #[arg(long, default_value_t = 100)]
+    epochs: usize,
+    #[arg(long, default_value_t = 32)]
+    batch_size: usize,
+    #[arg(long, default_value_t = 120)]
+    sequence_length: usize,
+    #[arg(long, default_value_t = 1e-3)]
+    learning_rate: f64,
+    /// Epochs without validation improvement before stopping early.
+    #[arg(long, default_value_t = 15)]
+    patience: usize,
+    /// Bars ahead to predict.
+    #[arg(long, default_value_t = 1)]
+    horizon: usize,
+    /// price or technical.
+    #[arg(long, default_value = "price")]
+    feature_set: atb_engine::features::FeatureSet,
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// auto, gpu or cpu.
+    #[arg(long, default_value = "auto")]
+    device: DeviceChoice,
+    /// Clip the gradient norm to this value.
+    #[arg(long)]
+    grad_clip: Option<f64>,
+    /// Also evaluate by walk-forward over this many folds (trains one model per fold).
+    #[arg(long)]
+    folds: Option<usize>,
+    /// Print one final JSON object on stdout (progress stays on stderr).
+    #[arg(long)]
+    json: bool,
+}
+
+pub async fn run(cmd: TrainCommand) -> Result<ExitCode> {
+    let TrainCommand::Model(args) = cmd;
+    let settings = Settings::from_env()?;
+    let params = TrainingParams {
+        model_type: args.model_type,
+        variant: args.model_variant,
+        epochs: args.epochs,
+        batch_size: args.batch_size,
+        sequence_length: args.sequence_length,
+        learning_rate: args.learning_rate,
+        patience: args.patience,
+        horizon: args.horizon,
+        feature_set: args.feature_set,
+        seed: args.seed,
+        device: args.device,
+        grad_clip_norm: args.grad_clip,
+        walk_forward_folds: args.folds,
+        ..TrainingParams::default()
+    };
+    params.validate()?;
+    // Binance defaults to the last year; files and the sample to everything they hold.
+    let range = match args.range.range()? {
+        DateRange::All if args.source == CandleSource::Binance => DateRange::LastDays(365),
+        r => r,
+    };
+    let series = load_candles(
+        &settings,
+        &args.source,
+        &args.symbol,
+        args.timeframe,
+        range,
+        &mut |_| {},
+    )
+    .await?;
+    use_home_kernel_cache(&settings);
+
+    let cancel = CancelToken::new();
+    let ctrl_c = cancel.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            ctrl_c.cancel();
+        }
+    });
+    let bar = Arc::new(Mutex::new(progress_bar(
+        0,
+        "{msg}\n[{bar:40}] {pos}/{len} batches, epoch ETA {eta}",
+    )));
+    let epochs = params.epochs;
+    let bar_events = Arc::clone(&bar);
+    let worker_cancel = cancel.clone();
+    let worker_params = params.clone();
+    let outcome = tokio::task::spawn_blocking(move || {
+        let mut on_event = |e: TrainingEvent| report(&e, &bar_events, epochs);
+        train(&series, &worker_params, &mut on_event, &worker_cancel)
+    })
+    .await
+    .context("the training thread stopped unexpectedly")??;
+    if let Ok(b) = bar.lock() {
+        b.finish_and_clear();
+    }
+    if outcome.stop == StopReason::Cancelled {
+        eprintln!(
+            "cancelled after {} epoch(s): nothing was registered",
+            outcome.epochs_run
+        );
+        return Ok(ExitCode::from(EXIT_INTERRUPTED));
+    }
+    let row = Registry::open(&settings)?.register(&outcome, None, true)?;
+    let evaluation = outcome
+        .evaluation
+        .as_ref()
+        .context("a finished run has an evaluation")?;
+    if args.json {
+        let out = serde_json::json!({
+            "version_id": row.version_id,
+            "path": settings.home.join(&row.folder),
+            "stop": outcome.stop,
+            "epochs_run": outcome.epochs_run,
+            "evaluation": evaluation,
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let d = &outcome.dataset;
+    println!(
+        "{} {} {} {}: {} epochs ({:?}), {:.1} s on {}, {} parameters",
+        d.symbol,
+        d.timeframe,
+        params.model_type,
+        params.variant,
+        outcome.epochs_run,
+        outcome.stop,
+        outcome.train_seconds,
+        outcome.device,
+        outcome.parameters
+    );
+    println!(
+        "test window: {} windows, targets {} to {} ({:.1}% up moves)",
+        evaluation.test.samples,
+        time(d.test.first_target_open_ms),
+        time(d.test.last_target_open_ms),
+        evaluation.test.up_share * 100.0
+    );
+    print_metrics_table(&evaluation.test);
+    if let Some(wf) = &evaluation.walk_forward {
+        println!(
+            "walk-forward over {} folds: MAE {:.2} ± {:.2} USD (persistence {:.2} ± {:.2}), skill {:+.4} ± {:.4}",
+            wf.folds,
+            wf.model_mae_usd.mean,
+            wf.model_mae_usd.std,
+            wf.persistence_mae_usd.mean,
+            wf.persistence_mae_usd.std,
+            wf.skill_vs_persistence.mean,
+            wf.skill_vs_persistence.std
+        );
+    }
+    println!(
+        "registered {} in {}",
+        row.version_id,
+        settings.home.join(&row.folder).display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn report(e: &TrainingEvent, bar: &Mutex<indicatif::ProgressBar>, epochs: usize) {
+    let Ok(bar) = bar.lock() else { return };
+    match e {
+        TrainingEvent::RunStarted {
+            device,
+            device_reason,
+            parameters,
+            dataset,
+            batches_per_epoch,
+            ..
+        } => {
+            bar.set_length(*batches_per_epoch as u64);
+            bar.set_message(format!("epoch 1/{epochs}"));
+            eprintln!(
+                "training on {device} ({device_reason}); {parameters} parameters; {} / {} / {} windows",
+                dataset.train.samples, dataset.validation.samples, dataset.test.samples
+            );
+        }
+        TrainingEvent::Batch {
+            batch,
+            loss,
+            samples_per_second,
+            epoch,
+            ..
+        } => {
+            bar.set_position(*batch as u64);
+            bar.set_message(format!(
+                "epoch {epoch}/{epochs}  batch loss {loss:.4}  {samples_per_second:.0} samples/s"
+            ));
+        }
+        TrainingEvent::EpochEnd {
+            epoch,
+            train_loss,
+            val_loss,
+            learning_rate,
+            eta_s,
+            best_epoch,
+            ..
+        } => {
+            bar.set_position(0);
+            let line = format!(
+                "epoch {epoch}/{epochs}: train {train_loss:.4}  val {val_loss:.4}  lr {learning_rate:.1e}  best {best_epoch}  ETA {eta_s:.0} s"
+            );
+            if bar.is_hidden() {
+                eprintln!("{line}")
+            } else {
+                bar.println(line)
+            }
+        }
+        TrainingEvent::EarlyStopped { epoch, best_epoch } => {
+            bar.println(format!(
+                "early stop at epoch {epoch}; restoring the weights of epoch {best_epoch}"
+            ));
+        }
+        _ => {}
+    }
+}
+
+fn fmt(v: f64, digits: usize) -> String {
+    if v.is_finite() {
+        format!("{v:.digits$}")
+    } else {
+        "-".into()
+    }
+}
+
+fn opt(v: Option<f64>, digits: usize) -> String {
+    v.map(|v| fmt(v, digits)).unwrap_or_else(|| "-".into())
+}
+
+/// Test metrics beside the baselines, one row per metric.
+pub fn print_metrics_table(split: &SplitEvaluation) {
+    let cols: [(&str, &Metrics); 4] = [
+        ("model", &split.model),
+        ("persistence", &split.persistence),
+        ("drift", &split.drift),
+        ("ridge", &split.ridge),
+    ];
+    let rows: [(&str, fn(&Metrics) -> String); 9] = [
+        ("MAE (USD)", |m| fmt(m.mae_usd, 2)),
+        ("RMSE (USD)", |m| fmt(m.rmse_usd, 2)),
+        ("MAPE (%)", |m| fmt(m.mape_pct, 3)),
+        ("return R²", |m| fmt(m.return_r2, 4)),
+        ("skill vs persistence", |m| fmt(m.skill_vs_persistence, 4)),
+        ("MASE", |m| fmt(m.mase, 3)),
+        ("directional accuracy", |m| opt(m.directional_accuracy, 3)),
+        ("PT statistic", |m| opt(m.pt_statistic, 2)),
+        ("PT p-value", |m| opt(m.pt_p_value, 3)),
+    ];
+    print!("{:<22}", "test metric");
+    for (name, _) in &cols {
+        print!(" {name:>12}");
+    }
+    println!();
+    for (label, f) in rows {
+        print!("{label:<22}");
+        for (_, m) in &cols {
+            print!(" {:>12}", f(m));
+        }
+        println!();
+    }
+}

@@ -1,0 +1,115 @@
+//! What a version folder says about itself: `metadata.json` (how the model was made and how it
+//! did) and `feature_schema.json` (exactly how to build its inputs and read its output).
+
+use atb_models::ModelConfig;
+use atb_protocol::training::{DatasetSummary, EpochRecord, Evaluation, StopReason};
+use serde::{Deserialize, Serialize};
+
+use crate::training::TrainOutcome;
+
+/// `metadata.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelMetadata {
+    pub symbol: String,
+    pub timeframe: String,
+    pub version_id: String,
+    /// RFC 3339, UTC.
+    pub created_at: String,
+    pub training_params: TrainingParamsRecord,
+    pub dataset: DatasetSummary,
+    pub evaluation_results: Evaluation,
+    pub training_history: Vec<EpochRecord>,
+    pub device: String,
+    pub parameter_count: usize,
+    pub train_seconds: f64,
+    pub weights_file: String,
+    pub weights_sha256: String,
+    pub framework: FrameworkVersions,
+    pub tag: Option<String>,
+}
+
+/// The request and what became of it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainingParamsRecord {
+    pub architecture: String,
+    pub architecture_variant: String,
+    /// Epochs requested.
+    pub epochs: usize,
+    pub epochs_run: usize,
+    pub best_epoch: Option<usize>,
+    pub stop_reason: StopReason,
+    pub batch_size: usize,
+    pub sequence_length: usize,
+    pub learning_rate: f64,
+    pub patience: usize,
+    pub lr_patience: usize,
+    pub min_learning_rate: f64,
+    pub grad_clip_norm: Option<f64>,
+    pub seed: u64,
+    pub horizon: usize,
+    pub feature_set: String,
+    pub device_choice: String,
+    /// Exactly what was built (rebuilds the model).
+    pub model_config: ModelConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FrameworkVersions {
+    pub atb: String,
+    pub burn: String,
+    pub polars: String,
+}
+
+impl FrameworkVersions {
+    pub fn current() -> Self {
+        Self {
+            atb: env!("CARGO_PKG_VERSION").into(),
+            burn: "0.22.1".into(),
+            polars: "0.55".into(),
+        }
+    }
+}
+
+/// `feature_schema.json`: everything needed to feed the model outside atb.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeatureSchema {
+    pub feature_set: String,
+    /// Column order of the input's last axis.
+    pub feature_names: Vec<String>,
+    /// Standardisation fitted on the training split: (x - mean) / std per feature.
+    pub means: Vec<f64>,
+    pub stds: Vec<f64>,
+    pub sequence_length: usize,
+    /// Input shape `[batch, sequence_length, n_features]`, float32.
+    pub n_features: usize,
+    pub target: TargetDefinition,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TargetDefinition {
+    /// Always `log_return`: ln(close[t + horizon] / close[t]).
+    pub kind: String,
+    pub horizon: usize,
+    /// The model outputs (return - mean) / std; predicted close = close[t] * exp(mean + std * output).
+    pub mean: f64,
+    pub std: f64,
+}
+
+impl FeatureSchema {
+    pub fn from_outcome(o: &TrainOutcome) -> Self {
+        Self {
+            feature_set: o.params.feature_set.to_string(),
+            feature_names: o.dataset.feature_names.clone(),
+            means: o.scaler.means.clone(),
+            stds: o.scaler.stds.clone(),
+            sequence_length: o.params.sequence_length,
+            n_features: o.dataset.feature_names.len(),
+            target: TargetDefinition {
+                kind: "log_return".into(),
+                horizon: o.target.horizon,
+                mean: o.target.mean,
+                std: o.target.std,
+            },
+        }
+    }
+}

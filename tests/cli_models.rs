@@ -1,0 +1,299 @@
+//! `atb train model` and `atb models ...` end to end on the bundled sample: the version folder
+//! and its metadata, aliases, hash refusal, crash safety and concurrent registrations.
+
+use std::path::Path;
+
+use atb_e2e::{atb, run};
+
+const NO_NETWORK: &str = "http://127.0.0.1:9";
+
+/// A quick training on the sample; returns the final JSON object.
+fn train(home: &Path, extra: &[&str]) -> serde_json::Value {
+    let mut cmd = atb(home, NO_NETWORK);
+    cmd.args([
+        "train",
+        "model",
+        "BTCUSDT",
+        "--source",
+        "sample",
+        "--model-type",
+        "tcn",
+        "--model-variant",
+        "lightweight",
+        "--epochs",
+        "1",
+        "--days",
+        "60",
+        "--sequence-length",
+        "48",
+        "--device",
+        "cpu",
+        "--json",
+    ])
+    .args(extra);
+    let (code, out, err) = run(&mut cmd);
+    assert_eq!(code, 0, "train failed: {err}");
+    serde_json::from_str(&out)
+        .unwrap_or_else(|e| panic!("stdout is not one JSON object ({e}): {out}"))
+}
+
+#[test]
+fn training_registers_a_complete_version_folder() {
+    let home = tempfile::tempdir().unwrap();
+    let result = train(home.path(), &[]);
+    let version = result["version_id"].as_str().unwrap();
+    assert!(
+        version.len() == "2026-01-01_00h00m00s_v1".len() && version.ends_with("_v1"),
+        "{version}"
+    );
+    let folder = Path::new(result["path"].as_str().unwrap());
+    assert!(
+        folder.ends_with(format!("models/BTCUSDT/1h/tcn/{version}")),
+        "{}",
+        folder.display()
+    );
+    for file in [
+        "weights.safetensors",
+        "metadata.json",
+        "feature_schema.json",
+    ] {
+        assert!(folder.join(file).is_file(), "{file} missing");
+    }
+    let meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(folder.join("metadata.json")).unwrap()).unwrap();
+    for key in [
+        "symbol",
+        "timeframe",
+        "version_id",
+        "created_at",
+        "training_params",
+        "dataset",
+        "evaluation_results",
+        "training_history",
+        "device",
+        "parameter_count",
+        "train_seconds",
+        "framework",
+    ] {
+        assert!(meta.get(key).is_some(), "metadata.json lacks {key}");
+    }
+    let p = &meta["training_params"];
+    for key in [
+        "architecture",
+        "architecture_variant",
+        "epochs",
+        "epochs_run",
+        "batch_size",
+        "sequence_length",
+        "learning_rate",
+        "patience",
+        "seed",
+        "horizon",
+        "feature_set",
+        "model_config",
+    ] {
+        assert!(p.get(key).is_some(), "training_params lacks {key}");
+    }
+    assert_eq!(p["architecture"], "tcn");
+    assert_eq!(meta["dataset"]["data_sha256"].as_str().unwrap().len(), 64);
+    for baseline in ["model", "persistence", "drift", "ridge"] {
+        assert!(
+            meta["evaluation_results"]["test"][baseline]["mae_usd"]
+                .as_f64()
+                .unwrap()
+                .is_finite()
+        );
+    }
+    let schema: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(folder.join("feature_schema.json")).unwrap())
+            .unwrap();
+    assert_eq!(schema["feature_names"].as_array().unwrap().len(), 5);
+    assert_eq!(schema["means"].as_array().unwrap().len(), 5);
+    assert_eq!(schema["sequence_length"], 48);
+    assert_eq!(schema["target"]["kind"], "log_return");
+
+    let (code, out, _) = run(atb(home.path(), NO_NETWORK).args(["models", "list", "--json"]));
+    assert_eq!(code, 0);
+    let rows: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), 1);
+    assert_eq!(rows[0]["aliases"], serde_json::json!(["latest"]));
+    let (code, out, _) =
+        run(atb(home.path(), NO_NETWORK).args(["models", "show", "latest", "--json"]));
+    assert_eq!(code, 0);
+    let shown: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(shown["row"]["version_id"], version);
+    assert_eq!(shown["metadata"]["version_id"], version);
+}
+
+#[test]
+fn aliases_move_and_protect_versions() {
+    let home = tempfile::tempdir().unwrap();
+    let first = train(home.path(), &[])["version_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let second = train(home.path(), &["--seed", "7"])["version_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_ne!(first, second);
+    let list = || -> serde_json::Value {
+        serde_json::from_str(
+            &run(atb(home.path(), NO_NETWORK).args(["models", "list", "--json"])).1,
+        )
+        .unwrap()
+    };
+    let rows = list();
+    assert_eq!(
+        rows[1]["aliases"],
+        serde_json::json!(["latest"]),
+        "latest moved to the newer version"
+    );
+    assert_eq!(rows[0]["aliases"], serde_json::json!([]));
+    let (code, _, err) = run(
+        atb(home.path(), NO_NETWORK).args(["models", "promote", &first, "--alias", "champion"])
+    );
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = run(atb(home.path(), NO_NETWORK).args(["models", "delete", &first]));
+    assert_ne!(code, 0);
+    assert!(err.contains("champion") && err.contains("--force"), "{err}");
+    let (code, _, err) =
+        run(atb(home.path(), NO_NETWORK).args(["models", "delete", &first, "--force"]));
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(list().as_array().unwrap().len(), 1);
+    let (code, _, err) = run(atb(home.path(), NO_NETWORK).args(["models", "show", "nope"]));
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("nope") && err.trim().lines().count() == 1,
+        "{err}"
+    );
+}
+
+#[test]
+fn a_modified_weight_file_is_reported_and_refused() {
+    let home = tempfile::tempdir().unwrap();
+    let result = train(home.path(), &[]);
+    let weights = Path::new(result["path"].as_str().unwrap()).join("weights.safetensors");
+    let mut bytes = std::fs::read(&weights).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(&weights, bytes).unwrap();
+    let (code, out, _) = run(atb(home.path(), NO_NETWORK).args(["models", "verify"]));
+    assert_ne!(code, 0);
+    assert!(out.contains("damaged") && out.contains("hash"), "{out}");
+}
+
+#[test]
+fn a_crash_before_the_index_commit_leaves_no_half_version() {
+    let home = tempfile::tempdir().unwrap();
+    for point in ["after-weights", "after-rename"] {
+        let mut cmd = atb(home.path(), NO_NETWORK);
+        cmd.env("ATB_CRASH_AT", point).args([
+            "train",
+            "model",
+            "BTCUSDT",
+            "--source",
+            "sample",
+            "--model-type",
+            "tcn",
+            "--model-variant",
+            "lightweight",
+            "--epochs",
+            "1",
+            "--days",
+            "60",
+            "--sequence-length",
+            "48",
+            "--device",
+            "cpu",
+        ]);
+        let (code, _, _) = run(&mut cmd);
+        assert_ne!(code, 0, "the process was meant to die at {point}");
+    }
+    // The registry still opens, indexes nothing, and reports the renamed folder as an orphan.
+    let (code, out, err) = run(atb(home.path(), NO_NETWORK).args(["models", "verify", "--json"]));
+    assert_eq!(code, 0, "{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["checked"], 0);
+    assert_eq!(
+        report["orphan_folders"].as_array().unwrap().len(),
+        1,
+        "{report}"
+    );
+    assert_eq!(
+        report["incomplete_writes"].as_array().unwrap().len(),
+        1,
+        "{report}"
+    );
+    let (_, out, _) = run(atb(home.path(), NO_NETWORK).args(["models", "list", "--json"]));
+    assert_eq!(out.trim(), "[]");
+    // And a later training registers normally.
+    train(home.path(), &[]);
+}
+
+#[test]
+fn two_trainings_at_once_both_register() {
+    let home = tempfile::tempdir().unwrap();
+    let spawn = |seed: &str| {
+        let mut cmd = atb(home.path(), NO_NETWORK);
+        cmd.args([
+            "train",
+            "model",
+            "BTCUSDT",
+            "--source",
+            "sample",
+            "--model-type",
+            "tcn",
+            "--model-variant",
+            "lightweight",
+            "--epochs",
+            "1",
+            "--days",
+            "60",
+            "--sequence-length",
+            "48",
+            "--device",
+            "cpu",
+            "--json",
+            "--seed",
+            seed,
+        ]);
+        cmd.stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn("1"), spawn("2"));
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    assert!(
+        a.status.success() && b.status.success(),
+        "{}",
+        String::from_utf8_lossy(&b.stderr)
+    );
+    let (_, out, _) = run(atb(home.path(), NO_NETWORK).args(["models", "list", "--json"]));
+    let rows: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), 2);
+    assert_ne!(rows[0]["version_id"], rows[1]["version_id"]);
+}
+
+#[test]
+fn bad_training_requests_are_one_clear_line() {
+    let home = tempfile::tempdir().unwrap();
+    for (args, word) in [
+        (vec!["--model-type", "transformer"], "transformer"),
+        (vec!["--model-variant", "huge"], "huge"),
+        (vec!["--epochs", "0"], "epochs"),
+        (vec!["--learning-rate=-1"], "learning rate"),
+        (vec!["--sequence-length", "5000"], "needs at least"),
+    ] {
+        let mut cmd = atb(home.path(), NO_NETWORK);
+        cmd.args([
+            "train", "model", "BTCUSDT", "--source", "sample", "--days", "30", "--device", "cpu",
+        ])
+        .args(&args);
+        let (code, _, err) = run(&mut cmd);
+        assert_ne!(code, 0, "{args:?}");
+        assert!(err.contains(word), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}

@@ -297,3 +297,77 @@ fn bad_training_requests_are_one_clear_line() {
         assert!(!err.contains("panicked"), "{err}");
     }
 }
+
+/// Writes a float32 `.npy` of shape [n, l, f] with a ramp of values.
+fn write_npy(path: &Path, n: usize, l: usize, f: usize) {
+    let header_dict =
+        format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({n}, {l}, {f}), }}");
+    let mut header = header_dict;
+    let pad = (64 - (10 + header.len() + 1) % 64) % 64;
+    header.push_str(&" ".repeat(pad));
+    header.push('\n');
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    bytes.extend_from_slice(header.as_bytes());
+    for i in 0..n * l * f {
+        bytes.extend_from_slice(&(((i % 17) as f32 - 8.0) / 8.0).to_le_bytes());
+    }
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn predict_runs_raw_windows_and_the_latest_window() {
+    let home = tempfile::tempdir().unwrap();
+    let version = train(home.path(), &[])["version_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let npy = home.path().join("x.npy");
+    write_npy(&npy, 3, 48, 5);
+    let (code, out, err) = run(atb(home.path(), NO_NETWORK)
+        .args(["predict", &version, "--raw-input"])
+        .arg(&npy)
+        .arg("--json"));
+    assert_eq!(code, 0, "{err}");
+    let outputs: Vec<f64> = serde_json::from_str(&out).unwrap();
+    assert_eq!(outputs.len(), 3);
+    assert!(outputs.iter().all(|v| v.is_finite()));
+    // The same windows give the same outputs (deterministic inference).
+    let (_, again, _) = run(atb(home.path(), NO_NETWORK)
+        .args(["predict", &version, "--raw-input"])
+        .arg(&npy)
+        .arg("--json"));
+    assert_eq!(out, again);
+    // A window of the wrong shape is refused with the expected one.
+    write_npy(&npy, 2, 10, 5);
+    let (code, _, err) = run(atb(home.path(), NO_NETWORK)
+        .args(["predict", &version, "--raw-input"])
+        .arg(&npy));
+    assert_ne!(code, 0);
+    assert!(err.contains("[N, 48, 5]"), "{err}");
+    let (code, out, err) =
+        run(atb(home.path(), NO_NETWORK)
+            .args(["predict", "latest", "--source", "sample", "--json"]));
+    assert_eq!(code, 0, "{err}");
+    let next: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(next["last_close"], 99_794.51, "the sample's last close");
+    assert!(next["predicted_close"].as_f64().unwrap() > 50_000.0);
+}
+
+#[test]
+fn validate_trains_and_reloads_every_pair() {
+    let home = tempfile::tempdir().unwrap();
+    let (code, out, err) = run(atb(home.path(), NO_NETWORK).args(["validate", "--json"]));
+    assert_eq!(code, 0, "{err}\n{out}");
+    let rows: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 15);
+    for r in rows {
+        for key in ["model_type", "variant", "parameters", "seconds", "status"] {
+            assert!(r.get(key).is_some(), "{key} missing in {r}");
+        }
+        assert_eq!(r["status"], "ok", "{r}");
+    }
+    // Nothing was registered in the user's registry.
+    assert!(!home.path().join("models").exists());
+}

@@ -5,7 +5,9 @@ mod data;
 mod dev;
 mod models;
 mod output;
+mod predict;
 mod train;
+mod validate;
 
 use std::process::ExitCode;
 
@@ -30,6 +32,16 @@ enum Command {
     /// The model registry: list, show, promote, delete, verify.
     #[command(subcommand)]
     Models(models::ModelsCommand),
+    /// Predict with a registered version: the next close from a source, or raw outputs for windows.
+    Predict(predict::PredictArgs),
+    /// Train every (type, variant) pair for one epoch on the sample, reload and predict; exit
+    /// non-zero if any fails. Uses a temporary registry.
+    Validate {
+        #[arg(long)]
+        json: bool,
+        #[arg(long, default_value = "cpu")]
+        device: atb_models::DeviceChoice,
+    },
     /// Developer diagnostics.
     #[command(subcommand)]
     Dev(dev::DevCommand),
@@ -76,6 +88,8 @@ fn main() -> ExitCode {
             Command::Dev(cmd) => dev::run(cmd),
             Command::Train(cmd) => train::run(cmd).await,
             Command::Models(cmd) => models::run(cmd),
+            Command::Predict(args) => predict::run(args).await,
+            Command::Validate { json, device } => validate::run(json, device).await,
         }
     });
     match result {

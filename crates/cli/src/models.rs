@@ -27,6 +27,13 @@ pub enum ModelsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Test metrics of several versions side by side with their baselines; best per row marked *.
+    Compare {
+        #[arg(value_name = "VERSION", required = true, num_args = 1..)]
+        references: Vec<String>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Point an alias (default `champion`) at a version.
     Promote {
         #[arg(value_name = "VERSION")]
@@ -118,6 +125,7 @@ pub fn run(cmd: ModelsCommand) -> Result<ExitCode> {
             );
             print_metrics_table(&metadata.evaluation_results.test);
         }
+        ModelsCommand::Compare { references, json } => compare(&registry, &references, json)?,
         ModelsCommand::Promote { reference, alias } => {
             let row = registry.promote(&reference, &alias)?;
             println!(
@@ -196,4 +204,92 @@ fn print_rows(rows: &[ModelRow]) {
             r.aliases.join(",")
         );
     }
+}
+
+fn compare(registry: &Registry, references: &[String], json: bool) -> Result<()> {
+    let mut columns = Vec::new();
+    for reference in references {
+        let row = registry.resolve(reference)?;
+        let metadata = registry.metadata(&row)?;
+        columns.push((row, metadata.evaluation_results.test));
+    }
+    if json {
+        let out: Vec<_> = columns
+            .iter()
+            .map(|(row, test)| {
+                serde_json::json!({
+                    "version_id": row.version_id,
+                    "architecture": row.architecture,
+                    "variant": row.variant,
+                    "test": test,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
+    }
+    type Pick = fn(&atb_protocol::training::SplitEvaluation) -> Option<f64>;
+    // (label, value, lower is better)
+    let rows: [(&str, Pick, bool); 10] = [
+        ("MAE (USD)", |t| Some(t.model.mae_usd), true),
+        ("RMSE (USD)", |t| Some(t.model.rmse_usd), true),
+        (
+            "skill vs persistence",
+            |t| Some(t.model.skill_vs_persistence),
+            false,
+        ),
+        ("MASE", |t| Some(t.model.mase), true),
+        (
+            "directional accuracy",
+            |t| t.model.directional_accuracy,
+            false,
+        ),
+        ("PT p-value", |t| t.model.pt_p_value, true),
+        (
+            "persistence MAE (USD)",
+            |t| Some(t.persistence.mae_usd),
+            true,
+        ),
+        ("drift MAE (USD)", |t| Some(t.drift.mae_usd), true),
+        ("ridge MAE (USD)", |t| Some(t.ridge.mae_usd), true),
+        ("test windows", |t| Some(t.samples as f64), false),
+    ];
+    print!("{:<24}", "");
+    for (row, _) in &columns {
+        print!(" {:>26}", format!("{} {}", row.architecture, row.variant));
+    }
+    println!();
+    print!("{:<24}", "");
+    for (row, _) in &columns {
+        print!(" {:>26}", row.version_id);
+    }
+    println!();
+    for (i, (label, pick, lower_better)) in rows.iter().enumerate() {
+        let values: Vec<Option<f64>> = columns
+            .iter()
+            .map(|(_, t)| pick(t).filter(|v| v.is_finite()))
+            .collect();
+        let best = values
+            .iter()
+            .flatten()
+            .copied()
+            .reduce(|a, b| if (b < a) == *lower_better { b } else { a });
+        print!("{label:<24}");
+        for v in &values {
+            let cell = match v {
+                Some(v) => {
+                    let mark = if i < 6 && Some(*v) == best && columns.len() > 1 {
+                        "*"
+                    } else {
+                        " "
+                    };
+                    format!("{v:.4}{mark}")
+                }
+                None => "- ".into(),
+            };
+            print!(" {cell:>26}");
+        }
+        println!();
+    }
+    Ok(())
 }

@@ -8,9 +8,9 @@ use anyhow::{Context, Result};
 use atb_engine::gpu_check::use_home_kernel_cache;
 use atb_engine::market::source::{CandleSource, DateRange, load_candles};
 use atb_engine::market::{Interval, Symbol};
-use atb_engine::registry::Registry;
+use atb_engine::pipeline::train_and_register;
 use atb_engine::settings::Settings;
-use atb_engine::training::{CancelToken, TrainingParams, train};
+use atb_engine::training::{CancelToken, TrainingParams};
 use atb_models::{DeviceChoice, ModelType, Variant};
 use atb_protocol::training::{Metrics, SplitEvaluation, StopReason, TrainingEvent};
 use clap::{Args, Subcommand};
@@ -126,23 +126,31 @@ pub async fn run(cmd: TrainCommand) -> Result<ExitCode> {
     let bar_events = Arc::clone(&bar);
     let worker_cancel = cancel.clone();
     let worker_params = params.clone();
-    let outcome = tokio::task::spawn_blocking(move || {
+    let worker_settings = settings.clone();
+    let (outcome, row) = tokio::task::spawn_blocking(move || {
         let mut on_event = |e: TrainingEvent| report(&e, &bar_events, epochs);
-        train(&series, &worker_params, &mut on_event, &worker_cancel)
+        train_and_register(
+            &worker_settings,
+            &series,
+            &worker_params,
+            None,
+            true,
+            &mut on_event,
+            &worker_cancel,
+        )
     })
     .await
     .context("the training thread stopped unexpectedly")??;
     if let Ok(b) = bar.lock() {
         b.finish_and_clear();
     }
-    if outcome.stop == StopReason::Cancelled {
+    let Some(row) = row.filter(|_| outcome.stop != StopReason::Cancelled) else {
         eprintln!(
             "cancelled after {} epoch(s): nothing was registered",
             outcome.epochs_run
         );
         return Ok(ExitCode::from(EXIT_INTERRUPTED));
-    }
-    let row = Registry::open(&settings)?.register(&outcome, None, true)?;
+    };
     let evaluation = outcome
         .evaluation
         .as_ref()

@@ -10,6 +10,8 @@ pub mod evaluation;
 pub mod features;
 pub mod gpu_check;
 pub mod market;
+pub mod npy;
+pub mod pipeline;
 pub mod registry;
 pub mod settings;
 pub mod store;

@@ -64,7 +64,7 @@ pub enum Error {
         source: std::io::Error,
     },
 
-    #[error("candle store {path}: {source}")]
+    #[error("database {path}: {source} (another atb process may hold it; retry when it finishes)")]
     Store {
         path: PathBuf,
         #[source]

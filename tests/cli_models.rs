@@ -7,30 +7,31 @@ use atb_e2e::{atb, run};
 
 const NO_NETWORK: &str = "http://127.0.0.1:9";
 
+/// A quick training on the sample (CPU, one epoch, 60 days, 48-step windows).
+const QUICK_TRAIN: [&str; 17] = [
+    "train",
+    "model",
+    "BTCUSDT",
+    "--source",
+    "sample",
+    "--model-type",
+    "tcn",
+    "--model-variant",
+    "lightweight",
+    "--epochs",
+    "1",
+    "--days",
+    "60",
+    "--sequence-length",
+    "48",
+    "--device",
+    "cpu",
+];
+
 /// A quick training on the sample; returns the final JSON object.
 fn train(home: &Path, extra: &[&str]) -> serde_json::Value {
     let mut cmd = atb(home, NO_NETWORK);
-    cmd.args([
-        "train",
-        "model",
-        "BTCUSDT",
-        "--source",
-        "sample",
-        "--model-type",
-        "tcn",
-        "--model-variant",
-        "lightweight",
-        "--epochs",
-        "1",
-        "--days",
-        "60",
-        "--sequence-length",
-        "48",
-        "--device",
-        "cpu",
-        "--json",
-    ])
-    .args(extra);
+    cmd.args(QUICK_TRAIN).arg("--json").args(extra);
     let (code, out, err) = run(&mut cmd);
     assert_eq!(code, 0, "train failed: {err}");
     serde_json::from_str(&out)
@@ -188,25 +189,7 @@ fn a_crash_before_the_index_commit_leaves_no_half_version() {
     let home = tempfile::tempdir().unwrap();
     for point in ["after-weights", "after-rename"] {
         let mut cmd = atb(home.path(), NO_NETWORK);
-        cmd.env("ATB_CRASH_AT", point).args([
-            "train",
-            "model",
-            "BTCUSDT",
-            "--source",
-            "sample",
-            "--model-type",
-            "tcn",
-            "--model-variant",
-            "lightweight",
-            "--epochs",
-            "1",
-            "--days",
-            "60",
-            "--sequence-length",
-            "48",
-            "--device",
-            "cpu",
-        ]);
+        cmd.env("ATB_CRASH_AT", point).args(QUICK_TRAIN);
         let (code, _, _) = run(&mut cmd);
         assert_ne!(code, 0, "the process was meant to die at {point}");
     }
@@ -236,28 +219,7 @@ fn two_trainings_at_once_both_register() {
     let home = tempfile::tempdir().unwrap();
     let spawn = |seed: &str| {
         let mut cmd = atb(home.path(), NO_NETWORK);
-        cmd.args([
-            "train",
-            "model",
-            "BTCUSDT",
-            "--source",
-            "sample",
-            "--model-type",
-            "tcn",
-            "--model-variant",
-            "lightweight",
-            "--epochs",
-            "1",
-            "--days",
-            "60",
-            "--sequence-length",
-            "48",
-            "--device",
-            "cpu",
-            "--json",
-            "--seed",
-            seed,
-        ]);
+        cmd.args(QUICK_TRAIN).args(["--json", "--seed", seed]);
         cmd.stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()

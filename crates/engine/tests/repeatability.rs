@@ -1,31 +1,11 @@
 //! A seed makes a CPU run repeatable. Alone in its own test binary: Burn's CPU random source is
 //! shared by the whole process, so concurrent runs (other tests) would draw from it in between.
 
-use atb_engine::market::sample::sample_candles;
-use atb_engine::market::source::{CandleSeries, CandleSource};
-use atb_engine::market::{Interval, Symbol};
+mod common;
+use common::{params, sample_tail};
+
 use atb_engine::training::{CancelToken, TrainingParams, train};
-use atb_models::{DeviceChoice, ModelType, Variant};
-
-fn sample_tail(n: usize) -> CandleSeries {
-    let all = sample_candles().unwrap();
-    CandleSeries {
-        symbol: "BTCUSDT".parse::<Symbol>().unwrap(),
-        interval: Interval::H1,
-        source: CandleSource::Sample,
-        candles: all[all.len() - n..].to_vec(),
-    }
-}
-
-fn params(model_type: ModelType, variant: Variant, epochs: usize) -> TrainingParams {
-    TrainingParams {
-        model_type,
-        variant,
-        epochs,
-        device: DeviceChoice::Cpu,
-        ..TrainingParams::default()
-    }
-}
+use atb_models::{ModelType, Variant};
 
 #[test]
 fn the_same_seed_gives_the_same_cpu_run() {

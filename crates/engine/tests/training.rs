@@ -1,35 +1,14 @@
 //! Train-evaluate runs through the engine API on the bundled sample: event order, finite
 //! metrics with all baselines, cancellation, repeatability, and every default architecture.
 
+mod common;
+use common::{params, sample_tail};
+
 use std::time::{Duration, Instant};
 
-use atb_engine::market::sample::sample_candles;
-use atb_engine::market::source::{CandleSeries, CandleSource};
-use atb_engine::market::{Interval, Symbol};
 use atb_engine::training::{CancelToken, TrainingParams, train};
-use atb_models::{DeviceChoice, ModelType, Variant};
+use atb_models::{ModelType, Variant};
 use atb_protocol::training::{Metrics, StopReason, TrainingEvent};
-
-/// The last `n` candles of the sample.
-fn sample_tail(n: usize) -> CandleSeries {
-    let all = sample_candles().unwrap();
-    CandleSeries {
-        symbol: "BTCUSDT".parse::<Symbol>().unwrap(),
-        interval: Interval::H1,
-        source: CandleSource::Sample,
-        candles: all[all.len() - n..].to_vec(),
-    }
-}
-
-fn params(model_type: ModelType, variant: Variant, epochs: usize) -> TrainingParams {
-    TrainingParams {
-        model_type,
-        variant,
-        epochs,
-        device: DeviceChoice::Cpu,
-        ..TrainingParams::default()
-    }
-}
 
 fn finite(m: &Metrics) -> bool {
     [

@@ -182,6 +182,14 @@ fn a_modified_weight_file_is_reported_and_refused() {
     let (code, out, _) = run(atb(home.path(), NO_NETWORK).args(["models", "verify"]));
     assert_ne!(code, 0);
     assert!(out.contains("damaged") && out.contains("hash"), "{out}");
+    // Loading it for inference is refused, naming the file and the reason.
+    let (code, _, err) =
+        run(atb(home.path(), NO_NETWORK).args(["predict", "latest", "--source", "sample"]));
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("weights.safetensors") && err.contains("modified or truncated"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -332,4 +340,79 @@ fn validate_trains_and_reloads_every_pair() {
     }
     // Nothing was registered in the user's registry.
     assert!(!home.path().join("models").exists());
+}
+
+#[test]
+fn compare_prints_metrics_side_by_side_as_json() {
+    let home = tempfile::tempdir().unwrap();
+    let a = train(home.path(), &[])["version_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let b = train(home.path(), &["--seed", "3"])["version_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (code, out, err) =
+        run(atb(home.path(), NO_NETWORK).args(["models", "compare", &a, &b, "--json"]));
+    assert_eq!(code, 0, "{err}");
+    let rows: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), 2);
+    for (row, id) in rows.as_array().unwrap().iter().zip([&a, &b]) {
+        assert_eq!(&row["version_id"], id);
+        for who in ["model", "persistence", "drift", "ridge"] {
+            assert!(row["test"][who]["mae_usd"].as_f64().unwrap() > 0.0);
+        }
+    }
+    let (code, out, _) = run(atb(home.path(), NO_NETWORK).args(["models", "compare", &a, &b]));
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("persistence MAE") && out.contains('*'),
+        "{out}"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn ctrl_c_cancels_cleanly_and_registers_nothing() {
+    let home = tempfile::tempdir().unwrap();
+    let mut cmd = atb(home.path(), NO_NETWORK);
+    cmd.args([
+        "train",
+        "model",
+        "BTCUSDT",
+        "--source",
+        "sample",
+        "--model-type",
+        "lstm",
+        "--epochs",
+        "500",
+        "--days",
+        "200",
+        "--device",
+        "cpu",
+    ]);
+    let child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let started = std::time::Instant::now();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "took {:?} to stop",
+        started.elapsed()
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("nothing was registered"), "{stderr}");
+    let (_, list, _) = run(atb(home.path(), NO_NETWORK).args(["models", "list", "--json"]));
+    assert_eq!(list.trim(), "[]");
 }

@@ -78,6 +78,14 @@ pub struct TrainArgs {
 pub async fn run(cmd: TrainCommand) -> Result<ExitCode> {
     let TrainCommand::Model(args) = cmd;
     let settings = Settings::from_env()?;
+    // Listen for Ctrl-C from the start, so an early one still cancels cleanly.
+    let cancel = CancelToken::new();
+    let ctrl_c = cancel.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            ctrl_c.cancel();
+        }
+    });
     let params = TrainingParams {
         model_type: args.model_type,
         variant: args.model_variant,
@@ -111,13 +119,6 @@ pub async fn run(cmd: TrainCommand) -> Result<ExitCode> {
     .await?;
     use_home_kernel_cache(&settings);
 
-    let cancel = CancelToken::new();
-    let ctrl_c = cancel.clone();
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            ctrl_c.cancel();
-        }
-    });
     let bar = Arc::new(Mutex::new(progress_bar(
         0,
         "{msg}\n[{bar:40}] {pos}/{len} batches, epoch ETA {eta}",

@@ -147,7 +147,7 @@ pub struct RidgeBaseline {
 
 impl RidgeBaseline {
     /// Fits on the training samples and picks the penalty with the lowest validation MSE.
-    pub fn fit(data: &PreparedData) -> Self {
+    pub fn fit(data: &PreparedData) -> crate::error::Result<Self> {
         let d = data.sequence_length * data.width() + 1;
         let row = |t: usize, buf: &mut Vec<f32>| {
             buf.clear();
@@ -199,12 +199,10 @@ impl RidgeBaseline {
             }
         }
         match best {
-            Some((_, weights, lambda)) => Self { weights, lambda },
-            // Every solve failed (cannot happen with a positive penalty): predict the mean.
-            None => Self {
-                weights: vec![0.0; d],
-                lambda: f64::NAN,
-            },
+            Some((_, weights, lambda)) => Ok(Self { weights, lambda }),
+            None => Err(crate::error::Error::InvalidData(
+                "the ridge baseline could not be fitted (non-finite training windows)".into(),
+            )),
         }
     }
 

@@ -578,7 +578,7 @@ pub fn train_prepared(
 
 /// The model and the baselines on the validation and test splits.
 pub fn evaluate(model: &ForecastModel, data: &PreparedData, device: &Device) -> Result<Evaluation> {
-    let ridge = RidgeBaseline::fit(data);
+    let ridge = RidgeBaseline::fit(data)?;
     let split_eval = |range: std::ops::Range<usize>| -> Result<_> {
         let ts: Vec<usize> = range.clone().collect();
         let returns: Vec<f64> = predict_scaled(model, data, &ts, device)?

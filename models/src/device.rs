@@ -96,6 +96,10 @@ pub fn list_adapters() -> Vec<AdapterSummary> {
 
 /// Resolves the user's choice to a device, given the adapters present.
 pub fn select_device(choice: DeviceChoice) -> Result<SelectedDevice, ModelError> {
+    if choice == DeviceChoice::Cpu {
+        // No adapter probe: it costs time and wakes graphics drivers for nothing.
+        return select_from(choice, &[]);
+    }
     select_from(choice, &list_adapters())
 }
 

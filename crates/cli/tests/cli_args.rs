@@ -36,3 +36,38 @@ fn unknown_commands_and_sources_are_refused() {
     assert_eq!(code, 2);
     assert!(err.contains("binance") && err.contains("csv:PATH"), "{err}");
 }
+
+/// With no adapter at all (Metal asked for on Linux), gpu-check says so, names the CPU
+/// fallback, and still times the CPU.
+#[cfg(target_os = "linux")]
+#[test]
+fn gpu_check_without_an_adapter_names_the_cpu_fallback() {
+    let home = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_atb"))
+        .args(["dev", "gpu-check", "--json"])
+        .env("ATB_HOME", home.path())
+        .env("WGPU_BACKEND", "metal")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["adapters"], serde_json::json!([]));
+    assert!(
+        report["auto_device"].as_str().unwrap().starts_with("cpu"),
+        "{report}"
+    );
+    if report["gpu_backend_compiled"] == true {
+        let why = report["gpu_device"]["Err"].as_str().unwrap();
+        assert!(
+            why.contains("no GPU adapter") && why.contains("--device cpu"),
+            "{why}"
+        );
+    }
+    let timings = report["timings"].as_array().unwrap();
+    assert_eq!(timings.len(), 1, "CPU only");
+    assert!(timings[0]["step_ms"].as_f64().unwrap() > 0.0);
+}

@@ -24,9 +24,7 @@ use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::dataset::{
-    ChronologicalSplit, FeatureScaler, PreparedData, SplitFractions, TargetScaler,
-};
+use crate::dataset::{ChronologicalSplit, PreparedData, SplitFractions};
 use crate::error::{Error, Result};
 use crate::evaluation::{RidgeBaseline, evaluate_split};
 use crate::features::{FeatureSet, compute_features};
@@ -174,8 +172,6 @@ pub struct TrainOutcome {
     pub model_config: ModelConfig,
     pub params: TrainingParams,
     pub dataset: DatasetSummary,
-    pub scaler: FeatureScaler,
-    pub target: TargetScaler,
     pub history: Vec<EpochRecord>,
     pub stop: StopReason,
     pub epochs_run: usize,
@@ -185,7 +181,7 @@ pub struct TrainOutcome {
     pub device: String,
     pub parameters: usize,
     pub train_seconds: f64,
-    /// The prepared data (features, split), for inference on the run's own windows.
+    /// The prepared data: features, split, and the train-fitted feature and target scalers.
     pub data: PreparedData,
 }
 
@@ -562,8 +558,6 @@ pub fn train_prepared(
         model_config,
         params: params.clone(),
         dataset,
-        scaler: data.scaler.clone(),
-        target: data.target.clone(),
         history,
         stop,
         epochs_run,

@@ -100,15 +100,15 @@ impl FeatureSchema {
         Self {
             feature_set: o.params.feature_set.to_string(),
             feature_names: o.dataset.feature_names.clone(),
-            means: o.scaler.means.clone(),
-            stds: o.scaler.stds.clone(),
+            means: o.data.scaler.means.clone(),
+            stds: o.data.scaler.stds.clone(),
             sequence_length: o.params.sequence_length,
             n_features: o.dataset.feature_names.len(),
             target: TargetDefinition {
                 kind: "log_return".into(),
-                horizon: o.target.horizon,
-                mean: o.target.mean,
-                std: o.target.std,
+                horizon: o.data.target.horizon,
+                mean: o.data.target.mean,
+                std: o.data.target.std,
             },
         }
     }

@@ -92,10 +92,7 @@ impl Registry {
     }
 
     fn err(&self, source: rusqlite::Error) -> Error {
-        Error::Store {
-            path: self.db_path.clone(),
-            source,
-        }
+        db_err(&self.db_path)(source)
     }
 
     pub fn home(&self) -> &Path {
@@ -169,10 +166,7 @@ impl Registry {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|e| Error::Store {
-                path: self.db_path.clone(),
-                source: e,
-            })?;
+            .map_err(db_err(&self.db_path))?;
         let stamp = created.format("%Y-%m-%d_%Hh%Mm%Ss").to_string();
         let mut n = 1;
         let (version_id, final_dir) = loop {
@@ -184,10 +178,7 @@ impl Registry {
                     |_| Ok(true),
                 )
                 .optional()
-                .map_err(|e| Error::Store {
-                    path: self.db_path.clone(),
-                    source: e,
-                })?
+                .map_err(db_err(&self.db_path))?
                 .unwrap_or(false);
             let dir = series_dir.join(&id);
             if !taken && !dir.exists() {
@@ -443,10 +434,7 @@ impl Registry {
             )));
         }
         let row = self.resolve(reference)?;
-        let tx = self.conn.transaction().map_err(|e| Error::Store {
-            path: self.db_path.clone(),
-            source: e,
-        })?;
+        let tx = self.conn.transaction().map_err(db_err(&self.db_path))?;
         set_alias(
             &tx,
             &scope(&row.symbol, &row.timeframe, &row.architecture),
@@ -454,10 +442,7 @@ impl Registry {
             &row.version_id,
         )
         .and_then(|_| tx.commit())
-        .map_err(|e| Error::Store {
-            path: self.db_path.clone(),
-            source: e,
-        })?;
+        .map_err(db_err(&self.db_path))?;
         self.row(&row.version_id)
     }
 
@@ -471,10 +456,7 @@ impl Registry {
                 row.aliases.join(", ")
             )));
         }
-        let tx = self.conn.transaction().map_err(|e| Error::Store {
-            path: self.db_path.clone(),
-            source: e,
-        })?;
+        let tx = self.conn.transaction().map_err(db_err(&self.db_path))?;
         tx.execute(
             "DELETE FROM aliases WHERE version_id = ?1",
             [&row.version_id],
@@ -486,10 +468,7 @@ impl Registry {
             )
         })
         .and_then(|_| tx.commit())
-        .map_err(|e| Error::Store {
-            path: self.db_path.clone(),
-            source: e,
-        })?;
+        .map_err(db_err(&self.db_path))?;
         let dir = self.folder(&row);
         if dir.exists() {
             std::fs::remove_dir_all(&dir).map_err(io(&dir))?;
@@ -556,6 +535,14 @@ impl Registry {
             }
         }
         Ok(report)
+    }
+}
+
+/// Maps a SQLite error to the engine's error naming the database file.
+fn db_err(path: &Path) -> impl Fn(rusqlite::Error) -> Error + '_ {
+    move |source| Error::Store {
+        path: path.to_path_buf(),
+        source,
     }
 }
 

@@ -4,8 +4,9 @@
 set -euo pipefail
 
 # Debian packages: a C toolchain for bundled SQLite; Mesa's software Vulkan (lavapipe) so the
-# GPU code path runs without a GPU; pkg-config for -sys crates.
-APT_PACKAGES=(build-essential pkg-config mesa-vulkan-drivers libvulkan1)
+# GPU code path runs without a GPU; pkg-config for -sys crates; Python with venv for the ONNX
+# Runtime check of exported models.
+APT_PACKAGES=(build-essential pkg-config mesa-vulkan-drivers libvulkan1 python3 python3-venv)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -26,3 +27,19 @@ if ! command -v cargo >/dev/null 2>&1; then
   exit 1
 fi
 echo "setup: $(cargo --version)"
+
+# ONNX Runtime (PyPI) in a virtual environment beside the checkout: the tests run every exported
+# model through it. Pinned so results do not drift.
+REPO="$(cd "$(dirname "$0")/.." && pwd)"
+VENV="$REPO/.venv"
+PY_PACKAGES=(onnxruntime==1.23.2 numpy==2.3.5)
+if [ ! -x "$VENV/bin/python" ]; then
+  echo "setup: creating $VENV"
+  python3 -m venv "$VENV"
+fi
+if ! "$VENV/bin/python" -c "import onnxruntime, numpy; assert onnxruntime.__version__ == '1.23.2'" 2>/dev/null; then
+  echo "setup: installing ${PY_PACKAGES[*]} into $VENV"
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "${PY_PACKAGES[@]}"
+else
+  echo "setup: onnxruntime present in $VENV"
+fi

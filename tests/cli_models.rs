@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use atb_e2e::{atb, run};
+use atb_e2e::{atb, run, write_npy_f32};
 
 const NO_NETWORK: &str = "http://127.0.0.1:9";
 
@@ -270,19 +270,10 @@ fn bad_training_requests_are_one_clear_line() {
 
 /// Writes a float32 `.npy` of shape [n, l, f] with a ramp of values.
 fn write_npy(path: &Path, n: usize, l: usize, f: usize) {
-    let header_dict =
-        format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({n}, {l}, {f}), }}");
-    let mut header = header_dict;
-    let pad = (64 - (10 + header.len() + 1) % 64) % 64;
-    header.push_str(&" ".repeat(pad));
-    header.push('\n');
-    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
-    bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
-    bytes.extend_from_slice(header.as_bytes());
-    for i in 0..n * l * f {
-        bytes.extend_from_slice(&(((i % 17) as f32 - 8.0) / 8.0).to_le_bytes());
-    }
-    std::fs::write(path, bytes).unwrap();
+    let values: Vec<f32> = (0..n * l * f)
+        .map(|i| ((i % 17) as f32 - 8.0) / 8.0)
+        .collect();
+    write_npy_f32(path, &[n, l, f], &values);
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! `atb`: the command line door onto the atb engine. Parses arguments, calls the engine, prints
 //! progress on stderr and results on stdout; every error is one clear line and a non-zero exit.
 
+mod bench;
 mod data;
 mod dev;
 mod models;
@@ -29,19 +30,22 @@ enum Command {
     /// Train a model, evaluate it against the baselines and register it.
     #[command(subcommand)]
     Train(train::TrainCommand),
-    /// The model registry: list, show, promote, delete, verify.
+    /// The model registry: list, show, compare, promote, delete, verify, export to ONNX.
     #[command(subcommand)]
     Models(models::ModelsCommand),
     /// Predict with a registered version: the next close from a source, or raw outputs for windows.
     Predict(predict::PredictArgs),
-    /// Train every (type, variant) pair for one epoch on the sample, reload and predict; exit
-    /// non-zero if any fails. Uses a temporary registry.
+    /// Train every (type, variant) pair for one epoch on the sample, reload, predict and export
+    /// to ONNX (parity-checked); exit non-zero if any fails. Uses a temporary registry.
     Validate {
         #[arg(long)]
         json: bool,
         #[arg(long, default_value = "cpu")]
         device: atb_models::DeviceChoice,
     },
+    /// The original's comparison table, measured: train the chosen models on the same data and
+    /// seeds, export and time them, print the table and write it as JSON and markdown.
+    Bench(bench::BenchArgs),
     /// Developer diagnostics.
     #[command(subcommand)]
     Dev(dev::DevCommand),
@@ -86,8 +90,9 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Data(cmd) => data::run(cmd).await,
             Command::Dev(cmd) => dev::run(cmd),
+            Command::Bench(args) => bench::run(args).await,
             Command::Train(cmd) => train::run(cmd).await,
-            Command::Models(cmd) => models::run(cmd),
+            Command::Models(cmd) => models::run(cmd).await,
             Command::Predict(args) => predict::run(args).await,
             Command::Validate { json, device } => validate::run(json, device).await,
         }

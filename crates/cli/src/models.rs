@@ -1,8 +1,10 @@
-//! `atb models ...`: list, show, promote, delete and verify registered versions.
+//! `atb models ...`: list, show, compare, promote, delete, verify and export registered versions.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
+use atb_engine::onnx::{PARITY_TOLERANCE, export_version};
 use atb_engine::registry::Registry;
 use atb_engine::settings::Settings;
 use atb_protocol::registry::ModelRow;
@@ -53,6 +55,18 @@ pub enum ModelsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Export a version to ONNX (`model.onnx` in its folder), re-load it in tract and compare it
+    /// with Burn on 64 windows of its test split; fails and keeps nothing above 1e-4.
+    #[command(name = "export-onnx")]
+    ExportOnnx {
+        #[arg(value_name = "VERSION")]
+        reference: String,
+        /// Also write a copy here (a file, or a folder that gets VERSION_ID.onnx).
+        #[arg(long)]
+        output: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn opt(v: Option<f64>, digits: usize) -> String {
@@ -60,10 +74,37 @@ fn opt(v: Option<f64>, digits: usize) -> String {
         .unwrap_or_else(|| "-".into())
 }
 
-pub fn run(cmd: ModelsCommand) -> Result<ExitCode> {
+pub async fn run(cmd: ModelsCommand) -> Result<ExitCode> {
     let settings = Settings::from_env()?;
     let mut registry = Registry::open(&settings)?;
     match cmd {
+        ModelsCommand::ExportOnnx {
+            reference,
+            output,
+            json,
+        } => {
+            let report = export_version(&settings, &reference, output.as_deref()).await?;
+            let e = &report.export;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                println!(
+                    "exported {} to {} ({} bytes, opset {}, sha256 {})",
+                    e.version_id,
+                    report.path.display(),
+                    e.bytes,
+                    e.opset,
+                    e.sha256
+                );
+                println!(
+                    "parity: max |ONNX - Burn| = {:.3e} over {} test windows in {} (limit {PARITY_TOLERANCE:e})",
+                    e.max_abs_diff, e.windows, e.runtime
+                );
+                if let Some(copy) = &report.copy {
+                    println!("copy:   {}", copy.display());
+                }
+            }
+        }
         ModelsCommand::List { symbol, json } => {
             let rows = registry.list(symbol.as_deref())?;
             if json {
@@ -105,6 +146,13 @@ pub fn run(cmd: ModelsCommand) -> Result<ExitCode> {
                 }
             );
             println!("weights:   sha256 {}", row.weights_sha256);
+            match registry.onnx_export(&row)? {
+                Some(e) => println!(
+                    "onnx:      sha256 {} (opset {}, max |ONNX - Burn| {:.2e} over {} test windows, {})",
+                    e.sha256, e.opset, e.max_abs_diff, e.windows, e.exported_at
+                ),
+                None => println!("onnx:      not exported (atb models export-onnx {})", row.version_id),
+            }
             println!(
                 "data:      sha256 {} ({} from {})",
                 row.data_sha256, metadata.dataset.candles, metadata.dataset.source

@@ -1,4 +1,5 @@
-//! `atb predict`: the next close from a registered version, or raw outputs for given windows.
+//! `atb predict`: the next close from a registered version, or raw outputs for given windows,
+//! with its Burn weights or (`--onnx`) its exported ONNX file.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -7,7 +8,7 @@ use anyhow::{Result, bail};
 use atb_engine::market::source::{CandleSource, DateRange, load_candles};
 use atb_engine::market::{Interval, Symbol};
 use atb_engine::npy::read_npy_f32;
-use atb_engine::pipeline::{predict_next_close, predict_raw};
+use atb_engine::pipeline::{BurnPredictor, WindowPredictor, predict_next_close, predict_raw};
 use atb_engine::registry::Registry;
 use atb_engine::settings::Settings;
 use atb_models::burn::prelude::Device;
@@ -26,6 +27,9 @@ pub struct PredictArgs {
     /// A float32 `.npy` of already-scaled windows `[N, L, F]`: print the N raw model outputs.
     #[arg(long)]
     raw_input: Option<PathBuf>,
+    /// Run the version's exported `model.onnx` (in tract) instead of its Burn weights.
+    #[arg(long)]
+    onnx: bool,
     #[arg(long)]
     json: bool,
 }
@@ -34,7 +38,15 @@ pub async fn run(args: PredictArgs) -> Result<ExitCode> {
     let settings = Settings::from_env()?;
     let registry = Registry::open(&settings)?;
     let device = Device::flex();
-    let loaded = registry.load(&args.reference, &device)?;
+    // Either runtime behind one interface; both check their file's hash on load.
+    let (row, schema, predictor): (_, _, Box<dyn WindowPredictor>) = if args.onnx {
+        let loaded = registry.load_onnx(&args.reference)?;
+        let schema = registry.schema(&loaded.row)?;
+        (loaded.row, schema, Box::new(loaded.model))
+    } else {
+        let loaded = registry.load(&args.reference, &device)?;
+        (loaded.row, loaded.schema, Box::new(OwnedBurn(loaded.model, device)))
+    };
     match (args.source, args.raw_input) {
         (_, Some(path)) => {
             let array = read_npy_f32(&path)?;
@@ -45,7 +57,13 @@ pub async fn run(args: PredictArgs) -> Result<ExitCode> {
                     array.shape
                 )
             };
-            let out = predict_raw(&loaded, array.values, [n, l, f], &device)?;
+            let out = predict_raw(
+                &row.version_id,
+                &schema,
+                predictor.as_ref(),
+                array.values,
+                [n, l, f],
+            )?;
             if args.json {
                 println!("{}", serde_json::to_string(&out)?);
             } else {
@@ -55,10 +73,10 @@ pub async fn run(args: PredictArgs) -> Result<ExitCode> {
             }
         }
         (Some(source), None) => {
-            let symbol: Symbol = loaded.row.symbol.parse()?;
-            let interval: Interval = loaded.row.timeframe.parse()?;
+            let symbol: Symbol = row.symbol.parse()?;
+            let interval: Interval = row.timeframe.parse()?;
             // Enough candles for the warm-up and one window, with room for gaps.
-            let candles_needed = (loaded.schema.sequence_length + 100) as i64 * interval.millis();
+            let candles_needed = (schema.sequence_length + 100) as i64 * interval.millis();
             let days = (candles_needed / 86_400_000 + 2) as u32;
             let series = load_candles(
                 &settings,
@@ -69,7 +87,7 @@ pub async fn run(args: PredictArgs) -> Result<ExitCode> {
                 &mut |_| {},
             )
             .await?;
-            let next = predict_next_close(&loaded, &series, &device)?;
+            let next = predict_next_close(&row.version_id, &schema, predictor.as_ref(), &series)?;
             if args.json {
                 println!("{}", serde_json::to_string_pretty(&next)?);
             } else {
@@ -91,4 +109,17 @@ pub async fn run(args: PredictArgs) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A loaded Burn model that owns its device (the registry's `LoadedModel` is split up above).
+struct OwnedBurn(atb_models::ForecastModel, Device);
+
+impl WindowPredictor for OwnedBurn {
+    fn predict_windows(&self, values: Vec<f32>, shape: [usize; 3]) -> atb_engine::Result<Vec<f32>> {
+        BurnPredictor {
+            model: &self.0,
+            device: &self.1,
+        }
+        .predict_windows(values, shape)
+    }
 }

@@ -98,6 +98,22 @@ pub enum Error {
     #[error("model version {version} is damaged: {reason}")]
     CorruptVersion { version: String, reason: String },
 
+    #[error("ONNX export: {0}")]
+    Export(String),
+
+    #[error("ONNX runtime (tract): {0}")]
+    OnnxRuntime(String),
+
+    #[error(
+        "the ONNX export of {version} failed its parity check: max |ONNX - Burn| = {max_abs_diff:.3e} over {windows} test windows exceeds {tolerance:e}; the file was not kept (please report this as a bug)"
+    )]
+    ParityFailed {
+        version: String,
+        max_abs_diff: f64,
+        windows: usize,
+        tolerance: f64,
+    },
+
     #[error("cancelled")]
     Cancelled,
 

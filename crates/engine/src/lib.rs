@@ -1,9 +1,9 @@
 //! atb-engine: everything atb does, with no terminal or GUI code. The `atb` CLI and the desktop
 //! shell are two thin doors onto these calls.
 //!
-//! Data flows one way: market (this issue) → features → dataset → train → evaluate → registry →
-//! export.
+//! Data flows one way: market → features → dataset → train → evaluate → registry → export (onnx).
 
+pub mod benchmark;
 pub mod dataset;
 pub mod error;
 pub mod evaluation;
@@ -11,6 +11,7 @@ pub mod features;
 pub mod gpu_check;
 pub mod market;
 pub mod npy;
+pub mod onnx;
 pub mod pipeline;
 pub mod registry;
 pub mod settings;

@@ -1,16 +1,24 @@
 //! The flows the CLI and the desktop app share, so neither re-implements a step: train and
-//! register, and predict with a registered version.
+//! register, predict with a registered version (Burn weights or its ONNX file), and rebuild a
+//! version's test windows.
 
+use atb_models::ForecastModel;
 use atb_models::burn::prelude::*;
 use atb_protocol::registry::ModelRow;
 use atb_protocol::training::TrainingEvent;
 
+use crate::dataset::PreparedData;
 use crate::error::{Error, Result};
-use crate::features::{FeatureSet, compute_features};
-use crate::market::source::CandleSeries;
+use crate::features::{FeatureMatrix, FeatureSet, compute_features};
+use crate::market::source::{CandleSeries, CandleSource, DateRange, load_candles};
+use crate::market::{Interval, Symbol};
+use crate::onnx::OnnxModel;
+use crate::registry::metadata::FeatureSchema;
 use crate::registry::{LoadedModel, Registry};
 use crate::settings::Settings;
-use crate::training::{CancelToken, TrainOutcome, TrainingParams, train};
+use crate::training::{
+    CancelToken, TrainOutcome, TrainingParams, candles_sha256, train,
+};
 
 /// Trains on `series` and, unless cancelled, registers the result. Blocking: run it on a
 /// worker thread. `set_latest` moves the series' `latest` alias.
@@ -31,31 +39,56 @@ pub fn train_and_register(
     Ok((outcome, Some(row)))
 }
 
+/// Anything that maps scaled windows to raw outputs: Burn weights or an exported ONNX file.
+pub trait WindowPredictor {
+    /// Raw outputs (standardised log returns) for `shape[0]` windows, `values` being
+    /// `[n, sequence_length, n_features]` row-major.
+    fn predict_windows(&self, values: Vec<f32>, shape: [usize; 3]) -> Result<Vec<f32>>;
+}
+
+/// A Burn model on a device.
+pub struct BurnPredictor<'a> {
+    pub model: &'a ForecastModel,
+    pub device: &'a Device,
+}
+
+impl WindowPredictor for BurnPredictor<'_> {
+    fn predict_windows(&self, values: Vec<f32>, shape: [usize; 3]) -> Result<Vec<f32>> {
+        let x: Tensor<3> = Tensor::from_data(TensorData::new(values, shape), self.device);
+        self.model
+            .forward(x)
+            .into_data()
+            .try_to_vec::<f32>()
+            .map_err(|e| Error::InvalidData(format!("reading predictions: {e:?}")))
+    }
+}
+
+impl WindowPredictor for OnnxModel {
+    fn predict_windows(&self, values: Vec<f32>, shape: [usize; 3]) -> Result<Vec<f32>> {
+        self.predict(&values, shape[0])
+    }
+}
+
 /// Raw model outputs (standardised log returns) for windows already scaled as the version's
 /// feature schema says: `values` is `[n, sequence_length, n_features]` row-major.
 pub fn predict_raw(
-    loaded: &LoadedModel,
+    version_id: &str,
+    schema: &FeatureSchema,
+    predictor: &dyn WindowPredictor,
     values: Vec<f32>,
     shape: [usize; 3],
-    device: &Device,
 ) -> Result<Vec<f32>> {
-    let expected = [loaded.schema.sequence_length, loaded.schema.n_features];
+    let expected = [schema.sequence_length, schema.n_features];
     if [shape[1], shape[2]] != expected {
         return Err(Error::InvalidRequest(format!(
-            "input windows are [{}, {}, {}] but {} expects [N, {}, {}]",
-            shape[0], shape[1], shape[2], loaded.row.version_id, expected[0], expected[1]
+            "input windows are [{}, {}, {}] but {version_id} expects [N, {}, {}]",
+            shape[0], shape[1], shape[2], expected[0], expected[1]
         )));
     }
     if shape[0] == 0 {
         return Ok(Vec::new());
     }
-    let x: Tensor<3> = Tensor::from_data(TensorData::new(values, shape), device);
-    loaded
-        .model
-        .forward(x)
-        .into_data()
-        .try_to_vec::<f32>()
-        .map_err(|e| Error::InvalidData(format!("reading predictions: {e:?}")))
+    predictor.predict_windows(values, shape)
 }
 
 /// The next close predicted from the latest window of `series`.
@@ -70,53 +103,155 @@ pub struct NextClose {
     pub predicted_close: f64,
 }
 
-/// Builds the latest window exactly as the version's schema says and predicts the close
-/// `horizon` bars after the last candle.
-pub fn predict_next_close(
-    loaded: &LoadedModel,
-    series: &CandleSeries,
-    device: &Device,
-) -> Result<NextClose> {
-    let schema = &loaded.schema;
-    let set: FeatureSet = schema.feature_set.parse()?;
-    let matrix = compute_features(&series.candles, set)?;
-    if matrix.names != schema.feature_names {
-        return Err(Error::InvalidData(format!(
-            "features {:?} do not match the model's {:?}",
-            matrix.names, schema.feature_names
-        )));
-    }
-    let l = schema.sequence_length;
-    if matrix.rows < l {
-        return Err(Error::TooLittleData(format!(
-            "{} needs {} candles after a {}-candle warm-up; the source gave {}",
-            loaded.row.version_id,
-            l,
-            matrix.warmup_rows,
-            series.candles.len()
-        )));
-    }
-    let w = matrix.width();
-    let start = matrix.rows - l;
-    let window: Vec<f32> = (start..matrix.rows)
-        .flat_map(|r| {
+/// Scales rows `[end + 1 - L, end]` of `matrix` with the schema's scaler: `[L * F]` row-major.
+fn scaled_window(matrix: &FeatureMatrix, schema: &FeatureSchema, end: usize, out: &mut Vec<f32>) {
+    for r in end + 1 - schema.sequence_length..=end {
+        out.extend(
             matrix
                 .row(r)
                 .iter()
                 .enumerate()
-                .map(|(j, v)| ((f64::from(*v) - schema.means[j]) / schema.stds[j]) as f32)
-        })
-        .collect();
-    let out = predict_raw(loaded, window, [1, l, w], device)?;
+                .map(|(j, v)| ((f64::from(*v) - schema.means[j]) / schema.stds[j]) as f32),
+        );
+    }
+}
+
+fn schema_features(
+    version_id: &str,
+    schema: &FeatureSchema,
+    series: &CandleSeries,
+) -> Result<FeatureMatrix> {
+    let set: FeatureSet = schema.feature_set.parse()?;
+    let matrix = compute_features(&series.candles, set)?;
+    if matrix.names != schema.feature_names {
+        return Err(Error::InvalidData(format!(
+            "features {:?} do not match {version_id}'s {:?}",
+            matrix.names, schema.feature_names
+        )));
+    }
+    Ok(matrix)
+}
+
+/// Builds the latest window exactly as the version's schema says and predicts the close
+/// `horizon` bars after the last candle.
+pub fn predict_next_close(
+    version_id: &str,
+    schema: &FeatureSchema,
+    predictor: &dyn WindowPredictor,
+    series: &CandleSeries,
+) -> Result<NextClose> {
+    let matrix = schema_features(version_id, schema, series)?;
+    let l = schema.sequence_length;
+    if matrix.rows < l {
+        return Err(Error::TooLittleData(format!(
+            "{version_id} needs {l} candles after a {}-candle warm-up; the source gave {}",
+            matrix.warmup_rows,
+            series.candles.len()
+        )));
+    }
+    let mut window = Vec::with_capacity(l * matrix.width());
+    scaled_window(&matrix, schema, matrix.rows - 1, &mut window);
+    let out = predict_raw(
+        version_id,
+        schema,
+        predictor,
+        window,
+        [1, l, matrix.width()],
+    )?;
     let scaled = f64::from(out[0]);
     let log_return = schema.target.mean + schema.target.std * scaled;
     let last_close = matrix.closes[matrix.rows - 1];
     Ok(NextClose {
-        version_id: loaded.row.version_id.clone(),
+        version_id: version_id.to_string(),
         last_open_time_ms: matrix.open_times[matrix.rows - 1],
         last_close,
         horizon: schema.target.horizon,
         predicted_log_return: log_return,
         predicted_close: last_close * log_return.exp(),
+    })
+}
+
+/// Scaled windows from a version's own test split.
+#[derive(Debug, Clone)]
+pub struct TestWindows {
+    /// `[count, sequence_length, n_features]` row-major.
+    pub values: Vec<f32>,
+    pub count: usize,
+    pub shape: [usize; 3],
+}
+
+fn evenly_spaced(n: usize, count: usize) -> impl Iterator<Item = usize> {
+    // First and last included.
+    (0..count).map(move |i| if count == 1 { 0 } else { i * (n - 1) / (count - 1) })
+}
+
+/// Up to `max` windows spread evenly over the test split of prepared data (what a run that
+/// just trained holds).
+pub fn test_windows_of(data: &PreparedData, max: usize) -> Result<TestWindows> {
+    let tests: Vec<usize> = data.split.test.clone().collect();
+    if tests.is_empty() {
+        return Err(Error::TooLittleData("the test split is empty".into()));
+    }
+    let count = tests.len().min(max);
+    let mut values = Vec::with_capacity(count * data.sequence_length * data.width());
+    for pick in evenly_spaced(tests.len(), count) {
+        data.window_into(tests[pick], &mut values);
+    }
+    Ok(TestWindows {
+        values,
+        count,
+        shape: [count, data.sequence_length, data.width()],
+    })
+}
+
+/// Reloads the candles a version was trained on (same source and range, checked against the
+/// recorded SHA-256) and returns up to `max` windows spread evenly over its test split.
+pub async fn load_test_windows(
+    settings: &Settings,
+    loaded: &LoadedModel,
+    max: usize,
+) -> Result<TestWindows> {
+    let d = &loaded.metadata.dataset;
+    let version = &loaded.row.version_id;
+    let source: CandleSource = d.source.parse()?;
+    let symbol: Symbol = d.symbol.parse()?;
+    let interval: Interval = d.timeframe.parse()?;
+    let range = DateRange::Between {
+        start_ms: d.first_candle_open_ms,
+        end_ms: d.last_candle_open_ms + interval.millis(),
+    };
+    let series = load_candles(settings, &source, &symbol, interval, range, &mut |_| {}).await?;
+    if candles_sha256(&series) != d.data_sha256 {
+        return Err(Error::InvalidData(format!(
+            "the {} candles of {symbol} {interval} from {} to {} no longer match the ones {version} was trained on (their SHA-256 differs), so its test windows cannot be rebuilt",
+            source,
+            crate::market::format_ms(d.first_candle_open_ms),
+            crate::market::format_ms(d.last_candle_open_ms),
+        )));
+    }
+    let schema = &loaded.schema;
+    let matrix = schema_features(version, schema, &series)?;
+    let h = schema.target.horizon;
+    let l = schema.sequence_length;
+    let tests: Vec<usize> = (l.saturating_sub(1)..matrix.rows.saturating_sub(h))
+        .filter(|&t| {
+            let target = matrix.open_times[t + h];
+            (d.test.first_target_open_ms..=d.test.last_target_open_ms).contains(&target)
+        })
+        .collect();
+    if tests.is_empty() {
+        return Err(Error::TooLittleData(format!(
+            "{version}'s test split has no windows in the reloaded candles"
+        )));
+    }
+    let count = tests.len().min(max);
+    let mut values = Vec::with_capacity(count * l * matrix.width());
+    for pick in evenly_spaced(tests.len(), count) {
+        scaled_window(&matrix, schema, tests[pick], &mut values);
+    }
+    Ok(TestWindows {
+        values,
+        count,
+        shape: [count, l, matrix.width()],
     })
 }

@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod bench;
 pub mod registry;
 pub mod training;
 

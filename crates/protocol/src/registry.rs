@@ -28,4 +28,31 @@ pub struct ModelRow {
     pub aliases: Vec<String>,
     /// `bench` for benchmark runs; `None` for ordinary ones.
     pub tag: Option<String>,
+    /// SHA-256 of the exported `model.onnx`; `None` until the version is exported.
+    #[serde(default)]
+    pub onnx_sha256: Option<String>,
+    /// Largest |ONNX - Burn| measured on the test windows when the file was exported.
+    #[serde(default)]
+    pub onnx_max_abs_diff: Option<f64>,
+}
+
+/// A version's ONNX export and the parity check that let it be kept.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OnnxExport {
+    pub version_id: String,
+    /// RFC 3339, UTC.
+    pub exported_at: String,
+    /// `model.onnx` in the version folder, relative to `ATB_HOME`.
+    pub file: String,
+    pub sha256: String,
+    pub bytes: u64,
+    pub opset: i64,
+    /// Largest |ONNX - Burn| over `windows` real test windows.
+    pub max_abs_diff: f64,
+    /// The bound the export had to meet.
+    pub tolerance: f64,
+    pub windows: usize,
+    /// The runtime that re-loaded and ran the file, e.g. `tract-onnx 0.23`.
+    pub runtime: String,
+    pub atb_version: String,
 }

@@ -1,11 +1,12 @@
 //! The model registry: a SQLite index plus one immutable folder per version under
 //! `ATB_HOME/models/SYMBOL/TIMEFRAME/ARCHITECTURE/VERSION_ID/` (weights, `metadata.json`,
-//! `feature_schema.json`, later `model.onnx`).
+//! `feature_schema.json`, and `model.onnx` once exported).
 //!
 //! A version is written into a temporary folder, renamed into place, and only then indexed, all
 //! under the database's write lock: a crash leaves nothing, or a complete folder that `verify`
 //! reports as an orphan. Loading checks the weights' SHA-256 and refuses a tampered folder.
 
+pub mod exports;
 pub mod metadata;
 
 use std::path::{Path, PathBuf};
@@ -289,8 +290,9 @@ impl Registry {
             "SELECT v.version_id, v.symbol, v.timeframe, v.architecture, v.variant, v.created_at, v.folder,
                     v.parameters, v.train_seconds, v.test_mae_usd, v.test_rmse_usd, v.persistence_mae_usd,
                     v.skill_vs_persistence, v.directional_accuracy, v.pt_p_value, v.weights_sha256, v.data_sha256,
-                    v.tag, (SELECT group_concat(name, ',') FROM aliases a WHERE a.version_id = v.version_id)
-             FROM model_versions v {filter} ORDER BY v.created_at, v.version_id"
+                    v.tag, (SELECT group_concat(name, ',') FROM aliases a WHERE a.version_id = v.version_id),
+                    e.sha256, e.max_abs_diff
+             FROM model_versions v LEFT JOIN onnx_exports e ON e.version_id = v.version_id {filter} ORDER BY v.created_at, v.version_id"
         );
         let mut stmt = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
         stmt.query_map(args, |r| {
@@ -317,6 +319,8 @@ impl Registry {
                 aliases: aliases
                     .map(|a| a.split(',').map(str::to_string).collect())
                     .unwrap_or_default(),
+                onnx_sha256: r.get(19)?,
+                onnx_max_abs_diff: r.get(20)?,
             })
         })
         .and_then(|rows| rows.collect())
@@ -397,18 +401,7 @@ impl Registry {
             });
         }
         let metadata = self.metadata(&row)?;
-        let schema_path = dir.join(SCHEMA_FILE);
-        let schema: FeatureSchema = std::fs::read_to_string(&schema_path)
-            .map_err(io(&schema_path))
-            .and_then(|t| {
-                serde_json::from_str(&t).map_err(|e| Error::CorruptVersion {
-                    version: row.version_id.clone(),
-                    reason: format!(
-                        "{} is not a valid feature schema: {e}",
-                        schema_path.display()
-                    ),
-                })
-            })?;
+        let schema = self.schema(&row)?;
         let model = ForecastModel::from_safetensors(
             &metadata.training_params.model_config,
             weights,
@@ -463,6 +456,12 @@ impl Registry {
         )
         .and_then(|_| {
             tx.execute(
+                "DELETE FROM onnx_exports WHERE version_id = ?1",
+                [&row.version_id],
+            )
+        })
+        .and_then(|_| {
+            tx.execute(
                 "DELETE FROM model_versions WHERE version_id = ?1",
                 [&row.version_id],
             )
@@ -502,7 +501,7 @@ impl Registry {
                     Ok(_) if !dir.join(SCHEMA_FILE).is_file() => {
                         Some("feature_schema.json missing".into())
                     }
-                    Ok(_) => None,
+                    Ok(_) => self.onnx_problem(row)?,
                 },
             };
             match problem {

@@ -1,0 +1,183 @@
+//! `atb bench`: the original's comparison table, measured on this machine: trains the chosen
+//! models on the same data, seeds and epochs, exports and times them, prints the table and writes
+//! it as JSON and markdown. Ctrl-C stops after the current batch.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use atb_engine::benchmark::inference::TimingPlan;
+use atb_engine::benchmark::markdown::markdown;
+use atb_engine::benchmark::{BenchProgress, BenchRequest, run_benchmark};
+use atb_engine::gpu_check::use_home_kernel_cache;
+use atb_engine::market::source::{CandleSource, DateRange, load_candles};
+use atb_engine::market::{Interval, Symbol};
+use atb_engine::registry::write_atomic;
+use atb_engine::settings::Settings;
+use atb_engine::training::{CancelToken, TrainingParams};
+use atb_models::{DeviceChoice, ModelType, Variant};
+use atb_protocol::training::TrainingEvent;
+use clap::Args;
+
+use crate::EXIT_INTERRUPTED;
+use crate::data::RangeArgs;
+
+#[derive(Args)]
+pub struct BenchArgs {
+    /// Model types, comma-separated.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "cnn_lstm,attention_lstm,tcn,tcn_attention,lstm"
+    )]
+    models: Vec<ModelType>,
+    /// Variants, comma-separated (lightweight, default, deep).
+    #[arg(long, value_delimiter = ',', default_value = "default")]
+    variants: Vec<Variant>,
+    /// `sample` (bundled BTCUSDT 1h), `binance` or `csv:PATH`.
+    #[arg(long, default_value = "sample")]
+    source: CandleSource,
+    #[arg(long, default_value = "BTCUSDT")]
+    symbol: Symbol,
+    #[arg(long, short = 't', default_value = "1h")]
+    timeframe: Interval,
+    #[command(flatten)]
+    range: RangeArgs,
+    #[arg(long, default_value_t = 2)]
+    epochs: usize,
+    /// Seeds per model (mean and spread over them when more than one).
+    #[arg(long, default_value_t = 1)]
+    seeds: usize,
+    /// First seed; the others count up from it.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    #[arg(long, default_value_t = 120)]
+    sequence_length: usize,
+    #[arg(long, default_value_t = 32)]
+    batch_size: usize,
+    /// auto, gpu or cpu.
+    #[arg(long, default_value = "auto")]
+    device: DeviceChoice,
+    /// Single-window calls timed per model and runtime.
+    #[arg(long, default_value_t = 200)]
+    latency_calls: usize,
+    /// Write the report as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Write the comparison tables as markdown here.
+    #[arg(long)]
+    markdown: Option<PathBuf>,
+}
+
+pub async fn run(args: BenchArgs) -> Result<ExitCode> {
+    let settings = Settings::from_env()?;
+    let cancel = CancelToken::new();
+    let ctrl_c = cancel.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            ctrl_c.cancel();
+        }
+    });
+    let request = BenchRequest {
+        models: args.models,
+        variants: args.variants,
+        epochs: args.epochs,
+        seeds: args.seeds,
+        params: TrainingParams {
+            sequence_length: args.sequence_length,
+            batch_size: args.batch_size,
+            seed: args.seed,
+            device: args.device,
+            // Every model runs the epochs asked for: a benchmark compares equal budgets.
+            patience: args.epochs.max(1),
+            lr_patience: args.epochs.max(1),
+            ..TrainingParams::default()
+        },
+        timing: TimingPlan {
+            single_calls: args.latency_calls.max(1),
+            ..TimingPlan::default()
+        },
+    };
+    request.validate()?;
+    let range = match args.range.range()? {
+        DateRange::All if args.source == CandleSource::Binance => DateRange::LastDays(365),
+        r => r,
+    };
+    let series = load_candles(
+        &settings,
+        &args.source,
+        &args.symbol,
+        args.timeframe,
+        range,
+        &mut |_| {},
+    )
+    .await?;
+    use_home_kernel_cache(&settings);
+    let worker_settings = settings.clone();
+    let worker_cancel = cancel.clone();
+    let report = tokio::task::spawn_blocking(move || {
+        run_benchmark(
+            &worker_settings,
+            &series,
+            &request,
+            &mut progress,
+            &worker_cancel,
+        )
+    })
+    .await
+    .context("the benchmark thread stopped unexpectedly")?;
+    let report = match report {
+        Err(atb_engine::Error::Cancelled) => {
+            eprintln!("bench: cancelled; finished runs stay registered under the `bench` tag");
+            return Ok(ExitCode::from(EXIT_INTERRUPTED));
+        }
+        other => other?,
+    };
+    let table = markdown(&report);
+    println!("{table}");
+    if let Some(path) = &args.json {
+        write_atomic(path, &serde_json::to_vec_pretty(&report)?)?;
+        eprintln!("bench: JSON written to {}", path.display());
+    }
+    if let Some(path) = &args.markdown {
+        write_atomic(path, table.as_bytes())?;
+        eprintln!("bench: markdown written to {}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One stderr line per run start, epoch and measured model.
+fn progress(p: BenchProgress) {
+    match p {
+        BenchProgress::RunStarted {
+            model_type,
+            variant,
+            seed,
+            index,
+            total,
+        } => eprintln!("bench: [{index}/{total}] training {model_type} {variant} (seed {seed})"),
+        BenchProgress::Training(TrainingEvent::EpochEnd {
+            epoch,
+            train_loss,
+            val_loss,
+            elapsed_s,
+            ..
+        }) => eprintln!(
+            "bench:   epoch {epoch}: train {train_loss:.4}, validation {val_loss:.4}, {elapsed_s:.1} s"
+        ),
+        BenchProgress::Training(_) => {}
+        BenchProgress::Measuring {
+            model_type,
+            variant,
+        } => eprintln!("bench:   exporting {model_type} {variant} to ONNX and timing inference"),
+        BenchProgress::Measured(r) => eprintln!(
+            "bench:   {} {}: test MAE {:.2} USD, skill {:+.4}, p50 {:.2} ms native / {:.2} ms ONNX",
+            r.model_type,
+            r.variant,
+            r.test_mae_usd,
+            r.skill_vs_persistence,
+            r.latency_p50_ms,
+            r.onnx_latency_p50_ms
+        ),
+    }
+}

@@ -1,0 +1,176 @@
+//! Criterion benchmarks of the hot paths: kline JSON parsing (1,000 candles), the feature
+//! pipeline (500,000 candles), window batching (one epoch of the sample), one training step per
+//! default architecture (batch 32 x 120 x 5, CPU) and single-window inference (Burn and tract).
+//!
+//! Run: `cargo bench -p atb-engine --bench hot_paths` (add `-- PATTERN` to pick some).
+
+use std::time::Duration;
+
+use atb_engine::benchmark::inference::synthetic_windows;
+use atb_engine::dataset::{PreparedData, SplitFractions};
+use atb_engine::features::{FeatureSet, compute_features};
+use atb_engine::market::Candle;
+use atb_engine::market::binance::parse_klines;
+use atb_engine::market::sample::sample_candles;
+use atb_engine::onnx::{OnnxDocument, OnnxModel, model_document};
+use atb_engine::pipeline::{BurnPredictor, WindowPredictor};
+use atb_engine::registry::metadata::{FeatureSchema, TargetDefinition};
+use atb_models::burn::nn::loss::{MseLoss, Reduction};
+use atb_models::burn::optim::{AdamConfig, GradientsParams, Optimizer};
+use atb_models::burn::prelude::*;
+use atb_models::{ModelOverrides, ModelType, Variant, build_model};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+
+const L: usize = 120;
+const F: usize = 5;
+
+fn klines_body(candles: &[Candle]) -> Vec<u8> {
+    let rows: Vec<String> = candles
+        .iter()
+        .map(|c| {
+            format!(
+                "[{},\"{}\",\"{}\",\"{}\",\"{}\",\"{}\",{},\"0\",100,\"0\",\"0\",\"0\"]",
+                c.open_time,
+                c.open,
+                c.high,
+                c.low,
+                c.close,
+                c.volume,
+                c.open_time + 3_599_999
+            )
+        })
+        .collect();
+    format!("[{}]", rows.join(",")).into_bytes()
+}
+
+fn parsing_and_features(c: &mut Criterion) {
+    let sample = sample_candles().expect("sample");
+    let body = klines_body(&sample[..1_000]);
+    let mut g = c.benchmark_group("data");
+    g.throughput(Throughput::Elements(1_000));
+    g.bench_function("parse_klines_1000", |b| {
+        b.iter(|| parse_klines(&body, i64::MAX).expect("parse"))
+    });
+    let big: Vec<Candle> = (0..500_000)
+        .map(|i| Candle {
+            open_time: i as i64 * 3_600_000,
+            ..sample[i % sample.len()]
+        })
+        .collect();
+    g.throughput(Throughput::Elements(500_000));
+    g.sample_size(10);
+    for set in [FeatureSet::Price, FeatureSet::Technical] {
+        g.bench_function(BenchmarkId::new("features_500k", set.as_str()), |b| {
+            b.iter(|| compute_features(&big, set).expect("features"))
+        });
+    }
+    let matrix = compute_features(sample, FeatureSet::Price).expect("features");
+    let data = PreparedData::new(matrix, L, 1, SplitFractions::default()).expect("data");
+    let train: Vec<usize> = data.split.train.clone().collect();
+    g.throughput(Throughput::Elements(train.len() as u64));
+    g.bench_function("batch_one_epoch_of_the_sample", |b| {
+        b.iter(|| {
+            let mut n = 0;
+            for chunk in train.chunks(32) {
+                n += data.batch(chunk).0.len();
+            }
+            n
+        })
+    });
+    g.finish();
+}
+
+fn training_steps(c: &mut Criterion) {
+    let device = Device::flex().autodiff();
+    let mut g = c.benchmark_group("train_step_batch32");
+    g.sample_size(10).measurement_time(Duration::from_secs(5));
+    for model_type in ModelType::ALL {
+        let (model, _) = build_model(
+            model_type,
+            Variant::Default,
+            [L, F],
+            &ModelOverrides::default(),
+            &device,
+        )
+        .expect("model");
+        let x: Tensor<3> = Tensor::from_data(
+            TensorData::new(synthetic_windows(32, L, F), [32, L, F]),
+            &device,
+        );
+        let y: Tensor<2> = Tensor::zeros([32, 1], &device);
+        let mut optimizer = AdamConfig::new().init();
+        let mut model = Some(model);
+        g.bench_function(model_type.as_str(), |b| {
+            b.iter(|| {
+                let Some(m) = model.take() else { return };
+                let loss = MseLoss::new().forward(m.forward(x.clone()), y.clone(), Reduction::Mean);
+                let grads = GradientsParams::from_grads(loss.backward(), &m);
+                model = Some(optimizer.step(1e-4, m, grads));
+            })
+        });
+    }
+    g.finish();
+}
+
+fn document(model_type: ModelType) -> OnnxDocument {
+    OnnxDocument {
+        symbol: "BTCUSDT".into(),
+        timeframe: "1h".into(),
+        version_id: "bench".into(),
+        architecture: model_type.to_string(),
+        variant: "default".into(),
+        app_version: env!("CARGO_PKG_VERSION").into(),
+        schema: FeatureSchema {
+            feature_set: "price".into(),
+            feature_names: (0..F).map(|i| format!("f{i}")).collect(),
+            means: vec![0.0; F],
+            stds: vec![1.0; F],
+            sequence_length: L,
+            n_features: F,
+            target: TargetDefinition {
+                kind: "log_return".into(),
+                horizon: 1,
+                mean: 0.0,
+                std: 1.0,
+            },
+        },
+    }
+}
+
+fn single_window_inference(c: &mut Criterion) {
+    let device = Device::flex();
+    let window = synthetic_windows(1, L, F);
+    let mut g = c.benchmark_group("single_window");
+    g.sample_size(20);
+    for model_type in ModelType::ALL {
+        let (model, _) = build_model(
+            model_type,
+            Variant::Default,
+            [L, F],
+            &ModelOverrides::default(),
+            &device,
+        )
+        .expect("model");
+        let burn = BurnPredictor {
+            model: &model,
+            device: &device,
+        };
+        g.bench_function(BenchmarkId::new("burn_cpu", model_type.as_str()), |b| {
+            b.iter(|| burn.predict_windows(window.clone(), [1, L, F]).expect("burn"))
+        });
+        let onnx = OnnxModel::from_bytes(&model_document(&model, &document(model_type)).expect("export"))
+            .expect("tract");
+        g.bench_function(BenchmarkId::new("onnx_tract", model_type.as_str()), |b| {
+            b.iter(|| onnx.predict(&window, 1).expect("tract"))
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(
+    hot_paths,
+    parsing_and_features,
+    training_steps,
+    single_window_inference
+);
+criterion_main!(hot_paths);

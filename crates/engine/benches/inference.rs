@@ -1,0 +1,128 @@
+//! Inference benchmark: single-window latency p50/p99 and batch-256 throughput of each default
+//! architecture, native Burn (CPU, and the GPU when a hardware one is present) against its ONNX
+//! export in tract, beside the original's promise of 30-100 ms per prediction. Prints figures;
+//! asserts nothing about speed.
+//!
+//! Run: `cargo bench -p atb-engine --bench inference` (`-- --quick`: 50 single calls instead of 300).
+
+use atb_engine::benchmark::inference::{TimingPlan, synthetic_windows, time_inference};
+use atb_engine::onnx::{OnnxDocument, OnnxModel, model_document};
+use atb_engine::pipeline::{BurnPredictor, WindowPredictor};
+use atb_engine::registry::metadata::{FeatureSchema, TargetDefinition};
+use atb_models::{DeviceChoice, ModelOverrides, ModelType, Variant, build_model, select_device};
+
+const L: usize = 120;
+const F: usize = 5;
+
+/// What the original's selection guide promised per prediction (reference, section 12).
+fn promise(model_type: ModelType) -> &'static str {
+    match model_type {
+        ModelType::CnnLstm => "~50 ms",
+        ModelType::AttentionLstm => "~70 ms",
+        ModelType::Tcn => "~30 ms (<50)",
+        _ => "50-100 ms",
+    }
+}
+
+fn document(model_type: ModelType) -> OnnxDocument {
+    OnnxDocument {
+        symbol: "BTCUSDT".into(),
+        timeframe: "1h".into(),
+        version_id: "bench".into(),
+        architecture: model_type.to_string(),
+        variant: "default".into(),
+        app_version: env!("CARGO_PKG_VERSION").into(),
+        schema: FeatureSchema {
+            feature_set: "price".into(),
+            feature_names: (0..F).map(|i| format!("f{i}")).collect(),
+            means: vec![0.0; F],
+            stds: vec![1.0; F],
+            sequence_length: L,
+            n_features: F,
+            target: TargetDefinition {
+                kind: "log_return".into(),
+                horizon: 1,
+                mean: 0.0,
+                std: 1.0,
+            },
+        },
+    }
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let plan = TimingPlan {
+        single_calls: if quick { 50 } else { 300 },
+        ..TimingPlan::default()
+    };
+    let windows = synthetic_windows(256, L, F);
+    let gpu = select_device(DeviceChoice::Auto)
+        .ok()
+        .filter(|d| d.is_gpu);
+    println!(
+        "single window [1, {L}, {F}] and batches of 256; {} single calls after {} warm-up",
+        plan.single_calls, plan.warmup
+    );
+    println!(
+        "{:<16} {:<24} {:>10} {:>10} {:>16}   original promise",
+        "model (default)", "runtime", "p50 ms", "p99 ms", "batch-256 win/s"
+    );
+    for model_type in ModelType::ALL {
+        let cpu = atb_models::burn::prelude::Device::flex();
+        let (model, _) = build_model(
+            model_type,
+            Variant::Default,
+            [L, F],
+            &ModelOverrides::default(),
+            &cpu,
+        )
+        .expect("model");
+        let bytes = model_document(&model, &document(model_type)).expect("export");
+        let onnx = OnnxModel::from_bytes(&bytes).expect("tract loads the export");
+        let mut rows: Vec<(String, Box<dyn WindowPredictor + '_>)> = vec![
+            (
+                "burn cpu (flex)".into(),
+                Box::new(BurnPredictor {
+                    model: &model,
+                    device: &cpu,
+                }),
+            ),
+            ("onnx in tract".into(), Box::new(onnx)),
+        ];
+        let gpu_model = gpu.as_ref().map(|g| {
+            (
+                g,
+                build_model(
+                    model_type,
+                    Variant::Default,
+                    [L, F],
+                    &ModelOverrides::default(),
+                    &g.device,
+                )
+                .expect("gpu model")
+                .0,
+            )
+        });
+        if let Some((g, m)) = &gpu_model {
+            rows.push((
+                format!("burn {}", g.name),
+                Box::new(BurnPredictor {
+                    model: m,
+                    device: &g.device,
+                }),
+            ));
+        }
+        for (runtime, predictor) in &rows {
+            let t = time_inference(predictor.as_ref(), &windows, [L, F], plan).expect("timing");
+            println!(
+                "{:<16} {:<24} {:>10.2} {:>10.2} {:>16.0}   {}",
+                model_type.as_str(),
+                runtime,
+                t.latency_p50_ms,
+                t.latency_p99_ms,
+                t.batch256_windows_per_s,
+                promise(model_type)
+            );
+        }
+    }
+}

@@ -1,0 +1,123 @@
+//! The benchmark as the original's "Baseline Comparison" table, with measured numbers and the
+//! original's promises beside them.
+
+use std::fmt::Write;
+
+use atb_protocol::bench::{BenchReport, BenchResult};
+
+fn opt(v: Option<f64>, f: impl Fn(f64) -> String) -> String {
+    v.map(f).unwrap_or_else(|| "–".into())
+}
+
+fn with_spread(mean: f64, std: Option<f64>, digits: usize) -> String {
+    match std {
+        Some(s) => format!("{mean:.digits$} ± {s:.digits$}"),
+        None => format!("{mean:.digits$}"),
+    }
+}
+
+/// What the original's docs promised for a model type (section 12 of the reference).
+fn promise(model_type: &str) -> &'static str {
+    match model_type {
+        "cnn_lstm" => "baseline; DA ~60%; ~50 ms",
+        "attention_lstm" => "RMSE −12%, MAE −15%; DA ~65%; 110% train time; ~70 ms",
+        "tcn" => "RMSE ±5%; DA ~62%; 3–5× faster training; ~30 ms",
+        "tcn_attention" => "\"best of both\"",
+        _ => "–",
+    }
+}
+
+fn direction(r: &BenchResult) -> String {
+    let da = opt(r.directional_accuracy, |d| {
+        with_spread(100.0 * d, r.directional_accuracy_std.map(|s| 100.0 * s), 1) + "%"
+    });
+    match r.pt_p_value {
+        Some(p) => format!("{da} (p {p:.2})"),
+        None => da,
+    }
+}
+
+/// Markdown: a heading line, the comparison table and the speed table.
+pub fn markdown(report: &BenchReport) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "Measured on {} {} from `{}`, {} epoch(s), {} seed(s), L = {}, {} test windows; device: {}; {}.\n",
+        report.symbol,
+        report.timeframe,
+        report.source,
+        report.epochs,
+        report.seeds,
+        report.sequence_length,
+        report.test_windows,
+        report.device,
+        report.created_at
+    );
+    let _ = writeln!(
+        s,
+        "| model | variant | RMSE (USD) | MAE (USD) | MAE vs cnn_lstm | skill vs persistence | directional accuracy | training time vs cnn_lstm | inference p50 (native / ONNX) | the original promised |"
+    );
+    let _ = writeln!(s, "|---|---|---:|---:|---:|---:|---:|---:|---:|---|");
+    for r in &report.results {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {:.2} / {:.2} ms | {} |",
+            r.model_type,
+            r.variant,
+            with_spread(r.test_rmse_usd, r.test_rmse_usd_std, 2),
+            with_spread(r.test_mae_usd, r.test_mae_usd_std, 2),
+            opt(r.mae_vs_cnn_lstm, |v| {
+                let mark = match r.mae_difference_exceeds_spread {
+                    Some(false) => " (within spread)",
+                    _ => "",
+                };
+                format!("{v:.3}×{mark}")
+            }),
+            with_spread(r.skill_vs_persistence, r.skill_vs_persistence_std, 4),
+            direction(r),
+            opt(r.train_time_vs_cnn_lstm, |v| format!("{:.0}%", 100.0 * v)),
+            r.latency_p50_ms,
+            r.onnx_latency_p50_ms,
+            promise(&r.model_type)
+        );
+    }
+    for b in &report.baselines {
+        let da = opt(b.directional_accuracy, |d| format!("{:.1}%", 100.0 * d));
+        let da = match b.pt_p_value {
+            Some(p) => format!("{da} (p {p:.2})"),
+            None => da,
+        };
+        let _ = writeln!(
+            s,
+            "| *{}* | – | {:.2} | {:.2} | – | {:.4} | {} | – | – | – |",
+            b.name, b.test_rmse_usd, b.test_mae_usd, b.skill_vs_persistence, da
+        );
+    }
+    let _ = writeln!(
+        s,
+        "\n| model | variant | parameters | weights | s/epoch | samples/s | epochs | train s | p50 / p99 native (ms) | p50 / p99 ONNX (ms) | batch-256 native / ONNX (windows/s) | ONNX max diff |"
+    );
+    let _ = writeln!(s, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for r in &report.results {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {:.0} KiB | {:.2} | {:.0} | {:.1} | {:.1} | {:.2} / {:.2} | {:.2} / {:.2} | {:.0} / {:.0} | {:.1e} |",
+            r.model_type,
+            r.variant,
+            r.parameters,
+            r.weight_bytes as f64 / 1024.0,
+            r.seconds_per_epoch,
+            r.samples_per_second,
+            r.epochs_run,
+            r.train_seconds,
+            r.latency_p50_ms,
+            r.latency_p99_ms,
+            r.onnx_latency_p50_ms,
+            r.onnx_latency_p99_ms,
+            r.batch256_windows_per_s,
+            r.onnx_batch256_windows_per_s,
+            r.onnx_max_abs_diff
+        );
+    }
+    s
+}

@@ -1,0 +1,379 @@
+//! `atb bench`: trains each chosen (type, variant) on the same data, split, seeds and epochs,
+//! registers the runs under the `bench` tag (never as `latest`), exports each to ONNX with the
+//! parity check, times inference natively and in tract, and assembles the original's comparison
+//! table from the measurements, with the persistence and ridge baselines as rows.
+
+pub mod inference;
+pub mod markdown;
+
+use atb_models::burn::prelude::Device;
+use atb_models::{ModelType, Variant, select_device};
+use atb_protocol::bench::{BaselineResult, BenchReport, BenchResult, BenchRun};
+use atb_protocol::training::{Metrics, TrainingEvent};
+use chrono::Utc;
+
+use self::inference::{TimingPlan, time_inference};
+use crate::error::{Error, Result};
+use crate::market::source::CandleSeries;
+use crate::onnx::{OnnxModel, PARITY_WINDOWS, export_loaded};
+use crate::pipeline::{BurnPredictor, test_windows_of, train_and_register};
+use crate::registry::{Registry, WEIGHTS_FILE};
+use crate::settings::Settings;
+use crate::training::{CancelToken, TrainOutcome, TrainingParams};
+
+/// The tag benchmark versions are registered under.
+pub const BENCH_TAG: &str = "bench";
+
+/// What to benchmark. `params` holds everything else (sequence length, batch size, device,
+/// first seed, horizon, features); its model type, variant, epochs and seed are set per run.
+#[derive(Debug, Clone)]
+pub struct BenchRequest {
+    pub models: Vec<ModelType>,
+    pub variants: Vec<Variant>,
+    pub epochs: usize,
+    /// Seeds per (type, variant): `params.seed`, `params.seed + 1`, ...
+    pub seeds: usize,
+    pub params: TrainingParams,
+    pub timing: TimingPlan,
+}
+
+impl BenchRequest {
+    pub fn validate(&self) -> Result<()> {
+        if self.models.is_empty() || self.variants.is_empty() {
+            return Err(Error::InvalidRequest(
+                "choose at least one model type and one variant".into(),
+            ));
+        }
+        if !(1..=20).contains(&self.seeds) {
+            return Err(Error::InvalidRequest(format!(
+                "seeds {} must be between 1 and 20",
+                self.seeds
+            )));
+        }
+        TrainingParams {
+            epochs: self.epochs,
+            ..self.params.clone()
+        }
+        .validate()
+    }
+
+    /// Every (type, variant) in order, without repeats.
+    pub fn pairs(&self) -> Vec<(ModelType, Variant)> {
+        let mut out = Vec::new();
+        for &m in &self.models {
+            for &v in &self.variants {
+                if !out.contains(&(m, v)) {
+                    out.push((m, v));
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Progress of a benchmark, for the CLI's and the UI's displays.
+#[derive(Debug, Clone)]
+pub enum BenchProgress {
+    /// Run `index` of `total` (1-based) starts.
+    RunStarted {
+        model_type: ModelType,
+        variant: Variant,
+        seed: u64,
+        index: usize,
+        total: usize,
+    },
+    Training(TrainingEvent),
+    /// Exporting and timing inference of a finished run.
+    Measuring {
+        model_type: ModelType,
+        variant: Variant,
+    },
+    /// A (type, variant) is done; ratios to `cnn_lstm` are filled in only in the final report.
+    Measured(Box<BenchResult>),
+}
+
+fn mean(values: &[f64]) -> f64 {
+    values.iter().sum::<f64>() / values.len() as f64
+}
+
+/// Sample standard deviation; `None` for fewer than two values.
+fn spread(values: &[f64]) -> Option<f64> {
+    (values.len() > 1).then(|| {
+        let m = mean(values);
+        (values.iter().map(|v| (v - m).powi(2)).sum::<f64>() / (values.len() - 1) as f64).sqrt()
+    })
+}
+
+/// Mean of the values that exist, `None` when none does.
+fn mean_some(values: &[Option<f64>]) -> Option<f64> {
+    let present: Vec<f64> = values.iter().flatten().copied().collect();
+    (!present.is_empty()).then(|| mean(&present))
+}
+
+fn run_record(o: &TrainOutcome, version_id: String) -> Result<BenchRun> {
+    let evaluation = o
+        .evaluation
+        .as_ref()
+        .ok_or_else(|| Error::InvalidData("a finished run has no evaluation".into()))?;
+    let epoch_seconds: f64 = o.history.iter().map(|e| e.seconds).sum();
+    let seconds_per_epoch = epoch_seconds / o.epochs_run.max(1) as f64;
+    let m = &evaluation.test.model;
+    Ok(BenchRun {
+        seed: o.params.seed,
+        version_id,
+        epochs_run: o.epochs_run,
+        seconds_per_epoch,
+        samples_per_second: o.dataset.train.samples as f64 / seconds_per_epoch,
+        train_seconds: o.train_seconds,
+        test_rmse_usd: m.rmse_usd,
+        test_mae_usd: m.mae_usd,
+        skill_vs_persistence: m.skill_vs_persistence,
+        directional_accuracy: m.directional_accuracy,
+        pt_p_value: m.pt_p_value,
+    })
+}
+
+/// Export and timings of the first seed's model.
+struct Measurements {
+    weight_bytes: u64,
+    onnx_bytes: u64,
+    onnx_max_abs_diff: f64,
+    native: atb_protocol::bench::InferenceTimings,
+    onnx: atb_protocol::bench::InferenceTimings,
+}
+
+fn measure(
+    settings: &Settings,
+    o: &TrainOutcome,
+    version_id: &str,
+    device: &Device,
+    timing: TimingPlan,
+) -> Result<Measurements> {
+    let mut registry = Registry::open(settings)?;
+    let cpu = Device::flex();
+    let loaded = registry.load(version_id, &cpu)?;
+    let parity_windows = test_windows_of(&o.data, PARITY_WINDOWS)?;
+    let report = export_loaded(&mut registry, &loaded, &cpu, &parity_windows, None)?;
+    let onnx_bytes = std::fs::read(&report.path).map_err(|e| Error::io(&report.path, e))?;
+    let onnx = OnnxModel::from_bytes(&onnx_bytes)?;
+    let weights = registry.onnx_path(&loaded.row).with_file_name(WEIGHTS_FILE);
+    let weight_bytes = std::fs::metadata(&weights)
+        .map_err(|e| Error::io(&weights, e))?
+        .len();
+
+    // 256 real test windows (cycled when the test split is shorter).
+    let test = test_windows_of(&o.data, 256)?;
+    let one = test.shape[1] * test.shape[2];
+    let windows: Vec<f32> = (0..256)
+        .flat_map(|i| {
+            let w = i % test.count;
+            test.values[w * one..(w + 1) * one].iter().copied()
+        })
+        .collect();
+    let shape = [test.shape[1], test.shape[2]];
+    let native = time_inference(
+        &BurnPredictor {
+            model: &o.model,
+            device,
+        },
+        &windows,
+        shape,
+        timing,
+    )?;
+    let onnx_timings = time_inference(&onnx, &windows, shape, timing)?;
+    Ok(Measurements {
+        weight_bytes,
+        onnx_bytes: report.export.bytes,
+        onnx_max_abs_diff: report.export.max_abs_diff,
+        native,
+        onnx: onnx_timings,
+    })
+}
+
+fn aggregate(
+    model_type: ModelType,
+    variant: Variant,
+    device: String,
+    parameters: usize,
+    runs: Vec<BenchRun>,
+    m: Measurements,
+) -> BenchResult {
+    let pick = |f: fn(&BenchRun) -> f64| runs.iter().map(f).collect::<Vec<f64>>();
+    let rmse = pick(|r| r.test_rmse_usd);
+    let mae = pick(|r| r.test_mae_usd);
+    let skill = pick(|r| r.skill_vs_persistence);
+    let direction: Vec<Option<f64>> = runs.iter().map(|r| r.directional_accuracy).collect();
+    let direction_present: Vec<f64> = direction.iter().flatten().copied().collect();
+    BenchResult {
+        model_type: model_type.to_string(),
+        variant: variant.to_string(),
+        device,
+        parameters,
+        weight_bytes: m.weight_bytes,
+        onnx_bytes: m.onnx_bytes,
+        seeds: runs.len(),
+        epochs_run: mean(&pick(|r| r.epochs_run as f64)),
+        seconds_per_epoch: mean(&pick(|r| r.seconds_per_epoch)),
+        samples_per_second: mean(&pick(|r| r.samples_per_second)),
+        train_seconds: mean(&pick(|r| r.train_seconds)),
+        train_time_vs_cnn_lstm: None,
+        latency_p50_ms: m.native.latency_p50_ms,
+        latency_p99_ms: m.native.latency_p99_ms,
+        batch256_windows_per_s: m.native.batch256_windows_per_s,
+        onnx_latency_p50_ms: m.onnx.latency_p50_ms,
+        onnx_latency_p99_ms: m.onnx.latency_p99_ms,
+        onnx_batch256_windows_per_s: m.onnx.batch256_windows_per_s,
+        onnx_max_abs_diff: m.onnx_max_abs_diff,
+        test_rmse_usd: mean(&rmse),
+        test_mae_usd: mean(&mae),
+        mae_vs_cnn_lstm: None,
+        skill_vs_persistence: mean(&skill),
+        directional_accuracy: mean_some(&direction),
+        pt_p_value: mean_some(&runs.iter().map(|r| r.pt_p_value).collect::<Vec<_>>()),
+        test_rmse_usd_std: spread(&rmse),
+        test_mae_usd_std: spread(&mae),
+        skill_vs_persistence_std: spread(&skill),
+        directional_accuracy_std: spread(&direction_present),
+        mae_difference_exceeds_spread: None,
+        runs,
+    }
+}
+
+/// Fills in the ratios to `cnn_lstm` of the same variant, where it was benchmarked.
+pub fn relate_to_cnn_lstm(results: &mut [BenchResult]) {
+    let references: Vec<BenchResult> = results
+        .iter()
+        .filter(|r| r.model_type == ModelType::CnnLstm.to_string())
+        .cloned()
+        .collect();
+    for r in results.iter_mut() {
+        let Some(base) = references.iter().find(|b| b.variant == r.variant) else {
+            continue;
+        };
+        r.train_time_vs_cnn_lstm = Some(r.train_seconds / base.train_seconds);
+        r.mae_vs_cnn_lstm = Some(r.test_mae_usd / base.test_mae_usd);
+        r.mae_difference_exceeds_spread = match (r.test_mae_usd_std, base.test_mae_usd_std) {
+            (Some(a), Some(b)) => Some((r.test_mae_usd - base.test_mae_usd).abs() > a + b),
+            _ => None,
+        };
+    }
+}
+
+fn baseline(name: &str, m: &Metrics) -> BaselineResult {
+    BaselineResult {
+        name: name.into(),
+        test_rmse_usd: m.rmse_usd,
+        test_mae_usd: m.mae_usd,
+        skill_vs_persistence: m.skill_vs_persistence,
+        directional_accuracy: m.directional_accuracy,
+        pt_p_value: m.pt_p_value,
+    }
+}
+
+/// Runs the whole benchmark on `series`. Blocking: run it on a worker thread.
+pub fn run_benchmark(
+    settings: &Settings,
+    series: &CandleSeries,
+    request: &BenchRequest,
+    on_progress: &mut dyn FnMut(BenchProgress),
+    cancel: &CancelToken,
+) -> Result<BenchReport> {
+    request.validate()?;
+    let pairs = request.pairs();
+    let total = pairs.len() * request.seeds;
+    let native_device = select_device(request.params.device)?.device;
+    let mut results = Vec::new();
+    let mut baselines = Vec::new();
+    let mut test_windows = 0;
+    let mut device_name = String::new();
+    let mut index = 0;
+    for (model_type, variant) in pairs {
+        let mut runs = Vec::new();
+        let mut first: Option<(TrainOutcome, String)> = None;
+        for k in 0..request.seeds {
+            index += 1;
+            let params = TrainingParams {
+                model_type,
+                variant,
+                epochs: request.epochs,
+                seed: request.params.seed + k as u64,
+                ..request.params.clone()
+            };
+            on_progress(BenchProgress::RunStarted {
+                model_type,
+                variant,
+                seed: params.seed,
+                index,
+                total,
+            });
+            let (outcome, row) = train_and_register(
+                settings,
+                series,
+                &params,
+                Some(BENCH_TAG),
+                false,
+                &mut |e| on_progress(BenchProgress::Training(e)),
+                cancel,
+            )?;
+            let row = row.ok_or(Error::Cancelled)?;
+            runs.push(run_record(&outcome, row.version_id.clone())?);
+            if let (true, Some(e)) = (baselines.is_empty(), &outcome.evaluation) {
+                baselines = vec![
+                    baseline("persistence", &e.test.persistence),
+                    baseline("ridge", &e.test.ridge),
+                ];
+                test_windows = e.test.samples;
+                device_name = outcome.device.clone();
+            }
+            if first.is_none() {
+                first = Some((outcome, row.version_id));
+            }
+        }
+        let Some((outcome, version_id)) = first else {
+            continue;
+        };
+        on_progress(BenchProgress::Measuring {
+            model_type,
+            variant,
+        });
+        let m = measure(settings, &outcome, &version_id, &native_device, request.timing)?;
+        let result = aggregate(
+            model_type,
+            variant,
+            outcome.device.clone(),
+            outcome.parameters,
+            runs,
+            m,
+        );
+        on_progress(BenchProgress::Measured(Box::new(result.clone())));
+        results.push(result);
+    }
+    relate_to_cnn_lstm(&mut results);
+    Ok(BenchReport {
+        device: device_name,
+        source: series.source.to_string(),
+        symbol: series.symbol.to_string(),
+        timeframe: series.interval.to_string(),
+        epochs: request.epochs,
+        seeds: request.seeds,
+        sequence_length: request.params.sequence_length,
+        test_windows,
+        created_at: Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        results,
+        baselines,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spread_is_the_sample_standard_deviation() {
+        assert_eq!(spread(&[1.0]), None);
+        let s = spread(&[1.0, 3.0]).unwrap();
+        assert!((s - 2f64.sqrt()).abs() < 1e-12);
+        assert_eq!(mean_some(&[None, Some(2.0), Some(4.0)]), Some(3.0));
+        assert_eq!(mean_some(&[None]), None);
+    }
+}

@@ -1,0 +1,202 @@
+//! The whole ONNX file: graph input and output, the emitted nodes, opset and the
+//! `metadata_props` that make the file self-describing (the same facts as
+//! `feature_schema.json`, plus where the model came from).
+
+use std::collections::BTreeMap;
+
+use atb_models::ForecastModel;
+use prost::Message;
+use serde::{Deserialize, Serialize};
+
+use super::emit::{INPUT_NAME, OUTPUT_NAME, emit_model};
+use super::graph::{Dim, GraphBuilder, f32_value_info};
+use super::proto::{GraphProto, ModelProto, OperatorSetIdProto, StringStringEntryProto};
+use crate::error::{Error, Result};
+use crate::registry::metadata::{FeatureSchema, TargetDefinition};
+
+/// The default-domain opset the emitter writes (ReduceMean/ReduceMax take `axes` as an
+/// attribute here; opset 18 moved them to inputs).
+pub const OPSET: i64 = 17;
+/// ONNX IR version 8 goes with opsets up to 18.
+const IR_VERSION: i64 = 8;
+const PREFIX: &str = "atb.";
+
+/// Everything `metadata_props` says about an exported model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OnnxDocument {
+    pub symbol: String,
+    pub timeframe: String,
+    pub version_id: String,
+    pub architecture: String,
+    pub variant: String,
+    pub app_version: String,
+    /// Feature names in input order, scaler means and standard deviations, sequence length and
+    /// the target definition (horizon, log return, standardisation).
+    pub schema: FeatureSchema,
+}
+
+impl OnnxDocument {
+    /// The `metadata_props` entries: one key per fact, lists and the target as JSON.
+    pub fn props(&self) -> Result<Vec<(String, String)>> {
+        let s = &self.schema;
+        let entries = vec![
+            ("symbol", self.symbol.clone()),
+            ("timeframe", self.timeframe.clone()),
+            ("version_id", self.version_id.clone()),
+            ("architecture", self.architecture.clone()),
+            ("variant", self.variant.clone()),
+            ("app_version", self.app_version.clone()),
+            ("feature_set", s.feature_set.clone()),
+            ("feature_names", json(&s.feature_names)?),
+            ("feature_means", json(&s.means)?),
+            ("feature_stds", json(&s.stds)?),
+            ("sequence_length", s.sequence_length.to_string()),
+            ("n_features", s.n_features.to_string()),
+            ("target_kind", s.target.kind.clone()),
+            ("target_horizon", s.target.horizon.to_string()),
+            ("target_mean", s.target.mean.to_string()),
+            ("target_std", s.target.std.to_string()),
+            (
+                "input",
+                format!(
+                    "{INPUT_NAME}: float32 [batch, {}, {}], each feature standardised as (x - feature_means[j]) / feature_stds[j]",
+                    s.sequence_length, s.n_features
+                ),
+            ),
+            (
+                "output",
+                format!(
+                    "{OUTPUT_NAME}: float32 [batch, 1], the standardised {}-bar log return; predicted close = close[t] * exp(target.mean + target.std * {OUTPUT_NAME})",
+                    s.target.horizon
+                ),
+            ),
+        ];
+        Ok(entries
+            .into_iter()
+            .map(|(k, v)| (format!("{PREFIX}{k}"), v))
+            .collect())
+    }
+
+    /// Rebuilds the document from `metadata_props` (the inverse of `props`).
+    pub fn from_props(props: &BTreeMap<String, String>) -> Result<Self> {
+        let get = |key: &str| -> Result<&String> {
+            props.get(&format!("{PREFIX}{key}")).ok_or_else(|| {
+                Error::InvalidData(format!(
+                    "the ONNX file has no metadata property {PREFIX}{key}; it was not written by atb"
+                ))
+            })
+        };
+        let bad = |key: &str, e: &dyn std::fmt::Display| {
+            Error::InvalidData(format!("ONNX metadata property {PREFIX}{key}: {e}"))
+        };
+        let number = |key: &str| -> Result<f64> {
+            get(key)?.trim().parse::<f64>().map_err(|e| bad(key, &e))
+        };
+        let count = |key: &str| -> Result<usize> {
+            get(key)?.trim().parse::<usize>().map_err(|e| bad(key, &e))
+        };
+        // Numbers are parsed by Rust's correctly rounded parser, so they round-trip exactly.
+        let numbers = |key: &str| -> Result<Vec<f64>> {
+            let text = get(key)?.trim();
+            let inner = text
+                .strip_prefix('[')
+                .and_then(|t| t.strip_suffix(']'))
+                .ok_or_else(|| bad(key, &"not a JSON list"))?;
+            inner
+                .split(',')
+                .filter(|v| !v.trim().is_empty())
+                .map(|v| v.trim().parse::<f64>().map_err(|e| bad(key, &e)))
+                .collect()
+        };
+        let schema = FeatureSchema {
+            feature_set: get("feature_set")?.clone(),
+            feature_names: serde_json::from_str(get("feature_names")?)
+                .map_err(|e| bad("feature_names", &e))?,
+            means: numbers("feature_means")?,
+            stds: numbers("feature_stds")?,
+            sequence_length: count("sequence_length")?,
+            n_features: count("n_features")?,
+            target: TargetDefinition {
+                kind: get("target_kind")?.clone(),
+                horizon: count("target_horizon")?,
+                mean: number("target_mean")?,
+                std: number("target_std")?,
+            },
+        };
+        Ok(Self {
+            symbol: get("symbol")?.clone(),
+            timeframe: get("timeframe")?.clone(),
+            version_id: get("version_id")?.clone(),
+            architecture: get("architecture")?.clone(),
+            variant: get("variant")?.clone(),
+            app_version: get("app_version")?.clone(),
+            schema,
+        })
+    }
+}
+
+/// JSON for the list-valued properties (shortest round-trip float representations).
+fn json<T: Serialize>(value: &T) -> Result<String> {
+    serde_json::to_string(value).map_err(|e| Error::Export(format!("metadata: {e}")))
+}
+
+/// The serialised ONNX model of `model` described by `doc`.
+pub fn model_document(model: &ForecastModel, doc: &OnnxDocument) -> Result<Vec<u8>> {
+    let steps = doc.schema.sequence_length;
+    let mut g = GraphBuilder::default();
+    emit_model(&mut g, model, steps)?;
+    let graph = GraphProto {
+        name: Some(format!("{}_{}", doc.architecture, doc.variant)),
+        node: g.nodes,
+        initializer: g.initializers,
+        input: vec![f32_value_info(
+            INPUT_NAME,
+            &[
+                Dim::Named("batch"),
+                Dim::Fixed(steps),
+                Dim::Fixed(doc.schema.n_features),
+            ],
+        )],
+        output: vec![f32_value_info(
+            OUTPUT_NAME,
+            &[Dim::Named("batch"), Dim::Fixed(1)],
+        )],
+        doc_string: Some(format!(
+            "atb {} {} for {} {} (version {})",
+            doc.architecture, doc.variant, doc.symbol, doc.timeframe, doc.version_id
+        )),
+        ..GraphProto::default()
+    };
+    let model = ModelProto {
+        ir_version: Some(IR_VERSION),
+        opset_import: vec![OperatorSetIdProto {
+            domain: Some(String::new()),
+            version: Some(OPSET),
+        }],
+        producer_name: Some("atb".into()),
+        producer_version: Some(doc.app_version.clone()),
+        model_version: Some(1),
+        graph: Some(graph),
+        metadata_props: doc
+            .props()?
+            .into_iter()
+            .map(|(key, value)| StringStringEntryProto {
+                key: Some(key),
+                value: Some(value),
+            })
+            .collect(),
+        ..ModelProto::default()
+    };
+    Ok(model.encode_to_vec())
+}
+
+/// The `metadata_props` of an ONNX file.
+pub fn read_metadata(bytes: &[u8]) -> Result<BTreeMap<String, String>> {
+    let model = ModelProto::decode(bytes)
+        .map_err(|e| Error::InvalidData(format!("not an ONNX model: {e}")))?;
+    Ok(model
+        .metadata_props
+        .into_iter()
+        .filter_map(|p| Some((p.key?, p.value.unwrap_or_default())))
+        .collect())
+}

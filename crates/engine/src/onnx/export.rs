@@ -1,0 +1,161 @@
+//! The export flow behind `atb models export-onnx` and the desktop's Export button: emit the
+//! file, stage it in the version folder, re-load the staged file in tract and compare it with
+//! Burn on real test windows, and only then install it (file and registry row together).
+
+use std::path::{Path, PathBuf};
+
+use atb_models::burn::prelude::Device;
+use atb_protocol::registry::OnnxExport;
+use chrono::Utc;
+
+use super::document::{OPSET, OnnxDocument, model_document};
+use super::runtime::{OnnxModel, RUNTIME_NAME};
+use crate::error::{Error, Result};
+use crate::pipeline::{BurnPredictor, TestWindows, WindowPredictor, load_test_windows};
+use crate::registry::{LoadedModel, Registry, sha256_hex, write_atomic};
+use crate::settings::Settings;
+
+/// Largest |ONNX - Burn| an export may show on any checked window.
+pub const PARITY_TOLERANCE: f64 = 1e-4;
+/// Test windows compared at export.
+pub const PARITY_WINDOWS: usize = 64;
+
+/// What an export wrote and measured.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ExportReport {
+    pub export: OnnxExport,
+    /// Absolute path of `model.onnx` in the version folder.
+    pub path: PathBuf,
+    /// Where the copy asked for with `--output` went.
+    pub copy: Option<PathBuf>,
+}
+
+/// The self-description written into a version's ONNX file.
+pub fn document_for(loaded: &LoadedModel) -> OnnxDocument {
+    OnnxDocument {
+        symbol: loaded.row.symbol.clone(),
+        timeframe: loaded.row.timeframe.clone(),
+        version_id: loaded.row.version_id.clone(),
+        architecture: loaded.row.architecture.clone(),
+        variant: loaded.row.variant.clone(),
+        app_version: env!("CARGO_PKG_VERSION").into(),
+        schema: loaded.schema.clone(),
+    }
+}
+
+/// Largest absolute difference; a NaN or infinity anywhere counts as infinitely different.
+pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f64 {
+    if a.len() != b.len() {
+        return f64::INFINITY;
+    }
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (f64::from(*x) - f64::from(*y)).abs())
+        .fold(0.0, |m, d| if d.is_finite() { m.max(d) } else { f64::INFINITY })
+}
+
+/// Exports `reference` (a version id or alias) to `model.onnx` in its folder, and copies it to
+/// `output` when given (a file path, or a folder that gets `VERSION_ID.onnx`). The parity check
+/// runs on windows of the version's own test split, rebuilt from its recorded source.
+pub async fn export_version(
+    settings: &Settings,
+    reference: &str,
+    output: Option<&Path>,
+) -> Result<ExportReport> {
+    let device = Device::flex();
+    let mut registry = Registry::open(settings)?;
+    let loaded = registry.load(reference, &device)?;
+    let windows = load_test_windows(settings, &loaded, PARITY_WINDOWS).await?;
+    export_loaded(&mut registry, &loaded, &device, &windows, output)
+}
+
+/// The export itself, for a version already loaded (on `device`) and its test windows.
+pub fn export_loaded(
+    registry: &mut Registry,
+    loaded: &LoadedModel,
+    device: &Device,
+    windows: &TestWindows,
+    output: Option<&Path>,
+) -> Result<ExportReport> {
+    let bytes = model_document(&loaded.model, &document_for(loaded))?;
+    let target = registry.onnx_path(&loaded.row);
+    let staged = target.with_file_name(format!(".model.onnx.staged-{}", std::process::id()));
+    let checked = write_atomic(&staged, &bytes).and_then(|_| {
+        // Check the file as it lies on disk, not the bytes in memory.
+        let on_disk = std::fs::read(&staged).map_err(|e| Error::io(&staged, e))?;
+        let onnx = OnnxModel::from_bytes(&on_disk)?;
+        let burn = BurnPredictor {
+            model: &loaded.model,
+            device,
+        };
+        let expected = burn.predict_windows(windows.values.clone(), windows.shape)?;
+        let actual = onnx.predict(&windows.values, windows.count)?;
+        // A batch of one through the same file: the batch axis really is dynamic.
+        let one = windows.shape[1] * windows.shape[2];
+        let single = onnx.predict(&windows.values[..one], 1)?;
+        Ok(max_abs_diff(&expected, &actual).max(max_abs_diff(&expected[..1], &single)))
+    });
+    let max_diff = match checked {
+        Ok(d) if d <= PARITY_TOLERANCE => d,
+        Ok(d) => {
+            let _ = std::fs::remove_file(&staged);
+            return Err(Error::ParityFailed {
+                version: loaded.row.version_id.clone(),
+                max_abs_diff: d,
+                windows: windows.count,
+                tolerance: PARITY_TOLERANCE,
+            });
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(&staged);
+            return Err(e);
+        }
+    };
+    let export = OnnxExport {
+        version_id: loaded.row.version_id.clone(),
+        exported_at: Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        file: format!("{}/{}", loaded.row.folder, crate::registry::exports::ONNX_FILE),
+        sha256: sha256_hex(&bytes),
+        bytes: bytes.len() as u64,
+        opset: OPSET,
+        max_abs_diff: max_diff,
+        tolerance: PARITY_TOLERANCE,
+        windows: windows.count,
+        runtime: RUNTIME_NAME.into(),
+        atb_version: env!("CARGO_PKG_VERSION").into(),
+    };
+    if let Err(e) = registry.install_onnx(&staged, &export) {
+        let _ = std::fs::remove_file(&staged);
+        return Err(e);
+    }
+    let copy = match output {
+        Some(out) => {
+            let path = if out.is_dir() {
+                out.join(format!("{}.onnx", loaded.row.version_id))
+            } else {
+                out.to_path_buf()
+            };
+            write_atomic(&path, &bytes)?;
+            Some(path)
+        }
+        None => None,
+    };
+    Ok(ExportReport {
+        export,
+        path: target,
+        copy,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::max_abs_diff;
+
+    #[test]
+    fn any_non_finite_or_missing_value_is_infinitely_different() {
+        assert_eq!(max_abs_diff(&[1.0, 2.0], &[1.0, 2.5]), 0.5);
+        assert_eq!(max_abs_diff(&[1.0, f32::NAN], &[1.0, 2.0]), f64::INFINITY);
+        assert_eq!(max_abs_diff(&[f32::INFINITY], &[f32::INFINITY]), f64::INFINITY);
+        assert_eq!(max_abs_diff(&[1.0], &[1.0, 2.0]), f64::INFINITY);
+    }
+}

@@ -1,0 +1,30 @@
+//! ONNX export with proven parity: `export_version` writes a registered version's `model.onnx`,
+//! re-loads it in tract (a pure-Rust ONNX runtime) and compares it with Burn on real windows of
+//! the model's own test split before it is kept.
+//!
+//! Route: every architecture is written by our own emitter (`emit`), as opset 17 with prost
+//! types compiled from the vendored `onnx.proto`. Burn's trace exporter (`burn-onnx` 0.22.0,
+//! opset 18) was tried first and cannot lower what these models use (LSTM, `swap_dims`,
+//! `mean_dim`, `max_dim`, softmax), and an unrolled LSTM would be a slow loop graph anyway.
+//!
+//! | architecture     | ONNX operators                                                              |
+//! |------------------|-----------------------------------------------------------------------------|
+//! | `lstm`           | Transpose, LSTM (layout 0) ×2, Squeeze, Gemm, Relu                          |
+//! | `cnn_lstm`       | Transpose, Conv + Relu + MaxPool ×2, LSTM ×2, Squeeze, Gemm, Relu           |
+//! | `attention_lstm` | Transpose, LSTM ×n, MatMul/Add/Reshape/Softmax/Div attention, ReduceMean/Max, Concat, Gemm |
+//! | `tcn`            | Transpose, Conv (dilations, causal `pads = [p, 0]`) + Relu + Add blocks, ReduceMean/Max, Concat, Gemm |
+//! | `tcn_attention`  | the TCN trunk, then the attention block, ReduceMean/Max, Concat, Gemm       |
+//!
+//! The file is self-describing: `metadata_props` carry what `feature_schema.json` says (see
+//! `document`).
+
+pub mod document;
+pub mod emit;
+pub mod export;
+pub mod graph;
+pub mod proto;
+pub mod runtime;
+
+pub use document::{OPSET, OnnxDocument, model_document, read_metadata};
+pub use export::{ExportReport, PARITY_TOLERANCE, PARITY_WINDOWS, export_loaded, export_version};
+pub use runtime::OnnxModel;

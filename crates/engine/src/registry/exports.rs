@@ -1,0 +1,158 @@
+//! A version's `model.onnx`: installed into the version folder together with its index row
+//! (under the write lock, file renamed into place before the commit), looked up, and loaded for
+//! inference with its hash checked.
+
+use std::path::{Path, PathBuf};
+
+use atb_protocol::registry::{ModelRow, OnnxExport};
+use rusqlite::{OptionalExtension, TransactionBehavior, params};
+
+use super::metadata::FeatureSchema;
+use super::{Registry, SCHEMA_FILE, db_err, io, sha256_hex};
+use crate::error::{Error, Result};
+use crate::onnx::OnnxModel;
+use crate::onnx::export::PARITY_TOLERANCE;
+
+pub const ONNX_FILE: &str = "model.onnx";
+
+/// An exported version ready to run in tract.
+pub struct LoadedOnnx {
+    pub row: ModelRow,
+    pub export: OnnxExport,
+    pub model: OnnxModel,
+}
+
+impl Registry {
+    /// Path of a version's `model.onnx` (present only once exported).
+    pub fn onnx_path(&self, row: &ModelRow) -> PathBuf {
+        self.folder(row).join(ONNX_FILE)
+    }
+
+    /// Moves the checked file `staged` to the version's `model.onnx` and records `export`, both
+    /// or neither: the rename happens inside the transaction, and is undone if the commit fails.
+    pub fn install_onnx(&mut self, staged: &Path, export: &OnnxExport) -> Result<()> {
+        let row = self.row(&export.version_id)?;
+        let target = self.onnx_path(&row);
+        let db_path = self.db_path.clone();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db_err(&db_path))?;
+        tx.execute(
+            "INSERT INTO onnx_exports (version_id, exported_at, sha256, bytes, opset, max_abs_diff,
+                windows, runtime, atb_version)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+             ON CONFLICT (version_id) DO UPDATE SET exported_at = excluded.exported_at,
+                sha256 = excluded.sha256, bytes = excluded.bytes, opset = excluded.opset,
+                max_abs_diff = excluded.max_abs_diff, windows = excluded.windows,
+                runtime = excluded.runtime, atb_version = excluded.atb_version",
+            params![
+                export.version_id,
+                export.exported_at,
+                export.sha256,
+                export.bytes as i64,
+                export.opset,
+                export.max_abs_diff,
+                export.windows as i64,
+                export.runtime,
+                export.atb_version,
+            ],
+        )
+        .map_err(db_err(&db_path))?;
+        // A previous export's file is replaced whole by the rename.
+        std::fs::rename(staged, &target).map_err(io(&target))?;
+        super::crash_point("after-onnx-rename");
+        if let Err(e) = tx.commit() {
+            let _ = std::fs::remove_file(&target);
+            return Err(db_err(&db_path)(e));
+        }
+        Ok(())
+    }
+
+    /// The recorded export of a version, if any.
+    pub fn onnx_export(&self, row: &ModelRow) -> Result<Option<OnnxExport>> {
+        self.conn
+            .query_row(
+                "SELECT exported_at, sha256, bytes, opset, max_abs_diff, windows, runtime, atb_version
+                 FROM onnx_exports WHERE version_id = ?1",
+                [&row.version_id],
+                |r| {
+                    Ok(OnnxExport {
+                        version_id: row.version_id.clone(),
+                        exported_at: r.get(0)?,
+                        file: format!("{}/{ONNX_FILE}", row.folder),
+                        sha256: r.get(1)?,
+                        bytes: r.get::<_, i64>(2)? as u64,
+                        opset: r.get(3)?,
+                        max_abs_diff: r.get(4)?,
+                        tolerance: PARITY_TOLERANCE,
+                        windows: r.get::<_, i64>(5)? as usize,
+                        runtime: r.get(6)?,
+                        atb_version: r.get(7)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// The feature schema of a version, read from its folder.
+    pub fn schema(&self, row: &ModelRow) -> Result<FeatureSchema> {
+        let path = self.folder(row).join(SCHEMA_FILE);
+        let text = std::fs::read_to_string(&path).map_err(io(&path))?;
+        serde_json::from_str(&text).map_err(|e| Error::CorruptVersion {
+            version: row.version_id.clone(),
+            reason: format!("{} is not a valid feature schema: {e}", path.display()),
+        })
+    }
+
+    /// Loads a version's exported `model.onnx` into tract, refusing a file that is missing,
+    /// altered, or not the one recorded.
+    pub fn load_onnx(&self, reference: &str) -> Result<LoadedOnnx> {
+        let row = self.resolve(reference)?;
+        let export = self.onnx_export(&row)?.ok_or_else(|| {
+            Error::InvalidRequest(format!(
+                "{} has no ONNX export yet; run `atb models export-onnx {}` first",
+                row.version_id, row.version_id
+            ))
+        })?;
+        let path = self.onnx_path(&row);
+        let bytes = std::fs::read(&path).map_err(|e| Error::CorruptVersion {
+            version: row.version_id.clone(),
+            reason: format!("cannot read {}: {e}", path.display()),
+        })?;
+        let actual = sha256_hex(&bytes);
+        if actual != export.sha256 {
+            return Err(Error::CorruptVersion {
+                version: row.version_id.clone(),
+                reason: format!(
+                    "{} has SHA-256 {actual}, but the registry recorded {}: the file was modified; export it again",
+                    path.display(),
+                    export.sha256
+                ),
+            });
+        }
+        let model = OnnxModel::from_bytes(&bytes)?;
+        Ok(LoadedOnnx { row, export, model })
+    }
+
+    /// What is wrong with a version's ONNX file, if anything (for `verify`).
+    pub(super) fn onnx_problem(&self, row: &ModelRow) -> Result<Option<String>> {
+        let path = self.onnx_path(row);
+        Ok(match (self.onnx_export(row)?, path.is_file()) {
+            (None, false) => None,
+            (None, true) => Some(format!(
+                "{ONNX_FILE} is not recorded (an interrupted export?); run `atb models export-onnx {}` again",
+                row.version_id
+            )),
+            (Some(_), false) => Some(format!("{ONNX_FILE} recorded but missing")),
+            (Some(e), true) => match std::fs::read(&path) {
+                Err(err) => Some(format!("{ONNX_FILE} unreadable: {err}")),
+                Ok(bytes) if sha256_hex(&bytes) != e.sha256 => {
+                    Some(format!("{ONNX_FILE} hash mismatch"))
+                }
+                Ok(_) => None,
+            },
+        })
+    }
+}

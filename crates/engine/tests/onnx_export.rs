@@ -1,0 +1,200 @@
+//! ONNX export: every (type, variant) emitted, re-loaded in tract and compared with Burn at
+//! 1e-4 for batches of 1 and 33; metadata round trip; the registry flow (record, copy, verify,
+//! tamper refusal, delete).
+
+mod common;
+use common::{params, sample_tail};
+
+use atb_engine::onnx::{OnnxDocument, OnnxModel, PARITY_TOLERANCE, export_version, model_document};
+use atb_engine::pipeline::{BurnPredictor, WindowPredictor};
+use atb_engine::registry::Registry;
+use atb_engine::registry::metadata::{FeatureSchema, TargetDefinition};
+use atb_engine::settings::Settings;
+use atb_engine::training::{CancelToken, train};
+use atb_models::burn::prelude::Device;
+use atb_models::{ModelOverrides, ModelType, Variant, build_model};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+const L: usize = 60;
+const F: usize = 12;
+
+fn document(model_type: ModelType, variant: Variant) -> OnnxDocument {
+    OnnxDocument {
+        symbol: "BTCUSDT".into(),
+        timeframe: "1h".into(),
+        version_id: "2026-01-01_00h00m00s_v1".into(),
+        architecture: model_type.to_string(),
+        variant: variant.to_string(),
+        app_version: "test".into(),
+        schema: FeatureSchema {
+            feature_set: "technical".into(),
+            feature_names: (0..F).map(|i| format!("f{i}")).collect(),
+            means: (0..F).map(|i| i as f64 * 0.1 - 0.3).collect(),
+            stds: (0..F).map(|i| 1.0 + i as f64 / 7.0).collect(),
+            sequence_length: L,
+            n_features: F,
+            target: TargetDefinition {
+                kind: "log_return".into(),
+                horizon: 1,
+                mean: 1.5e-5,
+                std: 0.0071,
+            },
+        },
+    }
+}
+
+fn max_diff(a: &[f32], b: &[f32]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (f64::from(*x) - f64::from(*y)).abs())
+        .fold(0.0, f64::max)
+}
+
+#[test]
+fn every_pair_exports_and_matches_burn_in_tract_for_batches_of_1_and_33() {
+    let device = Device::flex();
+    let mut rng = StdRng::seed_from_u64(7);
+    let n = 33;
+    // Standardised-looking inputs: roughly N(0, 1), some larger.
+    let windows: Vec<f32> = (0..n * L * F)
+        .map(|_| (rng.random::<f32>() - 0.5) * 3.5)
+        .collect();
+    for model_type in ModelType::ALL {
+        for variant in Variant::ALL {
+            let (model, _) = build_model(
+                model_type,
+                variant,
+                [L, F],
+                &ModelOverrides::default(),
+                &device,
+            )
+            .unwrap();
+            let doc = document(model_type, variant);
+            let bytes = model_document(&model, &doc).unwrap();
+            let onnx = OnnxModel::from_bytes(&bytes)
+                .unwrap_or_else(|e| panic!("{model_type} {variant}: {e}"));
+            assert_eq!(onnx.document, doc, "metadata round trip");
+
+            let burn = BurnPredictor {
+                model: &model,
+                device: &device,
+            }
+            .predict_windows(windows.clone(), [n, L, F])
+            .unwrap();
+            let batch = onnx.predict(&windows, n).unwrap();
+            let single = onnx.predict(&windows[..L * F], 1).unwrap();
+            let diff = max_diff(&burn, &batch).max(max_diff(&burn[..1], &single));
+            println!("{model_type:<15} {variant:<12} max |onnx - burn| = {diff:.2e}");
+            assert!(
+                diff <= PARITY_TOLERANCE,
+                "{model_type} {variant}: {diff:e} > {PARITY_TOLERANCE:e}"
+            );
+            // The comparison means something only if the outputs vary with the input.
+            let spread = burn.iter().copied().fold(f32::MIN, f32::max)
+                - burn.iter().copied().fold(f32::MAX, f32::min);
+            assert!(spread > 1e-4, "{model_type} {variant}: constant outputs");
+        }
+    }
+}
+
+#[test]
+fn a_registered_version_exports_records_copies_and_refuses_tampering() {
+    let home = tempfile::tempdir().unwrap();
+    let settings = Settings::resolve(home.path().to_path_buf(), None).unwrap();
+    let series = sample_tail(1_500);
+    let outcome = train(
+        &series,
+        &params(ModelType::AttentionLstm, Variant::Lightweight, 1),
+        &mut |_| {},
+        &CancelToken::new(),
+    )
+    .unwrap();
+    let row = Registry::open(&settings)
+        .unwrap()
+        .register(&outcome, None, true)
+        .unwrap();
+    assert_eq!(row.onnx_sha256, None);
+
+    let out_dir = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let report = rt
+        .block_on(export_version(&settings, "latest", Some(out_dir.path())))
+        .unwrap();
+    let e = &report.export;
+    assert_eq!(e.version_id, row.version_id);
+    assert_eq!(e.windows, 64);
+    assert!(e.max_abs_diff <= PARITY_TOLERANCE);
+    assert_eq!(e.opset, 17);
+    let bytes = std::fs::read(&report.path).unwrap();
+    assert_eq!(bytes.len() as u64, e.bytes);
+    assert_eq!(atb_engine::registry::sha256_hex(&bytes), e.sha256);
+    let copy = report.copy.clone().unwrap();
+    assert_eq!(copy, out_dir.path().join(format!("{}.onnx", row.version_id)));
+    assert_eq!(std::fs::read(&copy).unwrap(), bytes);
+    // Nothing staged is left beside it.
+    let leftovers: Vec<_> = std::fs::read_dir(report.path.parent().unwrap())
+        .unwrap()
+        .flatten()
+        .filter(|f| f.file_name().to_string_lossy().starts_with('.'))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+
+    let registry = Registry::open(&settings).unwrap();
+    let listed = registry.list(None).unwrap().pop().unwrap();
+    assert_eq!(listed.onnx_sha256.as_deref(), Some(e.sha256.as_str()));
+    assert_eq!(registry.onnx_export(&listed).unwrap().as_ref(), Some(e));
+    assert!(registry.verify().unwrap().damaged.is_empty());
+
+    // The file carries the schema the folder's feature_schema.json holds.
+    let loaded = registry.load_onnx(&row.version_id).unwrap();
+    assert_eq!(loaded.model.document.schema, registry.schema(&row).unwrap());
+    assert_eq!(loaded.model.document.version_id, row.version_id);
+
+    // Re-exporting replaces file and record.
+    let again = rt
+        .block_on(export_version(&settings, &row.version_id, None))
+        .unwrap();
+    assert_eq!(again.export.sha256, e.sha256, "export is deterministic");
+
+    // A modified file is refused for inference and reported by verify.
+    let mut tampered = bytes.clone();
+    let last = tampered.len() - 1;
+    tampered[last] ^= 0x01;
+    std::fs::write(&report.path, &tampered).unwrap();
+    let err = registry.load_onnx(&row.version_id).err().unwrap().to_string();
+    assert!(err.contains("modified"), "{err}");
+    let damaged = registry.verify().unwrap().damaged;
+    assert_eq!(damaged.len(), 1, "{damaged:?}");
+    assert!(damaged[0].1.contains("model.onnx"), "{damaged:?}");
+
+    // Deleting the version removes its export record too.
+    let mut registry = registry;
+    registry.delete(&row.version_id, true).unwrap();
+    assert!(registry.list(None).unwrap().is_empty());
+}
+
+#[test]
+fn an_unexported_version_says_how_to_export() {
+    let home = tempfile::tempdir().unwrap();
+    let settings = Settings::resolve(home.path().to_path_buf(), None).unwrap();
+    let outcome = train(
+        &sample_tail(1_200),
+        &params(ModelType::Lstm, Variant::Lightweight, 1),
+        &mut |_| {},
+        &CancelToken::new(),
+    )
+    .unwrap();
+    let row = Registry::open(&settings)
+        .unwrap()
+        .register(&outcome, None, true)
+        .unwrap();
+    let err = Registry::open(&settings)
+        .unwrap()
+        .load_onnx(&row.version_id)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("atb models export-onnx"), "{err}");
+}

@@ -1,0 +1,104 @@
+//! `atb bench` results: the original's comparison table, measured. What the CLI writes as JSON
+//! and the desktop guide reads.
+
+use serde::{Deserialize, Serialize};
+
+/// Inference speed of one runtime on one model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InferenceTimings {
+    /// Single-window latency percentiles, milliseconds.
+    pub latency_p50_ms: f64,
+    pub latency_p99_ms: f64,
+    /// Windows per second when run in batches of 256.
+    pub batch256_windows_per_s: f64,
+}
+
+/// One training run of a benchmarked (type, variant): one seed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BenchRun {
+    pub seed: u64,
+    pub version_id: String,
+    pub epochs_run: usize,
+    pub seconds_per_epoch: f64,
+    pub samples_per_second: f64,
+    pub train_seconds: f64,
+    pub test_rmse_usd: f64,
+    pub test_mae_usd: f64,
+    pub skill_vs_persistence: f64,
+    pub directional_accuracy: Option<f64>,
+    pub pt_p_value: Option<f64>,
+}
+
+/// One (type, variant): means over its seeds, spreads when there are several, ratios to
+/// `cnn_lstm` of the same variant (`None` when that was not benchmarked).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BenchResult {
+    pub model_type: String,
+    pub variant: String,
+    pub device: String,
+    pub parameters: usize,
+    pub weight_bytes: u64,
+    pub onnx_bytes: u64,
+    pub seeds: usize,
+    // Training.
+    pub epochs_run: f64,
+    pub seconds_per_epoch: f64,
+    pub samples_per_second: f64,
+    pub train_seconds: f64,
+    /// `train_seconds` / `cnn_lstm`'s.
+    pub train_time_vs_cnn_lstm: Option<f64>,
+    // Inference: native Burn on the benchmark device, and the exported ONNX file in tract.
+    pub latency_p50_ms: f64,
+    pub latency_p99_ms: f64,
+    pub batch256_windows_per_s: f64,
+    pub onnx_latency_p50_ms: f64,
+    pub onnx_latency_p99_ms: f64,
+    pub onnx_batch256_windows_per_s: f64,
+    /// Largest |ONNX - Burn| on the test windows at export.
+    pub onnx_max_abs_diff: f64,
+    // Accuracy on the test window, in USD.
+    pub test_rmse_usd: f64,
+    pub test_mae_usd: f64,
+    /// `test_mae_usd` / `cnn_lstm`'s.
+    pub mae_vs_cnn_lstm: Option<f64>,
+    pub skill_vs_persistence: f64,
+    pub directional_accuracy: Option<f64>,
+    pub pt_p_value: Option<f64>,
+    /// Standard deviations over seeds (`None` with one seed).
+    pub test_rmse_usd_std: Option<f64>,
+    pub test_mae_usd_std: Option<f64>,
+    pub skill_vs_persistence_std: Option<f64>,
+    pub directional_accuracy_std: Option<f64>,
+    /// Whether |mean MAE - cnn_lstm's mean MAE| exceeds the sum of both MAE spreads (`None`
+    /// with one seed, or without `cnn_lstm`).
+    pub mae_difference_exceeds_spread: Option<bool>,
+    pub runs: Vec<BenchRun>,
+}
+
+/// A baseline on the same test windows (persistence, ridge).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BaselineResult {
+    pub name: String,
+    pub test_rmse_usd: f64,
+    pub test_mae_usd: f64,
+    pub skill_vs_persistence: f64,
+    pub directional_accuracy: Option<f64>,
+    pub pt_p_value: Option<f64>,
+}
+
+/// The whole table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BenchReport {
+    pub device: String,
+    pub source: String,
+    pub symbol: String,
+    pub timeframe: String,
+    pub epochs: usize,
+    pub seeds: usize,
+    pub sequence_length: usize,
+    pub test_windows: usize,
+    /// RFC 3339, UTC.
+    pub created_at: String,
+    pub results: Vec<BenchResult>,
+    pub baselines: Vec<BaselineResult>,
+}

@@ -1,0 +1,139 @@
+//! `atb bench` end to end on two small models: the JSON has every promised field, finite and
+//! consistent (ratios are the quotients of the raw figures), the markdown has the table with the
+//! baselines, and the runs are registered under the `bench` tag without moving `latest`.
+
+use atb_e2e::{atb, run};
+
+const NO_NETWORK: &str = "http://127.0.0.1:9";
+
+#[test]
+fn bench_on_two_small_models_writes_consistent_json_and_markdown() {
+    let home = tempfile::tempdir().unwrap();
+    let json_path = home.path().join("bench.json");
+    let md_path = home.path().join("bench.md");
+    let (code, out, err) = run(atb(home.path(), NO_NETWORK)
+        .args([
+            "bench",
+            "--models",
+            "cnn_lstm,tcn",
+            "--variants",
+            "lightweight",
+            "--epochs",
+            "1",
+            "--days",
+            "40",
+            "--sequence-length",
+            "48",
+            "--device",
+            "cpu",
+            "--latency-calls",
+            "20",
+            "--json",
+        ])
+        .arg(&json_path)
+        .arg("--markdown")
+        .arg(&md_path));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("| cnn_lstm | lightweight |"), "{out}");
+
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
+    for key in ["device", "source", "epochs", "results", "baselines"] {
+        assert!(report.get(key).is_some(), "missing {key}: {report}");
+    }
+    assert_eq!(report["source"], "sample");
+    assert_eq!(report["epochs"], 1);
+    let results = report["results"].as_array().unwrap();
+    assert_eq!(results.len(), 2);
+    let numeric = [
+        "parameters",
+        "seconds_per_epoch",
+        "samples_per_second",
+        "latency_p50_ms",
+        "latency_p99_ms",
+        "onnx_latency_p50_ms",
+        "test_rmse_usd",
+        "test_mae_usd",
+        "skill_vs_persistence",
+        "directional_accuracy",
+        "train_time_vs_cnn_lstm",
+        "mae_vs_cnn_lstm",
+        "train_seconds",
+        "weight_bytes",
+        "onnx_bytes",
+        "batch256_windows_per_s",
+        "onnx_batch256_windows_per_s",
+    ];
+    for r in results {
+        for key in numeric {
+            let v = r[key]
+                .as_f64()
+                .unwrap_or_else(|| panic!("{key} is not a number: {r}"));
+            assert!(v.is_finite(), "{key} = {v}");
+        }
+        assert!(r["onnx_max_abs_diff"].as_f64().unwrap() <= 1e-4);
+        assert!(r["latency_p99_ms"].as_f64().unwrap() >= r["latency_p50_ms"].as_f64().unwrap());
+        assert_eq!(r["variant"], "lightweight");
+        assert_eq!(r["epochs_run"], 1.0);
+        let seconds = r["seconds_per_epoch"].as_f64().unwrap();
+        let samples = r["samples_per_second"].as_f64().unwrap();
+        assert!(seconds > 0.0 && samples > 0.0);
+    }
+    let (cnn, tcn) = (&results[0], &results[1]);
+    assert_eq!(cnn["model_type"], "cnn_lstm");
+    assert_eq!(tcn["model_type"], "tcn");
+    let f = |r: &serde_json::Value, k: &str| r[k].as_f64().unwrap();
+    assert_eq!(f(cnn, "train_time_vs_cnn_lstm"), 1.0);
+    assert_eq!(f(cnn, "mae_vs_cnn_lstm"), 1.0);
+    let close = |a: f64, b: f64| (a - b).abs() <= 1e-12 * b.abs().max(1.0);
+    assert!(close(
+        f(tcn, "train_time_vs_cnn_lstm"),
+        f(tcn, "train_seconds") / f(cnn, "train_seconds")
+    ));
+    assert!(close(
+        f(tcn, "mae_vs_cnn_lstm"),
+        f(tcn, "test_mae_usd") / f(cnn, "test_mae_usd")
+    ));
+    // One seed: no spreads claimed.
+    assert!(tcn["test_mae_usd_std"].is_null() && tcn["mae_difference_exceeds_spread"].is_null());
+    let baselines: Vec<&str> = report["baselines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(baselines, ["persistence", "ridge"]);
+    // Persistence is the yardstick of the skill column.
+    assert_eq!(report["baselines"][0]["skill_vs_persistence"], 0.0);
+
+    let markdown = std::fs::read_to_string(&md_path).unwrap();
+    assert!(markdown.contains("| model | variant | RMSE (USD)"), "{markdown}");
+    assert!(markdown.contains("| *persistence* |"), "{markdown}");
+    assert!(markdown.contains("| tcn | lightweight |"), "{markdown}");
+
+    // Registered under `bench`, and `latest` left alone (no alias at all here).
+    let (code, out, err) = run(atb(home.path(), NO_NETWORK).args(["models", "list", "--json"]));
+    assert_eq!(code, 0, "{err}");
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+    assert_eq!(rows.len(), 2);
+    for row in &rows {
+        assert_eq!(row["tag"], "bench");
+        assert_eq!(row["aliases"].as_array().unwrap().len(), 0, "{row}");
+        assert!(row["onnx_sha256"].is_string(), "exported: {row}");
+    }
+}
+
+#[test]
+fn bench_refuses_nonsense_before_training() {
+    let home = tempfile::tempdir().unwrap();
+    for (args, word) in [
+        (vec!["bench", "--seeds", "0"], "seeds"),
+        (vec!["bench", "--models", "transformer"], "transformer"),
+        (vec!["bench", "--epochs", "0"], "epochs"),
+    ] {
+        let (code, _, err) = run(atb(home.path(), NO_NETWORK).args(&args));
+        assert_ne!(code, 0, "{args:?}");
+        assert!(err.contains(word), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}

@@ -1,0 +1,167 @@
+//! Every (type, variant) trained briefly through the CLI, exported with `atb models export-onnx`,
+//! and run three ways on the same 33 windows: Burn (`atb predict --raw-input`), tract
+//! (`atb predict --onnx`) and ONNX Runtime (`onnx_runtime_check.py` in the virtual environment
+//! that `scripts/setup.sh` creates), all within 1e-4 of each other.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use atb_e2e::{atb, run, write_npy_f32};
+
+const NO_NETWORK: &str = "http://127.0.0.1:9";
+const TOLERANCE: f64 = 1e-4;
+const PAIRS: [(&str, &str); 15] = [
+    ("cnn_lstm", "lightweight"),
+    ("cnn_lstm", "default"),
+    ("cnn_lstm", "deep"),
+    ("attention_lstm", "lightweight"),
+    ("attention_lstm", "default"),
+    ("attention_lstm", "deep"),
+    ("tcn", "lightweight"),
+    ("tcn", "default"),
+    ("tcn", "deep"),
+    ("tcn_attention", "lightweight"),
+    ("tcn_attention", "default"),
+    ("tcn_attention", "deep"),
+    ("lstm", "lightweight"),
+    ("lstm", "default"),
+    ("lstm", "deep"),
+];
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
+}
+
+/// The Python with onnxruntime: `ATB_PYTHON`, else the setup script's `.venv`.
+fn onnx_runtime_python() -> PathBuf {
+    let python = std::env::var_os("ATB_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join(".venv/bin/python"));
+    assert!(
+        python.exists(),
+        "{} is missing: run ./scripts/setup.sh (it creates .venv with onnxruntime), or point ATB_PYTHON at a Python that has onnxruntime and numpy",
+        python.display()
+    );
+    python
+}
+
+fn outputs(home: &Path, args: &[&str]) -> Vec<f32> {
+    let (code, out, err) = run(atb(home, NO_NETWORK).args(args).arg("--json"));
+    assert_eq!(code, 0, "{args:?}: {err}");
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?}: {e}: {out}"))
+}
+
+fn max_diff(a: &[f32], b: &[f32]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (f64::from(*x) - f64::from(*y)).abs())
+        .fold(0.0, f64::max)
+}
+
+#[test]
+fn every_pair_exported_matches_burn_in_tract_and_onnx_runtime() {
+    let python = onnx_runtime_python();
+    let checker = workspace_root().join("tests/onnx_runtime_check.py");
+    let home = tempfile::tempdir().unwrap();
+    let out_dir = home.path().join("exports");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    // 33 windows of [48, 5] in the standardised range, varied but reproducible.
+    let (n, l, f) = (33, 48, 5);
+    let values: Vec<f32> = (0..n * l * f)
+        .map(|i| ((i * 7919 % 1013) as f32 / 1013.0 - 0.5) * 4.0)
+        .collect();
+    let windows = home.path().join("windows.npy");
+    write_npy_f32(&windows, &[n, l, f], &values);
+    let windows_arg = windows.to_str().unwrap();
+
+    for (model_type, variant) in PAIRS {
+        let (code, out, err) = run(atb(home.path(), NO_NETWORK).args([
+            "train",
+            "model",
+            "BTCUSDT",
+            "--source",
+            "sample",
+            "--days",
+            "40",
+            "--epochs",
+            "1",
+            "--sequence-length",
+            "48",
+            "--device",
+            "cpu",
+            "--model-type",
+            model_type,
+            "--model-variant",
+            variant,
+            "--json",
+        ]));
+        assert_eq!(code, 0, "{model_type} {variant}: {err}");
+        let trained: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let version = trained["version_id"].as_str().unwrap().to_string();
+
+        let copy = out_dir.join(format!("{model_type}-{variant}.onnx"));
+        let (code, out, err) = run(atb(home.path(), NO_NETWORK)
+            .args(["models", "export-onnx", &version, "--output"])
+            .arg(&copy)
+            .arg("--json"));
+        assert_eq!(code, 0, "{model_type} {variant}: export: {err}");
+        let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let export_diff = report["export"]["max_abs_diff"].as_f64().unwrap();
+        assert!(export_diff <= TOLERANCE, "{report}");
+        assert_eq!(report["export"]["windows"], 64, "{report}");
+
+        let burn = outputs(home.path(), &["predict", &version, "--raw-input", windows_arg]);
+        let tract = outputs(
+            home.path(),
+            &["predict", &version, "--onnx", "--raw-input", windows_arg],
+        );
+        assert_eq!(burn.len(), n);
+        let tract_diff = max_diff(&burn, &tract);
+        assert!(
+            tract_diff <= TOLERANCE,
+            "{model_type} {variant}: tract {tract_diff:e}"
+        );
+
+        let expected = home.path().join(format!("{model_type}-{variant}.json"));
+        std::fs::write(&expected, serde_json::to_string(&burn).unwrap()).unwrap();
+        let ort = Command::new(&python)
+            .arg(&checker)
+            .arg(&copy)
+            .arg(&windows)
+            .arg(&expected)
+            .output()
+            .expect("run the ONNX Runtime check");
+        let ort_out = String::from_utf8_lossy(&ort.stdout);
+        assert!(
+            ort.status.success(),
+            "{model_type} {variant}: ONNX Runtime check failed: {ort_out}{}",
+            String::from_utf8_lossy(&ort.stderr)
+        );
+        println!(
+            "{model_type:<15} {variant:<12} export {export_diff:.1e}  tract {tract_diff:.1e}  onnxruntime {}",
+            ort_out.trim()
+        );
+    }
+}
+
+#[test]
+fn export_of_an_unknown_version_fails_in_one_line() {
+    let home = tempfile::tempdir().unwrap();
+    let (code, _, err) = run(atb(home.path(), NO_NETWORK).args(["models", "export-onnx", "nope"]));
+    assert_eq!(code, 1);
+    assert!(err.contains("no model version or alias \"nope\""), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    let (code, _, err) = run(atb(home.path(), NO_NETWORK).args([
+        "predict",
+        "nope",
+        "--onnx",
+        "--raw-input",
+        "x.npy",
+    ]));
+    assert_eq!(code, 1);
+    assert!(err.contains("nope"), "{err}");
+}

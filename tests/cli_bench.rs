@@ -107,7 +107,10 @@ fn bench_on_two_small_models_writes_consistent_json_and_markdown() {
     assert_eq!(report["baselines"][0]["skill_vs_persistence"], 0.0);
 
     let markdown = std::fs::read_to_string(&md_path).unwrap();
-    assert!(markdown.contains("| model | variant | RMSE (USD)"), "{markdown}");
+    assert!(
+        markdown.contains("| model | variant | RMSE (USD)"),
+        "{markdown}"
+    );
     assert!(markdown.contains("| *persistence* |"), "{markdown}");
     assert!(markdown.contains("| tcn | lightweight |"), "{markdown}");
 

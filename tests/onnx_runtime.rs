@@ -114,7 +114,10 @@ fn every_pair_exported_matches_burn_in_tract_and_onnx_runtime() {
         assert!(export_diff <= TOLERANCE, "{report}");
         assert_eq!(report["export"]["windows"], 64, "{report}");
 
-        let burn = outputs(home.path(), &["predict", &version, "--raw-input", windows_arg]);
+        let burn = outputs(
+            home.path(),
+            &["predict", &version, "--raw-input", windows_arg],
+        );
         let tract = outputs(
             home.path(),
             &["predict", &version, "--onnx", "--raw-input", windows_arg],

@@ -10,17 +10,18 @@ use atb_engine::benchmark::inference::TimingPlan;
 use atb_engine::benchmark::markdown::markdown;
 use atb_engine::benchmark::{BenchProgress, BenchRequest, run_benchmark};
 use atb_engine::gpu_check::use_home_kernel_cache;
-use atb_engine::market::source::{CandleSource, DateRange, load_candles};
+use atb_engine::market::source::{CandleSource, load_candles};
 use atb_engine::market::{Interval, Symbol};
 use atb_engine::registry::write_atomic;
 use atb_engine::settings::Settings;
-use atb_engine::training::{CancelToken, TrainingParams};
+use atb_engine::training::TrainingParams;
 use atb_models::{DeviceChoice, ModelType, Variant};
 use atb_protocol::training::TrainingEvent;
 use clap::Args;
 
 use crate::EXIT_INTERRUPTED;
 use crate::data::RangeArgs;
+use crate::output::cancel_on_ctrl_c;
 
 #[derive(Args)]
 pub struct BenchArgs {
@@ -71,13 +72,7 @@ pub struct BenchArgs {
 
 pub async fn run(args: BenchArgs) -> Result<ExitCode> {
     let settings = Settings::from_env()?;
-    let cancel = CancelToken::new();
-    let ctrl_c = cancel.clone();
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            ctrl_c.cancel();
-        }
-    });
+    let cancel = cancel_on_ctrl_c();
     let request = BenchRequest {
         models: args.models,
         variants: args.variants,
@@ -99,10 +94,7 @@ pub async fn run(args: BenchArgs) -> Result<ExitCode> {
         },
     };
     request.validate()?;
-    let range = match args.range.range()? {
-        DateRange::All if args.source == CandleSource::Binance => DateRange::LastDays(365),
-        r => r,
-    };
+    let range = args.range.training_range(&args.source)?;
     let series = load_candles(
         &settings,
         &args.source,

@@ -79,6 +79,15 @@ impl RangeArgs {
             self.end_date.as_deref(),
         )?)
     }
+
+    /// The range for training from `source`: Binance defaults to the last year; files and the
+    /// sample to everything they hold.
+    pub fn training_range(&self, source: &CandleSource) -> Result<DateRange> {
+        Ok(match self.range()? {
+            DateRange::All if *source == CandleSource::Binance => DateRange::LastDays(365),
+            r => r,
+        })
+    }
 }
 
 pub async fn run(cmd: DataCommand) -> Result<ExitCode> {

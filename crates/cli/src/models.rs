@@ -151,7 +151,10 @@ pub async fn run(cmd: ModelsCommand) -> Result<ExitCode> {
                     "onnx:      sha256 {} (opset {}, max |ONNX - Burn| {:.2e} over {} test windows, {})",
                     e.sha256, e.opset, e.max_abs_diff, e.windows, e.exported_at
                 ),
-                None => println!("onnx:      not exported (atb models export-onnx {})", row.version_id),
+                None => println!(
+                    "onnx:      not exported (atb models export-onnx {})",
+                    row.version_id
+                ),
             }
             println!(
                 "data:      sha256 {} ({} from {})",

@@ -25,3 +25,15 @@ pub fn time(ms: i64) -> String {
 pub fn plural(n: u64, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
+
+/// A cancel token that Ctrl-C fires; listening starts now, so an early Ctrl-C still cancels.
+pub fn cancel_on_ctrl_c() -> atb_engine::training::CancelToken {
+    let cancel = atb_engine::training::CancelToken::new();
+    let fired = cancel.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            fired.cancel();
+        }
+    });
+    cancel
+}

@@ -45,7 +45,11 @@ pub async fn run(args: PredictArgs) -> Result<ExitCode> {
         (loaded.row, schema, Box::new(loaded.model))
     } else {
         let loaded = registry.load(&args.reference, &device)?;
-        (loaded.row, loaded.schema, Box::new(OwnedBurn(loaded.model, device)))
+        (
+            loaded.row,
+            loaded.schema,
+            Box::new(OwnedBurn(loaded.model, device)),
+        )
     };
     match (args.source, args.raw_input) {
         (_, Some(path)) => {

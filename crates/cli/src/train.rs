@@ -6,18 +6,18 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result};
 use atb_engine::gpu_check::use_home_kernel_cache;
-use atb_engine::market::source::{CandleSource, DateRange, load_candles};
+use atb_engine::market::source::{CandleSource, load_candles};
 use atb_engine::market::{Interval, Symbol};
 use atb_engine::pipeline::train_and_register;
 use atb_engine::settings::Settings;
-use atb_engine::training::{CancelToken, TrainingParams};
+use atb_engine::training::TrainingParams;
 use atb_models::{DeviceChoice, ModelType, Variant};
 use atb_protocol::training::{Metrics, SplitEvaluation, StopReason, TrainingEvent};
 use clap::{Args, Subcommand};
 
 use crate::EXIT_INTERRUPTED;
 use crate::data::RangeArgs;
-use crate::output::{progress_bar, time};
+use crate::output::{cancel_on_ctrl_c, progress_bar, time};
 
 #[derive(Subcommand)]
 pub enum TrainCommand {
@@ -79,13 +79,7 @@ pub async fn run(cmd: TrainCommand) -> Result<ExitCode> {
     let TrainCommand::Model(args) = cmd;
     let settings = Settings::from_env()?;
     // Listen for Ctrl-C from the start, so an early one still cancels cleanly.
-    let cancel = CancelToken::new();
-    let ctrl_c = cancel.clone();
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            ctrl_c.cancel();
-        }
-    });
+    let cancel = cancel_on_ctrl_c();
     let params = TrainingParams {
         model_type: args.model_type,
         variant: args.model_variant,
@@ -103,11 +97,7 @@ pub async fn run(cmd: TrainCommand) -> Result<ExitCode> {
         ..TrainingParams::default()
     };
     params.validate()?;
-    // Binance defaults to the last year; files and the sample to everything they hold.
-    let range = match args.range.range()? {
-        DateRange::All if args.source == CandleSource::Binance => DateRange::LastDays(365),
-        r => r,
-    };
+    let range = args.range.training_range(&args.source)?;
     let series = load_candles(
         &settings,
         &args.source,

@@ -86,7 +86,8 @@ pub async fn run(json: bool, device: DeviceChoice) -> Result<ExitCode> {
                         ));
                     }
                     // Export to ONNX, with the export's own parity check against Burn.
-                    let report = runtime.block_on(export_version(&settings, &row.version_id, None))?;
+                    let report =
+                        runtime.block_on(export_version(&settings, &row.version_id, None))?;
                     onnx_max_abs_diff = Some(report.export.max_abs_diff);
                     Ok(())
                 })()
@@ -100,9 +101,14 @@ pub async fn run(json: bool, device: DeviceChoice) -> Result<ExitCode> {
                     status,
                 });
                 if !json {
-                    let r = results
-                        .last()
-                        .map(|r: &PairResult| (r.parameters, r.seconds, r.onnx_max_abs_diff, r.status.clone()));
+                    let r = results.last().map(|r: &PairResult| {
+                        (
+                            r.parameters,
+                            r.seconds,
+                            r.onnx_max_abs_diff,
+                            r.status.clone(),
+                        )
+                    });
                     if let Some((p, s, d, st)) = r {
                         let onnx = d.map_or_else(|| "-".into(), |d| format!("onnx diff {d:.1e}"));
                         println!(

@@ -14,9 +14,8 @@ use atb_engine::market::binance::parse_klines;
 use atb_engine::market::sample::sample_candles;
 use atb_engine::onnx::{OnnxDocument, OnnxModel, model_document};
 use atb_engine::pipeline::{BurnPredictor, WindowPredictor};
-use atb_engine::registry::metadata::{FeatureSchema, TargetDefinition};
 use atb_models::burn::nn::loss::{MseLoss, Reduction};
-use atb_models::burn::optim::{AdamConfig, GradientsParams, Optimizer};
+use atb_models::burn::optim::{AdamConfig, GradientsParams};
 use atb_models::burn::prelude::*;
 use atb_models::{ModelOverrides, ModelType, Variant, build_model};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
@@ -113,28 +112,7 @@ fn training_steps(c: &mut Criterion) {
 }
 
 fn document(model_type: ModelType) -> OnnxDocument {
-    OnnxDocument {
-        symbol: "BTCUSDT".into(),
-        timeframe: "1h".into(),
-        version_id: "bench".into(),
-        architecture: model_type.to_string(),
-        variant: "default".into(),
-        app_version: env!("CARGO_PKG_VERSION").into(),
-        schema: FeatureSchema {
-            feature_set: "price".into(),
-            feature_names: (0..F).map(|i| format!("f{i}")).collect(),
-            means: vec![0.0; F],
-            stds: vec![1.0; F],
-            sequence_length: L,
-            n_features: F,
-            target: TargetDefinition {
-                kind: "log_return".into(),
-                horizon: 1,
-                mean: 0.0,
-                std: 1.0,
-            },
-        },
-    }
+    OnnxDocument::standalone(model_type.as_str(), "default", L, F)
 }
 
 fn single_window_inference(c: &mut Criterion) {
@@ -156,10 +134,14 @@ fn single_window_inference(c: &mut Criterion) {
             device: &device,
         };
         g.bench_function(BenchmarkId::new("burn_cpu", model_type.as_str()), |b| {
-            b.iter(|| burn.predict_windows(window.clone(), [1, L, F]).expect("burn"))
+            b.iter(|| {
+                burn.predict_windows(window.clone(), [1, L, F])
+                    .expect("burn")
+            })
         });
-        let onnx = OnnxModel::from_bytes(&model_document(&model, &document(model_type)).expect("export"))
-            .expect("tract");
+        let onnx =
+            OnnxModel::from_bytes(&model_document(&model, &document(model_type)).expect("export"))
+                .expect("tract");
         g.bench_function(BenchmarkId::new("onnx_tract", model_type.as_str()), |b| {
             b.iter(|| onnx.predict(&window, 1).expect("tract"))
         });

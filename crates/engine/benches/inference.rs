@@ -8,7 +8,6 @@
 use atb_engine::benchmark::inference::{TimingPlan, synthetic_windows, time_inference};
 use atb_engine::onnx::{OnnxDocument, OnnxModel, model_document};
 use atb_engine::pipeline::{BurnPredictor, WindowPredictor};
-use atb_engine::registry::metadata::{FeatureSchema, TargetDefinition};
 use atb_models::{DeviceChoice, ModelOverrides, ModelType, Variant, build_model, select_device};
 
 const L: usize = 120;
@@ -25,28 +24,7 @@ fn promise(model_type: ModelType) -> &'static str {
 }
 
 fn document(model_type: ModelType) -> OnnxDocument {
-    OnnxDocument {
-        symbol: "BTCUSDT".into(),
-        timeframe: "1h".into(),
-        version_id: "bench".into(),
-        architecture: model_type.to_string(),
-        variant: "default".into(),
-        app_version: env!("CARGO_PKG_VERSION").into(),
-        schema: FeatureSchema {
-            feature_set: "price".into(),
-            feature_names: (0..F).map(|i| format!("f{i}")).collect(),
-            means: vec![0.0; F],
-            stds: vec![1.0; F],
-            sequence_length: L,
-            n_features: F,
-            target: TargetDefinition {
-                kind: "log_return".into(),
-                horizon: 1,
-                mean: 0.0,
-                std: 1.0,
-            },
-        },
-    }
+    OnnxDocument::standalone(model_type.as_str(), "default", L, F)
 }
 
 fn main() {
@@ -56,9 +34,7 @@ fn main() {
         ..TimingPlan::default()
     };
     let windows = synthetic_windows(256, L, F);
-    let gpu = select_device(DeviceChoice::Auto)
-        .ok()
-        .filter(|d| d.is_gpu);
+    let gpu = select_device(DeviceChoice::Auto).ok().filter(|d| d.is_gpu);
     println!(
         "single window [1, {L}, {F}] and batches of 256; {} single calls after {} warm-up",
         plan.single_calls, plan.warmup
@@ -79,16 +55,6 @@ fn main() {
         .expect("model");
         let bytes = model_document(&model, &document(model_type)).expect("export");
         let onnx = OnnxModel::from_bytes(&bytes).expect("tract loads the export");
-        let mut rows: Vec<(String, Box<dyn WindowPredictor + '_>)> = vec![
-            (
-                "burn cpu (flex)".into(),
-                Box::new(BurnPredictor {
-                    model: &model,
-                    device: &cpu,
-                }),
-            ),
-            ("onnx in tract".into(), Box::new(onnx)),
-        ];
         let gpu_model = gpu.as_ref().map(|g| {
             (
                 g,
@@ -103,6 +69,16 @@ fn main() {
                 .0,
             )
         });
+        let mut rows: Vec<(String, Box<dyn WindowPredictor + '_>)> = vec![
+            (
+                "burn cpu (flex)".into(),
+                Box::new(BurnPredictor {
+                    model: &model,
+                    device: &cpu,
+                }),
+            ),
+            ("onnx in tract".into(), Box::new(onnx)),
+        ];
         if let Some((g, m)) = &gpu_model {
             rows.push((
                 format!("burn {}", g.name),

@@ -16,9 +16,7 @@ use crate::onnx::OnnxModel;
 use crate::registry::metadata::FeatureSchema;
 use crate::registry::{LoadedModel, Registry};
 use crate::settings::Settings;
-use crate::training::{
-    CancelToken, TrainOutcome, TrainingParams, candles_sha256, train,
-};
+use crate::training::{CancelToken, TrainOutcome, TrainingParams, candles_sha256, train};
 
 /// Trains on `series` and, unless cancelled, registers the result. Blocking: run it on a
 /// worker thread. `set_latest` moves the series' `latest` alias.
@@ -182,7 +180,13 @@ pub struct TestWindows {
 
 fn evenly_spaced(n: usize, count: usize) -> impl Iterator<Item = usize> {
     // First and last included.
-    (0..count).map(move |i| if count == 1 { 0 } else { i * (n - 1) / (count - 1) })
+    (0..count).map(move |i| {
+        if count == 1 {
+            0
+        } else {
+            i * (n - 1) / (count - 1)
+        }
+    })
 }
 
 /// Up to `max` windows spread evenly over the test split of prepared data (what a run that

@@ -131,7 +131,10 @@ fn a_registered_version_exports_records_copies_and_refuses_tampering() {
     assert_eq!(bytes.len() as u64, e.bytes);
     assert_eq!(atb_engine::registry::sha256_hex(&bytes), e.sha256);
     let copy = report.copy.clone().unwrap();
-    assert_eq!(copy, out_dir.path().join(format!("{}.onnx", row.version_id)));
+    assert_eq!(
+        copy,
+        out_dir.path().join(format!("{}.onnx", row.version_id))
+    );
     assert_eq!(std::fs::read(&copy).unwrap(), bytes);
     // Nothing staged is left beside it.
     let leftovers: Vec<_> = std::fs::read_dir(report.path.parent().unwrap())
@@ -163,7 +166,11 @@ fn a_registered_version_exports_records_copies_and_refuses_tampering() {
     let last = tampered.len() - 1;
     tampered[last] ^= 0x01;
     std::fs::write(&report.path, &tampered).unwrap();
-    let err = registry.load_onnx(&row.version_id).err().unwrap().to_string();
+    let err = registry
+        .load_onnx(&row.version_id)
+        .err()
+        .unwrap()
+        .to_string();
     assert!(err.contains("modified"), "{err}");
     let damaged = registry.verify().unwrap().damaged;
     assert_eq!(damaged.len(), 1, "{damaged:?}");

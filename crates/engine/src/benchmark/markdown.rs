@@ -97,7 +97,10 @@ pub fn markdown(report: &BenchReport) -> String {
         s,
         "\n| model | variant | parameters | weights | s/epoch | samples/s | epochs | train s | p50 / p99 native (ms) | p50 / p99 ONNX (ms) | batch-256 native / ONNX (windows/s) | ONNX max diff |"
     );
-    let _ = writeln!(s, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let _ = writeln!(
+        s,
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    );
     for r in &report.results {
         let _ = writeln!(
             s,

@@ -336,7 +336,13 @@ pub fn run_benchmark(
             model_type,
             variant,
         });
-        let m = measure(settings, &outcome, &version_id, &native_device, request.timing)?;
+        let m = measure(
+            settings,
+            &outcome,
+            &version_id,
+            &native_device,
+            request.timing,
+        )?;
         let result = aggregate(
             model_type,
             variant,

@@ -36,6 +36,38 @@ pub struct OnnxDocument {
 }
 
 impl OnnxDocument {
+    /// The description of a model that is not in the registry (benchmarks, tests): identity
+    /// scalers, a one-bar log-return target, placeholder names.
+    pub fn standalone(
+        architecture: &str,
+        variant: &str,
+        sequence_length: usize,
+        n_features: usize,
+    ) -> Self {
+        Self {
+            symbol: "-".into(),
+            timeframe: "-".into(),
+            version_id: "unregistered".into(),
+            architecture: architecture.into(),
+            variant: variant.into(),
+            app_version: env!("CARGO_PKG_VERSION").into(),
+            schema: FeatureSchema {
+                feature_set: "-".into(),
+                feature_names: (0..n_features).map(|i| format!("f{i}")).collect(),
+                means: vec![0.0; n_features],
+                stds: vec![1.0; n_features],
+                sequence_length,
+                n_features,
+                target: TargetDefinition {
+                    kind: "log_return".into(),
+                    horizon: 1,
+                    mean: 0.0,
+                    std: 1.0,
+                },
+            },
+        }
+    }
+
     /// The `metadata_props` entries: one key per fact, lists and the target as JSON.
     pub fn props(&self) -> Result<Vec<(String, String)>> {
         let s = &self.schema;

@@ -6,6 +6,8 @@
 //! stacked LSTMs feed each other without transposes. Convolutions run channels-first `[B, C, T]`.
 //! Dropout is the identity at inference and is not emitted.
 
+use atb_models::ForecastModel;
+use atb_models::architectures::RegressionHead;
 use atb_models::burn::nn::conv::Conv1d;
 use atb_models::burn::nn::pool::MaxPool1d;
 use atb_models::burn::nn::{Linear, PaddingConfig1d};
@@ -13,8 +15,6 @@ use atb_models::burn::prelude::*;
 use atb_models::layers::attention::KerasMultiHeadAttention;
 use atb_models::layers::lstm::KerasLstm;
 use atb_models::layers::tcn::TcnTrunk;
-use atb_models::ForecastModel;
-use atb_models::architectures::RegressionHead;
 
 use super::graph::{GraphBuilder, attr_f32_scalar_tensor, attr_int, attr_ints, attr_string};
 use crate::error::{Error, Result};
@@ -52,7 +52,11 @@ pub fn emit_model(g: &mut GraphBuilder, model: &ForecastModel, steps: usize) -> 
         ForecastModel::AttentionLstm(m) => {
             let seq_first = g.node("Transpose", &[x], vec![attr_ints("perm", &[1, 0, 2])]);
             let (sequence, _) = lstm_stack(g, &seq_first, &m.lstms)?;
-            let seq = g.node("Transpose", &[&sequence], vec![attr_ints("perm", &[1, 0, 2])]);
+            let seq = g.node(
+                "Transpose",
+                &[&sequence],
+                vec![attr_ints("perm", &[1, 0, 2])],
+            );
             let attended = attention(g, &seq, &m.attention, steps)?;
             let residual = g.node("Add", &[&seq, &attended], vec![]);
             avg_max_pool(g, &residual, 1)
@@ -221,7 +225,11 @@ fn lstm(g: &mut GraphBuilder, x: &str, layer: &KerasLstm) -> Result<(String, Str
     let batch = g.node("Gather", &[&shape, &batch_index], vec![attr_int("axis", 0)]);
     let one = g.i64_tensor("one", &[1]);
     let hidden = g.i64_tensor("hidden", &[units as i64]);
-    let state_shape = g.node("Concat", &[&one, &batch, &hidden], vec![attr_int("axis", 0)]);
+    let state_shape = g.node(
+        "Concat",
+        &[&one, &batch, &hidden],
+        vec![attr_int("axis", 0)],
+    );
     // The value is explicit: tract's default is not float32.
     let zeros = g.node(
         "ConstantOfShape",
@@ -287,7 +295,11 @@ fn attention(
     let scaled = g.node("Div", &[&scores, &scale], vec![]);
     let weights = g.node("Softmax", &[&scaled], vec![attr_int("axis", -1)]);
     let context = g.node("MatMul", &[&weights, &v], vec![]);
-    let merged = g.node("Transpose", &[&context], vec![attr_ints("perm", &[0, 2, 1, 3])]);
+    let merged = g.node(
+        "Transpose",
+        &[&context],
+        vec![attr_ints("perm", &[0, 2, 1, 3])],
+    );
     let merged_shape = g.i64_tensor("shape", &[-1, steps as i64, heads * key_dim]);
     let flat = g.node("Reshape", &[&merged, &merged_shape], vec![]);
     linear_nd(g, &flat, &mha.output)

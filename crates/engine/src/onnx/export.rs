@@ -51,7 +51,13 @@ pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f64 {
     a.iter()
         .zip(b)
         .map(|(x, y)| (f64::from(*x) - f64::from(*y)).abs())
-        .fold(0.0, |m, d| if d.is_finite() { m.max(d) } else { f64::INFINITY })
+        .fold(0.0, |m, d| {
+            if d.is_finite() {
+                m.max(d)
+            } else {
+                f64::INFINITY
+            }
+        })
 }
 
 /// Exports `reference` (a version id or alias) to `model.onnx` in its folder, and copies it to
@@ -114,7 +120,11 @@ pub fn export_loaded(
     let export = OnnxExport {
         version_id: loaded.row.version_id.clone(),
         exported_at: Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        file: format!("{}/{}", loaded.row.folder, crate::registry::exports::ONNX_FILE),
+        file: format!(
+            "{}/{}",
+            loaded.row.folder,
+            crate::registry::exports::ONNX_FILE
+        ),
         sha256: sha256_hex(&bytes),
         bytes: bytes.len() as u64,
         opset: OPSET,
@@ -155,7 +165,10 @@ mod tests {
     fn any_non_finite_or_missing_value_is_infinitely_different() {
         assert_eq!(max_abs_diff(&[1.0, 2.0], &[1.0, 2.5]), 0.5);
         assert_eq!(max_abs_diff(&[1.0, f32::NAN], &[1.0, 2.0]), f64::INFINITY);
-        assert_eq!(max_abs_diff(&[f32::INFINITY], &[f32::INFINITY]), f64::INFINITY);
+        assert_eq!(
+            max_abs_diff(&[f32::INFINITY], &[f32::INFINITY]),
+            f64::INFINITY
+        );
         assert_eq!(max_abs_diff(&[1.0], &[1.0, 2.0]), f64::INFINITY);
     }
 }

@@ -205,3 +205,32 @@ fn an_unexported_version_says_how_to_export() {
         .to_string();
     assert!(err.contains("atb models export-onnx"), "{err}");
 }
+
+#[test]
+fn damaged_or_foreign_files_are_refused_with_a_reason() {
+    let device = Device::flex();
+    let (model, _) = build_model(
+        ModelType::Tcn,
+        Variant::Lightweight,
+        [L, F],
+        &ModelOverrides::default(),
+        &device,
+    )
+    .unwrap();
+    let bytes = model_document(&model, &document(ModelType::Tcn, Variant::Lightweight)).unwrap();
+    let err = |b: &[u8]| OnnxModel::from_bytes(b).err().map(|e| e.to_string());
+    // Cut in half: not a model any more.
+    let truncated = err(&bytes[..bytes.len() / 2]).expect("truncated file refused");
+    assert!(truncated.contains("ONNX"), "{truncated}");
+    let garbage = err(b"definitely not protobuf").expect("garbage refused");
+    assert!(garbage.contains("not an ONNX model"), "{garbage}");
+    // A valid ONNX file that atb did not write lacks the metadata that says how to feed it.
+    let foreign = OnnxDocument::standalone("tcn", "lightweight", L, F);
+    let mut props = foreign.props().unwrap();
+    props.retain(|(k, _)| k != "atb.feature_means");
+    assert!(OnnxDocument::from_props(&props.into_iter().collect()).is_err());
+    // Windows of the wrong size are refused, not silently reshaped.
+    let onnx = OnnxModel::from_bytes(&bytes).unwrap();
+    assert!(onnx.predict(&vec![0.0; L * F - 1], 1).is_err());
+    assert_eq!(onnx.predict(&[], 0).unwrap(), Vec::<f32>::new());
+}

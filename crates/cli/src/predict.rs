@@ -41,7 +41,8 @@ pub async fn run(args: PredictArgs) -> Result<ExitCode> {
     // Either runtime behind one interface; both check their file's hash on load.
     let (row, schema, predictor): (_, _, Box<dyn WindowPredictor>) = if args.onnx {
         let loaded = registry.load_onnx(&args.reference)?;
-        let schema = registry.schema(&loaded.row)?;
+        // The file describes its own inputs; use exactly what it says.
+        let schema = loaded.model.document.schema.clone();
         (loaded.row, schema, Box::new(loaded.model))
     } else {
         let loaded = registry.load(&args.reference, &device)?;

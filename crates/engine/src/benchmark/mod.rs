@@ -15,7 +15,7 @@ use chrono::Utc;
 use self::inference::{TimingPlan, time_inference};
 use crate::error::{Error, Result};
 use crate::market::source::CandleSeries;
-use crate::onnx::{OnnxModel, PARITY_WINDOWS, export_loaded};
+use crate::onnx::{PARITY_WINDOWS, export_loaded};
 use crate::pipeline::{BurnPredictor, test_windows_of, train_and_register};
 use crate::registry::{Registry, WEIGHTS_FILE};
 use crate::settings::Settings;
@@ -153,9 +153,7 @@ fn measure(
     let cpu = Device::flex();
     let loaded = registry.load(version_id, &cpu)?;
     let parity_windows = test_windows_of(&o.data, PARITY_WINDOWS)?;
-    let report = export_loaded(&mut registry, &loaded, &cpu, &parity_windows, None)?;
-    let onnx_bytes = std::fs::read(&report.path).map_err(|e| Error::io(&report.path, e))?;
-    let onnx = OnnxModel::from_bytes(&onnx_bytes)?;
+    let (report, onnx) = export_loaded(&mut registry, &loaded, &cpu, &parity_windows, None)?;
     let weights = registry.onnx_path(&loaded.row).with_file_name(WEIGHTS_FILE);
     let weight_bytes = std::fs::metadata(&weights)
         .map_err(|e| Error::io(&weights, e))?

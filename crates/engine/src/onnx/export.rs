@@ -72,17 +72,18 @@ pub async fn export_version(
     let mut registry = Registry::open(settings)?;
     let loaded = registry.load(reference, &device)?;
     let windows = load_test_windows(settings, &loaded, PARITY_WINDOWS).await?;
-    export_loaded(&mut registry, &loaded, &device, &windows, output)
+    Ok(export_loaded(&mut registry, &loaded, &device, &windows, output)?.0)
 }
 
-/// The export itself, for a version already loaded (on `device`) and its test windows.
+/// The export itself, for a version already loaded (on `device`) and its test windows; also
+/// returns the checked file loaded in tract, ready to run.
 pub fn export_loaded(
     registry: &mut Registry,
     loaded: &LoadedModel,
     device: &Device,
     windows: &TestWindows,
     output: Option<&Path>,
-) -> Result<ExportReport> {
+) -> Result<(ExportReport, OnnxModel)> {
     let bytes = model_document(&loaded.model, &document_for(loaded))?;
     let target = registry.onnx_path(&loaded.row);
     let staged = target.with_file_name(format!(".model.onnx.staged-{}", std::process::id()));
@@ -99,11 +100,12 @@ pub fn export_loaded(
         // A batch of one through the same file: the batch axis really is dynamic.
         let one = windows.shape[1] * windows.shape[2];
         let single = onnx.predict(&windows.values[..one], 1)?;
-        Ok(max_abs_diff(&expected, &actual).max(max_abs_diff(&expected[..1], &single)))
+        let diff = max_abs_diff(&expected, &actual).max(max_abs_diff(&expected[..1], &single));
+        Ok((diff, onnx))
     });
-    let max_diff = match checked {
-        Ok(d) if d <= PARITY_TOLERANCE => d,
-        Ok(d) => {
+    let (max_diff, onnx) = match checked {
+        Ok((d, onnx)) if d <= PARITY_TOLERANCE => (d, onnx),
+        Ok((d, _)) => {
             let _ = std::fs::remove_file(&staged);
             return Err(Error::ParityFailed {
                 version: loaded.row.version_id.clone(),
@@ -150,11 +152,14 @@ pub fn export_loaded(
         }
         None => None,
     };
-    Ok(ExportReport {
-        export,
-        path: target,
-        copy,
-    })
+    Ok((
+        ExportReport {
+            export,
+            path: target,
+            copy,
+        },
+        onnx,
+    ))
 }
 
 #[cfg(test)]

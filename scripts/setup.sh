@@ -4,9 +4,14 @@
 set -euo pipefail
 
 # Debian packages: a C toolchain for bundled SQLite; Mesa's software Vulkan (lavapipe) so the
-# GPU code path runs without a GPU; pkg-config for -sys crates; Python with venv for the ONNX
-# Runtime check of exported models.
-APT_PACKAGES=(build-essential pkg-config mesa-vulkan-drivers libvulkan1 python3 python3-venv)
+# GPU code path and the UI's image snapshots run without a GPU; pkg-config for -sys crates; Python
+# with venv for the ONNX Runtime check of exported models; WebKitGTK and GTK for the desktop app;
+# Xvfb and ImageMagick for its headless smoke test and screenshots.
+APT_PACKAGES=(
+  build-essential pkg-config mesa-vulkan-drivers libvulkan1 python3 python3-venv
+  libwebkit2gtk-4.1-dev libgtk-3-dev libsoup-3.0-dev libjavascriptcoregtk-4.1-dev
+  xvfb xauth imagemagick
+)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -28,9 +33,34 @@ if ! command -v cargo >/dev/null 2>&1; then
 fi
 echo "setup: $(cargo --version)"
 
+REPO="$(cd "$(dirname "$0")/.." && pwd)"
+
+# The desktop UI is compiled to wasm32 and bound with wasm-bindgen's CLI, which must be exactly
+# the wasm-bindgen version in Cargo.lock.
+if command -v rustup >/dev/null 2>&1; then
+  if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+    echo "setup: adding the wasm32-unknown-unknown target"
+    rustup target add wasm32-unknown-unknown
+  fi
+elif ! rustc --print target-libdir --target wasm32-unknown-unknown >/dev/null 2>&1; then
+  echo "setup: the wasm32-unknown-unknown Rust target is missing and rustup is not available to add it" >&2
+  exit 1
+fi
+WASM_BINDGEN_VERSION="$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' "$REPO/Cargo.lock")"
+if [ -z "$WASM_BINDGEN_VERSION" ]; then
+  echo "setup: Cargo.lock names no wasm-bindgen version" >&2
+  exit 1
+fi
+if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$WASM_BINDGEN_VERSION" ]; then
+  echo "setup: installing wasm-bindgen-cli $WASM_BINDGEN_VERSION (a few minutes, once)"
+  # Not --locked: the CLI's own lock file currently names a yanked crate.
+  cargo install --quiet wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
+else
+  echo "setup: wasm-bindgen-cli $WASM_BINDGEN_VERSION present"
+fi
+
 # ONNX Runtime (PyPI) in a virtual environment beside the checkout: the tests run every exported
 # model through it. Pinned so results do not drift.
-REPO="$(cd "$(dirname "$0")/.." && pwd)"
 VENV="$REPO/.venv"
 PY_PACKAGES=(onnxruntime==1.23.2 numpy==2.3.5)
 if [ ! -x "$VENV/bin/python" ]; then

@@ -17,5 +17,6 @@ pub mod registry;
 pub mod settings;
 pub mod store;
 pub mod training;
+pub mod views;
 
 pub use error::{Error, Result};

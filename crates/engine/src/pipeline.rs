@@ -4,6 +4,7 @@
 
 use atb_models::ForecastModel;
 use atb_models::burn::prelude::*;
+use atb_protocol::desktop::{AttentionMap, TestPredictions};
 use atb_protocol::registry::ModelRow;
 use atb_protocol::training::TrainingEvent;
 
@@ -208,13 +209,15 @@ pub fn test_windows_of(data: &PreparedData, max: usize) -> Result<TestWindows> {
     })
 }
 
-/// Reloads the candles a version was trained on (same source and range, checked against the
-/// recorded SHA-256) and returns up to `max` windows spread evenly over its test split.
-pub async fn load_test_windows(
-    settings: &Settings,
-    loaded: &LoadedModel,
-    max: usize,
-) -> Result<TestWindows> {
+/// The reloaded feature matrix of a version and the rows whose targets fall in its test split.
+struct TestRows {
+    matrix: FeatureMatrix,
+    rows: Vec<usize>,
+}
+
+/// Reloads the candles a version was trained on (same source and range, refused unless their
+/// SHA-256 matches the recorded one) and finds its test rows.
+async fn test_rows(settings: &Settings, loaded: &LoadedModel) -> Result<TestRows> {
     let d = &loaded.metadata.dataset;
     let version = &loaded.row.version_id;
     let source: CandleSource = d.source.parse()?;
@@ -237,25 +240,123 @@ pub async fn load_test_windows(
     let matrix = schema_features(version, schema, &series)?;
     let h = schema.target.horizon;
     let l = schema.sequence_length;
-    let tests: Vec<usize> = (l.saturating_sub(1)..matrix.rows.saturating_sub(h))
+    let rows: Vec<usize> = (l.saturating_sub(1)..matrix.rows.saturating_sub(h))
         .filter(|&t| {
             let target = matrix.open_times[t + h];
             (d.test.first_target_open_ms..=d.test.last_target_open_ms).contains(&target)
         })
         .collect();
-    if tests.is_empty() {
+    if rows.is_empty() {
         return Err(Error::TooLittleData(format!(
             "{version}'s test split has no windows in the reloaded candles"
         )));
     }
-    let count = tests.len().min(max);
+    Ok(TestRows { matrix, rows })
+}
+
+/// Reloads the candles a version was trained on (same source and range, checked against the
+/// recorded SHA-256) and returns up to `max` windows spread evenly over its test split.
+pub async fn load_test_windows(
+    settings: &Settings,
+    loaded: &LoadedModel,
+    max: usize,
+) -> Result<TestWindows> {
+    let TestRows { matrix, rows } = test_rows(settings, loaded).await?;
+    let l = loaded.schema.sequence_length;
+    let count = rows.len().min(max);
     let mut values = Vec::with_capacity(count * l * matrix.width());
-    for pick in evenly_spaced(tests.len(), count) {
-        scaled_window(&matrix, schema, tests[pick], &mut values);
+    for pick in evenly_spaced(rows.len(), count) {
+        scaled_window(&matrix, &loaded.schema, rows[pick], &mut values);
     }
     Ok(TestWindows {
         values,
         count,
         shape: [count, l, matrix.width()],
     })
+}
+
+/// Windows predicted at once when sweeping a whole test split.
+const SWEEP_BATCH: usize = 256;
+
+/// Predicted against actual closes over a version's whole test split (thinned evenly to at most
+/// `max_points`), with its own weights on `device`.
+pub async fn test_predictions(
+    settings: &Settings,
+    loaded: &LoadedModel,
+    device: &Device,
+    max_points: usize,
+) -> Result<TestPredictions> {
+    let TestRows { matrix, rows } = test_rows(settings, loaded).await?;
+    let schema = &loaded.schema;
+    let (l, w, h) = (
+        schema.sequence_length,
+        matrix.width(),
+        schema.target.horizon,
+    );
+    let picks: Vec<usize> = evenly_spaced(rows.len(), rows.len().min(max_points.max(1)))
+        .map(|i| rows[i])
+        .collect();
+    let predictor = BurnPredictor {
+        model: &loaded.model,
+        device,
+    };
+    let mut out = TestPredictions {
+        version_id: loaded.row.version_id.clone(),
+        target_open_ms: Vec::with_capacity(picks.len()),
+        actual_close: Vec::with_capacity(picks.len()),
+        predicted_close: Vec::with_capacity(picks.len()),
+    };
+    for chunk in picks.chunks(SWEEP_BATCH) {
+        let mut values = Vec::with_capacity(chunk.len() * l * w);
+        for &t in chunk {
+            scaled_window(&matrix, schema, t, &mut values);
+        }
+        let raw = predictor.predict_windows(values, [chunk.len(), l, w])?;
+        for (&t, y) in chunk.iter().zip(raw) {
+            let log_return = schema.target.mean + schema.target.std * f64::from(y);
+            out.target_open_ms.push(matrix.open_times[t + h]);
+            out.actual_close.push(matrix.closes[t + h]);
+            out.predicted_close
+                .push(matrix.closes[t] * log_return.exp());
+        }
+    }
+    Ok(out)
+}
+
+/// Attention weights of an attention model on the last window of its test split, averaged over
+/// heads; `None` for architectures without attention.
+pub async fn attention_map(
+    settings: &Settings,
+    loaded: &LoadedModel,
+    device: &Device,
+) -> Result<Option<AttentionMap>> {
+    if !loaded.row.architecture.contains("attention") {
+        return Ok(None);
+    }
+    let TestRows { matrix, rows } = test_rows(settings, loaded).await?;
+    let schema = &loaded.schema;
+    let last = *rows
+        .last()
+        .ok_or_else(|| Error::TooLittleData("empty test split".into()))?;
+    let mut window = Vec::with_capacity(schema.sequence_length * matrix.width());
+    scaled_window(&matrix, schema, last, &mut window);
+    let x: Tensor<3> = Tensor::from_data(
+        TensorData::new(window, [1, schema.sequence_length, matrix.width()]),
+        device,
+    );
+    let Some(weights) = loaded.model.attention_weights(x) else {
+        return Ok(None);
+    };
+    let [_, heads, size, keys] = weights.dims();
+    let mean = weights.mean_dim(1).reshape([size * keys]);
+    let values = mean
+        .into_data()
+        .try_to_vec::<f32>()
+        .map_err(|e| Error::InvalidData(format!("reading attention weights: {e:?}")))?;
+    Ok(Some(AttentionMap {
+        version_id: loaded.row.version_id.clone(),
+        size,
+        heads,
+        weights: values,
+    }))
 }

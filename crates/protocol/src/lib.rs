@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 pub mod bench;
+pub mod desktop;
 pub mod registry;
 pub mod training;
 

@@ -1,0 +1,234 @@
+//! The application: screen state, the reply dispatcher and the frame loop. Screens draw from state
+//! and queue requests; replies from the backend are the only thing that changes loaded data.
+
+use atb_protocol::desktop::AppInfo;
+use egui::{RichText, Ui};
+
+use crate::backend::{Backend, Reply, Request};
+use crate::data_screen::DataScreen;
+use crate::detail_screen::DetailScreen;
+use crate::models_screen::ModelsScreen;
+use crate::train_screen::TrainScreen;
+use crate::widgets::ERROR_RED;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Screen {
+    Data,
+    Train,
+    Models,
+    Detail,
+    Guide,
+}
+
+/// Requests a frame wants sent; the app sends them after drawing.
+#[derive(Default)]
+pub struct Outbox(pub Vec<Request>);
+
+impl Outbox {
+    pub fn send(&mut self, r: Request) {
+        self.0.push(r);
+    }
+}
+
+/// Everything the UI shows. Public so tests can assert on it.
+pub struct UiState {
+    pub screen: Screen,
+    pub info: Option<AppInfo>,
+    /// Errors not yet dismissed, newest last.
+    pub errors: Vec<String>,
+    pub data: DataScreen,
+    pub train: TrainScreen,
+    pub models: ModelsScreen,
+    pub detail: DetailScreen,
+}
+
+pub struct AtbApp {
+    backend: Box<dyn Backend>,
+    pub state: UiState,
+    started: bool,
+}
+
+impl AtbApp {
+    pub fn new(backend: Box<dyn Backend>) -> Self {
+        Self {
+            backend,
+            state: UiState {
+                screen: Screen::Train,
+                info: None,
+                errors: Vec::new(),
+                data: DataScreen::default(),
+                train: TrainScreen::default(),
+                models: ModelsScreen::default(),
+                detail: DetailScreen::default(),
+            },
+            started: false,
+        }
+    }
+
+    /// One frame: take in what arrived, draw, send what the frame asked for.
+    pub fn ui(&mut self, ui: &mut Ui) {
+        let mut out = Outbox::default();
+        if !self.started {
+            self.started = true;
+            for r in [
+                Request::AppInfo,
+                Request::DataOverview,
+                Request::ListModels,
+                Request::AttachRun,
+            ] {
+                out.send(r);
+            }
+        }
+        for reply in self.backend.poll() {
+            self.state.apply(reply, &mut out);
+        }
+        self.state.draw(ui, &mut out);
+        for r in out.0 {
+            self.backend.send(r, ui.ctx());
+        }
+    }
+}
+
+#[cfg(target_arch = "wasm32")]
+impl eframe::App for AtbApp {
+    fn ui(&mut self, ui: &mut Ui, _frame: &mut eframe::Frame) {
+        AtbApp::ui(self, ui);
+    }
+}
+
+impl UiState {
+    fn apply(&mut self, reply: Reply, out: &mut Outbox) {
+        match reply {
+            Reply::AppInfo(info) => self.info = Some(info),
+            Reply::DataOverview(o) => self.data.overview = Some(o),
+            Reply::Candles(c) => self.data.set_chart(c),
+            Reply::FetchProgress(p) => self.data.fetch_progress = Some(p),
+            Reply::Fetched(summary) => {
+                self.data.fetched(summary);
+                out.send(Request::DataOverview);
+            }
+            Reply::RunSnapshot(snapshot) => self.train.attach(snapshot),
+            Reply::Run(update) => {
+                let registered =
+                    matches!(update, atb_protocol::desktop::RunUpdate::Registered { .. });
+                self.train.update(update);
+                if registered {
+                    out.send(Request::ListModels);
+                }
+            }
+            Reply::CancelRequested => self.train.cancel_requested = true,
+            Reply::Models(rows) => self.models.set_rows(rows),
+            Reply::Detail(d) => {
+                if self.detail.version.as_deref() == Some(&d.row.version_id) {
+                    self.detail.detail = Some((*d).clone());
+                }
+                self.models.details.insert(d.row.version_id.clone(), *d);
+            }
+            Reply::Predictions(p) => {
+                self.models.predictions.insert(p.version_id.clone(), p);
+            }
+            Reply::Attention(map) => self.detail.attention_loaded(map),
+            Reply::Exported(outcome) => {
+                self.detail.exported(outcome);
+                out.send(Request::ListModels);
+            }
+            Reply::Promoted(row) => {
+                self.detail.message = Some(format!(
+                    "{} is now {}",
+                    row.version_id,
+                    row.aliases.join(", ")
+                ));
+                out.send(Request::ListModels);
+            }
+            Reply::Deleted(version) => {
+                self.models.forget(&version);
+                if self.detail.version.as_deref() == Some(&version) {
+                    self.detail = DetailScreen::default();
+                    self.screen = Screen::Models;
+                }
+                out.send(Request::ListModels);
+            }
+            Reply::Failed { request, message } => {
+                self.data.request_failed(request);
+                self.train.request_failed(request);
+                self.detail.request_failed(request);
+                self.errors.push(format!("{request} failed: {message}"));
+            }
+        }
+    }
+
+    fn draw(&mut self, ui: &mut Ui, out: &mut Outbox) {
+        egui::Panel::top("tabs").show(ui, |ui| {
+            ui.horizontal(|ui| {
+                ui.heading("atb");
+                ui.separator();
+                for (screen, name) in [
+                    (Screen::Data, "Data"),
+                    (Screen::Train, "Training"),
+                    (Screen::Models, "Models"),
+                    (Screen::Detail, "Model detail"),
+                    (Screen::Guide, "Guide"),
+                ] {
+                    if ui.selectable_label(self.screen == screen, name).clicked() {
+                        self.screen = screen;
+                    }
+                }
+                if let Some(info) = &self.info {
+                    ui.separator();
+                    ui.label(
+                        RichText::new(format!("atb {} · {}", info.atb_version, info.home)).small(),
+                    );
+                }
+            });
+            self.draw_errors(ui);
+        });
+        if let Some(run) = &self.train.run
+            && run.active
+            && self.screen != Screen::Train
+        {
+            egui::Panel::bottom("run_status").show(ui, |ui| {
+                ui.label(run.status_line());
+            });
+        }
+        egui::CentralPanel::default().show(ui, |ui| {
+            egui::ScrollArea::vertical()
+                .id_salt(self.screen)
+                .show(ui, |ui| match self.screen {
+                    Screen::Data => self.data.show(ui, out),
+                    Screen::Train => {
+                        if let Some(version) = self.train.show(ui, out) {
+                            self.open_detail(version, out);
+                        }
+                    }
+                    Screen::Models => {
+                        if let Some(version) = self.models.show(ui, out) {
+                            self.open_detail(version, out);
+                        }
+                    }
+                    Screen::Detail => self.detail.show(ui, out),
+                    Screen::Guide => crate::guide::show(ui, &self.models.rows),
+                });
+        });
+    }
+
+    fn draw_errors(&mut self, ui: &mut Ui) {
+        let mut dismissed = None;
+        for (i, e) in self.errors.iter().enumerate() {
+            ui.horizontal(|ui| {
+                ui.label(RichText::new(e).color(ERROR_RED).strong());
+                if ui.button("Dismiss").clicked() {
+                    dismissed = Some(i);
+                }
+            });
+        }
+        if let Some(i) = dismissed {
+            self.errors.remove(i);
+        }
+    }
+
+    fn open_detail(&mut self, version: String, out: &mut Outbox) {
+        self.detail
+            .open(&version, self.models.details.get(&version).cloned(), out);
+        self.screen = Screen::Detail;
+    }
+}

@@ -1,0 +1,296 @@
+//! Data screen: pick a series and range, fetch it from Binance with progress, see its closes with
+//! the gaps marked, and the table of everything stored.
+
+use atb_protocol::desktop::{
+    CandleChart, DataOverview, FieldProblem, SOURCES, SeriesRequest, TIMEFRAMES, series_problems,
+};
+use atb_protocol::{FetchProgress, FetchSummary};
+use egui::Ui;
+use egui_plot::{Line, Plot, PlotPoints, VLine};
+
+use crate::app::Outbox;
+use crate::backend::Request;
+use crate::widgets::{ERROR_RED, choice, date, day_axis, labelled_edit, ms_to_days, problem, time};
+
+/// The series fields as typed (numbers stay text until checked).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeriesForm {
+    pub source: String,
+    pub symbol: String,
+    pub timeframe: String,
+    pub days: String,
+    pub start_date: String,
+    pub end_date: String,
+}
+
+impl Default for SeriesForm {
+    fn default() -> Self {
+        Self {
+            source: "sample".into(),
+            symbol: "BTCUSDT".into(),
+            timeframe: "1h".into(),
+            days: String::new(),
+            start_date: String::new(),
+            end_date: String::new(),
+        }
+    }
+}
+
+fn optional(s: &str) -> Option<String> {
+    let t = s.trim();
+    (!t.is_empty()).then(|| t.to_string())
+}
+
+impl SeriesForm {
+    /// The request, or every reason it cannot be made.
+    pub fn request(&self) -> Result<SeriesRequest, Vec<FieldProblem>> {
+        let mut problems = Vec::new();
+        let days = match optional(&self.days) {
+            None => None,
+            Some(d) => match d.parse::<u32>() {
+                Ok(n) => Some(n),
+                Err(_) => {
+                    problems.push(FieldProblem::new("days", "a whole number of days"));
+                    None
+                }
+            },
+        };
+        let request = SeriesRequest {
+            source: self.source.trim().to_string(),
+            symbol: self.symbol.trim().to_ascii_uppercase(),
+            timeframe: self.timeframe.clone(),
+            days,
+            start_date: optional(&self.start_date),
+            end_date: optional(&self.end_date),
+        };
+        problems.extend(series_problems(&request));
+        if problems.is_empty() {
+            Ok(request)
+        } else {
+            Err(problems)
+        }
+    }
+
+    /// Draws the fields; `problems` are shown under the field they name.
+    pub fn show(&mut self, ui: &mut Ui, problems: &[FieldProblem], with_source: bool) {
+        let say = |ui: &mut Ui, field: &str| {
+            for p in problems.iter().filter(|p| p.field == field) {
+                problem(ui, &p.reason);
+            }
+        };
+        if with_source {
+            choice(ui, "Source", &mut self.source, &SOURCES);
+            if self.source == "sample" {
+                ui.label("The bundled BTCUSDT 1h sample (works offline).");
+            }
+            say(ui, "source");
+        }
+        labelled_edit(ui, "Symbol", &mut self.symbol, 120.0);
+        say(ui, "symbol");
+        choice(ui, "Timeframe", &mut self.timeframe, &TIMEFRAMES);
+        say(ui, "timeframe");
+        labelled_edit(ui, "Last days", &mut self.days, 80.0);
+        say(ui, "days");
+        labelled_edit(ui, "Start date", &mut self.start_date, 100.0);
+        say(ui, "start date");
+        labelled_edit(ui, "End date", &mut self.end_date, 100.0);
+        say(ui, "end date");
+    }
+}
+
+#[derive(Default)]
+pub struct DataScreen {
+    pub form: SeriesForm,
+    pub overview: Option<DataOverview>,
+    pub chart: Option<CandleChart>,
+    pub chart_loading: bool,
+    pub fetching: bool,
+    pub fetch_progress: Option<FetchProgress>,
+    pub last_fetch: Option<FetchSummary>,
+}
+
+impl DataScreen {
+    pub fn set_chart(&mut self, chart: CandleChart) {
+        self.chart_loading = false;
+        self.chart = Some(chart);
+    }
+
+    pub fn fetched(&mut self, summary: FetchSummary) {
+        self.fetching = false;
+        self.fetch_progress = None;
+        self.last_fetch = Some(summary);
+    }
+
+    pub fn request_failed(&mut self, request: &str) {
+        match request {
+            "Fetch" => {
+                self.fetching = false;
+                self.fetch_progress = None;
+            }
+            "Loading the price chart" => self.chart_loading = false,
+            _ => {}
+        }
+    }
+
+    pub fn show(&mut self, ui: &mut Ui, out: &mut Outbox) {
+        ui.heading("Market data");
+        let request = self.form.request();
+        let problems = request.as_ref().err().cloned().unwrap_or_default();
+        self.form.show(ui, &problems, true);
+        ui.horizontal(|ui| {
+            let ok = request.is_ok();
+            if ui
+                .add_enabled(ok && !self.chart_loading, egui::Button::new("Show chart"))
+                .clicked()
+                && let Ok(r) = &request
+            {
+                self.chart_loading = true;
+                out.send(Request::Candles(r.clone()));
+            }
+            let binance = self.form.source == "binance";
+            let has_range = request
+                .as_ref()
+                .is_ok_and(|r| r.days.is_some() || r.start_date.is_some());
+            let fetch = ui
+                .add_enabled(
+                    ok && binance && has_range && !self.fetching,
+                    egui::Button::new("Fetch from Binance"),
+                )
+                .on_disabled_hover_text("Fetch needs source binance and a range (days or dates)");
+            if fetch.clicked()
+                && let Ok(r) = &request
+            {
+                self.fetching = true;
+                self.fetch_progress = None;
+                out.send(Request::Fetch(r.clone()));
+            }
+        });
+        if self.fetching {
+            let (done, wanted) = self
+                .fetch_progress
+                .map_or((0, 0), |p| (p.candles_done, p.candles_wanted));
+            let fraction = if wanted == 0 {
+                0.0
+            } else {
+                done as f32 / wanted as f32
+            };
+            ui.add(
+                egui::ProgressBar::new(fraction)
+                    .text(format!("fetching: {done} of {wanted} candles")),
+            );
+        }
+        if let Some(f) = &self.last_fetch {
+            ui.label(format!(
+                "Fetched {} {}: {} candles stored in range, {} new, {} requests, {} gap(s).",
+                f.symbol,
+                f.timeframe,
+                f.stored,
+                f.inserted,
+                f.requests,
+                f.gaps.len()
+            ));
+        }
+        ui.separator();
+        self.show_chart(ui);
+        ui.separator();
+        self.show_coverage(ui, out);
+    }
+
+    fn show_chart(&self, ui: &mut Ui) {
+        let Some(c) = &self.chart else {
+            ui.label("Press Show chart to plot the closes of the series above.");
+            return;
+        };
+        ui.label(format!(
+            "{} {} from {}: {} candles, {} gap(s){}",
+            c.symbol,
+            c.timeframe,
+            c.source,
+            c.candles,
+            c.gaps.len(),
+            if c.gaps.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " ({} missing candles, marked in red)",
+                    c.gaps.iter().map(|g| g.missing).sum::<u64>()
+                )
+            }
+        ));
+        let points: PlotPoints = c
+            .open_times_ms
+            .iter()
+            .zip(&c.closes)
+            .map(|(t, p)| [ms_to_days(*t), *p])
+            .collect();
+        Plot::new("price_chart")
+            .height(260.0)
+            .x_axis_formatter(day_axis)
+            .y_axis_label("close (USD)")
+            .show(ui, |plot| {
+                plot.line(Line::new("close", points));
+                // Hundreds of gap lines would hide the price; the count is in the caption.
+                for g in c.gaps.iter().take(200) {
+                    plot.vline(VLine::new("gap", ms_to_days(g.first_missing_ms)).color(ERROR_RED));
+                }
+            });
+    }
+
+    fn show_coverage(&mut self, ui: &mut Ui, out: &mut Outbox) {
+        ui.strong("Stored candles (the local store the CLI shares)");
+        let Some(o) = &self.overview else {
+            ui.label("loading…");
+            return;
+        };
+        if o.coverage.is_empty() {
+            ui.label("Nothing stored yet: fetch a series from Binance, or train on the sample.");
+            return;
+        }
+        let mut pick = None;
+        egui::Grid::new("coverage").striped(true).show(ui, |ui| {
+            for h in [
+                "symbol",
+                "timeframe",
+                "first",
+                "last",
+                "candles",
+                "gaps",
+                "missing",
+                "",
+            ] {
+                ui.strong(h);
+            }
+            ui.end_row();
+            for row in &o.coverage {
+                ui.label(&row.symbol);
+                ui.label(&row.timeframe);
+                ui.label(time(row.first_open_time_ms));
+                ui.label(time(row.last_open_time_ms));
+                ui.label(row.rows.to_string());
+                ui.label(row.gaps.to_string());
+                ui.label(row.missing_candles.to_string());
+                if ui
+                    .button(format!("Plot {} {}", row.symbol, row.timeframe))
+                    .clicked()
+                {
+                    pick = Some(row.clone());
+                }
+                ui.end_row();
+            }
+        });
+        if let Some(row) = pick {
+            self.form = SeriesForm {
+                source: "binance".into(),
+                symbol: row.symbol.clone(),
+                timeframe: row.timeframe.clone(),
+                days: String::new(),
+                start_date: date(row.first_open_time_ms),
+                end_date: date(row.last_open_time_ms),
+            };
+            if let Ok(r) = self.form.request() {
+                self.chart_loading = true;
+                out.send(Request::Candles(r));
+            }
+        }
+    }
+}

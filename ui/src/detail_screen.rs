@@ -1,0 +1,311 @@
+//! Model detail screen: metadata, hashes and aliases; the attention heat map of attention models;
+//! one-click ONNX export with its parity result; promote to an alias; delete with confirmation.
+
+use atb_protocol::desktop::{AttentionMap, ExportOutcome, ModelDetail};
+use egui::{Color32, RichText, Sense, Ui, vec2};
+use egui_plot::{Legend, Line, Plot, PlotPoints};
+
+use crate::app::Outbox;
+use crate::backend::Request;
+use crate::widgets::{ERROR_RED, GOOD_GREEN, duration, labelled_edit, metrics_table, time};
+
+pub struct DetailScreen {
+    pub version: Option<String>,
+    pub detail: Option<ModelDetail>,
+    pub attention: Option<AttentionMap>,
+    pub attention_checked: bool,
+    pub exporting: bool,
+    pub export: Option<ExportOutcome>,
+    pub alias: String,
+    pub confirm_delete: bool,
+    /// The outcome of the last action, for the user to read.
+    pub message: Option<String>,
+}
+
+impl Default for DetailScreen {
+    fn default() -> Self {
+        Self {
+            version: None,
+            detail: None,
+            attention: None,
+            attention_checked: false,
+            exporting: false,
+            export: None,
+            alias: "champion".into(),
+            confirm_delete: false,
+            message: None,
+        }
+    }
+}
+
+impl DetailScreen {
+    pub fn open(&mut self, version: &str, cached: Option<ModelDetail>, out: &mut Outbox) {
+        *self = Self {
+            version: Some(version.to_string()),
+            detail: cached,
+            ..Self::default()
+        };
+        // Always reload: the cached detail may predate an export or a promotion.
+        out.send(Request::ModelDetail(version.to_string()));
+        out.send(Request::Attention(version.to_string()));
+    }
+
+    pub fn attention_loaded(&mut self, map: Option<AttentionMap>) {
+        self.attention_checked = true;
+        if map.as_ref().map(|m| &m.version_id) == self.version.as_ref() || map.is_none() {
+            self.attention = map;
+        }
+    }
+
+    pub fn exported(&mut self, outcome: Option<ExportOutcome>) {
+        self.exporting = false;
+        match outcome {
+            Some(o) => self.export = Some(o),
+            None => self.message = Some("Export cancelled: no file was chosen.".into()),
+        }
+    }
+
+    pub fn request_failed(&mut self, request: &str) {
+        match request {
+            "ONNX export" => self.exporting = false,
+            "Reading attention weights" => self.attention_checked = true,
+            _ => {}
+        }
+    }
+
+    pub fn show(&mut self, ui: &mut Ui, out: &mut Outbox) {
+        let Some(version) = self.version.clone() else {
+            ui.label("Open a model from the Models screen (click its version).");
+            return;
+        };
+        ui.heading(format!("Model {version}"));
+        let Some(d) = self.detail.clone() else {
+            ui.label("loading…");
+            return;
+        };
+        self.actions(ui, out, &version);
+        ui.separator();
+        let r = &d.row;
+        egui::Grid::new("detail_meta").striped(true).show(ui, |ui| {
+            let mut row = |k: &str, v: String| {
+                ui.label(k);
+                ui.label(v);
+                ui.end_row();
+            };
+            row("Architecture", format!("{} {}", r.architecture, r.variant));
+            row(
+                "Series",
+                format!("{} {} from {}", r.symbol, r.timeframe, d.dataset.source),
+            );
+            row(
+                "Candles",
+                format!(
+                    "{} from {} to {}",
+                    d.dataset.candles,
+                    time(d.dataset.first_candle_open_ms),
+                    time(d.dataset.last_candle_open_ms)
+                ),
+            );
+            row(
+                "Windows (train / validation / test)",
+                format!(
+                    "{} / {} / {} (embargo {}, sequence {}, horizon {})",
+                    d.dataset.train.samples,
+                    d.dataset.validation.samples,
+                    d.dataset.test.samples,
+                    d.dataset.embargo,
+                    d.dataset.sequence_length,
+                    d.dataset.horizon
+                ),
+            );
+            row("Created", r.created_at.clone());
+            row("Parameters", r.parameters.to_string());
+            row(
+                "Trained on",
+                format!("{} in {}", d.device, duration(r.train_seconds)),
+            );
+            row(
+                "Aliases",
+                if r.aliases.is_empty() {
+                    "none".into()
+                } else {
+                    r.aliases.join(", ")
+                },
+            );
+            if let Some(t) = &r.tag {
+                row("Tag", t.clone());
+            }
+            row("Folder", d.folder.clone());
+            row("Weights SHA-256", r.weights_sha256.clone());
+            row("Data SHA-256", r.data_sha256.clone());
+            row(
+                "ONNX SHA-256",
+                r.onnx_sha256
+                    .clone()
+                    .unwrap_or_else(|| "not exported".into()),
+            );
+        });
+        ui.separator();
+        metrics_table(ui, "detail_metrics", &d.evaluation.test);
+        if let Some(wf) = &d.evaluation.walk_forward {
+            ui.label(format!(
+                "Walk-forward over {} folds: MAE {:.2} ± {:.2} USD vs persistence {:.2} ± {:.2}",
+                wf.folds,
+                wf.model_mae_usd.mean,
+                wf.model_mae_usd.std,
+                wf.persistence_mae_usd.mean,
+                wf.persistence_mae_usd.std
+            ));
+        }
+        ui.separator();
+        ui.strong("Training curves");
+        Plot::new("detail_curves")
+            .height(180.0)
+            .legend(Legend::default())
+            .x_axis_label("epoch")
+            .show(ui, |plot| {
+                let train: PlotPoints = d
+                    .history
+                    .iter()
+                    .map(|e| [e.epoch as f64, e.train_loss])
+                    .collect();
+                let val: PlotPoints = d
+                    .history
+                    .iter()
+                    .map(|e| [e.epoch as f64, e.val_loss])
+                    .collect();
+                plot.line(Line::new("train loss", train));
+                plot.line(Line::new("validation loss", val));
+            });
+        self.attention_view(ui, &r.architecture);
+        ui.collapsing("Training parameters (metadata.json)", |ui| {
+            ui.monospace(serde_json::to_string_pretty(&d.training_params).unwrap_or_default());
+        });
+    }
+
+    fn actions(&mut self, ui: &mut Ui, out: &mut Outbox, version: &str) {
+        ui.horizontal(|ui| {
+            let export = ui
+                .add_enabled(!self.exporting, egui::Button::new("Export ONNX"))
+                .on_hover_text("Write model.onnx, check it against Burn, then save a copy");
+            if export.clicked() {
+                self.exporting = true;
+                self.export = None;
+                self.message = None;
+                out.send(Request::ExportOnnx(version.to_string()));
+            }
+            ui.separator();
+            labelled_edit(ui, "Alias", &mut self.alias, 100.0);
+            let alias_ok = !self.alias.trim().is_empty()
+                && self
+                    .alias
+                    .trim()
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'));
+            if ui
+                .add_enabled(alias_ok, egui::Button::new("Promote"))
+                .on_disabled_hover_text("An alias is letters, digits, '-' and '_'")
+                .clicked()
+            {
+                out.send(Request::Promote {
+                    version: version.to_string(),
+                    alias: self.alias.trim().to_string(),
+                });
+            }
+            ui.separator();
+            if ui.button("Delete…").clicked() {
+                self.confirm_delete = true;
+            }
+        });
+        if self.exporting {
+            ui.label("Exporting and checking parity against Burn…");
+        }
+        if let Some(o) = &self.export {
+            let e = &o.export;
+            let ok = e.max_abs_diff <= e.tolerance;
+            ui.label(
+                RichText::new(format!(
+                    "Parity {}: max |ONNX − Burn| = {:.2e} over {} test windows (tolerance {:.0e}), re-run in {}.",
+                    if ok { "passed" } else { "FAILED" },
+                    e.max_abs_diff,
+                    e.windows,
+                    e.tolerance,
+                    e.runtime
+                ))
+                .color(if ok { GOOD_GREEN } else { ERROR_RED }),
+            );
+            ui.label(format!(
+                "model.onnx: {} bytes, opset {}, SHA-256 {}{}",
+                e.bytes,
+                e.opset,
+                e.sha256,
+                o.copied_to
+                    .as_ref()
+                    .map(|p| format!("; copy saved to {p}"))
+                    .unwrap_or_default()
+            ));
+        }
+        if let Some(m) = &self.message {
+            ui.label(m);
+        }
+        if self.confirm_delete {
+            ui.horizontal(|ui| {
+                ui.label(
+                    RichText::new(format!(
+                        "Delete {version} and its folder? This cannot be undone."
+                    ))
+                    .color(ERROR_RED),
+                );
+                if ui.button("Delete permanently").clicked() {
+                    self.confirm_delete = false;
+                    out.send(Request::Delete(version.to_string()));
+                }
+                if ui.button("Keep it").clicked() {
+                    self.confirm_delete = false;
+                }
+            });
+        }
+    }
+
+    fn attention_view(&self, ui: &mut Ui, architecture: &str) {
+        if !architecture.contains("attention") {
+            return;
+        }
+        ui.separator();
+        let Some(map) = &self.attention else {
+            ui.label(if self.attention_checked {
+                "No attention weights available for this model."
+            } else {
+                "loading attention weights…"
+            });
+            return;
+        };
+        ui.strong(format!(
+            "Attention on the last test window (mean over {} heads): row = query step, column = key step",
+            map.heads
+        ));
+        let n = map.size;
+        let max = map
+            .weights
+            .iter()
+            .copied()
+            .fold(f32::MIN_POSITIVE, f32::max);
+        let cell = (360.0 / n.max(1) as f32).clamp(1.0, 24.0);
+        let (rect, _) =
+            ui.allocate_exact_size(vec2(cell * n as f32, cell * n as f32), Sense::hover());
+        let painter = ui.painter_at(rect);
+        for q in 0..n {
+            for k in 0..n {
+                let w = map.weights[q * n + k] / max;
+                let shade = (255.0 * (1.0 - w.clamp(0.0, 1.0))) as u8;
+                let min = rect.min + vec2(k as f32 * cell, q as f32 * cell);
+                painter.rect_filled(
+                    egui::Rect::from_min_size(min, vec2(cell, cell)),
+                    0.0,
+                    Color32::from_rgb(shade, shade, 255),
+                );
+            }
+        }
+        ui.label(format!("darker = more weight; largest weight {max:.3}"));
+    }
+}

@@ -1,0 +1,453 @@
+//! A backend that answers from memory, for tests and for running the UI without an engine. Clones
+//! share one state, so a test keeps a handle to inspect what was sent and to push run updates.
+
+use std::cell::{RefCell, RefMut};
+use std::collections::VecDeque;
+use std::rc::Rc;
+
+use atb_protocol::desktop::{
+    AppInfo, AttentionMap, CandleChart, DataOverview, ExportOutcome, ModelDetail, RunSnapshot,
+    RunUpdate, TestPredictions,
+};
+use atb_protocol::registry::{ModelRow, OnnxExport};
+use atb_protocol::training::{
+    DatasetSummary, EpochRecord, Evaluation, Metrics, SplitEvaluation, SplitInfo, StopReason,
+    TrainingEvent,
+};
+use atb_protocol::{CoverageRow, FetchProgress, FetchSummary, Gap};
+
+use crate::backend::{Backend, Reply, Request};
+
+const HOUR_MS: i64 = 3_600_000;
+const START_MS: i64 = 1_704_067_200_000; // 2024-01-01
+
+/// What the fake knows and what it was asked.
+#[derive(Debug, Default)]
+pub struct FakeState {
+    /// Every request, in order.
+    pub sent: Vec<Request>,
+    pub inbox: VecDeque<Reply>,
+    pub models: Vec<ModelRow>,
+    /// When set, every request fails with this message.
+    pub fail_with: Option<String>,
+    pub run: Option<RunSnapshot>,
+    /// The parity figure exports report.
+    pub export_max_abs_diff: f64,
+}
+
+#[derive(Clone, Default)]
+pub struct FakeBackend(Rc<RefCell<FakeState>>);
+
+impl FakeBackend {
+    /// A fake registry with one cnn_lstm, one attention_lstm and one tcn.
+    pub fn with_sample_models() -> Self {
+        let fake = Self::default();
+        {
+            let mut s = fake.state();
+            s.export_max_abs_diff = 1.2e-7;
+            s.models = vec![
+                sample_row(0, "cnn_lstm", "default", 812.0),
+                sample_row(1, "attention_lstm", "default", 798.0),
+                sample_row(2, "tcn", "lightweight", 845.0),
+            ];
+        }
+        fake
+    }
+
+    pub fn state(&self) -> RefMut<'_, FakeState> {
+        self.0.borrow_mut()
+    }
+
+    pub fn sent(&self) -> Vec<Request> {
+        self.0.borrow().sent.clone()
+    }
+
+    /// Delivers `reply` on the UI's next frame, as a streamed update would arrive.
+    pub fn push(&self, reply: Reply) {
+        self.state().inbox.push_back(reply);
+    }
+
+    fn answer(&self, request: &Request) -> Vec<Reply> {
+        let mut s = self.state();
+        if let Some(message) = &s.fail_with {
+            return vec![Reply::Failed {
+                request: request.name(),
+                message: message.clone(),
+            }];
+        }
+        match request {
+            Request::AppInfo => vec![Reply::AppInfo(AppInfo {
+                atb_version: "0.1.0".into(),
+                home: "/tmp/atb-fake".into(),
+                gpu_compiled: false,
+            })],
+            Request::DataOverview => vec![Reply::DataOverview(DataOverview {
+                coverage: vec![CoverageRow {
+                    symbol: "BTCUSDT".into(),
+                    timeframe: "1h".into(),
+                    first_open_time_ms: START_MS,
+                    last_open_time_ms: START_MS + 499 * HOUR_MS,
+                    rows: 498,
+                    gaps: 1,
+                    missing_candles: 2,
+                }],
+                last_fetch: None,
+            })],
+            Request::Candles(series) => vec![Reply::Candles(sample_chart(&series.symbol))],
+            Request::Fetch(series) => vec![
+                Reply::FetchProgress(FetchProgress {
+                    candles_wanted: 500,
+                    candles_done: 250,
+                    requests: 1,
+                }),
+                Reply::Fetched(FetchSummary {
+                    symbol: series.symbol.clone(),
+                    timeframe: series.timeframe.clone(),
+                    start_ms: START_MS,
+                    end_ms: START_MS + 499 * HOUR_MS,
+                    stored: 498,
+                    inserted: 498,
+                    requests: 2,
+                    gaps: vec![Gap {
+                        first_missing_ms: START_MS + 200 * HOUR_MS,
+                        missing: 2,
+                    }],
+                }),
+            ],
+            Request::Train(request) => {
+                let snapshot = RunSnapshot {
+                    run_id: 1,
+                    request: request.clone(),
+                    updates: vec![RunUpdate::Loading {
+                        message: "loading candles".into(),
+                    }],
+                    active: true,
+                };
+                s.run = Some(snapshot.clone());
+                vec![Reply::RunSnapshot(Some(snapshot))]
+            }
+            Request::AttachRun => vec![Reply::RunSnapshot(s.run.clone())],
+            Request::CancelRun => {
+                s.run = None;
+                vec![
+                    Reply::CancelRequested,
+                    Reply::Run(RunUpdate::Training {
+                        event: TrainingEvent::Cancelled {
+                            epoch: 1,
+                            best_epoch: None,
+                        },
+                    }),
+                    Reply::Run(RunUpdate::NotRegistered {
+                        reason: "cancelled: nothing was registered".into(),
+                    }),
+                ]
+            }
+            Request::ListModels => vec![Reply::Models(s.models.clone())],
+            Request::ModelDetail(v) => match s.models.iter().find(|r| &r.version_id == v) {
+                Some(row) => vec![Reply::Detail(Box::new(sample_detail(row)))],
+                None => vec![not_found(request, v)],
+            },
+            Request::Predictions(v) => match s.models.iter().find(|r| &r.version_id == v) {
+                Some(row) => vec![Reply::Predictions(sample_predictions(row))],
+                None => vec![not_found(request, v)],
+            },
+            Request::Attention(v) => match s.models.iter().find(|r| &r.version_id == v) {
+                Some(row) if row.architecture.contains("attention") => {
+                    let size = 12;
+                    let weights = (0..size * size)
+                        .map(|i| ((i % size) as f32 + 1.0) / 78.0)
+                        .collect();
+                    vec![Reply::Attention(Some(AttentionMap {
+                        version_id: v.clone(),
+                        size,
+                        heads: 4,
+                        weights,
+                    }))]
+                }
+                Some(_) => vec![Reply::Attention(None)],
+                None => vec![not_found(request, v)],
+            },
+            Request::ExportOnnx(v) => {
+                let diff = s.export_max_abs_diff;
+                match s.models.iter_mut().find(|r| &r.version_id == v) {
+                    Some(row) => {
+                        row.onnx_sha256 = Some("ab".repeat(32));
+                        row.onnx_max_abs_diff = Some(diff);
+                        vec![Reply::Exported(Some(ExportOutcome {
+                            export: sample_export(v, diff),
+                            copied_to: Some(format!("/tmp/{v}.onnx")),
+                        }))]
+                    }
+                    None => vec![not_found(request, v)],
+                }
+            }
+            Request::Promote { version, alias } => {
+                for row in s.models.iter_mut() {
+                    row.aliases.retain(|a| a != alias);
+                }
+                match s.models.iter_mut().find(|r| &r.version_id == version) {
+                    Some(row) => {
+                        row.aliases.push(alias.clone());
+                        vec![Reply::Promoted(row.clone())]
+                    }
+                    None => vec![not_found(request, version)],
+                }
+            }
+            Request::Delete(v) => {
+                let before = s.models.len();
+                s.models.retain(|r| &r.version_id != v);
+                if s.models.len() == before {
+                    vec![not_found(request, v)]
+                } else {
+                    vec![Reply::Deleted(v.clone())]
+                }
+            }
+        }
+    }
+}
+
+fn not_found(request: &Request, version: &str) -> Reply {
+    Reply::Failed {
+        request: request.name(),
+        message: format!("no model version {version}"),
+    }
+}
+
+impl Backend for FakeBackend {
+    fn send(&mut self, request: Request, ctx: &egui::Context) {
+        let replies = self.answer(&request);
+        let mut s = self.state();
+        s.sent.push(request);
+        s.inbox.extend(replies);
+        ctx.request_repaint();
+    }
+
+    fn poll(&mut self) -> Vec<Reply> {
+        self.state().inbox.drain(..).collect()
+    }
+}
+
+/// A registry row whose test MAE is `mae` (persistence: 800).
+pub fn sample_row(i: usize, architecture: &str, variant: &str, mae: f64) -> ModelRow {
+    ModelRow {
+        version_id: format!("BTCUSDT_1h_2024010{}_120000", i + 1),
+        symbol: "BTCUSDT".into(),
+        timeframe: "1h".into(),
+        architecture: architecture.into(),
+        variant: variant.into(),
+        created_at: format!("2024-01-0{}T12:00:00Z", i + 1),
+        folder: format!("models/BTCUSDT/1h/v{i}"),
+        parameters: 10_000 * (i as u64 + 1),
+        train_seconds: 30.0 * (i as f64 + 1.0),
+        test_mae_usd: Some(mae),
+        test_rmse_usd: Some(mae * 1.4),
+        persistence_mae_usd: Some(800.0),
+        skill_vs_persistence: Some(1.0 - mae / 800.0),
+        directional_accuracy: Some(0.49 + 0.01 * i as f64),
+        pt_p_value: Some(0.4),
+        weights_sha256: "cd".repeat(32),
+        data_sha256: "ef".repeat(32),
+        aliases: if i == 0 {
+            vec!["latest".into()]
+        } else {
+            vec![]
+        },
+        tag: None,
+        onnx_sha256: None,
+        onnx_max_abs_diff: None,
+    }
+}
+
+fn metrics(mae: f64, da: Option<f64>) -> Metrics {
+    Metrics {
+        rmse_usd: mae * 1.4,
+        mae_usd: mae,
+        mape_pct: mae / 400.0,
+        return_rmse: 0.01,
+        return_mae: 0.007,
+        return_r2: -0.01,
+        directional_accuracy: da,
+        pt_statistic: da.map(|_| 0.3),
+        pt_p_value: da.map(|_| 0.4),
+        skill_vs_persistence: 1.0 - mae / 800.0,
+        mase: mae / 800.0,
+    }
+}
+
+fn split(mae: f64, da: Option<f64>) -> SplitEvaluation {
+    SplitEvaluation {
+        samples: 300,
+        up_share: 0.51,
+        model: metrics(mae, da),
+        persistence: metrics(800.0, None),
+        drift: metrics(801.0, Some(0.51)),
+        ridge: metrics(805.0, Some(0.5)),
+    }
+}
+
+/// A detail consistent with `row`.
+pub fn sample_detail(row: &ModelRow) -> ModelDetail {
+    let mae = row.test_mae_usd.unwrap_or(800.0);
+    let history = (1..=8)
+        .map(|e| EpochRecord {
+            epoch: e,
+            train_loss: 1.0 / e as f64 + mae / 1e4,
+            val_loss: 1.1 / e as f64 + mae / 1e4,
+            learning_rate: 1e-3,
+            seconds: 2.0,
+        })
+        .collect();
+    let info = |a: i64| SplitInfo {
+        samples: 300,
+        first_target_open_ms: START_MS + a * HOUR_MS,
+        last_target_open_ms: START_MS + (a + 299) * HOUR_MS,
+    };
+    ModelDetail {
+        row: row.clone(),
+        folder: format!("/tmp/atb-fake/{}", row.folder),
+        training_params: serde_json::json!({"architecture": row.architecture, "epochs": 8}),
+        dataset: DatasetSummary {
+            source: "sample".into(),
+            symbol: row.symbol.clone(),
+            timeframe: row.timeframe.clone(),
+            candles: 2000,
+            first_candle_open_ms: START_MS,
+            last_candle_open_ms: START_MS + 1999 * HOUR_MS,
+            warmup_rows: 20,
+            feature_names: vec!["log_return".into()],
+            sequence_length: 120,
+            horizon: 1,
+            embargo: 1,
+            train: info(0),
+            validation: info(1000),
+            test: info(1500),
+            data_sha256: row.data_sha256.clone(),
+        },
+        evaluation: Evaluation {
+            test: split(mae, row.directional_accuracy),
+            validation: split(mae, row.directional_accuracy),
+            walk_forward: None,
+        },
+        history,
+        device: "cpu (flex)".into(),
+        export: row
+            .onnx_max_abs_diff
+            .map(|d| sample_export(&row.version_id, d)),
+    }
+}
+
+fn sample_export(version: &str, diff: f64) -> OnnxExport {
+    OnnxExport {
+        version_id: version.into(),
+        exported_at: "2024-01-09T00:00:00Z".into(),
+        file: format!("models/{version}/model.onnx"),
+        sha256: "ab".repeat(32),
+        bytes: 123_456,
+        opset: 17,
+        max_abs_diff: diff,
+        tolerance: 1e-4,
+        windows: 64,
+        runtime: "tract-onnx 0.23".into(),
+        atb_version: "0.1.0".into(),
+    }
+}
+
+fn sample_predictions(row: &ModelRow) -> TestPredictions {
+    let n = 100;
+    let actual: Vec<f64> = (0..n)
+        .map(|i| 42_000.0 + 500.0 * (i as f64 / 7.0).sin())
+        .collect();
+    let offset = row.test_mae_usd.unwrap_or(0.0) / 10.0;
+    TestPredictions {
+        version_id: row.version_id.clone(),
+        target_open_ms: (0..n).map(|i| START_MS + i as i64 * HOUR_MS).collect(),
+        predicted_close: actual.iter().map(|a| a + offset).collect(),
+        actual_close: actual,
+    }
+}
+
+fn sample_chart(symbol: &str) -> CandleChart {
+    let times: Vec<i64> = (0..500)
+        .filter(|i| !(200..202).contains(i))
+        .map(|i| START_MS + i * HOUR_MS)
+        .collect();
+    CandleChart {
+        symbol: symbol.into(),
+        timeframe: "1h".into(),
+        source: "sample".into(),
+        candles: times.len(),
+        closes: times
+            .iter()
+            .map(|t| 42_000.0 + 800.0 * ((t - START_MS) as f64 / 3.0e7).sin())
+            .collect(),
+        open_times_ms: times,
+        gaps: vec![Gap {
+            first_missing_ms: START_MS + 200 * HOUR_MS,
+            missing: 2,
+        }],
+        interval_ms: HOUR_MS,
+    }
+}
+
+/// A plausible stream of one epoch's events, for tests and demos.
+pub fn sample_epoch(epoch: usize, epochs: usize) -> Vec<RunUpdate> {
+    let mut out: Vec<RunUpdate> = (1..=4)
+        .map(|b| RunUpdate::Training {
+            event: TrainingEvent::Batch {
+                epoch,
+                batch: b,
+                batches: 4,
+                loss: 1.0 / (epoch as f64 + b as f64 / 4.0),
+                samples_per_second: 900.0,
+            },
+        })
+        .collect();
+    out.push(RunUpdate::Training {
+        event: TrainingEvent::EpochEnd {
+            epoch,
+            epochs,
+            train_loss: 1.0 / epoch as f64,
+            val_loss: 1.2 / epoch as f64,
+            learning_rate: 1e-3,
+            elapsed_s: 2.0 * epoch as f64,
+            eta_s: 2.0 * (epochs - epoch) as f64,
+            best_epoch: epoch,
+            best_val_loss: 1.2 / epoch as f64,
+        },
+    });
+    out
+}
+
+/// `RunStarted` as the engine sends it.
+pub fn sample_run_started(epochs: usize) -> RunUpdate {
+    let row = sample_row(0, "cnn_lstm", "default", 800.0);
+    let detail = sample_detail(&row);
+    RunUpdate::Training {
+        event: TrainingEvent::RunStarted {
+            model_config: serde_json::json!({}),
+            device: "cpu (flex)".into(),
+            device_reason: "asked for the CPU".into(),
+            parameters: 12_345,
+            dataset: detail.dataset,
+            epochs,
+            batches_per_epoch: 4,
+        },
+    }
+}
+
+/// `Finished` with an evaluation, then the registration.
+pub fn sample_finish(epochs: usize) -> Vec<RunUpdate> {
+    let row = sample_row(3, "cnn_lstm", "default", 790.0);
+    let detail = sample_detail(&row);
+    vec![
+        RunUpdate::Training {
+            event: TrainingEvent::Finished {
+                stop: StopReason::Completed,
+                epochs_run: epochs,
+                train_seconds: 12.0,
+                evaluation: Box::new(detail.evaluation),
+            },
+        },
+        RunUpdate::Registered { row: Box::new(row) },
+    ]
+}

@@ -1,0 +1,404 @@
+//! Guide screen: the original system's model selection guide, rewritten so each claim stands beside
+//! the numbers measured in this registry, and a claim the measurements contradict is withdrawn
+//! rather than shown.
+
+use std::collections::BTreeMap;
+
+use atb_protocol::registry::ModelRow;
+use egui::{RichText, Ui};
+
+use crate::widgets::{ERROR_RED, GOOD_GREEN, duration, num};
+
+/// Means over the registered runs of one (architecture, variant).
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupStats {
+    pub runs: usize,
+    pub skill: f64,
+    pub directional_accuracy: Option<f64>,
+    pub train_seconds: f64,
+    pub parameters: u64,
+}
+
+pub type Measured = BTreeMap<(String, String), GroupStats>;
+
+/// Groups rows with test metrics by (architecture, variant). Skill vs persistence is the accuracy
+/// figure because it compares across symbols and timeframes; MAE in USD does not.
+pub fn measure(rows: &[ModelRow]) -> Measured {
+    let mut acc: BTreeMap<(String, String), Vec<&ModelRow>> = BTreeMap::new();
+    for r in rows.iter().filter(|r| r.skill_vs_persistence.is_some()) {
+        acc.entry((r.architecture.clone(), r.variant.clone()))
+            .or_default()
+            .push(r);
+    }
+    acc.into_iter()
+        .map(|(k, rs)| {
+            let n = rs.len() as f64;
+            let das: Vec<f64> = rs.iter().filter_map(|r| r.directional_accuracy).collect();
+            let stats = GroupStats {
+                runs: rs.len(),
+                skill: rs
+                    .iter()
+                    .filter_map(|r| r.skill_vs_persistence)
+                    .sum::<f64>()
+                    / n,
+                directional_accuracy: (!das.is_empty())
+                    .then(|| das.iter().sum::<f64>() / das.len() as f64),
+                train_seconds: rs.iter().map(|r| r.train_seconds).sum::<f64>() / n,
+                parameters: rs.iter().map(|r| r.parameters).max().unwrap_or(0),
+            };
+            (k, stats)
+        })
+        .collect()
+}
+
+/// What the measurements say about one claim.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verdict {
+    /// Supported; the numbers that show it.
+    Supported(String),
+    /// Contradicted; the numbers that refute it.
+    Contradicted(String),
+    /// Not measured yet; what to train to find out.
+    Unmeasured(String),
+}
+
+pub struct Claim {
+    pub when: &'static str,
+    pub advice: &'static str,
+    pub verdict: Verdict,
+}
+
+fn get<'a>(m: &'a Measured, arch: &str, variant: &str) -> Option<&'a GroupStats> {
+    m.get(&(arch.to_string(), variant.to_string()))
+}
+
+fn need(pairs: &[(&str, &str)]) -> Verdict {
+    Verdict::Unmeasured(format!(
+        "train {} to measure this",
+        pairs
+            .iter()
+            .map(|(a, v)| format!("{a} {v}"))
+            .collect::<Vec<_>>()
+            .join(" and ")
+    ))
+}
+
+fn describe(arch: &str, variant: &str, s: &GroupStats) -> String {
+    format!(
+        "{arch} {variant}: skill {} over {} run(s), direction {}, {} to train, {} parameters",
+        num(s.skill, 4),
+        s.runs,
+        s.directional_accuracy
+            .map_or_else(|| "-".into(), |d| format!("{:.1}%", 100.0 * d)),
+        duration(s.train_seconds),
+        s.parameters
+    )
+}
+
+/// The original guide's claims, each judged against `m`.
+pub fn claims(m: &Measured) -> Vec<Claim> {
+    let mut out = Vec::new();
+
+    // "Maximum accuracy → Attention-LSTM deep."
+    let verdict = match get(m, "attention_lstm", "deep") {
+        None => need(&[("attention_lstm", "deep")]),
+        Some(s) => {
+            let best = m
+                .iter()
+                .max_by(|a, b| a.1.skill.total_cmp(&b.1.skill))
+                .map(|((a, v), b)| (a.clone(), v.clone(), b.clone()));
+            match best {
+                Some((a, v, b)) if (a.as_str(), v.as_str()) != ("attention_lstm", "deep") => {
+                    Verdict::Contradicted(format!(
+                        "{}; the best is {}",
+                        describe("attention_lstm", "deep", s),
+                        describe(&a, &v, &b)
+                    ))
+                }
+                _ => Verdict::Supported(describe("attention_lstm", "deep", s)),
+            }
+        }
+    };
+    out.push(Claim {
+        when: "Maximum accuracy",
+        advice: "attention_lstm deep has the best skill against persistence of everything measured.",
+        verdict,
+    });
+
+    // "Balanced → Attention-LSTM default" (claimed −15% MAE at about 110% of CNN-LSTM's time).
+    let verdict = match (
+        get(m, "attention_lstm", "default"),
+        get(m, "cnn_lstm", "default"),
+    ) {
+        (Some(a), Some(c)) => {
+            let text = format!(
+                "{}; {}",
+                describe("attention_lstm", "default", a),
+                describe("cnn_lstm", "default", c)
+            );
+            if a.skill > c.skill && a.train_seconds <= 1.5 * c.train_seconds {
+                Verdict::Supported(text)
+            } else {
+                Verdict::Contradicted(text)
+            }
+        }
+        _ => need(&[("attention_lstm", "default"), ("cnn_lstm", "default")]),
+    };
+    out.push(Claim {
+        when: "A balanced default",
+        advice: "attention_lstm default beats the cnn_lstm baseline for at most 1.5× its training time.",
+        verdict,
+    });
+
+    // "Fast experiments / real time → TCN, 3–5× faster with similar accuracy."
+    let verdict = match (get(m, "tcn", "default"), get(m, "cnn_lstm", "default")) {
+        (Some(t), Some(c)) => {
+            let text = format!(
+                "{}; {}",
+                describe("tcn", "default", t),
+                describe("cnn_lstm", "default", c)
+            );
+            if t.train_seconds * 2.0 <= c.train_seconds && (t.skill - c.skill).abs() <= 0.01 {
+                Verdict::Supported(text)
+            } else {
+                Verdict::Contradicted(text)
+            }
+        }
+        _ => need(&[("tcn", "default"), ("cnn_lstm", "default")]),
+    };
+    out.push(Claim {
+        when: "Speed",
+        advice: "tcn trains at least twice as fast as cnn_lstm with skill within 0.01.",
+        verdict,
+    });
+
+    // "Resource-constrained → TCN lightweight."
+    let verdict = match get(m, "tcn", "lightweight") {
+        None => need(&[("tcn", "lightweight")]),
+        Some(t) => {
+            let smallest = m.iter().min_by_key(|(_, s)| s.parameters);
+            match smallest {
+                Some(((a, v), s)) if s.parameters < t.parameters => Verdict::Contradicted(format!(
+                    "{}; smaller: {}",
+                    describe("tcn", "lightweight", t),
+                    describe(a, v, s)
+                )),
+                _ => Verdict::Supported(describe("tcn", "lightweight", t)),
+            }
+        }
+    };
+    out.push(Claim {
+        when: "Little memory",
+        advice: "tcn lightweight is the smallest model measured.",
+        verdict,
+    });
+
+    // "TCN + attention is the best of both."
+    let verdict = match (
+        get(m, "tcn_attention", "default"),
+        get(m, "tcn", "default"),
+        get(m, "attention_lstm", "default"),
+    ) {
+        (Some(ta), Some(t), Some(a)) => {
+            let text = format!(
+                "{}; {}; {}",
+                describe("tcn_attention", "default", ta),
+                describe("tcn", "default", t),
+                describe("attention_lstm", "default", a)
+            );
+            if ta.skill >= t.skill.max(a.skill) {
+                Verdict::Supported(text)
+            } else {
+                Verdict::Contradicted(text)
+            }
+        }
+        _ => need(&[
+            ("tcn_attention", "default"),
+            ("tcn", "default"),
+            ("attention_lstm", "default"),
+        ]),
+    };
+    out.push(Claim {
+        when: "Best of both",
+        advice: "tcn_attention default has better skill than both tcn and attention_lstm default.",
+        verdict,
+    });
+
+    // "Directional accuracy about 60–65%."
+    let das: Vec<(String, f64)> = m
+        .iter()
+        .filter_map(|((a, v), s)| s.directional_accuracy.map(|d| (format!("{a} {v}"), d)))
+        .collect();
+    let verdict = if das.is_empty() {
+        Verdict::Unmeasured("train any model to measure this".into())
+    } else {
+        let (name, best) = das
+            .iter()
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+            .cloned()
+            .unwrap_or_default();
+        let text = format!("best mean direction: {name} {:.1}%", 100.0 * best);
+        if best >= 0.6 {
+            Verdict::Supported(text)
+        } else {
+            Verdict::Contradicted(text)
+        }
+    };
+    out.push(Claim {
+        when: "Trading on direction",
+        advice: "the models call the next move right about 60% of the time or better.",
+        verdict,
+    });
+    out
+}
+
+pub fn show(ui: &mut Ui, rows: &[ModelRow]) {
+    ui.heading("Model selection guide");
+    ui.label(
+        "The original system's guide, judged by the models in this registry: each piece of advice \
+         is shown with the numbers measured here, on your data and device. Advice your \
+         measurements contradict is withdrawn.",
+    );
+    let m = measure(rows);
+    let beating = rows
+        .iter()
+        .filter(|r| r.skill_vs_persistence.is_some_and(|s| s > 0.0))
+        .count();
+    let measured = rows
+        .iter()
+        .filter(|r| r.skill_vs_persistence.is_some())
+        .count();
+    let headline = format!(
+        "{beating} of {measured} registered models beat persistence (next close = this close) on their test windows."
+    );
+    ui.label(
+        RichText::new(headline)
+            .strong()
+            .color(if beating * 2 > measured {
+                GOOD_GREEN
+            } else {
+                ERROR_RED
+            }),
+    );
+    ui.separator();
+    let all = claims(&m);
+    let mut withdrawn = Vec::new();
+    for c in &all {
+        match &c.verdict {
+            Verdict::Supported(numbers) => {
+                ui.label(RichText::new(format!("{}: {}", c.when, c.advice)).strong());
+                ui.label(RichText::new(format!("Measured: {numbers}")).color(GOOD_GREEN));
+            }
+            Verdict::Unmeasured(what) => {
+                ui.label(RichText::new(format!("{}: not measured yet", c.when)).strong());
+                ui.label(format!("The original guide has advice here; {what}."));
+            }
+            Verdict::Contradicted(numbers) => withdrawn.push((c.when, numbers)),
+        }
+        ui.add_space(6.0);
+    }
+    if !withdrawn.is_empty() {
+        ui.separator();
+        ui.label(
+            RichText::new(format!(
+                "{} piece(s) of the original advice withdrawn: your measurements contradict them.",
+                withdrawn.len()
+            ))
+            .color(ERROR_RED),
+        );
+        for (when, numbers) in withdrawn {
+            ui.label(format!("{when}: measured {numbers}"));
+        }
+    }
+    ui.separator();
+    ui.strong("Measured per architecture and variant");
+    egui::Grid::new("guide_table").striped(true).show(ui, |ui| {
+        for h in [
+            "architecture",
+            "variant",
+            "runs",
+            "skill",
+            "direction",
+            "train time",
+            "parameters",
+        ] {
+            ui.strong(h);
+        }
+        ui.end_row();
+        for ((a, v), s) in &m {
+            ui.label(a);
+            ui.label(v);
+            ui.label(s.runs.to_string());
+            ui.label(num(s.skill, 4));
+            ui.label(
+                s.directional_accuracy
+                    .map_or_else(|| "-".into(), |d| format!("{:.1}%", 100.0 * d)),
+            );
+            ui.label(duration(s.train_seconds));
+            ui.label(s.parameters.to_string());
+            ui.end_row();
+        }
+    });
+    ui.label("Inference latency is not stored with models; `atb bench` measures it (docs/benchmarks.md).");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fake::sample_row;
+
+    fn row(arch: &str, variant: &str, skill: f64, secs: f64, params: u64) -> ModelRow {
+        let mut r = sample_row(0, arch, variant, 800.0 * (1.0 - skill));
+        r.skill_vs_persistence = Some(skill);
+        r.train_seconds = secs;
+        r.parameters = params;
+        r.directional_accuracy = Some(0.5);
+        r
+    }
+
+    fn verdict<'a>(cs: &'a [Claim], when: &str) -> &'a Verdict {
+        &cs.iter().find(|c| c.when == when).unwrap().verdict
+    }
+
+    #[test]
+    fn claims_follow_the_numbers() {
+        let rows = vec![
+            row("cnn_lstm", "default", -0.01, 100.0, 50_000),
+            row("tcn", "default", -0.012, 400.0, 90_000),
+            row("attention_lstm", "default", 0.002, 120.0, 60_000),
+        ];
+        let cs = claims(&measure(&rows));
+        // Attention beats the baseline at 1.2x its time: shown, with numbers.
+        assert!(
+            matches!(verdict(&cs, "A balanced default"), Verdict::Supported(n) if n.contains("0.0020"))
+        );
+        // TCN is 4x slower here: withdrawn.
+        assert!(matches!(verdict(&cs, "Speed"), Verdict::Contradicted(_)));
+        // Nobody trained attention_lstm deep.
+        assert!(matches!(
+            verdict(&cs, "Maximum accuracy"),
+            Verdict::Unmeasured(_)
+        ));
+        // 50% direction is not 60%.
+        assert!(matches!(
+            verdict(&cs, "Trading on direction"),
+            Verdict::Contradicted(_)
+        ));
+    }
+
+    #[test]
+    fn means_over_runs() {
+        let rows = vec![
+            row("tcn", "lightweight", 0.01, 10.0, 5_000),
+            row("tcn", "lightweight", 0.03, 30.0, 5_000),
+        ];
+        let m = measure(&rows);
+        let s = &m[&("tcn".to_string(), "lightweight".to_string())];
+        assert_eq!(s.runs, 2);
+        assert!((s.skill - 0.02).abs() < 1e-12 && (s.train_seconds - 20.0).abs() < 1e-12);
+        assert!(matches!(
+            verdict(&claims(&m), "Little memory"),
+            Verdict::Supported(_)
+        ));
+    }
+}

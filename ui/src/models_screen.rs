@@ -1,0 +1,448 @@
+//! Models screen: the registry as a sortable, filterable table, and the comparison of two or more
+//! selected versions (grouped bars per metric with the persistence line, overlaid training curves,
+//! predicted against actual closes over the test window).
+
+use std::collections::{BTreeSet, HashMap};
+
+use atb_protocol::desktop::{ModelDetail, TestPredictions};
+use atb_protocol::registry::ModelRow;
+use egui::{RichText, Ui};
+use egui_plot::{Bar, BarChart, HLine, Legend, Line, Plot, PlotPoints};
+
+use crate::app::Outbox;
+use crate::backend::Request;
+use crate::widgets::{ERROR_RED, day_axis, labelled_edit, ms_to_days, num, opt};
+
+/// Colours of the compared models, in selection order.
+const PALETTE: [egui::Color32; 6] = [
+    egui::Color32::from_rgb(0x4c, 0x8e, 0xda),
+    egui::Color32::from_rgb(0xe0, 0x9a, 0x3e),
+    egui::Color32::from_rgb(0x59, 0xb3, 0x6b),
+    egui::Color32::from_rgb(0xa7, 0x6d, 0xd4),
+    egui::Color32::from_rgb(0x3e, 0xb8, 0xc0),
+    egui::Color32::from_rgb(0xc9, 0x5b, 0x8f),
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Column {
+    Symbol,
+    Timeframe,
+    Architecture,
+    Variant,
+    Created,
+    Mae,
+    Rmse,
+    Skill,
+    Direction,
+    PValue,
+    TrainTime,
+    Parameters,
+}
+
+impl Column {
+    const ALL: [(Column, &'static str); 12] = [
+        (Column::Symbol, "Symbol"),
+        (Column::Timeframe, "TF"),
+        (Column::Architecture, "Architecture"),
+        (Column::Variant, "Variant"),
+        (Column::Created, "Created"),
+        (Column::Mae, "Test MAE $"),
+        (Column::Rmse, "Test RMSE $"),
+        (Column::Skill, "Skill vs persistence"),
+        (Column::Direction, "Direction"),
+        (Column::PValue, "p-value"),
+        (Column::TrainTime, "Train s"),
+        (Column::Parameters, "Parameters"),
+    ];
+
+    fn compare(self, a: &ModelRow, b: &ModelRow) -> std::cmp::Ordering {
+        let f = |x: Option<f64>, y: Option<f64>| {
+            // Missing numbers sort last whichever way.
+            x.unwrap_or(f64::INFINITY)
+                .total_cmp(&y.unwrap_or(f64::INFINITY))
+        };
+        match self {
+            Column::Symbol => a.symbol.cmp(&b.symbol),
+            Column::Timeframe => a.timeframe.cmp(&b.timeframe),
+            Column::Architecture => a.architecture.cmp(&b.architecture),
+            Column::Variant => a.variant.cmp(&b.variant),
+            Column::Created => a.created_at.cmp(&b.created_at),
+            Column::Mae => f(a.test_mae_usd, b.test_mae_usd),
+            Column::Rmse => f(a.test_rmse_usd, b.test_rmse_usd),
+            Column::Skill => f(a.skill_vs_persistence, b.skill_vs_persistence),
+            Column::Direction => f(a.directional_accuracy, b.directional_accuracy),
+            Column::PValue => f(a.pt_p_value, b.pt_p_value),
+            Column::TrainTime => a.train_seconds.total_cmp(&b.train_seconds),
+            Column::Parameters => a.parameters.cmp(&b.parameters),
+        }
+    }
+}
+
+pub struct ModelsScreen {
+    pub rows: Vec<ModelRow>,
+    pub loaded: bool,
+    pub filter: String,
+    pub show_bench: bool,
+    pub sort: Column,
+    pub descending: bool,
+    pub selected: BTreeSet<String>,
+    pub comparing: bool,
+    pub details: HashMap<String, ModelDetail>,
+    pub predictions: HashMap<String, TestPredictions>,
+}
+
+impl Default for ModelsScreen {
+    fn default() -> Self {
+        Self {
+            rows: Vec::new(),
+            loaded: false,
+            filter: String::new(),
+            show_bench: true,
+            sort: Column::Created,
+            descending: true,
+            selected: BTreeSet::new(),
+            comparing: false,
+            details: HashMap::new(),
+            predictions: HashMap::new(),
+        }
+    }
+}
+
+impl ModelsScreen {
+    pub fn set_rows(&mut self, rows: Vec<ModelRow>) {
+        self.loaded = true;
+        self.selected
+            .retain(|v| rows.iter().any(|r| &r.version_id == v));
+        // Details carry the ONNX state, which may have changed.
+        self.details.retain(|v, d| {
+            rows.iter()
+                .find(|r| &r.version_id == v)
+                .is_some_and(|r| *r == d.row)
+        });
+        self.rows = rows;
+    }
+
+    pub fn forget(&mut self, version: &str) {
+        self.selected.remove(version);
+        self.details.remove(version);
+        self.predictions.remove(version);
+        self.rows.retain(|r| r.version_id != version);
+    }
+
+    /// Rows after the filter, in the chosen order.
+    pub fn visible(&self) -> Vec<&ModelRow> {
+        let needle = self.filter.trim().to_lowercase();
+        let mut rows: Vec<&ModelRow> = self
+            .rows
+            .iter()
+            .filter(|r| self.show_bench || r.tag.is_none())
+            .filter(|r| {
+                needle.is_empty()
+                    || [
+                        &r.version_id,
+                        &r.symbol,
+                        &r.timeframe,
+                        &r.architecture,
+                        &r.variant,
+                    ]
+                    .iter()
+                    .any(|f| f.to_lowercase().contains(&needle))
+                    || r.aliases.iter().any(|a| a.to_lowercase().contains(&needle))
+            })
+            .collect();
+        rows.sort_by(|a, b| {
+            let o = self.sort.compare(a, b);
+            if self.descending { o.reverse() } else { o }
+        });
+        rows
+    }
+
+    /// Draws the screen; returns a version to open.
+    pub fn show(&mut self, ui: &mut Ui, out: &mut Outbox) -> Option<String> {
+        ui.heading("Registered models");
+        ui.horizontal(|ui| {
+            labelled_edit(ui, "Filter", &mut self.filter, 160.0);
+            ui.checkbox(&mut self.show_bench, "Show benchmark runs");
+            if ui.button("Refresh").clicked() {
+                out.send(Request::ListModels);
+            }
+        });
+        if !self.loaded {
+            ui.label("loading…");
+            return None;
+        }
+        if self.rows.is_empty() {
+            ui.label(
+                "No models yet: train one on the Train screen (the bundled sample works offline).",
+            );
+            return None;
+        }
+        let open = self.table(ui);
+        ui.horizontal(|ui| {
+            let n = self.selected.len();
+            let compare = ui
+                .add_enabled(n >= 2, egui::Button::new(format!("Compare selected ({n})")))
+                .on_disabled_hover_text("Tick two or more models to compare them");
+            if compare.clicked() {
+                self.comparing = true;
+                for v in &self.selected {
+                    if !self.details.contains_key(v) {
+                        out.send(Request::ModelDetail(v.clone()));
+                    }
+                    if !self.predictions.contains_key(v) {
+                        out.send(Request::Predictions(v.clone()));
+                    }
+                }
+            }
+            if self.comparing && ui.button("Close comparison").clicked() {
+                self.comparing = false;
+            }
+        });
+        if self.comparing && self.selected.len() >= 2 {
+            ui.separator();
+            self.comparison(ui);
+        }
+        open
+    }
+
+    fn table(&mut self, ui: &mut Ui) -> Option<String> {
+        let mut open = None;
+        let mut sort_by = None;
+        let mut toggles = Vec::new();
+        let rows = self.visible();
+        egui::ScrollArea::horizontal().show(ui, |ui| {
+            egui::Grid::new("models_table")
+                .striped(true)
+                .show(ui, |ui| {
+                    ui.label("");
+                    ui.strong("Version");
+                    for (col, name) in Column::ALL {
+                        let arrow = match (self.sort == col, self.descending) {
+                            (true, true) => " (desc)",
+                            (true, false) => " (asc)",
+                            _ => "",
+                        };
+                        if ui
+                            .button(format!("{name}{arrow}"))
+                            .on_hover_text(format!("Sort by {name}"))
+                            .clicked()
+                        {
+                            sort_by = Some(col);
+                        }
+                    }
+                    ui.strong("ONNX");
+                    ui.end_row();
+                    for r in &rows {
+                        let mut ticked = self.selected.contains(&r.version_id);
+                        if ui
+                            .checkbox(&mut ticked, "")
+                            .on_hover_text(format!("Select {}", r.version_id))
+                            .changed()
+                        {
+                            toggles.push(r.version_id.clone());
+                        }
+                        let mut name = r.version_id.clone();
+                        if !r.aliases.is_empty() {
+                            name.push_str(&format!(" ({})", r.aliases.join(", ")));
+                        }
+                        if r.tag.is_some() {
+                            name.push_str(" [bench]");
+                        }
+                        if ui.link(name).clicked() {
+                            open = Some(r.version_id.clone());
+                        }
+                        ui.label(&r.symbol);
+                        ui.label(&r.timeframe);
+                        ui.label(&r.architecture);
+                        ui.label(&r.variant);
+                        ui.label(
+                            r.created_at
+                                .get(..16)
+                                .unwrap_or(&r.created_at)
+                                .replace('T', " "),
+                        );
+                        ui.label(opt(r.test_mae_usd, 2));
+                        ui.label(opt(r.test_rmse_usd, 2));
+                        let skill = opt(r.skill_vs_persistence, 4);
+                        if r.skill_vs_persistence.is_some_and(|s| s <= 0.0) {
+                            ui.label(RichText::new(skill).color(ERROR_RED))
+                                .on_hover_text("Worse than persistence (next close = this close)");
+                        } else {
+                            ui.label(skill);
+                        }
+                        ui.label(opt(r.directional_accuracy, 3));
+                        ui.label(opt(r.pt_p_value, 3));
+                        ui.label(num(r.train_seconds, 1));
+                        ui.label(r.parameters.to_string());
+                        ui.label(if r.onnx_sha256.is_some() { "yes" } else { "-" });
+                        ui.end_row();
+                    }
+                });
+        });
+        for v in toggles {
+            if !self.selected.remove(&v) {
+                self.selected.insert(v);
+            }
+        }
+        if let Some(col) = sort_by {
+            if self.sort == col {
+                self.descending = !self.descending;
+            } else {
+                self.sort = col;
+                self.descending = false;
+            }
+        }
+        open
+    }
+
+    fn comparison(&self, ui: &mut Ui) {
+        let chosen: Vec<&ModelRow> = self
+            .rows
+            .iter()
+            .filter(|r| self.selected.contains(&r.version_id))
+            .collect();
+        ui.heading(format!("Comparison of {} models", chosen.len()));
+        let details: Vec<&ModelDetail> = chosen
+            .iter()
+            .filter_map(|r| self.details.get(&r.version_id))
+            .collect();
+        if details.len() < chosen.len() {
+            ui.label(format!(
+                "loading {} of {}…",
+                chosen.len() - details.len(),
+                chosen.len()
+            ));
+        }
+        let label = |d: &ModelDetail| {
+            format!(
+                "{} {} ({})",
+                d.row.architecture,
+                d.row.variant,
+                d.row
+                    .version_id
+                    .splitn(3, '_')
+                    .nth(2)
+                    .unwrap_or(&d.row.version_id)
+            )
+        };
+        type Metric = (&'static str, fn(&ModelDetail) -> (f64, Option<f64>));
+        let metrics: [Metric; 4] = [
+            ("Test MAE (USD)", |d| {
+                let t = &d.evaluation.test;
+                (t.model.mae_usd, Some(t.persistence.mae_usd))
+            }),
+            ("Test RMSE (USD)", |d| {
+                let t = &d.evaluation.test;
+                (t.model.rmse_usd, Some(t.persistence.rmse_usd))
+            }),
+            ("Directional accuracy", |d| {
+                let t = &d.evaluation.test;
+                // The coin to beat: always guessing the majority direction.
+                (
+                    t.model.directional_accuracy.unwrap_or(f64::NAN),
+                    Some(t.up_share.max(1.0 - t.up_share)),
+                )
+            }),
+            ("Skill vs persistence", |d| {
+                (d.evaluation.test.model.skill_vs_persistence, Some(0.0))
+            }),
+        ];
+        ui.horizontal_wrapped(|ui| {
+            for (j, d) in details.iter().enumerate() {
+                ui.label(
+                    RichText::new(format!("[{}] {}", j + 1, label(d)))
+                        .color(PALETTE[j % PALETTE.len()]),
+                );
+            }
+        });
+        ui.label(
+            "Red line: persistence (for direction: the majority-class rate; for skill: zero).",
+        );
+        ui.columns(metrics.len(), |cols| {
+            for (i, (name, f)) in metrics.iter().enumerate() {
+                let ui = &mut cols[i];
+                ui.strong(*name);
+                let baseline = details.first().and_then(|d| f(d).1);
+                Plot::new(format!("compare_{i}"))
+                    .height(180.0)
+                    .show_x(false)
+                    .show_axes([false, true])
+                    .show(ui, |plot| {
+                        // One chart per model, so each keeps its colour across the metrics.
+                        for (j, d) in details.iter().enumerate() {
+                            let bar = Bar::new(j as f64, f(d).0).width(0.7);
+                            plot.bar_chart(
+                                BarChart::new(label(d), vec![bar])
+                                    .color(PALETTE[j % PALETTE.len()]),
+                            );
+                        }
+                        if let Some(b) = baseline {
+                            plot.hline(HLine::new("persistence", b).color(ERROR_RED));
+                        }
+                    });
+            }
+        });
+        ui.strong("Validation loss per epoch");
+        Plot::new("compare_curves")
+            .height(200.0)
+            .legend(Legend::default())
+            .x_axis_label("epoch")
+            .show(ui, |plot| {
+                for (j, d) in details.iter().enumerate() {
+                    let pts: PlotPoints = d
+                        .history
+                        .iter()
+                        .map(|e| [e.epoch as f64, e.val_loss])
+                        .collect();
+                    plot.line(Line::new(label(d), pts).color(PALETTE[j % PALETTE.len()]));
+                }
+            });
+        ui.label(
+            details
+                .iter()
+                .enumerate()
+                .map(|(j, d)| format!("bar {}: {}", j + 1, label(d)))
+                .collect::<Vec<_>>()
+                .join(" · "),
+        );
+        ui.strong("Predicted vs actual close over the test window");
+        let preds: Vec<(&ModelDetail, &TestPredictions)> = details
+            .iter()
+            .filter_map(|d| self.predictions.get(&d.row.version_id).map(|p| (*d, p)))
+            .collect();
+        if preds.is_empty() {
+            ui.label("loading predictions…");
+            return;
+        }
+        Plot::new("compare_predictions")
+            .height(260.0)
+            .legend(Legend::default())
+            .x_axis_formatter(day_axis)
+            .show(ui, |plot| {
+                let (_, first) = preds[0];
+                let actual: PlotPoints = first
+                    .target_open_ms
+                    .iter()
+                    .zip(&first.actual_close)
+                    .map(|(t, c)| [ms_to_days(*t), *c])
+                    .collect();
+                plot.line(
+                    Line::new("actual close", actual)
+                        .width(2.0)
+                        .color(egui::Color32::GRAY),
+                );
+                for (j, (d, p)) in preds.iter().enumerate() {
+                    let pts: PlotPoints = p
+                        .target_open_ms
+                        .iter()
+                        .zip(&p.predicted_close)
+                        .map(|(t, c)| [ms_to_days(*t), *c])
+                        .collect();
+                    plot.line(
+                        Line::new(format!("predicted: {}", label(d)), pts)
+                            .color(PALETTE[j % PALETTE.len()]),
+                    );
+                }
+            });
+    }
+}

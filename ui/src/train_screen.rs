@@ -1,0 +1,543 @@
+//! Train screen: every option of `atb train model` as a form with inline validation, Train and
+//! Cancel, and the live view of a run (losses, learning rate, progress with ETA, device), ending
+//! with the test metrics beside the baselines and a link to the new model.
+
+use atb_protocol::desktop::{
+    DEVICES, FEATURE_SETS, FieldProblem, MODEL_TYPES, RunSnapshot, RunUpdate, TrainRequest,
+    VARIANTS,
+};
+use atb_protocol::registry::ModelRow;
+use atb_protocol::training::{Evaluation, StopReason, TrainingEvent};
+use egui::{RichText, Ui};
+use egui_plot::{Legend, Line, Plot, PlotPoints};
+
+use crate::app::Outbox;
+use crate::backend::Request;
+use crate::data_screen::SeriesForm;
+use crate::widgets::{
+    ERROR_RED, GOOD_GREEN, choice, duration, labelled_edit, metrics_table, num, problem,
+};
+
+/// The form as typed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainForm {
+    pub series: SeriesForm,
+    pub model_type: String,
+    pub variant: String,
+    pub epochs: String,
+    pub batch_size: String,
+    pub sequence_length: String,
+    pub learning_rate: String,
+    pub patience: String,
+    pub horizon: String,
+    pub feature_set: String,
+    pub seed: String,
+    pub device: String,
+    pub grad_clip: String,
+    pub folds: String,
+}
+
+impl Default for TrainForm {
+    fn default() -> Self {
+        let d = TrainRequest::default();
+        Self {
+            series: SeriesForm::default(),
+            model_type: d.model_type,
+            variant: d.variant,
+            epochs: d.epochs.to_string(),
+            batch_size: d.batch_size.to_string(),
+            sequence_length: d.sequence_length.to_string(),
+            learning_rate: d.learning_rate.to_string(),
+            patience: d.patience.to_string(),
+            horizon: d.horizon.to_string(),
+            feature_set: d.feature_set,
+            seed: d.seed.to_string(),
+            device: d.device,
+            grad_clip: String::new(),
+            folds: String::new(),
+        }
+    }
+}
+
+fn parse<T: std::str::FromStr>(
+    text: &str,
+    field: &str,
+    what: &str,
+    problems: &mut Vec<FieldProblem>,
+) -> Option<T> {
+    match text.trim().parse() {
+        Ok(v) => Some(v),
+        Err(_) => {
+            problems.push(FieldProblem::new(field, what));
+            None
+        }
+    }
+}
+
+fn parse_optional<T: std::str::FromStr>(
+    text: &str,
+    field: &str,
+    what: &str,
+    problems: &mut Vec<FieldProblem>,
+) -> Option<T> {
+    if text.trim().is_empty() {
+        None
+    } else {
+        parse(text, field, what, problems)
+    }
+}
+
+impl TrainForm {
+    /// The request, or every reason Train is disabled.
+    pub fn request(&self) -> Result<TrainRequest, Vec<FieldProblem>> {
+        let (series, mut problems) = match self.series.request() {
+            Ok(s) => (Some(s), Vec::new()),
+            Err(p) => (None, p),
+        };
+        let p = &mut problems;
+        let whole = "a whole number";
+        let epochs = parse(&self.epochs, "epochs", whole, p);
+        let batch_size = parse(&self.batch_size, "batch size", whole, p);
+        let sequence_length = parse(&self.sequence_length, "sequence length", whole, p);
+        let learning_rate = parse(
+            &self.learning_rate,
+            "learning rate",
+            "a number, e.g. 0.001",
+            p,
+        );
+        let patience = parse(&self.patience, "patience", whole, p);
+        let horizon = parse(&self.horizon, "horizon", whole, p);
+        let seed = parse(&self.seed, "seed", "a whole number ≥ 0", p);
+        let grad_clip = parse_optional(&self.grad_clip, "gradient clip", "a number", p);
+        let folds = parse_optional(&self.folds, "walk-forward folds", whole, p);
+        let (
+            Some(series),
+            Some(epochs),
+            Some(batch_size),
+            Some(sequence_length),
+            Some(learning_rate),
+            Some(patience),
+            Some(horizon),
+            Some(seed),
+        ) = (
+            series,
+            epochs,
+            batch_size,
+            sequence_length,
+            learning_rate,
+            patience,
+            horizon,
+            seed,
+        )
+        else {
+            return Err(problems);
+        };
+        let request = TrainRequest {
+            series,
+            model_type: self.model_type.clone(),
+            variant: self.variant.clone(),
+            epochs,
+            batch_size,
+            sequence_length,
+            learning_rate,
+            patience,
+            horizon,
+            feature_set: self.feature_set.clone(),
+            seed,
+            device: self.device.clone(),
+            grad_clip,
+            folds,
+        };
+        problems.extend(request.problems());
+        if problems.is_empty() {
+            Ok(request)
+        } else {
+            Err(problems)
+        }
+    }
+
+    fn show(&mut self, ui: &mut Ui, problems: &[FieldProblem]) {
+        let say = |ui: &mut Ui, field: &str| {
+            for p in problems.iter().filter(|p| p.field == field) {
+                problem(ui, &p.reason);
+            }
+        };
+        ui.columns(2, |cols| {
+            let ui = &mut cols[0];
+            ui.strong("Candles");
+            self.series.show(ui, problems, true);
+            ui.strong("Model");
+            choice(ui, "Architecture", &mut self.model_type, &MODEL_TYPES);
+            choice(ui, "Variant", &mut self.variant, &VARIANTS);
+            choice(ui, "Feature set", &mut self.feature_set, &FEATURE_SETS);
+            choice(ui, "Device", &mut self.device, &DEVICES);
+
+            let ui = &mut cols[1];
+            ui.strong("Training");
+            for (label, field, value) in [
+                ("Epochs", "epochs", &mut self.epochs),
+                ("Batch size", "batch size", &mut self.batch_size),
+                (
+                    "Sequence length",
+                    "sequence length",
+                    &mut self.sequence_length,
+                ),
+                ("Learning rate", "learning rate", &mut self.learning_rate),
+                ("Early-stop patience", "patience", &mut self.patience),
+                ("Horizon (bars)", "horizon", &mut self.horizon),
+                ("Seed", "seed", &mut self.seed),
+                (
+                    "Gradient clip (empty: none)",
+                    "gradient clip",
+                    &mut self.grad_clip,
+                ),
+                (
+                    "Walk-forward folds (empty: none)",
+                    "walk-forward folds",
+                    &mut self.folds,
+                ),
+            ] {
+                labelled_edit(ui, label, value, 90.0);
+                say(ui, field);
+            }
+        });
+    }
+}
+
+/// A run as the UI has seen it so far.
+#[derive(Debug, Clone, Default)]
+pub struct RunView {
+    pub run_id: u64,
+    pub active: bool,
+    pub loading: Option<String>,
+    pub device: Option<String>,
+    pub device_reason: String,
+    pub parameters: usize,
+    pub epochs: usize,
+    pub windows: (usize, usize, usize),
+    /// (epoch, train loss, validation loss, learning rate)
+    pub epoch_points: Vec<(f64, f64, f64, f64)>,
+    /// (fractional epoch, batch loss)
+    pub batch_points: Vec<[f64; 2]>,
+    pub epoch: usize,
+    pub batch: usize,
+    pub batches: usize,
+    pub eta_s: Option<f64>,
+    pub samples_per_second: f64,
+    pub note: Option<String>,
+    pub evaluation: Option<Evaluation>,
+    pub stop: Option<StopReason>,
+    pub train_seconds: f64,
+    pub registered: Option<ModelRow>,
+    pub failed: Option<String>,
+}
+
+impl RunView {
+    fn apply(&mut self, u: RunUpdate) {
+        match u {
+            RunUpdate::Loading { message } => self.loading = Some(message),
+            RunUpdate::Training { event } => self.event(event),
+            RunUpdate::Registered { row } => {
+                self.registered = Some(*row);
+                self.active = false;
+            }
+            RunUpdate::NotRegistered { reason } => {
+                self.note = Some(reason);
+                self.active = false;
+            }
+            RunUpdate::Failed { message } => {
+                self.failed = Some(message);
+                self.active = false;
+            }
+        }
+    }
+
+    fn event(&mut self, e: TrainingEvent) {
+        match e {
+            TrainingEvent::RunStarted {
+                device,
+                device_reason,
+                parameters,
+                dataset,
+                epochs,
+                batches_per_epoch,
+                ..
+            } => {
+                self.loading = None;
+                self.device = Some(device);
+                self.device_reason = device_reason;
+                self.parameters = parameters;
+                self.epochs = epochs;
+                self.batches = batches_per_epoch;
+                self.windows = (
+                    dataset.train.samples,
+                    dataset.validation.samples,
+                    dataset.test.samples,
+                );
+            }
+            TrainingEvent::Batch {
+                epoch,
+                batch,
+                batches,
+                loss,
+                samples_per_second,
+            } => {
+                self.epoch = epoch;
+                self.batch = batch;
+                self.batches = batches;
+                self.samples_per_second = samples_per_second;
+                let x = (epoch - 1) as f64 + batch as f64 / batches.max(1) as f64;
+                self.batch_points.push([x, loss]);
+            }
+            TrainingEvent::EpochEnd {
+                epoch,
+                train_loss,
+                val_loss,
+                learning_rate,
+                eta_s,
+                ..
+            } => {
+                self.epoch = epoch;
+                self.batch = self.batches;
+                self.eta_s = Some(eta_s);
+                self.epoch_points
+                    .push((epoch as f64, train_loss, val_loss, learning_rate));
+            }
+            TrainingEvent::EarlyStopped { epoch, best_epoch } => {
+                self.note = Some(format!(
+                    "early stop at epoch {epoch}; keeping the weights of epoch {best_epoch}"
+                ));
+            }
+            TrainingEvent::Cancelled { epoch, .. } => {
+                self.note = Some(format!("cancelled during epoch {epoch}"));
+            }
+            TrainingEvent::Finished {
+                stop,
+                train_seconds,
+                evaluation,
+                ..
+            } => {
+                self.stop = Some(stop);
+                self.train_seconds = train_seconds;
+                self.evaluation = Some(*evaluation);
+            }
+            TrainingEvent::Failed { message } => self.failed = Some(message),
+        }
+    }
+
+    /// Share of the run done, from epochs and batches.
+    pub fn fraction(&self) -> f32 {
+        if self.epochs == 0 {
+            return 0.0;
+        }
+        let within = self.batch as f64 / self.batches.max(1) as f64;
+        let done = if self.batch >= self.batches
+            && self
+                .epoch_points
+                .last()
+                .is_some_and(|p| p.0 as usize == self.epoch)
+        {
+            self.epoch as f64
+        } else {
+            self.epoch.saturating_sub(1) as f64 + within
+        };
+        (done / self.epochs as f64).clamp(0.0, 1.0) as f32
+    }
+
+    pub fn status_line(&self) -> String {
+        if let Some(m) = &self.loading {
+            return format!("Training: {m}");
+        }
+        format!(
+            "Training: epoch {}/{}, batch {}/{}{}",
+            self.epoch.max(1),
+            self.epochs,
+            self.batch,
+            self.batches,
+            self.eta_s
+                .map(|s| format!(", ETA {}", duration(s)))
+                .unwrap_or_default()
+        )
+    }
+}
+
+#[derive(Default)]
+pub struct TrainScreen {
+    pub form: TrainForm,
+    pub run: Option<RunView>,
+    /// Train was pressed and the shell has not answered yet.
+    pub starting: bool,
+    pub cancel_requested: bool,
+}
+
+impl TrainScreen {
+    pub fn attach(&mut self, snapshot: Option<RunSnapshot>) {
+        self.starting = false;
+        let Some(s) = snapshot else { return };
+        let mut view = RunView {
+            run_id: s.run_id,
+            active: true,
+            ..RunView::default()
+        };
+        for u in s.updates {
+            view.apply(u);
+        }
+        view.active = s.active && view.active;
+        self.cancel_requested = false;
+        self.run = Some(view);
+    }
+
+    pub fn update(&mut self, u: RunUpdate) {
+        if let Some(run) = &mut self.run {
+            run.apply(u);
+        }
+    }
+
+    pub fn request_failed(&mut self, request: &str) {
+        if request == "Train" {
+            self.starting = false;
+        }
+        if request == "Cancel" {
+            self.cancel_requested = false;
+        }
+    }
+
+    fn running(&self) -> bool {
+        self.starting || self.run.as_ref().is_some_and(|r| r.active)
+    }
+
+    /// Draws the screen; returns a version to open when its link was clicked.
+    pub fn show(&mut self, ui: &mut Ui, out: &mut Outbox) -> Option<String> {
+        ui.heading("Train a model");
+        let request = self.form.request();
+        let problems = request.as_ref().err().cloned().unwrap_or_default();
+        ui.add_enabled_ui(!self.running(), |ui| self.form.show(ui, &problems));
+        ui.horizontal(|ui| {
+            let why = problems
+                .first()
+                .map(|p| format!("{}: {}", p.field, p.reason));
+            let train = ui.add_enabled(
+                request.is_ok() && !self.running(),
+                egui::Button::new("Train"),
+            );
+            let train = match &why {
+                Some(w) => train.on_disabled_hover_text(w),
+                None => train,
+            };
+            if train.clicked()
+                && let Ok(r) = &request
+            {
+                self.starting = true;
+                self.run = None;
+                out.send(Request::Train(r.clone()));
+            }
+            let cancel = ui.add_enabled(
+                self.running() && !self.cancel_requested,
+                egui::Button::new("Cancel"),
+            );
+            if cancel.clicked() {
+                self.cancel_requested = true;
+                out.send(Request::CancelRun);
+            }
+            if let Some(w) = why {
+                ui.label(RichText::new(format!("Train is disabled: {w}")).color(ERROR_RED));
+            }
+        });
+        ui.separator();
+        let run = self.run.as_ref()?;
+        show_run(ui, run)
+    }
+}
+
+fn show_run(ui: &mut Ui, run: &RunView) -> Option<String> {
+    if let Some(device) = &run.device {
+        ui.label(format!(
+            "Device: {device} ({}) · {} parameters · {} / {} / {} train / validation / test windows",
+            run.device_reason, run.parameters, run.windows.0, run.windows.1, run.windows.2
+        ));
+    }
+    if run.active {
+        let text = match &run.loading {
+            Some(m) => m.clone(),
+            None => format!(
+                "epoch {}/{} · batch {}/{} · {:.0} samples/s · ETA {}",
+                run.epoch.max(1),
+                run.epochs,
+                run.batch,
+                run.batches,
+                run.samples_per_second,
+                run.eta_s
+                    .map_or_else(|| "after the first epoch".into(), duration)
+            ),
+        };
+        ui.add(egui::ProgressBar::new(run.fraction()).text(text));
+    }
+    if let Some(n) = &run.note {
+        ui.label(n);
+    }
+    if let Some(f) = &run.failed {
+        ui.label(RichText::new(format!("Training failed: {f}")).color(ERROR_RED));
+    }
+    loss_charts(ui, run);
+    let mut open = None;
+    if let Some(e) = &run.evaluation {
+        ui.label(format!(
+            "Finished ({}) in {}.",
+            match run.stop {
+                Some(StopReason::EarlyStopped) => "early stop",
+                Some(StopReason::Cancelled) => "cancelled",
+                _ => "all epochs",
+            },
+            duration(run.train_seconds)
+        ));
+        metrics_table(ui, "run_metrics", &e.test);
+    }
+    if let Some(row) = &run.registered {
+        ui.horizontal(|ui| {
+            ui.label(RichText::new("Registered:").color(GOOD_GREEN));
+            if ui.link(format!("Open model {}", row.version_id)).clicked() {
+                open = Some(row.version_id.clone());
+            }
+        });
+    }
+    open
+}
+
+fn loss_charts(ui: &mut Ui, run: &RunView) {
+    if run.epoch_points.is_empty() && run.batch_points.is_empty() {
+        return;
+    }
+    ui.columns(2, |cols| {
+        cols[0].label(format!(
+            "Loss per epoch (last: train {}, validation {})",
+            run.epoch_points.last().map_or("-".into(), |p| num(p.1, 4)),
+            run.epoch_points.last().map_or("-".into(), |p| num(p.2, 4)),
+        ));
+        let train: PlotPoints = run.epoch_points.iter().map(|p| [p.0, p.1]).collect();
+        let val: PlotPoints = run.epoch_points.iter().map(|p| [p.0, p.2]).collect();
+        Plot::new("epoch_loss")
+            .height(200.0)
+            .legend(Legend::default())
+            .x_axis_label("epoch")
+            .show(&mut cols[0], |plot| {
+                plot.line(Line::new("train loss", train));
+                plot.line(Line::new("validation loss", val));
+            });
+        cols[1].label(format!("Batch loss ({} points)", run.batch_points.len()));
+        Plot::new("batch_loss")
+            .height(200.0)
+            .x_axis_label("epoch")
+            .show(&mut cols[1], |plot| {
+                plot.line(Line::new(
+                    "batch loss",
+                    PlotPoints::from(run.batch_points.clone()),
+                ));
+            });
+    });
+    ui.label("Learning rate");
+    let lr: PlotPoints = run.epoch_points.iter().map(|p| [p.0, p.3]).collect();
+    Plot::new("learning_rate")
+        .height(120.0)
+        .x_axis_label("epoch")
+        .show(ui, |plot| plot.line(Line::new("learning rate", lr)));
+}

@@ -1,0 +1,166 @@
+//! Small pieces every screen uses: labelled inputs (so each widget has an accessible name),
+//! number and time formatting without a date library, and the metrics-beside-baselines table.
+
+use atb_protocol::training::{Metrics, SplitEvaluation};
+use egui::{Color32, Response, RichText, Ui};
+
+pub const ERROR_RED: Color32 = Color32::from_rgb(0xd0, 0x40, 0x40);
+pub const GOOD_GREEN: Color32 = Color32::from_rgb(0x3c, 0xa0, 0x5a);
+
+/// A single-line text field tied to its label, so screen readers and tests find it by name.
+pub fn labelled_edit(ui: &mut Ui, label: &str, value: &mut String, width: f32) -> Response {
+    ui.horizontal(|ui| {
+        let l = ui.label(label);
+        ui.add(egui::TextEdit::singleline(value).desired_width(width))
+            .labelled_by(l.id)
+    })
+    .inner
+}
+
+/// A drop-down of fixed choices, named by `label`.
+pub fn choice(ui: &mut Ui, label: &str, value: &mut String, options: &[&str]) -> bool {
+    let before = value.clone();
+    egui::ComboBox::from_label(label)
+        .selected_text(value.as_str())
+        .show_ui(ui, |ui| {
+            for o in options {
+                ui.selectable_value(value, (*o).to_string(), *o);
+            }
+        });
+    *value != before
+}
+
+/// A problem with a field, in red, under it.
+pub fn problem(ui: &mut Ui, reason: &str) {
+    ui.label(RichText::new(reason).color(ERROR_RED).small());
+}
+
+pub fn num(v: f64, digits: usize) -> String {
+    if v.is_finite() {
+        format!("{v:.digits$}")
+    } else {
+        "-".into()
+    }
+}
+
+pub fn opt(v: Option<f64>, digits: usize) -> String {
+    v.map_or_else(|| "-".into(), |v| num(v, digits))
+}
+
+/// `1h 02m`, `3m 20s`, `12s`.
+pub fn duration(secs: f64) -> String {
+    if !secs.is_finite() || secs < 0.0 {
+        return "-".into();
+    }
+    let s = secs.round() as u64;
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m {:02}s", s / 60, s % 60),
+        _ => format!("{}h {:02}m", s / 3600, (s % 3600) / 60),
+    }
+}
+
+/// `YYYY-MM-DD HH:MM` UTC from epoch milliseconds (no date library in the wasm build).
+pub fn time(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}",
+        rem / 3600,
+        (rem % 3600) / 60
+    )
+}
+
+/// `YYYY-MM-DD` UTC.
+pub fn date(ms: i64) -> String {
+    time(ms)[..10].to_string()
+}
+
+/// Howard Hinnant's days-to-civil algorithm.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+/// Days since the epoch, the x axis of time plots.
+pub fn ms_to_days(ms: i64) -> f64 {
+    ms as f64 / 86_400_000.0
+}
+
+/// Formats a time-axis mark (days since the epoch) as a date.
+pub fn day_axis(mark: egui_plot::GridMark, _range: &std::ops::RangeInclusive<f64>) -> String {
+    date((mark.value * 86_400_000.0) as i64)
+}
+
+/// The model's test metrics beside the three baselines, one row per metric.
+pub fn metrics_table(ui: &mut Ui, id: &str, split: &SplitEvaluation) {
+    let cols: [(&str, &Metrics); 4] = [
+        ("model", &split.model),
+        ("persistence", &split.persistence),
+        ("drift", &split.drift),
+        ("ridge", &split.ridge),
+    ];
+    type Row = (&'static str, fn(&Metrics) -> String);
+    let rows: [Row; 8] = [
+        ("MAE (USD)", |m| num(m.mae_usd, 2)),
+        ("RMSE (USD)", |m| num(m.rmse_usd, 2)),
+        ("MAPE (%)", |m| num(m.mape_pct, 3)),
+        ("skill vs persistence", |m| num(m.skill_vs_persistence, 4)),
+        ("MASE", |m| num(m.mase, 3)),
+        ("return R²", |m| num(m.return_r2, 4)),
+        ("directional accuracy", |m| opt(m.directional_accuracy, 3)),
+        ("PT p-value", |m| opt(m.pt_p_value, 3)),
+    ];
+    egui::Grid::new(id).striped(true).show(ui, |ui| {
+        ui.strong("test metric");
+        for (name, _) in &cols {
+            ui.strong(*name);
+        }
+        ui.end_row();
+        for (label, f) in rows {
+            ui.label(label);
+            for (_, m) in &cols {
+                ui.label(f(m));
+            }
+            ui.end_row();
+        }
+    });
+    let verdict = if split.model.mae_usd < split.persistence.mae_usd {
+        RichText::new(format!(
+            "Beats persistence by {:.2}% of its MAE on {} test windows.",
+            100.0 * split.model.skill_vs_persistence,
+            split.samples
+        ))
+        .color(GOOD_GREEN)
+    } else {
+        RichText::new(format!(
+            "Worse than persistence (next close = this close) on {} test windows: MAE {:.2} vs {:.2} USD.",
+            split.samples, split.model.mae_usd, split.persistence.mae_usd
+        ))
+        .color(ERROR_RED)
+    };
+    ui.label(verdict);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_times_like_the_cli() {
+        assert_eq!(time(0), "1970-01-01 00:00");
+        assert_eq!(time(1_704_067_200_000 + 90 * 60_000), "2024-01-01 01:30");
+        assert_eq!(date(951_782_400_000), "2000-02-29");
+        assert_eq!(duration(3725.0), "1h 02m");
+        assert_eq!(duration(200.0), "3m 20s");
+        assert_eq!(num(f64::NAN, 2), "-");
+    }
+}

@@ -1,0 +1,296 @@
+//! The UI against the fake backend, driven through accessibility names as a user (or a screen
+//! reader) would: every input must have a name, or the harness fails the test.
+
+use atb_protocol::desktop::RunUpdate;
+use atb_ui::backend::{Reply, Request};
+use atb_ui::fake::{FakeBackend, sample_epoch, sample_finish, sample_run_started};
+use atb_ui::{AtbApp, Screen};
+use egui::accesskit::Role;
+use egui_kittest::Harness;
+use egui_kittest::kittest::{NodeT as _, Queryable};
+
+fn harness(fake: &FakeBackend) -> Harness<'static, AtbApp> {
+    let app = AtbApp::new(Box::new(fake.clone()));
+    Harness::builder()
+        .with_size(egui::vec2(1400.0, 2400.0))
+        .build_ui_state(|ui, app: &mut AtbApp| app.ui(ui), app)
+}
+
+fn set_text(h: &mut Harness<'static, AtbApp>, label: &str, text: &str) {
+    let field = h.get_by_role_and_label(Role::TextInput, label);
+    field.focus();
+    h.run();
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+    if text.is_empty() {
+        h.key_press(egui::Key::Backspace);
+    } else {
+        h.get_by_role_and_label(Role::TextInput, label)
+            .type_text(text);
+    }
+    h.run();
+}
+
+fn train_enabled(h: &Harness<'static, AtbApp>) -> bool {
+    !h.get_by_role_and_label(Role::Button, "Train")
+        .accesskit_node()
+        .is_disabled()
+}
+
+#[test]
+fn train_form_starts_a_run_streams_points_and_cancels() {
+    let fake = FakeBackend::with_sample_models();
+    let mut h = harness(&fake);
+    h.run();
+    set_text(&mut h, "Epochs", "3");
+    set_text(&mut h, "Learning rate", "0.0005");
+    assert_eq!(h.state().state.train.form.epochs, "3");
+    assert!(train_enabled(&h));
+    h.get_by_role_and_label(Role::Button, "Train").click();
+    h.run();
+    let Some(Request::Train(sent)) = fake
+        .sent()
+        .into_iter()
+        .find(|r| matches!(r, Request::Train(_)))
+    else {
+        panic!("Train sent nothing: {:?}", fake.sent());
+    };
+    assert_eq!((sent.epochs, sent.learning_rate), (3, 0.0005));
+    assert_eq!(sent.series.source, "sample");
+    // Train is disabled while the run goes on; Cancel is offered.
+    assert!(!train_enabled(&h));
+    fake.push(Reply::Run(sample_run_started(3)));
+    for u in sample_epoch(1, 3) {
+        fake.push(Reply::Run(u));
+    }
+    h.run();
+    let run = h.state().state.train.run.clone().expect("a run view");
+    assert_eq!(run.epoch_points.len(), 1);
+    assert_eq!(run.batch_points.len(), 4);
+    h.get_by_label_contains("Loss per epoch (last: train 1.0000");
+    h.get_by_label_contains("Batch loss (4 points)");
+    h.get_by_label_contains("ETA 4s");
+    h.get_by_label_contains("Device: cpu (flex)");
+    for u in sample_epoch(2, 3) {
+        fake.push(Reply::Run(u));
+    }
+    h.run();
+    h.get_by_label_contains("Batch loss (8 points)");
+
+    h.get_by_role_and_label(Role::Button, "Cancel").click();
+    h.run();
+    assert!(fake.sent().contains(&Request::CancelRun));
+    let run = h.state().state.train.run.clone().expect("a run view");
+    assert!(!run.active, "the run ended");
+    h.get_by_label_contains("cancelled: nothing was registered");
+    assert!(train_enabled(&h), "Train is offered again");
+}
+
+#[test]
+fn a_finished_run_shows_metrics_beside_baselines_and_links_the_model() {
+    let fake = FakeBackend::with_sample_models();
+    let mut h = harness(&fake);
+    h.run();
+    h.get_by_role_and_label(Role::Button, "Train").click();
+    h.run();
+    fake.push(Reply::Run(sample_run_started(1)));
+    for u in sample_epoch(1, 1).into_iter().chain(sample_finish(1)) {
+        fake.push(Reply::Run(u));
+    }
+    h.run();
+    h.get_by_label("persistence");
+    h.get_by_label_contains("Beats persistence by 1.25%");
+    let link = h.get_by_label_contains("Open model BTCUSDT_1h_20240104_120000");
+    link.click();
+    h.run();
+    assert_eq!(h.state().state.screen, Screen::Detail);
+    // The list was refreshed after the registration.
+    assert!(
+        fake.sent()
+            .iter()
+            .filter(|r| **r == Request::ListModels)
+            .count()
+            >= 2
+    );
+}
+
+#[test]
+fn an_invalid_value_disables_train_and_says_why() {
+    let fake = FakeBackend::with_sample_models();
+    let mut h = harness(&fake);
+    h.run();
+    set_text(&mut h, "Batch size", "0");
+    assert!(!train_enabled(&h));
+    h.get_by_label("Train is disabled: batch size: between 1 and 65536");
+    set_text(&mut h, "Batch size", "lots");
+    h.get_by_label("Train is disabled: batch size: a whole number");
+    set_text(&mut h, "Batch size", "64");
+    set_text(&mut h, "Start date", "2024-02-30x");
+    h.get_by_label("Train is disabled: start date: a date of the form YYYY-MM-DD");
+    set_text(&mut h, "Start date", "");
+    assert!(train_enabled(&h));
+    assert!(!fake.sent().iter().any(|r| matches!(r, Request::Train(_))));
+}
+
+#[test]
+fn selecting_two_models_shows_the_comparison() {
+    let fake = FakeBackend::with_sample_models();
+    let mut h = harness(&fake);
+    h.run();
+    h.get_by_label("Models").click();
+    h.run();
+    let compare = h.get_by_role_and_label(Role::Button, "Compare selected (0)");
+    assert!(compare.accesskit_node().is_disabled());
+    h.get_by_label("Select BTCUSDT_1h_20240101_120000").click();
+    h.run();
+    h.get_by_label("Select BTCUSDT_1h_20240102_120000").click();
+    h.run();
+    h.get_by_role_and_label(Role::Button, "Compare selected (2)")
+        .click();
+    h.run();
+    h.get_by_label("Comparison of 2 models");
+    let s = &h.state().state.models;
+    assert_eq!(s.details.len(), 2);
+    assert_eq!(s.predictions.len(), 2);
+    h.get_by_label("Validation loss per epoch");
+    h.get_by_label("Predicted vs actual close over the test window");
+    // Sorting by MAE puts the attention model (798) first.
+    h.get_by_label_contains("Test MAE $").click();
+    h.run();
+    let order: Vec<String> = h
+        .state()
+        .state
+        .models
+        .visible()
+        .iter()
+        .map(|r| r.architecture.clone())
+        .collect();
+    assert_eq!(order, ["attention_lstm", "cnn_lstm", "tcn"]);
+}
+
+#[test]
+fn export_shows_the_parity_result_and_promote_and_delete_work() {
+    let fake = FakeBackend::with_sample_models();
+    let mut h = harness(&fake);
+    h.run();
+    h.get_by_label("Models").click();
+    h.run();
+    h.get_by_role_and_label(Role::Link, "BTCUSDT_1h_20240102_120000")
+        .click();
+    h.run();
+    assert_eq!(h.state().state.screen, Screen::Detail);
+    h.get_by_label_contains("Attention on the last test window (mean over 4 heads)");
+    h.get_by_role_and_label(Role::Button, "Export ONNX").click();
+    h.run();
+    h.get_by_label_contains("Parity passed: max |ONNX − Burn| = 1.20e-7 over 64 test windows");
+    h.get_by_label_contains("copy saved to /tmp/BTCUSDT_1h_20240102_120000.onnx");
+
+    set_text(&mut h, "Alias", "champion");
+    h.get_by_role_and_label(Role::Button, "Promote").click();
+    h.run();
+    h.get_by_label_contains("is now champion");
+
+    h.get_by_role_and_label(Role::Button, "Delete…").click();
+    h.run();
+    h.get_by_role_and_label(Role::Button, "Keep it").click();
+    h.run();
+    assert!(!fake.sent().iter().any(|r| matches!(r, Request::Delete(_))));
+    h.get_by_role_and_label(Role::Button, "Delete…").click();
+    h.run();
+    h.get_by_role_and_label(Role::Button, "Delete permanently")
+        .click();
+    h.run();
+    assert_eq!(h.state().state.screen, Screen::Models);
+    assert_eq!(fake.state().models.len(), 2);
+}
+
+#[test]
+fn a_failing_backend_shows_a_banner_and_the_ui_stays_usable() {
+    let fake = FakeBackend::with_sample_models();
+    fake.state().fail_with = Some("the registry at /nowhere cannot be opened".into());
+    let mut h = harness(&fake);
+    h.run();
+    h.get_by_label("Listing models failed: the registry at /nowhere cannot be opened");
+    h.get_by_role_and_label(Role::Button, "Train").click();
+    h.run();
+    h.get_by_label("Train failed: the registry at /nowhere cannot be opened");
+    // Not stuck in "starting": Train can be pressed again once the backend recovers.
+    assert!(train_enabled(&h));
+    let banners = h.state().state.errors.len();
+    h.get_all_by_label("Dismiss")
+        .next()
+        .expect("a dismiss button")
+        .click();
+    h.run();
+    assert_eq!(h.state().state.errors.len(), banners - 1);
+    fake.state().fail_with = None;
+    h.get_by_label("Models").click();
+    h.run();
+    h.get_by_role_and_label(Role::Button, "Refresh").click();
+    h.run();
+    h.get_by_role_and_label(Role::Link, "BTCUSDT_1h_20240101_120000 (latest)");
+}
+
+#[test]
+fn a_reopened_ui_catches_up_with_the_run_in_progress() {
+    let fake = FakeBackend::with_sample_models();
+    let mut snapshot_updates = vec![sample_run_started(5)];
+    snapshot_updates.extend(sample_epoch(1, 5));
+    snapshot_updates.extend(sample_epoch(2, 5));
+    fake.state().run = Some(atb_protocol::desktop::RunSnapshot {
+        run_id: 7,
+        request: Default::default(),
+        updates: snapshot_updates,
+        active: true,
+    });
+    let mut h = harness(&fake);
+    h.run();
+    assert!(fake.sent().contains(&Request::AttachRun));
+    let run = h.state().state.train.run.clone().expect("attached");
+    assert_eq!(
+        (run.run_id, run.epoch_points.len(), run.active),
+        (7, 2, true)
+    );
+    assert!(!train_enabled(&h));
+    fake.push(Reply::Run(RunUpdate::Failed {
+        message: "out of memory".into(),
+    }));
+    h.run();
+    h.get_by_label("Training failed: out of memory");
+    assert!(train_enabled(&h));
+}
+
+#[test]
+fn the_data_screen_plots_closes_with_gaps_and_fetches_with_progress() {
+    let fake = FakeBackend::with_sample_models();
+    let mut h = harness(&fake);
+    h.run();
+    h.get_by_label("Data").click();
+    h.run();
+    h.get_by_role_and_label(Role::Button, "Show chart").click();
+    h.run();
+    h.get_by_label_contains("498 candles, 1 gap(s) (2 missing candles, marked in red)");
+    let fetch = h.get_by_role_and_label(Role::Button, "Fetch from Binance");
+    assert!(
+        fetch.accesskit_node().is_disabled(),
+        "the sample is not fetched"
+    );
+    h.state_mut().state.data.form.source = "binance".into();
+    h.run();
+    set_text(&mut h, "Last days", "30");
+    h.get_by_role_and_label(Role::Button, "Fetch from Binance")
+        .click();
+    h.run();
+    h.get_by_label_contains("Fetched BTCUSDT 1h: 498 candles stored in range, 498 new");
+    h.get_by_label("Plot BTCUSDT 1h");
+}
+
+#[test]
+fn the_guide_judges_claims_by_the_registry() {
+    let fake = FakeBackend::with_sample_models();
+    let mut h = harness(&fake);
+    h.run();
+    h.get_by_label("Guide").click();
+    h.run();
+    h.get_by_label_contains("1 of 3 registered models beat persistence");
+    h.get_by_label("Maximum accuracy: not measured yet");
+}

@@ -122,7 +122,7 @@ def main():
     try:
         with tempfile.TemporaryDirectory() as home:
             app, _ = start_app(args.binary, display, home)
-            time.sleep(3)  # first frames and start-up requests
+            time.sleep(10)  # first frames and start-up requests settle
             idle_ui, idle_total = measure(app.pid, args.seconds)
             app.kill()
             app.wait()

@@ -55,7 +55,7 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Answer<T> + Send + 'sta
         .map_err(|e| format!("the worker thread stopped unexpectedly: {e}"))?
 }
 
-/// Runs an engine future to completion on the blocking pool, on a runtime of its own: engine
+/// Runs an engine future to completion from the blocking pool: engine
 /// futures hold `&mut dyn FnMut` progress callbacks, so they are not `Send`.
 async fn engine<T, F>(make: impl FnOnce() -> F + Send + 'static) -> Answer<T>
 where
@@ -66,11 +66,9 @@ where
 }
 
 fn block_on<T>(f: impl Future<Output = Answer<T>>) -> Answer<T> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start a worker runtime: {e}"))?
-        .block_on(f)
+    // The app's own multi-threaded runtime: engine code may use `block_in_place`, which a
+    // current-thread runtime refuses.
+    tauri::async_runtime::block_on(f)
 }
 
 #[tauri::command]

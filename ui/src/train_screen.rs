@@ -88,6 +88,34 @@ fn parse_optional<T: std::str::FromStr>(
 }
 
 impl TrainForm {
+    /// The form showing `r` (a run the page attached to).
+    pub fn from_request(r: &TrainRequest) -> Self {
+        let opt = |v: Option<String>| v.unwrap_or_default();
+        Self {
+            series: SeriesForm {
+                source: r.series.source.clone(),
+                symbol: r.series.symbol.clone(),
+                timeframe: r.series.timeframe.clone(),
+                days: r.series.days.map(|d| d.to_string()).unwrap_or_default(),
+                start_date: opt(r.series.start_date.clone()),
+                end_date: opt(r.series.end_date.clone()),
+            },
+            model_type: r.model_type.clone(),
+            variant: r.variant.clone(),
+            epochs: r.epochs.to_string(),
+            batch_size: r.batch_size.to_string(),
+            sequence_length: r.sequence_length.to_string(),
+            learning_rate: r.learning_rate.to_string(),
+            patience: r.patience.to_string(),
+            horizon: r.horizon.to_string(),
+            feature_set: r.feature_set.clone(),
+            seed: r.seed.to_string(),
+            device: r.device.clone(),
+            grad_clip: r.grad_clip.map(|c| c.to_string()).unwrap_or_default(),
+            folds: r.folds.map(|k| k.to_string()).unwrap_or_default(),
+        }
+    }
+
     /// The request, or every reason Train is disabled.
     pub fn request(&self) -> Result<TrainRequest, Vec<FieldProblem>> {
         let (series, mut problems) = match self.series.request() {
@@ -383,6 +411,8 @@ impl TrainScreen {
             view.apply(u);
         }
         view.active = s.active && view.active;
+        // Show what the run was asked for, not whatever the form held.
+        self.form = TrainForm::from_request(&s.request);
         self.cancel_requested = false;
         self.run = Some(view);
     }
@@ -534,8 +564,18 @@ fn loss_charts(ui: &mut Ui, run: &RunView) {
                 ));
             });
     });
-    ui.label("Learning rate");
-    let lr: PlotPoints = run.epoch_points.iter().map(|p| [p.0, p.3]).collect();
+    ui.label(format!(
+        "Learning rate, log10 (now {})",
+        run.epoch_points
+            .last()
+            .map_or_else(|| "-".into(), |p| format!("{:.1e}", p.3))
+    ));
+    // Log scale: plateau halvings are steps, not a flat line near zero.
+    let lr: PlotPoints = run
+        .epoch_points
+        .iter()
+        .map(|p| [p.0, p.3.max(1e-12).log10()])
+        .collect();
     Plot::new("learning_rate")
         .height(120.0)
         .x_axis_label("epoch")

@@ -233,12 +233,18 @@ fn a_failing_backend_shows_a_banner_and_the_ui_stays_usable() {
 #[test]
 fn a_reopened_ui_catches_up_with_the_run_in_progress() {
     let fake = FakeBackend::with_sample_models();
+    let request = atb_protocol::desktop::TrainRequest {
+        model_type: "tcn".into(),
+        epochs: 5,
+        grad_clip: Some(1.5),
+        ..Default::default()
+    };
     let mut snapshot_updates = vec![sample_run_started(5)];
     snapshot_updates.extend(sample_epoch(1, 5));
     snapshot_updates.extend(sample_epoch(2, 5));
     fake.state().run = Some(atb_protocol::desktop::RunSnapshot {
         run_id: 7,
-        request: Default::default(),
+        request: request.clone(),
         updates: snapshot_updates,
         active: true,
     });

@@ -257,14 +257,11 @@ pub async fn model_detail(shell: State<'_, Shell>, version: String) -> Answer<Mo
 
 #[tauri::command]
 pub async fn test_predictions(shell: State<'_, Shell>, version: String) -> Answer<TestPredictions> {
-    let device = Device::flex();
-    let loaded = {
-        let settings = shell.settings.clone();
-        let device = device.clone();
-        blocking(move || registry(&settings)?.load(&version, &device).map_err(text)).await?
-    };
     let settings = shell.settings.clone();
+    // Loading and predicting share one trip to the blocking pool.
     engine(move || async move {
+        let device = Device::flex();
+        let loaded = registry(&settings)?.load(&version, &device).map_err(text)?;
         engine_predictions(&settings, &loaded, &device, PREDICTION_POINTS)
             .await
             .map_err(text)
@@ -277,14 +274,11 @@ pub async fn attention_map(
     shell: State<'_, Shell>,
     version: String,
 ) -> Answer<Option<AttentionMap>> {
-    let device = Device::flex();
-    let loaded = {
-        let settings = shell.settings.clone();
-        let device = device.clone();
-        blocking(move || registry(&settings)?.load(&version, &device).map_err(text)).await?
-    };
     let settings = shell.settings.clone();
+    // Loading and predicting share one trip to the blocking pool.
     engine(move || async move {
+        let device = Device::flex();
+        let loaded = registry(&settings)?.load(&version, &device).map_err(text)?;
         engine_attention(&settings, &loaded, &device)
             .await
             .map_err(text)

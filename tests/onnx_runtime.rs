@@ -29,7 +29,11 @@ const PAIRS: [(&str, &str); 15] = [
 ];
 
 fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    // `cargo test` sets this when it runs the test, so a test binary reused from a target
+    // directory shared with a checkout elsewhere still looks in this checkout.
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
         .parent()
         .expect("workspace root")
         .to_path_buf()

@@ -13,6 +13,8 @@ pub mod train_screen;
 pub mod widgets;
 
 #[cfg(target_arch = "wasm32")]
+mod frame_gate;
+#[cfg(target_arch = "wasm32")]
 mod web;
 
 pub use app::{AtbApp, Screen};

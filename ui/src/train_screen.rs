@@ -9,14 +9,21 @@ use atb_protocol::desktop::{
 use atb_protocol::registry::ModelRow;
 use atb_protocol::training::{Evaluation, StopReason, TrainingEvent};
 use egui::{RichText, Ui};
-use egui_plot::{Legend, Line, Plot, PlotPoints};
+use egui_plot::{Legend, Line, Plot, PlotPoints, Points};
 
 use crate::app::Outbox;
 use crate::backend::Request;
 use crate::data_screen::SeriesForm;
 use crate::widgets::{
-    ERROR_RED, GOOD_GREEN, choice, duration, labelled_edit, metrics_table, num, problem,
+    ERROR_RED, GOOD_GREEN, choice, duration, envelope, labelled_edit, metrics_table, num, problem,
 };
+
+/// The batch-loss line is drawn from at most twice this many points (about one per pixel column).
+const BATCH_LINE_BUCKETS: usize = 400;
+/// Epoch-loss points get markers up to this many epochs.
+const EPOCH_MARKERS_UP_TO: usize = 50;
+const TRAIN_LOSS_COLOR: egui::Color32 = egui::Color32::from_rgb(0xd0, 0x6a, 0x3a);
+const VALIDATION_LOSS_COLOR: egui::Color32 = egui::Color32::from_rgb(0x3a, 0x7c, 0xd0);
 
 /// The form as typed.
 #[derive(Debug, Clone, PartialEq)]
@@ -543,15 +550,25 @@ fn loss_charts(ui: &mut Ui, run: &RunView) {
             run.epoch_points.last().map_or("-".into(), |p| num(p.1, 4)),
             run.epoch_points.last().map_or("-".into(), |p| num(p.2, 4)),
         ));
-        let train: PlotPoints = run.epoch_points.iter().map(|p| [p.0, p.1]).collect();
-        let val: PlotPoints = run.epoch_points.iter().map(|p| [p.0, p.2]).collect();
+        let train: Vec<[f64; 2]> = run.epoch_points.iter().map(|p| [p.0, p.1]).collect();
+        let val: Vec<[f64; 2]> = run.epoch_points.iter().map(|p| [p.0, p.2]).collect();
+        // Markers while epochs are few: a line through one point draws nothing, and a slow first
+        // epochs would otherwise leave the chart empty.
+        let markers = run.epoch_points.len() <= EPOCH_MARKERS_UP_TO;
         Plot::new("epoch_loss")
             .height(200.0)
             .legend(Legend::default())
             .x_axis_label("epoch")
             .show(&mut cols[0], |plot| {
-                plot.line(Line::new("train loss", train));
-                plot.line(Line::new("validation loss", val));
+                for (name, color, points) in [
+                    ("train loss", TRAIN_LOSS_COLOR, train),
+                    ("validation loss", VALIDATION_LOSS_COLOR, val),
+                ] {
+                    if markers {
+                        plot.points(Points::new(name, points.clone()).color(color).radius(2.5));
+                    }
+                    plot.line(Line::new(name, points).color(color));
+                }
             });
         cols[1].label(format!("Batch loss ({} points)", run.batch_points.len()));
         Plot::new("batch_loss")
@@ -560,7 +577,7 @@ fn loss_charts(ui: &mut Ui, run: &RunView) {
             .show(&mut cols[1], |plot| {
                 plot.line(Line::new(
                     "batch loss",
-                    PlotPoints::from(run.batch_points.clone()),
+                    PlotPoints::from(envelope(&run.batch_points, BATCH_LINE_BUCKETS)),
                 ));
             });
     });

@@ -100,6 +100,42 @@ pub fn day_axis(mark: egui_plot::GridMark, _range: &std::ops::RangeInclusive<f64
     date((mark.value * 86_400_000.0) as i64)
 }
 
+/// At most `2 * buckets` points that draw the same outline as `points` (sorted by x): each run
+/// of consecutive points keeps its lowest and highest, in x order. A long run's batch-loss line
+/// has tens of thousands of points; drawing them all costs far more than the pixels can show,
+/// most of all where the webview renders in software.
+pub fn envelope(points: &[[f64; 2]], buckets: usize) -> Vec<[f64; 2]> {
+    let buckets = buckets.max(1);
+    if points.len() <= 2 * buckets {
+        return points.to_vec();
+    }
+    let mut out = Vec::with_capacity(2 * buckets);
+    let mut start = 0;
+    for b in 1..=buckets {
+        let end = points.len() * b / buckets;
+        let run = &points[start..end];
+        start = end;
+        let lowest = run
+            .iter()
+            .enumerate()
+            .min_by(|a, b| a.1[1].total_cmp(&b.1[1]));
+        let highest = run
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1[1].total_cmp(&b.1[1]));
+        if let (Some((lo_at, lo)), Some((hi_at, hi))) = (lowest, highest) {
+            if lo_at == hi_at {
+                out.push(*lo);
+            } else if lo_at < hi_at {
+                out.extend([*lo, *hi]);
+            } else {
+                out.extend([*hi, *lo]);
+            }
+        }
+    }
+    out
+}
+
 /// The model's test metrics beside the three baselines, one row per metric.
 pub fn metrics_table(ui: &mut Ui, id: &str, split: &SplitEvaluation) {
     let cols: [(&str, &Metrics); 4] = [
@@ -162,5 +198,25 @@ mod tests {
         assert_eq!(duration(3725.0), "1h 02m");
         assert_eq!(duration(200.0), "3m 20s");
         assert_eq!(num(f64::NAN, 2), "-");
+    }
+
+    #[test]
+    fn envelope_keeps_the_outline_of_long_series() {
+        let short: Vec<[f64; 2]> = (0..10).map(|i| [i as f64, i as f64]).collect();
+        assert_eq!(envelope(&short, 5), short);
+
+        // A spike and a dip in a long flat series must survive thinning.
+        let mut long: Vec<[f64; 2]> = (0..10_000).map(|i| [i as f64, 1.0]).collect();
+        long[1234][1] = 9.0;
+        long[8765][1] = -3.0;
+        let thin = envelope(&long, 100);
+        assert!(thin.len() <= 200, "{} points", thin.len());
+        assert!(thin.contains(&[1234.0, 9.0]));
+        assert!(thin.contains(&[8765.0, -3.0]));
+        assert!(
+            thin.windows(2).all(|w| w[0][0] < w[1][0]),
+            "x stays in order"
+        );
+        assert_eq!(thin.first(), Some(&[0.0, 1.0]));
     }
 }

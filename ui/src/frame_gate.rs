@@ -54,8 +54,10 @@ function request(callback) {
   return id;
 }
 function cancel(id) {
+  // Every request since install went through the gate, so an unknown id is one that already ran
+  // (handing it to the browser could cancel an unrelated frame with the same number).
   const entry = pending.get(id);
-  if (entry === undefined) return browserCancel(id);
+  if (entry === undefined) return;
   pending.delete(id);
   if (entry.browserId !== null) browserCancel(entry.browserId);
 }

@@ -23,7 +23,7 @@ const WAKE_EVENTS = [
   "keydown", "keyup", "input", "compositionstart", "compositionupdate", "compositionend",
   "copy", "cut", "paste", "focus", "blur", "focusin", "focusout",
   "resize", "dragover", "dragleave", "drop", "contextmenu", "afterprint",
-  "hashchange", "visibilitychange",
+  "hashchange",
 ];
 let installed = false;
 let framesLeft = FRAMES_AFTER_WAKE;
@@ -71,6 +71,7 @@ export function atbInstallFrameGate() {
   for (const name of WAKE_EVENTS) {
     window.addEventListener(name, wake, { capture: true, passive: true });
   }
+  // visibilitychange is fired at the document; listen there rather than rely on it reaching the window.
   document.addEventListener("visibilitychange", wake, { capture: true, passive: true });
   new ResizeObserver(wake).observe(document.documentElement);
   if (window.matchMedia) {

@@ -552,7 +552,7 @@ fn loss_charts(ui: &mut Ui, run: &RunView) {
         ));
         let train: Vec<[f64; 2]> = run.epoch_points.iter().map(|p| [p.0, p.1]).collect();
         let val: Vec<[f64; 2]> = run.epoch_points.iter().map(|p| [p.0, p.2]).collect();
-        // Markers while epochs are few: a line through one point draws nothing, and a slow first
+        // Markers while epochs are few: a line through one point draws nothing, and slow first
         // epochs would otherwise leave the chart empty.
         let markers = run.epoch_points.len() <= EPOCH_MARKERS_UP_TO;
         Plot::new("epoch_loss")

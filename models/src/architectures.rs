@@ -8,8 +8,9 @@ use burn::prelude::*;
 use burn::tensor::activation::relu;
 
 use crate::config::{AttentionSpec, ModelConfig, TcnSpec};
+use crate::fused;
 use crate::layers::attention::KerasMultiHeadAttention;
-use crate::layers::avg_max_pool;
+use crate::layers::{avg_max_pool, conv1d_channels_last, dropout, max_pool2_channels_last};
 use crate::layers::lstm::KerasLstm;
 use crate::layers::tcn::TcnTrunk;
 
@@ -32,7 +33,7 @@ impl RegressionHead {
 
     fn forward(&self, x: Tensor<2>) -> Tensor<2> {
         self.output
-            .forward(self.dropout.forward(relu(self.hidden.forward(x))))
+            .forward(dropout(&self.dropout, relu(self.hidden.forward(x))))
     }
 }
 
@@ -88,24 +89,34 @@ impl CnnLstm {
     }
 
     pub fn forward(&self, x: Tensor<3>) -> Tensor<2> {
-        let mut y = x.swap_dims(1, 2);
-        for conv in &self.convs {
-            y = self.pool.forward(relu(conv.forward(y)));
-        }
-        let last = sequence_then_last(&self.lstms, y.swap_dims(1, 2), &self.dropout);
+        let y = if fused::available(&x) {
+            // Channels last all the way: the fused convolutions read and write [B, T, C].
+            let mut y = x;
+            for conv in &self.convs {
+                y = max_pool2_channels_last(relu(conv1d_channels_last(conv, y)));
+            }
+            y
+        } else {
+            let mut y = x.swap_dims(1, 2);
+            for conv in &self.convs {
+                y = self.pool.forward(relu(conv.forward(y)));
+            }
+            y.swap_dims(1, 2)
+        };
+        let last = sequence_then_last(&self.lstms, y, &self.dropout);
         self.head.forward(last)
     }
 }
 
 /// Runs stacked LSTMs (all but the last return sequences), with dropout after each.
-fn sequence_then_last(lstms: &[KerasLstm], x: Tensor<3>, dropout: &Dropout) -> Tensor<2> {
+fn sequence_then_last(lstms: &[KerasLstm], x: Tensor<3>, dropout_layer: &Dropout) -> Tensor<2> {
     let mut seq = x;
     for (i, lstm) in lstms.iter().enumerate() {
         let is_last = i + 1 == lstms.len();
         let (sequence, last) = lstm.forward(seq.clone(), !is_last);
         match sequence {
-            Some(s) if !is_last => seq = dropout.forward(s),
-            _ => return dropout.forward(last),
+            Some(s) if !is_last => seq = dropout(dropout_layer, s),
+            _ => return dropout(dropout_layer, last),
         }
     }
     unreachable!("a validated config has at least one LSTM")
@@ -138,7 +149,7 @@ impl LstmModel {
             let is_last = i + 1 == n;
             let (sequence, last) = lstm.forward(seq.clone(), !is_last);
             match sequence {
-                Some(s) if !is_last => seq = self.dropout.forward(s),
+                Some(s) if !is_last => seq = dropout(&self.dropout, s),
                 _ => return self.head.forward(last),
             }
         }
@@ -188,10 +199,17 @@ impl AttentionLstm {
         seq
     }
 
+    pub fn forward(&self, x: Tensor<3>) -> Tensor<2> {
+        let seq = self.encode(x);
+        let attended = self.attention.forward(seq.clone());
+        let y = seq + dropout(&self.dropout, attended);
+        self.head.forward(avg_max_pool(y))
+    }
+
     pub fn forward_with_attention(&self, x: Tensor<3>) -> (Tensor<2>, Tensor<4>) {
         let seq = self.encode(x);
-        let (attended, weights) = self.attention.forward(seq.clone());
-        let y = seq + self.dropout.forward(attended);
+        let (attended, weights) = self.attention.forward_with_weights(seq.clone());
+        let y = seq + dropout(&self.dropout, attended);
         (self.head.forward(avg_max_pool(y)), weights)
     }
 }
@@ -239,8 +257,13 @@ impl TcnAttention {
         }
     }
 
+    pub fn forward(&self, x: Tensor<3>) -> Tensor<2> {
+        let attended = self.attention.forward(self.trunk.forward(x));
+        self.head.forward(avg_max_pool(attended))
+    }
+
     pub fn forward_with_attention(&self, x: Tensor<3>) -> (Tensor<2>, Tensor<4>) {
-        let (attended, weights) = self.attention.forward(self.trunk.forward(x));
+        let (attended, weights) = self.attention.forward_with_weights(self.trunk.forward(x));
         (self.head.forward(avg_max_pool(attended)), weights)
     }
 }

@@ -20,10 +20,16 @@
 //! LSTMs are our own Keras-style cell (`layers::lstm`): one bias per gate, so parameter counts
 //! equal the original's Keras counts exactly, and the input projection is computed once per
 //! sequence instead of once per step. Recurrent dropout uses one mask per sequence, as Keras does.
+//!
+//! On the CPU the LSTM recurrence and the convolutions run as fused kernels with hand-written
+//! backward passes (`kernels`, plugged into Burn by `fused`); other devices use Burn's generic
+//! operations, which the tests use as the kernels' reference.
 
 pub mod architectures;
 pub mod config;
 pub mod device;
+pub mod fused;
+pub mod kernels;
 pub mod kind;
 pub mod layers;
 pub mod model;

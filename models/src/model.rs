@@ -69,8 +69,8 @@ impl ForecastModel {
             Self::CnnLstm(m) => m.forward(x),
             Self::Lstm(m) => m.forward(x),
             Self::Tcn(m) => m.forward(x),
-            Self::AttentionLstm(m) => m.forward_with_attention(x).0,
-            Self::TcnAttention(m) => m.forward_with_attention(x).0,
+            Self::AttentionLstm(m) => m.forward(x),
+            Self::TcnAttention(m) => m.forward(x),
         }
     }
 

@@ -295,6 +295,7 @@ pub fn sample_detail(row: &ModelRow) -> ModelDetail {
             val_loss: 1.1 / e as f64 + mae / 1e4,
             learning_rate: 1e-3,
             seconds: 2.0,
+            train_seconds: 1.8,
         })
         .collect();
     let info = |a: i64| SplitInfo {

@@ -25,16 +25,12 @@ use crate::output::cancel_on_ctrl_c;
 
 #[derive(Args)]
 pub struct BenchArgs {
-    /// Model types, comma-separated.
-    #[arg(
-        long,
-        value_delimiter = ',',
-        default_value = "cnn_lstm,attention_lstm,tcn,tcn_attention,lstm"
-    )]
-    models: Vec<ModelType>,
-    /// Variants, comma-separated (lightweight, default, deep).
-    #[arg(long, value_delimiter = ',', default_value = "default")]
-    variants: Vec<Variant>,
+    /// Model types, comma-separated, or `all`.
+    #[arg(long, default_value = "all", value_parser = parse_models)]
+    models: List<ModelType>,
+    /// Variants, comma-separated (lightweight, default, deep), or `all`.
+    #[arg(long, default_value = "default", value_parser = parse_variants)]
+    variants: List<Variant>,
     /// `sample` (bundled BTCUSDT 1h), `binance` or `csv:PATH`.
     #[arg(long, default_value = "sample")]
     source: CandleSource,
@@ -70,12 +66,37 @@ pub struct BenchArgs {
     markdown: Option<PathBuf>,
 }
 
+/// A comma-separated list of names, or `all`.
+#[derive(Clone, Debug)]
+struct List<T>(Vec<T>);
+
+fn parse_list<T: std::str::FromStr + Copy>(s: &str, all: &[T]) -> Result<List<T>, String>
+where
+    T::Err: std::fmt::Display,
+{
+    if s.trim() == "all" {
+        return Ok(List(all.to_vec()));
+    }
+    s.split(',')
+        .map(|name| name.parse::<T>().map_err(|e| e.to_string()))
+        .collect::<Result<_, _>>()
+        .map(List)
+}
+
+fn parse_models(s: &str) -> Result<List<ModelType>, String> {
+    parse_list(s, &ModelType::ALL)
+}
+
+fn parse_variants(s: &str) -> Result<List<Variant>, String> {
+    parse_list(s, &Variant::ALL)
+}
+
 pub async fn run(args: BenchArgs) -> Result<ExitCode> {
     let settings = Settings::from_env()?;
     let cancel = cancel_on_ctrl_c();
     let request = BenchRequest {
-        models: args.models,
-        variants: args.variants,
+        models: args.models.0,
+        variants: args.variants.0,
         epochs: args.epochs,
         seeds: args.seeds,
         params: TrainingParams {
@@ -163,9 +184,10 @@ fn progress(p: BenchProgress) {
             variant,
         } => eprintln!("bench:   exporting {model_type} {variant} to ONNX and timing inference"),
         BenchProgress::Measured(r) => eprintln!(
-            "bench:   {} {}: test MAE {:.2} USD, skill {:+.4}, p50 {:.2} ms native / {:.2} ms ONNX",
+            "bench:   {} {}: {:.0} training windows/s, test MAE {:.2} USD, skill {:+.4}, p50 {:.3} ms native / {:.3} ms ONNX",
             r.model_type,
             r.variant,
+            r.train_windows_per_s,
             r.test_mae_usd,
             r.skill_vs_persistence,
             r.latency_p50_ms,

@@ -416,6 +416,8 @@ pub fn train_prepared(
     let train_device = eval_device.clone().autodiff();
     eval_device.seed(params.seed);
     train_device.seed(params.seed);
+    // The fused CPU kernels draw dropout masks from their own generator, seeded here too.
+    atb_models::kernels::random::seed(params.seed);
     let (mut model, model_config) = build_model(
         params.model_type,
         params.variant,
@@ -491,6 +493,7 @@ pub fn train_prepared(
                 window_samples = 0;
             }
         }
+        let batches_seconds = epoch_started.elapsed().as_secs_f64();
         let evaluation_model = model.valid();
         let val_loss = mean_loss(&evaluation_model, &data, &val_samples, &eval_device)?;
         let train_loss = loss_sum / seen.max(1) as f64;
@@ -509,6 +512,7 @@ pub fn train_prepared(
             val_loss,
             learning_rate: lr,
             seconds: epoch_started.elapsed().as_secs_f64(),
+            train_seconds: batches_seconds,
         });
         let elapsed = started.elapsed().as_secs_f64();
         let (best_epoch, best_val) = best

@@ -20,7 +20,11 @@ pub struct BenchRun {
     pub version_id: String,
     pub epochs_run: usize,
     pub seconds_per_epoch: f64,
+    /// Training windows per second of a whole epoch, validation included.
     pub samples_per_second: f64,
+    /// Training windows per second of the training batches alone (validation excluded).
+    #[serde(default)]
+    pub train_windows_per_s: f64,
     pub train_seconds: f64,
     pub test_rmse_usd: f64,
     pub test_mae_usd: f64,
@@ -43,7 +47,11 @@ pub struct BenchResult {
     // Training.
     pub epochs_run: f64,
     pub seconds_per_epoch: f64,
+    /// Training windows per second of a whole epoch, validation included.
     pub samples_per_second: f64,
+    /// Training windows per second of the training batches alone (validation excluded).
+    #[serde(default)]
+    pub train_windows_per_s: f64,
     pub train_seconds: f64,
     /// `train_seconds` / `cnn_lstm`'s.
     pub train_time_vs_cnn_lstm: Option<f64>,

@@ -44,7 +44,11 @@ pub struct EpochRecord {
     pub train_loss: f64,
     pub val_loss: f64,
     pub learning_rate: f64,
+    /// Wall time of the whole epoch: training batches and validation.
     pub seconds: f64,
+    /// Wall time of the training batches alone (0 in records written before it was kept).
+    #[serde(default)]
+    pub train_seconds: f64,
 }
 
 /// Error and direction metrics of one predictor on one split.

@@ -6,6 +6,10 @@ use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::activation::softmax;
 
+use crate::fused;
+use crate::kernels::random::dropout_mask;
+use crate::layers::dropout;
+
 #[derive(Module, Debug)]
 pub struct KerasMultiHeadAttention {
     pub query: Linear,
@@ -31,11 +35,41 @@ impl KerasMultiHeadAttention {
         }
     }
 
+    /// Self-attention over `x` `[B, T, D]`: the attended sequence `[B, T, D]`. On the CPU the
+    /// attention itself is one fused operation (`crate::fused`).
+    pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        if !fused::available(&x) {
+            return self.forward_with_weights(x).0;
+        }
+        let [batch, steps, width] = x.dims();
+        let inner = self.heads * self.key_dim;
+        let device = x.device();
+        let x = x.reshape([batch * steps, width]);
+        let project = |l: &Linear| l.forward(x.clone()).reshape([batch, steps, inner]);
+        let (q, k, v) = (project(&self.query), project(&self.key), project(&self.value));
+        let d = &self.dropout;
+        let mask = if d.training.is_enabled() && device.is_autodiff() && d.prob > 0.0 {
+            let shape = [batch, self.heads, steps, steps];
+            let values = dropout_mask(shape.iter().product(), d.prob as f32);
+            Tensor::<4>::from_data(TensorData::new(values, shape), &device)
+        } else {
+            // Any shape but [B, H, T, T] means no dropout.
+            Tensor::<4>::zeros([1, 1, 1, 1], &device)
+        };
+        let context = fused::multi_head_attention(q, k, v, mask, self.heads);
+        self.output
+            .forward(context.reshape([batch * steps, inner]))
+            .reshape([batch, steps, width])
+    }
+
     /// Self-attention over `x` `[B, T, D]`: the attended sequence `[B, T, D]` and the attention
-    /// weights `[B, heads, T, T]` (each row sums to 1 over the keys).
-    pub fn forward(&self, x: Tensor<3>) -> (Tensor<3>, Tensor<4>) {
-        let [batch, steps, _] = x.dims();
-        let split = |t: Tensor<3>| {
+    /// weights `[B, heads, T, T]` (each row sums to 1 over the keys). Burn's generic operations:
+    /// the path on other devices, for the UI's heat map, and the fused kernel's reference.
+    pub fn forward_with_weights(&self, x: Tensor<3>) -> (Tensor<3>, Tensor<4>) {
+        let [batch, steps, width] = x.dims();
+        // The projections as 2-D products over every (row, step): one large matrix multiply each.
+        let x = x.reshape([batch * steps, width]);
+        let split = |t: Tensor<2>| {
             t.reshape([batch, steps, self.heads, self.key_dim])
                 .swap_dims(1, 2)
         };
@@ -46,10 +80,13 @@ impl KerasMultiHeadAttention {
             .matmul(k.swap_dims(2, 3))
             .div_scalar((self.key_dim as f64).sqrt());
         let weights = softmax(scores, 3);
-        let context = self.dropout.forward(weights.clone()).matmul(v);
+        let context = dropout(&self.dropout, weights.clone()).matmul(v);
         let merged = context
             .swap_dims(1, 2)
-            .reshape([batch, steps, self.heads * self.key_dim]);
-        (self.output.forward(merged), weights)
+            .reshape([batch * steps, self.heads * self.key_dim]);
+        (
+            self.output.forward(merged).reshape([batch, steps, width]),
+            weights,
+        )
     }
 }

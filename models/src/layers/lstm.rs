@@ -3,11 +3,18 @@
 //! second bias per gate, 4H more). The input projection runs once for all time steps; only the
 //! recurrent matmul is in the loop. Dropout follows Keras: `dropout` on the inputs, and
 //! `recurrent_dropout` with one mask per sequence on the hidden state feeding the recurrence.
+//!
+//! On the CPU (Flex) the recurrence runs as one fused operation with a hand-written backward
+//! pass (`crate::fused`); elsewhere, and in the tests that check the kernel, as the step-by-step
+//! Burn loop below (`forward_generic`).
 
 use burn::module::{Initializer, Param};
 use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::activation::{sigmoid, tanh};
+
+use crate::fused;
+use crate::layers::dropout;
 
 #[derive(Module, Debug)]
 pub struct KerasLstm {
@@ -61,14 +68,48 @@ impl KerasLstm {
     /// `[B, T, F]` to the hidden states of every step `[B, T, H]` (when `return_sequences`) and
     /// the last hidden state `[B, H]`.
     pub fn forward(&self, x: Tensor<3>, return_sequences: bool) -> (Option<Tensor<3>>, Tensor<2>) {
+        if fused::available(&x) {
+            self.forward_fused(x, return_sequences)
+        } else {
+            self.forward_generic(x, return_sequences)
+        }
+    }
+
+    /// The fused path: one matrix product for the input projection of every step, then the
+    /// whole recurrence as one operation.
+    pub fn forward_fused(
+        &self,
+        x: Tensor<3>,
+        return_sequences: bool,
+    ) -> (Option<Tensor<3>>, Tensor<2>) {
+        let [batch, steps, features] = x.dims();
+        let h_units = self.units;
+        let device = x.device();
+        let projected = self
+            .input
+            .forward(dropout(&self.input_dropout, x).reshape([batch * steps, features]))
+            .reshape([batch, steps, 4 * h_units]);
+        let recurrent_mask = dropout(&self.recurrent_dropout, Tensor::<2>::ones([batch, h_units], &device));
+        let hidden = fused::lstm_recurrence(projected, self.recurrent.weight.val(), recurrent_mask);
+        let last = hidden
+            .clone()
+            .narrow(1, steps - 1, 1)
+            .reshape([batch, h_units]);
+        (return_sequences.then_some(hidden), last)
+    }
+
+    /// The step-by-step Burn loop: the path on non-CPU devices and the kernels' reference.
+    pub fn forward_generic(
+        &self,
+        x: Tensor<3>,
+        return_sequences: bool,
+    ) -> (Option<Tensor<3>>, Tensor<2>) {
         let [batch, steps, _] = x.dims();
         let h_units = self.units;
         let device = x.device();
-        let projected = self.input.forward(self.input_dropout.forward(x));
+        let projected = self.input.forward(dropout(&self.input_dropout, x));
         // One dropout mask for the whole sequence (ones through dropout = kept/scaled or zero).
-        let recurrent_mask = self
-            .recurrent_dropout
-            .forward(Tensor::<2>::ones([batch, h_units], &device));
+        let recurrent_mask = dropout(&self.recurrent_dropout, Tensor::<2>::ones([batch, h_units], &device));
         let mut h = Tensor::<2>::zeros([batch, h_units], &device);
         let mut c = Tensor::<2>::zeros([batch, h_units], &device);
         let mut outputs = Vec::with_capacity(if return_sequences { steps } else { 0 });

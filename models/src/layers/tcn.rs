@@ -7,6 +7,8 @@ use burn::prelude::*;
 use burn::tensor::activation::relu;
 
 use crate::config::TcnSpec;
+use crate::fused;
+use crate::layers::{conv1d_channels_last, dropout};
 
 #[derive(Module, Debug)]
 pub struct ResidualBlock {
@@ -30,10 +32,17 @@ impl ResidualBlock {
         }
     }
 
+    /// `[B, T, C]` to `[B, T, C]` (channels last, the fused CPU path).
+    fn forward_channels_last(&self, x: Tensor<3>) -> Tensor<3> {
+        let y = dropout(&self.dropout, relu(conv1d_channels_last(&self.conv1, x.clone())));
+        let y = dropout(&self.dropout, relu(conv1d_channels_last(&self.conv2, y)));
+        relu(y + x)
+    }
+
     /// `[B, C, T]` to `[B, C, T]`; the skip needs no projection since widths are equal.
     fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        let y = self.dropout.forward(relu(self.conv1.forward(x.clone())));
-        let y = self.dropout.forward(relu(self.conv2.forward(y)));
+        let y = dropout(&self.dropout, relu(self.conv1.forward(x.clone())));
+        let y = dropout(&self.dropout, relu(self.conv2.forward(y)));
         relu(y + x)
     }
 }
@@ -58,6 +67,13 @@ impl TcnTrunk {
 
     /// `[B, T, F]` to per-step features `[B, T, filters]`; step t reads inputs up to t only.
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        if fused::available(&x) {
+            let mut y = relu(conv1d_channels_last(&self.input_conv, x));
+            for block in &self.blocks {
+                y = block.forward_channels_last(y);
+            }
+            return y;
+        }
         let mut y = relu(self.input_conv.forward(x.swap_dims(1, 2)));
         for block in &self.blocks {
             y = block.forward(y);

@@ -95,21 +95,22 @@ pub fn markdown(report: &BenchReport) -> String {
     }
     let _ = writeln!(
         s,
-        "\n| model | variant | parameters | weights | s/epoch | samples/s | epochs | train s | p50 / p99 native (ms) | p50 / p99 ONNX (ms) | batch-256 native / ONNX (windows/s) | ONNX max diff |"
+        "\n| model | variant | parameters | weights | s/epoch | training windows/s (training only) | windows/s with validation | epochs | train s | p50 / p99 native (ms) | p50 / p99 ONNX (ms) | batch-256 native / ONNX (windows/s) | ONNX max diff |"
     );
     let _ = writeln!(
         s,
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
     for r in &report.results {
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {:.0} KiB | {:.2} | {:.0} | {:.1} | {:.1} | {:.2} / {:.2} | {:.2} / {:.2} | {:.0} / {:.0} | {:.1e} |",
+            "| {} | {} | {} | {:.0} KiB | {:.2} | {:.0} | {:.0} | {:.1} | {:.1} | {:.3} / {:.3} | {:.3} / {:.3} | {:.0} / {:.0} | {:.1e} |",
             r.model_type,
             r.variant,
             r.parameters,
             r.weight_bytes as f64 / 1024.0,
             r.seconds_per_epoch,
+            r.train_windows_per_s,
             r.samples_per_second,
             r.epochs_run,
             r.train_seconds,

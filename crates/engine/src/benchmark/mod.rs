@@ -117,6 +117,7 @@ fn run_record(o: &TrainOutcome, version_id: String) -> Result<BenchRun> {
         .ok_or_else(|| Error::InvalidData("a finished run has no evaluation".into()))?;
     let epoch_seconds: f64 = o.history.iter().map(|e| e.seconds).sum();
     let seconds_per_epoch = epoch_seconds / o.epochs_run.max(1) as f64;
+    let batches_seconds: f64 = o.history.iter().map(|e| e.train_seconds).sum();
     let m = &evaluation.test.model;
     Ok(BenchRun {
         seed: o.params.seed,
@@ -124,6 +125,8 @@ fn run_record(o: &TrainOutcome, version_id: String) -> Result<BenchRun> {
         epochs_run: o.epochs_run,
         seconds_per_epoch,
         samples_per_second: o.dataset.train.samples as f64 / seconds_per_epoch,
+        train_windows_per_s: (o.dataset.train.samples * o.epochs_run) as f64
+            / batches_seconds.max(1e-9),
         train_seconds: o.train_seconds,
         test_rmse_usd: m.rmse_usd,
         test_mae_usd: m.mae_usd,
@@ -213,6 +216,7 @@ fn aggregate(
         epochs_run: mean(&pick(|r| r.epochs_run as f64)),
         seconds_per_epoch: mean(&pick(|r| r.seconds_per_epoch)),
         samples_per_second: mean(&pick(|r| r.samples_per_second)),
+        train_windows_per_s: mean(&pick(|r| r.train_windows_per_s)),
         train_seconds: mean(&pick(|r| r.train_seconds)),
         train_time_vs_cnn_lstm: None,
         latency_p50_ms: m.native.latency_p50_ms,

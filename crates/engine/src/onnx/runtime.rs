@@ -1,11 +1,13 @@
-//! Runs an exported file in tract, a pure-Rust ONNX runtime: the parity check of every export
-//! and `atb predict --onnx`. The batch axis stays symbolic, so one optimised plan serves any
-//! batch size.
+//! Runs an exported file in tract, a pure-Rust ONNX runtime: the parity check of every export,
+//! `atb predict --onnx` and the benchmarks. Two optimised plans: one with the batch axis
+//! symbolic (any batch size), and one specialised to a single window (`[1, L, F]`, the shape the
+//! app predicts with), whose state is kept between calls instead of rebuilt per call.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use tract_onnx::prelude::{
-    Framework, InferenceModelExt, IntoRunnable, IntoTValue, Tensor, TypedRunnableModel, tvec,
+    Datum, Framework, InferenceFact, InferenceModelExt, IntoRunnable, IntoTValue, TVec, Tensor,
+    TypedRunnableModel, TypedSimpleState, tvec,
 };
 
 use super::document::{OnnxDocument, read_metadata};
@@ -17,7 +19,17 @@ pub const RUNTIME_NAME: &str = "tract-onnx 0.23";
 /// An ONNX forecast model loaded and optimised in tract.
 pub struct OnnxModel {
     plan: Arc<TypedRunnableModel>,
+    /// The single-window plan's state, reused across calls (one call at a time).
+    single: Mutex<TypedSimpleState>,
     pub document: OnnxDocument,
+}
+
+impl std::fmt::Debug for OnnxModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OnnxModel")
+            .field("document", &self.document)
+            .finish_non_exhaustive()
+    }
 }
 
 fn runtime_err(e: impl std::fmt::Display) -> Error {
@@ -28,19 +40,33 @@ impl OnnxModel {
     /// Parses, checks the atb metadata of, and optimises an ONNX file.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
         let document = OnnxDocument::from_props(&read_metadata(bytes)?)?;
+        let single_shape = [
+            1,
+            document.schema.sequence_length,
+            document.schema.n_features,
+        ];
         // tract panics on some graphs it cannot handle instead of returning an error; a file
         // must never take the process down, so a panic becomes an error here.
-        let plan = std::panic::catch_unwind(|| {
-            tract_onnx::onnx()
-                .model_for_read(&mut &bytes[..])
-                .and_then(|m| m.into_optimized())
-                .and_then(|m| m.into_runnable())
+        let (plan, single) = std::panic::catch_unwind(|| {
+            let model = tract_onnx::onnx().model_for_read(&mut &bytes[..])?;
+            let single = model
+                .clone()
+                .with_input_fact(0, InferenceFact::dt_shape(f32::datum_type(), single_shape))?
+                .into_optimized()?
+                .into_runnable()?;
+            let plan = model.into_optimized()?.into_runnable()?;
+            let state = single.spawn()?;
+            Ok::<_, tract_onnx::prelude::TractError>((plan, state))
         })
         .map_err(|_| {
             Error::OnnxRuntime("tract failed (panicked) while optimising the file".into())
         })?
         .map_err(runtime_err)?;
-        Ok(Self { plan, document })
+        Ok(Self {
+            plan,
+            single: Mutex::new(single),
+            document,
+        })
     }
 
     /// Outputs `[n]` for `n` windows `values` (`[n, L, F]` row-major, already scaled).
@@ -59,10 +85,16 @@ impl OnnxModel {
             return Ok(Vec::new());
         }
         let input = Tensor::from_shape(&[n, l, f], values).map_err(runtime_err)?;
-        let outputs = self
-            .plan
-            .run(tvec!(input.into_tvalue()))
-            .map_err(runtime_err)?;
+        let outputs: TVec<_> = if n == 1 {
+            // A poisoned lock only means an earlier call panicked mid-run; the state is rebuilt
+            // from the plan on every run's inputs, so it is still usable.
+            let mut state = self.single.lock().unwrap_or_else(|p| p.into_inner());
+            state.run(tvec!(input.into_tvalue())).map_err(runtime_err)?
+        } else {
+            self.plan
+                .run(tvec!(input.into_tvalue()))
+                .map_err(runtime_err)?
+        };
         let output = outputs
             .first()
             .ok_or_else(|| Error::OnnxRuntime("the model returned no output".into()))?;

@@ -435,24 +435,24 @@ def main():
         atb = {r["model_type"]: r for r in json.loads(Path(args.atb_json).read_text())["results"]
                if r["variant"] == "default"}
         print()
-        print("| model | atb training windows/s | PyTorch | atb/PyTorch | atb native p50 ms | PyTorch eager p50 | "
-              "atb ONNX p50 (atb's runtime) | atb's file in ONNX Runtime p50 | atb runtime / ONNX Runtime |")
-        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+        print("| model | atb training windows/s | PyTorch | atb/PyTorch | atb native p50 ms | PyTorch eager p50 ms | "
+              "atb/PyTorch latency | atb's file in tract p50 ms | in ONNX Runtime (atb) p50 ms | tract / ONNX Runtime |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for r in results:
             a = atb.get(r["model_type"])
             if a is None:
                 continue
             rate = a.get("train_windows_per_s") or a.get("samples_per_second")
-            ort = atb_ort.get(r["model_type"], (None, None))[0]
-            ratio_ort = f"{a['onnx_latency_p50_ms'] / ort:.2f}" if ort else "-"
-            print(f"| {r['model_type']} | {rate:.0f} | {r['train_windows_per_s']:.0f} | "
-                  f"{rate / r['train_windows_per_s']:.2f} | {a['latency_p50_ms']:.3f} | {r['eager_p50_ms']:.3f} | "
-                  f"{a['onnx_latency_p50_ms']:.3f} | {ort:.3f} | {ratio_ort} |".replace("None", "-")
-                  if ort else
-                  f"| {r['model_type']} | {rate:.0f} | {r['train_windows_per_s']:.0f} | "
-                  f"{rate / r['train_windows_per_s']:.2f} | {a['latency_p50_ms']:.3f} | {r['eager_p50_ms']:.3f} | "
-                  f"{a['onnx_latency_p50_ms']:.3f} | - | - |")
-
+            ort = (a.get("onnxruntime") or {}).get("latency_p50_ms")
+            if ort is None and r["model_type"] in atb_ort:
+                ort = atb_ort[r["model_type"]][0]
+            cells = [
+                r["model_type"], f"{rate:.0f}", f"{r['train_windows_per_s']:.0f}",
+                f"{rate / r['train_windows_per_s']:.2f}", f"{a['latency_p50_ms']:.3f}", f"{r['eager_p50_ms']:.3f}",
+                f"{a['latency_p50_ms'] / r['eager_p50_ms']:.2f}", f"{a['onnx_latency_p50_ms']:.3f}",
+                f"{ort:.3f}" if ort else "-", f"{a['onnx_latency_p50_ms'] / ort:.2f}" if ort else "-",
+            ]
+            print("| " + " | ".join(cells) + " |")
 
 if __name__ == "__main__":
     main()

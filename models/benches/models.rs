@@ -15,7 +15,7 @@ use atb_models::burn::tensor::Distribution;
 use atb_models::fused::{Kernels, set_kernels};
 use atb_models::{DeviceChoice, ModelOverrides, ModelType, Variant, build_model, select_device};
 
-const REPEATS: usize = 5;
+const REPEATS: usize = 11;
 
 /// Median single-window forward latency in milliseconds over 200 calls.
 fn latency_ms(model: &atb_models::ForecastModel, device: &Device) -> f64 {
@@ -36,11 +36,15 @@ fn latency_ms(model: &atb_models::ForecastModel, device: &Device) -> f64 {
 
 fn time_ms(mut f: impl FnMut()) -> f64 {
     f(); // warm-up (and kernel compilation on a GPU)
-    let started = Instant::now();
-    for _ in 0..REPEATS {
-        f();
-    }
-    started.elapsed().as_secs_f64() * 1e3 / REPEATS as f64
+    let mut t: Vec<f64> = (0..REPEATS)
+        .map(|_| {
+            let started = Instant::now();
+            f();
+            started.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    t.sort_by(f64::total_cmp);
+    t[REPEATS / 2]
 }
 
 fn main() {
@@ -50,8 +54,14 @@ fn main() {
         .filter(|a| !a.starts_with('-'))
         .collect();
     let mut runs = vec![
-        (select_device(DeviceChoice::Cpu).expect("cpu"), Kernels::Fused),
-        (select_device(DeviceChoice::Cpu).expect("cpu"), Kernels::Generic),
+        (
+            select_device(DeviceChoice::Cpu).expect("cpu"),
+            Kernels::Fused,
+        ),
+        (
+            select_device(DeviceChoice::Cpu).expect("cpu"),
+            Kernels::Generic,
+        ),
     ];
     // `-- fused` or `-- generic` keeps one CPU path only (for profiling).
     if only.iter().any(|o| o == "fused") {
@@ -67,7 +77,7 @@ fn main() {
         Err(e) => println!("no GPU column: {e}"),
     }
     println!(
-        "per batch of 32 x 120 x 5, mean of {REPEATS} after one warm-up; {} Rayon threads",
+        "per batch of 32 x 120 x 5, median of {REPEATS} after one warm-up; {} Rayon threads",
         rayon::current_num_threads()
     );
     println!(

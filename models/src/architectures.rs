@@ -10,9 +10,10 @@ use burn::tensor::activation::relu;
 use crate::config::{AttentionSpec, ModelConfig, TcnSpec};
 use crate::fused;
 use crate::layers::attention::KerasMultiHeadAttention;
-use crate::layers::{avg_max_pool, conv1d_channels_last, dropout, max_pool2_channels_last};
 use crate::layers::lstm::KerasLstm;
 use crate::layers::tcn::TcnTrunk;
+use crate::kernels::conv::Epilogue;
+use crate::layers::{avg_max_pool, conv1d_channels_last, dropout};
 
 /// Dense(dense, relu) → Dropout → Dense(1, linear): every architecture's head.
 #[derive(Module, Debug)]
@@ -93,7 +94,7 @@ impl CnnLstm {
             // Channels last all the way: the fused convolutions read and write [B, T, C].
             let mut y = x;
             for conv in &self.convs {
-                y = max_pool2_channels_last(relu(conv1d_channels_last(conv, y)));
+                y = conv1d_channels_last(conv, y, Epilogue::ReluMaxPool2);
             }
             y
         } else {

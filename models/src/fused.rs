@@ -22,8 +22,8 @@ use burn::prelude::*;
 use burn::tensor::DType;
 
 use crate::kernels::attention::{self, AttentionDims};
-use crate::kernels::conv::{self, ConvDims};
-use crate::kernels::lstm::{self, LstmDims, LstmSaved};
+use crate::kernels::conv::{self, ConvDims, Epilogue};
+use crate::kernels::lstm::{self, LstmDims, LstmSaved, LstmWeights};
 
 /// Which implementation the layers use on the CPU.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,22 +72,26 @@ pub fn available<const D: usize>(t: &Tensor<D>) -> bool {
 
 #[backend_extension(Flex, Autodiff)]
 pub trait FusedKernels: burn::backend::Backend {
-    /// The LSTM recurrence: `xw [B, T, 4H]`, `w [H, 4H]`, `mask [B, H]` (constant) to the hidden
-    /// states `[B, T, H]`.
-    fn lstm_recurrence(
-        xw: FloatTensor<Self>,
-        w: FloatTensor<Self>,
+    /// A whole LSTM layer: `x [B, T, F]`, `w_in [F, 4H]`, `bias [4H]`, `w_rec [H, 4H]` and the
+    /// recurrent-dropout `mask [B, H]` (constant) to the hidden states `[B, T, H]`.
+    fn lstm_layer(
+        x: FloatTensor<Self>,
+        w_in: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        w_rec: FloatTensor<Self>,
         mask: FloatTensor<Self>,
     ) -> FloatTensor<Self>;
 
     /// A channels-last 1-D convolution: `x [B, T, C_in]`, `weight [C_out, C_in, k]`,
-    /// `bias [C_out]` to `[B, T + pad_left - (k - 1)·dilation, C_out]`.
+    /// `bias [C_out]` to `[B, T + pad_left - (k - 1)·dilation, C_out]`, followed by the
+    /// epilogue `Epilogue::from_code(epilogue)` (ReLU, or ReLU and max-pooling pairs of steps).
     fn conv1d_channels_last(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
         bias: FloatTensor<Self>,
         dilation: usize,
         pad_left: usize,
+        epilogue: usize,
     ) -> FloatTensor<Self>;
 
     /// Multi-head scaled dot-product self-attention: `q`, `k`, `v` `[B, T, H·d]` (heads side by
@@ -119,14 +123,14 @@ fn flex(values: Vec<f32>, shape: &[usize]) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(values, shape.to_vec()))
 }
 
-fn lstm_dims(xw: &FlexTensor, w: &FlexTensor) -> LstmDims {
-    let [batch, steps, gates] = xw.shape().dims::<3>();
-    let [units, gates_w] = w.shape().dims::<2>();
-    assert_eq!(gates, 4 * units, "xw's last axis must be 4H");
-    assert_eq!(gates_w, gates, "the recurrent kernel must be [H, 4H]");
+fn lstm_dims(x: &FlexTensor, w_rec: &FlexTensor) -> LstmDims {
+    let [batch, steps, inputs] = x.shape().dims::<3>();
+    let [units, gates] = w_rec.shape().dims::<2>();
+    assert_eq!(gates, 4 * units, "the recurrent kernel must be [H, 4H]");
     LstmDims {
         batch,
         steps,
+        inputs,
         units,
     }
 }
@@ -148,7 +152,10 @@ fn conv_dims(x: &FlexTensor, weight: &FlexTensor, dilation: usize, pad_left: usi
 
 fn attention_dims(q: &FlexTensor, heads: usize) -> AttentionDims {
     let [batch, steps, width] = q.shape().dims::<3>();
-    assert!(heads > 0 && width % heads == 0, "the width must split into the heads");
+    assert!(
+        heads > 0 && width % heads == 0,
+        "the width must split into the heads"
+    );
     AttentionDims {
         batch,
         steps,
@@ -164,9 +171,21 @@ fn mask_of(mask: &FlexTensor, d: &AttentionDims) -> Option<Vec<f32>> {
 }
 
 impl FusedKernels for Flex {
-    fn lstm_recurrence(xw: FlexTensor, w: FlexTensor, mask: FlexTensor) -> FlexTensor {
-        let dims = lstm_dims(&xw, &w);
-        let (hidden, _) = lstm::forward(dims, &values(&xw), &values(&w), &values(&mask), false);
+    fn lstm_layer(
+        x: FlexTensor,
+        w_in: FlexTensor,
+        bias: FlexTensor,
+        w_rec: FlexTensor,
+        mask: FlexTensor,
+    ) -> FlexTensor {
+        let dims = lstm_dims(&x, &w_rec);
+        let (w_in, bias, w_rec) = (values(&w_in), values(&bias), values(&w_rec));
+        let weights = LstmWeights {
+            input: &w_in,
+            bias: &bias,
+            recurrent: &w_rec,
+        };
+        let (hidden, _) = lstm::forward(dims, &values(&x), weights, &values(&mask), false);
         flex(hidden, &[dims.batch, dims.steps, dims.units])
     }
 
@@ -176,11 +195,14 @@ impl FusedKernels for Flex {
         bias: FlexTensor,
         dilation: usize,
         pad_left: usize,
+        epilogue: usize,
     ) -> FlexTensor {
         let d = conv_dims(&x, &weight, dilation, pad_left);
+        let epi = Epilogue::from_code(epilogue);
         let y = conv::forward(d, &values(&x), &values(&weight), &values(&bias));
-        let out_steps = y.len() / (d.batch * d.c_out).max(1);
-        flex(y, &[d.batch, out_steps, d.c_out])
+        let steps = y.len() / (d.batch * d.c_out).max(1);
+        let (out, _) = conv::apply_epilogue(epi, d.batch, steps, d.c_out, y);
+        flex(out, &[d.batch, epi.out_steps(steps), d.c_out])
     }
 
     fn multi_head_attention(
@@ -208,40 +230,55 @@ impl FusedKernels for Flex {
 #[derive(Debug, Clone)]
 struct LstmState {
     dims: LstmDims,
+    x: FlexTensor,
     hidden: FlexTensor,
     saved: std::sync::Arc<LstmSaved>,
-    w: FlexTensor,
+    w_in: FlexTensor,
+    bias: FlexTensor,
+    w_rec: FlexTensor,
     mask: FlexTensor,
 }
 
 #[derive(Debug)]
 struct LstmBackward;
 
-impl Backward<Flex, 2> for LstmBackward {
+impl Backward<Flex, 4> for LstmBackward {
     type State = LstmState;
 
-    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let [node_xw, node_w] = ops.parents;
+    fn backward(self, ops: Ops<Self::State, 4>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x, node_w_in, node_bias, node_w_rec] = ops.parents;
         let grad = grads.consume::<Flex>(&ops.node);
         let s = ops.state;
-        let (grad_xw, grad_w) = lstm::backward(
+        let (w_in, bias, w_rec) = (values(&s.w_in), values(&s.bias), values(&s.w_rec));
+        let g = lstm::backward(
             s.dims,
             &values(&grad),
+            &values(&s.x),
             &values(&s.hidden),
             &s.saved,
-            &values(&s.w),
+            LstmWeights {
+                input: &w_in,
+                bias: &bias,
+                recurrent: &w_rec,
+            },
             &values(&s.mask),
         );
         let LstmDims {
             batch,
             steps,
+            inputs,
             units,
         } = s.dims;
-        if let Some(node) = node_xw {
-            grads.register::<Flex>(node.id, flex(grad_xw, &[batch, steps, 4 * units]));
-        }
-        if let Some(node) = node_w {
-            grads.register::<Flex>(node.id, flex(grad_w, &[units, 4 * units]));
+        let parts = [
+            (node_x, g.x, vec![batch, steps, inputs]),
+            (node_w_in, g.input, vec![inputs, 4 * units]),
+            (node_bias, g.bias, vec![4 * units]),
+            (node_w_rec, g.recurrent, vec![units, 4 * units]),
+        ];
+        for (node, values, shape) in parts {
+            if let Some(node) = node {
+                grads.register::<Flex>(node.id, flex(values, &shape));
+            }
         }
     }
 }
@@ -250,8 +287,12 @@ impl Backward<Flex, 2> for LstmBackward {
 #[derive(Debug, Clone)]
 struct ConvState {
     dims: ConvDims,
+    epilogue: Epilogue,
+    steps: usize,
     x: FlexTensor,
     weight: FlexTensor,
+    out: FlexTensor,
+    activated: Option<std::sync::Arc<Vec<f32>>>,
 }
 
 #[derive(Debug)]
@@ -265,7 +306,16 @@ impl Backward<Flex, 3> for ConvBackward {
         let grad = grads.consume::<Flex>(&ops.node);
         let s = ops.state;
         let d = s.dims;
-        let (gx, gw, gb) = conv::backward(d, &values(&grad), &values(&s.x), &values(&s.weight));
+        let grad_y = conv::epilogue_backward(
+            s.epilogue,
+            d.batch,
+            s.steps,
+            d.c_out,
+            &values(&grad),
+            &values(&s.out),
+            s.activated.as_deref().map(|a| &a[..]),
+        );
+        let (gx, gw, gb) = conv::backward(d, &grad_y, &values(&s.x), &values(&s.weight));
         if let Some(node) = node_x {
             grads.register::<Flex>(node.id, flex(gx, &[d.batch, d.steps, d.c_in]));
         }
@@ -319,41 +369,52 @@ impl Backward<Flex, 3> for AttentionBackward {
 }
 
 impl<C: CheckpointStrategy> FusedKernels for Autodiff<Flex, C> {
-    fn lstm_recurrence(
-        xw: FloatTensor<Self>,
-        w: FloatTensor<Self>,
+    fn lstm_layer(
+        x: FloatTensor<Self>,
+        w_in: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        w_rec: FloatTensor<Self>,
         mask: FloatTensor<Self>,
     ) -> FloatTensor<Self> {
-        let (xw, xw_node) = xw.into_parts();
-        let (w, w_node) = w.into_parts();
+        let (x, x_node) = x.into_parts();
+        let (w_in, w_in_node) = w_in.into_parts();
+        let (bias, bias_node) = bias.into_parts();
+        let (w_rec, w_rec_node) = w_rec.into_parts();
         let mask = mask.into_primitive();
-        let dims = lstm_dims(&xw, &w);
+        let dims = lstm_dims(&x, &w_rec);
         let shape = [dims.batch, dims.steps, dims.units];
-        match LstmBackward
-            .prepare::<C>([xw_node, w_node])
+        let prep = LstmBackward
+            .prepare::<C>([x_node, w_in_node, bias_node, w_rec_node])
             .compute_bound()
-            .stateful()
-        {
+            .stateful();
+        let tracked = matches!(prep, OpsKind::Tracked(_));
+        let (hidden, saved) = {
+            let (wi, b, wr) = (values(&w_in), values(&bias), values(&w_rec));
+            let weights = LstmWeights {
+                input: &wi,
+                bias: &b,
+                recurrent: &wr,
+            };
+            lstm::forward(dims, &values(&x), weights, &values(&mask), tracked)
+        };
+        let hidden = flex(hidden, &shape);
+        match prep {
             OpsKind::Tracked(prep) => {
-                let (hidden, saved) =
-                    lstm::forward(dims, &values(&xw), &values(&w), &values(&mask), true);
-                let hidden = flex(hidden, &shape);
                 let state = LstmState {
                     dims,
+                    x,
                     hidden: hidden.clone(),
                     saved: std::sync::Arc::new(
                         saved.expect("the forward pass saves what was asked for"),
                     ),
-                    w,
+                    w_in,
+                    bias,
+                    w_rec,
                     mask,
                 };
                 prep.finish(state, hidden)
             }
-            OpsKind::UnTracked(prep) => {
-                let (hidden, _) =
-                    lstm::forward(dims, &values(&xw), &values(&w), &values(&mask), false);
-                prep.finish(flex(hidden, &shape))
-            }
+            OpsKind::UnTracked(prep) => prep.finish(hidden),
         }
     }
 
@@ -363,14 +424,17 @@ impl<C: CheckpointStrategy> FusedKernels for Autodiff<Flex, C> {
         bias: FloatTensor<Self>,
         dilation: usize,
         pad_left: usize,
+        epilogue: usize,
     ) -> FloatTensor<Self> {
         let (x, x_node) = x.into_parts();
         let (weight, w_node) = weight.into_parts();
         let (bias, b_node) = bias.into_parts();
         let d = conv_dims(&x, &weight, dilation, pad_left);
+        let epi = Epilogue::from_code(epilogue);
         let y = conv::forward(d, &values(&x), &values(&weight), &values(&bias));
-        let out_steps = y.len() / (d.batch * d.c_out).max(1);
-        let y = flex(y, &[d.batch, out_steps, d.c_out]);
+        let steps = y.len() / (d.batch * d.c_out).max(1);
+        let (out, activated) = conv::apply_epilogue(epi, d.batch, steps, d.c_out, y);
+        let out = flex(out, &[d.batch, epi.out_steps(steps), d.c_out]);
         match ConvBackward
             .prepare::<C>([x_node, w_node, b_node])
             .compute_bound()
@@ -379,12 +443,16 @@ impl<C: CheckpointStrategy> FusedKernels for Autodiff<Flex, C> {
             OpsKind::Tracked(prep) => prep.finish(
                 ConvState {
                     dims: d,
+                    epilogue: epi,
+                    steps,
                     x,
                     weight,
+                    out: out.clone(),
+                    activated: activated.map(std::sync::Arc::new),
                 },
-                y,
+                out,
             ),
-            OpsKind::UnTracked(prep) => prep.finish(y),
+            OpsKind::UnTracked(prep) => prep.finish(out),
         }
     }
 
@@ -443,23 +511,32 @@ impl<C: CheckpointStrategy> FusedKernels for Autodiff<Flex, C> {
     }
 }
 
-/// The LSTM recurrence (see `FusedKernels::lstm_recurrence`); call only when `available(&xw)`.
-pub fn lstm_recurrence(xw: Tensor<3>, w: Tensor<2>, mask: Tensor<2>) -> Tensor<3> {
-    Tensor::from_dispatch(Dispatch::lstm_recurrence(
-        xw.into_dispatch(),
-        w.into_dispatch(),
+/// A whole LSTM layer (see `FusedKernels::lstm_layer`); call only when `available(&x)`.
+pub fn lstm_layer(
+    x: Tensor<3>,
+    w_in: Tensor<2>,
+    bias: Tensor<1>,
+    w_rec: Tensor<2>,
+    mask: Tensor<2>,
+) -> Tensor<3> {
+    Tensor::from_dispatch(Dispatch::lstm_layer(
+        x.into_dispatch(),
+        w_in.into_dispatch(),
+        bias.into_dispatch(),
+        w_rec.into_dispatch(),
         mask.into_dispatch(),
     ))
 }
 
-/// A channels-last 1-D convolution (see `FusedKernels::conv1d_channels_last`); call only when
-/// `available(&x)`.
+/// A channels-last 1-D convolution and its epilogue (see `FusedKernels::conv1d_channels_last`);
+/// call only when `available(&x)`.
 pub fn conv1d_channels_last(
     x: Tensor<3>,
     weight: Tensor<3>,
     bias: Tensor<1>,
     dilation: usize,
     pad_left: usize,
+    epilogue: Epilogue,
 ) -> Tensor<3> {
     Tensor::from_dispatch(Dispatch::conv1d_channels_last(
         x.into_dispatch(),
@@ -467,6 +544,7 @@ pub fn conv1d_channels_last(
         bias.into_dispatch(),
         dilation,
         pad_left,
+        epilogue.code(),
     ))
 }
 

@@ -39,7 +39,9 @@ fn run(model: &ForecastModel, x: &Tensor<3>, kernels: Kernels) -> (Vec<f32>, Vec
     let [batch, _] = out.dims();
     let coef = Tensor::<2>::from_data(
         TensorData::new(
-            (0..batch).map(|i| 1.0 + i as f32 * 0.25).collect::<Vec<_>>(),
+            (0..batch)
+                .map(|i| 1.0 + i as f32 * 0.25)
+                .collect::<Vec<_>>(),
             [batch, 1],
         ),
         &x.device(),
@@ -89,7 +91,11 @@ fn fused_kernels_match_the_generic_path_in_outputs_and_gradients() {
                 close(&out_f, &out_g, &format!("{t} {v} batch {batch} output"));
                 assert_eq!(grads_f.len(), grads_g.len());
                 for (i, (f, g)) in grads_f.iter().zip(&grads_g).enumerate() {
-                    close(f, g, &format!("{t} {v} batch {batch} gradient of parameter {i}"));
+                    close(
+                        f,
+                        g,
+                        &format!("{t} {v} batch {batch} gradient of parameter {i}"),
+                    );
                 }
             }
             // Inference (no autodiff) takes the fused forward too.

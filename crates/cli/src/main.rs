@@ -75,6 +75,8 @@ pub const EXIT_INTERRUPTED: u8 = 130;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Training reuses large buffers; keep freed memory instead of faulting fresh pages in.
+    atb_models::kernels::memory::hold_freed_memory();
     quiet_graphics_runtime_dir();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -68,6 +68,12 @@ impl WindowPredictor for OnnxModel {
     }
 }
 
+impl WindowPredictor for crate::onnx::OrtModel {
+    fn predict_windows(&self, values: Vec<f32>, shape: [usize; 3]) -> Result<Vec<f32>> {
+        self.predict(&values, shape[0])
+    }
+}
+
 /// Raw model outputs (standardised log returns) for windows already scaled as the version's
 /// feature schema says: `values` is `[n, sequence_length, n_features]` row-major.
 pub fn predict_raw(

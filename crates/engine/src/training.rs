@@ -330,6 +330,8 @@ pub fn train(
             Err(e) => return Err(e),
         }
     }
+    // The run's buffers are free now; hand them back to the OS (see `hold_freed_memory`).
+    atb_models::kernels::memory::release_freed_memory();
     if let Some(evaluation) = &outcome.evaluation {
         on_event(TrainingEvent::Finished {
             stop: outcome.stop,

@@ -64,6 +64,12 @@ pub struct BenchResult {
     pub onnx_batch256_windows_per_s: f64,
     /// Largest |ONNX - Burn| on the test windows at export.
     pub onnx_max_abs_diff: f64,
+    /// The same exported file in ONNX Runtime, when its library is present (`None` otherwise,
+    /// with the reason in `onnxruntime_missing`).
+    #[serde(default)]
+    pub onnxruntime: Option<InferenceTimings>,
+    #[serde(default)]
+    pub onnxruntime_missing: Option<String>,
     // Accuracy on the test window, in USD.
     pub test_rmse_usd: f64,
     pub test_mae_usd: f64,

@@ -6,8 +6,6 @@
 //! view. Work is split by batch row across Rayon's threads. The backward pass uses the saved
 //! probabilities: `dS = P ⊙ (dP - rowsum(dP ⊙ P))`.
 
-use rayon::prelude::*;
-
 use super::matmul::{MatMut, MatRef, matmul};
 use super::simd::{exp, multiversion};
 
@@ -43,17 +41,62 @@ impl AttentionDims {
     }
 }
 
+/// Lanes of the partial maxima and sums: reductions in 16 independent accumulators vectorise
+/// (a single running sum is a dependency chain the compiler may not reorder).
+const LANES: usize = 16;
+
+#[inline(always)]
+fn row_max(row: &[f32]) -> f32 {
+    let mut m = [f32::NEG_INFINITY; LANES];
+    let chunks = row.chunks_exact(LANES);
+    let tail = chunks.remainder();
+    for c in chunks {
+        for i in 0..LANES {
+            m[i] = m[i].max(c[i]);
+        }
+    }
+    tail.iter().fold(
+        m.iter().fold(f32::NEG_INFINITY, |a, b| a.max(*b)),
+        |a, b| a.max(*b),
+    )
+}
+
+#[inline(always)]
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut s = [0.0f32; LANES];
+    let ca = a.chunks_exact(LANES);
+    let cb = b.chunks_exact(LANES);
+    let tail: f32 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in ca.zip(cb) {
+        for i in 0..LANES {
+            s[i] += x[i] * y[i];
+        }
+    }
+    s.iter().sum::<f32>() + tail
+}
+
 multiversion! {
     /// Row-wise softmax of a `rows x cols` block, in place.
     fn softmax_rows(s: &mut [f32], cols: usize) {
         for row in s.chunks_exact_mut(cols) {
-            let max = row.iter().fold(f32::NEG_INFINITY, |m, v| m.max(*v));
-            let mut sum = 0.0f32;
+            let max = row_max(row);
             for v in row.iter_mut() {
                 *v = exp(*v - max);
-                sum += *v;
             }
-            let inv = 1.0 / sum;
+            let mut sums = [0.0f32; LANES];
+            let chunks = row.chunks_exact(LANES);
+            let tail: f32 = chunks.remainder().iter().sum();
+            for c in chunks {
+                for i in 0..LANES {
+                    sums[i] += c[i];
+                }
+            }
+            let inv = 1.0 / (sums.iter().sum::<f32>() + tail);
             for v in row.iter_mut() {
                 *v *= inv;
             }
@@ -74,7 +117,7 @@ multiversion! {
     /// The softmax backward, in place on `dp`: `dS = P ⊙ (dP - rowsum(dP ⊙ P)) · scale`.
     fn softmax_backward(dp: &mut [f32], p: &[f32], cols: usize, scale: f32) {
         for (drow, prow) in dp.chunks_exact_mut(cols).zip(p.chunks_exact(cols)) {
-            let dot: f32 = drow.iter().zip(prow).map(|(d, p)| d * p).sum();
+            let dot = dot(drow, prow);
             for (d, p) in drow.iter_mut().zip(prow) {
                 *d = p * (*d - dot) * scale;
             }
@@ -108,48 +151,49 @@ pub fn forward(
         (0..d.batch).map(|_| &mut [][..]).collect()
     };
     let scale = d.scale();
-    context
-        .par_chunks_mut(block)
-        .zip(prob_chunks.into_par_iter())
+    let work: Vec<_> = context
+        .chunks_mut(block)
+        .zip(prob_chunks)
         .enumerate()
-        .for_each(|(b, (ctx, saved))| {
-            let rows = b * block..(b + 1) * block;
-            let (qb, kb, vb) = (&q[rows.clone()], &k[rows.clone()], &v[rows]);
-            let mut s = vec![0.0f32; tt];
-            let mut dropped = vec![0.0f32; if mask.is_some() { tt } else { 0 }];
-            for h in 0..d.heads {
-                let col = h * hd;
-                matmul(
-                    MatMut::dense(&mut s, t, t),
-                    MatRef::strided(&qb[col..], t, hd, w),
-                    MatRef::strided(&kb[col..], t, hd, w).t(),
-                    false,
-                    false,
-                );
-                for x in s.iter_mut() {
-                    *x *= scale;
-                }
-                softmax_rows(&mut s, t);
-                if save {
-                    saved[h * tt..(h + 1) * tt].copy_from_slice(&s);
-                }
-                let weights: &[f32] = match mask {
-                    Some(m) => {
-                        let off = (b * d.heads + h) * tt;
-                        mul_into(&mut dropped, &s, &m[off..off + tt]);
-                        &dropped
-                    }
-                    None => &s,
-                };
-                matmul(
-                    MatMut::strided(&mut ctx[col..], t, hd, w),
-                    MatRef::dense(weights, t, t),
-                    MatRef::strided(&vb[col..], t, hd, w),
-                    false,
-                    false,
-                );
+        .collect();
+    super::for_each(work, |(b, (ctx, saved))| {
+        let rows = b * block..(b + 1) * block;
+        let (qb, kb, vb) = (&q[rows.clone()], &k[rows.clone()], &v[rows]);
+        let mut s = vec![0.0f32; tt];
+        let mut dropped = vec![0.0f32; if mask.is_some() { tt } else { 0 }];
+        for h in 0..d.heads {
+            let col = h * hd;
+            matmul(
+                MatMut::dense(&mut s, t, t),
+                MatRef::strided(&qb[col..], t, hd, w),
+                MatRef::strided(&kb[col..], t, hd, w).t(),
+                false,
+                false,
+            );
+            for x in s.iter_mut() {
+                *x *= scale;
             }
-        });
+            softmax_rows(&mut s, t);
+            if save {
+                saved[h * tt..(h + 1) * tt].copy_from_slice(&s);
+            }
+            let weights: &[f32] = match mask {
+                Some(m) => {
+                    let off = (b * d.heads + h) * tt;
+                    mul_into(&mut dropped, &s, &m[off..off + tt]);
+                    &dropped
+                }
+                None => &s,
+            };
+            matmul(
+                MatMut::strided(&mut ctx[col..], t, hd, w),
+                MatRef::dense(weights, t, t),
+                MatRef::strided(&vb[col..], t, hd, w),
+                false,
+                false,
+            );
+        }
+    });
     (context, save.then_some(probs))
 }
 
@@ -167,76 +211,86 @@ pub fn backward(
     let (t, w, hd) = (d.steps, d.width(), d.key_dim);
     let block = t * w;
     let tt = t * t;
-    assert_eq!(grad_context.len(), q.len(), "the context gradient must be [B*T, H*d]");
-    assert_eq!(probs.len(), d.batch * d.heads * tt, "probabilities must be [B, H, T, T]");
+    assert_eq!(
+        grad_context.len(),
+        q.len(),
+        "the context gradient must be [B*T, H*d]"
+    );
+    assert_eq!(
+        probs.len(),
+        d.batch * d.heads * tt,
+        "probabilities must be [B, H, T, T]"
+    );
     let mut dq = vec![0.0f32; q.len()];
     let mut dk = vec![0.0f32; k.len()];
     let mut dv = vec![0.0f32; v.len()];
-    dq.par_chunks_mut(block)
-        .zip(dk.par_chunks_mut(block))
-        .zip(dv.par_chunks_mut(block))
+    let work: Vec<_> = dq
+        .chunks_mut(block)
+        .zip(dk.chunks_mut(block))
+        .zip(dv.chunks_mut(block))
         .enumerate()
-        .for_each(|(b, ((dqb, dkb), dvb))| {
-            let rows = b * block..(b + 1) * block;
-            let (qb, kb, vb, gb) = (
-                &q[rows.clone()],
-                &k[rows.clone()],
-                &v[rows.clone()],
-                &grad_context[rows],
-            );
-            let mut dp = vec![0.0f32; tt];
-            let mut dropped = vec![0.0f32; if mask.is_some() { tt } else { 0 }];
-            for h in 0..d.heads {
-                let col = h * hd;
-                let off = (b * d.heads + h) * tt;
-                let p = &probs[off..off + tt];
-                let weights: &[f32] = match mask {
-                    Some(m) => {
-                        mul_into(&mut dropped, p, &m[off..off + tt]);
-                        &dropped
-                    }
-                    None => p,
-                };
-                let go = MatRef::strided(&gb[col..], t, hd, w);
-                // dV = P'ᵀ dO.
-                matmul(
-                    MatMut::strided(&mut dvb[col..], t, hd, w),
-                    MatRef::dense(weights, t, t).t(),
-                    go,
-                    false,
-                    false,
-                );
-                // dP' = dO Vᵀ, then through the dropout mask and the softmax.
-                matmul(
-                    MatMut::dense(&mut dp, t, t),
-                    go,
-                    MatRef::strided(&vb[col..], t, hd, w).t(),
-                    false,
-                    false,
-                );
-                if let Some(m) = mask {
-                    for (x, mm) in dp.iter_mut().zip(&m[off..off + tt]) {
-                        *x *= mm;
-                    }
+        .collect();
+    super::for_each(work, |(b, ((dqb, dkb), dvb))| {
+        let rows = b * block..(b + 1) * block;
+        let (qb, kb, vb, gb) = (
+            &q[rows.clone()],
+            &k[rows.clone()],
+            &v[rows.clone()],
+            &grad_context[rows],
+        );
+        let mut dp = vec![0.0f32; tt];
+        let mut dropped = vec![0.0f32; if mask.is_some() { tt } else { 0 }];
+        for h in 0..d.heads {
+            let col = h * hd;
+            let off = (b * d.heads + h) * tt;
+            let p = &probs[off..off + tt];
+            let weights: &[f32] = match mask {
+                Some(m) => {
+                    mul_into(&mut dropped, p, &m[off..off + tt]);
+                    &dropped
                 }
-                softmax_backward(&mut dp, p, t, d.scale());
-                // dQ = dS K, dK = dSᵀ Q.
-                matmul(
-                    MatMut::strided(&mut dqb[col..], t, hd, w),
-                    MatRef::dense(&dp, t, t),
-                    MatRef::strided(&kb[col..], t, hd, w),
-                    false,
-                    false,
-                );
-                matmul(
-                    MatMut::strided(&mut dkb[col..], t, hd, w),
-                    MatRef::dense(&dp, t, t).t(),
-                    MatRef::strided(&qb[col..], t, hd, w),
-                    false,
-                    false,
-                );
+                None => p,
+            };
+            let go = MatRef::strided(&gb[col..], t, hd, w);
+            // dV = P'ᵀ dO.
+            matmul(
+                MatMut::strided(&mut dvb[col..], t, hd, w),
+                MatRef::dense(weights, t, t).t(),
+                go,
+                false,
+                false,
+            );
+            // dP' = dO Vᵀ, then through the dropout mask and the softmax.
+            matmul(
+                MatMut::dense(&mut dp, t, t),
+                go,
+                MatRef::strided(&vb[col..], t, hd, w).t(),
+                false,
+                false,
+            );
+            if let Some(m) = mask {
+                for (x, mm) in dp.iter_mut().zip(&m[off..off + tt]) {
+                    *x *= mm;
+                }
             }
-        });
+            softmax_backward(&mut dp, p, t, d.scale());
+            // dQ = dS K, dK = dSᵀ Q.
+            matmul(
+                MatMut::strided(&mut dqb[col..], t, hd, w),
+                MatRef::dense(&dp, t, t),
+                MatRef::strided(&kb[col..], t, hd, w),
+                false,
+                false,
+            );
+            matmul(
+                MatMut::strided(&mut dkb[col..], t, hd, w),
+                MatRef::dense(&dp, t, t).t(),
+                MatRef::strided(&qb[col..], t, hd, w),
+                false,
+                false,
+            );
+        }
+    });
     (dq, dk, dv)
 }
 

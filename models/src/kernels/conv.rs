@@ -6,8 +6,6 @@
 //! cnn_lstm. Weights keep Burn's `Conv1d` layout `[C_out, C_in, k]`, so records are unchanged.
 //! Shapes: `x [B, T, C_in]`, output `[B, T_out, C_out]`.
 
-use rayon::prelude::*;
-
 use super::matmul::{MatMut, MatRef, matmul};
 
 /// Dimensions of one call.
@@ -33,8 +31,15 @@ impl ConvDims {
     }
 
     fn check(&self, x: &[f32], weight: &[f32]) -> usize {
-        assert!(self.kernel >= 1 && self.dilation >= 1, "kernel and dilation must be >= 1");
-        assert_eq!(x.len(), self.batch * self.steps * self.c_in, "x must be [B, T, C_in]");
+        assert!(
+            self.kernel >= 1 && self.dilation >= 1,
+            "kernel and dilation must be >= 1"
+        );
+        assert_eq!(
+            x.len(),
+            self.batch * self.steps * self.c_in,
+            "x must be [B, T, C_in]"
+        );
         assert_eq!(
             weight.len(),
             self.c_out * self.c_in * self.kernel,
@@ -68,20 +73,19 @@ fn weight_columns(d: &ConvDims, weight: &[f32]) -> Vec<f32> {
 fn im2col(d: &ConvDims, out_steps: usize, x: &[f32]) -> Vec<f32> {
     let cols = d.cols();
     let mut col = vec![0.0f32; d.batch * out_steps * cols];
-    col.par_chunks_mut(out_steps * cols)
-        .enumerate()
-        .for_each(|(b, block)| {
-            for t in 0..out_steps {
-                for j in 0..d.kernel {
-                    let src = (t + j * d.dilation).checked_sub(d.pad_left);
-                    if let Some(s) = src.filter(|&s| s < d.steps) {
-                        let from = (b * d.steps + s) * d.c_in;
-                        block[t * cols + j * d.c_in..t * cols + (j + 1) * d.c_in]
-                            .copy_from_slice(&x[from..from + d.c_in]);
-                    }
+    let work: Vec<_> = col.chunks_mut(out_steps * cols).enumerate().collect();
+    super::for_each(work, |(b, block)| {
+        for t in 0..out_steps {
+            for j in 0..d.kernel {
+                let src = (t + j * d.dilation).checked_sub(d.pad_left);
+                if let Some(s) = src.filter(|&s| s < d.steps) {
+                    let from = (b * d.steps + s) * d.c_in;
+                    block[t * cols + j * d.c_in..t * cols + (j + 1) * d.c_in]
+                        .copy_from_slice(&x[from..from + d.c_in]);
                 }
             }
-        });
+        }
+    });
     col
 }
 
@@ -123,7 +127,11 @@ pub fn backward(
     let out_steps = d.check(x, weight);
     let rows = d.batch * out_steps;
     let cols = d.cols();
-    assert_eq!(grad_out.len(), rows * d.c_out, "the output gradient has the wrong shape");
+    assert_eq!(
+        grad_out.len(),
+        rows * d.c_out,
+        "the output gradient has the wrong shape"
+    );
     let mut grad_bias = vec![0.0f32; d.c_out];
     for row in grad_out.chunks(d.c_out) {
         for (g, v) in grad_bias.iter_mut().zip(row) {
@@ -172,24 +180,133 @@ pub fn backward(
         return (grad_col, grad_weight, grad_bias);
     }
     let mut grad_x = vec![0.0f32; x.len()];
-    grad_x
-        .par_chunks_mut(d.steps * d.c_in)
-        .enumerate()
-        .for_each(|(b, gx)| {
-            for t in 0..out_steps {
-                let row = &grad_col[(b * out_steps + t) * cols..(b * out_steps + t + 1) * cols];
-                for j in 0..d.kernel {
-                    let src = (t + j * d.dilation).checked_sub(d.pad_left);
-                    if let Some(s) = src.filter(|&s| s < d.steps) {
-                        let dst = &mut gx[s * d.c_in..(s + 1) * d.c_in];
-                        for (a, v) in dst.iter_mut().zip(&row[j * d.c_in..(j + 1) * d.c_in]) {
-                            *a += v;
+    let work: Vec<_> = grad_x.chunks_mut(d.steps * d.c_in).enumerate().collect();
+    super::for_each(work, |(b, gx)| {
+        for t in 0..out_steps {
+            let row = &grad_col[(b * out_steps + t) * cols..(b * out_steps + t + 1) * cols];
+            for j in 0..d.kernel {
+                let src = (t + j * d.dilation).checked_sub(d.pad_left);
+                if let Some(s) = src.filter(|&s| s < d.steps) {
+                    let dst = &mut gx[s * d.c_in..(s + 1) * d.c_in];
+                    for (a, v) in dst.iter_mut().zip(&row[j * d.c_in..(j + 1) * d.c_in]) {
+                        *a += v;
+                    }
+                }
+            }
+        }
+    });
+    (grad_x, grad_weight, grad_bias)
+}
+
+/// What follows the convolution inside the same operation, saving Burn a pass (and an autodiff
+/// node) each: the TCN's ReLU, and cnn_lstm's ReLU then max-pooling over pairs of steps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Epilogue {
+    None,
+    Relu,
+    /// ReLU, then the larger of steps 2t and 2t + 1 (a trailing odd step is dropped).
+    ReluMaxPool2,
+}
+
+impl Epilogue {
+    pub fn code(self) -> usize {
+        match self {
+            Self::None => 0,
+            Self::Relu => 1,
+            Self::ReluMaxPool2 => 2,
+        }
+    }
+
+    pub fn from_code(code: usize) -> Self {
+        match code {
+            1 => Self::Relu,
+            2 => Self::ReluMaxPool2,
+            _ => Self::None,
+        }
+    }
+
+    /// Output steps for `steps` convolution outputs.
+    pub fn out_steps(self, steps: usize) -> usize {
+        match self {
+            Self::ReluMaxPool2 => steps / 2,
+            _ => steps,
+        }
+    }
+}
+
+/// Applies `epi` to the convolution's output `y` (`[B, T, C]`): the operation's output and, when
+/// pooling, the activated values before pooling (the backward pass needs to know which step of
+/// each pair won).
+pub fn apply_epilogue(
+    epi: Epilogue,
+    batch: usize,
+    steps: usize,
+    channels: usize,
+    mut y: Vec<f32>,
+) -> (Vec<f32>, Option<Vec<f32>>) {
+    if epi == Epilogue::None {
+        return (y, None);
+    }
+    for v in y.iter_mut() {
+        *v = v.max(0.0);
+    }
+    if epi == Epilogue::Relu {
+        return (y, None);
+    }
+    let half = steps / 2;
+    let mut out = vec![0.0f32; batch * half * channels];
+    for b in 0..batch {
+        for t in 0..half {
+            let even = &y[(b * steps + 2 * t) * channels..(b * steps + 2 * t + 1) * channels];
+            let odd = &y[(b * steps + 2 * t + 1) * channels..(b * steps + 2 * t + 2) * channels];
+            let o = &mut out[(b * half + t) * channels..(b * half + t + 1) * channels];
+            for ((o, e), d) in o.iter_mut().zip(even).zip(odd) {
+                *o = e.max(*d);
+            }
+        }
+    }
+    (out, Some(y))
+}
+
+/// The gradient of the convolution's raw output from the gradient of the operation's output:
+/// zero where the ReLU cut, and, when pooling, routed to the step of each pair that won (the
+/// even one on ties).
+pub fn epilogue_backward(
+    epi: Epilogue,
+    batch: usize,
+    steps: usize,
+    channels: usize,
+    grad: &[f32],
+    out: &[f32],
+    activated: Option<&[f32]>,
+) -> Vec<f32> {
+    match epi {
+        Epilogue::None => grad.to_vec(),
+        Epilogue::Relu => grad
+            .iter()
+            .zip(out)
+            .map(|(g, y)| if *y > 0.0 { *g } else { 0.0 })
+            .collect(),
+        Epilogue::ReluMaxPool2 => {
+            let y = activated.expect("pooling keeps its activated input");
+            let half = steps / 2;
+            let mut gy = vec![0.0f32; batch * steps * channels];
+            for b in 0..batch {
+                for t in 0..half {
+                    let row = |tt: usize| (b * steps + tt) * channels;
+                    let g = &grad[(b * half + t) * channels..(b * half + t + 1) * channels];
+                    for c in 0..channels {
+                        let (e, d) = (y[row(2 * t) + c], y[row(2 * t + 1) + c]);
+                        let (win, value) = if e >= d { (2 * t, e) } else { (2 * t + 1, d) };
+                        if value > 0.0 {
+                            gy[row(win) + c] = g[c];
                         }
                     }
                 }
             }
-        });
-    (grad_x, grad_weight, grad_bias)
+            gy
+        }
+    }
 }
 
 #[cfg(test)]
@@ -256,6 +373,31 @@ mod tests {
                 assert!((f64::from(*a) - b).abs() < 1e-4, "{d:?}: {a} vs {b}");
             }
         }
+    }
+
+    #[test]
+    fn epilogues_match_relu_and_pairwise_max_and_route_gradients_to_the_winner() {
+        // One row, 5 steps, 2 channels.
+        let y = vec![1.0, -2.0, 3.0, 0.5, -1.0, -3.0, 2.0, 4.0, 7.0, 7.0];
+        let (out, act) = apply_epilogue(Epilogue::ReluMaxPool2, 1, 5, 2, y.clone());
+        assert_eq!(out, vec![3.0, 0.5, 2.0, 4.0]);
+        let act = act.unwrap();
+        assert_eq!(act, vec![1.0, 0.0, 3.0, 0.5, 0.0, 0.0, 2.0, 4.0, 7.0, 7.0]);
+        let g = epilogue_backward(
+            Epilogue::ReluMaxPool2,
+            1,
+            5,
+            2,
+            &[10.0, 20.0, 30.0, 40.0],
+            &out,
+            Some(&act),
+        );
+        assert_eq!(g, vec![0.0, 0.0, 10.0, 20.0, 0.0, 0.0, 30.0, 40.0, 0.0, 0.0]);
+        let (relu, none) = apply_epilogue(Epilogue::Relu, 1, 5, 2, y.clone());
+        assert!(none.is_none());
+        let g = epilogue_backward(Epilogue::Relu, 1, 5, 2, &[1.0; 10], &relu, None);
+        assert_eq!(g, vec![1.0, 0.0, 1.0, 1.0, 0.0, 0.0, 1.0, 1.0, 1.0, 1.0]);
+        assert_eq!(Epilogue::from_code(Epilogue::ReluMaxPool2.code()), Epilogue::ReluMaxPool2);
     }
 
     #[test]

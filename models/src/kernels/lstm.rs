@@ -1,18 +1,38 @@
-//! The LSTM recurrence as one operation over the whole sequence, forward and backward.
+//! A whole LSTM layer as one operation over the sequence, forward and backward: the input
+//! projection of every step and the recurrence.
 //!
-//! Keras semantics and layout: gate order i, f, c (written g here), o; `z_t = xw_t + (h_{t-1} ⊙ m) W`
-//! with `xw = x W_in + b` computed beforehand (one large matrix product for all steps) and `m`
-//! the recurrent-dropout mask (ones without dropout); `c_t = σ(f) c_{t-1} + σ(i) tanh(g)`,
-//! `h_t = σ(o) tanh(c_t)`. Shapes: `xw [B, T, 4H]`, `w [H, 4H]`, `mask [B, H]`, output
-//! `h [B, T, H]`.
+//! Keras semantics and layout: gate order i, f, c (written g here), o;
+//! `z_t = x_t W_in + b + (h_{t-1} ⊙ m) W_rec` with `m` the recurrent-dropout mask (ones without
+//! dropout); `c_t = σ(f) c_{t-1} + σ(i) tanh(g)`, `h_t = σ(o) tanh(c_t)`. Shapes: `x [B, T, F]`,
+//! `W_in [F, 4H]`, `b [4H]`, `W_rec [H, 4H]`, `mask [B, H]`, output `h [B, T, H]`.
 //!
 //! The batch is split into chunks run on Rayon's threads; each chunk runs its whole sequence
-//! alone (rows of a batch never interact), so there is no per-step synchronisation.
-
-use rayon::prelude::*;
+//! alone (rows of a batch never interact), so there is no per-step synchronisation. Within a
+//! chunk the input projection of all steps is one matrix product written straight into the gate
+//! buffer, which the recurrence then finishes in place.
 
 use super::matmul::{MatMut, MatRef, matmul};
 use super::simd::{multiversion, sigmoid, tanh};
+
+/// Dimensions of one call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LstmDims {
+    pub batch: usize,
+    pub steps: usize,
+    pub inputs: usize,
+    pub units: usize,
+}
+
+/// The layer's parameters, row-major.
+#[derive(Debug, Clone, Copy)]
+pub struct LstmWeights<'a> {
+    /// `[F, 4H]`.
+    pub input: &'a [f32],
+    /// `[4H]`.
+    pub bias: &'a [f32],
+    /// `[H, 4H]`.
+    pub recurrent: &'a [f32],
+}
 
 /// What the forward pass keeps for the backward pass.
 #[derive(Debug, Clone)]
@@ -23,22 +43,30 @@ pub struct LstmSaved {
     pub cells: Vec<f32>,
 }
 
-/// Dimensions of one call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LstmDims {
-    pub batch: usize,
-    pub steps: usize,
-    pub units: usize,
+/// Gradients of the layer's inputs and parameters.
+#[derive(Debug, Clone)]
+pub struct LstmGrads {
+    pub x: Vec<f32>,
+    pub input: Vec<f32>,
+    pub bias: Vec<f32>,
+    pub recurrent: Vec<f32>,
 }
 
 impl LstmDims {
     fn gates(&self) -> usize {
         4 * self.units
     }
-    fn check(&self, xw: &[f32], w: &[f32], mask: &[f32]) {
+
+    fn check(&self, x: &[f32], w: &LstmWeights<'_>, mask: &[f32]) {
         let g = self.gates();
-        assert_eq!(xw.len(), self.batch * self.steps * g, "xw must be [B, T, 4H]");
-        assert_eq!(w.len(), self.units * g, "the recurrent kernel must be [H, 4H]");
+        assert_eq!(
+            x.len(),
+            self.batch * self.steps * self.inputs,
+            "x must be [B, T, F]"
+        );
+        assert_eq!(w.input.len(), self.inputs * g, "W_in must be [F, 4H]");
+        assert_eq!(w.bias.len(), g, "the bias must be [4H]");
+        assert_eq!(w.recurrent.len(), self.units * g, "W_rec must be [H, 4H]");
         assert_eq!(mask.len(), self.batch * self.units, "the mask must be [B, H]");
     }
 }
@@ -50,32 +78,40 @@ fn rows_per_chunk(batch: usize) -> usize {
     batch.div_ceil(chunks)
 }
 
+/// Splits a save buffer into chunks, or yields empty slices when nothing is saved.
+fn chunks_or_empty(buf: &mut [f32], size: usize) -> Box<dyn Iterator<Item = &mut [f32]> + '_> {
+    if buf.is_empty() {
+        Box::new(std::iter::repeat_with(|| &mut [][..]))
+    } else {
+        Box::new(buf.chunks_mut(size))
+    }
+}
+
 /// Forward pass. Returns the hidden states `[B, T, H]` and, when `save`, what the backward pass
 /// needs.
 pub fn forward(
     dims: LstmDims,
-    xw: &[f32],
-    w: &[f32],
+    x: &[f32],
+    weights: LstmWeights<'_>,
     mask: &[f32],
     save: bool,
 ) -> (Vec<f32>, Option<LstmSaved>) {
-    dims.check(xw, w, mask);
+    dims.check(x, &weights, mask);
     let LstmDims {
         batch,
         steps,
+        inputs,
         units,
     } = dims;
     let g = dims.gates();
     let mut hidden = vec![0.0f32; batch * steps * units];
-    let mut gates = if save {
-        vec![0.0f32; batch * steps * g]
+    let (mut gates, mut cells) = if save {
+        (
+            vec![0.0f32; batch * steps * g],
+            vec![0.0f32; batch * steps * units],
+        )
     } else {
-        Vec::new()
-    };
-    let mut cells = if save {
-        vec![0.0f32; batch * steps * units]
-    } else {
-        Vec::new()
+        (Vec::new(), Vec::new())
     };
     if batch == 0 || steps == 0 || units == 0 {
         return (hidden, save.then_some(LstmSaved { gates, cells }));
@@ -84,19 +120,17 @@ pub fn forward(
     let work: Vec<_> = hidden
         .chunks_mut(rows * steps * units)
         .enumerate()
-        .zip(gate_chunks(&mut gates, rows * steps * g))
-        .zip(gate_chunks(&mut cells, rows * steps * units))
+        .zip(chunks_or_empty(&mut gates, rows * steps * g))
+        .zip(chunks_or_empty(&mut cells, rows * steps * units))
         .map(|(((i, h), gt), c)| (i, h, gt, c))
         .collect();
-    work.into_par_iter().for_each(|(i, h, gt, c)| {
+    super::for_each(work, |(i, h, gt, c)| {
         let b0 = i * rows;
         let nb = h.len() / (steps * units);
         forward_chunk(
-            nb,
-            steps,
-            units,
-            &xw[b0 * steps * g..(b0 + nb) * steps * g],
-            w,
+            ChunkDims { nb, steps, units },
+            &x[b0 * steps * inputs..(b0 + nb) * steps * inputs],
+            &weights,
             &mask[b0 * units..(b0 + nb) * units],
             h,
             gt,
@@ -106,41 +140,57 @@ pub fn forward(
     (hidden, save.then_some(LstmSaved { gates, cells }))
 }
 
-/// Splits a save buffer into chunks, or yields empty slices when nothing is saved.
-fn gate_chunks(buf: &mut [f32], size: usize) -> Box<dyn Iterator<Item = &mut [f32]> + '_> {
-    if buf.is_empty() {
-        Box::new(std::iter::repeat_with(|| &mut [][..]))
-    } else {
-        Box::new(buf.chunks_mut(size))
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn forward_chunk(
+#[derive(Clone, Copy)]
+struct ChunkDims {
     nb: usize,
     steps: usize,
     units: usize,
-    xw: &[f32],
-    w: &[f32],
+}
+
+fn forward_chunk(
+    d: ChunkDims,
+    x: &[f32],
+    w: &LstmWeights<'_>,
     mask: &[f32],
     hidden: &mut [f32],
     saved_gates: &mut [f32],
     saved_cells: &mut [f32],
 ) {
+    let ChunkDims { nb, steps, units } = d;
     let g = 4 * units;
+    let inputs = x.len() / (nb * steps);
     let save = !saved_gates.is_empty();
-    // Per-step scratch: the gate pre-activations, the running cell and the masked hidden state.
-    let mut z = vec![0.0f32; nb * g];
-    let mut c = vec![0.0f32; nb * units];
+    // The gate pre-activations of every (row, step): bias + x W_in, one product for the chunk,
+    // written where the activated gates are kept (training) or into scratch (inference).
+    let mut scratch = Vec::new();
+    let gates: &mut [f32] = if save {
+        saved_gates
+    } else {
+        scratch.resize(nb * steps * g, 0.0);
+        &mut scratch
+    };
+    for row in gates.chunks_exact_mut(g) {
+        row.copy_from_slice(w.bias);
+    }
+    matmul(
+        MatMut::dense(gates, nb * steps, g),
+        MatRef::dense(x, nb * steps, inputs),
+        MatRef::dense(w.input, inputs, g),
+        true,
+        false,
+    );
+    let wm = MatRef::dense(w.recurrent, units, g);
+    // The masked hidden state feeding the next step's product, and (inference) the running cell.
     let mut hm = vec![0.0f32; nb * units];
-    let wm = MatRef::dense(w, units, g);
+    let mut running = if save {
+        Vec::new()
+    } else {
+        vec![0.0f32; nb * units]
+    };
     for t in 0..steps {
-        for b in 0..nb {
-            z[b * g..(b + 1) * g].copy_from_slice(&xw[(b * steps + t) * g..(b * steps + t + 1) * g]);
-        }
         if t > 0 {
             matmul(
-                MatMut::dense(&mut z, nb, g),
+                MatMut::strided(&mut gates[t * g..], nb, g, steps * g),
                 MatRef::dense(&hm, nb, units),
                 wm,
                 true,
@@ -148,20 +198,23 @@ fn forward_chunk(
             );
         }
         for b in 0..nb {
-            let h_row = &mut hidden[(b * steps + t) * units..(b * steps + t + 1) * units];
+            let at = (b * steps + t) * units;
+            let c: &mut [f32] = if save {
+                let (before, now) = saved_cells.split_at_mut(at);
+                if t > 0 {
+                    now[..units].copy_from_slice(&before[at - units..at]);
+                }
+                &mut now[..units]
+            } else {
+                &mut running[b * units..(b + 1) * units]
+            };
             cell_forward(
-                &mut z[b * g..(b + 1) * g],
-                &mut c[b * units..(b + 1) * units],
-                h_row,
+                &mut gates[(b * steps + t) * g..(b * steps + t + 1) * g],
+                c,
+                &mut hidden[at..at + units],
                 &mut hm[b * units..(b + 1) * units],
                 &mask[b * units..(b + 1) * units],
             );
-            if save {
-                saved_gates[(b * steps + t) * g..(b * steps + t + 1) * g]
-                    .copy_from_slice(&z[b * g..(b + 1) * g]);
-                saved_cells[(b * steps + t) * units..(b * steps + t + 1) * units]
-                    .copy_from_slice(&c[b * units..(b + 1) * units]);
-            }
         }
     }
 }
@@ -192,20 +245,22 @@ multiversion! {
     }
 }
 
-/// Backward pass: from the gradient of the hidden states `[B, T, H]` to the gradients of `xw`
-/// `[B, T, 4H]` and of the recurrent kernel `[H, 4H]`.
-#[allow(clippy::too_many_arguments)]
+/// Backward pass: from the gradient of the hidden states `[B, T, H]` to the gradients of `x`
+/// and of every parameter.
 pub fn backward(
     dims: LstmDims,
     grad_hidden: &[f32],
+    x: &[f32],
     hidden: &[f32],
     saved: &LstmSaved,
-    w: &[f32],
+    weights: LstmWeights<'_>,
     mask: &[f32],
-) -> (Vec<f32>, Vec<f32>) {
+) -> LstmGrads {
+    dims.check(x, &weights, mask);
     let LstmDims {
         batch,
         steps,
+        inputs,
         units,
     } = dims;
     let g = dims.gates();
@@ -213,66 +268,73 @@ pub fn backward(
     assert_eq!(hidden.len(), batch * steps * units);
     assert_eq!(saved.gates.len(), batch * steps * g);
     assert_eq!(saved.cells.len(), batch * steps * units);
-    assert_eq!(w.len(), units * g);
-    assert_eq!(mask.len(), batch * units);
-    let mut grad_xw = vec![0.0f32; batch * steps * g];
+    let mut grads = LstmGrads {
+        x: vec![0.0f32; batch * steps * inputs],
+        input: vec![0.0f32; inputs * g],
+        bias: vec![0.0f32; g],
+        recurrent: vec![0.0f32; units * g],
+    };
     if batch == 0 || steps == 0 || units == 0 {
-        return (grad_xw, vec![0.0f32; units * g]);
+        return grads;
     }
-    // The transposed kernel, dense, so each step's product reads it row by row.
+    // The transposed recurrent kernel, dense, so each step's product reads it row by row.
     let mut w_t = vec![0.0f32; g * units];
-    for k in 0..units {
-        for j in 0..g {
-            w_t[j * units + k] = w[k * g + j];
+    for (k, row) in weights.recurrent.chunks_exact(g).enumerate() {
+        for (j, v) in row.iter().enumerate() {
+            w_t[j * units + k] = *v;
         }
     }
     let rows = rows_per_chunk(batch);
-    let partials: Vec<Vec<f32>> = grad_xw
-        .chunks_mut(rows * steps * g)
-        .enumerate()
-        .collect::<Vec<_>>()
-        .into_par_iter()
-        .map(|(i, dz)| {
-            let b0 = i * rows;
-            let nb = dz.len() / (steps * g);
-            let hs = |n: usize| b0 * steps * n..(b0 + nb) * steps * n;
-            backward_chunk(
-                nb,
-                steps,
-                units,
-                &grad_hidden[hs(units)],
-                &hidden[hs(units)],
-                &saved.gates[hs(g)],
-                &saved.cells[hs(units)],
-                &w_t,
-                &mask[b0 * units..(b0 + nb) * units],
-                dz,
-            )
-        })
-        .collect();
-    let mut grad_w = vec![0.0f32; units * g];
-    for p in partials {
-        for (a, b) in grad_w.iter_mut().zip(p) {
+    let work: Vec<_> = grads.x.chunks_mut(rows * steps * inputs).enumerate().collect();
+    let partials: Vec<[Vec<f32>; 3]> = super::map(work, |(i, dx)| {
+        let b0 = i * rows;
+        let nb = dx.len() / (steps * inputs);
+        let span = |n: usize| b0 * steps * n..(b0 + nb) * steps * n;
+        backward_chunk(
+            ChunkDims { nb, steps, units },
+            &grad_hidden[span(units)],
+            &x[span(inputs)],
+            &hidden[span(units)],
+            &saved.gates[span(g)],
+            &saved.cells[span(units)],
+            &weights,
+            &w_t,
+            &mask[b0 * units..(b0 + nb) * units],
+            dx,
+        )
+    });
+    for [w_in, bias, rec] in partials {
+        for (a, b) in grads.input.iter_mut().zip(w_in) {
+            *a += b;
+        }
+        for (a, b) in grads.bias.iter_mut().zip(bias) {
+            *a += b;
+        }
+        for (a, b) in grads.recurrent.iter_mut().zip(rec) {
             *a += b;
         }
     }
-    (grad_xw, grad_w)
+    grads
 }
 
+/// One chunk's backward pass: writes its rows of dx and returns its parts of dW_in, db, dW_rec.
 #[allow(clippy::too_many_arguments)]
 fn backward_chunk(
-    nb: usize,
-    steps: usize,
-    units: usize,
+    d: ChunkDims,
     grad_hidden: &[f32],
+    x: &[f32],
     hidden: &[f32],
     gates: &[f32],
     cells: &[f32],
+    w: &LstmWeights<'_>,
     w_t: &[f32],
     mask: &[f32],
-    dz: &mut [f32],
-) -> Vec<f32> {
+    dx: &mut [f32],
+) -> [Vec<f32>; 3] {
+    let ChunkDims { nb, steps, units } = d;
     let g = 4 * units;
+    let inputs = x.len() / (nb * steps);
+    let mut dz = vec![0.0f32; nb * steps * g];
     let mut dh_next = vec![0.0f32; nb * units];
     let mut dc_next = vec![0.0f32; nb * units];
     let zeros = vec![0.0f32; units];
@@ -296,7 +358,7 @@ fn backward_chunk(
             );
         }
         if t > 0 {
-            // dh_{t-1} = (dz_t W^T) ⊙ mask.
+            // dh_{t-1} = (dz_t W_recᵀ) ⊙ mask.
             matmul(
                 MatMut::dense(&mut dh_next, nb, units),
                 MatRef::strided(&dz[t * g..], nb, g, steps * g),
@@ -304,32 +366,56 @@ fn backward_chunk(
                 false,
                 false,
             );
-            for (d, m) in dh_next.iter_mut().zip(mask) {
-                *d *= m;
+            for (v, m) in dh_next.iter_mut().zip(mask) {
+                *v *= m;
             }
         }
     }
-    // dW = Σ_t (h_{t-1} ⊙ m)^T dz_t, one product over every (row, step) of the chunk.
-    let mut shifted = vec![0.0f32; nb * steps * units];
+    let all = nb * steps;
+    let dzm = MatRef::dense(&dz, all, g);
+    // dx = dz W_inᵀ; dW_in = xᵀ dz; db = Σ dz.
+    matmul(
+        MatMut::dense(dx, all, inputs),
+        dzm,
+        MatRef::dense(w.input, inputs, g).t(),
+        false,
+        false,
+    );
+    let mut grad_input = vec![0.0f32; inputs * g];
+    matmul(
+        MatMut::dense(&mut grad_input, inputs, g),
+        MatRef::dense(x, all, inputs).t(),
+        dzm,
+        false,
+        false,
+    );
+    let mut grad_bias = vec![0.0f32; g];
+    for row in dz.chunks_exact(g) {
+        for (a, v) in grad_bias.iter_mut().zip(row) {
+            *a += v;
+        }
+    }
+    // dW_rec = Σ_t (h_{t-1} ⊙ m)ᵀ dz_t, one product over every (row, step) of the chunk.
+    let mut shifted = vec![0.0f32; all * units];
     for b in 0..nb {
         let m = &mask[b * units..(b + 1) * units];
         for t in 1..steps {
             let src = &hidden[(b * steps + t - 1) * units..(b * steps + t) * units];
             let dst = &mut shifted[(b * steps + t) * units..(b * steps + t + 1) * units];
-            for ((d, s), m) in dst.iter_mut().zip(src).zip(m) {
-                *d = s * m;
+            for ((o, s), m) in dst.iter_mut().zip(src).zip(m) {
+                *o = s * m;
             }
         }
     }
-    let mut grad_w = vec![0.0f32; units * g];
+    let mut grad_recurrent = vec![0.0f32; units * g];
     matmul(
-        MatMut::dense(&mut grad_w, units, g),
-        MatRef::dense(&shifted, nb * steps, units).t(),
-        MatRef::dense(dz, nb * steps, g),
+        MatMut::dense(&mut grad_recurrent, units, g),
+        MatRef::dense(&shifted, all, units).t(),
+        dzm,
         false,
         false,
     );
-    grad_w
+    [grad_input, grad_bias, grad_recurrent]
 }
 
 multiversion! {
@@ -386,71 +472,99 @@ mod tests {
             .collect()
     }
 
-    /// The textbook recurrence in f64, step by step.
-    fn reference(dims: LstmDims, xw: &[f32], w: &[f32], mask: &[f32]) -> Vec<f64> {
-        let LstmDims {
-            batch,
-            steps,
-            units,
-        } = dims;
-        let g = 4 * units;
-        let sig = |x: f64| 1.0 / (1.0 + (-x).exp());
-        let mut out = vec![0.0; batch * steps * units];
-        for b in 0..batch {
-            let (mut h, mut c) = (vec![0.0f64; units], vec![0.0f64; units]);
-            for t in 0..steps {
-                let mut z: Vec<f64> = (0..g)
-                    .map(|j| f64::from(xw[(b * steps + t) * g + j]))
-                    .collect();
-                for k in 0..units {
-                    let hk = h[k] * f64::from(mask[b * units + k]);
-                    for (j, zj) in z.iter_mut().enumerate() {
-                        *zj += hk * f64::from(w[k * g + j]);
-                    }
-                }
-                for j in 0..units {
-                    let (i, f, gg, o) = (
-                        sig(z[j]),
-                        sig(z[units + j]),
-                        z[2 * units + j].tanh(),
-                        sig(z[3 * units + j]),
-                    );
-                    c[j] = f * c[j] + i * gg;
-                    h[j] = o * c[j].tanh();
-                    out[(b * steps + t) * units + j] = h[j];
-                }
-            }
-        }
-        out
+    struct Case {
+        dims: LstmDims,
+        x: Vec<f32>,
+        w_in: Vec<f32>,
+        bias: Vec<f32>,
+        w_rec: Vec<f32>,
+        mask: Vec<f32>,
     }
 
-    fn loss(dims: LstmDims, xw: &[f32], w: &[f32], mask: &[f32], weights: &[f64]) -> f64 {
-        reference(dims, xw, w, mask)
-            .iter()
-            .zip(weights)
-            .map(|(h, c)| h * c)
-            .sum()
+    impl Case {
+        fn new(batch: usize, steps: usize, inputs: usize, units: usize, seed: u64) -> Self {
+            let g = 4 * units;
+            Self {
+                dims: LstmDims {
+                    batch,
+                    steps,
+                    inputs,
+                    units,
+                },
+                x: values(batch * steps * inputs, seed, 1.5),
+                w_in: values(inputs * g, seed + 1, 0.6),
+                bias: values(g, seed + 2, 0.5),
+                w_rec: values(units * g, seed + 3, 0.5),
+                mask: values(batch * units, seed + 4, 1.0)
+                    .iter()
+                    .map(|v| if *v > -0.6 { 1.25 } else { 0.0 })
+                    .collect(),
+            }
+        }
+
+        fn weights(&self) -> LstmWeights<'_> {
+            LstmWeights {
+                input: &self.w_in,
+                bias: &self.bias,
+                recurrent: &self.w_rec,
+            }
+        }
+
+        /// The textbook layer in f64, step by step.
+        fn reference(&self, x: &[f32], w_in: &[f32], bias: &[f32], w_rec: &[f32]) -> Vec<f64> {
+            let LstmDims {
+                batch,
+                steps,
+                inputs,
+                units,
+            } = self.dims;
+            let g = 4 * units;
+            let sig = |v: f64| 1.0 / (1.0 + (-v).exp());
+            let mut out = vec![0.0; batch * steps * units];
+            for b in 0..batch {
+                let (mut h, mut c) = (vec![0.0f64; units], vec![0.0f64; units]);
+                for t in 0..steps {
+                    let mut z: Vec<f64> = (0..g).map(|j| f64::from(bias[j])).collect();
+                    for k in 0..inputs {
+                        let xk = f64::from(x[(b * steps + t) * inputs + k]);
+                        for (j, zj) in z.iter_mut().enumerate() {
+                            *zj += xk * f64::from(w_in[k * g + j]);
+                        }
+                    }
+                    for k in 0..units {
+                        let hk = h[k] * f64::from(self.mask[b * units + k]);
+                        for (j, zj) in z.iter_mut().enumerate() {
+                            *zj += hk * f64::from(w_rec[k * g + j]);
+                        }
+                    }
+                    for j in 0..units {
+                        let (i, f, gg, o) = (
+                            sig(z[j]),
+                            sig(z[units + j]),
+                            z[2 * units + j].tanh(),
+                            sig(z[3 * units + j]),
+                        );
+                        c[j] = f * c[j] + i * gg;
+                        h[j] = o * c[j].tanh();
+                        out[(b * steps + t) * units + j] = h[j];
+                    }
+                }
+            }
+            out
+        }
     }
 
     #[test]
-    fn forward_matches_the_textbook_recurrence() {
-        for &(batch, steps, units) in &[(1, 1, 1), (3, 7, 5), (9, 12, 16), (2, 30, 33)] {
-            let dims = LstmDims {
-                batch,
-                steps,
-                units,
-            };
-            let xw = values(batch * steps * 4 * units, 1, 1.5);
-            let w = values(units * 4 * units, 2, 0.5);
-            let mask: Vec<f32> = values(batch * units, 3, 1.0)
-                .iter()
-                .map(|v| if *v > -0.6 { 1.25 } else { 0.0 })
-                .collect();
-            let (h, saved) = forward(dims, &xw, &w, &mask, true);
-            let (h_fast, none) = forward(dims, &xw, &w, &mask, false);
+    fn forward_matches_the_textbook_layer() {
+        for &(batch, steps, inputs, units) in
+            &[(1, 1, 1, 1), (3, 7, 4, 5), (9, 12, 3, 16), (2, 30, 7, 33)]
+        {
+            let c = Case::new(batch, steps, inputs, units, 1);
+            let (h, saved) = forward(c.dims, &c.x, c.weights(), &c.mask, true);
+            let (h_fast, none) = forward(c.dims, &c.x, c.weights(), &c.mask, false);
             assert!(none.is_none() && saved.is_some());
             assert_eq!(h, h_fast, "saving must not change the result");
-            for (a, b) in h.iter().zip(reference(dims, &xw, &w, &mask)) {
+            for (a, b) in h.iter().zip(c.reference(&c.x, &c.w_in, &c.bias, &c.w_rec)) {
                 assert!((f64::from(*a) - b).abs() < 2e-5, "{a} vs {b}");
             }
         }
@@ -458,47 +572,38 @@ mod tests {
 
     #[test]
     fn backward_matches_finite_differences() {
-        let dims = LstmDims {
-            batch: 5,
-            steps: 6,
-            units: 4,
+        let c = Case::new(5, 6, 3, 4, 9);
+        let coef: Vec<f64> = values(5 * 6 * 4, 6, 1.0)
+            .iter()
+            .map(|v| f64::from(*v))
+            .collect();
+        let grad_h: Vec<f32> = coef.iter().map(|v| *v as f32).collect();
+        let (h, saved) = forward(c.dims, &c.x, c.weights(), &c.mask, true);
+        let grads = backward(c.dims, &grad_h, &c.x, &h, &saved.unwrap(), c.weights(), &c.mask);
+        let loss = |x: &[f32], w_in: &[f32], bias: &[f32], w_rec: &[f32]| -> f64 {
+            c.reference(x, w_in, bias, w_rec)
+                .iter()
+                .zip(&coef)
+                .map(|(h, k)| h * k)
+                .sum()
         };
-        let g = 16;
-        let xw = values(5 * 6 * g, 4, 1.0);
-        let w = values(4 * g, 5, 0.6);
-        let mask: Vec<f32> = (0..20).map(|i| if i % 7 == 3 { 0.0 } else { 1.1 }).collect();
-        let weights: Vec<f64> = values(5 * 6 * 4, 6, 1.0).iter().map(|v| f64::from(*v)).collect();
-        let grad_h: Vec<f32> = weights.iter().map(|v| *v as f32).collect();
-        let (h, saved) = forward(dims, &xw, &w, &mask, true);
-        let (gxw, gw) = backward(dims, &grad_h, &h, &saved.unwrap(), &w, &mask);
         let eps = 1e-3f32;
-        let numeric = |xs: &[f32], i: usize, is_w: bool| {
-            let mut plus = xs.to_vec();
-            let mut minus = xs.to_vec();
-            plus[i] += eps;
-            minus[i] -= eps;
-            let (lp, lm) = if is_w {
-                (
-                    loss(dims, &xw, &plus, &mask, &weights),
-                    loss(dims, &xw, &minus, &mask, &weights),
-                )
-            } else {
-                (
-                    loss(dims, &plus, &w, &mask, &weights),
-                    loss(dims, &minus, &w, &mask, &weights),
-                )
-            };
-            (lp - lm) / (2.0 * f64::from(eps))
-        };
-        let close = |a: f32, n: f64, what: &str| {
-            let tol = 1e-3 * (1.0 + n.abs());
-            assert!((f64::from(a) - n).abs() < tol, "{what}: analytic {a} vs numeric {n}");
-        };
-        for i in (0..xw.len()).step_by(7) {
-            close(gxw[i], numeric(&xw, i, false), &format!("d xw[{i}]"));
-        }
-        for i in 0..w.len() {
-            close(gw[i], numeric(&w, i, true), &format!("d w[{i}]"));
+        let inputs = [&c.x, &c.w_in, &c.bias, &c.w_rec];
+        let analytic = [&grads.x, &grads.input, &grads.bias, &grads.recurrent];
+        for which in 0..4 {
+            for i in 0..inputs[which].len() {
+                let shifted = |delta: f32| {
+                    let mut args: Vec<Vec<f32>> = inputs.iter().map(|v| v.to_vec()).collect();
+                    args[which][i] += delta;
+                    loss(&args[0], &args[1], &args[2], &args[3])
+                };
+                let numeric = (shifted(eps) - shifted(-eps)) / (2.0 * f64::from(eps));
+                let a = f64::from(analytic[which][i]);
+                assert!(
+                    (a - numeric).abs() < 1e-3 * (1.0 + numeric.abs()),
+                    "input {which} [{i}]: analytic {a} vs numeric {numeric}"
+                );
+            }
         }
     }
 }

@@ -1,11 +1,10 @@
 //! Matrix products on strided f32 views: the `gemm` crate (Flex's own matrix multiply, with its
-//! AVX-512 kernels) for everything but a few rows, and a register-blocked kernel for one to four
-//! rows, where `gemm`'s packing costs more than the arithmetic (an LSTM step of a single window).
+//! AVX-512 kernels) for everything but a few rows, and register-tiled AVX-512/AVX2 kernels for one
+//! to four rows, where `gemm` reached 14 GFLOP/s (an LSTM step of a single window is such a
+//! product, 120 times per layer).
 //!
 //! Views carry their strides, so a transpose is free and every bound is checked once per call,
 //! before any unsafe code runs.
-
-use super::simd::multiversion;
 
 /// A read-only matrix view: element (r, c) is `data[r * row_stride + c * col_stride]`.
 #[derive(Clone, Copy, Debug)]
@@ -136,7 +135,7 @@ pub fn matmul(dst: MatMut<'_>, a: MatRef<'_>, b: MatRef<'_>, accumulate: bool, p
         few_rows(dst, a, b, accumulate);
         return;
     }
-    let parallelism = if parallel && m * n * k >= 1 << 20 {
+    let parallelism = if parallel && m * n * k >= 1 << 22 {
         gemm::Parallelism::Rayon(0)
     } else {
         gemm::Parallelism::None
@@ -168,59 +167,203 @@ pub fn matmul(dst: MatMut<'_>, a: MatRef<'_>, b: MatRef<'_>, accumulate: bool, p
     }
 }
 
-/// Columns handled per block of the few-rows kernel: four AVX-512 registers per row.
-const BLOCK: usize = 64;
-
 fn few_rows(dst: MatMut<'_>, a: MatRef<'_>, b: MatRef<'_>, accumulate: bool) {
+    let (m, n, k) = (dst.rows, dst.cols, a.cols);
+    // A's values gathered once, [k][m], so the kernels read them with unit stride.
+    let mut av = vec![0.0f32; k * m];
+    for kk in 0..k {
+        for r in 0..m {
+            av[kk * m + r] = a.at(r, kk);
+        }
+    }
     let MatMut {
-        data,
-        rows,
-        cols,
-        row_stride,
-        ..
+        data, row_stride, ..
     } = dst;
-    few_rows_kernel(data, rows, cols, row_stride, a, b, accumulate);
+    #[cfg(target_arch = "x86_64")]
+    {
+        use super::simd::{Level, level};
+        // SAFETY: every (row, col) of `dst` and `b` was checked to lie inside its slice when the
+        // views were built, shapes agree (asserted by `matmul`), both have unit column stride,
+        // and `level()` confirmed the instruction set.
+        unsafe {
+            match (level(), m) {
+                (Level::V4, 1) => {
+                    return x86::few_rows_v4::<1>(data, row_stride, &av, b, n, k, accumulate);
+                }
+                (Level::V4, 2) => {
+                    return x86::few_rows_v4::<2>(data, row_stride, &av, b, n, k, accumulate);
+                }
+                (Level::V4, 3) => {
+                    return x86::few_rows_v4::<3>(data, row_stride, &av, b, n, k, accumulate);
+                }
+                (Level::V4, 4) => {
+                    return x86::few_rows_v4::<4>(data, row_stride, &av, b, n, k, accumulate);
+                }
+                (Level::V3, 1) => {
+                    return x86::few_rows_v3::<1>(data, row_stride, &av, b, n, k, accumulate);
+                }
+                (Level::V3, 2) => {
+                    return x86::few_rows_v3::<2>(data, row_stride, &av, b, n, k, accumulate);
+                }
+                (Level::V3, 3) => {
+                    return x86::few_rows_v3::<3>(data, row_stride, &av, b, n, k, accumulate);
+                }
+                (Level::V3, 4) => {
+                    return x86::few_rows_v3::<4>(data, row_stride, &av, b, n, k, accumulate);
+                }
+                _ => {}
+            }
+        }
+    }
+    // Portable fallback: one output row at a time, b's rows streamed.
+    for r in 0..m {
+        let o = &mut data[r * row_stride..r * row_stride + n];
+        if !accumulate {
+            o.fill(0.0);
+        }
+        for kk in 0..k {
+            let s = av[kk * m + r];
+            let brow = &b.data[kk * b.row_stride..kk * b.row_stride + n];
+            for (o, x) in o.iter_mut().zip(brow) {
+                *o += s * x;
+            }
+        }
+    }
 }
 
-multiversion! {
-    /// Up to four rows: for each block of 64 columns, accumulators stay in registers while `k`
-    /// walks down `b`'s rows, so `b` is read once per call.
-    fn few_rows_kernel(
+/// Register-tiled kernels for one to four rows: R rows by 64 (AVX-512) or 32 (AVX2) columns of
+/// accumulators stay in registers while k walks down `b`'s rows, so `b` is read once per call.
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use std::arch::x86_64::*;
+
+    use super::MatRef;
+
+    /// # Safety
+    /// `out` holds rows 0..R at `out_stride` with n columns each, `b` has k rows of n columns with
+    /// unit column stride, `av` is `[k][R]`, and the CPU has AVX-512F.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn few_rows_v4<const R: usize>(
         out: &mut [f32],
-        rows: usize,
-        cols: usize,
         out_stride: usize,
-        a: MatRef<'_>,
+        av: &[f32],
         b: MatRef<'_>,
+        n: usize,
+        k: usize,
         accumulate: bool,
     ) {
-        let k = a.cols;
-        let mut j0 = 0;
-        while j0 < cols {
-            let width = BLOCK.min(cols - j0);
-            let mut acc = [[0.0f32; BLOCK]; 4];
+        const W: usize = 16;
+        let bp = b.data.as_ptr();
+        let op = out.as_mut_ptr();
+        let mut j = 0;
+        while j < n {
+            let cols = (n - j).min(4 * W);
+            let masks: [__mmask16; 4] = std::array::from_fn(|v| {
+                let left = cols.saturating_sub(v * W).min(W);
+                ((1u32 << left) - 1) as __mmask16
+            });
+            let mut acc = [[_mm512_setzero_ps(); 4]; R];
             for kk in 0..k {
-                let start = kk * b.row_stride + j0;
-                let brow = &b.data[start..start + width];
-                for r in 0..rows {
-                    let coef = a.at(r, kk);
-                    for (acc, &bv) in acc[r][..width].iter_mut().zip(brow) {
-                        *acc += coef * bv;
+                // SAFETY (whole block): row kk, columns j..j+cols of b exist; masked lanes are
+                // not read.
+                unsafe {
+                    let row = bp.add(kk * b.row_stride + j);
+                    let x: [__m512; 4] =
+                        std::array::from_fn(|v| _mm512_maskz_loadu_ps(masks[v], row.add(v * W)));
+                    for r in 0..R {
+                        let s = _mm512_set1_ps(*av.get_unchecked(kk * R + r));
+                        for v in 0..4 {
+                            acc[r][v] = _mm512_fmadd_ps(s, x[v], acc[r][v]);
+                        }
                     }
                 }
             }
-            for (r, acc) in acc.iter().enumerate().take(rows) {
-                let start = r * out_stride + j0;
-                let o = &mut out[start..start + width];
-                if accumulate {
-                    for (o, &v) in o.iter_mut().zip(&acc[..width]) {
-                        *o += v;
+            for (r, acc_r) in acc.iter().enumerate() {
+                for (v, value) in acc_r.iter().enumerate() {
+                    if masks[v] == 0 {
+                        continue;
                     }
-                } else {
-                    o.copy_from_slice(&acc[..width]);
+                    // SAFETY: row r, columns j + v*W .. under the mask, lie inside `out`.
+                    unsafe {
+                        let dst = op.add(r * out_stride + j + v * W);
+                        let value = if accumulate {
+                            _mm512_add_ps(*value, _mm512_maskz_loadu_ps(masks[v], dst))
+                        } else {
+                            *value
+                        };
+                        _mm512_mask_storeu_ps(dst, masks[v], value);
+                    }
                 }
             }
-            j0 += width;
+            j += cols;
+        }
+    }
+
+    /// # Safety
+    /// As `few_rows_v4`, with AVX2 and FMA instead of AVX-512F.
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn few_rows_v3<const R: usize>(
+        out: &mut [f32],
+        out_stride: usize,
+        av: &[f32],
+        b: MatRef<'_>,
+        n: usize,
+        k: usize,
+        accumulate: bool,
+    ) {
+        const W: usize = 8;
+        let bp = b.data.as_ptr();
+        let op = out.as_mut_ptr();
+        let mut j = 0;
+        while j < n {
+            let cols = (n - j).min(4 * W);
+            let lanes = |v: usize| cols.saturating_sub(v * W).min(W);
+            let masks: [__m256i; 4] = std::array::from_fn(|v| {
+                let left = lanes(v) as i32;
+                _mm256_setr_epi32(
+                    -((0 < left) as i32),
+                    -((1 < left) as i32),
+                    -((2 < left) as i32),
+                    -((3 < left) as i32),
+                    -((4 < left) as i32),
+                    -((5 < left) as i32),
+                    -((6 < left) as i32),
+                    -((7 < left) as i32),
+                )
+            });
+            let mut acc = [[_mm256_setzero_ps(); 4]; R];
+            for kk in 0..k {
+                // SAFETY: as in the AVX-512 kernel; masked lanes are not read.
+                unsafe {
+                    let row = bp.add(kk * b.row_stride + j);
+                    let x: [__m256; 4] =
+                        std::array::from_fn(|v| _mm256_maskload_ps(row.add(v * W), masks[v]));
+                    for r in 0..R {
+                        let s = _mm256_set1_ps(*av.get_unchecked(kk * R + r));
+                        for v in 0..4 {
+                            acc[r][v] = _mm256_fmadd_ps(s, x[v], acc[r][v]);
+                        }
+                    }
+                }
+            }
+            for (r, acc_r) in acc.iter().enumerate() {
+                for (v, value) in acc_r.iter().enumerate() {
+                    if lanes(v) == 0 {
+                        continue;
+                    }
+                    // SAFETY: row r, columns under the mask, lie inside `out`.
+                    unsafe {
+                        let dst = op.add(r * out_stride + j + v * W);
+                        let value = if accumulate {
+                            _mm256_add_ps(*value, _mm256_maskload_ps(dst, masks[v]))
+                        } else {
+                            *value
+                        };
+                        _mm256_maskstore_ps(dst, masks[v], value);
+                    }
+                }
+            }
+            j += cols;
         }
     }
 }
@@ -247,7 +390,15 @@ mod tests {
 
     #[test]
     fn every_path_and_transpose_matches_the_naive_product() {
-        for &(m, n, k) in &[(1, 5, 3), (3, 130, 17), (4, 64, 64), (5, 7, 9), (33, 70, 40)] {
+        for &(m, n, k) in &[
+            (1, 5, 3),
+            (3, 130, 17),
+            (4, 64, 64),
+            (2, 200, 33),
+            (1, 512, 128),
+            (5, 7, 9),
+            (33, 70, 40),
+        ] {
             let a_data = values(m * k, 1);
             let bt_data = values(n * k, 2);
             let a = MatRef::dense(&a_data, m, k);
@@ -257,7 +408,11 @@ mod tests {
             let mut got = vec![1.0f32; m * n];
             matmul(MatMut::dense(&mut got, m, n), a, b, true, true);
             for (g, w) in got.iter().zip(&want) {
-                assert!((g - (w + 1.0)).abs() < 1e-4, "{m}x{n}x{k}: {g} vs {}", w + 1.0);
+                assert!(
+                    (g - (w + 1.0)).abs() < 1e-4,
+                    "{m}x{n}x{k}: {g} vs {}",
+                    w + 1.0
+                );
             }
             // A dense b takes the few-rows kernel when m <= 4.
             let b_dense: Vec<f32> = (0..k * n).map(|i| b.at(i / n, i % n)).collect();
@@ -271,6 +426,35 @@ mod tests {
             );
             for (g, w) in got.iter().zip(&want) {
                 assert!((g - w).abs() < 1e-4, "{m}x{n}x{k}: {g} vs {w}");
+            }
+        }
+    }
+
+    /// The AVX2 kernel, which `level()` skips on an AVX-512 machine, against the naive product.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn the_avx2_few_rows_kernel_matches_too() {
+        if !(std::arch::is_x86_feature_detected!("avx2")
+            && std::arch::is_x86_feature_detected!("fma"))
+        {
+            return;
+        }
+        for &(n, k) in &[(5, 3), (37, 9), (64, 128), (200, 33)] {
+            let a_data = values(3 * k, 1);
+            let b_data = values(k * n, 2);
+            let (a, b) = (MatRef::dense(&a_data, 3, k), MatRef::dense(&b_data, k, n));
+            let want = naive(3, n, k, &a, &b);
+            let mut av = vec![0.0f32; k * 3];
+            for kk in 0..k {
+                for r in 0..3 {
+                    av[kk * 3 + r] = a.at(r, kk);
+                }
+            }
+            let mut got = vec![1.0f32; 3 * n];
+            // SAFETY: shapes as the kernel requires; AVX2 and FMA checked above.
+            unsafe { x86::few_rows_v3::<3>(&mut got, n, &av, b, n, k, true) };
+            for (g, w) in got.iter().zip(&want) {
+                assert!((g - (w + 1.0)).abs() < 1e-4, "{n}x{k}: {g} vs {}", w + 1.0);
             }
         }
     }

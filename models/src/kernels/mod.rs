@@ -16,3 +16,24 @@ pub mod matmul;
 pub mod memory;
 pub mod random;
 pub mod simd;
+
+/// Runs `f` on every item, on Rayon's threads when there are several; a single item (one window
+/// at inference) runs on the calling thread, which saves a hand-over to the pool and back.
+pub(crate) fn for_each<T: Send>(items: Vec<T>, f: impl Fn(T) + Sync + Send) {
+    use rayon::prelude::*;
+    if items.len() <= 1 {
+        items.into_iter().for_each(f);
+    } else {
+        items.into_par_iter().for_each(f);
+    }
+}
+
+/// `items.map(f).collect()`, in parallel as `for_each`.
+pub(crate) fn map<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> R + Sync + Send) -> Vec<R> {
+    use rayon::prelude::*;
+    if items.len() <= 1 {
+        items.into_iter().map(f).collect()
+    } else {
+        items.into_par_iter().map(f).collect()
+    }
+}

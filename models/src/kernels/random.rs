@@ -78,13 +78,13 @@ mod tests {
         assert!((dropped - 0.2).abs() < 0.005, "dropped share {dropped}");
         assert!(a.iter().all(|v| *v == 0.0 || (*v - 1.25).abs() < 1e-6));
         // Neighbouring elements are not correlated.
-        let both = a
-            .windows(2)
-            .filter(|w| w[0] == 0.0 && w[1] == 0.0)
-            .count() as f64
+        let both = a.windows(2).filter(|w| w[0] == 0.0 && w[1] == 0.0).count() as f64
             / (a.len() - 1) as f64;
         assert!((both - 0.04).abs() < 0.003, "pairs dropped together {both}");
         let mean: f64 = a.iter().map(|v| f64::from(*v)).sum::<f64>() / a.len() as f64;
-        assert!((mean - 1.0).abs() < 0.01, "the mask keeps the expectation: {mean}");
+        assert!(
+            (mean - 1.0).abs() < 0.01,
+            "the mask keeps the expectation: {mean}"
+        );
     }
 }

@@ -46,7 +46,11 @@ impl KerasMultiHeadAttention {
         let device = x.device();
         let x = x.reshape([batch * steps, width]);
         let project = |l: &Linear| l.forward(x.clone()).reshape([batch, steps, inner]);
-        let (q, k, v) = (project(&self.query), project(&self.key), project(&self.value));
+        let (q, k, v) = (
+            project(&self.query),
+            project(&self.key),
+            project(&self.value),
+        );
         let d = &self.dropout;
         let mask = if d.training.is_enabled() && device.is_autodiff() && d.prob > 0.0 {
             let shape = [batch, self.heads, steps, steps];

@@ -75,22 +75,30 @@ impl KerasLstm {
         }
     }
 
-    /// The fused path: one matrix product for the input projection of every step, then the
-    /// whole recurrence as one operation.
+    /// The fused path: the whole layer (input projection and recurrence) as one operation.
     pub fn forward_fused(
         &self,
         x: Tensor<3>,
         return_sequences: bool,
     ) -> (Option<Tensor<3>>, Tensor<2>) {
-        let [batch, steps, features] = x.dims();
+        let [batch, steps, _] = x.dims();
         let h_units = self.units;
         let device = x.device();
-        let projected = self
-            .input
-            .forward(dropout(&self.input_dropout, x).reshape([batch * steps, features]))
-            .reshape([batch, steps, 4 * h_units]);
-        let recurrent_mask = dropout(&self.recurrent_dropout, Tensor::<2>::ones([batch, h_units], &device));
-        let hidden = fused::lstm_recurrence(projected, self.recurrent.weight.val(), recurrent_mask);
+        let recurrent_mask = dropout(
+            &self.recurrent_dropout,
+            Tensor::<2>::ones([batch, h_units], &device),
+        );
+        let bias = match &self.input.bias {
+            Some(b) => b.val(),
+            None => Tensor::zeros([4 * h_units], &device),
+        };
+        let hidden = fused::lstm_layer(
+            dropout(&self.input_dropout, x),
+            self.input.weight.val(),
+            bias,
+            self.recurrent.weight.val(),
+            recurrent_mask,
+        );
         let last = hidden
             .clone()
             .narrow(1, steps - 1, 1)
@@ -109,7 +117,10 @@ impl KerasLstm {
         let device = x.device();
         let projected = self.input.forward(dropout(&self.input_dropout, x));
         // One dropout mask for the whole sequence (ones through dropout = kept/scaled or zero).
-        let recurrent_mask = dropout(&self.recurrent_dropout, Tensor::<2>::ones([batch, h_units], &device));
+        let recurrent_mask = dropout(
+            &self.recurrent_dropout,
+            Tensor::<2>::ones([batch, h_units], &device),
+        );
         let mut h = Tensor::<2>::zeros([batch, h_units], &device);
         let mut c = Tensor::<2>::zeros([batch, h_units], &device);
         let mut outputs = Vec::with_capacity(if return_sequences { steps } else { 0 });

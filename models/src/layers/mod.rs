@@ -7,8 +7,10 @@ pub mod tcn;
 use burn::nn::conv::Conv1d;
 use burn::nn::{Dropout, PaddingConfig1d};
 use burn::prelude::*;
+use burn::tensor::activation::relu;
 
 use crate::fused;
+use crate::kernels::conv::Epilogue;
 
 /// Global average ‖ global max pooling over time of `[B, T, C]`, giving `[B, 2C]`.
 pub fn avg_max_pool(x: Tensor<3>) -> Tensor<2> {
@@ -18,9 +20,11 @@ pub fn avg_max_pool(x: Tensor<3>) -> Tensor<2> {
     Tensor::cat(vec![avg, max], 1)
 }
 
-/// A `Conv1d` applied to a channels-last sequence `[B, T, C_in]`, giving `[B, T', C_out]`. On the
-/// CPU this is the fused im2col convolution; elsewhere Burn's own, between two transposes.
-pub fn conv1d_channels_last(conv: &Conv1d, x: Tensor<3>) -> Tensor<3> {
+/// A `Conv1d` applied to a channels-last sequence `[B, T, C_in]`, giving `[B, T', C_out]`, then
+/// `epilogue` (nothing, ReLU, or ReLU and max-pooling pairs of steps). On the CPU this is one
+/// fused operation (im2col convolution and epilogue); elsewhere Burn's own, between two
+/// transposes.
+pub fn conv1d_channels_last(conv: &Conv1d, x: Tensor<3>, epilogue: Epilogue) -> Tensor<3> {
     let pad_left = match conv.padding {
         PaddingConfig1d::Valid => Some(0),
         PaddingConfig1d::Explicit(left, 0) => Some(left),
@@ -33,9 +37,16 @@ pub fn conv1d_channels_last(conv: &Conv1d, x: Tensor<3>) -> Tensor<3> {
                 Some(b) => b.val(),
                 None => Tensor::zeros([weight.dims()[0]], &x.device()),
             };
-            fused::conv1d_channels_last(x, weight, bias, conv.dilation, pad_left)
+            fused::conv1d_channels_last(x, weight, bias, conv.dilation, pad_left, epilogue)
         }
-        _ => conv.forward(x.swap_dims(1, 2)).swap_dims(1, 2),
+        _ => {
+            let y = conv.forward(x.swap_dims(1, 2)).swap_dims(1, 2);
+            match epilogue {
+                Epilogue::None => y,
+                Epilogue::Relu => relu(y),
+                Epilogue::ReluMaxPool2 => max_pool2_channels_last(relu(y)),
+            }
+        }
     }
 }
 

@@ -8,6 +8,7 @@ use burn::tensor::activation::relu;
 
 use crate::config::TcnSpec;
 use crate::fused;
+use crate::kernels::conv::Epilogue;
 use crate::layers::{conv1d_channels_last, dropout};
 
 #[derive(Module, Debug)]
@@ -34,8 +35,11 @@ impl ResidualBlock {
 
     /// `[B, T, C]` to `[B, T, C]` (channels last, the fused CPU path).
     fn forward_channels_last(&self, x: Tensor<3>) -> Tensor<3> {
-        let y = dropout(&self.dropout, relu(conv1d_channels_last(&self.conv1, x.clone())));
-        let y = dropout(&self.dropout, relu(conv1d_channels_last(&self.conv2, y)));
+        let y = dropout(
+            &self.dropout,
+            conv1d_channels_last(&self.conv1, x.clone(), Epilogue::Relu),
+        );
+        let y = dropout(&self.dropout, conv1d_channels_last(&self.conv2, y, Epilogue::Relu));
         relu(y + x)
     }
 
@@ -68,7 +72,7 @@ impl TcnTrunk {
     /// `[B, T, F]` to per-step features `[B, T, filters]`; step t reads inputs up to t only.
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
         if fused::available(&x) {
-            let mut y = relu(conv1d_channels_last(&self.input_conv, x));
+            let mut y = conv1d_channels_last(&self.input_conv, x, Epilogue::Relu);
             for block in &self.blocks {
                 y = block.forward_channels_last(y);
             }

@@ -5,7 +5,7 @@ use std::fmt::Write;
 
 use atb_protocol::bench::{BenchReport, BenchResult};
 
-fn opt(v: Option<f64>, f: impl Fn(f64) -> String) -> String {
+fn opt<T>(v: Option<T>, f: impl Fn(T) -> String) -> String {
     v.map(f).unwrap_or_else(|| "–".into())
 }
 
@@ -55,13 +55,13 @@ pub fn markdown(report: &BenchReport) -> String {
     );
     let _ = writeln!(
         s,
-        "| model | variant | RMSE (USD) | MAE (USD) | MAE vs cnn_lstm | skill vs persistence | directional accuracy | training time vs cnn_lstm | inference p50 (native / ONNX) | the original promised |"
+        "| model | variant | RMSE (USD) | MAE (USD) | MAE vs cnn_lstm | skill vs persistence | directional accuracy | training time vs cnn_lstm | inference p50 (native / tract / ONNX Runtime) | the original promised |"
     );
     let _ = writeln!(s, "|---|---|---:|---:|---:|---:|---:|---:|---:|---|");
     for r in &report.results {
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {:.2} / {:.2} ms | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {:.2} / {:.2} / {} ms | {} |",
             r.model_type,
             r.variant,
             with_spread(r.test_rmse_usd, r.test_rmse_usd_std, 2),
@@ -78,6 +78,7 @@ pub fn markdown(report: &BenchReport) -> String {
             opt(r.train_time_vs_cnn_lstm, |v| format!("{:.0}%", 100.0 * v)),
             r.latency_p50_ms,
             r.onnx_latency_p50_ms,
+            opt(r.onnxruntime.as_ref().map(|t| t.latency_p50_ms), |v| format!("{v:.2}")),
             promise(&r.model_type)
         );
     }
@@ -95,16 +96,16 @@ pub fn markdown(report: &BenchReport) -> String {
     }
     let _ = writeln!(
         s,
-        "\n| model | variant | parameters | weights | s/epoch | training windows/s (training only) | windows/s with validation | epochs | train s | p50 / p99 native (ms) | p50 / p99 ONNX (ms) | batch-256 native / ONNX (windows/s) | ONNX max diff |"
+        "\n| model | variant | parameters | weights | s/epoch | training windows/s (training only) | windows/s with validation | epochs | train s | p50 / p99 native (ms) | p50 / p99 ONNX in tract (ms) | p50 / p99 ONNX in ONNX Runtime (ms) | batch-256 native / tract / ONNX Runtime (windows/s) | ONNX max diff |"
     );
     let _ = writeln!(
         s,
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
     for r in &report.results {
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {:.0} KiB | {:.2} | {:.0} | {:.0} | {:.1} | {:.1} | {:.3} / {:.3} | {:.3} / {:.3} | {:.0} / {:.0} | {:.1e} |",
+            "| {} | {} | {} | {:.0} KiB | {:.2} | {:.0} | {:.0} | {:.1} | {:.1} | {:.3} / {:.3} | {:.3} / {:.3} | {} | {:.0} / {:.0} / {} | {:.1e} |",
             r.model_type,
             r.variant,
             r.parameters,
@@ -118,8 +119,13 @@ pub fn markdown(report: &BenchReport) -> String {
             r.latency_p99_ms,
             r.onnx_latency_p50_ms,
             r.onnx_latency_p99_ms,
+            opt(r.onnxruntime.as_ref(), |t| format!(
+                "{:.3} / {:.3}",
+                t.latency_p50_ms, t.latency_p99_ms
+            )),
             r.batch256_windows_per_s,
             r.onnx_batch256_windows_per_s,
+            opt(r.onnxruntime.as_ref(), |t| format!("{:.0}", t.batch256_windows_per_s)),
             r.onnx_max_abs_diff
         );
     }

@@ -15,7 +15,7 @@ use chrono::Utc;
 use self::inference::{TimingPlan, time_inference};
 use crate::error::{Error, Result};
 use crate::market::source::CandleSeries;
-use crate::onnx::{PARITY_WINDOWS, export_loaded};
+use crate::onnx::{OrtModel, PARITY_WINDOWS, export_loaded};
 use crate::pipeline::{BurnPredictor, test_windows_of, train_and_register};
 use crate::registry::{Registry, WEIGHTS_FILE};
 use crate::settings::Settings;
@@ -143,6 +143,8 @@ struct Measurements {
     onnx_max_abs_diff: f64,
     native: atb_protocol::bench::InferenceTimings,
     onnx: atb_protocol::bench::InferenceTimings,
+    /// The same file in ONNX Runtime, or why it could not run there.
+    onnxruntime: std::result::Result<atb_protocol::bench::InferenceTimings, String>,
 }
 
 fn measure(
@@ -182,12 +184,17 @@ fn measure(
         timing,
     )?;
     let onnx_timings = time_inference(&onnx, &windows, shape, timing)?;
+    let onnxruntime = std::fs::read(registry.onnx_path(&loaded.row))
+        .map_err(|e| e.to_string())
+        .and_then(|bytes| OrtModel::from_bytes(&bytes).map_err(|e| e.to_string()))
+        .and_then(|ort| time_inference(&ort, &windows, shape, timing).map_err(|e| e.to_string()));
     Ok(Measurements {
         weight_bytes,
         onnx_bytes: report.export.bytes,
         onnx_max_abs_diff: report.export.max_abs_diff,
         native,
         onnx: onnx_timings,
+        onnxruntime,
     })
 }
 
@@ -226,6 +233,8 @@ fn aggregate(
         onnx_latency_p99_ms: m.onnx.latency_p99_ms,
         onnx_batch256_windows_per_s: m.onnx.batch256_windows_per_s,
         onnx_max_abs_diff: m.onnx_max_abs_diff,
+        onnxruntime_missing: m.onnxruntime.as_ref().err().cloned(),
+        onnxruntime: m.onnxruntime.ok(),
         test_rmse_usd: mean(&rmse),
         test_mae_usd: mean(&mae),
         mae_vs_cnn_lstm: None,

@@ -22,9 +22,11 @@ pub mod document;
 pub mod emit;
 pub mod export;
 pub mod graph;
+pub mod onnxruntime;
 pub mod proto;
 pub mod runtime;
 
 pub use document::{OPSET, OnnxDocument, model_document, read_metadata};
 pub use export::{ExportReport, PARITY_TOLERANCE, PARITY_WINDOWS, export_loaded, export_version};
+pub use onnxruntime::OrtModel;
 pub use runtime::OnnxModel;

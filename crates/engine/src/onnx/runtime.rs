@@ -1,13 +1,14 @@
 //! Runs an exported file in tract, a pure-Rust ONNX runtime: the parity check of every export,
 //! `atb predict --onnx` and the benchmarks. Two optimised plans: one with the batch axis
 //! symbolic (any batch size), and one specialised to a single window (`[1, L, F]`, the shape the
-//! app predicts with), whose state is kept between calls instead of rebuilt per call.
+//! app predicts with). Each run gets a fresh state: tract's `Scan` (the LSTM) keeps its hidden
+//! state in the run state between calls, so reusing one would carry a window into the next.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use tract_onnx::prelude::{
     Datum, Framework, InferenceFact, InferenceModelExt, IntoRunnable, IntoTValue, TVec, Tensor,
-    TypedRunnableModel, TypedSimpleState, tvec,
+    TypedRunnableModel, tvec,
 };
 
 use super::document::{OnnxDocument, read_metadata};
@@ -19,8 +20,8 @@ pub const RUNTIME_NAME: &str = "tract-onnx 0.23";
 /// An ONNX forecast model loaded and optimised in tract.
 pub struct OnnxModel {
     plan: Arc<TypedRunnableModel>,
-    /// The single-window plan's state, reused across calls (one call at a time).
-    single: Mutex<TypedSimpleState>,
+    /// The plan specialised to one window.
+    single: Arc<TypedRunnableModel>,
     pub document: OnnxDocument,
 }
 
@@ -55,8 +56,7 @@ impl OnnxModel {
                 .into_optimized()?
                 .into_runnable()?;
             let plan = model.into_optimized()?.into_runnable()?;
-            let state = single.spawn()?;
-            Ok::<_, tract_onnx::prelude::TractError>((plan, state))
+            Ok::<_, tract_onnx::prelude::TractError>((plan, single))
         })
         .map_err(|_| {
             Error::OnnxRuntime("tract failed (panicked) while optimising the file".into())
@@ -64,7 +64,7 @@ impl OnnxModel {
         .map_err(runtime_err)?;
         Ok(Self {
             plan,
-            single: Mutex::new(single),
+            single,
             document,
         })
     }
@@ -86,10 +86,9 @@ impl OnnxModel {
         }
         let input = Tensor::from_shape(&[n, l, f], values).map_err(runtime_err)?;
         let outputs: TVec<_> = if n == 1 {
-            // A poisoned lock only means an earlier call panicked mid-run; the state is rebuilt
-            // from the plan on every run's inputs, so it is still usable.
-            let mut state = self.single.lock().unwrap_or_else(|p| p.into_inner());
-            state.run(tvec!(input.into_tvalue())).map_err(runtime_err)?
+            self.single
+                .run(tvec!(input.into_tvalue()))
+                .map_err(runtime_err)?
         } else {
             self.plan
                 .run(tvec!(input.into_tvalue()))

@@ -1,0 +1,177 @@
+//! ONNX Runtime as a second runtime for exported files, loaded at run time from its shared
+//! library (`libonnxruntime.so`), never linked or downloaded at build time. tract stays the
+//! pure-Rust runtime that is always there; ONNX Runtime is about twice as fast on the recurrent
+//! models' single windows (docs/benchmarks.md) and runs operators tract lacks.
+//!
+//! The library is found at `ATB_ONNXRUNTIME` (a file path), else in the `.venv` of the checkout
+//! atb was built from, where `scripts/setup.sh` installs it. Absent, every use says so and how
+//! to fix it; nothing falls back silently.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+
+use ort::session::Session;
+use ort::session::builder::GraphOptimizationLevel;
+use ort::value::Tensor;
+
+use super::document::{OnnxDocument, read_metadata};
+use crate::error::{Error, Result};
+
+/// The runtime named in reports.
+pub const RUNTIME_NAME: &str = "ONNX Runtime";
+
+/// The environment variable naming the library file.
+pub const LIBRARY_ENV: &str = "ATB_ONNXRUNTIME";
+
+fn runtime_err(e: impl std::fmt::Display) -> Error {
+    Error::OnnxRuntime(format!("ONNX Runtime: {e}"))
+}
+
+/// `libonnxruntime.so*` under a `.venv`'s site-packages.
+fn find_in_venv(venv: &Path) -> Option<PathBuf> {
+    let lib = venv.join("lib");
+    for python in std::fs::read_dir(&lib).ok()?.flatten() {
+        let capi = python.path().join("site-packages/onnxruntime/capi");
+        let Ok(entries) = std::fs::read_dir(&capi) else {
+            continue;
+        };
+        let mut found: Vec<PathBuf> = entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("libonnxruntime.so"))
+            })
+            .collect();
+        found.sort();
+        if let Some(p) = found.pop() {
+            return Some(p);
+        }
+    }
+    None
+}
+
+/// Where the library is, or why it was not found.
+pub fn library_path() -> Result<PathBuf> {
+    if let Some(p) = std::env::var_os(LIBRARY_ENV) {
+        let p = PathBuf::from(p);
+        return if p.is_file() {
+            Ok(p)
+        } else {
+            Err(Error::OnnxRuntime(format!(
+                "{LIBRARY_ENV}={} is not a file; point it at libonnxruntime.so",
+                p.display()
+            )))
+        };
+    }
+    let checkout_venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv");
+    find_in_venv(&checkout_venv).ok_or_else(|| {
+        Error::OnnxRuntime(format!(
+            "ONNX Runtime's library was not found: run scripts/setup.sh (it installs onnxruntime into {}) \
+             or set {LIBRARY_ENV} to a libonnxruntime.so (1.23 or newer)",
+            checkout_venv.display()
+        ))
+    })
+}
+
+/// Loads the library once per process; later calls return the same answer.
+pub fn ensure_loaded() -> Result<&'static Path> {
+    static LOADED: OnceLock<std::result::Result<PathBuf, String>> = OnceLock::new();
+    LOADED
+        .get_or_init(|| {
+            let path = library_path().map_err(|e| e.to_string())?;
+            let builder = ort::init_from(&path).map_err(|e| {
+                format!("ONNX Runtime: loading {} failed: {e}", path.display())
+            })?;
+            builder.with_name("atb").commit();
+            Ok(path)
+        })
+        .as_ref()
+        .map(|p| p.as_path())
+        .map_err(|e| Error::OnnxRuntime(e.clone()))
+}
+
+/// Whether ONNX Runtime can be used in this process.
+pub fn available() -> bool {
+    ensure_loaded().is_ok()
+}
+
+/// An ONNX forecast model in an ONNX Runtime session (full graph optimisation, one intra-op
+/// thread: the setting for single-window latency).
+pub struct OrtModel {
+    session: Mutex<Session>,
+    input: String,
+    pub document: OnnxDocument,
+}
+
+impl std::fmt::Debug for OrtModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OrtModel")
+            .field("document", &self.document)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OrtModel {
+    /// Checks the atb metadata of the file and opens a session on it.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        let document = OnnxDocument::from_props(&read_metadata(bytes)?)?;
+        Self::from_bytes_unchecked(bytes, document)
+    }
+
+    /// A session on any file whose input is `[batch, L, F]` float32 and output `[batch, 1]`.
+    pub(crate) fn from_bytes_unchecked(bytes: &[u8], document: OnnxDocument) -> Result<Self> {
+        ensure_loaded()?;
+        let session = Session::builder()
+            .and_then(|b| b.with_optimization_level(GraphOptimizationLevel::Level3))
+            .and_then(|b| b.with_intra_threads(1))
+            .and_then(|b| b.with_inter_threads(1))
+            .and_then(|b| b.commit_from_memory(bytes))
+            .map_err(runtime_err)?;
+        let input = session
+            .inputs()
+            .first()
+            .map(|i| i.name().to_string())
+            .ok_or_else(|| Error::OnnxRuntime("the model has no input".into()))?;
+        Ok(Self {
+            session: Mutex::new(session),
+            input,
+            document,
+        })
+    }
+
+    /// Outputs `[n]` for `n` windows `values` (`[n, L, F]` row-major, already scaled).
+    pub fn predict(&self, values: &[f32], n: usize) -> Result<Vec<f32>> {
+        let (l, f) = (
+            self.document.schema.sequence_length,
+            self.document.schema.n_features,
+        );
+        if values.len() != n * l * f {
+            return Err(Error::InvalidRequest(format!(
+                "{} values are not {n} windows of [{l}, {f}]",
+                values.len()
+            )));
+        }
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        let input = Tensor::from_array(([n, l, f], values.to_vec())).map_err(runtime_err)?;
+        // A poisoned lock only means an earlier call panicked; the session itself is intact.
+        let mut session = self.session.lock().unwrap_or_else(|p| p.into_inner());
+        let outputs = session
+            .run(ort::inputs![self.input.as_str() => input])
+            .map_err(runtime_err)?;
+        if outputs.len() == 0 {
+            return Err(Error::OnnxRuntime("the model returned no output".into()));
+        }
+        let (shape, data) = outputs[0].try_extract_tensor::<f32>().map_err(runtime_err)?;
+        if shape.iter().product::<i64>() != n as i64 || shape.first() != Some(&(n as i64)) {
+            return Err(Error::OnnxRuntime(format!(
+                "output shape {:?}, expected [{n}, 1]",
+                &shape[..]
+            )));
+        }
+        Ok(data.to_vec())
+    }
+}

@@ -95,7 +95,11 @@ fn bench_on_two_small_models_writes_consistent_json_and_markdown() {
         f(tcn, "test_mae_usd") / f(cnn, "test_mae_usd")
     ));
     // One seed: no spreads claimed.
-    assert!(tcn["test_mae_usd_std"].is_null() && tcn["mae_difference_exceeds_spread"].is_null());
+    assert!(tcn["test_mae_usd_std"].is_null());
+    // The paired test against cnn_lstm on the same windows, per seed; p-values never averaged.
+    let vs = &tcn["runs"][0]["vs_cnn_lstm"];
+    assert!(vs["p_value"].as_f64().is_some_and(|p| (0.0..=1.0).contains(&p)), "{vs}");
+    assert_eq!(tcn["vs_cnn_lstm"]["seeds"].as_u64(), Some(1));
     let baselines: Vec<&str> = report["baselines"]
         .as_array()
         .unwrap()

@@ -11,9 +11,10 @@ use atb_protocol::desktop::{
 };
 use atb_protocol::registry::{ModelRow, OnnxExport};
 use atb_protocol::training::{
-    DatasetSummary, EpochRecord, Evaluation, Metrics, SplitEvaluation, SplitInfo, StopReason,
-    TrainingEvent,
+    Comparison, DatasetSummary, EVALUATION_METHOD, EpochRecord, Evaluation, Metrics, PairedTest,
+    SkillInterval, SplitEvaluation, SplitInfo, StopReason, TrainingEvent,
 };
+use atb_protocol::verdict::verdict;
 use atb_protocol::{CoverageRow, FetchProgress, FetchSummary, Gap};
 
 use crate::backend::{Backend, Reply, Request};
@@ -255,6 +256,11 @@ pub fn sample_row(i: usize, architecture: &str, variant: &str, mae: f64) -> Mode
         tag: None,
         onnx_sha256: None,
         onnx_max_abs_diff: None,
+        evaluation_method: EVALUATION_METHOD,
+        vs_persistence: Some(comparison(mae, 800.0)),
+        vs_ridge: Some(comparison(mae, 805.0)),
+        verdict_vs_persistence: Some(verdict("persistence", Some(&comparison(mae, 800.0)))),
+        verdict_vs_ridge: Some(verdict("ridge", Some(&comparison(mae, 805.0)))),
     }
 }
 
@@ -274,6 +280,28 @@ fn metrics(mae: f64, da: Option<f64>) -> Metrics {
     }
 }
 
+/// A comparison whose skill is `1 - mae / baseline` and whose p-value follows from it.
+fn comparison(mae: f64, baseline: f64) -> Comparison {
+    let skill = 1.0 - mae / baseline;
+    let test = PairedTest {
+        statistic: -skill * 200.0,
+        p_value: if skill.abs() > 0.01 { 0.004 } else { 0.41 },
+        mean_loss_difference: mae - baseline,
+        n: 300,
+    };
+    Comparison {
+        absolute: Some(test),
+        squared: Some(test),
+        skill: Some(SkillInterval {
+            skill,
+            lower: skill - 0.004,
+            upper: skill + 0.004,
+            block_length: 7,
+            resamples: 2000,
+        }),
+    }
+}
+
 fn split(mae: f64, da: Option<f64>) -> SplitEvaluation {
     SplitEvaluation {
         samples: 300,
@@ -282,6 +310,10 @@ fn split(mae: f64, da: Option<f64>) -> SplitEvaluation {
         persistence: metrics(800.0, None),
         drift: metrics(801.0, Some(0.51)),
         ridge: metrics(805.0, Some(0.5)),
+        direction_samples: Some(298),
+        zero_move_share: Some(0.0),
+        vs_persistence: Some(comparison(mae, 800.0)),
+        vs_ridge: Some(comparison(mae, 805.0)),
     }
 }
 
@@ -323,11 +355,14 @@ pub fn sample_detail(row: &ModelRow) -> ModelDetail {
             validation: info(1000),
             test: info(1500),
             data_sha256: row.data_sha256.clone(),
+            gap_windows_dropped: 0,
         },
         evaluation: Evaluation {
             test: split(mae, row.directional_accuracy),
             validation: split(mae, row.directional_accuracy),
             walk_forward: None,
+            method: EVALUATION_METHOD,
+            ridge: None,
         },
         history,
         device: "cpu (flex)".into(),

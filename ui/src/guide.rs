@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 use atb_protocol::registry::ModelRow;
 use egui::{RichText, Ui};
 
+use atb_protocol::verdict::VerdictKind;
+
 use crate::widgets::{ERROR_RED, GOOD_GREEN, duration, num};
 
 /// Means over the registered runs of one (architecture, variant).
@@ -260,16 +262,19 @@ pub fn show(ui: &mut Ui, rows: &[ModelRow]) {
          measurements contradict is withdrawn.",
     );
     let m = measure(rows);
-    let beating = rows
+    // Counted by the paired test's verdict (DM at 5%), never by the sign of the skill.
+    let kinds: Vec<VerdictKind> = rows
         .iter()
-        .filter(|r| r.skill_vs_persistence.is_some_and(|s| s > 0.0))
-        .count();
-    let measured = rows
-        .iter()
-        .filter(|r| r.skill_vs_persistence.is_some())
-        .count();
+        .filter_map(|r| r.verdict_vs_persistence.as_ref().map(|v| v.kind))
+        .filter(|k| *k != VerdictKind::NotComputed)
+        .collect();
+    let beating = kinds.iter().filter(|k| **k == VerdictKind::Better).count();
+    let worse = kinds.iter().filter(|k| **k == VerdictKind::Worse).count();
+    let measured = kinds.len();
     let headline = format!(
-        "{beating} of {measured} registered models beat persistence (next close = this close) on their test windows."
+        "{beating} of {measured} tested models are better than persistence (next close = this close) on their test windows; \
+         {worse} are worse and {} show no significant difference (Diebold-Mariano test at 5%).",
+        measured - beating - worse
     );
     ui.label(
         RichText::new(headline)

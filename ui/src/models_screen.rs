@@ -11,6 +11,9 @@ use egui_plot::{Bar, BarChart, HLine, Legend, Line, Plot, PlotPoints};
 
 use crate::app::Outbox;
 use crate::backend::Request;
+use atb_protocol::verdict::{vs_persistence, vs_ridge};
+
+use crate::widgets::verdict_color;
 use crate::widgets::{ERROR_RED, day_axis, labelled_edit, ms_to_days, num, opt};
 
 /// Colours of the compared models, in selection order.
@@ -263,12 +266,16 @@ impl ModelsScreen {
                         );
                         ui.label(opt(r.test_mae_usd, 2));
                         ui.label(opt(r.test_rmse_usd, 2));
+                        // Coloured by the paired test's verdict, never by the sign of the skill.
                         let skill = opt(r.skill_vs_persistence, 4);
-                        if r.skill_vs_persistence.is_some_and(|s| s <= 0.0) {
-                            ui.label(RichText::new(skill).color(ERROR_RED))
-                                .on_hover_text("Worse than persistence (next close = this close)");
-                        } else {
-                            ui.label(skill);
+                        match &r.verdict_vs_persistence {
+                            Some(v) => {
+                                ui.label(RichText::new(skill).color(verdict_color(v.kind)))
+                                    .on_hover_text(&v.text);
+                            }
+                            None => {
+                                ui.label(skill);
+                            }
                         }
                         ui.label(opt(r.directional_accuracy, 3));
                         ui.label(opt(r.pt_p_value, 3));
@@ -355,6 +362,15 @@ impl ModelsScreen {
                 );
             }
         });
+        // Each model's verdicts, in the engine's words and colours.
+        for (j, d) in details.iter().enumerate() {
+            let t = &d.evaluation.test;
+            for v in [vs_persistence(t), vs_ridge(t)] {
+                ui.label(
+                    RichText::new(format!("[{}] {}", j + 1, v.text)).color(verdict_color(v.kind)),
+                );
+            }
+        }
         ui.label(
             "Red line: persistence (for direction: the majority-class rate; for skill: zero).",
         );

@@ -346,12 +346,31 @@ impl RunView {
             TrainingEvent::Cancelled { epoch, .. } => {
                 self.note = Some(format!("cancelled during epoch {epoch}"));
             }
+            TrainingEvent::Diverged {
+                reason, best_epoch, ..
+            } => {
+                self.note = Some(match best_epoch {
+                    Some(b) => format!("stopped: {reason}; keeping the weights of epoch {b}"),
+                    None => format!("stopped: {reason}"),
+                });
+            }
+            TrainingEvent::Fold { fold, folds, inner } => {
+                // Walk-forward folds train after the main run; show where they are.
+                if let TrainingEvent::EpochEnd { epoch, epochs, .. } = *inner {
+                    self.loading = Some(format!(
+                        "walk-forward fold {fold} of {folds}: epoch {epoch}/{epochs}"
+                    ));
+                } else if let TrainingEvent::RunStarted { .. } = *inner {
+                    self.loading = Some(format!("walk-forward fold {fold} of {folds}: starting"));
+                }
+            }
             TrainingEvent::Finished {
                 stop,
                 train_seconds,
                 evaluation,
                 ..
             } => {
+                self.loading = None;
                 self.stop = Some(stop);
                 self.train_seconds = train_seconds;
                 self.evaluation = Some(*evaluation);
@@ -523,6 +542,7 @@ fn show_run(ui: &mut Ui, run: &RunView) -> Option<String> {
             match run.stop {
                 Some(StopReason::EarlyStopped) => "early stop",
                 Some(StopReason::Cancelled) => "cancelled",
+                Some(StopReason::Diverged) => "diverged: the best weights before it are kept",
                 _ => "all epochs",
             },
             duration(run.train_seconds)

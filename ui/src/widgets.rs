@@ -1,6 +1,7 @@
 //! Small pieces every screen uses: labelled inputs (so each widget has an accessible name),
 //! number and time formatting without a date library, and the metrics-beside-baselines table.
 
+use atb_protocol::verdict::{VerdictKind, vs_persistence, vs_ridge};
 use atb_protocol::training::{Metrics, SplitEvaluation};
 use egui::{Color32, Response, RichText, Ui};
 
@@ -169,21 +170,32 @@ pub fn metrics_table(ui: &mut Ui, id: &str, split: &SplitEvaluation) {
             ui.end_row();
         }
     });
-    let verdict = if split.model.mae_usd < split.persistence.mae_usd {
-        RichText::new(format!(
-            "Beats persistence by {:.2}% of its MAE on {} test windows.",
-            100.0 * split.model.skill_vs_persistence,
-            split.samples
-        ))
-        .color(GOOD_GREEN)
-    } else {
-        RichText::new(format!(
-            "Worse than persistence (next close = this close) on {} test windows: MAE {:.2} vs {:.2} USD.",
-            split.samples, split.model.mae_usd, split.persistence.mae_usd
-        ))
-        .color(ERROR_RED)
-    };
-    ui.label(verdict);
+    verdict_lines(ui, split);
+}
+
+/// The colour of a verdict: green only for a significant improvement, red only for a
+/// significant loss; never from the sign of a point estimate.
+pub fn verdict_color(kind: VerdictKind) -> Color32 {
+    match kind {
+        VerdictKind::Better => GOOD_GREEN,
+        VerdictKind::Worse => ERROR_RED,
+        VerdictKind::NoDifference | VerdictKind::NotComputed => Color32::GRAY,
+    }
+}
+
+/// The verdicts against persistence and ridge, in the engine's words.
+pub fn verdict_lines(ui: &mut Ui, split: &SplitEvaluation) {
+    for v in [vs_persistence(split), vs_ridge(split)] {
+        let text = if v.kind == VerdictKind::NotComputed {
+            format!(
+                "{} (this version was evaluated before atb ran paired tests)",
+                v.text
+            )
+        } else {
+            format!("{} on {} test windows", v.text, split.samples)
+        };
+        ui.label(RichText::new(text).color(verdict_color(v.kind)));
+    }
 }
 
 #[cfg(test)]

@@ -1,16 +1,19 @@
-//! `atb models ...`: list, show, compare, promote, delete, verify and export registered versions.
+//! `atb models ...`: list, show, compare, promote, delete, verify, re-evaluate and export
+//! registered versions.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
 use atb_engine::onnx::{PARITY_TOLERANCE, export_version};
+use atb_engine::pipeline::reevaluate;
 use atb_engine::registry::Registry;
 use atb_engine::settings::Settings;
 use atb_protocol::registry::ModelRow;
+use atb_protocol::verdict::{VerdictKind, vs_persistence, vs_ridge};
 use clap::Subcommand;
 
-use crate::train::print_metrics_table;
+use crate::train::print_evaluation;
 
 #[derive(Subcommand)]
 pub enum ModelsCommand {
@@ -52,6 +55,15 @@ pub enum ModelsCommand {
     },
     /// Check every version's files and hashes and report orphans (deletes nothing).
     Verify {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Recompute a version's evaluation with this atb's method (paired tests, fair ridge,
+    /// return-space MASE) from its recorded candles and its own weights; stored beside it in the
+    /// index, its folder untouched.
+    Reevaluate {
+        #[arg(value_name = "VERSION")]
+        reference: String,
         #[arg(long)]
         json: bool,
     },
@@ -118,15 +130,40 @@ pub async fn run(cmd: ModelsCommand) -> Result<ExitCode> {
                 print_rows(&rows);
             }
         }
-        ModelsCommand::Show { reference, json } => {
-            let row = registry.resolve(&reference)?;
-            let metadata = registry.metadata(&row)?;
+        ModelsCommand::Reevaluate { reference, json } => {
+            let (row, evaluation) = reevaluate(&settings, &reference).await?;
             if json {
                 println!(
                     "{}",
                     serde_json::to_string_pretty(
-                        &serde_json::json!({ "row": row, "metadata": metadata })
+                        &serde_json::json!({ "row": row, "evaluation": evaluation })
                     )?
+                );
+            } else {
+                println!(
+                    "re-evaluated {} ({} {}) on its recorded candles:",
+                    row.version_id, row.architecture, row.variant
+                );
+                print_evaluation(&evaluation);
+            }
+        }
+        ModelsCommand::Show { reference, json } => {
+            let row = registry.resolve(&reference)?;
+            let metadata = registry.metadata(&row)?;
+            let evaluation = registry.evaluation(&row, &metadata)?;
+            if json {
+                let verdicts = serde_json::json!({
+                    "vs_persistence": vs_persistence(&evaluation.test),
+                    "vs_ridge": vs_ridge(&evaluation.test),
+                });
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&serde_json::json!({
+                        "row": row,
+                        "metadata": metadata,
+                        "evaluation": evaluation,
+                        "verdicts": verdicts,
+                    }))?
                 );
                 return Ok(ExitCode::SUCCESS);
             }
@@ -174,7 +211,7 @@ pub async fn run(cmd: ModelsCommand) -> Result<ExitCode> {
                 format_args!("{:.1} s", metadata.train_seconds),
                 metadata.device
             );
-            print_metrics_table(&metadata.evaluation_results.test);
+            print_evaluation(&evaluation);
         }
         ModelsCommand::Compare { references, json } => compare(&registry, &references, json)?,
         ModelsCommand::Promote { reference, alias } => {
@@ -223,9 +260,24 @@ pub async fn run(cmd: ModelsCommand) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The verdict against persistence in a table cell: the kind and the DM p-value.
+fn short_verdict(r: &ModelRow) -> String {
+    let p = r
+        .vs_persistence
+        .and_then(|c| c.absolute)
+        .map(|t| atb_protocol::verdict::format_p(t.p_value))
+        .unwrap_or_default();
+    match r.verdict_vs_persistence.as_ref().map(|v| v.kind) {
+        Some(VerdictKind::Better) => format!("better (p {p})"),
+        Some(VerdictKind::Worse) => format!("worse (p {p})"),
+        Some(VerdictKind::NoDifference) => format!("no difference (p {p})"),
+        _ => "not computed".into(),
+    }
+}
+
 fn print_rows(rows: &[ModelRow]) {
     println!(
-        "{:<26} {:<9} {:<3} {:<14} {:<11} {:>10} {:>10} {:>8} {:>6} {:>7} {:>9}  aliases",
+        "{:<26} {:<9} {:<3} {:<14} {:<11} {:>10} {:>10} {:>8} {:>6} {:>7} {:>9}  {:<20} aliases",
         "version",
         "symbol",
         "tf",
@@ -236,11 +288,12 @@ fn print_rows(rows: &[ModelRow]) {
         "skill",
         "dir",
         "p",
-        "params"
+        "params",
+        "vs persistence"
     );
     for r in rows {
         println!(
-            "{:<26} {:<9} {:<3} {:<14} {:<11} {:>10} {:>10} {:>8} {:>6} {:>7} {:>9}  {}",
+            "{:<26} {:<9} {:<3} {:<14} {:<11} {:>10} {:>10} {:>8} {:>6} {:>7} {:>9}  {:<20} {}",
             r.version_id,
             r.symbol,
             r.timeframe,
@@ -252,6 +305,7 @@ fn print_rows(rows: &[ModelRow]) {
             opt(r.directional_accuracy, 3),
             opt(r.pt_p_value, 3),
             r.parameters,
+            short_verdict(r),
             r.aliases.join(",")
         );
     }
@@ -262,7 +316,8 @@ fn compare(registry: &Registry, references: &[String], json: bool) -> Result<()>
     for reference in references {
         let row = registry.resolve(reference)?;
         let metadata = registry.metadata(&row)?;
-        columns.push((row, metadata.evaluation_results.test));
+        let test = registry.evaluation(&row, &metadata)?.test;
+        columns.push((row, test));
     }
     if json {
         let out: Vec<_> = columns
@@ -273,6 +328,8 @@ fn compare(registry: &Registry, references: &[String], json: bool) -> Result<()>
                     "architecture": row.architecture,
                     "variant": row.variant,
                     "test": test,
+                    "verdict_vs_persistence": vs_persistence(test),
+                    "verdict_vs_ridge": vs_ridge(test),
                 })
             })
             .collect();
@@ -315,6 +372,10 @@ fn compare(registry: &Registry, references: &[String], json: bool) -> Result<()>
         print!(" {:>26}", row.version_id);
     }
     println!();
+    let windows: Vec<_> = columns
+        .iter()
+        .map(|(_, t)| t.samples)
+        .collect();
     for (i, (label, pick, lower_better)) in rows.iter().enumerate() {
         let values: Vec<Option<f64>> = columns
             .iter()
@@ -341,6 +402,25 @@ fn compare(registry: &Registry, references: &[String], json: bool) -> Result<()>
             print!(" {cell:>26}");
         }
         println!();
+    }
+    for (row, test) in &columns {
+        println!(
+            "{} {} {}: {}; {}",
+            row.version_id,
+            row.architecture,
+            row.variant,
+            vs_persistence(test).text,
+            vs_ridge(test).text
+        );
+    }
+    let same_windows = columns.windows(2).all(|w| {
+        let (a, b) = (&w[0].0, &w[1].0);
+        a.symbol == b.symbol && a.timeframe == b.timeframe && windows.iter().all(|n| *n == windows[0])
+    });
+    if columns.len() > 1 && !same_windows {
+        println!(
+            "note: these versions were tested on different windows (series or test split differ), so their metrics are not directly comparable"
+        );
     }
     Ok(())
 }

@@ -12,7 +12,8 @@ use atb_engine::pipeline::train_and_register;
 use atb_engine::settings::Settings;
 use atb_engine::training::TrainingParams;
 use atb_models::{DeviceChoice, ModelType, Variant};
-use atb_protocol::training::{Metrics, SplitEvaluation, StopReason, TrainingEvent};
+use atb_protocol::training::{Evaluation, Metrics, SplitEvaluation, StopReason, TrainingEvent};
+use atb_protocol::verdict::{vs_persistence, vs_ridge};
 use clap::{Args, Subcommand};
 
 use crate::EXIT_INTERRUPTED;
@@ -177,19 +178,13 @@ pub async fn run(cmd: TrainCommand) -> Result<ExitCode> {
         time(d.test.last_target_open_ms),
         evaluation.test.up_share * 100.0
     );
-    print_metrics_table(&evaluation.test);
-    if let Some(wf) = &evaluation.walk_forward {
+    if d.gap_windows_dropped > 0 {
         println!(
-            "walk-forward over {} folds: MAE {:.2} ± {:.2} USD (persistence {:.2} ± {:.2}), skill {:+.4} ± {:.4}",
-            wf.folds,
-            wf.model_mae_usd.mean,
-            wf.model_mae_usd.std,
-            wf.persistence_mae_usd.mean,
-            wf.persistence_mae_usd.std,
-            wf.skill_vs_persistence.mean,
-            wf.skill_vs_persistence.std
+            "{} windows spanning missing candles were left out",
+            d.gap_windows_dropped
         );
     }
+    print_evaluation(evaluation);
     println!(
         "registered {} in {}",
         row.version_id,
@@ -252,6 +247,32 @@ fn report(e: &TrainingEvent, bar: &Mutex<indicatif::ProgressBar>, epochs: usize)
                 "early stop at epoch {epoch}; restoring the weights of epoch {best_epoch}"
             ));
         }
+        TrainingEvent::Diverged {
+            reason, best_epoch, ..
+        } => {
+            bar.println(match best_epoch {
+                Some(b) => format!("stopped: {reason}; keeping the weights of epoch {b}"),
+                None => format!("stopped: {reason}"),
+            });
+        }
+        TrainingEvent::Fold { fold, folds, inner } => {
+            if let TrainingEvent::EpochEnd {
+                epoch,
+                epochs,
+                val_loss,
+                ..
+            } = inner.as_ref()
+            {
+                let line = format!(
+                    "walk-forward fold {fold}/{folds}: epoch {epoch}/{epochs}  val {val_loss:.4}"
+                );
+                if bar.is_hidden() {
+                    eprintln!("{line}")
+                } else {
+                    bar.println(line)
+                }
+            }
+        }
         _ => {}
     }
 }
@@ -268,8 +289,68 @@ fn opt(v: Option<f64>, digits: usize) -> String {
     v.map(|v| fmt(v, digits)).unwrap_or_else(|| "-".into())
 }
 
-/// Test metrics beside the baselines, one row per metric.
-pub fn print_metrics_table(split: &SplitEvaluation) {
+/// The test metrics beside the baselines, the verdicts against persistence and ridge, how ridge
+/// chose its penalty, and the walk-forward summary.
+pub fn print_evaluation(e: &Evaluation) {
+    let legacy = e.method < atb_protocol::training::EVALUATION_METHOD;
+    print_metrics_table(&e.test, legacy);
+    for v in [vs_persistence(&e.test), vs_ridge(&e.test)] {
+        println!("verdict: {}", v.text);
+    }
+    if legacy {
+        println!(
+            "(evaluated by an older atb: no paired tests, and MASE had another definition; `atb models reevaluate` recomputes them)"
+        );
+    }
+    if let (Some(n), Some(zero)) = (e.test.direction_samples, e.test.zero_move_share) {
+        println!(
+            "direction metrics on {n} non-overlapping windows; {:.1}% of windows had no move (left out)",
+            100.0 * zero
+        );
+    }
+    if let Some(r) = &e.ridge {
+        println!(
+            "ridge: penalty {:.3e} chosen on validation ({} of {} tried{}), {} columns ({} bars)",
+            r.lambda,
+            r.grid_index + 1,
+            r.grid_points,
+            if r.at_edge {
+                "; at the edge of the grid"
+            } else {
+                ""
+            },
+            r.columns,
+            r.bars
+        );
+    }
+    if let Some(wf) = &e.walk_forward {
+        println!(
+            "walk-forward over {} folds: MAE {:.2} ± {:.2} USD (persistence {:.2} ± {:.2}{}), skill {:+.4} ± {:.4}{}",
+            wf.folds,
+            wf.model_mae_usd.mean,
+            wf.model_mae_usd.std,
+            wf.persistence_mae_usd.mean,
+            wf.persistence_mae_usd.std,
+            wf.ridge_mae_usd
+                .as_ref()
+                .map(|r| format!(", ridge {:.2} ± {:.2}", r.mean, r.std))
+                .unwrap_or_default(),
+            wf.skill_vs_persistence.mean,
+            wf.skill_vs_persistence.std,
+            match (wf.better_than_persistence, wf.worse_than_persistence) {
+                (Some(b), Some(w)) => format!(
+                    "; better than persistence in {b} fold(s), worse in {w}, no significant difference in {}",
+                    wf.folds - b - w
+                ),
+                _ => String::new(),
+            }
+        );
+    }
+}
+
+/// Test metrics beside the baselines, one row per metric (MASE "-" for `legacy` records, whose
+/// MASE had another definition).
+pub fn print_metrics_table(split: &SplitEvaluation, legacy: bool) {
     let cols: [(&str, &Metrics); 4] = [
         ("model", &split.model),
         ("persistence", &split.persistence),
@@ -295,7 +376,12 @@ pub fn print_metrics_table(split: &SplitEvaluation) {
     for (label, f) in rows {
         print!("{label:<22}");
         for (_, m) in &cols {
-            print!(" {:>12}", f(m));
+            let cell = if legacy && label == "MASE" {
+                "-".into()
+            } else {
+                f(m)
+            };
+            print!(" {cell:>12}");
         }
         println!();
     }

@@ -1,6 +1,8 @@
 //! From features to training samples without leaks: targets (log return over `h` bars), a
 //! chronological train / validation / test split with an embargo, standardisation fitted on the
 //! training rows only, and windows that are index views into one matrix, batched on the fly.
+//! Windows whose inputs or target span a missing candle are left out of every split (a "1-bar"
+//! return across a five-hour outage is not a 1-bar return).
 
 use std::ops::Range;
 
@@ -108,40 +110,79 @@ impl ChronologicalSplit {
     /// Expanding-window folds over the samples of `rows` feature rows: the first half of the
     /// samples only ever trains; the second half is cut into `folds` test blocks. Fold k trains
     /// (and validates, on its last 15%) on everything before block k, with embargoes between.
+    /// Every part of every fold must hold at least `MIN_SPLIT_SAMPLES` windows for which
+    /// `usable` is true (gap-free); otherwise the error names the largest feasible number of
+    /// folds.
     pub fn walk_forward(
         rows: usize,
         sequence_length: usize,
         horizon: usize,
         folds: usize,
+        usable: &dyn Fn(usize) -> bool,
     ) -> Result<Vec<Self>> {
+        match Self::try_walk_forward(rows, sequence_length, horizon, folds, usable) {
+            Some(f) => Ok(f),
+            None => {
+                let feasible = (2..folds)
+                    .rev()
+                    .find(|&k| {
+                        Self::try_walk_forward(rows, sequence_length, horizon, k, usable).is_some()
+                    });
+                let hint = match feasible {
+                    Some(k) => format!("the most this data allows is {k} folds"),
+                    None => "this data allows no walk-forward at all: use more candles, a shorter sequence length or a shorter horizon".into(),
+                };
+                Err(Error::TooLittleData(format!(
+                    "{folds} walk-forward folds over {rows} feature rows (windows of {sequence_length}, horizon {horizon}) \
+                     leave fewer than {MIN_SPLIT_SAMPLES} usable windows in some fold's training, validation or test part; {hint}"
+                )))
+            }
+        }
+    }
+
+    fn try_walk_forward(
+        rows: usize,
+        sequence_length: usize,
+        horizon: usize,
+        folds: usize,
+        usable: &dyn Fn(usize) -> bool,
+    ) -> Option<Vec<Self>> {
+        if folds < 2 || sequence_length == 0 || horizon == 0 {
+            return None;
+        }
         let embargo = horizon;
         let first = sequence_length - 1;
-        let end = (rows + 1).saturating_sub(horizon + 1); // one past the last sample
-        let samples = end.saturating_sub(first);
-        let block = samples / 2 / folds.max(1);
-        if folds < 2 || block < MIN_SPLIT_SAMPLES || samples / 2 < 4 * MIN_SPLIT_SAMPLES {
-            return Err(Error::TooLittleData(format!(
-                "{folds} walk-forward folds over {samples} windows leave too little per fold (at least 2 folds, \
-                 {MIN_SPLIT_SAMPLES} test windows each, and half the windows for the first training)"
-            )));
+        // One past the last sample: row t + h must exist.
+        let end = (rows + 1).checked_sub(horizon + 1)?;
+        let samples = end.checked_sub(first)?;
+        let block = samples / 2 / folds;
+        let test_start0 = end.checked_sub(folds.checked_mul(block)?)?;
+        let count = |r: &Range<usize>| r.clone().filter(|&t| usable(t)).count();
+        let mut out = Vec::with_capacity(folds);
+        for k in 0..folds {
+            let test = test_start0 + k * block..test_start0 + (k + 1) * block;
+            let before = test.start.checked_sub(embargo)?;
+            let n = before.checked_sub(first)?;
+            let n_val = (n as f64 * 0.15).ceil() as usize;
+            let train_end = before.checked_sub(n_val)?.checked_sub(embargo)?;
+            if train_end <= first {
+                return None;
+            }
+            let split = Self {
+                train: first..train_end,
+                validation: before - n_val..before,
+                test,
+                embargo,
+            };
+            if [&split.train, &split.validation, &split.test]
+                .iter()
+                .any(|r| count(r) < MIN_SPLIT_SAMPLES)
+            {
+                return None;
+            }
+            out.push(split);
         }
-        let test_start0 = end - folds * block;
-        Ok((0..folds)
-            .map(|k| {
-                let test = test_start0 + k * block..test_start0 + (k + 1) * block;
-                let before = test.start - embargo; // train+validation end here
-                let n = before - first;
-                let n_val = (n as f64 * 0.15).ceil() as usize;
-                let train = first..before - n_val - embargo;
-                let validation = before - n_val..before;
-                Self {
-                    train,
-                    validation,
-                    test,
-                    embargo,
-                }
-            })
-            .collect())
+        Some(out)
     }
 }
 
@@ -209,6 +250,41 @@ impl TargetScaler {
     }
 }
 
+/// The usable (gap-free) samples of each split, in time order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SplitSamples {
+    pub train: Vec<usize>,
+    pub validation: Vec<usize>,
+    pub test: Vec<usize>,
+}
+
+/// Whether each sample's rows (its window, the row before it, through its target row) are
+/// consecutive candles: steps of the matrix's smallest open-time step, which is the candle
+/// interval (a gap only ever lengthens a step).
+pub fn gap_free_samples(matrix: &FeatureMatrix, sequence_length: usize, horizon: usize) -> Vec<bool> {
+    let times = &matrix.open_times;
+    let interval = times
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .filter(|d| *d > 0)
+        .min()
+        .unwrap_or(0);
+    // bad_before[r] = steps that are not one interval among rows 1..r (exclusive of r).
+    let mut bad_before = vec![0usize; times.len() + 1];
+    for r in 1..times.len() {
+        bad_before[r + 1] = bad_before[r] + usize::from(times[r] - times[r - 1] != interval);
+    }
+    (0..times.len())
+        .map(|t| {
+            // Steps into rows t + 1 - L ..= t + h (the first input's return looks one row back).
+            let (Some(lo), hi) = ((t + 1).checked_sub(sequence_length), t + horizon) else {
+                return false;
+            };
+            hi < times.len() && bad_before[hi + 1] - bad_before[lo.max(1)] == 0
+        })
+        .collect()
+}
+
 /// Everything a training run needs from the data, in one place.
 #[derive(Debug, Clone)]
 pub struct PreparedData {
@@ -218,6 +294,12 @@ pub struct PreparedData {
     /// Log return from row t to row t + h (NaN where t + h is past the end).
     pub returns: Vec<f64>,
     pub split: ChronologicalSplit,
+    /// The samples of each split that do not span a missing candle.
+    pub samples: SplitSamples,
+    /// Samples inside the split ranges left out for spanning a missing candle.
+    pub gap_windows_dropped: usize,
+    /// Walk-forward folds, planned and checked before training (empty when none were asked for).
+    pub walk_forward: Vec<ChronologicalSplit>,
     pub scaler: FeatureScaler,
     pub target: TargetScaler,
     pub sequence_length: usize,
@@ -232,17 +314,43 @@ impl PreparedData {
         fractions: SplitFractions,
     ) -> Result<Self> {
         let split = ChronologicalSplit::new(matrix.rows, sequence_length, horizon, fractions)?;
-        Ok(Self::with_split(matrix, sequence_length, horizon, split))
+        Self::with_split(matrix, sequence_length, horizon, split)
     }
 
     /// Like `new`, with explicit split ranges (walk-forward folds); scalers are fitted on this
-    /// split's training rows.
+    /// split's training rows. Fails when a split keeps fewer than `MIN_SPLIT_SAMPLES` gap-free
+    /// windows.
     pub fn with_split(
         matrix: FeatureMatrix,
         sequence_length: usize,
         horizon: usize,
         split: ChronologicalSplit,
-    ) -> Self {
+    ) -> Result<Self> {
+        let usable = gap_free_samples(&matrix, sequence_length, horizon);
+        let keep = |r: &Range<usize>| -> Vec<usize> { r.clone().filter(|&t| usable[t]).collect() };
+        let samples = SplitSamples {
+            train: keep(&split.train),
+            validation: keep(&split.validation),
+            test: keep(&split.test),
+        };
+        let gap_windows_dropped = split.train.len() + split.validation.len() + split.test.len()
+            - samples.train.len()
+            - samples.validation.len()
+            - samples.test.len();
+        for (name, kept, range) in [
+            ("training", &samples.train, &split.train),
+            ("validation", &samples.validation, &split.validation),
+            ("test", &samples.test, &split.test),
+        ] {
+            if kept.len() < MIN_SPLIT_SAMPLES {
+                return Err(Error::TooLittleData(format!(
+                    "the {name} split keeps {} of its {} windows once those spanning missing candles are left out \
+                     (at least {MIN_SPLIT_SAMPLES} are needed): choose a range without long gaps, or more candles",
+                    kept.len(),
+                    range.len()
+                )));
+            }
+        }
         // Training windows read rows from 0 up to the last training sample's row.
         let scaler = FeatureScaler::fit(&matrix, 0..split.train.end);
         let scaled = scaler.transform(&matrix);
@@ -252,7 +360,7 @@ impl PreparedData {
                 None => f64::NAN,
             })
             .collect();
-        let train_returns: Vec<f64> = split.train.clone().map(|t| returns[t]).collect();
+        let train_returns: Vec<f64> = samples.train.iter().map(|&t| returns[t]).collect();
         let mean = train_returns.iter().sum::<f64>() / train_returns.len() as f64;
         let std = (train_returns
             .iter()
@@ -265,15 +373,18 @@ impl PreparedData {
             mean,
             std: if std > 1e-12 { std } else { 1.0 },
         };
-        Self {
+        Ok(Self {
             matrix,
             scaled,
             returns,
             split,
+            samples,
+            gap_windows_dropped,
+            walk_forward: Vec::new(),
             scaler,
             target,
             sequence_length,
-        }
+        })
     }
 
     pub fn width(&self) -> usize {
@@ -378,7 +489,7 @@ mod tests {
 
     #[test]
     fn walk_forward_folds_expand_and_never_overlap() {
-        let folds = ChronologicalSplit::walk_forward(2_000, 32, 2, 4).unwrap();
+        let folds = ChronologicalSplit::walk_forward(2_000, 32, 2, 4, &|_| true).unwrap();
         assert_eq!(folds.len(), 4);
         for (k, f) in folds.iter().enumerate() {
             assert_eq!(f.validation.start - f.train.end, 2);
@@ -396,7 +507,56 @@ mod tests {
                 );
             }
         }
-        assert!(ChronologicalSplit::walk_forward(120, 32, 1, 8).is_err());
+        assert!(ChronologicalSplit::walk_forward(120, 32, 1, 8, &|_| true).is_err());
+    }
+
+    #[test]
+    fn infeasible_walk_forward_is_refused_naming_the_largest_feasible_count() {
+        // The audit's underflow case: 3,200 rows, L 120, h 1,000.
+        let e = ChronologicalSplit::walk_forward(3_200, 120, 1_000, 5, &|_| true)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("5 walk-forward folds"), "{e}");
+        // Too many folds for the data: the message names how many fit.
+        let e = ChronologicalSplit::walk_forward(300, 32, 1, 20, &|_| true)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("the most this data allows is 16 folds"), "{e}");
+        assert!(ChronologicalSplit::walk_forward(155, 30, 24, 2, &|_| true).is_err());
+        // Every fold of a feasible plan has enough windows in every part.
+        for f in ChronologicalSplit::walk_forward(2_000, 120, 4, 6, &|_| true).unwrap() {
+            for r in [&f.train, &f.validation, &f.test] {
+                assert!(r.len() >= MIN_SPLIT_SAMPLES, "{f:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn windows_spanning_a_missing_candle_are_dropped() {
+        let mut candles = sample_candles().unwrap()[..1_500].to_vec();
+        // A five-hour outage after candle 900: later candles move five hours on.
+        for c in candles[900..].iter_mut() {
+            c.open_time += 5 * 3_600_000;
+        }
+        let (l, h) = (32, 3);
+        let m = compute_features(&candles, FeatureSet::Price).unwrap();
+        let gap_row = 900 - FeatureSet::Price.warmup_rows();
+        let p = PreparedData::new(m, l, h, SplitFractions::default()).unwrap();
+        let all: Vec<usize> = p
+            .samples
+            .train
+            .iter()
+            .chain(&p.samples.validation)
+            .chain(&p.samples.test)
+            .copied()
+            .collect();
+        // Sample t reads rows t+1-L ..= t+h and the row before the window.
+        for t in gap_row.saturating_sub(h)..gap_row + l {
+            assert!(!all.contains(&t), "sample {t} spans the gap at row {gap_row}");
+        }
+        assert!(all.contains(&(gap_row + l)) || gap_row + l >= p.matrix.rows);
+        assert!(all.contains(&(gap_row - h - 1)));
+        assert_eq!(p.gap_windows_dropped, l + h);
     }
 
     #[test]

@@ -101,8 +101,11 @@ pub enum Error {
     #[error("ONNX export: {0}")]
     Export(String),
 
-    #[error("ONNX runtime (tract): {0}")]
+    #[error("ONNX runtime: {0}")]
     OnnxRuntime(String),
+
+    #[error("training diverged: {0}")]
+    Diverged(String),
 
     #[error(
         "the ONNX export of {version} failed its parity check: max |ONNX - Burn| = {max_abs_diff:.3e} over {windows} test windows exceeds {tolerance:e}; the file was not kept (please report this as a bug)"

@@ -1,10 +1,19 @@
 //! Honest evaluation: every metric of the model beside the persistence (next close = this
 //! close), drift (training mean return) and ridge baselines on the same windows, in price and
-//! return space, with directional accuracy and its Pesaran-Timmermann significance.
+//! return space; paired Diebold-Mariano tests and bootstrap skill intervals against persistence
+//! and ridge (`stats`); direction metrics on non-overlapping targets with the Pesaran-Timmermann
+//! test.
+//!
+//! The ridge baseline is given a fair chance: its penalty is searched on the validation split
+//! over a grid that keeps extending while the validation error still falls, and the choice is
+//! recorded. Its memory is bounded for every setting: at most `RIDGE_MAX_COLUMNS` input columns
+//! (the last bars of each window when a window is longer), a Gram matrix of that size built from
+//! blocks of rows.
 
-use atb_protocol::training::{Metrics, SplitEvaluation};
+use atb_protocol::training::{Comparison, Metrics, RidgeChoice, SplitEvaluation};
 
 use crate::dataset::PreparedData;
+use crate::stats::{Loss, diebold_mariano, skill_interval};
 
 /// One predictor's forecasts for a run of samples: predicted log returns.
 pub struct Forecast<'a> {
@@ -17,13 +26,25 @@ pub struct EvaluationWindow<'a> {
     pub closes: &'a [f64],
     /// Actual log return to the target candle.
     pub actual: &'a [f64],
-    /// In-sample MAE (USD) of the naive forecast on the training split: the MASE scale.
-    pub naive_train_mae: f64,
+    /// The training split's mean absolute h-step log return: the MASE scale.
+    pub naive_train_mae_return: f64,
+    /// Forecast horizon in bars: direction metrics use every h-th window.
+    pub horizon: usize,
 }
 
 fn mean(xs: impl Iterator<Item = f64>) -> f64 {
     let (sum, n) = xs.fold((0.0, 0usize), |(s, n), x| (s + x, n + 1));
     if n == 0 { f64::NAN } else { sum / n as f64 }
+}
+
+/// Price errors (predicted close - actual close) of return forecasts on a window.
+pub fn usd_errors(returns: &[f64], w: &EvaluationWindow<'_>) -> Vec<f64> {
+    returns
+        .iter()
+        .zip(w.actual)
+        .zip(w.closes)
+        .map(|((p, a), c)| c * p.exp() - c * a.exp())
+        .collect()
 }
 
 /// Price-space MAE of persistence on a window (the skill denominator).
@@ -34,6 +55,15 @@ pub fn persistence_mae(w: &EvaluationWindow<'_>) -> f64 {
             .zip(w.actual)
             .map(|(c, r)| (c * r.exp() - c).abs()),
     )
+}
+
+/// Positions of the windows the direction metrics use: every h-th (so targets do not overlap)
+/// whose actual move is not exactly zero.
+pub fn direction_positions(actual: &[f64], horizon: usize) -> Vec<usize> {
+    (0..actual.len())
+        .step_by(horizon.max(1))
+        .filter(|&i| actual[i] != 0.0)
+        .collect()
 }
 
 /// All metrics of `forecast` on `window`.
@@ -56,7 +86,8 @@ pub fn metrics(forecast: &Forecast<'_>, w: &EvaluationWindow<'_>) -> Metrics {
     let sse: f64 = pairs().map(|(p, a, _)| (p - a).powi(2)).sum();
     let actual_mean = mean(w.actual.iter().copied());
     let sst: f64 = w.actual.iter().map(|a| (a - actual_mean).powi(2)).sum();
-    let direction = directional(forecast.returns, w.actual);
+    let positions = direction_positions(w.actual, w.horizon);
+    let direction = directional(forecast.returns, w.actual, &positions);
     let pers = persistence_mae(w);
     Metrics {
         rmse_usd: rmse,
@@ -73,36 +104,46 @@ pub fn metrics(forecast: &Forecast<'_>, w: &EvaluationWindow<'_>) -> Metrics {
         } else {
             f64::NAN
         },
-        mase: if w.naive_train_mae > 0.0 {
-            mae / w.naive_train_mae
+        mase: if w.naive_train_mae_return > 0.0 {
+            return_mae / w.naive_train_mae_return
         } else {
             f64::NAN
         },
     }
 }
 
-/// Hit rate and, when defined, the Pesaran-Timmermann (statistic, one-sided p-value). `None`
-/// when the predictor never calls a direction (all zero).
-fn directional(predicted: &[f64], actual: &[f64]) -> Option<(f64, Option<(f64, f64)>)> {
-    if predicted.iter().all(|p| *p == 0.0) {
+/// Hit rate on `positions` and, when defined, the Pesaran-Timmermann (statistic, one-sided
+/// p-value). `None` when the predictor never calls a direction (all zero) or no window is left.
+fn directional(
+    predicted: &[f64],
+    actual: &[f64],
+    positions: &[usize],
+) -> Option<(f64, Option<(f64, f64)>)> {
+    if positions.is_empty() || positions.iter().all(|&i| predicted[i] == 0.0) {
         return None;
     }
-    let pred_up: Vec<bool> = predicted.iter().map(|p| *p > 0.0).collect();
-    let act_up: Vec<bool> = actual.iter().map(|a| *a > 0.0).collect();
+    let pred_up: Vec<bool> = positions.iter().map(|&i| predicted[i] > 0.0).collect();
+    let act_up: Vec<bool> = positions.iter().map(|&i| actual[i] > 0.0).collect();
     let hits = pred_up.iter().zip(&act_up).filter(|(p, a)| p == a).count();
-    let hit_rate = hits as f64 / actual.len() as f64;
+    let hit_rate = hits as f64 / positions.len() as f64;
     Some((hit_rate, pesaran_timmermann(&pred_up, &act_up)))
 }
 
 /// Pesaran & Timmermann (1992) test of independence between predicted and actual directions:
-/// (statistic, one-sided p-value). `None` for constant forecasts or outcomes (undefined).
+/// (statistic, one-sided p-value). `None` when undefined: fewer than two calls, or the forecasts
+/// or the outcomes all one way (decided by counting, not by a variance that cancels to 1e-19).
 pub fn pesaran_timmermann(pred_up: &[bool], act_up: &[bool]) -> Option<(f64, f64)> {
-    let n = pred_up.len() as f64;
-    if n < 2.0 {
+    let count = pred_up.len();
+    if count < 2 {
         return None;
     }
-    let share = |v: &[bool]| v.iter().filter(|b| **b).count() as f64 / n;
-    let (px, py) = (share(pred_up), share(act_up));
+    let ups = |v: &[bool]| v.iter().filter(|b| **b).count();
+    let (pred_ups, act_ups) = (ups(pred_up), ups(act_up));
+    if pred_ups == 0 || pred_ups == count || act_ups == 0 || act_ups == count {
+        return None;
+    }
+    let n = count as f64;
+    let (px, py) = (pred_ups as f64 / n, act_ups as f64 / n);
     let p = pred_up.iter().zip(act_up).filter(|(a, b)| a == b).count() as f64 / n;
     let p_star = py * px + (1.0 - py) * (1.0 - px);
     let var_p = p_star * (1.0 - p_star) / n;
@@ -110,7 +151,7 @@ pub fn pesaran_timmermann(pred_up: &[bool], act_up: &[bool]) -> Option<(f64, f64
         + (2.0 * px - 1.0).powi(2) * py * (1.0 - py) / n
         + 4.0 * py * px * (1.0 - py) * (1.0 - px) / (n * n);
     let var = var_p - var_p_star;
-    if !(var > 0.0) {
+    if !(var > 1e-12) {
         return None;
     }
     let stat = (p - p_star) / var.sqrt();
@@ -139,82 +180,208 @@ fn erfc(x: f64) -> f64 {
     if x >= 0.0 { r } else { 2.0 - r }
 }
 
-/// Ridge regression on flattened scaled windows, with its penalty chosen on validation.
+/// Most input columns the ridge baseline takes: a window longer than this (in bars times
+/// features) contributes its last bars only. Bounds the Gram matrix at 8 MiB and a fit at
+/// about a second per 10,000 training windows.
+pub const RIDGE_MAX_COLUMNS: usize = 1_024;
+/// Training windows per block when accumulating the Gram matrix.
+const RIDGE_BLOCK: usize = 512;
+/// Penalties tried first: scale × 10^(k/2) for k in -8..=8 (scale: the mean variance of an input
+/// column); the grid then extends a step at a time, up to k = ±24, while the best stays at an edge.
+const RIDGE_FIRST_K: i32 = 8;
+const RIDGE_LAST_K: i32 = 24;
+
+/// Ridge regression on flattened scaled windows (the last `bars` of each), with its penalty
+/// chosen on validation.
 pub struct RidgeBaseline {
     weights: Vec<f64>,
-    pub lambda: f64,
+    intercept: f64,
+    bars: usize,
+    pub choice: RidgeChoice,
 }
 
 impl RidgeBaseline {
-    /// Fits on the training samples and picks the penalty with the lowest validation MSE.
-    pub fn fit(data: &PreparedData) -> crate::error::Result<Self> {
-        let d = data.sequence_length * data.width() + 1;
-        let row = |t: usize, buf: &mut Vec<f32>| {
-            buf.clear();
-            data.window_into(t, buf);
-        };
-        let mut xtx = vec![0.0f64; d * d];
-        let mut xty = vec![0.0f64; d];
-        let mut buf = Vec::with_capacity(d);
-        let mut x = vec![0.0f64; d];
-        for t in data.split.train.clone() {
-            row(t, &mut buf);
-            x[0] = 1.0;
-            for (xi, v) in x[1..].iter_mut().zip(&buf) {
-                *xi = f64::from(*v);
-            }
-            let y = data.target.scale(data.returns[t]);
-            for i in 0..d {
-                let xi = x[i];
-                xty[i] += xi * y;
-                // Upper triangle only; mirrored below.
-                for j in i..d {
-                    xtx[i * d + j] += xi * x[j];
-                }
-            }
-        }
-        for i in 0..d {
-            for j in 0..i {
-                xtx[i * d + j] = xtx[j * d + i];
-            }
-        }
-        let n = data.split.train.len() as f64;
-        let mut best: Option<(f64, Vec<f64>, f64)> = None;
-        for scale in [0.01, 0.1, 1.0, 10.0, 100.0] {
-            let lambda = scale * n / d as f64;
-            let mut a = xtx.clone();
-            // The intercept is not penalised.
-            for i in 1..d {
-                a[i * d + i] += lambda;
-            }
-            let Some(w) = solve_spd(a, xty.clone(), d) else {
-                continue;
-            };
-            let candidate = Self { weights: w, lambda };
-            let val_mse = mean(data.split.validation.clone().map(|t| {
-                (candidate.predict_scaled(data, t) - data.target.scale(data.returns[t])).powi(2)
-            }));
-            if best.as_ref().is_none_or(|(m, _, _)| val_mse < *m) {
-                best = Some((val_mse, candidate.weights, lambda));
-            }
-        }
-        match best {
-            Some((_, weights, lambda)) => Ok(Self { weights, lambda }),
-            None => Err(crate::error::Error::InvalidData(
-                "the ridge baseline could not be fitted (non-finite training windows)".into(),
-            )),
+    /// Bars of each window the ridge reads for windows of `sequence_length` x `features`.
+    pub fn bars(sequence_length: usize, features: usize) -> usize {
+        sequence_length.min((RIDGE_MAX_COLUMNS / features.max(1)).max(1))
+    }
+
+    /// The ridge input of sample `t`: its window's last `bars` rows, as f64.
+    fn row(data: &PreparedData, bars: usize, t: usize, out: &mut [f64]) {
+        let w = data.width();
+        let start = (t + 1 - bars) * w;
+        for (o, v) in out.iter_mut().zip(&data.scaled[start..(t + 1) * w]) {
+            *o = f64::from(*v);
         }
     }
 
-    fn predict_scaled(&self, data: &PreparedData, t: usize) -> f64 {
-        let mut buf = Vec::with_capacity(self.weights.len());
-        data.window_into(t, &mut buf);
-        self.weights[0]
-            + self.weights[1..]
+    /// Fits on the training samples and picks the penalty with the lowest validation MSE of the
+    /// standardised target.
+    pub fn fit(data: &PreparedData) -> crate::error::Result<Self> {
+        let bars = Self::bars(data.sequence_length, data.width());
+        let d = bars * data.width();
+        let train = &data.samples.train;
+        let n = train.len();
+        // Sums for the centred Gram matrix: Σx, Σy, Σxy, Σxxᵀ (upper triangle by blocks).
+        let mut sx = vec![0.0f64; d];
+        let mut sy = 0.0f64;
+        let mut sxy = vec![0.0f64; d];
+        let mut gram = vec![0.0f64; d * d];
+        let mut block = vec![0.0f64; RIDGE_BLOCK * d];
+        for chunk in train.chunks(RIDGE_BLOCK) {
+            let rows = chunk.len();
+            for (i, &t) in chunk.iter().enumerate() {
+                let x = &mut block[i * d..(i + 1) * d];
+                Self::row(data, bars, t, x);
+                let y = data.target.scale(data.returns[t]);
+                sy += y;
+                for ((s, sxy), v) in sx.iter_mut().zip(sxy.iter_mut()).zip(x.iter()) {
+                    *s += v;
+                    *sxy += v * y;
+                }
+            }
+            // gram += blockᵀ block.
+            // SAFETY: `block` holds `rows` x d values (row stride d), `gram` d x d; both are
+            // dense, in bounds, and distinct allocations.
+            unsafe {
+                gemm::gemm(
+                    d,
+                    d,
+                    rows,
+                    gram.as_mut_ptr(),
+                    1,
+                    d as isize,
+                    true,
+                    block.as_ptr(),
+                    d as isize,
+                    1,
+                    block.as_ptr(),
+                    1,
+                    d as isize,
+                    1.0,
+                    1.0,
+                    false,
+                    false,
+                    false,
+                    gemm::Parallelism::Rayon(0),
+                );
+            }
+        }
+        let nf = n as f64;
+        let x_mean: Vec<f64> = sx.iter().map(|s| s / nf).collect();
+        let y_mean = sy / nf;
+        // Centre: C = G - n x̄x̄ᵀ, c = Σxy - n x̄ ȳ.
+        for i in 0..d {
+            for j in 0..d {
+                gram[i * d + j] -= nf * x_mean[i] * x_mean[j];
+            }
+        }
+        let cxy: Vec<f64> = sxy
+            .iter()
+            .zip(&x_mean)
+            .map(|(s, m)| s - nf * m * y_mean)
+            .collect();
+        if gram.iter().any(|v| !v.is_finite()) || cxy.iter().any(|v| !v.is_finite()) {
+            return Err(crate::error::Error::InvalidData(
+                "the ridge baseline could not be fitted (non-finite training windows)".into(),
+            ));
+        }
+        let scale = ((0..d).map(|i| gram[i * d + i]).sum::<f64>() / d as f64 / nf).max(1e-12);
+        // Validation inputs, built once.
+        let val = &data.samples.validation;
+        let mut val_x = vec![0.0f64; val.len() * d];
+        for (i, &t) in val.iter().enumerate() {
+            Self::row(data, bars, t, &mut val_x[i * d..(i + 1) * d]);
+        }
+        let val_y: Vec<f64> = val
+            .iter()
+            .map(|&t| data.target.scale(data.returns[t]))
+            .collect();
+        let solve = |k: i32| -> Option<(f64, Vec<f64>, f64)> {
+            let lambda = scale * nf * 10f64.powf(f64::from(k) / 2.0);
+            let mut a = gram.clone();
+            for i in 0..d {
+                a[i * d + i] += lambda;
+            }
+            let w = solve_spd(a, cxy.clone(), d)?;
+            let intercept = y_mean - w.iter().zip(&x_mean).map(|(w, m)| w * m).sum::<f64>();
+            let mse = mean(val_x.chunks_exact(d).zip(&val_y).map(|(x, y)| {
+                let p = intercept + x.iter().zip(&w).map(|(a, b)| a * b).sum::<f64>();
+                (p - y).powi(2)
+            }));
+            mse.is_finite().then_some((lambda, w, mse))
+        };
+        // (k, lambda, weights, validation mse) of every penalty tried.
+        let mut tried: Vec<(i32, f64, Vec<f64>, f64)> = (-RIDGE_FIRST_K..=RIDGE_FIRST_K)
+            .filter_map(|k| solve(k).map(|(l, w, m)| (k, l, w, m)))
+            .collect();
+        if tried.is_empty() {
+            return Err(crate::error::Error::InvalidData(
+                "the ridge baseline could not be fitted at any penalty (degenerate training windows)".into(),
+            ));
+        }
+        let best_of = |tried: &[(i32, f64, Vec<f64>, f64)]| {
+            tried
                 .iter()
-                .zip(&buf)
-                .map(|(w, v)| w * f64::from(*v))
-                .sum::<f64>()
+                .enumerate()
+                .min_by(|a, b| a.1.3.total_cmp(&b.1.3))
+                .map(|(i, _)| i)
+                .unwrap_or(0)
+        };
+        // Extend upwards, then downwards, while the best is the outermost penalty tried.
+        loop {
+            let best = best_of(&tried);
+            let top = tried.len() - 1;
+            let k = tried[top].0 + 1;
+            if best != top || k > RIDGE_LAST_K {
+                break;
+            }
+            match solve(k) {
+                Some((l, w, m)) => tried.push((k, l, w, m)),
+                None => break,
+            }
+        }
+        loop {
+            let best = best_of(&tried);
+            let k = tried[0].0 - 1;
+            if best != 0 || k < -RIDGE_LAST_K {
+                break;
+            }
+            match solve(k) {
+                Some((l, w, m)) => tried.insert(0, (k, l, w, m)),
+                None => break,
+            }
+        }
+        let best = best_of(&tried);
+        let at_edge = best == 0 || best == tried.len() - 1;
+        let grid_points = tried.len();
+        let (_, lambda, weights, validation_mse) = tried.swap_remove(best);
+        let intercept = y_mean
+            - weights
+                .iter()
+                .zip(&x_mean)
+                .map(|(w, m)| w * m)
+                .sum::<f64>();
+        Ok(Self {
+            weights,
+            intercept,
+            bars,
+            choice: RidgeChoice {
+                lambda,
+                grid_index: best,
+                grid_points,
+                at_edge,
+                validation_mse,
+                columns: d,
+                bars,
+            },
+        })
+    }
+
+    fn predict_scaled(&self, data: &PreparedData, t: usize) -> f64 {
+        let mut x = vec![0.0f64; self.weights.len()];
+        Self::row(data, self.bars, t, &mut x);
+        self.intercept + self.weights.iter().zip(&x).map(|(w, v)| w * v).sum::<f64>()
     }
 
     /// Predicted log return for sample `t`.
@@ -223,32 +390,32 @@ impl RidgeBaseline {
     }
 }
 
-/// Solves A w = b for symmetric positive definite A (row-major d x d) by Cholesky.
+/// Solves A w = b for symmetric positive definite A (row-major d x d) by Cholesky; `None` when A
+/// is not positive definite.
 fn solve_spd(mut a: Vec<f64>, mut b: Vec<f64>, d: usize) -> Option<Vec<f64>> {
-    for j in 0..d {
-        let mut s = a[j * d + j];
-        for k in 0..j {
-            s -= a[j * d + k] * a[j * d + k];
-        }
-        if !(s > 0.0) {
-            return None;
-        }
-        let l = s.sqrt();
-        a[j * d + j] = l;
-        for i in j + 1..d {
-            let mut s = a[i * d + j];
-            for k in 0..j {
-                s -= a[i * d + k] * a[j * d + k];
+    // Lower-triangular L in place, row by row: each entry is a dot product of two row prefixes.
+    for i in 0..d {
+        for j in 0..=i {
+            let (ri, rj) = (i * d, j * d);
+            let dot: f64 = a[ri..ri + j]
+                .iter()
+                .zip(&a[rj..rj + j])
+                .map(|(x, y)| x * y)
+                .sum();
+            let v = a[ri + j] - dot;
+            if i == j {
+                if !(v > 0.0) {
+                    return None;
+                }
+                a[ri + i] = v.sqrt();
+            } else {
+                a[ri + j] = v / a[rj + j];
             }
-            a[i * d + j] = s / l;
         }
     }
     for i in 0..d {
-        let mut s = b[i];
-        for k in 0..i {
-            s -= a[i * d + k] * b[k];
-        }
-        b[i] = s / a[i * d + i];
+        let dot: f64 = a[i * d..i * d + i].iter().zip(&b[..i]).map(|(x, y)| x * y).sum();
+        b[i] = (b[i] - dot) / a[i * d + i];
     }
     for i in (0..d).rev() {
         let mut s = b[i];
@@ -260,30 +427,48 @@ fn solve_spd(mut a: Vec<f64>, mut b: Vec<f64>, d: usize) -> Option<Vec<f64>> {
     Some(b)
 }
 
-/// The model's predicted returns on a split beside the three baselines.
+/// The model against one baseline: Diebold-Mariano tests on absolute and squared price errors,
+/// and the skill interval.
+pub fn compare(model_errors: &[f64], baseline_errors: &[f64], horizon: usize) -> Comparison {
+    Comparison {
+        absolute: diebold_mariano(model_errors, baseline_errors, horizon, Loss::Absolute),
+        squared: diebold_mariano(model_errors, baseline_errors, horizon, Loss::Squared),
+        skill: skill_interval(model_errors, baseline_errors),
+    }
+}
+
+/// The training split's mean absolute h-step log return (the MASE scale).
+pub fn naive_train_mae_return(data: &PreparedData) -> f64 {
+    mean(data.samples.train.iter().map(|&t| data.returns[t].abs()))
+}
+
+/// The model's predicted returns on `samples` (a split's usable windows) beside the three
+/// baselines, with paired tests against persistence and ridge.
 pub fn evaluate_split(
     data: &PreparedData,
-    samples: std::ops::Range<usize>,
+    samples: &[usize],
     model_returns: &[f64],
     ridge: &RidgeBaseline,
 ) -> SplitEvaluation {
-    let closes: Vec<f64> = samples.clone().map(|t| data.matrix.closes[t]).collect();
-    let actual: Vec<f64> = samples.clone().map(|t| data.returns[t]).collect();
-    let naive_train_mae = mean(data.split.train.clone().map(|t| {
-        let c = data.matrix.closes[t];
-        (c * data.returns[t].exp() - c).abs()
-    }));
+    let closes: Vec<f64> = samples.iter().map(|&t| data.matrix.closes[t]).collect();
+    let actual: Vec<f64> = samples.iter().map(|&t| data.returns[t]).collect();
+    let horizon = data.target.horizon;
     let window = EvaluationWindow {
         closes: &closes,
         actual: &actual,
-        naive_train_mae,
+        naive_train_mae_return: naive_train_mae_return(data),
+        horizon,
     };
     let zeros = vec![0.0; actual.len()];
     let drift = vec![data.target.mean; actual.len()];
-    let ridge_returns: Vec<f64> = samples.map(|t| ridge.predict(data, t)).collect();
+    let ridge_returns: Vec<f64> = samples.iter().map(|&t| ridge.predict(data, t)).collect();
+    let model_errors = usd_errors(model_returns, &window);
+    let persistence_errors = usd_errors(&zeros, &window);
+    let ridge_errors = usd_errors(&ridge_returns, &window);
+    let n = actual.len();
     SplitEvaluation {
-        samples: actual.len(),
-        up_share: actual.iter().filter(|a| **a > 0.0).count() as f64 / actual.len() as f64,
+        samples: n,
+        up_share: actual.iter().filter(|a| **a > 0.0).count() as f64 / n as f64,
         model: metrics(
             &Forecast {
                 returns: model_returns,
@@ -298,6 +483,10 @@ pub fn evaluate_split(
             },
             &window,
         ),
+        direction_samples: Some(direction_positions(&actual, horizon).len()),
+        zero_move_share: Some(actual.iter().filter(|a| **a == 0.0).count() as f64 / n as f64),
+        vs_persistence: Some(compare(&model_errors, &persistence_errors, horizon)),
+        vs_ridge: Some(compare(&model_errors, &ridge_errors, horizon)),
     }
 }
 
@@ -313,7 +502,8 @@ mod tests {
         let w = EvaluationWindow {
             closes: &closes,
             actual: &actual,
-            naive_train_mae: 5.0,
+            naive_train_mae_return: 0.05,
+            horizon: 1,
         };
         let m = metrics(
             &Forecast {
@@ -327,7 +517,9 @@ mod tests {
         assert!((m.mape_pct - (5.0 / 110.0 + 10.0 / 190.0) / 2.0 * 100.0).abs() < 1e-6);
         // Persistence errs 10 and 10: skill = 1 - 7.5 / 10.
         assert!((m.skill_vs_persistence - 0.25).abs() < 1e-6);
-        assert!((m.mase - 1.5).abs() < 1e-6);
+        // MASE in return space: mean |p - a| / 0.05.
+        let return_mae = ((predicted[0] - actual[0]).abs() + (predicted[1] - actual[1]).abs()) / 2.0;
+        assert!((m.mase - return_mae / 0.05).abs() < 1e-9);
         assert_eq!(m.directional_accuracy, Some(0.5));
         let p = metrics(
             &Forecast {
@@ -340,6 +532,14 @@ mod tests {
             p.directional_accuracy, None,
             "persistence calls no direction"
         );
+    }
+
+    #[test]
+    fn direction_uses_every_hth_window_and_skips_zero_moves() {
+        let actual = [0.1, 0.2, 0.0, -0.1, 0.0, 0.3, 0.1];
+        assert_eq!(direction_positions(&actual, 1), vec![0, 1, 3, 5, 6]);
+        assert_eq!(direction_positions(&actual, 2), vec![0, 6]);
+        assert_eq!(direction_positions(&actual, 3), vec![0, 3, 6]);
     }
 
     #[test]
@@ -373,10 +573,47 @@ mod tests {
         let act: Vec<bool> = (0..200).map(|i| (i / 2) % 2 == 0).collect();
         let (stat, p) = pesaran_timmermann(&pred, &act).unwrap();
         assert!(stat.abs() < 0.2 && p > 0.4, "{stat} {p}");
-        assert!(
-            pesaran_timmermann(&[true; 10], &act[..10]).is_none(),
-            "constant forecast"
-        );
+        // Constant forecasts or outcomes are undefined, decided by counting.
+        assert!(pesaran_timmermann(&[true; 10], &act[..10]).is_none());
+        assert!(pesaran_timmermann(&[false; 10], &act[..10]).is_none());
+        assert!(pesaran_timmermann(&pred[..10], &[true; 10]).is_none());
+    }
+
+    /// Random-walk prices, a past-h momentum call that knows nothing of the future, and the
+    /// direction test on every h-th window: a 5% test rejects about 5% of the time.
+    fn pt_rejection_rate(h: usize, replications: usize) -> f64 {
+        use rand::distr::{Distribution, StandardUniform};
+        use rand::rngs::StdRng;
+        use rand::SeedableRng;
+        let mut rng = StdRng::seed_from_u64(99 + h as u64);
+        let mut normal = || -> f64 {
+            let u1: f64 = StandardUniform.sample(&mut rng);
+            let u2: f64 = StandardUniform.sample(&mut rng);
+            (-2.0 * (1.0 - u1).ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
+        };
+        let n = 1_200;
+        let mut rejected = 0;
+        for _ in 0..replications {
+            let steps: Vec<f64> = (0..n + 2 * h).map(|_| normal()).collect();
+            // Window t: past h steps predict the next h.
+            let predicted: Vec<f64> = (0..n).map(|t| steps[t..t + h].iter().sum()).collect();
+            let actual: Vec<f64> = (0..n).map(|t| steps[t + h..t + 2 * h].iter().sum()).collect();
+            let positions = direction_positions(&actual, h);
+            if let Some((_, Some((_, p)))) = directional(&predicted, &actual, &positions)
+                && p < 0.05
+            {
+                rejected += 1;
+            }
+        }
+        rejected as f64 / replications as f64
+    }
+
+    #[test]
+    fn the_direction_test_holds_its_size_for_overlapping_targets() {
+        for h in [1, 4] {
+            let rate = pt_rejection_rate(h, 1_000);
+            assert!((0.03..=0.07).contains(&rate), "h = {h}: rejects {rate}");
+        }
     }
 
     #[test]
@@ -392,5 +629,24 @@ mod tests {
         let w = solve_spd(a, vec![2.0, 1.0], 2).unwrap();
         assert!((w[0] - 0.5).abs() < 1e-12 && w[1].abs() < 1e-12);
         assert!(solve_spd(vec![0.0, 0.0, 0.0, 0.0], vec![1.0, 1.0], 2).is_none());
+        // A 3 x 3 system against its known solution.
+        let a = vec![25.0, 15.0, -5.0, 15.0, 18.0, 0.0, -5.0, 0.0, 11.0];
+        let x = [1.0, -2.0, 3.0];
+        let b: Vec<f64> = (0..3)
+            .map(|i| (0..3).map(|j| a[i * 3 + j] * x[j]).sum())
+            .collect();
+        let w = solve_spd(a, b, 3).unwrap();
+        for (w, x) in w.iter().zip(x) {
+            assert!((w - x).abs() < 1e-10);
+        }
+    }
+
+    #[test]
+    fn ridge_columns_are_bounded_for_every_window_length() {
+        assert_eq!(RidgeBaseline::bars(120, 5), 120);
+        assert_eq!(RidgeBaseline::bars(10_000, 5), 204);
+        assert_eq!(RidgeBaseline::bars(10_000, 12), 85);
+        assert!(RidgeBaseline::bars(10_000, 12) * 12 <= RIDGE_MAX_COLUMNS);
+        assert_eq!(RidgeBaseline::bars(3, 2_000), 1);
     }
 }

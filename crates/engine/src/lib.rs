@@ -15,6 +15,7 @@ pub mod onnx;
 pub mod pipeline;
 pub mod registry;
 pub mod settings;
+pub mod stats;
 pub mod store;
 pub mod training;
 pub mod views;

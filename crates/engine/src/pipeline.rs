@@ -6,9 +6,9 @@ use atb_models::ForecastModel;
 use atb_models::burn::prelude::*;
 use atb_protocol::desktop::{AttentionMap, TestPredictions};
 use atb_protocol::registry::ModelRow;
-use atb_protocol::training::TrainingEvent;
+use atb_protocol::training::{Evaluation, TrainingEvent};
 
-use crate::dataset::PreparedData;
+use crate::dataset::{FeatureScaler, PreparedData, SplitFractions, TargetScaler, gap_free_samples};
 use crate::error::{Error, Result};
 use crate::features::{FeatureMatrix, FeatureSet, compute_features};
 use crate::market::source::{CandleSeries, CandleSource, DateRange, load_candles};
@@ -17,7 +17,9 @@ use crate::onnx::OnnxModel;
 use crate::registry::metadata::FeatureSchema;
 use crate::registry::{LoadedModel, Registry};
 use crate::settings::Settings;
-use crate::training::{CancelToken, TrainOutcome, TrainingParams, candles_sha256, train};
+use crate::training::{
+    CancelToken, TrainOutcome, TrainingParams, candles_sha256, evaluate, prepare, train,
+};
 
 /// Trains on `series` and, unless cancelled, registers the result. Blocking: run it on a
 /// worker thread. `set_latest` moves the series' `latest` alias.
@@ -199,7 +201,7 @@ fn evenly_spaced(n: usize, count: usize) -> impl Iterator<Item = usize> {
 /// Up to `max` windows spread evenly over the test split of prepared data (what a run that
 /// just trained holds).
 pub fn test_windows_of(data: &PreparedData, max: usize) -> Result<TestWindows> {
-    let tests: Vec<usize> = data.split.test.clone().collect();
+    let tests: &[usize] = &data.samples.test;
     if tests.is_empty() {
         return Err(Error::TooLittleData("the test split is empty".into()));
     }
@@ -221,9 +223,9 @@ struct TestRows {
     rows: Vec<usize>,
 }
 
-/// Reloads the candles a version was trained on (same source and range, refused unless their
-/// SHA-256 matches the recorded one) and finds its test rows.
-async fn test_rows(settings: &Settings, loaded: &LoadedModel) -> Result<TestRows> {
+/// The candles a version was trained on: same source and range, refused unless their SHA-256
+/// matches the recorded one.
+async fn recorded_series(settings: &Settings, loaded: &LoadedModel) -> Result<CandleSeries> {
     let d = &loaded.metadata.dataset;
     let version = &loaded.row.version_id;
     let source: CandleSource = d.source.parse()?;
@@ -242,14 +244,24 @@ async fn test_rows(settings: &Settings, loaded: &LoadedModel) -> Result<TestRows
             crate::market::format_ms(d.last_candle_open_ms),
         )));
     }
+    Ok(series)
+}
+
+/// Reloads the candles a version was trained on and finds its test rows (gap-free windows whose
+/// target falls in its test split).
+async fn test_rows(settings: &Settings, loaded: &LoadedModel) -> Result<TestRows> {
+    let d = &loaded.metadata.dataset;
+    let version = &loaded.row.version_id;
+    let series = recorded_series(settings, loaded).await?;
     let schema = &loaded.schema;
     let matrix = schema_features(version, schema, &series)?;
     let h = schema.target.horizon;
     let l = schema.sequence_length;
+    let usable = gap_free_samples(&matrix, l, h);
     let rows: Vec<usize> = (l.saturating_sub(1)..matrix.rows.saturating_sub(h))
         .filter(|&t| {
             let target = matrix.open_times[t + h];
-            (d.test.first_target_open_ms..=d.test.last_target_open_ms).contains(&target)
+            usable[t] && (d.test.first_target_open_ms..=d.test.last_target_open_ms).contains(&target)
         })
         .collect();
     if rows.is_empty() {
@@ -365,4 +377,53 @@ pub async fn attention_map(
         heads,
         weights: values,
     }))
+}
+
+/// Recomputes the evaluation of a registered version with this build's evaluation method, from
+/// its recorded candles (checked against their SHA-256), its own weights and its own scalers,
+/// and stores it beside the version in the index: the version folder is not touched.
+/// Walk-forward results, which would need K models retrained, are kept as they were.
+pub async fn reevaluate(settings: &Settings, reference: &str) -> Result<(ModelRow, Evaluation)> {
+    let device = Device::flex();
+    let mut registry = Registry::open(settings)?;
+    let loaded = registry.load(reference, &device)?;
+    let series = recorded_series(settings, &loaded).await?;
+    let record = &loaded.metadata.training_params;
+    let schema = &loaded.schema;
+    let params = TrainingParams {
+        model_type: record.architecture.parse()?,
+        variant: record.architecture_variant.parse()?,
+        epochs: record.epochs.max(1),
+        batch_size: record.batch_size.max(1),
+        sequence_length: schema.sequence_length,
+        horizon: schema.target.horizon,
+        feature_set: schema.feature_set.parse()?,
+        seed: record.seed,
+        fractions: SplitFractions::default(),
+        walk_forward_folds: None,
+        ..TrainingParams::default()
+    };
+    let (mut data, _) = prepare(&series, &params)?;
+    if data.matrix.names != schema.feature_names {
+        return Err(Error::InvalidData(format!(
+            "features {:?} do not match {}'s {:?}",
+            data.matrix.names, loaded.row.version_id, schema.feature_names
+        )));
+    }
+    // The version's own scalers, exactly as it was trained with.
+    data.scaler = FeatureScaler {
+        means: schema.means.clone(),
+        stds: schema.stds.clone(),
+    };
+    data.scaled = data.scaler.transform(&data.matrix);
+    data.target = TargetScaler {
+        horizon: schema.target.horizon,
+        mean: schema.target.mean,
+        std: schema.target.std,
+    };
+    let previous = registry.evaluation(&loaded.row, &loaded.metadata)?;
+    let mut evaluation = evaluate(&loaded.model, &data, &device)?;
+    evaluation.walk_forward = previous.walk_forward;
+    let row = registry.store_evaluation(&loaded.row.version_id, &evaluation)?;
+    Ok((row, evaluation))
 }

@@ -266,13 +266,50 @@ mod tests {
     #[test]
     fn bootstrap_interval_brackets_the_point_estimate() {
         let a: Vec<f64> = (0..500).map(|i| ((i * 37 % 101) as f64 - 50.0) * 0.9).collect();
-        let b: Vec<f64> = (0..500).map(|i| ((i * 53 % 103) as f64 - 51.0)).collect();
+        let b: Vec<f64> = (0..500).map(|i| (i * 53 % 103) as f64 - 51.0).collect();
         let s = skill_interval(&a, &b).unwrap();
         assert!(s.lower < s.skill && s.skill < s.upper, "{s:?}");
         assert_eq!(s.block_length, 8);
         // Reproducible.
         assert_eq!(skill_interval(&a, &b).unwrap(), s);
         assert!(skill_interval(&a[..2], &b[..2]).is_none());
+    }
+
+    /// h-step overlapping targets of a random walk and two forecasts independent of it and of
+    /// each other: equal accuracy holds, so a 5% test must reject about 5% of the time.
+    fn dm_rejection_rate(h: usize, replications: usize) -> f64 {
+        use rand::distr::{Distribution, StandardUniform};
+        let mut rng = StdRng::seed_from_u64(17 + h as u64);
+        let normal = |rng: &mut StdRng| -> f64 {
+            // Box-Muller from two uniforms.
+            let u1: f64 = StandardUniform.sample(rng);
+            let u2: f64 = StandardUniform.sample(rng);
+            (-2.0 * (1.0 - u1).ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
+        };
+        let n = 400;
+        let mut rejected = 0;
+        for _ in 0..replications {
+            let steps: Vec<f64> = (0..n + h).map(|_| normal(&mut rng)).collect();
+            let target: Vec<f64> = (0..n).map(|t| steps[t..t + h].iter().sum()).collect();
+            let (a, b): (Vec<f64>, Vec<f64>) = target
+                .iter()
+                .map(|y| (y - 0.5 * normal(&mut rng), y - 0.5 * normal(&mut rng)))
+                .unzip();
+            if let Some(t) = diebold_mariano(&a, &b, h, Loss::Squared)
+                && t.p_value < 0.05
+            {
+                rejected += 1;
+            }
+        }
+        rejected as f64 / replications as f64
+    }
+
+    #[test]
+    fn diebold_mariano_holds_its_size_under_the_null() {
+        for h in [1, 4] {
+            let rate = dm_rejection_rate(h, 1_000);
+            assert!((0.03..=0.07).contains(&rate), "h = {h}: rejects {rate}");
+        }
     }
 
     #[test]

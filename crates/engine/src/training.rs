@@ -1,30 +1,31 @@
 //! The training loop: Adam on MSE, early stopping on validation loss with the best weights
-//! restored, learning rate halved on plateaus, optional gradient-norm clipping, seeded shuffles,
-//! cancellation within a batch, and a typed event stream that the CLI and the desktop app both
-//! consume. No terminal or GUI code here.
+//! restored, learning rate halved on plateaus, optional clipping of the global gradient norm,
+//! seeded shuffles, cancellation within a batch, a stop that keeps the best weights when a loss
+//! turns non-finite, and a typed event stream that the CLI and the desktop app both consume.
+//! Walk-forward folds are planned and checked before any training. No terminal or GUI code here.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use atb_models::burn::grad_clipping::GradientClippingConfig;
-use atb_models::burn::module::Module;
+use atb_models::burn::module::{Module, ModuleVisitor, Param};
 use atb_models::burn::nn::loss::{MseLoss, Reduction};
 use atb_models::burn::optim::{AdamConfig, GradientsParams};
 use atb_models::burn::prelude::*;
 use atb_models::device::{DeviceChoice, select_device};
 use atb_models::{ForecastModel, ModelConfig, ModelOverrides, ModelType, Variant, build_model};
 use atb_protocol::training::{
-    DatasetSummary, EpochRecord, Evaluation, SplitInfo, Spread, StopReason, TrainingEvent,
-    WalkForward,
+    DatasetSummary, EVALUATION_METHOD, EpochRecord, Evaluation, SplitEvaluation, SplitInfo, Spread,
+    StopReason, TrainingEvent, WalkForward,
 };
+use atb_protocol::verdict::{VerdictKind, vs_persistence};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::dataset::{ChronologicalSplit, PreparedData, SplitFractions};
+use crate::dataset::{ChronologicalSplit, PreparedData, SplitFractions, gap_free_samples};
 use crate::error::{Error, Result};
 use crate::evaluation::{RidgeBaseline, evaluate_split};
 use crate::features::{FeatureSet, compute_features};
@@ -45,7 +46,8 @@ pub struct TrainingParams {
     /// Epochs without improvement before the learning rate is halved.
     pub lr_patience: usize,
     pub min_learning_rate: f64,
-    /// Clip the global gradient norm to this value.
+    /// Clip the global gradient norm (the L2 norm over every parameter's gradient together) to
+    /// this value, scaling all gradients by the same factor.
     pub grad_clip_norm: Option<f64>,
     pub horizon: usize,
     pub feature_set: FeatureSet,
@@ -197,7 +199,8 @@ pub fn candles_sha256(series: &CandleSeries) -> String {
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Features, split and scalers for `series` as `params` ask, with the summary users see.
+/// Features, split and scalers for `series` as `params` ask, with the summary users see. When
+/// walk-forward folds are asked for, they are planned and checked here, before any training.
 pub fn prepare(
     series: &CandleSeries,
     params: &TrainingParams,
@@ -209,14 +212,7 @@ pub fn prepare(
             series.symbol, series.interval, series.source
         )));
     };
-    let matrix = compute_features(&series.candles, params.feature_set)?;
-    let data = PreparedData::new(
-        matrix,
-        params.sequence_length,
-        params.horizon,
-        params.fractions,
-    )
-    .map_err(|e| match e {
+    let with_context = |e: Error| match e {
         Error::TooLittleData(m) => Error::TooLittleData(format!(
             "{m} ({} candles loaded, {} used to warm up the {} features)",
             series.candles.len(),
@@ -224,7 +220,26 @@ pub fn prepare(
             params.feature_set
         )),
         other => other,
-    })?;
+    };
+    let matrix = compute_features(&series.candles, params.feature_set)?;
+    let mut data = PreparedData::new(
+        matrix,
+        params.sequence_length,
+        params.horizon,
+        params.fractions,
+    )
+    .map_err(with_context)?;
+    if let Some(folds) = params.walk_forward_folds {
+        let usable = gap_free_samples(&data.matrix, params.sequence_length, params.horizon);
+        data.walk_forward = ChronologicalSplit::walk_forward(
+            data.matrix.rows,
+            params.sequence_length,
+            params.horizon,
+            folds,
+            &|t| usable[t],
+        )
+        .map_err(with_context)?;
+    }
     let (train, validation, test) = split_infos(&data);
     let summary = DatasetSummary {
         source: series.source.to_string(),
@@ -242,21 +257,60 @@ pub fn prepare(
         validation,
         test,
         data_sha256: candles_sha256(series),
+        gap_windows_dropped: data.gap_windows_dropped,
     };
     Ok((data, summary))
 }
 
 fn split_infos(data: &PreparedData) -> (SplitInfo, SplitInfo, SplitInfo) {
-    let info = |r: &std::ops::Range<usize>| SplitInfo {
-        samples: r.len(),
-        first_target_open_ms: data.target_open_time(r.start),
-        last_target_open_ms: data.target_open_time(r.end - 1),
+    let info = |samples: &[usize]| SplitInfo {
+        samples: samples.len(),
+        first_target_open_ms: samples.first().map_or(0, |&t| data.target_open_time(t)),
+        last_target_open_ms: samples.last().map_or(0, |&t| data.target_open_time(t)),
     };
     (
-        info(&data.split.train),
-        info(&data.split.validation),
-        info(&data.split.test),
+        info(&data.samples.train),
+        info(&data.samples.validation),
+        info(&data.samples.test),
     )
+}
+
+/// Every parameter's gradient scaled so that their global L2 norm is at most `max_norm`.
+fn clip_global_norm<M: Module>(model: &M, grads: &mut GradientsParams, max_norm: f64) {
+    struct SumSquares<'a> {
+        grads: &'a GradientsParams,
+        total: f64,
+    }
+    impl ModuleVisitor for SumSquares<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            if let Some(g) = self.grads.get::<D>(param.id) {
+                self.total += f64::from(g.powi_scalar(2).sum().into_scalar::<f32>());
+            }
+        }
+    }
+    struct Scale<'a> {
+        grads: &'a mut GradientsParams,
+        factor: f64,
+    }
+    impl ModuleVisitor for Scale<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            if let Some(g) = self.grads.remove::<D>(param.id) {
+                self.grads.register(param.id, g.mul_scalar(self.factor));
+            }
+        }
+    }
+    let mut sum = SumSquares {
+        grads,
+        total: 0.0,
+    };
+    model.visit(&mut sum);
+    let norm = sum.total.sqrt();
+    if norm > max_norm && norm.is_finite() {
+        model.visit(&mut Scale {
+            grads,
+            factor: max_norm / norm,
+        });
+    }
 }
 
 fn batch_tensors(data: &PreparedData, ts: &[usize], device: &Device) -> (Tensor<3>, Tensor<2>) {
@@ -313,10 +367,9 @@ pub fn train(
 ) -> Result<TrainOutcome> {
     let (data, dataset) = prepare(series, params)?;
     let mut outcome = train_prepared(data, dataset, params, on_event, cancel)?;
-    if let (Some(folds), Some(evaluation)) =
-        (params.walk_forward_folds, outcome.evaluation.as_mut())
-    {
-        match walk_forward(&outcome.data, &outcome.dataset, params, folds, cancel) {
+    let folds = outcome.data.walk_forward.clone();
+    if let (false, Some(evaluation)) = (folds.is_empty(), outcome.evaluation.as_mut()) {
+        match walk_forward(&outcome.data, &outcome.dataset, params, &folds, on_event, cancel) {
             Ok(wf) => evaluation.walk_forward = Some(wf),
             Err(Error::Cancelled) => {
                 outcome.stop = StopReason::Cancelled;
@@ -343,66 +396,171 @@ pub fn train(
     Ok(outcome)
 }
 
-/// Walk-forward evaluation: a fresh model per expanding-window fold, scalers refit per fold.
+/// Mean and sample standard deviation (0 for a single value).
+fn spread(values: &[f64]) -> Spread {
+    let present: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
+    let n = present.len();
+    let mean = present.iter().sum::<f64>() / n.max(1) as f64;
+    let std = if n > 1 {
+        (present.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt()
+    } else {
+        0.0
+    };
+    Spread {
+        mean: if n == 0 { f64::NAN } else { mean },
+        std,
+    }
+}
+
+/// Walk-forward evaluation over the planned folds: a fresh model per expanding-window fold,
+/// scalers refit per fold, each fold's events forwarded tagged with its number.
 fn walk_forward(
     data: &PreparedData,
     base: &DatasetSummary,
     params: &TrainingParams,
-    folds: usize,
+    folds: &[ChronologicalSplit],
+    on_event: &mut dyn FnMut(TrainingEvent),
     cancel: &CancelToken,
 ) -> Result<WalkForward> {
-    let splits = ChronologicalSplit::walk_forward(
-        data.matrix.rows,
-        params.sequence_length,
-        params.horizon,
-        folds,
-    )?;
-    let mut per_fold: Vec<[f64; 5]> = Vec::with_capacity(folds);
-    for split in splits {
+    let count = folds.len();
+    let mut per_fold: Vec<SplitEvaluation> = Vec::with_capacity(count);
+    for (k, split) in folds.iter().enumerate() {
         let fold_data = PreparedData::with_split(
             data.matrix.clone(),
             params.sequence_length,
             params.horizon,
-            split,
-        );
+            split.clone(),
+        )?;
         let (train, validation, test) = split_infos(&fold_data);
         let summary = DatasetSummary {
             train,
             validation,
             test,
+            gap_windows_dropped: fold_data.gap_windows_dropped,
+            embargo: split.embargo,
             ..base.clone()
         };
         let fold_params = TrainingParams {
             walk_forward_folds: None,
             ..params.clone()
         };
-        let outcome = train_prepared(fold_data, summary, &fold_params, &mut |_| {}, cancel)?;
+        let mut forward = |event: TrainingEvent| {
+            on_event(TrainingEvent::Fold {
+                fold: k + 1,
+                folds: count,
+                inner: Box::new(event),
+            })
+        };
+        let outcome = train_prepared(fold_data, summary, &fold_params, &mut forward, cancel)?;
         let Some(ev) = outcome.evaluation else {
             return Err(Error::Cancelled);
         };
-        let t = &ev.test;
-        per_fold.push([
-            t.model.mae_usd,
-            t.model.rmse_usd,
-            t.persistence.mae_usd,
-            t.model.skill_vs_persistence,
-            t.model.directional_accuracy.unwrap_or(f64::NAN),
-        ]);
+        per_fold.push(ev.test);
     }
-    let spread = |i: usize| {
-        let xs: Vec<f64> = per_fold.iter().map(|f| f[i]).collect();
-        let mean = xs.iter().sum::<f64>() / xs.len() as f64;
-        let std = (xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / xs.len() as f64).sqrt();
-        Spread { mean, std }
-    };
+    let pick = |f: fn(&SplitEvaluation) -> f64| -> Vec<f64> { per_fold.iter().map(f).collect() };
+    let verdicts: Vec<VerdictKind> = per_fold.iter().map(|f| vs_persistence(f).kind).collect();
     Ok(WalkForward {
-        folds,
-        model_mae_usd: spread(0),
-        model_rmse_usd: spread(1),
-        persistence_mae_usd: spread(2),
-        skill_vs_persistence: spread(3),
-        directional_accuracy: spread(4),
+        folds: count,
+        model_mae_usd: spread(&pick(|f| f.model.mae_usd)),
+        model_rmse_usd: spread(&pick(|f| f.model.rmse_usd)),
+        persistence_mae_usd: spread(&pick(|f| f.persistence.mae_usd)),
+        skill_vs_persistence: spread(&pick(|f| f.model.skill_vs_persistence)),
+        directional_accuracy: spread(&pick(|f| {
+            f.model.directional_accuracy.unwrap_or(f64::NAN)
+        })),
+        drift_mae_usd: Some(spread(&pick(|f| f.drift.mae_usd))),
+        ridge_mae_usd: Some(spread(&pick(|f| f.ridge.mae_usd))),
+        mase: Some(spread(&pick(|f| f.model.mase))),
+        better_than_persistence: Some(
+            verdicts.iter().filter(|v| **v == VerdictKind::Better).count(),
+        ),
+        worse_than_persistence: Some(
+            verdicts.iter().filter(|v| **v == VerdictKind::Worse).count(),
+        ),
+        per_fold,
     })
+}
+
+/// What the loop does after an epoch's validation loss is known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AfterEpoch {
+    Continue,
+    /// No improvement for `lr_patience` epochs: halve the learning rate.
+    CutLearningRate,
+    /// No improvement for `patience` epochs.
+    EarlyStop,
+    /// The validation loss is not finite.
+    Diverged,
+}
+
+/// Best-epoch bookkeeping of a run: the best weights so far (a non-finite loss never counts),
+/// the patience counters, and the weights to keep at the end.
+struct BestSoFar<M> {
+    best: Option<(usize, f64, M)>,
+    since_best: usize,
+    since_lr_cut: usize,
+}
+
+impl<M> BestSoFar<M> {
+    fn new() -> Self {
+        Self {
+            best: None,
+            since_best: 0,
+            since_lr_cut: 0,
+        }
+    }
+
+    fn epoch(
+        &mut self,
+        epoch: usize,
+        val_loss: f64,
+        model: M,
+        patience: usize,
+        lr_patience: usize,
+    ) -> AfterEpoch {
+        if !val_loss.is_finite() {
+            return AfterEpoch::Diverged;
+        }
+        if self.best.as_ref().is_none_or(|(_, b, _)| val_loss < *b) {
+            self.best = Some((epoch, val_loss, model));
+            self.since_best = 0;
+            self.since_lr_cut = 0;
+            return AfterEpoch::Continue;
+        }
+        self.since_best += 1;
+        self.since_lr_cut += 1;
+        if self.since_best >= patience {
+            AfterEpoch::EarlyStop
+        } else if self.since_lr_cut >= lr_patience {
+            self.since_lr_cut = 0;
+            AfterEpoch::CutLearningRate
+        } else {
+            AfterEpoch::Continue
+        }
+    }
+
+    /// (epoch, validation loss) of the best epoch so far.
+    fn best(&self) -> Option<(usize, f64)> {
+        self.best.as_ref().map(|(e, l, _)| (*e, *l))
+    }
+
+    /// The weights to keep: the best epoch's; the current ones when no epoch finished (a
+    /// cancelled run); an error when the run diverged before any epoch finished.
+    fn into_kept(
+        self,
+        diverged: Option<&str>,
+        learning_rate: f64,
+        current: impl FnOnce() -> M,
+    ) -> Result<M> {
+        match (self.best, diverged) {
+            (Some((_, _, m)), _) => Ok(m),
+            (None, Some(why)) => Err(Error::Diverged(format!(
+                "{why}, before any epoch finished: nothing to keep. Lower the learning rate \
+                 (it was {learning_rate}) or clip the gradient norm"
+            ))),
+            (None, None) => Ok(current()),
+        }
+    }
 }
 
 /// Trains on already prepared data (the main run, or one walk-forward fold).
@@ -428,14 +586,9 @@ pub fn train_prepared(
         &train_device,
     )?;
     let parameters = model.num_params();
-    let mut optimizer = AdamConfig::new()
-        .with_grad_clipping(
-            params
-                .grad_clip_norm
-                .map(|c| GradientClippingConfig::Norm(c as f32)),
-        )
-        .init();
-    let batches = data.split.train.len().div_ceil(params.batch_size);
+    // Clipping is done here, by the global norm (Burn's clips each tensor on its own).
+    let mut optimizer = AdamConfig::new().init();
+    let batches = data.samples.train.len().div_ceil(params.batch_size);
     let model_config_json = serde_json::to_value(&model_config)
         .map_err(|e| Error::InvalidData(format!("model configuration is not serialisable: {e}")))?;
     on_event(TrainingEvent::RunStarted {
@@ -450,13 +603,13 @@ pub fn train_prepared(
 
     let started = Instant::now();
     let mut rng = StdRng::seed_from_u64(params.seed);
-    let mut order: Vec<usize> = data.split.train.clone().collect();
-    let val_samples: Vec<usize> = data.split.validation.clone().collect();
+    let mut order: Vec<usize> = data.samples.train.clone();
+    let val_samples: Vec<usize> = data.samples.validation.clone();
     let mut lr = params.learning_rate;
     let mut history = Vec::new();
-    let mut best: Option<(usize, f64, ForecastModel)> = None;
-    let (mut since_best, mut since_lr_cut) = (0usize, 0usize);
+    let mut best = BestSoFar::new();
     let mut stop = StopReason::Completed;
+    let mut diverged: Option<String> = None;
     'epochs: for epoch in 1..=params.epochs {
         let epoch_started = Instant::now();
         order.shuffle(&mut rng);
@@ -472,12 +625,18 @@ pub fn train_prepared(
             let loss = MseLoss::new().forward(model.forward(x), y, Reduction::Mean);
             let value = f64::from(loss.clone().into_scalar::<f32>());
             if !value.is_finite() {
-                return Err(Error::InvalidData(format!(
-                    "training diverged (loss {value}) at epoch {epoch}, batch {}: lower the learning rate or clip gradients",
+                // Diverged: stop, keeping the best weights of the epochs before (if any).
+                diverged = Some(format!(
+                    "the training loss became {value} at epoch {epoch}, batch {}",
                     b + 1
-                )));
+                ));
+                stop = StopReason::Diverged;
+                break 'epochs;
             }
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            let mut grads = GradientsParams::from_grads(loss.backward(), &model);
+            if let Some(max_norm) = params.grad_clip_norm {
+                clip_global_norm(&model, &mut grads, max_norm);
+            }
             model = optimizer.step(lr, model, grads);
             loss_sum += value * chunk.len() as f64;
             seen += chunk.len();
@@ -499,14 +658,20 @@ pub fn train_prepared(
         let evaluation_model = model.valid();
         let val_loss = mean_loss(&evaluation_model, &data, &val_samples, &eval_device)?;
         let train_loss = loss_sum / seen.max(1) as f64;
-        let improved = best.as_ref().is_none_or(|(_, b, _)| val_loss < *b);
-        if improved {
-            best = Some((epoch, val_loss, evaluation_model));
-            since_best = 0;
-            since_lr_cut = 0;
-        } else {
-            since_best += 1;
-            since_lr_cut += 1;
+        let next = best.epoch(
+            epoch,
+            val_loss,
+            evaluation_model,
+            params.patience,
+            params.lr_patience,
+        );
+        if next == AfterEpoch::Diverged {
+            // A non-finite validation loss is never "best": stop with the weights before it.
+            diverged = Some(format!(
+                "the validation loss became {val_loss} at epoch {epoch}"
+            ));
+            stop = StopReason::Diverged;
+            break 'epochs;
         }
         history.push(EpochRecord {
             epoch,
@@ -517,10 +682,7 @@ pub fn train_prepared(
             train_seconds: batches_seconds,
         });
         let elapsed = started.elapsed().as_secs_f64();
-        let (best_epoch, best_val) = best
-            .as_ref()
-            .map(|(e, l, _)| (*e, *l))
-            .unwrap_or((epoch, val_loss));
+        let (best_epoch, best_val) = best.best().unwrap_or((epoch, val_loss));
         on_event(TrainingEvent::EpochEnd {
             epoch,
             epochs: params.epochs,
@@ -532,23 +694,27 @@ pub fn train_prepared(
             best_epoch,
             best_val_loss: best_val,
         });
-        if since_best >= params.patience {
-            stop = StopReason::EarlyStopped;
-            on_event(TrainingEvent::EarlyStopped { epoch, best_epoch });
-            break;
-        }
-        if since_lr_cut >= params.lr_patience {
-            lr = (lr * 0.5).max(params.min_learning_rate);
-            since_lr_cut = 0;
+        match next {
+            AfterEpoch::EarlyStop => {
+                stop = StopReason::EarlyStopped;
+                on_event(TrainingEvent::EarlyStopped { epoch, best_epoch });
+                break;
+            }
+            AfterEpoch::CutLearningRate => lr = (lr * 0.5).max(params.min_learning_rate),
+            AfterEpoch::Continue | AfterEpoch::Diverged => {}
         }
     }
     let epochs_run = history.len();
-    let best_epoch = best.as_ref().map(|(e, _, _)| *e);
-    let model = match best {
-        Some((_, _, m)) => m,
-        None => model.valid(),
-    };
+    let best_epoch = best.best().map(|(e, _)| e);
+    let model = best.into_kept(diverged.as_deref(), params.learning_rate, || model.valid())?;
     let train_seconds = started.elapsed().as_secs_f64();
+    if let Some(why) = &diverged {
+        on_event(TrainingEvent::Diverged {
+            epoch: epochs_run + 1,
+            best_epoch,
+            reason: why.clone(),
+        });
+    }
     let evaluation = if stop == StopReason::Cancelled {
         on_event(TrainingEvent::Cancelled {
             epoch: epochs_run + 1,
@@ -579,17 +745,91 @@ pub fn train_prepared(
 /// The model and the baselines on the validation and test splits.
 pub fn evaluate(model: &ForecastModel, data: &PreparedData, device: &Device) -> Result<Evaluation> {
     let ridge = RidgeBaseline::fit(data)?;
-    let split_eval = |range: std::ops::Range<usize>| -> Result<_> {
-        let ts: Vec<usize> = range.clone().collect();
-        let returns: Vec<f64> = predict_scaled(model, data, &ts, device)?
+    let split_eval = |samples: &[usize]| -> Result<_> {
+        let returns: Vec<f64> = predict_scaled(model, data, samples, device)?
             .iter()
             .map(|p| data.target.unscale(f64::from(*p)))
             .collect();
-        Ok(evaluate_split(data, range, &returns, &ridge))
+        Ok(evaluate_split(data, samples, &returns, &ridge))
     };
     Ok(Evaluation {
-        test: split_eval(data.split.test.clone())?,
-        validation: split_eval(data.split.validation.clone())?,
+        test: split_eval(&data.samples.test)?,
+        validation: split_eval(&data.samples.validation)?,
         walk_forward: None,
+        method: EVALUATION_METHOD,
+        ridge: Some(ridge.choice.clone()),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_non_finite_validation_loss_stops_and_keeps_the_best_weights_before_it() {
+        let mut b = BestSoFar::new();
+        assert_eq!(b.epoch(1, 1.0, "w1", 5, 2), AfterEpoch::Continue);
+        assert_eq!(b.epoch(2, 0.8, "w2", 5, 2), AfterEpoch::Continue);
+        assert_eq!(b.epoch(3, 0.9, "w3", 5, 2), AfterEpoch::Continue);
+        assert_eq!(b.epoch(4, 0.95, "w4", 5, 2), AfterEpoch::CutLearningRate);
+        assert_eq!(b.epoch(5, f64::NAN, "w5", 5, 2), AfterEpoch::Diverged);
+        assert_eq!(b.best(), Some((2, 0.8)), "NaN never becomes the best epoch");
+        assert_eq!(b.into_kept(Some("NaN"), 1e-3, || "now").unwrap(), "w2");
+    }
+
+    #[test]
+    fn patience_stops_and_divergence_before_any_epoch_is_an_error() {
+        let mut b = BestSoFar::new();
+        b.epoch(1, 1.0, 1, 2, 9);
+        assert_eq!(b.epoch(2, 1.5, 2, 2, 9), AfterEpoch::Continue);
+        assert_eq!(b.epoch(3, 1.2, 3, 2, 9), AfterEpoch::EarlyStop);
+        let none: BestSoFar<u8> = BestSoFar::new();
+        let e = none.into_kept(Some("the training loss became NaN at epoch 1, batch 3"), 0.5, || 0);
+        let e = e.unwrap_err().to_string();
+        assert!(e.contains("diverged") && e.contains("learning rate (it was 0.5)"), "{e}");
+        let none: BestSoFar<u8> = BestSoFar::new();
+        assert_eq!(none.into_kept(None, 0.5, || 7).unwrap(), 7, "cancelled: current weights");
+    }
+
+    #[test]
+    fn global_norm_clipping_scales_every_gradient_by_one_factor() {
+        use atb_models::burn;
+        use atb_models::burn::nn::{Linear, LinearConfig};
+        let device = Device::flex().autodiff();
+        #[derive(Module, Debug)]
+        struct Two {
+            a: Linear,
+            b: Linear,
+        }
+        let m = Two {
+            a: LinearConfig::new(3, 2).init(&device),
+            b: LinearConfig::new(2, 1).init(&device),
+        };
+        let x = Tensor::<2>::ones([4, 3], &device);
+        let loss = m.b.forward(m.a.forward(x)).sum().mul_scalar(1000.0);
+        let grads = loss.backward();
+        let mut clipped = GradientsParams::from_grads(grads, &m);
+        let norm_of = |g: &GradientsParams| {
+            let mut total = 0.0f64;
+            for id in [m.a.weight.id, m.b.weight.id] {
+                total += f64::from(g.get::<2>(id).unwrap().powi_scalar(2).sum().into_scalar::<f32>());
+            }
+            for id in [m.a.bias.as_ref().unwrap().id, m.b.bias.as_ref().unwrap().id] {
+                total += f64::from(g.get::<1>(id).unwrap().powi_scalar(2).sum().into_scalar::<f32>());
+            }
+            total.sqrt()
+        };
+        let before = norm_of(&clipped);
+        let ratio_before = {
+            let a = clipped.get::<2>(m.a.weight.id).unwrap().into_data().try_to_vec::<f32>().unwrap();
+            let b = clipped.get::<2>(m.b.weight.id).unwrap().into_data().try_to_vec::<f32>().unwrap();
+            a[0] / b[0]
+        };
+        assert!(before > 1.0);
+        clip_global_norm(&m, &mut clipped, 1.0);
+        assert!((norm_of(&clipped) - 1.0).abs() < 1e-4, "global norm is 1 after clipping");
+        let a = clipped.get::<2>(m.a.weight.id).unwrap().into_data().try_to_vec::<f32>().unwrap();
+        let b = clipped.get::<2>(m.b.weight.id).unwrap().into_data().try_to_vec::<f32>().unwrap();
+        assert!(((a[0] / b[0]) / ratio_before - 1.0).abs() < 1e-4, "direction unchanged");
+    }
 }

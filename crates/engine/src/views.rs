@@ -140,6 +140,7 @@ impl Registry {
     pub fn detail(&self, reference: &str) -> Result<ModelDetail> {
         let row = self.resolve(reference)?;
         let metadata = self.metadata(&row)?;
+        let evaluation = self.evaluation(&row, &metadata)?;
         let export = self.onnx_export(&row)?;
         let training_params = serde_json::to_value(&metadata.training_params)
             .map_err(|e| Error::InvalidData(format!("training parameters: {e}")))?;
@@ -147,7 +148,7 @@ impl Registry {
             folder: self.home().join(&row.folder).display().to_string(),
             training_params,
             dataset: metadata.dataset,
-            evaluation: metadata.evaluation_results,
+            evaluation,
             history: metadata.training_history,
             device: metadata.device,
             export,

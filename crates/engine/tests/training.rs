@@ -43,8 +43,10 @@ fn two_epochs_of_tcn_lightweight_emit_events_in_order_with_finite_metrics() {
             TrainingEvent::EpochEnd { .. } => "epoch",
             TrainingEvent::EarlyStopped { .. } => "early",
             TrainingEvent::Cancelled { .. } => "cancelled",
+            TrainingEvent::Diverged { .. } => "diverged",
             TrainingEvent::Finished { .. } => "finished",
             TrainingEvent::Failed { .. } => "failed",
+            TrainingEvent::Fold { .. } => "fold",
         })
         .collect();
     assert_eq!(kinds.first(), Some(&"start"));
@@ -55,10 +57,11 @@ fn two_epochs_of_tcn_lightweight_emit_events_in_order_with_finite_metrics() {
         kinds[1..first_epoch].iter().all(|k| *k == "batch") && first_epoch > 1,
         "{kinds:?}"
     );
-    if let TrainingEvent::EpochEnd { epoch, eta_s, .. } = &events[first_epoch] {
-        assert_eq!(*epoch, 1);
-        assert!(*eta_s > 0.0);
-    }
+    let TrainingEvent::EpochEnd { epoch, eta_s, .. } = &events[first_epoch] else {
+        panic!("not an epoch end: {:?}", events[first_epoch]);
+    };
+    assert_eq!(*epoch, 1);
+    assert!(*eta_s > 0.0);
     assert_eq!(outcome.stop, StopReason::Completed);
     assert_eq!(outcome.epochs_run, 2);
     assert_eq!(outcome.history.len(), 2);
@@ -98,6 +101,7 @@ fn persistence_equals_the_hand_computation_on_the_sample() {
     // Persistence on the test split: |close_{t+1} - close_t| averaged, straight from the candles.
     let closes = &data.matrix.closes;
     let test = data.split.test.clone();
+    assert_eq!(data.samples.test.len(), test.len(), "this tail of the sample has no gap");
     let mae = test
         .clone()
         .map(|t| (closes[t + 1] - closes[t]).abs())
@@ -268,18 +272,25 @@ fn walk_forward_reports_mean_and_spread_over_folds() {
         ..params(ModelType::Tcn, Variant::Lightweight, 1)
     };
     let mut finished = 0;
+    let mut fold_epochs = Vec::new();
     let outcome = train(
         &series,
         &p,
-        &mut |e| {
-            if matches!(e, TrainingEvent::Finished { .. }) {
-                finished += 1;
+        &mut |e| match e {
+            TrainingEvent::Finished { .. } => finished += 1,
+            TrainingEvent::Fold { fold, folds, inner } => {
+                assert_eq!(folds, 3);
+                if let TrainingEvent::EpochEnd { .. } = *inner {
+                    fold_epochs.push(fold);
+                }
             }
+            _ => {}
         },
         &CancelToken::new(),
     )
     .unwrap();
     assert_eq!(finished, 1, "one Finished event, after the folds");
+    assert_eq!(fold_epochs, vec![1, 2, 3], "each fold's epoch, tagged with its number");
     let wf = outcome
         .evaluation
         .unwrap()
@@ -301,4 +312,15 @@ fn walk_forward_reports_mean_and_spread_over_folds() {
         wf.persistence_mae_usd.std > 0.0,
         "folds cover different windows"
     );
+    // Every metric of every fold, and the baselines aggregated too.
+    assert_eq!(wf.per_fold.len(), 3);
+    let ridge = wf.ridge_mae_usd.expect("ridge aggregated");
+    assert!(ridge.mean.is_finite() && ridge.std >= 0.0);
+    // Sample standard deviation (divided by K - 1).
+    let maes: Vec<f64> = wf.per_fold.iter().map(|f| f.model.mae_usd).collect();
+    let mean = maes.iter().sum::<f64>() / 3.0;
+    let sample_std = (maes.iter().map(|m| (m - mean).powi(2)).sum::<f64>() / 2.0).sqrt();
+    assert!((wf.model_mae_usd.std - sample_std).abs() < 1e-9 * (1.0 + sample_std));
+    let counted = wf.better_than_persistence.unwrap() + wf.worse_than_persistence.unwrap();
+    assert!(counted <= 3);
 }

@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::training::PairedTest;
+
 /// Inference speed of one runtime on one model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InferenceTimings {
@@ -31,6 +33,24 @@ pub struct BenchRun {
     pub skill_vs_persistence: f64,
     pub directional_accuracy: Option<f64>,
     pub pt_p_value: Option<f64>,
+    /// Diebold-Mariano (absolute errors) against persistence and ridge on the test windows.
+    #[serde(default)]
+    pub vs_persistence: Option<PairedTest>,
+    #[serde(default)]
+    pub vs_ridge: Option<PairedTest>,
+    /// Against `cnn_lstm` of the same variant and seed, on the same test windows.
+    #[serde(default)]
+    pub vs_cnn_lstm: Option<PairedTest>,
+}
+
+/// Per-seed p-values of one test, summarised without averaging them: the median, and how many
+/// seeds were significantly better or worse at 5%.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SeedTests {
+    pub seeds: usize,
+    pub median_p_value: Option<f64>,
+    pub better: usize,
+    pub worse: usize,
 }
 
 /// One (type, variant): means over its seeds, spreads when there are several, ratios to
@@ -77,15 +97,23 @@ pub struct BenchResult {
     pub mae_vs_cnn_lstm: Option<f64>,
     pub skill_vs_persistence: f64,
     pub directional_accuracy: Option<f64>,
+    /// Median of the seeds' Pesaran-Timmermann p-values (never their mean).
     pub pt_p_value: Option<f64>,
+    /// Seeds whose direction test was significant at 5%.
+    #[serde(default)]
+    pub pt_significant_seeds: usize,
+    /// The seeds' paired tests against persistence, ridge and cnn_lstm (same variant).
+    #[serde(default)]
+    pub vs_persistence: Option<SeedTests>,
+    #[serde(default)]
+    pub vs_ridge: Option<SeedTests>,
+    #[serde(default)]
+    pub vs_cnn_lstm: Option<SeedTests>,
     /// Standard deviations over seeds (`None` with one seed).
     pub test_rmse_usd_std: Option<f64>,
     pub test_mae_usd_std: Option<f64>,
     pub skill_vs_persistence_std: Option<f64>,
     pub directional_accuracy_std: Option<f64>,
-    /// Whether |mean MAE - cnn_lstm's mean MAE| exceeds the sum of both MAE spreads (`None`
-    /// with one seed, or without `cnn_lstm`).
-    pub mae_difference_exceeds_spread: Option<bool>,
     pub runs: Vec<BenchRun>,
 }
 

@@ -8,6 +8,7 @@ pub mod bench;
 pub mod desktop;
 pub mod registry;
 pub mod training;
+pub mod verdict;
 
 /// Stored candles of one (symbol, timeframe): what `atb data list --json` prints per row.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

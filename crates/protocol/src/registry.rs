@@ -2,6 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::training::Comparison;
+use crate::verdict::Verdict;
+
 /// One registered model version, with its headline test metrics.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelRow {
@@ -34,6 +37,23 @@ pub struct ModelRow {
     /// Largest |ONNX - Burn| measured on the test windows when the file was exported.
     #[serde(default)]
     pub onnx_max_abs_diff: Option<f64>,
+    /// `Evaluation::method` of the evaluation these metrics come from (1: before paired tests).
+    #[serde(default = "legacy_method")]
+    pub evaluation_method: u32,
+    /// The test split's paired comparisons (`None` before they were computed).
+    #[serde(default)]
+    pub vs_persistence: Option<Comparison>,
+    #[serde(default)]
+    pub vs_ridge: Option<Comparison>,
+    /// The verdicts those comparisons give, in the words every screen uses.
+    #[serde(default)]
+    pub verdict_vs_persistence: Option<Verdict>,
+    #[serde(default)]
+    pub verdict_vs_ridge: Option<Verdict>,
+}
+
+fn legacy_method() -> u32 {
+    1
 }
 
 /// A version's ONNX export and the parity check that let it be kept.

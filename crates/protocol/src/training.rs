@@ -35,6 +35,10 @@ pub struct DatasetSummary {
     pub test: SplitInfo,
     /// SHA-256 of the candle rows used (open time and OHLCV, little-endian), hex.
     pub data_sha256: String,
+    /// Windows left out because their inputs or target span a missing candle (0 in records
+    /// written before gaps were checked).
+    #[serde(default)]
+    pub gap_windows_dropped: usize,
 }
 
 /// Loss and learning rate of one finished epoch.
@@ -62,16 +66,52 @@ pub struct Metrics {
     pub return_mae: f64,
     /// R² of predicted against actual log returns (0 = no better than the test mean).
     pub return_r2: f64,
-    /// Share of windows whose predicted direction matched the actual one; `None` when the
-    /// predictor never predicts a direction (persistence) .
+    /// Share of windows whose predicted direction matched the actual one, on non-overlapping
+    /// targets (every h-th window) without zero moves; `None` when the predictor never predicts
+    /// a direction (persistence).
     pub directional_accuracy: Option<f64>,
-    /// Pesaran-Timmermann statistic and its one-sided p-value; `None` for constant forecasts.
+    /// Pesaran-Timmermann statistic and its one-sided p-value on the same windows; `None` when
+    /// undefined (the forecasts or the outcomes all point one way).
     pub pt_statistic: Option<f64>,
     pub pt_p_value: Option<f64>,
     /// 1 - MAE / MAE of persistence, in price space (> 0 beats persistence).
     pub skill_vs_persistence: f64,
-    /// MAE over the in-sample MAE of the naive forecast on the training split (< 1 beats it).
+    /// MAE of the predicted h-step log returns over the training split's mean absolute h-step
+    /// log return (the in-sample error of "no change"), so persistence scores about 1. Records
+    /// with `Evaluation::method` below 2 hold a price-space ratio here instead: not comparable.
     pub mase: f64,
+}
+
+/// A Diebold-Mariano test of equal accuracy between the model and a baseline on the same
+/// windows: Newey-West variance with lag h - 1, Harvey-Leybourne-Newbold correction, Student's
+/// t with n - 1 degrees of freedom, two-sided.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct PairedTest {
+    pub statistic: f64,
+    pub p_value: f64,
+    /// Mean of loss(model) - loss(baseline): negative when the model errs less.
+    pub mean_loss_difference: f64,
+    pub n: usize,
+}
+
+/// Skill (1 - MAE / baseline MAE) with its moving-block bootstrap 95% interval.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct SkillInterval {
+    pub skill: f64,
+    pub lower: f64,
+    pub upper: f64,
+    pub block_length: usize,
+    pub resamples: usize,
+}
+
+/// The model against one baseline on the same windows.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Comparison {
+    /// On absolute price errors (what MAE and skill measure): the test verdicts use.
+    pub absolute: Option<PairedTest>,
+    /// On squared price errors (what RMSE measures).
+    pub squared: Option<PairedTest>,
+    pub skill: Option<SkillInterval>,
 }
 
 /// A model's metrics on one split beside the baselines' on the same windows.
@@ -87,6 +127,18 @@ pub struct SplitEvaluation {
     pub drift: Metrics,
     /// Ridge regression on the same flattened, scaled input windows.
     pub ridge: Metrics,
+    /// Windows the direction metrics use: every h-th, zero moves excluded.
+    #[serde(default)]
+    pub direction_samples: Option<usize>,
+    /// Share of windows whose actual move was exactly zero (excluded from the direction metrics).
+    #[serde(default)]
+    pub zero_move_share: Option<f64>,
+    /// Paired tests of the model against persistence and against ridge (`None` in records
+    /// written before they were computed).
+    #[serde(default)]
+    pub vs_persistence: Option<Comparison>,
+    #[serde(default)]
+    pub vs_ridge: Option<Comparison>,
 }
 
 /// Mean and standard deviation of one metric over walk-forward folds.
@@ -96,7 +148,8 @@ pub struct Spread {
     pub std: f64,
 }
 
-/// Walk-forward evaluation (expanding window, scalers refit per fold).
+/// Walk-forward evaluation (expanding window, scalers refit per fold): the test metrics of
+/// every fold and their means with sample standard deviations.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WalkForward {
     pub folds: usize,
@@ -105,7 +158,44 @@ pub struct WalkForward {
     pub persistence_mae_usd: Spread,
     pub skill_vs_persistence: Spread,
     pub directional_accuracy: Spread,
+    #[serde(default)]
+    pub drift_mae_usd: Option<Spread>,
+    #[serde(default)]
+    pub ridge_mae_usd: Option<Spread>,
+    #[serde(default)]
+    pub mase: Option<Spread>,
+    /// Folds whose test verdict against persistence was "better" / "worse" (the rest: no
+    /// significant difference).
+    #[serde(default)]
+    pub better_than_persistence: Option<usize>,
+    #[serde(default)]
+    pub worse_than_persistence: Option<usize>,
+    /// Each fold's test evaluation, in time order.
+    #[serde(default)]
+    pub per_fold: Vec<SplitEvaluation>,
 }
+
+/// How the ridge baseline chose its penalty on the validation split.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RidgeChoice {
+    /// The penalty chosen (on centred, scaled inputs).
+    pub lambda: f64,
+    /// Its position among the penalties tried (0 = smallest) and how many were tried.
+    pub grid_index: usize,
+    pub grid_points: usize,
+    /// True when the best penalty is the largest or smallest tried even after extending the grid
+    /// as far as allowed (then ridge is as good as it gets at that extreme, e.g. the drift
+    /// forecast when the penalty is huge).
+    pub at_edge: bool,
+    pub validation_mse: f64,
+    /// Input columns: the last `bars` rows of each window times the features.
+    pub columns: usize,
+    pub bars: usize,
+}
+
+/// The evaluation method version this build writes: 2 added paired tests, the fair ridge,
+/// return-space MASE, non-overlapping direction metrics and gap-free windows.
+pub const EVALUATION_METHOD: u32 = 2;
 
 /// Everything measured about a trained model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -113,6 +203,15 @@ pub struct Evaluation {
     pub test: SplitEvaluation,
     pub validation: SplitEvaluation,
     pub walk_forward: Option<WalkForward>,
+    /// 1 for records written before the method was versioned.
+    #[serde(default = "legacy_method")]
+    pub method: u32,
+    #[serde(default)]
+    pub ridge: Option<RidgeChoice>,
+}
+
+fn legacy_method() -> u32 {
+    1
 }
 
 /// Why a run stopped.
@@ -125,11 +224,14 @@ pub enum StopReason {
     EarlyStopped,
     /// The user cancelled; the best weights so far are kept, marked cancelled.
     Cancelled,
+    /// A training or validation loss was not finite: the run stopped and kept the best weights
+    /// of the epochs before.
+    Diverged,
 }
 
 /// The stream of events one training run emits, in order: `RunStarted`, then `Batch` and
-/// `EpochEnd` events, then at most one of `EarlyStopped` / `Cancelled`, then `Finished` (or
-/// `Failed`).
+/// `EpochEnd` events, then at most one of `EarlyStopped` / `Cancelled` / `Diverged`, then the
+/// walk-forward folds' events wrapped in `Fold`, then `Finished` (or `Failed`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum TrainingEvent {
@@ -169,6 +271,12 @@ pub enum TrainingEvent {
         epoch: usize,
         best_epoch: Option<usize>,
     },
+    /// A loss turned non-finite: the run stopped, keeping the best weights of the epochs before.
+    Diverged {
+        epoch: usize,
+        best_epoch: Option<usize>,
+        reason: String,
+    },
     Finished {
         stop: StopReason,
         epochs_run: usize,
@@ -177,5 +285,11 @@ pub enum TrainingEvent {
     },
     Failed {
         message: String,
+    },
+    /// An event of walk-forward fold `fold` (1-based) of `folds`, trained after the main run.
+    Fold {
+        fold: usize,
+        folds: usize,
+        inner: Box<TrainingEvent>,
     },
 }

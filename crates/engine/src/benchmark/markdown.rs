@@ -3,7 +3,8 @@
 
 use std::fmt::Write;
 
-use atb_protocol::bench::{BenchReport, BenchResult};
+use atb_protocol::bench::{BenchReport, BenchResult, SeedTests};
+use atb_protocol::verdict::{format_p, verdict_of};
 
 fn opt<T>(v: Option<T>, f: impl Fn(T) -> String) -> String {
     v.map(f).unwrap_or_else(|| "–".into())
@@ -31,9 +32,30 @@ fn direction(r: &BenchResult) -> String {
     let da = opt(r.directional_accuracy, |d| {
         with_spread(100.0 * d, r.directional_accuracy_std.map(|s| 100.0 * s), 1) + "%"
     });
-    match r.pt_p_value {
-        Some(p) => format!("{da} (p {p:.2})"),
-        None => da,
+    match (r.pt_p_value, r.seeds) {
+        (Some(p), 1) => format!("{da} (PT p {})", format_p(p)),
+        (Some(p), k) => format!(
+            "{da} (PT median p {}, {} of {k} seeds significant)",
+            format_p(p),
+            r.pt_significant_seeds
+        ),
+        (None, _) => da,
+    }
+}
+
+/// The verdict against `baseline` in the engine's words: with one seed, that seed's verdict;
+/// with several, how many seeds were better or worse, and the median p-value.
+pub fn seed_verdict(baseline: &str, tests: Option<&SeedTests>, runs: &[Option<atb_protocol::training::PairedTest>]) -> String {
+    match (tests, runs) {
+        (None, _) => format!("against {baseline}: not computed"),
+        (Some(_), [one]) => verdict_of(baseline, one.as_ref(), None).text,
+        (Some(t), _) => format!(
+            "better than {baseline} in {} of {} seeds, worse in {} (median p = {})",
+            t.better,
+            t.seeds,
+            t.worse,
+            t.median_p_value.map_or_else(|| "n/a".into(), format_p)
+        ),
     }
 }
 
@@ -55,25 +77,38 @@ pub fn markdown(report: &BenchReport) -> String {
     );
     let _ = writeln!(
         s,
-        "| model | variant | RMSE (USD) | MAE (USD) | MAE vs cnn_lstm | skill vs persistence | directional accuracy | training time vs cnn_lstm | inference p50 (native / tract / ONNX Runtime) | the original promised |"
+        "| model | variant | RMSE (USD) | MAE (USD) | MAE vs cnn_lstm | skill vs persistence | verdict vs persistence | vs ridge | vs cnn_lstm | directional accuracy | training time vs cnn_lstm | inference p50 (native / tract / ONNX Runtime) | the original promised |"
     );
-    let _ = writeln!(s, "|---|---|---:|---:|---:|---:|---:|---:|---:|---|");
+    let _ = writeln!(s, "|---|---|---:|---:|---:|---:|---|---|---|---:|---:|---:|---|");
     for r in &report.results {
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {:.2} / {:.2} / {} ms | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.2} / {:.2} / {} ms | {} |",
             r.model_type,
             r.variant,
             with_spread(r.test_rmse_usd, r.test_rmse_usd_std, 2),
             with_spread(r.test_mae_usd, r.test_mae_usd_std, 2),
-            opt(r.mae_vs_cnn_lstm, |v| {
-                let mark = match r.mae_difference_exceeds_spread {
-                    Some(false) => " (within spread)",
-                    _ => "",
-                };
-                format!("{v:.3}×{mark}")
-            }),
+            opt(r.mae_vs_cnn_lstm, |v| format!("{v:.3}×")),
             with_spread(r.skill_vs_persistence, r.skill_vs_persistence_std, 4),
+            seed_verdict(
+                "persistence",
+                r.vs_persistence.as_ref(),
+                &r.runs.iter().map(|x| x.vs_persistence).collect::<Vec<_>>()
+            ),
+            seed_verdict(
+                "ridge",
+                r.vs_ridge.as_ref(),
+                &r.runs.iter().map(|x| x.vs_ridge).collect::<Vec<_>>()
+            ),
+            if r.model_type == "cnn_lstm" {
+                "–".into()
+            } else {
+                seed_verdict(
+                    "cnn_lstm",
+                    r.vs_cnn_lstm.as_ref(),
+                    &r.runs.iter().map(|x| x.vs_cnn_lstm).collect::<Vec<_>>(),
+                )
+            },
             direction(r),
             opt(r.train_time_vs_cnn_lstm, |v| format!("{:.0}%", 100.0 * v)),
             r.latency_p50_ms,
@@ -85,12 +120,12 @@ pub fn markdown(report: &BenchReport) -> String {
     for b in &report.baselines {
         let da = opt(b.directional_accuracy, |d| format!("{:.1}%", 100.0 * d));
         let da = match b.pt_p_value {
-            Some(p) => format!("{da} (p {p:.2})"),
+            Some(p) => format!("{da} (PT p {})", format_p(p)),
             None => da,
         };
         let _ = writeln!(
             s,
-            "| *{}* | – | {:.2} | {:.2} | – | {:.4} | {} | – | – | – |",
+            "| *{}* | – | {:.2} | {:.2} | – | {:.4} | – | – | – | {} | – | – | – |",
             b.name, b.test_rmse_usd, b.test_mae_usd, b.skill_vs_persistence, da
         );
     }

@@ -8,18 +8,21 @@ pub mod markdown;
 
 use atb_models::burn::prelude::Device;
 use atb_models::{ModelType, Variant, select_device};
-use atb_protocol::bench::{BaselineResult, BenchReport, BenchResult, BenchRun};
-use atb_protocol::training::{Metrics, TrainingEvent};
+use atb_protocol::bench::{BaselineResult, BenchReport, BenchResult, BenchRun, SeedTests};
+use atb_protocol::training::{Metrics, PairedTest, TrainingEvent};
+use atb_protocol::verdict::SIGNIFICANCE_LEVEL;
 use chrono::Utc;
 
 use self::inference::{TimingPlan, time_inference};
 use crate::error::{Error, Result};
 use crate::market::source::CandleSeries;
 use crate::onnx::{OrtModel, PARITY_WINDOWS, export_loaded};
+use crate::evaluation::{EvaluationWindow, usd_errors};
 use crate::pipeline::{BurnPredictor, test_windows_of, train_and_register};
+use crate::stats::{Loss, diebold_mariano, median};
 use crate::registry::{Registry, WEIGHTS_FILE};
 use crate::settings::Settings;
-use crate::training::{CancelToken, TrainOutcome, TrainingParams};
+use crate::training::{CancelToken, TrainOutcome, TrainingParams, predict_scaled};
 
 /// The tag benchmark versions are registered under.
 pub const BENCH_TAG: &str = "bench";
@@ -110,6 +113,48 @@ fn mean_some(values: &[Option<f64>]) -> Option<f64> {
     (!present.is_empty()).then(|| mean(&present))
 }
 
+/// The seeds' paired tests summarised: median p-value and significant counts by direction.
+fn seed_tests(tests: &[Option<PairedTest>]) -> Option<SeedTests> {
+    let present: Vec<&PairedTest> = tests.iter().flatten().collect();
+    if present.is_empty() {
+        return None;
+    }
+    let significant = |t: &&PairedTest| t.p_value < SIGNIFICANCE_LEVEL;
+    Some(SeedTests {
+        seeds: tests.len(),
+        median_p_value: median(&present.iter().map(|t| t.p_value).collect::<Vec<_>>()),
+        better: present
+            .iter()
+            .filter(|t| significant(t) && t.mean_loss_difference < 0.0)
+            .count(),
+        worse: present
+            .iter()
+            .filter(|t| significant(t) && t.mean_loss_difference > 0.0)
+            .count(),
+    })
+}
+
+/// A run's price errors on its test windows (the same windows for every run of a benchmark).
+fn test_errors(o: &TrainOutcome, device: &Device) -> Result<Vec<f64>> {
+    let data = &o.data;
+    let samples = &data.samples.test;
+    let returns: Vec<f64> = predict_scaled(&o.model, data, samples, device)?
+        .iter()
+        .map(|p| data.target.unscale(f64::from(*p)))
+        .collect();
+    let closes: Vec<f64> = samples.iter().map(|&t| data.matrix.closes[t]).collect();
+    let actual: Vec<f64> = samples.iter().map(|&t| data.returns[t]).collect();
+    Ok(usd_errors(
+        &returns,
+        &EvaluationWindow {
+            closes: &closes,
+            actual: &actual,
+            naive_train_mae_return: 1.0,
+            horizon: data.target.horizon,
+        },
+    ))
+}
+
 fn run_record(o: &TrainOutcome, version_id: String) -> Result<BenchRun> {
     let evaluation = o
         .evaluation
@@ -133,6 +178,9 @@ fn run_record(o: &TrainOutcome, version_id: String) -> Result<BenchRun> {
         skill_vs_persistence: m.skill_vs_persistence,
         directional_accuracy: m.directional_accuracy,
         pt_p_value: m.pt_p_value,
+        vs_persistence: evaluation.test.vs_persistence.and_then(|c| c.absolute),
+        vs_ridge: evaluation.test.vs_ridge.and_then(|c| c.absolute),
+        vs_cnn_lstm: None,
     })
 }
 
@@ -240,18 +288,29 @@ fn aggregate(
         mae_vs_cnn_lstm: None,
         skill_vs_persistence: mean(&skill),
         directional_accuracy: mean_some(&direction),
-        pt_p_value: mean_some(&runs.iter().map(|r| r.pt_p_value).collect::<Vec<_>>()),
+        pt_p_value: median(&runs.iter().filter_map(|r| r.pt_p_value).collect::<Vec<_>>()),
+        pt_significant_seeds: runs
+            .iter()
+            .filter(|r| r.pt_p_value.is_some_and(|p| p < SIGNIFICANCE_LEVEL))
+            .count(),
+        vs_persistence: seed_tests(&runs.iter().map(|r| r.vs_persistence).collect::<Vec<_>>()),
+        vs_ridge: seed_tests(&runs.iter().map(|r| r.vs_ridge).collect::<Vec<_>>()),
+        vs_cnn_lstm: None,
         test_rmse_usd_std: spread(&rmse),
         test_mae_usd_std: spread(&mae),
         skill_vs_persistence_std: spread(&skill),
         directional_accuracy_std: spread(&direction_present),
-        mae_difference_exceeds_spread: None,
         runs,
     }
 }
 
-/// Fills in the ratios to `cnn_lstm` of the same variant, where it was benchmarked.
-pub fn relate_to_cnn_lstm(results: &mut [BenchResult]) {
+/// Fills in the ratios to `cnn_lstm` of the same variant and, from the runs' test errors (keyed
+/// by version id), each seed's paired test against `cnn_lstm` of the same variant and seed.
+pub fn relate_to_cnn_lstm(
+    results: &mut [BenchResult],
+    errors: &std::collections::HashMap<String, Vec<f64>>,
+    horizon: usize,
+) {
     let references: Vec<BenchResult> = results
         .iter()
         .filter(|r| r.model_type == ModelType::CnnLstm.to_string())
@@ -263,10 +322,22 @@ pub fn relate_to_cnn_lstm(results: &mut [BenchResult]) {
         };
         r.train_time_vs_cnn_lstm = Some(r.train_seconds / base.train_seconds);
         r.mae_vs_cnn_lstm = Some(r.test_mae_usd / base.test_mae_usd);
-        r.mae_difference_exceeds_spread = match (r.test_mae_usd_std, base.test_mae_usd_std) {
-            (Some(a), Some(b)) => Some((r.test_mae_usd - base.test_mae_usd).abs() > a + b),
-            _ => None,
-        };
+        if r.model_type == base.model_type {
+            continue;
+        }
+        for run in r.runs.iter_mut() {
+            let reference = base.runs.iter().find(|b| b.seed == run.seed);
+            run.vs_cnn_lstm = match (
+                errors.get(&run.version_id),
+                reference.and_then(|b| errors.get(&b.version_id)),
+            ) {
+                (Some(mine), Some(theirs)) if mine.len() == theirs.len() => {
+                    diebold_mariano(mine, theirs, horizon, Loss::Absolute)
+                }
+                _ => None,
+            };
+        }
+        r.vs_cnn_lstm = seed_tests(&r.runs.iter().map(|x| x.vs_cnn_lstm).collect::<Vec<_>>());
     }
 }
 
@@ -298,6 +369,7 @@ pub fn run_benchmark(
     let mut test_windows = 0;
     let mut device_name = String::new();
     let mut index = 0;
+    let mut errors = std::collections::HashMap::new();
     for (model_type, variant) in pairs {
         let mut runs = Vec::new();
         let mut first: Option<(TrainOutcome, String)> = None;
@@ -328,6 +400,7 @@ pub fn run_benchmark(
             )?;
             let row = row.ok_or(Error::Cancelled)?;
             runs.push(run_record(&outcome, row.version_id.clone())?);
+            errors.insert(row.version_id.clone(), test_errors(&outcome, &native_device)?);
             if let (true, Some(e)) = (baselines.is_empty(), &outcome.evaluation) {
                 baselines = vec![
                     baseline("persistence", &e.test.persistence),
@@ -365,7 +438,7 @@ pub fn run_benchmark(
         on_progress(BenchProgress::Measured(Box::new(result.clone())));
         results.push(result);
     }
-    relate_to_cnn_lstm(&mut results);
+    relate_to_cnn_lstm(&mut results, &errors, request.params.horizon);
     Ok(BenchReport {
         device: device_name,
         source: series.source.to_string(),
@@ -384,6 +457,23 @@ pub fn run_benchmark(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn seed_tests_take_the_median_and_count_without_averaging_p_values() {
+        let t = |p: f64, d: f64| {
+            Some(PairedTest {
+                statistic: 0.0,
+                p_value: p,
+                mean_loss_difference: d,
+                n: 100,
+            })
+        };
+        let s = seed_tests(&[t(0.01, -1.0), t(0.9, -1.0), t(0.04, 2.0), None]).unwrap();
+        assert_eq!(s.seeds, 4);
+        assert_eq!(s.median_p_value, Some(0.04));
+        assert_eq!((s.better, s.worse), (1, 1));
+        assert!(seed_tests(&[None, None]).is_none());
+    }
 
     #[test]
     fn spread_is_the_sample_standard_deviation() {

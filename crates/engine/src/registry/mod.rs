@@ -14,6 +14,8 @@ use std::path::{Path, PathBuf};
 use atb_models::ForecastModel;
 use atb_models::burn::prelude::Device;
 use atb_protocol::registry::ModelRow;
+use atb_protocol::training::{Comparison, Evaluation};
+use atb_protocol::verdict::verdict;
 use chrono::Utc;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde::Serialize;
@@ -59,6 +61,21 @@ pub struct VerifyReport {
     pub orphan_rows: Vec<String>,
     /// Temporary folders of registrations that died before their rename (never indexed).
     pub incomplete_writes: Vec<String>,
+}
+
+/// The test split's paired comparisons as the index keeps them.
+#[derive(serde::Deserialize, Serialize)]
+struct TestComparisons {
+    vs_persistence: Option<Comparison>,
+    vs_ridge: Option<Comparison>,
+}
+
+fn comparisons_json(e: &Evaluation) -> Result<String> {
+    serde_json::to_string(&TestComparisons {
+        vs_persistence: e.test.vs_persistence,
+        vs_ridge: e.test.vs_ridge,
+    })
+    .map_err(|e| Error::InvalidData(format!("comparisons are not serialisable: {e}")))
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
@@ -232,11 +249,13 @@ impl Registry {
             .to_string_lossy()
             .into_owned();
         let t = &evaluation.test;
+        let comparisons = comparisons_json(&evaluation)?;
         let insert = tx.execute(
             "INSERT INTO model_versions (version_id, symbol, timeframe, architecture, variant, created_at, folder,
                 weights_sha256, data_sha256, parameters, train_seconds, test_mae_usd, test_rmse_usd,
-                persistence_mae_usd, skill_vs_persistence, directional_accuracy, pt_p_value, tag)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+                persistence_mae_usd, skill_vs_persistence, directional_accuracy, pt_p_value, tag,
+                evaluation_method, test_comparisons)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
             params![
                 version_id,
                 metadata.symbol,
@@ -256,6 +275,8 @@ impl Registry {
                 t.model.directional_accuracy,
                 t.model.pt_p_value,
                 tag,
+                evaluation.method,
+                comparisons,
             ],
         );
         let scope = scope(
@@ -291,12 +312,20 @@ impl Registry {
                     v.parameters, v.train_seconds, v.test_mae_usd, v.test_rmse_usd, v.persistence_mae_usd,
                     v.skill_vs_persistence, v.directional_accuracy, v.pt_p_value, v.weights_sha256, v.data_sha256,
                     v.tag, (SELECT group_concat(name, ',') FROM aliases a WHERE a.version_id = v.version_id),
-                    e.sha256, e.max_abs_diff
+                    e.sha256, e.max_abs_diff, v.evaluation_method, v.test_comparisons
              FROM model_versions v LEFT JOIN onnx_exports e ON e.version_id = v.version_id {filter} ORDER BY v.created_at, v.version_id"
         );
         let mut stmt = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
         stmt.query_map(args, |r| {
             let aliases: Option<String> = r.get(18)?;
+            let method: Option<u32> = r.get(21)?;
+            // Unreadable comparisons (a hand-edited index) show as "not computed".
+            let comparisons: Option<TestComparisons> = r
+                .get::<_, Option<String>>(22)?
+                .and_then(|j| serde_json::from_str(&j).ok());
+            let (vs_persistence, vs_ridge) = comparisons
+                .map(|c| (c.vs_persistence, c.vs_ridge))
+                .unwrap_or((None, None));
             Ok(ModelRow {
                 version_id: r.get(0)?,
                 symbol: r.get(1)?,
@@ -321,6 +350,11 @@ impl Registry {
                     .unwrap_or_default(),
                 onnx_sha256: r.get(19)?,
                 onnx_max_abs_diff: r.get(20)?,
+                evaluation_method: method.unwrap_or(1),
+                verdict_vs_persistence: Some(verdict("persistence", vs_persistence.as_ref())),
+                verdict_vs_ridge: Some(verdict("ridge", vs_ridge.as_ref())),
+                vs_persistence,
+                vs_ridge,
             })
         })
         .and_then(|rows| rows.collect())
@@ -368,6 +402,76 @@ impl Registry {
 
     fn folder(&self, row: &ModelRow) -> PathBuf {
         self.home.join(&row.folder)
+    }
+
+    /// The newest evaluation of a version: a re-evaluation stored in the index, else the one in
+    /// its folder's metadata.
+    pub fn evaluation(&self, row: &ModelRow, metadata: &ModelMetadata) -> Result<Evaluation> {
+        let stored: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT evaluation FROM evaluations WHERE version_id = ?1",
+                [&row.version_id],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.err(e))?;
+        match stored {
+            Some(json) => serde_json::from_str(&json).map_err(|e| Error::CorruptVersion {
+                version: row.version_id.clone(),
+                reason: format!("its stored re-evaluation is not readable: {e}"),
+            }),
+            None => Ok(metadata.evaluation_results.clone()),
+        }
+    }
+
+    /// Stores a recomputed evaluation of a version beside it in the index (the folder stays as
+    /// it was) and points the listing's metric columns at it, in one transaction.
+    pub fn store_evaluation(&mut self, version_id: &str, evaluation: &Evaluation) -> Result<ModelRow> {
+        let json = serde_json::to_string(evaluation)
+            .map_err(|e| Error::InvalidData(format!("evaluation is not serialisable: {e}")))?;
+        let comparisons = comparisons_json(evaluation)?;
+        let t = &evaluation.test;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db_err(&self.db_path))?;
+        let updated = tx
+            .execute(
+                "UPDATE model_versions SET test_mae_usd = ?2, test_rmse_usd = ?3, persistence_mae_usd = ?4,
+                    skill_vs_persistence = ?5, directional_accuracy = ?6, pt_p_value = ?7,
+                    evaluation_method = ?8, test_comparisons = ?9
+                 WHERE version_id = ?1",
+                params![
+                    version_id,
+                    t.model.mae_usd,
+                    t.model.rmse_usd,
+                    t.persistence.mae_usd,
+                    t.model.skill_vs_persistence,
+                    t.model.directional_accuracy,
+                    t.model.pt_p_value,
+                    evaluation.method,
+                    comparisons,
+                ],
+            )
+            .map_err(db_err(&self.db_path))?;
+        if updated == 0 {
+            return Err(Error::UnknownVersion(version_id.to_string()));
+        }
+        tx.execute(
+            "INSERT INTO evaluations (version_id, computed_at, method, evaluation) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (version_id) DO UPDATE SET computed_at = excluded.computed_at,
+                method = excluded.method, evaluation = excluded.evaluation",
+            params![
+                version_id,
+                Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                evaluation.method,
+                json
+            ],
+        )
+        .and_then(|_| tx.commit())
+        .map_err(db_err(&self.db_path))?;
+        self.row(version_id)
     }
 
     /// Metadata of a version, read from its folder.
@@ -457,6 +561,12 @@ impl Registry {
         .and_then(|_| {
             tx.execute(
                 "DELETE FROM onnx_exports WHERE version_id = ?1",
+                [&row.version_id],
+            )
+        })
+        .and_then(|_| {
+            tx.execute(
+                "DELETE FROM evaluations WHERE version_id = ?1",
                 [&row.version_id],
             )
         })

@@ -17,6 +17,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_candles.sql"),
     include_str!("migrations/0002_registry.sql"),
     include_str!("migrations/0003_onnx_exports.sql"),
+    include_str!("migrations/0004_evaluations.sql"),
 ];
 
 /// Opens (creating if needed) the database at `path`, with WAL, foreign keys and a busy timeout,

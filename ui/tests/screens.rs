@@ -98,7 +98,9 @@ fn a_finished_run_shows_metrics_beside_baselines_and_links_the_model() {
     }
     h.run();
     h.get_by_label("persistence");
-    h.get_by_label_contains("Beats persistence by 1.25%");
+    // The engine's verdict words, from the paired test (not the sign of the skill).
+    h.get_by_label_contains("better than persistence (DM p = 0.004; skill +1.2%");
+    h.get_by_label_contains("better than ridge (DM p");
     let link = h.get_by_label_contains("Open model BTCUSDT_1h_20240104_120000");
     link.click();
     h.run();
@@ -153,7 +155,7 @@ fn selecting_two_models_shows_the_comparison() {
     assert_eq!(s.predictions.len(), 2);
     h.get_by_label("Validation loss per epoch");
     h.get_by_label("Predicted vs actual close over the test window");
-    // Sorting by MAE puts the attention model (798) first.
+    // Sorting by MAE puts the attention model (790) first.
     h.get_by_label_contains("Test MAE $").click();
     h.run();
     let order: Vec<String> = h
@@ -297,6 +299,6 @@ fn the_guide_judges_claims_by_the_registry() {
     h.run();
     h.get_by_label("Guide").click();
     h.run();
-    h.get_by_label_contains("1 of 3 registered models beat persistence");
+    h.get_by_label_contains("1 of 3 tested models are better than persistence");
     h.get_by_label("Maximum accuracy: not measured yet");
 }

@@ -130,10 +130,10 @@ def main():
             request = {
                 "series": {"source": "sample", "symbol": "BTCUSDT", "timeframe": "1h",
                            "days": None, "start_date": None, "end_date": None},
-                "model_type": "tcn", "variant": "lightweight", "epochs": args.epochs,
-                "batch_size": 32, "sequence_length": 60, "learning_rate": 0.001,
-                "patience": args.epochs, "horizon": 1, "feature_set": "price", "seed": 42,
-                "device": "cpu", "grad_clip": None, "folds": None,
+                # A `TrainSpec`: unnamed fields take the shared defaults.
+                "spec": {"architecture": "tcn", "architecture_variant": "lightweight",
+                         "epochs": args.epochs, "sequence_length": 60, "patience": args.epochs,
+                         "device_choice": "cpu"},
             }
             app, log = start_app(args.binary, display, home, request)
             time.sleep(3)

@@ -42,6 +42,13 @@ if command -v rustup >/dev/null 2>&1; then
     echo "setup: adding the wasm32-unknown-unknown target"
     rustup target add wasm32-unknown-unknown
   fi
+  # CI checks formatting and lints before the tests.
+  for component in rustfmt clippy; do
+    if ! rustup component list --installed | grep -q "^$component"; then
+      echo "setup: adding the $component component"
+      rustup component add "$component"
+    fi
+  done
 elif ! rustc --print target-libdir --target wasm32-unknown-unknown >/dev/null 2>&1; then
   echo "setup: the wasm32-unknown-unknown Rust target is missing and rustup is not available to add it" >&2
   exit 1

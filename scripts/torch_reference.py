@@ -339,7 +339,7 @@ def run(args):
                     torch.cuda.synchronize()
             p50, p99 = time_calls(eager, args.latency_calls)
         row = {
-            "model_type": name,
+            "architecture": name,
             "variant": "default",
             "parameters": params,
             "train_windows_per_s": float(np.median(epoch_rates)),
@@ -364,7 +364,7 @@ def run(args):
 
 
 def atb_onnx_timings(onnx_root, threads, calls):
-    """ONNX Runtime on atb's own exported files: {model_type: (p50, p99)}."""
+    """ONNX Runtime on atb's own exported files: {architecture: (p50, p99)}."""
     import numpy as np
     import onnx
 
@@ -429,25 +429,26 @@ def main():
     print("|---|---:|---:|---:|---:|")
     for r in results:
         ort = f"{r['ort_p50_ms']:.3f} / {r['ort_p99_ms']:.3f}" if "ort_p50_ms" in r else "-"
-        print(f"| {r['model_type']} | {r['parameters']} | {r['train_windows_per_s']:.0f} | "
+        print(f"| {r['architecture']} | {r['parameters']} | {r['train_windows_per_s']:.0f} | "
               f"{r['eager_p50_ms']:.3f} / {r['eager_p99_ms']:.3f} | {ort} |")
     if args.atb_json:
-        atb = {r["model_type"]: r for r in json.loads(Path(args.atb_json).read_text())["results"]
-               if r["variant"] == "default"}
+        # `architecture` since the vocabulary was unified; reports of older atb builds say `model_type`.
+        atb = {r.get("architecture") or r["model_type"]: r
+               for r in json.loads(Path(args.atb_json).read_text())["results"] if r["variant"] == "default"}
         print()
         print("| model | atb training windows/s | PyTorch | atb/PyTorch | atb native p50 ms | PyTorch eager p50 ms | "
               "atb/PyTorch latency | atb's file in tract p50 ms | in ONNX Runtime (atb) p50 ms | tract / ONNX Runtime |")
         print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for r in results:
-            a = atb.get(r["model_type"])
+            a = atb.get(r["architecture"])
             if a is None:
                 continue
             rate = a.get("train_windows_per_s") or a.get("samples_per_second")
             ort = (a.get("onnxruntime") or {}).get("latency_p50_ms")
-            if ort is None and r["model_type"] in atb_ort:
-                ort = atb_ort[r["model_type"]][0]
+            if ort is None and r["architecture"] in atb_ort:
+                ort = atb_ort[r["architecture"]][0]
             cells = [
-                r["model_type"], f"{rate:.0f}", f"{r['train_windows_per_s']:.0f}",
+                r["architecture"], f"{rate:.0f}", f"{r['train_windows_per_s']:.0f}",
                 f"{rate / r['train_windows_per_s']:.2f}", f"{a['latency_p50_ms']:.3f}", f"{r['eager_p50_ms']:.3f}",
                 f"{a['latency_p50_ms'] / r['eager_p50_ms']:.2f}", f"{a['onnx_latency_p50_ms']:.3f}",
                 f"{ort:.3f}" if ort else "-", f"{a['onnx_latency_p50_ms'] / ort:.2f}" if ort else "-",

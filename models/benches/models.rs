@@ -13,7 +13,7 @@ use atb_models::burn::optim::{AdamConfig, GradientsParams};
 use atb_models::burn::prelude::*;
 use atb_models::burn::tensor::Distribution;
 use atb_models::fused::{Kernels, set_kernels};
-use atb_models::{DeviceChoice, ModelOverrides, ModelType, Variant, build_model, select_device};
+use atb_models::{Architecture, DeviceChoice, ModelOverrides, Variant, build_model, select_device};
 
 const REPEATS: usize = 11;
 
@@ -84,16 +84,16 @@ fn main() {
         "{:<16} {:<26} {:>10} {:>12} {:>12} {:>14} {:>13}",
         "model", "device", "forward", "fwd+bwd", "Adam step", "windows/s", "1-window p50"
     );
-    for model_type in ModelType::ALL {
-        let named = |o: &String| ModelType::ALL.iter().any(|t| t.as_str() == o);
-        if only.iter().any(named) && !only.iter().any(|o| o == model_type.as_str()) {
+    for architecture in Architecture::ALL {
+        let named = |o: &String| Architecture::ALL.iter().any(|t| t.as_str() == o);
+        if only.iter().any(named) && !only.iter().any(|o| o == architecture.as_str()) {
             continue;
         }
         for (selected, kernels) in &runs {
             set_kernels(*kernels);
             let device = selected.device.clone();
             let (model, _) = build_model(
-                model_type,
+                architecture,
                 Variant::Default,
                 [120, 5],
                 &ModelOverrides::default(),
@@ -108,7 +108,7 @@ fn main() {
             let latency = latency_ms(&model, &device);
             let train_device = device.clone().autodiff();
             let (train_model, _) = build_model(
-                model_type,
+                architecture,
                 Variant::Default,
                 [120, 5],
                 &ModelOverrides::default(),
@@ -144,7 +144,7 @@ fn main() {
             };
             println!(
                 "{:<16} {:<26} {:>7.2} ms {:>9.2} ms {:>9.2} ms {:>14.0} {:>10.3} ms",
-                model_type.as_str(),
+                architecture.as_str(),
                 name,
                 forward,
                 backward,

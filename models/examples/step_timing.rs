@@ -1,19 +1,32 @@
-use std::time::Instant;
 use atb_models::burn::nn::loss::{MseLoss, Reduction};
 use atb_models::burn::optim::{AdamConfig, GradientsParams};
 use atb_models::burn::prelude::*;
 use atb_models::burn::tensor::Distribution;
-use atb_models::{ModelOverrides, ModelType, Variant, build_model};
+use atb_models::{Architecture, ModelOverrides, Variant, build_model};
+use std::time::Instant;
 fn main() {
     atb_models::kernels::memory::hold_freed_memory();
-    let which: ModelType = std::env::args().nth(1).unwrap_or("lstm".into()).parse().unwrap();
+    let which: Architecture = std::env::args()
+        .nth(1)
+        .unwrap_or("lstm".into())
+        .parse()
+        .unwrap();
     let device = Device::flex().autodiff();
-    let (mut model, _) = build_model(which, Variant::Default, [120, 5], &ModelOverrides::default(), &device).unwrap();
+    let (mut model, _) = build_model(
+        which,
+        Variant::Default,
+        [120, 5],
+        &ModelOverrides::default(),
+        &device,
+    )
+    .unwrap();
     let x: Tensor<3> = Tensor::random([32, 120, 5], Distribution::Normal(0.0, 1.0), &device);
     let y: Tensor<2> = Tensor::zeros([32, 1], &device);
     let mut optim = AdamConfig::new().init();
     if std::env::args().nth(2).as_deref() == Some("fwd") {
-        for _ in 0..200 { let _ = model.forward(x.clone()).sum().into_scalar::<f32>(); }
+        for _ in 0..200 {
+            let _ = model.forward(x.clone()).sum().into_scalar::<f32>();
+        }
         return;
     }
     let (mut tf, mut tb, mut tg, mut to) = (0.0, 0.0, 0.0, 0.0);
@@ -29,8 +42,20 @@ fn main() {
         let c = s.elapsed().as_secs_f64();
         model = optim.step(1e-3, model, grads);
         let d = s.elapsed().as_secs_f64();
-        if i >= 3 { tf += a; tb += b - a; tg += c - b; to += d - c; }
+        if i >= 3 {
+            tf += a;
+            tb += b - a;
+            tg += c - b;
+            to += d - c;
+        }
     }
     let k = 1e3 / n as f64;
-    println!("{which}: forward {:.2} ms, backward {:.2} ms, grads {:.2} ms, adam {:.2} ms, total {:.2} ms", tf * k, tb * k, tg * k, to * k, (tf + tb + tg + to) * k);
+    println!(
+        "{which}: forward {:.2} ms, backward {:.2} ms, grads {:.2} ms, adam {:.2} ms, total {:.2} ms",
+        tf * k,
+        tb * k,
+        tg * k,
+        to * k,
+        (tf + tb + tg + to) * k
+    );
 }

@@ -9,10 +9,10 @@ use burn::tensor::activation::relu;
 
 use crate::config::{AttentionSpec, ModelConfig, TcnSpec};
 use crate::fused;
+use crate::kernels::conv::Epilogue;
 use crate::layers::attention::KerasMultiHeadAttention;
 use crate::layers::lstm::KerasLstm;
 use crate::layers::tcn::TcnTrunk;
-use crate::kernels::conv::Epilogue;
 use crate::layers::{avg_max_pool, conv1d_channels_last, dropout};
 
 /// Dense(dense, relu) → Dropout → Dense(1, linear): every architecture's head.

@@ -4,13 +4,15 @@
 use serde::{Deserialize, Serialize};
 
 use crate::ModelError;
-use crate::kind::{ModelType, Variant};
+use crate::{Architecture, ModelOverrides, Variant};
 
 /// Everything needed to rebuild a model: architecture, size, input shape and every width.
 /// Fields an architecture does not use are empty (`[]`, `0` or `None`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelConfig {
-    pub model_type: ModelType,
+    /// Stored as `model_type` by atb before the vocabulary was unified.
+    #[serde(alias = "model_type")]
+    pub architecture: Architecture,
     pub variant: Variant,
     pub sequence_length: usize,
     pub n_features: usize,
@@ -53,21 +55,6 @@ pub struct AttentionSpec {
     pub key_dim: usize,
 }
 
-/// Optional replacements for a variant's numbers.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ModelOverrides {
-    pub conv_filters: Option<Vec<usize>>,
-    pub lstm_units: Option<Vec<usize>>,
-    pub tcn_filters: Option<usize>,
-    pub kernel_size: Option<usize>,
-    pub blocks: Option<usize>,
-    pub heads: Option<usize>,
-    pub key_dim: Option<usize>,
-    pub dense_units: Option<usize>,
-    pub dropout: Option<f64>,
-}
-
 fn tcn_spec(variant: Variant) -> (TcnSpec, usize, f64) {
     // (trunk, dense units, dropout), from the original's TCN table (reference section 1.5).
     let (filters, kernel_size, blocks, dense, dropout) = match variant {
@@ -99,13 +86,13 @@ impl ModelConfig {
     /// The variant table: every number of every (type, variant) pair, for an input of
     /// `[sequence_length, n_features]`.
     pub fn table(
-        model_type: ModelType,
+        architecture: Architecture,
         variant: Variant,
         sequence_length: usize,
         n_features: usize,
     ) -> Self {
         let base = ModelConfig {
-            model_type,
+            architecture,
             variant,
             sequence_length,
             n_features,
@@ -117,22 +104,22 @@ impl ModelConfig {
             dropout: 0.2,
             recurrent_dropout: 0.0,
         };
-        match model_type {
+        match architecture {
             // Original P1 body: Conv64, Conv128, LSTM100, LSTM50, Dense50 (reference 1.1).
-            ModelType::CnnLstm => ModelConfig {
+            Architecture::CnnLstm => ModelConfig {
                 conv_filters: vec![scaled(64, variant), scaled(128, variant)],
                 lstm_units: vec![scaled(100, variant), scaled(50, variant)],
                 dense_units: scaled(50, variant),
                 ..base
             },
             // Original price-only LSTM: LSTM128, LSTM64, Dense64 (reference 1.3).
-            ModelType::Lstm => ModelConfig {
+            Architecture::Lstm => ModelConfig {
                 lstm_units: vec![scaled(128, variant), scaled(64, variant)],
                 dense_units: scaled(64, variant),
                 ..base
             },
             // Reference 1.4.
-            ModelType::AttentionLstm => {
+            Architecture::AttentionLstm => {
                 let (units, heads, key_dim, dense, dropout) = match variant {
                     Variant::Lightweight => (vec![64, 32], 2, 32, 32, 0.2),
                     Variant::Default => (vec![128, 64], 4, 64, 64, 0.2),
@@ -148,7 +135,7 @@ impl ModelConfig {
                 }
             }
             // Reference 1.5.
-            ModelType::Tcn => {
+            Architecture::Tcn => {
                 let (tcn, dense, dropout) = tcn_spec(variant);
                 ModelConfig {
                     tcn: Some(tcn),
@@ -158,7 +145,7 @@ impl ModelConfig {
                 }
             }
             // Reference 1.6, but honouring the variant: the trunk, the head and the attention follow it.
-            ModelType::TcnAttention => {
+            Architecture::TcnAttention => {
                 let (tcn, dense, dropout) = tcn_spec(variant);
                 let (heads, key_dim) = match variant {
                     Variant::Lightweight => (2, 32),
@@ -178,14 +165,14 @@ impl ModelConfig {
 
     /// The table's numbers for this pair with `overrides` applied, validated.
     pub fn resolve(
-        model_type: ModelType,
+        architecture: Architecture,
         variant: Variant,
         input_shape: [usize; 2],
         overrides: &ModelOverrides,
     ) -> Result<Self, ModelError> {
-        let mut c = Self::table(model_type, variant, input_shape[0], input_shape[1]);
+        let mut c = Self::table(architecture, variant, input_shape[0], input_shape[1]);
         let unused = |name: &str| {
-            ModelError::InvalidConfig(format!("{model_type} has no {name} to override"))
+            ModelError::InvalidConfig(format!("{architecture} has no {name} to override"))
         };
         if let Some(f) = &overrides.conv_filters {
             if c.conv_filters.is_empty() {
@@ -233,7 +220,7 @@ impl ModelConfig {
         }
         if let Some(p) = overrides.dropout {
             c.dropout = p;
-            if model_type == ModelType::AttentionLstm {
+            if architecture == Architecture::AttentionLstm {
                 c.recurrent_dropout = p / 2.0;
             }
         }
@@ -260,13 +247,16 @@ impl ModelConfig {
             return bad("every filter and unit count must be at least 1".into());
         }
         let needs_lstm = matches!(
-            self.model_type,
-            ModelType::CnnLstm | ModelType::AttentionLstm | ModelType::Lstm
+            self.architecture,
+            Architecture::CnnLstm | Architecture::AttentionLstm | Architecture::Lstm
         );
         if needs_lstm && self.lstm_units.is_empty() {
-            return bad(format!("{} needs at least one LSTM layer", self.model_type));
+            return bad(format!(
+                "{} needs at least one LSTM layer",
+                self.architecture
+            ));
         }
-        if self.model_type == ModelType::CnnLstm {
+        if self.architecture == Architecture::CnnLstm {
             if self.conv_filters.len() != 2 {
                 return bad("cnn_lstm has exactly two convolutions".into());
             }
@@ -277,19 +267,22 @@ impl ModelConfig {
                 ));
             }
         }
-        let needs_tcn = matches!(self.model_type, ModelType::Tcn | ModelType::TcnAttention);
+        let needs_tcn = matches!(
+            self.architecture,
+            Architecture::Tcn | Architecture::TcnAttention
+        );
         if needs_tcn != self.tcn.is_some() {
             return bad(format!(
                 "{} {} a TCN trunk",
-                self.model_type,
+                self.architecture,
                 if needs_tcn { "needs" } else { "has no" }
             ));
         }
-        if self.model_type.has_attention() != self.attention.is_some() {
+        if self.architecture.has_attention() != self.attention.is_some() {
             return bad(format!(
                 "{} {} attention",
-                self.model_type,
-                if self.model_type.has_attention() {
+                self.architecture,
+                if self.architecture.has_attention() {
                     "needs"
                 } else {
                     "has no"
@@ -329,20 +322,20 @@ mod tests {
             dense_units: Some(4),
             ..Default::default()
         };
-        let c = ModelConfig::resolve(ModelType::Lstm, Variant::Default, [30, 5], &o).unwrap();
+        let c = ModelConfig::resolve(Architecture::Lstm, Variant::Default, [30, 5], &o).unwrap();
         assert_eq!((c.lstm_units.clone(), c.dense_units), (vec![16, 8], 4));
         let o = ModelOverrides {
             heads: Some(2),
             ..Default::default()
         };
-        assert!(ModelConfig::resolve(ModelType::Tcn, Variant::Default, [30, 5], &o).is_err());
+        assert!(ModelConfig::resolve(Architecture::Tcn, Variant::Default, [30, 5], &o).is_err());
         let o = ModelOverrides {
             dropout: Some(1.5),
             ..Default::default()
         };
-        assert!(ModelConfig::resolve(ModelType::Tcn, Variant::Default, [30, 5], &o).is_err());
+        assert!(ModelConfig::resolve(Architecture::Tcn, Variant::Default, [30, 5], &o).is_err());
         let e = ModelConfig::resolve(
-            ModelType::CnnLstm,
+            Architecture::CnnLstm,
             Variant::Default,
             [8, 5],
             &ModelOverrides::default(),
@@ -351,7 +344,7 @@ mod tests {
         assert!(e.to_string().contains("at least 10"), "{e}");
         assert!(
             ModelConfig::resolve(
-                ModelType::Lstm,
+                Architecture::Lstm,
                 Variant::Default,
                 [0, 5],
                 &ModelOverrides::default()
@@ -363,7 +356,7 @@ mod tests {
     #[test]
     fn tcn_receptive_fields_match_the_reference() {
         let rf = |v| {
-            ModelConfig::table(ModelType::Tcn, v, 120, 5)
+            ModelConfig::table(Architecture::Tcn, v, 120, 5)
                 .tcn
                 .unwrap()
                 .receptive_field()
@@ -380,7 +373,7 @@ mod tests {
 
     #[test]
     fn config_round_trips_through_json() {
-        for t in ModelType::ALL {
+        for t in Architecture::ALL {
             for v in Variant::ALL {
                 let c = ModelConfig::table(t, v, 120, 5);
                 let back: ModelConfig =

@@ -5,48 +5,10 @@
 //! software adapter such as lavapipe/llvmpipe: those are several times slower than `flex`, so
 //! they are used only when `gpu` is asked for explicitly and nothing better exists.
 
-use std::fmt;
-use std::str::FromStr;
-
 use burn::prelude::Device;
 use serde::{Deserialize, Serialize};
 
-use crate::ModelError;
-
-/// What the user asked for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum DeviceChoice {
-    /// A hardware GPU when one exists, else the CPU; never a software GPU adapter.
-    #[default]
-    Auto,
-    Gpu,
-    Cpu,
-}
-
-impl FromStr for DeviceChoice {
-    type Err = ModelError;
-    fn from_str(s: &str) -> Result<Self, ModelError> {
-        match s.trim() {
-            "auto" => Ok(Self::Auto),
-            "gpu" => Ok(Self::Gpu),
-            "cpu" => Ok(Self::Cpu),
-            other => Err(ModelError::Device(format!(
-                "unknown device {other:?}: valid devices are auto, gpu, cpu"
-            ))),
-        }
-    }
-}
-
-impl fmt::Display for DeviceChoice {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Auto => "auto",
-            Self::Gpu => "gpu",
-            Self::Cpu => "cpu",
-        })
-    }
-}
+use crate::{DeviceChoice, ModelError};
 
 /// A graphics adapter wgpu can see.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -278,7 +240,7 @@ mod tests {
                 .parse::<DeviceChoice>()
                 .unwrap_err()
                 .to_string()
-                .contains("auto, gpu, cpu")
+                .contains("auto, gpu or cpu")
         );
     }
 

@@ -30,13 +30,13 @@ pub mod config;
 pub mod device;
 pub mod fused;
 pub mod kernels;
-pub mod kind;
 pub mod layers;
 pub mod model;
 
-pub use config::{AttentionSpec, ModelConfig, ModelOverrides, TcnSpec};
-pub use device::{AdapterSummary, DeviceChoice, SelectedDevice, list_adapters, select_device};
-pub use kind::{ModelType, Variant};
+pub use atb_protocol::spec::ModelOverrides;
+pub use atb_protocol::vocab::{Architecture, DeviceChoice, Variant};
+pub use config::{AttentionSpec, ModelConfig, TcnSpec};
+pub use device::{AdapterSummary, SelectedDevice, list_adapters, select_device};
 pub use model::{ForecastModel, build_model};
 // Callers use the same Burn as the models.
 pub use burn;
@@ -44,10 +44,6 @@ pub use burn;
 /// What can go wrong building, loading or running a model.
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
-    #[error("unknown model type {given:?}: valid types are {valid}")]
-    UnknownModelType { given: String, valid: String },
-    #[error("unknown variant {given:?}: valid variants are {valid}")]
-    UnknownVariant { given: String, valid: String },
     #[error("invalid model configuration: {0}")]
     InvalidConfig(String),
     #[error("model weights: {0}")]

@@ -6,9 +6,10 @@ use burn::prelude::*;
 use burn::store::{ModuleSnapshot, SafetensorsStore};
 
 use crate::ModelError;
+use crate::ModelOverrides;
 use crate::architectures::{AttentionLstm, CnnLstm, LstmModel, Tcn, TcnAttention};
-use crate::config::{ModelConfig, ModelOverrides};
-use crate::kind::{ModelType, Variant};
+use crate::config::ModelConfig;
+use crate::{Architecture, Variant};
 
 /// Any of the five architectures, built from a `ModelConfig`.
 #[derive(Module, Debug)]
@@ -24,13 +25,13 @@ pub enum ForecastModel {
 /// and builds the model on `device`. Returns the resolved config beside the model so the
 /// registry can store exactly what was built.
 pub fn build_model(
-    model_type: ModelType,
+    architecture: Architecture,
     variant: Variant,
     input_shape: [usize; 2],
     overrides: &ModelOverrides,
     device: &Device,
 ) -> Result<(ForecastModel, ModelConfig), ModelError> {
-    let config = ModelConfig::resolve(model_type, variant, input_shape, overrides)?;
+    let config = ModelConfig::resolve(architecture, variant, input_shape, overrides)?;
     Ok((ForecastModel::from_config(&config, device)?, config))
 }
 
@@ -39,22 +40,22 @@ impl ForecastModel {
     pub fn from_config(c: &ModelConfig, device: &Device) -> Result<Self, ModelError> {
         c.validate()?;
         let missing = |what: &str| {
-            ModelError::InvalidConfig(format!("{} config lacks its {what}", c.model_type))
+            ModelError::InvalidConfig(format!("{} config lacks its {what}", c.architecture))
         };
-        Ok(match c.model_type {
-            ModelType::CnnLstm => Self::CnnLstm(CnnLstm::new(c, device)),
-            ModelType::Lstm => Self::Lstm(LstmModel::new(c, device)),
-            ModelType::AttentionLstm => Self::AttentionLstm(AttentionLstm::new(
+        Ok(match c.architecture {
+            Architecture::CnnLstm => Self::CnnLstm(CnnLstm::new(c, device)),
+            Architecture::Lstm => Self::Lstm(LstmModel::new(c, device)),
+            Architecture::AttentionLstm => Self::AttentionLstm(AttentionLstm::new(
                 c,
                 c.attention.ok_or_else(|| missing("attention"))?,
                 device,
             )),
-            ModelType::Tcn => Self::Tcn(Tcn::new(
+            Architecture::Tcn => Self::Tcn(Tcn::new(
                 c,
                 c.tcn.as_ref().ok_or_else(|| missing("TCN trunk"))?,
                 device,
             )),
-            ModelType::TcnAttention => Self::TcnAttention(TcnAttention::new(
+            Architecture::TcnAttention => Self::TcnAttention(TcnAttention::new(
                 c,
                 c.tcn.as_ref().ok_or_else(|| missing("TCN trunk"))?,
                 c.attention.ok_or_else(|| missing("attention"))?,
@@ -118,7 +119,7 @@ impl ForecastModel {
         if !result.errors.is_empty() || !result.missing.is_empty() || !result.unused.is_empty() {
             return Err(ModelError::Weights(format!(
                 "weights do not fit the {} {} config: {} errors, {} missing and {} unexpected tensors{}",
-                c.model_type,
+                c.architecture,
                 c.variant,
                 result.errors.len(),
                 result.missing.len(),

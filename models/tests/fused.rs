@@ -3,7 +3,7 @@
 //! paths. Alone in its binary because it switches the process-wide kernel choice.
 
 use atb_models::fused::{Kernels, available, set_kernels};
-use atb_models::{ForecastModel, ModelOverrides, ModelType, Variant, build_model};
+use atb_models::{Architecture, ForecastModel, ModelOverrides, Variant, build_model};
 use burn::module::{ModuleVisitor, Param};
 use burn::optim::GradientsParams;
 use burn::prelude::*;
@@ -76,7 +76,7 @@ fn fused_kernels_match_the_generic_path_in_outputs_and_gradients() {
         dropout: Some(0.0),
         ..ModelOverrides::default()
     };
-    for t in ModelType::ALL {
+    for t in Architecture::ALL {
         for v in Variant::ALL {
             device.seed(11);
             let (model, _) = build_model(t, v, [L, F], &overrides, &device).unwrap();

@@ -8,7 +8,7 @@ use atb_models::burn::prelude::*;
 use atb_models::burn::tensor::Distribution;
 use atb_models::device::set_gpu_kernel_cache;
 use atb_models::{
-    DeviceChoice, ModelOverrides, ModelType, Variant, build_model, list_adapters, select_device,
+    Architecture, DeviceChoice, ModelOverrides, Variant, build_model, list_adapters, select_device,
 };
 
 #[test]
@@ -28,7 +28,7 @@ fn a_small_model_runs_forward_and_trains_one_step_on_wgpu() {
     println!("running on {} ({})", selected.name, selected.reason);
     let device = selected.device.autodiff();
     let (mut model, _) = build_model(
-        ModelType::Tcn,
+        Architecture::Tcn,
         Variant::Lightweight,
         [16, 5],
         &ModelOverrides::default(),
@@ -71,7 +71,7 @@ fn all_pairs_on_a_hardware_gpu() {
     println!("GPU: {} ({})", selected.name, selected.reason);
     let gpu = selected.device.clone();
     let cpu = Device::flex();
-    for t in ModelType::ALL {
+    for t in Architecture::ALL {
         for v in Variant::ALL {
             let started = std::time::Instant::now();
             let (model, config) =

@@ -2,7 +2,7 @@
 //! finiteness, one optimiser step, causality, attention weights, weight round trips, parameter
 //! counts.
 
-use atb_models::{ForecastModel, ModelConfig, ModelOverrides, ModelType, Variant, build_model};
+use atb_models::{Architecture, ForecastModel, ModelConfig, ModelOverrides, Variant, build_model};
 use burn::nn::loss::{MseLoss, Reduction};
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::prelude::*;
@@ -12,13 +12,13 @@ use burn::tensor::Distribution;
 const L: usize = 40;
 const F: usize = 5;
 
-fn pairs() -> impl Iterator<Item = (ModelType, Variant)> {
-    ModelType::ALL
+fn pairs() -> impl Iterator<Item = (Architecture, Variant)> {
+    Architecture::ALL
         .into_iter()
         .flat_map(|t| Variant::ALL.into_iter().map(move |v| (t, v)))
 }
 
-fn build(t: ModelType, v: Variant, device: &Device) -> ForecastModel {
+fn build(t: Architecture, v: Variant, device: &Device) -> ForecastModel {
     build_model(t, v, [L, F], &ModelOverrides::default(), device)
         .unwrap_or_else(|e| panic!("{t} {v}: {e}"))
         .0
@@ -83,7 +83,7 @@ fn one_optimiser_step_lowers_the_loss_of_every_pair() {
 #[test]
 fn tcn_trunks_are_causal() {
     let device = Device::flex();
-    for t in [ModelType::Tcn, ModelType::TcnAttention] {
+    for t in [Architecture::Tcn, Architecture::TcnAttention] {
         for v in Variant::ALL {
             let model = build(t, v, &device);
             let x = input(2, &device);
@@ -111,7 +111,7 @@ fn tcn_trunks_are_causal() {
     }
     // The non-TCN models have no trunk to check.
     assert!(
-        build(ModelType::Lstm, Variant::Default, &device)
+        build(Architecture::Lstm, Variant::Default, &device)
             .tcn_trunk_output(input(1, &device))
             .is_none()
     );
@@ -120,7 +120,7 @@ fn tcn_trunks_are_causal() {
 #[test]
 fn tcn_outputs_change_when_the_present_changes() {
     let device = Device::flex();
-    let model = build(ModelType::Tcn, Variant::Lightweight, &device);
+    let model = build(Architecture::Tcn, Variant::Lightweight, &device);
     let x = input(1, &device);
     let bumped = x.clone() + Tensor::ones([1, L, F], &device);
     let diff = (model.tcn_trunk_output(x).unwrap() - model.tcn_trunk_output(bumped).unwrap())
@@ -173,14 +173,14 @@ fn weights_round_trip_bit_identically() {
 fn weights_of_another_config_are_refused() {
     let device = Device::flex();
     let (model, _) = build_model(
-        ModelType::Tcn,
+        Architecture::Tcn,
         Variant::Lightweight,
         [L, F],
         &ModelOverrides::default(),
         &device,
     )
     .unwrap();
-    let other = ModelConfig::table(ModelType::Tcn, Variant::Default, L, F);
+    let other = ModelConfig::table(Architecture::Tcn, Variant::Default, L, F);
     let err = ForecastModel::from_safetensors(&other, model.to_safetensors().unwrap(), &device)
         .unwrap_err();
     assert!(err.to_string().contains("weights"), "{err}");
@@ -201,7 +201,7 @@ fn parameter_counts_match_the_keras_reference() {
         3 * dense(width, heads * key) + dense(heads * key, width)
     };
     let tcn = |f: usize, k: usize, blocks: usize| conv(5, f, 1) + blocks * 2 * conv(f, f, k);
-    let expected = |t: ModelType, v: Variant| -> usize {
+    let expected = |t: Architecture, v: Variant| -> usize {
         let s = |w: usize| match v {
             Variant::Lightweight => w / 2,
             Variant::Default => w,
@@ -209,7 +209,7 @@ fn parameter_counts_match_the_keras_reference() {
         };
         match t {
             // Conv(5->64,k3) + Conv(64->128,k3) + LSTM(128->100) + LSTM(100->50) + Dense(50) + Dense(1), widths scaled.
-            ModelType::CnnLstm => {
+            Architecture::CnnLstm => {
                 conv(5, s(64), 3)
                     + conv(s(64), s(128), 3)
                     + lstm(s(128), s(100))
@@ -217,10 +217,10 @@ fn parameter_counts_match_the_keras_reference() {
                     + dense(s(50), s(50))
                     + dense(s(50), 1)
             }
-            ModelType::Lstm => {
+            Architecture::Lstm => {
                 lstm(5, s(128)) + lstm(s(128), s(64)) + dense(s(64), s(64)) + dense(s(64), 1)
             }
-            ModelType::AttentionLstm => match v {
+            Architecture::AttentionLstm => match v {
                 Variant::Lightweight => {
                     lstm(5, 64) + lstm(64, 32) + mha(32, 2, 32) + dense(64, 32) + dense(32, 1)
                 }
@@ -236,12 +236,12 @@ fn parameter_counts_match_the_keras_reference() {
                         + dense(128, 1)
                 }
             },
-            ModelType::Tcn => match v {
+            Architecture::Tcn => match v {
                 Variant::Lightweight => tcn(32, 3, 4) + dense(64, 32) + dense(32, 1),
                 Variant::Default => tcn(64, 5, 5) + dense(128, 64) + dense(64, 1),
                 Variant::Deep => tcn(128, 7, 6) + dense(256, 128) + dense(128, 1),
             },
-            ModelType::TcnAttention => match v {
+            Architecture::TcnAttention => match v {
                 Variant::Lightweight => {
                     tcn(32, 3, 4) + mha(32, 2, 32) + dense(64, 32) + dense(32, 1)
                 }
@@ -254,15 +254,15 @@ fn parameter_counts_match_the_keras_reference() {
     };
     // The Keras counts measured from the original (reference 1.8), pinned.
     let pinned = [
-        ((ModelType::CnnLstm, Variant::Default), 150_129),
-        ((ModelType::Lstm, Variant::Default), 122_241),
-        ((ModelType::AttentionLstm, Variant::Default), 192_705),
-        ((ModelType::AttentionLstm, Variant::Lightweight), 40_865),
-        ((ModelType::AttentionLstm, Variant::Deep), 796_737),
-        ((ModelType::Tcn, Variant::Default), 214_145),
-        ((ModelType::Tcn, Variant::Lightweight), 27_137),
-        ((ModelType::Tcn, Variant::Deep), 1_411_585),
-        ((ModelType::TcnAttention, Variant::Default), 280_513),
+        ((Architecture::CnnLstm, Variant::Default), 150_129),
+        ((Architecture::Lstm, Variant::Default), 122_241),
+        ((Architecture::AttentionLstm, Variant::Default), 192_705),
+        ((Architecture::AttentionLstm, Variant::Lightweight), 40_865),
+        ((Architecture::AttentionLstm, Variant::Deep), 796_737),
+        ((Architecture::Tcn, Variant::Default), 214_145),
+        ((Architecture::Tcn, Variant::Lightweight), 27_137),
+        ((Architecture::Tcn, Variant::Deep), 1_411_585),
+        ((Architecture::TcnAttention, Variant::Default), 280_513),
     ];
     for ((t, v), count) in pinned {
         assert_eq!(

@@ -4,7 +4,7 @@
 use atb_protocol::desktop::AppInfo;
 use egui::{RichText, Ui};
 
-use crate::backend::{Backend, Reply, Request};
+use crate::backend::{Backend, ErrorKind, Failure, Reply, Request, RequestKind};
 use crate::data_screen::DataScreen;
 use crate::detail_screen::DetailScreen;
 use crate::models_screen::ModelsScreen;
@@ -79,8 +79,11 @@ impl AtbApp {
                 out.send(r);
             }
         }
-        for reply in self.backend.poll() {
-            self.state.apply(reply, &mut out);
+        for received in self.backend.poll() {
+            match received {
+                Ok(reply) => self.state.apply(reply, &mut out),
+                Err(failure) => self.state.failed(failure, &mut out),
+            }
         }
         self.state.draw(ui, &mut out);
         for r in out.0 {
@@ -148,13 +151,30 @@ impl UiState {
                 }
                 out.send(Request::ListModels);
             }
-            Reply::Failed { request, message } => {
-                self.data.request_failed(request);
-                self.train.request_failed(request);
-                self.detail.request_failed(request);
-                self.errors.push(format!("{request} failed: {message}"));
-            }
         }
+    }
+
+    /// A request failed: clear the busy flag of that request's kind and show the message; when
+    /// the version asked about is gone, refresh the list so it disappears there too.
+    fn failed(&mut self, Failure { request, error }: Failure, out: &mut Outbox) {
+        self.data.request_failed(request);
+        self.train.request_failed(request);
+        self.detail.request_failed(request);
+        if error.kind == ErrorKind::NotFound
+            && matches!(
+                request,
+                RequestKind::ModelDetail
+                    | RequestKind::Predictions
+                    | RequestKind::Attention
+                    | RequestKind::ExportOnnx
+                    | RequestKind::Promote
+                    | RequestKind::Delete
+            )
+        {
+            out.send(Request::ListModels);
+        }
+        self.errors
+            .push(format!("{} failed: {}", request.label(), error.message));
     }
 
     fn draw(&mut self, ui: &mut Ui, out: &mut Outbox) {

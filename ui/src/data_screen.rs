@@ -1,23 +1,26 @@
 //! Data screen: pick a series and range, fetch it from Binance with progress, see its closes with
 //! the gaps marked, and the table of everything stored.
 
-use atb_protocol::desktop::{
-    CandleChart, DataOverview, FieldProblem, SOURCES, SeriesRequest, TIMEFRAMES, series_problems,
-};
+use atb_protocol::desktop::{CandleChart, DataOverview, SeriesRequest};
+use atb_protocol::spec::FieldProblem;
+use atb_protocol::vocab::{CandleSource, Symbol, Timeframe};
 use atb_protocol::{FetchProgress, FetchSummary};
 use egui::Ui;
 use egui_plot::{Line, Plot, PlotPoints, VLine};
 
 use crate::app::Outbox;
-use crate::backend::Request;
+use crate::backend::{Request, RequestKind};
 use crate::widgets::{ERROR_RED, choice, date, day_axis, labelled_edit, ms_to_days, problem, time};
 
-/// The series fields as typed (numbers stay text until checked).
+/// The sources a form offers (a `csv:PATH` source shows when a run used one).
+pub const FORM_SOURCES: [CandleSource; 2] = [CandleSource::Sample, CandleSource::Binance];
+
+/// The series fields as typed: choices are typed values, text stays text until checked.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SeriesForm {
-    pub source: String,
+    pub source: CandleSource,
     pub symbol: String,
-    pub timeframe: String,
+    pub timeframe: Timeframe,
     pub days: String,
     pub start_date: String,
     pub end_date: String,
@@ -26,9 +29,9 @@ pub struct SeriesForm {
 impl Default for SeriesForm {
     fn default() -> Self {
         Self {
-            source: "sample".into(),
-            symbol: "BTCUSDT".into(),
-            timeframe: "1h".into(),
+            source: CandleSource::Sample,
+            symbol: Symbol::default().to_string(),
+            timeframe: Timeframe::default(),
             days: String::new(),
             start_date: String::new(),
             end_date: String::new(),
@@ -55,15 +58,20 @@ impl SeriesForm {
                 }
             },
         };
+        // A bad symbol is reported and a placeholder stands in, so the range is checked too.
+        let symbol = self.symbol.parse::<Symbol>().unwrap_or_else(|e| {
+            problems.push(FieldProblem::new("symbol", e.expected));
+            Symbol::default()
+        });
         let request = SeriesRequest {
-            source: self.source.trim().to_string(),
-            symbol: self.symbol.trim().to_ascii_uppercase(),
-            timeframe: self.timeframe.clone(),
+            source: self.source.clone(),
+            symbol,
+            timeframe: self.timeframe,
             days,
             start_date: optional(&self.start_date),
             end_date: optional(&self.end_date),
         };
-        problems.extend(series_problems(&request));
+        problems.extend(request.problems());
         if problems.is_empty() {
             Ok(request)
         } else {
@@ -79,15 +87,15 @@ impl SeriesForm {
             }
         };
         if with_source {
-            choice(ui, "Source", &mut self.source, &SOURCES);
-            if self.source == "sample" {
+            choice(ui, "Source", &mut self.source, &FORM_SOURCES);
+            if self.source == CandleSource::Sample {
                 ui.label("The bundled BTCUSDT 1h sample (works offline).");
             }
             say(ui, "source");
         }
         labelled_edit(ui, "Symbol", &mut self.symbol, 120.0);
         say(ui, "symbol");
-        choice(ui, "Timeframe", &mut self.timeframe, &TIMEFRAMES);
+        choice(ui, "Timeframe", &mut self.timeframe, &Timeframe::ALL);
         say(ui, "timeframe");
         labelled_edit(ui, "Last days", &mut self.days, 80.0);
         say(ui, "days");
@@ -121,13 +129,13 @@ impl DataScreen {
         self.last_fetch = Some(summary);
     }
 
-    pub fn request_failed(&mut self, request: &str) {
+    pub fn request_failed(&mut self, request: RequestKind) {
         match request {
-            "Fetch" => {
+            RequestKind::Fetch => {
                 self.fetching = false;
                 self.fetch_progress = None;
             }
-            "Loading the price chart" => self.chart_loading = false,
+            RequestKind::Candles => self.chart_loading = false,
             _ => {}
         }
     }
@@ -147,7 +155,7 @@ impl DataScreen {
                 self.chart_loading = true;
                 out.send(Request::Candles(r.clone()));
             }
-            let binance = self.form.source == "binance";
+            let binance = self.form.source == CandleSource::Binance;
             let has_range = request
                 .as_ref()
                 .is_ok_and(|r| r.days.is_some() || r.start_date.is_some());
@@ -262,8 +270,8 @@ impl DataScreen {
             }
             ui.end_row();
             for row in &o.coverage {
-                ui.label(&row.symbol);
-                ui.label(&row.timeframe);
+                ui.label(row.symbol.as_str());
+                ui.label(row.timeframe.as_str());
                 ui.label(time(row.first_open_time_ms));
                 ui.label(time(row.last_open_time_ms));
                 ui.label(row.rows.to_string());
@@ -280,9 +288,9 @@ impl DataScreen {
         });
         if let Some(row) = pick {
             self.form = SeriesForm {
-                source: "binance".into(),
-                symbol: row.symbol.clone(),
-                timeframe: row.timeframe.clone(),
+                source: CandleSource::Binance,
+                symbol: row.symbol.to_string(),
+                timeframe: row.timeframe,
                 days: String::new(),
                 start_date: date(row.first_open_time_ms),
                 end_date: date(row.last_open_time_ms),

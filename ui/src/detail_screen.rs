@@ -2,11 +2,12 @@
 //! one-click ONNX export with its parity result; promote to an alias; delete with confirmation.
 
 use atb_protocol::desktop::{AttentionMap, ExportOutcome, ModelDetail};
+use atb_protocol::vocab::Architecture;
 use egui::{Color32, RichText, Sense, Ui, vec2};
 use egui_plot::{Legend, Line, Plot, PlotPoints};
 
 use crate::app::Outbox;
-use crate::backend::Request;
+use crate::backend::{Request, RequestKind};
 use crate::widgets::{ERROR_RED, GOOD_GREEN, duration, labelled_edit, metrics_table, time};
 
 pub struct DetailScreen {
@@ -46,8 +47,12 @@ impl DetailScreen {
             ..Self::default()
         };
         // Always reload: the cached detail may predate an export or a promotion.
-        out.send(Request::ModelDetail(version.to_string()));
-        out.send(Request::Attention(version.to_string()));
+        out.send(Request::ModelDetail {
+            version: version.to_string(),
+        });
+        out.send(Request::Attention {
+            version: version.to_string(),
+        });
     }
 
     pub fn attention_loaded(&mut self, map: Option<AttentionMap>) {
@@ -65,10 +70,10 @@ impl DetailScreen {
         }
     }
 
-    pub fn request_failed(&mut self, request: &str) {
+    pub fn request_failed(&mut self, request: RequestKind) {
         match request {
-            "ONNX export" => self.exporting = false,
-            "Reading attention weights" => self.attention_checked = true,
+            RequestKind::ExportOnnx => self.exporting = false,
+            RequestKind::Attention => self.attention_checked = true,
             _ => {}
         }
     }
@@ -177,7 +182,7 @@ impl DetailScreen {
                 plot.line(Line::new("train loss", train));
                 plot.line(Line::new("validation loss", val));
             });
-        self.attention_view(ui, &r.architecture);
+        self.attention_view(ui, r.architecture);
         ui.collapsing("Training parameters (metadata.json)", |ui| {
             ui.monospace(serde_json::to_string_pretty(&d.training_params).unwrap_or_default());
         });
@@ -192,7 +197,9 @@ impl DetailScreen {
                 self.exporting = true;
                 self.export = None;
                 self.message = None;
-                out.send(Request::ExportOnnx(version.to_string()));
+                out.send(Request::ExportOnnx {
+                    version: version.to_string(),
+                });
             }
             ui.separator();
             labelled_edit(ui, "Alias", &mut self.alias, 100.0);
@@ -258,7 +265,9 @@ impl DetailScreen {
                 );
                 if ui.button("Delete permanently").clicked() {
                     self.confirm_delete = false;
-                    out.send(Request::Delete(version.to_string()));
+                    out.send(Request::Delete {
+                        version: version.to_string(),
+                    });
                 }
                 if ui.button("Keep it").clicked() {
                     self.confirm_delete = false;
@@ -267,8 +276,8 @@ impl DetailScreen {
         }
     }
 
-    fn attention_view(&self, ui: &mut Ui, architecture: &str) {
-        if !architecture.contains("attention") {
+    fn attention_view(&self, ui: &mut Ui, architecture: Architecture) {
+        if !architecture.has_attention() {
             return;
         }
         ui.separator();

@@ -1,5 +1,6 @@
-//! A backend that answers from memory, for tests and for running the UI without an engine. Clones
-//! share one state, so a test keeps a handle to inspect what was sent and to push run updates.
+//! A backend that answers from memory (feature `testing`), for screen tests that need states the
+//! real shell cannot reach on demand (a run mid-epoch, a failing export). Clones share one state,
+//! so a test keeps a handle to inspect what was sent and to push run updates.
 
 use std::cell::{RefCell, RefMut};
 use std::collections::VecDeque;
@@ -17,7 +18,14 @@ use atb_protocol::training::{
 use atb_protocol::verdict::verdict;
 use atb_protocol::{CoverageRow, FetchProgress, FetchSummary, Gap};
 
-use crate::backend::{Backend, Reply, Request};
+use atb_protocol::vocab::{Architecture, CandleSource, Symbol, Timeframe, Variant};
+
+use crate::backend::{Backend, ErrorKind, ErrorReply, Failure, Received, Reply, Request};
+
+/// Answers that arrive as replies.
+macro_rules! replies {
+    ($($reply:expr),* $(,)?) => { vec![$(Ok($reply)),*] };
+}
 
 const HOUR_MS: i64 = 3_600_000;
 const START_MS: i64 = 1_704_067_200_000; // 2024-01-01
@@ -27,7 +35,7 @@ const START_MS: i64 = 1_704_067_200_000; // 2024-01-01
 pub struct FakeState {
     /// Every request, in order.
     pub sent: Vec<Request>,
-    pub inbox: VecDeque<Reply>,
+    pub inbox: VecDeque<Received>,
     pub models: Vec<ModelRow>,
     /// When set, every request fails with this message.
     pub fail_with: Option<String>,
@@ -47,9 +55,9 @@ impl FakeBackend {
             let mut s = fake.state();
             s.export_max_abs_diff = 1.2e-7;
             s.models = vec![
-                sample_row(0, "cnn_lstm", "default", 812.0),
-                sample_row(1, "attention_lstm", "default", 790.0),
-                sample_row(2, "tcn", "lightweight", 845.0),
+                sample_row(0, Architecture::CnnLstm, Variant::Default, 812.0),
+                sample_row(1, Architecture::AttentionLstm, Variant::Default, 790.0),
+                sample_row(2, Architecture::Tcn, Variant::Lightweight, 845.0),
             ];
         }
         fake
@@ -65,27 +73,27 @@ impl FakeBackend {
 
     /// Delivers `reply` on the UI's next frame, as a streamed update would arrive.
     pub fn push(&self, reply: Reply) {
-        self.state().inbox.push_back(reply);
+        self.state().inbox.push_back(Ok(reply));
     }
 
-    fn answer(&self, request: &Request) -> Vec<Reply> {
+    fn answer(&self, request: &Request) -> Vec<Received> {
         let mut s = self.state();
         if let Some(message) = &s.fail_with {
-            return vec![Reply::Failed {
-                request: request.name(),
-                message: message.clone(),
-            }];
+            return vec![Err(Failure {
+                request: request.kind(),
+                error: ErrorReply::new(ErrorKind::Internal, message.clone()),
+            })];
         }
-        match request {
-            Request::AppInfo => vec![Reply::AppInfo(AppInfo {
+        let replies = match request {
+            Request::AppInfo => replies![Reply::AppInfo(AppInfo {
                 atb_version: "0.1.0".into(),
                 home: "/tmp/atb-fake".into(),
                 gpu_compiled: false,
             })],
-            Request::DataOverview => vec![Reply::DataOverview(DataOverview {
+            Request::DataOverview => replies![Reply::DataOverview(DataOverview {
                 coverage: vec![CoverageRow {
-                    symbol: "BTCUSDT".into(),
-                    timeframe: "1h".into(),
+                    symbol: Symbol::default(),
+                    timeframe: Timeframe::H1,
                     first_open_time_ms: START_MS,
                     last_open_time_ms: START_MS + 499 * HOUR_MS,
                     rows: 498,
@@ -94,8 +102,8 @@ impl FakeBackend {
                 }],
                 last_fetch: None,
             })],
-            Request::Candles(series) => vec![Reply::Candles(sample_chart(&series.symbol))],
-            Request::Fetch(series) => vec![
+            Request::Candles(series) => replies![Reply::Candles(sample_chart(&series.symbol))],
+            Request::Fetch(series) => replies![
                 Reply::FetchProgress(FetchProgress {
                     candles_wanted: 500,
                     candles_done: 250,
@@ -103,7 +111,7 @@ impl FakeBackend {
                 }),
                 Reply::Fetched(FetchSummary {
                     symbol: series.symbol.clone(),
-                    timeframe: series.timeframe.clone(),
+                    timeframe: series.timeframe,
                     start_ms: START_MS,
                     end_ms: START_MS + 499 * HOUR_MS,
                     stored: 498,
@@ -125,12 +133,12 @@ impl FakeBackend {
                     active: true,
                 };
                 s.run = Some(snapshot.clone());
-                vec![Reply::RunSnapshot(Some(snapshot))]
+                replies![Reply::RunSnapshot(Some(snapshot))]
             }
-            Request::AttachRun => vec![Reply::RunSnapshot(s.run.clone())],
+            Request::AttachRun => replies![Reply::RunSnapshot(s.run.clone())],
             Request::CancelRun => {
                 s.run = None;
-                vec![
+                replies![
                     Reply::CancelRequested,
                     Reply::Run(RunUpdate::Training {
                         event: TrainingEvent::Cancelled {
@@ -143,38 +151,43 @@ impl FakeBackend {
                     }),
                 ]
             }
-            Request::ListModels => vec![Reply::Models(s.models.clone())],
-            Request::ModelDetail(v) => match s.models.iter().find(|r| &r.version_id == v) {
-                Some(row) => vec![Reply::Detail(Box::new(sample_detail(row)))],
-                None => vec![not_found(request, v)],
-            },
-            Request::Predictions(v) => match s.models.iter().find(|r| &r.version_id == v) {
-                Some(row) => vec![Reply::Predictions(sample_predictions(row))],
-                None => vec![not_found(request, v)],
-            },
-            Request::Attention(v) => match s.models.iter().find(|r| &r.version_id == v) {
-                Some(row) if row.architecture.contains("attention") => {
+            Request::ListModels => replies![Reply::Models(s.models.clone())],
+            Request::ModelDetail { version: v } => {
+                match s.models.iter().find(|r| &r.version_id == v) {
+                    Some(row) => replies![Reply::Detail(Box::new(sample_detail(row)))],
+                    None => vec![not_found(request, v)],
+                }
+            }
+            Request::Predictions { version: v } => {
+                match s.models.iter().find(|r| &r.version_id == v) {
+                    Some(row) => replies![Reply::Predictions(sample_predictions(row))],
+                    None => vec![not_found(request, v)],
+                }
+            }
+            Request::Attention { version: v } => match s.models.iter().find(|r| &r.version_id == v)
+            {
+                Some(row) if row.architecture.has_attention() => {
                     let size = 12;
                     let weights = (0..size * size)
                         .map(|i| ((i % size) as f32 + 1.0) / 78.0)
                         .collect();
-                    vec![Reply::Attention(Some(AttentionMap {
+                    replies![Reply::Attention(Some(AttentionMap {
                         version_id: v.clone(),
                         size,
                         heads: 4,
                         weights,
                     }))]
                 }
-                Some(_) => vec![Reply::Attention(None)],
+                Some(_) => replies![Reply::Attention(None)],
                 None => vec![not_found(request, v)],
             },
-            Request::ExportOnnx(v) => {
+            Request::ExportOnnx { version: v } => {
                 let diff = s.export_max_abs_diff;
                 match s.models.iter_mut().find(|r| &r.version_id == v) {
                     Some(row) => {
                         row.onnx_sha256 = Some("ab".repeat(32));
                         row.onnx_max_abs_diff = Some(diff);
-                        vec![Reply::Exported(Some(ExportOutcome {
+                        replies![Reply::Exported(Some(ExportOutcome {
                             export: sample_export(v, diff),
                             copied_to: Some(format!("/tmp/{v}.onnx")),
                         }))]
@@ -189,29 +202,31 @@ impl FakeBackend {
                 match s.models.iter_mut().find(|r| &r.version_id == version) {
                     Some(row) => {
                         row.aliases.push(alias.clone());
-                        vec![Reply::Promoted(row.clone())]
+                        replies![Reply::Promoted(row.clone())]
                     }
                     None => vec![not_found(request, version)],
                 }
             }
-            Request::Delete(v) => {
+            Request::Delete { version: v } => {
                 let before = s.models.len();
                 s.models.retain(|r| &r.version_id != v);
                 if s.models.len() == before {
                     vec![not_found(request, v)]
                 } else {
-                    vec![Reply::Deleted(v.clone())]
+                    replies![Reply::Deleted(v.clone())]
                 }
             }
-        }
+        };
+        replies
     }
 }
 
-fn not_found(request: &Request, version: &str) -> Reply {
-    Reply::Failed {
-        request: request.name(),
-        message: format!("no model version {version}"),
-    }
+/// What the shell answers for a version that is not there.
+fn not_found(request: &Request, version: &str) -> Received {
+    Err(Failure {
+        request: request.kind(),
+        error: ErrorReply::new(ErrorKind::NotFound, format!("no model version {version}")),
+    })
 }
 
 impl Backend for FakeBackend {
@@ -223,19 +238,19 @@ impl Backend for FakeBackend {
         ctx.request_repaint();
     }
 
-    fn poll(&mut self) -> Vec<Reply> {
+    fn poll(&mut self) -> Vec<Received> {
         self.state().inbox.drain(..).collect()
     }
 }
 
 /// A registry row whose test MAE is `mae` (persistence: 800).
-pub fn sample_row(i: usize, architecture: &str, variant: &str, mae: f64) -> ModelRow {
+pub fn sample_row(i: usize, architecture: Architecture, variant: Variant, mae: f64) -> ModelRow {
     ModelRow {
         version_id: format!("BTCUSDT_1h_2024010{}_120000", i + 1),
-        symbol: "BTCUSDT".into(),
-        timeframe: "1h".into(),
-        architecture: architecture.into(),
-        variant: variant.into(),
+        symbol: Symbol::default(),
+        timeframe: Timeframe::H1,
+        architecture,
+        variant,
         created_at: format!("2024-01-0{}T12:00:00Z", i + 1),
         folder: format!("models/BTCUSDT/1h/v{i}"),
         parameters: 10_000 * (i as u64 + 1),
@@ -340,9 +355,9 @@ pub fn sample_detail(row: &ModelRow) -> ModelDetail {
         folder: format!("/tmp/atb-fake/{}", row.folder),
         training_params: serde_json::json!({"architecture": row.architecture, "epochs": 8}),
         dataset: DatasetSummary {
-            source: "sample".into(),
+            source: CandleSource::Sample,
             symbol: row.symbol.clone(),
-            timeframe: row.timeframe.clone(),
+            timeframe: row.timeframe,
             candles: 2000,
             first_candle_open_ms: START_MS,
             last_candle_open_ms: START_MS + 1999 * HOUR_MS,
@@ -402,15 +417,15 @@ fn sample_predictions(row: &ModelRow) -> TestPredictions {
     }
 }
 
-fn sample_chart(symbol: &str) -> CandleChart {
+fn sample_chart(symbol: &Symbol) -> CandleChart {
     let times: Vec<i64> = (0..500)
         .filter(|i| !(200..202).contains(i))
         .map(|i| START_MS + i * HOUR_MS)
         .collect();
     CandleChart {
-        symbol: symbol.into(),
-        timeframe: "1h".into(),
-        source: "sample".into(),
+        symbol: symbol.clone(),
+        timeframe: Timeframe::H1,
+        source: CandleSource::Sample,
         candles: times.len(),
         closes: times
             .iter()
@@ -421,7 +436,6 @@ fn sample_chart(symbol: &str) -> CandleChart {
             first_missing_ms: START_MS + 200 * HOUR_MS,
             missing: 2,
         }],
-        interval_ms: HOUR_MS,
     }
 }
 
@@ -456,7 +470,7 @@ pub fn sample_epoch(epoch: usize, epochs: usize) -> Vec<RunUpdate> {
 
 /// `RunStarted` as the engine sends it.
 pub fn sample_run_started(epochs: usize) -> RunUpdate {
-    let row = sample_row(0, "cnn_lstm", "default", 800.0);
+    let row = sample_row(0, Architecture::CnnLstm, Variant::Default, 800.0);
     let detail = sample_detail(&row);
     RunUpdate::Training {
         event: TrainingEvent::RunStarted {
@@ -473,7 +487,7 @@ pub fn sample_run_started(epochs: usize) -> RunUpdate {
 
 /// `Finished` with an evaluation, then the registration.
 pub fn sample_finish(epochs: usize) -> Vec<RunUpdate> {
-    let row = sample_row(3, "cnn_lstm", "default", 790.0);
+    let row = sample_row(3, Architecture::CnnLstm, Variant::Default, 790.0);
     let detail = sample_detail(&row);
     vec![
         RunUpdate::Training {

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use atb_protocol::registry::ModelRow;
+use atb_protocol::vocab::{Architecture, Variant};
 use egui::{RichText, Ui};
 
 use atb_protocol::verdict::VerdictKind;
@@ -21,16 +22,14 @@ pub struct GroupStats {
     pub parameters: u64,
 }
 
-pub type Measured = BTreeMap<(String, String), GroupStats>;
+pub type Measured = BTreeMap<(Architecture, Variant), GroupStats>;
 
 /// Groups rows with test metrics by (architecture, variant). Skill vs persistence is the accuracy
 /// figure because it compares across symbols and timeframes; MAE in USD does not.
 pub fn measure(rows: &[ModelRow]) -> Measured {
-    let mut acc: BTreeMap<(String, String), Vec<&ModelRow>> = BTreeMap::new();
+    let mut acc: BTreeMap<(Architecture, Variant), Vec<&ModelRow>> = BTreeMap::new();
     for r in rows.iter().filter(|r| r.skill_vs_persistence.is_some()) {
-        acc.entry((r.architecture.clone(), r.variant.clone()))
-            .or_default()
-            .push(r);
+        acc.entry((r.architecture, r.variant)).or_default().push(r);
     }
     acc.into_iter()
         .map(|(k, rs)| {
@@ -70,11 +69,11 @@ pub struct Claim {
     pub verdict: Verdict,
 }
 
-fn get<'a>(m: &'a Measured, arch: &str, variant: &str) -> Option<&'a GroupStats> {
-    m.get(&(arch.to_string(), variant.to_string()))
+fn get(m: &Measured, arch: Architecture, variant: Variant) -> Option<&GroupStats> {
+    m.get(&(arch, variant))
 }
 
-fn need(pairs: &[(&str, &str)]) -> Verdict {
+fn need(pairs: &[(Architecture, Variant)]) -> Verdict {
     Verdict::Unmeasured(format!(
         "train {} to measure this",
         pairs
@@ -85,7 +84,7 @@ fn need(pairs: &[(&str, &str)]) -> Verdict {
     ))
 }
 
-fn describe(arch: &str, variant: &str, s: &GroupStats) -> String {
+fn describe(arch: Architecture, variant: Variant, s: &GroupStats) -> String {
     format!(
         "{arch} {variant}: skill {} over {} run(s), direction {}, {} to train, {} parameters",
         num(s.skill, 4),
@@ -102,22 +101,22 @@ pub fn claims(m: &Measured) -> Vec<Claim> {
     let mut out = Vec::new();
 
     // "Maximum accuracy → Attention-LSTM deep."
-    let verdict = match get(m, "attention_lstm", "deep") {
-        None => need(&[("attention_lstm", "deep")]),
+    let verdict = match get(m, Architecture::AttentionLstm, Variant::Deep) {
+        None => need(&[(Architecture::AttentionLstm, Variant::Deep)]),
         Some(s) => {
             let best = m
                 .iter()
                 .max_by(|a, b| a.1.skill.total_cmp(&b.1.skill))
-                .map(|((a, v), b)| (a.clone(), v.clone(), b.clone()));
+                .map(|((a, v), b)| (*a, *v, b.clone()));
             match best {
-                Some((a, v, b)) if (a.as_str(), v.as_str()) != ("attention_lstm", "deep") => {
+                Some((a, v, b)) if (a, v) != (Architecture::AttentionLstm, Variant::Deep) => {
                     Verdict::Contradicted(format!(
                         "{}; the best is {}",
-                        describe("attention_lstm", "deep", s),
-                        describe(&a, &v, &b)
+                        describe(Architecture::AttentionLstm, Variant::Deep, s),
+                        describe(a, v, &b)
                     ))
                 }
-                _ => Verdict::Supported(describe("attention_lstm", "deep", s)),
+                _ => Verdict::Supported(describe(Architecture::AttentionLstm, Variant::Deep, s)),
             }
         }
     };
@@ -129,14 +128,14 @@ pub fn claims(m: &Measured) -> Vec<Claim> {
 
     // "Balanced → Attention-LSTM default" (claimed −15% MAE at about 110% of CNN-LSTM's time).
     let verdict = match (
-        get(m, "attention_lstm", "default"),
-        get(m, "cnn_lstm", "default"),
+        get(m, Architecture::AttentionLstm, Variant::Default),
+        get(m, Architecture::CnnLstm, Variant::Default),
     ) {
         (Some(a), Some(c)) => {
             let text = format!(
                 "{}; {}",
-                describe("attention_lstm", "default", a),
-                describe("cnn_lstm", "default", c)
+                describe(Architecture::AttentionLstm, Variant::Default, a),
+                describe(Architecture::CnnLstm, Variant::Default, c)
             );
             if a.skill > c.skill && a.train_seconds <= 1.5 * c.train_seconds {
                 Verdict::Supported(text)
@@ -144,7 +143,10 @@ pub fn claims(m: &Measured) -> Vec<Claim> {
                 Verdict::Contradicted(text)
             }
         }
-        _ => need(&[("attention_lstm", "default"), ("cnn_lstm", "default")]),
+        _ => need(&[
+            (Architecture::AttentionLstm, Variant::Default),
+            (Architecture::CnnLstm, Variant::Default),
+        ]),
     };
     out.push(Claim {
         when: "A balanced default",
@@ -153,12 +155,15 @@ pub fn claims(m: &Measured) -> Vec<Claim> {
     });
 
     // "Fast experiments / real time → TCN, 3–5× faster with similar accuracy."
-    let verdict = match (get(m, "tcn", "default"), get(m, "cnn_lstm", "default")) {
+    let verdict = match (
+        get(m, Architecture::Tcn, Variant::Default),
+        get(m, Architecture::CnnLstm, Variant::Default),
+    ) {
         (Some(t), Some(c)) => {
             let text = format!(
                 "{}; {}",
-                describe("tcn", "default", t),
-                describe("cnn_lstm", "default", c)
+                describe(Architecture::Tcn, Variant::Default, t),
+                describe(Architecture::CnnLstm, Variant::Default, c)
             );
             if t.train_seconds * 2.0 <= c.train_seconds && (t.skill - c.skill).abs() <= 0.01 {
                 Verdict::Supported(text)
@@ -166,7 +171,10 @@ pub fn claims(m: &Measured) -> Vec<Claim> {
                 Verdict::Contradicted(text)
             }
         }
-        _ => need(&[("tcn", "default"), ("cnn_lstm", "default")]),
+        _ => need(&[
+            (Architecture::Tcn, Variant::Default),
+            (Architecture::CnnLstm, Variant::Default),
+        ]),
     };
     out.push(Claim {
         when: "Speed",
@@ -175,17 +183,17 @@ pub fn claims(m: &Measured) -> Vec<Claim> {
     });
 
     // "Resource-constrained → TCN lightweight."
-    let verdict = match get(m, "tcn", "lightweight") {
-        None => need(&[("tcn", "lightweight")]),
+    let verdict = match get(m, Architecture::Tcn, Variant::Lightweight) {
+        None => need(&[(Architecture::Tcn, Variant::Lightweight)]),
         Some(t) => {
             let smallest = m.iter().min_by_key(|(_, s)| s.parameters);
             match smallest {
                 Some(((a, v), s)) if s.parameters < t.parameters => Verdict::Contradicted(format!(
                     "{}; smaller: {}",
-                    describe("tcn", "lightweight", t),
-                    describe(a, v, s)
+                    describe(Architecture::Tcn, Variant::Lightweight, t),
+                    describe(*a, *v, s)
                 )),
-                _ => Verdict::Supported(describe("tcn", "lightweight", t)),
+                _ => Verdict::Supported(describe(Architecture::Tcn, Variant::Lightweight, t)),
             }
         }
     };
@@ -197,16 +205,16 @@ pub fn claims(m: &Measured) -> Vec<Claim> {
 
     // "TCN + attention is the best of both."
     let verdict = match (
-        get(m, "tcn_attention", "default"),
-        get(m, "tcn", "default"),
-        get(m, "attention_lstm", "default"),
+        get(m, Architecture::TcnAttention, Variant::Default),
+        get(m, Architecture::Tcn, Variant::Default),
+        get(m, Architecture::AttentionLstm, Variant::Default),
     ) {
         (Some(ta), Some(t), Some(a)) => {
             let text = format!(
                 "{}; {}; {}",
-                describe("tcn_attention", "default", ta),
-                describe("tcn", "default", t),
-                describe("attention_lstm", "default", a)
+                describe(Architecture::TcnAttention, Variant::Default, ta),
+                describe(Architecture::Tcn, Variant::Default, t),
+                describe(Architecture::AttentionLstm, Variant::Default, a)
             );
             if ta.skill >= t.skill.max(a.skill) {
                 Verdict::Supported(text)
@@ -215,9 +223,9 @@ pub fn claims(m: &Measured) -> Vec<Claim> {
             }
         }
         _ => need(&[
-            ("tcn_attention", "default"),
-            ("tcn", "default"),
-            ("attention_lstm", "default"),
+            (Architecture::TcnAttention, Variant::Default),
+            (Architecture::Tcn, Variant::Default),
+            (Architecture::AttentionLstm, Variant::Default),
         ]),
     };
     out.push(Claim {
@@ -331,8 +339,8 @@ pub fn show(ui: &mut Ui, rows: &[ModelRow]) {
         }
         ui.end_row();
         for ((a, v), s) in &m {
-            ui.label(a);
-            ui.label(v);
+            ui.label(a.as_str());
+            ui.label(v.as_str());
             ui.label(s.runs.to_string());
             ui.label(num(s.skill, 4));
             ui.label(
@@ -352,7 +360,7 @@ mod tests {
     use super::*;
     use crate::fake::sample_row;
 
-    fn row(arch: &str, variant: &str, skill: f64, secs: f64, params: u64) -> ModelRow {
+    fn row(arch: Architecture, variant: Variant, skill: f64, secs: f64, params: u64) -> ModelRow {
         let mut r = sample_row(0, arch, variant, 800.0 * (1.0 - skill));
         r.skill_vs_persistence = Some(skill);
         r.train_seconds = secs;
@@ -368,9 +376,21 @@ mod tests {
     #[test]
     fn claims_follow_the_numbers() {
         let rows = vec![
-            row("cnn_lstm", "default", -0.01, 100.0, 50_000),
-            row("tcn", "default", -0.012, 400.0, 90_000),
-            row("attention_lstm", "default", 0.002, 120.0, 60_000),
+            row(
+                Architecture::CnnLstm,
+                Variant::Default,
+                -0.01,
+                100.0,
+                50_000,
+            ),
+            row(Architecture::Tcn, Variant::Default, -0.012, 400.0, 90_000),
+            row(
+                Architecture::AttentionLstm,
+                Variant::Default,
+                0.002,
+                120.0,
+                60_000,
+            ),
         ];
         let cs = claims(&measure(&rows));
         // Attention beats the baseline at 1.2x its time: shown, with numbers.
@@ -394,11 +414,11 @@ mod tests {
     #[test]
     fn means_over_runs() {
         let rows = vec![
-            row("tcn", "lightweight", 0.01, 10.0, 5_000),
-            row("tcn", "lightweight", 0.03, 30.0, 5_000),
+            row(Architecture::Tcn, Variant::Lightweight, 0.01, 10.0, 5_000),
+            row(Architecture::Tcn, Variant::Lightweight, 0.03, 30.0, 5_000),
         ];
         let m = measure(&rows);
-        let s = &m[&("tcn".to_string(), "lightweight".to_string())];
+        let s = &m[&(Architecture::Tcn, Variant::Lightweight)];
         assert_eq!(s.runs, 2);
         assert!((s.skill - 0.02).abs() < 1e-12 && (s.train_seconds - 20.0).abs() < 1e-12);
         assert!(matches!(

@@ -1,11 +1,12 @@
 //! The atb desktop UI: an egui app compiled to wasm and shown in the Tauri webview. All logic sits
-//! behind [`backend::Backend`], so the same screens run natively in tests against
-//! [`fake::FakeBackend`].
+//! behind [`backend::Backend`], so the same screens run natively in tests: against the real
+//! shell (`src-tauri/tests`), or against the fake backend of the `testing` feature.
 
 pub mod app;
 pub mod backend;
 pub mod data_screen;
 pub mod detail_screen;
+#[cfg(any(test, feature = "testing"))]
 pub mod fake;
 pub mod guide;
 pub mod models_screen;

@@ -67,8 +67,8 @@ impl Column {
         match self {
             Column::Symbol => a.symbol.cmp(&b.symbol),
             Column::Timeframe => a.timeframe.cmp(&b.timeframe),
-            Column::Architecture => a.architecture.cmp(&b.architecture),
-            Column::Variant => a.variant.cmp(&b.variant),
+            Column::Architecture => a.architecture.as_str().cmp(b.architecture.as_str()),
+            Column::Variant => a.variant.as_str().cmp(b.variant.as_str()),
             Column::Created => a.created_at.cmp(&b.created_at),
             Column::Mae => f(a.test_mae_usd, b.test_mae_usd),
             Column::Rmse => f(a.test_rmse_usd, b.test_rmse_usd),
@@ -142,11 +142,11 @@ impl ModelsScreen {
             .filter(|r| {
                 needle.is_empty()
                     || [
-                        &r.version_id,
-                        &r.symbol,
-                        &r.timeframe,
-                        &r.architecture,
-                        &r.variant,
+                        r.version_id.as_str(),
+                        r.symbol.as_str(),
+                        r.timeframe.as_str(),
+                        r.architecture.as_str(),
+                        r.variant.as_str(),
                     ]
                     .iter()
                     .any(|f| f.to_lowercase().contains(&needle))
@@ -190,10 +190,10 @@ impl ModelsScreen {
                 self.comparing = true;
                 for v in &self.selected {
                     if !self.details.contains_key(v) {
-                        out.send(Request::ModelDetail(v.clone()));
+                        out.send(Request::ModelDetail { version: v.clone() });
                     }
                     if !self.predictions.contains_key(v) {
-                        out.send(Request::Predictions(v.clone()));
+                        out.send(Request::Predictions { version: v.clone() });
                     }
                 }
             }
@@ -254,10 +254,10 @@ impl ModelsScreen {
                         if ui.link(name).clicked() {
                             open = Some(r.version_id.clone());
                         }
-                        ui.label(&r.symbol);
-                        ui.label(&r.timeframe);
-                        ui.label(&r.architecture);
-                        ui.label(&r.variant);
+                        ui.label(r.symbol.as_str());
+                        ui.label(r.timeframe.as_str());
+                        ui.label(r.architecture.as_str());
+                        ui.label(r.variant.as_str());
                         ui.label(
                             r.created_at
                                 .get(..16)

@@ -2,17 +2,16 @@
 //! Cancel, and the live view of a run (losses, learning rate, progress with ETA, device), ending
 //! with the test metrics beside the baselines and a link to the new model.
 
-use atb_protocol::desktop::{
-    DEVICES, FEATURE_SETS, FieldProblem, MODEL_TYPES, RunSnapshot, RunUpdate, TrainRequest,
-    VARIANTS,
-};
+use atb_protocol::desktop::{RunSnapshot, RunUpdate, TrainRequest};
 use atb_protocol::registry::ModelRow;
+use atb_protocol::spec::{FieldProblem, TrainSpec};
 use atb_protocol::training::{Evaluation, StopReason, TrainingEvent};
+use atb_protocol::vocab::{Architecture, DeviceChoice, FeatureSet, Variant};
 use egui::{RichText, Ui};
 use egui_plot::{Legend, Line, Plot, PlotPoints, Points};
 
 use crate::app::Outbox;
-use crate::backend::Request;
+use crate::backend::{Request, RequestKind};
 use crate::data_screen::SeriesForm;
 use crate::widgets::{
     ERROR_RED, GOOD_GREEN, choice, duration, envelope, labelled_edit, metrics_table, num, problem,
@@ -25,44 +24,29 @@ const EPOCH_MARKERS_UP_TO: usize = 50;
 const TRAIN_LOSS_COLOR: egui::Color32 = egui::Color32::from_rgb(0xd0, 0x6a, 0x3a);
 const VALIDATION_LOSS_COLOR: egui::Color32 = egui::Color32::from_rgb(0x3a, 0x7c, 0xd0);
 
-/// The form as typed.
+/// The form as typed: choices are typed values, numbers stay text until checked.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrainForm {
     pub series: SeriesForm,
-    pub model_type: String,
-    pub variant: String,
+    pub architecture: Architecture,
+    pub variant: Variant,
     pub epochs: String,
     pub batch_size: String,
     pub sequence_length: String,
     pub learning_rate: String,
     pub patience: String,
     pub horizon: String,
-    pub feature_set: String,
+    pub feature_set: FeatureSet,
     pub seed: String,
-    pub device: String,
+    pub device: DeviceChoice,
     pub grad_clip: String,
     pub folds: String,
 }
 
 impl Default for TrainForm {
+    /// The same defaults as `atb train model` (`TrainSpec::default()`), on the bundled sample.
     fn default() -> Self {
-        let d = TrainRequest::default();
-        Self {
-            series: SeriesForm::default(),
-            model_type: d.model_type,
-            variant: d.variant,
-            epochs: d.epochs.to_string(),
-            batch_size: d.batch_size.to_string(),
-            sequence_length: d.sequence_length.to_string(),
-            learning_rate: d.learning_rate.to_string(),
-            patience: d.patience.to_string(),
-            horizon: d.horizon.to_string(),
-            feature_set: d.feature_set,
-            seed: d.seed.to_string(),
-            device: d.device,
-            grad_clip: String::new(),
-            folds: String::new(),
-        }
+        Self::from_request(&TrainRequest::default())
     }
 }
 
@@ -98,28 +82,35 @@ impl TrainForm {
     /// The form showing `r` (a run the page attached to).
     pub fn from_request(r: &TrainRequest) -> Self {
         let opt = |v: Option<String>| v.unwrap_or_default();
+        let spec = &r.spec;
         Self {
             series: SeriesForm {
                 source: r.series.source.clone(),
-                symbol: r.series.symbol.clone(),
-                timeframe: r.series.timeframe.clone(),
+                symbol: r.series.symbol.to_string(),
+                timeframe: r.series.timeframe,
                 days: r.series.days.map(|d| d.to_string()).unwrap_or_default(),
                 start_date: opt(r.series.start_date.clone()),
                 end_date: opt(r.series.end_date.clone()),
             },
-            model_type: r.model_type.clone(),
-            variant: r.variant.clone(),
-            epochs: r.epochs.to_string(),
-            batch_size: r.batch_size.to_string(),
-            sequence_length: r.sequence_length.to_string(),
-            learning_rate: r.learning_rate.to_string(),
-            patience: r.patience.to_string(),
-            horizon: r.horizon.to_string(),
-            feature_set: r.feature_set.clone(),
-            seed: r.seed.to_string(),
-            device: r.device.clone(),
-            grad_clip: r.grad_clip.map(|c| c.to_string()).unwrap_or_default(),
-            folds: r.folds.map(|k| k.to_string()).unwrap_or_default(),
+            architecture: spec.architecture,
+            variant: spec.variant,
+            epochs: spec.epochs.to_string(),
+            batch_size: spec.batch_size.to_string(),
+            sequence_length: spec.sequence_length.to_string(),
+            learning_rate: spec.learning_rate.to_string(),
+            patience: spec.patience.to_string(),
+            horizon: spec.horizon.to_string(),
+            feature_set: spec.feature_set,
+            seed: spec.seed.to_string(),
+            device: spec.device,
+            grad_clip: spec
+                .grad_clip_norm
+                .map(|c| c.to_string())
+                .unwrap_or_default(),
+            folds: spec
+                .walk_forward_folds
+                .map(|k| k.to_string())
+                .unwrap_or_default(),
         }
     }
 
@@ -169,19 +160,22 @@ impl TrainForm {
         };
         let request = TrainRequest {
             series,
-            model_type: self.model_type.clone(),
-            variant: self.variant.clone(),
-            epochs,
-            batch_size,
-            sequence_length,
-            learning_rate,
-            patience,
-            horizon,
-            feature_set: self.feature_set.clone(),
-            seed,
-            device: self.device.clone(),
-            grad_clip,
-            folds,
+            spec: TrainSpec {
+                architecture: self.architecture,
+                variant: self.variant,
+                epochs,
+                batch_size,
+                sequence_length,
+                learning_rate,
+                patience,
+                horizon,
+                feature_set: self.feature_set,
+                seed,
+                device: self.device,
+                grad_clip_norm: grad_clip,
+                walk_forward_folds: folds,
+                ..TrainSpec::default()
+            },
         };
         problems.extend(request.problems());
         if problems.is_empty() {
@@ -202,10 +196,15 @@ impl TrainForm {
             ui.strong("Candles");
             self.series.show(ui, problems, true);
             ui.strong("Model");
-            choice(ui, "Architecture", &mut self.model_type, &MODEL_TYPES);
-            choice(ui, "Variant", &mut self.variant, &VARIANTS);
-            choice(ui, "Feature set", &mut self.feature_set, &FEATURE_SETS);
-            choice(ui, "Device", &mut self.device, &DEVICES);
+            choice(
+                ui,
+                "Architecture",
+                &mut self.architecture,
+                &Architecture::ALL,
+            );
+            choice(ui, "Variant", &mut self.variant, &Variant::ALL);
+            choice(ui, "Feature set", &mut self.feature_set, &FeatureSet::ALL);
+            choice(ui, "Device", &mut self.device, &DeviceChoice::ALL);
 
             let ui = &mut cols[1];
             ui.strong("Training");
@@ -375,7 +374,6 @@ impl RunView {
                 self.train_seconds = train_seconds;
                 self.evaluation = Some(*evaluation);
             }
-            TrainingEvent::Failed { message } => self.failed = Some(message),
         }
     }
 
@@ -422,21 +420,26 @@ pub struct TrainScreen {
     /// Train was pressed and the shell has not answered yet.
     pub starting: bool,
     pub cancel_requested: bool,
+    /// Updates that arrived before the snapshot of their run (the channel and the answer travel
+    /// separately, so either may come first); applied after it.
+    pending: Vec<RunUpdate>,
 }
 
 impl TrainScreen {
     pub fn attach(&mut self, snapshot: Option<RunSnapshot>) {
         self.starting = false;
+        let pending = std::mem::take(&mut self.pending);
         let Some(s) = snapshot else { return };
         let mut view = RunView {
             run_id: s.run_id,
             active: true,
             ..RunView::default()
         };
-        for u in s.updates {
+        let ended = !s.active;
+        for u in s.updates.into_iter().chain(pending) {
             view.apply(u);
         }
-        view.active = s.active && view.active;
+        view.active = !ended && view.active;
         // Show what the run was asked for, not whatever the form held.
         self.form = TrainForm::from_request(&s.request);
         self.cancel_requested = false;
@@ -444,17 +447,21 @@ impl TrainScreen {
     }
 
     pub fn update(&mut self, u: RunUpdate) {
-        if let Some(run) = &mut self.run {
-            run.apply(u);
+        match &mut self.run {
+            Some(run) if !self.starting => run.apply(u),
+            // The snapshot of this run is still on its way.
+            _ => self.pending.push(u),
         }
     }
 
-    pub fn request_failed(&mut self, request: &str) {
-        if request == "Train" {
-            self.starting = false;
-        }
-        if request == "Cancel" {
-            self.cancel_requested = false;
+    pub fn request_failed(&mut self, request: RequestKind) {
+        match request {
+            RequestKind::Train => {
+                self.starting = false;
+                self.pending.clear();
+            }
+            RequestKind::CancelRun => self.cancel_requested = false,
+            _ => {}
         }
     }
 

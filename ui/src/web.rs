@@ -1,20 +1,22 @@
-//! The wasm entry point and the backend that talks to the Tauri shell: each request becomes one
-//! `invoke` of a shell command; fetch and training progress arrive on a Tauri `Channel` passed to
-//! the command. Live updates ask for a repaint at most a few times a second.
+//! The wasm entry point and the backend that talks to the Tauri shell: every request is one
+//! `invoke` of the shell's single command ([`atb_protocol::rpc::COMMAND`]) with the request and a
+//! Tauri `Channel`, on which streamed replies (fetch pages, run updates) arrive. Live updates ask
+//! for a repaint at most a few times a second.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::Duration;
 
-use atb_protocol::desktop::RunUpdate;
-use serde::de::DeserializeOwned;
-use serde_json::{Value, json};
+use atb_protocol::rpc::COMMAND;
+use serde::Deserialize;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{JsFuture, spawn_local};
 
 use crate::app::AtbApp;
-use crate::backend::{Backend, Reply, Request};
+use crate::backend::{
+    Backend, ErrorKind, ErrorReply, Failure, Received, Reply, Request, RequestKind,
+};
 use crate::frame_gate;
 
 /// Live chart updates are coalesced into at most four repaints a second.
@@ -28,100 +30,143 @@ function tauriCore() {
   }
   return t.core;
 }
-export function atbInvoke(cmd, args) {
-  return Promise.resolve()
-    .then(() => tauriCore().invoke(cmd, JSON.parse(args)))
-    .then((r) => JSON.stringify(r === undefined ? null : r));
-}
-export function atbInvokeStreaming(cmd, args, onMessage) {
+export function atbRpc(command, request, onMessage) {
   return Promise.resolve()
     .then(() => {
       const core = tauriCore();
       const channel = new core.Channel();
       channel.onmessage = (m) => onMessage(JSON.stringify(m));
-      const a = JSON.parse(args);
-      a.channel = channel;
-      return core.invoke(cmd, a);
+      return core.invoke(command, { request: JSON.parse(request), channel });
     })
-    .then((r) => JSON.stringify(r === undefined ? null : r));
+    .then(
+      (r) => JSON.stringify({ ok: r }),
+      (e) => JSON.stringify({ err: e instanceof Error ? e.message : e })
+    );
 }
 "#)]
 extern "C" {
-    #[wasm_bindgen(js_name = atbInvoke)]
-    fn atb_invoke(cmd: &str, args: &str) -> js_sys::Promise;
-    #[wasm_bindgen(js_name = atbInvokeStreaming)]
-    fn atb_invoke_streaming(
-        cmd: &str,
-        args: &str,
+    #[wasm_bindgen(js_name = atbRpc)]
+    fn atb_rpc(
+        command: &str,
+        request: &str,
         on_message: &Closure<dyn FnMut(String)>,
     ) -> js_sys::Promise;
 }
 
-#[derive(Clone, Copy)]
-enum Stream {
-    Fetch,
-    Run,
+/// How an invoke ended: the shell's reply, its typed error, or (a broken bridge, a shell that
+/// does not know the request) a plain message.
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Outcome {
+    Ok(Reply),
+    Err(ShellError),
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum ShellError {
+    Typed(ErrorReply),
+    Text(String),
+    Other(serde_json::Value),
 }
 
 /// Talks to the `atb-desktop` shell.
 #[derive(Default)]
 pub struct TauriBackend {
-    inbox: Rc<RefCell<Vec<Reply>>>,
+    inbox: Rc<RefCell<Vec<Received>>>,
     /// Set when a streamed update has asked for a repaint that no frame has polled yet: the
     /// updates that follow ride on that repaint instead of each asking again.
     stream_repaint_pending: Rc<Cell<bool>>,
     /// The listener of the current run's channel: kept alive while that run streams, replaced by
     /// the next run's.
-    run_listener: Option<Closure<dyn FnMut(String)>>,
+    run_listener: Rc<RefCell<Option<Closure<dyn FnMut(String)>>>>,
 }
 
-fn route(r: &Request) -> (&'static str, Value, Option<Stream>) {
-    match r {
-        Request::AppInfo => ("app_info", json!({}), None),
-        Request::DataOverview => ("data_overview", json!({}), None),
-        Request::Candles(s) => ("candles", json!({ "request": s }), None),
-        Request::Fetch(s) => ("fetch", json!({ "request": s }), Some(Stream::Fetch)),
-        Request::Train(t) => ("start_training", json!({ "request": t }), Some(Stream::Run)),
-        Request::AttachRun => ("attach_run", json!({}), Some(Stream::Run)),
-        Request::CancelRun => ("cancel_training", json!({}), None),
-        Request::ListModels => ("list_models", json!({}), None),
-        Request::ModelDetail(v) => ("model_detail", json!({ "version": v }), None),
-        Request::Predictions(v) => ("test_predictions", json!({ "version": v }), None),
-        Request::Attention(v) => ("attention_map", json!({ "version": v }), None),
-        Request::ExportOnnx(v) => ("export_onnx", json!({ "version": v }), None),
-        Request::Promote { version, alias } => (
-            "promote",
-            json!({ "version": version, "alias": alias }),
-            None,
-        ),
-        Request::Delete(v) => ("delete_model", json!({ "version": v }), None),
+fn failure(request: RequestKind, kind: ErrorKind, message: String) -> Failure {
+    Failure {
+        request,
+        error: ErrorReply::new(kind, message),
     }
 }
 
-fn read<T: DeserializeOwned>(request: &Request, json: &str) -> Result<T, Reply> {
-    serde_json::from_str(json).map_err(|e| Reply::Failed {
-        request: request.name(),
-        message: format!("the shell's answer could not be read ({e}); rebuild atb-desktop so the UI and the shell match"),
-    })
+/// Reads what an invoke resolved to.
+fn outcome(request: RequestKind, json: &str) -> Received {
+    match serde_json::from_str::<Outcome>(json) {
+        Ok(Outcome::Ok(reply)) => Ok(reply),
+        Ok(Outcome::Err(ShellError::Typed(error))) => Err(Failure { request, error }),
+        Ok(Outcome::Err(ShellError::Text(message))) => {
+            Err(failure(request, ErrorKind::Internal, message))
+        }
+        Ok(Outcome::Err(ShellError::Other(v))) => {
+            Err(failure(request, ErrorKind::Internal, v.to_string()))
+        }
+        Err(e) => Err(failure(
+            request,
+            ErrorKind::Internal,
+            format!(
+                "the shell's answer could not be read ({e}); rebuild atb-desktop so the UI and the shell match"
+            ),
+        )),
+    }
 }
 
-fn answer(request: &Request, json: &str) -> Result<Reply, Reply> {
-    Ok(match request {
-        Request::AppInfo => Reply::AppInfo(read(request, json)?),
-        Request::DataOverview => Reply::DataOverview(read(request, json)?),
-        Request::Candles(_) => Reply::Candles(read(request, json)?),
-        Request::Fetch(_) => Reply::Fetched(read(request, json)?),
-        Request::Train(_) => Reply::RunSnapshot(Some(read(request, json)?)),
-        Request::AttachRun => Reply::RunSnapshot(read(request, json)?),
-        Request::CancelRun => Reply::CancelRequested,
-        Request::ListModels => Reply::Models(read(request, json)?),
-        Request::ModelDetail(_) => Reply::Detail(Box::new(read(request, json)?)),
-        Request::Predictions(_) => Reply::Predictions(read(request, json)?),
-        Request::Attention(_) => Reply::Attention(read(request, json)?),
-        Request::ExportOnnx(_) => Reply::Exported(read(request, json)?),
-        Request::Promote { .. } => Reply::Promoted(read(request, json)?),
-        Request::Delete(_) => Reply::Deleted(read(request, json)?),
-    })
+impl Backend for TauriBackend {
+    fn send(&mut self, request: Request, ctx: &egui::Context) {
+        let kind = request.kind();
+        let json = match serde_json::to_string(&request) {
+            Ok(j) => j,
+            Err(e) => {
+                self.inbox.borrow_mut().push(Err(failure(
+                    kind,
+                    ErrorKind::Internal,
+                    format!("the request could not be written: {e}"),
+                )));
+                return;
+            }
+        };
+        let inbox = Rc::clone(&self.inbox);
+        let repaint = ctx.clone();
+        let repaint_pending = Rc::clone(&self.stream_repaint_pending);
+        let listener = Closure::<dyn FnMut(String)>::new(move |json: String| {
+            let received = serde_json::from_str::<Reply>(&json).map_err(|e| {
+                failure(
+                    kind,
+                    ErrorKind::Internal,
+                    format!("an update could not be read ({e})"),
+                )
+            });
+            inbox.borrow_mut().push(received);
+            if !repaint_pending.replace(true) {
+                repaint.request_repaint_after(STREAM_REPAINT);
+            }
+        });
+        let promise = atb_rpc(COMMAND, &json, &listener);
+        let inbox = Rc::clone(&self.inbox);
+        let run_listener = Rc::clone(&self.run_listener);
+        let ctx = ctx.clone();
+        spawn_local(async move {
+            let received = match JsFuture::from(promise).await {
+                Ok(v) => outcome(kind, &v.as_string().unwrap_or_default()),
+                Err(e) => Err(failure(kind, ErrorKind::Internal, js_message(&e))),
+            };
+            // A run keeps streaming after its request is answered: keep its listener until the
+            // next run's replaces it. Everything else streams only while its request runs.
+            let streams_on = matches!(kind, RequestKind::Train | RequestKind::AttachRun)
+                && matches!(received, Ok(Reply::RunSnapshot(Some(_))));
+            if streams_on {
+                *run_listener.borrow_mut() = Some(listener);
+            } else {
+                drop(listener);
+            }
+            inbox.borrow_mut().push(received);
+            ctx.request_repaint();
+        });
+    }
+
+    fn poll(&mut self) -> Vec<Received> {
+        self.stream_repaint_pending.set(false);
+        std::mem::take(&mut *self.inbox.borrow_mut())
+    }
 }
 
 fn js_message(e: &JsValue) -> String {
@@ -131,82 +176,6 @@ fn js_message(e: &JsValue) -> String {
                 .map(|e| String::from(e.message()))
         })
         .unwrap_or_else(|| format!("{e:?}"))
-}
-
-impl Backend for TauriBackend {
-    fn send(&mut self, request: Request, ctx: &egui::Context) {
-        let (cmd, args, stream) = route(&request);
-        let args = args.to_string();
-        let promise = match stream {
-            None => atb_invoke(cmd, &args),
-            Some(kind) => {
-                let inbox = Rc::clone(&self.inbox);
-                let repaint = ctx.clone();
-                let repaint_pending = Rc::clone(&self.stream_repaint_pending);
-                let name = request.name();
-                let listener = Closure::<dyn FnMut(String)>::new(move |json: String| {
-                    let reply = match kind {
-                        Stream::Fetch => serde_json::from_str(&json).map(Reply::FetchProgress),
-                        Stream::Run => serde_json::from_str::<RunUpdate>(&json).map(Reply::Run),
-                    };
-                    inbox
-                        .borrow_mut()
-                        .push(reply.unwrap_or_else(|e| Reply::Failed {
-                            request: name,
-                            message: format!("an update could not be read ({e})"),
-                        }));
-                    if !repaint_pending.replace(true) {
-                        repaint.request_repaint_after(STREAM_REPAINT);
-                    }
-                });
-                let promise = atb_invoke_streaming(cmd, &args, &listener);
-                match kind {
-                    Stream::Run => self.run_listener = Some(listener),
-                    // A fetch streams only while its command runs: the future below owns it.
-                    Stream::Fetch => {
-                        let owned = listener;
-                        let inbox = Rc::clone(&self.inbox);
-                        let ctx = ctx.clone();
-                        spawn_local(async move {
-                            let result = JsFuture::from(promise).await;
-                            drop(owned);
-                            finish(&request, result, &inbox, &ctx);
-                        });
-                        return;
-                    }
-                }
-                promise
-            }
-        };
-        let inbox = Rc::clone(&self.inbox);
-        let ctx = ctx.clone();
-        spawn_local(async move {
-            let result = JsFuture::from(promise).await;
-            finish(&request, result, &inbox, &ctx);
-        });
-    }
-
-    fn poll(&mut self) -> Vec<Reply> {
-        self.stream_repaint_pending.set(false);
-        std::mem::take(&mut *self.inbox.borrow_mut())
-    }
-}
-
-fn finish(
-    request: &Request,
-    result: Result<JsValue, JsValue>,
-    inbox: &RefCell<Vec<Reply>>,
-    ctx: &egui::Context,
-) {
-    let reply = match result {
-        Ok(v) => answer(request, &v.as_string().unwrap_or_default()).unwrap_or_else(|e| e),
-        Err(e) => Reply::Failed {
-            request: request.name(),
-            message: js_message(&e),
-        },
-    };
-    inbox.borrow_mut().push(reply);
-    ctx.request_repaint();
 }
 
 /// Starts the app on the page's `atb_canvas`.

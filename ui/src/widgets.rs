@@ -1,8 +1,8 @@
 //! Small pieces every screen uses: labelled inputs (so each widget has an accessible name),
 //! number and time formatting without a date library, and the metrics-beside-baselines table.
 
-use atb_protocol::verdict::{VerdictKind, vs_persistence, vs_ridge};
 use atb_protocol::training::{Metrics, SplitEvaluation};
+use atb_protocol::verdict::{VerdictKind, vs_persistence, vs_ridge};
 use egui::{Color32, Response, RichText, Ui};
 
 pub const ERROR_RED: Color32 = Color32::from_rgb(0xd0, 0x40, 0x40);
@@ -19,13 +19,18 @@ pub fn labelled_edit(ui: &mut Ui, label: &str, value: &mut String, width: f32) -
 }
 
 /// A drop-down of fixed choices, named by `label`.
-pub fn choice(ui: &mut Ui, label: &str, value: &mut String, options: &[&str]) -> bool {
+pub fn choice<T: Clone + PartialEq + std::fmt::Display>(
+    ui: &mut Ui,
+    label: &str,
+    value: &mut T,
+    options: &[T],
+) -> bool {
     let before = value.clone();
     egui::ComboBox::from_label(label)
-        .selected_text(value.as_str())
+        .selected_text(value.to_string())
         .show_ui(ui, |ui| {
             for o in options {
-                ui.selectable_value(value, (*o).to_string(), *o);
+                ui.selectable_value(value, o.clone(), o.to_string());
             }
         });
     *value != before

@@ -2,6 +2,8 @@
 //! reader) would: every input must have a name, or the harness fails the test.
 
 use atb_protocol::desktop::RunUpdate;
+use atb_protocol::spec::TrainSpec;
+use atb_protocol::vocab::{Architecture, CandleSource};
 use atb_ui::backend::{Reply, Request};
 use atb_ui::fake::{FakeBackend, sample_epoch, sample_finish, sample_run_started};
 use atb_ui::{AtbApp, Screen};
@@ -54,8 +56,8 @@ fn train_form_starts_a_run_streams_points_and_cancels() {
     else {
         panic!("Train sent nothing: {:?}", fake.sent());
     };
-    assert_eq!((sent.epochs, sent.learning_rate), (3, 0.0005));
-    assert_eq!(sent.series.source, "sample");
+    assert_eq!((sent.spec.epochs, sent.spec.learning_rate), (3, 0.0005));
+    assert_eq!(sent.series.source, CandleSource::Sample);
     // Train is disabled while the run goes on; Cancel is offered.
     assert!(!train_enabled(&h));
     fake.push(Reply::Run(sample_run_started(3)));
@@ -122,7 +124,7 @@ fn an_invalid_value_disables_train_and_says_why() {
     h.run();
     set_text(&mut h, "Batch size", "0");
     assert!(!train_enabled(&h));
-    h.get_by_label("Train is disabled: batch size: between 1 and 65536");
+    h.get_by_label("Train is disabled: batch size: 0 is not between 1 and 65536");
     set_text(&mut h, "Batch size", "lots");
     h.get_by_label("Train is disabled: batch size: a whole number");
     set_text(&mut h, "Batch size", "64");
@@ -158,15 +160,22 @@ fn selecting_two_models_shows_the_comparison() {
     // Sorting by MAE puts the attention model (790) first.
     h.get_by_label_contains("Test MAE $").click();
     h.run();
-    let order: Vec<String> = h
+    let order: Vec<Architecture> = h
         .state()
         .state
         .models
         .visible()
         .iter()
-        .map(|r| r.architecture.clone())
+        .map(|r| r.architecture)
         .collect();
-    assert_eq!(order, ["attention_lstm", "cnn_lstm", "tcn"]);
+    assert_eq!(
+        order,
+        [
+            Architecture::AttentionLstm,
+            Architecture::CnnLstm,
+            Architecture::Tcn
+        ]
+    );
 }
 
 #[test]
@@ -195,7 +204,12 @@ fn export_shows_the_parity_result_and_promote_and_delete_work() {
     h.run();
     h.get_by_role_and_label(Role::Button, "Keep it").click();
     h.run();
-    assert!(!fake.sent().iter().any(|r| matches!(r, Request::Delete(_))));
+    assert!(
+        !fake
+            .sent()
+            .iter()
+            .any(|r| matches!(r, Request::Delete { .. }))
+    );
     h.get_by_role_and_label(Role::Button, "Delete…").click();
     h.run();
     h.get_by_role_and_label(Role::Button, "Delete permanently")
@@ -236,9 +250,12 @@ fn a_failing_backend_shows_a_banner_and_the_ui_stays_usable() {
 fn a_reopened_ui_catches_up_with_the_run_in_progress() {
     let fake = FakeBackend::with_sample_models();
     let request = atb_protocol::desktop::TrainRequest {
-        model_type: "tcn".into(),
-        epochs: 5,
-        grad_clip: Some(1.5),
+        spec: TrainSpec {
+            architecture: Architecture::Tcn,
+            epochs: 5,
+            grad_clip_norm: Some(1.5),
+            ..TrainSpec::default()
+        },
         ..Default::default()
     };
     let mut snapshot_updates = vec![sample_run_started(5)];
@@ -282,7 +299,7 @@ fn the_data_screen_plots_closes_with_gaps_and_fetches_with_progress() {
         fetch.accesskit_node().is_disabled(),
         "the sample is not fetched"
     );
-    h.state_mut().state.data.form.source = "binance".into();
+    h.state_mut().state.data.form.source = CandleSource::Binance;
     h.run();
     set_text(&mut h, "Last days", "30");
     h.get_by_role_and_label(Role::Button, "Fetch from Binance")
@@ -301,4 +318,14 @@ fn the_guide_judges_claims_by_the_registry() {
     h.run();
     h.get_by_label_contains("1 of 3 tested models are better than persistence");
     h.get_by_label("Maximum accuracy: not measured yet");
+}
+
+/// The form's defaults are the CLI's (`TrainSpec::default()`), on the bundled sample.
+#[test]
+fn the_train_form_starts_from_the_shared_spec() {
+    let request = atb_ui::train_screen::TrainForm::default()
+        .request()
+        .unwrap();
+    assert_eq!(request.spec, TrainSpec::default());
+    assert_eq!(request.series.source, CandleSource::Sample);
 }

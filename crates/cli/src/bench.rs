@@ -6,16 +6,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use atb_engine::benchmark::inference::TimingPlan;
-use atb_engine::benchmark::markdown::markdown;
-use atb_engine::benchmark::{BenchProgress, BenchRequest, run_benchmark};
-use atb_engine::gpu_check::use_home_kernel_cache;
-use atb_engine::market::source::{CandleSource, load_candles};
-use atb_engine::market::{Interval, Symbol};
-use atb_engine::registry::write_atomic;
-use atb_engine::settings::Settings;
-use atb_engine::training::TrainingParams;
-use atb_models::{DeviceChoice, ModelType, Variant};
+use atb_engine::service::bench::{bench, report_markdown, write_report_json, write_text};
+use atb_engine::service::data::load_series;
+use atb_engine::{
+    Architecture, BenchProgress, BenchRequest, CandleSource, DeviceChoice, Settings, Symbol,
+    Timeframe, TimingPlan, TrainSpec, Variant,
+};
 use atb_protocol::training::TrainingEvent;
 use clap::Args;
 
@@ -25,19 +21,19 @@ use crate::output::cancel_on_ctrl_c;
 
 #[derive(Args)]
 pub struct BenchArgs {
-    /// Model types, comma-separated, or `all`.
+    /// Architectures, comma-separated, or `all`.
     #[arg(long, default_value = "all", value_parser = parse_models)]
-    models: List<ModelType>,
+    models: List<Architecture>,
     /// Variants, comma-separated (lightweight, default, deep), or `all`.
     #[arg(long, default_value = "default", value_parser = parse_variants)]
     variants: List<Variant>,
     /// `sample` (bundled BTCUSDT 1h), `binance` or `csv:PATH`.
     #[arg(long, default_value = "sample")]
     source: CandleSource,
-    #[arg(long, default_value = "BTCUSDT")]
+    #[arg(long, default_value_t = Symbol::default())]
     symbol: Symbol,
     #[arg(long, short = 't', default_value = "1h")]
-    timeframe: Interval,
+    timeframe: Timeframe,
     #[command(flatten)]
     range: RangeArgs,
     #[arg(long, default_value_t = 2)]
@@ -83,8 +79,8 @@ where
         .map(List)
 }
 
-fn parse_models(s: &str) -> Result<List<ModelType>, String> {
-    parse_list(s, &ModelType::ALL)
+fn parse_models(s: &str) -> Result<List<Architecture>, String> {
+    parse_list(s, &Architecture::ALL)
 }
 
 fn parse_variants(s: &str) -> Result<List<Variant>, String> {
@@ -99,7 +95,7 @@ pub async fn run(args: BenchArgs) -> Result<ExitCode> {
         variants: args.variants.0,
         epochs: args.epochs,
         seeds: args.seeds,
-        params: TrainingParams {
+        params: TrainSpec {
             sequence_length: args.sequence_length,
             batch_size: args.batch_size,
             seed: args.seed,
@@ -107,7 +103,7 @@ pub async fn run(args: BenchArgs) -> Result<ExitCode> {
             // Every model runs the epochs asked for: a benchmark compares equal budgets.
             patience: args.epochs.max(1),
             lr_patience: args.epochs.max(1),
-            ..TrainingParams::default()
+            ..TrainSpec::default()
         },
         timing: TimingPlan {
             single_calls: args.latency_calls.max(1),
@@ -115,21 +111,16 @@ pub async fn run(args: BenchArgs) -> Result<ExitCode> {
         },
     };
     request.validate()?;
-    let range = args.range.training_range(&args.source)?;
-    let series = load_candles(
+    let series = load_series(
         &settings,
-        &args.source,
-        &args.symbol,
-        args.timeframe,
-        range,
+        &args.range.series(args.source, args.symbol, args.timeframe),
         &mut |_| {},
     )
     .await?;
-    use_home_kernel_cache(&settings);
     let worker_settings = settings.clone();
     let worker_cancel = cancel.clone();
     let report = tokio::task::spawn_blocking(move || {
-        run_benchmark(
+        bench(
             &worker_settings,
             &series,
             &request,
@@ -146,14 +137,14 @@ pub async fn run(args: BenchArgs) -> Result<ExitCode> {
         }
         other => other?,
     };
-    let table = markdown(&report);
+    let table = report_markdown(&report);
     println!("{table}");
     if let Some(path) = &args.json {
-        write_atomic(path, &serde_json::to_vec_pretty(&report)?)?;
+        write_report_json(&report, path)?;
         eprintln!("bench: JSON written to {}", path.display());
     }
     if let Some(path) = &args.markdown {
-        write_atomic(path, table.as_bytes())?;
+        write_text(path, &table)?;
         eprintln!("bench: markdown written to {}", path.display());
     }
     Ok(ExitCode::SUCCESS)
@@ -163,12 +154,12 @@ pub async fn run(args: BenchArgs) -> Result<ExitCode> {
 fn progress(p: BenchProgress) {
     match p {
         BenchProgress::RunStarted {
-            model_type,
+            architecture,
             variant,
             seed,
             index,
             total,
-        } => eprintln!("bench: [{index}/{total}] training {model_type} {variant} (seed {seed})"),
+        } => eprintln!("bench: [{index}/{total}] training {architecture} {variant} (seed {seed})"),
         BenchProgress::Training(TrainingEvent::EpochEnd {
             epoch,
             train_loss,
@@ -180,12 +171,12 @@ fn progress(p: BenchProgress) {
         ),
         BenchProgress::Training(_) => {}
         BenchProgress::Measuring {
-            model_type,
+            architecture,
             variant,
-        } => eprintln!("bench:   exporting {model_type} {variant} to ONNX and timing inference"),
+        } => eprintln!("bench:   exporting {architecture} {variant} to ONNX and timing inference"),
         BenchProgress::Measured(r) => eprintln!(
             "bench:   {} {}: {:.0} training windows/s, test MAE {:.2} USD, skill {:+.4}, p50 {:.3} ms native / {:.3} ms ONNX",
-            r.model_type,
+            r.architecture,
             r.variant,
             r.train_windows_per_s,
             r.test_mae_usd,

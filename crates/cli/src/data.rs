@@ -5,13 +5,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use atb_engine::market::csv::read_csv_file;
-use atb_engine::market::gaps::find_gaps;
-use atb_engine::market::source::{CandleSource, DateRange, fetch_into_store, load_candles};
-use atb_engine::market::{Interval, Symbol};
-use atb_engine::settings::Settings;
-use atb_engine::store::candles::CandleStore;
+use atb_engine::service::data;
+use atb_engine::{CandleSource, Settings, Symbol, Timeframe};
 use atb_protocol::Gap;
+use atb_protocol::desktop::SeriesRequest;
 use clap::{Args, Subcommand};
 
 use crate::EXIT_INTERRUPTED;
@@ -26,7 +23,7 @@ pub enum DataCommand {
         #[command(flatten)]
         range: RangeArgs,
         #[arg(long, short = 't', default_value = "1h")]
-        timeframe: Interval,
+        timeframe: Timeframe,
         /// Print the summary as JSON on stdout.
         #[arg(long)]
         json: bool,
@@ -42,7 +39,7 @@ pub enum DataCommand {
         symbol: Symbol,
         path: PathBuf,
         #[arg(long, short = 't', default_value = "1h")]
-        timeframe: Interval,
+        timeframe: Timeframe,
     },
     /// Load candles from any source and summarise them (rows, range, gaps) without training.
     Inspect {
@@ -53,12 +50,13 @@ pub enum DataCommand {
         #[command(flatten)]
         range: RangeArgs,
         #[arg(long, short = 't', default_value = "1h")]
-        timeframe: Interval,
+        timeframe: Timeframe,
     },
 }
 
-/// `--days N` or `--start-date YYYY-MM-DD [--end-date YYYY-MM-DD]` (end date inclusive).
-#[derive(Args)]
+/// `--days N` or `--start-date YYYY-MM-DD [--end-date YYYY-MM-DD]` (end date inclusive). With
+/// neither: the last 365 days from Binance, everything from a file or the sample.
+#[derive(Args, Debug)]
 pub struct RangeArgs {
     /// The last N days (up to the last closed candle for Binance, the last row for files).
     #[arg(long, conflicts_with_all = ["start_date", "end_date"])]
@@ -72,21 +70,23 @@ pub struct RangeArgs {
 }
 
 impl RangeArgs {
-    pub fn range(&self) -> Result<DateRange> {
-        Ok(DateRange::from_args(
-            self.days,
-            self.start_date.as_deref(),
-            self.end_date.as_deref(),
-        )?)
-    }
-
-    /// The range for training from `source`: Binance defaults to the last year; files and the
-    /// sample to everything they hold.
-    pub fn training_range(&self, source: &CandleSource) -> Result<DateRange> {
-        Ok(match self.range()? {
-            DateRange::All if *source == CandleSource::Binance => DateRange::LastDays(365),
-            r => r,
-        })
+    /// The request for `symbol` `timeframe` from `source` over this range; with no range, the
+    /// engine's one rule applies (`SeriesRequest::effective_days`: the last year for Binance,
+    /// everything for files and the sample).
+    pub fn series(
+        &self,
+        source: CandleSource,
+        symbol: Symbol,
+        timeframe: Timeframe,
+    ) -> SeriesRequest {
+        SeriesRequest {
+            source,
+            symbol,
+            timeframe,
+            days: self.days,
+            start_date: self.start_date.clone(),
+            end_date: self.end_date.clone(),
+        }
     }
 }
 
@@ -98,7 +98,14 @@ pub async fn run(cmd: DataCommand) -> Result<ExitCode> {
             range,
             timeframe,
             json,
-        } => fetch(&settings, symbol, &range, timeframe, json).await,
+        } => {
+            fetch(
+                &settings,
+                &range.series(CandleSource::Binance, symbol, timeframe),
+                json,
+            )
+            .await
+        }
         DataCommand::List { json } => list(&settings, json),
         DataCommand::Import {
             symbol,
@@ -110,31 +117,21 @@ pub async fn run(cmd: DataCommand) -> Result<ExitCode> {
             source,
             range,
             timeframe,
-        } => inspect(&settings, &symbol, &source, &range, timeframe).await,
+        } => inspect(&settings, &range.series(source, symbol, timeframe)).await,
     }
 }
 
-async fn fetch(
-    settings: &Settings,
-    symbol: Symbol,
-    range: &RangeArgs,
-    timeframe: Interval,
-    json: bool,
-) -> Result<ExitCode> {
-    let range = range.range()?;
-    if range == DateRange::All {
-        anyhow::bail!("give --days N or --start-date YYYY-MM-DD to say which candles to fetch");
-    }
+async fn fetch(settings: &Settings, request: &SeriesRequest, json: bool) -> Result<ExitCode> {
     let bar = progress_bar(
         0,
         "{spinner} {msg} [{bar:30}] {pos}/{len} candles, {elapsed_precise} (ETA {eta})",
     );
-    bar.set_message(format!("{symbol} {timeframe}"));
+    bar.set_message(format!("{} {}", request.symbol, request.timeframe));
     let mut on_progress = |p: atb_protocol::FetchProgress| {
         bar.set_length(p.candles_wanted);
         bar.set_position(p.candles_done);
     };
-    let fetch = fetch_into_store(settings, &symbol, timeframe, range, &mut on_progress);
+    let fetch = data::fetch(settings, request, &mut on_progress);
     let summary = tokio::select! {
         result = fetch => result?,
         _ = tokio::signal::ctrl_c() => {
@@ -172,7 +169,7 @@ async fn fetch(
 }
 
 fn list(settings: &Settings, json: bool) -> Result<ExitCode> {
-    let rows = CandleStore::open(&settings.database_path())?.coverage()?;
+    let rows = data::coverage(settings)?;
     if json {
         println!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(ExitCode::SUCCESS);
@@ -207,40 +204,29 @@ fn import(
     settings: &Settings,
     symbol: &Symbol,
     path: &std::path::Path,
-    timeframe: Interval,
+    timeframe: Timeframe,
 ) -> Result<ExitCode> {
-    let candles = read_csv_file(path, timeframe)?;
-    let inserted =
-        CandleStore::open(&settings.database_path())?.import(symbol, timeframe, &candles)?;
-    let gaps = find_gaps(candles.iter().map(|c| c.open_time), timeframe.millis());
-    let (first, last) = (candles[0].open_time, candles[candles.len() - 1].open_time);
+    let summary = data::import_csv(settings, symbol, path, timeframe)?;
     println!(
-        "{symbol} {timeframe}: imported {} from {} ({inserted} new), {} to {}, {}",
-        plural(candles.len() as u64, "candle", "candles"),
+        "{symbol} {timeframe}: imported {} from {} ({} new), {} to {}, {}",
+        plural(summary.candles as u64, "candle", "candles"),
         path.display(),
-        time(first),
-        time(last),
-        describe_gaps(&gaps)
+        summary.inserted,
+        time(summary.first_open_ms),
+        time(summary.last_open_ms),
+        describe_gaps(&summary.gaps)
     );
     Ok(ExitCode::SUCCESS)
 }
 
-async fn inspect(
-    settings: &Settings,
-    symbol: &Symbol,
-    source: &CandleSource,
-    range: &RangeArgs,
-    timeframe: Interval,
-) -> Result<ExitCode> {
-    let series = load_candles(
-        settings,
-        source,
+async fn inspect(settings: &Settings, request: &SeriesRequest) -> Result<ExitCode> {
+    let series = data::load_series(settings, request, &mut |_| {}).await?;
+    let SeriesRequest {
         symbol,
         timeframe,
-        range.range()?,
-        &mut |_| {},
-    )
-    .await?;
+        source,
+        ..
+    } = request;
     let (Some(first), Some(last)) = (series.candles.first(), series.candles.last()) else {
         println!("{symbol} {timeframe} from {source}: no candles in the range");
         return Ok(ExitCode::SUCCESS);

@@ -3,8 +3,7 @@
 use std::process::ExitCode;
 
 use anyhow::Result;
-use atb_engine::gpu_check::gpu_check;
-use atb_engine::settings::Settings;
+use atb_engine::{Settings, gpu_check};
 use clap::Subcommand;
 
 #[derive(Subcommand)]

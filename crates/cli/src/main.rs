@@ -35,13 +35,13 @@ enum Command {
     Models(models::ModelsCommand),
     /// Predict with a registered version: the next close from a source, or raw outputs for windows.
     Predict(predict::PredictArgs),
-    /// Train every (type, variant) pair for one epoch on the sample, reload, predict and export
+    /// Train every (architecture, variant) pair for one epoch on the sample, reload, predict and export
     /// to ONNX (parity-checked); exit non-zero if any fails. Uses a temporary registry.
     Validate {
         #[arg(long)]
         json: bool,
         #[arg(long, default_value = "cpu")]
-        device: atb_models::DeviceChoice,
+        device: atb_engine::DeviceChoice,
     },
     /// The original's comparison table, measured: train the chosen models on the same data and
     /// seeds, export and time them, print the table and write it as JSON and markdown.
@@ -73,7 +73,27 @@ fn quiet_graphics_runtime_dir() {
 /// Exit code for a run stopped by Ctrl-C (128 + SIGINT), as shells report it.
 pub const EXIT_INTERRUPTED: u8 = 130;
 
+/// A reader that went away (`atb models list | head -1`) is not an error: stop quietly with
+/// success, as other command-line tools do. Rust ignores SIGPIPE, so the first write after the
+/// reader closed panics in `println!`; that panic, and only that one, ends the process here.
+fn exit_quietly_on_closed_stdout() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(0);
+        }
+        default(info);
+    }));
+}
+
 fn main() -> ExitCode {
+    exit_quietly_on_closed_stdout();
     let cli = Cli::parse();
     // Training reuses large buffers; keep freed memory instead of faulting fresh pages in.
     atb_models::kernels::memory::hold_freed_memory();
@@ -105,5 +125,56 @@ fn main() -> ExitCode {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use atb_engine::TrainSpec;
+    use atb_protocol::desktop::TrainRequest;
+    use clap::Parser;
+
+    use super::{Cli, Command};
+    use crate::train::TrainCommand;
+
+    fn train_request(args: &[&str]) -> TrainRequest {
+        let argv = ["atb", "train", "model", "BTCUSDT"].iter().chain(args);
+        match Cli::try_parse_from(argv).unwrap().command {
+            Command::Train(TrainCommand::Model(a)) => a.request(),
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn train_flags_default_to_the_one_spec_the_desktop_starts_from() {
+        let request = train_request(&[]);
+        assert_eq!(request.spec, TrainSpec::default());
+        assert_eq!(request.spec, TrainRequest::default().spec);
+    }
+
+    #[test]
+    fn old_flag_names_still_work() {
+        let old = train_request(&[
+            "--model-type",
+            "tcn",
+            "--model-variant",
+            "deep",
+            "--grad-clip",
+            "1.5",
+            "--folds",
+            "3",
+        ]);
+        let new = train_request(&[
+            "--architecture",
+            "tcn",
+            "--variant",
+            "deep",
+            "--grad-clip-norm",
+            "1.5",
+            "--walk-forward-folds",
+            "3",
+        ]);
+        assert_eq!(old, new);
+        assert_eq!(new.spec.walk_forward_folds, Some(3));
     }
 }

@@ -5,11 +5,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use atb_engine::onnx::{PARITY_TOLERANCE, export_version};
-use atb_engine::pipeline::reevaluate;
-use atb_engine::registry::Registry;
-use atb_engine::settings::Settings;
+use atb_engine::service::models;
+use atb_engine::{PARITY_TOLERANCE, Settings, Symbol};
 use atb_protocol::registry::ModelRow;
+use atb_protocol::training::SplitEvaluation;
 use atb_protocol::verdict::{VerdictKind, vs_persistence, vs_ridge};
 use clap::Subcommand;
 
@@ -20,7 +19,7 @@ pub enum ModelsCommand {
     /// Registered versions, oldest first.
     List {
         #[arg(long)]
-        symbol: Option<String>,
+        symbol: Option<Symbol>,
         #[arg(long)]
         json: bool,
     },
@@ -88,14 +87,13 @@ fn opt(v: Option<f64>, digits: usize) -> String {
 
 pub async fn run(cmd: ModelsCommand) -> Result<ExitCode> {
     let settings = Settings::from_env()?;
-    let mut registry = Registry::open(&settings)?;
     match cmd {
         ModelsCommand::ExportOnnx {
             reference,
             output,
             json,
         } => {
-            let report = export_version(&settings, &reference, output.as_deref()).await?;
+            let report = models::export(&settings, &reference, output.as_deref()).await?;
             let e = &report.export;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
@@ -118,7 +116,7 @@ pub async fn run(cmd: ModelsCommand) -> Result<ExitCode> {
             }
         }
         ModelsCommand::List { symbol, json } => {
-            let rows = registry.list(symbol.as_deref())?;
+            let rows = models::list(&settings, symbol.as_ref())?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&rows)?);
             } else if rows.is_empty() {
@@ -131,7 +129,7 @@ pub async fn run(cmd: ModelsCommand) -> Result<ExitCode> {
             }
         }
         ModelsCommand::Reevaluate { reference, json } => {
-            let (row, evaluation) = reevaluate(&settings, &reference).await?;
+            let (row, evaluation) = models::reevaluate(&settings, &reference).await?;
             if json {
                 println!(
                     "{}",
@@ -148,9 +146,13 @@ pub async fn run(cmd: ModelsCommand) -> Result<ExitCode> {
             }
         }
         ModelsCommand::Show { reference, json } => {
-            let row = registry.resolve(&reference)?;
-            let metadata = registry.metadata(&row)?;
-            let evaluation = registry.evaluation(&row, &metadata)?;
+            let models::VersionReport {
+                row,
+                folder,
+                metadata,
+                evaluation,
+                export,
+            } = models::show(&settings, &reference)?;
             if json {
                 let verdicts = serde_json::json!({
                     "vs_persistence": vs_persistence(&evaluation.test),
@@ -172,7 +174,7 @@ pub async fn run(cmd: ModelsCommand) -> Result<ExitCode> {
                 "{} — {} {} {} {}",
                 row.version_id, row.symbol, row.timeframe, row.architecture, row.variant
             );
-            println!("folder:    {}", settings.home.join(&row.folder).display());
+            println!("folder:    {}", folder.display());
             println!("created:   {}", row.created_at);
             println!(
                 "aliases:   {}",
@@ -183,7 +185,7 @@ pub async fn run(cmd: ModelsCommand) -> Result<ExitCode> {
                 }
             );
             println!("weights:   sha256 {}", row.weights_sha256);
-            match registry.onnx_export(&row)? {
+            match export {
                 Some(e) => println!(
                     "onnx:      sha256 {} (opset {}, max |ONNX - Burn| {:.2e} over {} test windows, {})",
                     e.sha256, e.opset, e.max_abs_diff, e.windows, e.exported_at
@@ -200,29 +202,31 @@ pub async fn run(cmd: ModelsCommand) -> Result<ExitCode> {
             println!(
                 "training:  {} of {} epochs ({:?}), batch {}, sequence {}, lr {}, seed {}, horizon {}, features {}, {} on {}",
                 p.epochs_run,
-                p.epochs,
+                p.spec.epochs,
                 p.stop_reason,
-                p.batch_size,
-                p.sequence_length,
-                p.learning_rate,
-                p.seed,
-                p.horizon,
-                p.feature_set,
+                p.spec.batch_size,
+                p.spec.sequence_length,
+                p.spec.learning_rate,
+                p.spec.seed,
+                p.spec.horizon,
+                p.spec.feature_set,
                 format_args!("{:.1} s", metadata.train_seconds),
                 metadata.device
             );
             print_evaluation(&evaluation);
         }
-        ModelsCommand::Compare { references, json } => compare(&registry, &references, json)?,
+        ModelsCommand::Compare { references, json } => {
+            compare(&models::compare(&settings, &references)?, json)?
+        }
         ModelsCommand::Promote { reference, alias } => {
-            let row = registry.promote(&reference, &alias)?;
+            let row = models::promote(&settings, &reference, &alias)?;
             println!(
                 "{alias} -> {} ({} {} {})",
                 row.version_id, row.symbol, row.timeframe, row.architecture
             );
         }
         ModelsCommand::Delete { reference, force } => {
-            let row = registry.delete(&reference, force)?;
+            let row = models::delete(&settings, &reference, force)?;
             println!(
                 "deleted {} and {}",
                 row.version_id,
@@ -230,7 +234,7 @@ pub async fn run(cmd: ModelsCommand) -> Result<ExitCode> {
             );
         }
         ModelsCommand::Verify { json } => {
-            let report = registry.verify()?;
+            let report = models::verify(&settings)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
@@ -311,14 +315,7 @@ fn print_rows(rows: &[ModelRow]) {
     }
 }
 
-fn compare(registry: &Registry, references: &[String], json: bool) -> Result<()> {
-    let mut columns = Vec::new();
-    for reference in references {
-        let row = registry.resolve(reference)?;
-        let metadata = registry.metadata(&row)?;
-        let test = registry.evaluation(&row, &metadata)?.test;
-        columns.push((row, test));
-    }
+fn compare(columns: &[(ModelRow, SplitEvaluation)], json: bool) -> Result<()> {
     if json {
         let out: Vec<_> = columns
             .iter()
@@ -336,7 +333,7 @@ fn compare(registry: &Registry, references: &[String], json: bool) -> Result<()>
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(());
     }
-    type Pick = fn(&atb_protocol::training::SplitEvaluation) -> Option<f64>;
+    type Pick = fn(&SplitEvaluation) -> Option<f64>;
     // (label, value, lower is better)
     let rows: [(&str, Pick, bool); 10] = [
         ("MAE (USD)", |t| Some(t.model.mae_usd), true),
@@ -363,19 +360,16 @@ fn compare(registry: &Registry, references: &[String], json: bool) -> Result<()>
         ("test windows", |t| Some(t.samples as f64), false),
     ];
     print!("{:<24}", "");
-    for (row, _) in &columns {
+    for (row, _) in columns {
         print!(" {:>26}", format!("{} {}", row.architecture, row.variant));
     }
     println!();
     print!("{:<24}", "");
-    for (row, _) in &columns {
+    for (row, _) in columns {
         print!(" {:>26}", row.version_id);
     }
     println!();
-    let windows: Vec<_> = columns
-        .iter()
-        .map(|(_, t)| t.samples)
-        .collect();
+    let windows: Vec<_> = columns.iter().map(|(_, t)| t.samples).collect();
     for (i, (label, pick, lower_better)) in rows.iter().enumerate() {
         let values: Vec<Option<f64>> = columns
             .iter()
@@ -403,7 +397,7 @@ fn compare(registry: &Registry, references: &[String], json: bool) -> Result<()>
         }
         println!();
     }
-    for (row, test) in &columns {
+    for (row, test) in columns {
         println!(
             "{} {} {}: {}; {}",
             row.version_id,
@@ -415,7 +409,9 @@ fn compare(registry: &Registry, references: &[String], json: bool) -> Result<()>
     }
     let same_windows = columns.windows(2).all(|w| {
         let (a, b) = (&w[0].0, &w[1].0);
-        a.symbol == b.symbol && a.timeframe == b.timeframe && windows.iter().all(|n| *n == windows[0])
+        a.symbol == b.symbol
+            && a.timeframe == b.timeframe
+            && windows.iter().all(|n| *n == windows[0])
     });
     if columns.len() > 1 && !same_windows {
         println!(

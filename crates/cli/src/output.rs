@@ -18,7 +18,7 @@ pub fn progress_bar(len: u64, template: &str) -> ProgressBar {
 
 /// `YYYY-MM-DD HH:MM` UTC.
 pub fn time(ms: i64) -> String {
-    atb_engine::market::format_ms(ms)
+    atb_engine::format_ms(ms)
 }
 
 /// "1 request" / "3 requests".
@@ -27,8 +27,8 @@ pub fn plural(n: u64, one: &str, many: &str) -> String {
 }
 
 /// A cancel token that Ctrl-C fires; listening starts now, so an early Ctrl-C still cancels.
-pub fn cancel_on_ctrl_c() -> atb_engine::training::CancelToken {
-    let cancel = atb_engine::training::CancelToken::new();
+pub fn cancel_on_ctrl_c() -> atb_engine::CancelToken {
+    let cancel = atb_engine::CancelToken::new();
     let fired = cancel.clone();
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {

@@ -5,13 +5,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Result, bail};
-use atb_engine::market::source::{CandleSource, DateRange, load_candles};
-use atb_engine::market::{Interval, Symbol};
-use atb_engine::npy::read_npy_f32;
-use atb_engine::pipeline::{BurnPredictor, WindowPredictor, predict_next_close, predict_raw};
-use atb_engine::registry::Registry;
-use atb_engine::settings::Settings;
-use atb_models::burn::prelude::Device;
+use atb_engine::service::predict::{self, PredictWith};
+use atb_engine::{CandleSource, Settings, read_npy_f32};
 use clap::Args;
 
 use crate::output::time;
@@ -36,22 +31,13 @@ pub struct PredictArgs {
 
 pub async fn run(args: PredictArgs) -> Result<ExitCode> {
     let settings = Settings::from_env()?;
-    let registry = Registry::open(&settings)?;
-    let device = Device::flex();
     // Either runtime behind one interface; both check their file's hash on load.
-    let (row, schema, predictor): (_, _, Box<dyn WindowPredictor>) = if args.onnx {
-        let loaded = registry.load_onnx(&args.reference)?;
-        // The file describes its own inputs; use exactly what it says.
-        let schema = loaded.model.document.schema.clone();
-        (loaded.row, schema, Box::new(loaded.model))
+    let with = if args.onnx {
+        PredictWith::Onnx
     } else {
-        let loaded = registry.load(&args.reference, &device)?;
-        (
-            loaded.row,
-            loaded.schema,
-            Box::new(OwnedBurn(loaded.model, device)),
-        )
+        PredictWith::Burn
     };
+    let predictor = predict::open(&settings, &args.reference, with)?;
     match (args.source, args.raw_input) {
         (_, Some(path)) => {
             let array = read_npy_f32(&path)?;
@@ -62,13 +48,7 @@ pub async fn run(args: PredictArgs) -> Result<ExitCode> {
                     array.shape
                 )
             };
-            let out = predict_raw(
-                &row.version_id,
-                &schema,
-                predictor.as_ref(),
-                array.values,
-                [n, l, f],
-            )?;
+            let out = predictor.raw(array.values, [n, l, f])?;
             if args.json {
                 println!("{}", serde_json::to_string(&out)?);
             } else {
@@ -78,21 +58,8 @@ pub async fn run(args: PredictArgs) -> Result<ExitCode> {
             }
         }
         (Some(source), None) => {
-            let symbol: Symbol = row.symbol.parse()?;
-            let interval: Interval = row.timeframe.parse()?;
-            // Enough candles for the warm-up and one window, with room for gaps.
-            let candles_needed = (schema.sequence_length + 100) as i64 * interval.millis();
-            let days = (candles_needed / 86_400_000 + 2) as u32;
-            let series = load_candles(
-                &settings,
-                &source,
-                &symbol,
-                interval,
-                DateRange::LastDays(days),
-                &mut |_| {},
-            )
-            .await?;
-            let next = predict_next_close(&row.version_id, &schema, predictor.as_ref(), &series)?;
+            let next = predictor.next_close(&settings, &source).await?;
+            let (symbol, timeframe) = (&predictor.row.symbol, predictor.row.timeframe);
             if args.json {
                 println!("{}", serde_json::to_string_pretty(&next)?);
             } else {
@@ -100,7 +67,7 @@ pub async fn run(args: PredictArgs) -> Result<ExitCode> {
                     "{} {} {}: last close {:.2} at {}; predicted close {} bar(s) later: {:.2} (log return {:+.6})",
                     next.version_id,
                     symbol,
-                    interval,
+                    timeframe,
                     next.last_close,
                     time(next.last_open_time_ms),
                     next.horizon,
@@ -114,17 +81,4 @@ pub async fn run(args: PredictArgs) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// A loaded Burn model that owns its device (the registry's `LoadedModel` is split up above).
-struct OwnedBurn(atb_models::ForecastModel, Device);
-
-impl WindowPredictor for OwnedBurn {
-    fn predict_windows(&self, values: Vec<f32>, shape: [usize; 3]) -> atb_engine::Result<Vec<f32>> {
-        BurnPredictor {
-            model: &self.0,
-            device: &self.1,
-        }
-        .predict_windows(values, shape)
-    }
 }

@@ -5,14 +5,14 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result};
-use atb_engine::gpu_check::use_home_kernel_cache;
-use atb_engine::market::source::{CandleSource, load_candles};
-use atb_engine::market::{Interval, Symbol};
-use atb_engine::pipeline::train_and_register;
-use atb_engine::settings::Settings;
-use atb_engine::training::TrainingParams;
-use atb_models::{DeviceChoice, ModelType, Variant};
-use atb_protocol::training::{Evaluation, Metrics, SplitEvaluation, StopReason, TrainingEvent};
+use atb_engine::service::data::load_series;
+use atb_engine::service::train::{TrainOptions, TrainResult, train_and_register};
+use atb_engine::{
+    Architecture, CandleSource, DeviceChoice, FeatureSet, Settings, Symbol, Timeframe, TrainSpec,
+    Variant,
+};
+use atb_protocol::desktop::TrainRequest;
+use atb_protocol::training::{Evaluation, Metrics, SplitEvaluation, TrainingEvent};
 use atb_protocol::verdict::{vs_persistence, vs_ridge};
 use clap::{Args, Subcommand};
 
@@ -26,54 +26,91 @@ pub enum TrainCommand {
     Model(TrainArgs),
 }
 
-#[derive(Args)]
+/// The flags' defaults are `TrainSpec::default()`, the same the desktop form starts from.
+#[derive(Args, Debug)]
 pub struct TrainArgs {
     /// Trading pair, e.g. BTCUSDT.
     symbol: Symbol,
     /// cnn_lstm, attention_lstm, tcn, tcn_attention or lstm.
-    #[arg(long, default_value = "cnn_lstm")]
-    model_type: ModelType,
+    #[arg(long, alias = "model-type", default_value_t = TrainSpec::default().architecture)]
+    architecture: Architecture,
     /// lightweight, default or deep.
-    #[arg(long, default_value = "default")]
-    model_variant: Variant,
-    #[arg(long, short = 't', default_value = "1h")]
-    timeframe: Interval,
+    #[arg(long, alias = "model-variant", default_value_t = TrainSpec::default().variant)]
+    variant: Variant,
+    #[arg(long, short = 't', default_value_t = Timeframe::default())]
+    timeframe: Timeframe,
     #[command(flatten)]
     range: RangeArgs,
     /// `binance`, `sample` (bundled BTCUSDT 1h) or `csv:PATH`.
-    #[arg(long, default_value = "binance")]
+    #[arg(long, default_value_t = CandleSource::Binance)]
     source: CandleSource,
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = TrainSpec::default().epochs)]
     epochs: usize,
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = TrainSpec::default().batch_size)]
     batch_size: usize,
-    #[arg(long, default_value_t = 120)]
+    /// Candles per input window.
+    #[arg(long, default_value_t = TrainSpec::default().sequence_length)]
     sequence_length: usize,
-    #[arg(long, default_value_t = 1e-3)]
+    #[arg(long, default_value_t = TrainSpec::default().learning_rate)]
     learning_rate: f64,
     /// Epochs without validation improvement before stopping early.
-    #[arg(long, default_value_t = 15)]
+    #[arg(long, default_value_t = TrainSpec::default().patience)]
     patience: usize,
+    /// Epochs without validation improvement before the learning rate is halved.
+    #[arg(long, default_value_t = TrainSpec::default().lr_patience)]
+    lr_patience: usize,
+    /// The learning rate is never halved below this.
+    #[arg(long, default_value_t = TrainSpec::default().min_learning_rate)]
+    min_learning_rate: f64,
     /// Bars ahead to predict.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = TrainSpec::default().horizon)]
     horizon: usize,
     /// price or technical.
-    #[arg(long, default_value = "price")]
-    feature_set: atb_engine::features::FeatureSet,
-    #[arg(long, default_value_t = 42)]
+    #[arg(long, default_value_t = TrainSpec::default().feature_set)]
+    feature_set: FeatureSet,
+    #[arg(long, default_value_t = TrainSpec::default().seed)]
     seed: u64,
     /// auto, gpu or cpu.
-    #[arg(long, default_value = "auto")]
+    #[arg(long, default_value_t = TrainSpec::default().device)]
     device: DeviceChoice,
-    /// Clip the gradient norm to this value.
-    #[arg(long)]
-    grad_clip: Option<f64>,
+    /// Clip the global gradient norm to this value.
+    #[arg(long, alias = "grad-clip")]
+    grad_clip_norm: Option<f64>,
     /// Also evaluate by walk-forward over this many folds (trains one model per fold).
-    #[arg(long)]
-    folds: Option<usize>,
+    #[arg(long, alias = "folds")]
+    walk_forward_folds: Option<usize>,
     /// Print one final JSON object on stdout (progress stays on stderr).
     #[arg(long)]
     json: bool,
+}
+
+impl TrainArgs {
+    /// The request these flags make: the same type the desktop sends.
+    pub fn request(&self) -> TrainRequest {
+        TrainRequest {
+            series: self
+                .range
+                .series(self.source.clone(), self.symbol.clone(), self.timeframe),
+            spec: TrainSpec {
+                architecture: self.architecture,
+                variant: self.variant,
+                epochs: self.epochs,
+                batch_size: self.batch_size,
+                sequence_length: self.sequence_length,
+                learning_rate: self.learning_rate,
+                patience: self.patience,
+                lr_patience: self.lr_patience,
+                min_learning_rate: self.min_learning_rate,
+                horizon: self.horizon,
+                feature_set: self.feature_set,
+                seed: self.seed,
+                device: self.device,
+                grad_clip_norm: self.grad_clip_norm,
+                walk_forward_folds: self.walk_forward_folds,
+                ..TrainSpec::default()
+            },
+        }
+    }
 }
 
 pub async fn run(cmd: TrainCommand) -> Result<ExitCode> {
@@ -81,52 +118,37 @@ pub async fn run(cmd: TrainCommand) -> Result<ExitCode> {
     let settings = Settings::from_env()?;
     // Listen for Ctrl-C from the start, so an early one still cancels cleanly.
     let cancel = cancel_on_ctrl_c();
-    let params = TrainingParams {
-        model_type: args.model_type,
-        variant: args.model_variant,
-        epochs: args.epochs,
-        batch_size: args.batch_size,
-        sequence_length: args.sequence_length,
-        learning_rate: args.learning_rate,
-        patience: args.patience,
-        horizon: args.horizon,
-        feature_set: args.feature_set,
-        seed: args.seed,
-        device: args.device,
-        grad_clip_norm: args.grad_clip,
-        walk_forward_folds: args.folds,
-        ..TrainingParams::default()
-    };
-    params.validate()?;
-    let range = args.range.training_range(&args.source)?;
-    let series = load_candles(
-        &settings,
-        &args.source,
-        &args.symbol,
-        args.timeframe,
-        range,
-        &mut |_| {},
-    )
-    .await?;
-    use_home_kernel_cache(&settings);
-
+    let request = args.request();
+    // Every problem at once, before any candle is loaded.
+    let problems = request.problems();
+    if !problems.is_empty() {
+        anyhow::bail!(
+            "{}",
+            problems
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ")
+        );
+    }
+    let series = load_series(&settings, &request.series, &mut |_| {}).await?;
     let bar = Arc::new(Mutex::new(progress_bar(
         0,
         "{msg}\n[{bar:40}] {pos}/{len} batches, epoch ETA {eta}",
     )));
-    let epochs = params.epochs;
+    let spec = request.spec;
+    let epochs = spec.epochs;
     let bar_events = Arc::clone(&bar);
     let worker_cancel = cancel.clone();
-    let worker_params = params.clone();
+    let worker_spec = spec.clone();
     let worker_settings = settings.clone();
-    let (outcome, row) = tokio::task::spawn_blocking(move || {
+    let result = tokio::task::spawn_blocking(move || {
         let mut on_event = |e: TrainingEvent| report(&e, &bar_events, epochs);
         train_and_register(
             &worker_settings,
             &series,
-            &worker_params,
-            None,
-            true,
+            &worker_spec,
+            &TrainOptions::default(),
             &mut on_event,
             &worker_cancel,
         )
@@ -136,17 +158,17 @@ pub async fn run(cmd: TrainCommand) -> Result<ExitCode> {
     if let Ok(b) = bar.lock() {
         b.finish_and_clear();
     }
-    let Some(row) = row.filter(|_| outcome.stop != StopReason::Cancelled) else {
-        eprintln!(
-            "cancelled after {} epoch(s): nothing was registered",
-            outcome.epochs_run
-        );
-        return Ok(ExitCode::from(EXIT_INTERRUPTED));
+    let (row, outcome) = match result {
+        TrainResult::Registered { row, outcome } => (row, outcome),
+        TrainResult::Cancelled { epochs_run } => {
+            eprintln!("{}", TrainResult::cancelled_message(epochs_run));
+            return Ok(ExitCode::from(EXIT_INTERRUPTED));
+        }
     };
     let evaluation = outcome
         .evaluation
         .as_ref()
-        .context("a finished run has an evaluation")?;
+        .context("a registered run has an evaluation")?;
     if args.json {
         let out = serde_json::json!({
             "version_id": row.version_id,
@@ -163,8 +185,8 @@ pub async fn run(cmd: TrainCommand) -> Result<ExitCode> {
         "{} {} {} {}: {} epochs ({:?}), {:.1} s on {}, {} parameters",
         d.symbol,
         d.timeframe,
-        params.model_type,
-        params.variant,
+        spec.architecture,
+        spec.variant,
         outcome.epochs_run,
         outcome.stop,
         outcome.train_seconds,

@@ -1,5 +1,5 @@
 //! The `atb` binary's argument surface: help, version and refusals that need no engine.
-//! (Building this test also makes cargo build `atb` for the end-to-end tests in `tests/`.)
+//! (The end-to-end tests beside it run the same binary against a mock exchange.)
 
 use std::process::Command;
 
@@ -70,4 +70,22 @@ fn gpu_check_without_an_adapter_names_the_cpu_fallback() {
     let timings = report["timings"].as_array().unwrap();
     assert_eq!(timings.len(), 1, "CPU only");
     assert!(timings[0]["step_ms"].as_f64().unwrap() > 0.0);
+}
+
+/// `atb data list | head -0`: the reader is gone before atb writes; atb stops with success and
+/// says nothing on stderr.
+#[test]
+fn a_closed_pipe_ends_quietly_with_success() {
+    let home = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_atb"))
+        .args(["data", "list"])
+        .env("ATB_HOME", home.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
 }

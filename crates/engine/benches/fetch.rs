@@ -6,10 +6,10 @@
 
 use std::time::{Duration, Instant};
 
-use atb_engine::market::binance::{KlinesClient, RetryPolicy};
-use atb_engine::market::fetch::{FetchRequest, fetch_candles};
-use atb_engine::market::{Interval, Symbol};
-use atb_engine::store::candles::CandleStore;
+use atb_engine::testing::market::binance::{KlinesClient, RetryPolicy};
+use atb_engine::testing::market::fetch::{FetchRequest, fetch_candles};
+use atb_engine::testing::market::{Symbol, Timeframe};
+use atb_engine::testing::store::candles::CandleStore;
 use atb_mock_binance::{MockBinance, MockConfig};
 
 const H: i64 = 3_600_000;
@@ -28,7 +28,7 @@ fn main() {
     let symbol: Symbol = "BTCUSDT".parse().expect("symbol");
     let request = FetchRequest {
         symbol,
-        interval: Interval::H1,
+        timeframe: Timeframe::H1,
         start_ms: T0,
         end_ms: T0 + 8_760 * H,
     };

@@ -6,18 +6,18 @@
 
 use std::time::Duration;
 
-use atb_engine::benchmark::inference::synthetic_windows;
-use atb_engine::dataset::{PreparedData, SplitFractions};
-use atb_engine::features::{FeatureSet, compute_features};
-use atb_engine::market::Candle;
-use atb_engine::market::binance::parse_klines;
-use atb_engine::market::sample::sample_candles;
-use atb_engine::onnx::{OnnxDocument, OnnxModel, model_document};
-use atb_engine::pipeline::{BurnPredictor, WindowPredictor};
+use atb_engine::testing::benchmark::inference::synthetic_windows;
+use atb_engine::testing::dataset::{PreparedData, SplitFractions};
+use atb_engine::testing::features::{FeatureSet, compute_features};
+use atb_engine::testing::inference::{BurnPredictor, WindowPredictor};
+use atb_engine::testing::market::Candle;
+use atb_engine::testing::market::binance::parse_klines;
+use atb_engine::testing::market::sample::sample_candles;
+use atb_engine::testing::onnx::{OnnxDocument, OnnxModel, model_document};
 use atb_models::burn::nn::loss::{MseLoss, Reduction};
 use atb_models::burn::optim::{AdamConfig, GradientsParams};
 use atb_models::burn::prelude::*;
-use atb_models::{ModelOverrides, ModelType, Variant, build_model};
+use atb_models::{Architecture, ModelOverrides, Variant, build_model};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
 const L: usize = 120;
@@ -82,9 +82,9 @@ fn training_steps(c: &mut Criterion) {
     let device = Device::flex().autodiff();
     let mut g = c.benchmark_group("train_step_batch32");
     g.sample_size(10).measurement_time(Duration::from_secs(5));
-    for model_type in ModelType::ALL {
+    for architecture in Architecture::ALL {
         let (model, _) = build_model(
-            model_type,
+            architecture,
             Variant::Default,
             [L, F],
             &ModelOverrides::default(),
@@ -98,7 +98,7 @@ fn training_steps(c: &mut Criterion) {
         let y: Tensor<2> = Tensor::zeros([32, 1], &device);
         let mut optimizer = AdamConfig::new().init();
         let mut model = Some(model);
-        g.bench_function(model_type.as_str(), |b| {
+        g.bench_function(architecture.as_str(), |b| {
             b.iter(|| {
                 let Some(m) = model.take() else { return };
                 let loss = MseLoss::new().forward(m.forward(x.clone()), y.clone(), Reduction::Mean);
@@ -110,8 +110,8 @@ fn training_steps(c: &mut Criterion) {
     g.finish();
 }
 
-fn document(model_type: ModelType) -> OnnxDocument {
-    OnnxDocument::standalone(model_type.as_str(), "default", L, F)
+fn document(architecture: Architecture) -> OnnxDocument {
+    OnnxDocument::standalone(architecture.as_str(), "default", L, F)
 }
 
 fn single_window_inference(c: &mut Criterion) {
@@ -119,9 +119,9 @@ fn single_window_inference(c: &mut Criterion) {
     let window = synthetic_windows(1, L, F);
     let mut g = c.benchmark_group("single_window");
     g.sample_size(20);
-    for model_type in ModelType::ALL {
+    for architecture in Architecture::ALL {
         let (model, _) = build_model(
-            model_type,
+            architecture,
             Variant::Default,
             [L, F],
             &ModelOverrides::default(),
@@ -132,16 +132,17 @@ fn single_window_inference(c: &mut Criterion) {
             model: &model,
             device: &device,
         };
-        g.bench_function(BenchmarkId::new("burn_cpu", model_type.as_str()), |b| {
+        g.bench_function(BenchmarkId::new("burn_cpu", architecture.as_str()), |b| {
             b.iter(|| {
                 burn.predict_windows(window.clone(), [1, L, F])
                     .expect("burn")
             })
         });
-        let onnx =
-            OnnxModel::from_bytes(&model_document(&model, &document(model_type)).expect("export"))
-                .expect("tract");
-        g.bench_function(BenchmarkId::new("onnx_tract", model_type.as_str()), |b| {
+        let onnx = OnnxModel::from_bytes(
+            &model_document(&model, &document(architecture)).expect("export"),
+        )
+        .expect("tract");
+        g.bench_function(BenchmarkId::new("onnx_tract", architecture.as_str()), |b| {
             b.iter(|| onnx.predict(&window, 1).expect("tract"))
         });
     }

@@ -5,26 +5,26 @@
 //!
 //! Run: `cargo bench -p atb-engine --bench inference` (`-- --quick`: 50 single calls instead of 300).
 
-use atb_engine::benchmark::inference::{TimingPlan, synthetic_windows, time_inference};
-use atb_engine::onnx::{OnnxDocument, OnnxModel, model_document};
-use atb_engine::pipeline::{BurnPredictor, WindowPredictor};
-use atb_models::{DeviceChoice, ModelOverrides, ModelType, Variant, build_model, select_device};
+use atb_engine::testing::benchmark::inference::{TimingPlan, synthetic_windows, time_inference};
+use atb_engine::testing::inference::{BurnPredictor, WindowPredictor};
+use atb_engine::testing::onnx::{OnnxDocument, OnnxModel, model_document};
+use atb_models::{Architecture, DeviceChoice, ModelOverrides, Variant, build_model, select_device};
 
 const L: usize = 120;
 const F: usize = 5;
 
 /// What the original's selection guide promised per prediction (reference, section 12).
-fn promise(model_type: ModelType) -> &'static str {
-    match model_type {
-        ModelType::CnnLstm => "~50 ms",
-        ModelType::AttentionLstm => "~70 ms",
-        ModelType::Tcn => "~30 ms (<50)",
+fn promise(architecture: Architecture) -> &'static str {
+    match architecture {
+        Architecture::CnnLstm => "~50 ms",
+        Architecture::AttentionLstm => "~70 ms",
+        Architecture::Tcn => "~30 ms (<50)",
         _ => "50-100 ms",
     }
 }
 
-fn document(model_type: ModelType) -> OnnxDocument {
-    OnnxDocument::standalone(model_type.as_str(), "default", L, F)
+fn document(architecture: Architecture) -> OnnxDocument {
+    OnnxDocument::standalone(architecture.as_str(), "default", L, F)
 }
 
 fn main() {
@@ -43,23 +43,23 @@ fn main() {
         "{:<16} {:<24} {:>10} {:>10} {:>16}   original promise",
         "model (default)", "runtime", "p50 ms", "p99 ms", "batch-256 win/s"
     );
-    for model_type in ModelType::ALL {
+    for architecture in Architecture::ALL {
         let cpu = atb_models::burn::prelude::Device::flex();
         let (model, _) = build_model(
-            model_type,
+            architecture,
             Variant::Default,
             [L, F],
             &ModelOverrides::default(),
             &cpu,
         )
         .expect("model");
-        let bytes = model_document(&model, &document(model_type)).expect("export");
+        let bytes = model_document(&model, &document(architecture)).expect("export");
         let onnx = OnnxModel::from_bytes(&bytes).expect("tract loads the export");
         let gpu_model = gpu.as_ref().map(|g| {
             (
                 g,
                 build_model(
-                    model_type,
+                    architecture,
                     Variant::Default,
                     [L, F],
                     &ModelOverrides::default(),
@@ -92,12 +92,12 @@ fn main() {
             let t = time_inference(predictor.as_ref(), &windows, [L, F], plan).expect("timing");
             println!(
                 "{:<16} {:<24} {:>10.2} {:>10.2} {:>16.0}   {}",
-                model_type.as_str(),
+                architecture.as_str(),
                 runtime,
                 t.latency_p50_ms,
                 t.latency_p99_ms,
                 t.batch256_windows_per_s,
-                promise(model_type)
+                promise(architecture)
             );
         }
     }

@@ -7,12 +7,13 @@
 
 use std::time::Instant;
 
-use atb_engine::features::{FeatureSet, compute_features};
-use atb_engine::market::Candle;
-use atb_engine::market::sample::sample_candles;
-use atb_engine::market::source::{CandleSeries, CandleSource};
-use atb_engine::training::{CancelToken, TrainingParams, train};
-use atb_models::{DeviceChoice, ModelType, Variant, select_device};
+use atb_engine::CandleSource;
+use atb_engine::testing::features::{FeatureSet, compute_features};
+use atb_engine::testing::market::Candle;
+use atb_engine::testing::market::sample::sample_candles;
+use atb_engine::testing::market::source::CandleSeries;
+use atb_engine::testing::training::{CancelToken, TrainSpec, train};
+use atb_models::{Architecture, DeviceChoice, Variant, select_device};
 use atb_protocol::training::TrainingEvent;
 
 fn peak_rss_mib() -> Option<f64> {
@@ -55,7 +56,7 @@ fn main() {
     };
     let series = CandleSeries {
         symbol: "BTCUSDT".parse().expect("symbol"),
-        interval: atb_engine::market::Interval::H1,
+        timeframe: atb_engine::testing::market::Timeframe::H1,
         source: CandleSource::Sample,
         candles,
     };
@@ -72,13 +73,13 @@ fn main() {
         "model", "device", "s/epoch", "samples/s", "params"
     );
     for device in devices {
-        for model_type in ModelType::ALL {
-            let params = TrainingParams {
-                model_type,
+        for architecture in Architecture::ALL {
+            let params = TrainSpec {
+                architecture,
                 variant: Variant::Default,
                 epochs: 1,
                 device,
-                ..TrainingParams::default()
+                ..TrainSpec::default()
             };
             let mut device_name = String::new();
             let mut samples = 0usize;
@@ -101,7 +102,7 @@ fn main() {
             let epoch_s = outcome.history[0].seconds;
             println!(
                 "{:<16} {:<36} {:>10.2} {:>12.0} {:>10}   (run incl. evaluation {:.1} s)",
-                model_type.as_str(),
+                architecture.as_str(),
                 device_name,
                 epoch_s,
                 samples as f64 / epoch_s,

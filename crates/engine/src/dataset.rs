@@ -11,23 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::features::FeatureMatrix;
 
-/// Share of samples per split, in chronological order.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct SplitFractions {
-    pub train: f64,
-    pub validation: f64,
-    pub test: f64,
-}
-
-impl Default for SplitFractions {
-    fn default() -> Self {
-        Self {
-            train: 0.70,
-            validation: 0.15,
-            test: 0.15,
-        }
-    }
-}
+pub use atb_protocol::spec::SplitFractions;
 
 /// Smallest number of samples a split may have.
 pub const MIN_SPLIT_SAMPLES: usize = 8;

@@ -2,22 +2,21 @@
 
 use std::path::PathBuf;
 
+use atb_protocol::rpc::{ErrorKind, ErrorReply};
+
 /// Result alias for engine calls.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("invalid symbol {symbol:?}: {reason}")]
-    InvalidSymbolName { symbol: String, reason: String },
+    #[error(transparent)]
+    Vocab(#[from] atb_protocol::vocab::VocabError),
 
-    #[error("invalid timeframe {0:?}: valid timeframes are 1m 3m 5m 15m 30m 1h 2h 4h 6h 8h 12h 1d")]
-    InvalidInterval(String),
+    #[error("invalid {0}")]
+    InvalidSpec(atb_protocol::spec::FieldProblem),
 
     #[error("invalid date range: {0}")]
     InvalidRange(String),
-
-    #[error("invalid source {0:?}: use `binance`, `sample` or `csv:PATH`")]
-    InvalidSource(String),
 
     #[error(
         "Binance does not know the symbol {0} (code -1121 Invalid symbol); check the spelling, e.g. BTCUSDT"
@@ -120,6 +119,14 @@ pub enum Error {
     #[error("cancelled")]
     Cancelled,
 
+    #[error(
+        "run {0} is still training; cancel it or wait for it to finish before starting another"
+    )]
+    RunInProgress(u64),
+
+    #[error("no training run is in progress")]
+    NoRunInProgress,
+
     #[error(transparent)]
     Model(#[from] atb_models::ModelError),
 
@@ -133,5 +140,52 @@ impl Error {
             path: path.into(),
             source,
         }
+    }
+}
+
+impl Error {
+    /// What kind of failure this is, for a UI that acts on it (see `atb_protocol::rpc`).
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::Vocab(_)
+            | Self::InvalidSpec(_)
+            | Self::InvalidRange(_)
+            | Self::InvalidRequest(_)
+            | Self::TooLittleData(_)
+            | Self::InvalidData(_)
+            | Self::SampleMismatch { .. }
+            | Self::Csv { .. }
+            | Self::UnknownSymbol(_)
+            | Self::Diverged(_)
+            | Self::Model(_)
+            | Self::Settings { .. } => ErrorKind::InvalidInput,
+            Self::Rejected { .. } | Self::Banned { .. } | Self::Network { .. } => {
+                ErrorKind::Network
+            }
+            Self::UnknownVersion(_) => ErrorKind::NotFound,
+            Self::CorruptVersion { .. } | Self::ParityFailed { .. } | Self::StoreTooNew { .. } => {
+                ErrorKind::Integrity
+            }
+            Self::Store { source, .. } => match source.sqlite_error_code() {
+                Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
+                    ErrorKind::Busy
+                }
+                Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase) => {
+                    ErrorKind::Integrity
+                }
+                _ => ErrorKind::Internal,
+            },
+            Self::Cancelled => ErrorKind::Cancelled,
+            Self::RunInProgress(_) => ErrorKind::Busy,
+            Self::NoRunInProgress => ErrorKind::NotFound,
+            Self::Io { .. } | Self::NoHome | Self::Export(_) | Self::OnnxRuntime(_) => {
+                ErrorKind::Internal
+            }
+        }
+    }
+
+    /// This error as the desktop contract carries it.
+    pub fn to_reply(&self) -> ErrorReply {
+        ErrorReply::new(self.kind(), self.to_string())
     }
 }

@@ -12,83 +12,12 @@
 //! Rows are consecutive candles; a gap in the data makes the next return span it (the gaps are
 //! reported with the data, never filled).
 
-use std::fmt;
-use std::str::FromStr;
-
 use polars::prelude::*;
-use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::market::Candle;
 
-/// Which features to compute.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum FeatureSet {
-    #[default]
-    Price,
-    Technical,
-}
-
-impl FeatureSet {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Price => "price",
-            Self::Technical => "technical",
-        }
-    }
-
-    /// Feature names, in column order.
-    pub fn names(self) -> Vec<&'static str> {
-        let mut names = vec![
-            "log_return",
-            "log_high_close",
-            "log_low_close",
-            "log1p_volume",
-            "log_relative_volume_24",
-        ];
-        if self == Self::Technical {
-            names.extend([
-                "close_sma7",
-                "close_sma14",
-                "close_sma30",
-                "rsi14",
-                "volatility24",
-                "atr14_close",
-                "macd_hist_close",
-            ]);
-        }
-        names
-    }
-
-    /// Leading rows dropped: the longest trailing window, plus a burn-in for the exponential
-    /// averages (RSI, ATR, MACD) whose first values still remember their starting point.
-    pub fn warmup_rows(self) -> usize {
-        match self {
-            Self::Price => 24,
-            Self::Technical => 60,
-        }
-    }
-}
-
-impl FromStr for FeatureSet {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        match s.trim() {
-            "price" => Ok(Self::Price),
-            "technical" => Ok(Self::Technical),
-            other => Err(Error::InvalidRequest(format!(
-                "unknown feature set {other:?}: valid sets are price, technical"
-            ))),
-        }
-    }
-}
-
-impl fmt::Display for FeatureSet {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use atb_protocol::vocab::FeatureSet;
 
 /// Raw (unscaled) features, one row per candle after the warm-up, row-major.
 #[derive(Debug, Clone)]
@@ -218,7 +147,7 @@ pub fn compute_features(candles: &[Candle], set: FeatureSet) -> Result<FeatureMa
         .select(feature_exprs(set))
         .collect()
         .map_err(polars_error)?;
-    let names: Vec<String> = set.names().iter().map(|s| s.to_string()).collect();
+    let names: Vec<String> = set.feature_names().iter().map(|s| s.to_string()).collect();
     let rows = candles.len() - warmup;
     let mut values = vec![0f32; rows * names.len()];
     for (j, name) in names.iter().enumerate() {

@@ -3,15 +3,15 @@
 
 use std::time::Instant;
 
+use atb_models::DeviceChoice;
 use atb_models::burn::nn::loss::{MseLoss, Reduction};
 use atb_models::burn::optim::{AdamConfig, GradientsParams};
 use atb_models::burn::prelude::*;
 use atb_models::burn::tensor::Distribution;
-use atb_models::device::{
-    DeviceChoice, GPU_BACKEND_COMPILED, SelectedDevice, set_gpu_kernel_cache,
-};
+use atb_models::device::{GPU_BACKEND_COMPILED, SelectedDevice, set_gpu_kernel_cache};
 use atb_models::{
-    AdapterSummary, ModelOverrides, ModelType, Variant, build_model, list_adapters, select_device,
+    AdapterSummary, Architecture, ModelOverrides, Variant, build_model, list_adapters,
+    select_device,
 };
 use serde::Serialize;
 
@@ -86,7 +86,7 @@ fn time_device(selected: &SelectedDevice) -> Result<DeviceTiming> {
 
     let train_device = device.clone().autodiff();
     let (mut model, _) = build_model(
-        ModelType::Tcn,
+        Architecture::Tcn,
         Variant::Default,
         [120, 5],
         &ModelOverrides::default(),

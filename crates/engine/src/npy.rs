@@ -80,6 +80,7 @@ pub fn read_npy_f32(path: &Path) -> Result<NpyF32> {
 }
 
 /// Writes a float32 C-ordered `.npy` (version 1).
+#[cfg(test)]
 pub fn write_npy_f32(path: &Path, shape: &[usize], values: &[f32]) -> Result<()> {
     let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
     let shape_text = if dims.len() == 1 {

@@ -8,12 +8,13 @@
 mod common;
 use common::{params, sample_tail};
 
-use atb_engine::market::Candle;
-use atb_engine::market::sample::sample_candles;
-use atb_engine::market::source::{CandleSeries, CandleSource};
-use atb_engine::market::{Interval, Symbol};
-use atb_engine::training::{CancelToken, TrainingParams, train};
-use atb_models::{ModelType, Variant};
+use atb_engine::CandleSource;
+use atb_engine::testing::market::Candle;
+use atb_engine::testing::market::sample::sample_candles;
+use atb_engine::testing::market::source::CandleSeries;
+use atb_engine::testing::market::{Symbol, Timeframe};
+use atb_engine::testing::training::{CancelToken, TrainSpec, train};
+use atb_models::{Architecture, Variant};
 use atb_protocol::verdict::{VerdictKind, vs_persistence};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -49,17 +50,17 @@ fn ar1_series(n: usize, phi: f64, sigma: f64, seed: u64) -> CandleSeries {
         .collect();
     CandleSeries {
         symbol: "SYNTHUSDT".parse::<Symbol>().unwrap(),
-        interval: Interval::H1,
+        timeframe: Timeframe::H1,
         source: CandleSource::Sample,
         candles,
     }
 }
 
-fn quick(model_type: ModelType, epochs: usize) -> TrainingParams {
-    TrainingParams {
+fn quick(architecture: Architecture, epochs: usize) -> TrainSpec {
+    TrainSpec {
         sequence_length: 24,
         batch_size: 64,
-        ..params(model_type, Variant::Lightweight, epochs)
+        ..params(architecture, Variant::Lightweight, epochs)
     }
 }
 
@@ -68,18 +69,22 @@ fn ridge_picks_an_interior_penalty_on_the_sample_at_default_settings() {
     let all = sample_candles().unwrap();
     let series = CandleSeries {
         symbol: "BTCUSDT".parse().unwrap(),
-        interval: Interval::H1,
+        timeframe: Timeframe::H1,
         source: CandleSource::Sample,
         candles: all.to_vec(),
     };
     let outcome = train(
         &series,
-        &params(ModelType::Tcn, Variant::Lightweight, 1),
+        &params(Architecture::Tcn, Variant::Lightweight, 1),
         &mut |_| {},
         &CancelToken::new(),
     )
     .unwrap();
-    let ridge = outcome.evaluation.unwrap().ridge.expect("ridge choice recorded");
+    let ridge = outcome
+        .evaluation
+        .unwrap()
+        .ridge
+        .expect("ridge choice recorded");
     assert!(!ridge.at_edge, "{ridge:?}");
     assert!(
         ridge.grid_index > 0 && ridge.grid_index + 1 < ridge.grid_points,
@@ -92,20 +97,37 @@ fn ridge_picks_an_interior_penalty_on_the_sample_at_default_settings() {
 fn a_planted_predictable_component_is_better_than_persistence_and_noise_is_not() {
     // Strong autocorrelation: last hour's return predicts a third of the next one's.
     let planted = ar1_series(5_000, 0.35, 0.004, 3);
-    let outcome = train(&planted, &quick(ModelType::Lstm, 6), &mut |_| {}, &CancelToken::new())
-        .unwrap();
+    let outcome = train(
+        &planted,
+        &quick(Architecture::Lstm, 6),
+        &mut |_| {},
+        &CancelToken::new(),
+    )
+    .unwrap();
     let test = outcome.evaluation.unwrap().test;
     let v = vs_persistence(&test);
     assert_eq!(v.kind, VerdictKind::Better, "{}", v.text);
-    assert!(v.text.starts_with("better than persistence (DM p "), "{}", v.text);
+    assert!(
+        v.text.starts_with("better than persistence (DM p "),
+        "{}",
+        v.text
+    );
     let ci = test.vs_persistence.unwrap().skill.unwrap();
-    assert!(ci.lower > 0.0 && ci.lower <= ci.skill && ci.skill <= ci.upper, "{ci:?}");
+    assert!(
+        ci.lower > 0.0 && ci.lower <= ci.skill && ci.skill <= ci.upper,
+        "{ci:?}"
+    );
 
     // A random walk (nothing to predict): persistence's MASE is about 1, and no verdict says
     // "better".
     let walk = ar1_series(3_000, 0.0, 0.004, 4);
-    let outcome = train(&walk, &quick(ModelType::Tcn, 1), &mut |_| {}, &CancelToken::new())
-        .unwrap();
+    let outcome = train(
+        &walk,
+        &quick(Architecture::Tcn, 1),
+        &mut |_| {},
+        &CancelToken::new(),
+    )
+    .unwrap();
     let test = outcome.evaluation.unwrap().test;
     assert!(
         (test.persistence.mase - 1.0).abs() < 0.1,
@@ -122,9 +144,9 @@ fn gap_windows_are_left_out_and_counted() {
     for c in series.candles[1_000..].iter_mut() {
         c.open_time += 5 * HOUR;
     }
-    let p = TrainingParams {
+    let p = TrainSpec {
         horizon: 2,
-        ..quick(ModelType::Tcn, 1)
+        ..quick(Architecture::Tcn, 1)
     };
     let outcome = train(&series, &p, &mut |_| {}, &CancelToken::new()).unwrap();
     assert_eq!(outcome.dataset.gap_windows_dropped, 24 + 2);
@@ -133,16 +155,19 @@ fn gap_windows_are_left_out_and_counted() {
 #[test]
 fn infeasible_walk_forward_is_refused_before_any_training() {
     let series = sample_tail(300);
-    let p = TrainingParams {
+    let p = TrainSpec {
         walk_forward_folds: Some(20),
-        ..quick(ModelType::Tcn, 1)
+        ..quick(Architecture::Tcn, 1)
     };
     let mut events = 0;
     let e = train(&series, &p, &mut |_| events += 1, &CancelToken::new())
         .unwrap_err()
         .to_string();
     assert_eq!(events, 0, "nothing trained");
-    assert!(e.contains("20 walk-forward folds") && e.contains("the most this data allows is"), "{e}");
+    assert!(
+        e.contains("20 walk-forward folds") && e.contains("the most this data allows is"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -150,10 +175,10 @@ fn a_window_of_ten_thousand_bars_trains_and_evaluates_within_bounded_memory() {
     atb_models::kernels::memory::hold_freed_memory();
     // Enough candles for windows of 10,000 bars and a few hundred windows per split.
     let series = sample_tail(11_500);
-    let p = TrainingParams {
+    let p = TrainSpec {
         sequence_length: 10_000,
         batch_size: 64,
-        ..params(ModelType::Tcn, Variant::Lightweight, 1)
+        ..params(Architecture::Tcn, Variant::Lightweight, 1)
     };
     let outcome = train(&series, &p, &mut |_| {}, &CancelToken::new()).unwrap();
     let ev = outcome.evaluation.unwrap();
@@ -174,15 +199,15 @@ fn a_window_of_ten_thousand_bars_trains_and_evaluates_within_bounded_memory() {
 
 #[test]
 fn an_old_version_loads_as_not_computed_and_reevaluate_fills_it_in_beside_its_folder() {
-    use atb_engine::pipeline::reevaluate;
-    use atb_engine::registry::{METADATA_FILE, Registry};
-    use atb_engine::settings::Settings;
+    use atb_engine::Settings;
+    use atb_engine::testing::inference::reevaluate;
+    use atb_engine::testing::registry::{METADATA_FILE, Registry};
 
     let home = tempfile::tempdir().unwrap();
     let settings = Settings::resolve(home.path().to_path_buf(), None).unwrap();
     let outcome = train(
         &sample_tail(1_500),
-        &quick(ModelType::Tcn, 1),
+        &quick(Architecture::Tcn, 1),
         &mut |_| {},
         &CancelToken::new(),
     )
@@ -199,7 +224,12 @@ fn an_old_version_loads_as_not_computed_and_reevaluate_fills_it_in_beside_its_fo
     ev.remove("ridge");
     for split in ["test", "validation"] {
         let s = ev[split].as_object_mut().unwrap();
-        for k in ["vs_persistence", "vs_ridge", "direction_samples", "zero_move_share"] {
+        for k in [
+            "vs_persistence",
+            "vs_ridge",
+            "direction_samples",
+            "zero_move_share",
+        ] {
             s.remove(k);
         }
     }
@@ -232,7 +262,10 @@ fn an_old_version_loads_as_not_computed_and_reevaluate_fills_it_in_beside_its_fo
         Some(VerdictKind::NotComputed)
     );
     // The same numbers the run computed when it trained (same weights, scalers and windows).
-    assert!((evaluation.test.model.mae_usd - outcome.evaluation.unwrap().test.model.mae_usd).abs() < 1e-6);
+    assert!(
+        (evaluation.test.model.mae_usd - outcome.evaluation.unwrap().test.model.mae_usd).abs()
+            < 1e-6
+    );
     // Stored beside the version: its folder is byte for byte what it was.
     assert_eq!(std::fs::read(&meta_path).unwrap(), old_bytes);
     // And it is the evaluation every listing and detail shows from now on (JSON round trip:
@@ -241,5 +274,8 @@ fn an_old_version_loads_as_not_computed_and_reevaluate_fills_it_in_beside_its_fo
     let stored = registry.evaluation(&row, &metadata).unwrap();
     assert_eq!(stored.method, evaluation.method);
     assert!((stored.test.model.mae_usd / evaluation.test.model.mae_usd - 1.0).abs() < 1e-12);
-    assert_eq!(stored.ridge.map(|r| r.grid_index), evaluation.ridge.map(|r| r.grid_index));
+    assert_eq!(
+        stored.ridge.map(|r| r.grid_index),
+        evaluation.ridge.map(|r| r.grid_index)
+    );
 }

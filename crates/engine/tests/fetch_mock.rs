@@ -4,10 +4,10 @@
 use std::time::{Duration, Instant};
 
 use atb_engine::Error;
-use atb_engine::market::binance::{KlinesClient, RetryPolicy};
-use atb_engine::market::fetch::{FetchRequest, fetch_candles};
-use atb_engine::market::{Interval, Symbol};
-use atb_engine::store::candles::CandleStore;
+use atb_engine::testing::market::binance::{KlinesClient, RetryPolicy};
+use atb_engine::testing::market::fetch::{FetchRequest, fetch_candles};
+use atb_engine::testing::market::{Symbol, Timeframe};
+use atb_engine::testing::store::candles::CandleStore;
 use atb_mock_binance::{Fault, MockBinance, MockConfig, synthetic_candle};
 
 const H: i64 = 3_600_000;
@@ -47,7 +47,7 @@ fn fixture() -> Fixture {
 fn request(symbol: &str, start: i64, hours: i64) -> FetchRequest {
     FetchRequest {
         symbol: symbol.parse::<Symbol>().unwrap(),
-        interval: Interval::H1,
+        timeframe: Timeframe::H1,
         start_ms: start,
         end_ms: start + hours * H,
     }
@@ -93,7 +93,7 @@ async fn pages_a_long_range_and_never_asks_past_its_end() {
     // Prices come from the decimal strings, exactly.
     let stored = f
         .store
-        .candles(&req.symbol, Interval::H1, T0, T0 + 2_500 * H)
+        .candles(&req.symbol, Timeframe::H1, T0, T0 + 2_500 * H)
         .unwrap();
     let expected = synthetic_candle("BTCUSDT", H, T0 + 1_234 * H);
     assert_eq!(stored[1_234].open_time, expected.open_time);
@@ -172,17 +172,17 @@ async fn empty_ranges_and_outages_are_settled_and_reported() {
 #[tokio::test]
 async fn the_still_open_candle_is_dropped() {
     let mut f = fixture();
-    let now = atb_engine::market::binance::now_ms();
+    let now = atb_engine::testing::market::binance::now_ms();
     let req = FetchRequest {
         symbol: "BTCUSDT".parse().unwrap(),
-        interval: Interval::H1,
-        start_ms: Interval::H1.floor(now) - 5 * H,
+        timeframe: Timeframe::H1,
+        start_ms: Timeframe::H1.floor(now) - 5 * H,
         end_ms: now + 5 * H,
     };
     let s = fetch_candles(&mut f.store, &mut f.client, &req, &mut |_| {})
         .await
         .unwrap();
-    let open_candle = Interval::H1.floor(now);
+    let open_candle = Timeframe::H1.floor(now);
     assert!(
         s.end_ms < open_candle,
         "the in-progress candle must not be stored"
@@ -341,7 +341,7 @@ async fn a_fetch_that_failed_midway_resumes_after_its_committed_pages() {
     assert!(matches!(err, Error::Network { .. }), "{err}");
     assert_eq!(
         f.store
-            .candles(&req.symbol, Interval::H1, T0, T0 + 3_000 * H)
+            .candles(&req.symbol, Timeframe::H1, T0, T0 + 3_000 * H)
             .unwrap()
             .len(),
         2_000

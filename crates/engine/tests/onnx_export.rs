@@ -6,28 +6,28 @@
 mod common;
 use common::{params, sample_tail};
 
-use atb_engine::onnx::{
+use atb_engine::Settings;
+use atb_engine::testing::inference::{BurnPredictor, WindowPredictor};
+use atb_engine::testing::onnx::{
     OnnxDocument, OnnxModel, OrtModel, PARITY_TOLERANCE, export_version, model_document,
 };
-use atb_engine::pipeline::{BurnPredictor, WindowPredictor};
-use atb_engine::registry::Registry;
-use atb_engine::registry::metadata::{FeatureSchema, TargetDefinition};
-use atb_engine::settings::Settings;
-use atb_engine::training::{CancelToken, train};
+use atb_engine::testing::registry::Registry;
+use atb_engine::testing::registry::metadata::{FeatureSchema, TargetDefinition};
+use atb_engine::testing::training::{CancelToken, train};
 use atb_models::burn::prelude::Device;
-use atb_models::{ModelOverrides, ModelType, Variant, build_model};
+use atb_models::{Architecture, ModelOverrides, Variant, build_model};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 const L: usize = 60;
 const F: usize = 12;
 
-fn document(model_type: ModelType, variant: Variant) -> OnnxDocument {
+fn document(architecture: Architecture, variant: Variant) -> OnnxDocument {
     OnnxDocument {
         symbol: "BTCUSDT".into(),
         timeframe: "1h".into(),
         version_id: "2026-01-01_00h00m00s_v1".into(),
-        architecture: model_type.to_string(),
+        architecture: architecture.to_string(),
         variant: variant.to_string(),
         app_version: "test".into(),
         schema: FeatureSchema {
@@ -64,20 +64,20 @@ fn every_pair_exports_and_matches_burn_in_tract_for_batches_of_1_and_33() {
     let windows: Vec<f32> = (0..n * L * F)
         .map(|_| (rng.random::<f32>() - 0.5) * 3.5)
         .collect();
-    for model_type in ModelType::ALL {
+    for architecture in Architecture::ALL {
         for variant in Variant::ALL {
             let (model, _) = build_model(
-                model_type,
+                architecture,
                 variant,
                 [L, F],
                 &ModelOverrides::default(),
                 &device,
             )
             .unwrap();
-            let doc = document(model_type, variant);
+            let doc = document(architecture, variant);
             let bytes = model_document(&model, &doc).unwrap();
             let onnx = OnnxModel::from_bytes(&bytes)
-                .unwrap_or_else(|e| panic!("{model_type} {variant}: {e}"));
+                .unwrap_or_else(|e| panic!("{architecture} {variant}: {e}"));
             assert_eq!(onnx.document, doc, "metadata round trip");
 
             let burn = BurnPredictor {
@@ -89,26 +89,28 @@ fn every_pair_exports_and_matches_burn_in_tract_for_batches_of_1_and_33() {
             let batch = onnx.predict(&windows, n).unwrap();
             let mut diff = max_diff(&burn, &batch);
             for i in 0..3 {
-                let single = onnx.predict(&windows[i * L * F..(i + 1) * L * F], 1).unwrap();
+                let single = onnx
+                    .predict(&windows[i * L * F..(i + 1) * L * F], 1)
+                    .unwrap();
                 diff = diff.max(max_diff(&burn[i..i + 1], &single));
             }
             // ONNX Runtime (the setup script installs it; the test needs it) on the same file.
             let ort = OrtModel::from_bytes(&bytes)
-                .unwrap_or_else(|e| panic!("{model_type} {variant}: {e}"));
+                .unwrap_or_else(|e| panic!("{architecture} {variant}: {e}"));
             let ort_batch = ort.predict(&windows, n).unwrap();
             let ort_single = ort.predict(&windows[..L * F], 1).unwrap();
             let ort_diff = max_diff(&burn, &ort_batch).max(max_diff(&burn[..1], &ort_single));
             println!(
-                "{model_type:<15} {variant:<12} max |tract - burn| = {diff:.2e}, |onnx runtime - burn| = {ort_diff:.2e}"
+                "{architecture:<15} {variant:<12} max |tract - burn| = {diff:.2e}, |onnx runtime - burn| = {ort_diff:.2e}"
             );
             assert!(
                 diff <= PARITY_TOLERANCE && ort_diff <= PARITY_TOLERANCE,
-                "{model_type} {variant}: {diff:e} / {ort_diff:e} > {PARITY_TOLERANCE:e}"
+                "{architecture} {variant}: {diff:e} / {ort_diff:e} > {PARITY_TOLERANCE:e}"
             );
             // The comparison means something only if the outputs vary with the input.
             let spread = burn.iter().copied().fold(f32::MIN, f32::max)
                 - burn.iter().copied().fold(f32::MAX, f32::min);
-            assert!(spread > 1e-4, "{model_type} {variant}: constant outputs");
+            assert!(spread > 1e-4, "{architecture} {variant}: constant outputs");
         }
     }
 }
@@ -120,7 +122,7 @@ fn a_registered_version_exports_records_copies_and_refuses_tampering() {
     let series = sample_tail(1_500);
     let outcome = train(
         &series,
-        &params(ModelType::AttentionLstm, Variant::Lightweight, 1),
+        &params(Architecture::AttentionLstm, Variant::Lightweight, 1),
         &mut |_| {},
         &CancelToken::new(),
     )
@@ -143,7 +145,7 @@ fn a_registered_version_exports_records_copies_and_refuses_tampering() {
     assert_eq!(e.opset, 17);
     let bytes = std::fs::read(&report.path).unwrap();
     assert_eq!(bytes.len() as u64, e.bytes);
-    assert_eq!(atb_engine::registry::sha256_hex(&bytes), e.sha256);
+    assert_eq!(atb_engine::testing::fsutil::sha256_hex(&bytes), e.sha256);
     let copy = report.copy.clone().unwrap();
     assert_eq!(
         copy,
@@ -202,7 +204,7 @@ fn an_unexported_version_says_how_to_export() {
     let settings = Settings::resolve(home.path().to_path_buf(), None).unwrap();
     let outcome = train(
         &sample_tail(1_200),
-        &params(ModelType::Lstm, Variant::Lightweight, 1),
+        &params(Architecture::Lstm, Variant::Lightweight, 1),
         &mut |_| {},
         &CancelToken::new(),
     )
@@ -224,14 +226,14 @@ fn an_unexported_version_says_how_to_export() {
 fn damaged_or_foreign_files_are_refused_with_a_reason() {
     let device = Device::flex();
     let (model, _) = build_model(
-        ModelType::Tcn,
+        Architecture::Tcn,
         Variant::Lightweight,
         [L, F],
         &ModelOverrides::default(),
         &device,
     )
     .unwrap();
-    let bytes = model_document(&model, &document(ModelType::Tcn, Variant::Lightweight)).unwrap();
+    let bytes = model_document(&model, &document(Architecture::Tcn, Variant::Lightweight)).unwrap();
     let err = |b: &[u8]| OnnxModel::from_bytes(b).err().map(|e| e.to_string());
     // Cut in half: not a model any more.
     let truncated = err(&bytes[..bytes.len() / 2]).expect("truncated file refused");

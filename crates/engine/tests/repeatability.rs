@@ -4,16 +4,16 @@
 mod common;
 use common::{params, sample_tail};
 
-use atb_engine::training::{CancelToken, TrainingParams, train};
-use atb_models::{ModelType, Variant};
+use atb_engine::testing::training::{CancelToken, TrainSpec, train};
+use atb_models::{Architecture, Variant};
 
 #[test]
 fn the_same_seed_gives_the_same_cpu_run() {
     let series = sample_tail(1_200);
     let run = |seed| {
-        let p = TrainingParams {
+        let p = TrainSpec {
             seed,
-            ..params(ModelType::Tcn, Variant::Lightweight, 2)
+            ..params(Architecture::Tcn, Variant::Lightweight, 2)
         };
         train(&series, &p, &mut |_| {}, &CancelToken::new())
             .unwrap()

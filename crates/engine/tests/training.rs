@@ -6,8 +6,8 @@ use common::{params, sample_tail};
 
 use std::time::{Duration, Instant};
 
-use atb_engine::training::{CancelToken, TrainingParams, train};
-use atb_models::{ModelType, Variant};
+use atb_engine::testing::training::{CancelToken, TrainSpec, train};
+use atb_models::{Architecture, Variant};
 use atb_protocol::training::{Metrics, StopReason, TrainingEvent};
 
 fn finite(m: &Metrics) -> bool {
@@ -30,7 +30,7 @@ fn two_epochs_of_tcn_lightweight_emit_events_in_order_with_finite_metrics() {
     let mut events = Vec::new();
     let outcome = train(
         &series,
-        &params(ModelType::Tcn, Variant::Lightweight, 2),
+        &params(Architecture::Tcn, Variant::Lightweight, 2),
         &mut |e| events.push(e),
         &CancelToken::new(),
     )
@@ -45,7 +45,6 @@ fn two_epochs_of_tcn_lightweight_emit_events_in_order_with_finite_metrics() {
             TrainingEvent::Cancelled { .. } => "cancelled",
             TrainingEvent::Diverged { .. } => "diverged",
             TrainingEvent::Finished { .. } => "finished",
-            TrainingEvent::Failed { .. } => "failed",
             TrainingEvent::Fold { .. } => "fold",
         })
         .collect();
@@ -91,7 +90,7 @@ fn persistence_equals_the_hand_computation_on_the_sample() {
     let series = sample_tail(1_500);
     let outcome = train(
         &series,
-        &params(ModelType::Tcn, Variant::Lightweight, 1),
+        &params(Architecture::Tcn, Variant::Lightweight, 1),
         &mut |_| {},
         &CancelToken::new(),
     )
@@ -101,7 +100,11 @@ fn persistence_equals_the_hand_computation_on_the_sample() {
     // Persistence on the test split: |close_{t+1} - close_t| averaged, straight from the candles.
     let closes = &data.matrix.closes;
     let test = data.split.test.clone();
-    assert_eq!(data.samples.test.len(), test.len(), "this tail of the sample has no gap");
+    assert_eq!(
+        data.samples.test.len(),
+        test.len(),
+        "this tail of the sample has no gap"
+    );
     let mae = test
         .clone()
         .map(|t| (closes[t + 1] - closes[t]).abs())
@@ -133,9 +136,9 @@ fn cancellation_stops_within_a_second_and_keeps_a_consistent_result() {
     let cancel = CancelToken::new();
     let mut cancelled_at = None;
     let mut events = Vec::new();
-    let p = TrainingParams {
+    let p = TrainSpec {
         batch_event_every: 1,
-        ..params(ModelType::Lstm, Variant::Lightweight, 50)
+        ..params(Architecture::Lstm, Variant::Lightweight, 50)
     };
     let outcome = train(
         &series,
@@ -183,13 +186,13 @@ fn cancellation_stops_within_a_second_and_keeps_a_consistent_result() {
 #[test]
 fn every_default_architecture_trains_and_evaluates_with_all_baselines() {
     let series = sample_tail(1_100);
-    for model_type in ModelType::ALL {
-        let p = TrainingParams {
+    for architecture in Architecture::ALL {
+        let p = TrainSpec {
             batch_size: 64,
-            ..params(model_type, Variant::Default, 1)
+            ..params(architecture, Variant::Default, 1)
         };
         let outcome = train(&series, &p, &mut |_| {}, &CancelToken::new())
-            .unwrap_or_else(|e| panic!("{model_type}: {e}"));
+            .unwrap_or_else(|e| panic!("{architecture}: {e}"));
         let ev = outcome.evaluation.unwrap();
         for m in [
             &ev.test.model,
@@ -197,7 +200,7 @@ fn every_default_architecture_trains_and_evaluates_with_all_baselines() {
             &ev.test.drift,
             &ev.test.ridge,
         ] {
-            assert!(finite(m), "{model_type}: {m:?}");
+            assert!(finite(m), "{architecture}: {m:?}");
         }
     }
 }
@@ -207,37 +210,37 @@ fn nonsense_requests_and_too_little_data_are_clear_errors() {
     let series = sample_tail(1_000);
     let cases = [
         (
-            TrainingParams {
+            TrainSpec {
                 epochs: 0,
-                ..TrainingParams::default()
+                ..TrainSpec::default()
             },
             "epochs",
         ),
         (
-            TrainingParams {
+            TrainSpec {
                 batch_size: 0,
-                ..TrainingParams::default()
+                ..TrainSpec::default()
             },
             "batch size",
         ),
         (
-            TrainingParams {
+            TrainSpec {
                 learning_rate: -1.0,
-                ..TrainingParams::default()
+                ..TrainSpec::default()
             },
             "learning rate",
         ),
         (
-            TrainingParams {
+            TrainSpec {
                 horizon: 0,
-                ..TrainingParams::default()
+                ..TrainSpec::default()
             },
             "horizon",
         ),
         (
-            TrainingParams {
+            TrainSpec {
                 grad_clip_norm: Some(f64::NAN),
-                ..TrainingParams::default()
+                ..TrainSpec::default()
             },
             "clip",
         ),
@@ -251,7 +254,7 @@ fn nonsense_requests_and_too_little_data_are_clear_errors() {
     let tiny = sample_tail(150);
     let e = train(
         &tiny,
-        &params(ModelType::Tcn, Variant::Lightweight, 1),
+        &params(Architecture::Tcn, Variant::Lightweight, 1),
         &mut |_| {},
         &CancelToken::new(),
     )
@@ -266,10 +269,10 @@ fn nonsense_requests_and_too_little_data_are_clear_errors() {
 #[test]
 fn walk_forward_reports_mean_and_spread_over_folds() {
     let series = sample_tail(1_500);
-    let p = TrainingParams {
+    let p = TrainSpec {
         walk_forward_folds: Some(3),
         sequence_length: 48,
-        ..params(ModelType::Tcn, Variant::Lightweight, 1)
+        ..params(Architecture::Tcn, Variant::Lightweight, 1)
     };
     let mut finished = 0;
     let mut fold_epochs = Vec::new();
@@ -290,7 +293,11 @@ fn walk_forward_reports_mean_and_spread_over_folds() {
     )
     .unwrap();
     assert_eq!(finished, 1, "one Finished event, after the folds");
-    assert_eq!(fold_epochs, vec![1, 2, 3], "each fold's epoch, tagged with its number");
+    assert_eq!(
+        fold_epochs,
+        vec![1, 2, 3],
+        "each fold's epoch, tagged with its number"
+    );
     let wf = outcome
         .evaluation
         .unwrap()

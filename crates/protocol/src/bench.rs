@@ -1,7 +1,9 @@
-//! `atb bench` results: the original's comparison table, measured. What the CLI writes as JSON
-//! and the desktop guide reads.
+//! `atb bench` results: the original's comparison table, measured. What `atb bench --json` writes
+//! and the markdown tables are made from.
 
 use serde::{Deserialize, Serialize};
+
+use crate::vocab::{Architecture, CandleSource, Symbol, Timeframe, Variant};
 
 use crate::training::PairedTest;
 
@@ -57,8 +59,8 @@ pub struct SeedTests {
 /// `cnn_lstm` of the same variant (`None` when that was not benchmarked).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BenchResult {
-    pub model_type: String,
-    pub variant: String,
+    pub architecture: Architecture,
+    pub variant: Variant,
     pub device: String,
     pub parameters: usize,
     pub weight_bytes: u64,
@@ -132,9 +134,9 @@ pub struct BaselineResult {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BenchReport {
     pub device: String,
-    pub source: String,
-    pub symbol: String,
-    pub timeframe: String,
+    pub source: CandleSource,
+    pub symbol: Symbol,
+    pub timeframe: Timeframe,
     pub epochs: usize,
     pub seeds: usize,
     pub sequence_length: usize,

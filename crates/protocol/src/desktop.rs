@@ -4,18 +4,10 @@
 use serde::{Deserialize, Serialize};
 
 use crate::registry::{ModelRow, OnnxExport};
+use crate::spec::{FieldProblem, TrainSpec};
 use crate::training::{DatasetSummary, EpochRecord, Evaluation, TrainingEvent};
+use crate::vocab::{CandleSource, Symbol, Timeframe};
 use crate::{CoverageRow, FetchSummary, Gap};
-
-pub const MODEL_TYPES: [&str; 5] = ["cnn_lstm", "attention_lstm", "tcn", "tcn_attention", "lstm"];
-pub const VARIANTS: [&str; 3] = ["lightweight", "default", "deep"];
-pub const TIMEFRAMES: [&str; 12] = [
-    "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d",
-];
-pub const FEATURE_SETS: [&str; 2] = ["price", "technical"];
-pub const DEVICES: [&str; 3] = ["auto", "gpu", "cpu"];
-/// `csv:PATH` is accepted too; these are the choices a form offers.
-pub const SOURCES: [&str; 2] = ["sample", "binance"];
 
 /// The shell and the app it runs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -31,24 +23,74 @@ pub struct AppInfo {
 /// neither means everything the source holds, or the last year for Binance).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SeriesRequest {
-    /// `sample`, `binance` or `csv:PATH`.
-    pub source: String,
-    pub symbol: String,
-    pub timeframe: String,
+    pub source: CandleSource,
+    pub symbol: Symbol,
+    pub timeframe: Timeframe,
     pub days: Option<u32>,
     pub start_date: Option<String>,
     pub end_date: Option<String>,
 }
 
 impl Default for SeriesRequest {
+    /// The bundled sample, whole.
     fn default() -> Self {
         Self {
-            source: "sample".into(),
-            symbol: "BTCUSDT".into(),
-            timeframe: "1h".into(),
+            source: CandleSource::Sample,
+            symbol: Symbol::default(),
+            timeframe: Timeframe::default(),
             days: None,
             start_date: None,
             end_date: None,
+        }
+    }
+}
+
+/// Days in the range Binance gets when a request names none.
+pub const BINANCE_DEFAULT_DAYS: u32 = 365;
+
+impl SeriesRequest {
+    /// Problems with the range, in form order (names and symbols are checked by their types).
+    pub fn problems(&self) -> Vec<FieldProblem> {
+        let mut out = Vec::new();
+        if self.days == Some(0) {
+            out.push(FieldProblem::new("days", "at least 1 day"));
+        }
+        if self.days.is_some() && (self.start_date.is_some() || self.end_date.is_some()) {
+            out.push(FieldProblem::new(
+                "days",
+                "give either a number of days or dates, not both",
+            ));
+        }
+        for (field, date) in [
+            ("start date", &self.start_date),
+            ("end date", &self.end_date),
+        ] {
+            if let Some(d) = date
+                && !is_iso_date(d)
+            {
+                out.push(FieldProblem::new(field, "a date of the form YYYY-MM-DD"));
+            }
+        }
+        if self.end_date.is_some() && self.start_date.is_none() {
+            out.push(FieldProblem::new("end date", "needs a start date"));
+        }
+        if let (Some(a), Some(b)) = (&self.start_date, &self.end_date)
+            && is_iso_date(a)
+            && is_iso_date(b)
+            && b < a
+        {
+            out.push(FieldProblem::new("end date", "is before the start date"));
+        }
+        out
+    }
+
+    /// The days a request with no range means: the last year for Binance (so that a first
+    /// training run does not page through its whole history), everything for files and the
+    /// sample (`None`).
+    pub fn effective_days(&self) -> Option<u32> {
+        match (self.days, &self.start_date, &self.source) {
+            (None, None, CandleSource::Binance) => Some(BINANCE_DEFAULT_DAYS),
+            (days, ..) => days,
         }
     }
 }
@@ -57,16 +99,14 @@ impl Default for SeriesRequest {
 /// gap of the full series.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CandleChart {
-    pub symbol: String,
-    pub timeframe: String,
-    pub source: String,
+    pub symbol: Symbol,
+    pub timeframe: Timeframe,
+    pub source: CandleSource,
     /// Candles in the range before thinning.
     pub candles: usize,
     pub open_times_ms: Vec<i64>,
     pub closes: Vec<f64>,
     pub gaps: Vec<Gap>,
-    /// Length of one candle, to draw gaps as spans.
-    pub interval_ms: i64,
 }
 
 /// The Data screen's table and the result of its last fetch.
@@ -76,121 +116,20 @@ pub struct DataOverview {
     pub last_fetch: Option<FetchSummary>,
 }
 
-/// Every option of `atb train model`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Every option of `atb train model`: which candles, and the training specification.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TrainRequest {
     pub series: SeriesRequest,
-    pub model_type: String,
-    pub variant: String,
-    pub epochs: usize,
-    pub batch_size: usize,
-    pub sequence_length: usize,
-    pub learning_rate: f64,
-    pub patience: usize,
-    pub horizon: usize,
-    pub feature_set: String,
-    pub seed: u64,
-    pub device: String,
-    pub grad_clip: Option<f64>,
-    pub folds: Option<usize>,
+    pub spec: TrainSpec,
 }
 
-impl Default for TrainRequest {
-    /// The CLI's defaults, on the bundled sample.
-    fn default() -> Self {
-        Self {
-            series: SeriesRequest::default(),
-            model_type: "cnn_lstm".into(),
-            variant: "default".into(),
-            epochs: 100,
-            batch_size: 32,
-            sequence_length: 120,
-            learning_rate: 1e-3,
-            patience: 15,
-            horizon: 1,
-            feature_set: "price".into(),
-            seed: 42,
-            device: "auto".into(),
-            grad_clip: None,
-            folds: None,
-        }
+impl TrainRequest {
+    /// Every problem with the request, in form order; empty when it can be sent.
+    pub fn problems(&self) -> Vec<FieldProblem> {
+        let mut out = self.series.problems();
+        out.extend(self.spec.problems());
+        out
     }
-}
-
-/// Why one field of a form cannot be used.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FieldProblem {
-    pub field: String,
-    pub reason: String,
-}
-
-impl FieldProblem {
-    pub fn new(field: &str, reason: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            reason: reason.into(),
-        }
-    }
-}
-
-/// Problems a UI can find without the engine: names outside the known lists and numbers out of
-/// the engine's ranges. The engine checks again (and more) when the request arrives.
-pub fn series_problems(s: &SeriesRequest) -> Vec<FieldProblem> {
-    let mut out = Vec::new();
-    let symbol = s.symbol.trim();
-    if symbol.is_empty()
-        || symbol.len() > 20
-        || !symbol
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-        || !symbol.chars().any(|c| c.is_ascii_alphabetic())
-    {
-        out.push(FieldProblem::new(
-            "symbol",
-            "a symbol is 1 to 20 letters and digits, e.g. BTCUSDT",
-        ));
-    }
-    if !TIMEFRAMES.contains(&s.timeframe.as_str()) {
-        out.push(FieldProblem::new(
-            "timeframe",
-            format!("one of {}", TIMEFRAMES.join(", ")),
-        ));
-    }
-    let source_ok = SOURCES.contains(&s.source.as_str())
-        || s.source.strip_prefix("csv:").is_some_and(|p| !p.is_empty());
-    if !source_ok {
-        out.push(FieldProblem::new(
-            "source",
-            "sample, binance or csv:PATH to a candle file",
-        ));
-    }
-    if s.days == Some(0) {
-        out.push(FieldProblem::new("days", "at least 1 day"));
-    }
-    if s.days.is_some() && (s.start_date.is_some() || s.end_date.is_some()) {
-        out.push(FieldProblem::new(
-            "days",
-            "give either a number of days or dates, not both",
-        ));
-    }
-    for (field, date) in [("start date", &s.start_date), ("end date", &s.end_date)] {
-        if let Some(d) = date
-            && !is_iso_date(d)
-        {
-            out.push(FieldProblem::new(field, "a date of the form YYYY-MM-DD"));
-        }
-    }
-    if s.end_date.is_some() && s.start_date.is_none() {
-        out.push(FieldProblem::new("end date", "needs a start date"));
-    }
-    if let (Some(a), Some(b)) = (&s.start_date, &s.end_date)
-        && is_iso_date(a)
-        && is_iso_date(b)
-        && b < a
-    {
-        out.push(FieldProblem::new("end date", "is before the start date"));
-    }
-    out
 }
 
 fn is_iso_date(s: &str) -> bool {
@@ -205,75 +144,6 @@ fn is_iso_date(s: &str) -> bool {
     let month = (b[5] - b'0') * 10 + (b[6] - b'0');
     let day = (b[8] - b'0') * 10 + (b[9] - b'0');
     (1..=12).contains(&month) && (1..=31).contains(&day)
-}
-
-impl TrainRequest {
-    /// Every problem with the request, in form order; empty when it can be sent.
-    pub fn problems(&self) -> Vec<FieldProblem> {
-        let mut out = series_problems(&self.series);
-        let mut check = |ok: bool, field: &str, reason: &str| {
-            if !ok {
-                out.push(FieldProblem::new(field, reason));
-            }
-        };
-        check(
-            MODEL_TYPES.contains(&self.model_type.as_str()),
-            "architecture",
-            "unknown architecture",
-        );
-        check(
-            VARIANTS.contains(&self.variant.as_str()),
-            "variant",
-            "lightweight, default or deep",
-        );
-        check(
-            (1..=100_000).contains(&self.epochs),
-            "epochs",
-            "between 1 and 100000",
-        );
-        check(
-            (1..=65_536).contains(&self.batch_size),
-            "batch size",
-            "between 1 and 65536",
-        );
-        check(
-            (2..=10_000).contains(&self.sequence_length),
-            "sequence length",
-            "between 2 and 10000",
-        );
-        check(
-            self.learning_rate.is_finite() && self.learning_rate > 0.0 && self.learning_rate <= 1.0,
-            "learning rate",
-            "greater than 0 and at most 1",
-        );
-        check(self.patience >= 1, "patience", "at least 1 epoch");
-        check(
-            (1..=1_000).contains(&self.horizon),
-            "horizon",
-            "between 1 and 1000 bars",
-        );
-        check(
-            FEATURE_SETS.contains(&self.feature_set.as_str()),
-            "feature set",
-            "price or technical",
-        );
-        check(
-            DEVICES.contains(&self.device.as_str()),
-            "device",
-            "auto, gpu or cpu",
-        );
-        check(
-            self.grad_clip.is_none_or(|c| c.is_finite() && c > 0.0),
-            "gradient clip",
-            "a positive number, or empty for none",
-        );
-        check(
-            self.folds.is_none_or(|k| (2..=20).contains(&k)),
-            "walk-forward folds",
-            "between 2 and 20, or empty for none",
-        );
-        out
-    }
 }
 
 /// One message of a training run's stream, as the shell sends it to the UI.
@@ -366,23 +236,20 @@ mod tests {
 
     #[test]
     fn each_bad_field_is_named() {
-        let mut r = TrainRequest {
-            epochs: 0,
-            learning_rate: f64::NAN,
-            grad_clip: Some(-1.0),
-            folds: Some(1),
-            ..TrainRequest::default()
-        };
-        r.series.symbol = "BTC USDT".into();
+        let mut r = TrainRequest::default();
+        r.spec.epochs = 0;
+        r.spec.learning_rate = f64::NAN;
+        r.spec.grad_clip_norm = Some(-1.0);
+        r.spec.walk_forward_folds = Some(1);
         r.series.start_date = Some("2024-13-01".into());
         let fields: Vec<String> = r.problems().into_iter().map(|p| p.field).collect();
         assert_eq!(
             fields,
             [
-                "symbol",
                 "start date",
                 "epochs",
                 "learning rate",
+                "minimum learning rate",
                 "gradient clip",
                 "walk-forward folds"
             ]
@@ -396,9 +263,8 @@ mod tests {
             end_date: Some("2024-01-31".into()),
             ..SeriesRequest::default()
         };
-        let p = series_problems(&s);
         assert_eq!(
-            p,
+            s.problems(),
             [FieldProblem::new("end date", "is before the start date")]
         );
         let s = SeriesRequest {
@@ -406,8 +272,39 @@ mod tests {
             start_date: Some("2024-02-01".into()),
             ..SeriesRequest::default()
         };
-        assert_eq!(series_problems(&s)[0].field, "days");
-        assert!(series_problems(&SeriesRequest::default()).is_empty());
+        assert_eq!(s.problems()[0].field, "days");
+        assert!(SeriesRequest::default().problems().is_empty());
+    }
+
+    #[test]
+    fn binance_without_a_range_means_the_last_year() {
+        let binance = SeriesRequest {
+            source: CandleSource::Binance,
+            ..SeriesRequest::default()
+        };
+        assert_eq!(binance.effective_days(), Some(BINANCE_DEFAULT_DAYS));
+        assert_eq!(SeriesRequest::default().effective_days(), None);
+        let dated = SeriesRequest {
+            start_date: Some("2024-01-01".into()),
+            ..binance
+        };
+        assert_eq!(dated.effective_days(), None);
+    }
+
+    #[test]
+    fn a_request_reads_as_the_ui_sends_it() {
+        let json = r#"{"series":{"source":"binance","symbol":"ethusdt","timeframe":"4h",
+            "days":30,"start_date":null,"end_date":null},
+            "spec":{"architecture":"tcn","architecture_variant":"deep","epochs":5}}"#;
+        let r: TrainRequest = serde_json::from_str(json).unwrap();
+        assert_eq!(r.series.symbol.as_str(), "ETHUSDT");
+        assert_eq!(r.spec.epochs, 5);
+        assert_eq!(r.spec.batch_size, TrainSpec::default().batch_size);
+        let bad = json.replace("\"4h\"", "\"7m\"");
+        let e = serde_json::from_str::<TrainRequest>(&bad)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("invalid timeframe \"7m\""), "{e}");
     }
 
     #[test]

@@ -4,17 +4,22 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::vocab::{Symbol, Timeframe};
+
 pub mod bench;
 pub mod desktop;
 pub mod registry;
+pub mod rpc;
+pub mod spec;
 pub mod training;
 pub mod verdict;
+pub mod vocab;
 
 /// Stored candles of one (symbol, timeframe): what `atb data list --json` prints per row.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CoverageRow {
-    pub symbol: String,
-    pub timeframe: String,
+    pub symbol: Symbol,
+    pub timeframe: Timeframe,
     pub first_open_time_ms: i64,
     pub last_open_time_ms: i64,
     pub rows: u64,
@@ -47,8 +52,8 @@ pub struct FetchProgress {
 /// The outcome of a fetch, for summaries and the UI.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FetchSummary {
-    pub symbol: String,
-    pub timeframe: String,
+    pub symbol: Symbol,
+    pub timeframe: Timeframe,
     /// First and last open time asked for (inclusive), after clamping to closed candles.
     pub start_ms: i64,
     pub end_ms: i64,
@@ -69,8 +74,8 @@ mod tests {
     #[test]
     fn coverage_row_json_keys() {
         let row = CoverageRow {
-            symbol: "BTCUSDT".into(),
-            timeframe: "1h".into(),
+            symbol: Symbol::default(),
+            timeframe: Timeframe::H1,
             first_open_time_ms: 1,
             last_open_time_ms: 2,
             rows: 2,

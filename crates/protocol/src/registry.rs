@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::vocab::{Architecture, Symbol, Timeframe, Variant};
+
 use crate::training::Comparison;
 use crate::verdict::Verdict;
 
@@ -9,10 +11,10 @@ use crate::verdict::Verdict;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelRow {
     pub version_id: String,
-    pub symbol: String,
-    pub timeframe: String,
-    pub architecture: String,
-    pub variant: String,
+    pub symbol: Symbol,
+    pub timeframe: Timeframe,
+    pub architecture: Architecture,
+    pub variant: Variant,
     /// RFC 3339, UTC.
     pub created_at: String,
     /// Version folder, relative to `ATB_HOME`.

@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::vocab::{CandleSource, Symbol, Timeframe};
+
 /// One split of the chronological train / validation / test division.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SplitInfo {
@@ -16,9 +18,9 @@ pub struct SplitInfo {
 /// The dataset a run trains on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DatasetSummary {
-    pub source: String,
-    pub symbol: String,
-    pub timeframe: String,
+    pub source: CandleSource,
+    pub symbol: Symbol,
+    pub timeframe: Timeframe,
     /// Candles loaded, before the feature warm-up was dropped.
     pub candles: usize,
     pub first_candle_open_ms: i64,
@@ -231,7 +233,8 @@ pub enum StopReason {
 
 /// The stream of events one training run emits, in order: `RunStarted`, then `Batch` and
 /// `EpochEnd` events, then at most one of `EarlyStopped` / `Cancelled` / `Diverged`, then the
-/// walk-forward folds' events wrapped in `Fold`, then `Finished` (or `Failed`).
+/// walk-forward folds' events wrapped in `Fold`, then `Finished`. A run that fails
+/// ends the stream without `Finished`; the failure is the call's error.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum TrainingEvent {
@@ -282,9 +285,6 @@ pub enum TrainingEvent {
         epochs_run: usize,
         train_seconds: f64,
         evaluation: Box<Evaluation>,
-    },
-    Failed {
-        message: String,
     },
     /// An event of walk-forward fold `fold` (1-based) of `folds`, trained after the main run.
     Fold {

@@ -66,7 +66,11 @@ fn skill_phrase(skill: &SkillInterval) -> String {
 
 /// The verdict of a paired test of the model against `baseline` (a name such as
 /// "persistence", "ridge" or "cnn_lstm"), with the skill interval when one was computed.
-pub fn verdict_of(baseline: &str, test: Option<&PairedTest>, skill: Option<&SkillInterval>) -> Verdict {
+pub fn verdict_of(
+    baseline: &str,
+    test: Option<&PairedTest>,
+    skill: Option<&SkillInterval>,
+) -> Verdict {
     let Some(t) = test.filter(|t| t.p_value.is_finite()) else {
         return Verdict {
             kind: VerdictKind::NotComputed,
@@ -148,7 +152,10 @@ mod tests {
         );
         let v = verdict_of("persistence", Some(&test(0.5, -1.0)), Some(&skill));
         assert_eq!(v.kind, VerdictKind::NoDifference);
-        assert_eq!(v.text, "no significant difference from persistence (p = 0.50)");
+        assert_eq!(
+            v.text,
+            "no significant difference from persistence (p = 0.50)"
+        );
         let v = verdict_of("ridge", Some(&test(0.0004, 2.0)), None);
         assert_eq!(v.kind, VerdictKind::Worse);
         assert_eq!(v.text, "worse than ridge (p < 0.001)");

@@ -392,12 +392,18 @@ mod tests {
             &out,
             Some(&act),
         );
-        assert_eq!(g, vec![0.0, 0.0, 10.0, 20.0, 0.0, 0.0, 30.0, 40.0, 0.0, 0.0]);
+        assert_eq!(
+            g,
+            vec![0.0, 0.0, 10.0, 20.0, 0.0, 0.0, 30.0, 40.0, 0.0, 0.0]
+        );
         let (relu, none) = apply_epilogue(Epilogue::Relu, 1, 5, 2, y.clone());
         assert!(none.is_none());
         let g = epilogue_backward(Epilogue::Relu, 1, 5, 2, &[1.0; 10], &relu, None);
         assert_eq!(g, vec![1.0, 0.0, 1.0, 1.0, 0.0, 0.0, 1.0, 1.0, 1.0, 1.0]);
-        assert_eq!(Epilogue::from_code(Epilogue::ReluMaxPool2.code()), Epilogue::ReluMaxPool2);
+        assert_eq!(
+            Epilogue::from_code(Epilogue::ReluMaxPool2.code()),
+            Epilogue::ReluMaxPool2
+        );
     }
 
     #[test]

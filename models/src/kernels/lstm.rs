@@ -67,7 +67,11 @@ impl LstmDims {
         assert_eq!(w.input.len(), self.inputs * g, "W_in must be [F, 4H]");
         assert_eq!(w.bias.len(), g, "the bias must be [4H]");
         assert_eq!(w.recurrent.len(), self.units * g, "W_rec must be [H, 4H]");
-        assert_eq!(mask.len(), self.batch * self.units, "the mask must be [B, H]");
+        assert_eq!(
+            mask.len(),
+            self.batch * self.units,
+            "the mask must be [B, H]"
+        );
     }
 }
 
@@ -285,7 +289,11 @@ pub fn backward(
         }
     }
     let rows = rows_per_chunk(batch);
-    let work: Vec<_> = grads.x.chunks_mut(rows * steps * inputs).enumerate().collect();
+    let work: Vec<_> = grads
+        .x
+        .chunks_mut(rows * steps * inputs)
+        .enumerate()
+        .collect();
     let partials: Vec<[Vec<f32>; 3]> = super::map(work, |(i, dx)| {
         let b0 = i * rows;
         let nb = dx.len() / (steps * inputs);
@@ -579,7 +587,15 @@ mod tests {
             .collect();
         let grad_h: Vec<f32> = coef.iter().map(|v| *v as f32).collect();
         let (h, saved) = forward(c.dims, &c.x, c.weights(), &c.mask, true);
-        let grads = backward(c.dims, &grad_h, &c.x, &h, &saved.unwrap(), c.weights(), &c.mask);
+        let grads = backward(
+            c.dims,
+            &grad_h,
+            &c.x,
+            &h,
+            &saved.unwrap(),
+            c.weights(),
+            &c.mask,
+        );
         let loss = |x: &[f32], w_in: &[f32], bias: &[f32], w_rec: &[f32]| -> f64 {
             c.reference(x, w_in, bias, w_rec)
                 .iter()

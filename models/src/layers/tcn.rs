@@ -39,7 +39,10 @@ impl ResidualBlock {
             &self.dropout,
             conv1d_channels_last(&self.conv1, x.clone(), Epilogue::Relu),
         );
-        let y = dropout(&self.dropout, conv1d_channels_last(&self.conv2, y, Epilogue::Relu));
+        let y = dropout(
+            &self.dropout,
+            conv1d_channels_last(&self.conv2, y, Epilogue::Relu),
+        );
         relu(y + x)
     }
 

@@ -6,7 +6,7 @@ use std::time::Instant;
 use atb_protocol::bench::InferenceTimings;
 
 use crate::error::{Error, Result};
-use crate::pipeline::WindowPredictor;
+use crate::inference::WindowPredictor;
 
 /// How many calls to time.
 #[derive(Debug, Clone, Copy)]

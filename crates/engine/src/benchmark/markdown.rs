@@ -5,6 +5,7 @@ use std::fmt::Write;
 
 use atb_protocol::bench::{BenchReport, BenchResult, SeedTests};
 use atb_protocol::verdict::{format_p, verdict_of};
+use atb_protocol::vocab::Architecture;
 
 fn opt<T>(v: Option<T>, f: impl Fn(T) -> String) -> String {
     v.map(f).unwrap_or_else(|| "–".into())
@@ -17,14 +18,14 @@ fn with_spread(mean: f64, std: Option<f64>, digits: usize) -> String {
     }
 }
 
-/// What the original's docs promised for a model type (section 12 of the reference).
-fn promise(model_type: &str) -> &'static str {
-    match model_type {
-        "cnn_lstm" => "baseline; DA ~60%; ~50 ms",
-        "attention_lstm" => "RMSE −12%, MAE −15%; DA ~65%; 110% train time; ~70 ms",
-        "tcn" => "RMSE ±5%; DA ~62%; 3–5× faster training; ~30 ms",
-        "tcn_attention" => "\"best of both\"",
-        _ => "–",
+/// What the original's docs promised for an architecture (section 12 of the reference).
+fn promise(architecture: Architecture) -> &'static str {
+    match architecture {
+        Architecture::CnnLstm => "baseline; DA ~60%; ~50 ms",
+        Architecture::AttentionLstm => "RMSE −12%, MAE −15%; DA ~65%; 110% train time; ~70 ms",
+        Architecture::Tcn => "RMSE ±5%; DA ~62%; 3–5× faster training; ~30 ms",
+        Architecture::TcnAttention => "\"best of both\"",
+        Architecture::Lstm => "–",
     }
 }
 
@@ -84,7 +85,7 @@ pub fn markdown(report: &BenchReport) -> String {
         let _ = writeln!(
             s,
             "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.2} / {:.2} / {} ms | {} |",
-            r.model_type,
+            r.architecture,
             r.variant,
             with_spread(r.test_rmse_usd, r.test_rmse_usd_std, 2),
             with_spread(r.test_mae_usd, r.test_mae_usd_std, 2),
@@ -100,7 +101,7 @@ pub fn markdown(report: &BenchReport) -> String {
                 r.vs_ridge.as_ref(),
                 &r.runs.iter().map(|x| x.vs_ridge).collect::<Vec<_>>()
             ),
-            if r.model_type == "cnn_lstm" {
+            if r.architecture == Architecture::CnnLstm {
                 "–".into()
             } else {
                 seed_verdict(
@@ -114,7 +115,7 @@ pub fn markdown(report: &BenchReport) -> String {
             r.latency_p50_ms,
             r.onnx_latency_p50_ms,
             opt(r.onnxruntime.as_ref().map(|t| t.latency_p50_ms), |v| format!("{v:.2}")),
-            promise(&r.model_type)
+            promise(r.architecture)
         );
     }
     for b in &report.baselines {
@@ -141,7 +142,7 @@ pub fn markdown(report: &BenchReport) -> String {
         let _ = writeln!(
             s,
             "| {} | {} | {} | {:.0} KiB | {:.2} | {:.0} | {:.0} | {:.1} | {:.1} | {:.3} / {:.3} | {:.3} / {:.3} | {} | {:.0} / {:.0} / {} | {:.1e} |",
-            r.model_type,
+            r.architecture,
             r.variant,
             r.parameters,
             r.weight_bytes as f64 / 1024.0,

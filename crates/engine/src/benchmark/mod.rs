@@ -7,7 +7,7 @@ pub mod inference;
 pub mod markdown;
 
 use atb_models::burn::prelude::Device;
-use atb_models::{ModelType, Variant, select_device};
+use atb_models::{Architecture, Variant, select_device};
 use atb_protocol::bench::{BaselineResult, BenchReport, BenchResult, BenchRun, SeedTests};
 use atb_protocol::training::{Metrics, PairedTest, TrainingEvent};
 use atb_protocol::verdict::SIGNIFICANCE_LEVEL;
@@ -18,11 +18,12 @@ use crate::error::{Error, Result};
 use crate::market::source::CandleSeries;
 use crate::onnx::{OrtModel, PARITY_WINDOWS, export_loaded};
 use crate::evaluation::{EvaluationWindow, usd_errors};
-use crate::pipeline::{BurnPredictor, test_windows_of, train_and_register};
+use crate::inference::{BurnPredictor, test_windows_of};
+use crate::service::train::{TrainOptions, TrainResult, train_and_register};
 use crate::stats::{Loss, diebold_mariano, median};
 use crate::registry::{Registry, WEIGHTS_FILE};
 use crate::settings::Settings;
-use crate::training::{CancelToken, TrainOutcome, TrainingParams, predict_scaled};
+use crate::training::{CancelToken, TrainOutcome, TrainSpec, predict_scaled};
 
 /// The tag benchmark versions are registered under.
 pub const BENCH_TAG: &str = "bench";
@@ -31,12 +32,12 @@ pub const BENCH_TAG: &str = "bench";
 /// first seed, horizon, features); its model type, variant, epochs and seed are set per run.
 #[derive(Debug, Clone)]
 pub struct BenchRequest {
-    pub models: Vec<ModelType>,
+    pub models: Vec<Architecture>,
     pub variants: Vec<Variant>,
     pub epochs: usize,
     /// Seeds per (type, variant): `params.seed`, `params.seed + 1`, ...
     pub seeds: usize,
-    pub params: TrainingParams,
+    pub params: TrainSpec,
     pub timing: TimingPlan,
 }
 
@@ -53,15 +54,14 @@ impl BenchRequest {
                 self.seeds
             )));
         }
-        TrainingParams {
+        crate::training::check_spec(&TrainSpec {
             epochs: self.epochs,
             ..self.params.clone()
-        }
-        .validate()
+        })
     }
 
     /// Every (type, variant) in order, without repeats.
-    pub fn pairs(&self) -> Vec<(ModelType, Variant)> {
+    pub fn pairs(&self) -> Vec<(Architecture, Variant)> {
         let mut out = Vec::new();
         for &m in &self.models {
             for &v in &self.variants {
@@ -79,7 +79,7 @@ impl BenchRequest {
 pub enum BenchProgress {
     /// Run `index` of `total` (1-based) starts.
     RunStarted {
-        model_type: ModelType,
+        architecture: Architecture,
         variant: Variant,
         seed: u64,
         index: usize,
@@ -88,7 +88,7 @@ pub enum BenchProgress {
     Training(TrainingEvent),
     /// Exporting and timing inference of a finished run.
     Measuring {
-        model_type: ModelType,
+        architecture: Architecture,
         variant: Variant,
     },
     /// A (type, variant) is done; ratios to `cnn_lstm` are filled in only in the final report.
@@ -247,7 +247,7 @@ fn measure(
 }
 
 fn aggregate(
-    model_type: ModelType,
+    architecture: Architecture,
     variant: Variant,
     device: String,
     parameters: usize,
@@ -261,8 +261,8 @@ fn aggregate(
     let direction: Vec<Option<f64>> = runs.iter().map(|r| r.directional_accuracy).collect();
     let direction_present: Vec<f64> = direction.iter().flatten().copied().collect();
     BenchResult {
-        model_type: model_type.to_string(),
-        variant: variant.to_string(),
+        architecture,
+        variant,
         device,
         parameters,
         weight_bytes: m.weight_bytes,
@@ -313,7 +313,7 @@ pub fn relate_to_cnn_lstm(
 ) {
     let references: Vec<BenchResult> = results
         .iter()
-        .filter(|r| r.model_type == ModelType::CnnLstm.to_string())
+        .filter(|r| r.architecture == Architecture::CnnLstm)
         .cloned()
         .collect();
     for r in results.iter_mut() {
@@ -322,7 +322,7 @@ pub fn relate_to_cnn_lstm(
         };
         r.train_time_vs_cnn_lstm = Some(r.train_seconds / base.train_seconds);
         r.mae_vs_cnn_lstm = Some(r.test_mae_usd / base.test_mae_usd);
-        if r.model_type == base.model_type {
+        if r.architecture == base.architecture {
             continue;
         }
         for run in r.runs.iter_mut() {
@@ -370,35 +370,41 @@ pub fn run_benchmark(
     let mut device_name = String::new();
     let mut index = 0;
     let mut errors = std::collections::HashMap::new();
-    for (model_type, variant) in pairs {
+    for (architecture, variant) in pairs {
         let mut runs = Vec::new();
         let mut first: Option<(TrainOutcome, String)> = None;
         for k in 0..request.seeds {
             index += 1;
-            let params = TrainingParams {
-                model_type,
+            let params = TrainSpec {
+                architecture,
                 variant,
                 epochs: request.epochs,
                 seed: request.params.seed + k as u64,
                 ..request.params.clone()
             };
             on_progress(BenchProgress::RunStarted {
-                model_type,
+                architecture,
                 variant,
                 seed: params.seed,
                 index,
                 total,
             });
-            let (outcome, row) = train_and_register(
+            let options = TrainOptions {
+                tag: Some(BENCH_TAG.into()),
+                set_latest: false,
+            };
+            let trained = train_and_register(
                 settings,
                 series,
                 &params,
-                Some(BENCH_TAG),
-                false,
+                &options,
                 &mut |e| on_progress(BenchProgress::Training(e)),
                 cancel,
             )?;
-            let row = row.ok_or(Error::Cancelled)?;
+            let TrainResult::Registered { row, outcome } = trained else {
+                return Err(Error::Cancelled);
+            };
+            let outcome = *outcome;
             runs.push(run_record(&outcome, row.version_id.clone())?);
             errors.insert(row.version_id.clone(), test_errors(&outcome, &native_device)?);
             if let (true, Some(e)) = (baselines.is_empty(), &outcome.evaluation) {
@@ -417,7 +423,7 @@ pub fn run_benchmark(
             continue;
         };
         on_progress(BenchProgress::Measuring {
-            model_type,
+            architecture,
             variant,
         });
         let m = measure(
@@ -428,7 +434,7 @@ pub fn run_benchmark(
             request.timing,
         )?;
         let result = aggregate(
-            model_type,
+            architecture,
             variant,
             outcome.device.clone(),
             outcome.parameters,
@@ -441,9 +447,9 @@ pub fn run_benchmark(
     relate_to_cnn_lstm(&mut results, &errors, request.params.horizon);
     Ok(BenchReport {
         device: device_name,
-        source: series.source.to_string(),
-        symbol: series.symbol.to_string(),
-        timeframe: series.interval.to_string(),
+        source: series.source.clone(),
+        symbol: series.symbol.clone(),
+        timeframe: series.timeframe,
         epochs: request.epochs,
         seeds: request.seeds,
         sequence_length: request.params.sequence_length,

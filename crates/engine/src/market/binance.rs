@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 
 use super::rate_limit::{KLINES_WEIGHT, WEIGHT_LIMIT_PER_MINUTE, WeightBudget};
-use super::{Candle, Interval, Symbol};
+use super::{Candle, Timeframe, Symbol};
 use crate::error::{Error, Result};
 
 /// Most candles Binance returns per request.
@@ -111,7 +111,7 @@ impl KlinesClient {
     pub async fn klines(
         &mut self,
         symbol: &Symbol,
-        interval: Interval,
+        timeframe: Timeframe,
         start_ms: i64,
         end_ms: i64,
         limit: u32,
@@ -121,7 +121,7 @@ impl KlinesClient {
             "{}/api/v3/klines?symbol={}&interval={}&startTime={start_ms}&endTime={end_ms}&limit={limit}",
             self.base_url,
             symbol.as_str(),
-            interval.as_str()
+            timeframe.as_str()
         );
         let mut last_cause = String::new();
         for attempt in 1..=self.policy.max_attempts {

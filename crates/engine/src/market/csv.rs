@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use super::{Candle, Interval};
+use super::{Candle, Timeframe};
 use crate::error::{Error, Result};
 
 /// The header of atb's own CSV format.
@@ -14,14 +14,14 @@ pub const HEADER: &str = "open_time_ms,open,high,low,close,volume";
 /// Open times above this are microseconds (in milliseconds it would be the year 5138).
 const MICROS_THRESHOLD: i64 = 100_000_000_000_000;
 
-/// Reads and validates a candle CSV file of the given interval.
-pub fn read_csv_file(path: &Path, interval: Interval) -> Result<Vec<Candle>> {
+/// Reads and validates a candle CSV file of the given timeframe.
+pub fn read_csv_file(path: &Path, timeframe: Timeframe) -> Result<Vec<Candle>> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    parse_csv(&text, interval, &path.display().to_string())
+    parse_csv(&text, timeframe, &path.display().to_string())
 }
 
 /// Parses and validates candle CSV text; `origin` names the file in errors.
-pub fn parse_csv(text: &str, interval: Interval, origin: &str) -> Result<Vec<Candle>> {
+pub fn parse_csv(text: &str, timeframe: Timeframe, origin: &str) -> Result<Vec<Candle>> {
     let err = |line: usize, reason: String| Error::Csv {
         path: origin.to_string(),
         line,
@@ -87,10 +87,10 @@ pub fn parse_csv(text: &str, interval: Interval, origin: &str) -> Result<Vec<Can
         if let Some(defect) = candle.defect() {
             return Err(err(line_no, defect));
         }
-        if open_time.rem_euclid(interval.millis()) != 0 {
+        if open_time.rem_euclid(timeframe.millis()) != 0 {
             return Err(err(
                 line_no,
-                format!("open time {open_time} is not on a {interval} boundary"),
+                format!("open time {open_time} is not on a {timeframe} boundary"),
             ));
         }
         if let Some(prev) = candles.last() {
@@ -110,17 +110,17 @@ pub fn parse_csv(text: &str, interval: Interval, origin: &str) -> Result<Vec<Can
     if candles.is_empty() {
         return Err(err(1, "no candle rows".into()));
     }
-    check_timeframe(&candles, interval).map_err(|(i, reason)| err(line_numbers[i], reason))?;
+    check_timeframe(&candles, timeframe).map_err(|(i, reason)| err(line_numbers[i], reason))?;
     Ok(candles)
 }
 
 /// A file of another timeframe passes every row check (4h times sit on 1h boundaries), so look at
-/// the spacing: most consecutive rows of a real series are exactly one interval apart.
+/// the spacing: most consecutive rows of a real series are exactly one timeframe apart.
 fn check_timeframe(
     candles: &[Candle],
-    interval: Interval,
+    timeframe: Timeframe,
 ) -> std::result::Result<(), (usize, String)> {
-    let step = interval.millis();
+    let step = timeframe.millis();
     let spacings: Vec<i64> = candles
         .windows(2)
         .map(|w| w[1].open_time - w[0].open_time)
@@ -134,7 +134,7 @@ fn check_timeframe(
         return Err((
             first_off,
             format!(
-                "rows are typically {} minutes apart, not one {interval} candle ({} minutes): is this file of another timeframe?",
+                "rows are typically {} minutes apart, not one {timeframe} candle ({} minutes): is this file of another timeframe?",
                 typical / 60_000,
                 step / 60_000
             ),
@@ -148,7 +148,7 @@ mod tests {
     use super::*;
 
     fn parse(text: &str) -> Result<Vec<Candle>> {
-        parse_csv(text, Interval::H1, "t.csv")
+        parse_csv(text, Timeframe::H1, "t.csv")
     }
 
     fn line_of(e: Error) -> usize {
@@ -171,7 +171,7 @@ mod tests {
     #[test]
     fn parses_binance_archive_with_milli_and_microseconds() {
         let archive = include_str!("../../testdata/archive-spot-ADABTC-1m-2021-11-27-excerpt.csv");
-        let c = parse_csv(archive, Interval::M1, "archive.csv").unwrap();
+        let c = parse_csv(archive, Timeframe::M1, "archive.csv").unwrap();
         assert_eq!(
             c.len(),
             archive.lines().filter(|l| !l.trim().is_empty()).count()
@@ -179,7 +179,7 @@ mod tests {
         assert_eq!(c[0].open_time, 1_637_971_200_000);
         let micros = "1637971200000000,1,2,0.5,1.5,10,1637971259999999,0,1,0,0,0\n";
         assert_eq!(
-            parse_csv(micros, Interval::M1, "m.csv").unwrap()[0].open_time,
+            parse_csv(micros, Timeframe::M1, "m.csv").unwrap()[0].open_time,
             1_637_971_200_000
         );
     }

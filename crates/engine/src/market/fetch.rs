@@ -5,7 +5,7 @@ use atb_protocol::{FetchProgress, FetchSummary};
 
 use super::binance::{KlinesClient, MAX_LIMIT, now_ms};
 use super::gaps::find_gaps;
-use super::{Interval, Symbol, format_ms};
+use super::{Timeframe, Symbol, format_ms};
 use crate::error::{Error, Result};
 use crate::store::candles::CandleStore;
 
@@ -13,7 +13,7 @@ use crate::store::candles::CandleStore;
 #[derive(Debug, Clone)]
 pub struct FetchRequest {
     pub symbol: Symbol,
-    pub interval: Interval,
+    pub timeframe: Timeframe,
     pub start_ms: i64,
     pub end_ms: i64,
 }
@@ -29,10 +29,10 @@ pub async fn fetch_candles(
     progress: &mut dyn FnMut(FetchProgress),
 ) -> Result<FetchSummary> {
     let FetchRequest {
-        symbol, interval, ..
+        symbol, timeframe, ..
     } = request;
-    let (symbol, interval) = (symbol, *interval);
-    let step = interval.millis();
+    let (symbol, timeframe) = (symbol, *timeframe);
+    let step = timeframe.millis();
     if request.end_ms <= request.start_ms {
         return Err(Error::InvalidRange(format!(
             "start {} is not before end {}",
@@ -40,13 +40,13 @@ pub async fn fetch_candles(
             format_ms(request.end_ms)
         )));
     }
-    let start = interval.ceil(request.start_ms);
+    let start = timeframe.ceil(request.start_ms);
     // Open time of the candle still in progress: everything before it is closed.
-    let end = request.end_ms.min(interval.floor(now_ms()));
+    let end = request.end_ms.min(timeframe.floor(now_ms()));
     let requests_before = client.requests();
     let mut inserted = 0;
     if start < end {
-        let missing = store.missing_ranges(symbol, interval, start, end)?;
+        let missing = store.missing_ranges(symbol, timeframe, start, end)?;
         let wanted: i64 = missing.iter().map(|(a, b)| (b - a) / step).sum();
         let mut done: i64 = 0;
         let mut report = |done: i64, client: &KlinesClient| {
@@ -62,7 +62,7 @@ pub async fn fetch_candles(
             while cursor < range_end {
                 let limit = ((range_end - cursor) / step).clamp(1, MAX_LIMIT as i64) as u32;
                 let (mut candles, rows) = client
-                    .klines(symbol, interval, cursor, range_end - 1, limit)
+                    .klines(symbol, timeframe, cursor, range_end - 1, limit)
                     .await?;
                 candles.retain(|c| c.open_time >= cursor && c.open_time < range_end);
                 if let Some(w) = candles
@@ -80,7 +80,7 @@ pub async fn fetch_candles(
                     Some(last) if rows >= limit as usize => last.open_time + step,
                     _ => range_end,
                 };
-                inserted += store.commit_page(symbol, interval, &candles, cursor, next)?;
+                inserted += store.commit_page(symbol, timeframe, &candles, cursor, next)?;
                 done += (next - cursor) / step;
                 report(done, client);
                 cursor = next;
@@ -88,13 +88,13 @@ pub async fn fetch_candles(
         }
     }
     let stored = if start < end {
-        store.candles(symbol, interval, start, end)?
+        store.candles(symbol, timeframe, start, end)?
     } else {
         Vec::new()
     };
     Ok(FetchSummary {
-        symbol: symbol.to_string(),
-        timeframe: interval.to_string(),
+        symbol: symbol.clone(),
+        timeframe,
         start_ms: start,
         end_ms: end - step,
         stored: stored.len() as u64,

@@ -4,13 +4,13 @@
 use std::sync::OnceLock;
 
 use super::csv::parse_csv;
-use super::{Candle, Interval};
+use super::{Candle, Timeframe};
 use crate::error::Result;
 
 /// Symbol of the bundled sample.
 pub const SAMPLE_SYMBOL: &str = "BTCUSDT";
-/// Interval of the bundled sample.
-pub const SAMPLE_INTERVAL: Interval = Interval::H1;
+/// Timeframe of the bundled sample.
+pub const SAMPLE_TIMEFRAME: Timeframe = Timeframe::H1;
 
 const SAMPLE_CSV: &str = include_str!("../../../../data/BTCUSDT-1h.csv");
 
@@ -22,7 +22,7 @@ pub fn sample_candles() -> Result<&'static [Candle]> {
     }
     let candles = parse_csv(
         SAMPLE_CSV,
-        SAMPLE_INTERVAL,
+        SAMPLE_TIMEFRAME,
         "bundled sample data/BTCUSDT-1h.csv",
     )?;
     Ok(PARSED.get_or_init(|| candles))
@@ -39,7 +39,7 @@ mod tests {
         assert_eq!(c.len(), 18_000);
         assert_eq!(c[0].open_time, 1_672_531_200_000); // 2023-01-01 00:00 UTC
         assert_eq!(c[0].close, 16_529.67);
-        let gaps = find_gaps(c.iter().map(|c| c.open_time), SAMPLE_INTERVAL.millis());
+        let gaps = find_gaps(c.iter().map(|c| c.open_time), SAMPLE_TIMEFRAME.millis());
         // The 2023-03-24 spot trading halt: the 13:00 candle is missing.
         assert_eq!(gaps.len(), 1);
         assert_eq!(gaps[0].first_missing_ms, 1_679_662_800_000);

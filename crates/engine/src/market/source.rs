@@ -1,9 +1,7 @@
 //! Where candles come from, selectable wherever candles are needed: `binance` (through the
 //! candle store), `csv:PATH`, or the bundled `sample`.
 
-use std::fmt;
-use std::path::PathBuf;
-use std::str::FromStr;
+use std::path::Path;
 
 use atb_protocol::{FetchProgress, FetchSummary, Gap};
 use chrono::{NaiveDate, NaiveTime};
@@ -12,48 +10,13 @@ use super::binance::{KlinesClient, RetryPolicy, now_ms};
 use super::csv::read_csv_file;
 use super::fetch::{FetchRequest, fetch_candles};
 use super::gaps::find_gaps;
-use super::sample::{SAMPLE_INTERVAL, SAMPLE_SYMBOL, sample_candles};
-use super::{Candle, Interval, Symbol};
+use super::sample::{SAMPLE_TIMEFRAME, SAMPLE_SYMBOL, sample_candles};
+use super::{Candle, CandleSource, Symbol, Timeframe};
 use crate::error::{Error, Result};
 use crate::settings::Settings;
 use crate::store::candles::CandleStore;
 
 const DAY_MS: i64 = 86_400_000;
-
-/// A source of candles.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CandleSource {
-    /// Binance spot klines, cached in the candle store.
-    Binance,
-    /// The bundled BTCUSDT 1h sample.
-    Sample,
-    /// A candle CSV file.
-    Csv(PathBuf),
-}
-
-impl FromStr for CandleSource {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        match s.trim() {
-            "binance" => Ok(Self::Binance),
-            "sample" => Ok(Self::Sample),
-            other => match other.strip_prefix("csv:") {
-                Some(path) if !path.is_empty() => Ok(Self::Csv(PathBuf::from(path))),
-                _ => Err(Error::InvalidSource(s.to_string())),
-            },
-        }
-    }
-}
-
-impl fmt::Display for CandleSource {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Binance => f.write_str("binance"),
-            Self::Sample => f.write_str("sample"),
-            Self::Csv(p) => write!(f, "csv:{}", p.display()),
-        }
-    }
-}
 
 /// Which candles of a source to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,7 +84,7 @@ fn parse_date(s: &str) -> Result<i64> {
 #[derive(Debug, Clone)]
 pub struct CandleSeries {
     pub symbol: Symbol,
-    pub interval: Interval,
+    pub timeframe: Timeframe,
     pub source: CandleSource,
     pub candles: Vec<Candle>,
 }
@@ -130,46 +93,48 @@ impl CandleSeries {
     pub fn gaps(&self) -> Vec<Gap> {
         find_gaps(
             self.candles.iter().map(|c| c.open_time),
-            self.interval.millis(),
+            self.timeframe.millis(),
         )
     }
 }
 
-/// Loads candles of `symbol` at `interval` from `source` over `range`. Binance goes through the
+/// Loads candles of `symbol` at `timeframe` from `source` over `range`. Binance goes through the
 /// candle store (fetching only what it lacks); `progress` hears about each fetched page.
 pub async fn load_candles(
     settings: &Settings,
     source: &CandleSource,
     symbol: &Symbol,
-    interval: Interval,
+    timeframe: Timeframe,
     range: DateRange,
     progress: &mut dyn FnMut(FetchProgress),
 ) -> Result<CandleSeries> {
     let candles = match source {
         CandleSource::Sample => {
-            if symbol.as_str() != SAMPLE_SYMBOL || interval != SAMPLE_INTERVAL {
+            if symbol.as_str() != SAMPLE_SYMBOL || timeframe != SAMPLE_TIMEFRAME {
                 return Err(Error::SampleMismatch {
                     symbol: symbol.to_string(),
-                    timeframe: interval.to_string(),
+                    timeframe: timeframe.to_string(),
                 });
             }
-            slice_offline(sample_candles()?, interval, range)
+            slice_offline(sample_candles()?, timeframe, range)
         }
-        CandleSource::Csv(path) => slice_offline(&read_csv_file(path, interval)?, interval, range),
+        CandleSource::Csv(path) => {
+            slice_offline(&read_csv_file(Path::new(path), timeframe)?, timeframe, range)
+        }
         CandleSource::Binance => {
-            let summary = fetch_into_store(settings, symbol, interval, range, progress).await?;
+            let summary = fetch_into_store(settings, symbol, timeframe, range, progress).await?;
             let store = CandleStore::open(&settings.database_path())?;
             store.candles(
                 symbol,
-                interval,
+                timeframe,
                 summary.start_ms,
-                summary.end_ms + interval.millis(),
+                summary.end_ms + timeframe.millis(),
             )?
         }
     };
     Ok(CandleSeries {
         symbol: symbol.clone(),
-        interval,
+        timeframe,
         source: source.clone(),
         candles,
     })
@@ -180,7 +145,7 @@ pub async fn load_candles(
 pub async fn fetch_into_store(
     settings: &Settings,
     symbol: &Symbol,
-    interval: Interval,
+    timeframe: Timeframe,
     range: DateRange,
     progress: &mut dyn FnMut(FetchProgress),
 ) -> Result<FetchSummary> {
@@ -190,22 +155,22 @@ pub async fn fetch_into_store(
         ));
     }
     // "The last N days" ends with the last closed candle, so `--days 30` of 1h is 720 candles.
-    let (start_ms, end_ms) = range.resolve(interval.floor(now_ms()));
+    let (start_ms, end_ms) = range.resolve(timeframe.floor(now_ms()));
     let mut store = CandleStore::open(&settings.database_path())?;
     let mut client = KlinesClient::new(&settings.binance_url, RetryPolicy::default())?;
     let request = FetchRequest {
         symbol: symbol.clone(),
-        interval,
+        timeframe,
         start_ms,
         end_ms,
     };
     fetch_candles(&mut store, &mut client, &request, progress).await
 }
 
-fn slice_offline(candles: &[Candle], interval: Interval, range: DateRange) -> Vec<Candle> {
+fn slice_offline(candles: &[Candle], timeframe: Timeframe, range: DateRange) -> Vec<Candle> {
     let latest_end = candles
         .last()
-        .map_or(0, |c| c.open_time + interval.millis());
+        .map_or(0, |c| c.open_time + timeframe.millis());
     let (start, end) = range.resolve(latest_end);
     candles
         .iter()
@@ -217,25 +182,6 @@ fn slice_offline(candles: &[Candle], interval: Interval, range: DateRange) -> Ve
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sources_parse() {
-        assert_eq!(
-            "binance".parse::<CandleSource>().unwrap(),
-            CandleSource::Binance
-        );
-        assert_eq!(
-            "sample".parse::<CandleSource>().unwrap(),
-            CandleSource::Sample
-        );
-        assert_eq!(
-            "csv:/x/y.csv".parse::<CandleSource>().unwrap(),
-            CandleSource::Csv("/x/y.csv".into())
-        );
-        for bad in ["csv:", "kraken", ""] {
-            assert!(bad.parse::<CandleSource>().is_err(), "{bad:?}");
-        }
-    }
 
     #[test]
     fn date_ranges() {
@@ -269,7 +215,7 @@ mod tests {
             &settings,
             &CandleSource::Sample,
             &btc,
-            Interval::H1,
+            Timeframe::H1,
             DateRange::All,
             &mut |_| {},
         )
@@ -281,7 +227,7 @@ mod tests {
             &settings,
             &CandleSource::Sample,
             &btc,
-            Interval::H1,
+            Timeframe::H1,
             DateRange::LastDays(7),
             &mut |_| {},
         )
@@ -294,7 +240,7 @@ mod tests {
             &settings,
             &CandleSource::Sample,
             &eth,
-            Interval::H1,
+            Timeframe::H1,
             DateRange::All,
             &mut |_| {},
         )

@@ -11,8 +11,9 @@ use chrono::Utc;
 use super::document::{OPSET, OnnxDocument, model_document};
 use super::runtime::{OnnxModel, RUNTIME_NAME};
 use crate::error::{Error, Result};
-use crate::pipeline::{BurnPredictor, TestWindows, WindowPredictor, load_test_windows};
-use crate::registry::{LoadedModel, Registry, sha256_hex, write_atomic};
+use crate::inference::{BurnPredictor, TestWindows, WindowPredictor, load_test_windows};
+use crate::fsutil::{sha256_hex, write_atomic};
+use crate::registry::{LoadedModel, Registry};
 use crate::settings::Settings;
 
 /// Largest |ONNX - Burn| an export may show on any checked window.
@@ -33,11 +34,11 @@ pub struct ExportReport {
 /// The self-description written into a version's ONNX file.
 pub fn document_for(loaded: &LoadedModel) -> OnnxDocument {
     OnnxDocument {
-        symbol: loaded.row.symbol.clone(),
-        timeframe: loaded.row.timeframe.clone(),
+        symbol: loaded.row.symbol.to_string(),
+        timeframe: loaded.row.timeframe.to_string(),
         version_id: loaded.row.version_id.clone(),
-        architecture: loaded.row.architecture.clone(),
-        variant: loaded.row.variant.clone(),
+        architecture: loaded.row.architecture.to_string(),
+        variant: loaded.row.variant.to_string(),
         app_version: env!("CARGO_PKG_VERSION").into(),
         schema: loaded.schema.clone(),
     }

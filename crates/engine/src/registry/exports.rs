@@ -8,7 +8,8 @@ use atb_protocol::registry::{ModelRow, OnnxExport};
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
 use super::metadata::FeatureSchema;
-use super::{Registry, SCHEMA_FILE, db_err, io, sha256_hex};
+use super::{Registry, SCHEMA_FILE, db_err};
+use crate::fsutil::{io, sha256_hex};
 use crate::error::{Error, Result};
 use crate::onnx::OnnxModel;
 use crate::onnx::export::PARITY_TOLERANCE;

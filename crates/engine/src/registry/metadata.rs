@@ -2,6 +2,8 @@
 //! did) and `feature_schema.json` (exactly how to build its inputs and read its output).
 
 use atb_models::ModelConfig;
+use atb_protocol::spec::TrainSpec;
+use atb_protocol::vocab::{Symbol, Timeframe};
 use atb_protocol::training::{DatasetSummary, EpochRecord, Evaluation, StopReason};
 use serde::{Deserialize, Serialize};
 
@@ -10,12 +12,12 @@ use crate::training::TrainOutcome;
 /// `metadata.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelMetadata {
-    pub symbol: String,
-    pub timeframe: String,
+    pub symbol: Symbol,
+    pub timeframe: Timeframe,
     pub version_id: String,
     /// RFC 3339, UTC.
     pub created_at: String,
-    pub training_params: TrainingParamsRecord,
+    pub training_params: TrainingRecord,
     pub dataset: DatasetSummary,
     pub evaluation_results: Evaluation,
     pub training_history: Vec<EpochRecord>,
@@ -28,27 +30,15 @@ pub struct ModelMetadata {
     pub tag: Option<String>,
 }
 
-/// The request and what became of it.
+/// The request as it was made (`TrainSpec`, stored as-is: `architecture`, `architecture_variant`,
+/// `epochs`, `batch_size`, ...) and what became of it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TrainingParamsRecord {
-    pub architecture: String,
-    pub architecture_variant: String,
-    /// Epochs requested.
-    pub epochs: usize,
+pub struct TrainingRecord {
+    #[serde(flatten)]
+    pub spec: TrainSpec,
     pub epochs_run: usize,
     pub best_epoch: Option<usize>,
     pub stop_reason: StopReason,
-    pub batch_size: usize,
-    pub sequence_length: usize,
-    pub learning_rate: f64,
-    pub patience: usize,
-    pub lr_patience: usize,
-    pub min_learning_rate: f64,
-    pub grad_clip_norm: Option<f64>,
-    pub seed: u64,
-    pub horizon: usize,
-    pub feature_set: String,
-    pub device_choice: String,
     /// Exactly what was built (rebuilds the model).
     pub model_config: ModelConfig,
 }
@@ -73,6 +63,7 @@ impl FrameworkVersions {
 /// `feature_schema.json`: everything needed to feed the model outside atb.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FeatureSchema {
+    /// `price` or `technical` (`-` in a standalone ONNX file's description).
     pub feature_set: String,
     /// Column order of the input's last axis.
     pub feature_names: Vec<String>,

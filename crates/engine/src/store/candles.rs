@@ -11,7 +11,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use super::open_database;
 use crate::error::{Error, Result};
 use crate::market::gaps::find_gaps;
-use crate::market::{Candle, Interval, Symbol};
+use crate::market::{Candle, Timeframe, Symbol};
 
 /// Candle storage in the atb database.
 pub struct CandleStore {
@@ -40,7 +40,7 @@ impl CandleStore {
     pub fn commit_page(
         &mut self,
         symbol: &Symbol,
-        interval: Interval,
+        timeframe: Timeframe,
         candles: &[Candle],
         covered_start: i64,
         covered_end: i64,
@@ -48,9 +48,9 @@ impl CandleStore {
         let path = self.path.clone();
         let run = |conn: &mut Connection| -> rusqlite::Result<u64> {
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let inserted = upsert(&tx, symbol, interval, candles)?;
+            let inserted = upsert(&tx, symbol, timeframe, candles)?;
             if covered_end > covered_start {
-                add_coverage(&tx, symbol, interval, covered_start, covered_end)?;
+                add_coverage(&tx, symbol, timeframe, covered_start, covered_end)?;
             }
             tx.commit()?;
             Ok(inserted)
@@ -63,14 +63,14 @@ impl CandleStore {
     pub fn import(
         &mut self,
         symbol: &Symbol,
-        interval: Interval,
+        timeframe: Timeframe,
         candles: &[Candle],
     ) -> Result<u64> {
         let path = self.path.clone();
-        let step = interval.millis();
+        let step = timeframe.millis();
         let run = |conn: &mut Connection| -> rusqlite::Result<u64> {
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let inserted = upsert(&tx, symbol, interval, candles)?;
+            let inserted = upsert(&tx, symbol, timeframe, candles)?;
             let mut run_start: Option<i64> = None;
             for (i, c) in candles.iter().enumerate() {
                 let start = *run_start.get_or_insert(c.open_time);
@@ -78,7 +78,7 @@ impl CandleStore {
                     .get(i + 1)
                     .is_none_or(|next| next.open_time != c.open_time + step);
                 if run_ends {
-                    add_coverage(&tx, symbol, interval, start, c.open_time + step)?;
+                    add_coverage(&tx, symbol, timeframe, start, c.open_time + step)?;
                     run_start = None;
                 }
             }
@@ -92,7 +92,7 @@ impl CandleStore {
     pub fn missing_ranges(
         &self,
         symbol: &Symbol,
-        interval: Interval,
+        timeframe: Timeframe,
         start: i64,
         end: i64,
     ) -> Result<Vec<(i64, i64)>> {
@@ -105,7 +105,7 @@ impl CandleStore {
             .map_err(|e| self.err(e))?;
         let covered = stmt
             .query_map(
-                params![symbol.as_str(), interval.as_str(), start, end],
+                params![symbol.as_str(), timeframe.as_str(), start, end],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .and_then(|rows| rows.collect::<rusqlite::Result<Vec<(i64, i64)>>>())
@@ -128,7 +128,7 @@ impl CandleStore {
     pub fn candles(
         &self,
         symbol: &Symbol,
-        interval: Interval,
+        timeframe: Timeframe,
         start: i64,
         end: i64,
     ) -> Result<Vec<Candle>> {
@@ -140,7 +140,7 @@ impl CandleStore {
             )
             .map_err(|e| self.err(e))?;
         stmt.query_map(
-            params![symbol.as_str(), interval.as_str(), start, end],
+            params![symbol.as_str(), timeframe.as_str(), start, end],
             |r| {
                 Ok(Candle {
                     open_time: r.get(0)?,
@@ -157,11 +157,11 @@ impl CandleStore {
     }
 
     /// Newest stored open time for a series, if any.
-    pub fn last_open_time(&self, symbol: &Symbol, interval: Interval) -> Result<Option<i64>> {
+    pub fn last_open_time(&self, symbol: &Symbol, timeframe: Timeframe) -> Result<Option<i64>> {
         self.conn
             .query_row(
                 "SELECT max(open_time) FROM candles WHERE symbol = ?1 AND interval = ?2",
-                params![symbol.as_str(), interval.as_str()],
+                params![symbol.as_str(), timeframe.as_str()],
                 |r| r.get(0),
             )
             .optional()
@@ -169,7 +169,7 @@ impl CandleStore {
             .map_err(|e| self.err(e))
     }
 
-    /// One row per stored (symbol, interval): first and last open time, rows, gaps.
+    /// One row per stored (symbol, timeframe): first and last open time, rows, gaps.
     pub fn coverage(&self) -> Result<Vec<CoverageRow>> {
         let mut stmt = self
             .conn
@@ -180,10 +180,10 @@ impl CandleStore {
             .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
             .map_err(|e| self.err(e))?;
         let mut out = Vec::with_capacity(series.len());
-        for (symbol, interval_name) in series {
-            // Rows written by a future atb with an unknown interval are skipped, not fatal.
-            let (Ok(sym), Ok(interval)) =
-                (symbol.parse::<Symbol>(), interval_name.parse::<Interval>())
+        for (symbol, timeframe_name) in series {
+            // Rows written by a future atb with an unknown timeframe are skipped, not fatal.
+            let (Ok(sym), Ok(timeframe)) =
+                (symbol.parse::<Symbol>(), timeframe_name.parse::<Timeframe>())
             else {
                 continue;
             };
@@ -192,7 +192,7 @@ impl CandleStore {
                 .prepare_cached("SELECT open_time FROM candles WHERE symbol = ?1 AND interval = ?2 ORDER BY open_time")
                 .map_err(|e| self.err(e))?;
             let open_times = times
-                .query_map(params![sym.as_str(), interval.as_str()], |r| {
+                .query_map(params![sym.as_str(), timeframe.as_str()], |r| {
                     r.get::<_, i64>(0)
                 })
                 .and_then(|rows| rows.collect::<rusqlite::Result<Vec<i64>>>())
@@ -200,10 +200,10 @@ impl CandleStore {
             let (Some(&first), Some(&last)) = (open_times.first(), open_times.last()) else {
                 continue;
             };
-            let gaps = find_gaps(open_times.iter().copied(), interval.millis());
+            let gaps = find_gaps(open_times.iter().copied(), timeframe.millis());
             out.push(CoverageRow {
-                symbol,
-                timeframe: interval_name,
+                symbol: sym,
+                timeframe,
                 first_open_time_ms: first,
                 last_open_time_ms: last,
                 rows: open_times.len() as u64,
@@ -219,7 +219,7 @@ impl CandleStore {
 fn upsert(
     tx: &Transaction<'_>,
     symbol: &Symbol,
-    interval: Interval,
+    timeframe: Timeframe,
     candles: &[Candle],
 ) -> rusqlite::Result<u64> {
     let mut exists = tx.prepare_cached(
@@ -234,12 +234,12 @@ fn upsert(
     )?;
     let mut inserted = 0;
     for c in candles {
-        if !exists.exists(params![symbol.as_str(), interval.as_str(), c.open_time])? {
+        if !exists.exists(params![symbol.as_str(), timeframe.as_str(), c.open_time])? {
             inserted += 1;
         }
         write.execute(params![
             symbol.as_str(),
-            interval.as_str(),
+            timeframe.as_str(),
             c.open_time,
             c.open,
             c.high,
@@ -255,14 +255,14 @@ fn upsert(
 fn add_coverage(
     tx: &Transaction<'_>,
     symbol: &Symbol,
-    interval: Interval,
+    timeframe: Timeframe,
     start: i64,
     end: i64,
 ) -> rusqlite::Result<()> {
     let (lo, hi): (Option<i64>, Option<i64>) = tx.query_row(
         "SELECT min(start_ms), max(end_ms) FROM candle_coverage
          WHERE symbol = ?1 AND interval = ?2 AND end_ms >= ?3 AND start_ms <= ?4",
-        params![symbol.as_str(), interval.as_str(), start, end],
+        params![symbol.as_str(), timeframe.as_str(), start, end],
         |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
     let (start, end) = (
@@ -271,11 +271,11 @@ fn add_coverage(
     );
     tx.execute(
         "DELETE FROM candle_coverage WHERE symbol = ?1 AND interval = ?2 AND end_ms >= ?3 AND start_ms <= ?4",
-        params![symbol.as_str(), interval.as_str(), start, end],
+        params![symbol.as_str(), timeframe.as_str(), start, end],
     )?;
     tx.execute(
         "INSERT INTO candle_coverage (symbol, interval, start_ms, end_ms) VALUES (?1, ?2, ?3, ?4)",
-        params![symbol.as_str(), interval.as_str(), start, end],
+        params![symbol.as_str(), timeframe.as_str(), start, end],
     )?;
     Ok(())
 }
@@ -309,20 +309,20 @@ mod tests {
         let sym: Symbol = "BTCUSDT".parse().unwrap();
         let page: Vec<Candle> = (0..5).map(|i| candle(i * H)).collect();
         assert_eq!(
-            s.commit_page(&sym, Interval::H1, &page, 0, 5 * H).unwrap(),
+            s.commit_page(&sym, Timeframe::H1, &page, 0, 5 * H).unwrap(),
             5
         );
         assert_eq!(
-            s.commit_page(&sym, Interval::H1, &page, 0, 5 * H).unwrap(),
+            s.commit_page(&sym, Timeframe::H1, &page, 0, 5 * H).unwrap(),
             0
         );
         let changed = Candle {
             close: 10.5,
             ..page[2]
         };
-        s.commit_page(&sym, Interval::H1, &[changed], 2 * H, 3 * H)
+        s.commit_page(&sym, Timeframe::H1, &[changed], 2 * H, 3 * H)
             .unwrap();
-        let stored = s.candles(&sym, Interval::H1, 0, 10 * H).unwrap();
+        let stored = s.candles(&sym, Timeframe::H1, 0, 10 * H).unwrap();
         assert_eq!(stored.len(), 5);
         assert_eq!(stored[2].close, 10.5);
     }
@@ -331,18 +331,18 @@ mod tests {
     fn missing_ranges_subtract_merged_coverage() {
         let (_d, mut s) = store();
         let sym: Symbol = "BTCUSDT".parse().unwrap();
-        s.commit_page(&sym, Interval::H1, &[], 2 * H, 4 * H)
+        s.commit_page(&sym, Timeframe::H1, &[], 2 * H, 4 * H)
             .unwrap();
-        s.commit_page(&sym, Interval::H1, &[], 4 * H, 5 * H)
+        s.commit_page(&sym, Timeframe::H1, &[], 4 * H, 5 * H)
             .unwrap();
-        s.commit_page(&sym, Interval::H1, &[], 8 * H, 9 * H)
+        s.commit_page(&sym, Timeframe::H1, &[], 8 * H, 9 * H)
             .unwrap();
         assert_eq!(
-            s.missing_ranges(&sym, Interval::H1, 0, 10 * H).unwrap(),
+            s.missing_ranges(&sym, Timeframe::H1, 0, 10 * H).unwrap(),
             vec![(0, 2 * H), (5 * H, 8 * H), (9 * H, 10 * H)]
         );
         assert_eq!(
-            s.missing_ranges(&sym, Interval::H1, 2 * H, 5 * H).unwrap(),
+            s.missing_ranges(&sym, Timeframe::H1, 2 * H, 5 * H).unwrap(),
             vec![]
         );
         // Touching ranges merged into one row.
@@ -353,7 +353,7 @@ mod tests {
         assert_eq!(n, 2);
         // Other series are independent.
         assert_eq!(
-            s.missing_ranges(&sym, Interval::H4, 0, 8 * H).unwrap(),
+            s.missing_ranges(&sym, Timeframe::H4, 0, 8 * H).unwrap(),
             vec![(0, 8 * H)]
         );
     }
@@ -363,9 +363,9 @@ mod tests {
         let (_d, mut s) = store();
         let sym: Symbol = "ETHUSDT".parse().unwrap();
         let candles: Vec<Candle> = [0, 1, 2, 5, 6].iter().map(|&i| candle(i * H)).collect();
-        assert_eq!(s.import(&sym, Interval::H1, &candles).unwrap(), 5);
+        assert_eq!(s.import(&sym, Timeframe::H1, &candles).unwrap(), 5);
         assert_eq!(
-            s.missing_ranges(&sym, Interval::H1, 0, 7 * H).unwrap(),
+            s.missing_ranges(&sym, Timeframe::H1, 0, 7 * H).unwrap(),
             vec![(3 * H, 5 * H)]
         );
         let rows = s.coverage().unwrap();
@@ -373,6 +373,6 @@ mod tests {
         let r = &rows[0];
         assert_eq!((r.rows, r.gaps, r.missing_candles), (5, 1, 2));
         assert_eq!((r.first_open_time_ms, r.last_open_time_ms), (0, 6 * H));
-        assert_eq!(s.last_open_time(&sym, Interval::H1).unwrap(), Some(6 * H));
+        assert_eq!(s.last_open_time(&sym, Timeframe::H1).unwrap(), Some(6 * H));
     }
 }

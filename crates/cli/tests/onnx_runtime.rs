@@ -6,7 +6,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use atb_e2e::{atb, run, write_npy_f32};
+mod common;
+
+use common::{atb, run, write_npy_f32};
 
 const NO_NETWORK: &str = "http://127.0.0.1:9";
 const TOLERANCE: f64 = 1e-4;
@@ -34,8 +36,9 @@ fn workspace_root() -> PathBuf {
     std::env::var_os("CARGO_MANIFEST_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
-        .parent()
-        .expect("workspace root")
+        .ancestors()
+        .nth(2)
+        .expect("workspace root (crates/cli is two levels down)")
         .to_path_buf()
 }
 
@@ -69,7 +72,7 @@ fn max_diff(a: &[f32], b: &[f32]) -> f64 {
 #[test]
 fn every_pair_exported_matches_burn_in_tract_and_onnx_runtime() {
     let python = onnx_runtime_python();
-    let checker = workspace_root().join("tests/onnx_runtime_check.py");
+    let checker = workspace_root().join("crates/cli/tests/onnx_runtime_check.py");
     let home = tempfile::tempdir().unwrap();
     let out_dir = home.path().join("exports");
     std::fs::create_dir_all(&out_dir).unwrap();
@@ -82,7 +85,7 @@ fn every_pair_exported_matches_burn_in_tract_and_onnx_runtime() {
     write_npy_f32(&windows, &[n, l, f], &values);
     let windows_arg = windows.to_str().unwrap();
 
-    for (model_type, variant) in PAIRS {
+    for (architecture, variant) in PAIRS {
         let (code, out, err) = run(atb(home.path(), NO_NETWORK).args([
             "train",
             "model",
@@ -98,21 +101,21 @@ fn every_pair_exported_matches_burn_in_tract_and_onnx_runtime() {
             "--device",
             "cpu",
             "--model-type",
-            model_type,
+            architecture,
             "--model-variant",
             variant,
             "--json",
         ]));
-        assert_eq!(code, 0, "{model_type} {variant}: {err}");
+        assert_eq!(code, 0, "{architecture} {variant}: {err}");
         let trained: serde_json::Value = serde_json::from_str(&out).unwrap();
         let version = trained["version_id"].as_str().unwrap().to_string();
 
-        let copy = out_dir.join(format!("{model_type}-{variant}.onnx"));
+        let copy = out_dir.join(format!("{architecture}-{variant}.onnx"));
         let (code, out, err) = run(atb(home.path(), NO_NETWORK)
             .args(["models", "export-onnx", &version, "--output"])
             .arg(&copy)
             .arg("--json"));
-        assert_eq!(code, 0, "{model_type} {variant}: export: {err}");
+        assert_eq!(code, 0, "{architecture} {variant}: export: {err}");
         let report: serde_json::Value = serde_json::from_str(&out).unwrap();
         let export_diff = report["export"]["max_abs_diff"].as_f64().unwrap();
         assert!(export_diff <= TOLERANCE, "{report}");
@@ -130,10 +133,10 @@ fn every_pair_exported_matches_burn_in_tract_and_onnx_runtime() {
         let tract_diff = max_diff(&burn, &tract);
         assert!(
             tract_diff <= TOLERANCE,
-            "{model_type} {variant}: tract {tract_diff:e}"
+            "{architecture} {variant}: tract {tract_diff:e}"
         );
 
-        let expected = home.path().join(format!("{model_type}-{variant}.json"));
+        let expected = home.path().join(format!("{architecture}-{variant}.json"));
         std::fs::write(&expected, serde_json::to_string(&burn).unwrap()).unwrap();
         let ort = Command::new(&python)
             .arg(&checker)
@@ -145,11 +148,11 @@ fn every_pair_exported_matches_burn_in_tract_and_onnx_runtime() {
         let ort_out = String::from_utf8_lossy(&ort.stdout);
         assert!(
             ort.status.success(),
-            "{model_type} {variant}: ONNX Runtime check failed: {ort_out}{}",
+            "{architecture} {variant}: ONNX Runtime check failed: {ort_out}{}",
             String::from_utf8_lossy(&ort.stderr)
         );
         println!(
-            "{model_type:<15} {variant:<12} export {export_diff:.1e}  tract {tract_diff:.1e}  onnxruntime {}",
+            "{architecture:<15} {variant:<12} export {export_diff:.1e}  tract {tract_diff:.1e}  onnxruntime {}",
             ort_out.trim()
         );
     }

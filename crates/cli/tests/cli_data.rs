@@ -1,7 +1,9 @@
 //! `atb data ...` end to end: the real binary against a local mock exchange and real files.
 
-use atb_e2e::{atb, run};
+mod common;
+
 use atb_mock_binance::{MockBinance, MockConfig};
+use common::{atb, run};
 
 #[test]
 fn fetch_30_days_stores_exactly_the_closed_candles_and_refetches_nothing() {
@@ -117,7 +119,6 @@ fn malformed_arguments_are_refused_before_any_request() {
             "--start-date",
             "2024-01-01",
         ],
-        vec!["data", "fetch", "BTCUSDT"],
     ] {
         let (code, _, err) = run(atb(home.path(), &mock.url()).args(&args));
         assert_ne!(code, 0, "{args:?} should fail");
@@ -125,6 +126,18 @@ fn malformed_arguments_are_refused_before_any_request() {
         assert!(!err.contains("panicked"), "{args:?}: {err}");
     }
     assert_eq!(mock.kline_requests(), 0);
+}
+
+/// No range means the last 365 days, the same rule a training run and the desktop use.
+#[test]
+fn a_fetch_without_a_range_takes_the_last_year() {
+    let mock = MockBinance::start(MockConfig::default()).unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let (code, out, err) =
+        run(atb(home.path(), &mock.url()).args(["data", "fetch", "BTCUSDT", "--json"]));
+    assert_eq!(code, 0, "{err}");
+    let summary: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(summary["stored"], 365 * 24, "{out}");
 }
 
 #[test]

@@ -1,24 +1,13 @@
-//! Helpers for the end-to-end tests beside this file: they run the real `atb` binary, built by
-//! the same `cargo test --workspace` (the CLI crate's own tests make cargo build it).
+//! Helpers for the CLI's end-to-end tests: they run the `atb` binary cargo built for this very
+//! test run (`CARGO_BIN_EXE_atb`) against a private `ATB_HOME` and a local mock exchange.
+#![allow(dead_code)] // each test file uses its own share of these
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// Path of the `atb` binary in the target directory these tests were built into.
+/// The `atb` binary cargo built for this test run (never a stale one from elsewhere).
 pub fn atb_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    // target/<profile>/deps/<test> -> target/<profile>/atb
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target profile dir");
-    let bin = profile_dir.join(format!("atb{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        bin.exists(),
-        "{} is missing: run the tests with `cargo test --workspace` (or `cargo build -p atb-cli` first)",
-        bin.display()
-    );
-    bin
+    PathBuf::from(env!("CARGO_BIN_EXE_atb"))
 }
 
 /// `atb` with a private `ATB_HOME` and exchange URL, no inherited settings.

@@ -1,25 +1,27 @@
-//! The training run in progress: its history so far and the UI channels listening to it. A UI
-//! that attaches mid-run gets the history and every later update, none twice and none lost,
-//! because both happen under one lock.
+//! Training runs for a long-lived host (the desktop shell): the run in progress, its history so
+//! far and the listeners following it, and [`start_run`], which loads the candles, trains and
+//! registers on a worker thread while every update reaches the listeners. A listener that
+//! attaches mid-run gets the history and every later update, none twice and none lost, because
+//! both happen under one lock.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
-use atb_engine::training::CancelToken;
 use atb_protocol::desktop::{RunSnapshot, RunUpdate, TrainRequest};
 
-/// Where a run's updates go: a Tauri channel to a webview, or a test's collector.
+use super::block_on;
+use super::data::load_series;
+use super::train::{TrainOptions, TrainResult, train_and_register};
+use crate::error::{Error, Result};
+use crate::settings::Settings;
+use crate::training::CancelToken;
+
+/// Where a run's updates go: a channel to a webview, or a test's collector.
 pub trait RunSink: Send {
     /// False when the listener is gone (the page was closed or reloaded).
     fn send(&self, update: &RunUpdate) -> bool;
 }
 
-impl RunSink for tauri::ipc::Channel<RunUpdate> {
-    fn send(&self, update: &RunUpdate) -> bool {
-        tauri::ipc::Channel::send(self, update.clone()).is_ok()
-    }
-}
-
-/// A run started without a page to hear it (at start-up); pages attach later.
+/// A run started without anyone to hear it (a desktop run at start-up); listeners attach later.
 pub struct NoListener;
 
 impl RunSink for NoListener {
@@ -61,24 +63,6 @@ struct RunsInner {
     current: Option<Run>,
 }
 
-#[derive(Debug, PartialEq)]
-pub enum RunsError {
-    Busy(u64),
-    NoRun,
-}
-
-impl std::fmt::Display for RunsError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Busy(id) => write!(
-                f,
-                "run {id} is still training; cancel it or wait for it to finish before starting another"
-            ),
-            Self::NoRun => f.write_str("no training run is in progress"),
-        }
-    }
-}
-
 impl Runs {
     fn lock(&self) -> std::sync::MutexGuard<'_, RunsInner> {
         // A panic while holding the lock cannot leave the history half-written in a way that
@@ -91,12 +75,12 @@ impl Runs {
         &self,
         request: TrainRequest,
         sink: Box<dyn RunSink>,
-    ) -> Result<(RunSnapshot, CancelToken), RunsError> {
+    ) -> Result<(RunSnapshot, CancelToken)> {
         let mut inner = self.lock();
         if let Some(run) = &inner.current
             && run.active
         {
-            return Err(RunsError::Busy(run.id));
+            return Err(Error::RunInProgress(run.id));
         }
         inner.next_id += 1;
         let run = Run {
@@ -135,15 +119,102 @@ impl Runs {
         Some(run.snapshot())
     }
 
-    pub fn cancel(&self) -> Result<(), RunsError> {
+    /// Asks the run in progress to stop after its current batch.
+    pub fn cancel(&self) -> Result<()> {
         let inner = self.lock();
         match &inner.current {
             Some(run) if run.active => {
                 run.cancel.cancel();
                 Ok(())
             }
-            _ => Err(RunsError::NoRun),
+            _ => Err(Error::NoRunInProgress),
         }
+    }
+}
+
+/// Checks `request`, registers the run in `runs` and, on a worker thread, loads its candles,
+/// trains and registers the model; `sink` hears every update, ending with `Registered`,
+/// `NotRegistered` or `Failed`. Returns at once with the run's first snapshot.
+pub fn start_run(
+    settings: &Settings,
+    runs: &Arc<Runs>,
+    request: TrainRequest,
+    sink: Box<dyn RunSink>,
+) -> Result<RunSnapshot> {
+    if let Some(problem) = request.problems().into_iter().next() {
+        return Err(Error::InvalidSpec(problem));
+    }
+    let (snapshot, cancel) = runs.begin(request.clone(), sink)?;
+    let id = snapshot.run_id;
+    let runs = Arc::clone(runs);
+    let settings = settings.clone();
+    let worker = std::thread::Builder::new()
+        .name(format!("atb-run-{id}"))
+        .spawn({
+            let runs = Arc::clone(&runs);
+            move || {
+                // A panic inside must end the run, not leave it "active" for ever.
+                let last = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    run(&settings, &runs, id, &request, &cancel)
+                }))
+                .unwrap_or_else(|_| RunUpdate::Failed {
+                    message: "the training thread panicked; see the app's log".into(),
+                });
+                runs.publish(id, last);
+            }
+        });
+    if let Err(e) = worker {
+        let message = format!("cannot start a training thread: {e}");
+        runs.publish(
+            id,
+            RunUpdate::Failed {
+                message: message.clone(),
+            },
+        );
+        return Err(Error::InvalidRequest(message));
+    }
+    Ok(snapshot)
+}
+
+/// The body of a run: its final update.
+fn run(
+    settings: &Settings,
+    runs: &Runs,
+    id: u64,
+    request: &TrainRequest,
+    cancel: &CancelToken,
+) -> RunUpdate {
+    let s = &request.series;
+    runs.publish(
+        id,
+        RunUpdate::Loading {
+            message: format!("loading {} {} from {}", s.symbol, s.timeframe, s.source),
+        },
+    );
+    let series = match block_on(load_series(settings, s, &mut |_| {})) {
+        Ok(series) => series,
+        Err(e) => {
+            return RunUpdate::Failed {
+                message: e.to_string(),
+            };
+        }
+    };
+    let mut on_event = |event| runs.publish(id, RunUpdate::Training { event });
+    match train_and_register(
+        settings,
+        &series,
+        &request.spec,
+        &TrainOptions::default(),
+        &mut on_event,
+        cancel,
+    ) {
+        Ok(TrainResult::Registered { row, .. }) => RunUpdate::Registered { row },
+        Ok(TrainResult::Cancelled { epochs_run }) => RunUpdate::NotRegistered {
+            reason: TrainResult::cancelled_message(epochs_run),
+        },
+        Err(e) => RunUpdate::Failed {
+            message: e.to_string(),
+        },
     }
 }
 
@@ -191,7 +262,7 @@ mod tests {
         assert_eq!(late.0.lock().unwrap().len(), 2);
         // Ended: attaching still shows it, but a second run may start.
         assert!(!runs.attach(Box::new(Collector::default())).unwrap().active);
-        assert_eq!(runs.cancel(), Err(RunsError::NoRun));
+        assert!(matches!(runs.cancel(), Err(Error::NoRunInProgress)));
         assert!(!cancel.is_cancelled());
         let (snap, _) = runs
             .begin(TrainRequest::default(), Box::new(Collector::default()))
@@ -214,11 +285,10 @@ mod tests {
         let (_, cancel) = runs
             .begin(TrainRequest::default(), Box::new(Collector::default()))
             .unwrap();
-        assert_eq!(
-            runs.begin(TrainRequest::default(), Box::new(Collector::default()))
-                .unwrap_err(),
-            RunsError::Busy(1)
-        );
+        assert!(matches!(
+            runs.begin(TrainRequest::default(), Box::new(Collector::default())),
+            Err(Error::RunInProgress(1))
+        ));
         runs.cancel().unwrap();
         assert!(cancel.is_cancelled());
     }

@@ -1,44 +1,22 @@
-//! The flows the CLI and the desktop app share, so neither re-implements a step: train and
-//! register, predict with a registered version (Burn weights or its ONNX file), and rebuild a
-//! version's test windows.
+//! Inference with a trained model: the window predictors (Burn weights or an exported ONNX file),
+//! the next close from the latest candles, a version's test windows rebuilt from its recorded
+//! candles, test-window predictions, attention maps, and re-evaluation with this build's method.
 
 use atb_models::ForecastModel;
 use atb_models::burn::prelude::*;
 use atb_protocol::desktop::{AttentionMap, TestPredictions};
 use atb_protocol::registry::ModelRow;
-use atb_protocol::training::{Evaluation, TrainingEvent};
+use atb_protocol::training::Evaluation;
 
-use crate::dataset::{FeatureScaler, PreparedData, SplitFractions, TargetScaler, gap_free_samples};
+use crate::dataset::{FeatureScaler, PreparedData, TargetScaler, gap_free_samples};
 use crate::error::{Error, Result};
-use crate::features::{FeatureMatrix, FeatureSet, compute_features};
-use crate::market::source::{CandleSeries, CandleSource, DateRange, load_candles};
-use crate::market::{Interval, Symbol};
+use crate::features::{FeatureMatrix, compute_features};
+use crate::market::source::{CandleSeries, DateRange, load_candles};
 use crate::onnx::OnnxModel;
 use crate::registry::metadata::FeatureSchema;
 use crate::registry::{LoadedModel, Registry};
 use crate::settings::Settings;
-use crate::training::{
-    CancelToken, TrainOutcome, TrainingParams, candles_sha256, evaluate, prepare, train,
-};
-
-/// Trains on `series` and, unless cancelled, registers the result. Blocking: run it on a
-/// worker thread. `set_latest` moves the series' `latest` alias.
-pub fn train_and_register(
-    settings: &Settings,
-    series: &CandleSeries,
-    params: &TrainingParams,
-    tag: Option<&str>,
-    set_latest: bool,
-    on_event: &mut dyn FnMut(TrainingEvent),
-    cancel: &CancelToken,
-) -> Result<(TrainOutcome, Option<ModelRow>)> {
-    let outcome = train(series, params, on_event, cancel)?;
-    if outcome.evaluation.is_none() {
-        return Ok((outcome, None));
-    }
-    let row = Registry::open(settings)?.register(&outcome, tag, set_latest)?;
-    Ok((outcome, Some(row)))
-}
+use crate::training::{TrainSpec, candles_sha256, evaluate, prepare};
 
 /// Anything that maps scaled windows to raw outputs: Burn weights or an exported ONNX file.
 pub trait WindowPredictor {
@@ -61,6 +39,22 @@ impl WindowPredictor for BurnPredictor<'_> {
             .into_data()
             .try_to_vec::<f32>()
             .map_err(|e| Error::InvalidData(format!("reading predictions: {e:?}")))
+    }
+}
+
+/// A Burn model that owns its device (what a door holds between calls).
+pub struct OwnedBurnPredictor {
+    pub model: ForecastModel,
+    pub device: Device,
+}
+
+impl WindowPredictor for OwnedBurnPredictor {
+    fn predict_windows(&self, values: Vec<f32>, shape: [usize; 3]) -> Result<Vec<f32>> {
+        BurnPredictor {
+            model: &self.model,
+            device: &self.device,
+        }
+        .predict_windows(values, shape)
     }
 }
 
@@ -128,8 +122,7 @@ fn schema_features(
     schema: &FeatureSchema,
     series: &CandleSeries,
 ) -> Result<FeatureMatrix> {
-    let set: FeatureSet = schema.feature_set.parse()?;
-    let matrix = compute_features(&series.candles, set)?;
+    let matrix = compute_features(&series.candles, schema.feature_set.parse()?)?;
     if matrix.names != schema.feature_names {
         return Err(Error::InvalidData(format!(
             "features {:?} do not match {version_id}'s {:?}",
@@ -228,17 +221,15 @@ struct TestRows {
 async fn recorded_series(settings: &Settings, loaded: &LoadedModel) -> Result<CandleSeries> {
     let d = &loaded.metadata.dataset;
     let version = &loaded.row.version_id;
-    let source: CandleSource = d.source.parse()?;
-    let symbol: Symbol = d.symbol.parse()?;
-    let interval: Interval = d.timeframe.parse()?;
+    let (source, symbol, timeframe) = (&d.source, &d.symbol, d.timeframe);
     let range = DateRange::Between {
         start_ms: d.first_candle_open_ms,
-        end_ms: d.last_candle_open_ms + interval.millis(),
+        end_ms: d.last_candle_open_ms + timeframe.millis(),
     };
-    let series = load_candles(settings, &source, &symbol, interval, range, &mut |_| {}).await?;
+    let series = load_candles(settings, source, symbol, timeframe, range, &mut |_| {}).await?;
     if candles_sha256(&series) != d.data_sha256 {
         return Err(Error::InvalidData(format!(
-            "the {} candles of {symbol} {interval} from {} to {} no longer match the ones {version} was trained on (their SHA-256 differs), so its test windows cannot be rebuilt",
+            "the {} candles of {symbol} {timeframe} from {} to {} no longer match the ones {version} was trained on (their SHA-256 differs), so its test windows cannot be rebuilt",
             source,
             crate::market::format_ms(d.first_candle_open_ms),
             crate::market::format_ms(d.last_candle_open_ms),
@@ -348,7 +339,7 @@ pub async fn attention_map(
     loaded: &LoadedModel,
     device: &Device,
 ) -> Result<Option<AttentionMap>> {
-    if !loaded.row.architecture.contains("attention") {
+    if !loaded.row.architecture.has_attention() {
         return Ok(None);
     }
     let TestRows { matrix, rows } = test_rows(settings, loaded).await?;
@@ -388,20 +379,15 @@ pub async fn reevaluate(settings: &Settings, reference: &str) -> Result<(ModelRo
     let mut registry = Registry::open(settings)?;
     let loaded = registry.load(reference, &device)?;
     let series = recorded_series(settings, &loaded).await?;
-    let record = &loaded.metadata.training_params;
     let schema = &loaded.schema;
-    let params = TrainingParams {
-        model_type: record.architecture.parse()?,
-        variant: record.architecture_variant.parse()?,
-        epochs: record.epochs.max(1),
-        batch_size: record.batch_size.max(1),
+    // As it was trained (a record from before fractions were stored reads the defaults, which
+    // were the only fractions then), without walk-forward: that would retrain K models.
+    let params = TrainSpec {
         sequence_length: schema.sequence_length,
         horizon: schema.target.horizon,
         feature_set: schema.feature_set.parse()?,
-        seed: record.seed,
-        fractions: SplitFractions::default(),
         walk_forward_folds: None,
-        ..TrainingParams::default()
+        ..loaded.metadata.training_params.spec.clone()
     };
     let (mut data, _) = prepare(&series, &params)?;
     if data.matrix.names != schema.feature_names {

@@ -3,7 +3,12 @@
 
 use std::path::Path;
 
-use atb_e2e::{atb, run, write_npy_f32};
+use atb_protocol::spec::TrainSpec;
+use atb_protocol::vocab::{Architecture, DeviceChoice, Variant};
+
+mod common;
+
+use common::{atb, run, write_npy_f32};
 
 const NO_NETWORK: &str = "http://127.0.0.1:9";
 
@@ -14,9 +19,9 @@ const QUICK_TRAIN: [&str; 17] = [
     "BTCUSDT",
     "--source",
     "sample",
-    "--model-type",
+    "--architecture",
     "tcn",
-    "--model-variant",
+    "--variant",
     "lightweight",
     "--epochs",
     "1",
@@ -96,6 +101,19 @@ fn training_registers_a_complete_version_folder() {
         assert!(p.get(key).is_some(), "training_params lacks {key}");
     }
     assert_eq!(p["architecture"], "tcn");
+    // The stored record is the spec itself: the flags given, the shared defaults for the rest.
+    let stored: TrainSpec = serde_json::from_value(p.clone()).unwrap();
+    assert_eq!(
+        stored,
+        TrainSpec {
+            architecture: Architecture::Tcn,
+            variant: Variant::Lightweight,
+            epochs: 1,
+            sequence_length: 48,
+            device: DeviceChoice::Cpu,
+            ..TrainSpec::default()
+        }
+    );
     assert_eq!(meta["dataset"]["data_sha256"].as_str().unwrap().len(), 64);
     for baseline in ["model", "persistence", "drift", "ridge"] {
         assert!(
@@ -324,7 +342,7 @@ fn validate_trains_and_reloads_every_pair() {
     let rows = rows.as_array().unwrap();
     assert_eq!(rows.len(), 15);
     for r in rows {
-        for key in ["model_type", "variant", "parameters", "seconds", "status"] {
+        for key in ["architecture", "variant", "parameters", "seconds", "status"] {
             assert!(r.get(key).is_some(), "{key} missing in {r}");
         }
         assert_eq!(r["status"], "ok", "{r}");

@@ -2,7 +2,9 @@
 //! consistent (ratios are the quotients of the raw figures), the markdown has the table with the
 //! baselines, and the runs are registered under the `bench` tag without moving `latest`.
 
-use atb_e2e::{atb, run};
+mod common;
+
+use common::{atb, run};
 
 const NO_NETWORK: &str = "http://127.0.0.1:9";
 
@@ -80,8 +82,8 @@ fn bench_on_two_small_models_writes_consistent_json_and_markdown() {
         assert!(seconds > 0.0 && samples > 0.0);
     }
     let (cnn, tcn) = (&results[0], &results[1]);
-    assert_eq!(cnn["model_type"], "cnn_lstm");
-    assert_eq!(tcn["model_type"], "tcn");
+    assert_eq!(cnn["architecture"], "cnn_lstm");
+    assert_eq!(tcn["architecture"], "tcn");
     let f = |r: &serde_json::Value, k: &str| r[k].as_f64().unwrap();
     assert_eq!(f(cnn, "train_time_vs_cnn_lstm"), 1.0);
     assert_eq!(f(cnn, "mae_vs_cnn_lstm"), 1.0);
@@ -98,7 +100,12 @@ fn bench_on_two_small_models_writes_consistent_json_and_markdown() {
     assert!(tcn["test_mae_usd_std"].is_null());
     // The paired test against cnn_lstm on the same windows, per seed; p-values never averaged.
     let vs = &tcn["runs"][0]["vs_cnn_lstm"];
-    assert!(vs["p_value"].as_f64().is_some_and(|p| (0.0..=1.0).contains(&p)), "{vs}");
+    assert!(
+        vs["p_value"]
+            .as_f64()
+            .is_some_and(|p| (0.0..=1.0).contains(&p)),
+        "{vs}"
+    );
     assert_eq!(tcn["vs_cnn_lstm"]["seeds"].as_u64(), Some(1));
     let baselines: Vec<&str> = report["baselines"]
         .as_array()

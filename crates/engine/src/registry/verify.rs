@@ -1,0 +1,83 @@
+//! `atb models verify`: every indexed version's files against their hashes, and the folders and
+//! rows that have lost their other half. Reports; deletes nothing.
+
+use super::*;
+
+/// What `verify` found; nothing is deleted.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct VerifyReport {
+    pub checked: usize,
+    /// Versions whose files are present and match their hashes.
+    pub ok: Vec<String>,
+    /// (version, what is wrong) for indexed versions with missing or altered files.
+    pub damaged: Vec<(String, String)>,
+    /// Folders under `models/` that no index row names (e.g. a crash before the commit).
+    pub orphan_folders: Vec<String>,
+    /// Index rows whose folder is gone.
+    pub orphan_rows: Vec<String>,
+    /// Temporary folders of registrations that died before their rename (never indexed).
+    pub incomplete_writes: Vec<String>,
+}
+
+impl Registry {
+    /// Checks every version's files and hashes and finds orphans; deletes nothing.
+    pub fn verify(&self) -> Result<VerifyReport> {
+        let rows = self.list(None)?;
+        let mut report = VerifyReport {
+            checked: rows.len(),
+            ..VerifyReport::default()
+        };
+        for row in &rows {
+            let dir = self.folder(row);
+            if !dir.is_dir() {
+                report.orphan_rows.push(row.version_id.clone());
+                continue;
+            }
+            let problem = match std::fs::read(dir.join(WEIGHTS_FILE)) {
+                Err(e) => Some(format!("weights unreadable: {e}")),
+                Ok(bytes) if sha256_hex(&bytes) != row.weights_sha256 => {
+                    Some("weights hash mismatch".into())
+                }
+                Ok(_) => match self.metadata(row) {
+                    Err(e) => Some(e.to_string()),
+                    Ok(m) if m.weights_sha256 != row.weights_sha256 => {
+                        Some("metadata names other weights".into())
+                    }
+                    Ok(_) if !dir.join(SCHEMA_FILE).is_file() => {
+                        Some("feature_schema.json missing".into())
+                    }
+                    Ok(_) => self.onnx_problem(row)?,
+                },
+            };
+            match problem {
+                Some(p) => report.damaged.push((row.version_id.clone(), p)),
+                None => report.ok.push(row.version_id.clone()),
+            }
+        }
+        let indexed: std::collections::HashSet<PathBuf> =
+            rows.iter().map(|r| self.folder(r)).collect();
+        let models = self.home.join("models");
+        for symbol in read_dirs(&models) {
+            for timeframe in read_dirs(&symbol) {
+                for arch in read_dirs(&timeframe) {
+                    for version in read_dirs(&arch) {
+                        let shown = version
+                            .strip_prefix(&self.home)
+                            .unwrap_or(&version)
+                            .display()
+                            .to_string();
+                        let temporary = version
+                            .file_name()
+                            .is_some_and(|n| n.to_string_lossy().starts_with(".tmp-"));
+                        if temporary {
+                            report.incomplete_writes.push(shown);
+                        } else if !indexed.contains(&version) {
+                            report.orphan_folders.push(shown);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(report)
+    }
+}

@@ -1,0 +1,224 @@
+//! Candles for both doors: which candles a request means (one rule for the default range),
+//! loading them from any source, fetching Binance candles into the store, importing a CSV file,
+//! the stored coverage, and the price chart the desktop draws.
+
+use std::path::Path;
+
+use atb_protocol::desktop::{CandleChart, SeriesRequest};
+use atb_protocol::{CoverageRow, FetchProgress, FetchSummary, Gap};
+
+use crate::error::{Error, Result};
+use crate::market::csv::read_csv_file;
+use crate::market::gaps::find_gaps;
+use crate::market::source::{CandleSeries, DateRange, fetch_into_store, load_candles};
+use crate::market::{CandleSource, Symbol, Timeframe};
+use crate::settings::Settings;
+use crate::store::candles::CandleStore;
+
+/// The range a request means: its days or dates, else (`SeriesRequest::effective_days`) the last
+/// year for Binance and everything for files and the sample.
+pub fn date_range(request: &SeriesRequest) -> Result<DateRange> {
+    DateRange::from_args(
+        request.effective_days(),
+        request.start_date.as_deref(),
+        request.end_date.as_deref(),
+    )
+}
+
+/// Loads the candles a request names (Binance through the store, fetching only what it lacks;
+/// `progress` hears about each fetched page).
+pub async fn load_series(
+    settings: &Settings,
+    request: &SeriesRequest,
+    progress: &mut dyn FnMut(FetchProgress),
+) -> Result<CandleSeries> {
+    let range = date_range(request)?;
+    load_candles(
+        settings,
+        &request.source,
+        &request.symbol,
+        request.timeframe,
+        range,
+        progress,
+    )
+    .await
+}
+
+/// Fetches the request's Binance candles into the store (only what it lacks). Resumable: pages
+/// are committed as they arrive, so an interrupted fetch keeps them.
+pub async fn fetch(
+    settings: &Settings,
+    request: &SeriesRequest,
+    progress: &mut dyn FnMut(FetchProgress),
+) -> Result<FetchSummary> {
+    if request.source != CandleSource::Binance {
+        return Err(Error::InvalidRequest(format!(
+            "only Binance candles are fetched; {} is read as it is",
+            request.source
+        )));
+    }
+    let range = date_range(request)?;
+    fetch_into_store(
+        settings,
+        &request.symbol,
+        request.timeframe,
+        range,
+        progress,
+    )
+    .await
+}
+
+/// Every stored series: first and last candle, rows, gaps.
+pub fn coverage(settings: &Settings) -> Result<Vec<CoverageRow>> {
+    CandleStore::open(&settings.database_path())?.coverage()
+}
+
+/// What an import did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImportSummary {
+    pub candles: usize,
+    /// Of those, how many the store did not hold before.
+    pub inserted: u64,
+    pub first_open_ms: i64,
+    pub last_open_ms: i64,
+    pub gaps: Vec<Gap>,
+}
+
+/// Reads and validates a candle CSV file and stores its candles as `symbol` `timeframe`.
+pub fn import_csv(
+    settings: &Settings,
+    symbol: &Symbol,
+    path: &Path,
+    timeframe: Timeframe,
+) -> Result<ImportSummary> {
+    let candles = read_csv_file(path, timeframe)?;
+    let (Some(first), Some(last)) = (candles.first(), candles.last()) else {
+        return Err(Error::TooLittleData(format!(
+            "{} holds no candles",
+            path.display()
+        )));
+    };
+    let inserted =
+        CandleStore::open(&settings.database_path())?.import(symbol, timeframe, &candles)?;
+    Ok(ImportSummary {
+        candles: candles.len(),
+        inserted: inserted as u64,
+        first_open_ms: first.open_time,
+        last_open_ms: last.open_time,
+        gaps: find_gaps(candles.iter().map(|c| c.open_time), timeframe.millis()),
+    })
+}
+
+/// Closes of `series` thinned evenly to at most `max_points` (first and last kept), with every
+/// gap of the full series.
+pub fn candle_chart(series: &CandleSeries, max_points: usize) -> CandleChart {
+    let n = series.candles.len();
+    let step = n.div_ceil(max_points.max(2)).max(1);
+    let mut picks: Vec<usize> = (0..n).step_by(step).collect();
+    if n > 0 && picks.last() != Some(&(n - 1)) {
+        picks.push(n - 1);
+    }
+    CandleChart {
+        symbol: series.symbol.clone(),
+        timeframe: series.timeframe,
+        source: series.source.clone(),
+        candles: n,
+        open_times_ms: picks.iter().map(|&i| series.candles[i].open_time).collect(),
+        closes: picks.iter().map(|&i| series.candles[i].close).collect(),
+        gaps: series.gaps(),
+    }
+}
+
+/// The chart of a series as stored: Binance series are read from the local store only (a chart
+/// never fetches), files and the sample are read whole.
+pub async fn stored_chart(
+    settings: &Settings,
+    request: &SeriesRequest,
+    max_points: usize,
+) -> Result<CandleChart> {
+    let range = date_range(request)?;
+    let (symbol, timeframe) = (&request.symbol, request.timeframe);
+    let series = match request.source {
+        CandleSource::Binance => {
+            let store = CandleStore::open(&settings.database_path())?;
+            let Some(last) = store.last_open_time(symbol, timeframe)? else {
+                return Err(Error::TooLittleData(format!(
+                    "no {symbol} {timeframe} candles are stored yet: fetch them first"
+                )));
+            };
+            let (start, end) = range.resolve(last + timeframe.millis());
+            CandleSeries {
+                symbol: symbol.clone(),
+                timeframe,
+                source: CandleSource::Binance,
+                candles: store.candles(symbol, timeframe, start, end)?,
+            }
+        }
+        _ => load_series(settings, request, &mut |_| {}).await?,
+    };
+    if series.candles.is_empty() {
+        return Err(Error::TooLittleData(format!(
+            "{} has no {symbol} {timeframe} candles in that range",
+            request.source
+        )));
+    }
+    Ok(candle_chart(&series, max_points))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::market::Candle;
+
+    fn series(n: usize, skip: std::ops::Range<usize>) -> CandleSeries {
+        let hour = 3_600_000;
+        CandleSeries {
+            symbol: Symbol::default(),
+            timeframe: Timeframe::H1,
+            source: CandleSource::Sample,
+            candles: (0..n)
+                .filter(|i| !skip.contains(i))
+                .map(|i| Candle {
+                    open_time: i as i64 * hour,
+                    open: 1.0,
+                    high: 1.0,
+                    low: 1.0,
+                    close: i as f64,
+                    volume: 1.0,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn chart_thins_keeps_ends_and_reports_gaps() {
+        let c = candle_chart(&series(1000, 10..13), 100);
+        assert_eq!(c.candles, 997);
+        assert!(c.closes.len() <= 101, "{}", c.closes.len());
+        assert_eq!(c.closes.first(), Some(&0.0));
+        assert_eq!(c.closes.last(), Some(&999.0));
+        assert_eq!(c.gaps.len(), 1);
+        assert_eq!(c.gaps[0].missing, 3);
+        let small = candle_chart(&series(5, 0..0), 100);
+        assert_eq!(small.closes, [0.0, 1.0, 2.0, 3.0, 4.0]);
+    }
+
+    #[test]
+    fn a_request_without_a_range_means_the_last_year_on_binance_only() {
+        let binance = SeriesRequest {
+            source: CandleSource::Binance,
+            ..SeriesRequest::default()
+        };
+        assert_eq!(date_range(&binance).unwrap(), DateRange::LastDays(365));
+        assert_eq!(
+            date_range(&SeriesRequest::default()).unwrap(),
+            DateRange::All
+        );
+        let both = SeriesRequest {
+            days: Some(3),
+            start_date: Some("2024-01-01".into()),
+            ..SeriesRequest::default()
+        };
+        assert!(date_range(&both).is_err());
+    }
+}

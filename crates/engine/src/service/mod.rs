@@ -1,0 +1,56 @@
+//! Every user-level flow the doors call, written once: the `atb` CLI and the desktop shell each
+//! parse or receive a request, call one function here, and print or send the reply. Nothing in
+//! a door loads candles, trains, registers or exports by itself.
+//!
+//! | flow | here |
+//! |---|---|
+//! | which candles a request means, load, fetch, import, coverage, price chart | [`data`] |
+//! | train and register (GPU kernel cache set up inside) | [`train`] |
+//! | the desktop's training runs (start, attach, cancel) | [`runs`] |
+//! | list, show, detail, compare, promote, delete, verify, re-evaluate, export | [`models`] |
+//! | next close and raw outputs, Burn or ONNX | [`predict`] |
+//! | `atb validate` (every pair, end to end) | [`validate`] |
+//! | `atb bench` | [`bench`] |
+
+pub mod bench;
+pub mod data;
+pub mod models;
+pub mod predict;
+pub mod runs;
+pub mod train;
+pub mod validate;
+
+pub use runs::{NoListener, RunSink, Runs, start_run};
+
+use std::future::Future;
+use std::sync::OnceLock;
+
+use crate::error::{Error, Result};
+
+/// Runs an engine future from blocking code (a worker thread): on the multi-threaded runtime the
+/// thread belongs to when there is one (a `spawn_blocking` thread of the CLI or the desktop), else
+/// on a shared one started on first use. Multi-threaded either way: polars' I/O blocks in place,
+/// which a current-thread runtime refuses.
+pub fn block_on<T>(future: impl Future<Output = Result<T>>) -> Result<T> {
+    use tokio::runtime::{Builder, Handle, Runtime, RuntimeFlavor};
+    static SHARED: OnceLock<std::result::Result<Runtime, String>> = OnceLock::new();
+    if let Ok(handle) = Handle::try_current()
+        && handle.runtime_flavor() == RuntimeFlavor::MultiThread
+    {
+        return handle.block_on(future);
+    }
+    let shared = SHARED.get_or_init(|| {
+        Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("atb-engine")
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())
+    });
+    match shared {
+        Ok(runtime) => runtime.block_on(future),
+        Err(e) => Err(Error::InvalidRequest(format!(
+            "cannot start an async runtime: {e}"
+        ))),
+    }
+}

@@ -1,0 +1,134 @@
+//! The registry as both doors use it: list, show, compare, promote, delete, verify, re-evaluate,
+//! the desktop's detail view, test-window predictions and attention maps, and ONNX export with
+//! an optional copy.
+
+use std::path::{Path, PathBuf};
+
+use atb_models::burn::prelude::Device;
+use atb_protocol::desktop::{AttentionMap, ModelDetail, TestPredictions};
+use atb_protocol::registry::{ModelRow, OnnxExport};
+use atb_protocol::training::{Evaluation, SplitEvaluation};
+use atb_protocol::vocab::Symbol;
+
+use crate::error::{Error, Result};
+use crate::inference;
+use crate::onnx::export::{ExportReport, export_version};
+use crate::registry::metadata::ModelMetadata;
+use crate::registry::{Registry, VerifyReport};
+use crate::settings::Settings;
+
+/// Registered versions, oldest first; only `symbol`'s when given.
+pub fn list(settings: &Settings, symbol: Option<&Symbol>) -> Result<Vec<ModelRow>> {
+    Registry::open(settings)?.list(symbol.map(Symbol::as_str))
+}
+
+/// Everything recorded about one version.
+#[derive(Debug, Clone)]
+pub struct VersionReport {
+    pub row: ModelRow,
+    /// The version folder, absolute.
+    pub folder: PathBuf,
+    pub metadata: ModelMetadata,
+    /// The current evaluation (a re-evaluation when there is one, else the stored one).
+    pub evaluation: Evaluation,
+    pub export: Option<OnnxExport>,
+}
+
+/// One version by id or alias.
+pub fn show(settings: &Settings, reference: &str) -> Result<VersionReport> {
+    let registry = Registry::open(settings)?;
+    let row = registry.resolve(reference)?;
+    let metadata = registry.metadata(&row)?;
+    let evaluation = registry.evaluation(&row, &metadata)?;
+    let export = registry.onnx_export(&row)?;
+    Ok(VersionReport {
+        folder: settings.home.join(&row.folder),
+        row,
+        metadata,
+        evaluation,
+        export,
+    })
+}
+
+/// What the desktop's Model screen shows about one version.
+pub fn detail(settings: &Settings, reference: &str) -> Result<ModelDetail> {
+    let v = show(settings, reference)?;
+    let training_params = serde_json::to_value(&v.metadata.training_params)
+        .map_err(|e| Error::InvalidData(format!("training parameters: {e}")))?;
+    Ok(ModelDetail {
+        folder: v.folder.display().to_string(),
+        training_params,
+        dataset: v.metadata.dataset,
+        evaluation: v.evaluation,
+        history: v.metadata.training_history,
+        device: v.metadata.device,
+        export: v.export,
+        row: v.row,
+    })
+}
+
+/// The test splits of several versions, in the order asked for.
+pub fn compare(
+    settings: &Settings,
+    references: &[String],
+) -> Result<Vec<(ModelRow, SplitEvaluation)>> {
+    let registry = Registry::open(settings)?;
+    references
+        .iter()
+        .map(|reference| {
+            let row = registry.resolve(reference)?;
+            let metadata = registry.metadata(&row)?;
+            let test = registry.evaluation(&row, &metadata)?.test;
+            Ok((row, test))
+        })
+        .collect()
+}
+
+/// Points `alias` at a version.
+pub fn promote(settings: &Settings, reference: &str, alias: &str) -> Result<ModelRow> {
+    Registry::open(settings)?.promote(reference, alias)
+}
+
+/// Deletes a version and its folder; an aliased one only with `force`.
+pub fn delete(settings: &Settings, reference: &str, force: bool) -> Result<ModelRow> {
+    Registry::open(settings)?.delete(reference, force)
+}
+
+/// Checks every version's files and hashes and finds orphans; deletes nothing.
+pub fn verify(settings: &Settings) -> Result<VerifyReport> {
+    Registry::open(settings)?.verify()
+}
+
+/// Recomputes a version's evaluation with this build's method (see
+/// [`inference::reevaluate`]) and stores it beside the version in the index.
+pub async fn reevaluate(settings: &Settings, reference: &str) -> Result<(ModelRow, Evaluation)> {
+    inference::reevaluate(settings, reference).await
+}
+
+/// Predicted against actual closes over a version's test split, at most `max_points` of them.
+pub async fn test_predictions(
+    settings: &Settings,
+    reference: &str,
+    max_points: usize,
+) -> Result<TestPredictions> {
+    let device = Device::flex();
+    let loaded = Registry::open(settings)?.load(reference, &device)?;
+    inference::test_predictions(settings, &loaded, &device, max_points).await
+}
+
+/// Attention weights on the last test window; `None` for architectures without attention.
+pub async fn attention_map(settings: &Settings, reference: &str) -> Result<Option<AttentionMap>> {
+    let device = Device::flex();
+    let loaded = Registry::open(settings)?.load(reference, &device)?;
+    inference::attention_map(settings, &loaded, &device).await
+}
+
+/// Exports a version to `model.onnx` in its folder with the parity check, and copies it to
+/// `copy_to` when given (a file, or a folder that gets `VERSION_ID.onnx`).
+pub async fn export(
+    settings: &Settings,
+    reference: &str,
+    copy_to: Option<&Path>,
+) -> Result<ExportReport> {
+    export_version(settings, reference, copy_to).await
+}

@@ -1,0 +1,104 @@
+//! Predictions with a registered version, through its Burn weights or its exported ONNX file:
+//! the next close from the latest candles of a source (with the look-back that needs), or raw
+//! outputs for windows the caller already scaled.
+
+use atb_models::burn::prelude::Device;
+use atb_protocol::registry::ModelRow;
+use atb_protocol::vocab::CandleSource;
+
+use crate::error::Result;
+use crate::inference::{
+    NextClose, OwnedBurnPredictor, WindowPredictor, predict_next_close, predict_raw,
+};
+use crate::market::source::{DateRange, load_candles};
+use crate::registry::Registry;
+use crate::registry::metadata::FeatureSchema;
+use crate::settings::Settings;
+
+/// Which copy of a version runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PredictWith {
+    /// Its Burn weights on the CPU.
+    Burn,
+    /// Its exported `model.onnx` in tract.
+    Onnx,
+}
+
+/// A version ready to predict, its hash checked on load.
+pub struct Predictor {
+    pub row: ModelRow,
+    /// How to build its inputs and read its output (for ONNX, what the file itself says).
+    pub schema: FeatureSchema,
+    runner: Box<dyn WindowPredictor>,
+}
+
+/// Loads a version for prediction.
+pub fn open(settings: &Settings, reference: &str, with: PredictWith) -> Result<Predictor> {
+    let registry = Registry::open(settings)?;
+    Ok(match with {
+        PredictWith::Onnx => {
+            let loaded = registry.load_onnx(reference)?;
+            Predictor {
+                row: loaded.row,
+                schema: loaded.model.document.schema.clone(),
+                runner: Box::new(loaded.model),
+            }
+        }
+        PredictWith::Burn => {
+            let device = Device::flex();
+            let loaded = registry.load(reference, &device)?;
+            Predictor {
+                row: loaded.row,
+                schema: loaded.schema,
+                runner: Box::new(OwnedBurnPredictor {
+                    model: loaded.model,
+                    device,
+                }),
+            }
+        }
+    })
+}
+
+/// Days of candles to load so that the feature warm-up and one window fit, with room for gaps.
+pub fn look_back_days(schema: &FeatureSchema, timeframe_ms: i64) -> u32 {
+    let candles_needed = (schema.sequence_length + 100) as i64 * timeframe_ms;
+    (candles_needed / 86_400_000 + 2) as u32
+}
+
+impl Predictor {
+    /// The next close after the latest candle `source` holds for the version's series.
+    pub async fn next_close(
+        &self,
+        settings: &Settings,
+        source: &CandleSource,
+    ) -> Result<NextClose> {
+        let timeframe = self.row.timeframe;
+        let days = look_back_days(&self.schema, timeframe.millis());
+        let series = load_candles(
+            settings,
+            source,
+            &self.row.symbol,
+            timeframe,
+            DateRange::LastDays(days),
+            &mut |_| {},
+        )
+        .await?;
+        predict_next_close(
+            &self.row.version_id,
+            &self.schema,
+            self.runner.as_ref(),
+            &series,
+        )
+    }
+
+    /// Raw outputs (standardised log returns) for already-scaled windows `[n, L, F]`.
+    pub fn raw(&self, values: Vec<f32>, shape: [usize; 3]) -> Result<Vec<f32>> {
+        predict_raw(
+            &self.row.version_id,
+            &self.schema,
+            self.runner.as_ref(),
+            values,
+            shape,
+        )
+    }
+}

@@ -1,0 +1,74 @@
+//! Train and register: the one training flow both doors (and `atb bench`, `atb validate`) run.
+//! The GPU kernel cache is set up here, so no door has to remember it.
+
+use atb_protocol::registry::ModelRow;
+use atb_protocol::training::{StopReason, TrainingEvent};
+
+use crate::error::Result;
+use crate::gpu_check::use_home_kernel_cache;
+use crate::market::source::CandleSeries;
+use crate::registry::Registry;
+use crate::settings::Settings;
+use crate::training::{CancelToken, TrainOutcome, TrainSpec, train};
+
+/// How a finished run is registered.
+#[derive(Debug, Clone)]
+pub struct TrainOptions {
+    /// `bench` for benchmark runs; `None` for ordinary ones.
+    pub tag: Option<String>,
+    /// Move the series' `latest` alias to the new version.
+    pub set_latest: bool,
+}
+
+impl Default for TrainOptions {
+    fn default() -> Self {
+        Self {
+            tag: None,
+            set_latest: true,
+        }
+    }
+}
+
+/// What became of a run.
+#[derive(Debug)]
+pub enum TrainResult {
+    /// Trained, evaluated and registered.
+    Registered {
+        row: Box<ModelRow>,
+        outcome: Box<TrainOutcome>,
+    },
+    /// Cancelled: nothing was registered.
+    Cancelled { epochs_run: usize },
+}
+
+impl TrainResult {
+    /// The sentence a door shows for a cancelled run.
+    pub fn cancelled_message(epochs_run: usize) -> String {
+        format!("cancelled after {epochs_run} epoch(s): nothing was registered")
+    }
+}
+
+/// Trains on `series` and, unless cancelled, registers the result. Blocking: run it on a
+/// worker thread.
+pub fn train_and_register(
+    settings: &Settings,
+    series: &CandleSeries,
+    spec: &TrainSpec,
+    options: &TrainOptions,
+    on_event: &mut dyn FnMut(TrainingEvent),
+    cancel: &CancelToken,
+) -> Result<TrainResult> {
+    use_home_kernel_cache(settings);
+    let outcome = train(series, spec, on_event, cancel)?;
+    if outcome.stop == StopReason::Cancelled || outcome.evaluation.is_none() {
+        return Ok(TrainResult::Cancelled {
+            epochs_run: outcome.epochs_run,
+        });
+    }
+    let row =
+        Registry::open(settings)?.register(&outcome, options.tag.as_deref(), options.set_latest)?;
+    Ok(TrainResult::Registered {
+        row: Box::new(row),
+        outcome: Box::new(outcome),
+    })
+}

@@ -1,0 +1,122 @@
+//! `atb validate`: every (architecture, variant) pair trained for one epoch on a slice of the
+//! sample through the same flow as a real run, reloaded from a temporary registry, run, and
+//! exported to ONNX with the export's parity check. Nothing is kept.
+
+use std::time::Instant;
+
+use atb_models::burn::prelude::Device;
+use atb_protocol::desktop::SeriesRequest;
+use atb_protocol::vocab::{Architecture, DeviceChoice, Variant};
+use serde::Serialize;
+
+use super::block_on;
+use super::data::load_series;
+use super::train::{TrainOptions, TrainResult, train_and_register};
+use crate::error::{Error, Result};
+use crate::inference::{BurnPredictor, predict_next_close};
+use crate::market::source::CandleSeries;
+use crate::onnx::export::export_version;
+use crate::registry::Registry;
+use crate::settings::Settings;
+use crate::training::{CancelToken, TrainSpec};
+
+/// How one pair did.
+#[derive(Debug, Clone, Serialize)]
+pub struct PairResult {
+    pub architecture: Architecture,
+    pub variant: Variant,
+    pub parameters: usize,
+    pub seconds: f64,
+    /// Largest |ONNX - Burn| of the pair's export on its test windows.
+    pub onnx_max_abs_diff: Option<f64>,
+    /// `ok`, or what failed.
+    pub status: String,
+}
+
+impl PairResult {
+    pub fn ok(&self) -> bool {
+        self.status == "ok"
+    }
+}
+
+/// Validates every pair on `device`; `on_pair` hears each result as it comes. Blocking: call
+/// it from a worker thread.
+pub fn validate_all(
+    device: DeviceChoice,
+    on_pair: &mut dyn FnMut(&PairResult),
+) -> Result<Vec<PairResult>> {
+    let home = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
+    // A private registry: validation registers nothing permanently.
+    let settings = Settings::resolve(home.path().to_path_buf(), None)?;
+    // 40 days of 1h candles: a few hundred training windows of 48 steps.
+    let sample = SeriesRequest {
+        days: Some(40),
+        ..SeriesRequest::default()
+    };
+    let series = block_on(load_series(&settings, &sample, &mut |_| {}))?;
+    let mut results = Vec::new();
+    for architecture in Architecture::ALL {
+        for variant in Variant::ALL {
+            let started = Instant::now();
+            let spec = TrainSpec {
+                architecture,
+                variant,
+                epochs: 1,
+                sequence_length: 48,
+                device,
+                ..TrainSpec::default()
+            };
+            let (parameters, onnx_max_abs_diff, status) =
+                match validate_pair(&settings, &series, &spec) {
+                    Ok((p, d)) => (p, Some(d), "ok".to_string()),
+                    Err(e) => (0, None, e.to_string()),
+                };
+            let result = PairResult {
+                architecture,
+                variant,
+                parameters,
+                seconds: started.elapsed().as_secs_f64(),
+                onnx_max_abs_diff,
+                status,
+            };
+            on_pair(&result);
+            results.push(result);
+        }
+    }
+    Ok(results)
+}
+
+/// Trains, reloads, predicts and exports one pair: its parameter count and export parity.
+fn validate_pair(
+    settings: &Settings,
+    series: &CandleSeries,
+    spec: &TrainSpec,
+) -> Result<(usize, f64)> {
+    let trained = train_and_register(
+        settings,
+        series,
+        spec,
+        &TrainOptions::default(),
+        &mut |_| {},
+        &CancelToken::new(),
+    )?;
+    let TrainResult::Registered { row, outcome } = trained else {
+        return Err(Error::Cancelled);
+    };
+    let device = Device::flex();
+    let loaded = Registry::open(settings)?.load(&row.version_id, &device)?;
+    let burn = BurnPredictor {
+        model: &loaded.model,
+        device: &device,
+    };
+    let next = predict_next_close(&row.version_id, &loaded.schema, &burn, series)?;
+    if !next.predicted_close.is_finite() {
+        return Err(Error::InvalidData(format!(
+            "the reloaded {} {} predicted a non-finite close",
+            spec.architecture, spec.variant
+        )));
+    }
+    // The export runs its own parity check against Burn.
+    let report = block_on(export_version(settings, &row.version_id, None))?;
+    Ok((outcome.parameters, report.export.max_abs_diff))
+}

@@ -1,0 +1,228 @@
+//! The training loop: Adam on MSE, early stopping on validation loss with the best weights
+//! restored, learning rate halved on plateaus, optional clipping of the global gradient norm,
+//! seeded shuffles, cancellation within a batch, a stop that keeps the best weights when a loss
+//! turns non-finite, and a typed event stream that the CLI and the desktop app both consume.
+//! Walk-forward folds are planned and checked before any training. No terminal or GUI code here.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use atb_models::burn::module::{Module, ModuleVisitor, Param};
+use atb_models::burn::nn::loss::{MseLoss, Reduction};
+use atb_models::burn::optim::{AdamConfig, GradientsParams};
+use atb_models::burn::prelude::*;
+use atb_models::select_device;
+use atb_models::{ForecastModel, ModelConfig, build_model};
+use atb_protocol::training::{
+    DatasetSummary, EVALUATION_METHOD, EpochRecord, Evaluation, SplitEvaluation, SplitInfo, Spread,
+    StopReason, TrainingEvent, WalkForward,
+};
+use atb_protocol::verdict::{VerdictKind, vs_persistence};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use sha2::{Digest, Sha256};
+
+use crate::dataset::{ChronologicalSplit, PreparedData, gap_free_samples};
+use crate::error::{Error, Result};
+use crate::evaluation::{RidgeBaseline, evaluate_split};
+use crate::features::compute_features;
+use crate::market::source::CandleSeries;
+
+mod trainer;
+mod walk_forward;
+
+pub use atb_protocol::spec::TrainSpec;
+pub use trainer::{predict_scaled, train_prepared};
+use walk_forward::walk_forward;
+
+/// Refuses nonsense before any work starts, naming the field and its valid range.
+pub fn check_spec(spec: &TrainSpec) -> Result<()> {
+    spec.validate().map_err(Error::InvalidSpec)
+}
+
+/// Stops a run from another thread; the trainer checks it before every batch.
+#[derive(Debug, Clone, Default)]
+pub struct CancelToken(Arc<AtomicBool>);
+
+impl CancelToken {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// A finished (or cancelled) run: the best weights, everything needed to reproduce its inputs,
+/// and how it went.
+#[derive(Debug)]
+pub struct TrainOutcome {
+    /// The best weights (lowest validation loss), on the evaluation device, without autodiff.
+    pub model: ForecastModel,
+    pub model_config: ModelConfig,
+    pub params: TrainSpec,
+    pub dataset: DatasetSummary,
+    pub history: Vec<EpochRecord>,
+    pub stop: StopReason,
+    pub epochs_run: usize,
+    pub best_epoch: Option<usize>,
+    /// `None` when cancelled (a cancelled run is not worth evaluating).
+    pub evaluation: Option<Evaluation>,
+    pub device: String,
+    pub parameters: usize,
+    pub train_seconds: f64,
+    /// The prepared data: features, split, and the train-fitted feature and target scalers.
+    pub data: PreparedData,
+}
+
+/// SHA-256 of candle rows: open time and OHLCV as little-endian bytes, in order.
+pub fn candles_sha256(series: &CandleSeries) -> String {
+    let mut h = Sha256::new();
+    for c in &series.candles {
+        h.update(c.open_time.to_le_bytes());
+        for v in [c.open, c.high, c.low, c.close, c.volume] {
+            h.update(v.to_le_bytes());
+        }
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Features, split and scalers for `series` as `params` ask, with the summary users see. When
+/// walk-forward folds are asked for, they are planned and checked here, before any training.
+pub fn prepare(
+    series: &CandleSeries,
+    params: &TrainSpec,
+) -> Result<(PreparedData, DatasetSummary)> {
+    check_spec(params)?;
+    let (Some(first), Some(last)) = (series.candles.first(), series.candles.last()) else {
+        return Err(Error::TooLittleData(format!(
+            "no {} {} candles from {}",
+            series.symbol, series.timeframe, series.source
+        )));
+    };
+    let with_context = |e: Error| match e {
+        Error::TooLittleData(m) => Error::TooLittleData(format!(
+            "{m} ({} candles loaded, {} used to warm up the {} features)",
+            series.candles.len(),
+            params.feature_set.warmup_rows(),
+            params.feature_set
+        )),
+        other => other,
+    };
+    let matrix = compute_features(&series.candles, params.feature_set)?;
+    let mut data = PreparedData::new(
+        matrix,
+        params.sequence_length,
+        params.horizon,
+        params.fractions,
+    )
+    .map_err(with_context)?;
+    if let Some(folds) = params.walk_forward_folds {
+        let usable = gap_free_samples(&data.matrix, params.sequence_length, params.horizon);
+        data.walk_forward = ChronologicalSplit::walk_forward(
+            data.matrix.rows,
+            params.sequence_length,
+            params.horizon,
+            folds,
+            &|t| usable[t],
+        )
+        .map_err(with_context)?;
+    }
+    let (train, validation, test) = split_infos(&data);
+    let summary = DatasetSummary {
+        source: series.source.clone(),
+        symbol: series.symbol.clone(),
+        timeframe: series.timeframe,
+        candles: series.candles.len(),
+        first_candle_open_ms: first.open_time,
+        last_candle_open_ms: last.open_time,
+        warmup_rows: data.matrix.warmup_rows,
+        feature_names: data.matrix.names.clone(),
+        sequence_length: params.sequence_length,
+        horizon: params.horizon,
+        embargo: data.split.embargo,
+        train,
+        validation,
+        test,
+        data_sha256: candles_sha256(series),
+        gap_windows_dropped: data.gap_windows_dropped,
+    };
+    Ok((data, summary))
+}
+
+fn split_infos(data: &PreparedData) -> (SplitInfo, SplitInfo, SplitInfo) {
+    let info = |samples: &[usize]| SplitInfo {
+        samples: samples.len(),
+        first_target_open_ms: samples.first().map_or(0, |&t| data.target_open_time(t)),
+        last_target_open_ms: samples.last().map_or(0, |&t| data.target_open_time(t)),
+    };
+    (
+        info(&data.samples.train),
+        info(&data.samples.validation),
+        info(&data.samples.test),
+    )
+}
+
+/// Trains on `series` with `params`, streaming events to `on_event`, stopping early when
+/// `cancel` fires. The returned model carries the best weights.
+pub fn train(
+    series: &CandleSeries,
+    params: &TrainSpec,
+    on_event: &mut dyn FnMut(TrainingEvent),
+    cancel: &CancelToken,
+) -> Result<TrainOutcome> {
+    let (data, dataset) = prepare(series, params)?;
+    let mut outcome = train_prepared(data, dataset, params, on_event, cancel)?;
+    let folds = outcome.data.walk_forward.clone();
+    if let (false, Some(evaluation)) = (folds.is_empty(), outcome.evaluation.as_mut()) {
+        match walk_forward(&outcome.data, &outcome.dataset, params, &folds, on_event, cancel) {
+            Ok(wf) => evaluation.walk_forward = Some(wf),
+            Err(Error::Cancelled) => {
+                outcome.stop = StopReason::Cancelled;
+                outcome.evaluation = None;
+                on_event(TrainingEvent::Cancelled {
+                    epoch: outcome.epochs_run,
+                    best_epoch: outcome.best_epoch,
+                });
+                return Ok(outcome);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    // The run's buffers are free now; hand them back to the OS (see `hold_freed_memory`).
+    atb_models::kernels::memory::release_freed_memory();
+    if let Some(evaluation) = &outcome.evaluation {
+        on_event(TrainingEvent::Finished {
+            stop: outcome.stop,
+            epochs_run: outcome.epochs_run,
+            train_seconds: outcome.train_seconds,
+            evaluation: Box::new(evaluation.clone()),
+        });
+    }
+    Ok(outcome)
+}
+
+
+/// The model and the baselines on the validation and test splits.
+pub fn evaluate(model: &ForecastModel, data: &PreparedData, device: &Device) -> Result<Evaluation> {
+    let ridge = RidgeBaseline::fit(data)?;
+    let split_eval = |samples: &[usize]| -> Result<_> {
+        let returns: Vec<f64> = predict_scaled(model, data, samples, device)?
+            .iter()
+            .map(|p| data.target.unscale(f64::from(*p)))
+            .collect();
+        Ok(evaluate_split(data, samples, &returns, &ridge))
+    };
+    Ok(Evaluation {
+        test: split_eval(&data.samples.test)?,
+        validation: split_eval(&data.samples.validation)?,
+        walk_forward: None,
+        method: EVALUATION_METHOD,
+        ridge: Some(ridge.choice.clone()),
+    })
+}

@@ -1,0 +1,243 @@
+//! The contract between the desktop UI and its shell, declared once: every request the UI can
+//! make, every reply, and the typed error. The shell has one command, [`COMMAND`], that takes a
+//! [`Request`] and a channel; it answers with a [`Reply`] or an [`ErrorReply`], and streams
+//! progress (fetch pages, training updates) on the channel as replies too.
+
+use serde::{Deserialize, Serialize};
+
+use crate::desktop::{
+    AppInfo, AttentionMap, CandleChart, DataOverview, ExportOutcome, ModelDetail, RunSnapshot,
+    RunUpdate, SeriesRequest, TestPredictions, TrainRequest,
+};
+use crate::registry::ModelRow;
+use crate::{FetchProgress, FetchSummary};
+
+/// The name of the shell's one command.
+pub const COMMAND: &str = "rpc";
+
+/// Something the UI asks of the shell.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "request", content = "args", rename_all = "snake_case")]
+pub enum Request {
+    AppInfo,
+    DataOverview,
+    Candles(SeriesRequest),
+    /// Fetch from Binance into the store; progress streams as [`Reply::FetchProgress`].
+    Fetch(SeriesRequest),
+    /// Start a run; its updates stream as [`Reply::Run`].
+    Train(TrainRequest),
+    /// Catch up with the run in progress, if any (a UI opened or reloaded mid-run); its later
+    /// updates stream as [`Reply::Run`].
+    AttachRun,
+    CancelRun,
+    ListModels,
+    ModelDetail {
+        version: String,
+    },
+    Predictions {
+        version: String,
+    },
+    Attention {
+        version: String,
+    },
+    /// Export to ONNX with the parity check; the shell asks where to save a copy.
+    ExportOnnx {
+        version: String,
+    },
+    Promote {
+        version: String,
+        alias: String,
+    },
+    Delete {
+        version: String,
+    },
+}
+
+/// Which request, without its arguments: what screens key their busy flags on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RequestKind {
+    AppInfo,
+    DataOverview,
+    Candles,
+    Fetch,
+    Train,
+    AttachRun,
+    CancelRun,
+    ListModels,
+    ModelDetail,
+    Predictions,
+    Attention,
+    ExportOnnx,
+    Promote,
+    Delete,
+}
+
+impl RequestKind {
+    /// Every kind, for tests that must cover them all.
+    pub const ALL: [RequestKind; 14] = [
+        Self::AppInfo,
+        Self::DataOverview,
+        Self::Candles,
+        Self::Fetch,
+        Self::Train,
+        Self::AttachRun,
+        Self::CancelRun,
+        Self::ListModels,
+        Self::ModelDetail,
+        Self::Predictions,
+        Self::Attention,
+        Self::ExportOnnx,
+        Self::Promote,
+        Self::Delete,
+    ];
+
+    /// What the request does, for messages: "Fetch failed: ...".
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::AppInfo => "Starting",
+            Self::DataOverview => "Listing stored candles",
+            Self::Candles => "Loading the price chart",
+            Self::Fetch => "Fetch",
+            Self::Train => "Train",
+            Self::AttachRun => "Reconnecting to the run",
+            Self::CancelRun => "Cancel",
+            Self::ListModels => "Listing models",
+            Self::ModelDetail => "Loading the model",
+            Self::Predictions => "Predicting the test window",
+            Self::Attention => "Reading attention weights",
+            Self::ExportOnnx => "ONNX export",
+            Self::Promote => "Promote",
+            Self::Delete => "Delete",
+        }
+    }
+}
+
+impl Request {
+    pub fn kind(&self) -> RequestKind {
+        match self {
+            Self::AppInfo => RequestKind::AppInfo,
+            Self::DataOverview => RequestKind::DataOverview,
+            Self::Candles(_) => RequestKind::Candles,
+            Self::Fetch(_) => RequestKind::Fetch,
+            Self::Train(_) => RequestKind::Train,
+            Self::AttachRun => RequestKind::AttachRun,
+            Self::CancelRun => RequestKind::CancelRun,
+            Self::ListModels => RequestKind::ListModels,
+            Self::ModelDetail { .. } => RequestKind::ModelDetail,
+            Self::Predictions { .. } => RequestKind::Predictions,
+            Self::Attention { .. } => RequestKind::Attention,
+            Self::ExportOnnx { .. } => RequestKind::ExportOnnx,
+            Self::Promote { .. } => RequestKind::Promote,
+            Self::Delete { .. } => RequestKind::Delete,
+        }
+    }
+}
+
+/// What comes back: the answer to a request, or one streamed message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "reply", content = "value", rename_all = "snake_case")]
+pub enum Reply {
+    AppInfo(AppInfo),
+    DataOverview(DataOverview),
+    Candles(CandleChart),
+    /// Streamed while a fetch runs.
+    FetchProgress(FetchProgress),
+    Fetched(FetchSummary),
+    /// A run started or was found (`None`: no run is in progress).
+    RunSnapshot(Option<RunSnapshot>),
+    /// One streamed update of the run in progress.
+    Run(RunUpdate),
+    CancelRequested,
+    Models(Vec<ModelRow>),
+    Detail(Box<ModelDetail>),
+    Predictions(TestPredictions),
+    /// `None` for models without attention.
+    Attention(Option<AttentionMap>),
+    /// `None` when the user closed the save dialog without choosing.
+    Exported(Option<ExportOutcome>),
+    Promoted(ModelRow),
+    /// The id of the deleted version.
+    Deleted(String),
+}
+
+/// What kind of failure, so that a UI can act on it (refresh a list, offer a retry) without
+/// reading the message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// The version, alias, series or run asked for does not exist (any more).
+    NotFound,
+    /// The request itself cannot be carried out as given: a bad value, too little data.
+    InvalidInput,
+    /// Something else is running that this request would collide with (one training run at a
+    /// time, a locked database).
+    Busy,
+    /// Binance could not be reached or refused (rate limit, ban); retrying later may work.
+    Network,
+    /// Stored files or records are damaged or do not match their hashes.
+    Integrity,
+    /// The work was cancelled.
+    Cancelled,
+    /// A fault of atb itself (a failed write, a bug); the message says what.
+    Internal,
+}
+
+/// A failed request: its kind and the message a user reads (cause and fix).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorReply {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+impl ErrorReply {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorReply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ErrorReply {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_and_replies_travel_as_tagged_json() {
+        let r = Request::Promote {
+            version: "v1".into(),
+            alias: "champion".into(),
+        };
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["request"], "promote");
+        assert_eq!(json["args"]["alias"], "champion");
+        assert_eq!(serde_json::from_value::<Request>(json).unwrap(), r);
+        let unit = serde_json::to_value(Request::ListModels).unwrap();
+        assert_eq!(unit, serde_json::json!({ "request": "list_models" }));
+        let reply = Reply::Deleted("v1".into());
+        let back: Reply = serde_json::from_str(&serde_json::to_string(&reply).unwrap()).unwrap();
+        assert_eq!(back, reply);
+        let e = ErrorReply::new(ErrorKind::NotFound, "no version v9");
+        assert_eq!(
+            serde_json::to_value(&e).unwrap(),
+            serde_json::json!({ "kind": "not_found", "message": "no version v9" })
+        );
+    }
+
+    #[test]
+    fn every_kind_has_its_own_label() {
+        let mut labels: Vec<&str> = RequestKind::ALL.iter().map(|k| k.label()).collect();
+        labels.sort_unstable();
+        labels.dedup();
+        assert_eq!(labels.len(), RequestKind::ALL.len());
+    }
+}

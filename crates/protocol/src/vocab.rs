@@ -1,0 +1,457 @@
+//! The names of things, declared once for every crate and both doors: architectures
+//! (`Architecture`), sizes (`Variant`), candle timeframes, feature sets, devices, symbols and
+//! candle sources, each with its list of valid values, its label, its parsing and its serde
+//! name. std and serde only, so the wasm UI uses the same types as the engine.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// A name that is not one of the valid ones (or a malformed symbol, source or date).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VocabError {
+    /// What was being parsed, e.g. "timeframe".
+    pub what: &'static str,
+    pub given: String,
+    /// What would have been accepted, e.g. "valid timeframes are 1m, 3m, ...".
+    pub expected: String,
+}
+
+impl fmt::Display for VocabError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "invalid {} {:?}: {}",
+            self.what, self.given, self.expected
+        )
+    }
+}
+
+impl std::error::Error for VocabError {}
+
+/// Declares a fieldless enum whose variants have one name each: `ALL`, `as_str`, `FromStr`
+/// (listing the valid names on error), `Display` and serde by that name (deserialising
+/// reports an unknown name the way parsing does).
+macro_rules! named_enum {
+    (
+        $(#[$meta:meta])*
+        $name:ident, $what:literal, $plural:literal {
+            $( $(#[$vmeta:meta])* $variant:ident => $text:literal ),+ $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum $name {
+            $( $(#[$vmeta])* $variant ),+
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            /// By name, with the same message as parsing (`invalid timeframe "7m": valid ...`).
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let text = String::deserialize(d)?;
+                text.parse().map_err(serde::de::Error::custom)
+            }
+        }
+
+        impl $name {
+            /// Every value, in the order forms list them.
+            pub const ALL: [$name; [$($text),+].len()] = [$( $name::$variant ),+];
+
+            /// The name users type and files store.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $( $name::$variant => $text ),+
+                }
+            }
+
+            /// "a, b or c": the valid names for messages.
+            pub fn names() -> String {
+                list_names(Self::ALL.iter().map(|v| v.as_str()))
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = VocabError;
+            fn from_str(s: &str) -> Result<Self, VocabError> {
+                let s = s.trim();
+                Self::ALL
+                    .iter()
+                    .copied()
+                    .find(|v| v.as_str() == s)
+                    .ok_or_else(|| VocabError {
+                        what: $what,
+                        given: s.to_string(),
+                        expected: format!("valid {} are {}", $plural, Self::names()),
+                    })
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+fn list_names<'a>(names: impl Iterator<Item = &'a str>) -> String {
+    let names: Vec<&str> = names.collect();
+    match names.as_slice() {
+        [] => String::new(),
+        [one] => (*one).to_string(),
+        [init @ .., last] => format!("{} or {last}", init.join(", ")),
+    }
+}
+
+named_enum! {
+    /// A network family (its size is the [`Variant`]).
+    Architecture, "architecture", "architectures" {
+        CnnLstm => "cnn_lstm",
+        AttentionLstm => "attention_lstm",
+        Tcn => "tcn",
+        TcnAttention => "tcn_attention",
+        Lstm => "lstm",
+    }
+}
+
+impl Architecture {
+    /// Whether the architecture has a multi-head attention layer (and so attention weights).
+    pub fn has_attention(self) -> bool {
+        matches!(self, Self::AttentionLstm | Self::TcnAttention)
+    }
+
+    /// Whether the architecture has recurrent (LSTM) layers.
+    pub fn has_lstm(self) -> bool {
+        matches!(self, Self::CnnLstm | Self::AttentionLstm | Self::Lstm)
+    }
+}
+
+named_enum! {
+    /// A size of an architecture.
+    Variant, "variant", "variants" {
+        Lightweight => "lightweight",
+        Default => "default",
+        Deep => "deep",
+    }
+}
+
+named_enum! {
+    /// A candle timeframe (Binance's fixed-length kline intervals).
+    Timeframe, "timeframe", "timeframes" {
+        M1 => "1m",
+        M3 => "3m",
+        M5 => "5m",
+        M15 => "15m",
+        M30 => "30m",
+        H1 => "1h",
+        H2 => "2h",
+        H4 => "4h",
+        H6 => "6h",
+        H8 => "8h",
+        H12 => "12h",
+        D1 => "1d",
+    }
+}
+
+impl Default for Timeframe {
+    /// The bundled sample's timeframe, and the commonest choice.
+    fn default() -> Self {
+        Self::H1
+    }
+}
+
+impl Timeframe {
+    /// Length of one candle in milliseconds.
+    pub fn millis(self) -> i64 {
+        const MIN: i64 = 60_000;
+        MIN * match self {
+            Self::M1 => 1,
+            Self::M3 => 3,
+            Self::M5 => 5,
+            Self::M15 => 15,
+            Self::M30 => 30,
+            Self::H1 => 60,
+            Self::H2 => 120,
+            Self::H4 => 240,
+            Self::H6 => 360,
+            Self::H8 => 480,
+            Self::H12 => 720,
+            Self::D1 => 1440,
+        }
+    }
+
+    /// The first open time at or after `t`.
+    pub fn ceil(self, t: i64) -> i64 {
+        let m = self.millis();
+        t.div_euclid(m) * m + if t.rem_euclid(m) == 0 { 0 } else { m }
+    }
+
+    /// The open time of the candle containing `t`.
+    pub fn floor(self, t: i64) -> i64 {
+        t.div_euclid(self.millis()) * self.millis()
+    }
+}
+
+named_enum! {
+    /// Which causal features a model reads.
+    FeatureSet, "feature set", "feature sets" {
+        /// 5 features: log return, log high/close, log low/close, log1p volume, relative volume.
+        Price => "price",
+        /// `price` plus SMA ratios, RSI, volatility, ATR and the MACD histogram (12 features).
+        Technical => "technical",
+    }
+}
+
+impl FeatureSet {
+    /// Feature names, in column order.
+    pub fn feature_names(self) -> Vec<&'static str> {
+        let mut names = vec![
+            "log_return",
+            "log_high_close",
+            "log_low_close",
+            "log1p_volume",
+            "log_relative_volume_24",
+        ];
+        if self == Self::Technical {
+            names.extend([
+                "close_sma7",
+                "close_sma14",
+                "close_sma30",
+                "rsi14",
+                "volatility24",
+                "atr14_close",
+                "macd_hist_close",
+            ]);
+        }
+        names
+    }
+
+    /// Leading rows dropped: the longest trailing window, plus a burn-in for the exponential
+    /// averages (RSI, ATR, MACD) whose first values still remember their starting point.
+    pub fn warmup_rows(self) -> usize {
+        match self {
+            Self::Price => 24,
+            Self::Technical => 60,
+        }
+    }
+}
+
+named_enum! {
+    /// Where a model trains: what the user asked for.
+    DeviceChoice, "device", "devices" {
+        /// A hardware GPU when one exists, else the CPU; never a software GPU adapter.
+        Auto => "auto",
+        Gpu => "gpu",
+        Cpu => "cpu",
+    }
+}
+
+impl Default for DeviceChoice {
+    fn default() -> Self {
+        Self::Auto
+    }
+}
+
+/// A trading pair such as `BTCUSDT`: 1 to 20 of `A-Z 0-9 - _ .`, at least one letter, stored
+/// upper-cased. (No `/`, so a symbol is a safe path component.)
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Symbol(String);
+
+impl Symbol {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Default for Symbol {
+    /// `BTCUSDT`, the bundled sample's pair.
+    fn default() -> Self {
+        Self("BTCUSDT".into())
+    }
+}
+
+impl FromStr for Symbol {
+    type Err = VocabError;
+    fn from_str(s: &str) -> Result<Self, VocabError> {
+        let upper = s.trim().to_ascii_uppercase();
+        let bad = |why: &str| VocabError {
+            what: "symbol",
+            given: s.to_string(),
+            expected: why.to_string(),
+        };
+        if upper.is_empty() || upper.len() > 20 {
+            return Err(bad("a symbol has 1 to 20 characters, e.g. BTCUSDT"));
+        }
+        if !upper
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        {
+            return Err(bad(
+                "a symbol has only letters, digits, '-', '_' and '.', e.g. BTCUSDT",
+            ));
+        }
+        if !upper.chars().any(|c| c.is_ascii_alphabetic()) {
+            return Err(bad("a symbol needs letters, e.g. BTCUSDT"));
+        }
+        Ok(Self(upper))
+    }
+}
+
+impl TryFrom<String> for Symbol {
+    type Error = VocabError;
+    fn try_from(s: String) -> Result<Self, VocabError> {
+        s.parse()
+    }
+}
+
+impl From<Symbol> for String {
+    fn from(s: Symbol) -> String {
+        s.0
+    }
+}
+
+impl fmt::Display for Symbol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Where candles come from: `binance` (through the candle store), `sample` (the bundled BTCUSDT
+/// 1h candles) or `csv:PATH`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum CandleSource {
+    Binance,
+    Sample,
+    /// A candle CSV file.
+    Csv(String),
+}
+
+impl CandleSource {
+    /// The sources a form offers (`csv:PATH` needs a file chosen elsewhere).
+    pub const CHOICES: &'static [CandleSource] = &[CandleSource::Sample, CandleSource::Binance];
+}
+
+impl FromStr for CandleSource {
+    type Err = VocabError;
+    fn from_str(s: &str) -> Result<Self, VocabError> {
+        match s.trim() {
+            "binance" => Ok(Self::Binance),
+            "sample" => Ok(Self::Sample),
+            other => match other.strip_prefix("csv:") {
+                Some(path) if !path.is_empty() => Ok(Self::Csv(path.to_string())),
+                _ => Err(VocabError {
+                    what: "source",
+                    given: s.to_string(),
+                    expected: "valid sources are binance, sample or csv:PATH".into(),
+                }),
+            },
+        }
+    }
+}
+
+impl TryFrom<String> for CandleSource {
+    type Error = VocabError;
+    fn try_from(s: String) -> Result<Self, VocabError> {
+        s.parse()
+    }
+}
+
+impl From<CandleSource> for String {
+    fn from(s: CandleSource) -> String {
+        s.to_string()
+    }
+}
+
+impl fmt::Display for CandleSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Binance => f.write_str("binance"),
+            Self::Sample => f.write_str("sample"),
+            Self::Csv(p) => write!(f, "csv:{p}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_name_round_trips_through_strings_and_serde() {
+        fn check<T>(all: &[T])
+        where
+            T: Copy
+                + PartialEq
+                + fmt::Debug
+                + fmt::Display
+                + FromStr
+                + Serialize
+                + for<'a> Deserialize<'a>,
+            <T as FromStr>::Err: fmt::Debug,
+        {
+            for v in all {
+                assert_eq!(v.to_string().parse::<T>().unwrap(), *v);
+                let json = serde_json::to_string(v).unwrap();
+                assert_eq!(json, format!("\"{v}\""));
+                assert_eq!(serde_json::from_str::<T>(&json).unwrap(), *v);
+            }
+        }
+        check(&Architecture::ALL);
+        check(&Variant::ALL);
+        check(&Timeframe::ALL);
+        check(&FeatureSet::ALL);
+        check(&DeviceChoice::ALL);
+    }
+
+    #[test]
+    fn unknown_names_list_the_valid_ones() {
+        let e = "gru".parse::<Architecture>().unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "invalid architecture \"gru\": valid architectures are cnn_lstm, attention_lstm, tcn, tcn_attention or lstm"
+        );
+        assert!(
+            "2h30"
+                .parse::<Timeframe>()
+                .unwrap_err()
+                .to_string()
+                .contains("1m, 3m")
+        );
+    }
+
+    #[test]
+    fn symbols_are_validated_and_upper_cased() {
+        assert_eq!("btcusdt".parse::<Symbol>().unwrap().as_str(), "BTCUSDT");
+        for bad in ["", "BTC/USDT", "..", "12345", "A".repeat(21).as_str()] {
+            assert!(bad.parse::<Symbol>().is_err(), "{bad:?}");
+        }
+        let s: Symbol = serde_json::from_str("\"ethusdt\"").unwrap();
+        assert_eq!(s.as_str(), "ETHUSDT");
+        assert!(serde_json::from_str::<Symbol>("\"a b\"").is_err());
+    }
+
+    #[test]
+    fn sources_parse_and_print() {
+        for s in ["binance", "sample", "csv:/tmp/x.csv"] {
+            assert_eq!(s.parse::<CandleSource>().unwrap().to_string(), s);
+        }
+        assert!("csv:".parse::<CandleSource>().is_err());
+        assert!("kraken".parse::<CandleSource>().is_err());
+    }
+
+    #[test]
+    fn timeframes_know_their_length() {
+        assert_eq!(Timeframe::H1.millis(), 3_600_000);
+        assert_eq!(Timeframe::H4.floor(5 * 3_600_000 + 1), 4 * 3_600_000);
+        assert_eq!(Timeframe::H1.ceil(3_600_001), 7_200_000);
+    }
+}

@@ -1,0 +1,161 @@
+//! What the desktop shell does with a [`Request`], with no Tauri in it: [`handle`] matches each
+//! request to one call into the engine's service layer and returns its [`Reply`] or a typed
+//! [`ErrorReply`]. Streamed messages (fetch pages, run updates) go to a [`Stream`]. The Tauri
+//! command in `lib.rs` only moves a request here; the tests call [`handle`] directly.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use atb_engine::service::{self, RunSink, Runs};
+use atb_engine::{Error, Settings};
+use atb_protocol::FetchSummary;
+use atb_protocol::desktop::{AppInfo, DataOverview, ExportOutcome, RunUpdate};
+use atb_protocol::rpc::{ErrorKind, ErrorReply, Reply, Request};
+
+/// Points kept on a price chart: plenty for a 1,300-pixel-wide plot.
+pub const CHART_POINTS: usize = 4_000;
+/// Test-window predictions shown in the comparison.
+pub const PREDICTION_POINTS: usize = 1_500;
+
+/// Where streamed replies go: a webview channel, or a test's collector.
+pub trait Stream: Send + Sync {
+    /// False when the listener is gone (the page was closed or reloaded).
+    fn send(&self, reply: Reply) -> bool;
+}
+
+/// Asks the user where to save a file; `None` when they closed the dialog without choosing.
+pub trait SaveDialog: Send + Sync {
+    fn save_path(&self, title: &str, suggested_name: &str) -> Result<Option<PathBuf>, ErrorReply>;
+}
+
+/// What every request shares. Cheap to clone: the run table and the last fetch are shared.
+#[derive(Clone)]
+pub struct Shell {
+    pub settings: Settings,
+    pub runs: Arc<Runs>,
+    pub last_fetch: Arc<Mutex<Option<FetchSummary>>>,
+    pub save_dialog: Arc<dyn SaveDialog>,
+}
+
+impl Shell {
+    pub fn new(settings: Settings, save_dialog: Arc<dyn SaveDialog>) -> Self {
+        Self {
+            settings,
+            runs: Arc::default(),
+            last_fetch: Arc::default(),
+            save_dialog,
+        }
+    }
+}
+
+/// A run's updates, forwarded to a stream as [`Reply::Run`].
+struct RunStream(Arc<dyn Stream>);
+
+impl RunSink for RunStream {
+    fn send(&self, update: &RunUpdate) -> bool {
+        self.0.send(Reply::Run(update.clone()))
+    }
+}
+
+/// Carries out one request. Blocking: call it from a worker thread. A panic in the engine comes
+/// back as an `internal` error rather than taking the app down.
+pub fn handle(
+    shell: &Shell,
+    request: Request,
+    stream: Arc<dyn Stream>,
+) -> Result<Reply, ErrorReply> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        answer(shell, request, stream).map_err(|e| e.to_reply())
+    }))
+    .unwrap_or_else(|_| {
+        Err(ErrorReply::new(
+            ErrorKind::Internal,
+            "the request panicked inside atb; see the app's log and report it",
+        ))
+    })
+}
+
+fn answer(shell: &Shell, request: Request, stream: Arc<dyn Stream>) -> Result<Reply, Error> {
+    let settings = &shell.settings;
+    Ok(match request {
+        Request::AppInfo => {
+            // The end-to-end smoke test looks for this line: the UI loaded and reached the shell.
+            eprintln!("atb-desktop: the UI called app_info");
+            Reply::AppInfo(AppInfo {
+                atb_version: env!("CARGO_PKG_VERSION").into(),
+                home: settings.home.display().to_string(),
+                gpu_compiled: cfg!(feature = "gpu"),
+            })
+        }
+        Request::DataOverview => Reply::DataOverview(DataOverview {
+            coverage: service::data::coverage(settings)?,
+            last_fetch: lock(&shell.last_fetch).clone(),
+        }),
+        Request::Candles(series) => Reply::Candles(service::block_on(
+            service::data::stored_chart(settings, &series, CHART_POINTS),
+        )?),
+        Request::Fetch(series) => {
+            let mut progress = |p| {
+                // A closed page only stops the progress, not the fetch.
+                stream.send(Reply::FetchProgress(p));
+            };
+            let summary =
+                service::block_on(service::data::fetch(settings, &series, &mut progress))?;
+            *lock(&shell.last_fetch) = Some(summary.clone());
+            Reply::Fetched(summary)
+        }
+        Request::Train(train) => Reply::RunSnapshot(Some(service::runs::start_run(
+            settings,
+            &shell.runs,
+            train,
+            Box::new(RunStream(stream)),
+        )?)),
+        Request::AttachRun => Reply::RunSnapshot(shell.runs.attach(Box::new(RunStream(stream)))),
+        Request::CancelRun => {
+            shell.runs.cancel()?;
+            Reply::CancelRequested
+        }
+        Request::ListModels => Reply::Models(service::models::list(settings, None)?),
+        Request::ModelDetail { version } => {
+            Reply::Detail(Box::new(service::models::detail(settings, &version)?))
+        }
+        Request::Predictions { version } => Reply::Predictions(service::block_on(
+            service::models::test_predictions(settings, &version, PREDICTION_POINTS),
+        )?),
+        Request::Attention { version } => Reply::Attention(service::block_on(
+            service::models::attention_map(settings, &version),
+        )?),
+        Request::ExportOnnx { version } => {
+            // Check the version exists before asking where to save it.
+            service::models::detail(settings, &version)?;
+            let chosen = shell
+                .save_dialog
+                .save_path("Save the exported ONNX model", &format!("{version}.onnx"))
+                .map_err(|e| Error::InvalidRequest(e.message))?;
+            match chosen {
+                None => Reply::Exported(None),
+                Some(path) => {
+                    let report = service::block_on(service::models::export(
+                        settings,
+                        &version,
+                        Some(&path),
+                    ))?;
+                    Reply::Exported(Some(ExportOutcome {
+                        export: report.export,
+                        copied_to: report.copy.map(|p| p.display().to_string()),
+                    }))
+                }
+            }
+        }
+        Request::Promote { version, alias } => {
+            Reply::Promoted(service::models::promote(settings, &version, &alias)?)
+        }
+        Request::Delete { version } => {
+            Reply::Deleted(service::models::delete(settings, &version, false)?.version_id)
+        }
+    })
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}

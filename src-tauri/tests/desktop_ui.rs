@@ -1,0 +1,149 @@
+//! The real UI against the real shell, natively (no webview): egui_kittest drives the screens
+//! through their accessibility names while every request goes through [`shell::handle`] on a
+//! temporary `ATB_HOME`. A user trains on the bundled sample, sees the run end registered, opens
+//! the model and exports it to ONNX with a parity check.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use atb_desktop::shell::{self, SaveDialog, Shell, Stream};
+use atb_engine::Settings;
+use atb_protocol::rpc::{ErrorReply, Reply};
+use atb_protocol::vocab::{Architecture, DeviceChoice, Variant};
+use atb_ui::backend::{Backend, Failure, Received, Request};
+use atb_ui::{AtbApp, Screen};
+use egui::accesskit::Role;
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+
+type Inbox = Arc<Mutex<Vec<Received>>>;
+
+/// The UI's backend over the shell: each request runs on its own thread, as the Tauri command
+/// runs on the blocking pool; answers and streamed replies land in the inbox.
+struct ShellBackend {
+    shell: Shell,
+    inbox: Inbox,
+}
+
+struct InboxStream(Inbox, egui::Context);
+
+impl Stream for InboxStream {
+    fn send(&self, reply: Reply) -> bool {
+        self.0.lock().unwrap().push(Ok(reply));
+        self.1.request_repaint();
+        true
+    }
+}
+
+impl Backend for ShellBackend {
+    fn send(&mut self, request: Request, ctx: &egui::Context) {
+        let (shell, inbox, ctx) = (self.shell.clone(), Arc::clone(&self.inbox), ctx.clone());
+        std::thread::spawn(move || {
+            let kind = request.kind();
+            let stream = Arc::new(InboxStream(Arc::clone(&inbox), ctx.clone()));
+            let answer = shell::handle(&shell, request, stream).map_err(|error| Failure {
+                request: kind,
+                error,
+            });
+            inbox.lock().unwrap().push(answer);
+            ctx.request_repaint();
+        });
+    }
+
+    fn poll(&mut self) -> Vec<Received> {
+        std::mem::take(&mut *self.inbox.lock().unwrap())
+    }
+}
+
+struct SaveTo(PathBuf);
+
+impl SaveDialog for SaveTo {
+    fn save_path(&self, _: &str, _: &str) -> Result<Option<PathBuf>, ErrorReply> {
+        Ok(Some(self.0.clone()))
+    }
+}
+
+fn set_text(h: &mut Harness<'static, AtbApp>, label: &str, text: &str) {
+    h.get_by_role_and_label(Role::TextInput, label).focus();
+    h.run();
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+    h.get_by_role_and_label(Role::TextInput, label)
+        .type_text(text);
+    h.run();
+}
+
+/// Steps frames until `done` holds (the shell works on other threads meanwhile).
+fn wait_until(h: &mut Harness<'static, AtbApp>, what: &str, done: impl Fn(&AtbApp) -> bool) {
+    let started = Instant::now();
+    while !done(h.state()) {
+        let errors = &h.state().state.errors;
+        assert!(errors.is_empty(), "while waiting for {what}: {errors:?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(600),
+            "timed out waiting for {what}; errors shown: {:?}",
+            h.state().state.errors
+        );
+        std::thread::sleep(Duration::from_millis(20));
+        h.step();
+    }
+    h.step();
+}
+
+#[test]
+fn train_on_the_sample_open_the_model_and_export_it() {
+    let home = tempfile::tempdir().unwrap();
+    let saved = home.path().join("exported.onnx");
+    let settings = Settings::resolve(home.path().join("atb"), None).unwrap();
+    let shell = Shell::new(settings, Arc::new(SaveTo(saved.clone())));
+    let app = AtbApp::new(Box::new(ShellBackend {
+        shell,
+        inbox: Inbox::default(),
+    }));
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(1400.0, 2400.0))
+        .build_ui_state(|ui, app: &mut AtbApp| app.ui(ui), app);
+    wait_until(&mut h, "the app info", |a| a.state.info.is_some());
+
+    // A small run on the bundled sample (the form's default source).
+    {
+        let form = &mut h.state_mut().state.train.form;
+        form.architecture = Architecture::Tcn;
+        form.variant = Variant::Lightweight;
+        form.device = DeviceChoice::Cpu;
+    }
+    set_text(&mut h, "Epochs", "1");
+    set_text(&mut h, "Sequence length", "24");
+    set_text(&mut h, "Last days", "40");
+    h.get_by_role_and_label(Role::Button, "Train").click();
+    wait_until(&mut h, "the run to end", |a| {
+        a.state.train.run.as_ref().is_some_and(|r| !r.active)
+    });
+    let run = h.state().state.train.run.clone().unwrap();
+    assert!(run.failed.is_none(), "{:?}", run.failed);
+    assert_eq!(run.epoch_points.len(), 1);
+    assert!(run.evaluation.is_some());
+    let version = run.registered.expect("registered").version_id;
+    // The Models list was refreshed when the run registered.
+    wait_until(&mut h, "the model list", |a| {
+        a.state.models.rows.iter().any(|r| r.version_id == version)
+    });
+
+    // Open it from the run and export it.
+    h.get_by_label(&format!("Open model {version}")).click();
+    wait_until(&mut h, "the model detail", |a| {
+        a.state.detail.detail.is_some()
+    });
+    assert_eq!(h.state().state.screen, Screen::Detail);
+    h.get_by_role_and_label(Role::Button, "Export ONNX").click();
+    wait_until(&mut h, "the export", |a| a.state.detail.export.is_some());
+    let outcome = h.state().state.detail.export.clone().unwrap();
+    assert!(outcome.export.max_abs_diff <= outcome.export.tolerance);
+    assert_eq!(outcome.copied_to, Some(saved.display().to_string()));
+    assert!(std::fs::metadata(&saved).unwrap().len() > 1000);
+    assert!(
+        h.state().state.errors.is_empty(),
+        "{:?}",
+        h.state().state.errors
+    );
+}

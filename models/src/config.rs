@@ -289,17 +289,15 @@ impl ModelConfig {
                 }
             ));
         }
-        if let Some(t) = &self.tcn {
-            if t.filters == 0 || t.kernel_size == 0 || t.dilations.is_empty() {
-                return bad("the TCN needs filters, a kernel size and at least one block".into());
-            }
+        if let Some(t) = &self.tcn
+            && (t.filters == 0 || t.kernel_size == 0 || t.dilations.is_empty())
+        {
+            return bad("the TCN needs filters, a kernel size and at least one block".into());
         }
-        if let Some(a) = &self.attention {
-            if a.heads == 0 || a.key_dim == 0 {
-                return bad(
-                    "attention needs at least one head and a key size of at least 1".into(),
-                );
-            }
+        if let Some(a) = &self.attention
+            && (a.heads == 0 || a.key_dim == 0)
+        {
+            return bad("attention needs at least one head and a key size of at least 1".into());
         }
         Ok(())
     }

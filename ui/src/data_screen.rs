@@ -225,7 +225,7 @@ impl DataScreen {
                 )
             }
         ));
-        let points: PlotPoints = c
+        let points: PlotPoints<'_> = c
             .open_times_ms
             .iter()
             .zip(&c.closes)

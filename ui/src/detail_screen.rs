@@ -169,12 +169,12 @@ impl DetailScreen {
             .legend(Legend::default())
             .x_axis_label("epoch")
             .show(ui, |plot| {
-                let train: PlotPoints = d
+                let train: PlotPoints<'_> = d
                     .history
                     .iter()
                     .map(|e| [e.epoch as f64, e.train_loss])
                     .collect();
-                let val: PlotPoints = d
+                let val: PlotPoints<'_> = d
                     .history
                     .iter()
                     .map(|e| [e.epoch as f64, e.val_loss])

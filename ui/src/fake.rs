@@ -84,7 +84,8 @@ impl FakeBackend {
                 error: ErrorReply::new(ErrorKind::Internal, message.clone()),
             })];
         }
-        let replies = match request {
+
+        match request {
             Request::AppInfo => replies![Reply::AppInfo(AppInfo {
                 atb_version: "0.1.0".into(),
                 home: "/tmp/atb-fake".into(),
@@ -216,8 +217,7 @@ impl FakeBackend {
                     replies![Reply::Deleted(v.clone())]
                 }
             }
-        };
-        replies
+        }
     }
 }
 

@@ -405,7 +405,7 @@ impl ModelsScreen {
             .x_axis_label("epoch")
             .show(ui, |plot| {
                 for (j, d) in details.iter().enumerate() {
-                    let pts: PlotPoints = d
+                    let pts: PlotPoints<'_> = d
                         .history
                         .iter()
                         .map(|e| [e.epoch as f64, e.val_loss])
@@ -436,7 +436,7 @@ impl ModelsScreen {
             .x_axis_formatter(day_axis)
             .show(ui, |plot| {
                 let (_, first) = preds[0];
-                let actual: PlotPoints = first
+                let actual: PlotPoints<'_> = first
                     .target_open_ms
                     .iter()
                     .zip(&first.actual_close)
@@ -448,7 +448,7 @@ impl ModelsScreen {
                         .color(egui::Color32::GRAY),
                 );
                 for (j, (d, p)) in preds.iter().enumerate() {
-                    let pts: PlotPoints = p
+                    let pts: PlotPoints<'_> = p
                         .target_open_ms
                         .iter()
                         .zip(&p.predicted_close)

@@ -615,7 +615,7 @@ fn loss_charts(ui: &mut Ui, run: &RunView) {
             .map_or_else(|| "-".into(), |p| format!("{:.1e}", p.3))
     ));
     // Log scale: plateau halvings are steps, not a flat line near zero.
-    let lr: PlotPoints = run
+    let lr: PlotPoints<'_> = run
         .epoch_points
         .iter()
         .map(|p| [p.0, p.3.max(1e-12).log10()])

@@ -79,8 +79,11 @@ pub struct TauriBackend {
     stream_repaint_pending: Rc<Cell<bool>>,
     /// The listener of the current run's channel: kept alive while that run streams, replaced by
     /// the next run's.
-    run_listener: Rc<RefCell<Option<Closure<dyn FnMut(String)>>>>,
+    run_listener: Rc<RefCell<Option<Listener>>>,
 }
+
+/// A channel's message handler, alive as long as it is held.
+type Listener = Closure<dyn FnMut(String)>;
 
 fn failure(request: RequestKind, kind: ErrorKind, message: String) -> Failure {
     Failure {
@@ -127,7 +130,7 @@ impl Backend for TauriBackend {
         let inbox = Rc::clone(&self.inbox);
         let repaint = ctx.clone();
         let repaint_pending = Rc::clone(&self.stream_repaint_pending);
-        let listener = Closure::<dyn FnMut(String)>::new(move |json: String| {
+        let listener = Listener::new(move |json: String| {
             let received = serde_json::from_str::<Reply>(&json).map_err(|e| {
                 failure(
                     kind,

@@ -25,6 +25,10 @@ pub struct PredictArgs {
     /// Run the version's exported `model.onnx` (in tract) instead of its Burn weights.
     #[arg(long)]
     onnx: bool,
+    /// Run the exported `model.onnx` in ONNX Runtime (the library from `ATB_ONNXRUNTIME` or the
+    /// setup script's `.venv`).
+    #[arg(long, conflicts_with = "onnx")]
+    onnxruntime: bool,
     #[arg(long)]
     json: bool,
 }
@@ -32,10 +36,10 @@ pub struct PredictArgs {
 pub async fn run(args: PredictArgs) -> Result<ExitCode> {
     let settings = Settings::from_env()?;
     // Either runtime behind one interface; both check their file's hash on load.
-    let with = if args.onnx {
-        PredictWith::Onnx
-    } else {
-        PredictWith::Burn
+    let with = match (args.onnx, args.onnxruntime) {
+        (true, _) => PredictWith::Onnx,
+        (_, true) => PredictWith::OnnxRuntime,
+        _ => PredictWith::Burn,
     };
     let predictor = predict::open(&settings, &args.reference, with)?;
     match (args.source, args.raw_input) {

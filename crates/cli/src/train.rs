@@ -379,7 +379,8 @@ pub fn print_metrics_table(split: &SplitEvaluation, legacy: bool) {
         ("drift", &split.drift),
         ("ridge", &split.ridge),
     ];
-    let rows: [(&str, fn(&Metrics) -> String); 9] = [
+    type Row = (&'static str, fn(&Metrics) -> String);
+    let rows: [Row; 9] = [
         ("MAE (USD)", |m| fmt(m.mae_usd, 2)),
         ("RMSE (USD)", |m| fmt(m.rmse_usd, 2)),
         ("MAPE (%)", |m| fmt(m.mape_pct, 3)),

@@ -100,9 +100,9 @@ fn every_pair_exported_matches_burn_in_tract_and_onnx_runtime() {
             "48",
             "--device",
             "cpu",
-            "--model-type",
+            "--architecture",
             architecture,
-            "--model-variant",
+            "--variant",
             variant,
             "--json",
         ]));
@@ -134,6 +134,23 @@ fn every_pair_exported_matches_burn_in_tract_and_onnx_runtime() {
         assert!(
             tract_diff <= TOLERANCE,
             "{architecture} {variant}: tract {tract_diff:e}"
+        );
+
+        // The same file in ONNX Runtime through atb itself.
+        let onnxruntime = outputs(
+            home.path(),
+            &[
+                "predict",
+                &version,
+                "--onnxruntime",
+                "--raw-input",
+                windows_arg,
+            ],
+        );
+        let onnxruntime_diff = max_diff(&burn, &onnxruntime);
+        assert!(
+            onnxruntime_diff <= TOLERANCE,
+            "{architecture} {variant}: atb's ONNX Runtime path {onnxruntime_diff:e}"
         );
 
         let expected = home.path().join(format!("{architecture}-{variant}.json"));

@@ -12,7 +12,7 @@ use crate::dataset::{FeatureScaler, PreparedData, TargetScaler, gap_free_samples
 use crate::error::{Error, Result};
 use crate::features::{FeatureMatrix, compute_features};
 use crate::market::source::{CandleSeries, DateRange, load_candles};
-use crate::onnx::OnnxModel;
+use crate::onnx::{OnnxModel, OrtModel};
 use crate::registry::metadata::FeatureSchema;
 use crate::registry::{LoadedModel, Registry};
 use crate::settings::Settings;
@@ -64,7 +64,7 @@ impl WindowPredictor for OnnxModel {
     }
 }
 
-impl WindowPredictor for crate::onnx::OrtModel {
+impl WindowPredictor for OrtModel {
     fn predict_windows(&self, values: Vec<f32>, shape: [usize; 3]) -> Result<Vec<f32>> {
         self.predict(&values, shape[0])
     }

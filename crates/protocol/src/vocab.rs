@@ -244,18 +244,14 @@ impl FeatureSet {
 }
 
 named_enum! {
-    /// Where a model trains: what the user asked for.
+    /// Where a model trains: what the user asked for (default `auto`).
+    #[derive(Default)]
     DeviceChoice, "device", "devices" {
         /// A hardware GPU when one exists, else the CPU; never a software GPU adapter.
+        #[default]
         Auto => "auto",
         Gpu => "gpu",
         Cpu => "cpu",
-    }
-}
-
-impl Default for DeviceChoice {
-    fn default() -> Self {
-        Self::Auto
     }
 }
 

@@ -5,6 +5,8 @@
 //!
 //! Views carry their strides, so a transpose is free and every bound is checked once per call,
 //! before any unsafe code runs.
+// Register tiles are indexed by row on purpose: `acc[r]` and `a[k * R + r]` in one unrolled loop.
+#![allow(clippy::needless_range_loop)]
 
 /// A read-only matrix view: element (r, c) is `data[r * row_stride + c * col_stride]`.
 #[derive(Clone, Copy, Debug)]

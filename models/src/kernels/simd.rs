@@ -75,6 +75,8 @@ pub fn exp(x: f32) -> f32 {
     const C1: f32 = 0.693_359_4;
     const C2: f32 = -2.121_944_4e-4;
     const MAGIC: f32 = 12_582_912.0; // 1.5 * 2^23: adding it rounds to an integer in the low bits.
+    // max/min, not clamp: a NaN input maps to the lower bound instead of staying NaN.
+    #[allow(clippy::manual_clamp)]
     let x = x.max(-87.3).min(88.3);
     // n = round(x / ln 2), r = x - n ln 2 in two steps for precision.
     let shifted = x * LOG2E + MAGIC;
@@ -84,7 +86,7 @@ pub fn exp(x: f32) -> f32 {
     let p = ((((1.987_569_1e-4 * r + 1.398_2e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r
         + 1.666_666_5e-1)
         * r
-        + 5.000_000_1e-1;
+        + 5e-1;
     let y = p * r2 + r + 1.0;
     // 2^n through the exponent bits: the low bits of `shifted` hold n (in [-126, 127]).
     let n_bits = shifted.to_bits().wrapping_sub(MAGIC.to_bits());

@@ -93,8 +93,8 @@ pub fn parse_csv(text: &str, timeframe: Timeframe, origin: &str) -> Result<Vec<C
                 format!("open time {open_time} is not on a {timeframe} boundary"),
             ));
         }
-        if let Some(prev) = candles.last() {
-            if open_time <= prev.open_time {
+        if let Some(prev) = candles.last()
+            && open_time <= prev.open_time {
                 return Err(err(
                     line_no,
                     format!(
@@ -103,7 +103,6 @@ pub fn parse_csv(text: &str, timeframe: Timeframe, origin: &str) -> Result<Vec<C
                     ),
                 ));
             }
-        }
         candles.push(candle);
         line_numbers.push(line_no);
     }

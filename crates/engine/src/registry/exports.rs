@@ -12,6 +12,7 @@ use super::{Registry, SCHEMA_FILE, db_err};
 use crate::fsutil::{io, sha256_hex};
 use crate::error::{Error, Result};
 use crate::onnx::OnnxModel;
+use crate::onnx::onnxruntime::OrtModel;
 use crate::onnx::export::PARITY_TOLERANCE;
 
 pub const ONNX_FILE: &str = "model.onnx";
@@ -107,9 +108,9 @@ impl Registry {
         })
     }
 
-    /// Loads a version's exported `model.onnx` into tract, refusing a file that is missing,
-    /// altered, or not the one recorded.
-    pub fn load_onnx(&self, reference: &str) -> Result<LoadedOnnx> {
+    /// A version's exported `model.onnx`, refusing a file that is missing, altered, or not the one
+    /// recorded.
+    fn onnx_bytes(&self, reference: &str) -> Result<(ModelRow, OnnxExport, Vec<u8>)> {
         let row = self.resolve(reference)?;
         let export = self.onnx_export(&row)?.ok_or_else(|| {
             Error::InvalidRequest(format!(
@@ -133,8 +134,21 @@ impl Registry {
                 ),
             });
         }
+        Ok((row, export, bytes))
+    }
+
+    /// Loads a version's exported `model.onnx` into tract (hash checked).
+    pub fn load_onnx(&self, reference: &str) -> Result<LoadedOnnx> {
+        let (row, export, bytes) = self.onnx_bytes(reference)?;
         let model = OnnxModel::from_bytes(&bytes)?;
         Ok(LoadedOnnx { row, export, model })
+    }
+
+    /// Opens a version's exported `model.onnx` in ONNX Runtime (hash checked; the library is
+    /// loaded from `ATB_ONNXRUNTIME` or the setup script's `.venv`, else an error says how).
+    pub fn load_onnxruntime(&self, reference: &str) -> Result<(ModelRow, OrtModel)> {
+        let (row, _, bytes) = self.onnx_bytes(reference)?;
+        Ok((row, OrtModel::from_bytes(&bytes)?))
     }
 
     /// What is wrong with a version's ONNX file, if anything (for `verify`).

@@ -21,7 +21,7 @@ impl Registry {
             Error::InvalidRequest("a cancelled run has no evaluation and is not registered".into())
         })?;
         let symbol = outcome.dataset.symbol.clone();
-        let timeframe = outcome.dataset.timeframe.clone();
+        let timeframe = outcome.dataset.timeframe;
         let architecture = outcome.params.architecture.to_string();
         let series_dir = self
             .home
@@ -98,7 +98,7 @@ impl Registry {
         };
         let metadata = ModelMetadata {
             symbol: o.dataset.symbol.clone(),
-            timeframe: o.dataset.timeframe.clone(),
+            timeframe: o.dataset.timeframe,
             version_id: version_id.clone(),
             created_at: created.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             training_params: TrainingRecord {

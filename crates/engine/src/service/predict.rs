@@ -20,8 +20,11 @@ use crate::settings::Settings;
 pub enum PredictWith {
     /// Its Burn weights on the CPU.
     Burn,
-    /// Its exported `model.onnx` in tract.
+    /// Its exported `model.onnx` in tract (pure Rust, always there).
     Onnx,
+    /// Its exported `model.onnx` in ONNX Runtime (the shared library from `ATB_ONNXRUNTIME` or
+    /// the setup script's `.venv`; about twice as fast as tract on one window).
+    OnnxRuntime,
 }
 
 /// A version ready to predict, its hash checked on load.
@@ -42,6 +45,14 @@ pub fn open(settings: &Settings, reference: &str, with: PredictWith) -> Result<P
                 row: loaded.row,
                 schema: loaded.model.document.schema.clone(),
                 runner: Box::new(loaded.model),
+            }
+        }
+        PredictWith::OnnxRuntime => {
+            let (row, model) = registry.load_onnxruntime(reference)?;
+            Predictor {
+                row,
+                schema: model.document.schema.clone(),
+                runner: Box::new(model),
             }
         }
         PredictWith::Burn => {

@@ -9,8 +9,9 @@ use std::sync::{Arc, Mutex};
 use atb_engine::service::{self, RunSink, Runs};
 use atb_engine::{Error, Settings};
 use atb_protocol::FetchSummary;
-use atb_protocol::desktop::{AppInfo, DataOverview, ExportOutcome, RunUpdate};
+use atb_protocol::desktop::{AppInfo, DataOverview, ExportOutcome, RunUpdate, SeriesRequest};
 use atb_protocol::rpc::{ErrorKind, ErrorReply, Reply, Request};
+use atb_protocol::vocab::CandleSource;
 
 /// Points kept on a price chart: plenty for a 1,300-pixel-wide plot.
 pub const CHART_POINTS: usize = 4_000;
@@ -91,10 +92,16 @@ fn answer(shell: &Shell, request: Request, stream: Arc<dyn Stream>) -> Result<Re
             coverage: service::data::coverage(settings)?,
             last_fetch: lock(&shell.last_fetch).clone(),
         }),
-        Request::Candles(series) => Reply::Candles(service::block_on(
-            service::data::stored_chart(settings, &series, CHART_POINTS),
-        )?),
+        Request::Candles(series) => {
+            refuse_files(&series)?;
+            Reply::Candles(service::block_on(service::data::stored_chart(
+                settings,
+                &series,
+                CHART_POINTS,
+            ))?)
+        }
         Request::Fetch(series) => {
+            refuse_files(&series)?;
             let mut progress = |p| {
                 // A closed page only stops the progress, not the fetch.
                 stream.send(Reply::FetchProgress(p));
@@ -104,12 +111,15 @@ fn answer(shell: &Shell, request: Request, stream: Arc<dyn Stream>) -> Result<Re
             *lock(&shell.last_fetch) = Some(summary.clone());
             Reply::Fetched(summary)
         }
-        Request::Train(train) => Reply::RunSnapshot(Some(service::runs::start_run(
-            settings,
-            &shell.runs,
-            train,
-            Box::new(RunStream(stream)),
-        )?)),
+        Request::Train(train) => {
+            refuse_files(&train.series)?;
+            Reply::RunSnapshot(Some(service::runs::start_run(
+                settings,
+                &shell.runs,
+                train,
+                Box::new(RunStream(stream)),
+            )?))
+        }
         Request::AttachRun => Reply::RunSnapshot(shell.runs.attach(Box::new(RunStream(stream)))),
         Request::CancelRun => {
             shell.runs.cancel()?;
@@ -154,6 +164,18 @@ fn answer(shell: &Shell, request: Request, stream: Arc<dyn Stream>) -> Result<Re
             Reply::Deleted(service::models::delete(settings, &version, false)?.version_id)
         }
     })
+}
+
+/// The page may ask for Binance or the bundled sample, never for a file: a `csv:PATH` from the
+/// webview would let a compromised page read any file the user can (`/proc/self/environ`) or
+/// block a worker on a FIFO. The UI never offers one; CSV files go through `atb data import`.
+fn refuse_files(series: &SeriesRequest) -> Result<(), Error> {
+    match &series.source {
+        CandleSource::Csv(_) => Err(Error::InvalidRequest(
+            "the desktop app reads candles from Binance or the bundled sample only; import a CSV file with `atb data import SYMBOL FILE`, then pick Binance as the source".into(),
+        )),
+        CandleSource::Binance | CandleSource::Sample => Ok(()),
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -182,6 +182,21 @@ fn every_request_kind_answers_or_fails_with_its_kind() {
         ErrorKind::InvalidInput,
     );
     f.fails(Request::Fetch(sample(3)), ErrorKind::InvalidInput);
+    // The page never names a file: a compromised page could read any file the user can.
+    let file = SeriesRequest {
+        source: CandleSource::Csv("/proc/self/environ".into()),
+        ..sample(3)
+    };
+    let refused = f.fails(Request::Candles(file.clone()), ErrorKind::InvalidInput);
+    assert!(refused.contains("atb data import"), "{refused}");
+    f.fails(Request::Fetch(file.clone()), ErrorKind::InvalidInput);
+    f.fails(
+        Request::Train(TrainRequest {
+            series: file,
+            spec: tiny(Architecture::Tcn),
+        }),
+        ErrorKind::InvalidInput,
+    );
     f.fails(
         Request::Fetch(binance("NOPEUSDT", 3)),
         ErrorKind::InvalidInput,

@@ -53,21 +53,20 @@ enum Command {
 
 /// Mesa's Vulkan and GL drivers complain on every adapter probe when `XDG_RUNTIME_DIR` is unset
 /// (headless servers, CI); give them a private one so GPU checks print only what matters.
-fn quiet_graphics_runtime_dir() {
+///
+/// The folder is created by `tempfile` (a random name, mode 0700, so no other user can predict or
+/// pre-create it) and removed when the returned guard drops at the end of `main`.
+fn quiet_graphics_runtime_dir() -> Option<tempfile::TempDir> {
     if std::env::var_os("XDG_RUNTIME_DIR").is_some() {
-        return;
+        return None;
     }
-    let dir = std::env::temp_dir().join(format!("atb-runtime-{}", std::process::id()));
-    if std::fs::create_dir_all(&dir).is_err() {
-        return;
-    }
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700));
-    }
+    let dir = tempfile::Builder::new()
+        .prefix("atb-runtime-")
+        .tempdir()
+        .ok()?;
     // SAFETY: called first thing in `main`, before the runtime or any other thread exists.
-    unsafe { std::env::set_var("XDG_RUNTIME_DIR", &dir) };
+    unsafe { std::env::set_var("XDG_RUNTIME_DIR", dir.path()) };
+    Some(dir)
 }
 
 /// Exit code for a run stopped by Ctrl-C (128 + SIGINT), as shells report it.
@@ -97,7 +96,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     // Training reuses large buffers; keep freed memory instead of faulting fresh pages in.
     atb_models::kernels::memory::hold_freed_memory();
-    quiet_graphics_runtime_dir();
+    let _runtime_dir = quiet_graphics_runtime_dir();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -252,6 +252,9 @@ pub async fn run(cmd: ModelsCommand) -> Result<ExitCode> {
                 for f in &report.incomplete_writes {
                     println!("interrupted registration (temporary folder, safe to delete): {f}");
                 }
+                for f in &report.registrations_in_progress {
+                    println!("registration in progress (its process still runs; leave it): {f}");
+                }
                 for r in &report.orphan_rows {
                     println!("orphan row (folder missing): {r}");
                 }

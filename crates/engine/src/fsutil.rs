@@ -20,12 +20,25 @@ pub(crate) fn io(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
     move |e| Error::io(path, e)
 }
 
-/// Writes `bytes` to `path` through a temporary sibling and a rename, so readers never see a
-/// partial file.
+/// Writes `bytes` to `path` through a temporary sibling, an fsync and a rename, so readers never
+/// see a partial file. (The new name is durable once the folder is synced: [`sync_dir`].)
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
     std::fs::write(&tmp, bytes).map_err(io(&tmp))?;
     let file = std::fs::File::open(&tmp).map_err(io(&tmp))?;
     file.sync_all().map_err(io(&tmp))?;
     std::fs::rename(&tmp, path).map_err(io(path))
+}
+
+/// Flushes a folder's entries (new names, renames) to disk: a file's own fsync does not make its
+/// name durable. A no-op where folders cannot be opened for syncing (Windows).
+pub fn sync_dir(dir: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        let handle = std::fs::File::open(dir).map_err(io(dir))?;
+        handle.sync_all().map_err(io(dir))?;
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
 }

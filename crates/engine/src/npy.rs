@@ -60,14 +60,18 @@ pub fn read_npy_f32(path: &Path) -> Result<NpyF32> {
                 .map_err(|_| bad(path, format!("bad shape {shape_text:?}")))
         })
         .collect::<Result<Vec<usize>>>()?;
-    let count: usize = shape.iter().product();
+    // Checked: a header may claim any shape, and an overflowing product would wrap to a size
+    // that matches the data.
+    let needed = shape
+        .iter()
+        .try_fold(4usize, |acc, &d| acc.checked_mul(d))
+        .ok_or_else(|| bad(path, format!("shape {shape:?} is too large")))?;
     let data = &bytes[header_start + header_len..];
-    if data.len() != count * 4 {
+    if data.len() != needed {
         return Err(bad(
             path,
             format!(
-                "shape {shape:?} needs {} bytes of data, the file has {}",
-                count * 4,
+                "shape {shape:?} needs {needed} bytes of data, the file has {}",
                 data.len()
             ),
         ));
@@ -127,5 +131,21 @@ mod tests {
         );
         std::fs::write(&p, b"hello").unwrap();
         assert!(read_npy_f32(&p).is_err());
+    }
+
+    #[test]
+    fn a_shape_whose_size_overflows_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("big.npy");
+        // 2^62 x 4 float32s: the byte count wraps to 0 in unchecked arithmetic, matching the
+        // empty data.
+        let header =
+            "{'descr': '<f4', 'fortran_order': False, 'shape': (4611686018427387904, 4), }\n";
+        let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+        bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
+        bytes.extend_from_slice(header.as_bytes());
+        std::fs::write(&p, &bytes).unwrap();
+        let err = read_npy_f32(&p).unwrap_err().to_string();
+        assert!(err.contains("too large"), "{err}");
     }
 }

@@ -81,6 +81,9 @@ impl KlinesClient {
             .timeout(policy.request_timeout)
             .connect_timeout(policy.request_timeout.min(Duration::from_secs(10)))
             .user_agent(concat!("atb/", env!("CARGO_PKG_VERSION")))
+            // A redirect is answered as the error it is, never followed (it could lead from
+            // https to http, or to another host).
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| Error::Network {
                 url: base_url.to_string(),
@@ -186,7 +189,8 @@ impl KlinesClient {
                 .map(str::to_string)
         };
         let used_weight = header("x-mbx-used-weight-1m").and_then(|v| v.trim().parse::<u32>().ok());
-        let retry_after = header("retry-after").and_then(|v| v.trim().parse::<u64>().ok());
+        let retry_after =
+            header("retry-after").and_then(|v| retry_after_secs(&v, chrono::Utc::now()));
         match status {
             200 => {
                 let body = response.bytes().await.map_err(|e| Attempt::Retry {
@@ -217,12 +221,31 @@ impl KlinesClient {
                 cause: format!("HTTP {status} from the server"),
                 wait: None,
             }),
+            300..=399 => Err(Attempt::Fatal(Error::Rejected {
+                status,
+                code: 0,
+                message: format!(
+                    "a redirect to {}; atb does not follow redirects: set ATB_BINANCE_URL (or binance_url in settings.json) to the final address",
+                    header("location").unwrap_or_else(|| "an unnamed location".into())
+                ),
+            })),
             _ => {
                 let body = response.text().await.unwrap_or_default();
                 Err(Attempt::Fatal(rejection(status, &body, symbol)))
             }
         }
     }
+}
+
+/// `Retry-After` in either of its forms: seconds, or an HTTP date (seconds until then, at least 0).
+fn retry_after_secs(value: &str, now: chrono::DateTime<chrono::Utc>) -> Option<u64> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(secs);
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+    let millis = (at.with_timezone(&chrono::Utc) - now).num_milliseconds().max(0);
+    Some((millis as u64).div_ceil(1000))
 }
 
 /// Binance's error body `{"code":-1121,"msg":"Invalid symbol."}` turned into our error.
@@ -315,6 +338,24 @@ pub fn parse_klines(body: &[u8], now_ms: i64) -> std::result::Result<(Vec<Candle
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retry_after_takes_seconds_or_an_http_date() {
+        let now = chrono::DateTime::parse_from_rfc3339("2026-12-02T10:00:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        assert_eq!(retry_after_secs(" 120 ", now), Some(120));
+        assert_eq!(
+            retry_after_secs("Wed, 02 Dec 2026 10:01:30 GMT", now),
+            Some(90)
+        );
+        // A date already past means "now".
+        assert_eq!(
+            retry_after_secs("Wed, 02 Dec 2026 09:00:00 GMT", now),
+            Some(0)
+        );
+        assert_eq!(retry_after_secs("soon", now), None);
+    }
 
     const RECORDED: &str = include_str!("../../testdata/klines-response-BTCUSDT-1m.json");
 

@@ -28,6 +28,7 @@ pub fn parse_csv(text: &str, timeframe: Timeframe, origin: &str) -> Result<Vec<C
         reason,
     };
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let now_ms = chrono::Utc::now().timestamp_millis();
     let mut candles: Vec<Candle> = Vec::new();
     let mut line_numbers: Vec<usize> = Vec::new();
     let mut headerless: Option<bool> = None;
@@ -91,6 +92,17 @@ pub fn parse_csv(text: &str, timeframe: Timeframe, origin: &str) -> Result<Vec<C
             return Err(err(
                 line_no,
                 format!("open time {open_time} is not on a {timeframe} boundary"),
+            ));
+        }
+        // Closed candles only: one not yet closed by this machine's clock cannot be in an export,
+        // and storing it would mark a future range as settled.
+        if open_time.saturating_add(timeframe.millis()) > now_ms {
+            return Err(err(
+                line_no,
+                format!(
+                    "open time {open_time} ({}) is in the future: a candle file holds closed candles only",
+                    super::format_ms(open_time)
+                ),
             ));
         }
         if let Some(prev) = candles.last()
@@ -213,6 +225,10 @@ mod tests {
             2
         );
         assert_eq!(line_of(parse(&format!("{h}0,1,2,0.5\n")).unwrap_err()), 2);
+        // 2100-01-01: not closed yet, so not a candle a file can hold.
+        let future = parse(&format!("{h}0,1,2,0.5,1.5,10\n4102444800000,1,2,0.5,1.5,10\n")).unwrap_err();
+        assert!(future.to_string().contains("in the future"), "{future}");
+        assert_eq!(line_of(future), 3);
         assert_eq!(
             line_of(parse(&format!("{h}60000,1,2,0.5,1.5,1\n")).unwrap_err()),
             2

@@ -102,10 +102,18 @@ impl Registry {
     pub fn schema(&self, row: &ModelRow) -> Result<FeatureSchema> {
         let path = self.folder(row).join(SCHEMA_FILE);
         let text = std::fs::read_to_string(&path).map_err(io(&path))?;
-        serde_json::from_str(&text).map_err(|e| Error::CorruptVersion {
-            version: row.version_id.clone(),
-            reason: format!("{} is not a valid feature schema: {e}", path.display()),
-        })
+        let schema: FeatureSchema =
+            serde_json::from_str(&text).map_err(|e| Error::CorruptVersion {
+                version: row.version_id.clone(),
+                reason: format!("{} is not a valid feature schema: {e}", path.display()),
+            })?;
+        match schema.problem() {
+            Some(problem) => Err(Error::CorruptVersion {
+                version: row.version_id.clone(),
+                reason: format!("{} is damaged: {problem}", path.display()),
+            }),
+            None => Ok(schema),
+        }
     }
 
     /// A version's exported `model.onnx`, refusing a file that is missing, altered, or not the one

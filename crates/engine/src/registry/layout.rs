@@ -121,6 +121,17 @@ impl Registry {
         };
         write_atomic(&tmp.join(METADATA_FILE), &to_json(&metadata)?)?;
         std::fs::rename(tmp, &final_dir).map_err(io(&final_dir))?;
+        // The version's files, its folder's new name and the series folders `create_dir_all`
+        // may have made reach the disk before the index names the version.
+        if self.durable {
+            let models = self.home.join("models");
+            for dir in final_dir.ancestors() {
+                sync_dir(dir)?;
+                if dir == models {
+                    break;
+                }
+            }
+        }
         crash_point("after-rename");
         let folder = final_dir
             .strip_prefix(&self.home)
@@ -231,43 +242,67 @@ impl Registry {
     /// Deletes a version (its row, then its folder). Refuses an aliased version unless `force`.
     pub fn delete(&mut self, reference: &str, force: bool) -> Result<ModelRow> {
         let row = self.resolve(reference)?;
-        if !row.aliases.is_empty() && !force {
+        // Only ever the folder the version's identity names under `models/`, whatever path the
+        // index row holds (a hand-edited or damaged index must not point the removal elsewhere).
+        let dir = self.version_dir(&row)?;
+        let db_path = self.db_path.clone();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db_err(&db_path))?;
+        // Aliases are read inside the write transaction: one set between `resolve` and here is
+        // seen.
+        let aliases: Option<String> = tx
+            .query_row(
+                "SELECT group_concat(name, ', ') FROM aliases WHERE version_id = ?1",
+                [&row.version_id],
+                |r| r.get(0),
+            )
+            .map_err(db_err(&db_path))?;
+        if let Some(aliases) = aliases.filter(|_| !force) {
             return Err(Error::InvalidRequest(format!(
-                "{} is aliased as {}; move the alias first or pass --force",
-                row.version_id,
-                row.aliases.join(", ")
+                "{} is aliased as {aliases}; move the alias first or pass --force",
+                row.version_id
             )));
         }
-        let tx = self.conn.transaction().map_err(db_err(&self.db_path))?;
-        tx.execute(
-            "DELETE FROM aliases WHERE version_id = ?1",
-            [&row.version_id],
-        )
-        .and_then(|_| {
+        for table in ["aliases", "onnx_exports", "evaluations", "model_versions"] {
             tx.execute(
-                "DELETE FROM onnx_exports WHERE version_id = ?1",
+                &format!("DELETE FROM {table} WHERE version_id = ?1"),
                 [&row.version_id],
             )
-        })
-        .and_then(|_| {
-            tx.execute(
-                "DELETE FROM evaluations WHERE version_id = ?1",
-                [&row.version_id],
-            )
-        })
-        .and_then(|_| {
-            tx.execute(
-                "DELETE FROM model_versions WHERE version_id = ?1",
-                [&row.version_id],
-            )
-        })
-        .and_then(|_| tx.commit())
-        .map_err(db_err(&self.db_path))?;
-        let dir = self.folder(&row);
+            .map_err(db_err(&db_path))?;
+        }
+        tx.commit().map_err(db_err(&db_path))?;
         if dir.exists() {
             std::fs::remove_dir_all(&dir).map_err(io(&dir))?;
         }
         Ok(row)
+    }
+
+    /// The folder a version's identity names, `models/SYMBOL/TIMEFRAME/ARCHITECTURE/VERSION_ID`;
+    /// refused when the index row records another path or the id is not a plain name.
+    pub(super) fn version_dir(&self, row: &ModelRow) -> Result<PathBuf> {
+        let plain = !row.version_id.is_empty()
+            && row
+                .version_id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'));
+        let relative = Path::new("models")
+            .join(row.symbol.as_str())
+            .join(row.timeframe.as_str())
+            .join(row.architecture.as_str())
+            .join(&row.version_id);
+        if !plain || Path::new(&row.folder) != relative {
+            return Err(Error::CorruptVersion {
+                version: row.version_id.clone(),
+                reason: format!(
+                    "the index records the folder {:?}, not {}; refusing to touch it (run `atb models verify`)",
+                    row.folder,
+                    relative.display()
+                ),
+            });
+        }
+        Ok(self.home.join(relative))
     }
 }
 
@@ -276,10 +311,11 @@ pub(super) fn to_json<T: Serialize>(value: &T) -> Result<Vec<u8>> {
         .map_err(|e| Error::InvalidData(format!("cannot serialise: {e}")))
 }
 
-/// Test hook for crash-safety tests: `ATB_CRASH_AT=after-weights|after-rename` aborts the
-/// process there, as a power cut or `kill -9` would.
+/// Test hook for crash-safety tests: `ATB_CRASH_AT=after-weights|after-rename|after-onnx-rename`
+/// aborts the process there, as a power cut or `kill -9` would. Only in builds with debug
+/// assertions (the dev profile the tests use): a release build has no such switch.
 pub(super) fn crash_point(name: &str) {
-    if std::env::var("ATB_CRASH_AT").is_ok_and(|v| v == name) {
+    if cfg!(debug_assertions) && std::env::var("ATB_CRASH_AT").is_ok_and(|v| v == name) {
         std::process::abort();
     }
 }

@@ -76,6 +76,34 @@ pub struct FeatureSchema {
     pub target: TargetDefinition,
 }
 
+impl FeatureSchema {
+    /// What makes the schema unusable, if anything: lengths that disagree, a standard deviation
+    /// that is not a positive finite number, an empty window. A damaged file must be refused
+    /// here, not panic or divide by zero in the predictor.
+    pub fn problem(&self) -> Option<String> {
+        let n = self.n_features;
+        if n == 0 || self.sequence_length == 0 {
+            return Some("no features or an empty window".into());
+        }
+        if self.feature_names.len() != n || self.means.len() != n || self.stds.len() != n {
+            return Some(format!(
+                "{} feature names, {} means and {} standard deviations for {n} features",
+                self.feature_names.len(),
+                self.means.len(),
+                self.stds.len()
+            ));
+        }
+        let bad_std = |s: f64| !(s.is_finite() && s > 0.0);
+        if self.means.iter().any(|m| !m.is_finite()) || self.stds.iter().any(|&s| bad_std(s)) {
+            return Some("a mean that is not finite or a standard deviation that is not positive".into());
+        }
+        if !self.target.mean.is_finite() || bad_std(self.target.std) || self.target.horizon == 0 {
+            return Some("the target's mean, standard deviation or horizon is invalid".into());
+        }
+        None
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TargetDefinition {
     /// Always `log_return`: ln(close[t + horizon] / close[t]).

@@ -22,7 +22,7 @@ use atb_protocol::verdict::verdict;
 use chrono::Utc;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde::Serialize;
-use crate::fsutil::{io, sha256_hex, write_atomic};
+use crate::fsutil::{io, sha256_hex, sync_dir, write_atomic};
 
 use self::metadata::{FeatureSchema, FrameworkVersions, ModelMetadata, TrainingRecord};
 use crate::error::{Error, Result};
@@ -43,6 +43,9 @@ pub struct Registry {
     home: PathBuf,
     db_path: PathBuf,
     conn: Connection,
+    /// Folder fsyncs after renames and `synchronous=FULL`: a registered version survives a power
+    /// cut, not only a killed process. Off only in the benchmark that prices it.
+    durable: bool,
 }
 
 /// A version loaded for inference, hash checked.
@@ -56,11 +59,28 @@ pub struct LoadedModel {
 impl Registry {
     pub fn open(settings: &Settings) -> Result<Self> {
         let db_path = settings.database_path();
+        let conn = open_database(&db_path)?;
+        // The candle store keeps WAL's `NORMAL` (a lost last page is fetched again); a registered
+        // version is the result of a training run, so its commit waits for the disk.
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(db_err(&db_path))?;
         Ok(Self {
             home: settings.home.clone(),
-            conn: open_database(&db_path)?,
+            conn,
             db_path,
+            durable: true,
         })
+    }
+
+    /// The registry without its power-loss durability (`synchronous=NORMAL`, no folder fsyncs),
+    /// for the benchmark that prices that durability. Never used by atb itself.
+    #[cfg(feature = "testing")]
+    pub fn without_durability(mut self) -> Result<Self> {
+        self.conn
+            .pragma_update(None, "synchronous", "NORMAL")
+            .map_err(db_err(&self.db_path))?;
+        self.durable = false;
+        Ok(self)
     }
 
     fn err(&self, source: rusqlite::Error) -> Error {

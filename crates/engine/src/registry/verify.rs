@@ -15,8 +15,27 @@ pub struct VerifyReport {
     pub orphan_folders: Vec<String>,
     /// Index rows whose folder is gone.
     pub orphan_rows: Vec<String>,
-    /// Temporary folders of registrations that died before their rename (never indexed).
+    /// Temporary folders of registrations whose process is gone (never indexed; safe to delete).
     pub incomplete_writes: Vec<String>,
+    /// Temporary folders of registrations whose process is still running, or whose process
+    /// cannot be checked on this platform: possibly a registration in progress, so never
+    /// called safe to delete.
+    pub registrations_in_progress: Vec<String>,
+}
+
+/// Whether the process that named a temporary folder `.tmp-PID-NANOS` still runs: `None` when
+/// the name has no process id or the platform has no `/proc` to ask.
+fn writer_alive(folder_name: &str) -> Option<bool> {
+    let pid: u32 = folder_name
+        .strip_prefix(".tmp-")?
+        .split('-')
+        .next()?
+        .parse()
+        .ok()?;
+    let proc = Path::new("/proc");
+    proc.join("self")
+        .exists()
+        .then(|| proc.join(pid.to_string()).exists())
 }
 
 impl Registry {
@@ -46,7 +65,10 @@ impl Registry {
                     Ok(_) if !dir.join(SCHEMA_FILE).is_file() => {
                         Some("feature_schema.json missing".into())
                     }
-                    Ok(_) => self.onnx_problem(row)?,
+                    Ok(_) => match self.schema(row) {
+                        Err(e) => Some(e.to_string()),
+                        Ok(_) => self.onnx_problem(row)?,
+                    },
                 },
             };
             match problem {
@@ -66,11 +88,15 @@ impl Registry {
                             .unwrap_or(&version)
                             .display()
                             .to_string();
-                        let temporary = version
+                        let name = version
                             .file_name()
-                            .is_some_and(|n| n.to_string_lossy().starts_with(".tmp-"));
-                        if temporary {
-                            report.incomplete_writes.push(shown);
+                            .map(|n| n.to_string_lossy().into_owned())
+                            .unwrap_or_default();
+                        if name.starts_with(".tmp-") {
+                            match writer_alive(&name) {
+                                Some(false) => report.incomplete_writes.push(shown),
+                                _ => report.registrations_in_progress.push(shown),
+                            }
                         } else if !indexed.contains(&version) {
                             report.orphan_folders.push(shown);
                         }

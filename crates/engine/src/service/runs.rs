@@ -7,6 +7,7 @@
 use std::sync::{Arc, Mutex};
 
 use atb_protocol::desktop::{RunSnapshot, RunUpdate, TrainRequest};
+use atb_protocol::training::TrainingEvent;
 
 use super::block_on;
 use super::data::load_series;
@@ -30,10 +31,25 @@ impl RunSink for NoListener {
     }
 }
 
+/// Batch updates a run's history keeps at most: beyond it, every second one is dropped, so a very
+/// long run keeps the shape of its batch-loss line in bounded memory. Every other update is kept.
+pub const MAX_BATCH_UPDATES: usize = 10_000;
+
+fn is_batch(update: &RunUpdate) -> bool {
+    matches!(
+        update,
+        RunUpdate::Training {
+            event: TrainingEvent::Batch { .. }
+        }
+    )
+}
+
 struct Run {
     id: u64,
     request: TrainRequest,
     updates: Vec<RunUpdate>,
+    /// How many of `updates` are batch updates.
+    batch_updates: usize,
     sinks: Vec<Box<dyn RunSink>>,
     cancel: CancelToken,
     active: bool,
@@ -87,6 +103,7 @@ impl Runs {
             id: inner.next_id,
             request,
             updates: Vec::new(),
+            batch_updates: 0,
             sinks: vec![sink],
             cancel: CancelToken::new(),
             active: true,
@@ -106,6 +123,21 @@ impl Runs {
             run.active = false;
         }
         run.sinks.retain(|s| s.send(&update));
+        if is_batch(&update) {
+            run.batch_updates += 1;
+            if run.batch_updates > MAX_BATCH_UPDATES {
+                let mut nth = 0usize;
+                run.updates.retain(|u| {
+                    if !is_batch(u) {
+                        return true;
+                    }
+                    nth += 1;
+                    nth.is_multiple_of(2)
+                });
+                // The kept half, and the update about to be pushed.
+                run.batch_updates = nth / 2 + 1;
+            }
+        }
         run.updates.push(update);
     }
 
@@ -291,6 +323,50 @@ mod tests {
         ));
         runs.cancel().unwrap();
         assert!(cancel.is_cancelled());
+    }
+
+    #[test]
+    fn a_long_run_keeps_its_history_bounded_and_every_epoch() {
+        let runs = Runs::default();
+        runs.begin(TrainRequest::default(), Box::new(NoListener))
+            .unwrap();
+        let batch = |b: usize| RunUpdate::Training {
+            event: TrainingEvent::Batch {
+                epoch: 1,
+                batch: b,
+                batches: 1,
+                loss: 1.0,
+                samples_per_second: 1.0,
+            },
+        };
+        for b in 0..3 * MAX_BATCH_UPDATES {
+            runs.publish(1, batch(b));
+            if b % 1000 == 0 {
+                runs.publish(1, loading("epoch mark"));
+            }
+        }
+        let updates = runs.attach(Box::new(NoListener)).unwrap().updates;
+        let batches: Vec<usize> = updates
+            .iter()
+            .filter_map(|u| match u {
+                RunUpdate::Training {
+                    event: TrainingEvent::Batch { batch, .. },
+                } => Some(*batch),
+                _ => None,
+            })
+            .collect();
+        assert!(batches.len() <= MAX_BATCH_UPDATES + 1, "{}", batches.len());
+        assert!(batches.len() >= MAX_BATCH_UPDATES / 2);
+        // Still in order and spanning the whole run.
+        assert!(batches.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(batches.last(), Some(&(3 * MAX_BATCH_UPDATES - 1)));
+        // Each thinning drops the older of each pair, so the first kept batch moves only a little.
+        assert!(batches[0] < 100, "{}", batches[0]);
+        let marks = updates
+            .iter()
+            .filter(|u| **u == loading("epoch mark"))
+            .count();
+        assert_eq!(marks, 3 * MAX_BATCH_UPDATES / 1000);
     }
 
     #[test]

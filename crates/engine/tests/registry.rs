@@ -1,0 +1,97 @@
+//! The registry against misuse: a damaged index row cannot point a deletion outside the registry,
+//! a damaged feature schema is refused by `load` and reported by `verify`, and `verify` tells a
+//! registration still in progress from one whose process died.
+
+mod common;
+
+use atb_engine::testing::registry::Registry;
+use atb_engine::testing::training::{CancelToken, train};
+use atb_engine::{Architecture, Error, Settings, Variant};
+use common::{params, sample_tail};
+
+fn registered() -> (tempfile::TempDir, Settings, String, String) {
+    let home = tempfile::tempdir().unwrap();
+    let settings = Settings::resolve(home.path().to_path_buf(), None).unwrap();
+    let outcome = train(
+        &sample_tail(1_200),
+        &params(Architecture::Lstm, Variant::Lightweight, 1),
+        &mut |_| {},
+        &CancelToken::new(),
+    )
+    .unwrap();
+    let row = Registry::open(&settings)
+        .unwrap()
+        .register(&outcome, None, false)
+        .unwrap();
+    (home, settings, row.version_id, row.folder)
+}
+
+#[test]
+fn delete_removes_only_the_folder_the_version_names() {
+    let (home, settings, version, folder) = registered();
+    let outside = home.path().join("precious");
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(outside.join("keep.txt"), "mine").unwrap();
+    // A damaged (or hand-edited) index row pointing elsewhere.
+    let db = rusqlite::Connection::open(settings.database_path()).unwrap();
+    db.execute(
+        "UPDATE model_versions SET folder = ?1 WHERE version_id = ?2",
+        ["models/../precious", version.as_str()],
+    )
+    .unwrap();
+    let err = Registry::open(&settings)
+        .unwrap()
+        .delete(&version, true)
+        .unwrap_err();
+    assert!(matches!(err, Error::CorruptVersion { .. }), "{err}");
+    assert!(outside.join("keep.txt").is_file());
+    assert!(home.path().join(&folder).is_dir());
+    // Repaired, the same deletion goes through and removes the version's own folder.
+    db.execute(
+        "UPDATE model_versions SET folder = ?1 WHERE version_id = ?2",
+        [folder.as_str(), version.as_str()],
+    )
+    .unwrap();
+    Registry::open(&settings)
+        .unwrap()
+        .delete(&version, true)
+        .unwrap();
+    assert!(!home.path().join(&folder).exists());
+    assert!(outside.join("keep.txt").is_file());
+}
+
+#[test]
+fn verify_calls_a_temporary_folder_safe_to_delete_only_when_its_process_is_gone() {
+    let (home, settings, _, folder) = registered();
+    let series = home.path().join(&folder).parent().unwrap().to_path_buf();
+    let running = series.join(format!(".tmp-{}-1", std::process::id()));
+    // Far above any pid Linux hands out (pid_max is at most 2^22).
+    let dead = series.join(".tmp-999999999-1");
+    std::fs::create_dir_all(&running).unwrap();
+    std::fs::create_dir_all(&dead).unwrap();
+    let report = Registry::open(&settings).unwrap().verify().unwrap();
+    assert!(report.damaged.is_empty() && report.orphan_folders.is_empty());
+    assert_eq!(report.incomplete_writes.len(), 1, "{report:?}");
+    assert!(report.incomplete_writes[0].ends_with(".tmp-999999999-1"));
+    assert_eq!(report.registrations_in_progress.len(), 1, "{report:?}");
+    assert!(
+        report.registrations_in_progress[0].ends_with(&format!(".tmp-{}-1", std::process::id()))
+    );
+}
+
+#[test]
+fn a_damaged_feature_schema_is_refused_and_reported() {
+    let (home, settings, version, folder) = registered();
+    let path = home.path().join(&folder).join("feature_schema.json");
+    let mut schema: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    schema["stds"][0] = serde_json::json!(0.0);
+    std::fs::write(&path, serde_json::to_vec(&schema).unwrap()).unwrap();
+    let registry = Registry::open(&settings).unwrap();
+    let device = atb_models::burn::prelude::Device::flex();
+    let err = registry.load(&version, &device).err().unwrap().to_string();
+    assert!(err.contains("standard deviation"), "{err}");
+    let damaged = registry.verify().unwrap().damaged;
+    assert_eq!(damaged.len(), 1, "{damaged:?}");
+    assert!(damaged[0].1.contains("feature_schema.json"), "{damaged:?}");
+}

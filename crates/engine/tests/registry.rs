@@ -1,6 +1,7 @@
 //! The registry against misuse: a damaged index row cannot point a deletion outside the registry,
 //! a damaged feature schema is refused by `load` and reported by `verify`, and `verify` tells a
-//! registration still in progress from one whose process died.
+//! registration still in progress from one whose process died, and a finished run waits for a
+//! write lock held longer than the busy timeout instead of being dropped.
 
 mod common;
 
@@ -94,4 +95,29 @@ fn a_damaged_feature_schema_is_refused_and_reported() {
     let damaged = registry.verify().unwrap().damaged;
     assert_eq!(damaged.len(), 1, "{damaged:?}");
     assert!(damaged[0].1.contains("feature_schema.json"), "{damaged:?}");
+}
+
+#[test]
+fn a_registration_waits_behind_a_write_lock_held_past_the_busy_timeout() {
+    let home = tempfile::tempdir().unwrap();
+    let settings = Settings::resolve(home.path().to_path_buf(), None).unwrap();
+    let outcome = train(
+        &sample_tail(1_200),
+        &params(Architecture::Lstm, Variant::Lightweight, 1),
+        &mut |_| {},
+        &CancelToken::new(),
+    )
+    .unwrap();
+    let mut registry = Registry::open(&settings).unwrap();
+    // Another process holds the write lock for 12 s, longer than the 10 s busy timeout (a long
+    // CSV import does).
+    let writer = rusqlite::Connection::open(settings.database_path()).unwrap();
+    writer.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let holder = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_secs(12));
+        writer.execute_batch("COMMIT").unwrap();
+    });
+    let row = registry.register(&outcome, None, true).unwrap();
+    holder.join().unwrap();
+    assert_eq!(registry.list(None).unwrap()[0].version_id, row.version_id);
 }

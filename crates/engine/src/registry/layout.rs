@@ -72,11 +72,22 @@ impl Registry {
         write_atomic(&tmp.join(SCHEMA_FILE), &to_json(&schema)?)?;
         crash_point("after-weights");
 
-        // 2. Under the write lock: pick a free id, rename into place, index, move `latest`.
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(db_err(&self.db_path))?;
+        // 2. Under the write lock: pick a free id, rename into place, index, move `latest`. A
+        // finished run is worth waiting for: another process (a long CSV import, the CLI beside
+        // the app) may hold the lock for a while, so keep asking for up to REGISTER_LOCK_WAIT.
+        let asked = std::time::Instant::now();
+        let tx = loop {
+            match self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+            {
+                Ok(tx) => break tx,
+                Err(e) if is_busy(&e) && asked.elapsed() < REGISTER_LOCK_WAIT => {
+                    std::thread::sleep(std::time::Duration::from_millis(250));
+                }
+                Err(e) => return Err(db_err(&self.db_path)(e)),
+            }
+        };
         let stamp = created.format("%Y-%m-%d_%Hh%Mm%Ss").to_string();
         let mut n = 1;
         let (version_id, final_dir) = loop {
@@ -304,6 +315,17 @@ impl Registry {
         }
         Ok(self.home.join(relative))
     }
+}
+
+/// How long a registration keeps asking for the write lock (each ask itself waits out the
+/// connection's busy timeout).
+const REGISTER_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(300);
+
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
 }
 
 pub(super) fn to_json<T: Serialize>(value: &T) -> Result<Vec<u8>> {

@@ -63,6 +63,12 @@ impl From<rusqlite::Error> for MigrateError {
 }
 
 fn migrate(conn: &mut Connection) -> std::result::Result<(), MigrateError> {
+    // The common case, an up-to-date schema, is checked without the write lock, so opening the
+    // database never queues behind a writer (a long import, a registration).
+    let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if current == MIGRATIONS.len() as i64 {
+        return Ok(());
+    }
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if version > MIGRATIONS.len() as i64 {
@@ -78,6 +84,23 @@ fn migrate(conn: &mut Connection) -> std::result::Result<(), MigrateError> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn an_up_to_date_database_opens_while_another_connection_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("atb.sqlite");
+        drop(super::open_database(&path).unwrap());
+        let writer = rusqlite::Connection::open(&path).unwrap();
+        writer.execute_batch("BEGIN IMMEDIATE").unwrap();
+        // Before, opening took the write lock to check migrations and failed after the busy
+        // timeout here.
+        let reader = super::open_database(&path).unwrap();
+        let version: i64 = reader
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, super::MIGRATIONS.len() as i64);
+        writer.execute_batch("ROLLBACK").unwrap();
+    }
+
     use super::*;
 
     #[test]

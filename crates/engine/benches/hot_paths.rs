@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use atb_engine::Timeframe;
 use atb_engine::testing::benchmark::inference::synthetic_windows;
 use atb_engine::testing::dataset::{PreparedData, SplitFractions};
 use atb_engine::testing::features::{FeatureSet, compute_features};
@@ -48,7 +49,7 @@ fn parsing_and_features(c: &mut Criterion) {
     let mut g = c.benchmark_group("data");
     g.throughput(Throughput::Elements(1_000));
     g.bench_function("parse_klines_1000", |b| {
-        b.iter(|| parse_klines(&body, i64::MAX).expect("parse"))
+        b.iter(|| parse_klines(&body, Timeframe::H1, i64::MAX).expect("parse"))
     });
     let big: Vec<Candle> = (0..500_000)
         .map(|i| Candle {

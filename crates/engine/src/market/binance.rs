@@ -139,9 +139,17 @@ impl KlinesClient {
                     if let Some(used) = used_weight {
                         self.budget.observe(used, now_ms());
                     }
-                    match parse_klines(&body, now_ms()) {
+                    match parse_klines(&body, timeframe, now_ms()) {
                         Ok(parsed) => return Ok(parsed),
-                        Err(e) => last_cause = format!("malformed or truncated klines JSON ({e})"),
+                        Err(KlineError::Malformed(e)) => {
+                            last_cause = format!("malformed or truncated klines JSON ({e})")
+                        }
+                        Err(KlineError::Defective(e)) => {
+                            return Err(Error::InvalidData(format!(
+                                "Binance sent a defective {} {timeframe} {e}; nothing from that page was stored",
+                                symbol.as_str()
+                            )));
+                        }
                     }
                     self.sleep_backoff(attempt, None).await;
                 }
@@ -305,19 +313,45 @@ struct RawKline<'a>(
     IgnoredAny,
 );
 
-/// Parses a klines response body; drops candles still open at `now_ms` (close time not yet
-/// passed). Returns the closed candles and the number of rows in the body.
-pub fn parse_klines(body: &[u8], now_ms: i64) -> std::result::Result<(Vec<Candle>, usize), String> {
-    let rows: Vec<RawKline<'_>> = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+/// Why a 200 response could not be used.
+#[derive(Debug, PartialEq)]
+pub enum KlineError {
+    /// Not the JSON Binance sends (cut off, an error object): worth asking again.
+    Malformed(String),
+    /// Well-formed, but a candle is impossible (prices, volume) or off the timeframe's grid: asking
+    /// again gets the same answer, so it is a data error naming the candle.
+    Defective(String),
+}
+
+/// Parses a klines response, dropping candles still open at `now_ms` (close time not yet
+/// passed). Returns the closed candles and how many rows the response held. Every candle must sit
+/// on `timeframe`'s grid: an open time on a boundary and a close time one interval later (less
+/// 1 ms, as Binance reports it).
+pub fn parse_klines(
+    body: &[u8],
+    timeframe: Timeframe,
+    now_ms: i64,
+) -> std::result::Result<(Vec<Candle>, usize), KlineError> {
+    let rows: Vec<RawKline<'_>> =
+        serde_json::from_slice(body).map_err(|e| KlineError::Malformed(e.to_string()))?;
     let count = rows.len();
+    let step = timeframe.millis();
     let mut candles = Vec::with_capacity(count);
     for RawKline(open_time, open, high, low, close, volume, close_time, ..) in rows {
+        let at = |reason: String| {
+            KlineError::Defective(format!("candle at {}: {reason}", super::format_ms(open_time)))
+        };
+        if open_time.rem_euclid(step) != 0 || close_time != open_time + step - 1 {
+            return Err(at(format!(
+                "open time {open_time} and close time {close_time} are not a {timeframe} candle"
+            )));
+        }
         if close_time >= now_ms {
             continue;
         }
         let num = |s: &str, name: &str| {
             s.parse::<f64>()
-                .map_err(|_| format!("{name} {s:?} is not a number"))
+                .map_err(|_| at(format!("{name} {s:?} is not a number")))
         };
         let candle = Candle {
             open_time,
@@ -328,7 +362,7 @@ pub fn parse_klines(body: &[u8], now_ms: i64) -> std::result::Result<(Vec<Candle
             volume: num(volume, "volume")?,
         };
         if let Some(defect) = candle.defect() {
-            return Err(format!("candle at {open_time}: {defect}"));
+            return Err(at(defect));
         }
         candles.push(candle);
     }
@@ -364,7 +398,7 @@ mod tests {
         // The recording's last candle was still open when it was taken.
         let rows: Vec<serde_json::Value> = serde_json::from_str(RECORDED).unwrap();
         let last_close_time = rows.last().unwrap()[6].as_i64().unwrap();
-        let (candles, count) = parse_klines(RECORDED.as_bytes(), last_close_time - 1).unwrap();
+        let (candles, count) = parse_klines(RECORDED.as_bytes(), Timeframe::M1, last_close_time - 1).unwrap();
         assert_eq!(count, rows.len());
         assert_eq!(candles.len(), rows.len() - 1);
         let first = &rows[0];
@@ -374,22 +408,31 @@ mod tests {
             first[4].as_str().unwrap().parse::<f64>().unwrap()
         );
         // Once the minute has passed, all are closed.
-        let (all, _) = parse_klines(RECORDED.as_bytes(), last_close_time + 1).unwrap();
+        let (all, _) = parse_klines(RECORDED.as_bytes(), Timeframe::M1, last_close_time + 1).unwrap();
         assert_eq!(all.len(), rows.len());
     }
 
     #[test]
-    fn malformed_bodies_are_errors() {
-        assert!(parse_klines(&RECORDED.as_bytes()[..RECORDED.len() / 2], i64::MAX).is_err());
-        assert!(parse_klines(b"{\"code\":0}", i64::MAX).is_err());
-        assert!(
-            parse_klines(
-                br#"[[1,"x","1","1","1","1",2,"0",1,"0","0","0"]]"#,
-                i64::MAX
-            )
-            .is_err()
+    fn malformed_bodies_are_retried_and_defective_candles_are_not() {
+        let m1 = Timeframe::M1;
+        let malformed = |body: &[u8]| matches!(parse_klines(body, m1, i64::MAX), Err(KlineError::Malformed(_)));
+        let defective = |body: &[u8]| matches!(parse_klines(body, m1, i64::MAX), Err(KlineError::Defective(_)));
+        assert!(malformed(&RECORDED.as_bytes()[..RECORDED.len() / 2]));
+        assert!(malformed(b"{\"code\":0}"));
+        // A price that is not a number, an open time off the minute grid, a close time that is
+        // not one minute later: the same answer however often it is asked.
+        assert!(defective(br#"[[60000,"x","1","1","1","1",119999,"0",1,"0","0","0"]]"#));
+        assert!(defective(br#"[[60001,"1","1","1","1","1",120000,"0",1,"0","0","0"]]"#));
+        assert!(defective(br#"[[60000,"1","1","1","1","1",179999,"0",1,"0","0","0"]]"#));
+        assert!(defective(br#"[[60000,"1","0.5","1","1","1",119999,"0",1,"0","0","0"]]"#));
+        assert_eq!(parse_klines(b"[]", m1, i64::MAX).unwrap().0.len(), 0);
+        assert_eq!(
+            parse_klines(br#"[[60000,"1","2","0.5","1.5","3",119999,"0",1,"0","0","0"]]"#, m1, i64::MAX)
+                .unwrap()
+                .0
+                .len(),
+            1
         );
-        assert_eq!(parse_klines(b"[]", i64::MAX).unwrap().0.len(), 0);
     }
 
     #[test]

@@ -121,8 +121,8 @@ fn answer(shell: &Shell, request: Request, stream: Arc<dyn Stream>) -> Result<Re
             )?))
         }
         Request::AttachRun => Reply::RunSnapshot(shell.runs.attach(Box::new(RunStream(stream)))),
-        Request::CancelRun => {
-            shell.runs.cancel()?;
+        Request::CancelRun { run_id } => {
+            shell.runs.cancel(run_id)?;
             Reply::CancelRequested
         }
         Request::ListModels => Reply::Models(service::models::list(settings, None)?),

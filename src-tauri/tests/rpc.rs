@@ -169,7 +169,7 @@ fn every_request_kind_answers_or_fails_with_its_kind() {
     };
     assert!(overview.coverage.is_empty() && overview.last_fetch.is_none());
     assert_eq!(f.ok(Request::AttachRun), Reply::RunSnapshot(None));
-    f.fails(Request::CancelRun, ErrorKind::NotFound);
+    f.fails(Request::CancelRun { run_id: 1 }, ErrorKind::NotFound);
     assert_eq!(f.ok(Request::ListModels), Reply::Models(vec![]));
 
     // Candles and fetches.
@@ -261,6 +261,16 @@ fn every_request_kind_answers_or_fails_with_its_kind() {
         ErrorKind::Busy,
     );
     assert!(busy.contains("run"), "{busy}");
+    // A cancel naming another run never reaches this one.
+    let Ok(Reply::RunSnapshot(Some(second))) = &answer else {
+        unreachable!()
+    };
+    f.fails(
+        Request::CancelRun {
+            run_id: second.run_id + 1,
+        },
+        ErrorKind::NotFound,
+    );
     // Let the second run finish normally (cancelling is covered by the engine's run tests and
     // by CancelRun's NotFound above).
     let started = Instant::now();

@@ -137,7 +137,7 @@ impl FakeBackend {
                 replies![Reply::RunSnapshot(Some(snapshot))]
             }
             Request::AttachRun => replies![Reply::RunSnapshot(s.run.clone())],
-            Request::CancelRun => {
+            Request::CancelRun { .. } => {
                 s.run = None;
                 replies![
                     Reply::CancelRequested,

@@ -494,13 +494,19 @@ impl TrainScreen {
                 self.run = None;
                 out.send(Request::Train(r.clone()));
             }
+            // Cancel names the run it shows, so it waits for the run's snapshot.
+            let shown = self
+                .run
+                .as_ref()
+                .filter(|r| r.active && !self.starting)
+                .map(|r| r.run_id);
             let cancel = ui.add_enabled(
-                self.running() && !self.cancel_requested,
+                shown.is_some() && !self.cancel_requested,
                 egui::Button::new("Cancel"),
             );
-            if cancel.clicked() {
+            if let (true, Some(run_id)) = (cancel.clicked(), shown) {
                 self.cancel_requested = true;
-                out.send(Request::CancelRun);
+                out.send(Request::CancelRun { run_id });
             }
             if let Some(w) = why {
                 ui.label(RichText::new(format!("Train is disabled: {w}")).color(ERROR_RED));

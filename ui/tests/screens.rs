@@ -80,7 +80,7 @@ fn train_form_starts_a_run_streams_points_and_cancels() {
 
     h.get_by_role_and_label(Role::Button, "Cancel").click();
     h.run();
-    assert!(fake.sent().contains(&Request::CancelRun));
+    assert!(fake.sent().contains(&Request::CancelRun { run_id: 1 }));
     let run = h.state().state.train.run.clone().expect("a run view");
     assert!(!run.active, "the run ended");
     h.get_by_label_contains("cancelled: nothing was registered");

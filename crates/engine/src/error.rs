@@ -124,8 +124,8 @@ pub enum Error {
     )]
     RunInProgress(u64),
 
-    #[error("no training run is in progress")]
-    NoRunInProgress,
+    #[error("run {0} is not in progress (it has ended, or another run replaced it)")]
+    RunNotInProgress(u64),
 
     #[error(transparent)]
     Model(#[from] atb_models::ModelError),
@@ -177,7 +177,7 @@ impl Error {
             },
             Self::Cancelled => ErrorKind::Cancelled,
             Self::RunInProgress(_) => ErrorKind::Busy,
-            Self::NoRunInProgress => ErrorKind::NotFound,
+            Self::RunNotInProgress(_) => ErrorKind::NotFound,
             Self::Io { .. } | Self::NoHome | Self::Export(_) | Self::OnnxRuntime(_) => {
                 ErrorKind::Internal
             }

@@ -29,7 +29,10 @@ pub enum Request {
     /// Catch up with the run in progress, if any (a UI opened or reloaded mid-run); its later
     /// updates stream as [`Reply::Run`].
     AttachRun,
-    CancelRun,
+    /// Cancel the named run (the one the UI shows, never whichever happens to run).
+    CancelRun {
+        run_id: u64,
+    },
     ListModels,
     ModelDetail {
         version: String,
@@ -122,7 +125,7 @@ impl Request {
             Self::Fetch(_) => RequestKind::Fetch,
             Self::Train(_) => RequestKind::Train,
             Self::AttachRun => RequestKind::AttachRun,
-            Self::CancelRun => RequestKind::CancelRun,
+            Self::CancelRun { .. } => RequestKind::CancelRun,
             Self::ListModels => RequestKind::ListModels,
             Self::ModelDetail { .. } => RequestKind::ModelDetail,
             Self::Predictions { .. } => RequestKind::Predictions,

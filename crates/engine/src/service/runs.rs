@@ -151,15 +151,16 @@ impl Runs {
         Some(run.snapshot())
     }
 
-    /// Asks the run in progress to stop after its current batch.
-    pub fn cancel(&self) -> Result<()> {
+    /// Asks run `id` to stop after its current batch; refused when that run is not the one in
+    /// progress (a stale page must not cancel a newer run).
+    pub fn cancel(&self, id: u64) -> Result<()> {
         let inner = self.lock();
         match &inner.current {
-            Some(run) if run.active => {
+            Some(run) if run.active && run.id == id => {
                 run.cancel.cancel();
                 Ok(())
             }
-            _ => Err(Error::NoRunInProgress),
+            _ => Err(Error::RunNotInProgress(id)),
         }
     }
 }
@@ -294,7 +295,7 @@ mod tests {
         assert_eq!(late.0.lock().unwrap().len(), 2);
         // Ended: attaching still shows it, but a second run may start.
         assert!(!runs.attach(Box::new(Collector::default())).unwrap().active);
-        assert!(matches!(runs.cancel(), Err(Error::NoRunInProgress)));
+        assert!(matches!(runs.cancel(1), Err(Error::RunNotInProgress(1))));
         assert!(!cancel.is_cancelled());
         let (snap, _) = runs
             .begin(TrainRequest::default(), Box::new(Collector::default()))
@@ -321,7 +322,10 @@ mod tests {
             runs.begin(TrainRequest::default(), Box::new(Collector::default())),
             Err(Error::RunInProgress(1))
         ));
-        runs.cancel().unwrap();
+        // Only the run named.
+        assert!(matches!(runs.cancel(2), Err(Error::RunNotInProgress(2))));
+        assert!(!cancel.is_cancelled());
+        runs.cancel(1).unwrap();
         assert!(cancel.is_cancelled());
     }
 

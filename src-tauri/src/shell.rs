@@ -153,6 +153,7 @@ fn answer(shell: &Shell, request: Request, stream: Arc<dyn Stream>) -> Result<Re
                     Reply::Exported(Some(ExportOutcome {
                         export: report.export,
                         copied_to: report.copy.map(|p| p.display().to_string()),
+                        copy_failed: report.copy_error,
                     }))
                 }
             }

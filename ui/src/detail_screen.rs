@@ -251,6 +251,14 @@ impl DetailScreen {
                     .map(|p| format!("; copy saved to {p}"))
                     .unwrap_or_default()
             ));
+            if let Some(why) = &o.copy_failed {
+                ui.label(
+                    RichText::new(format!(
+                        "The export succeeded, but the copy could not be saved: {why}"
+                    ))
+                    .color(ERROR_RED),
+                );
+            }
         }
         if let Some(m) = &self.message {
             ui.label(m);

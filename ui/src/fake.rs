@@ -191,6 +191,7 @@ impl FakeBackend {
                         replies![Reply::Exported(Some(ExportOutcome {
                             export: sample_export(v, diff),
                             copied_to: Some(format!("/tmp/{v}.onnx")),
+                            copy_failed: None,
                         }))]
                     }
                     None => vec![not_found(request, v)],

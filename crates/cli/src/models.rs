@@ -114,6 +114,10 @@ pub async fn run(cmd: ModelsCommand) -> Result<ExitCode> {
                     println!("copy:   {}", copy.display());
                 }
             }
+            if let Some(e) = &report.copy_error {
+                eprintln!("error: the export succeeded and is recorded, but the copy failed: {e}");
+                return Ok(ExitCode::FAILURE);
+            }
         }
         ModelsCommand::List { symbol, json } => {
             let rows = models::list(&settings, symbol.as_ref())?;

@@ -171,6 +171,15 @@ fn a_registered_version_exports_records_copies_and_refuses_tampering() {
     assert_eq!(loaded.model.document.schema, registry.schema(&row).unwrap());
     assert_eq!(loaded.model.document.version_id, row.version_id);
 
+    // A copy that cannot be written does not fail the export, which stays recorded.
+    let nowhere = out_dir.path().join("missing-folder").join("copy.onnx");
+    let partly = rt
+        .block_on(export_version(&settings, &row.version_id, Some(&nowhere)))
+        .unwrap();
+    assert!(partly.copy.is_none());
+    assert!(partly.copy_error.is_some(), "{partly:?}");
+    assert_eq!(partly.export.sha256, e.sha256);
+
     // Re-exporting replaces file and record.
     let again = rt
         .block_on(export_version(&settings, &row.version_id, None))

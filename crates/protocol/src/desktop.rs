@@ -223,6 +223,9 @@ pub struct ExportOutcome {
     pub export: OnnxExport,
     /// Where the user asked for a copy, if anywhere.
     pub copied_to: Option<String>,
+    /// Why that copy could not be written (the export itself succeeded).
+    #[serde(default)]
+    pub copy_failed: Option<String>,
 }
 
 #[cfg(test)]

@@ -29,6 +29,9 @@ pub struct ExportReport {
     pub path: PathBuf,
     /// Where the copy asked for with `--output` went.
     pub copy: Option<PathBuf>,
+    /// Why the copy could not be written (the export itself succeeded and is recorded).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub copy_error: Option<String>,
 }
 
 /// The self-description written into a version's ONNX file.
@@ -141,23 +144,28 @@ pub fn export_loaded(
         let _ = std::fs::remove_file(&staged);
         return Err(e);
     }
-    let copy = match output {
+    // The export is done and recorded; a copy that cannot be written is reported as such, not as
+    // a failed export.
+    let (copy, copy_error) = match output {
         Some(out) => {
             let path = if out.is_dir() {
                 out.join(format!("{}.onnx", loaded.row.version_id))
             } else {
                 out.to_path_buf()
             };
-            write_atomic(&path, &bytes)?;
-            Some(path)
+            match write_atomic(&path, &bytes) {
+                Ok(()) => (Some(path), None),
+                Err(e) => (None, Some(e.to_string())),
+            }
         }
-        None => None,
+        None => (None, None),
     };
     Ok((
         ExportReport {
             export,
             path: target,
             copy,
+            copy_error,
         },
         onnx,
     ))

@@ -185,6 +185,8 @@ fn a_registered_version_exports_records_copies_and_refuses_tampering() {
         .block_on(export_version(&settings, &row.version_id, None))
         .unwrap();
     assert_eq!(again.export.sha256, e.sha256, "export is deterministic");
+    // The previous file was set aside during the swap and is gone once the new one is recorded.
+    assert!(!report.path.with_extension("onnx.previous").exists());
 
     // A modified file is refused for inference and reported by verify.
     let mut tampered = bytes.clone();

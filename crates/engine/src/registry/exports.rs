@@ -31,7 +31,8 @@ impl Registry {
     }
 
     /// Moves the checked file `staged` to the version's `model.onnx` and records `export`, both
-    /// or neither: the rename happens inside the transaction, and is undone if the commit fails.
+    /// or neither: the rename happens inside the transaction, and is undone (the previous export
+    /// restored) if the commit fails.
     pub fn install_onnx(&mut self, staged: &Path, export: &OnnxExport) -> Result<()> {
         let row = self.row(&export.version_id)?;
         let target = self.onnx_path(&row);
@@ -61,12 +62,30 @@ impl Registry {
             ],
         )
         .map_err(db_err(&db_path))?;
-        // A previous export's file is replaced whole by the rename.
-        std::fs::rename(staged, &target).map_err(io(&target))?;
+        // A previous export is set aside, not lost: if the commit fails it is put back, so the
+        // recorded file and the file on disk never disagree.
+        let previous = target.with_extension("onnx.previous");
+        let had_previous = target.is_file();
+        if had_previous {
+            std::fs::rename(&target, &previous).map_err(io(&previous))?;
+        }
+        if let Err(e) = std::fs::rename(staged, &target) {
+            if had_previous {
+                let _ = std::fs::rename(&previous, &target);
+            }
+            return Err(Error::io(&target, e));
+        }
         super::crash_point("after-onnx-rename");
         if let Err(e) = tx.commit() {
-            let _ = std::fs::remove_file(&target);
+            if had_previous {
+                let _ = std::fs::rename(&previous, &target);
+            } else {
+                let _ = std::fs::remove_file(&target);
+            }
             return Err(db_err(&db_path)(e));
+        }
+        if had_previous {
+            let _ = std::fs::remove_file(&previous);
         }
         Ok(())
     }

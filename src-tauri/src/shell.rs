@@ -86,6 +86,7 @@ fn answer(shell: &Shell, request: Request, stream: Arc<dyn Stream>) -> Result<Re
                 atb_version: env!("CARGO_PKG_VERSION").into(),
                 home: settings.home.display().to_string(),
                 gpu_compiled: cfg!(feature = "gpu"),
+                warnings: settings.insecure_url_warning().into_iter().collect(),
             })
         }
         Request::DataOverview => Reply::DataOverview(DataOverview {

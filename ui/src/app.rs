@@ -102,7 +102,10 @@ impl eframe::App for AtbApp {
 impl UiState {
     fn apply(&mut self, reply: Reply, out: &mut Outbox) {
         match reply {
-            Reply::AppInfo(info) => self.info = Some(info),
+            Reply::AppInfo(info) => {
+                self.errors.extend(info.warnings.iter().cloned());
+                self.info = Some(info);
+            }
             Reply::DataOverview(o) => self.data.overview = Some(o),
             Reply::Candles(c) => self.data.set_chart(c),
             Reply::FetchProgress(p) => self.data.fetch_progress = Some(p),

@@ -90,6 +90,7 @@ impl FakeBackend {
                 atb_version: "0.1.0".into(),
                 home: "/tmp/atb-fake".into(),
                 gpu_compiled: false,
+                warnings: Vec::new(),
             })],
             Request::DataOverview => replies![Reply::DataOverview(DataOverview {
                 coverage: vec![CoverageRow {

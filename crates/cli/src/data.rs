@@ -122,6 +122,9 @@ pub async fn run(cmd: DataCommand) -> Result<ExitCode> {
 }
 
 async fn fetch(settings: &Settings, request: &SeriesRequest, json: bool) -> Result<ExitCode> {
+    if let Some(w) = settings.insecure_url_warning() {
+        eprintln!("{w}");
+    }
     let bar = progress_bar(
         0,
         "{spinner} {msg} [{bar:30}] {pos}/{len} candles, {elapsed_precise} (ETA {eta})",

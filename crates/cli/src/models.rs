@@ -256,6 +256,9 @@ pub async fn run(cmd: ModelsCommand) -> Result<ExitCode> {
                 for f in &report.incomplete_writes {
                     println!("interrupted registration (temporary folder, safe to delete): {f}");
                 }
+                for p in &report.database_problems {
+                    println!("database: {p}");
+                }
                 for f in &report.registrations_in_progress {
                     println!("registration in progress (its process still runs; leave it): {f}");
                 }
@@ -263,7 +266,10 @@ pub async fn run(cmd: ModelsCommand) -> Result<ExitCode> {
                     println!("orphan row (folder missing): {r}");
                 }
             }
-            if !report.damaged.is_empty() || !report.orphan_rows.is_empty() {
+            if !report.damaged.is_empty()
+                || !report.orphan_rows.is_empty()
+                || !report.database_problems.is_empty()
+            {
                 return Ok(ExitCode::FAILURE);
             }
         }

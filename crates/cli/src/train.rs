@@ -131,6 +131,11 @@ pub async fn run(cmd: TrainCommand) -> Result<ExitCode> {
                 .join("; ")
         );
     }
+    if request.series.source == CandleSource::Binance
+        && let Some(w) = settings.insecure_url_warning()
+    {
+        eprintln!("{w}");
+    }
     let series = load_series(&settings, &request.series, &mut |_| {}).await?;
     let bar = Arc::new(Mutex::new(progress_bar(
         0,

@@ -59,6 +59,27 @@ impl Settings {
         })
     }
 
+    /// A warning when candles would travel unencrypted to another machine: an `http://` URL whose
+    /// host is not this machine (a local mock on 127.0.0.1 is fine).
+    pub fn insecure_url_warning(&self) -> Option<String> {
+        let rest = self.binance_url.strip_prefix("http://")?;
+        let authority = rest.split('/').next().unwrap_or_default();
+        let host = match authority.strip_prefix('[') {
+            Some(v6) => v6.split(']').next().unwrap_or_default(),
+            None => authority.split(':').next().unwrap_or_default(),
+        };
+        let loopback = host.eq_ignore_ascii_case("localhost")
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
+        (!loopback).then(|| {
+            format!(
+                "warning: the Binance URL {} is plain http to another machine: candles can be read or altered on the way; use https://",
+                self.binance_url
+            )
+        })
+    }
+
     /// Path of the SQLite database holding candles (and, later, the registry index).
     pub fn database_path(&self) -> PathBuf {
         self.home.join("atb.sqlite")
@@ -78,6 +99,23 @@ fn read_settings_file(path: &Path) -> Result<SettingsFile> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn plain_http_is_flagged_unless_it_stays_on_this_machine() {
+        let home = tempfile::tempdir().unwrap();
+        let warn = |url: &str| {
+            super::Settings::resolve(home.path().to_path_buf(), Some(url.into()))
+                .unwrap()
+                .insecure_url_warning()
+        };
+        assert!(warn("https://api.binance.com").is_none());
+        assert!(warn("http://127.0.0.1:8765").is_none());
+        assert!(warn("http://localhost:8765/").is_none());
+        assert!(warn("http://[::1]:8765").is_none());
+        let w = warn("http://api.binance.com").unwrap();
+        assert!(w.contains("https://"), "{w}");
+        assert!(warn("http://10.0.0.5:8765").is_some());
+    }
+
     use super::*;
 
     #[test]

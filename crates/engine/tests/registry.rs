@@ -72,12 +72,19 @@ fn verify_calls_a_temporary_folder_safe_to_delete_only_when_its_process_is_gone(
     std::fs::create_dir_all(&dead).unwrap();
     let report = Registry::open(&settings).unwrap().verify().unwrap();
     assert!(report.damaged.is_empty() && report.orphan_folders.is_empty());
+    assert!(report.database_problems.is_empty(), "{report:?}");
     assert_eq!(report.incomplete_writes.len(), 1, "{report:?}");
     assert!(report.incomplete_writes[0].ends_with(".tmp-999999999-1"));
     assert_eq!(report.registrations_in_progress.len(), 1, "{report:?}");
     assert!(
         report.registrations_in_progress[0].ends_with(&format!(".tmp-{}-1", std::process::id()))
-    );
+    ); // Clearing leftovers removes only the dead process's folder.
+    let removed = Registry::open(&settings)
+        .unwrap()
+        .remove_stale_temporaries()
+        .unwrap();
+    assert_eq!(removed.len(), 1, "{removed:?}");
+    assert!(!dead.exists() && running.exists());
 }
 
 #[test]

@@ -17,6 +17,9 @@ pub struct AppInfo {
     pub home: String,
     /// Whether this build can train on a GPU at all (compiled with wgpu).
     pub gpu_compiled: bool,
+    /// Things the user should know from the start (an unencrypted exchange URL).
+    #[serde(default)]
+    pub warnings: Vec<String>,
 }
 
 /// Which candles: a source, a series and a range (`days` or `start_date`..=`end_date`, UTC days;

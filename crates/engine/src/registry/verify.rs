@@ -21,11 +21,13 @@ pub struct VerifyReport {
     /// cannot be checked on this platform: possibly a registration in progress, so never
     /// called safe to delete.
     pub registrations_in_progress: Vec<String>,
+    /// What SQLite's `quick_check` found wrong in the database file (empty: nothing).
+    pub database_problems: Vec<String>,
 }
 
 /// Whether the process that named a temporary folder `.tmp-PID-NANOS` still runs: `None` when
 /// the name has no process id or the platform has no `/proc` to ask.
-fn writer_alive(folder_name: &str) -> Option<bool> {
+pub(super) fn writer_alive(folder_name: &str) -> Option<bool> {
     let pid: u32 = folder_name
         .strip_prefix(".tmp-")?
         .split('-')
@@ -39,6 +41,37 @@ fn writer_alive(folder_name: &str) -> Option<bool> {
 }
 
 impl Registry {
+    /// Removes the temporary folders of registrations whose process is gone (a crash or a kill
+    /// mid-registration), returning them; folders of live or uncheckable processes are left.
+    /// Run when a training starts, so leftovers do not pile up.
+    pub fn remove_stale_temporaries(&self) -> Result<Vec<String>> {
+        let mut removed = Vec::new();
+        let models = self.home.join("models");
+        for symbol in read_dirs(&models) {
+            for timeframe in read_dirs(&symbol) {
+                for arch in read_dirs(&timeframe) {
+                    for folder in read_dirs(&arch) {
+                        let name = folder
+                            .file_name()
+                            .map(|n| n.to_string_lossy().into_owned())
+                            .unwrap_or_default();
+                        if name.starts_with(".tmp-") && writer_alive(&name) == Some(false) {
+                            std::fs::remove_dir_all(&folder).map_err(io(&folder))?;
+                            removed.push(
+                                folder
+                                    .strip_prefix(&self.home)
+                                    .unwrap_or(&folder)
+                                    .display()
+                                    .to_string(),
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        Ok(removed)
+    }
+
     /// Checks every version's files and hashes and finds orphans; deletes nothing.
     pub fn verify(&self) -> Result<VerifyReport> {
         let rows = self.list(None)?;
@@ -46,6 +79,17 @@ impl Registry {
             checked: rows.len(),
             ..VerifyReport::default()
         };
+        let mut check = self
+            .conn
+            .prepare("PRAGMA quick_check")
+            .map_err(|e| self.err(e))?;
+        report.database_problems = check
+            .query_map([], |r| r.get::<_, String>(0))
+            .and_then(|lines| lines.collect::<rusqlite::Result<Vec<String>>>())
+            .map_err(|e| self.err(e))?
+            .into_iter()
+            .filter(|line| line != "ok")
+            .collect();
         for row in &rows {
             let dir = self.folder(row);
             if !dir.is_dir() {

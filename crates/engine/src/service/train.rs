@@ -59,6 +59,8 @@ pub fn train_and_register(
     cancel: &CancelToken,
 ) -> Result<TrainResult> {
     use_home_kernel_cache(settings);
+    // Leftovers of registrations killed mid-write (their process is gone) are cleared first.
+    Registry::open(settings)?.remove_stale_temporaries()?;
     let outcome = train(series, spec, on_event, cancel)?;
     if outcome.stop == StopReason::Cancelled || outcome.evaluation.is_none() {
         return Ok(TrainResult::Cancelled {

@@ -213,16 +213,31 @@ fn a_modified_weight_file_is_reported_and_refused() {
 #[test]
 fn a_crash_before_the_index_commit_leaves_no_half_version() {
     let home = tempfile::tempdir().unwrap();
-    for point in ["after-weights", "after-rename"] {
+    let crash_at = |point: &str| {
         let mut cmd = atb(home.path(), NO_NETWORK);
         cmd.env("ATB_CRASH_AT", point).args(QUICK_TRAIN);
         let (code, _, _) = run(&mut cmd);
         assert_ne!(code, 0, "the process was meant to die at {point}");
-    }
-    // The registry still opens, indexes nothing, and reports the renamed folder as an orphan.
-    let (code, out, err) = run(atb(home.path(), NO_NETWORK).args(["models", "verify", "--json"]));
-    assert_eq!(code, 0, "{err}");
-    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    };
+    let verify = || {
+        let (code, out, err) =
+            run(atb(home.path(), NO_NETWORK).args(["models", "verify", "--json"]));
+        assert_eq!(code, 0, "{err}");
+        serde_json::from_str::<serde_json::Value>(&out).unwrap()
+    };
+    // Dead before the rename: a temporary folder of a process that is gone.
+    crash_at("after-weights");
+    let report = verify();
+    assert_eq!(report["checked"], 0);
+    assert_eq!(
+        report["incomplete_writes"].as_array().unwrap().len(),
+        1,
+        "{report}"
+    );
+    // Dead after the rename: the registry still opens, indexes nothing, and reports the renamed
+    // folder as an orphan; the run that died there cleared the first one's leftover as it started.
+    crash_at("after-rename");
+    let report = verify();
     assert_eq!(report["checked"], 0);
     assert_eq!(
         report["orphan_folders"].as_array().unwrap().len(),
@@ -231,7 +246,7 @@ fn a_crash_before_the_index_commit_leaves_no_half_version() {
     );
     assert_eq!(
         report["incomplete_writes"].as_array().unwrap().len(),
-        1,
+        0,
         "{report}"
     );
     let (_, out, _) = run(atb(home.path(), NO_NETWORK).args(["models", "list", "--json"]));

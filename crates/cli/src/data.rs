@@ -219,6 +219,13 @@ fn import(
         time(summary.last_open_ms),
         describe_gaps(&summary.gaps)
     );
+    if let Some(first) = summary.first_conflict_ms {
+        println!(
+            "{} differ from the candles already stored (first at {}) and were left as stored; the store keeps the exchange's values",
+            plural(summary.conflicts, "row", "rows"),
+            time(first)
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -79,6 +79,9 @@ pub struct ImportSummary {
     pub candles: usize,
     /// Of those, how many the store did not hold before.
     pub inserted: u64,
+    /// How many the store held with other values: left as stored, never rewritten by a file.
+    pub conflicts: u64,
+    pub first_conflict_ms: Option<i64>,
     pub first_open_ms: i64,
     pub last_open_ms: i64,
     pub gaps: Vec<Gap>,
@@ -98,11 +101,13 @@ pub fn import_csv(
             path.display()
         )));
     };
-    let inserted =
+    let counts =
         CandleStore::open(&settings.database_path())?.import(symbol, timeframe, &candles)?;
     Ok(ImportSummary {
         candles: candles.len(),
-        inserted: inserted as u64,
+        inserted: counts.inserted,
+        conflicts: counts.conflicts,
+        first_conflict_ms: counts.first_conflict_ms,
         first_open_ms: first.open_time,
         last_open_ms: last.open_time,
         gaps: find_gaps(candles.iter().map(|c| c.open_time), timeframe.millis()),

@@ -65,12 +65,12 @@ impl CandleStore {
         symbol: &Symbol,
         timeframe: Timeframe,
         candles: &[Candle],
-    ) -> Result<u64> {
+    ) -> Result<ImportCounts> {
         let path = self.path.clone();
         let step = timeframe.millis();
-        let run = |conn: &mut Connection| -> rusqlite::Result<u64> {
+        let run = |conn: &mut Connection| -> rusqlite::Result<ImportCounts> {
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let inserted = upsert(&tx, symbol, timeframe, candles)?;
+            let counts = insert_new(&tx, symbol, timeframe, candles)?;
             let mut run_start: Option<i64> = None;
             for (i, c) in candles.iter().enumerate() {
                 let start = *run_start.get_or_insert(c.open_time);
@@ -83,7 +83,7 @@ impl CandleStore {
                 }
             }
             tx.commit()?;
-            Ok(inserted)
+            Ok(counts)
         };
         run(&mut self.conn).map_err(|source| Error::Store { path, source })
     }
@@ -251,6 +251,66 @@ fn upsert(
     Ok(inserted)
 }
 
+/// What an import did to the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ImportCounts {
+    /// Candles the store did not hold.
+    pub inserted: u64,
+    /// Candles the store already held with other values: left as stored (a file never silently
+    /// rewrites candles, which would change the data hash of versions trained on them).
+    pub conflicts: u64,
+    /// The open time of the first of those.
+    pub first_conflict_ms: Option<i64>,
+}
+
+/// Inserts the candles the store lacks and counts, without changing them, those it holds with
+/// other values.
+fn insert_new(
+    tx: &Transaction<'_>,
+    symbol: &Symbol,
+    timeframe: Timeframe,
+    candles: &[Candle],
+) -> rusqlite::Result<ImportCounts> {
+    let mut stored = tx.prepare_cached(
+        "SELECT open, high, low, close, volume FROM candles
+         WHERE symbol = ?1 AND interval = ?2 AND open_time = ?3",
+    )?;
+    let mut write = tx.prepare_cached(
+        "INSERT INTO candles (symbol, interval, open_time, open, high, low, close, volume)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?;
+    let mut counts = ImportCounts::default();
+    for c in candles {
+        let key = params![symbol.as_str(), timeframe.as_str(), c.open_time];
+        let held: Option<[f64; 5]> = stored
+            .query_row(key, |r| {
+                Ok([r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?])
+            })
+            .optional()?;
+        match held {
+            None => {
+                write.execute(params![
+                    symbol.as_str(),
+                    timeframe.as_str(),
+                    c.open_time,
+                    c.open,
+                    c.high,
+                    c.low,
+                    c.close,
+                    c.volume
+                ])?;
+                counts.inserted += 1;
+            }
+            Some(v) if v != [c.open, c.high, c.low, c.close, c.volume] => {
+                counts.conflicts += 1;
+                counts.first_conflict_ms.get_or_insert(c.open_time);
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(counts)
+}
+
 /// Merges `[start, end)` into the settled ranges, joining overlapping and touching ones.
 fn add_coverage(
     tx: &Transaction<'_>,
@@ -359,11 +419,39 @@ mod tests {
     }
 
     #[test]
+    fn an_import_never_rewrites_stored_candles() {
+        let (_d, mut s) = store();
+        let sym: Symbol = "BTCUSDT".parse().unwrap();
+        let page: Vec<Candle> = (0..3).map(|i| candle(i * H)).collect();
+        s.commit_page(&sym, Timeframe::H1, &page, 0, 3 * H).unwrap();
+        let file = [
+            page[0],
+            Candle {
+                close: page[1].close + 1.0,
+                ..page[1]
+            },
+            candle(3 * H),
+        ];
+        let counts = s.import(&sym, Timeframe::H1, &file).unwrap();
+        assert_eq!(
+            counts,
+            ImportCounts {
+                inserted: 1,
+                conflicts: 1,
+                first_conflict_ms: Some(H),
+            }
+        );
+        let stored = s.candles(&sym, Timeframe::H1, 0, 4 * H).unwrap();
+        assert_eq!(stored.len(), 4);
+        assert_eq!(stored[1].close, page[1].close, "the exchange's candle stays");
+    }
+
+    #[test]
     fn import_settles_contiguous_runs_and_coverage_reports_gaps() {
         let (_d, mut s) = store();
         let sym: Symbol = "ETHUSDT".parse().unwrap();
         let candles: Vec<Candle> = [0, 1, 2, 5, 6].iter().map(|&i| candle(i * H)).collect();
-        assert_eq!(s.import(&sym, Timeframe::H1, &candles).unwrap(), 5);
+        assert_eq!(s.import(&sym, Timeframe::H1, &candles).unwrap().inserted, 5);
         assert_eq!(
             s.missing_ranges(&sym, Timeframe::H1, 0, 7 * H).unwrap(),
             vec![(3 * H, 5 * H)]

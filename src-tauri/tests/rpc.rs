@@ -372,6 +372,41 @@ fn every_request_kind_answers_or_fails_with_its_kind() {
     );
     f.fails(Request::Delete { version: old }, ErrorKind::NotFound);
 
+    // Cancel reaches a run still loading its candles (a slow exchange here).
+    f.mock.push_faults([Fault::Delay(Duration::from_secs(3))]);
+    let (answer, stream) = f.call(Request::Train(TrainRequest {
+        series: binance("ETHUSDT", 30),
+        spec: tiny(Architecture::Tcn),
+    }));
+    let Ok(Reply::RunSnapshot(Some(loading))) = answer else {
+        panic!("{answer:?}")
+    };
+    assert_eq!(
+        f.ok(Request::CancelRun {
+            run_id: loading.run_id
+        }),
+        Reply::CancelRequested
+    );
+    let started = Instant::now();
+    let last = loop {
+        let last = stream.0.lock().unwrap().iter().rev().find_map(|r| match r {
+            Reply::Run(u) if u.is_final() => Some(u.clone()),
+            _ => None,
+        });
+        if let Some(u) = last {
+            break u;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "cancel was not heard"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(
+        matches!(&last, RunUpdate::NotRegistered { reason } if reason.contains("loading")),
+        "{last:?}"
+    );
+
     let missing: Vec<_> = RequestKind::ALL
         .iter()
         .filter(|k| !f.seen.contains(k))

@@ -209,6 +209,13 @@ pub fn start_run(
     Ok(snapshot)
 }
 
+/// Resolves once `token` is cancelled.
+async fn cancelled(token: &CancelToken) {
+    while !token.is_cancelled() {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 /// The body of a run: its final update.
 fn run(
     settings: &Settings,
@@ -224,8 +231,22 @@ fn run(
             message: format!("loading {} {} from {}", s.symbol, s.timeframe, s.source),
         },
     );
-    let series = match block_on(load_series(settings, s, &mut |_| {})) {
-        Ok(series) => series,
+    // Loading may fetch from Binance for minutes; Cancel stops it too (pages already fetched
+    // stay in the store).
+    let mut no_progress = |_| {};
+    let loading = async {
+        tokio::select! {
+            loaded = load_series(settings, s, &mut no_progress) => loaded.map(Some),
+            () = cancelled(cancel) => Ok(None),
+        }
+    };
+    let series = match block_on(loading) {
+        Ok(Some(series)) => series,
+        Ok(None) => {
+            return RunUpdate::NotRegistered {
+                reason: "cancelled while loading candles: nothing was trained or registered".into(),
+            };
+        }
         Err(e) => {
             return RunUpdate::Failed {
                 message: e.to_string(),

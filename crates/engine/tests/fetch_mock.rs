@@ -242,6 +242,27 @@ async fn a_long_ban_fails_at_once_with_its_duration() {
 }
 
 #[tokio::test]
+async fn an_enormous_body_is_refused_without_retrying() {
+    let mut f = fixture();
+    // Valid JSON (spaces, then an empty array), just far too large for a klines page.
+    f.mock
+        .push_faults([Fault::OversizedBody { bytes: 20 << 20 }]);
+    let err = fetch_candles(
+        &mut f.store,
+        &mut f.client,
+        &request("BTCUSDT", T0, 10),
+        &mut |_| {},
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(&err, Error::InvalidData(m) if m.contains("klines page")),
+        "{err}"
+    );
+    assert_eq!(f.mock.kline_requests(), 1);
+}
+
+#[tokio::test]
 async fn server_errors_and_broken_bodies_are_retried() {
     let mut f = fixture();
     f.mock.push_faults([

@@ -29,6 +29,8 @@ pub enum Fault {
     DroppedConnection,
     /// Wait this long before answering normally (to exercise client timeouts).
     Delay(Duration),
+    /// HTTP 200 with a valid but enormous body: `bytes` spaces, then `[]`.
+    OversizedBody { bytes: usize },
 }
 
 /// What the mock serves; change it before or while the server runs.
@@ -387,6 +389,11 @@ fn serve_connection(stream: TcpStream, state: &State) -> std::io::Result<()> {
         Some(Fault::TruncatedJson) => {
             let cut = &body.as_bytes()[..body.len() / 2];
             respond(&mut stream, 200, &weight_header, cut)
+        }
+        Some(Fault::OversizedBody { bytes }) => {
+            let mut huge = vec![b' '; bytes];
+            huge.extend_from_slice(b"[]");
+            respond(&mut stream, 200, &weight_header, &huge)
         }
         Some(Fault::DroppedConnection) => {
             let head = format!(

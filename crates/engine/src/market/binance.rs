@@ -201,11 +201,39 @@ impl KlinesClient {
             header("retry-after").and_then(|v| retry_after_secs(&v, chrono::Utc::now()));
         match status {
             200 => {
-                let body = response.bytes().await.map_err(|e| Attempt::Retry {
-                    cause: format!("response body cut off ({})", describe_reqwest(&e)),
-                    wait: None,
-                })?;
-                Ok((body.to_vec(), used_weight))
+                // A klines page is a few hundred kB; a body far beyond that is refused before it
+                // is read, whatever the server claims or sends.
+                let too_big = |bytes: u64| {
+                    Attempt::Fatal(Error::InvalidData(format!(
+                        "the exchange answered with more than {bytes} bytes, far more than a klines page ({} MiB at most is read); check ATB_BINANCE_URL",
+                        MAX_BODY_BYTES >> 20
+                    )))
+                };
+                if let Some(announced) = response.content_length()
+                    && announced > MAX_BODY_BYTES
+                {
+                    return Err(too_big(announced));
+                }
+                let mut body = Vec::new();
+                let mut response = response;
+                loop {
+                    match response.chunk().await {
+                        Ok(Some(chunk)) => {
+                            body.extend_from_slice(&chunk);
+                            if body.len() as u64 > MAX_BODY_BYTES {
+                                return Err(too_big(MAX_BODY_BYTES));
+                            }
+                        }
+                        Ok(None) => break,
+                        Err(e) => {
+                            return Err(Attempt::Retry {
+                                cause: format!("response body cut off ({})", describe_reqwest(&e)),
+                                wait: None,
+                            });
+                        }
+                    }
+                }
+                Ok((body, used_weight))
             }
             429 | 418 => {
                 let secs = retry_after.unwrap_or(60);
@@ -244,6 +272,9 @@ impl KlinesClient {
         }
     }
 }
+
+/// The largest response body read: a full page of 1,000 klines is about 200 kB.
+const MAX_BODY_BYTES: u64 = 16 << 20;
 
 /// `Retry-After` in either of its forms: seconds, or an HTTP date (seconds until then, at least 0).
 fn retry_after_secs(value: &str, now: chrono::DateTime<chrono::Utc>) -> Option<u64> {

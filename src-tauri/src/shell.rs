@@ -138,7 +138,7 @@ fn answer(shell: &Shell, request: Request, stream: Arc<dyn Stream>) -> Result<Re
         )?),
         Request::ExportOnnx { version } => {
             // Check the version exists before asking where to save it.
-            service::models::detail(settings, &version)?;
+            service::models::resolve(settings, &version)?;
             let chosen = shell
                 .save_dialog
                 .save_path("Save the exported ONNX model", &format!("{version}.onnx"))

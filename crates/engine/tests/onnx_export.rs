@@ -4,7 +4,7 @@
 //! tamper refusal, delete).
 
 mod common;
-use common::{params, sample_tail};
+use common::{params, quick_outcome, sample_tail};
 
 use atb_engine::Settings;
 use atb_engine::testing::inference::{BurnPredictor, WindowPredictor};
@@ -213,13 +213,7 @@ fn a_registered_version_exports_records_copies_and_refuses_tampering() {
 fn an_unexported_version_says_how_to_export() {
     let home = tempfile::tempdir().unwrap();
     let settings = Settings::resolve(home.path().to_path_buf(), None).unwrap();
-    let outcome = train(
-        &sample_tail(1_200),
-        &params(Architecture::Lstm, Variant::Lightweight, 1),
-        &mut |_| {},
-        &CancelToken::new(),
-    )
-    .unwrap();
+    let outcome = quick_outcome();
     let row = Registry::open(&settings)
         .unwrap()
         .register(&outcome, None, true)

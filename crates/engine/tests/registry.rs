@@ -6,20 +6,14 @@
 mod common;
 
 use atb_engine::testing::registry::Registry;
-use atb_engine::testing::training::{CancelToken, train};
-use atb_engine::{Architecture, Error, Settings, Variant};
-use common::{params, sample_tail};
+
+use atb_engine::{Error, Settings};
+use common::quick_outcome;
 
 fn registered() -> (tempfile::TempDir, Settings, String, String) {
     let home = tempfile::tempdir().unwrap();
     let settings = Settings::resolve(home.path().to_path_buf(), None).unwrap();
-    let outcome = train(
-        &sample_tail(1_200),
-        &params(Architecture::Lstm, Variant::Lightweight, 1),
-        &mut |_| {},
-        &CancelToken::new(),
-    )
-    .unwrap();
+    let outcome = quick_outcome();
     let row = Registry::open(&settings)
         .unwrap()
         .register(&outcome, None, false)
@@ -108,13 +102,7 @@ fn a_damaged_feature_schema_is_refused_and_reported() {
 fn a_registration_waits_behind_a_write_lock_held_past_the_busy_timeout() {
     let home = tempfile::tempdir().unwrap();
     let settings = Settings::resolve(home.path().to_path_buf(), None).unwrap();
-    let outcome = train(
-        &sample_tail(1_200),
-        &params(Architecture::Lstm, Variant::Lightweight, 1),
-        &mut |_| {},
-        &CancelToken::new(),
-    )
-    .unwrap();
+    let outcome = quick_outcome();
     let mut registry = Registry::open(&settings).unwrap();
     // Another process holds the write lock for 12 s, longer than the 10 s busy timeout (a long
     // CSV import does).

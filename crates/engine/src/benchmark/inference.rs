@@ -77,7 +77,8 @@ pub fn time_inference(
     })
 }
 
-/// `n` reproducible windows of `[l, f]` in the standardised range, for timing.
+/// `n` reproducible windows of `[l, f]` in the standardised range, for timing (benchmarks).
+#[cfg(feature = "testing")]
 pub fn synthetic_windows(n: usize, l: usize, f: usize) -> Vec<f32> {
     (0..n * l * f)
         .map(|i| ((i * 7919 % 1013) as f32 / 1013.0 - 0.5) * 4.0)

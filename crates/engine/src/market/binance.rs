@@ -104,10 +104,6 @@ impl KlinesClient {
         self.requests
     }
 
-    pub fn base_url(&self) -> &str {
-        &self.base_url
-    }
-
     /// Closed candles with open time in `[start_ms, end_ms]` (inclusive, as Binance's `endTime`),
     /// at most `limit`. Also returns how many rows Binance sent before the still-open candle was
     /// dropped, so a caller can tell a full page from the end of the data.

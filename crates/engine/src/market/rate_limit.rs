@@ -63,6 +63,7 @@ impl WeightBudget {
         Duration::from_millis((next_minute - now_ms) as u64 + 250)
     }
 
+    #[cfg(test)]
     pub fn used(&self) -> u32 {
         self.used
     }

@@ -36,8 +36,21 @@ pub struct OnnxDocument {
 }
 
 impl OnnxDocument {
+    /// The `(L, F)` of `n` windows given as `values_len` row-major floats, or why they are not
+    /// `n` windows of this model's input (both runtimes check the same way).
+    pub fn window_dims(&self, values_len: usize, n: usize) -> Result<(usize, usize)> {
+        let (l, f) = (self.schema.sequence_length, self.schema.n_features);
+        if Some(values_len) != n.checked_mul(l * f) {
+            return Err(Error::InvalidRequest(format!(
+                "{values_len} values are not {n} windows of [{l}, {f}]"
+            )));
+        }
+        Ok((l, f))
+    }
+
     /// The description of a model that is not in the registry (benchmarks, tests): identity
     /// scalers, a one-bar log-return target, placeholder names.
+    #[cfg(feature = "testing")]
     pub fn standalone(
         architecture: &str,
         variant: &str,

@@ -26,7 +26,11 @@ pub mod onnxruntime;
 pub mod proto;
 pub mod runtime;
 
+// The engine's own tests and benchmarks reach these through `testing::onnx`.
+#[cfg(feature = "testing")]
 pub use document::{OPSET, OnnxDocument, model_document, read_metadata};
-pub use export::{ExportReport, PARITY_TOLERANCE, PARITY_WINDOWS, export_loaded, export_version};
+#[cfg(feature = "testing")]
+pub use export::export_version;
+pub use export::{ExportReport, PARITY_TOLERANCE, PARITY_WINDOWS, export_loaded};
 pub use onnxruntime::OrtModel;
 pub use runtime::OnnxModel;

@@ -17,9 +17,6 @@ use ort::value::Tensor;
 use super::document::{OnnxDocument, read_metadata};
 use crate::error::{Error, Result};
 
-/// The runtime named in reports.
-pub const RUNTIME_NAME: &str = "ONNX Runtime";
-
 /// The environment variable naming the library file.
 pub const LIBRARY_ENV: &str = "ATB_ONNXRUNTIME";
 
@@ -92,11 +89,6 @@ pub fn ensure_loaded() -> Result<&'static Path> {
         .map_err(|e| Error::OnnxRuntime(e.clone()))
 }
 
-/// Whether ONNX Runtime can be used in this process.
-pub fn available() -> bool {
-    ensure_loaded().is_ok()
-}
-
 /// An ONNX forecast model in an ONNX Runtime session (full graph optimisation, one intra-op
 /// thread: the setting for single-window latency).
 pub struct OrtModel {
@@ -143,16 +135,7 @@ impl OrtModel {
 
     /// Outputs `[n]` for `n` windows `values` (`[n, L, F]` row-major, already scaled).
     pub fn predict(&self, values: &[f32], n: usize) -> Result<Vec<f32>> {
-        let (l, f) = (
-            self.document.schema.sequence_length,
-            self.document.schema.n_features,
-        );
-        if values.len() != n * l * f {
-            return Err(Error::InvalidRequest(format!(
-                "{} values are not {n} windows of [{l}, {f}]",
-                values.len()
-            )));
-        }
+        let (l, f) = self.document.window_dims(values.len(), n)?;
         if n == 0 {
             return Ok(Vec::new());
         }

@@ -71,16 +71,7 @@ impl OnnxModel {
 
     /// Outputs `[n]` for `n` windows `values` (`[n, L, F]` row-major, already scaled).
     pub fn predict(&self, values: &[f32], n: usize) -> Result<Vec<f32>> {
-        let (l, f) = (
-            self.document.schema.sequence_length,
-            self.document.schema.n_features,
-        );
-        if values.len() != n * l * f {
-            return Err(Error::InvalidRequest(format!(
-                "{} values are not {n} windows of [{l}, {f}]",
-                values.len()
-            )));
-        }
+        let (l, f) = self.document.window_dims(values.len(), n)?;
         if n == 0 {
             return Ok(Vec::new());
         }

@@ -20,7 +20,6 @@ pub const ONNX_FILE: &str = "model.onnx";
 /// An exported version ready to run in tract.
 pub struct LoadedOnnx {
     pub row: ModelRow,
-    pub export: OnnxExport,
     pub model: OnnxModel,
 }
 
@@ -166,9 +165,9 @@ impl Registry {
 
     /// Loads a version's exported `model.onnx` into tract (hash checked).
     pub fn load_onnx(&self, reference: &str) -> Result<LoadedOnnx> {
-        let (row, export, bytes) = self.onnx_bytes(reference)?;
+        let (row, _, bytes) = self.onnx_bytes(reference)?;
         let model = OnnxModel::from_bytes(&bytes)?;
-        Ok(LoadedOnnx { row, export, model })
+        Ok(LoadedOnnx { row, model })
     }
 
     /// Opens a version's exported `model.onnx` in ONNX Runtime (hash checked; the library is

@@ -35,7 +35,9 @@ use index::{comparisons_json, scope, set_alias};
 use layout::{crash_point, read_dirs};
 
 pub use index::LATEST;
-pub use layout::{METADATA_FILE, SCHEMA_FILE, WEIGHTS_FILE};
+#[cfg(feature = "testing")]
+pub use layout::METADATA_FILE;
+pub use layout::{SCHEMA_FILE, WEIGHTS_FILE};
 pub use verify::VerifyReport;
 
 /// The registry under one `ATB_HOME`.
@@ -85,10 +87,6 @@ impl Registry {
 
     fn err(&self, source: rusqlite::Error) -> Error {
         db_err(&self.db_path)(source)
-    }
-
-    pub fn home(&self) -> &Path {
-        &self.home
     }
 }
 

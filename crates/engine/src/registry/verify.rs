@@ -27,7 +27,16 @@ pub struct VerifyReport {
 
 /// Whether the process that named a temporary folder `.tmp-PID-NANOS` still runs: `None` when
 /// the name has no process id or the platform has no `/proc` to ask.
-pub(super) fn writer_alive(folder_name: &str) -> Option<bool> {
+/// A folder at a version's depth under `models/`.
+struct VersionLevelFolder {
+    path: PathBuf,
+    /// Its own name (`VERSION_ID`, or `.tmp-PID-NANOS` for a registration being written).
+    name: String,
+    /// Its path relative to `ATB_HOME`, as reports show it.
+    shown: String,
+}
+
+fn writer_alive(folder_name: &str) -> Option<bool> {
     let pid: u32 = folder_name
         .strip_prefix(".tmp-")?
         .split('-')
@@ -46,30 +55,37 @@ impl Registry {
     /// Run when a training starts, so leftovers do not pile up.
     pub fn remove_stale_temporaries(&self) -> Result<Vec<String>> {
         let mut removed = Vec::new();
-        let models = self.home.join("models");
-        for symbol in read_dirs(&models) {
-            for timeframe in read_dirs(&symbol) {
-                for arch in read_dirs(&timeframe) {
-                    for folder in read_dirs(&arch) {
-                        let name = folder
-                            .file_name()
-                            .map(|n| n.to_string_lossy().into_owned())
-                            .unwrap_or_default();
-                        if name.starts_with(".tmp-") && writer_alive(&name) == Some(false) {
-                            std::fs::remove_dir_all(&folder).map_err(io(&folder))?;
-                            removed.push(
-                                folder
-                                    .strip_prefix(&self.home)
-                                    .unwrap_or(&folder)
-                                    .display()
-                                    .to_string(),
-                            );
-                        }
-                    }
-                }
+        for folder in self.version_level_folders() {
+            if writer_alive(&folder.name) == Some(false) {
+                std::fs::remove_dir_all(&folder.path).map_err(io(&folder.path))?;
+                removed.push(folder.shown);
             }
         }
         Ok(removed)
+    }
+
+    /// Every folder at the depth of a version (`models/SYMBOL/TIMEFRAME/ARCHITECTURE/*`),
+    /// versions and temporary folders alike, in order.
+    fn version_level_folders(&self) -> Vec<VersionLevelFolder> {
+        let models = self.home.join("models");
+        read_dirs(&models)
+            .iter()
+            .flat_map(|symbol| read_dirs(symbol))
+            .flat_map(|timeframe| read_dirs(&timeframe))
+            .flat_map(|architecture| read_dirs(&architecture))
+            .map(|path| VersionLevelFolder {
+                name: path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                shown: path
+                    .strip_prefix(&self.home)
+                    .unwrap_or(&path)
+                    .display()
+                    .to_string(),
+                path,
+            })
+            .collect()
     }
 
     /// Checks every version's files and hashes and finds orphans; deletes nothing.
@@ -122,30 +138,14 @@ impl Registry {
         }
         let indexed: std::collections::HashSet<PathBuf> =
             rows.iter().map(|r| self.folder(r)).collect();
-        let models = self.home.join("models");
-        for symbol in read_dirs(&models) {
-            for timeframe in read_dirs(&symbol) {
-                for arch in read_dirs(&timeframe) {
-                    for version in read_dirs(&arch) {
-                        let shown = version
-                            .strip_prefix(&self.home)
-                            .unwrap_or(&version)
-                            .display()
-                            .to_string();
-                        let name = version
-                            .file_name()
-                            .map(|n| n.to_string_lossy().into_owned())
-                            .unwrap_or_default();
-                        if name.starts_with(".tmp-") {
-                            match writer_alive(&name) {
-                                Some(false) => report.incomplete_writes.push(shown),
-                                _ => report.registrations_in_progress.push(shown),
-                            }
-                        } else if !indexed.contains(&version) {
-                            report.orphan_folders.push(shown);
-                        }
-                    }
+        for folder in self.version_level_folders() {
+            if folder.name.starts_with(".tmp-") {
+                match writer_alive(&folder.name) {
+                    Some(false) => report.incomplete_writes.push(folder.shown),
+                    _ => report.registrations_in_progress.push(folder.shown),
                 }
+            } else if !indexed.contains(&folder.path) {
+                report.orphan_folders.push(folder.shown);
             }
         }
         Ok(report)

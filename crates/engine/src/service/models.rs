@@ -17,6 +17,11 @@ use crate::registry::metadata::ModelMetadata;
 use crate::registry::{Registry, VerifyReport};
 use crate::settings::Settings;
 
+/// The index row of a version by id or alias (nothing is read from its folder).
+pub fn resolve(settings: &Settings, reference: &str) -> Result<ModelRow> {
+    Registry::open(settings)?.resolve(reference)
+}
+
 /// Registered versions, oldest first; only `symbol`'s when given.
 pub fn list(settings: &Settings, symbol: Option<&Symbol>) -> Result<Vec<ModelRow>> {
     Registry::open(settings)?.list(symbol.map(Symbol::as_str))

@@ -4,7 +4,7 @@ use atb_engine::CandleSource;
 use atb_engine::testing::market::sample::sample_candles;
 use atb_engine::testing::market::source::CandleSeries;
 use atb_engine::testing::market::{Symbol, Timeframe};
-use atb_engine::testing::training::TrainSpec;
+use atb_engine::testing::training::{CancelToken, TrainOutcome, TrainSpec, train};
 use atb_models::{Architecture, DeviceChoice, Variant};
 
 /// The last `n` candles of the bundled sample.
@@ -27,4 +27,16 @@ pub fn params(architecture: Architecture, variant: Variant, epochs: usize) -> Tr
         device: DeviceChoice::Cpu,
         ..TrainSpec::default()
     }
+}
+
+/// A quickly trained `lstm lightweight`: one epoch on the last 1,200 sample candles.
+#[allow(dead_code)] // not every test file registers a version
+pub fn quick_outcome() -> TrainOutcome {
+    train(
+        &sample_tail(1_200),
+        &params(Architecture::Lstm, Variant::Lightweight, 1),
+        &mut |_| {},
+        &CancelToken::new(),
+    )
+    .unwrap()
 }

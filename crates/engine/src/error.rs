@@ -56,7 +56,7 @@ pub enum Error {
         reason: String,
     },
 
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read or write {path}: {source}")]
     Io {
         path: PathBuf,
         #[source]

@@ -28,7 +28,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let tmp = path.with_extension(format!("tmp-{}-{n}", std::process::id()));
-    std::fs::write(&tmp, bytes).map_err(io(&tmp))?;
+    // Errors name the file the caller asked for, not the temporary sibling.
+    std::fs::write(&tmp, bytes).map_err(io(path))?;
     let file = std::fs::File::open(&tmp).map_err(io(&tmp))?;
     file.sync_all().map_err(io(&tmp))?;
     std::fs::rename(&tmp, path).map_err(io(path))

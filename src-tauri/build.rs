@@ -28,7 +28,15 @@ fn main() {
         // A build script can only fail by panicking; say what broke and how to fix it.
         panic!("\n\natb-desktop: the wasm UI could not be built: {message}\n\n");
     }
-    let attributes = tauri_build::Attributes::new().config_path(root.join("tauri.conf.json"));
+    println!(
+        "cargo:rerun-if-changed={}",
+        manifest.join("capabilities").display()
+    );
+    // Declaring the app's commands makes every command not granted by `capabilities/` refused.
+    let attributes = tauri_build::Attributes::new()
+        .config_path(root.join("tauri.conf.json"))
+        // `atb_protocol::rpc::COMMAND`; tests/config.rs checks the two agree.
+        .app_manifest(tauri_build::AppManifest::new().commands(&["rpc"]));
     if let Err(e) = tauri_build::try_build(attributes) {
         panic!("\n\natb-desktop: Tauri's build step failed: {e:#}\n\n");
     }

@@ -1,6 +1,7 @@
 //! The atb desktop shell: opens the engine on `ATB_HOME`, serves the embedded wasm UI and answers
 //! its one command, `rpc` ([`atb_protocol::rpc`]), by passing each request to [`shell::handle`].
 
+pub mod instance;
 pub mod shell;
 
 use std::path::PathBuf;
@@ -11,10 +12,11 @@ use atb_engine::Settings;
 use atb_engine::service::{NoListener, start_run};
 use atb_protocol::rpc::{ErrorKind, ErrorReply, Reply, Request};
 use tauri::ipc::Channel;
-use tauri::{AppHandle, State};
-use tauri_plugin_dialog::DialogExt;
+use tauri::{AppHandle, Manager, State, WindowEvent};
+use tauri_plugin_dialog::{DialogExt, MessageDialogButtons, MessageDialogKind};
 
-use shell::{SaveDialog, Shell, Stream};
+use instance::Claim;
+use shell::{CloseChoice, FileDialogs, Shell, Stream};
 
 /// A training request (JSON, a `TrainRequest` as the Train screen sends it) to start as the app
 /// opens; the UI attaches to it like a page reloaded mid-run. Used by
@@ -45,10 +47,10 @@ impl Stream for Channel<Reply> {
     }
 }
 
-/// The native save dialog.
-struct NativeSaveDialog(AppHandle);
+/// The native file dialogs.
+struct NativeDialogs(AppHandle);
 
-impl SaveDialog for NativeSaveDialog {
+impl FileDialogs for NativeDialogs {
     fn save_path(&self, title: &str, suggested_name: &str) -> Result<Option<PathBuf>, ErrorReply> {
         let Some(chosen) = self
             .0
@@ -61,23 +63,87 @@ impl SaveDialog for NativeSaveDialog {
         else {
             return Ok(None);
         };
-        chosen.into_path().map(Some).map_err(|e| {
-            ErrorReply::new(
-                ErrorKind::InvalidInput,
-                format!("the chosen location is not a local file: {e}"),
-            )
-        })
+        local_path(chosen)
+    }
+
+    fn open_csv(&self, title: &str) -> Result<Option<PathBuf>, ErrorReply> {
+        let Some(chosen) = self
+            .0
+            .dialog()
+            .file()
+            .set_title(title)
+            .add_filter("Candle CSV", &["csv"])
+            .blocking_pick_file()
+        else {
+            return Ok(None);
+        };
+        local_path(chosen)
+    }
+}
+
+fn local_path(chosen: tauri_plugin_dialog::FilePath) -> Result<Option<PathBuf>, ErrorReply> {
+    chosen.into_path().map(Some).map_err(|e| {
+        ErrorReply::new(
+            ErrorKind::InvalidInput,
+            format!("the chosen location is not a local file: {e}"),
+        )
+    })
+}
+
+/// Asks whether to cancel the run in progress before closing (blocking: not on the main thread).
+fn ask_to_cancel(app: &AppHandle) -> CloseChoice {
+    let cancel = app
+        .dialog()
+        .message("A model is still training. Cancel the run and close atb, or keep training?")
+        .title("Training in progress")
+        .kind(MessageDialogKind::Warning)
+        .buttons(MessageDialogButtons::OkCancelCustom(
+            "Cancel training and close".into(),
+            "Keep training".into(),
+        ))
+        .blocking_show();
+    if cancel {
+        CloseChoice::CancelRun
+    } else {
+        CloseChoice::KeepTraining
+    }
+}
+
+/// Brings the main window forward (a second launch asked for it).
+fn focus_main(app: &AppHandle) {
+    if let Some(window) = app.get_webview_window("main") {
+        let _ = window.unminimize();
+        let _ = window.show();
+        let _ = window.set_focus();
     }
 }
 
 /// Starts the app; returns when its window is closed.
 pub fn run() -> anyhow::Result<()> {
     let settings = Settings::from_env()?;
+    std::fs::create_dir_all(&settings.home)
+        .with_context(|| format!("cannot create ATB_HOME {}", settings.home.display()))?;
+    let listener = match instance::claim(&settings.home).map_err(anyhow::Error::msg)? {
+        Claim::AlreadyRunning => {
+            eprintln!(
+                "atb-desktop: already running on ATB_HOME {}; brought its window forward",
+                settings.home.display()
+            );
+            return Ok(());
+        }
+        Claim::First(listener) => listener,
+    };
+    let _socket = instance::SocketFile(settings.home.join(instance::SOCKET_NAME));
     eprintln!("atb-desktop: using ATB_HOME {}", settings.home.display());
     tauri::Builder::default()
         .plugin(tauri_plugin_dialog::init())
         .setup(move |app| {
-            let shell = Shell::new(settings, Arc::new(NativeSaveDialog(app.handle().clone())));
+            let handle = app.handle().clone();
+            instance::serve(listener, move || {
+                let app = handle.clone();
+                let _ = handle.run_on_main_thread(move || focus_main(&app));
+            });
+            let shell = Shell::new(settings, Arc::new(NativeDialogs(app.handle().clone())));
             if let Ok(json) = std::env::var(START_RUN_ENV) {
                 let request = serde_json::from_str(&json)
                     .with_context(|| format!("{START_RUN_ENV} is not a training request in JSON"))?;
@@ -86,8 +152,26 @@ pub fn run() -> anyhow::Result<()> {
                         .with_context(|| format!("{START_RUN_ENV} could not start"))?;
                 eprintln!("atb-desktop: started run {} from {START_RUN_ENV}", snapshot.run_id);
             }
-            tauri::Manager::manage(app, shell);
+            app.manage(shell);
             Ok(())
+        })
+        .on_window_event(|window, event| {
+            let WindowEvent::CloseRequested { api, .. } = event else {
+                return;
+            };
+            let shell = window.state::<Shell>().inner().clone();
+            let Some(id) = shell.runs.active_run() else {
+                return;
+            };
+            // The question blocks, so it runs off the main thread; the window closes (or not)
+            // once the user has answered and a cancelled run has ended.
+            api.prevent_close();
+            let window = window.clone();
+            std::thread::spawn(move || {
+                if shell::close_while_training(&shell, id, || ask_to_cancel(window.app_handle())) {
+                    let _ = window.destroy();
+                }
+            });
         })
         .invoke_handler(tauri::generate_handler![rpc])
         .run(tauri::generate_context!("../tauri.conf.json"))

@@ -24,9 +24,13 @@ pub trait Stream: Send + Sync {
     fn send(&self, reply: Reply) -> bool;
 }
 
-/// Asks the user where to save a file; `None` when they closed the dialog without choosing.
-pub trait SaveDialog: Send + Sync {
+/// The native file dialogs, run by the shell: the page never names a path. `None` when the user
+/// closed the dialog without choosing.
+pub trait FileDialogs: Send + Sync {
+    /// Where to save a file.
     fn save_path(&self, title: &str, suggested_name: &str) -> Result<Option<PathBuf>, ErrorReply>;
+    /// Which candle CSV file to import.
+    fn open_csv(&self, title: &str) -> Result<Option<PathBuf>, ErrorReply>;
 }
 
 /// What every request shares. Cheap to clone: the run table and the last fetch are shared.
@@ -35,16 +39,16 @@ pub struct Shell {
     pub settings: Settings,
     pub runs: Arc<Runs>,
     pub last_fetch: Arc<Mutex<Option<FetchSummary>>>,
-    pub save_dialog: Arc<dyn SaveDialog>,
+    pub dialogs: Arc<dyn FileDialogs>,
 }
 
 impl Shell {
-    pub fn new(settings: Settings, save_dialog: Arc<dyn SaveDialog>) -> Self {
+    pub fn new(settings: Settings, dialogs: Arc<dyn FileDialogs>) -> Self {
         Self {
             settings,
             runs: Arc::default(),
             last_fetch: Arc::default(),
-            save_dialog,
+            dialogs,
         }
     }
 }
@@ -140,7 +144,7 @@ fn answer(shell: &Shell, request: Request, stream: Arc<dyn Stream>) -> Result<Re
             // Check the version exists before asking where to save it.
             service::models::resolve(settings, &version)?;
             let chosen = shell
-                .save_dialog
+                .dialogs
                 .save_path("Save the exported ONNX model", &format!("{version}.onnx"))
                 .map_err(|e| Error::InvalidRequest(e.message))?;
             match chosen {
@@ -165,16 +169,66 @@ fn answer(shell: &Shell, request: Request, stream: Arc<dyn Stream>) -> Result<Re
         Request::Delete { version } => {
             Reply::Deleted(service::models::delete(settings, &version, false)?.version_id)
         }
+        Request::ImportCsv { symbol, timeframe } => {
+            let chosen = shell
+                .dialogs
+                .open_csv(&format!(
+                    "Import {symbol} {timeframe} candles from a CSV file"
+                ))
+                .map_err(|e| Error::InvalidRequest(e.message))?;
+            match chosen {
+                None => Reply::Imported(None),
+                // The file the user chose, read with the engine's checks (a regular file, size
+                // capped, content never echoed at length in errors).
+                Some(path) => Reply::Imported(Some(service::data::import_csv(
+                    settings, &symbol, &path, timeframe,
+                )?)),
+            }
+        }
     })
+}
+
+/// What the user chose when closing the window while a run was training.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CloseChoice {
+    /// Cancel the run, wait for it to end cleanly, then close.
+    CancelRun,
+    /// Leave the window open and the run going.
+    KeepTraining,
+}
+
+/// How long closing waits for a cancelled run to end (a batch, or a registration already under
+/// way) before closing anyway; verify and the next run clear anything left half-written.
+pub const CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// Run on a worker thread when the window is asked to close while run `id` trains: asks the user
+/// and, when they choose to cancel, cancels the run and waits for its final update. True when the
+/// window may close now.
+pub fn close_while_training(shell: &Shell, id: u64, ask: impl FnOnce() -> CloseChoice) -> bool {
+    match ask() {
+        CloseChoice::KeepTraining => false,
+        CloseChoice::CancelRun => {
+            // Refused only when the run ended while the question was open: nothing to wait for.
+            let _ = shell.runs.cancel(id);
+            if !shell.runs.wait_until_ended(id, CLOSE_WAIT) {
+                eprintln!(
+                    "atb-desktop: run {id} did not end within {} s of Cancel; closing anyway",
+                    CLOSE_WAIT.as_secs()
+                );
+            }
+            true
+        }
+    }
 }
 
 /// The page may ask for Binance or the bundled sample, never for a file: a `csv:PATH` from the
 /// webview would let a compromised page read any file the user can (`/proc/self/environ`) or
-/// block a worker on a FIFO. The UI never offers one; CSV files go through `atb data import`.
+/// block a worker on a FIFO. CSV files are imported through the shell's open dialog
+/// ([`Request::ImportCsv`]) into the store, then read from there as Binance candles.
 fn refuse_files(series: &SeriesRequest) -> Result<(), Error> {
     match &series.source {
         CandleSource::Csv(_) => Err(Error::InvalidRequest(
-            "the desktop app reads candles from Binance or the bundled sample only; import a CSV file with `atb data import SYMBOL FILE`, then pick Binance as the source".into(),
+            "the desktop app reads candles from Binance or the bundled sample only; import a CSV file with Import CSV on the Data screen, then pick Binance as the source".into(),
         )),
         CandleSource::Binance | CandleSource::Sample => Ok(()),
     }

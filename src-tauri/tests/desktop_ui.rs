@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use atb_desktop::shell::{self, SaveDialog, Shell, Stream};
+use atb_desktop::shell::{self, FileDialogs, Shell, Stream};
 use atb_engine::Settings;
 use atb_protocol::rpc::{ErrorReply, Reply};
 use atb_protocol::vocab::{Architecture, DeviceChoice, Variant};
@@ -56,11 +56,16 @@ impl Backend for ShellBackend {
     }
 }
 
+/// Dialogs answered by the test: saves go to `.0`, the file to import is `.0` with `.csv`.
 struct SaveTo(PathBuf);
 
-impl SaveDialog for SaveTo {
+impl FileDialogs for SaveTo {
     fn save_path(&self, _: &str, _: &str) -> Result<Option<PathBuf>, ErrorReply> {
         Ok(Some(self.0.clone()))
+    }
+
+    fn open_csv(&self, _: &str) -> Result<Option<PathBuf>, ErrorReply> {
+        Ok(Some(self.0.with_extension("csv")))
     }
 }
 
@@ -88,6 +93,70 @@ fn wait_until(h: &mut Harness<'static, AtbApp>, what: &str, done: impl Fn(&AtbAp
         h.step();
     }
     h.step();
+}
+
+#[test]
+fn import_a_csv_with_a_bad_row_then_a_good_one() {
+    let home = tempfile::tempdir().unwrap();
+    let dialog_path = home.path().join("chosen");
+    let csv = dialog_path.with_extension("csv");
+    let settings = Settings::resolve(home.path().join("atb"), None).unwrap();
+    let shell = Shell::new(settings, Arc::new(SaveTo(dialog_path)));
+    let app = AtbApp::new(Box::new(ShellBackend {
+        shell,
+        inbox: Inbox::default(),
+    }));
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(1400.0, 1200.0))
+        .build_ui_state(|ui, app: &mut AtbApp| app.ui(ui), app);
+    wait_until(&mut h, "the app info", |a| a.state.info.is_some());
+    h.state_mut().state.screen = Screen::Data;
+    h.run();
+    set_text(&mut h, "Symbol", "ETHUSDT");
+    assert_eq!(h.state().state.data.form.symbol, "ETHUSDT");
+    let header = "open_time_ms,open,high,low,close,volume\n";
+    let row = |hour: i64, close: &str| {
+        format!(
+            "{},100,110,90,{close},5\n",
+            1_704_067_200_000 + hour * 3_600_000
+        )
+    };
+    std::fs::write(
+        &csv,
+        format!("{header}{}{}", row(0, "101"), row(1, "not-a-price")),
+    )
+    .unwrap();
+    h.get_by_role_and_label(Role::Button, "Import CSV…").click();
+    let started = Instant::now();
+    while h.state().state.errors.is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no error shown"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+        h.step();
+    }
+    let error = h.state().state.errors[0].clone();
+    assert!(
+        error.contains("line 3") && error.contains("not-a-price"),
+        "{error}"
+    );
+    assert!(!h.state().state.data.importing);
+    h.state_mut().state.errors.clear();
+    h.run();
+
+    std::fs::write(&csv, format!("{header}{}{}", row(0, "101"), row(1, "102"))).unwrap();
+    h.get_by_role_and_label(Role::Button, "Import CSV…").click();
+    wait_until(&mut h, "the import", |a| a.state.data.last_import.is_some());
+    let said = h.state().state.data.last_import.clone().unwrap();
+    assert!(said.contains("Imported 2 candles (2 new)"), "{said}");
+    wait_until(&mut h, "the stored series", |a| {
+        a.state.data.overview.as_ref().is_some_and(|o| {
+            o.coverage
+                .iter()
+                .any(|c| c.symbol.as_str() == "ETHUSDT" && c.rows == 2)
+        })
+    });
 }
 
 #[test]

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use atb_desktop::shell::{self, SaveDialog, Shell, Stream};
+use atb_desktop::shell::{self, CloseChoice, FileDialogs, Shell, Stream};
 use atb_engine::Settings;
 use atb_mock_binance::{Fault, MockBinance, MockConfig};
 use atb_protocol::desktop::{RunUpdate, SeriesRequest, TrainRequest};
@@ -26,13 +26,18 @@ impl Stream for Collected {
     }
 }
 
-/// A save dialog that answers with whatever the test put in it (`None`: the user cancelled).
+/// Dialogs that answer with whatever the test put in them (`None`: the user cancelled): the save
+/// dialog with `.0`, the open dialog with `.1`.
 #[derive(Default)]
-struct ScriptedDialog(Mutex<Option<PathBuf>>);
+struct ScriptedDialog(Mutex<Option<PathBuf>>, Mutex<Option<PathBuf>>);
 
-impl SaveDialog for ScriptedDialog {
+impl FileDialogs for ScriptedDialog {
     fn save_path(&self, _: &str, _: &str) -> Result<Option<PathBuf>, ErrorReply> {
         Ok(self.0.lock().unwrap().clone())
+    }
+
+    fn open_csv(&self, _: &str) -> Result<Option<PathBuf>, ErrorReply> {
+        Ok(self.1.lock().unwrap().clone())
     }
 }
 
@@ -188,7 +193,7 @@ fn every_request_kind_answers_or_fails_with_its_kind() {
         ..sample(3)
     };
     let refused = f.fails(Request::Candles(file.clone()), ErrorKind::InvalidInput);
-    assert!(refused.contains("atb data import"), "{refused}");
+    assert!(refused.contains("Import CSV"), "{refused}");
     f.fails(Request::Fetch(file.clone()), ErrorKind::InvalidInput);
     f.fails(
         Request::Train(TrainRequest {
@@ -201,6 +206,27 @@ fn every_request_kind_answers_or_fails_with_its_kind() {
         Request::Fetch(binance("NOPEUSDT", 3)),
         ErrorKind::InvalidInput,
     );
+    // CSV files come in through the shell's open dialog only.
+    let import = || Request::ImportCsv {
+        symbol: "ETHUSDT".parse::<Symbol>().unwrap(),
+        timeframe: atb_protocol::vocab::Timeframe::H1,
+    };
+    assert_eq!(f.ok(import()), Reply::Imported(None));
+    *f.dialog.1.lock().unwrap() = Some(PathBuf::from("/dev/zero"));
+    let refused = f.fails(import(), ErrorKind::InvalidInput);
+    assert!(refused.contains("not a regular file"), "{refused}");
+    let csv = f._home.path().join("eth.csv");
+    std::fs::write(
+        &csv,
+        "open_time_ms,open,high,low,close,volume\n1704067200000,1,2,0.5,1.5,10\n",
+    )
+    .unwrap();
+    *f.dialog.1.lock().unwrap() = Some(csv);
+    let Reply::Imported(Some(imported)) = f.ok(import()) else {
+        panic!()
+    };
+    assert_eq!((imported.candles, imported.inserted), (1, 1));
+    *f.dialog.1.lock().unwrap() = None;
     // A long ban fails at once (a short one is waited out).
     f.mock.push_faults([Fault::Banned {
         retry_after_secs: 7_200,
@@ -223,7 +249,8 @@ fn every_request_kind_answers_or_fails_with_its_kind() {
         panic!()
     };
     assert_eq!(overview.last_fetch, Some(summary));
-    assert_eq!(overview.coverage.len(), 1);
+    // The fetched series and the imported one.
+    assert_eq!(overview.coverage.len(), 2);
     assert!(matches!(
         f.ok(Request::Candles(binance("BTCUSDT", 3))),
         Reply::Candles(c) if c.candles >= 70
@@ -412,4 +439,41 @@ fn every_request_kind_answers_or_fails_with_its_kind() {
         .filter(|k| !f.seen.contains(k))
         .collect();
     assert!(missing.is_empty(), "never exercised: {missing:?}");
+}
+
+#[test]
+fn closing_the_window_mid_run_asks_then_cancels_and_waits_for_the_run_to_end() {
+    let mut f = Fixture::new();
+    let (answer, stream) = f.call(Request::Train(TrainRequest {
+        series: sample(40),
+        spec: TrainSpec {
+            epochs: 500,
+            patience: 500,
+            ..tiny(Architecture::Tcn)
+        },
+    }));
+    let Ok(Reply::RunSnapshot(Some(snapshot))) = answer else {
+        panic!("Train did not start: {answer:?}");
+    };
+    let id = snapshot.run_id;
+    assert_eq!(f.shell.runs.active_run(), Some(id));
+    // "Keep training": the window stays, the run goes on.
+    assert!(!shell::close_while_training(&f.shell, id, || {
+        CloseChoice::KeepTraining
+    }));
+    assert_eq!(f.shell.runs.active_run(), Some(id));
+    // "Cancel training and close": returns only once the run has ended, unregistered.
+    assert!(shell::close_while_training(&f.shell, id, || {
+        CloseChoice::CancelRun
+    }));
+    assert_eq!(f.shell.runs.active_run(), None);
+    let last = stream.0.lock().unwrap().last().cloned();
+    assert!(
+        matches!(last, Some(Reply::Run(RunUpdate::NotRegistered { .. }))),
+        "{last:?}"
+    );
+    let Reply::Models(rows) = f.ok(Request::ListModels) else {
+        panic!()
+    };
+    assert!(rows.is_empty());
 }

@@ -146,6 +146,10 @@ impl UiState {
                 ));
                 out.send(Request::ListModels);
             }
+            Reply::Imported(summary) => {
+                self.data.imported(summary);
+                out.send(Request::DataOverview);
+            }
             Reply::Deleted(version) => {
                 self.models.forget(&version);
                 if self.detail.version.as_deref() == Some(&version) {

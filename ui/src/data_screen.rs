@@ -4,7 +4,7 @@
 use atb_protocol::desktop::{CandleChart, DataOverview, SeriesRequest};
 use atb_protocol::spec::FieldProblem;
 use atb_protocol::vocab::{CandleSource, Symbol, Timeframe};
-use atb_protocol::{FetchProgress, FetchSummary};
+use atb_protocol::{FetchProgress, FetchSummary, ImportSummary};
 use egui::Ui;
 use egui_plot::{Line, Plot, PlotPoints, VLine};
 
@@ -115,6 +115,9 @@ pub struct DataScreen {
     pub fetching: bool,
     pub fetch_progress: Option<FetchProgress>,
     pub last_fetch: Option<FetchSummary>,
+    pub importing: bool,
+    /// What the last import said (or that the dialog was closed).
+    pub last_import: Option<String>,
 }
 
 impl DataScreen {
@@ -129,8 +132,31 @@ impl DataScreen {
         self.last_fetch = Some(summary);
     }
 
+    pub fn imported(&mut self, summary: Option<ImportSummary>) {
+        self.importing = false;
+        self.last_import = Some(match summary {
+            None => "No file chosen: nothing was imported.".into(),
+            Some(s) => {
+                let mut text = format!(
+                    "Imported {} candles ({} new), {} gap(s).",
+                    s.candles,
+                    s.inserted,
+                    s.gaps.len()
+                );
+                if s.conflicts > 0 {
+                    text.push_str(&format!(
+                        " {} candle(s) differ from the ones already stored and were left as stored.",
+                        s.conflicts
+                    ));
+                }
+                text
+            }
+        });
+    }
+
     pub fn request_failed(&mut self, request: RequestKind) {
         match request {
+            RequestKind::ImportCsv => self.importing = false,
             RequestKind::Fetch => {
                 self.fetching = false;
                 self.fetch_progress = None;
@@ -172,7 +198,25 @@ impl DataScreen {
                 self.fetch_progress = None;
                 out.send(Request::Fetch(r.clone()));
             }
+            let import = ui
+                .add_enabled(ok && !self.importing, egui::Button::new("Import CSV…"))
+                .on_hover_text(
+                    "Choose a candle CSV file (atb's format or Binance's archive) to store as this symbol and timeframe; then use source binance to train on it",
+                );
+            if import.clicked()
+                && let Ok(r) = &request
+            {
+                self.importing = true;
+                self.last_import = None;
+                out.send(Request::ImportCsv {
+                    symbol: r.symbol.clone(),
+                    timeframe: r.timeframe,
+                });
+            }
         });
+        if let Some(text) = &self.last_import {
+            ui.label(text);
+        }
         if self.fetching {
             let (done, wanted) = self
                 .fetch_progress

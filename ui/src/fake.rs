@@ -42,6 +42,8 @@ pub struct FakeState {
     pub run: Option<RunSnapshot>,
     /// The parity figure exports report.
     pub export_max_abs_diff: f64,
+    /// What an import answers (`None`: the user closed the dialog).
+    pub import: Option<atb_protocol::ImportSummary>,
 }
 
 #[derive(Clone, Default)]
@@ -210,6 +212,7 @@ impl FakeBackend {
                     None => vec![not_found(request, version)],
                 }
             }
+            Request::ImportCsv { .. } => replies![Reply::Imported(s.import.clone())],
             Request::Delete { version: v } => {
                 let before = s.models.len();
                 s.models.retain(|r| &r.version_id != v);

@@ -24,6 +24,10 @@ pub enum DataCommand {
         range: RangeArgs,
         #[arg(long, short = 't', default_value = "1h")]
         timeframe: Timeframe,
+        /// Ask Binance again for the whole range, even the parts already settled (candles it now
+        /// reports differently are rewritten with its values).
+        #[arg(long)]
+        refresh: bool,
         /// Print the summary as JSON on stdout.
         #[arg(long)]
         json: bool,
@@ -97,11 +101,13 @@ pub async fn run(cmd: DataCommand) -> Result<ExitCode> {
             symbol,
             range,
             timeframe,
+            refresh,
             json,
         } => {
             fetch(
                 &settings,
                 &range.series(CandleSource::Binance, symbol, timeframe),
+                refresh,
                 json,
             )
             .await
@@ -121,7 +127,12 @@ pub async fn run(cmd: DataCommand) -> Result<ExitCode> {
     }
 }
 
-async fn fetch(settings: &Settings, request: &SeriesRequest, json: bool) -> Result<ExitCode> {
+async fn fetch(
+    settings: &Settings,
+    request: &SeriesRequest,
+    refresh: bool,
+    json: bool,
+) -> Result<ExitCode> {
     if let Some(w) = settings.insecure_url_warning() {
         eprintln!("{w}");
     }
@@ -134,7 +145,13 @@ async fn fetch(settings: &Settings, request: &SeriesRequest, json: bool) -> Resu
         bar.set_length(p.candles_wanted);
         bar.set_position(p.candles_done);
     };
-    let fetch = data::fetch(settings, request, &mut on_progress);
+    let fetch = async {
+        if refresh {
+            data::refetch(settings, request, &mut on_progress).await
+        } else {
+            data::fetch(settings, request, &mut on_progress).await
+        }
+    };
     let summary = tokio::select! {
         result = fetch => result?,
         _ = tokio::signal::ctrl_c() => {

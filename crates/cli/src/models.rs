@@ -57,6 +57,9 @@ pub enum ModelsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Register the finished runs kept under ATB_HOME/recovery (a registration that could not
+    /// reach the index, e.g. its database stayed locked for minutes).
+    Recover,
     /// Recompute a version's evaluation with this atb's method (paired tests, fair ridge,
     /// return-space MASE) from its recorded candles and its own weights; stored beside it in the
     /// index, its folder untouched.
@@ -237,6 +240,18 @@ pub async fn run(cmd: ModelsCommand) -> Result<ExitCode> {
                 settings.home.join(&row.folder).display()
             );
         }
+        ModelsCommand::Recover => {
+            let rows = models::recover(&settings)?;
+            if rows.is_empty() {
+                println!("nothing to recover");
+            }
+            for row in rows {
+                println!(
+                    "registered {} ({} {} {})",
+                    row.version_id, row.symbol, row.timeframe, row.architecture
+                );
+            }
+        }
         ModelsCommand::Verify { json } => {
             let report = models::verify(&settings)?;
             if json {
@@ -264,6 +279,9 @@ pub async fn run(cmd: ModelsCommand) -> Result<ExitCode> {
                 }
                 for r in &report.orphan_rows {
                     println!("orphan row (folder missing): {r}");
+                }
+                for f in &report.awaiting_recovery {
+                    println!("finished run not yet registered (run `atb models recover`): {f}");
                 }
             }
             if !report.damaged.is_empty()

@@ -60,11 +60,13 @@ fn fetch_30_days_stores_exactly_the_closed_candles_and_refetches_nothing() {
         "30",
     ]));
     assert_eq!(code, 0);
-    assert!(out.contains("0 new, 0 requests"), "{out}");
+    // Only the newest intervals, never settled (the exchange may not have published them yet),
+    // are asked for again: one request, nothing new.
+    assert!(out.contains("0 new, 1 request"), "{out}");
     assert_eq!(
         mock.kline_requests(),
-        requests,
-        "a repeat fetch must not ask for klines"
+        requests + 1,
+        "a repeat fetch asks only for the unsettled tail"
     );
 }
 

@@ -31,6 +31,7 @@ fn main() {
         timeframe: Timeframe::H1,
         start_ms: T0,
         end_ms: T0 + 8_760 * H,
+        refresh: false,
     };
 
     println!("fetch benchmark: 8,760 x 1h candles (one year) from a local mock exchange");

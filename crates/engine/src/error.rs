@@ -94,8 +94,20 @@ pub enum Error {
     #[error("no model version or alias {0:?} in the registry (see `atb models list`)")]
     UnknownVersion(String),
 
+    #[error(
+        "the trained model could not be registered ({cause}); it is kept in {} — run `atb models recover` to register it",
+        folder.display()
+    )]
+    RegistrationDeferred {
+        folder: std::path::PathBuf,
+        cause: String,
+    },
+
     #[error("model version {version} is damaged: {reason}")]
     CorruptVersion { version: String, reason: String },
+
+    #[error("LightGBM: {0}")]
+    Gbdt(String),
 
     #[error("ONNX export: {0}")]
     Export(String),
@@ -176,9 +188,13 @@ impl Error {
                 _ => ErrorKind::Internal,
             },
             Self::Cancelled => ErrorKind::Cancelled,
-            Self::RunInProgress(_) => ErrorKind::Busy,
+            Self::RunInProgress(_) | Self::RegistrationDeferred { .. } => ErrorKind::Busy,
             Self::RunNotInProgress(_) => ErrorKind::NotFound,
-            Self::Io { .. } | Self::NoHome | Self::Export(_) | Self::OnnxRuntime(_) => {
+            Self::Io { .. }
+            | Self::NoHome
+            | Self::Export(_)
+            | Self::OnnxRuntime(_)
+            | Self::Gbdt(_) => {
                 ErrorKind::Internal
             }
         }

@@ -237,7 +237,8 @@ fn an_old_version_loads_as_not_computed_and_reevaluate_fills_it_in_beside_its_fo
     std::fs::write(&meta_path, &old_bytes).unwrap();
     let db = rusqlite::Connection::open(settings.database_path()).unwrap();
     db.execute(
-        "UPDATE model_versions SET evaluation_method = NULL, test_comparisons = NULL",
+        // An old version: no evaluation method, no comparisons, no hash of its metadata.
+        "UPDATE model_versions SET evaluation_method = NULL, test_comparisons = NULL, metadata_sha256 = NULL",
         [],
     )
     .unwrap();

@@ -50,6 +50,7 @@ fn request(symbol: &str, start: i64, hours: i64) -> FetchRequest {
         timeframe: Timeframe::H1,
         start_ms: start,
         end_ms: start + hours * H,
+        refresh: false,
     }
 }
 
@@ -178,6 +179,7 @@ async fn the_still_open_candle_is_dropped() {
         timeframe: Timeframe::H1,
         start_ms: Timeframe::H1.floor(now) - 5 * H,
         end_ms: now + 5 * H,
+        refresh: false,
     };
     let s = fetch_candles(&mut f.store, &mut f.client, &req, &mut |_| {})
         .await
@@ -394,4 +396,74 @@ async fn the_store_survives_reopening() {
     let rows = reopened.coverage().unwrap();
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].rows, 100);
+}
+
+#[tokio::test]
+async fn a_machine_clock_ahead_of_the_exchange_stores_nothing_unpublished_and_leaves_no_gap() {
+    let f = fixture();
+    let local_now = atb_engine::testing::market::binance::now_ms();
+    // The exchange's clock is an hour behind this machine's.
+    let exchange_now = local_now - H;
+    f.mock.update_config(|c| c.now_ms = Some(exchange_now));
+    let mut f = f;
+    let start = Timeframe::H1.floor(local_now) - 10 * H;
+    let req = FetchRequest {
+        symbol: "BTCUSDT".parse().unwrap(),
+        timeframe: Timeframe::H1,
+        start_ms: start,
+        end_ms: local_now,
+        refresh: false,
+    };
+    let s = fetch_candles(&mut f.store, &mut f.client, &req, &mut |_| {})
+        .await
+        .unwrap();
+    let exchange_open = Timeframe::H1.floor(exchange_now);
+    assert!(
+        s.end_ms < exchange_open,
+        "the exchange's open candle is not stored"
+    );
+    assert_eq!(s.stored as i64, (exchange_open - start) / H);
+    // The newest intervals stay unsettled, so the next fetch asks for them again...
+    let missing = f
+        .store
+        .missing_ranges(&req.symbol, Timeframe::H1, start, exchange_open)
+        .unwrap();
+    assert_eq!(missing.len(), 1, "{missing:?}");
+    assert!(missing[0].0 >= exchange_open - 3 * H, "{missing:?}");
+    // ...and, once the exchange's clock has moved on, gets what was not published before.
+    f.mock.update_config(|c| c.now_ms = Some(local_now + 2 * H));
+    let s = fetch_candles(&mut f.store, &mut f.client, &req, &mut |_| {})
+        .await
+        .unwrap();
+    assert!(s.requests > 0);
+    assert_eq!(s.stored, 10, "{s:?}");
+    assert!(s.gaps.is_empty(), "{:?}", s.gaps);
+}
+
+#[tokio::test]
+async fn refresh_asks_again_for_a_settled_range() {
+    let mut f = fixture();
+    let req = request("BTCUSDT", T0, 48);
+    fetch_candles(&mut f.store, &mut f.client, &req, &mut |_| {})
+        .await
+        .unwrap();
+    let again = fetch_candles(&mut f.store, &mut f.client, &req, &mut |_| {})
+        .await
+        .unwrap();
+    assert_eq!(again.requests, 0);
+    let refreshed = FetchRequest {
+        refresh: true,
+        ..req.clone()
+    };
+    let s = fetch_candles(&mut f.store, &mut f.client, &refreshed, &mut |_| {})
+        .await
+        .unwrap();
+    assert!(s.requests > 0);
+    assert_eq!((s.stored, s.inserted), (48, 0));
+    // Coverage outside the refreshed range is kept.
+    let missing = f
+        .store
+        .missing_ranges(&req.symbol, Timeframe::H1, T0, T0 + 48 * H)
+        .unwrap();
+    assert!(missing.is_empty(), "{missing:?}");
 }

@@ -1,7 +1,7 @@
 //! The registry against misuse: a damaged index row cannot point a deletion outside the registry,
-//! a damaged feature schema is refused by `load` and reported by `verify`, and `verify` tells a
-//! registration still in progress from one whose process died, and a finished run waits for a
-//! write lock held longer than the busy timeout instead of being dropped.
+//! a modified or damaged feature schema or metadata file is refused by `load` and reported by
+//! `verify`, `verify` tells a registration still in progress from one whose process died, and a
+//! finished run waits for a write lock held longer than the busy timeout instead of being dropped.
 
 mod common;
 
@@ -82,8 +82,50 @@ fn verify_calls_a_temporary_folder_safe_to_delete_only_when_its_process_is_gone(
 }
 
 #[test]
-fn a_damaged_feature_schema_is_refused_and_reported() {
+fn a_modified_feature_schema_or_metadata_is_refused_and_reported() {
     let (home, settings, version, folder) = registered();
+    let device = atb_models::burn::prelude::Device::flex();
+    let path = home.path().join(&folder).join("feature_schema.json");
+    let original = std::fs::read(&path).unwrap();
+    let mut schema: serde_json::Value = serde_json::from_slice(&original).unwrap();
+    // A plausible edit: one scaler's mean moved. Only the recorded hash can see it.
+    schema["means"][0] = serde_json::json!(schema["means"][0].as_f64().unwrap() + 1.0);
+    std::fs::write(&path, serde_json::to_vec_pretty(&schema).unwrap()).unwrap();
+    let registry = Registry::open(&settings).unwrap();
+    let err = registry.load(&version, &device).err().unwrap().to_string();
+    assert!(
+        err.contains("feature_schema.json") && err.contains("modified"),
+        "{err}"
+    );
+    let damaged = registry.verify().unwrap().damaged;
+    assert_eq!(damaged.len(), 1, "{damaged:?}");
+    assert!(damaged[0].1.contains("feature_schema.json"), "{damaged:?}");
+
+    std::fs::write(&path, &original).unwrap();
+    registry.load(&version, &device).unwrap();
+    let metadata = home.path().join(&folder).join("metadata.json");
+    let mut text = std::fs::read_to_string(&metadata).unwrap();
+    text.push('\n');
+    std::fs::write(&metadata, text).unwrap();
+    let err = registry.load(&version, &device).err().unwrap().to_string();
+    assert!(
+        err.contains("metadata.json") && err.contains("modified"),
+        "{err}"
+    );
+    let damaged = registry.verify().unwrap().damaged;
+    assert!(damaged[0].1.contains("metadata.json"), "{damaged:?}");
+}
+
+#[test]
+fn a_damaged_feature_schema_without_a_recorded_hash_is_refused_by_its_invariants() {
+    let (home, settings, version, folder) = registered();
+    // A version registered before hashing records no hash for its schema.
+    let db = rusqlite::Connection::open(settings.database_path()).unwrap();
+    db.execute(
+        "UPDATE model_versions SET schema_sha256 = NULL WHERE version_id = ?1",
+        [version.as_str()],
+    )
+    .unwrap();
     let path = home.path().join(&folder).join("feature_schema.json");
     let mut schema: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
@@ -115,4 +157,38 @@ fn a_registration_waits_behind_a_write_lock_held_past_the_busy_timeout() {
     let row = registry.register(&outcome, None, true).unwrap();
     holder.join().unwrap();
     assert_eq!(registry.list(None).unwrap()[0].version_id, row.version_id);
+}
+
+#[test]
+fn a_run_the_index_cannot_take_is_kept_for_recovery_and_registered_later() {
+    let home = tempfile::tempdir().unwrap();
+    let settings = Settings::resolve(home.path().to_path_buf(), None).unwrap();
+    let outcome = quick_outcome();
+    let mut registry = Registry::open(&settings)
+        .unwrap()
+        .with_lock_wait(std::time::Duration::from_millis(10));
+    // Another process holds the write lock past the busy timeout and the wait.
+    let writer = rusqlite::Connection::open(settings.database_path()).unwrap();
+    writer.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let err = registry.register(&outcome, None, true).unwrap_err();
+    let Error::RegistrationDeferred { folder, .. } = &err else {
+        panic!("expected a deferred registration, got {err}");
+    };
+    assert!(err.to_string().contains("atb models recover"), "{err}");
+    assert!(folder.join("weights.safetensors").is_file());
+    writer.execute_batch("COMMIT").unwrap();
+    assert!(registry.list(None).unwrap().is_empty());
+    assert_eq!(registry.verify().unwrap().awaiting_recovery.len(), 1);
+
+    let rows = registry.recover().unwrap();
+    assert_eq!(rows.len(), 1);
+    assert!(!folder.exists());
+    let device = atb_models::burn::prelude::Device::flex();
+    let loaded = registry.load("latest", &device).unwrap();
+    assert_eq!(loaded.row.version_id, rows[0].version_id);
+    assert_eq!(loaded.metadata.version_id, rows[0].version_id);
+    let report = registry.verify().unwrap();
+    assert_eq!(report.ok.len(), 1, "{report:?}");
+    assert!(report.awaiting_recovery.is_empty());
+    assert!(registry.recover().unwrap().is_empty());
 }

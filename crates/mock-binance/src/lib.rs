@@ -298,7 +298,12 @@ fn serve_connection(stream: TcpStream, state: &State) -> std::io::Result<()> {
     let index = state.kline_requests.fetch_add(1, Ordering::SeqCst);
     let config = lock(&state.config).clone();
     let weight = (config.base_used_weight + 2 * (index as u32 + 1)).to_string();
-    let weight_header = [("X-MBX-USED-WEIGHT-1M", weight.as_str())];
+    // Binance's `Date` is its own clock: clients settle candles by it, not by theirs.
+    let date = http_date(now_ms(&config));
+    let weight_header = [
+        ("X-MBX-USED-WEIGHT-1M", weight.as_str()),
+        ("Date", date.as_str()),
+    ];
 
     if lock(&state.outage_from_request).is_some_and(|n| index >= n) {
         return respond(
@@ -407,6 +412,14 @@ fn serve_connection(stream: TcpStream, state: &State) -> std::io::Result<()> {
         }
         _ => respond(&mut stream, 200, &weight_header, body.as_bytes()),
     }
+}
+
+/// An HTTP date (`Wed, 02 Dec 2026 12:03:50 GMT`) of `ms`, in whole seconds as servers send it.
+pub fn http_date(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms.div_euclid(1000) * 1000)
+        .unwrap_or_default()
+        .format("%a, %d %b %Y %H:%M:%S GMT")
+        .to_string()
 }
 
 /// The JSON body Binance sends for these open times.

@@ -38,6 +38,20 @@ pub struct Gap {
     pub missing: u64,
 }
 
+/// What a CSV import did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImportSummary {
+    pub candles: usize,
+    /// Of those, how many the store did not hold before.
+    pub inserted: u64,
+    /// How many the store held with other values: left as stored, never rewritten by a file.
+    pub conflicts: u64,
+    pub first_conflict_ms: Option<i64>,
+    pub first_open_ms: i64,
+    pub last_open_ms: i64,
+    pub gaps: Vec<Gap>,
+}
+
 /// Progress of a candle fetch, sent after every committed page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FetchProgress {

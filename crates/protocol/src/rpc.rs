@@ -10,7 +10,8 @@ use crate::desktop::{
     RunUpdate, SeriesRequest, TestPredictions, TrainRequest,
 };
 use crate::registry::ModelRow;
-use crate::{FetchProgress, FetchSummary};
+use crate::vocab::{Symbol, Timeframe};
+use crate::{FetchProgress, FetchSummary, ImportSummary};
 
 /// The name of the shell's one command.
 pub const COMMAND: &str = "rpc";
@@ -54,6 +55,12 @@ pub enum Request {
     Delete {
         version: String,
     },
+    /// Import a candle CSV file as `symbol` `timeframe`: the shell asks the user for the file in
+    /// a native open dialog, so the page never names a path.
+    ImportCsv {
+        symbol: Symbol,
+        timeframe: Timeframe,
+    },
 }
 
 /// Which request, without its arguments: what screens key their busy flags on.
@@ -74,11 +81,12 @@ pub enum RequestKind {
     ExportOnnx,
     Promote,
     Delete,
+    ImportCsv,
 }
 
 impl RequestKind {
     /// Every kind, for tests that must cover them all.
-    pub const ALL: [RequestKind; 14] = [
+    pub const ALL: [RequestKind; 15] = [
         Self::AppInfo,
         Self::DataOverview,
         Self::Candles,
@@ -93,6 +101,7 @@ impl RequestKind {
         Self::ExportOnnx,
         Self::Promote,
         Self::Delete,
+        Self::ImportCsv,
     ];
 
     /// What the request does, for messages: "Fetch failed: ...".
@@ -112,6 +121,7 @@ impl RequestKind {
             Self::ExportOnnx => "ONNX export",
             Self::Promote => "Promote",
             Self::Delete => "Delete",
+            Self::ImportCsv => "CSV import",
         }
     }
 }
@@ -133,6 +143,7 @@ impl Request {
             Self::ExportOnnx { .. } => RequestKind::ExportOnnx,
             Self::Promote { .. } => RequestKind::Promote,
             Self::Delete { .. } => RequestKind::Delete,
+            Self::ImportCsv { .. } => RequestKind::ImportCsv,
         }
     }
 }
@@ -162,6 +173,8 @@ pub enum Reply {
     Promoted(ModelRow),
     /// The id of the deleted version.
     Deleted(String),
+    /// `None` when the user closed the open dialog without choosing.
+    Imported(Option<ImportSummary>),
 }
 
 /// What kind of failure, so that a UI can act on it (refresh a list, offer a retry) without

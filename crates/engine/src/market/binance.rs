@@ -64,6 +64,8 @@ pub struct KlinesClient {
     policy: RetryPolicy,
     budget: WeightBudget,
     requests: u64,
+    /// The exchange's clock from the last response's `Date` header, and when it arrived.
+    exchange_clock: Option<(i64, std::time::Instant)>,
 }
 
 /// Why one attempt failed, and whether another may succeed.
@@ -96,7 +98,18 @@ impl KlinesClient {
             policy,
             budget: WeightBudget::new(WEIGHT_LIMIT_PER_MINUTE),
             requests: 0,
+            exchange_clock: None,
         })
+    }
+
+    /// "Now" by the exchange's clock (its last `Date` header plus the time since), or by this
+    /// machine's until the exchange has answered. Which candles are closed, and which are too
+    /// recent to settle, is decided by this clock, never by the local one alone.
+    pub fn exchange_now_ms(&self) -> i64 {
+        match self.exchange_clock {
+            Some((at, received)) => at + received.elapsed().as_millis() as i64,
+            None => now_ms(),
+        }
     }
 
     /// Requests sent so far, retries included.
@@ -131,11 +144,16 @@ impl KlinesClient {
             self.budget.spend(KLINES_WEIGHT, now_ms());
             self.requests += 1;
             match self.attempt(&url, symbol).await {
-                Ok((body, used_weight)) => {
+                Ok((body, used_weight, date)) => {
                     if let Some(used) = used_weight {
                         self.budget.observe(used, now_ms());
                     }
-                    match parse_klines(&body, timeframe, now_ms()) {
+                    if let Some(date) = date {
+                        self.exchange_clock = Some((date, std::time::Instant::now()));
+                    }
+                    // A `Date` has whole seconds: up to 1 s early, so a candle closing in that
+                    // second is dropped now and fetched next time, never stored while open.
+                    match parse_klines(&body, timeframe, self.exchange_now_ms()) {
                         Ok(parsed) => return Ok(parsed),
                         Err(KlineError::Malformed(e)) => {
                             last_cause = format!("malformed or truncated klines JSON ({e})")
@@ -174,7 +192,7 @@ impl KlinesClient {
         &self,
         url: &str,
         symbol: &Symbol,
-    ) -> std::result::Result<(Vec<u8>, Option<u32>), Attempt> {
+    ) -> std::result::Result<(Vec<u8>, Option<u32>, Option<i64>), Attempt> {
         let response = self
             .http
             .get(url)
@@ -195,6 +213,9 @@ impl KlinesClient {
         let used_weight = header("x-mbx-used-weight-1m").and_then(|v| v.trim().parse::<u32>().ok());
         let retry_after =
             header("retry-after").and_then(|v| retry_after_secs(&v, chrono::Utc::now()));
+        let date = header("date")
+            .and_then(|v| chrono::DateTime::parse_from_rfc2822(v.trim()).ok())
+            .map(|d| d.timestamp_millis());
         match status {
             200 => {
                 // A klines page is a few hundred kB; a body far beyond that is refused before it
@@ -229,7 +250,7 @@ impl KlinesClient {
                         }
                     }
                 }
-                Ok((body, used_weight))
+                Ok((body, used_weight, date))
             }
             429 | 418 => {
                 let secs = retry_after.unwrap_or(60);

@@ -16,8 +16,57 @@ const MICROS_THRESHOLD: i64 = 100_000_000_000_000;
 
 /// Reads and validates a candle CSV file of the given timeframe.
 pub fn read_csv_file(path: &Path, timeframe: Timeframe) -> Result<Vec<Candle>> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    use std::io::Read;
+    // A device, FIFO or /proc file is refused before it is opened for reading: it could block
+    // forever or never end.
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    if !meta.is_file() {
+        return Err(Error::InvalidRequest(format!(
+            "{} is not a regular file; give the path of a candle CSV file",
+            path.display()
+        )));
+    }
+    let too_big = || {
+        Error::InvalidRequest(format!(
+            "{} is larger than {} MiB, more than any candle CSV atb imports; split it (e.g. one file per year)",
+            path.display(),
+            MAX_CSV_BYTES >> 20
+        ))
+    };
+    if meta.len() > MAX_CSV_BYTES {
+        return Err(too_big());
+    }
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(MAX_CSV_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::io(path, e))?;
+    if bytes.len() as u64 > MAX_CSV_BYTES {
+        return Err(too_big());
+    }
+    let text = String::from_utf8(bytes).map_err(|e| Error::Csv {
+        path: path.display().to_string(),
+        line: 0,
+        reason: format!("not UTF-8 text (byte {})", e.utf8_error().valid_up_to()),
+    })?;
     parse_csv(&text, timeframe, &path.display().to_string())
+}
+
+/// The largest CSV file read: 20 years of 1-minute candles in Binance's archive format.
+pub const MAX_CSV_BYTES: u64 = 2 << 30;
+
+/// At most 40 characters of `text`, control characters replaced, for an error message: a file's
+/// content is never echoed at length (it may be a secret that was never a CSV).
+fn excerpt(text: &str) -> String {
+    let mut out: String = text
+        .chars()
+        .take(40)
+        .map(|c| if c.is_control() { '\u{fffd}' } else { c })
+        .collect();
+    if text.chars().count() > 40 {
+        out.push('…');
+    }
+    format!("{out:?}")
 }
 
 /// Parses and validates candle CSV text; `origin` names the file in errors.
@@ -47,7 +96,8 @@ pub fn parse_csv(text: &str, timeframe: Timeframe, origin: &str) -> Result<Vec<C
                     return Err(err(
                         line_no,
                         format!(
-                            "unknown header {line:?}: expected {HEADER:?} or Binance's headerless 12-column rows"
+                            "unknown header {}: expected {HEADER:?} or Binance's headerless 12-column rows",
+                            excerpt(line)
                         ),
                     ));
                 }
@@ -66,7 +116,7 @@ pub fn parse_csv(text: &str, timeframe: Timeframe, origin: &str) -> Result<Vec<C
         let mut open_time: i64 = fields[0].parse().map_err(|_| {
             err(
                 line_no,
-                format!("open time {:?} is not an integer", fields[0]),
+                format!("open time {} is not an integer", excerpt(fields[0])),
             )
         })?;
         if open_time >= MICROS_THRESHOLD {
@@ -75,7 +125,7 @@ pub fn parse_csv(text: &str, timeframe: Timeframe, origin: &str) -> Result<Vec<C
         let num = |i: usize, name: &str| {
             fields[i]
                 .parse::<f64>()
-                .map_err(|_| err(line_no, format!("{name} {:?} is not a number", fields[i])))
+                .map_err(|_| err(line_no, format!("{name} {} is not a number", excerpt(fields[i]))))
         };
         let candle = Candle {
             open_time,
@@ -243,4 +293,22 @@ mod tests {
         assert!(e.to_string().contains("240 minutes apart"), "{e}");
         assert_eq!(line_of(e), 3);
     }
+
+    #[test]
+    fn special_files_are_refused_and_content_is_never_echoed_at_length() {
+        let err = read_csv_file(Path::new("/dev/zero"), Timeframe::H1).unwrap_err();
+        assert!(err.to_string().contains("not a regular file"), "{err}");
+        let dir = tempfile::tempdir().unwrap();
+        let err = read_csv_file(dir.path(), Timeframe::H1).unwrap_err();
+        assert!(err.to_string().contains("not a regular file"), "{err}");
+        // A file that was never a CSV (an environment dump: NUL-separated secrets on one line).
+        let secret = format!("AWS_SECRET={}\0HOME=/root\0", "x".repeat(500));
+        let path = dir.path().join("environ");
+        std::fs::write(&path, &secret).unwrap();
+        let message = read_csv_file(&path, Timeframe::H1).unwrap_err().to_string();
+        assert!(!message.contains(&"x".repeat(41)), "{message}");
+        assert!(!message.contains('\0'), "{message}");
+        assert!(message.contains("unknown header"), "{message}");
+    }
 }
+

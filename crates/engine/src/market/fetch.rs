@@ -16,12 +16,21 @@ pub struct FetchRequest {
     pub timeframe: Timeframe,
     pub start_ms: i64,
     pub end_ms: i64,
+    /// Ask the exchange again for the whole range, settled or not (`atb data fetch --refresh`).
+    pub refresh: bool,
 }
+
+/// Intervals before the exchange's "now" that are never marked settled: a candle there may not be
+/// published yet (or this machine's clock may run ahead), so the next fetch asks for them again
+/// instead of recording a permanent gap.
+pub const UNSETTLED_TAIL_INTERVALS: i64 = 3;
 
 /// Brings the store up to date for `request` and summarises what it holds there.
 ///
-/// The range is clamped to closed candles (the in-progress one is never stored). Ranges the store
-/// has settled before are not asked for again; so a repeated fetch sends no request.
+/// The range is clamped to closed candles by the exchange's clock (the in-progress one is never
+/// stored), and its last [`UNSETTLED_TAIL_INTERVALS`] are stored but left unsettled. Ranges the
+/// store has settled before are not asked for again; so a repeated fetch of an older range sends
+/// no request.
 pub async fn fetch_candles(
     store: &mut CandleStore,
     client: &mut KlinesClient,
@@ -46,6 +55,9 @@ pub async fn fetch_candles(
     let requests_before = client.requests();
     let mut inserted = 0;
     if start < end {
+        if request.refresh {
+            store.unsettle(symbol, timeframe, start, end)?;
+        }
         let missing = store.missing_ranges(symbol, timeframe, start, end)?;
         let wanted: i64 = missing.iter().map(|(a, b)| (b - a) / step).sum();
         let mut done: i64 = 0;
@@ -75,18 +87,25 @@ pub async fn fetch_candles(
                         message: format!("klines out of order at open time {}", w[1].open_time),
                     });
                 }
-                // A full page may stop short of the range; a short one means nothing more exists.
+                // A full page may stop short of the range; a short one means nothing more exists,
+                // except near the exchange's "now", where candles may still be on their way.
+                let full = rows >= limit as usize;
                 let next = match candles.last() {
-                    Some(last) if rows >= limit as usize => last.open_time + step,
+                    Some(last) if full => last.open_time + step,
                     _ => range_end,
                 };
-                inserted += store.commit_page(symbol, timeframe, &candles, cursor, next)?;
+                let unsettled_from = timeframe.floor(client.exchange_now_ms())
+                    - UNSETTLED_TAIL_INTERVALS * step;
+                let settled_to = next.min(unsettled_from.max(cursor));
+                inserted += store.commit_page(symbol, timeframe, &candles, cursor, settled_to)?;
                 done += (next - cursor) / step;
                 report(done, client);
                 cursor = next;
             }
         }
     }
+    // What exists by the exchange's clock (this machine's may run ahead).
+    let end = end.min(timeframe.floor(client.exchange_now_ms()));
     let stored = if start < end {
         store.candles(symbol, timeframe, start, end)?
     } else {

@@ -122,7 +122,7 @@ pub async fn load_candles(
             slice_offline(&read_csv_file(Path::new(path), timeframe)?, timeframe, range)
         }
         CandleSource::Binance => {
-            let summary = fetch_into_store(settings, symbol, timeframe, range, progress).await?;
+            let summary = fetch_into_store(settings, symbol, timeframe, range, false, progress).await?;
             let store = CandleStore::open(&settings.database_path())?;
             store.candles(
                 symbol,
@@ -147,6 +147,7 @@ pub async fn fetch_into_store(
     symbol: &Symbol,
     timeframe: Timeframe,
     range: DateRange,
+    refresh: bool,
     progress: &mut dyn FnMut(FetchProgress),
 ) -> Result<FetchSummary> {
     if range == DateRange::All {
@@ -163,6 +164,7 @@ pub async fn fetch_into_store(
         timeframe,
         start_ms,
         end_ms,
+        refresh,
     };
     fetch_candles(&mut store, &mut client, &request, progress).await
 }

@@ -76,15 +76,13 @@ impl OnnxModel {
             return Ok(Vec::new());
         }
         let input = Tensor::from_shape(&[n, l, f], values).map_err(runtime_err)?;
-        let outputs: TVec<_> = if n == 1 {
-            self.single
-                .run(tvec!(input.into_tvalue()))
-                .map_err(runtime_err)?
-        } else {
-            self.plan
-                .run(tvec!(input.into_tvalue()))
-                .map_err(runtime_err)?
-        };
+        // Running can panic inside tract as optimising can; an error, never a crash.
+        let plan = if n == 1 { &self.single } else { &self.plan };
+        let outputs: TVec<_> = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            plan.run(tvec!(input.into_tvalue()))
+        }))
+        .map_err(|_| Error::OnnxRuntime("tract failed (panicked) while running the file".into()))?
+        .map_err(runtime_err)?;
         let output = outputs
             .first()
             .ok_or_else(|| Error::OnnxRuntime("the model returned no output".into()))?;

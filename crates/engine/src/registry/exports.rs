@@ -118,10 +118,9 @@ impl Registry {
 
     /// The feature schema of a version, read from its folder.
     pub fn schema(&self, row: &ModelRow) -> Result<FeatureSchema> {
-        let path = self.folder(row).join(SCHEMA_FILE);
-        let text = std::fs::read_to_string(&path).map_err(io(&path))?;
+        let (path, bytes) = self.read_recorded(row, SCHEMA_FILE)?;
         let schema: FeatureSchema =
-            serde_json::from_str(&text).map_err(|e| Error::CorruptVersion {
+            serde_json::from_slice(&bytes).map_err(|e| Error::CorruptVersion {
                 version: row.version_id.clone(),
                 reason: format!("{} is not a valid feature schema: {e}", path.display()),
             })?;

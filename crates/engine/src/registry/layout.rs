@@ -39,42 +39,125 @@ impl Registry {
             created.timestamp_nanos_opt().unwrap_or(0)
         ));
         std::fs::create_dir_all(&tmp).map_err(io(&tmp))?;
-        let result = self.write_and_index(
-            outcome,
-            evaluation,
-            tag,
-            set_latest,
-            &tmp,
-            &series_dir,
-            created,
-        );
-        if result.is_err() {
-            let _ = std::fs::remove_dir_all(&tmp);
+        let staged = match stage(outcome, evaluation, tag, created, &tmp) {
+            Ok(staged) => staged,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&tmp);
+                return Err(e);
+            }
+        };
+        crash_point("after-weights");
+        // 2. Indexed under the write lock. A finished run is not thrown away because the index
+        // could not take it: it is kept under `recovery/` for `atb models recover`.
+        match self.index_staged(&tmp, &series_dir, staged.clone(), set_latest) {
+            Ok(row) => Ok(row),
+            Err(e) => Err(self.keep_for_recovery(&tmp, &staged, set_latest, e)),
         }
-        result
     }
 
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn write_and_index(
+    /// Moves a staged version that could not be indexed to `recovery/` with what indexing needs,
+    /// and returns the error that says so (or, if even that fails, the original error).
+    fn keep_for_recovery(&self, tmp: &Path, staged: &Staged, set_latest: bool, cause: Error) -> Error {
+        let dir = self.home.join(RECOVERY_DIR).join(
+            tmp.file_name()
+                .map(|n| n.to_string_lossy().trim_start_matches(".tmp-").to_string())
+                .unwrap_or_default(),
+        );
+        let pending = PendingRegistration {
+            metadata: staged.metadata.clone(),
+            schema_sha256: staged.schema_sha256.clone(),
+            set_latest,
+        };
+        let saved = to_json(&pending)
+            .and_then(|json| write_atomic(&tmp.join(PENDING_FILE), &json))
+            .and_then(|()| {
+                let parent = self.home.join(RECOVERY_DIR);
+                std::fs::create_dir_all(&parent).map_err(io(&parent))?;
+                std::fs::rename(tmp, &dir).map_err(io(&dir))?;
+                sync_dir(&parent)
+            });
+        match saved {
+            Ok(()) => Error::RegistrationDeferred {
+                folder: dir,
+                cause: cause.to_string(),
+            },
+            Err(_) => {
+                let _ = std::fs::remove_dir_all(tmp);
+                cause
+            }
+        }
+    }
+
+    /// Registers the finished runs kept under `recovery/` (a registration that could not reach
+    /// the index), oldest first; each one's weights are checked against its recorded hash.
+    pub fn recover(&mut self) -> Result<Vec<ModelRow>> {
+        let mut rows = Vec::new();
+        for dir in read_dirs(&self.home.join(RECOVERY_DIR)) {
+            let pending_path = dir.join(PENDING_FILE);
+            let text = std::fs::read(&pending_path).map_err(io(&pending_path))?;
+            let pending: PendingRegistration =
+                serde_json::from_slice(&text).map_err(|e| {
+                    Error::InvalidData(format!(
+                        "{} is not a pending registration: {e}",
+                        pending_path.display()
+                    ))
+                })?;
+            let weights_path = dir.join(WEIGHTS_FILE);
+            let weights = std::fs::read(&weights_path).map_err(io(&weights_path))?;
+            let schema_path = dir.join(SCHEMA_FILE);
+            let schema = std::fs::read(&schema_path).map_err(io(&schema_path))?;
+            if sha256_hex(&weights) != pending.metadata.weights_sha256
+                || sha256_hex(&schema) != pending.schema_sha256
+            {
+                return Err(Error::InvalidData(format!(
+                    "{} holds files that differ from the ones its run wrote; it was not registered",
+                    dir.display()
+                )));
+            }
+            let m = &pending.metadata;
+            let series_dir = self
+                .home
+                .join("models")
+                .join(m.symbol.as_str())
+                .join(m.timeframe.as_str())
+                .join(m.training_params.spec.architecture.as_str());
+            std::fs::create_dir_all(&series_dir).map_err(io(&series_dir))?;
+            // Back under a temporary name in its series, so a crash from here on is cleaned up
+            // like any interrupted registration.
+            let tmp = series_dir.join(format!(
+                ".tmp-{}-{}",
+                std::process::id(),
+                Utc::now().timestamp_nanos_opt().unwrap_or(0)
+            ));
+            std::fs::remove_file(&pending_path).map_err(io(&pending_path))?;
+            std::fs::rename(&dir, &tmp).map_err(io(&tmp))?;
+            let staged = Staged {
+                metadata: pending.metadata.clone(),
+                schema_sha256: pending.schema_sha256.clone(),
+            };
+            match self.index_staged(&tmp, &series_dir, staged.clone(), pending.set_latest) {
+                Ok(row) => rows.push(row),
+                Err(e) => return Err(self.keep_for_recovery(&tmp, &staged, pending.set_latest, e)),
+            }
+        }
+        Ok(rows)
+    }
+
+    /// Indexes a staged folder: under the write lock, picks a free id, writes `metadata.json`,
+    /// renames the folder into place, inserts the row and moves `latest`.
+    fn index_staged(
         &mut self,
-        o: &TrainOutcome,
-        evaluation: atb_protocol::training::Evaluation,
-        tag: Option<&str>,
-        set_latest: bool,
         tmp: &Path,
         series_dir: &Path,
-        created: chrono::DateTime<Utc>,
+        staged: Staged,
+        set_latest: bool,
     ) -> Result<ModelRow> {
-        let weights = o.model.to_safetensors()?;
-        let weights_sha256 = sha256_hex(&weights);
-        write_atomic(&tmp.join(WEIGHTS_FILE), &weights)?;
-        let schema = FeatureSchema::from_outcome(o);
-        write_atomic(&tmp.join(SCHEMA_FILE), &to_json(&schema)?)?;
-        crash_point("after-weights");
-
-        // 2. Under the write lock: pick a free id, rename into place, index, move `latest`. A
-        // finished run is worth waiting for: another process (a long CSV import, the CLI beside
-        // the app) may hold the lock for a while, so keep asking for up to REGISTER_LOCK_WAIT.
+        let Staged {
+            mut metadata,
+            schema_sha256,
+        } = staged;
+        // A finished run is worth waiting for: another process (a long CSV import, the CLI
+        // beside the app) may hold the lock for a while, so keep asking for up to `lock_wait`.
         let asked = std::time::Instant::now();
         let tx = loop {
             match self
@@ -82,12 +165,15 @@ impl Registry {
                 .transaction_with_behavior(TransactionBehavior::Immediate)
             {
                 Ok(tx) => break tx,
-                Err(e) if is_busy(&e) && asked.elapsed() < REGISTER_LOCK_WAIT => {
+                Err(e) if is_busy(&e) && asked.elapsed() < self.lock_wait => {
                     std::thread::sleep(std::time::Duration::from_millis(250));
                 }
                 Err(e) => return Err(db_err(&self.db_path)(e)),
             }
         };
+        let created = chrono::DateTime::parse_from_rfc3339(&metadata.created_at)
+            .map(|d| d.with_timezone(&Utc))
+            .unwrap_or_else(|_| Utc::now());
         let stamp = created.format("%Y-%m-%d_%Hh%Mm%Ss").to_string();
         let mut n = 1;
         let (version_id, final_dir) = loop {
@@ -107,30 +193,10 @@ impl Registry {
             }
             n += 1;
         };
-        let metadata = ModelMetadata {
-            symbol: o.dataset.symbol.clone(),
-            timeframe: o.dataset.timeframe,
-            version_id: version_id.clone(),
-            created_at: created.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            training_params: TrainingRecord {
-                spec: o.params.clone(),
-                epochs_run: o.epochs_run,
-                best_epoch: o.best_epoch,
-                stop_reason: o.stop,
-                model_config: o.model_config.clone(),
-            },
-            dataset: o.dataset.clone(),
-            evaluation_results: evaluation.clone(),
-            training_history: o.history.clone(),
-            device: o.device.clone(),
-            parameter_count: o.parameters,
-            train_seconds: o.train_seconds,
-            weights_file: WEIGHTS_FILE.into(),
-            weights_sha256: weights_sha256.clone(),
-            framework: FrameworkVersions::current(),
-            tag: tag.map(str::to_string),
-        };
-        write_atomic(&tmp.join(METADATA_FILE), &to_json(&metadata)?)?;
+        metadata.version_id = version_id.clone();
+        let metadata_json = to_json(&metadata)?;
+        let metadata_sha256 = sha256_hex(&metadata_json);
+        write_atomic(&tmp.join(METADATA_FILE), &metadata_json)?;
         std::fs::rename(tmp, &final_dir).map_err(io(&final_dir))?;
         // The version's files, its folder's new name and the series folders `create_dir_all`
         // may have made reach the disk before the index names the version.
@@ -149,14 +215,16 @@ impl Registry {
             .unwrap_or(&final_dir)
             .to_string_lossy()
             .into_owned();
+        let evaluation = &metadata.evaluation_results;
         let t = &evaluation.test;
-        let comparisons = comparisons_json(&evaluation)?;
+        let comparisons = comparisons_json(evaluation)?;
         let insert = tx.execute(
             "INSERT INTO model_versions (version_id, symbol, timeframe, architecture, variant, created_at, folder,
                 weights_sha256, data_sha256, parameters, train_seconds, test_mae_usd, test_rmse_usd,
                 persistence_mae_usd, skill_vs_persistence, directional_accuracy, pt_p_value, tag,
-                evaluation_method, test_comparisons)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
+                evaluation_method, test_comparisons, metadata_sha256, schema_sha256)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20,
+                ?21, ?22)",
             params![
                 version_id,
                 metadata.symbol.as_str(),
@@ -165,19 +233,21 @@ impl Registry {
                 metadata.training_params.spec.variant.as_str(),
                 metadata.created_at,
                 folder,
-                weights_sha256,
-                o.dataset.data_sha256,
-                o.parameters as i64,
-                o.train_seconds,
+                metadata.weights_sha256,
+                metadata.dataset.data_sha256,
+                metadata.parameter_count as i64,
+                metadata.train_seconds,
                 t.model.mae_usd,
                 t.model.rmse_usd,
                 t.persistence.mae_usd,
                 t.model.skill_vs_persistence,
                 t.model.directional_accuracy,
                 t.model.pt_p_value,
-                tag,
+                metadata.tag,
                 evaluation.method,
                 comparisons,
+                metadata_sha256,
+                schema_sha256,
             ],
         );
         let scope = scope(
@@ -194,8 +264,9 @@ impl Registry {
             })
             .and_then(|_| tx.commit());
         if let Err(e) = committed {
-            // Put the folder back out of sight; the caller removes it.
+            // Put the folder back out of sight for the caller.
             let _ = std::fs::rename(&final_dir, tmp);
+            let _ = std::fs::remove_file(tmp.join(METADATA_FILE));
             return Err(self.err(e));
         }
         self.row(&version_id)
@@ -205,11 +276,45 @@ impl Registry {
         self.home.join(&row.folder)
     }
 
-    /// Metadata of a version, read from its folder.
+    /// One of a version's JSON files, refused when its hash differs from the one recorded at
+    /// registration (versions registered before hashing record none).
+    pub(super) fn read_recorded(&self, row: &ModelRow, file: &str) -> Result<(PathBuf, Vec<u8>)> {
+        let column = match file {
+            METADATA_FILE => "metadata_sha256",
+            SCHEMA_FILE => "schema_sha256",
+            other => return Err(Error::InvalidRequest(format!("{other} has no recorded hash"))),
+        };
+        let path = self.folder(row).join(file);
+        let bytes = std::fs::read(&path).map_err(io(&path))?;
+        let recorded: Option<String> = self
+            .conn
+            .query_row(
+                &format!("SELECT {column} FROM model_versions WHERE version_id = ?1"),
+                [&row.version_id],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.err(e))?
+            .flatten();
+        if let Some(recorded) = recorded {
+            let actual = sha256_hex(&bytes);
+            if actual != recorded {
+                return Err(Error::CorruptVersion {
+                    version: row.version_id.clone(),
+                    reason: format!(
+                        "{} has SHA-256 {actual}, but the registry recorded {recorded}: the file was modified or truncated",
+                        path.display()
+                    ),
+                });
+            }
+        }
+        Ok((path, bytes))
+    }
+
+    /// Metadata of a version, read from its folder and checked against its recorded hash.
     pub fn metadata(&self, row: &ModelRow) -> Result<ModelMetadata> {
-        let path = self.folder(row).join(METADATA_FILE);
-        let text = std::fs::read_to_string(&path).map_err(io(&path))?;
-        serde_json::from_str(&text).map_err(|e| Error::CorruptVersion {
+        let (path, bytes) = self.read_recorded(row, METADATA_FILE)?;
+        serde_json::from_slice(&bytes).map_err(|e| Error::CorruptVersion {
             version: row.version_id.clone(),
             reason: format!("{} is not valid metadata: {e}", path.display()),
         })
@@ -317,9 +422,72 @@ impl Registry {
     }
 }
 
+/// Where finished runs that could not be indexed wait for `atb models recover`.
+pub const RECOVERY_DIR: &str = "recovery";
+/// What indexing a recovered run needs, beside its weights and schema.
+const PENDING_FILE: &str = "pending.json";
+
+/// A version's files written to its temporary folder, with what indexing it needs.
+#[derive(Clone)]
+struct Staged {
+    /// Complete but for the version id, picked under the write lock.
+    metadata: ModelMetadata,
+    schema_sha256: String,
+}
+
+#[derive(Serialize, serde::Deserialize)]
+struct PendingRegistration {
+    metadata: ModelMetadata,
+    schema_sha256: String,
+    set_latest: bool,
+}
+
+/// Writes the weights and the feature schema into `tmp` and describes the version.
+fn stage(
+    o: &TrainOutcome,
+    evaluation: atb_protocol::training::Evaluation,
+    tag: Option<&str>,
+    created: chrono::DateTime<Utc>,
+    tmp: &Path,
+) -> Result<Staged> {
+    let weights = o.model.to_safetensors()?;
+    let weights_sha256 = sha256_hex(&weights);
+    write_atomic(&tmp.join(WEIGHTS_FILE), &weights)?;
+    let schema = to_json(&FeatureSchema::from_outcome(o))?;
+    let schema_sha256 = sha256_hex(&schema);
+    write_atomic(&tmp.join(SCHEMA_FILE), &schema)?;
+    let metadata = ModelMetadata {
+        symbol: o.dataset.symbol.clone(),
+        timeframe: o.dataset.timeframe,
+        version_id: String::new(),
+        created_at: created.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        training_params: TrainingRecord {
+            spec: o.params.clone(),
+            epochs_run: o.epochs_run,
+            best_epoch: o.best_epoch,
+            stop_reason: o.stop,
+            model_config: o.model_config.clone(),
+        },
+        dataset: o.dataset.clone(),
+        evaluation_results: evaluation,
+        training_history: o.history.clone(),
+        device: o.device.clone(),
+        parameter_count: o.parameters,
+        train_seconds: o.train_seconds,
+        weights_file: WEIGHTS_FILE.into(),
+        weights_sha256,
+        framework: FrameworkVersions::current(),
+        tag: tag.map(str::to_string),
+    };
+    Ok(Staged {
+        metadata,
+        schema_sha256,
+    })
+}
+
 /// How long a registration keeps asking for the write lock (each ask itself waits out the
 /// connection's busy timeout).
-const REGISTER_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(300);
+pub(super) const REGISTER_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(300);
 
 fn is_busy(e: &rusqlite::Error) -> bool {
     matches!(

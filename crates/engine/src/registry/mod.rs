@@ -37,7 +37,7 @@ use layout::{crash_point, read_dirs};
 pub use index::LATEST;
 #[cfg(feature = "testing")]
 pub use layout::METADATA_FILE;
-pub use layout::{SCHEMA_FILE, WEIGHTS_FILE};
+pub use layout::{RECOVERY_DIR, SCHEMA_FILE, WEIGHTS_FILE};
 pub use verify::VerifyReport;
 
 /// The registry under one `ATB_HOME`.
@@ -48,6 +48,8 @@ pub struct Registry {
     /// Folder fsyncs after renames and `synchronous=FULL`: a registered version survives a power
     /// cut, not only a killed process. Off only in the benchmark that prices it.
     durable: bool,
+    /// How long a registration waits for the write lock before keeping the run for recovery.
+    lock_wait: std::time::Duration,
 }
 
 /// A version loaded for inference, hash checked.
@@ -71,6 +73,7 @@ impl Registry {
             conn,
             db_path,
             durable: true,
+            lock_wait: layout::REGISTER_LOCK_WAIT,
         })
     }
 
@@ -83,6 +86,13 @@ impl Registry {
             .map_err(db_err(&self.db_path))?;
         self.durable = false;
         Ok(self)
+    }
+
+    /// Shortens the registration's wait for the write lock (tests of the recovery path).
+    #[cfg(feature = "testing")]
+    pub fn with_lock_wait(mut self, wait: std::time::Duration) -> Self {
+        self.lock_wait = wait;
+        self
     }
 
     fn err(&self, source: rusqlite::Error) -> Error {

@@ -23,10 +23,11 @@ pub struct VerifyReport {
     pub registrations_in_progress: Vec<String>,
     /// What SQLite's `quick_check` found wrong in the database file (empty: nothing).
     pub database_problems: Vec<String>,
+    /// Finished runs kept under `recovery/` because the index could not take them; `atb models
+    /// recover` registers them.
+    pub awaiting_recovery: Vec<String>,
 }
 
-/// Whether the process that named a temporary folder `.tmp-PID-NANOS` still runs: `None` when
-/// the name has no process id or the platform has no `/proc` to ask.
 /// A folder at a version's depth under `models/`.
 struct VersionLevelFolder {
     path: PathBuf,
@@ -36,6 +37,8 @@ struct VersionLevelFolder {
     shown: String,
 }
 
+/// Whether the process that named a temporary folder `.tmp-PID-NANOS` still runs: `None` when
+/// the name has no process id or the platform has no `/proc` to ask.
 fn writer_alive(folder_name: &str) -> Option<bool> {
     let pid: u32 = folder_name
         .strip_prefix(".tmp-")?
@@ -148,6 +151,10 @@ impl Registry {
                 report.orphan_folders.push(folder.shown);
             }
         }
+        report.awaiting_recovery = read_dirs(&self.home.join(RECOVERY_DIR))
+            .iter()
+            .map(|p| p.strip_prefix(&self.home).unwrap_or(p).display().to_string())
+            .collect();
         Ok(report)
     }
 }

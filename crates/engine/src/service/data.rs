@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use atb_protocol::desktop::{CandleChart, SeriesRequest};
-use atb_protocol::{CoverageRow, FetchProgress, FetchSummary, Gap};
+use atb_protocol::{CoverageRow, FetchProgress, FetchSummary};
 
 use crate::error::{Error, Result};
 use crate::market::csv::read_csv_file;
@@ -51,6 +51,26 @@ pub async fn fetch(
     request: &SeriesRequest,
     progress: &mut dyn FnMut(FetchProgress),
 ) -> Result<FetchSummary> {
+    fetch_range(settings, request, false, progress).await
+}
+
+/// Like [`fetch`], but asks the exchange again for the whole range, even where the store has
+/// settled it (`atb data fetch --refresh`): candles the exchange now reports differently are
+/// rewritten with its values.
+pub async fn refetch(
+    settings: &Settings,
+    request: &SeriesRequest,
+    progress: &mut dyn FnMut(FetchProgress),
+) -> Result<FetchSummary> {
+    fetch_range(settings, request, true, progress).await
+}
+
+async fn fetch_range(
+    settings: &Settings,
+    request: &SeriesRequest,
+    refresh: bool,
+    progress: &mut dyn FnMut(FetchProgress),
+) -> Result<FetchSummary> {
     if request.source != CandleSource::Binance {
         return Err(Error::InvalidRequest(format!(
             "only Binance candles are fetched; {} is read as it is",
@@ -63,6 +83,7 @@ pub async fn fetch(
         &request.symbol,
         request.timeframe,
         range,
+        refresh,
         progress,
     )
     .await
@@ -73,19 +94,7 @@ pub fn coverage(settings: &Settings) -> Result<Vec<CoverageRow>> {
     CandleStore::open(&settings.database_path())?.coverage()
 }
 
-/// What an import did.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ImportSummary {
-    pub candles: usize,
-    /// Of those, how many the store did not hold before.
-    pub inserted: u64,
-    /// How many the store held with other values: left as stored, never rewritten by a file.
-    pub conflicts: u64,
-    pub first_conflict_ms: Option<i64>,
-    pub first_open_ms: i64,
-    pub last_open_ms: i64,
-    pub gaps: Vec<Gap>,
-}
+pub use atb_protocol::ImportSummary;
 
 /// Reads and validates a candle CSV file and stores its candles as `symbol` `timeframe`.
 pub fn import_csv(

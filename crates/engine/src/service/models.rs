@@ -104,6 +104,11 @@ pub fn verify(settings: &Settings) -> Result<VerifyReport> {
     Registry::open(settings)?.verify()
 }
 
+/// Registers the finished runs kept under `recovery/` (see [`Registry::recover`]).
+pub fn recover(settings: &Settings) -> Result<Vec<ModelRow>> {
+    Registry::open(settings)?.recover()
+}
+
 /// Recomputes a version's evaluation with this build's method (see
 /// [`inference::reevaluate`]) and stores it beside the version in the index.
 pub async fn reevaluate(settings: &Settings, reference: &str) -> Result<(ModelRow, Evaluation)> {

@@ -151,6 +151,30 @@ impl Runs {
         Some(run.snapshot())
     }
 
+    /// The id of the run in progress, if one is.
+    pub fn active_run(&self) -> Option<u64> {
+        self.lock()
+            .current
+            .as_ref()
+            .filter(|r| r.active)
+            .map(|r| r.id)
+    }
+
+    /// Waits until run `id` has published its final update, or `timeout` passes; true when it
+    /// ended (or was never the run in progress).
+    pub fn wait_until_ended(&self, id: u64, timeout: std::time::Duration) -> bool {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if self.active_run() != Some(id) {
+                return true;
+            }
+            if std::time::Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
     /// Asks run `id` to stop after its current batch; refused when that run is not the one in
     /// progress (a stale page must not cancel a newer run).
     pub fn cancel(&self, id: u64) -> Result<()> {
@@ -179,20 +203,30 @@ pub fn start_run(
     }
     let (snapshot, cancel) = runs.begin(request.clone(), sink)?;
     let id = snapshot.run_id;
-    let runs = Arc::clone(runs);
     let settings = settings.clone();
+    spawn_run(runs, id, move |runs| {
+        run(&settings, runs, id, &request, &cancel)
+    })?;
+    Ok(snapshot)
+}
+
+/// Runs `body` for run `id` on its own thread and publishes what it returns as the final update.
+/// Whatever happens inside (a panic while loading candles, in training or in registration), the
+/// run ends with a final update, so it never stays "active" and the next Train is accepted.
+fn spawn_run(
+    runs: &Arc<Runs>,
+    id: u64,
+    body: impl FnOnce(&Runs) -> RunUpdate + Send + 'static,
+) -> Result<()> {
     let worker = std::thread::Builder::new()
         .name(format!("atb-run-{id}"))
         .spawn({
-            let runs = Arc::clone(&runs);
+            let runs = Arc::clone(runs);
             move || {
-                // A panic inside must end the run, not leave it "active" for ever.
-                let last = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    run(&settings, &runs, id, &request, &cancel)
-                }))
-                .unwrap_or_else(|_| RunUpdate::Failed {
-                    message: "the training thread panicked; see the app's log".into(),
-                });
+                let last = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| body(&runs)))
+                    .unwrap_or_else(|_| RunUpdate::Failed {
+                        message: "the training thread panicked; see the app's log".into(),
+                    });
                 runs.publish(id, last);
             }
         });
@@ -206,7 +240,7 @@ pub fn start_run(
         );
         return Err(Error::InvalidRequest(message));
     }
-    Ok(snapshot)
+    Ok(())
 }
 
 /// Resolves once `token` is cancelled.
@@ -330,6 +364,32 @@ mod tests {
                 .updates
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn a_run_whose_body_panics_ends_failed_and_the_next_run_starts() {
+        let runs = Arc::new(Runs::default());
+        let seen = Collector::default();
+        let (snapshot, _) = runs
+            .begin(TrainRequest::default(), Box::new(seen.clone()))
+            .unwrap();
+        spawn_run(&runs, snapshot.run_id, |runs| {
+            runs.publish(1, loading("loading candles"));
+            panic!("a loading stage that panics");
+        })
+        .unwrap();
+        assert!(runs.wait_until_ended(1, std::time::Duration::from_secs(10)));
+        let updates = seen.0.lock().unwrap().clone();
+        assert!(
+            matches!(updates.last(), Some(RunUpdate::Failed { message }) if message.contains("panicked"))
+        );
+        assert_eq!(runs.active_run(), None);
+        let (next, _) = runs
+            .begin(TrainRequest::default(), Box::new(NoListener))
+            .unwrap();
+        assert_eq!(next.run_id, 2);
+        assert_eq!(runs.active_run(), Some(2));
+        assert!(!runs.wait_until_ended(2, std::time::Duration::from_millis(100)));
     }
 
     #[test]

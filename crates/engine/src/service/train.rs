@@ -62,7 +62,11 @@ pub fn train_and_register(
     // Leftovers of registrations killed mid-write (their process is gone) are cleared first.
     Registry::open(settings)?.remove_stale_temporaries()?;
     let outcome = train(series, spec, on_event, cancel)?;
-    if outcome.stop == StopReason::Cancelled || outcome.evaluation.is_none() {
+    // A Cancel that arrived during evaluation (after the last batch) still means "do not keep it".
+    if outcome.stop == StopReason::Cancelled
+        || outcome.evaluation.is_none()
+        || cancel.is_cancelled()
+    {
         return Ok(TrainResult::Cancelled {
             epochs_run: outcome.epochs_run,
         });

@@ -68,22 +68,74 @@ impl CandleStore {
     ) -> Result<ImportCounts> {
         let path = self.path.clone();
         let step = timeframe.millis();
-        let run = |conn: &mut Connection| -> rusqlite::Result<ImportCounts> {
+        // One transaction per batch, not per file: a large import never holds the write lock for
+        // long (a registration or a fetch waiting behind it gets in between batches). Batches are
+        // idempotent, so an interrupted import is finished by running it again.
+        let run = |conn: &mut Connection, batch: &[Candle]| -> rusqlite::Result<ImportCounts> {
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let counts = insert_new(&tx, symbol, timeframe, candles)?;
+            let counts = insert_new(&tx, symbol, timeframe, batch)?;
             let mut run_start: Option<i64> = None;
-            for (i, c) in candles.iter().enumerate() {
+            for (i, c) in batch.iter().enumerate() {
                 let start = *run_start.get_or_insert(c.open_time);
-                let run_ends = candles
+                let run_ends = batch
                     .get(i + 1)
                     .is_none_or(|next| next.open_time != c.open_time + step);
                 if run_ends {
+                    // Touching ranges merge, so a run split across two batches is one range.
                     add_coverage(&tx, symbol, timeframe, start, c.open_time + step)?;
                     run_start = None;
                 }
             }
             tx.commit()?;
             Ok(counts)
+        };
+        let mut total = ImportCounts::default();
+        for batch in candles.chunks(IMPORT_BATCH) {
+            let counts = run(&mut self.conn, batch).map_err(|source| Error::Store {
+                path: path.clone(),
+                source,
+            })?;
+            total.inserted += counts.inserted;
+            total.conflicts += counts.conflicts;
+            total.first_conflict_ms = total.first_conflict_ms.or(counts.first_conflict_ms);
+        }
+        Ok(total)
+    }
+
+    /// Forgets that `[start, end)` is settled (its candles stay), so the next fetch asks for it
+    /// again.
+    pub fn unsettle(
+        &mut self,
+        symbol: &Symbol,
+        timeframe: Timeframe,
+        start: i64,
+        end: i64,
+    ) -> Result<()> {
+        let path = self.path.clone();
+        let run = |conn: &mut Connection| -> rusqlite::Result<()> {
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let overlapping: Vec<(i64, i64)> = tx
+                .prepare(
+                    "SELECT start_ms, end_ms FROM candle_coverage
+                     WHERE symbol = ?1 AND interval = ?2 AND end_ms > ?3 AND start_ms < ?4",
+                )?
+                .query_map(
+                    params![symbol.as_str(), timeframe.as_str(), start, end],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )?
+                .collect::<rusqlite::Result<_>>()?;
+            tx.execute(
+                "DELETE FROM candle_coverage WHERE symbol = ?1 AND interval = ?2 AND end_ms > ?3 AND start_ms < ?4",
+                params![symbol.as_str(), timeframe.as_str(), start, end],
+            )?;
+            for (a, b) in overlapping {
+                for (keep_start, keep_end) in [(a, start), (end, b)] {
+                    if keep_end > keep_start {
+                        add_coverage(&tx, symbol, timeframe, keep_start, keep_end)?;
+                    }
+                }
+            }
+            tx.commit()
         };
         run(&mut self.conn).map_err(|source| Error::Store { path, source })
     }
@@ -262,6 +314,9 @@ pub struct ImportCounts {
     /// The open time of the first of those.
     pub first_conflict_ms: Option<i64>,
 }
+
+/// Candles an import writes per transaction.
+pub const IMPORT_BATCH: usize = 10_000;
 
 /// Inserts the candles the store lacks and counts, without changing them, those it holds with
 /// other values.
@@ -462,5 +517,24 @@ mod tests {
         assert_eq!((r.rows, r.gaps, r.missing_candles), (5, 1, 2));
         assert_eq!((r.first_open_time_ms, r.last_open_time_ms), (0, 6 * H));
         assert_eq!(s.last_open_time(&sym, Timeframe::H1).unwrap(), Some(6 * H));
+    }
+
+    #[test]
+    fn a_large_import_commits_in_batches_and_settles_one_range() {
+        let (_d, mut s) = store();
+        let sym: Symbol = "ETHUSDT".parse().unwrap();
+        let n = IMPORT_BATCH as i64 * 2 + 7;
+        let candles: Vec<Candle> = (0..n).map(|i| candle(i * H)).collect();
+        let counts = s.import(&sym, Timeframe::H1, &candles).unwrap();
+        assert_eq!((counts.inserted, counts.conflicts), (n as u64, 0));
+        let ranges: i64 = s
+            .conn
+            .query_row("SELECT count(*) FROM candle_coverage", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(ranges, 1, "batch boundaries leave no seam in the coverage");
+        assert!(s.missing_ranges(&sym, Timeframe::H1, 0, n * H).unwrap().is_empty());
+        // A second import of the same file changes nothing.
+        let again = s.import(&sym, Timeframe::H1, &candles).unwrap();
+        assert_eq!((again.inserted, again.conflicts), (0, 0));
     }
 }

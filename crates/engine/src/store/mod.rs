@@ -18,6 +18,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0002_registry.sql"),
     include_str!("migrations/0003_onnx_exports.sql"),
     include_str!("migrations/0004_evaluations.sql"),
+    include_str!("migrations/0005_file_hashes.sql"),
 ];
 
 /// Opens (creating if needed) the database at `path`, with WAL, foreign keys and a busy timeout,
@@ -39,6 +40,9 @@ pub fn open_database(path: &Path) -> Result<Connection> {
     conn.pragma_update(None, "synchronous", "NORMAL")
         .map_err(store_err)?;
     conn.pragma_update(None, "foreign_keys", "ON")
+        .map_err(store_err)?;
+    // A copied or shared database must not run code hidden in its schema (views, triggers).
+    conn.pragma_update(None, "trusted_schema", "OFF")
         .map_err(store_err)?;
     migrate(&mut conn).map_err(|e| match e {
         MigrateError::Sql(source) => store_err(source),

@@ -6,9 +6,10 @@ set -euo pipefail
 # Debian packages: a C toolchain for bundled SQLite; Mesa's software Vulkan (lavapipe) so the
 # GPU code path and the UI's image snapshots run without a GPU; pkg-config for -sys crates; Python
 # with venv for the ONNX Runtime check of exported models; WebKitGTK and GTK for the desktop app;
-# Xvfb and ImageMagick for its headless smoke test and screenshots.
+# Xvfb and ImageMagick for its headless smoke test and screenshots; clang and libclang for the
+# bindings of LightGBM, whose C++ sources cargo builds (with the cmake installed into .venv below).
 APT_PACKAGES=(
-  build-essential pkg-config mesa-vulkan-drivers libvulkan1 python3 python3-venv
+  build-essential pkg-config mesa-vulkan-drivers libvulkan1 python3 python3-venv clang libclang-dev
   libwebkit2gtk-4.1-dev libgtk-3-dev libsoup-3.0-dev libjavascriptcoregtk-4.1-dev
   xvfb xauth imagemagick
 )
@@ -69,12 +70,15 @@ fi
 # ONNX Runtime (PyPI) in a virtual environment beside the checkout: the tests run every exported
 # model through it. Pinned so results do not drift.
 VENV="$REPO/.venv"
-PY_PACKAGES=(onnxruntime==1.23.2 numpy==2.3.5)
+# cmake too: LightGBM's build needs 3.28 or newer, newer than Debian 12's (.cargo/config.toml
+# points the build at .venv/bin/cmake).
+PY_PACKAGES=(onnxruntime==1.23.2 numpy==2.3.5 cmake==3.31.10)
 if [ ! -x "$VENV/bin/python" ]; then
   echo "setup: creating $VENV"
   python3 -m venv "$VENV"
 fi
-if ! "$VENV/bin/python" -c "import onnxruntime, numpy; assert onnxruntime.__version__ == '1.23.2'" 2>/dev/null; then
+if ! "$VENV/bin/python" -c "import onnxruntime, numpy; assert onnxruntime.__version__ == '1.23.2'" 2>/dev/null \
+  || [ "$("$VENV/bin/cmake" --version 2>/dev/null | head -1)" != "cmake version 3.31.10" ]; then
   echo "setup: installing ${PY_PACKAGES[*]} into $VENV"
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "${PY_PACKAGES[@]}"
 else

@@ -135,6 +135,18 @@ pub fn run() -> anyhow::Result<()> {
     };
     let _socket = instance::SocketFile(settings.home.join(instance::SOCKET_NAME));
     eprintln!("atb-desktop: using ATB_HOME {}", settings.home.display());
+    // Leftovers of registrations killed mid-write (their process is gone); a failure here only
+    // leaves them for `atb models verify` to report.
+    match atb_engine::service::models::remove_stale_temporaries(&settings) {
+        Ok(removed) if !removed.is_empty() => {
+            eprintln!(
+                "atb-desktop: removed {} interrupted registration folder(s)",
+                removed.len()
+            );
+        }
+        Ok(_) => {}
+        Err(e) => eprintln!("atb-desktop: could not check for interrupted registrations: {e}"),
+    }
     tauri::Builder::default()
         .plugin(tauri_plugin_dialog::init())
         .setup(move |app| {

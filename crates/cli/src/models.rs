@@ -280,6 +280,9 @@ pub async fn run(cmd: ModelsCommand) -> Result<ExitCode> {
                 for r in &report.orphan_rows {
                     println!("orphan row (folder missing): {r}");
                 }
+                for f in &report.stray_files {
+                    println!("stray file (not one of the version's files): {f}");
+                }
                 for f in &report.awaiting_recovery {
                     println!("finished run not yet registered (run `atb models recover`): {f}");
                 }

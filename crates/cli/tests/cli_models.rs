@@ -252,7 +252,37 @@ fn a_crash_before_the_index_commit_leaves_no_half_version() {
     let (_, out, _) = run(atb(home.path(), NO_NETWORK).args(["models", "list", "--json"]));
     assert_eq!(out.trim(), "[]");
     // And a later training registers normally.
-    train(home.path(), &[]);
+    let version = train(home.path(), &[])["version_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // A re-export killed between setting the recorded model.onnx aside and committing: the file
+    // in place is still a valid export (the same bytes: the export is deterministic), the one set
+    // aside is reported as a stray file, and the version still predicts through it.
+    let export = |crash: Option<&str>| {
+        let mut cmd = atb(home.path(), NO_NETWORK);
+        if let Some(point) = crash {
+            cmd.env("ATB_CRASH_AT", point);
+        }
+        run(cmd.args(["models", "export-onnx", &version]))
+    };
+    let (code, _, err) = export(None);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, _) = export(Some("after-onnx-rename"));
+    assert_ne!(code, 0, "the process was meant to die during the re-export");
+    let report = verify();
+    assert_eq!(report["ok"].as_array().unwrap().len(), 1, "{report}");
+    let stray = report["stray_files"].as_array().unwrap();
+    assert_eq!(stray.len(), 1, "{report}");
+    assert!(
+        stray[0].as_str().unwrap().ends_with("model.onnx.previous"),
+        "{report}"
+    );
+    let (code, out, err) = run(atb(home.path(), NO_NETWORK).args([
+        "predict", &version, "--onnx", "--source", "sample", "--json",
+    ]));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("predicted_close"), "{out}");
 }
 
 #[test]

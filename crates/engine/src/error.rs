@@ -194,9 +194,7 @@ impl Error {
             | Self::NoHome
             | Self::Export(_)
             | Self::OnnxRuntime(_)
-            | Self::Gbdt(_) => {
-                ErrorKind::Internal
-            }
+            | Self::Gbdt(_) => ErrorKind::Internal,
         }
     }
 

@@ -20,8 +20,8 @@ macro_rules! internal_modules {
 }
 
 internal_modules!(
-    benchmark, dataset, evaluation, features, fsutil, inference, market, onnx, registry, stats,
-    store, training,
+    benchmark, dataset, evaluation, features, fsutil, gbdt, inference, market, onnx, registry,
+    stats, store, training,
 );
 mod error;
 mod gpu_check;
@@ -53,7 +53,7 @@ pub use training::{CancelToken, TrainOutcome};
 #[cfg(feature = "testing")]
 pub mod testing {
     pub use crate::{
-        benchmark, dataset, evaluation, features, fsutil, inference, market, onnx, registry, stats,
-        store, training,
+        benchmark, dataset, evaluation, features, fsutil, gbdt, inference, market, onnx, registry,
+        stats, store, training,
     };
 }

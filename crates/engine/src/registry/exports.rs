@@ -189,7 +189,19 @@ impl Registry {
             (Some(e), true) => match std::fs::read(&path) {
                 Err(err) => Some(format!("{ONNX_FILE} unreadable: {err}")),
                 Ok(bytes) if sha256_hex(&bytes) != e.sha256 => {
-                    Some(format!("{ONNX_FILE} hash mismatch"))
+                    // A re-export killed between its swap and its commit leaves the recorded
+                    // file set aside beside the new one.
+                    let previous = path.with_extension("onnx.previous");
+                    let recorded_aside = std::fs::read(&previous)
+                        .is_ok_and(|b| sha256_hex(&b) == e.sha256);
+                    Some(if recorded_aside {
+                        format!(
+                            "a re-export was interrupted: {} is the recorded export; rename it back to {ONNX_FILE} (or export again)",
+                            previous.display()
+                        )
+                    } else {
+                        format!("{ONNX_FILE} hash mismatch")
+                    })
                 }
                 Ok(_) => None,
             },

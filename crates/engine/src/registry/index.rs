@@ -203,7 +203,23 @@ impl Registry {
             )));
         }
         let row = self.resolve(reference)?;
-        let tx = self.conn.transaction().map_err(db_err(&self.db_path))?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db_err(&self.db_path))?;
+        // Checked again under the write lock: a version deleted since `resolve` is not aliased.
+        let exists = tx
+            .query_row(
+                "SELECT 1 FROM model_versions WHERE version_id = ?1",
+                [&row.version_id],
+                |_| Ok(()),
+            )
+            .optional()
+            .map_err(db_err(&self.db_path))?
+            .is_some();
+        if !exists {
+            return Err(Error::UnknownVersion(row.version_id));
+        }
         set_alias(
             &tx,
             &scope(row.symbol.as_str(), row.timeframe.as_str(), row.architecture.as_str()),

@@ -26,6 +26,9 @@ pub struct VerifyReport {
     /// Finished runs kept under `recovery/` because the index could not take them; `atb models
     /// recover` registers them.
     pub awaiting_recovery: Vec<String>,
+    /// Files inside version folders that are none of a version's files (left by an interrupted
+    /// export or registration, or put there by hand).
+    pub stray_files: Vec<String>,
 }
 
 /// A folder at a version's depth under `models/`.
@@ -114,6 +117,13 @@ impl Registry {
             if !dir.is_dir() {
                 report.orphan_rows.push(row.version_id.clone());
                 continue;
+            }
+            for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if ![WEIGHTS_FILE, layout::METADATA_FILE, SCHEMA_FILE, exports::ONNX_FILE].contains(&name.as_str())
+                {
+                    report.stray_files.push(format!("{}/{name}", row.folder));
+                }
             }
             let problem = match std::fs::read(dir.join(WEIGHTS_FILE)) {
                 Err(e) => Some(format!("weights unreadable: {e}")),

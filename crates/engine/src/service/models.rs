@@ -104,6 +104,12 @@ pub fn verify(settings: &Settings) -> Result<VerifyReport> {
     Registry::open(settings)?.verify()
 }
 
+/// Removes the temporary folders of registrations whose process is gone (see
+/// [`Registry::remove_stale_temporaries`]); the desktop app runs it as it starts.
+pub fn remove_stale_temporaries(settings: &Settings) -> Result<Vec<String>> {
+    Registry::open(settings)?.remove_stale_temporaries()
+}
+
 /// Registers the finished runs kept under `recovery/` (see [`Registry::recover`]).
 pub fn recover(settings: &Settings) -> Result<Vec<ModelRow>> {
     Registry::open(settings)?.recover()

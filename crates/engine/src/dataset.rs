@@ -107,11 +107,9 @@ impl ChronologicalSplit {
         match Self::try_walk_forward(rows, sequence_length, horizon, folds, usable) {
             Some(f) => Ok(f),
             None => {
-                let feasible = (2..folds)
-                    .rev()
-                    .find(|&k| {
-                        Self::try_walk_forward(rows, sequence_length, horizon, k, usable).is_some()
-                    });
+                let feasible = (2..folds).rev().find(|&k| {
+                    Self::try_walk_forward(rows, sequence_length, horizon, k, usable).is_some()
+                });
                 let hint = match feasible {
                     Some(k) => format!("the most this data allows is {k} folds"),
                     None => "this data allows no walk-forward at all: use more candles, a shorter sequence length or a shorter horizon".into(),
@@ -245,7 +243,11 @@ pub struct SplitSamples {
 /// Whether each sample's rows (its window, the row before it, through its target row) are
 /// consecutive candles: steps of the matrix's smallest open-time step, which is the candle
 /// interval (a gap only ever lengthens a step).
-pub fn gap_free_samples(matrix: &FeatureMatrix, sequence_length: usize, horizon: usize) -> Vec<bool> {
+pub fn gap_free_samples(
+    matrix: &FeatureMatrix,
+    sequence_length: usize,
+    horizon: usize,
+) -> Vec<bool> {
     let times = &matrix.open_times;
     let interval = times
         .windows(2)
@@ -536,7 +538,10 @@ mod tests {
             .collect();
         // Sample t reads rows t+1-L ..= t+h and the row before the window.
         for t in gap_row.saturating_sub(h)..gap_row + l {
-            assert!(!all.contains(&t), "sample {t} spans the gap at row {gap_row}");
+            assert!(
+                !all.contains(&t),
+                "sample {t} spans the gap at row {gap_row}"
+            );
         }
         assert!(all.contains(&(gap_row + l)) || gap_row + l >= p.matrix.rows);
         assert!(all.contains(&(gap_row - h - 1)));

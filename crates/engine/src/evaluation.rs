@@ -356,12 +356,7 @@ impl RidgeBaseline {
         let at_edge = best == 0 || best == tried.len() - 1;
         let grid_points = tried.len();
         let (_, lambda, weights, validation_mse) = tried.swap_remove(best);
-        let intercept = y_mean
-            - weights
-                .iter()
-                .zip(&x_mean)
-                .map(|(w, m)| w * m)
-                .sum::<f64>();
+        let intercept = y_mean - weights.iter().zip(&x_mean).map(|(w, m)| w * m).sum::<f64>();
         Ok(Self {
             weights,
             intercept,
@@ -414,7 +409,11 @@ fn solve_spd(mut a: Vec<f64>, mut b: Vec<f64>, d: usize) -> Option<Vec<f64>> {
         }
     }
     for i in 0..d {
-        let dot: f64 = a[i * d..i * d + i].iter().zip(&b[..i]).map(|(x, y)| x * y).sum();
+        let dot: f64 = a[i * d..i * d + i]
+            .iter()
+            .zip(&b[..i])
+            .map(|(x, y)| x * y)
+            .sum();
         b[i] = (b[i] - dot) / a[i * d + i];
     }
     for i in (0..d).rev() {
@@ -518,7 +517,8 @@ mod tests {
         // Persistence errs 10 and 10: skill = 1 - 7.5 / 10.
         assert!((m.skill_vs_persistence - 0.25).abs() < 1e-6);
         // MASE in return space: mean |p - a| / 0.05.
-        let return_mae = ((predicted[0] - actual[0]).abs() + (predicted[1] - actual[1]).abs()) / 2.0;
+        let return_mae =
+            ((predicted[0] - actual[0]).abs() + (predicted[1] - actual[1]).abs()) / 2.0;
         assert!((m.mase - return_mae / 0.05).abs() < 1e-9);
         assert_eq!(m.directional_accuracy, Some(0.5));
         let p = metrics(
@@ -582,9 +582,9 @@ mod tests {
     /// Random-walk prices, a past-h momentum call that knows nothing of the future, and the
     /// direction test on every h-th window: a 5% test rejects about 5% of the time.
     fn pt_rejection_rate(h: usize, replications: usize) -> f64 {
+        use rand::SeedableRng;
         use rand::distr::{Distribution, StandardUniform};
         use rand::rngs::StdRng;
-        use rand::SeedableRng;
         let mut rng = StdRng::seed_from_u64(99 + h as u64);
         let mut normal = || -> f64 {
             let u1: f64 = StandardUniform.sample(&mut rng);
@@ -597,7 +597,9 @@ mod tests {
             let steps: Vec<f64> = (0..n + 2 * h).map(|_| normal()).collect();
             // Window t: past h steps predict the next h.
             let predicted: Vec<f64> = (0..n).map(|t| steps[t..t + h].iter().sum()).collect();
-            let actual: Vec<f64> = (0..n).map(|t| steps[t + h..t + 2 * h].iter().sum()).collect();
+            let actual: Vec<f64> = (0..n)
+                .map(|t| steps[t + h..t + 2 * h].iter().sum())
+                .collect();
             let positions = direction_positions(&actual, h);
             if let Some((_, Some((_, p)))) = directional(&predicted, &actual, &positions)
                 && p < 0.05

@@ -252,7 +252,8 @@ async fn test_rows(settings: &Settings, loaded: &LoadedModel) -> Result<TestRows
     let rows: Vec<usize> = (l.saturating_sub(1)..matrix.rows.saturating_sub(h))
         .filter(|&t| {
             let target = matrix.open_times[t + h];
-            usable[t] && (d.test.first_target_open_ms..=d.test.last_target_open_ms).contains(&target)
+            usable[t]
+                && (d.test.first_target_open_ms..=d.test.last_target_open_ms).contains(&target)
         })
         .collect();
     if rows.is_empty() {

@@ -35,7 +35,12 @@ fn newey_west(d: &[f64], lag: usize) -> f64 {
 /// Harvey-Leybourne-Newbold correction, and a two-sided p-value from Student's t with n - 1
 /// degrees of freedom. A negative statistic means `a` has the smaller loss. `None` when the
 /// test is undefined (fewer than 3 windows, or no variation in the differential).
-pub fn diebold_mariano(errors_a: &[f64], errors_b: &[f64], h: usize, loss: Loss) -> Option<PairedTest> {
+pub fn diebold_mariano(
+    errors_a: &[f64],
+    errors_b: &[f64],
+    h: usize,
+    loss: Loss,
+) -> Option<PairedTest> {
     let n = errors_a.len().min(errors_b.len());
     if n < 3 || h == 0 {
         return None;
@@ -166,7 +171,8 @@ pub fn incomplete_beta(a: f64, b: f64, x: f64) -> f64 {
     if x >= 1.0 {
         return 1.0;
     }
-    let front = (ln_gamma(a + b) - ln_gamma(a) - ln_gamma(b) + a * x.ln() + b * (1.0 - x).ln()).exp();
+    let front =
+        (ln_gamma(a + b) - ln_gamma(a) - ln_gamma(b) + a * x.ln() + b * (1.0 - x).ln()).exp();
     // The continued fraction converges fast for x < (a + 1) / (a + b + 2); use symmetry otherwise.
     if x > (a + 1.0) / (a + b + 2.0) {
         return 1.0 - incomplete_beta(b, a, 1.0 - x);
@@ -265,7 +271,9 @@ mod tests {
 
     #[test]
     fn bootstrap_interval_brackets_the_point_estimate() {
-        let a: Vec<f64> = (0..500).map(|i| ((i * 37 % 101) as f64 - 50.0) * 0.9).collect();
+        let a: Vec<f64> = (0..500)
+            .map(|i| ((i * 37 % 101) as f64 - 50.0) * 0.9)
+            .collect();
         let b: Vec<f64> = (0..500).map(|i| (i * 53 % 103) as f64 - 51.0).collect();
         let s = skill_interval(&a, &b).unwrap();
         assert!(s.lower < s.skill && s.skill < s.upper, "{s:?}");

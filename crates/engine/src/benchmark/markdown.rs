@@ -46,7 +46,11 @@ fn direction(r: &BenchResult) -> String {
 
 /// The verdict against `baseline` in the engine's words: with one seed, that seed's verdict;
 /// with several, how many seeds were better or worse, and the median p-value.
-pub fn seed_verdict(baseline: &str, tests: Option<&SeedTests>, runs: &[Option<atb_protocol::training::PairedTest>]) -> String {
+pub fn seed_verdict(
+    baseline: &str,
+    tests: Option<&SeedTests>,
+    runs: &[Option<atb_protocol::training::PairedTest>],
+) -> String {
     match (tests, runs) {
         (None, _) => format!("against {baseline}: not computed"),
         (Some(_), [one]) => verdict_of(baseline, one.as_ref(), None).text,
@@ -80,7 +84,10 @@ pub fn markdown(report: &BenchReport) -> String {
         s,
         "| model | variant | RMSE (USD) | MAE (USD) | MAE vs cnn_lstm | skill vs persistence | verdict vs persistence | vs ridge | vs cnn_lstm | directional accuracy | training time vs cnn_lstm | inference p50 (native / tract / ONNX Runtime) | the original promised |"
     );
-    let _ = writeln!(s, "|---|---|---:|---:|---:|---:|---|---|---|---:|---:|---:|---|");
+    let _ = writeln!(
+        s,
+        "|---|---|---:|---:|---:|---:|---|---|---|---:|---:|---:|---|"
+    );
     for r in &report.results {
         let _ = writeln!(
             s,
@@ -114,7 +121,10 @@ pub fn markdown(report: &BenchReport) -> String {
             opt(r.train_time_vs_cnn_lstm, |v| format!("{:.0}%", 100.0 * v)),
             r.latency_p50_ms,
             r.onnx_latency_p50_ms,
-            opt(r.onnxruntime.as_ref().map(|t| t.latency_p50_ms), |v| format!("{v:.2}")),
+            opt(
+                r.onnxruntime.as_ref().map(|t| t.latency_p50_ms),
+                |v| format!("{v:.2}")
+            ),
             promise(r.architecture)
         );
     }
@@ -161,7 +171,10 @@ pub fn markdown(report: &BenchReport) -> String {
             )),
             r.batch256_windows_per_s,
             r.onnx_batch256_windows_per_s,
-            opt(r.onnxruntime.as_ref(), |t| format!("{:.0}", t.batch256_windows_per_s)),
+            opt(r.onnxruntime.as_ref(), |t| format!(
+                "{:.0}",
+                t.batch256_windows_per_s
+            )),
             r.onnx_max_abs_diff
         );
     }

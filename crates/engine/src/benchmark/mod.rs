@@ -15,14 +15,14 @@ use chrono::Utc;
 
 use self::inference::{TimingPlan, time_inference};
 use crate::error::{Error, Result};
-use crate::market::source::CandleSeries;
-use crate::onnx::{OrtModel, PARITY_WINDOWS, export_loaded};
 use crate::evaluation::{EvaluationWindow, usd_errors};
 use crate::inference::{BurnPredictor, test_windows_of};
-use crate::service::train::{TrainOptions, TrainResult, train_and_register};
-use crate::stats::{Loss, diebold_mariano, median};
+use crate::market::source::CandleSeries;
+use crate::onnx::{OrtModel, PARITY_WINDOWS, export_loaded};
 use crate::registry::{Registry, WEIGHTS_FILE};
+use crate::service::train::{TrainOptions, TrainResult, train_and_register};
 use crate::settings::Settings;
+use crate::stats::{Loss, diebold_mariano, median};
 use crate::training::{CancelToken, TrainOutcome, TrainSpec, predict_scaled};
 
 /// The tag benchmark versions are registered under.
@@ -406,7 +406,10 @@ pub fn run_benchmark(
             };
             let outcome = *outcome;
             runs.push(run_record(&outcome, row.version_id.clone())?);
-            errors.insert(row.version_id.clone(), test_errors(&outcome, &native_device)?);
+            errors.insert(
+                row.version_id.clone(),
+                test_errors(&outcome, &native_device)?,
+            );
             if let (true, Some(e)) = (baselines.is_empty(), &outcome.evaluation) {
                 baselines = vec![
                     baseline("persistence", &e.test.persistence),

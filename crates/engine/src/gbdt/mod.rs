@@ -75,7 +75,9 @@ impl TreeBudget {
         if !(1..=20_000).contains(&self.rounds) {
             out.push(format!("rounds must be 1 to 20000, got {}", self.rounds));
         }
-        if !(self.learning_rate.is_finite() && self.learning_rate > 0.0 && self.learning_rate <= 1.0)
+        if !(self.learning_rate.is_finite()
+            && self.learning_rate > 0.0
+            && self.learning_rate <= 1.0)
         {
             out.push(format!(
                 "the tree learning rate must be above 0 and at most 1, got {}",
@@ -274,13 +276,8 @@ pub fn boost(
     }
     let parameters = budget.parameters(seed);
     let train = lightgbm::Dataset::new(&train_rows, &train_targets, columns, &parameters, None)?;
-    let validation = lightgbm::Dataset::new(
-        &val_rows,
-        &val_targets,
-        columns,
-        &parameters,
-        Some(&train),
-    )?;
+    let validation =
+        lightgbm::Dataset::new(&val_rows, &val_targets, columns, &parameters, Some(&train))?;
     let mut training = lightgbm::Training::new(&train, &validation, &parameters)?;
     let mut rounds = Vec::new();
     let (mut best, mut best_round) = (f64::INFINITY, 0usize);
@@ -353,8 +350,14 @@ mod tests {
         for variant in Variant::ALL {
             let budget = TreeBudget::for_variant(variant);
             let mut heard = Vec::new();
-            let run = boost(&data, &budget, 7, &mut |r| heard.push(r), &CancelToken::new())
-                .unwrap();
+            let run = boost(
+                &data,
+                &budget,
+                7,
+                &mut |r| heard.push(r),
+                &CancelToken::new(),
+            )
+            .unwrap();
             assert_eq!(heard, run.rounds);
             assert!(!run.cancelled);
             let best = run
@@ -372,7 +375,11 @@ mod tests {
             assert_eq!(predictions.len(), data.samples.test.len());
             assert!(predictions.iter().all(|p| p.is_finite()));
             // The model text is LightGBM's own and reloads to the same predictions.
-            assert!(run.model.text.starts_with("tree"), "{}", &run.model.text[..20]);
+            assert!(
+                run.model.text.starts_with("tree"),
+                "{}",
+                &run.model.text[..20]
+            );
             let reloaded =
                 GbdtModel::from_text(&run.model.text, data.sequence_length, data.width()).unwrap();
             assert_eq!(
@@ -405,7 +412,11 @@ mod tests {
         assert!(importance.iter().map(|c| c.splits).sum::<u64>() > 0);
         for c in &importance {
             let feature = c.column.split(['[', ':']).next().unwrap();
-            assert!(data.matrix.names.iter().any(|n| n == feature), "{}", c.column);
+            assert!(
+                data.matrix.names.iter().any(|n| n == feature),
+                "{}",
+                c.column
+            );
         }
     }
 

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 
 use super::rate_limit::{KLINES_WEIGHT, WEIGHT_LIMIT_PER_MINUTE, WeightBudget};
-use super::{Candle, Timeframe, Symbol};
+use super::{Candle, Symbol, Timeframe};
 use crate::error::{Error, Result};
 
 /// Most candles Binance returns per request.
@@ -300,7 +300,9 @@ fn retry_after_secs(value: &str, now: chrono::DateTime<chrono::Utc>) -> Option<u
         return Some(secs);
     }
     let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
-    let millis = (at.with_timezone(&chrono::Utc) - now).num_milliseconds().max(0);
+    let millis = (at.with_timezone(&chrono::Utc) - now)
+        .num_milliseconds()
+        .max(0);
     Some((millis as u64).div_ceil(1000))
 }
 
@@ -387,7 +389,10 @@ pub fn parse_klines(
     let mut candles = Vec::with_capacity(count);
     for RawKline(open_time, open, high, low, close, volume, close_time, ..) in rows {
         let at = |reason: String| {
-            KlineError::Defective(format!("candle at {}: {reason}", super::format_ms(open_time)))
+            KlineError::Defective(format!(
+                "candle at {}: {reason}",
+                super::format_ms(open_time)
+            ))
         };
         if open_time.rem_euclid(step) != 0 || close_time != open_time + step - 1 {
             return Err(at(format!(
@@ -446,7 +451,8 @@ mod tests {
         // The recording's last candle was still open when it was taken.
         let rows: Vec<serde_json::Value> = serde_json::from_str(RECORDED).unwrap();
         let last_close_time = rows.last().unwrap()[6].as_i64().unwrap();
-        let (candles, count) = parse_klines(RECORDED.as_bytes(), Timeframe::M1, last_close_time - 1).unwrap();
+        let (candles, count) =
+            parse_klines(RECORDED.as_bytes(), Timeframe::M1, last_close_time - 1).unwrap();
         assert_eq!(count, rows.len());
         assert_eq!(candles.len(), rows.len() - 1);
         let first = &rows[0];
@@ -456,29 +462,52 @@ mod tests {
             first[4].as_str().unwrap().parse::<f64>().unwrap()
         );
         // Once the minute has passed, all are closed.
-        let (all, _) = parse_klines(RECORDED.as_bytes(), Timeframe::M1, last_close_time + 1).unwrap();
+        let (all, _) =
+            parse_klines(RECORDED.as_bytes(), Timeframe::M1, last_close_time + 1).unwrap();
         assert_eq!(all.len(), rows.len());
     }
 
     #[test]
     fn malformed_bodies_are_retried_and_defective_candles_are_not() {
         let m1 = Timeframe::M1;
-        let malformed = |body: &[u8]| matches!(parse_klines(body, m1, i64::MAX), Err(KlineError::Malformed(_)));
-        let defective = |body: &[u8]| matches!(parse_klines(body, m1, i64::MAX), Err(KlineError::Defective(_)));
+        let malformed = |body: &[u8]| {
+            matches!(
+                parse_klines(body, m1, i64::MAX),
+                Err(KlineError::Malformed(_))
+            )
+        };
+        let defective = |body: &[u8]| {
+            matches!(
+                parse_klines(body, m1, i64::MAX),
+                Err(KlineError::Defective(_))
+            )
+        };
         assert!(malformed(&RECORDED.as_bytes()[..RECORDED.len() / 2]));
         assert!(malformed(b"{\"code\":0}"));
         // A price that is not a number, an open time off the minute grid, a close time that is
         // not one minute later: the same answer however often it is asked.
-        assert!(defective(br#"[[60000,"x","1","1","1","1",119999,"0",1,"0","0","0"]]"#));
-        assert!(defective(br#"[[60001,"1","1","1","1","1",120000,"0",1,"0","0","0"]]"#));
-        assert!(defective(br#"[[60000,"1","1","1","1","1",179999,"0",1,"0","0","0"]]"#));
-        assert!(defective(br#"[[60000,"1","0.5","1","1","1",119999,"0",1,"0","0","0"]]"#));
+        assert!(defective(
+            br#"[[60000,"x","1","1","1","1",119999,"0",1,"0","0","0"]]"#
+        ));
+        assert!(defective(
+            br#"[[60001,"1","1","1","1","1",120000,"0",1,"0","0","0"]]"#
+        ));
+        assert!(defective(
+            br#"[[60000,"1","1","1","1","1",179999,"0",1,"0","0","0"]]"#
+        ));
+        assert!(defective(
+            br#"[[60000,"1","0.5","1","1","1",119999,"0",1,"0","0","0"]]"#
+        ));
         assert_eq!(parse_klines(b"[]", m1, i64::MAX).unwrap().0.len(), 0);
         assert_eq!(
-            parse_klines(br#"[[60000,"1","2","0.5","1.5","3",119999,"0",1,"0","0","0"]]"#, m1, i64::MAX)
-                .unwrap()
-                .0
-                .len(),
+            parse_klines(
+                br#"[[60000,"1","2","0.5","1.5","3",119999,"0",1,"0","0","0"]]"#,
+                m1,
+                i64::MAX
+            )
+            .unwrap()
+            .0
+            .len(),
             1
         );
     }

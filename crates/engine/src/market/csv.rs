@@ -123,9 +123,12 @@ pub fn parse_csv(text: &str, timeframe: Timeframe, origin: &str) -> Result<Vec<C
             open_time /= 1000;
         }
         let num = |i: usize, name: &str| {
-            fields[i]
-                .parse::<f64>()
-                .map_err(|_| err(line_no, format!("{name} {} is not a number", excerpt(fields[i]))))
+            fields[i].parse::<f64>().map_err(|_| {
+                err(
+                    line_no,
+                    format!("{name} {} is not a number", excerpt(fields[i])),
+                )
+            })
         };
         let candle = Candle {
             open_time,
@@ -156,15 +159,16 @@ pub fn parse_csv(text: &str, timeframe: Timeframe, origin: &str) -> Result<Vec<C
             ));
         }
         if let Some(prev) = candles.last()
-            && open_time <= prev.open_time {
-                return Err(err(
-                    line_no,
-                    format!(
-                        "open time {open_time} is not after the previous row's {} (rows must be sorted and unique)",
-                        prev.open_time
-                    ),
-                ));
-            }
+            && open_time <= prev.open_time
+        {
+            return Err(err(
+                line_no,
+                format!(
+                    "open time {open_time} is not after the previous row's {} (rows must be sorted and unique)",
+                    prev.open_time
+                ),
+            ));
+        }
         candles.push(candle);
         line_numbers.push(line_no);
     }
@@ -276,7 +280,10 @@ mod tests {
         );
         assert_eq!(line_of(parse(&format!("{h}0,1,2,0.5\n")).unwrap_err()), 2);
         // 2100-01-01: not closed yet, so not a candle a file can hold.
-        let future = parse(&format!("{h}0,1,2,0.5,1.5,10\n4102444800000,1,2,0.5,1.5,10\n")).unwrap_err();
+        let future = parse(&format!(
+            "{h}0,1,2,0.5,1.5,10\n4102444800000,1,2,0.5,1.5,10\n"
+        ))
+        .unwrap_err();
         assert!(future.to_string().contains("in the future"), "{future}");
         assert_eq!(line_of(future), 3);
         assert_eq!(
@@ -311,4 +318,3 @@ mod tests {
         assert!(message.contains("unknown header"), "{message}");
     }
 }
-

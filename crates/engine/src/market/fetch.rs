@@ -5,7 +5,7 @@ use atb_protocol::{FetchProgress, FetchSummary};
 
 use super::binance::{KlinesClient, MAX_LIMIT, now_ms};
 use super::gaps::find_gaps;
-use super::{Timeframe, Symbol, format_ms};
+use super::{Symbol, Timeframe, format_ms};
 use crate::error::{Error, Result};
 use crate::store::candles::CandleStore;
 
@@ -94,8 +94,8 @@ pub async fn fetch_candles(
                     Some(last) if full => last.open_time + step,
                     _ => range_end,
                 };
-                let unsettled_from = timeframe.floor(client.exchange_now_ms())
-                    - UNSETTLED_TAIL_INTERVALS * step;
+                let unsettled_from =
+                    timeframe.floor(client.exchange_now_ms()) - UNSETTLED_TAIL_INTERVALS * step;
                 let settled_to = next.min(unsettled_from.max(cursor));
                 inserted += store.commit_page(symbol, timeframe, &candles, cursor, settled_to)?;
                 done += (next - cursor) / step;

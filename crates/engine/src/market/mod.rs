@@ -11,7 +11,6 @@ pub mod source;
 
 use serde::{Deserialize, Serialize};
 
-
 /// One OHLCV candle; `open_time` is the UTC open time in epoch milliseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Candle {

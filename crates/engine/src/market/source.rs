@@ -10,7 +10,7 @@ use super::binance::{KlinesClient, RetryPolicy, now_ms};
 use super::csv::read_csv_file;
 use super::fetch::{FetchRequest, fetch_candles};
 use super::gaps::find_gaps;
-use super::sample::{SAMPLE_TIMEFRAME, SAMPLE_SYMBOL, sample_candles};
+use super::sample::{SAMPLE_SYMBOL, SAMPLE_TIMEFRAME, sample_candles};
 use super::{Candle, CandleSource, Symbol, Timeframe};
 use crate::error::{Error, Result};
 use crate::settings::Settings;
@@ -118,11 +118,14 @@ pub async fn load_candles(
             }
             slice_offline(sample_candles()?, timeframe, range)
         }
-        CandleSource::Csv(path) => {
-            slice_offline(&read_csv_file(Path::new(path), timeframe)?, timeframe, range)
-        }
+        CandleSource::Csv(path) => slice_offline(
+            &read_csv_file(Path::new(path), timeframe)?,
+            timeframe,
+            range,
+        ),
         CandleSource::Binance => {
-            let summary = fetch_into_store(settings, symbol, timeframe, range, false, progress).await?;
+            let summary =
+                fetch_into_store(settings, symbol, timeframe, range, false, progress).await?;
             let store = CandleStore::open(&settings.database_path())?;
             store.candles(
                 symbol,

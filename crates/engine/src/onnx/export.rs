@@ -11,8 +11,8 @@ use chrono::Utc;
 use super::document::{OPSET, OnnxDocument, model_document};
 use super::runtime::{OnnxModel, RUNTIME_NAME};
 use crate::error::{Error, Result};
-use crate::inference::{BurnPredictor, TestWindows, WindowPredictor, load_test_windows};
 use crate::fsutil::{sha256_hex, write_atomic};
+use crate::inference::{BurnPredictor, TestWindows, WindowPredictor, load_test_windows};
 use crate::registry::{LoadedModel, Registry};
 use crate::settings::Settings;
 

@@ -78,9 +78,8 @@ pub fn ensure_loaded() -> Result<&'static Path> {
     LOADED
         .get_or_init(|| {
             let path = library_path().map_err(|e| e.to_string())?;
-            let builder = ort::init_from(&path).map_err(|e| {
-                format!("ONNX Runtime: loading {} failed: {e}", path.display())
-            })?;
+            let builder = ort::init_from(&path)
+                .map_err(|e| format!("ONNX Runtime: loading {} failed: {e}", path.display()))?;
             builder.with_name("atb").commit();
             Ok(path)
         })
@@ -148,7 +147,9 @@ impl OrtModel {
         if outputs.len() == 0 {
             return Err(Error::OnnxRuntime("the model returned no output".into()));
         }
-        let (shape, data) = outputs[0].try_extract_tensor::<f32>().map_err(runtime_err)?;
+        let (shape, data) = outputs[0]
+            .try_extract_tensor::<f32>()
+            .map_err(runtime_err)?;
         if shape.iter().product::<i64>() != n as i64 || shape.first() != Some(&(n as i64)) {
             return Err(Error::OnnxRuntime(format!(
                 "output shape {:?}, expected [{n}, 1]",

@@ -9,11 +9,11 @@ use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
 use super::metadata::FeatureSchema;
 use super::{Registry, SCHEMA_FILE, db_err};
-use crate::fsutil::{io, sha256_hex};
 use crate::error::{Error, Result};
+use crate::fsutil::{io, sha256_hex};
 use crate::onnx::OnnxModel;
-use crate::onnx::onnxruntime::OrtModel;
 use crate::onnx::export::PARITY_TOLERANCE;
+use crate::onnx::onnxruntime::OrtModel;
 
 pub const ONNX_FILE: &str = "model.onnx";
 
@@ -192,8 +192,8 @@ impl Registry {
                     // A re-export killed between its swap and its commit leaves the recorded
                     // file set aside beside the new one.
                     let previous = path.with_extension("onnx.previous");
-                    let recorded_aside = std::fs::read(&previous)
-                        .is_ok_and(|b| sha256_hex(&b) == e.sha256);
+                    let recorded_aside =
+                        std::fs::read(&previous).is_ok_and(|b| sha256_hex(&b) == e.sha256);
                     Some(if recorded_aside {
                         format!(
                             "a re-export was interrupted: {} is the recorded export; rename it back to {ONNX_FILE} (or export again)",

@@ -144,7 +144,11 @@ impl Registry {
 
     /// Stores a recomputed evaluation of a version beside it in the index (the folder stays as
     /// it was) and points the listing's metric columns at it, in one transaction.
-    pub fn store_evaluation(&mut self, version_id: &str, evaluation: &Evaluation) -> Result<ModelRow> {
+    pub fn store_evaluation(
+        &mut self,
+        version_id: &str,
+        evaluation: &Evaluation,
+    ) -> Result<ModelRow> {
         let json = serde_json::to_string(evaluation)
             .map_err(|e| Error::InvalidData(format!("evaluation is not serialisable: {e}")))?;
         let comparisons = comparisons_json(evaluation)?;
@@ -222,7 +226,11 @@ impl Registry {
         }
         set_alias(
             &tx,
-            &scope(row.symbol.as_str(), row.timeframe.as_str(), row.architecture.as_str()),
+            &scope(
+                row.symbol.as_str(),
+                row.timeframe.as_str(),
+                row.architecture.as_str(),
+            ),
             alias,
             &row.version_id,
         )

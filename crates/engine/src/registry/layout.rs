@@ -57,7 +57,13 @@ impl Registry {
 
     /// Moves a staged version that could not be indexed to `recovery/` with what indexing needs,
     /// and returns the error that says so (or, if even that fails, the original error).
-    fn keep_for_recovery(&self, tmp: &Path, staged: &Staged, set_latest: bool, cause: Error) -> Error {
+    fn keep_for_recovery(
+        &self,
+        tmp: &Path,
+        staged: &Staged,
+        set_latest: bool,
+        cause: Error,
+    ) -> Error {
         let dir = self.home.join(RECOVERY_DIR).join(
             tmp.file_name()
                 .map(|n| n.to_string_lossy().trim_start_matches(".tmp-").to_string())
@@ -95,13 +101,12 @@ impl Registry {
         for dir in read_dirs(&self.home.join(RECOVERY_DIR)) {
             let pending_path = dir.join(PENDING_FILE);
             let text = std::fs::read(&pending_path).map_err(io(&pending_path))?;
-            let pending: PendingRegistration =
-                serde_json::from_slice(&text).map_err(|e| {
-                    Error::InvalidData(format!(
-                        "{} is not a pending registration: {e}",
-                        pending_path.display()
-                    ))
-                })?;
+            let pending: PendingRegistration = serde_json::from_slice(&text).map_err(|e| {
+                Error::InvalidData(format!(
+                    "{} is not a pending registration: {e}",
+                    pending_path.display()
+                ))
+            })?;
             let weights_path = dir.join(WEIGHTS_FILE);
             let weights = std::fs::read(&weights_path).map_err(io(&weights_path))?;
             let schema_path = dir.join(SCHEMA_FILE);
@@ -282,7 +287,11 @@ impl Registry {
         let column = match file {
             METADATA_FILE => "metadata_sha256",
             SCHEMA_FILE => "schema_sha256",
-            other => return Err(Error::InvalidRequest(format!("{other} has no recorded hash"))),
+            other => {
+                return Err(Error::InvalidRequest(format!(
+                    "{other} has no recorded hash"
+                )));
+            }
         };
         let path = self.folder(row).join(file);
         let bytes = std::fs::read(&path).map_err(io(&path))?;

@@ -3,8 +3,8 @@
 
 use atb_models::ModelConfig;
 use atb_protocol::spec::TrainSpec;
-use atb_protocol::vocab::{Symbol, Timeframe};
 use atb_protocol::training::{DatasetSummary, EpochRecord, Evaluation, StopReason};
+use atb_protocol::vocab::{Symbol, Timeframe};
 use serde::{Deserialize, Serialize};
 
 use crate::training::TrainOutcome;
@@ -95,7 +95,9 @@ impl FeatureSchema {
         }
         let bad_std = |s: f64| !(s.is_finite() && s > 0.0);
         if self.means.iter().any(|m| !m.is_finite()) || self.stds.iter().any(|&s| bad_std(s)) {
-            return Some("a mean that is not finite or a standard deviation that is not positive".into());
+            return Some(
+                "a mean that is not finite or a standard deviation that is not positive".into(),
+            );
         }
         if !self.target.mean.is_finite() || bad_std(self.target.std) || self.target.horizon == 0 {
             return Some("the target's mean, standard deviation or horizon is invalid".into());

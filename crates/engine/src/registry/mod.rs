@@ -14,6 +14,7 @@ mod verify;
 
 use std::path::{Path, PathBuf};
 
+use crate::fsutil::{io, sha256_hex, sync_dir, write_atomic};
 use atb_models::ForecastModel;
 use atb_models::burn::prelude::Device;
 use atb_protocol::registry::ModelRow;
@@ -22,7 +23,6 @@ use atb_protocol::verdict::verdict;
 use chrono::Utc;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde::Serialize;
-use crate::fsutil::{io, sha256_hex, sync_dir, write_atomic};
 
 use self::metadata::{FeatureSchema, FrameworkVersions, ModelMetadata, TrainingRecord};
 use crate::error::{Error, Result};

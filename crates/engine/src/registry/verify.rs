@@ -120,7 +120,13 @@ impl Registry {
             }
             for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
                 let name = entry.file_name().to_string_lossy().into_owned();
-                if ![WEIGHTS_FILE, layout::METADATA_FILE, SCHEMA_FILE, exports::ONNX_FILE].contains(&name.as_str())
+                if ![
+                    WEIGHTS_FILE,
+                    layout::METADATA_FILE,
+                    SCHEMA_FILE,
+                    exports::ONNX_FILE,
+                ]
+                .contains(&name.as_str())
                 {
                     report.stray_files.push(format!("{}/{name}", row.folder));
                 }
@@ -163,7 +169,12 @@ impl Registry {
         }
         report.awaiting_recovery = read_dirs(&self.home.join(RECOVERY_DIR))
             .iter()
-            .map(|p| p.strip_prefix(&self.home).unwrap_or(p).display().to_string())
+            .map(|p| {
+                p.strip_prefix(&self.home)
+                    .unwrap_or(p)
+                    .display()
+                    .to_string()
+            })
             .collect();
         Ok(report)
     }

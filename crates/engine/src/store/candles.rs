@@ -11,7 +11,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use super::open_database;
 use crate::error::{Error, Result};
 use crate::market::gaps::find_gaps;
-use crate::market::{Candle, Timeframe, Symbol};
+use crate::market::{Candle, Symbol, Timeframe};
 
 /// Candle storage in the atb database.
 pub struct CandleStore {
@@ -234,9 +234,10 @@ impl CandleStore {
         let mut out = Vec::with_capacity(series.len());
         for (symbol, timeframe_name) in series {
             // Rows written by a future atb with an unknown timeframe are skipped, not fatal.
-            let (Ok(sym), Ok(timeframe)) =
-                (symbol.parse::<Symbol>(), timeframe_name.parse::<Timeframe>())
-            else {
+            let (Ok(sym), Ok(timeframe)) = (
+                symbol.parse::<Symbol>(),
+                timeframe_name.parse::<Timeframe>(),
+            ) else {
                 continue;
             };
             let mut times = self
@@ -498,7 +499,10 @@ mod tests {
         );
         let stored = s.candles(&sym, Timeframe::H1, 0, 4 * H).unwrap();
         assert_eq!(stored.len(), 4);
-        assert_eq!(stored[1].close, page[1].close, "the exchange's candle stays");
+        assert_eq!(
+            stored[1].close, page[1].close,
+            "the exchange's candle stays"
+        );
     }
 
     #[test]
@@ -532,7 +536,11 @@ mod tests {
             .query_row("SELECT count(*) FROM candle_coverage", [], |r| r.get(0))
             .unwrap();
         assert_eq!(ranges, 1, "batch boundaries leave no seam in the coverage");
-        assert!(s.missing_ranges(&sym, Timeframe::H1, 0, n * H).unwrap().is_empty());
+        assert!(
+            s.missing_ranges(&sym, Timeframe::H1, 0, n * H)
+                .unwrap()
+                .is_empty()
+        );
         // A second import of the same file changes nothing.
         let again = s.import(&sym, Timeframe::H1, &candles).unwrap();
         assert_eq!((again.inserted, again.conflicts), (0, 0));

@@ -180,7 +180,14 @@ pub fn train(
     let mut outcome = train_prepared(data, dataset, params, on_event, cancel)?;
     let folds = outcome.data.walk_forward.clone();
     if let (false, Some(evaluation)) = (folds.is_empty(), outcome.evaluation.as_mut()) {
-        match walk_forward(&outcome.data, &outcome.dataset, params, &folds, on_event, cancel) {
+        match walk_forward(
+            &outcome.data,
+            &outcome.dataset,
+            params,
+            &folds,
+            on_event,
+            cancel,
+        ) {
             Ok(wf) => evaluation.walk_forward = Some(wf),
             Err(Error::Cancelled) => {
                 outcome.stop = StopReason::Cancelled;
@@ -206,7 +213,6 @@ pub fn train(
     }
     Ok(outcome)
 }
-
 
 /// The model and the baselines on the validation and test splits.
 pub fn evaluate(model: &ForecastModel, data: &PreparedData, device: &Device) -> Result<Evaluation> {

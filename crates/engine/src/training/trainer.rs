@@ -29,10 +29,7 @@ pub(super) fn clip_global_norm<M: Module>(model: &M, grads: &mut GradientsParams
             }
         }
     }
-    let mut sum = SumSquares {
-        grads,
-        total: 0.0,
-    };
+    let mut sum = SumSquares { grads, total: 0.0 };
     model.visit(&mut sum);
     let norm = sum.total.sqrt();
     if norm > max_norm && norm.is_finite() {
@@ -43,7 +40,11 @@ pub(super) fn clip_global_norm<M: Module>(model: &M, grads: &mut GradientsParams
     }
 }
 
-pub(super) fn batch_tensors(data: &PreparedData, ts: &[usize], device: &Device) -> (Tensor<3>, Tensor<2>) {
+pub(super) fn batch_tensors(
+    data: &PreparedData,
+    ts: &[usize],
+    device: &Device,
+) -> (Tensor<3>, Tensor<2>) {
     let (x, y) = data.batch(ts);
     let shape = [ts.len(), data.sequence_length, data.width()];
     (
@@ -371,11 +372,22 @@ mod tests {
         assert_eq!(b.epoch(2, 1.5, 2, 2, 9), AfterEpoch::Continue);
         assert_eq!(b.epoch(3, 1.2, 3, 2, 9), AfterEpoch::EarlyStop);
         let none: BestSoFar<u8> = BestSoFar::new();
-        let e = none.into_kept(Some("the training loss became NaN at epoch 1, batch 3"), 0.5, || 0);
+        let e = none.into_kept(
+            Some("the training loss became NaN at epoch 1, batch 3"),
+            0.5,
+            || 0,
+        );
         let e = e.unwrap_err().to_string();
-        assert!(e.contains("diverged") && e.contains("learning rate (it was 0.5)"), "{e}");
+        assert!(
+            e.contains("diverged") && e.contains("learning rate (it was 0.5)"),
+            "{e}"
+        );
         let none: BestSoFar<u8> = BestSoFar::new();
-        assert_eq!(none.into_kept(None, 0.5, || 7).unwrap(), 7, "cancelled: current weights");
+        assert_eq!(
+            none.into_kept(None, 0.5, || 7).unwrap(),
+            7,
+            "cancelled: current weights"
+        );
     }
 
     #[test]
@@ -399,24 +411,62 @@ mod tests {
         let norm_of = |g: &GradientsParams| {
             let mut total = 0.0f64;
             for id in [m.a.weight.id, m.b.weight.id] {
-                total += f64::from(g.get::<2>(id).unwrap().powi_scalar(2).sum().into_scalar::<f32>());
+                total += f64::from(
+                    g.get::<2>(id)
+                        .unwrap()
+                        .powi_scalar(2)
+                        .sum()
+                        .into_scalar::<f32>(),
+                );
             }
             for id in [m.a.bias.as_ref().unwrap().id, m.b.bias.as_ref().unwrap().id] {
-                total += f64::from(g.get::<1>(id).unwrap().powi_scalar(2).sum().into_scalar::<f32>());
+                total += f64::from(
+                    g.get::<1>(id)
+                        .unwrap()
+                        .powi_scalar(2)
+                        .sum()
+                        .into_scalar::<f32>(),
+                );
             }
             total.sqrt()
         };
         let before = norm_of(&clipped);
         let ratio_before = {
-            let a = clipped.get::<2>(m.a.weight.id).unwrap().into_data().try_to_vec::<f32>().unwrap();
-            let b = clipped.get::<2>(m.b.weight.id).unwrap().into_data().try_to_vec::<f32>().unwrap();
+            let a = clipped
+                .get::<2>(m.a.weight.id)
+                .unwrap()
+                .into_data()
+                .try_to_vec::<f32>()
+                .unwrap();
+            let b = clipped
+                .get::<2>(m.b.weight.id)
+                .unwrap()
+                .into_data()
+                .try_to_vec::<f32>()
+                .unwrap();
             a[0] / b[0]
         };
         assert!(before > 1.0);
         clip_global_norm(&m, &mut clipped, 1.0);
-        assert!((norm_of(&clipped) - 1.0).abs() < 1e-4, "global norm is 1 after clipping");
-        let a = clipped.get::<2>(m.a.weight.id).unwrap().into_data().try_to_vec::<f32>().unwrap();
-        let b = clipped.get::<2>(m.b.weight.id).unwrap().into_data().try_to_vec::<f32>().unwrap();
-        assert!(((a[0] / b[0]) / ratio_before - 1.0).abs() < 1e-4, "direction unchanged");
+        assert!(
+            (norm_of(&clipped) - 1.0).abs() < 1e-4,
+            "global norm is 1 after clipping"
+        );
+        let a = clipped
+            .get::<2>(m.a.weight.id)
+            .unwrap()
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
+        let b = clipped
+            .get::<2>(m.b.weight.id)
+            .unwrap()
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
+        assert!(
+            ((a[0] / b[0]) / ratio_before - 1.0).abs() < 1e-4,
+            "direction unchanged"
+        );
     }
 }

@@ -72,17 +72,21 @@ pub(super) fn walk_forward(
         model_rmse_usd: spread(&pick(|f| f.model.rmse_usd)),
         persistence_mae_usd: spread(&pick(|f| f.persistence.mae_usd)),
         skill_vs_persistence: spread(&pick(|f| f.model.skill_vs_persistence)),
-        directional_accuracy: spread(&pick(|f| {
-            f.model.directional_accuracy.unwrap_or(f64::NAN)
-        })),
+        directional_accuracy: spread(&pick(|f| f.model.directional_accuracy.unwrap_or(f64::NAN))),
         drift_mae_usd: Some(spread(&pick(|f| f.drift.mae_usd))),
         ridge_mae_usd: Some(spread(&pick(|f| f.ridge.mae_usd))),
         mase: Some(spread(&pick(|f| f.model.mase))),
         better_than_persistence: Some(
-            verdicts.iter().filter(|v| **v == VerdictKind::Better).count(),
+            verdicts
+                .iter()
+                .filter(|v| **v == VerdictKind::Better)
+                .count(),
         ),
         worse_than_persistence: Some(
-            verdicts.iter().filter(|v| **v == VerdictKind::Worse).count(),
+            verdicts
+                .iter()
+                .filter(|v| **v == VerdictKind::Worse)
+                .count(),
         ),
         per_fold,
     })

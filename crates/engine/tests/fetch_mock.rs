@@ -400,12 +400,11 @@ async fn the_store_survives_reopening() {
 
 #[tokio::test]
 async fn a_machine_clock_ahead_of_the_exchange_stores_nothing_unpublished_and_leaves_no_gap() {
-    let f = fixture();
+    let mut f = fixture();
     let local_now = atb_engine::testing::market::binance::now_ms();
     // The exchange's clock is an hour behind this machine's.
     let exchange_now = local_now - H;
     f.mock.update_config(|c| c.now_ms = Some(exchange_now));
-    let mut f = f;
     let start = Timeframe::H1.floor(local_now) - 10 * H;
     let req = FetchRequest {
         symbol: "BTCUSDT".parse().unwrap(),

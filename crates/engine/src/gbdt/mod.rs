@@ -117,7 +117,7 @@ pub struct RoundLoss {
 }
 
 /// How a boosting run ended.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct Boosted {
     pub model: GbdtModel,
     /// Every round's losses, including those after the best.
@@ -161,19 +161,6 @@ impl std::fmt::Debug for GbdtModel {
             .field("features", &self.features)
             .field("trees", &self.trees)
             .finish_non_exhaustive()
-    }
-}
-
-impl PartialEq for GbdtModel {
-    fn eq(&self, other: &Self) -> bool {
-        self.text == other.text
-    }
-}
-
-impl Clone for GbdtModel {
-    fn clone(&self) -> Self {
-        Self::from_text(&self.text, self.sequence_length, self.features)
-            .expect("a model text that loaded once loads again")
     }
 }
 

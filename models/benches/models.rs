@@ -84,7 +84,7 @@ fn main() {
         "{:<16} {:<26} {:>10} {:>12} {:>12} {:>14} {:>13}",
         "model", "device", "forward", "fwd+bwd", "Adam step", "windows/s", "1-window p50"
     );
-    for architecture in Architecture::ALL {
+    for architecture in Architecture::NETWORKS {
         let named = |o: &String| Architecture::ALL.iter().any(|t| t.as_str() == o);
         if only.iter().any(named) && !only.iter().any(|o| o == architecture.as_str()) {
             continue;

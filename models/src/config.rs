@@ -160,6 +160,9 @@ impl ModelConfig {
                     ..base
                 }
             }
+            // Not a network: no layers, and `validate` refuses it (the engine trains it with
+            // LightGBM from its own tree budget).
+            Architecture::Gbdt => base,
         }
     }
 
@@ -231,6 +234,12 @@ impl ModelConfig {
     /// Checks that every number makes a model that can be built and maps `[B, L, F]` to `[B, 1]`.
     pub fn validate(&self) -> Result<(), ModelError> {
         let bad = |m: String| Err(ModelError::InvalidConfig(m));
+        if !self.architecture.is_network() {
+            return bad(format!(
+                "{} is a tree model, not a network: it has no layers to build",
+                self.architecture
+            ));
+        }
         if self.sequence_length == 0 || self.n_features == 0 {
             return bad(format!(
                 "input shape [{}, {}] is empty: sequence length and feature count must be at least 1",
@@ -371,7 +380,7 @@ mod tests {
 
     #[test]
     fn config_round_trips_through_json() {
-        for t in Architecture::ALL {
+        for t in Architecture::NETWORKS {
             for v in Variant::ALL {
                 let c = ModelConfig::table(t, v, 120, 5);
                 let back: ModelConfig =

@@ -61,6 +61,7 @@ impl ForecastModel {
                 c.attention.ok_or_else(|| missing("attention"))?,
                 device,
             )),
+            Architecture::Gbdt => return Err(missing("layers: it is a tree model")),
         })
     }
 

@@ -389,6 +389,7 @@ pub fn sample_detail(row: &ModelRow) -> ModelDetail {
         export: row
             .onnx_max_abs_diff
             .map(|d| sample_export(&row.version_id, d)),
+        importance: Vec::new(),
     }
 }
 

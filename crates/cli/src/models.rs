@@ -88,6 +88,42 @@ fn opt(v: Option<f64>, digits: usize) -> String {
         .unwrap_or_else(|| "-".into())
 }
 
+/// Columns shown by `models show`; the rest are summed on one line.
+const IMPORTANCE_SHOWN: usize = 15;
+
+/// A tree model's importance per input column, by gain, with split counts and a bar.
+fn print_importance(importance: &[atb_protocol::registry::ColumnImportance]) {
+    if importance.is_empty() {
+        return;
+    }
+    let total: f64 = importance.iter().map(|c| c.gain).sum();
+    let mut sorted: Vec<_> = importance.iter().collect();
+    sorted.sort_by(|a, b| b.gain.total_cmp(&a.gain));
+    println!(
+        "\nfeature importance (gain share, splits), top {IMPORTANCE_SHOWN} of {}:",
+        sorted.len()
+    );
+    for c in sorted.iter().take(IMPORTANCE_SHOWN) {
+        let share = if total > 0.0 { c.gain / total } else { 0.0 };
+        println!(
+            "  {:<28} {:>6.1}% {:>6}  {}",
+            c.column,
+            100.0 * share,
+            c.splits,
+            "#".repeat((share * 50.0).round() as usize)
+        );
+    }
+    let rest: f64 = sorted.iter().skip(IMPORTANCE_SHOWN).map(|c| c.gain).sum();
+    if sorted.len() > IMPORTANCE_SHOWN && total > 0.0 {
+        println!(
+            "  {:<28} {:>6.1}%  ({} columns)",
+            "the rest",
+            100.0 * rest / total,
+            sorted.len() - IMPORTANCE_SHOWN
+        );
+    }
+}
+
 pub async fn run(cmd: ModelsCommand) -> Result<ExitCode> {
     let settings = Settings::from_env()?;
     match cmd {
@@ -110,7 +146,7 @@ pub async fn run(cmd: ModelsCommand) -> Result<ExitCode> {
                     e.sha256
                 );
                 println!(
-                    "parity: max |ONNX - Burn| = {:.3e} over {} test windows in {} (limit {PARITY_TOLERANCE:e})",
+                    "parity: max |ONNX - native| = {:.3e} over {} test windows in {} (limit {PARITY_TOLERANCE:e})",
                     e.max_abs_diff, e.windows, e.runtime
                 );
                 if let Some(copy) = &report.copy {
@@ -191,11 +227,14 @@ pub async fn run(cmd: ModelsCommand) -> Result<ExitCode> {
                     row.aliases.join(", ")
                 }
             );
-            println!("weights:   sha256 {}", row.weights_sha256);
+            println!(
+                "weights:   {} sha256 {}",
+                metadata.weights_file, row.weights_sha256
+            );
             match export {
                 Some(e) => println!(
-                    "onnx:      sha256 {} (opset {}, max |ONNX - Burn| {:.2e} over {} test windows, {})",
-                    e.sha256, e.opset, e.max_abs_diff, e.windows, e.exported_at
+                    "onnx:      sha256 {} (opset {}, max |ONNX - native| {:.2e} over {} test windows in {}, {})",
+                    e.sha256, e.opset, e.max_abs_diff, e.windows, e.runtime, e.exported_at
                 ),
                 None => println!(
                     "onnx:      not exported (atb models export-onnx {})",
@@ -206,21 +245,41 @@ pub async fn run(cmd: ModelsCommand) -> Result<ExitCode> {
                 "data:      sha256 {} ({} from {})",
                 row.data_sha256, metadata.dataset.candles, metadata.dataset.source
             );
-            println!(
-                "training:  {} of {} epochs ({:?}), batch {}, sequence {}, lr {}, seed {}, horizon {}, features {}, {} on {}",
-                p.epochs_run,
-                p.spec.epochs,
-                p.stop_reason,
-                p.spec.batch_size,
-                p.spec.sequence_length,
-                p.spec.learning_rate,
-                p.spec.seed,
-                p.spec.horizon,
-                p.spec.feature_set,
-                format_args!("{:.1} s", metadata.train_seconds),
-                metadata.device
-            );
+            match &p.tree_budget {
+                Some(b) => println!(
+                    "training:  {} of {} boosting rounds ({:?}, best {}), {} leaves, depth {}, tree lr {}, min {} rows per leaf, sequence {}, seed {}, horizon {}, features {}, {} on {}",
+                    p.epochs_run,
+                    b.rounds,
+                    p.stop_reason,
+                    p.best_epoch.map_or("-".into(), |e| e.to_string()),
+                    b.leaves,
+                    b.max_depth,
+                    b.learning_rate,
+                    b.min_rows_in_leaf,
+                    p.spec.sequence_length,
+                    p.spec.seed,
+                    p.spec.horizon,
+                    p.spec.feature_set,
+                    format_args!("{:.1} s", metadata.train_seconds),
+                    metadata.device
+                ),
+                None => println!(
+                    "training:  {} of {} epochs ({:?}), batch {}, sequence {}, lr {}, seed {}, horizon {}, features {}, {} on {}",
+                    p.epochs_run,
+                    p.spec.epochs,
+                    p.stop_reason,
+                    p.spec.batch_size,
+                    p.spec.sequence_length,
+                    p.spec.learning_rate,
+                    p.spec.seed,
+                    p.spec.horizon,
+                    p.spec.feature_set,
+                    format_args!("{:.1} s", metadata.train_seconds),
+                    metadata.device
+                ),
+            }
             print_evaluation(&evaluation);
+            print_importance(&metadata.importance);
         }
         ModelsCommand::Compare { references, json } => {
             compare(&models::compare(&settings, &references)?, json)?

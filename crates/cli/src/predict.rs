@@ -39,7 +39,7 @@ pub async fn run(args: PredictArgs) -> Result<ExitCode> {
     let with = match (args.onnx, args.onnxruntime) {
         (true, _) => PredictWith::Onnx,
         (_, true) => PredictWith::OnnxRuntime,
-        _ => PredictWith::Burn,
+        _ => PredictWith::Native,
     };
     let predictor = predict::open(&settings, &args.reference, with)?;
     match (args.source, args.raw_input) {

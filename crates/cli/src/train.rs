@@ -12,6 +12,7 @@ use atb_engine::{
     Variant,
 };
 use atb_protocol::desktop::TrainRequest;
+use atb_protocol::spec::TreeOverrides;
 use atb_protocol::training::{Evaluation, Metrics, SplitEvaluation, TrainingEvent};
 use atb_protocol::verdict::{vs_persistence, vs_ridge};
 use clap::{Args, Subcommand};
@@ -31,7 +32,8 @@ pub enum TrainCommand {
 pub struct TrainArgs {
     /// Trading pair, e.g. BTCUSDT.
     symbol: Symbol,
-    /// cnn_lstm, attention_lstm, tcn, tcn_attention or lstm.
+    /// cnn_lstm, attention_lstm, tcn, tcn_attention, lstm or gbdt (LightGBM trees; epochs,
+    /// batch size, learning rate and patience are the networks' and do not apply to it).
     #[arg(long, alias = "model-type", default_value_t = TrainSpec::default().architecture)]
     architecture: Architecture,
     /// lightweight, default or deep.
@@ -79,6 +81,24 @@ pub struct TrainArgs {
     /// Also evaluate by walk-forward over this many folds (trains one model per fold).
     #[arg(long, alias = "folds")]
     walk_forward_folds: Option<usize>,
+    /// gbdt: leaves per tree (the variant's when not given).
+    #[arg(long, help_heading = "gbdt")]
+    leaves: Option<u32>,
+    /// gbdt: depth limit per tree.
+    #[arg(long, help_heading = "gbdt")]
+    max_depth: Option<u32>,
+    /// gbdt: boosting rounds at most.
+    #[arg(long, help_heading = "gbdt")]
+    rounds: Option<u32>,
+    /// gbdt: shrinkage of each tree (LightGBM's learning_rate).
+    #[arg(long, help_heading = "gbdt")]
+    tree_learning_rate: Option<f64>,
+    /// gbdt: fewest training rows a leaf may hold.
+    #[arg(long, help_heading = "gbdt")]
+    min_rows_in_leaf: Option<u32>,
+    /// gbdt: rounds without a better validation loss before stopping.
+    #[arg(long, help_heading = "gbdt")]
+    early_stopping_rounds: Option<u32>,
     /// Print one final JSON object on stdout (progress stays on stderr).
     #[arg(long)]
     json: bool,
@@ -107,6 +127,14 @@ impl TrainArgs {
                 device: self.device,
                 grad_clip_norm: self.grad_clip_norm,
                 walk_forward_folds: self.walk_forward_folds,
+                trees: TreeOverrides {
+                    leaves: self.leaves,
+                    max_depth: self.max_depth,
+                    rounds: self.rounds,
+                    learning_rate: self.tree_learning_rate,
+                    min_rows_in_leaf: self.min_rows_in_leaf,
+                    early_stopping_rounds: self.early_stopping_rounds,
+                },
                 ..TrainSpec::default()
             },
         }
@@ -137,18 +165,29 @@ pub async fn run(cmd: TrainCommand) -> Result<ExitCode> {
         eprintln!("{w}");
     }
     let series = load_series(&settings, &request.series, &mut |_| {}).await?;
+    let spec = request.spec;
+    let trees = !spec.architecture.is_network();
     let bar = Arc::new(Mutex::new(progress_bar(
         0,
-        "{msg}\n[{bar:40}] {pos}/{len} batches, epoch ETA {eta}",
+        if trees {
+            "{msg}\n[{bar:40}] {pos}/{len} rounds, ETA {eta}"
+        } else {
+            "{msg}\n[{bar:40}] {pos}/{len} batches, epoch ETA {eta}"
+        },
     )));
-    let spec = request.spec;
     let epochs = spec.epochs;
     let bar_events = Arc::clone(&bar);
     let worker_cancel = cancel.clone();
     let worker_spec = spec.clone();
     let worker_settings = settings.clone();
     let result = tokio::task::spawn_blocking(move || {
-        let mut on_event = |e: TrainingEvent| report(&e, &bar_events, epochs);
+        let mut on_event = |e: TrainingEvent| {
+            if trees {
+                report_rounds(&e, &bar_events)
+            } else {
+                report(&e, &bar_events, epochs)
+            }
+        };
         train_and_register(
             &worker_settings,
             &series,
@@ -186,8 +225,13 @@ pub async fn run(cmd: TrainCommand) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let d = &outcome.dataset;
+    let (steps, learned) = if trees {
+        ("boosting rounds", "leaves")
+    } else {
+        ("epochs", "parameters")
+    };
     println!(
-        "{} {} {} {}: {} epochs ({:?}), {:.1} s on {}, {} parameters",
+        "{} {} {} {}: {} {steps} ({:?}), {:.1} s on {}, {} {learned}",
         d.symbol,
         d.timeframe,
         spec.architecture,
@@ -218,6 +262,62 @@ pub async fn run(cmd: TrainCommand) -> Result<ExitCode> {
         settings.home.join(&row.folder).display()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Progress of a `gbdt` run: the bar follows the rounds; a line every 50 rounds and at the end.
+fn report_rounds(e: &TrainingEvent, bar: &Mutex<indicatif::ProgressBar>) {
+    let Ok(bar) = bar.lock() else { return };
+    let say = |line: String| {
+        if bar.is_hidden() {
+            eprintln!("{line}")
+        } else {
+            bar.println(line)
+        }
+    };
+    match e {
+        TrainingEvent::RunStarted {
+            device,
+            device_reason,
+            dataset,
+            epochs,
+            model_config,
+            ..
+        } => {
+            bar.set_length(*epochs as u64);
+            say(format!(
+                "boosting on {device} ({device_reason}); budget {model_config}; {} / {} / {} windows",
+                dataset.train.samples, dataset.validation.samples, dataset.test.samples
+            ));
+        }
+        TrainingEvent::EpochEnd {
+            epoch,
+            epochs,
+            train_loss,
+            val_loss,
+            best_epoch,
+            ..
+        } => {
+            bar.set_position(*epoch as u64);
+            let line = format!(
+                "round {epoch}/{epochs}: train {train_loss:.4}  val {val_loss:.4}  best {best_epoch}"
+            );
+            bar.set_message(line.clone());
+            if *epoch == 1 || epoch % 50 == 0 {
+                say(line);
+            }
+        }
+        TrainingEvent::EarlyStopped { epoch, best_epoch } => say(format!(
+            "early stop at round {epoch}; keeping the trees up to round {best_epoch}"
+        )),
+        TrainingEvent::Fold { fold, folds, inner } => {
+            if let TrainingEvent::EarlyStopped { best_epoch, .. } = inner.as_ref() {
+                say(format!(
+                    "walk-forward fold {fold}/{folds}: stopped, best round {best_epoch}"
+                ));
+            }
+        }
+        _ => {}
+    }
 }
 
 fn report(e: &TrainingEvent, bar: &Mutex<indicatif::ProgressBar>, epochs: usize) {

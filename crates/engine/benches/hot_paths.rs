@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use atb_engine::Timeframe;
+use atb_engine::TrainedModel;
 use atb_engine::testing::benchmark::inference::synthetic_windows;
 use atb_engine::testing::dataset::{PreparedData, SplitFractions};
 use atb_engine::testing::features::{FeatureSet, compute_features};
@@ -83,7 +84,7 @@ fn training_steps(c: &mut Criterion) {
     let device = Device::flex().autodiff();
     let mut g = c.benchmark_group("train_step_batch32");
     g.sample_size(10).measurement_time(Duration::from_secs(5));
-    for architecture in Architecture::ALL {
+    for architecture in Architecture::NETWORKS {
         let (model, _) = build_model(
             architecture,
             Variant::Default,
@@ -120,8 +121,8 @@ fn single_window_inference(c: &mut Criterion) {
     let window = synthetic_windows(1, L, F);
     let mut g = c.benchmark_group("single_window");
     g.sample_size(20);
-    for architecture in Architecture::ALL {
-        let (model, _) = build_model(
+    for architecture in Architecture::NETWORKS {
+        let (model, config) = build_model(
             architecture,
             Variant::Default,
             [L, F],
@@ -140,7 +141,14 @@ fn single_window_inference(c: &mut Criterion) {
             })
         });
         let onnx = OnnxModel::from_bytes(
-            &model_document(&model, &document(architecture)).expect("export"),
+            &model_document(
+                &TrainedModel::Network {
+                    model: model.clone(),
+                    config,
+                },
+                &document(architecture),
+            )
+            .expect("export"),
         )
         .expect("tract");
         g.bench_function(BenchmarkId::new("onnx_tract", architecture.as_str()), |b| {

@@ -5,6 +5,7 @@
 //!
 //! Run: `cargo bench -p atb-engine --bench inference` (`-- --quick`: 50 single calls instead of 300).
 
+use atb_engine::TrainedModel;
 use atb_engine::testing::benchmark::inference::{TimingPlan, synthetic_windows, time_inference};
 use atb_engine::testing::inference::{BurnPredictor, WindowPredictor};
 use atb_engine::testing::onnx::{OnnxDocument, OnnxModel, model_document};
@@ -43,9 +44,9 @@ fn main() {
         "{:<16} {:<24} {:>10} {:>10} {:>16}   original promise",
         "model (default)", "runtime", "p50 ms", "p99 ms", "batch-256 win/s"
     );
-    for architecture in Architecture::ALL {
+    for architecture in Architecture::NETWORKS {
         let cpu = atb_models::burn::prelude::Device::flex();
-        let (model, _) = build_model(
+        let (model, config) = build_model(
             architecture,
             Variant::Default,
             [L, F],
@@ -53,7 +54,14 @@ fn main() {
             &cpu,
         )
         .expect("model");
-        let bytes = model_document(&model, &document(architecture)).expect("export");
+        let bytes = model_document(
+            &TrainedModel::Network {
+                model: model.clone(),
+                config,
+            },
+            &document(architecture),
+        )
+        .expect("export");
         let onnx = OnnxModel::from_bytes(&bytes).expect("tract loads the export");
         let gpu_model = gpu.as_ref().map(|g| {
             (

@@ -73,7 +73,7 @@ fn main() {
         "model", "device", "s/epoch", "samples/s", "params"
     );
     for device in devices {
-        for architecture in Architecture::ALL {
+        for architecture in Architecture::NETWORKS {
             let params = TrainSpec {
                 architecture,
                 variant: Variant::Default,

@@ -1,4 +1,5 @@
-//! Inference with a trained model: the window predictors (Burn weights or an exported ONNX file),
+//! Inference with a trained model: the window predictors (Burn weights, LightGBM trees or an
+//! exported ONNX file),
 //! the next close from the latest candles, a version's test windows rebuilt from its recorded
 //! candles, test-window predictions, attention maps, and re-evaluation with this build's method.
 
@@ -11,12 +12,13 @@ use atb_protocol::training::Evaluation;
 use crate::dataset::{FeatureScaler, PreparedData, TargetScaler, gap_free_samples};
 use crate::error::{Error, Result};
 use crate::features::{FeatureMatrix, compute_features};
+use crate::gbdt::GbdtModel;
 use crate::market::source::{CandleSeries, DateRange, load_candles};
 use crate::onnx::{OnnxModel, OrtModel};
 use crate::registry::metadata::FeatureSchema;
 use crate::registry::{LoadedModel, Registry};
 use crate::settings::Settings;
-use crate::training::{TrainSpec, candles_sha256, evaluate, prepare};
+use crate::training::{TrainSpec, TrainedModel, candles_sha256, evaluate, prepare};
 
 /// Anything that maps scaled windows to raw outputs: Burn weights or an exported ONNX file.
 pub trait WindowPredictor {
@@ -42,15 +44,41 @@ impl WindowPredictor for BurnPredictor<'_> {
     }
 }
 
-/// A Burn model that owns its device (what a door holds between calls).
-pub struct OwnedBurnPredictor {
-    pub model: ForecastModel,
+impl WindowPredictor for GbdtModel {
+    fn predict_windows(&self, values: Vec<f32>, shape: [usize; 3]) -> Result<Vec<f32>> {
+        GbdtModel::predict_windows(self, &values, shape[0])
+    }
+}
+
+/// A registered model of either kind in its native form: Burn weights on a device, or the
+/// LightGBM booster (which runs on the CPU).
+pub struct NativePredictor<'a> {
+    pub model: &'a TrainedModel,
+    pub device: &'a Device,
+}
+
+impl WindowPredictor for NativePredictor<'_> {
+    fn predict_windows(&self, values: Vec<f32>, shape: [usize; 3]) -> Result<Vec<f32>> {
+        match self.model {
+            TrainedModel::Network { model, .. } => BurnPredictor {
+                model,
+                device: self.device,
+            }
+            .predict_windows(values, shape),
+            TrainedModel::Trees(trees) => WindowPredictor::predict_windows(trees, values, shape),
+        }
+    }
+}
+
+/// A native model that owns its device (what a door holds between calls).
+pub struct OwnedNativePredictor {
+    pub model: TrainedModel,
     pub device: Device,
 }
 
-impl WindowPredictor for OwnedBurnPredictor {
+impl WindowPredictor for OwnedNativePredictor {
     fn predict_windows(&self, values: Vec<f32>, shape: [usize; 3]) -> Result<Vec<f32>> {
-        BurnPredictor {
+        NativePredictor {
             model: &self.model,
             device: &self.device,
         }
@@ -306,7 +334,7 @@ pub async fn test_predictions(
     let picks: Vec<usize> = evenly_spaced(rows.len(), rows.len().min(max_points.max(1)))
         .map(|i| rows[i])
         .collect();
-    let predictor = BurnPredictor {
+    let predictor = NativePredictor {
         model: &loaded.model,
         device,
     };
@@ -354,7 +382,7 @@ pub async fn attention_map(
         TensorData::new(window, [1, schema.sequence_length, matrix.width()]),
         device,
     );
-    let Some(weights) = loaded.model.attention_weights(x) else {
+    let Some(weights) = loaded.model.network().and_then(|m| m.attention_weights(x)) else {
         return Ok(None);
     };
     let [_, heads, size, keys] = weights.dims();

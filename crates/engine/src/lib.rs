@@ -62,12 +62,9 @@ pub mod training;
 #[cfg(not(feature = "testing"))]
 mod training;
 
-// Gradient-boosted trees: trained and tested, not yet reachable from a door (the LightGBM issue
-// wires them into training, the registry and export), so unused outside the tests for now.
 #[cfg(feature = "testing")]
 pub mod gbdt;
 #[cfg(not(feature = "testing"))]
-#[allow(dead_code)]
 mod gbdt;
 
 pub mod service;
@@ -89,7 +86,7 @@ pub use onnx::{ExportReport, PARITY_TOLERANCE};
 pub use registry::VerifyReport;
 pub use registry::metadata::{FeatureSchema, ModelMetadata, TrainingRecord};
 pub use settings::Settings;
-pub use training::{CancelToken, TrainOutcome};
+pub use training::{CancelToken, TrainOutcome, TrainedModel};
 
 /// The engine's internals, for its own integration tests and benchmarks (and nothing else).
 #[cfg(feature = "testing")]

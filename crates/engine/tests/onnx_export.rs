@@ -7,7 +7,8 @@ mod common;
 use common::{params, quick_outcome, sample_tail};
 
 use atb_engine::Settings;
-use atb_engine::testing::inference::{BurnPredictor, WindowPredictor};
+use atb_engine::TrainedModel;
+use atb_engine::testing::inference::{NativePredictor, WindowPredictor};
 use atb_engine::testing::onnx::{
     OnnxDocument, OnnxModel, OrtModel, PARITY_TOLERANCE, export_version, model_document,
 };
@@ -64,9 +65,9 @@ fn every_pair_exports_and_matches_burn_in_tract_for_batches_of_1_and_33() {
     let windows: Vec<f32> = (0..n * L * F)
         .map(|_| (rng.random::<f32>() - 0.5) * 3.5)
         .collect();
-    for architecture in Architecture::ALL {
+    for architecture in Architecture::NETWORKS {
         for variant in Variant::ALL {
-            let (model, _) = build_model(
+            let (model, config) = build_model(
                 architecture,
                 variant,
                 [L, F],
@@ -75,12 +76,13 @@ fn every_pair_exports_and_matches_burn_in_tract_for_batches_of_1_and_33() {
             )
             .unwrap();
             let doc = document(architecture, variant);
+            let model = TrainedModel::Network { model, config };
             let bytes = model_document(&model, &doc).unwrap();
             let onnx = OnnxModel::from_bytes(&bytes)
                 .unwrap_or_else(|e| panic!("{architecture} {variant}: {e}"));
             assert_eq!(onnx.document, doc, "metadata round trip");
 
-            let burn = BurnPredictor {
+            let burn = NativePredictor {
                 model: &model,
                 device: &device,
             }
@@ -230,7 +232,7 @@ fn an_unexported_version_says_how_to_export() {
 #[test]
 fn damaged_or_foreign_files_are_refused_with_a_reason() {
     let device = Device::flex();
-    let (model, _) = build_model(
+    let (model, config) = build_model(
         Architecture::Tcn,
         Variant::Lightweight,
         [L, F],
@@ -238,6 +240,7 @@ fn damaged_or_foreign_files_are_refused_with_a_reason() {
         &device,
     )
     .unwrap();
+    let model = TrainedModel::Network { model, config };
     let bytes = model_document(&model, &document(Architecture::Tcn, Variant::Lightweight)).unwrap();
     let err = |b: &[u8]| OnnxModel::from_bytes(b).err().map(|e| e.to_string());
     // Cut in half: not a model any more.

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::registry::{ModelRow, OnnxExport};
+use crate::registry::{ColumnImportance, ModelRow, OnnxExport};
 use crate::spec::{FieldProblem, TrainSpec};
 use crate::training::{DatasetSummary, EpochRecord, Evaluation, TrainingEvent};
 use crate::vocab::{CandleSource, Symbol, Timeframe};
@@ -198,6 +198,9 @@ pub struct ModelDetail {
     pub history: Vec<EpochRecord>,
     pub device: String,
     pub export: Option<OnnxExport>,
+    /// Gain and split count per input column (tree models; empty for networks).
+    #[serde(default)]
+    pub importance: Vec<ColumnImportance>,
 }
 
 /// Attention weights of an attention model on the last window of its test split, averaged over

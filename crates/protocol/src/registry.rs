@@ -54,6 +54,17 @@ pub struct ModelRow {
     pub verdict_vs_ridge: Option<Verdict>,
 }
 
+/// How much a tree model leans on one input column (`gbdt`; stored in `metadata.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ColumnImportance {
+    /// A column of the tabular row, e.g. `close_ret[t-1]` or `volume_z:std`.
+    pub column: String,
+    /// Total loss reduction of the splits on the column, over the kept trees.
+    pub gain: f64,
+    /// How many splits use the column.
+    pub splits: u64,
+}
+
 fn legacy_method() -> u32 {
     1
 }

@@ -48,6 +48,147 @@ impl ModelOverrides {
     }
 }
 
+/// How much tree a `gbdt` variant may grow: the tree model's counterpart of the networks'
+/// widths and depths. [`TreeBudget::for_variant`] is the variant table.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct TreeBudget {
+    /// Leaves per tree.
+    pub leaves: u32,
+    /// Depth limit per tree.
+    pub max_depth: u32,
+    /// Boosting rounds at most (trees).
+    pub rounds: u32,
+    /// Shrinkage of each tree's contribution (LightGBM's `learning_rate`).
+    pub learning_rate: f64,
+    /// Fewest training rows a leaf may hold.
+    pub min_rows_in_leaf: u32,
+    /// Rounds without a better validation loss before stopping.
+    pub early_stopping_rounds: u32,
+}
+
+impl TreeBudget {
+    /// The variant table (smaller trees and fewer, faster rounds for `lightweight`).
+    pub fn for_variant(variant: Variant) -> Self {
+        match variant {
+            Variant::Lightweight => Self {
+                leaves: 15,
+                max_depth: 4,
+                rounds: 200,
+                learning_rate: 0.1,
+                min_rows_in_leaf: 50,
+                early_stopping_rounds: 20,
+            },
+            Variant::Default => Self {
+                leaves: 31,
+                max_depth: 6,
+                rounds: 500,
+                learning_rate: 0.05,
+                min_rows_in_leaf: 40,
+                early_stopping_rounds: 50,
+            },
+            Variant::Deep => Self {
+                leaves: 63,
+                max_depth: 8,
+                rounds: 1_000,
+                learning_rate: 0.03,
+                min_rows_in_leaf: 30,
+                early_stopping_rounds: 100,
+            },
+        }
+    }
+
+    /// The variant's budget with `overrides` applied.
+    pub fn resolve(variant: Variant, overrides: &TreeOverrides) -> Self {
+        let base = Self::for_variant(variant);
+        Self {
+            leaves: overrides.leaves.unwrap_or(base.leaves),
+            max_depth: overrides.max_depth.unwrap_or(base.max_depth),
+            rounds: overrides.rounds.unwrap_or(base.rounds),
+            learning_rate: overrides.learning_rate.unwrap_or(base.learning_rate),
+            min_rows_in_leaf: overrides.min_rows_in_leaf.unwrap_or(base.min_rows_in_leaf),
+            early_stopping_rounds: overrides
+                .early_stopping_rounds
+                .unwrap_or(base.early_stopping_rounds),
+        }
+    }
+
+    /// What is wrong with the budget, field by field, named as forms label them (empty: it
+    /// can be trained).
+    pub fn problems(&self) -> Vec<FieldProblem> {
+        use ranges::*;
+        let mut out = Vec::new();
+        let mut check = |ok: bool, field: &str, reason: String| {
+            if !ok {
+                out.push(FieldProblem::new(field, reason));
+            }
+        };
+        check(
+            LEAVES.contains(&self.leaves),
+            "leaves",
+            format!(
+                "{} is not between {} and {}",
+                self.leaves,
+                LEAVES.start(),
+                LEAVES.end()
+            ),
+        );
+        check(
+            MAX_DEPTH.contains(&self.max_depth),
+            "max depth",
+            format!(
+                "{} is not between {} and {}",
+                self.max_depth,
+                MAX_DEPTH.start(),
+                MAX_DEPTH.end()
+            ),
+        );
+        check(
+            ROUNDS.contains(&self.rounds),
+            "rounds",
+            format!(
+                "{} is not between {} and {}",
+                self.rounds,
+                ROUNDS.start(),
+                ROUNDS.end()
+            ),
+        );
+        check(
+            self.learning_rate.is_finite() && self.learning_rate > 0.0 && self.learning_rate <= 1.0,
+            "tree learning rate",
+            format!("{} is not greater than 0 and at most 1", self.learning_rate),
+        );
+        check(
+            self.min_rows_in_leaf >= 1,
+            "rows per leaf",
+            "a leaf must hold at least 1 training row".into(),
+        );
+        check(
+            self.early_stopping_rounds >= 1,
+            "early-stopping rounds",
+            "at least 1 round".into(),
+        );
+        out
+    }
+}
+
+/// Optional replacements for a `gbdt` variant's tree budget.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TreeOverrides {
+    pub leaves: Option<u32>,
+    pub max_depth: Option<u32>,
+    pub rounds: Option<u32>,
+    pub learning_rate: Option<f64>,
+    pub min_rows_in_leaf: Option<u32>,
+    pub early_stopping_rounds: Option<u32>,
+}
+
+impl TreeOverrides {
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
 /// The valid ranges, in one place.
 pub mod ranges {
     use super::RangeInclusive;
@@ -59,6 +200,12 @@ pub mod ranges {
     pub const LEARNING_RATE_MAX: f64 = 1.0;
     pub const HORIZON: RangeInclusive<usize> = 1..=1_000;
     pub const FOLDS: RangeInclusive<usize> = 2..=20;
+    /// Tree budgets (`gbdt`).
+    pub const LEAVES: RangeInclusive<u32> = 2..=4_096;
+    pub const MAX_DEPTH: RangeInclusive<u32> = 1..=32;
+    pub const ROUNDS: RangeInclusive<u32> = 1..=20_000;
+    /// The tree model's row keeps the last 3 bars of each feature.
+    pub const GBDT_MIN_SEQUENCE_LENGTH: usize = 3;
 }
 
 /// Everything a training run is asked to do (besides which candles). `Default` is the CLI's
@@ -69,8 +216,13 @@ pub struct TrainSpec {
     pub architecture: Architecture,
     #[serde(rename = "architecture_variant")]
     pub variant: Variant,
+    /// Network widths (networks only).
     #[serde(skip_serializing_if = "ModelOverrides::is_empty")]
     pub overrides: ModelOverrides,
+    /// Tree budget changes (`gbdt` only; the networks' epochs, batch size, learning rate and
+    /// patience do not apply to it).
+    #[serde(skip_serializing_if = "TreeOverrides::is_empty")]
+    pub trees: TreeOverrides,
     /// Epochs requested.
     pub epochs: usize,
     pub batch_size: usize,
@@ -110,6 +262,7 @@ impl Default for TrainSpec {
             architecture: Architecture::CnnLstm,
             variant: Variant::Default,
             overrides: ModelOverrides::default(),
+            trees: TreeOverrides::default(),
             epochs: 100,
             batch_size: 32,
             sequence_length: 120,
@@ -240,7 +393,37 @@ impl TrainSpec {
             "batch events",
             "at least every batch".into(),
         );
+        if self.architecture == Architecture::Gbdt {
+            check(
+                self.sequence_length >= GBDT_MIN_SEQUENCE_LENGTH,
+                "sequence length",
+                format!(
+                    "gbdt keeps the last {GBDT_MIN_SEQUENCE_LENGTH} bars of every feature, so \
+                     windows need at least {GBDT_MIN_SEQUENCE_LENGTH} candles"
+                ),
+            );
+            check(
+                self.overrides.is_empty(),
+                "network widths",
+                "gbdt is a tree model: set leaves, depth and rounds instead".into(),
+            );
+            out.extend(self.tree_budget().problems());
+        } else {
+            check(
+                self.trees.is_empty(),
+                "tree budget",
+                format!(
+                    "{} is a network: tree options apply to gbdt only",
+                    self.architecture
+                ),
+            );
+        }
         out
+    }
+
+    /// The tree budget a `gbdt` run uses: the variant's with the overrides applied.
+    pub fn tree_budget(&self) -> TreeBudget {
+        TreeBudget::resolve(self.variant, &self.trees)
     }
 
     /// The first problem as one message (`epochs: 0 is not between 1 and 100000`).
@@ -280,6 +463,53 @@ mod tests {
         assert_eq!(
             s.validate().unwrap_err().to_string(),
             "epochs: 0 is not between 1 and 100000"
+        );
+    }
+
+    #[test]
+    fn gbdt_budgets_are_checked_field_by_field() {
+        for v in Variant::ALL {
+            assert!(TreeBudget::for_variant(v).problems().is_empty(), "{v}");
+        }
+        let s = TrainSpec {
+            architecture: Architecture::Gbdt,
+            trees: TreeOverrides {
+                leaves: Some(0),
+                learning_rate: Some(-0.1),
+                ..TreeOverrides::default()
+            },
+            ..TrainSpec::default()
+        };
+        let problems: Vec<String> = s.problems().iter().map(|p| p.to_string()).collect();
+        assert_eq!(
+            problems,
+            [
+                "leaves: 0 is not between 2 and 4096",
+                "tree learning rate: -0.1 is not greater than 0 and at most 1"
+            ]
+        );
+        let net = TrainSpec {
+            trees: TreeOverrides {
+                rounds: Some(10),
+                ..TreeOverrides::default()
+            },
+            ..TrainSpec::default()
+        };
+        assert_eq!(net.validate().unwrap_err().field, "tree budget");
+        let short = TrainSpec {
+            architecture: Architecture::Gbdt,
+            sequence_length: 2,
+            ..TrainSpec::default()
+        };
+        assert_eq!(short.validate().unwrap_err().field, "sequence length");
+        assert_eq!(
+            TrainSpec {
+                architecture: Architecture::Gbdt,
+                variant: Variant::Deep,
+                ..TrainSpec::default()
+            }
+            .tree_budget(),
+            TreeBudget::for_variant(Variant::Deep)
         );
     }
 

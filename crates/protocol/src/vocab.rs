@@ -111,17 +111,34 @@ fn list_names<'a>(names: impl Iterator<Item = &'a str>) -> String {
 }
 
 named_enum! {
-    /// A network family (its size is the [`Variant`]).
+    /// A model type: one of the five network families or gradient-boosted trees (its size is
+    /// the [`Variant`]).
     Architecture, "architecture", "architectures" {
         CnnLstm => "cnn_lstm",
         AttentionLstm => "attention_lstm",
         Tcn => "tcn",
         TcnAttention => "tcn_attention",
         Lstm => "lstm",
+        /// LightGBM trees on a tabular row per window (not a network).
+        Gbdt => "gbdt",
     }
 }
 
 impl Architecture {
+    /// The network families (Burn models, trained by gradient descent), in form order.
+    pub const NETWORKS: [Architecture; 5] = [
+        Self::CnnLstm,
+        Self::AttentionLstm,
+        Self::Tcn,
+        Self::TcnAttention,
+        Self::Lstm,
+    ];
+
+    /// Whether it is a network (not the tree model).
+    pub fn is_network(self) -> bool {
+        self != Self::Gbdt
+    }
+
     /// Whether the architecture has a multi-head attention layer (and so attention weights).
     pub fn has_attention(self) -> bool {
         matches!(self, Self::AttentionLstm | Self::TcnAttention)
@@ -402,6 +419,8 @@ mod tests {
             }
         }
         check(&Architecture::ALL);
+        assert!(Architecture::NETWORKS.iter().all(|a| a.is_network()));
+        assert_eq!(Architecture::NETWORKS.len() + 1, Architecture::ALL.len());
         check(&Variant::ALL);
         check(&Timeframe::ALL);
         check(&FeatureSet::ALL);
@@ -413,7 +432,7 @@ mod tests {
         let e = "gru".parse::<Architecture>().unwrap_err().to_string();
         assert_eq!(
             e,
-            "invalid architecture \"gru\": valid architectures are cnn_lstm, attention_lstm, tcn, tcn_attention or lstm"
+            "invalid architecture \"gru\": valid architectures are cnn_lstm, attention_lstm, tcn, tcn_attention, lstm or gbdt"
         );
         assert!(
             "2h30"

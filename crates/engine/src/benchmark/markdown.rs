@@ -26,6 +26,8 @@ fn promise(architecture: Architecture) -> &'static str {
         Architecture::Tcn => "RMSE ±5%; DA ~62%; 3–5× faster training; ~30 ms",
         Architecture::TcnAttention => "\"best of both\"",
         Architecture::Lstm => "–",
+        // The original's selection guide (LightGBM was never wired into its CLI).
+        Architecture::Gbdt => "10–100× faster training; good for direction",
     }
 }
 

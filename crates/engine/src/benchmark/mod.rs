@@ -16,14 +16,14 @@ use chrono::Utc;
 use self::inference::{TimingPlan, time_inference};
 use crate::error::{Error, Result};
 use crate::evaluation::{EvaluationWindow, usd_errors};
-use crate::inference::{BurnPredictor, test_windows_of};
+use crate::inference::{NativePredictor, test_windows_of};
 use crate::market::source::CandleSeries;
 use crate::onnx::{OrtModel, PARITY_WINDOWS, export_loaded};
-use crate::registry::{Registry, WEIGHTS_FILE};
+use crate::registry::{Registry, weights_file};
 use crate::service::train::{TrainOptions, TrainResult, train_and_register};
 use crate::settings::Settings;
 use crate::stats::{Loss, diebold_mariano, median};
-use crate::training::{CancelToken, TrainOutcome, TrainSpec, predict_scaled};
+use crate::training::{CancelToken, TrainOutcome, TrainSpec};
 
 /// The tag benchmark versions are registered under.
 pub const BENCH_TAG: &str = "bench";
@@ -138,7 +138,9 @@ fn seed_tests(tests: &[Option<PairedTest>]) -> Option<SeedTests> {
 fn test_errors(o: &TrainOutcome, device: &Device) -> Result<Vec<f64>> {
     let data = &o.data;
     let samples = &data.samples.test;
-    let returns: Vec<f64> = predict_scaled(&o.model, data, samples, device)?
+    let returns: Vec<f64> = o
+        .model
+        .predict_scaled(data, samples, device)?
         .iter()
         .map(|p| data.target.unscale(f64::from(*p)))
         .collect();
@@ -207,7 +209,9 @@ fn measure(
     let loaded = registry.load(version_id, &cpu)?;
     let parity_windows = test_windows_of(&o.data, PARITY_WINDOWS)?;
     let (report, onnx) = export_loaded(&mut registry, &loaded, &cpu, &parity_windows, None)?;
-    let weights = registry.onnx_path(&loaded.row).with_file_name(WEIGHTS_FILE);
+    let weights = registry
+        .onnx_path(&loaded.row)
+        .with_file_name(weights_file(loaded.row.architecture));
     let weight_bytes = std::fs::metadata(&weights)
         .map_err(|e| Error::io(&weights, e))?
         .len();
@@ -223,7 +227,7 @@ fn measure(
         .collect();
     let shape = [test.shape[1], test.shape[2]];
     let native = time_inference(
-        &BurnPredictor {
+        &NativePredictor {
             model: &o.model,
             device,
         },

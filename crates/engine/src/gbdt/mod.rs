@@ -8,103 +8,28 @@
 mod lightgbm;
 pub mod tabular;
 
-use atb_protocol::vocab::Variant;
+pub use atb_protocol::registry::ColumnImportance;
+pub use atb_protocol::spec::TreeBudget;
 use lightgbm3::{Booster, ImportanceType};
 
 use crate::dataset::PreparedData;
 use crate::error::{Error, Result};
 use crate::training::CancelToken;
 
-/// How much tree a variant may grow: the gbdt counterpart of the networks' widths and depths.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct TreeBudget {
-    /// Leaves per tree.
-    pub leaves: u32,
-    /// Depth limit per tree.
-    pub max_depth: u32,
-    /// Boosting rounds at most (trees).
-    pub rounds: u32,
-    /// Shrinkage of each tree's contribution.
-    pub learning_rate: f64,
-    /// Fewest training rows a leaf may hold.
-    pub min_rows_in_leaf: u32,
-    /// Rounds without a better validation loss before stopping.
-    pub early_stopping_rounds: u32,
-}
-
-impl TreeBudget {
-    /// The variant table (smaller trees and fewer, faster rounds for `lightweight`).
-    pub fn for_variant(variant: Variant) -> Self {
-        match variant {
-            Variant::Lightweight => Self {
-                leaves: 15,
-                max_depth: 4,
-                rounds: 200,
-                learning_rate: 0.1,
-                min_rows_in_leaf: 50,
-                early_stopping_rounds: 20,
-            },
-            Variant::Default => Self {
-                leaves: 31,
-                max_depth: 6,
-                rounds: 500,
-                learning_rate: 0.05,
-                min_rows_in_leaf: 40,
-                early_stopping_rounds: 50,
-            },
-            Variant::Deep => Self {
-                leaves: 63,
-                max_depth: 8,
-                rounds: 1_000,
-                learning_rate: 0.03,
-                min_rows_in_leaf: 30,
-                early_stopping_rounds: 100,
-            },
-        }
-    }
-
-    /// What is wrong with the budget, field by field (nothing: it can be trained).
-    pub fn problems(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        if !(2..=4_096).contains(&self.leaves) {
-            out.push(format!("leaves must be 2 to 4096, got {}", self.leaves));
-        }
-        if !(1..=32).contains(&self.max_depth) {
-            out.push(format!("max depth must be 1 to 32, got {}", self.max_depth));
-        }
-        if !(1..=20_000).contains(&self.rounds) {
-            out.push(format!("rounds must be 1 to 20000, got {}", self.rounds));
-        }
-        if !(self.learning_rate.is_finite()
-            && self.learning_rate > 0.0
-            && self.learning_rate <= 1.0)
-        {
-            out.push(format!(
-                "the tree learning rate must be above 0 and at most 1, got {}",
-                self.learning_rate
-            ));
-        }
-        if self.min_rows_in_leaf == 0 {
-            out.push("a leaf must hold at least 1 training row".into());
-        }
-        if self.early_stopping_rounds == 0 {
-            out.push("early stopping needs at least 1 round of patience".into());
-        }
-        out
-    }
-
-    /// LightGBM's parameter string: squared error, deterministic for a seed.
-    fn parameters(&self, seed: u64) -> String {
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        // LightGBM takes a 32-bit seed; fold the 64-bit one so every bit matters.
-        let seed = (seed ^ (seed >> 32)) as u32 as i32;
-        format!(
-            "objective=regression metric=l2 num_leaves={} max_depth={} learning_rate={} \
-             min_data_in_leaf={} feature_fraction=0.8 bagging_fraction=0.8 bagging_freq=1 \
-             seed={seed} deterministic=true force_row_wise=true num_threads={threads} verbosity=-1",
-            self.leaves, self.max_depth, self.learning_rate, self.min_rows_in_leaf
-        )
-    }
+/// LightGBM's parameter string for a budget: squared error, deterministic for a seed.
+fn parameters(budget: &TreeBudget, seed: u64) -> String {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // LightGBM takes a 32-bit seed; fold the 64-bit one so every bit matters.
+    let seed = (seed ^ (seed >> 32)) as u32 as i32;
+    // zero_as_missing=false: a feature that is exactly 0 (an unchanged close) is a value, and
+    // the exported ONNX trees can only route NaN, not zeros, to a default branch.
+    format!(
+        "objective=regression metric=l2 num_leaves={} max_depth={} learning_rate={} \
+         min_data_in_leaf={} feature_fraction=0.8 bagging_fraction=0.8 bagging_freq=1 \
+         zero_as_missing=false seed={seed} deterministic=true force_row_wise=true \
+         num_threads={threads} verbosity=-1",
+        budget.leaves, budget.max_depth, budget.learning_rate, budget.min_rows_in_leaf
+    )
 }
 
 /// Losses after one boosting round (mean squared error of the scaled target).
@@ -126,16 +51,6 @@ pub struct Boosted {
     pub stopped_early: bool,
     /// True when Cancel arrived; the model then holds the best round so far.
     pub cancelled: bool,
-}
-
-/// Importance of one input column, summed over the model's trees.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct ColumnImportance {
-    pub column: String,
-    /// Total loss reduction of the splits on the column.
-    pub gain: f64,
-    /// How many splits use the column.
-    pub splits: u64,
 }
 
 /// A trained tree ensemble: LightGBM's model text and the loaded booster, with the input shape
@@ -210,6 +125,15 @@ impl GbdtModel {
         Ok(out.into_iter().map(|v| v as f32).collect())
     }
 
+    /// Leaves over all kept trees: the model's learned values (its "parameters").
+    pub fn leaves(&self) -> usize {
+        self.text
+            .lines()
+            .filter_map(|l| l.strip_prefix("num_leaves="))
+            .filter_map(|n| n.trim().parse::<usize>().ok())
+            .sum()
+    }
+
     /// Gain and split count per column of the tabular rule, in column order.
     pub fn importance(&self, feature_names: &[String]) -> Result<Vec<ColumnImportance>> {
         let gain = self
@@ -250,8 +174,29 @@ pub fn boost(
     on_round: &mut dyn FnMut(RoundLoss),
     cancel: &CancelToken,
 ) -> Result<Boosted> {
+    boost_keeping(data, budget, seed, on_round, cancel, Keep::BestRound)
+}
+
+/// Which trees a boosting run keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Keep {
+    /// Up to the best validation round (what atb registers).
+    BestRound,
+    /// Every round grown (tests that need many trees whatever the validation says).
+    #[cfg_attr(not(test), allow(dead_code))]
+    AllRounds,
+}
+
+fn boost_keeping(
+    data: &PreparedData,
+    budget: &TreeBudget,
+    seed: u64,
+    on_round: &mut dyn FnMut(RoundLoss),
+    cancel: &CancelToken,
+    keep: Keep,
+) -> Result<Boosted> {
     if let Some(problem) = budget.problems().into_iter().next() {
-        return Err(Error::InvalidRequest(problem));
+        return Err(Error::InvalidSpec(problem));
     }
     let columns = data.width() * tabular::COLUMNS_PER_FEATURE;
     let (train_rows, train_targets) = rows_of(data, &data.samples.train);
@@ -261,7 +206,7 @@ pub fn boost(
             "gbdt needs windows in both the training and the validation split".into(),
         ));
     }
-    let parameters = budget.parameters(seed);
+    let parameters = parameters(budget, seed);
     let train = lightgbm::Dataset::new(&train_rows, &train_targets, columns, &parameters, None)?;
     let validation =
         lightgbm::Dataset::new(&val_rows, &val_targets, columns, &parameters, Some(&train))?;
@@ -284,7 +229,7 @@ pub fn boost(
         };
         on_round(loss);
         rounds.push(loss);
-        if loss.validation_loss < best {
+        if loss.validation_loss < best || keep == Keep::AllRounds {
             (best, best_round) = (loss.validation_loss, round);
         } else if round - best_round >= budget.early_stopping_rounds as usize {
             stopped_early = true;
@@ -314,7 +259,7 @@ mod tests {
     use crate::market::sample::sample_candles;
     use crate::market::source::CandleSeries;
     use crate::training::{TrainSpec, prepare};
-    use atb_protocol::vocab::{CandleSource, Timeframe};
+    use atb_protocol::vocab::{CandleSource, Timeframe, Variant};
 
     fn prepared() -> PreparedData {
         let all = sample_candles().unwrap();
@@ -383,6 +328,52 @@ mod tests {
         let c = boost(&data, &budget, 2, &mut |_| {}, &CancelToken::new()).unwrap();
         assert_eq!(a.model.text, b.model.text);
         assert_ne!(a.model.text, c.model.text);
+    }
+
+    #[test]
+    fn the_onnx_file_of_hundreds_of_trees_matches_lightgbm_in_onnx_runtime() {
+        use crate::onnx::OrtModel;
+        use crate::onnx::document::{OnnxDocument, model_document};
+        use crate::training::TrainedModel;
+        let data = prepared();
+        let budget = TreeBudget {
+            rounds: 300,
+            ..TreeBudget::for_variant(Variant::Deep)
+        };
+        let run = boost_keeping(
+            &data,
+            &budget,
+            5,
+            &mut |_| {},
+            &CancelToken::new(),
+            Keep::AllRounds,
+        )
+        .unwrap();
+        assert_eq!(run.model.trees, 300);
+        let (l, f) = (data.sequence_length, data.width());
+        let text = run.model.text.clone();
+        let bytes = model_document(
+            &TrainedModel::Trees(run.model),
+            &OnnxDocument::standalone("gbdt", "deep", l, f),
+        )
+        .unwrap();
+        let ort = OrtModel::from_bytes(&bytes).unwrap();
+        let (windows, _) = data.batch(&data.samples.test);
+        let n = data.samples.test.len();
+        let reloaded = GbdtModel::from_text(&text, l, f).unwrap();
+        let native = reloaded.predict_windows(&windows, n).unwrap();
+        let onnx = ort.predict(&windows, n).unwrap();
+        let worst = native
+            .iter()
+            .zip(&onnx)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(
+            worst <= 1e-4,
+            "max |ONNX - LightGBM| = {worst} over {n} windows"
+        );
+        // Not a constant: the trees really split the test windows apart.
+        assert!(native.iter().any(|p| (p - native[0]).abs() > 1e-3));
     }
 
     #[test]

@@ -41,19 +41,22 @@ pub fn push_row(window: &[f32], features: usize, out: &mut Vec<f32>) {
         for back in 0..LAST_BARS {
             out.push(value(steps - 1 - back));
         }
-        let (mut sum, mut sum_sq) = (0.0f64, 0.0f64);
-        let (mut min, mut max) = (f32::INFINITY, f32::NEG_INFINITY);
+        // Statistics in f64, rounded to f32 once: the ONNX graph computes them the same way
+        // (in double, two passes), so both give the same f32 and take the same tree branches.
+        let (mut sum, mut min, mut max) = (0.0f64, f32::INFINITY, f32::NEG_INFINITY);
         for step in 0..steps {
             let v = value(step);
             sum += f64::from(v);
-            sum_sq += f64::from(v) * f64::from(v);
             min = min.min(v);
             max = max.max(v);
         }
         let n = steps as f64;
         let mean = sum / n;
-        // Population standard deviation, as the ONNX graph computes it: sqrt(E[x^2] - E[x]^2).
-        let var = (sum_sq / n - mean * mean).max(0.0);
+        // Population standard deviation, two-pass: sqrt(mean((x - mean)^2)).
+        let var = (0..steps)
+            .map(|step| (f64::from(value(step)) - mean).powi(2))
+            .sum::<f64>()
+            / n;
         out.extend([mean as f32, var.sqrt() as f32, min, max]);
     }
 }

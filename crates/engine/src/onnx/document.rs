@@ -4,15 +4,16 @@
 
 use std::collections::BTreeMap;
 
-use atb_models::ForecastModel;
 use prost::Message;
 use serde::{Deserialize, Serialize};
 
 use super::emit::{INPUT_NAME, OUTPUT_NAME, emit_model};
 use super::graph::{Dim, GraphBuilder, f32_value_info};
 use super::proto::{GraphProto, ModelProto, OperatorSetIdProto, StringStringEntryProto};
+use super::trees::{ML_DOMAIN, ML_OPSET, emit_trees};
 use crate::error::{Error, Result};
 use crate::registry::metadata::{FeatureSchema, TargetDefinition};
+use crate::training::TrainedModel;
 
 /// The default-domain opset the emitter writes (ReduceMean/ReduceMax take `axes` as an
 /// attribute here; opset 18 moved them to inputs).
@@ -186,10 +187,23 @@ fn json<T: Serialize>(value: &T) -> Result<String> {
 }
 
 /// The serialised ONNX model of `model` described by `doc`.
-pub fn model_document(model: &ForecastModel, doc: &OnnxDocument) -> Result<Vec<u8>> {
+pub fn model_document(model: &TrainedModel, doc: &OnnxDocument) -> Result<Vec<u8>> {
     let steps = doc.schema.sequence_length;
     let mut g = GraphBuilder::default();
-    emit_model(&mut g, model, steps)?;
+    let mut opset_import = vec![OperatorSetIdProto {
+        domain: Some(String::new()),
+        version: Some(OPSET),
+    }];
+    match model {
+        TrainedModel::Network { model, .. } => emit_model(&mut g, model, steps)?,
+        TrainedModel::Trees(trees) => {
+            emit_trees(&mut g, trees)?;
+            opset_import.push(OperatorSetIdProto {
+                domain: Some(ML_DOMAIN.into()),
+                version: Some(ML_OPSET),
+            });
+        }
+    }
     let graph = GraphProto {
         name: Some(format!("{}_{}", doc.architecture, doc.variant)),
         node: g.nodes,
@@ -214,10 +228,7 @@ pub fn model_document(model: &ForecastModel, doc: &OnnxDocument) -> Result<Vec<u
     };
     let model = ModelProto {
         ir_version: Some(IR_VERSION),
-        opset_import: vec![OperatorSetIdProto {
-            domain: Some(String::new()),
-            version: Some(OPSET),
-        }],
+        opset_import,
         producer_name: Some("atb".into()),
         producer_version: Some(doc.app_version.clone()),
         model_version: Some(1),

@@ -1,6 +1,7 @@
 //! The export flow behind `atb models export-onnx` and the desktop's Export button: emit the
-//! file, stage it in the version folder, re-load the staged file in tract and compare it with
-//! Burn on real test windows, and only then install it (file and registry row together).
+//! file, stage it in the version folder, re-load the staged file in an independent runtime and
+//! compare it with the native model on real test windows, and only then install it (file and
+//! registry row together).
 
 use std::path::{Path, PathBuf};
 
@@ -9,14 +10,57 @@ use atb_protocol::registry::OnnxExport;
 use chrono::Utc;
 
 use super::document::{OPSET, OnnxDocument, model_document};
+use super::onnxruntime::{OrtModel, ensure_loaded};
 use super::runtime::{OnnxModel, RUNTIME_NAME};
 use crate::error::{Error, Result};
 use crate::fsutil::{sha256_hex, write_atomic};
-use crate::inference::{BurnPredictor, TestWindows, WindowPredictor, load_test_windows};
+use crate::inference::{NativePredictor, TestWindows, WindowPredictor, load_test_windows};
 use crate::registry::{LoadedModel, Registry};
 use crate::settings::Settings;
+use crate::training::TrainedModel;
 
-/// Largest |ONNX - Burn| an export may show on any checked window.
+/// An exported file loaded in the runtime that checked it: tract for the networks, ONNX Runtime
+/// for trees (tract has no `TreeEnsembleRegressor`).
+pub enum CheckedOnnx {
+    Tract(OnnxModel),
+    OnnxRuntime(OrtModel),
+}
+
+impl CheckedOnnx {
+    /// Opens `bytes` in the runtime that checks files of `model`'s kind.
+    fn open(bytes: &[u8], model: &TrainedModel) -> Result<Self> {
+        Ok(match model {
+            TrainedModel::Network { .. } => Self::Tract(OnnxModel::from_bytes(bytes)?),
+            TrainedModel::Trees(_) => Self::OnnxRuntime(OrtModel::from_bytes(bytes)?),
+        })
+    }
+
+    /// The runtime's name as the export records it.
+    pub fn runtime_name(&self) -> String {
+        match self {
+            Self::Tract(_) => RUNTIME_NAME.into(),
+            Self::OnnxRuntime(_) => {
+                let library = ensure_loaded()
+                    .ok()
+                    .and_then(|p| p.file_name())
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| "libonnxruntime.so".into());
+                format!("ONNX Runtime ({library})")
+            }
+        }
+    }
+}
+
+impl WindowPredictor for CheckedOnnx {
+    fn predict_windows(&self, values: Vec<f32>, shape: [usize; 3]) -> Result<Vec<f32>> {
+        match self {
+            Self::Tract(m) => m.predict(&values, shape[0]),
+            Self::OnnxRuntime(m) => m.predict(&values, shape[0]),
+        }
+    }
+}
+
+/// Largest |ONNX - native| an export may show on any checked window.
 pub const PARITY_TOLERANCE: f64 = 1e-4;
 /// Test windows compared at export.
 pub const PARITY_WINDOWS: usize = 64;
@@ -80,30 +124,33 @@ pub async fn export_version(
 }
 
 /// The export itself, for a version already loaded (on `device`) and its test windows; also
-/// returns the checked file loaded in tract, ready to run.
+/// returns the checked file loaded in the runtime that checked it, ready to run.
 pub fn export_loaded(
     registry: &mut Registry,
     loaded: &LoadedModel,
     device: &Device,
     windows: &TestWindows,
     output: Option<&Path>,
-) -> Result<(ExportReport, OnnxModel)> {
+) -> Result<(ExportReport, CheckedOnnx)> {
     let bytes = model_document(&loaded.model, &document_for(loaded))?;
     let target = registry.onnx_path(&loaded.row);
     let staged = target.with_file_name(format!(".model.onnx.staged-{}", std::process::id()));
     let checked = write_atomic(&staged, &bytes).and_then(|_| {
         // Check the file as it lies on disk, not the bytes in memory.
         let on_disk = std::fs::read(&staged).map_err(|e| Error::io(&staged, e))?;
-        let onnx = OnnxModel::from_bytes(&on_disk)?;
-        let burn = BurnPredictor {
+        let onnx = CheckedOnnx::open(&on_disk, &loaded.model)?;
+        let native = NativePredictor {
             model: &loaded.model,
             device,
         };
-        let expected = burn.predict_windows(windows.values.clone(), windows.shape)?;
-        let actual = onnx.predict(&windows.values, windows.count)?;
+        let expected = native.predict_windows(windows.values.clone(), windows.shape)?;
+        let actual = onnx.predict_windows(windows.values.clone(), windows.shape)?;
         // A batch of one through the same file: the batch axis really is dynamic.
         let one = windows.shape[1] * windows.shape[2];
-        let single = onnx.predict(&windows.values[..one], 1)?;
+        let single = onnx.predict_windows(
+            windows.values[..one].to_vec(),
+            [1, windows.shape[1], windows.shape[2]],
+        )?;
         let diff = max_abs_diff(&expected, &actual).max(max_abs_diff(&expected[..1], &single));
         Ok((diff, onnx))
     });
@@ -137,7 +184,7 @@ pub fn export_loaded(
         max_abs_diff: max_diff,
         tolerance: PARITY_TOLERANCE,
         windows: windows.count,
-        runtime: RUNTIME_NAME.into(),
+        runtime: onnx.runtime_name(),
         atb_version: env!("CARGO_PKG_VERSION").into(),
     };
     if let Err(e) = registry.install_onnx(&staged, &export) {

@@ -151,3 +151,21 @@ pub fn f32_value_info(name: &str, dims: &[Dim]) -> ValueInfoProto {
         ..ValueInfoProto::default()
     }
 }
+
+pub fn attr_floats(name: &str, values: &[f32]) -> AttributeProto {
+    AttributeProto {
+        name: Some(name.into()),
+        r#type: Some(AttributeType::Floats as i32),
+        floats: values.to_vec(),
+        ..AttributeProto::default()
+    }
+}
+
+pub fn attr_strings(name: &str, values: &[&str]) -> AttributeProto {
+    AttributeProto {
+        name: Some(name.into()),
+        r#type: Some(AttributeType::Strings as i32),
+        strings: values.iter().map(|s| s.as_bytes().to_vec()).collect(),
+        ..AttributeProto::default()
+    }
+}

@@ -1,6 +1,7 @@
 //! ONNX export with proven parity: `export_version` writes a registered version's `model.onnx`,
-//! re-loads it in tract (a pure-Rust ONNX runtime) and compares it with Burn on real windows of
-//! the model's own test split before it is kept.
+//! re-loads it in a runtime independent of the emitter (tract, a pure-Rust ONNX runtime, for the
+//! networks; ONNX Runtime for the tree model) and compares it with the native model on real
+//! windows of the model's own test split before it is kept.
 //!
 //! Route: every architecture is written by our own emitter (`emit`), as opset 17 with prost
 //! types compiled from the vendored `onnx.proto`. Burn's trace exporter (`burn-onnx` 0.22.0,
@@ -14,6 +15,11 @@
 //! | `attention_lstm` | Transpose, LSTM ×n, MatMul/Add/Reshape/Softmax/Div attention, ReduceMean/Max, Concat, Gemm |
 //! | `tcn`            | Transpose, Conv (dilations, causal `pads = [p, 0]`) + Relu + Add blocks, ReduceMean/Max, Concat, Gemm |
 //! | `tcn_attention`  | the TCN trunk, then the attention block, ReduceMean/Max, Concat, Gemm       |
+//! | `gbdt`           | Slice, Cast/ReduceMean/Sub/Mul/Sqrt, ReduceMin/Max, Concat, Transpose, Reshape (the tabular rule), `ai.onnx.ml` TreeEnsembleRegressor |
+//!
+//! tract has no `TreeEnsembleRegressor`, so a `gbdt` file is checked in ONNX Runtime (loaded at
+//! run time from the library `scripts/setup.sh` installs); the export records which runtime
+//! checked it.
 //!
 //! The file is self-describing: `metadata_props` carry what `feature_schema.json` says (see
 //! `document`).
@@ -25,10 +31,13 @@ pub mod graph;
 pub mod onnxruntime;
 pub mod proto;
 pub mod runtime;
+pub mod trees;
 
 // The engine's own tests and benchmarks reach these through `testing::onnx`.
 #[cfg(feature = "testing")]
 pub use document::{OPSET, OnnxDocument, model_document, read_metadata};
+#[cfg(feature = "testing")]
+pub use export::CheckedOnnx;
 #[cfg(feature = "testing")]
 pub use export::export_version;
 pub use export::{ExportReport, PARITY_TOLERANCE, PARITY_WINDOWS, export_loaded};

@@ -4,7 +4,20 @@
 
 use super::*;
 
+/// A network's weights.
 pub const WEIGHTS_FILE: &str = "weights.safetensors";
+/// A tree model's LightGBM model file (loadable in LightGBM itself).
+pub const TREES_FILE: &str = "model.txt";
+
+/// The file that holds a version's learned values: weights for a network, LightGBM's model
+/// file for trees.
+pub fn weights_file(architecture: atb_protocol::vocab::Architecture) -> &'static str {
+    if architecture.is_network() {
+        WEIGHTS_FILE
+    } else {
+        TREES_FILE
+    }
+}
 pub const METADATA_FILE: &str = "metadata.json";
 pub const SCHEMA_FILE: &str = "feature_schema.json";
 
@@ -107,7 +120,9 @@ impl Registry {
                     pending_path.display()
                 ))
             })?;
-            let weights_path = dir.join(WEIGHTS_FILE);
+            let weights_path = dir.join(weights_file(
+                pending.metadata.training_params.spec.architecture,
+            ));
             let weights = std::fs::read(&weights_path).map_err(io(&weights_path))?;
             let schema_path = dir.join(SCHEMA_FILE);
             let schema = std::fs::read(&schema_path).map_err(io(&schema_path))?;
@@ -333,7 +348,7 @@ impl Registry {
     pub fn load(&self, reference: &str, device: &Device) -> Result<LoadedModel> {
         let row = self.resolve(reference)?;
         let dir = self.folder(&row);
-        let weights_path = dir.join(WEIGHTS_FILE);
+        let weights_path = dir.join(weights_file(row.architecture));
         let weights = std::fs::read(&weights_path).map_err(|e| Error::CorruptVersion {
             version: row.version_id.clone(),
             reason: format!("cannot read {}: {e}", weights_path.display()),
@@ -351,11 +366,32 @@ impl Registry {
         }
         let metadata = self.metadata(&row)?;
         let schema = self.schema(&row)?;
-        let model = ForecastModel::from_safetensors(
-            &metadata.training_params.model_config,
-            weights,
-            device,
-        )?;
+        let model = match (&metadata.training_params.model_config, row.architecture) {
+            (Some(config), a) if a.is_network() => TrainedModel::Network {
+                model: ForecastModel::from_safetensors(config, weights, device)?,
+                config: config.clone(),
+            },
+            (None, a) if !a.is_network() => {
+                let text = String::from_utf8(weights).map_err(|_| Error::CorruptVersion {
+                    version: row.version_id.clone(),
+                    reason: format!("{} is not text", weights_path.display()),
+                })?;
+                TrainedModel::Trees(GbdtModel::from_text(
+                    &text,
+                    schema.sequence_length,
+                    schema.n_features,
+                )?)
+            }
+            _ => {
+                return Err(Error::CorruptVersion {
+                    version: row.version_id.clone(),
+                    reason: format!(
+                        "metadata.json's model configuration does not fit a {} model",
+                        row.architecture
+                    ),
+                });
+            }
+        };
         Ok(LoadedModel {
             row,
             metadata,
@@ -459,9 +495,19 @@ fn stage(
     created: chrono::DateTime<Utc>,
     tmp: &Path,
 ) -> Result<Staged> {
-    let weights = o.model.to_safetensors()?;
+    let architecture = o.params.architecture;
+    let (weights, model_config, importance) = match &o.model {
+        TrainedModel::Network { model, config } => {
+            (model.to_safetensors()?, Some(config.clone()), Vec::new())
+        }
+        TrainedModel::Trees(trees) => (
+            trees.text.clone().into_bytes(),
+            None,
+            trees.importance(&o.dataset.feature_names)?,
+        ),
+    };
     let weights_sha256 = sha256_hex(&weights);
-    write_atomic(&tmp.join(WEIGHTS_FILE), &weights)?;
+    write_atomic(&tmp.join(weights_file(architecture)), &weights)?;
     let schema = to_json(&FeatureSchema::from_outcome(o))?;
     let schema_sha256 = sha256_hex(&schema);
     write_atomic(&tmp.join(SCHEMA_FILE), &schema)?;
@@ -475,7 +521,8 @@ fn stage(
             epochs_run: o.epochs_run,
             best_epoch: o.best_epoch,
             stop_reason: o.stop,
-            model_config: o.model_config.clone(),
+            model_config,
+            tree_budget: (!architecture.is_network()).then(|| o.params.tree_budget()),
         },
         dataset: o.dataset.clone(),
         evaluation_results: evaluation,
@@ -483,10 +530,11 @@ fn stage(
         device: o.device.clone(),
         parameter_count: o.parameters,
         train_seconds: o.train_seconds,
-        weights_file: WEIGHTS_FILE.into(),
+        weights_file: weights_file(architecture).into(),
         weights_sha256,
         framework: FrameworkVersions::current(),
         tag: tag.map(str::to_string),
+        importance,
     };
     Ok(Staged {
         metadata,

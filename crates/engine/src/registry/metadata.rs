@@ -2,7 +2,8 @@
 //! did) and `feature_schema.json` (exactly how to build its inputs and read its output).
 
 use atb_models::ModelConfig;
-use atb_protocol::spec::TrainSpec;
+use atb_protocol::registry::ColumnImportance;
+use atb_protocol::spec::{TrainSpec, TreeBudget};
 use atb_protocol::training::{DatasetSummary, EpochRecord, Evaluation, StopReason};
 use atb_protocol::vocab::{Symbol, Timeframe};
 use serde::{Deserialize, Serialize};
@@ -28,6 +29,9 @@ pub struct ModelMetadata {
     pub weights_sha256: String,
     pub framework: FrameworkVersions,
     pub tag: Option<String>,
+    /// Gain and split count per input column (tree models only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub importance: Vec<ColumnImportance>,
 }
 
 /// The request as it was made (`TrainSpec`, stored as-is: `architecture`, `architecture_variant`,
@@ -39,8 +43,11 @@ pub struct TrainingRecord {
     pub epochs_run: usize,
     pub best_epoch: Option<usize>,
     pub stop_reason: StopReason,
-    /// Exactly what was built (rebuilds the model).
-    pub model_config: ModelConfig,
+    /// Exactly what was built (rebuilds a network; `None` for trees).
+    pub model_config: Option<ModelConfig>,
+    /// The tree budget a `gbdt` model was boosted with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tree_budget: Option<TreeBudget>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

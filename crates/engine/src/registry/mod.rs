@@ -1,5 +1,6 @@
 //! The model registry: a SQLite index plus one immutable folder per version under
-//! `ATB_HOME/models/SYMBOL/TIMEFRAME/ARCHITECTURE/VERSION_ID/` (weights, `metadata.json`,
+//! `ATB_HOME/models/SYMBOL/TIMEFRAME/ARCHITECTURE/VERSION_ID/` (a network's
+//! `weights.safetensors` or a tree model's LightGBM `model.txt`, `metadata.json`,
 //! `feature_schema.json`, and `model.onnx` once exported).
 //!
 //! A version is written into a temporary folder, renamed into place, and only then indexed, all
@@ -26,9 +27,10 @@ use serde::Serialize;
 
 use self::metadata::{FeatureSchema, FrameworkVersions, ModelMetadata, TrainingRecord};
 use crate::error::{Error, Result};
+use crate::gbdt::GbdtModel;
 use crate::settings::Settings;
 use crate::store::open_database;
-use crate::training::TrainOutcome;
+use crate::training::{TrainOutcome, TrainedModel};
 
 // Shared by the sibling files (they `use super::*`).
 use index::{comparisons_json, scope, set_alias};
@@ -37,7 +39,9 @@ use layout::{crash_point, read_dirs};
 pub use index::LATEST;
 #[cfg(feature = "testing")]
 pub use layout::METADATA_FILE;
-pub use layout::{RECOVERY_DIR, SCHEMA_FILE, WEIGHTS_FILE};
+pub use layout::{RECOVERY_DIR, SCHEMA_FILE, weights_file};
+#[cfg(feature = "testing")]
+pub use layout::{TREES_FILE, WEIGHTS_FILE};
 pub use verify::VerifyReport;
 
 /// The registry under one `ATB_HOME`.
@@ -57,7 +61,7 @@ pub struct LoadedModel {
     pub row: ModelRow,
     pub metadata: ModelMetadata,
     pub schema: FeatureSchema,
-    pub model: ForecastModel,
+    pub model: TrainedModel,
 }
 
 impl Registry {

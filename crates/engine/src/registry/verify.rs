@@ -121,7 +121,7 @@ impl Registry {
             for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
                 let name = entry.file_name().to_string_lossy().into_owned();
                 if ![
-                    WEIGHTS_FILE,
+                    weights_file(row.architecture),
                     layout::METADATA_FILE,
                     SCHEMA_FILE,
                     exports::ONNX_FILE,
@@ -131,7 +131,7 @@ impl Registry {
                     report.stray_files.push(format!("{}/{name}", row.folder));
                 }
             }
-            let problem = match std::fs::read(dir.join(WEIGHTS_FILE)) {
+            let problem = match std::fs::read(dir.join(weights_file(row.architecture))) {
                 Err(e) => Some(format!("weights unreadable: {e}")),
                 Ok(bytes) if sha256_hex(&bytes) != row.weights_sha256 => {
                     Some("weights hash mismatch".into())

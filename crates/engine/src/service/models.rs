@@ -68,6 +68,7 @@ pub fn detail(settings: &Settings, reference: &str) -> Result<ModelDetail> {
         history: v.metadata.training_history,
         device: v.metadata.device,
         export: v.export,
+        importance: v.metadata.importance,
         row: v.row,
     })
 }

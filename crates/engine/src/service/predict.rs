@@ -1,4 +1,5 @@
-//! Predictions with a registered version, through its Burn weights or its exported ONNX file:
+//! Predictions with a registered version, through its own model (Burn weights or LightGBM trees)
+//! or its exported ONNX file:
 //! the next close from the latest candles of a source (with the look-back that needs), or raw
 //! outputs for windows the caller already scaled.
 
@@ -8,7 +9,7 @@ use atb_protocol::vocab::CandleSource;
 
 use crate::error::Result;
 use crate::inference::{
-    NextClose, OwnedBurnPredictor, WindowPredictor, predict_next_close, predict_raw,
+    NextClose, OwnedNativePredictor, WindowPredictor, predict_next_close, predict_raw,
 };
 use crate::market::source::{DateRange, load_candles};
 use crate::registry::Registry;
@@ -18,8 +19,8 @@ use crate::settings::Settings;
 /// Which copy of a version runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PredictWith {
-    /// Its Burn weights on the CPU.
-    Burn,
+    /// Its own model on the CPU: Burn weights, or LightGBM's booster for trees.
+    Native,
     /// Its exported `model.onnx` in tract (pure Rust, always there).
     Onnx,
     /// Its exported `model.onnx` in ONNX Runtime (the shared library from `ATB_ONNXRUNTIME` or
@@ -55,13 +56,13 @@ pub fn open(settings: &Settings, reference: &str, with: PredictWith) -> Result<P
                 runner: Box::new(model),
             }
         }
-        PredictWith::Burn => {
+        PredictWith::Native => {
             let device = Device::flex();
             let loaded = registry.load(reference, &device)?;
             Predictor {
                 row: loaded.row,
                 schema: loaded.schema,
-                runner: Box::new(OwnedBurnPredictor {
+                runner: Box::new(OwnedNativePredictor {
                     model: loaded.model,
                     device,
                 }),

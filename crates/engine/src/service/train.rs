@@ -4,7 +4,7 @@
 use atb_protocol::registry::ModelRow;
 use atb_protocol::training::{StopReason, TrainingEvent};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::gpu_check::use_home_kernel_cache;
 use crate::market::source::CandleSeries;
 use crate::registry::Registry;
@@ -61,7 +61,12 @@ pub fn train_and_register(
     use_home_kernel_cache(settings);
     // Leftovers of registrations killed mid-write (their process is gone) are cleared first.
     Registry::open(settings)?.remove_stale_temporaries()?;
-    let outcome = train(series, spec, on_event, cancel)?;
+    let outcome = match train(series, spec, on_event, cancel) {
+        Ok(outcome) => outcome,
+        // A tree run cancelled before its first tree has no model at all.
+        Err(Error::Cancelled) => return Ok(TrainResult::Cancelled { epochs_run: 0 }),
+        Err(e) => return Err(e),
+    };
     // A Cancel that arrived during evaluation (after the last batch) still means "do not keep it".
     if outcome.stop == StopReason::Cancelled
         || outcome.evaluation.is_none()

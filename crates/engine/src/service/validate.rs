@@ -13,7 +13,7 @@ use super::block_on;
 use super::data::load_series;
 use super::train::{TrainOptions, TrainResult, train_and_register};
 use crate::error::{Error, Result};
-use crate::inference::{BurnPredictor, predict_next_close};
+use crate::inference::{NativePredictor, predict_next_close};
 use crate::market::source::CandleSeries;
 use crate::onnx::export::export_version;
 use crate::registry::Registry;
@@ -105,11 +105,11 @@ fn validate_pair(
     };
     let device = Device::flex();
     let loaded = Registry::open(settings)?.load(&row.version_id, &device)?;
-    let burn = BurnPredictor {
+    let native = NativePredictor {
         model: &loaded.model,
         device: &device,
     };
-    let next = predict_next_close(&row.version_id, &loaded.schema, &burn, series)?;
+    let next = predict_next_close(&row.version_id, &loaded.schema, &native, series)?;
     if !next.predicted_close.is_finite() {
         return Err(Error::InvalidData(format!(
             "the reloaded {} {} predicted a non-finite close",

@@ -31,10 +31,13 @@ use crate::features::compute_features;
 use crate::market::source::CandleSeries;
 
 mod trainer;
+mod trees;
 mod walk_forward;
 
+use crate::gbdt::GbdtModel;
 pub use atb_protocol::spec::TrainSpec;
 pub use trainer::{predict_scaled, train_prepared};
+pub use trees::train_trees;
 use walk_forward::walk_forward;
 
 /// Refuses nonsense before any work starts, naming the field and its valid range.
@@ -58,13 +61,78 @@ impl CancelToken {
     }
 }
 
-/// A finished (or cancelled) run: the best weights, everything needed to reproduce its inputs,
+/// A trained model of either kind: a network with the configuration it was built from, or a
+/// tree ensemble.
+#[derive(Debug)]
+pub enum TrainedModel {
+    Network {
+        /// On the evaluation device, without autodiff.
+        model: ForecastModel,
+        config: ModelConfig,
+    },
+    Trees(GbdtModel),
+}
+
+impl TrainedModel {
+    /// Scaled predictions for samples `ts` of `data` (`device` is the network's; trees run on
+    /// the CPU).
+    pub fn predict_scaled(
+        &self,
+        data: &PreparedData,
+        ts: &[usize],
+        device: &Device,
+    ) -> Result<Vec<f32>> {
+        match self {
+            Self::Network { model, .. } => predict_scaled(model, data, ts, device),
+            Self::Trees(trees) => {
+                let mut out = Vec::with_capacity(ts.len());
+                for chunk in ts.chunks(4_096) {
+                    let (windows, _) = data.batch(chunk);
+                    out.extend(trees.predict_windows(&windows, chunk.len())?);
+                }
+                Ok(out)
+            }
+        }
+    }
+
+    /// Learned values: a network's parameters, a tree ensemble's leaves.
+    pub fn parameters(&self) -> usize {
+        match self {
+            Self::Network { model, .. } => model.num_params(),
+            Self::Trees(trees) => trees.leaves(),
+        }
+    }
+
+    /// The network, if it is one.
+    pub fn network(&self) -> Option<&ForecastModel> {
+        match self {
+            Self::Network { model, .. } => Some(model),
+            Self::Trees(_) => None,
+        }
+    }
+}
+
+/// Trains on already prepared data with the trainer of the spec's model type.
+pub fn fit_prepared(
+    data: PreparedData,
+    dataset: DatasetSummary,
+    params: &TrainSpec,
+    on_event: &mut dyn FnMut(TrainingEvent),
+    cancel: &CancelToken,
+) -> Result<TrainOutcome> {
+    if params.architecture.is_network() {
+        train_prepared(data, dataset, params, on_event, cancel)
+    } else {
+        train_trees(data, dataset, params, on_event, cancel)
+    }
+}
+
+/// A finished (or cancelled) run: the best model, everything needed to reproduce its inputs,
 /// and how it went.
 #[derive(Debug)]
 pub struct TrainOutcome {
-    /// The best weights (lowest validation loss), on the evaluation device, without autodiff.
-    pub model: ForecastModel,
-    pub model_config: ModelConfig,
+    /// The best model (lowest validation loss).
+    pub model: TrainedModel,
     pub params: TrainSpec,
     pub dataset: DatasetSummary,
     pub history: Vec<EpochRecord>,
@@ -177,7 +245,7 @@ pub fn train(
     cancel: &CancelToken,
 ) -> Result<TrainOutcome> {
     let (data, dataset) = prepare(series, params)?;
-    let mut outcome = train_prepared(data, dataset, params, on_event, cancel)?;
+    let mut outcome = fit_prepared(data, dataset, params, on_event, cancel)?;
     let folds = outcome.data.walk_forward.clone();
     if let (false, Some(evaluation)) = (folds.is_empty(), outcome.evaluation.as_mut()) {
         match walk_forward(
@@ -215,10 +283,11 @@ pub fn train(
 }
 
 /// The model and the baselines on the validation and test splits.
-pub fn evaluate(model: &ForecastModel, data: &PreparedData, device: &Device) -> Result<Evaluation> {
+pub fn evaluate(model: &TrainedModel, data: &PreparedData, device: &Device) -> Result<Evaluation> {
     let ridge = RidgeBaseline::fit(data)?;
     let split_eval = |samples: &[usize]| -> Result<_> {
-        let returns: Vec<f64> = predict_scaled(model, data, samples, device)?
+        let returns: Vec<f64> = model
+            .predict_scaled(data, samples, device)?
             .iter()
             .map(|p| data.target.unscale(f64::from(*p)))
             .collect();

@@ -185,7 +185,7 @@ pub fn train_prepared(
     train_device.seed(params.seed);
     // The fused CPU kernels draw dropout masks from their own generator, seeded here too.
     atb_models::kernels::random::seed(params.seed);
-    let (mut model, model_config) = build_model(
+    let (mut model, config) = build_model(
         params.architecture,
         params.variant,
         [params.sequence_length, data.width()],
@@ -196,7 +196,7 @@ pub fn train_prepared(
     // Clipping is done here, by the global norm (Burn's clips each tensor on its own).
     let mut optimizer = AdamConfig::new().init();
     let batches = data.samples.train.len().div_ceil(params.batch_size);
-    let model_config_json = serde_json::to_value(&model_config)
+    let model_config_json = serde_json::to_value(&config)
         .map_err(|e| Error::InvalidData(format!("model configuration is not serialisable: {e}")))?;
     on_event(TrainingEvent::RunStarted {
         model_config: model_config_json,
@@ -322,6 +322,7 @@ pub fn train_prepared(
             reason: why.clone(),
         });
     }
+    let model = TrainedModel::Network { model, config };
     let evaluation = if stop == StopReason::Cancelled {
         on_event(TrainingEvent::Cancelled {
             epoch: epochs_run + 1,
@@ -334,7 +335,6 @@ pub fn train_prepared(
     };
     Ok(TrainOutcome {
         model,
-        model_config,
         params: params.clone(),
         dataset,
         history,

@@ -58,7 +58,7 @@ pub(super) fn walk_forward(
                 inner: Box::new(event),
             })
         };
-        let outcome = train_prepared(fold_data, summary, &fold_params, &mut forward, cancel)?;
+        let outcome = fit_prepared(fold_data, summary, &fold_params, &mut forward, cancel)?;
         let Some(ev) = outcome.evaluation else {
             return Err(Error::Cancelled);
         };

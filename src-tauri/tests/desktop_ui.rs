@@ -216,3 +216,62 @@ fn train_on_the_sample_open_the_model_and_export_it() {
         h.state().state.errors
     );
 }
+
+#[test]
+fn train_a_tree_model_by_clicks_see_its_importance_and_export_it() {
+    let home = tempfile::tempdir().unwrap();
+    let saved = home.path().join("trees.onnx");
+    let settings = Settings::resolve(home.path().join("atb"), None).unwrap();
+    let shell = Shell::new(settings, Arc::new(SaveTo(saved.clone())));
+    let app = AtbApp::new(Box::new(ShellBackend {
+        shell,
+        inbox: Inbox::default(),
+    }));
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(1400.0, 2400.0))
+        .build_ui_state(|ui, app: &mut AtbApp| app.ui(ui), app);
+    wait_until(&mut h, "the app info", |a| a.state.info.is_some());
+    {
+        let form = &mut h.state_mut().state.train.form;
+        form.architecture = Architecture::Gbdt;
+        form.variant = Variant::Lightweight;
+    }
+    h.run();
+    // The tree options replace the networks' (no epochs field), each refused inline.
+    assert!(h.query_by_label("Epochs").is_none());
+    set_text(&mut h, "Leaves per tree", "0");
+    h.get_by_label("Train is disabled: leaves: 0 is not between 2 and 4096");
+    set_text(&mut h, "Leaves per tree", "7");
+    set_text(&mut h, "Tree learning rate", "-0.1");
+    h.get_by_label(
+        "Train is disabled: tree learning rate: -0.1 is not greater than 0 and at most 1",
+    );
+    set_text(&mut h, "Tree learning rate", "0.1");
+    set_text(&mut h, "Sequence length", "24");
+    set_text(&mut h, "Last days", "60");
+    h.get_by_role_and_label(Role::Button, "Train").click();
+    wait_until(&mut h, "the run to end", |a| {
+        a.state.train.run.as_ref().is_some_and(|r| !r.active)
+    });
+    let run = h.state().state.train.run.clone().unwrap();
+    assert!(run.failed.is_none(), "{:?}", run.failed);
+    assert!(run.trees && run.epoch_points.len() >= 2, "{run:?}");
+    assert!(run.evaluation.is_some());
+    let version = run.registered.expect("registered").version_id;
+    wait_until(&mut h, "the model list", |a| {
+        a.state.models.rows.iter().any(|r| r.version_id == version)
+    });
+    h.get_by_label(&format!("Open model {version}")).click();
+    wait_until(&mut h, "the model detail", |a| {
+        a.state.detail.detail.is_some()
+    });
+    let detail = h.state().state.detail.detail.clone().unwrap();
+    assert!(!detail.importance.is_empty());
+    h.get_by_label_contains("Feature importance: share of the trees' total gain");
+    h.get_by_role_and_label(Role::Button, "Export ONNX").click();
+    wait_until(&mut h, "the export", |a| a.state.detail.export.is_some());
+    let outcome = h.state().state.detail.export.clone().unwrap();
+    assert!(outcome.export.runtime.starts_with("ONNX Runtime"));
+    assert!(outcome.export.max_abs_diff <= outcome.export.tolerance);
+    assert_eq!(outcome.copied_to, Some(saved.display().to_string()));
+}

@@ -2,9 +2,10 @@
 //! one-click ONNX export with its parity result; promote to an alias; delete with confirmation.
 
 use atb_protocol::desktop::{AttentionMap, ExportOutcome, ModelDetail};
+use atb_protocol::registry::ColumnImportance;
 use atb_protocol::vocab::Architecture;
 use egui::{Color32, RichText, Sense, Ui, vec2};
-use egui_plot::{Legend, Line, Plot, PlotPoints};
+use egui_plot::{Bar, BarChart, Legend, Line, Plot, PlotPoints};
 
 use crate::app::Outbox;
 use crate::backend::{Request, RequestKind};
@@ -124,7 +125,11 @@ impl DetailScreen {
                 ),
             );
             row("Created", r.created_at.clone());
-            row("Parameters", r.parameters.to_string());
+            if r.architecture.is_network() {
+                row("Parameters", r.parameters.to_string());
+            } else {
+                row("Leaves (all trees)", r.parameters.to_string());
+            }
             row(
                 "Trained on",
                 format!("{} in {}", d.device, duration(r.train_seconds)),
@@ -163,11 +168,19 @@ impl DetailScreen {
             ));
         }
         ui.separator();
-        ui.strong("Training curves");
+        ui.strong(if r.architecture.is_network() {
+            "Training curves"
+        } else {
+            "Loss per boosting round"
+        });
         Plot::new("detail_curves")
             .height(180.0)
             .legend(Legend::default())
-            .x_axis_label("epoch")
+            .x_axis_label(if r.architecture.is_network() {
+                "epoch"
+            } else {
+                "boosting round"
+            })
             .show(ui, |plot| {
                 let train: PlotPoints<'_> = d
                     .history
@@ -183,6 +196,7 @@ impl DetailScreen {
                 plot.line(Line::new("validation loss", val));
             });
         self.attention_view(ui, r.architecture);
+        importance_view(ui, &d.importance);
         ui.collapsing("Training parameters (metadata.json)", |ui| {
             ui.monospace(serde_json::to_string_pretty(&d.training_params).unwrap_or_default());
         });
@@ -192,7 +206,9 @@ impl DetailScreen {
         ui.horizontal(|ui| {
             let export = ui
                 .add_enabled(!self.exporting, egui::Button::new("Export ONNX"))
-                .on_hover_text("Write model.onnx, check it against Burn, then save a copy");
+                .on_hover_text(
+                    "Write model.onnx, check it against the native model, then save a copy",
+                );
             if export.clicked() {
                 self.exporting = true;
                 self.export = None;
@@ -225,14 +241,14 @@ impl DetailScreen {
             }
         });
         if self.exporting {
-            ui.label("Exporting and checking parity against Burn…");
+            ui.label("Exporting and checking parity against the native model…");
         }
         if let Some(o) = &self.export {
             let e = &o.export;
             let ok = e.max_abs_diff <= e.tolerance;
             ui.label(
                 RichText::new(format!(
-                    "Parity {}: max |ONNX − Burn| = {:.2e} over {} test windows (tolerance {:.0e}), re-run in {}.",
+                    "Parity {}: max |ONNX − native| = {:.2e} over {} test windows (tolerance {:.0e}), re-run in {}.",
                     if ok { "passed" } else { "FAILED" },
                     e.max_abs_diff,
                     e.windows,
@@ -325,4 +341,60 @@ impl DetailScreen {
         }
         ui.label(format!("darker = more weight; largest weight {max:.3}"));
     }
+}
+
+/// Input columns drawn in the importance chart; the rest are summed in the caption.
+const IMPORTANCE_BARS: usize = 20;
+
+/// A tree model's importance per input column: gain share as horizontal bars, largest on top,
+/// with each column's split count in its label.
+fn importance_view(ui: &mut Ui, importance: &[ColumnImportance]) {
+    if importance.is_empty() {
+        return;
+    }
+    ui.separator();
+    let total: f64 = importance.iter().map(|c| c.gain).sum();
+    let mut sorted: Vec<&ColumnImportance> = importance.iter().collect();
+    sorted.sort_by(|a, b| b.gain.total_cmp(&a.gain));
+    let shown = &sorted[..sorted.len().min(IMPORTANCE_BARS)];
+    let rest: f64 = sorted[shown.len()..].iter().map(|c| c.gain).sum();
+    ui.strong(format!(
+        "Feature importance: share of the trees' total gain, top {} of {} columns",
+        shown.len(),
+        sorted.len()
+    ));
+    let share = |g: f64| if total > 0.0 { 100.0 * g / total } else { 0.0 };
+    let bars: Vec<Bar> = shown
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            // Largest at the top: y counts down from the number of bars.
+            Bar::new((shown.len() - i) as f64, share(c.gain))
+                .name(format!("{} ({} splits)", c.column, c.splits))
+                .width(0.7)
+        })
+        .collect();
+    let labels: Vec<String> = shown.iter().map(|c| c.column.clone()).collect();
+    let count = shown.len();
+    Plot::new("importance")
+        .height(18.0 * count as f32 + 40.0)
+        .x_axis_label("% of gain")
+        .y_axis_formatter(move |mark, _| {
+            let i = mark.value.round() as usize;
+            if (1..=count).contains(&i) && (mark.value - i as f64).abs() < 1e-6 {
+                labels[count - i].clone()
+            } else {
+                String::new()
+            }
+        })
+        .allow_scroll(false)
+        .show(ui, |plot| {
+            plot.bar_chart(BarChart::new("gain share", bars).horizontal());
+        });
+    ui.label(format!(
+        "The other {} columns: {:.1}% of the gain. Columns are the tabular rule's: a feature's \
+         last 3 bars ([t], [t-1], [t-2]) and its mean, std, min and max over the window.",
+        sorted.len() - shown.len(),
+        share(rest)
+    ));
 }

@@ -186,7 +186,11 @@ pub fn claims(m: &Measured) -> Vec<Claim> {
     let verdict = match get(m, Architecture::Tcn, Variant::Lightweight) {
         None => need(&[(Architecture::Tcn, Variant::Lightweight)]),
         Some(t) => {
-            let smallest = m.iter().min_by_key(|(_, s)| s.parameters);
+            // Among networks: a tree model's leaf count is not a parameter count.
+            let smallest = m
+                .iter()
+                .filter(|((a, _), _)| a.is_network())
+                .min_by_key(|(_, s)| s.parameters);
             match smallest {
                 Some(((a, v), s)) if s.parameters < t.parameters => Verdict::Contradicted(format!(
                     "{}; smaller: {}",
@@ -257,6 +261,92 @@ pub fn claims(m: &Measured) -> Vec<Claim> {
     out.push(Claim {
         when: "Trading on direction",
         advice: "the models call the next move right about 60% of the time or better.",
+        verdict,
+    });
+    out.extend(tree_claims(m));
+    out
+}
+
+/// The original's LightGBM advice ("very fast training, 10–100×", "good for directional
+/// prediction", the baseline to try first), judged like the rest.
+fn tree_claims(m: &Measured) -> Vec<Claim> {
+    let mut out = Vec::new();
+    let trees = get(m, Architecture::Gbdt, Variant::Default);
+    let cnn = get(m, Architecture::CnnLstm, Variant::Default);
+    let verdict = match (trees, cnn) {
+        (Some(g), Some(c)) => {
+            let text = format!(
+                "{}; {}; {:.0}× faster",
+                describe(Architecture::Gbdt, Variant::Default, g),
+                describe(Architecture::CnnLstm, Variant::Default, c),
+                c.train_seconds / g.train_seconds.max(1e-9)
+            );
+            if g.train_seconds * 10.0 <= c.train_seconds {
+                Verdict::Supported(text)
+            } else {
+                Verdict::Contradicted(text)
+            }
+        }
+        _ => need(&[
+            (Architecture::Gbdt, Variant::Default),
+            (Architecture::CnnLstm, Variant::Default),
+        ]),
+    };
+    out.push(Claim {
+        when: "Fastest training",
+        advice: "gbdt default (LightGBM) trains at least 10× faster than cnn_lstm default.",
+        verdict,
+    });
+
+    let best_network = m
+        .iter()
+        .filter(|((a, _), _)| a.is_network())
+        .max_by(|a, b| a.1.skill.total_cmp(&b.1.skill));
+    let verdict = match (trees, best_network) {
+        (Some(g), Some(((a, v), n))) => {
+            let text = format!(
+                "{}; best network {}",
+                describe(Architecture::Gbdt, Variant::Default, g),
+                describe(*a, *v, n)
+            );
+            if n.skill > g.skill {
+                Verdict::Supported(text)
+            } else {
+                Verdict::Contradicted(text)
+            }
+        }
+        _ => Verdict::Unmeasured(
+            "train gbdt default and at least one network to measure this".into(),
+        ),
+    };
+    out.push(Claim {
+        when: "Is a network worth it?",
+        advice: "the best network has better skill against persistence than gbdt default on the \
+                 same features; otherwise prefer the trees, which train in seconds.",
+        verdict,
+    });
+
+    let verdict = match (trees.and_then(|g| g.directional_accuracy), best_network) {
+        (Some(d), Some(((a, v), n))) => {
+            let text = format!(
+                "gbdt default {:.1}%, best-skill network {a} {v} {}",
+                100.0 * d,
+                n.directional_accuracy
+                    .map_or_else(|| "-".into(), |x| format!("{:.1}%", 100.0 * x))
+            );
+            if d > 0.5 && n.directional_accuracy.is_none_or(|x| d >= x) {
+                Verdict::Supported(text)
+            } else {
+                Verdict::Contradicted(text)
+            }
+        }
+        _ => Verdict::Unmeasured(
+            "train gbdt default and at least one network to measure this".into(),
+        ),
+    };
+    out.push(Claim {
+        when: "Direction with trees",
+        advice: "gbdt is good for directional prediction: above 50% and at least the network's.",
         verdict,
     });
     out
@@ -333,7 +423,7 @@ pub fn show(ui: &mut Ui, rows: &[ModelRow]) {
             "skill",
             "direction",
             "train time",
-            "parameters",
+            "parameters (gbdt: leaves)",
         ] {
             ui.strong(h);
         }
@@ -408,6 +498,48 @@ mod tests {
         assert!(matches!(
             verdict(&cs, "Trading on direction"),
             Verdict::Contradicted(_)
+        ));
+    }
+
+    #[test]
+    fn the_lightgbm_advice_is_judged_against_the_networks() {
+        let mut rows = vec![
+            row(
+                Architecture::CnnLstm,
+                Variant::Default,
+                -0.01,
+                100.0,
+                50_000,
+            ),
+            row(Architecture::Gbdt, Variant::Default, 0.001, 0.5, 40),
+        ];
+        let m = measure(&rows);
+        let cs = claims(&m);
+        // 200x faster: supported; trees beat every network: "worth it" withdrawn.
+        assert!(
+            matches!(verdict(&cs, "Fastest training"), Verdict::Supported(n) if n.contains("200×"))
+        );
+        assert!(matches!(
+            verdict(&cs, "Is a network worth it?"),
+            Verdict::Contradicted(_)
+        ));
+        // A tree model's leaf count never makes it "the smallest model".
+        rows.push(row(
+            Architecture::Tcn,
+            Variant::Lightweight,
+            -0.02,
+            50.0,
+            5_000,
+        ));
+        assert!(matches!(
+            verdict(&claims(&measure(&rows)), "Little memory"),
+            Verdict::Supported(_)
+        ));
+        // Trees alone cannot say whether a network is worth it.
+        let alone = measure(&rows[1..2]);
+        assert!(matches!(
+            verdict(&claims(&alone), "Is a network worth it?"),
+            Verdict::Unmeasured(_)
         ));
     }
 

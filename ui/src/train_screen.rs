@@ -4,7 +4,7 @@
 
 use atb_protocol::desktop::{RunSnapshot, RunUpdate, TrainRequest};
 use atb_protocol::registry::ModelRow;
-use atb_protocol::spec::{FieldProblem, TrainSpec};
+use atb_protocol::spec::{FieldProblem, TrainSpec, TreeBudget, TreeOverrides};
 use atb_protocol::training::{Evaluation, StopReason, TrainingEvent};
 use atb_protocol::vocab::{Architecture, DeviceChoice, FeatureSet, Variant};
 use egui::{RichText, Ui};
@@ -41,6 +41,57 @@ pub struct TrainForm {
     pub device: DeviceChoice,
     pub grad_clip: String,
     pub folds: String,
+    /// The tree options (`gbdt` only); empty means the variant's value.
+    pub trees: TreeFields,
+}
+
+/// The `gbdt` options as typed; an empty field takes the variant's value.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TreeFields {
+    pub leaves: String,
+    pub max_depth: String,
+    pub rounds: String,
+    pub learning_rate: String,
+    pub min_rows_in_leaf: String,
+    pub early_stopping_rounds: String,
+}
+
+impl TreeFields {
+    fn from_overrides(o: &TreeOverrides) -> Self {
+        fn text<T: ToString>(v: Option<T>) -> String {
+            v.map(|v| v.to_string()).unwrap_or_default()
+        }
+        Self {
+            leaves: text(o.leaves),
+            max_depth: text(o.max_depth),
+            rounds: text(o.rounds),
+            learning_rate: text(o.learning_rate),
+            min_rows_in_leaf: text(o.min_rows_in_leaf),
+            early_stopping_rounds: text(o.early_stopping_rounds),
+        }
+    }
+
+    fn overrides(&self, p: &mut Vec<FieldProblem>) -> TreeOverrides {
+        let whole = "a whole number, or empty for the variant's";
+        TreeOverrides {
+            leaves: parse_optional(&self.leaves, "leaves", whole, p),
+            max_depth: parse_optional(&self.max_depth, "max depth", whole, p),
+            rounds: parse_optional(&self.rounds, "rounds", whole, p),
+            learning_rate: parse_optional(
+                &self.learning_rate,
+                "tree learning rate",
+                "a number, e.g. 0.05, or empty for the variant's",
+                p,
+            ),
+            min_rows_in_leaf: parse_optional(&self.min_rows_in_leaf, "rows per leaf", whole, p),
+            early_stopping_rounds: parse_optional(
+                &self.early_stopping_rounds,
+                "early-stopping rounds",
+                whole,
+                p,
+            ),
+        }
+    }
 }
 
 impl Default for TrainForm {
@@ -78,6 +129,22 @@ fn parse_optional<T: std::str::FromStr>(
     }
 }
 
+/// A field read only when `read` (a network's option): otherwise its default, unjudged.
+fn parse_if<T: std::str::FromStr>(
+    read: bool,
+    text: &str,
+    field: &str,
+    what: &str,
+    problems: &mut Vec<FieldProblem>,
+    default: T,
+) -> Option<T> {
+    if read {
+        parse(text, field, what, problems)
+    } else {
+        Some(default)
+    }
+}
+
 impl TrainForm {
     /// The form showing `r` (a run the page attached to).
     pub fn from_request(r: &TrainRequest) -> Self {
@@ -111,6 +178,7 @@ impl TrainForm {
                 .walk_forward_folds
                 .map(|k| k.to_string())
                 .unwrap_or_default(),
+            trees: TreeFields::from_overrides(&spec.trees),
         }
     }
 
@@ -122,19 +190,47 @@ impl TrainForm {
         };
         let p = &mut problems;
         let whole = "a whole number";
-        let epochs = parse(&self.epochs, "epochs", whole, p);
-        let batch_size = parse(&self.batch_size, "batch size", whole, p);
+        let network = self.architecture.is_network();
+        // The networks' options are hidden for trees: their fields are neither read nor judged.
+        let defaults = TrainSpec::default();
+        let epochs = parse_if(network, &self.epochs, "epochs", whole, p, defaults.epochs);
+        let batch_size = parse_if(
+            network,
+            &self.batch_size,
+            "batch size",
+            whole,
+            p,
+            defaults.batch_size,
+        );
         let sequence_length = parse(&self.sequence_length, "sequence length", whole, p);
-        let learning_rate = parse(
+        let learning_rate = parse_if(
+            network,
             &self.learning_rate,
             "learning rate",
             "a number, e.g. 0.001",
             p,
+            defaults.learning_rate,
         );
-        let patience = parse(&self.patience, "patience", whole, p);
+        let patience = parse_if(
+            network,
+            &self.patience,
+            "patience",
+            whole,
+            p,
+            defaults.patience,
+        );
+        let trees = if network {
+            TreeOverrides::default()
+        } else {
+            self.trees.overrides(p)
+        };
         let horizon = parse(&self.horizon, "horizon", whole, p);
         let seed = parse(&self.seed, "seed", "a whole number ≥ 0", p);
-        let grad_clip = parse_optional(&self.grad_clip, "gradient clip", "a number", p);
+        let grad_clip = if network {
+            parse_optional(&self.grad_clip, "gradient clip", "a number", p)
+        } else {
+            None
+        };
         let folds = parse_optional(&self.folds, "walk-forward folds", whole, p);
         let (
             Some(series),
@@ -174,6 +270,7 @@ impl TrainForm {
                 device: self.device,
                 grad_clip_norm: grad_clip,
                 walk_forward_folds: folds,
+                trees,
                 ..TrainSpec::default()
             },
         };
@@ -207,6 +304,10 @@ impl TrainForm {
             choice(ui, "Device", &mut self.device, &DeviceChoice::ALL);
 
             let ui = &mut cols[1];
+            if !self.architecture.is_network() {
+                self.show_trees(ui, problems);
+                return;
+            }
             ui.strong("Training");
             for (label, field, value) in [
                 ("Epochs", "epochs", &mut self.epochs),
@@ -238,11 +339,95 @@ impl TrainForm {
     }
 }
 
+impl TrainForm {
+    /// The `gbdt` column: what a tree model is asked for (the networks' epochs, batch size,
+    /// learning rate, patience and clipping do not apply to it). Empty fields show the
+    /// variant's value as a hint.
+    fn show_trees(&mut self, ui: &mut Ui, problems: &[FieldProblem]) {
+        let budget = TreeBudget::for_variant(self.variant);
+        ui.strong("Trees (LightGBM, on the CPU)");
+        let t = &mut self.trees;
+        for (label, field, value, hint) in [
+            (
+                "Leaves per tree",
+                "leaves",
+                &mut t.leaves,
+                budget.leaves.to_string(),
+            ),
+            (
+                "Max depth",
+                "max depth",
+                &mut t.max_depth,
+                budget.max_depth.to_string(),
+            ),
+            (
+                "Boosting rounds",
+                "rounds",
+                &mut t.rounds,
+                budget.rounds.to_string(),
+            ),
+            (
+                "Tree learning rate",
+                "tree learning rate",
+                &mut t.learning_rate,
+                budget.learning_rate.to_string(),
+            ),
+            (
+                "Rows per leaf (min)",
+                "rows per leaf",
+                &mut t.min_rows_in_leaf,
+                budget.min_rows_in_leaf.to_string(),
+            ),
+            (
+                "Early-stop rounds",
+                "early-stopping rounds",
+                &mut t.early_stopping_rounds,
+                budget.early_stopping_rounds.to_string(),
+            ),
+        ] {
+            ui.horizontal(|ui| {
+                let l = ui.label(label);
+                ui.add(
+                    egui::TextEdit::singleline(value)
+                        .desired_width(90.0)
+                        .hint_text(hint),
+                )
+                .labelled_by(l.id);
+            });
+            for p in problems.iter().filter(|p| p.field == field) {
+                problem(ui, &p.reason);
+            }
+        }
+        for (label, field, value) in [
+            (
+                "Sequence length",
+                "sequence length",
+                &mut self.sequence_length,
+            ),
+            ("Horizon (bars)", "horizon", &mut self.horizon),
+            ("Seed", "seed", &mut self.seed),
+            (
+                "Walk-forward folds (empty: none)",
+                "walk-forward folds",
+                &mut self.folds,
+            ),
+        ] {
+            labelled_edit(ui, label, value, 90.0);
+            for p in problems.iter().filter(|p| p.field == field) {
+                problem(ui, &p.reason);
+            }
+        }
+    }
+}
+
 /// A run as the UI has seen it so far.
 #[derive(Debug, Clone, Default)]
 pub struct RunView {
     pub run_id: u64,
     pub active: bool,
+    /// A tree model's run: its epochs are boosting rounds, with no batches or learning-rate
+    /// schedule.
+    pub trees: bool,
     pub loading: Option<String>,
     pub device: Option<String>,
     pub device_reason: String,
@@ -338,9 +523,15 @@ impl RunView {
                     .push((epoch as f64, train_loss, val_loss, learning_rate));
             }
             TrainingEvent::EarlyStopped { epoch, best_epoch } => {
-                self.note = Some(format!(
-                    "early stop at epoch {epoch}; keeping the weights of epoch {best_epoch}"
-                ));
+                self.note = Some(if self.trees {
+                    format!(
+                        "early stop at round {epoch}; keeping the trees up to round {best_epoch}"
+                    )
+                } else {
+                    format!(
+                        "early stop at epoch {epoch}; keeping the weights of epoch {best_epoch}"
+                    )
+                });
             }
             TrainingEvent::Cancelled { epoch, .. } => {
                 self.note = Some(format!("cancelled during epoch {epoch}"));
@@ -400,15 +591,19 @@ impl RunView {
         if let Some(m) = &self.loading {
             return format!("Training: {m}");
         }
+        let eta = self
+            .eta_s
+            .map(|s| format!(", ETA {}", duration(s)))
+            .unwrap_or_default();
+        if self.trees {
+            return format!("Training: round {}/{}{eta}", self.epoch.max(1), self.epochs);
+        }
         format!(
-            "Training: epoch {}/{}, batch {}/{}{}",
+            "Training: epoch {}/{}, batch {}/{}{eta}",
             self.epoch.max(1),
             self.epochs,
             self.batch,
             self.batches,
-            self.eta_s
-                .map(|s| format!(", ETA {}", duration(s)))
-                .unwrap_or_default()
         )
     }
 }
@@ -433,6 +628,7 @@ impl TrainScreen {
         let mut view = RunView {
             run_id: s.run_id,
             active: true,
+            trees: !s.request.spec.architecture.is_network(),
             ..RunView::default()
         };
         let ended = !s.active;
@@ -520,14 +716,26 @@ impl TrainScreen {
 
 fn show_run(ui: &mut Ui, run: &RunView) -> Option<String> {
     if let Some(device) = &run.device {
+        let size = if run.trees {
+            "tree model".to_string()
+        } else {
+            format!("{} parameters", run.parameters)
+        };
         ui.label(format!(
-            "Device: {device} ({}) · {} parameters · {} / {} / {} train / validation / test windows",
-            run.device_reason, run.parameters, run.windows.0, run.windows.1, run.windows.2
+            "Device: {device} ({}) · {size} · {} / {} / {} train / validation / test windows",
+            run.device_reason, run.windows.0, run.windows.1, run.windows.2
         ));
     }
     if run.active {
         let text = match &run.loading {
             Some(m) => m.clone(),
+            None if run.trees => format!(
+                "round {}/{} (stops early once validation stops improving) · ETA at most {}",
+                run.epoch.max(1),
+                run.epochs,
+                run.eta_s
+                    .map_or_else(|| "after the first round".into(), duration)
+            ),
             None => format!(
                 "epoch {}/{} · batch {}/{} · {:.0} samples/s · ETA {}",
                 run.epoch.max(1),
@@ -556,6 +764,7 @@ fn show_run(ui: &mut Ui, run: &RunView) -> Option<String> {
                 Some(StopReason::EarlyStopped) => "early stop",
                 Some(StopReason::Cancelled) => "cancelled",
                 Some(StopReason::Diverged) => "diverged: the best weights before it are kept",
+                _ if run.trees => "all rounds",
                 _ => "all epochs",
             },
             duration(run.train_seconds)
@@ -573,8 +782,50 @@ fn show_run(ui: &mut Ui, run: &RunView) -> Option<String> {
     open
 }
 
+/// A tree model's curve: training and validation loss after every boosting round (the trees
+/// kept end at the lowest validation point).
+fn round_chart(ui: &mut Ui, run: &RunView) {
+    let best = run
+        .epoch_points
+        .iter()
+        .min_by(|a, b| a.2.total_cmp(&b.2))
+        .map(|p| (p.0, p.2));
+    ui.label(format!(
+        "Loss per boosting round (last: train {}, validation {}; best validation {} at round {})",
+        run.epoch_points.last().map_or("-".into(), |p| num(p.1, 4)),
+        run.epoch_points.last().map_or("-".into(), |p| num(p.2, 4)),
+        best.map_or("-".into(), |b| num(b.1, 4)),
+        best.map_or("-".into(), |b| format!("{}", b.0)),
+    ));
+    let train: Vec<[f64; 2]> = run.epoch_points.iter().map(|p| [p.0, p.1]).collect();
+    let val: Vec<[f64; 2]> = run.epoch_points.iter().map(|p| [p.0, p.2]).collect();
+    Plot::new("round_loss")
+        .height(220.0)
+        .legend(Legend::default())
+        .x_axis_label("boosting round")
+        .show(ui, |plot| {
+            for (name, color, points) in [
+                ("train loss", TRAIN_LOSS_COLOR, train),
+                ("validation loss", VALIDATION_LOSS_COLOR, val),
+            ] {
+                plot.line(Line::new(name, points).color(color));
+            }
+            if let Some((round, loss)) = best {
+                plot.points(
+                    Points::new("best round", vec![[round, loss]])
+                        .color(VALIDATION_LOSS_COLOR)
+                        .radius(4.0),
+                );
+            }
+        });
+}
+
 fn loss_charts(ui: &mut Ui, run: &RunView) {
     if run.epoch_points.is_empty() && run.batch_points.is_empty() {
+        return;
+    }
+    if run.trees {
+        round_chart(ui, run);
         return;
     }
     ui.columns(2, |cols| {

@@ -192,7 +192,7 @@ fn export_shows_the_parity_result_and_promote_and_delete_work() {
     h.get_by_label_contains("Attention on the last test window (mean over 4 heads)");
     h.get_by_role_and_label(Role::Button, "Export ONNX").click();
     h.run();
-    h.get_by_label_contains("Parity passed: max |ONNX − Burn| = 1.20e-7 over 64 test windows");
+    h.get_by_label_contains("Parity passed: max |ONNX − native| = 1.20e-7 over 64 test windows");
     h.get_by_label_contains("copy saved to /tmp/BTCUSDT_1h_20240102_120000.onnx");
 
     set_text(&mut h, "Alias", "champion");

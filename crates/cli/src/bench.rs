@@ -160,13 +160,15 @@ fn progress(p: BenchProgress) {
             index,
             total,
         } => eprintln!("bench: [{index}/{total}] training {architecture} {variant} (seed {seed})"),
+        // A tree model's "epochs" are boosting rounds (hundreds): every 50th is enough.
         BenchProgress::Training(TrainingEvent::EpochEnd {
             epoch,
+            epochs,
             train_loss,
             val_loss,
             elapsed_s,
             ..
-        }) => eprintln!(
+        }) if epochs <= 100 || epoch % 50 == 0 => eprintln!(
             "bench:   epoch {epoch}: train {train_loss:.4}, validation {val_loss:.4}, {elapsed_s:.1} s"
         ),
         BenchProgress::Training(_) => {}

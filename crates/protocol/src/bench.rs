@@ -77,14 +77,16 @@ pub struct BenchResult {
     pub train_seconds: f64,
     /// `train_seconds` / `cnn_lstm`'s.
     pub train_time_vs_cnn_lstm: Option<f64>,
-    // Inference: native Burn on the benchmark device, and the exported ONNX file in tract.
+    // Inference: native (Burn on the benchmark device, or LightGBM) and the exported ONNX file
+    // in the runtime that checked it: tract, or ONNX Runtime for `gbdt` (tract has no
+    // tree-ensemble operator), whose `onnx_*` figures then repeat `onnxruntime`'s.
     pub latency_p50_ms: f64,
     pub latency_p99_ms: f64,
     pub batch256_windows_per_s: f64,
     pub onnx_latency_p50_ms: f64,
     pub onnx_latency_p99_ms: f64,
     pub onnx_batch256_windows_per_s: f64,
-    /// Largest |ONNX - Burn| on the test windows at export.
+    /// Largest |ONNX - native| on the test windows at export.
     pub onnx_max_abs_diff: f64,
     /// The same exported file in ONNX Runtime, when its library is present (`None` otherwise,
     /// with the reason in `onnxruntime_missing`).

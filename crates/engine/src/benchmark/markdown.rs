@@ -31,6 +31,16 @@ fn promise(architecture: Architecture) -> &'static str {
     }
 }
 
+/// A tract figure, or "–" for the tree model (tract has no tree-ensemble operator; its file was
+/// checked and timed in ONNX Runtime).
+fn tract(r: &BenchResult, f: impl Fn(&BenchResult) -> String) -> String {
+    if r.architecture.is_network() {
+        f(r)
+    } else {
+        "–".into()
+    }
+}
+
 fn direction(r: &BenchResult) -> String {
     let da = opt(r.directional_accuracy, |d| {
         with_spread(100.0 * d, r.directional_accuracy_std.map(|s| 100.0 * s), 1) + "%"
@@ -93,7 +103,7 @@ pub fn markdown(report: &BenchReport) -> String {
     for r in &report.results {
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.2} / {:.2} / {} ms | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.2} / {} / {} ms | {} |",
             r.architecture,
             r.variant,
             with_spread(r.test_rmse_usd, r.test_rmse_usd_std, 2),
@@ -122,7 +132,7 @@ pub fn markdown(report: &BenchReport) -> String {
             direction(r),
             opt(r.train_time_vs_cnn_lstm, |v| format!("{:.0}%", 100.0 * v)),
             r.latency_p50_ms,
-            r.onnx_latency_p50_ms,
+            tract(r, |r| format!("{:.2}", r.onnx_latency_p50_ms)),
             opt(
                 r.onnxruntime.as_ref().map(|t| t.latency_p50_ms),
                 |v| format!("{v:.2}")
@@ -153,7 +163,7 @@ pub fn markdown(report: &BenchReport) -> String {
     for r in &report.results {
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {:.0} KiB | {:.2} | {:.0} | {:.0} | {:.1} | {:.1} | {:.3} / {:.3} | {:.3} / {:.3} | {} | {:.0} / {:.0} / {} | {:.1e} |",
+            "| {} | {} | {} | {:.0} KiB | {:.2} | {:.0} | {:.0} | {:.1} | {:.1} | {:.3} / {:.3} | {} | {} | {:.0} / {} / {} | {:.1e} |",
             r.architecture,
             r.variant,
             r.parameters,
@@ -165,14 +175,16 @@ pub fn markdown(report: &BenchReport) -> String {
             r.train_seconds,
             r.latency_p50_ms,
             r.latency_p99_ms,
-            r.onnx_latency_p50_ms,
-            r.onnx_latency_p99_ms,
+            tract(r, |r| format!(
+                "{:.3} / {:.3}",
+                r.onnx_latency_p50_ms, r.onnx_latency_p99_ms
+            )),
             opt(r.onnxruntime.as_ref(), |t| format!(
                 "{:.3} / {:.3}",
                 t.latency_p50_ms, t.latency_p99_ms
             )),
             r.batch256_windows_per_s,
-            r.onnx_batch256_windows_per_s,
+            tract(r, |r| format!("{:.0}", r.onnx_batch256_windows_per_s)),
             opt(r.onnxruntime.as_ref(), |t| format!(
                 "{:.0}",
                 t.batch256_windows_per_s

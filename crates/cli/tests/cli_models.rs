@@ -318,6 +318,15 @@ fn bad_training_requests_are_one_clear_line() {
         (vec!["--epochs", "0"], "epochs"),
         (vec!["--learning-rate=-1"], "learning rate"),
         (vec!["--sequence-length", "5000"], "needs at least"),
+        (
+            vec!["--model-type", "gbdt", "--leaves", "0"],
+            "leaves: 0 is not between 2 and 4096",
+        ),
+        (
+            vec!["--model-type", "gbdt", "--tree-learning-rate=-0.1"],
+            "tree learning rate: -0.1 is not greater than 0",
+        ),
+        (vec!["--rounds", "10"], "tree options apply to gbdt only"),
     ] {
         let mut cmd = atb(home.path(), NO_NETWORK);
         cmd.args([
@@ -385,7 +394,8 @@ fn validate_trains_and_reloads_every_pair() {
     assert_eq!(code, 0, "{err}\n{out}");
     let rows: serde_json::Value = serde_json::from_str(&out).unwrap();
     let rows = rows.as_array().unwrap();
-    assert_eq!(rows.len(), 15);
+    assert_eq!(rows.len(), 18);
+    assert!(rows.iter().any(|r| r["architecture"] == "gbdt"));
     for r in rows {
         for key in ["architecture", "variant", "parameters", "seconds", "status"] {
             assert!(r.get(key).is_some(), "{key} missing in {r}");
@@ -427,6 +437,51 @@ fn compare_prints_metrics_side_by_side_as_json() {
 }
 
 #[cfg(unix)]
+#[test]
+fn a_gbdt_model_trains_in_seconds_registers_its_lightgbm_file_and_shows_its_importance() {
+    let home = tempfile::tempdir().unwrap();
+    let (code, out, err) = run(atb(home.path(), NO_NETWORK).args([
+        "train",
+        "model",
+        "BTCUSDT",
+        "--source",
+        "sample",
+        "--model-type",
+        "gbdt",
+        "--days",
+        "120",
+        "--sequence-length",
+        "48",
+    ]));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("boosting rounds"), "{out}");
+    assert!(out.contains("verdict:"), "{out}");
+    assert!(err.contains("LightGBM trains on the CPU"), "{err}");
+    let (code, out, err) = run(atb(home.path(), NO_NETWORK).args(["models", "show", "latest"]));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("model.txt sha256"), "{out}");
+    assert!(out.contains("boosting rounds"), "{out}");
+    assert!(
+        out.contains("feature importance (gain share, splits)"),
+        "{out}"
+    );
+    let (code, out, _) =
+        run(atb(home.path(), NO_NETWORK).args(["models", "show", "latest", "--json"]));
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let importance = v["metadata"]["importance"].as_array().unwrap();
+    assert_eq!(importance.len(), 5 * 7, "5 price features, 7 columns each");
+    let folder = home.path().join(v["row"]["folder"].as_str().unwrap());
+    let text = std::fs::read_to_string(folder.join("model.txt")).unwrap();
+    assert!(text.starts_with("tree\n"), "LightGBM's own model file");
+    let (code, out, err) =
+        run(atb(home.path(), NO_NETWORK).args(["models", "export-onnx", "latest"]));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("in ONNX Runtime"), "{out}");
+    let (code, _, err) = run(atb(home.path(), NO_NETWORK).args(["models", "verify"]));
+    assert_eq!(code, 0, "{err}");
+}
+
 #[test]
 fn ctrl_c_cancels_cleanly_and_registers_nothing() {
     let home = tempfile::tempdir().unwrap();

@@ -165,6 +165,13 @@ impl Registry {
     /// Loads a version's exported `model.onnx` into tract (hash checked).
     pub fn load_onnx(&self, reference: &str) -> Result<LoadedOnnx> {
         let (row, _, bytes) = self.onnx_bytes(reference)?;
+        if !row.architecture.is_network() {
+            return Err(Error::InvalidRequest(format!(
+                "tract cannot run {}: a {} file holds an ai.onnx.ml TreeEnsembleRegressor, which \
+                 tract lacks; run it in ONNX Runtime instead (`atb predict --onnxruntime`)",
+                row.version_id, row.architecture
+            )));
+        }
         let model = OnnxModel::from_bytes(&bytes)?;
         Ok(LoadedOnnx { row, model })
     }

@@ -7,14 +7,15 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use atb_engine::service::{self, RunSink, Runs};
-use atb_engine::{Error, Settings};
+use atb_engine::{CancelToken, DeviceChoice, Error, Settings};
 use atb_protocol::FetchSummary;
 use atb_protocol::desktop::{AppInfo, DataOverview, ExportOutcome, RunUpdate, SeriesRequest};
 use atb_protocol::rpc::{ErrorKind, ErrorReply, Reply, Request};
 use atb_protocol::vocab::CandleSource;
 
-/// Points kept on a price chart: plenty for a 1,300-pixel-wide plot.
-pub const CHART_POINTS: usize = 4_000;
+/// Candles drawn on a price chart at most (longer series are aggregated into this many OHLC
+/// buckets): about one per pixel column of a wide window, and cheap to draw in software.
+pub const CHART_POINTS: usize = 1_200;
 /// Test-window predictions shown in the comparison.
 pub const PREDICTION_POINTS: usize = 1_500;
 
@@ -40,6 +41,8 @@ pub struct Shell {
     pub runs: Arc<Runs>,
     pub last_fetch: Arc<Mutex<Option<FetchSummary>>>,
     pub dialogs: Arc<dyn FileDialogs>,
+    /// The validation in progress, if any (one at a time): what Cancel stops.
+    pub validation: Arc<Mutex<Option<CancelToken>>>,
 }
 
 impl Shell {
@@ -49,6 +52,7 @@ impl Shell {
             runs: Arc::default(),
             last_fetch: Arc::default(),
             dialogs,
+            validation: Arc::default(),
         }
     }
 }
@@ -185,6 +189,40 @@ fn answer(shell: &Shell, request: Request, stream: Arc<dyn Stream>) -> Result<Re
                 )?)),
             }
         }
+        Request::CheckRegistry => {
+            Reply::RegistryChecked(service::models::verify(settings)?.check())
+        }
+        Request::Recover => Reply::Recovered(service::models::recover(settings)?),
+        Request::Forecast { version } => Reply::Forecast(service::block_on(
+            service::predict::forecast(settings, &version),
+        )?),
+        Request::Validate => {
+            let cancel = {
+                let mut slot = lock(&shell.validation);
+                if slot.is_some() {
+                    return Err(Error::ValidationInProgress);
+                }
+                let token = CancelToken::new();
+                *slot = Some(token.clone());
+                token
+            };
+            let result = service::validate::validate_all(
+                DeviceChoice::Auto,
+                &mut |pair| {
+                    stream.send(Reply::ValidationProgress(pair.clone()));
+                },
+                &cancel,
+            );
+            *lock(&shell.validation) = None;
+            Reply::Validated(result?)
+        }
+        Request::CancelValidation => match lock(&shell.validation).as_ref() {
+            Some(token) => {
+                token.cancel();
+                Reply::ValidationCancelRequested
+            }
+            None => return Err(Error::NoValidation),
+        },
     })
 }
 

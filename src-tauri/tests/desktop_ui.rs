@@ -275,3 +275,65 @@ fn train_a_tree_model_by_clicks_see_its_importance_and_export_it() {
     assert!(outcome.export.max_abs_diff <= outcome.export.tolerance);
     assert_eq!(outcome.copied_to, Some(saved.display().to_string()));
 }
+
+#[test]
+fn a_tampered_version_is_found_by_the_registry_check_with_its_fix() {
+    use atb_engine::service::data::load_series;
+    use atb_engine::service::train::{TrainOptions, TrainResult, train_and_register};
+    use atb_engine::{CancelToken, TrainSpec};
+    use atb_protocol::desktop::SeriesRequest;
+
+    let home = tempfile::tempdir().unwrap();
+    let settings = Settings::resolve(home.path().join("atb"), None).unwrap();
+    // One quickly trained tree model, registered through the engine the app uses.
+    let series = atb_engine::service::block_on(load_series(
+        &settings,
+        &SeriesRequest {
+            days: Some(60),
+            ..SeriesRequest::default()
+        },
+        &mut |_| {},
+    ))
+    .unwrap();
+    let spec = TrainSpec {
+        architecture: Architecture::Gbdt,
+        variant: Variant::Lightweight,
+        sequence_length: 24,
+        ..TrainSpec::default()
+    };
+    let TrainResult::Registered { row, .. } = train_and_register(
+        &settings,
+        &series,
+        &spec,
+        &TrainOptions::default(),
+        &mut |_| {},
+        &CancelToken::new(),
+    )
+    .unwrap() else {
+        panic!("not registered")
+    };
+    let tree_file = settings.home.join(&row.folder).join("model.txt");
+    let mut text = std::fs::read(&tree_file).unwrap();
+    text.extend_from_slice(b"\n# edited by hand\n");
+    std::fs::write(&tree_file, text).unwrap();
+
+    let shell = Shell::new(settings, Arc::new(SaveTo(home.path().join("unused.onnx"))));
+    let app = AtbApp::new(Box::new(ShellBackend {
+        shell,
+        inbox: Inbox::default(),
+    }));
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(1400.0, 1200.0))
+        .build_ui_state(|ui, app: &mut AtbApp| app.ui(ui), app);
+    wait_until(&mut h, "the app info", |a| a.state.info.is_some());
+    h.get_by_label("Registry").click();
+    h.run();
+    h.get_by_role_and_label(Role::Button, "Check registry")
+        .click();
+    wait_until(&mut h, "the registry check", |a| {
+        a.state.registry.check.is_some()
+    });
+    h.get_by_label("1 version(s) checked, 0 sound, 1 problem(s) found");
+    h.get_by_label(&row.version_id);
+    h.get_by_label_contains("Delete it on its Model screen and train it again");
+}

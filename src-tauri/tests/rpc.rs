@@ -434,6 +434,81 @@ fn every_request_kind_answers_or_fails_with_its_kind() {
         "{last:?}"
     );
 
+    // The forecast of a version, with its verdict beside it.
+    let Reply::Forecast(forecast) = f.ok(Request::Forecast {
+        version: new.clone(),
+    }) else {
+        panic!()
+    };
+    assert_eq!(forecast.source, CandleSource::Sample);
+    assert!(forecast.predicted_close.is_finite() && forecast.last_close > 0.0);
+    assert!(forecast.verdict_vs_persistence.is_some());
+    f.fails(
+        Request::Forecast {
+            version: "no_such_version".into(),
+        },
+        ErrorKind::NotFound,
+    );
+
+    // The registry check: sound, then a tampered weight file is found with its fix.
+    let Reply::RegistryChecked(check) = f.ok(Request::CheckRegistry) else {
+        panic!()
+    };
+    assert_eq!((check.checked, check.ok), (1, 1), "{check:?}");
+    assert!(check.findings.is_empty(), "{check:?}");
+    let Reply::Detail(detail) = f.ok(Request::ModelDetail {
+        version: new.clone(),
+    }) else {
+        panic!()
+    };
+    let weights = std::path::Path::new(&detail.folder).join("weights.safetensors");
+    let mut bytes = std::fs::read(&weights).unwrap();
+    bytes.push(0);
+    std::fs::write(&weights, bytes).unwrap();
+    let Reply::RegistryChecked(check) = f.ok(Request::CheckRegistry) else {
+        panic!()
+    };
+    assert_eq!(check.ok, 0);
+    let damaged = &check.findings[0];
+    assert_eq!(damaged.subject, new);
+    assert!(damaged.fix.contains("Delete it"), "{damaged:?}");
+    assert_eq!(f.ok(Request::Recover), Reply::Recovered(Vec::new()));
+
+    // Validation streams each pair; Cancel stops it; one at a time.
+    f.fails(Request::CancelValidation, ErrorKind::NotFound);
+    let stream = Arc::new(Collected::default());
+    std::thread::scope(|scope| {
+        let running = scope.spawn(|| shell::handle(&f.shell, Request::Validate, stream.clone()));
+        let started = Instant::now();
+        while !stream
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|r| matches!(r, Reply::ValidationProgress(p) if p.ok()))
+        {
+            assert!(
+                started.elapsed() < Duration::from_secs(300),
+                "no pair validated"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let again = shell::handle(&f.shell, Request::Validate, Arc::new(Collected::default()));
+        assert_eq!(again.unwrap_err().kind, ErrorKind::Busy);
+        assert_eq!(
+            shell::handle(
+                &f.shell,
+                Request::CancelValidation,
+                Arc::new(Collected::default())
+            ),
+            Ok(Reply::ValidationCancelRequested)
+        );
+        let ended = running.join().unwrap();
+        assert_eq!(ended.unwrap_err().kind, ErrorKind::Cancelled);
+    });
+    f.seen.insert(RequestKind::Validate);
+    f.seen.insert(RequestKind::CancelValidation);
+
     let missing: Vec<_> = RequestKind::ALL
         .iter()
         .filter(|k| !f.seen.contains(k))

@@ -8,6 +8,7 @@ use crate::backend::{Backend, ErrorKind, Failure, Reply, Request, RequestKind};
 use crate::data_screen::DataScreen;
 use crate::detail_screen::DetailScreen;
 use crate::models_screen::ModelsScreen;
+use crate::registry_screen::RegistryScreen;
 use crate::train_screen::TrainScreen;
 use crate::widgets::ERROR_RED;
 
@@ -18,6 +19,7 @@ pub enum Screen {
     Models,
     Detail,
     Guide,
+    Registry,
 }
 
 /// Requests a frame wants sent; the app sends them after drawing.
@@ -40,6 +42,7 @@ pub struct UiState {
     pub train: TrainScreen,
     pub models: ModelsScreen,
     pub detail: DetailScreen,
+    pub registry: RegistryScreen,
 }
 
 pub struct AtbApp {
@@ -60,6 +63,7 @@ impl AtbApp {
                 train: TrainScreen::default(),
                 models: ModelsScreen::default(),
                 detail: DetailScreen::default(),
+                registry: RegistryScreen::default(),
             },
             started: false,
         }
@@ -150,6 +154,15 @@ impl UiState {
                 self.data.imported(summary);
                 out.send(Request::DataOverview);
             }
+            Reply::RegistryChecked(check) => self.registry.checked(check),
+            Reply::Recovered(rows) => {
+                self.registry.recovered(rows, out);
+                out.send(Request::ListModels);
+            }
+            Reply::Forecast(f) => self.detail.forecast_arrived(f),
+            Reply::ValidationProgress(pair) => self.registry.validation_progress(pair),
+            Reply::Validated(pairs) => self.registry.validated(pairs),
+            Reply::ValidationCancelRequested => self.registry.cancel_requested = true,
             Reply::Deleted(version) => {
                 self.models.forget(&version);
                 if self.detail.version.as_deref() == Some(&version) {
@@ -167,6 +180,12 @@ impl UiState {
         self.data.request_failed(request);
         self.train.request_failed(request);
         self.detail.request_failed(request);
+        self.registry.request_failed(request);
+        if request == RequestKind::Validate && error.kind == ErrorKind::Cancelled {
+            // Asked for: the screen says so, it is no error.
+            self.registry.note = Some("Validation cancelled; nothing was kept.".into());
+            return;
+        }
         if error.kind == ErrorKind::NotFound
             && matches!(
                 request,
@@ -195,6 +214,7 @@ impl UiState {
                     (Screen::Models, "Models"),
                     (Screen::Detail, "Model detail"),
                     (Screen::Guide, "Guide"),
+                    (Screen::Registry, "Registry"),
                 ] {
                     if ui.selectable_label(self.screen == screen, name).clicked() {
                         self.screen = screen;
@@ -234,6 +254,7 @@ impl UiState {
                     }
                     Screen::Detail => self.detail.show(ui, out),
                     Screen::Guide => crate::guide::show(ui, &self.models.rows),
+                    Screen::Registry => self.registry.show(ui, out),
                 });
         });
     }

@@ -1,16 +1,19 @@
-//! Data screen: pick a series and range, fetch it from Binance with progress, see its closes with
-//! the gaps marked, and the table of everything stored.
+//! Data screen: pick a series and range, fetch it from Binance with progress, see it as candles
+//! with volume (zoom and pan, gaps marked, long series aggregated into OHLC buckets), and the
+//! table of everything stored. The default series is charted as soon as the screen opens.
 
 use atb_protocol::desktop::{CandleChart, DataOverview, SeriesRequest};
 use atb_protocol::spec::FieldProblem;
 use atb_protocol::vocab::{CandleSource, Symbol, Timeframe};
 use atb_protocol::{FetchProgress, FetchSummary, ImportSummary};
 use egui::Ui;
-use egui_plot::{Line, Plot, PlotPoints, VLine};
+use egui_plot::{Bar, BarChart, BoxElem, BoxPlot, BoxSpread, Plot, VLine};
 
 use crate::app::Outbox;
 use crate::backend::{Request, RequestKind};
-use crate::widgets::{ERROR_RED, choice, date, day_axis, labelled_edit, ms_to_days, problem, time};
+use crate::widgets::{
+    ERROR_RED, GOOD_GREEN, choice, date, day_axis, labelled_edit, ms_to_days, problem, time,
+};
 
 /// The sources a form offers (a `csv:PATH` source shows when a run used one).
 pub const FORM_SOURCES: [CandleSource; 2] = [CandleSource::Sample, CandleSource::Binance];
@@ -118,6 +121,8 @@ pub struct DataScreen {
     pub importing: bool,
     /// What the last import said (or that the dialog was closed).
     pub last_import: Option<String>,
+    /// The default series was asked for when the screen first opened.
+    pub first_chart_requested: bool,
 }
 
 impl DataScreen {
@@ -169,6 +174,16 @@ impl DataScreen {
     pub fn show(&mut self, ui: &mut Ui, out: &mut Outbox) {
         ui.heading("Market data");
         let request = self.form.request();
+        // Something to look at at once: the form's series (the bundled sample by default).
+        if !self.first_chart_requested
+            && let Ok(r) = &request
+        {
+            self.first_chart_requested = true;
+            if self.chart.is_none() && !self.chart_loading {
+                self.chart_loading = true;
+                out.send(Request::Candles(r.clone()));
+            }
+        }
         let problems = request.as_ref().err().cloned().unwrap_or_default();
         self.form.show(ui, &problems, true);
         ui.horizontal(|ui| {
@@ -250,7 +265,11 @@ impl DataScreen {
 
     fn show_chart(&self, ui: &mut Ui) {
         let Some(c) = &self.chart else {
-            ui.label("Press Show chart to plot the closes of the series above.");
+            ui.label(if self.chart_loading {
+                "loading the chart…"
+            } else {
+                "Press Show chart to plot the series above."
+            });
             return;
         };
         ui.label(format!(
@@ -269,23 +288,79 @@ impl DataScreen {
                 )
             }
         ));
-        let points: PlotPoints<'_> = c
-            .open_times_ms
-            .iter()
-            .zip(&c.closes)
-            .map(|(t, p)| [ms_to_days(*t), *p])
+        let day = c.timeframe.millis() as f64 * f64::from(c.bucket_candles) / 86_400_000.0;
+        let candles: Vec<BoxElem> = (0..c.closes.len())
+            .map(|i| {
+                let (open, close) = (c.opens[i], c.closes[i]);
+                let up = close >= open;
+                let color = if up { GOOD_GREEN } else { ERROR_RED };
+                // Centred on the bucket's span; the box is open..close, the whiskers low..high.
+                let x = ms_to_days(c.open_times_ms[i]) + day / 2.0;
+                BoxElem::new(
+                    x,
+                    BoxSpread::new(
+                        c.lows[i],
+                        open.min(close),
+                        close,
+                        open.max(close),
+                        c.highs[i],
+                    ),
+                )
+                .box_width(day * 0.8)
+                .whisker_width(0.0)
+                .fill(color)
+                .stroke(egui::Stroke::new(1.0, color))
+            })
             .collect();
+        let volumes: Vec<Bar> = (0..c.volumes.len())
+            .map(|i| {
+                let x = ms_to_days(c.open_times_ms[i]) + day / 2.0;
+                let up = c.closes[i] >= c.opens[i];
+                Bar::new(x, c.volumes[i]).width(day * 0.8).fill(if up {
+                    GOOD_GREEN
+                } else {
+                    ERROR_RED
+                })
+            })
+            .collect();
+        if c.bucket_candles > 1 {
+            ui.label(format!(
+                "Each bar aggregates {} {} candles (open, high, low, close, summed volume); zoom \
+                 with the wheel or a pinch, drag to pan, double-click to reset.",
+                c.bucket_candles, c.timeframe
+            ));
+        }
+        let link = ui.make_persistent_id("price_volume_x");
         Plot::new("price_chart")
-            .height(260.0)
+            .height(300.0)
             .x_axis_formatter(day_axis)
-            .y_axis_label("close (USD)")
+            .y_axis_label("price (USD)")
+            .link_axis(link, [true, false])
+            .link_cursor(link, [true, false])
             .show(ui, |plot| {
-                plot.line(Line::new("close", points));
+                plot.box_plot(BoxPlot::new("candles", candles).element_formatter(Box::new(
+                    |e: &BoxElem, _| {
+                        format!(
+                            "open-close {:.2}..{:.2}\nhigh {:.2}\nlow {:.2}",
+                            e.spread.quartile1,
+                            e.spread.quartile3,
+                            e.spread.upper_whisker,
+                            e.spread.lower_whisker
+                        )
+                    },
+                )));
                 // Hundreds of gap lines would hide the price; the count is in the caption.
                 for g in c.gaps.iter().take(200) {
                     plot.vline(VLine::new("gap", ms_to_days(g.first_missing_ms)).color(ERROR_RED));
                 }
             });
+        Plot::new("volume_chart")
+            .height(90.0)
+            .x_axis_formatter(day_axis)
+            .y_axis_label("volume")
+            .link_axis(link, [true, false])
+            .link_cursor(link, [true, false])
+            .show(ui, |plot| plot.bar_chart(BarChart::new("volume", volumes)));
     }
 
     fn show_coverage(&mut self, ui: &mut Ui, out: &mut Outbox) {

@@ -1,8 +1,9 @@
 //! Model detail screen: metadata, hashes and aliases; the attention heat map of attention models;
 //! one-click ONNX export with its parity result; promote to an alias; delete with confirmation.
 
-use atb_protocol::desktop::{AttentionMap, ExportOutcome, ModelDetail};
+use atb_protocol::desktop::{AttentionMap, ExportOutcome, Forecast, ModelDetail};
 use atb_protocol::registry::ColumnImportance;
+use atb_protocol::verdict::VerdictKind;
 use atb_protocol::vocab::Architecture;
 use egui::{Color32, RichText, Sense, Ui, vec2};
 use egui_plot::{Bar, BarChart, Legend, Line, Plot, PlotPoints};
@@ -22,6 +23,8 @@ pub struct DetailScreen {
     pub confirm_delete: bool,
     /// The outcome of the last action, for the user to read.
     pub message: Option<String>,
+    pub forecasting: bool,
+    pub forecast: Option<Forecast>,
 }
 
 impl Default for DetailScreen {
@@ -36,6 +39,8 @@ impl Default for DetailScreen {
             alias: "champion".into(),
             confirm_delete: false,
             message: None,
+            forecasting: false,
+            forecast: None,
         }
     }
 }
@@ -71,9 +76,17 @@ impl DetailScreen {
         }
     }
 
+    pub fn forecast_arrived(&mut self, f: Forecast) {
+        if self.version.as_deref() == Some(&f.version_id) {
+            self.forecasting = false;
+            self.forecast = Some(f);
+        }
+    }
+
     pub fn request_failed(&mut self, request: RequestKind) {
         match request {
             RequestKind::ExportOnnx => self.exporting = false,
+            RequestKind::Forecast => self.forecasting = false,
             RequestKind::Attention => self.attention_checked = true,
             _ => {}
         }
@@ -90,6 +103,7 @@ impl DetailScreen {
             return;
         };
         self.actions(ui, out, &version);
+        self.forecast_view(ui);
         ui.separator();
         let r = &d.row;
         egui::Grid::new("detail_meta").striped(true).show(ui, |ui| {
@@ -204,6 +218,21 @@ impl DetailScreen {
 
     fn actions(&mut self, ui: &mut Ui, out: &mut Outbox, version: &str) {
         ui.horizontal(|ui| {
+            if ui
+                .add_enabled(!self.forecasting, egui::Button::new("Forecast next close"))
+                .on_hover_text(
+                    "Predict the next close from the latest candles of the source this model \
+                     was trained on (Binance is asked for new candles first)",
+                )
+                .clicked()
+            {
+                self.forecasting = true;
+                self.forecast = None;
+                out.send(Request::Forecast {
+                    version: version.to_string(),
+                });
+            }
+            ui.separator();
             let export = ui
                 .add_enabled(!self.exporting, egui::Button::new("Export ONNX"))
                 .on_hover_text(
@@ -297,6 +326,56 @@ impl DetailScreen {
                     self.confirm_delete = false;
                 }
             });
+        }
+    }
+
+    /// The forecast, never without the model's verdict: a model no better than persistence
+    /// forecasts no better than "the next close is this close".
+    fn forecast_view(&self, ui: &mut Ui) {
+        if self.forecasting {
+            ui.horizontal(|ui| {
+                ui.add(egui::Spinner::new());
+                ui.label("forecasting from the latest candles…");
+            });
+        }
+        let Some(f) = &self.forecast else { return };
+        let change = 100.0 * (f.predicted_close / f.last_close - 1.0);
+        ui.label(
+            RichText::new(format!(
+                "Forecast: close {} {} after {}: {:.2} ({change:+.3}% from the last close {:.2}, from {})",
+                f.horizon,
+                if f.horizon == 1 { "bar" } else { "bars" },
+                time(f.last_open_ms),
+                f.predicted_close,
+                f.last_close,
+                f.source
+            ))
+            .strong(),
+        );
+        match &f.verdict_vs_persistence {
+            Some(v) => {
+                let color = match v.kind {
+                    VerdictKind::Better => GOOD_GREEN,
+                    VerdictKind::Worse => ERROR_RED,
+                    _ => ui.visuals().text_color(),
+                };
+                ui.label(
+                    RichText::new(format!("This model on its test split: {}.", v.text))
+                        .color(color),
+                );
+                if v.kind != VerdictKind::Better {
+                    ui.label(
+                        "It has not been shown to beat \"the next close is this close\": read \
+                         this forecast as no better than that.",
+                    );
+                }
+            }
+            None => {
+                ui.label(
+                    "This model's verdict against persistence was never computed: re-evaluate \
+                     it before trusting the forecast.",
+                );
+            }
         }
     }
 

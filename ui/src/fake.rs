@@ -7,13 +7,13 @@ use std::collections::VecDeque;
 use std::rc::Rc;
 
 use atb_protocol::desktop::{
-    AppInfo, AttentionMap, CandleChart, DataOverview, ExportOutcome, ModelDetail, RunSnapshot,
-    RunUpdate, TestPredictions,
+    AppInfo, AttentionMap, CandleChart, DataOverview, ExportOutcome, Forecast, ModelDetail,
+    RunSnapshot, RunUpdate, TestPredictions,
 };
-use atb_protocol::registry::{ModelRow, OnnxExport};
+use atb_protocol::registry::{Finding, FindingKind, ModelRow, OnnxExport, RegistryCheck};
 use atb_protocol::training::{
-    Comparison, DatasetSummary, EVALUATION_METHOD, EpochRecord, Evaluation, Metrics, PairedTest,
-    SkillInterval, SplitEvaluation, SplitInfo, StopReason, TrainingEvent,
+    Comparison, DatasetSummary, EVALUATION_METHOD, EpochRecord, Evaluation, Metrics, PairResult,
+    PairedTest, SkillInterval, SplitEvaluation, SplitInfo, StopReason, TrainingEvent,
 };
 use atb_protocol::verdict::verdict;
 use atb_protocol::{CoverageRow, FetchProgress, FetchSummary, Gap};
@@ -44,6 +44,8 @@ pub struct FakeState {
     pub export_max_abs_diff: f64,
     /// What an import answers (`None`: the user closed the dialog).
     pub import: Option<atb_protocol::ImportSummary>,
+    /// What a registry check finds (none: every version sound).
+    pub findings: Vec<Finding>,
 }
 
 #[derive(Clone, Default)]
@@ -213,6 +215,66 @@ impl FakeBackend {
                 }
             }
             Request::ImportCsv { .. } => replies![Reply::Imported(s.import.clone())],
+            Request::CheckRegistry => {
+                let damaged: Vec<&str> = s
+                    .findings
+                    .iter()
+                    .filter(|f| f.kind == FindingKind::Damaged)
+                    .map(|f| f.subject.as_str())
+                    .collect();
+                replies![Reply::RegistryChecked(RegistryCheck {
+                    checked: s.models.len(),
+                    ok: s
+                        .models
+                        .iter()
+                        .filter(|r| !damaged.contains(&r.version_id.as_str()))
+                        .count(),
+                    findings: s.findings.clone(),
+                })]
+            }
+            Request::Recover => {
+                s.findings
+                    .retain(|f| f.kind != FindingKind::AwaitingRecovery);
+                replies![Reply::Recovered(Vec::new())]
+            }
+            Request::Forecast { version: v } => {
+                match s.models.iter().find(|r| &r.version_id == v) {
+                    Some(row) => replies![Reply::Forecast(Forecast {
+                        version_id: v.clone(),
+                        source: CandleSource::Sample,
+                        last_open_ms: START_MS + 499 * HOUR_MS,
+                        last_close: 42_000.0,
+                        horizon: 1,
+                        predicted_close: 42_010.5,
+                        predicted_log_return: (42_010.5f64 / 42_000.0).ln(),
+                        verdict_vs_persistence: row.verdict_vs_persistence.clone(),
+                    })],
+                    None => vec![not_found(request, v)],
+                }
+            }
+            Request::Validate => {
+                let pairs: Vec<PairResult> = [
+                    (Architecture::CnnLstm, Variant::Lightweight, "ok"),
+                    (Architecture::Gbdt, Variant::Lightweight, "ok"),
+                ]
+                .into_iter()
+                .map(|(architecture, variant, status)| PairResult {
+                    architecture,
+                    variant,
+                    parameters: 1_000,
+                    seconds: 2.0,
+                    onnx_max_abs_diff: Some(1e-7),
+                    status: status.into(),
+                })
+                .collect();
+                let mut out: Vec<Received> = pairs
+                    .iter()
+                    .map(|p| Ok(Reply::ValidationProgress(p.clone())))
+                    .collect();
+                out.push(Ok(Reply::Validated(pairs)));
+                out
+            }
+            Request::CancelValidation => replies![Reply::ValidationCancelRequested],
             Request::Delete { version: v } => {
                 let before = s.models.len();
                 s.models.retain(|r| &r.version_id != v);
@@ -428,15 +490,31 @@ fn sample_chart(symbol: &Symbol) -> CandleChart {
         .filter(|i| !(200..202).contains(i))
         .map(|i| START_MS + i * HOUR_MS)
         .collect();
+    let price = |t: i64| 42_000.0 + 800.0 * ((t - START_MS) as f64 / 3.0e7).sin();
+    let closes: Vec<f64> = times.iter().map(|&t| price(t)).collect();
+    let opens: Vec<f64> = times.iter().map(|&t| price(t - HOUR_MS)).collect();
     CandleChart {
         symbol: symbol.clone(),
         timeframe: Timeframe::H1,
         source: CandleSource::Sample,
         candles: times.len(),
-        closes: times
+        bucket_candles: 1,
+        highs: opens
             .iter()
-            .map(|t| 42_000.0 + 800.0 * ((t - START_MS) as f64 / 3.0e7).sin())
+            .zip(&closes)
+            .map(|(o, c)| o.max(*c) + 20.0)
             .collect(),
+        lows: opens
+            .iter()
+            .zip(&closes)
+            .map(|(o, c)| o.min(*c) - 20.0)
+            .collect(),
+        volumes: times
+            .iter()
+            .map(|t| 100.0 + (t / HOUR_MS % 24) as f64 * 5.0)
+            .collect(),
+        opens,
+        closes,
         open_times_ms: times,
         gaps: vec![Gap {
             first_missing_ms: START_MS + 200 * HOUR_MS,

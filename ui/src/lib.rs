@@ -10,6 +10,7 @@ pub mod detail_screen;
 pub mod fake;
 pub mod guide;
 pub mod models_screen;
+pub mod registry_screen;
 pub mod train_screen;
 pub mod widgets;
 

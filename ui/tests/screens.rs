@@ -329,3 +329,55 @@ fn the_train_form_starts_from_the_shared_spec() {
     assert_eq!(request.spec, TrainSpec::default());
     assert_eq!(request.series.source, CandleSource::Sample);
 }
+
+#[test]
+fn a_forecast_is_shown_with_its_models_verdict() {
+    let fake = FakeBackend::with_sample_models();
+    let mut h = harness(&fake);
+    h.run();
+    h.get_by_label("Models").click();
+    h.run();
+    h.get_by_role_and_label(Role::Link, "BTCUSDT_1h_20240102_120000")
+        .click();
+    h.run();
+    h.get_by_role_and_label(Role::Button, "Forecast next close")
+        .click();
+    h.run();
+    h.get_by_label_contains("Forecast: close 1 bar after");
+    h.get_by_label_contains("42010.50");
+    h.get_by_label_contains("This model on its test split:");
+}
+
+#[test]
+fn the_registry_screen_checks_recovers_and_validates_with_a_progress_list() {
+    use atb_protocol::registry::{Finding, FindingKind};
+    let fake = FakeBackend::with_sample_models();
+    fake.state().findings = vec![Finding {
+        kind: FindingKind::AwaitingRecovery,
+        subject: "recovery/run-1".into(),
+        problem: "a finished run that could not be registered".into(),
+        fix: "Press Recover to register it.".into(),
+    }];
+    let mut h = harness(&fake);
+    h.run();
+    h.get_by_label("Registry").click();
+    h.run();
+    h.get_by_role_and_label(Role::Button, "Check registry")
+        .click();
+    h.run();
+    h.get_by_label("3 version(s) checked, 3 sound, 1 problem(s) found");
+    h.get_by_label("Press Recover to register it.");
+    h.get_by_role_and_label(Role::Button, "Recover").click();
+    h.run();
+    h.run();
+    h.get_by_label("Recover: nothing was waiting.");
+    h.get_by_label("3 version(s) checked, 3 sound, 0 problem(s) found");
+
+    h.get_by_role_and_label(Role::Button, "Validate all")
+        .click();
+    h.run();
+    h.get_by_label("gbdt lightweight");
+    h.get_by_label("cnn_lstm lightweight");
+    h.get_by_label("2 of 2 pairs ok");
+    assert!(fake.sent().iter().any(|r| matches!(r, Request::Validate)));
+}

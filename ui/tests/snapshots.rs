@@ -59,8 +59,14 @@ fn main_screens() {
 
     click(&mut h, Role::Link, "BTCUSDT_1h_20240102_120000");
     assert_eq!(h.state().state.screen, Screen::Detail);
+    click(&mut h, Role::Button, "Forecast next close");
     h.snapshot("model_detail");
 
     click(&mut h, Role::Button, "Guide");
     h.snapshot("guide");
+
+    click(&mut h, Role::Button, "Registry");
+    click(&mut h, Role::Button, "Check registry");
+    click(&mut h, Role::Button, "Validate all");
+    h.snapshot("registry");
 }

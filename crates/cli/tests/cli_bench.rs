@@ -1,4 +1,4 @@
-//! `atb bench` end to end on two small models: the JSON has every promised field, finite and
+//! `atb bench` end to end on two small networks and the tree model: the JSON has every promised field, finite and
 //! consistent (ratios are the quotients of the raw figures), the markdown has the table with the
 //! baselines, and the runs are registered under the `bench` tag without moving `latest`.
 
@@ -17,7 +17,7 @@ fn bench_on_two_small_models_writes_consistent_json_and_markdown() {
         .args([
             "bench",
             "--models",
-            "cnn_lstm,tcn",
+            "cnn_lstm,tcn,gbdt",
             "--variants",
             "lightweight",
             "--epochs",
@@ -46,7 +46,7 @@ fn bench_on_two_small_models_writes_consistent_json_and_markdown() {
     assert_eq!(report["source"], "sample");
     assert_eq!(report["epochs"], 1);
     let results = report["results"].as_array().unwrap();
-    assert_eq!(results.len(), 2);
+    assert_eq!(results.len(), 3);
     let numeric = [
         "parameters",
         "seconds_per_epoch",
@@ -76,7 +76,12 @@ fn bench_on_two_small_models_writes_consistent_json_and_markdown() {
         assert!(r["onnx_max_abs_diff"].as_f64().unwrap() <= 1e-4);
         assert!(r["latency_p99_ms"].as_f64().unwrap() >= r["latency_p50_ms"].as_f64().unwrap());
         assert_eq!(r["variant"], "lightweight");
-        assert_eq!(r["epochs_run"], 1.0);
+        if r["architecture"] == "gbdt" {
+            // Its own budget of boosting rounds, stopped early on validation.
+            assert!(r["epochs_run"].as_f64().unwrap() >= 1.0, "{r}");
+        } else {
+            assert_eq!(r["epochs_run"], 1.0);
+        }
         let seconds = r["seconds_per_epoch"].as_f64().unwrap();
         let samples = r["samples_per_second"].as_f64().unwrap();
         assert!(seconds > 0.0 && samples > 0.0);
@@ -124,12 +129,24 @@ fn bench_on_two_small_models_writes_consistent_json_and_markdown() {
     );
     assert!(markdown.contains("| *persistence* |"), "{markdown}");
     assert!(markdown.contains("| tcn | lightweight |"), "{markdown}");
+    // The tree model's row: its ONNX file timed in ONNX Runtime, tract marked as unable.
+    let trees = markdown
+        .lines()
+        .find(|l| l.starts_with("| gbdt | lightweight |") && l.contains("ms |"))
+        .unwrap_or_else(|| panic!("{markdown}"));
+    assert!(trees.contains(" / – / "), "{trees}");
+    let gbdt = &results[2];
+    assert_eq!(gbdt["architecture"], "gbdt");
+    assert!(
+        gbdt["onnxruntime"]["latency_p50_ms"].as_f64().is_some(),
+        "{gbdt}"
+    );
 
     // Registered under `bench`, and `latest` left alone (no alias at all here).
     let (code, out, err) = run(atb(home.path(), NO_NETWORK).args(["models", "list", "--json"]));
     assert_eq!(code, 0, "{err}");
     let rows: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
-    assert_eq!(rows.len(), 2);
+    assert_eq!(rows.len(), 3);
     for row in &rows {
         assert_eq!(row["tag"], "bench");
         assert_eq!(row["aliases"].as_array().unwrap().len(), 0, "{row}");

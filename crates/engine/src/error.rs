@@ -119,7 +119,7 @@ pub enum Error {
     Diverged(String),
 
     #[error(
-        "the ONNX export of {version} failed its parity check: max |ONNX - Burn| = {max_abs_diff:.3e} over {windows} test windows exceeds {tolerance:e}; the file was not kept (please report this as a bug)"
+        "the ONNX export of {version} failed its parity check: max |ONNX - native| = {max_abs_diff:.3e} over {windows} test windows exceeds {tolerance:e}; the file was not kept (please report this as a bug)"
     )]
     ParityFailed {
         version: String,
@@ -130,6 +130,12 @@ pub enum Error {
 
     #[error("cancelled")]
     Cancelled,
+
+    #[error("a validation is already running; wait for it or cancel it")]
+    ValidationInProgress,
+
+    #[error("no validation is running")]
+    NoValidation,
 
     #[error(
         "run {0} is still training; cancel it or wait for it to finish before starting another"
@@ -189,7 +195,8 @@ impl Error {
             },
             Self::Cancelled => ErrorKind::Cancelled,
             Self::RunInProgress(_) | Self::RegistrationDeferred { .. } => ErrorKind::Busy,
-            Self::RunNotInProgress(_) => ErrorKind::NotFound,
+            Self::RunNotInProgress(_) | Self::NoValidation => ErrorKind::NotFound,
+            Self::ValidationInProgress => ErrorKind::Busy,
             Self::Io { .. }
             | Self::NoHome
             | Self::Export(_)

@@ -98,17 +98,26 @@ impl SeriesRequest {
     }
 }
 
-/// Closes of a series for the price chart, thinned to at most a few thousand points, with every
-/// gap of the full series.
+/// A series for the candlestick chart, with every gap of the full series. Long series are
+/// downsampled by OHLC aggregation, never by dropping candles: bucket `i` covers
+/// `bucket_candles` consecutive intervals from `open_times_ms[i]` (open of its first candle,
+/// highest high, lowest low, close of its last candle, summed volume); intervals with no
+/// candle (gaps) add nothing to a bucket.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CandleChart {
     pub symbol: Symbol,
     pub timeframe: Timeframe,
     pub source: CandleSource,
-    /// Candles in the range before thinning.
+    /// Candles in the range.
     pub candles: usize,
+    /// Intervals per bucket (1: every candle as it is).
+    pub bucket_candles: u32,
     pub open_times_ms: Vec<i64>,
+    pub opens: Vec<f64>,
+    pub highs: Vec<f64>,
+    pub lows: Vec<f64>,
     pub closes: Vec<f64>,
+    pub volumes: Vec<f64>,
     pub gaps: Vec<Gap>,
 }
 
@@ -221,6 +230,24 @@ pub struct TestPredictions {
     pub target_open_ms: Vec<i64>,
     pub actual_close: Vec<f64>,
     pub predicted_close: Vec<f64>,
+}
+
+/// The next close from a version's latest candles, with that version's verdict beside it, so a
+/// forecast is never read without knowing whether its model beats persistence.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Forecast {
+    pub version_id: String,
+    /// Where the latest candles came from (the source the version was trained on).
+    pub source: CandleSource,
+    /// Open time of the last candle used.
+    pub last_open_ms: i64,
+    pub last_close: f64,
+    /// Bars ahead.
+    pub horizon: usize,
+    pub predicted_close: f64,
+    pub predicted_log_return: f64,
+    /// The version's verdict against persistence on its test split (`None`: not computed).
+    pub verdict_vs_persistence: Option<crate::verdict::Verdict>,
 }
 
 /// What one click on Export ONNX did.

@@ -65,6 +65,55 @@ pub struct ColumnImportance {
     pub splits: u64,
 }
 
+/// What a registry check found about one thing, with the fix in the words of the door that shows
+/// it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Finding {
+    pub kind: FindingKind,
+    /// The version id, folder or file concerned.
+    pub subject: String,
+    pub problem: String,
+    pub fix: String,
+}
+
+/// The kinds of things `atb models verify` reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FindingKind {
+    /// An indexed version whose files are missing or do not match their hashes.
+    Damaged,
+    /// A folder under `models/` that no index row names.
+    OrphanFolder,
+    /// An index row whose folder is gone.
+    OrphanRow,
+    /// The temporary folder of a registration whose process is gone.
+    InterruptedRegistration,
+    /// The temporary folder of a registration still being written.
+    RegistrationInProgress,
+    /// What SQLite's integrity check found.
+    Database,
+    /// A file in a version folder that is none of the version's files.
+    StrayFile,
+    /// A finished run kept for recovery.
+    AwaitingRecovery,
+}
+
+impl FindingKind {
+    /// Whether the finding needs the user to act (a registration in progress does not).
+    pub fn is_problem(self) -> bool {
+        self != Self::RegistrationInProgress
+    }
+}
+
+/// A whole registry check: how many versions were checked, how many are sound, and every
+/// finding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegistryCheck {
+    pub checked: usize,
+    pub ok: usize,
+    pub findings: Vec<Finding>,
+}
+
 fn legacy_method() -> u32 {
     1
 }

@@ -6,10 +6,11 @@
 use serde::{Deserialize, Serialize};
 
 use crate::desktop::{
-    AppInfo, AttentionMap, CandleChart, DataOverview, ExportOutcome, ModelDetail, RunSnapshot,
-    RunUpdate, SeriesRequest, TestPredictions, TrainRequest,
+    AppInfo, AttentionMap, CandleChart, DataOverview, ExportOutcome, Forecast, ModelDetail,
+    RunSnapshot, RunUpdate, SeriesRequest, TestPredictions, TrainRequest,
 };
-use crate::registry::ModelRow;
+use crate::registry::{ModelRow, RegistryCheck};
+use crate::training::PairResult;
 use crate::vocab::{Symbol, Timeframe};
 use crate::{FetchProgress, FetchSummary, ImportSummary};
 
@@ -61,6 +62,20 @@ pub enum Request {
         symbol: Symbol,
         timeframe: Timeframe,
     },
+    /// Check every version's files against their hashes, and the registry's folders and index
+    /// (`atb models verify`); deletes nothing.
+    CheckRegistry,
+    /// Register the finished runs kept for recovery (`atb models recover`).
+    Recover,
+    /// The next close from the version's latest candles, with its verdict.
+    Forecast {
+        version: String,
+    },
+    /// Train, reload, run and export every (architecture, variant) briefly in a private
+    /// registry (`atb validate`); each pair streams as [`Reply::ValidationProgress`].
+    Validate,
+    /// Stop the validation in progress after its current pair's next step.
+    CancelValidation,
 }
 
 /// Which request, without its arguments: what screens key their busy flags on.
@@ -82,11 +97,16 @@ pub enum RequestKind {
     Promote,
     Delete,
     ImportCsv,
+    CheckRegistry,
+    Recover,
+    Forecast,
+    Validate,
+    CancelValidation,
 }
 
 impl RequestKind {
     /// Every kind, for tests that must cover them all.
-    pub const ALL: [RequestKind; 15] = [
+    pub const ALL: [RequestKind; 20] = [
         Self::AppInfo,
         Self::DataOverview,
         Self::Candles,
@@ -102,6 +122,11 @@ impl RequestKind {
         Self::Promote,
         Self::Delete,
         Self::ImportCsv,
+        Self::CheckRegistry,
+        Self::Recover,
+        Self::Forecast,
+        Self::Validate,
+        Self::CancelValidation,
     ];
 
     /// What the request does, for messages: "Fetch failed: ...".
@@ -122,6 +147,11 @@ impl RequestKind {
             Self::Promote => "Promote",
             Self::Delete => "Delete",
             Self::ImportCsv => "CSV import",
+            Self::CheckRegistry => "Registry check",
+            Self::Recover => "Recovery",
+            Self::Forecast => "Forecast",
+            Self::Validate => "Validation",
+            Self::CancelValidation => "Cancel validation",
         }
     }
 }
@@ -144,6 +174,11 @@ impl Request {
             Self::Promote { .. } => RequestKind::Promote,
             Self::Delete { .. } => RequestKind::Delete,
             Self::ImportCsv { .. } => RequestKind::ImportCsv,
+            Self::CheckRegistry => RequestKind::CheckRegistry,
+            Self::Recover => RequestKind::Recover,
+            Self::Forecast { .. } => RequestKind::Forecast,
+            Self::Validate => RequestKind::Validate,
+            Self::CancelValidation => RequestKind::CancelValidation,
         }
     }
 }
@@ -175,6 +210,16 @@ pub enum Reply {
     Deleted(String),
     /// `None` when the user closed the open dialog without choosing.
     Imported(Option<ImportSummary>),
+    RegistryChecked(RegistryCheck),
+    /// The versions registered from the recovery folder (none: nothing was waiting).
+    Recovered(Vec<ModelRow>),
+    Forecast(Forecast),
+    /// Streamed while a validation runs: one pair's result.
+    ValidationProgress(PairResult),
+    /// Every pair, when the validation ends.
+    Validated(Vec<PairResult>),
+    /// The validation will stop after its current step.
+    ValidationCancelRequested,
 }
 
 /// What kind of failure, so that a UI can act on it (refresh a list, offer a retry) without

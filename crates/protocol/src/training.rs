@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::vocab::{CandleSource, Symbol, Timeframe};
+use crate::vocab::{Architecture, CandleSource, Symbol, Timeframe, Variant};
 
 /// One split of the chronological train / validation / test division.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -292,4 +292,24 @@ pub enum TrainingEvent {
         folds: usize,
         inner: Box<TrainingEvent>,
     },
+}
+
+/// How one (architecture, variant) pair did in `atb validate`: trained briefly, registered,
+/// reloaded, run and exported with the parity check.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PairResult {
+    pub architecture: Architecture,
+    pub variant: Variant,
+    pub parameters: usize,
+    pub seconds: f64,
+    /// Largest |ONNX - native| of the pair's export on its test windows.
+    pub onnx_max_abs_diff: Option<f64>,
+    /// `ok`, or what failed.
+    pub status: String,
+}
+
+impl PairResult {
+    pub fn ok(&self) -> bool {
+        self.status == "ok"
+    }
 }

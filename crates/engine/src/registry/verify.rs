@@ -2,6 +2,7 @@
 //! rows that have lost their other half. Reports; deletes nothing.
 
 use super::*;
+use atb_protocol::registry::{Finding, FindingKind, RegistryCheck};
 
 /// What `verify` found; nothing is deleted.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -29,6 +30,100 @@ pub struct VerifyReport {
     /// Files inside version folders that are none of a version's files (left by an interrupted
     /// export or registration, or put there by hand).
     pub stray_files: Vec<String>,
+}
+
+impl VerifyReport {
+    /// The report as findings, each with the fix in the desktop's words (buttons, not flags).
+    pub fn check(&self) -> RegistryCheck {
+        let mut findings = Vec::new();
+        let mut add = |kind, subject: &str, problem: &str, fix: &str| {
+            findings.push(Finding {
+                kind,
+                subject: subject.to_string(),
+                problem: problem.to_string(),
+                fix: fix.to_string(),
+            })
+        };
+        for (version, why) in &self.damaged {
+            add(
+                FindingKind::Damaged,
+                version,
+                why,
+                "Its files no longer match what was registered, so atb refuses to load it. \
+                 Delete it on its Model screen and train it again (or restore the folder from a \
+                 backup).",
+            );
+        }
+        for row in &self.orphan_rows {
+            add(
+                FindingKind::OrphanRow,
+                row,
+                "the registry lists this version but its folder is gone",
+                "Delete it on its Model screen: nothing of it is left to load.",
+            );
+        }
+        for folder in &self.orphan_folders {
+            add(
+                FindingKind::OrphanFolder,
+                folder,
+                "a version folder that the registry does not list (a run killed before it was \
+                 indexed)",
+                "atb ignores it; delete the folder by hand if you do not need it.",
+            );
+        }
+        for folder in &self.incomplete_writes {
+            add(
+                FindingKind::InterruptedRegistration,
+                folder,
+                "a registration interrupted while writing (its process is gone)",
+                "Safe to delete; atb also clears it the next time a run starts or the app opens.",
+            );
+        }
+        for folder in &self.registrations_in_progress {
+            add(
+                FindingKind::RegistrationInProgress,
+                folder,
+                "a registration still being written by a running process",
+                "Nothing to do: leave it until that run finishes.",
+            );
+        }
+        for problem in &self.database_problems {
+            add(
+                FindingKind::Database,
+                "atb.sqlite",
+                problem,
+                "The index database is damaged: close atb, copy atb.sqlite aside and restore a \
+                 backup of it; the version folders are not affected.",
+            );
+        }
+        for file in &self.stray_files {
+            let fix = if file.ends_with(".previous") {
+                "An export was interrupted; the model.onnx in place is valid. Check the version \
+                 again after exporting it once more, then delete the set-aside file."
+            } else {
+                "Not one of the version's files: move it out of the version folder."
+            };
+            add(
+                FindingKind::StrayFile,
+                file,
+                "a file that is none of the version's files",
+                fix,
+            );
+        }
+        for run in &self.awaiting_recovery {
+            add(
+                FindingKind::AwaitingRecovery,
+                run,
+                "a finished run that could not be registered (the registry was locked)",
+                "Press Recover to register it.",
+            );
+        }
+        RegistryCheck {
+            checked: self.checked,
+            ok: self.ok.len(),
+            findings,
+        }
+    }
 }
 
 /// A folder at a version's depth under `models/`.

@@ -125,22 +125,51 @@ pub fn import_csv(
 
 /// Closes of `series` thinned evenly to at most `max_points` (first and last kept), with every
 /// gap of the full series.
-pub fn candle_chart(series: &CandleSeries, max_points: usize) -> CandleChart {
+pub fn candle_chart(series: &CandleSeries, max_buckets: usize) -> CandleChart {
     let n = series.candles.len();
-    let step = n.div_ceil(max_points.max(2)).max(1);
-    let mut picks: Vec<usize> = (0..n).step_by(step).collect();
-    if n > 0 && picks.last() != Some(&(n - 1)) {
-        picks.push(n - 1);
-    }
-    CandleChart {
+    let tf = series.timeframe.millis();
+    let mut chart = CandleChart {
         symbol: series.symbol.clone(),
         timeframe: series.timeframe,
         source: series.source.clone(),
         candles: n,
-        open_times_ms: picks.iter().map(|&i| series.candles[i].open_time).collect(),
-        closes: picks.iter().map(|&i| series.candles[i].close).collect(),
+        bucket_candles: 1,
+        open_times_ms: Vec::new(),
+        opens: Vec::new(),
+        highs: Vec::new(),
+        lows: Vec::new(),
+        closes: Vec::new(),
+        volumes: Vec::new(),
         gaps: series.gaps(),
+    };
+    let (Some(first), Some(last)) = (series.candles.first(), series.candles.last()) else {
+        return chart;
+    };
+    // Buckets on the time grid (gaps included), so each bar spans the same time.
+    let intervals = ((last.open_time - first.open_time) / tf + 1) as usize;
+    let per_bucket = intervals.div_ceil(max_buckets.max(1)).max(1);
+    chart.bucket_candles = per_bucket as u32;
+    let width = tf * per_bucket as i64;
+    let mut current: Option<i64> = None;
+    for c in &series.candles {
+        let bucket = first.open_time + (c.open_time - first.open_time) / width * width;
+        if current == Some(bucket) {
+            let i = chart.closes.len() - 1;
+            chart.highs[i] = chart.highs[i].max(c.high);
+            chart.lows[i] = chart.lows[i].min(c.low);
+            chart.closes[i] = c.close;
+            chart.volumes[i] += c.volume;
+        } else {
+            current = Some(bucket);
+            chart.open_times_ms.push(bucket);
+            chart.opens.push(c.open);
+            chart.highs.push(c.high);
+            chart.lows.push(c.low);
+            chart.closes.push(c.close);
+            chart.volumes.push(c.volume);
+        }
     }
+    chart
 }
 
 /// The chart of a series as stored: Binance series are read from the local store only (a chart
@@ -194,26 +223,43 @@ mod tests {
                 .filter(|i| !skip.contains(i))
                 .map(|i| Candle {
                     open_time: i as i64 * hour,
-                    open: 1.0,
-                    high: 1.0,
-                    low: 1.0,
+                    open: i as f64 - 0.5,
+                    high: i as f64 + 1.0 + (i % 7) as f64,
+                    low: i as f64 - 1.0 - (i % 5) as f64,
                     close: i as f64,
-                    volume: 1.0,
+                    volume: 1.0 + (i % 3) as f64,
                 })
                 .collect(),
         }
     }
 
     #[test]
-    fn chart_thins_keeps_ends_and_reports_gaps() {
-        let c = candle_chart(&series(1000, 10..13), 100);
+    fn the_chart_aggregates_ohlc_buckets_without_dropping_candles_and_reports_gaps() {
+        let s = series(1000, 10..13);
+        let c = candle_chart(&s, 100);
         assert_eq!(c.candles, 997);
-        assert!(c.closes.len() <= 101, "{}", c.closes.len());
-        assert_eq!(c.closes.first(), Some(&0.0));
-        assert_eq!(c.closes.last(), Some(&999.0));
+        assert_eq!(c.bucket_candles, 10);
+        assert_eq!(c.closes.len(), 100);
+        // Every candle is in a bucket: volumes add up, the extremes are kept.
+        let volume: f64 = s.candles.iter().map(|k| k.volume).sum();
+        assert!((c.volumes.iter().sum::<f64>() - volume).abs() < 1e-9);
+        let high = s.candles.iter().map(|k| k.high).fold(f64::MIN, f64::max);
+        let low = s.candles.iter().map(|k| k.low).fold(f64::MAX, f64::min);
+        assert_eq!(c.highs.iter().copied().fold(f64::MIN, f64::max), high);
+        assert_eq!(c.lows.iter().copied().fold(f64::MAX, f64::min), low);
+        // Open of a bucket's first candle, close of its last.
+        assert_eq!(
+            (c.opens[0], c.closes[0]),
+            (s.candles[0].open, s.candles[9].close)
+        );
+        assert_eq!(c.closes.last(), Some(&s.candles.last().unwrap().close));
+        // The bucket holding the gap (intervals 10..13) has 7 candles, not 10.
+        let first_volume: f64 = s.candles[10..17].iter().map(|k| k.volume).sum();
+        assert!((c.volumes[1] - first_volume).abs() < 1e-9);
         assert_eq!(c.gaps.len(), 1);
         assert_eq!(c.gaps[0].missing, 3);
         let small = candle_chart(&series(5, 0..0), 100);
+        assert_eq!(small.bucket_candles, 1);
         assert_eq!(small.closes, [0.0, 1.0, 2.0, 3.0, 4.0]);
     }
 

@@ -4,6 +4,7 @@
 //! outputs for windows the caller already scaled.
 
 use atb_models::burn::prelude::Device;
+use atb_protocol::desktop::Forecast;
 use atb_protocol::registry::ModelRow;
 use atb_protocol::vocab::CandleSource;
 
@@ -68,6 +69,25 @@ pub fn open(settings: &Settings, reference: &str, with: PredictWith) -> Result<P
                 }),
             }
         }
+    })
+}
+
+/// The next close of `reference` from the latest candles of the source it was trained on, with
+/// its verdict against persistence beside it (what the desktop's Forecast shows).
+pub async fn forecast(settings: &Settings, reference: &str) -> Result<Forecast> {
+    let predictor = open(settings, reference, PredictWith::Native)?;
+    let metadata = Registry::open(settings)?.metadata(&predictor.row)?;
+    let source = metadata.dataset.source;
+    let next = predictor.next_close(settings, &source).await?;
+    Ok(Forecast {
+        version_id: next.version_id,
+        source,
+        last_open_ms: next.last_open_time_ms,
+        last_close: next.last_close,
+        horizon: next.horizon,
+        predicted_close: next.predicted_close,
+        predicted_log_return: next.predicted_log_return,
+        verdict_vs_persistence: predictor.row.verdict_vs_persistence.clone(),
     })
 }
 

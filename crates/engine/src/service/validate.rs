@@ -7,7 +7,6 @@ use std::time::Instant;
 use atb_models::burn::prelude::Device;
 use atb_protocol::desktop::SeriesRequest;
 use atb_protocol::vocab::{Architecture, DeviceChoice, Variant};
-use serde::Serialize;
 
 use super::block_on;
 use super::data::load_series;
@@ -20,30 +19,14 @@ use crate::registry::Registry;
 use crate::settings::Settings;
 use crate::training::{CancelToken, TrainSpec};
 
-/// How one pair did.
-#[derive(Debug, Clone, Serialize)]
-pub struct PairResult {
-    pub architecture: Architecture,
-    pub variant: Variant,
-    pub parameters: usize,
-    pub seconds: f64,
-    /// Largest |ONNX - Burn| of the pair's export on its test windows.
-    pub onnx_max_abs_diff: Option<f64>,
-    /// `ok`, or what failed.
-    pub status: String,
-}
-
-impl PairResult {
-    pub fn ok(&self) -> bool {
-        self.status == "ok"
-    }
-}
+pub use atb_protocol::training::PairResult;
 
 /// Validates every pair on `device`; `on_pair` hears each result as it comes. Blocking: call
 /// it from a worker thread.
 pub fn validate_all(
     device: DeviceChoice,
     on_pair: &mut dyn FnMut(&PairResult),
+    cancel: &CancelToken,
 ) -> Result<Vec<PairResult>> {
     let home = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
     // A private registry: validation registers nothing permanently.
@@ -57,6 +40,9 @@ pub fn validate_all(
     let mut results = Vec::new();
     for architecture in Architecture::ALL {
         for variant in Variant::ALL {
+            if cancel.is_cancelled() {
+                return Err(Error::Cancelled);
+            }
             let started = Instant::now();
             let spec = TrainSpec {
                 architecture,
@@ -67,7 +53,7 @@ pub fn validate_all(
                 ..TrainSpec::default()
             };
             let (parameters, onnx_max_abs_diff, status) =
-                match validate_pair(&settings, &series, &spec) {
+                match validate_pair(&settings, &series, &spec, cancel) {
                     Ok((p, d)) => (p, Some(d), "ok".to_string()),
                     Err(e) => (0, None, e.to_string()),
                 };
@@ -91,6 +77,7 @@ fn validate_pair(
     settings: &Settings,
     series: &CandleSeries,
     spec: &TrainSpec,
+    cancel: &CancelToken,
 ) -> Result<(usize, f64)> {
     let trained = train_and_register(
         settings,
@@ -98,7 +85,7 @@ fn validate_pair(
         spec,
         &TrainOptions::default(),
         &mut |_| {},
-        &CancelToken::new(),
+        cancel,
     )?;
     let TrainResult::Registered { row, outcome } = trained else {
         return Err(Error::Cancelled);

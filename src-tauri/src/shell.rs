@@ -216,6 +216,9 @@ fn answer(shell: &Shell, request: Request, stream: Arc<dyn Stream>) -> Result<Re
             *lock(&shell.validation) = None;
             Reply::Validated(result?)
         }
+        Request::PairedTest { first, second } => Reply::Paired(service::block_on(
+            service::models::paired(settings, &first, &second),
+        )?),
         Request::CancelValidation => match lock(&shell.validation).as_ref() {
             Some(token) => {
                 token.cancel();

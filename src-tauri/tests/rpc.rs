@@ -319,6 +319,25 @@ fn every_request_kind_answers_or_fails_with_its_kind() {
         panic!()
     };
     assert_eq!(rows.len(), 2);
+    // The two runs share their series, range and split: their errors pair window by window.
+    let Reply::Paired(paired) = f.ok(Request::PairedTest {
+        first: new.clone(),
+        second: old.clone(),
+    }) else {
+        panic!()
+    };
+    assert!(paired.windows > 10, "{paired:?}");
+    // Same spec, same seed: the same model, so identical errors, and no test claims anything.
+    assert_eq!(paired.first_mae_usd, paired.second_mae_usd);
+    assert!(paired.test.is_none(), "{paired:?}");
+    assert!(paired.verdict.text.contains(&old), "{paired:?}");
+    f.fails(
+        Request::PairedTest {
+            first: new.clone(),
+            second: "no_such_version".into(),
+        },
+        ErrorKind::NotFound,
+    );
     assert!(rows.iter().all(|r| r.symbol == Symbol::default()));
     let Reply::Detail(detail) = f.ok(Request::ModelDetail {
         version: new.clone(),

@@ -163,6 +163,7 @@ impl UiState {
             Reply::ValidationProgress(pair) => self.registry.validation_progress(pair),
             Reply::Validated(pairs) => self.registry.validated(pairs),
             Reply::ValidationCancelRequested => self.registry.cancel_requested = true,
+            Reply::Paired(p) => self.models.paired_arrived(p),
             Reply::Deleted(version) => {
                 self.models.forget(&version);
                 if self.detail.version.as_deref() == Some(&version) {
@@ -181,6 +182,9 @@ impl UiState {
         self.train.request_failed(request);
         self.detail.request_failed(request);
         self.registry.request_failed(request);
+        if request == RequestKind::PairedTest {
+            self.models.pairing = false;
+        }
         if request == RequestKind::Validate && error.kind == ErrorKind::Cancelled {
             // Asked for: the screen says so, it is no error.
             self.registry.note = Some("Validation cancelled; nothing was kept.".into());

@@ -8,7 +8,7 @@ use std::rc::Rc;
 
 use atb_protocol::desktop::{
     AppInfo, AttentionMap, CandleChart, DataOverview, ExportOutcome, Forecast, ModelDetail,
-    RunSnapshot, RunUpdate, TestPredictions,
+    PairedComparison, RunSnapshot, RunUpdate, TestPredictions,
 };
 use atb_protocol::registry::{Finding, FindingKind, ModelRow, OnnxExport, RegistryCheck};
 use atb_protocol::training::{
@@ -275,6 +275,34 @@ impl FakeBackend {
                 out
             }
             Request::CancelValidation => replies![Reply::ValidationCancelRequested],
+            Request::PairedTest { first, second } => {
+                let find = |v: &str| s.models.iter().find(|r| r.version_id == v).cloned();
+                match (find(first), find(second)) {
+                    (Some(a), Some(b)) => {
+                        let test = PairedTest {
+                            statistic: -2.1,
+                            p_value: 0.036,
+                            mean_loss_difference: -3.5,
+                            n: 300,
+                        };
+                        replies![Reply::Paired(PairedComparison {
+                            first: a.version_id.clone(),
+                            second: b.version_id.clone(),
+                            windows: 300,
+                            first_mae_usd: a.test_mae_usd.unwrap_or(f64::NAN),
+                            second_mae_usd: b.test_mae_usd.unwrap_or(f64::NAN),
+                            verdict: atb_protocol::verdict::verdict_of(
+                                &b.version_id,
+                                Some(&test),
+                                None
+                            ),
+                            test: Some(test),
+                        })]
+                    }
+                    (None, _) => vec![not_found(request, first)],
+                    (_, None) => vec![not_found(request, second)],
+                }
+            }
             Request::Delete { version: v } => {
                 let before = s.models.len();
                 s.models.retain(|r| &r.version_id != v);

@@ -4,10 +4,10 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use atb_protocol::desktop::{ModelDetail, TestPredictions};
+use atb_protocol::desktop::{ModelDetail, PairedComparison, TestPredictions};
 use atb_protocol::registry::ModelRow;
 use egui::{RichText, Ui};
-use egui_plot::{Bar, BarChart, HLine, Legend, Line, Plot, PlotPoints};
+use egui_plot::{Bar, BarChart, Legend, Line, Plot, PlotPoints};
 
 use crate::app::Outbox;
 use crate::backend::Request;
@@ -92,6 +92,9 @@ pub struct ModelsScreen {
     pub comparing: bool,
     pub details: HashMap<String, ModelDetail>,
     pub predictions: HashMap<String, TestPredictions>,
+    /// The paired test of the first two selected versions, once asked for.
+    pub paired: Option<PairedComparison>,
+    pub pairing: bool,
 }
 
 impl Default for ModelsScreen {
@@ -107,6 +110,8 @@ impl Default for ModelsScreen {
             comparing: false,
             details: HashMap::new(),
             predictions: HashMap::new(),
+            paired: None,
+            pairing: false,
         }
     }
 }
@@ -203,9 +208,69 @@ impl ModelsScreen {
         });
         if self.comparing && self.selected.len() >= 2 {
             ui.separator();
-            self.comparison(ui);
+            self.comparison(ui, out);
         }
         open
+    }
+
+    pub fn paired_arrived(&mut self, p: PairedComparison) {
+        self.pairing = false;
+        self.paired = Some(p);
+    }
+
+    /// Whether the chosen versions were tested on the same windows: same series and source,
+    /// same test targets. A comparison across different windows ranks nothing.
+    fn same_windows(details: &[&ModelDetail]) -> bool {
+        details.windows(2).all(|w| {
+            let (a, b) = (&w[0].dataset, &w[1].dataset);
+            a.source == b.source
+                && a.symbol == b.symbol
+                && a.timeframe == b.timeframe
+                && a.horizon == b.horizon
+                && a.data_sha256 == b.data_sha256
+                && a.test == b.test
+        })
+    }
+
+    fn paired_view(
+        pairing: &mut bool,
+        paired: Option<&PairedComparison>,
+        ui: &mut Ui,
+        out: &mut Outbox,
+        details: &[&ModelDetail],
+    ) {
+        let [a, b, ..] = details else { return };
+        let (first, second) = (a.row.version_id.clone(), b.row.version_id.clone());
+        ui.horizontal(|ui| {
+            let ask = ui
+                .add_enabled(
+                    !*pairing,
+                    egui::Button::new("Paired test of [1] against [2]"),
+                )
+                .on_hover_text(
+                    "Diebold-Mariano test on the two models' absolute errors over their common \
+                     test windows",
+                );
+            if ask.clicked() {
+                *pairing = true;
+                out.send(Request::PairedTest {
+                    first: first.clone(),
+                    second: second.clone(),
+                });
+            }
+            if *pairing {
+                ui.add(egui::Spinner::new());
+            }
+        });
+        if let Some(p) = paired.filter(|p| p.first == first && p.second == second) {
+            ui.label(
+                RichText::new(format!(
+                    "[1] against [2] on {} common test windows: MAE {:.2} vs {:.2} USD; [1] is {}",
+                    p.windows, p.first_mae_usd, p.second_mae_usd, p.verdict.text
+                ))
+                .color(verdict_color(p.verdict.kind)),
+            );
+        }
     }
 
     fn table(&mut self, ui: &mut Ui) -> Option<String> {
@@ -302,7 +367,7 @@ impl ModelsScreen {
         open
     }
 
-    fn comparison(&self, ui: &mut Ui) {
+    fn comparison(&mut self, ui: &mut Ui, out: &mut Outbox) {
         let chosen: Vec<&ModelRow> = self
             .rows
             .iter()
@@ -371,14 +436,27 @@ impl ModelsScreen {
                 );
             }
         }
+        if details.len() >= 2 && !Self::same_windows(&details) {
+            ui.label(
+                RichText::new(
+                    "Warning: these versions were tested on different windows (another series, \
+                     range, split or horizon). Their numbers are not comparable, so they are not \
+                     ranked; compare each against its own persistence line.",
+                )
+                .color(ERROR_RED)
+                .strong(),
+            );
+        } else if details.len() >= 2 {
+            Self::paired_view(&mut self.pairing, self.paired.as_ref(), ui, out, &details);
+        }
         ui.label(
-            "Red line: persistence (for direction: the majority-class rate; for skill: zero).",
+            "Red marks: each model's own persistence on its own test windows (for direction: the \
+             majority-class rate; for skill: zero).",
         );
         ui.columns(metrics.len(), |cols| {
             for (i, (name, f)) in metrics.iter().enumerate() {
                 let ui = &mut cols[i];
                 ui.strong(*name);
-                let baseline = details.first().and_then(|d| f(d).1);
                 Plot::new(format!("compare_{i}"))
                     .height(180.0)
                     .show_x(false)
@@ -392,8 +470,20 @@ impl ModelsScreen {
                                     .color(PALETTE[j % PALETTE.len()]),
                             );
                         }
-                        if let Some(b) = baseline {
-                            plot.hline(HLine::new("persistence", b).color(ERROR_RED));
+                        // Each model's own baseline over its own bar: versions tested on
+                        // different windows have different persistence errors.
+                        for (j, d) in details.iter().enumerate() {
+                            if let Some(b) = f(d).1 {
+                                let x = j as f64;
+                                plot.line(
+                                    Line::new(
+                                        format!("persistence [{}]", j + 1),
+                                        vec![[x - 0.45, b], [x + 0.45, b]],
+                                    )
+                                    .color(ERROR_RED)
+                                    .width(2.5),
+                                );
+                            }
                         }
                     });
             }

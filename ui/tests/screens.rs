@@ -157,6 +157,28 @@ fn selecting_two_models_shows_the_comparison() {
     assert_eq!(s.predictions.len(), 2);
     h.get_by_label("Validation loss per epoch");
     h.get_by_label("Predicted vs actual close over the test window");
+    // Same windows: no warning, and the paired test of the two is one click away.
+    assert!(
+        h.query_by_label_contains("tested on different windows")
+            .is_none()
+    );
+    h.get_by_role_and_label(Role::Button, "Paired test of [1] against [2]")
+        .click();
+    h.run();
+    h.get_by_label_contains("[1] against [2] on 300 common test windows");
+    // Another test window: warned, and no paired test offered.
+    h.state_mut()
+        .state
+        .models
+        .details
+        .get_mut("BTCUSDT_1h_20240102_120000")
+        .unwrap()
+        .dataset
+        .test
+        .samples = 250;
+    h.run();
+    h.get_by_label_contains("these versions were tested on different windows");
+    assert!(h.query_by_label("Paired test of [1] against [2]").is_none());
     // Sorting by MAE puts the attention model (790) first.
     h.get_by_label_contains("Test MAE $").click();
     h.run();

@@ -115,6 +115,44 @@ fn every_gbdt_variant_trains_registers_reloads_predicts_and_exports_with_parity(
     let report = models::verify(&settings).unwrap();
     assert_eq!(report.ok.len(), 3, "{report:?}");
     assert!(report.stray_files.is_empty() && report.damaged.is_empty());
+
+    // Two variants on the same windows pair up; a version on other windows is refused.
+    let rows = models::list(&settings, None).unwrap();
+    let paired = block_on(models::paired(
+        &settings,
+        &rows[0].version_id,
+        &rows[1].version_id,
+    ))
+    .unwrap();
+    assert!(paired.windows > 100);
+    assert!(
+        paired
+            .test
+            .is_some_and(|t| (0.0..=1.0).contains(&t.p_value))
+    );
+    let other = TrainSpec {
+        sequence_length: 24,
+        ..params(Architecture::Gbdt, Variant::Lightweight, 1)
+    };
+    let TrainResult::Registered { row: short, .. } = train_and_register(
+        &settings,
+        &series,
+        &other,
+        &TrainOptions::default(),
+        &mut |_| {},
+        &CancelToken::new(),
+    )
+    .unwrap() else {
+        panic!()
+    };
+    let err = block_on(models::paired(
+        &settings,
+        &short.version_id,
+        &rows[0].version_id,
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("different windows"), "{err}");
 }
 
 #[test]

@@ -250,6 +250,21 @@ pub struct Forecast {
     pub verdict_vs_persistence: Option<crate::verdict::Verdict>,
 }
 
+/// Two versions' forecasts compared on the same test windows: the Diebold-Mariano test on their
+/// absolute price errors, and its verdict for the first against the second.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PairedComparison {
+    pub first: String,
+    pub second: String,
+    /// Test windows both were evaluated on.
+    pub windows: usize,
+    pub first_mae_usd: f64,
+    pub second_mae_usd: f64,
+    pub test: Option<crate::training::PairedTest>,
+    /// "better than / no significant difference from / worse than SECOND (...)", for FIRST.
+    pub verdict: crate::verdict::Verdict,
+}
+
 /// What one click on Export ONNX did.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExportOutcome {

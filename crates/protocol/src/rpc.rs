@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::desktop::{
     AppInfo, AttentionMap, CandleChart, DataOverview, ExportOutcome, Forecast, ModelDetail,
-    RunSnapshot, RunUpdate, SeriesRequest, TestPredictions, TrainRequest,
+    PairedComparison, RunSnapshot, RunUpdate, SeriesRequest, TestPredictions, TrainRequest,
 };
 use crate::registry::{ModelRow, RegistryCheck};
 use crate::training::PairResult;
@@ -76,6 +76,12 @@ pub enum Request {
     Validate,
     /// Stop the validation in progress after its current pair's next step.
     CancelValidation,
+    /// The paired test of two versions on their common test windows (refused when their test
+    /// windows differ).
+    PairedTest {
+        first: String,
+        second: String,
+    },
 }
 
 /// Which request, without its arguments: what screens key their busy flags on.
@@ -102,11 +108,12 @@ pub enum RequestKind {
     Forecast,
     Validate,
     CancelValidation,
+    PairedTest,
 }
 
 impl RequestKind {
     /// Every kind, for tests that must cover them all.
-    pub const ALL: [RequestKind; 20] = [
+    pub const ALL: [RequestKind; 21] = [
         Self::AppInfo,
         Self::DataOverview,
         Self::Candles,
@@ -127,6 +134,7 @@ impl RequestKind {
         Self::Forecast,
         Self::Validate,
         Self::CancelValidation,
+        Self::PairedTest,
     ];
 
     /// What the request does, for messages: "Fetch failed: ...".
@@ -152,6 +160,7 @@ impl RequestKind {
             Self::Forecast => "Forecast",
             Self::Validate => "Validation",
             Self::CancelValidation => "Cancel validation",
+            Self::PairedTest => "Paired test",
         }
     }
 }
@@ -179,6 +188,7 @@ impl Request {
             Self::Forecast { .. } => RequestKind::Forecast,
             Self::Validate => RequestKind::Validate,
             Self::CancelValidation => RequestKind::CancelValidation,
+            Self::PairedTest { .. } => RequestKind::PairedTest,
         }
     }
 }
@@ -220,6 +230,7 @@ pub enum Reply {
     Validated(Vec<PairResult>),
     /// The validation will stop after its current step.
     ValidationCancelRequested,
+    Paired(PairedComparison),
 }
 
 /// What kind of failure, so that a UI can act on it (refresh a list, offer a retry) without

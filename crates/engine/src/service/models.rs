@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use atb_models::burn::prelude::Device;
-use atb_protocol::desktop::{AttentionMap, ModelDetail, TestPredictions};
+use atb_protocol::desktop::{AttentionMap, ModelDetail, PairedComparison, TestPredictions};
 use atb_protocol::registry::{ModelRow, OnnxExport};
 use atb_protocol::training::{Evaluation, SplitEvaluation};
 use atb_protocol::vocab::Symbol;
@@ -131,6 +131,56 @@ pub async fn test_predictions(
     let device = Device::flex();
     let loaded = Registry::open(settings)?.load(reference, &device)?;
     inference::test_predictions(settings, &loaded, &device, max_points).await
+}
+
+/// `first` against `second` on their common test windows: both versions' own models predict
+/// every test window (rebuilt from their recorded candles), and the Diebold-Mariano test on
+/// their absolute price errors gives the verdict. Refused when the windows differ (another
+/// series, range, split or horizon): a paired test needs the same windows.
+pub async fn paired(settings: &Settings, first: &str, second: &str) -> Result<PairedComparison> {
+    let a = test_predictions(settings, first, usize::MAX).await?;
+    let b = test_predictions(settings, second, usize::MAX).await?;
+    if a.target_open_ms != b.target_open_ms || a.actual_close != b.actual_close {
+        return Err(Error::InvalidRequest(format!(
+            "{} and {} were tested on different windows ({} and {} windows{}): their errors \
+             cannot be paired; compare versions trained on the same series, range and split",
+            a.version_id,
+            b.version_id,
+            a.target_open_ms.len(),
+            b.target_open_ms.len(),
+            match (a.target_open_ms.first(), b.target_open_ms.first()) {
+                (Some(x), Some(y)) if x != y => format!(
+                    ", starting {} and {}",
+                    crate::market::format_ms(*x),
+                    crate::market::format_ms(*y)
+                ),
+                _ => String::new(),
+            }
+        )));
+    }
+    let errors = |p: &TestPredictions| -> Vec<f64> {
+        p.predicted_close
+            .iter()
+            .zip(&p.actual_close)
+            .map(|(f, y)| f - y)
+            .collect()
+    };
+    let (ea, eb) = (errors(&a), errors(&b));
+    let mae = |e: &[f64]| e.iter().map(|x| x.abs()).sum::<f64>() / e.len().max(1) as f64;
+    let horizon = Registry::open(settings)?
+        .metadata(&resolve(settings, first)?)?
+        .dataset
+        .horizon;
+    let test = crate::stats::diebold_mariano(&ea, &eb, horizon, crate::stats::Loss::Absolute);
+    Ok(PairedComparison {
+        verdict: atb_protocol::verdict::verdict_of(&b.version_id, test.as_ref(), None),
+        first: a.version_id,
+        second: b.version_id,
+        windows: ea.len(),
+        first_mae_usd: mae(&ea),
+        second_mae_usd: mae(&eb),
+        test,
+    })
 }
 
 /// Attention weights on the last test window; `None` for architectures without attention.

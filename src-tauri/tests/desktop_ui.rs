@@ -71,11 +71,20 @@ impl FileDialogs for SaveTo {
 
 fn set_text(h: &mut Harness<'static, AtbApp>, label: &str, text: &str) {
     h.get_by_role_and_label(Role::TextInput, label).focus();
-    h.run();
+    settle(h);
     h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
     h.get_by_role_and_label(Role::TextInput, label)
         .type_text(text);
-    h.run();
+    settle(h);
+}
+
+/// Runs frames until the UI settles. Replies from the shell's threads request repaints of their
+/// own, so a frame budget can run out while one arrives: then a few more steps, never a failure
+/// (the test's own assertions decide).
+fn settle(h: &mut Harness<'static, AtbApp>) {
+    if h.try_run().is_err() {
+        h.run_steps(8);
+    }
 }
 
 /// Steps frames until `done` holds (the shell works on other threads meanwhile).
@@ -111,7 +120,7 @@ fn import_a_csv_with_a_bad_row_then_a_good_one() {
         .build_ui_state(|ui, app: &mut AtbApp| app.ui(ui), app);
     wait_until(&mut h, "the app info", |a| a.state.info.is_some());
     h.state_mut().state.screen = Screen::Data;
-    h.run();
+    settle(&mut h);
     set_text(&mut h, "Symbol", "ETHUSDT");
     assert_eq!(h.state().state.data.form.symbol, "ETHUSDT");
     let header = "open_time_ms,open,high,low,close,volume\n";
@@ -143,7 +152,7 @@ fn import_a_csv_with_a_bad_row_then_a_good_one() {
     );
     assert!(!h.state().state.data.importing);
     h.state_mut().state.errors.clear();
-    h.run();
+    settle(&mut h);
 
     std::fs::write(&csv, format!("{header}{}{}", row(0, "101"), row(1, "102"))).unwrap();
     h.get_by_role_and_label(Role::Button, "Import CSV…").click();
@@ -236,7 +245,7 @@ fn train_a_tree_model_by_clicks_see_its_importance_and_export_it() {
         form.architecture = Architecture::Gbdt;
         form.variant = Variant::Lightweight;
     }
-    h.run();
+    settle(&mut h);
     // The tree options replace the networks' (no epochs field), each refused inline.
     assert!(h.query_by_label("Epochs").is_none());
     set_text(&mut h, "Leaves per tree", "0");
@@ -327,7 +336,7 @@ fn a_tampered_version_is_found_by_the_registry_check_with_its_fix() {
         .build_ui_state(|ui, app: &mut AtbApp| app.ui(ui), app);
     wait_until(&mut h, "the app info", |a| a.state.info.is_some());
     h.get_by_label("Registry").click();
-    h.run();
+    settle(&mut h);
     h.get_by_role_and_label(Role::Button, "Check registry")
         .click();
     wait_until(&mut h, "the registry check", |a| {

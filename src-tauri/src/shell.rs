@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
+use atb_engine::service::queue::RunQueue;
 use atb_engine::service::{self, RunSink, Runs};
 use atb_engine::{CancelToken, DeviceChoice, Error, Settings};
 use atb_protocol::FetchSummary;
@@ -43,6 +44,8 @@ pub struct Shell {
     pub dialogs: Arc<dyn FileDialogs>,
     /// The validation in progress, if any (one at a time): what Cancel stops.
     pub validation: Arc<Mutex<Option<CancelToken>>>,
+    /// Training runs waiting their turn; it outlives the page.
+    pub queue: Arc<RunQueue>,
 }
 
 impl Shell {
@@ -53,6 +56,7 @@ impl Shell {
             last_fetch: Arc::default(),
             dialogs,
             validation: Arc::default(),
+            queue: Arc::default(),
         }
     }
 }
@@ -216,6 +220,20 @@ fn answer(shell: &Shell, request: Request, stream: Arc<dyn Stream>) -> Result<Re
             *lock(&shell.validation) = None;
             Reply::Validated(result?)
         }
+        Request::Enqueue { requests } => {
+            for r in &requests {
+                refuse_files(&r.series)?;
+            }
+            Reply::Queue(service::queue::enqueue(
+                settings,
+                &shell.runs,
+                &shell.queue,
+                requests,
+            )?)
+        }
+        Request::QueueState => Reply::Queue(shell.queue.snapshot()),
+        Request::QueueShift { queue_id, up } => Reply::Queue(shell.queue.shift(queue_id, up)?),
+        Request::QueueRemove { queue_id } => Reply::Queue(shell.queue.remove(queue_id)?),
         Request::PairedTest { first, second } => Reply::Paired(service::block_on(
             service::models::paired(settings, &first, &second),
         )?),

@@ -346,3 +346,51 @@ fn a_tampered_version_is_found_by_the_registry_check_with_its_fix() {
     h.get_by_label(&row.version_id);
     h.get_by_label_contains("Delete it on its Model screen and train it again");
 }
+
+#[test]
+fn three_queued_runs_train_unattended_and_register_in_order() {
+    let home = tempfile::tempdir().unwrap();
+    let settings = Settings::resolve(home.path().join("atb"), None).unwrap();
+    let shell = Shell::new(settings, Arc::new(SaveTo(home.path().join("unused.onnx"))));
+    let app = AtbApp::new(Box::new(ShellBackend {
+        shell,
+        inbox: Inbox::default(),
+    }));
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(1400.0, 2400.0))
+        .build_ui_state(|ui, app: &mut AtbApp| app.ui(ui), app);
+    wait_until(&mut h, "the app info", |a| a.state.info.is_some());
+    {
+        let form = &mut h.state_mut().state.train.form;
+        form.architecture = Architecture::Gbdt;
+        form.variant = Variant::Lightweight;
+    }
+    settle(&mut h);
+    set_text(&mut h, "Sequence length", "24");
+    set_text(&mut h, "Last days", "60");
+    h.get_by_role_and_label(Role::Button, "Queue 3 seeds")
+        .click();
+    wait_until(&mut h, "three queued runs to finish", |a| {
+        a.state.train.queue.finished.len() == 3 && !a.state.train.queue.busy()
+    });
+    let q = h.state().state.train.queue.clone();
+    let seeds: Vec<u64> = q.finished.iter().map(|r| r.request.spec.seed).collect();
+    assert_eq!(seeds, [42, 43, 44]);
+    let versions: Vec<String> = q
+        .finished
+        .iter()
+        .map(|r| match &r.outcome {
+            atb_protocol::desktop::RunUpdate::Registered { row } => row.version_id.clone(),
+            other => panic!("not registered: {other:?}"),
+        })
+        .collect();
+    wait_until(&mut h, "the model list", |a| {
+        versions
+            .iter()
+            .all(|v| a.state.models.rows.iter().any(|r| &r.version_id == v))
+    });
+    // Each run's outcome and verdict is on the screen.
+    for v in &versions {
+        h.get_by_label_contains(&format!("registered {v}:"));
+    }
+}

@@ -49,7 +49,12 @@ pub struct AtbApp {
     backend: Box<dyn Backend>,
     pub state: UiState,
     started: bool,
+    /// When the queue was last asked for (seconds of egui's clock).
+    queue_polled: f64,
 }
+
+/// How often a busy queue is looked at.
+const QUEUE_POLL_SECONDS: f64 = 1.0;
 
 impl AtbApp {
     pub fn new(backend: Box<dyn Backend>) -> Self {
@@ -66,6 +71,7 @@ impl AtbApp {
                 registry: RegistryScreen::default(),
             },
             started: false,
+            queue_polled: f64::NEG_INFINITY,
         }
     }
 
@@ -79,9 +85,20 @@ impl AtbApp {
                 Request::DataOverview,
                 Request::ListModels,
                 Request::AttachRun,
+                Request::QueueState,
             ] {
                 out.send(r);
             }
+        }
+        // While the queue works, look at it once a second: its runs start without the page.
+        if self.state.train.queue.busy() {
+            let now = ui.input(|i| i.time);
+            if now - self.queue_polled >= QUEUE_POLL_SECONDS {
+                self.queue_polled = now;
+                out.send(Request::QueueState);
+            }
+            ui.ctx()
+                .request_repaint_after(std::time::Duration::from_secs_f64(QUEUE_POLL_SECONDS));
         }
         for received in self.backend.poll() {
             match received {
@@ -164,6 +181,7 @@ impl UiState {
             Reply::Validated(pairs) => self.registry.validated(pairs),
             Reply::ValidationCancelRequested => self.registry.cancel_requested = true,
             Reply::Paired(p) => self.models.paired_arrived(p),
+            Reply::Queue(q) => self.train.queue_arrived(q, out),
             Reply::Deleted(version) => {
                 self.models.forget(&version);
                 if self.detail.version.as_deref() == Some(&version) {

@@ -8,7 +8,7 @@ use std::rc::Rc;
 
 use atb_protocol::desktop::{
     AppInfo, AttentionMap, CandleChart, DataOverview, ExportOutcome, Forecast, ModelDetail,
-    PairedComparison, RunSnapshot, RunUpdate, TestPredictions,
+    PairedComparison, QueueSnapshot, QueuedRun, RunSnapshot, RunUpdate, TestPredictions,
 };
 use atb_protocol::registry::{Finding, FindingKind, ModelRow, OnnxExport, RegistryCheck};
 use atb_protocol::training::{
@@ -46,6 +46,9 @@ pub struct FakeState {
     pub import: Option<atb_protocol::ImportSummary>,
     /// What a registry check finds (none: every version sound).
     pub findings: Vec<Finding>,
+    /// The run queue: nothing in it ever starts here.
+    pub queue: QueueSnapshot,
+    pub next_queue_id: u64,
 }
 
 #[derive(Clone, Default)]
@@ -275,6 +278,36 @@ impl FakeBackend {
                 out
             }
             Request::CancelValidation => replies![Reply::ValidationCancelRequested],
+            Request::Enqueue { requests } => {
+                for r in requests {
+                    s.next_queue_id += 1;
+                    let queue_id = s.next_queue_id;
+                    s.queue.pending.push(QueuedRun {
+                        queue_id,
+                        request: r.clone(),
+                    });
+                }
+                replies![Reply::Queue(s.queue.clone())]
+            }
+            Request::QueueState => replies![Reply::Queue(s.queue.clone())],
+            Request::QueueShift { queue_id, up } => {
+                match s.queue.pending.iter().position(|q| q.queue_id == *queue_id) {
+                    Some(i) => {
+                        let j = if *up {
+                            i.saturating_sub(1)
+                        } else {
+                            (i + 1).min(s.queue.pending.len() - 1)
+                        };
+                        s.queue.pending.swap(i, j);
+                        replies![Reply::Queue(s.queue.clone())]
+                    }
+                    None => vec![not_found(request, &queue_id.to_string())],
+                }
+            }
+            Request::QueueRemove { queue_id } => {
+                s.queue.pending.retain(|q| q.queue_id != *queue_id);
+                replies![Reply::Queue(s.queue.clone())]
+            }
             Request::PairedTest { first, second } => {
                 let find = |v: &str| s.models.iter().find(|r| r.version_id == v).cloned();
                 match (find(first), find(second)) {

@@ -2,7 +2,7 @@
 //! Cancel, and the live view of a run (losses, learning rate, progress with ETA, device), ending
 //! with the test metrics beside the baselines and a link to the new model.
 
-use atb_protocol::desktop::{RunSnapshot, RunUpdate, TrainRequest};
+use atb_protocol::desktop::{QueueSnapshot, RunSnapshot, RunUpdate, TrainRequest};
 use atb_protocol::registry::ModelRow;
 use atb_protocol::spec::{FieldProblem, TrainSpec, TreeBudget, TreeOverrides};
 use atb_protocol::training::{Evaluation, StopReason, TrainingEvent};
@@ -15,6 +15,7 @@ use crate::backend::{Request, RequestKind};
 use crate::data_screen::SeriesForm;
 use crate::widgets::{
     ERROR_RED, GOOD_GREEN, choice, duration, envelope, labelled_edit, metrics_table, num, problem,
+    verdict_color,
 };
 
 /// The batch-loss line is drawn from at most twice this many points (about one per pixel column).
@@ -127,6 +128,19 @@ fn parse_optional<T: std::str::FromStr>(
     } else {
         parse(text, field, what, problems)
     }
+}
+
+/// "tcn lightweight, seed 42, BTCUSDT 1h from sample": what a queued run is.
+fn describe(r: &TrainRequest) -> String {
+    format!(
+        "{} {}, seed {}, {} {} from {}",
+        r.spec.architecture,
+        r.spec.variant,
+        r.spec.seed,
+        r.series.symbol,
+        r.series.timeframe,
+        r.series.source
+    )
 }
 
 /// A field read only when `read` (a network's option): otherwise its default, unjudged.
@@ -618,6 +632,8 @@ pub struct TrainScreen {
     /// Updates that arrived before the snapshot of their run (the channel and the answer travel
     /// separately, so either may come first); applied after it.
     pending: Vec<RunUpdate>,
+    /// The run queue, as last read from the shell.
+    pub queue: QueueSnapshot,
 }
 
 impl TrainScreen {
@@ -665,12 +681,180 @@ impl TrainScreen {
         self.starting || self.run.as_ref().is_some_and(|r| r.active)
     }
 
+    /// The queue as the shell holds it: follow its running run live (attach when it is not the
+    /// one shown), and refresh the model list when a queued run has finished.
+    pub fn queue_arrived(&mut self, q: QueueSnapshot, out: &mut Outbox) {
+        if let Some((_, run_id)) = &q.running
+            && !self.starting
+            && self.run.as_ref().is_none_or(|r| r.run_id != *run_id)
+        {
+            out.send(Request::AttachRun);
+        }
+        if q.finished.len() != self.queue.finished.len() {
+            out.send(Request::ListModels);
+        }
+        self.queue = q;
+    }
+
+    /// Adds runs to the queue.
+    fn enqueue(&mut self, requests: Vec<TrainRequest>, out: &mut Outbox) {
+        out.send(Request::Enqueue { requests });
+    }
+
+    fn queue_buttons(&mut self, ui: &mut Ui, out: &mut Outbox, request: Option<&TrainRequest>) {
+        ui.horizontal(|ui| {
+            let ok = request.is_some();
+            let add = ui
+                .add_enabled(ok, egui::Button::new("Add to queue"))
+                .on_hover_text("Queued runs train one after another, unattended");
+            if add.clicked()
+                && let Some(r) = request
+            {
+                self.enqueue(vec![r.clone()], out);
+            }
+            let architecture = self.form.architecture;
+            let variants = ui.add_enabled(
+                ok,
+                egui::Button::new(format!("Queue all 3 variants of {architecture}")),
+            );
+            if variants.clicked()
+                && let Some(r) = request
+            {
+                let runs = Variant::ALL
+                    .iter()
+                    .map(|&variant| {
+                        let mut r = r.clone();
+                        r.spec.variant = variant;
+                        r
+                    })
+                    .collect();
+                self.enqueue(runs, out);
+            }
+            let seeds = ui.add_enabled(ok, egui::Button::new("Queue 3 seeds"));
+            if seeds.clicked()
+                && let Some(r) = request
+            {
+                let runs = (0..3)
+                    .map(|k| {
+                        let mut r = r.clone();
+                        r.spec.seed = r.spec.seed.wrapping_add(k);
+                        r
+                    })
+                    .collect();
+                self.enqueue(runs, out);
+            }
+        });
+    }
+
+    fn queue_view(&mut self, ui: &mut Ui, out: &mut Outbox) {
+        let q = &self.queue;
+        if !q.busy() && q.finished.is_empty() {
+            return;
+        }
+        ui.strong(format!(
+            "Queue: {} waiting{}, {} finished",
+            q.pending.len(),
+            if q.running.is_some() {
+                ", 1 training"
+            } else {
+                ""
+            },
+            q.finished.len()
+        ));
+        if let Some((run, _)) = &q.running {
+            ui.label(format!(
+                "#{} training now: {}",
+                run.queue_id,
+                describe(&run.request)
+            ));
+        }
+        let mut action = None;
+        for (i, run) in q.pending.iter().enumerate() {
+            ui.horizontal(|ui| {
+                ui.label(format!(
+                    "#{} waiting: {}",
+                    run.queue_id,
+                    describe(&run.request)
+                ));
+                if ui
+                    .add_enabled(
+                        i > 0,
+                        egui::Button::new(format!("Move #{} up", run.queue_id)),
+                    )
+                    .clicked()
+                {
+                    action = Some(Request::QueueShift {
+                        queue_id: run.queue_id,
+                        up: true,
+                    });
+                }
+                if ui
+                    .add_enabled(
+                        i + 1 < q.pending.len(),
+                        egui::Button::new(format!("Move #{} down", run.queue_id)),
+                    )
+                    .clicked()
+                {
+                    action = Some(Request::QueueShift {
+                        queue_id: run.queue_id,
+                        up: false,
+                    });
+                }
+                if ui.button(format!("Remove #{}", run.queue_id)).clicked() {
+                    action = Some(Request::QueueRemove {
+                        queue_id: run.queue_id,
+                    });
+                }
+            });
+        }
+        for run in q.finished.iter().rev() {
+            let (text, color) = match &run.outcome {
+                RunUpdate::Registered { row } => {
+                    let verdict = row
+                        .verdict_vs_persistence
+                        .as_ref()
+                        .map_or_else(|| "verdict not computed".to_string(), |v| v.text.clone());
+                    (
+                        format!("registered {}: {verdict}", row.version_id),
+                        row.verdict_vs_persistence
+                            .as_ref()
+                            .map_or(ui.visuals().text_color(), |v| verdict_color(v.kind)),
+                    )
+                }
+                RunUpdate::NotRegistered { reason } => (
+                    format!("not registered: {reason}"),
+                    ui.visuals().text_color(),
+                ),
+                RunUpdate::Failed { message } => (format!("failed: {message}"), ERROR_RED),
+                other => (format!("{other:?}"), ui.visuals().text_color()),
+            };
+            ui.label(
+                RichText::new(format!(
+                    "#{} {}: {text}",
+                    run.queue_id,
+                    describe(&run.request)
+                ))
+                .color(color),
+            );
+        }
+        if let Some(a) = action {
+            out.send(a);
+        }
+    }
+
     /// Draws the screen; returns a version to open when its link was clicked.
     pub fn show(&mut self, ui: &mut Ui, out: &mut Outbox) -> Option<String> {
         ui.heading("Train a model");
         let request = self.form.request();
         let problems = request.as_ref().err().cloned().unwrap_or_default();
         ui.add_enabled_ui(!self.running(), |ui| self.form.show(ui, &problems));
+        // Ctrl+Enter trains, Esc cancels the run shown (the buttons' own conditions apply).
+        let (train_key, cancel_key) = ui.input_mut(|i| {
+            (
+                i.consume_key(egui::Modifiers::COMMAND, egui::Key::Enter),
+                i.consume_key(egui::Modifiers::NONE, egui::Key::Escape),
+            )
+        });
         ui.horizontal(|ui| {
             let why = problems
                 .first()
@@ -683,7 +867,7 @@ impl TrainScreen {
                 Some(w) => train.on_disabled_hover_text(w),
                 None => train,
             };
-            if train.clicked()
+            if (train.clicked() || (train_key && request.is_ok() && !self.running()))
                 && let Ok(r) = &request
             {
                 self.starting = true;
@@ -700,7 +884,8 @@ impl TrainScreen {
                 shown.is_some() && !self.cancel_requested,
                 egui::Button::new("Cancel"),
             );
-            if let (true, Some(run_id)) = (cancel.clicked(), shown) {
+            let cancel_now = cancel.clicked() || (cancel_key && !self.cancel_requested);
+            if let (true, Some(run_id)) = (cancel_now, shown) {
                 self.cancel_requested = true;
                 out.send(Request::CancelRun { run_id });
             }
@@ -708,6 +893,8 @@ impl TrainScreen {
                 ui.label(RichText::new(format!("Train is disabled: {w}")).color(ERROR_RED));
             }
         });
+        self.queue_buttons(ui, out, request.as_ref().ok());
+        self.queue_view(ui, out);
         ui.separator();
         let run = self.run.as_ref()?;
         show_run(ui, run)

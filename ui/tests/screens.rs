@@ -403,3 +403,47 @@ fn the_registry_screen_checks_recovers_and_validates_with_a_progress_list() {
     h.get_by_label("2 of 2 pairs ok");
     assert!(fake.sent().iter().any(|r| matches!(r, Request::Validate)));
 }
+
+#[test]
+fn runs_are_queued_reordered_and_removed_and_keys_train_and_cancel() {
+    let fake = FakeBackend::with_sample_models();
+    let mut h = harness(&fake);
+    h.run();
+    h.get_by_role_and_label(Role::Button, "Queue all 3 variants of cnn_lstm")
+        .click();
+    h.run();
+    h.get_by_label_contains("Queue: 3 waiting");
+    let variants: Vec<String> = fake
+        .state()
+        .queue
+        .pending
+        .iter()
+        .map(|q| q.request.spec.variant.to_string())
+        .collect();
+    assert_eq!(variants, ["lightweight", "default", "deep"]);
+    h.get_by_role_and_label(Role::Button, "Move #3 up").click();
+    h.run();
+    h.get_by_role_and_label(Role::Button, "Remove #1").click();
+    h.run();
+    let order: Vec<u64> = fake
+        .state()
+        .queue
+        .pending
+        .iter()
+        .map(|q| q.queue_id)
+        .collect();
+    assert_eq!(order, [3, 2]);
+    h.get_by_label_contains("Queue: 2 waiting");
+
+    // Ctrl+Enter trains the form; Esc cancels the run shown.
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::Enter);
+    h.run();
+    assert!(fake.sent().iter().any(|r| matches!(r, Request::Train(_))));
+    h.key_press(egui::Key::Escape);
+    h.run();
+    assert!(
+        fake.sent()
+            .iter()
+            .any(|r| matches!(r, Request::CancelRun { .. }))
+    );
+}

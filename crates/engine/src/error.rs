@@ -137,6 +137,9 @@ pub enum Error {
     #[error("no validation is running")]
     NoValidation,
 
+    #[error("queued run {0} is not waiting (it started, ended or was removed)")]
+    NotQueued(u64),
+
     #[error(
         "run {0} is still training; cancel it or wait for it to finish before starting another"
     )]
@@ -195,7 +198,9 @@ impl Error {
             },
             Self::Cancelled => ErrorKind::Cancelled,
             Self::RunInProgress(_) | Self::RegistrationDeferred { .. } => ErrorKind::Busy,
-            Self::RunNotInProgress(_) | Self::NoValidation => ErrorKind::NotFound,
+            Self::RunNotInProgress(_) | Self::NoValidation | Self::NotQueued(_) => {
+                ErrorKind::NotFound
+            }
             Self::ValidationInProgress => ErrorKind::Busy,
             Self::Io { .. }
             | Self::NoHome

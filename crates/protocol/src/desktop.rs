@@ -265,6 +265,40 @@ pub struct PairedComparison {
     pub verdict: crate::verdict::Verdict,
 }
 
+/// A training request waiting in the run queue.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QueuedRun {
+    pub queue_id: u64,
+    pub request: TrainRequest,
+}
+
+/// A queued run that has ended, with its final update (`Registered` carries the new version
+/// and its verdicts; `NotRegistered` and `Failed` say why not).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FinishedRun {
+    pub queue_id: u64,
+    pub request: TrainRequest,
+    pub outcome: RunUpdate,
+}
+
+/// The run queue as the shell holds it (it outlives the page).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct QueueSnapshot {
+    /// Waiting, in the order they will run.
+    pub pending: Vec<QueuedRun>,
+    /// The queued run training now, with its run id (what `AttachRun` follows).
+    pub running: Option<(QueuedRun, u64)>,
+    /// Ended, oldest first.
+    pub finished: Vec<FinishedRun>,
+}
+
+impl QueueSnapshot {
+    /// Whether anything is waiting or running.
+    pub fn busy(&self) -> bool {
+        !self.pending.is_empty() || self.running.is_some()
+    }
+}
+
 /// What one click on Export ONNX did.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExportOutcome {

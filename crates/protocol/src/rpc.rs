@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::desktop::{
     AppInfo, AttentionMap, CandleChart, DataOverview, ExportOutcome, Forecast, ModelDetail,
-    PairedComparison, RunSnapshot, RunUpdate, SeriesRequest, TestPredictions, TrainRequest,
+    PairedComparison, QueueSnapshot, RunSnapshot, RunUpdate, SeriesRequest, TestPredictions,
+    TrainRequest,
 };
 use crate::registry::{ModelRow, RegistryCheck};
 use crate::training::PairResult;
@@ -82,6 +83,21 @@ pub enum Request {
         first: String,
         second: String,
     },
+    /// Add training runs to the end of the queue; they run one after another, unattended.
+    Enqueue {
+        requests: Vec<TrainRequest>,
+    },
+    /// The queue as it stands.
+    QueueState,
+    /// Move a waiting run one place earlier (`up`) or later.
+    QueueShift {
+        queue_id: u64,
+        up: bool,
+    },
+    /// Take a waiting run out of the queue.
+    QueueRemove {
+        queue_id: u64,
+    },
 }
 
 /// Which request, without its arguments: what screens key their busy flags on.
@@ -109,11 +125,15 @@ pub enum RequestKind {
     Validate,
     CancelValidation,
     PairedTest,
+    Enqueue,
+    QueueState,
+    QueueShift,
+    QueueRemove,
 }
 
 impl RequestKind {
     /// Every kind, for tests that must cover them all.
-    pub const ALL: [RequestKind; 21] = [
+    pub const ALL: [RequestKind; 25] = [
         Self::AppInfo,
         Self::DataOverview,
         Self::Candles,
@@ -135,6 +155,10 @@ impl RequestKind {
         Self::Validate,
         Self::CancelValidation,
         Self::PairedTest,
+        Self::Enqueue,
+        Self::QueueState,
+        Self::QueueShift,
+        Self::QueueRemove,
     ];
 
     /// What the request does, for messages: "Fetch failed: ...".
@@ -161,6 +185,10 @@ impl RequestKind {
             Self::Validate => "Validation",
             Self::CancelValidation => "Cancel validation",
             Self::PairedTest => "Paired test",
+            Self::Enqueue => "Queue",
+            Self::QueueState => "Reading the queue",
+            Self::QueueShift => "Reorder the queue",
+            Self::QueueRemove => "Remove from the queue",
         }
     }
 }
@@ -189,6 +217,10 @@ impl Request {
             Self::Validate => RequestKind::Validate,
             Self::CancelValidation => RequestKind::CancelValidation,
             Self::PairedTest { .. } => RequestKind::PairedTest,
+            Self::Enqueue { .. } => RequestKind::Enqueue,
+            Self::QueueState => RequestKind::QueueState,
+            Self::QueueShift { .. } => RequestKind::QueueShift,
+            Self::QueueRemove { .. } => RequestKind::QueueRemove,
         }
     }
 }
@@ -231,6 +263,7 @@ pub enum Reply {
     /// The validation will stop after its current step.
     ValidationCancelRequested,
     Paired(PairedComparison),
+    Queue(QueueSnapshot),
 }
 
 /// What kind of failure, so that a UI can act on it (refresh a list, offer a retry) without

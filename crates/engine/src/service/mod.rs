@@ -16,6 +16,7 @@ pub mod bench;
 pub mod data;
 pub mod models;
 pub mod predict;
+pub mod queue;
 pub mod runs;
 pub mod train;
 pub mod validate;

@@ -46,6 +46,8 @@ pub struct Shell {
     pub validation: Arc<Mutex<Option<CancelToken>>>,
     /// Training runs waiting their turn; it outlives the page.
     pub queue: Arc<RunQueue>,
+    /// The benchmark in progress, if any (one at a time): what Cancel stops.
+    pub bench: Arc<Mutex<Option<CancelToken>>>,
 }
 
 impl Shell {
@@ -57,6 +59,7 @@ impl Shell {
             dialogs,
             validation: Arc::default(),
             queue: Arc::default(),
+            bench: Arc::default(),
         }
     }
 }
@@ -234,6 +237,41 @@ fn answer(shell: &Shell, request: Request, stream: Arc<dyn Stream>) -> Result<Re
         Request::QueueState => Reply::Queue(shell.queue.snapshot()),
         Request::QueueShift { queue_id, up } => Reply::Queue(shell.queue.shift(queue_id, up)?),
         Request::QueueRemove { queue_id } => Reply::Queue(shell.queue.remove(queue_id)?),
+        Request::Bench(spec) => {
+            refuse_files(&spec.series)?;
+            if let Some(id) = shell.runs.active_run() {
+                return Err(Error::RunInProgress(id));
+            }
+            let cancel = {
+                let mut slot = lock(&shell.bench);
+                if slot.is_some() {
+                    return Err(Error::BenchInProgress);
+                }
+                let token = CancelToken::new();
+                *slot = Some(token.clone());
+                token
+            };
+            let result = service::bench::bench_spec(
+                settings,
+                &spec,
+                &mut |u| {
+                    stream.send(Reply::BenchProgress(u));
+                },
+                &cancel,
+            );
+            *lock(&shell.bench) = None;
+            Reply::Benched(Box::new(result?))
+        }
+        Request::CancelBench => match lock(&shell.bench).as_ref() {
+            Some(token) => {
+                token.cancel();
+                Reply::BenchCancelRequested
+            }
+            None => return Err(Error::NoBench),
+        },
+        Request::LastBench => {
+            Reply::LastBench(service::bench::last_report(settings)?.map(Box::new))
+        }
         Request::PairedTest { first, second } => Reply::Paired(service::block_on(
             service::models::paired(settings, &first, &second),
         )?),

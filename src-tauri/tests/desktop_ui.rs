@@ -394,3 +394,46 @@ fn three_queued_runs_train_unattended_and_register_in_order() {
         h.get_by_label_contains(&format!("registered {v}:"));
     }
 }
+
+#[test]
+fn bench_two_small_models_and_a_guide_claim_becomes_measured() {
+    let home = tempfile::tempdir().unwrap();
+    let settings = Settings::resolve(home.path().join("atb"), None).unwrap();
+    let shell = Shell::new(settings, Arc::new(SaveTo(home.path().join("unused.onnx"))));
+    let app = AtbApp::new(Box::new(ShellBackend {
+        shell,
+        inbox: Inbox::default(),
+    }));
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(1400.0, 2400.0))
+        .build_ui_state(|ui, app: &mut AtbApp| app.ui(ui), app);
+    wait_until(&mut h, "the app info", |a| a.state.info.is_some());
+    h.state_mut().state.screen = Screen::Guide;
+    settle(&mut h);
+    h.get_by_label("Fastest training: not measured yet");
+    h.get_by_role_and_label(Role::Button, "Measure now: Fastest training")
+        .click();
+    settle(&mut h);
+    assert_eq!(h.state().state.screen, Screen::Bench);
+    set_text(&mut h, "Epochs", "1");
+    set_text(&mut h, "Last days of the sample", "40");
+    h.get_by_role_and_label(Role::Button, "Run benchmark")
+        .click();
+    wait_until(&mut h, "the benchmark", |a| {
+        a.state.bench.report.is_some() && !a.state.bench.running
+    });
+    let report = h.state().state.bench.report.clone().unwrap();
+    let models: Vec<Architecture> = report.results.iter().map(|r| r.architecture).collect();
+    assert_eq!(models, [Architecture::CnnLstm, Architecture::Gbdt]);
+    assert!(h.query_all_by_label("gbdt default").next().is_some());
+    wait_until(&mut h, "the benchmarked models in the list", |a| {
+        a.state.models.rows.len() == 2
+    });
+    h.state_mut().state.screen = Screen::Guide;
+    settle(&mut h);
+    assert!(
+        h.query_by_label("Fastest training: not measured yet")
+            .is_none()
+    );
+    h.get_by_label_contains("Inference latency measured by the last benchmark");
+}

@@ -621,6 +621,35 @@ fn every_request_kind_answers_or_fails_with_its_kind() {
         );
     }
 
+    // A benchmark of the tree model, kept as the last report.
+    assert_eq!(f.ok(Request::LastBench), Reply::LastBench(None));
+    f.fails(Request::CancelBench, ErrorKind::NotFound);
+    let spec = atb_protocol::bench::BenchSpec {
+        architectures: vec![Architecture::Gbdt],
+        variants: vec![Variant::Lightweight],
+        series: sample(40),
+        sequence_length: 24,
+        ..Default::default()
+    };
+    let (answer, progress) = f.call(Request::Bench(spec));
+    let Ok(Reply::Benched(report)) = answer else {
+        panic!("{answer:?}")
+    };
+    assert_eq!(report.results.len(), 1);
+    assert!(progress.0.lock().unwrap().iter().any(|r| matches!(
+        r,
+        Reply::BenchProgress(atb_protocol::bench::BenchUpdate::Measured(_))
+    )));
+    let Reply::LastBench(Some(kept)) = f.ok(Request::LastBench) else {
+        panic!()
+    };
+    // The same report (serde_json reads floats to within a unit in the last place).
+    assert_eq!(kept.created_at, report.created_at);
+    assert_eq!(
+        kept.results[0].runs[0].version_id,
+        report.results[0].runs[0].version_id
+    );
+
     let missing: Vec<_> = RequestKind::ALL
         .iter()
         .filter(|k| !f.seen.contains(k))

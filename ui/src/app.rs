@@ -5,6 +5,7 @@ use atb_protocol::desktop::AppInfo;
 use egui::{RichText, Ui};
 
 use crate::backend::{Backend, ErrorKind, Failure, Reply, Request, RequestKind};
+use crate::bench_screen::BenchScreen;
 use crate::data_screen::DataScreen;
 use crate::detail_screen::DetailScreen;
 use crate::models_screen::ModelsScreen;
@@ -20,6 +21,7 @@ pub enum Screen {
     Detail,
     Guide,
     Registry,
+    Bench,
 }
 
 /// Requests a frame wants sent; the app sends them after drawing.
@@ -43,6 +45,7 @@ pub struct UiState {
     pub models: ModelsScreen,
     pub detail: DetailScreen,
     pub registry: RegistryScreen,
+    pub bench: BenchScreen,
 }
 
 pub struct AtbApp {
@@ -69,6 +72,7 @@ impl AtbApp {
                 models: ModelsScreen::default(),
                 detail: DetailScreen::default(),
                 registry: RegistryScreen::default(),
+                bench: BenchScreen::default(),
             },
             started: false,
             queue_polled: f64::NEG_INFINITY,
@@ -86,6 +90,7 @@ impl AtbApp {
                 Request::ListModels,
                 Request::AttachRun,
                 Request::QueueState,
+                Request::LastBench,
             ] {
                 out.send(r);
             }
@@ -182,6 +187,23 @@ impl UiState {
             Reply::ValidationCancelRequested => self.registry.cancel_requested = true,
             Reply::Paired(p) => self.models.paired_arrived(p),
             Reply::Queue(q) => self.train.queue_arrived(q, out),
+            Reply::BenchProgress(u) => {
+                if let atb_protocol::bench::BenchUpdate::Measured(_) = &u {
+                    // A benchmarked model was registered.
+                    out.send(Request::ListModels);
+                }
+                self.bench.update(u);
+            }
+            Reply::Benched(report) => {
+                self.bench.finished(*report);
+                out.send(Request::ListModels);
+            }
+            Reply::BenchCancelRequested => self.bench.cancel_requested = true,
+            Reply::LastBench(report) => {
+                if self.bench.report.is_none() {
+                    self.bench.report = report.map(|r| *r);
+                }
+            }
             Reply::Deleted(version) => {
                 self.models.forget(&version);
                 if self.detail.version.as_deref() == Some(&version) {
@@ -200,6 +222,14 @@ impl UiState {
         self.train.request_failed(request);
         self.detail.request_failed(request);
         self.registry.request_failed(request);
+        self.bench.request_failed(request);
+        if request == RequestKind::Bench && error.kind == ErrorKind::Cancelled {
+            self.bench.note = Some(
+                "Benchmark cancelled; the runs that finished stay registered under the tag bench."
+                    .into(),
+            );
+            return;
+        }
         if request == RequestKind::PairedTest {
             self.models.pairing = false;
         }
@@ -236,6 +266,7 @@ impl UiState {
                     (Screen::Models, "Models"),
                     (Screen::Detail, "Model detail"),
                     (Screen::Guide, "Guide"),
+                    (Screen::Bench, "Benchmark"),
                     (Screen::Registry, "Registry"),
                 ] {
                     if ui.selectable_label(self.screen == screen, name).clicked() {
@@ -275,7 +306,15 @@ impl UiState {
                         }
                     }
                     Screen::Detail => self.detail.show(ui, out),
-                    Screen::Guide => crate::guide::show(ui, &self.models.rows),
+                    Screen::Guide => {
+                        if let Some(pairs) =
+                            crate::guide::show(ui, &self.models.rows, self.bench.report.as_ref())
+                        {
+                            self.bench.choose(&pairs);
+                            self.screen = Screen::Bench;
+                        }
+                    }
+                    Screen::Bench => self.bench.show(ui, out),
                     Screen::Registry => self.registry.show(ui, out),
                 });
         });

@@ -6,6 +6,7 @@ use std::cell::{RefCell, RefMut};
 use std::collections::VecDeque;
 use std::rc::Rc;
 
+use atb_protocol::bench::{BenchReport, BenchUpdate};
 use atb_protocol::desktop::{
     AppInfo, AttentionMap, CandleChart, DataOverview, ExportOutcome, Forecast, ModelDetail,
     PairedComparison, QueueSnapshot, QueuedRun, RunSnapshot, RunUpdate, TestPredictions,
@@ -49,6 +50,8 @@ pub struct FakeState {
     /// The run queue: nothing in it ever starts here.
     pub queue: QueueSnapshot,
     pub next_queue_id: u64,
+    /// The last benchmark report kept (what `LastBench` answers).
+    pub last_bench: Option<BenchReport>,
 }
 
 #[derive(Clone, Default)]
@@ -308,6 +311,32 @@ impl FakeBackend {
                 s.queue.pending.retain(|q| q.queue_id != *queue_id);
                 replies![Reply::Queue(s.queue.clone())]
             }
+            Request::Bench(spec) => {
+                // A real report measured on the CI machine, cut to the models asked for.
+                let mut report = sample_bench();
+                report
+                    .results
+                    .retain(|r| spec.architectures.contains(&r.architecture));
+                let total = report.results.len();
+                let mut out: Vec<Received> = Vec::new();
+                for (i, r) in report.results.iter().enumerate() {
+                    out.push(Ok(Reply::BenchProgress(BenchUpdate::Started {
+                        architecture: r.architecture,
+                        variant: r.variant,
+                        seed: 42,
+                        index: i + 1,
+                        total,
+                    })));
+                    out.push(Ok(Reply::BenchProgress(BenchUpdate::Measured(Box::new(
+                        r.clone(),
+                    )))));
+                }
+                s.last_bench = Some(report.clone());
+                out.push(Ok(Reply::Benched(Box::new(report))));
+                out
+            }
+            Request::CancelBench => replies![Reply::BenchCancelRequested],
+            Request::LastBench => replies![Reply::LastBench(s.last_bench.clone().map(Box::new))],
             Request::PairedTest { first, second } => {
                 let find = |v: &str| s.models.iter().find(|r| r.version_id == v).cloned();
                 match (find(first), find(second)) {
@@ -369,6 +398,13 @@ impl Backend for FakeBackend {
     fn poll(&mut self) -> Vec<Received> {
         self.state().inbox.drain(..).collect()
     }
+}
+
+/// The benchmark report measured for docs/benchmarks.md (six default models, 90 days of the
+/// sample, this project's CI machine).
+pub fn sample_bench() -> BenchReport {
+    serde_json::from_str(include_str!("../../docs/bench-cpu-gbdt.json"))
+        .unwrap_or_else(|e| panic!("docs/bench-cpu-gbdt.json is not a report: {e}"))
 }
 
 /// A registry row whose test MAE is `mae` (persistence: 800).

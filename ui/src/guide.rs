@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use atb_protocol::bench::BenchReport;
 use atb_protocol::registry::ModelRow;
 use atb_protocol::vocab::{Architecture, Variant};
 use egui::{RichText, Ui};
@@ -59,8 +60,8 @@ pub enum Verdict {
     Supported(String),
     /// Contradicted; the numbers that refute it.
     Contradicted(String),
-    /// Not measured yet; what to train to find out.
-    Unmeasured(String),
+    /// Not measured yet; what to train to find out, and the pairs that would measure it.
+    Unmeasured(String, Vec<(Architecture, Variant)>),
 }
 
 pub struct Claim {
@@ -74,14 +75,17 @@ fn get(m: &Measured, arch: Architecture, variant: Variant) -> Option<&GroupStats
 }
 
 fn need(pairs: &[(Architecture, Variant)]) -> Verdict {
-    Verdict::Unmeasured(format!(
-        "train {} to measure this",
-        pairs
-            .iter()
-            .map(|(a, v)| format!("{a} {v}"))
-            .collect::<Vec<_>>()
-            .join(" and ")
-    ))
+    Verdict::Unmeasured(
+        format!(
+            "train {} to measure this",
+            pairs
+                .iter()
+                .map(|(a, v)| format!("{a} {v}"))
+                .collect::<Vec<_>>()
+                .join(" and ")
+        ),
+        pairs.to_vec(),
+    )
 }
 
 fn describe(arch: Architecture, variant: Variant, s: &GroupStats) -> String {
@@ -244,7 +248,10 @@ pub fn claims(m: &Measured) -> Vec<Claim> {
         .filter_map(|((a, v), s)| s.directional_accuracy.map(|d| (format!("{a} {v}"), d)))
         .collect();
     let verdict = if das.is_empty() {
-        Verdict::Unmeasured("train any model to measure this".into())
+        Verdict::Unmeasured(
+            "train any model to measure this".into(),
+            vec![(Architecture::CnnLstm, Variant::Default)],
+        )
     } else {
         let (name, best) = das
             .iter()
@@ -317,6 +324,10 @@ fn tree_claims(m: &Measured) -> Vec<Claim> {
         }
         _ => Verdict::Unmeasured(
             "train gbdt default and at least one network to measure this".into(),
+            vec![
+                (Architecture::Gbdt, Variant::Default),
+                (Architecture::CnnLstm, Variant::Default),
+            ],
         ),
     };
     out.push(Claim {
@@ -342,6 +353,10 @@ fn tree_claims(m: &Measured) -> Vec<Claim> {
         }
         _ => Verdict::Unmeasured(
             "train gbdt default and at least one network to measure this".into(),
+            vec![
+                (Architecture::Gbdt, Variant::Default),
+                (Architecture::CnnLstm, Variant::Default),
+            ],
         ),
     };
     out.push(Claim {
@@ -352,7 +367,13 @@ fn tree_claims(m: &Measured) -> Vec<Claim> {
     out
 }
 
-pub fn show(ui: &mut Ui, rows: &[ModelRow]) {
+/// Draws the guide; returns the pairs to benchmark when a "Measure now" was pressed.
+pub fn show(
+    ui: &mut Ui,
+    rows: &[ModelRow],
+    bench: Option<&BenchReport>,
+) -> Option<Vec<(Architecture, Variant)>> {
+    let mut measure_now = None;
     ui.heading("Model selection guide");
     ui.label(
         "The original system's guide, judged by the models in this registry: each piece of advice \
@@ -392,9 +413,18 @@ pub fn show(ui: &mut Ui, rows: &[ModelRow]) {
                 ui.label(RichText::new(format!("{}: {}", c.when, c.advice)).strong());
                 ui.label(RichText::new(format!("Measured: {numbers}")).color(GOOD_GREEN));
             }
-            Verdict::Unmeasured(what) => {
+            Verdict::Unmeasured(what, pairs) => {
                 ui.label(RichText::new(format!("{}: not measured yet", c.when)).strong());
-                ui.label(format!("The original guide has advice here; {what}."));
+                ui.horizontal(|ui| {
+                    ui.label(format!("The original guide has advice here; {what}."));
+                    if ui
+                        .button(format!("Measure now: {}", c.when))
+                        .on_hover_text("Open the Benchmark screen with these models chosen")
+                        .clicked()
+                    {
+                        measure_now = Some(pairs.clone());
+                    }
+                });
             }
             Verdict::Contradicted(numbers) => withdrawn.push((c.when, numbers)),
         }
@@ -442,7 +472,48 @@ pub fn show(ui: &mut Ui, rows: &[ModelRow]) {
             ui.end_row();
         }
     });
-    ui.label("Inference latency is not stored with models; `atb bench` measures it (docs/benchmarks.md).");
+    latency_view(ui, bench);
+    measure_now
+}
+
+/// The speed advice's numbers: single-window latency from the last benchmark, or how to get it.
+fn latency_view(ui: &mut Ui, bench: Option<&BenchReport>) {
+    ui.separator();
+    let Some(r) = bench else {
+        ui.label(
+            "Inference latency is measured by the benchmark, not stored with models: run one on \
+             the Benchmark screen to see it here.",
+        );
+        return;
+    };
+    ui.strong(format!(
+        "Inference latency measured by the last benchmark ({}, {})",
+        r.device, r.created_at
+    ));
+    egui::Grid::new("guide_latency")
+        .striped(true)
+        .show(ui, |ui| {
+            for h in [
+                "model",
+                "p50 native",
+                "p50 ONNX Runtime",
+                "the original promised",
+            ] {
+                ui.strong(h);
+            }
+            ui.end_row();
+            for b in &r.results {
+                ui.label(format!("{} {}", b.architecture, b.variant));
+                ui.label(format!("{:.3} ms", b.latency_p50_ms));
+                ui.label(
+                    b.onnxruntime
+                        .as_ref()
+                        .map_or_else(|| "–".into(), |t| format!("{:.3} ms", t.latency_p50_ms)),
+                );
+                ui.label(atb_protocol::bench::promise(b.architecture));
+                ui.end_row();
+            }
+        });
 }
 
 #[cfg(test)]
@@ -492,7 +563,7 @@ mod tests {
         // Nobody trained attention_lstm deep.
         assert!(matches!(
             verdict(&cs, "Maximum accuracy"),
-            Verdict::Unmeasured(_)
+            Verdict::Unmeasured(..)
         ));
         // 50% direction is not 60%.
         assert!(matches!(
@@ -539,7 +610,7 @@ mod tests {
         let alone = measure(&rows[1..2]);
         assert!(matches!(
             verdict(&claims(&alone), "Is a network worth it?"),
-            Verdict::Unmeasured(_)
+            Verdict::Unmeasured(..)
         ));
     }
 

@@ -447,3 +447,37 @@ fn runs_are_queued_reordered_and_removed_and_keys_train_and_cancel() {
             .any(|r| matches!(r, Request::CancelRun { .. }))
     );
 }
+
+#[test]
+fn the_guide_sends_an_unmeasured_claim_to_the_benchmark_which_measures_it() {
+    let fake = FakeBackend::with_sample_models();
+    let mut h = harness(&fake);
+    h.run();
+    h.get_by_label("Guide").click();
+    h.run();
+    h.get_by_label("Fastest training: not measured yet");
+    h.get_by_role_and_label(Role::Button, "Measure now: Fastest training")
+        .click();
+    h.run();
+    assert_eq!(h.state().state.screen, Screen::Bench);
+    let chosen: Vec<Architecture> = h
+        .state()
+        .state
+        .bench
+        .architectures
+        .iter()
+        .copied()
+        .collect();
+    assert_eq!(chosen, [Architecture::CnnLstm, Architecture::Gbdt]);
+    h.get_by_role_and_label(Role::Button, "Run benchmark")
+        .click();
+    h.run();
+    h.get_by_label("gbdt default");
+    h.get_by_label("cnn_lstm default");
+    h.get_by_label_contains("10–100× faster training");
+    // The guide cites the measured latency now.
+    h.get_by_label("Guide").click();
+    h.run();
+    h.get_by_label_contains("Inference latency measured by the last benchmark");
+    assert!(fake.sent().iter().any(|r| matches!(r, Request::Bench(_))));
+}

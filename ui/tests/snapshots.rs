@@ -65,6 +65,10 @@ fn main_screens() {
     click(&mut h, Role::Button, "Guide");
     h.snapshot("guide");
 
+    click(&mut h, Role::Button, "Benchmark");
+    click(&mut h, Role::Button, "Run benchmark");
+    h.snapshot("benchmark");
+
     click(&mut h, Role::Button, "Registry");
     click(&mut h, Role::Button, "Check registry");
     click(&mut h, Role::Button, "Validate all");

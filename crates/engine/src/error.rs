@@ -140,6 +140,12 @@ pub enum Error {
     #[error("queued run {0} is not waiting (it started, ended or was removed)")]
     NotQueued(u64),
 
+    #[error("a benchmark is already running; wait for it or cancel it")]
+    BenchInProgress,
+
+    #[error("no benchmark is running")]
+    NoBench,
+
     #[error(
         "run {0} is still training; cancel it or wait for it to finish before starting another"
     )]
@@ -198,9 +204,10 @@ impl Error {
             },
             Self::Cancelled => ErrorKind::Cancelled,
             Self::RunInProgress(_) | Self::RegistrationDeferred { .. } => ErrorKind::Busy,
-            Self::RunNotInProgress(_) | Self::NoValidation | Self::NotQueued(_) => {
+            Self::RunNotInProgress(_) | Self::NoValidation | Self::NotQueued(_) | Self::NoBench => {
                 ErrorKind::NotFound
             }
+            Self::BenchInProgress => ErrorKind::Busy,
             Self::ValidationInProgress => ErrorKind::Busy,
             Self::Io { .. }
             | Self::NoHome

@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::desktop::SeriesRequest;
 use crate::vocab::{Architecture, CandleSource, Symbol, Timeframe, Variant};
 
 use crate::training::PairedTest;
@@ -147,4 +148,91 @@ pub struct BenchReport {
     pub created_at: String,
     pub results: Vec<BenchResult>,
     pub baselines: Vec<BaselineResult>,
+}
+
+/// What the original system's docs promised for an architecture (section 12 of the reference;
+/// LightGBM from its selection guide), shown beside the measured figures.
+pub fn promise(architecture: Architecture) -> &'static str {
+    match architecture {
+        Architecture::CnnLstm => "baseline; DA ~60%; ~50 ms",
+        Architecture::AttentionLstm => "RMSE −12%, MAE −15%; DA ~65%; 110% train time; ~70 ms",
+        Architecture::Tcn => "RMSE ±5%; DA ~62%; 3–5× faster training; ~30 ms",
+        Architecture::TcnAttention => "\"best of both\"",
+        Architecture::Lstm => "–",
+        Architecture::Gbdt => "10–100× faster training; good for direction",
+    }
+}
+
+/// What the desktop's Benchmark screen asks for: `atb bench`'s choices.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BenchSpec {
+    pub architectures: Vec<Architecture>,
+    pub variants: Vec<Variant>,
+    pub seeds: usize,
+    /// Epochs of every network (the tree model boosts its own budget).
+    pub epochs: usize,
+    pub series: SeriesRequest,
+    pub sequence_length: usize,
+}
+
+impl Default for BenchSpec {
+    /// `atb bench`'s defaults: every model, default variant, one seed, two epochs, on the last
+    /// 90 days of the bundled sample.
+    fn default() -> Self {
+        Self {
+            architectures: Architecture::ALL.to_vec(),
+            variants: vec![Variant::Default],
+            seeds: 1,
+            epochs: 2,
+            series: SeriesRequest {
+                days: Some(90),
+                ..SeriesRequest::default()
+            },
+            sequence_length: 120,
+        }
+    }
+}
+
+impl BenchSpec {
+    /// Why it cannot run, in form words (empty: it can).
+    pub fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.architectures.is_empty() || self.variants.is_empty() {
+            out.push("choose at least one model and one variant".into());
+        }
+        if !(1..=20).contains(&self.seeds) {
+            out.push(format!("seeds: {} is not between 1 and 20", self.seeds));
+        }
+        if !crate::spec::ranges::EPOCHS.contains(&self.epochs) {
+            out.push(format!(
+                "epochs: {} is not between 1 and 100000",
+                self.epochs
+            ));
+        }
+        out.extend(self.series.problems().into_iter().map(|p| p.to_string()));
+        out
+    }
+}
+
+/// Progress of a benchmark, streamed to the desktop.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "update", rename_all = "snake_case")]
+pub enum BenchUpdate {
+    /// Run `index` of `total` (1-based) starts.
+    Started {
+        architecture: Architecture,
+        variant: Variant,
+        seed: u64,
+        index: usize,
+        total: usize,
+    },
+    /// An epoch (a boosting round for trees) of the run in progress ended.
+    Epoch { epoch: usize, epochs: usize },
+    /// Exporting and timing the first seed's model.
+    Measuring {
+        architecture: Architecture,
+        variant: Variant,
+    },
+    /// A (type, variant) is done.
+    Measured(Box<BenchResult>),
 }

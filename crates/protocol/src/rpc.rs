@@ -5,6 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::bench::{BenchReport, BenchSpec, BenchUpdate};
 use crate::desktop::{
     AppInfo, AttentionMap, CandleChart, DataOverview, ExportOutcome, Forecast, ModelDetail,
     PairedComparison, QueueSnapshot, RunSnapshot, RunUpdate, SeriesRequest, TestPredictions,
@@ -98,6 +99,13 @@ pub enum Request {
     QueueRemove {
         queue_id: u64,
     },
+    /// Run `atb bench`'s engine; progress streams as [`Reply::BenchProgress`]; the report is
+    /// kept in `ATB_HOME/bench/latest.json`.
+    Bench(BenchSpec),
+    /// Stop the benchmark in progress after its current batch.
+    CancelBench,
+    /// The last benchmark report kept, if any.
+    LastBench,
 }
 
 /// Which request, without its arguments: what screens key their busy flags on.
@@ -129,11 +137,14 @@ pub enum RequestKind {
     QueueState,
     QueueShift,
     QueueRemove,
+    Bench,
+    CancelBench,
+    LastBench,
 }
 
 impl RequestKind {
     /// Every kind, for tests that must cover them all.
-    pub const ALL: [RequestKind; 25] = [
+    pub const ALL: [RequestKind; 28] = [
         Self::AppInfo,
         Self::DataOverview,
         Self::Candles,
@@ -159,6 +170,9 @@ impl RequestKind {
         Self::QueueState,
         Self::QueueShift,
         Self::QueueRemove,
+        Self::Bench,
+        Self::CancelBench,
+        Self::LastBench,
     ];
 
     /// What the request does, for messages: "Fetch failed: ...".
@@ -189,6 +203,9 @@ impl RequestKind {
             Self::QueueState => "Reading the queue",
             Self::QueueShift => "Reorder the queue",
             Self::QueueRemove => "Remove from the queue",
+            Self::Bench => "Benchmark",
+            Self::CancelBench => "Cancel benchmark",
+            Self::LastBench => "Reading the last benchmark",
         }
     }
 }
@@ -221,6 +238,9 @@ impl Request {
             Self::QueueState => RequestKind::QueueState,
             Self::QueueShift { .. } => RequestKind::QueueShift,
             Self::QueueRemove { .. } => RequestKind::QueueRemove,
+            Self::Bench(_) => RequestKind::Bench,
+            Self::CancelBench => RequestKind::CancelBench,
+            Self::LastBench => RequestKind::LastBench,
         }
     }
 }
@@ -264,6 +284,13 @@ pub enum Reply {
     ValidationCancelRequested,
     Paired(PairedComparison),
     Queue(QueueSnapshot),
+    /// Streamed while a benchmark runs.
+    BenchProgress(BenchUpdate),
+    /// The finished benchmark's report.
+    Benched(Box<BenchReport>),
+    BenchCancelRequested,
+    /// The last report kept (`None`: no benchmark was run on this `ATB_HOME`).
+    LastBench(Option<Box<BenchReport>>),
 }
 
 /// What kind of failure, so that a UI can act on it (refresh a list, offer a retry) without

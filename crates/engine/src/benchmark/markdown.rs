@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use atb_protocol::bench::{BenchReport, BenchResult, SeedTests};
+use atb_protocol::bench::{BenchReport, BenchResult, SeedTests, promise};
 use atb_protocol::verdict::{format_p, verdict_of};
 use atb_protocol::vocab::Architecture;
 
@@ -15,19 +15,6 @@ fn with_spread(mean: f64, std: Option<f64>, digits: usize) -> String {
     match std {
         Some(s) => format!("{mean:.digits$} ± {s:.digits$}"),
         None => format!("{mean:.digits$}"),
-    }
-}
-
-/// What the original's docs promised for an architecture (section 12 of the reference).
-fn promise(architecture: Architecture) -> &'static str {
-    match architecture {
-        Architecture::CnnLstm => "baseline; DA ~60%; ~50 ms",
-        Architecture::AttentionLstm => "RMSE −12%, MAE −15%; DA ~65%; 110% train time; ~70 ms",
-        Architecture::Tcn => "RMSE ±5%; DA ~62%; 3–5× faster training; ~30 ms",
-        Architecture::TcnAttention => "\"best of both\"",
-        Architecture::Lstm => "–",
-        // The original's selection guide (LightGBM was never wired into its CLI).
-        Architecture::Gbdt => "10–100× faster training; good for direction",
     }
 }
 

@@ -3,8 +3,11 @@
 
 use std::path::Path;
 
-use atb_protocol::bench::BenchReport;
+use atb_protocol::bench::{BenchReport, BenchSpec, BenchUpdate};
+use atb_protocol::spec::TrainSpec;
+use atb_protocol::training::TrainingEvent;
 
+use crate::benchmark::inference::TimingPlan;
 use crate::benchmark::markdown::markdown;
 use crate::benchmark::{BenchProgress, BenchRequest, run_benchmark};
 use crate::error::Result;
@@ -26,7 +29,99 @@ pub fn bench(
 ) -> Result<BenchReport> {
     request.validate()?;
     use_home_kernel_cache(settings);
-    run_benchmark(settings, series, request, on_progress, cancel)
+    let report = run_benchmark(settings, series, request, on_progress, cancel)?;
+    // Kept for the desktop's Benchmark screen and guide, whichever door ran it.
+    let kept = last_report_path(settings);
+    if let Some(dir) = kept.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| crate::error::Error::io(dir, e))?;
+    }
+    write_report_json(&report, &kept)?;
+    Ok(report)
+}
+
+/// Where the last benchmark's report is kept: `ATB_HOME/bench/latest.json`.
+pub fn last_report_path(settings: &Settings) -> std::path::PathBuf {
+    settings.home.join("bench").join("latest.json")
+}
+
+/// The last benchmark's report, if one was kept; a damaged file is an error naming it.
+pub fn last_report(settings: &Settings) -> Result<Option<BenchReport>> {
+    let path = last_report_path(settings);
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(crate::error::Error::io(&path, e)),
+    };
+    serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+        crate::error::Error::InvalidData(format!(
+            "{} is not a benchmark report ({e}); run the benchmark again to replace it",
+            path.display()
+        ))
+    })
+}
+
+/// The desktop's benchmark: `spec`'s candles loaded, every (type, variant) and seed trained,
+/// exported and timed as `atb bench` does, each step reported to `on_update`.
+pub fn bench_spec(
+    settings: &Settings,
+    spec: &BenchSpec,
+    on_update: &mut dyn FnMut(BenchUpdate),
+    cancel: &CancelToken,
+) -> Result<BenchReport> {
+    if let Some(problem) = spec.problems().into_iter().next() {
+        return Err(crate::error::Error::InvalidRequest(problem));
+    }
+    let request = BenchRequest {
+        models: spec.architectures.clone(),
+        variants: spec.variants.clone(),
+        epochs: spec.epochs,
+        seeds: spec.seeds,
+        params: TrainSpec {
+            sequence_length: spec.sequence_length,
+            // Every network runs the epochs asked for: a benchmark compares equal budgets.
+            patience: spec.epochs.max(1),
+            lr_patience: spec.epochs.max(1),
+            ..TrainSpec::default()
+        },
+        timing: TimingPlan::default(),
+    };
+    request.validate()?;
+    let series = super::block_on(super::data::load_series(
+        settings,
+        &spec.series,
+        &mut |_| {},
+    ))?;
+    let mut forward = |p: BenchProgress| {
+        let update = match p {
+            BenchProgress::RunStarted {
+                architecture,
+                variant,
+                seed,
+                index,
+                total,
+            } => BenchUpdate::Started {
+                architecture,
+                variant,
+                seed,
+                index,
+                total,
+            },
+            BenchProgress::Training(TrainingEvent::EpochEnd { epoch, epochs, .. }) => {
+                BenchUpdate::Epoch { epoch, epochs }
+            }
+            BenchProgress::Training(_) => return,
+            BenchProgress::Measuring {
+                architecture,
+                variant,
+            } => BenchUpdate::Measuring {
+                architecture,
+                variant,
+            },
+            BenchProgress::Measured(r) => BenchUpdate::Measured(r),
+        };
+        on_update(update);
+    };
+    bench(settings, &series, &request, &mut forward, cancel)
 }
 
 /// The report's comparison tables in markdown.

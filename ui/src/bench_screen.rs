@@ -1,0 +1,379 @@
+//! Benchmark screen: `atb bench` by pointing and clicking. Choose architectures, variants,
+//! seeds, epochs and the series; run it with progress per model and Cancel; read the measured
+//! comparison (training time, latency natively and in ONNX Runtime, accuracy with verdicts, the
+//! original's promises beside them) with a time-against-skill scatter and latency bars. The last
+//! report is kept by the shell and feeds the guide.
+
+use std::collections::BTreeSet;
+
+use atb_protocol::bench::{BenchReport, BenchSpec, BenchUpdate};
+use atb_protocol::verdict::{VerdictKind, verdict_of};
+use atb_protocol::vocab::{Architecture, Variant};
+use egui::{RichText, Ui};
+use egui_plot::{Bar, BarChart, Legend, Plot, Points};
+
+use crate::app::Outbox;
+use crate::backend::{Request, RequestKind};
+use crate::widgets::{ERROR_RED, GOOD_GREEN, duration, labelled_edit, num, verdict_color};
+
+pub struct BenchScreen {
+    pub architectures: BTreeSet<Architecture>,
+    pub variants: BTreeSet<Variant>,
+    pub seeds: String,
+    pub epochs: String,
+    pub days: String,
+    pub running: bool,
+    pub cancel_requested: bool,
+    /// The latest progress line, and (index, total) of runs.
+    pub progress: Option<(String, usize, usize)>,
+    /// Seconds of egui's clock when the benchmark started (for elapsed time and ETA).
+    pub started_at: Option<f64>,
+    /// The last finished report (this session's, or the one the shell kept).
+    pub report: Option<BenchReport>,
+    pub note: Option<String>,
+}
+
+impl Default for BenchScreen {
+    fn default() -> Self {
+        let spec = BenchSpec::default();
+        Self {
+            architectures: spec.architectures.iter().copied().collect(),
+            variants: spec.variants.iter().copied().collect(),
+            seeds: spec.seeds.to_string(),
+            epochs: spec.epochs.to_string(),
+            days: spec.series.days.map(|d| d.to_string()).unwrap_or_default(),
+            running: false,
+            cancel_requested: false,
+            progress: None,
+            started_at: None,
+            report: None,
+            note: None,
+        }
+    }
+}
+
+impl BenchScreen {
+    /// Preselects what the guide needs measured.
+    pub fn choose(&mut self, pairs: &[(Architecture, Variant)]) {
+        self.architectures = pairs.iter().map(|p| p.0).collect();
+        self.variants = pairs.iter().map(|p| p.1).collect();
+    }
+
+    /// The spec the form describes, or why it cannot run.
+    pub fn spec(&self) -> Result<BenchSpec, String> {
+        let whole = |text: &str, what: &str| {
+            text.trim()
+                .parse::<usize>()
+                .map_err(|_| format!("{what}: a whole number"))
+        };
+        let mut spec = BenchSpec {
+            architectures: self.architectures.iter().copied().collect(),
+            variants: self.variants.iter().copied().collect(),
+            seeds: whole(&self.seeds, "seeds")?,
+            epochs: whole(&self.epochs, "epochs")?,
+            ..BenchSpec::default()
+        };
+        spec.series.days = if self.days.trim().is_empty() {
+            None
+        } else {
+            Some(whole(&self.days, "last days")? as u32)
+        };
+        match spec.problems().into_iter().next() {
+            Some(p) => Err(p),
+            None => Ok(spec),
+        }
+    }
+
+    pub fn update(&mut self, u: BenchUpdate) {
+        match u {
+            BenchUpdate::Started {
+                architecture,
+                variant,
+                seed,
+                index,
+                total,
+            } => {
+                self.progress = Some((
+                    format!("training {architecture} {variant} (seed {seed})"),
+                    index,
+                    total,
+                ))
+            }
+            BenchUpdate::Epoch { epoch, epochs } => {
+                if let Some((line, _, _)) = &mut self.progress {
+                    let base = line.split(" · ").next().unwrap_or_default().to_string();
+                    *line = format!("{base} · epoch {epoch} of at most {epochs}");
+                }
+            }
+            BenchUpdate::Measuring {
+                architecture,
+                variant,
+            } => {
+                if let Some((line, _, _)) = &mut self.progress {
+                    *line = format!(
+                        "exporting {architecture} {variant} to ONNX and timing its inference"
+                    );
+                }
+            }
+            BenchUpdate::Measured(_) => {}
+        }
+    }
+
+    pub fn finished(&mut self, report: BenchReport) {
+        self.running = false;
+        self.cancel_requested = false;
+        self.progress = None;
+        self.report = Some(report);
+    }
+
+    pub fn request_failed(&mut self, request: RequestKind) {
+        if request == RequestKind::Bench {
+            self.running = false;
+            self.cancel_requested = false;
+            self.progress = None;
+        }
+    }
+
+    pub fn show(&mut self, ui: &mut Ui, out: &mut Outbox) {
+        ui.heading("Benchmark");
+        ui.label(
+            "Trains every chosen model on the same candles, split, seeds and epochs, registers \
+             each under the tag bench, exports it to ONNX with the parity check and times its \
+             inference: the original's comparison table, measured on this machine.",
+        );
+        ui.add_enabled_ui(!self.running, |ui| self.form(ui));
+        let spec = self.spec();
+        ui.horizontal(|ui| {
+            let run = ui.add_enabled(
+                spec.is_ok() && !self.running,
+                egui::Button::new("Run benchmark"),
+            );
+            if run.clicked()
+                && let Ok(s) = &spec
+            {
+                self.running = true;
+                self.note = None;
+                self.progress = None;
+                self.started_at = Some(ui.input(|i| i.time));
+                out.send(Request::Bench(s.clone()));
+            }
+            if self.running
+                && ui
+                    .add_enabled(
+                        !self.cancel_requested,
+                        egui::Button::new("Cancel benchmark"),
+                    )
+                    .clicked()
+            {
+                self.cancel_requested = true;
+                out.send(Request::CancelBench);
+            }
+            if let Err(why) = &spec {
+                ui.label(RichText::new(format!("Run is disabled: {why}")).color(ERROR_RED));
+            }
+        });
+        if self.running {
+            let elapsed = self.started_at.map_or(0.0, |t| ui.input(|i| i.time) - t);
+            let (line, index, total) = self
+                .progress
+                .clone()
+                .unwrap_or_else(|| ("loading candles".into(), 0, 0));
+            let done = index.saturating_sub(1);
+            let eta =
+                (done > 0 && total > 0).then(|| elapsed / done as f64 * (total - done) as f64);
+            ui.add(
+                egui::ProgressBar::new(if total == 0 {
+                    0.0
+                } else {
+                    done as f32 / total as f32
+                })
+                .text(format!(
+                    "run {index} of {total}: {line} · {} so far · ETA {}",
+                    duration(elapsed),
+                    eta.map_or_else(|| "after the first run".into(), duration)
+                )),
+            );
+            ui.ctx()
+                .request_repaint_after(std::time::Duration::from_secs(1));
+        }
+        if let Some(n) = &self.note {
+            ui.label(n);
+        }
+        ui.separator();
+        match &self.report {
+            Some(r) => report_view(ui, r),
+            None => {
+                ui.label("No benchmark measured yet.");
+            }
+        }
+    }
+
+    fn form(&mut self, ui: &mut Ui) {
+        ui.horizontal_wrapped(|ui| {
+            ui.label("Models:");
+            for a in Architecture::ALL {
+                let mut on = self.architectures.contains(&a);
+                if ui.checkbox(&mut on, a.as_str()).changed() {
+                    if on {
+                        self.architectures.insert(a);
+                    } else {
+                        self.architectures.remove(&a);
+                    }
+                }
+            }
+        });
+        ui.horizontal(|ui| {
+            ui.label("Variants:");
+            for v in Variant::ALL {
+                let mut on = self.variants.contains(&v);
+                if ui.checkbox(&mut on, v.as_str()).changed() {
+                    if on {
+                        self.variants.insert(v);
+                    } else {
+                        self.variants.remove(&v);
+                    }
+                }
+            }
+        });
+        ui.horizontal(|ui| {
+            labelled_edit(ui, "Seeds", &mut self.seeds, 40.0);
+            labelled_edit(ui, "Epochs", &mut self.epochs, 40.0);
+            labelled_edit(ui, "Last days of the sample", &mut self.days, 60.0);
+        });
+    }
+}
+
+/// The measured table and its two charts.
+pub fn report_view(ui: &mut Ui, r: &BenchReport) {
+    ui.label(format!(
+        "{} {} from {}, {} epoch(s), {} seed(s), L = {}, {} test windows, on {}; {}",
+        r.symbol,
+        r.timeframe,
+        r.source,
+        r.epochs,
+        r.seeds,
+        r.sequence_length,
+        r.test_windows,
+        r.device,
+        r.created_at
+    ));
+    egui::Grid::new("bench_table")
+        .striped(true)
+        .num_columns(8)
+        .show(ui, |ui| {
+            for h in [
+                "model",
+                "train time",
+                "vs cnn_lstm",
+                "p50 native",
+                "p50 ONNX Runtime",
+                "skill",
+                "verdict vs persistence",
+                "the original promised",
+            ] {
+                ui.strong(h);
+            }
+            ui.end_row();
+            for b in &r.results {
+                ui.label(format!("{} {}", b.architecture, b.variant));
+                ui.label(duration(b.train_seconds));
+                ui.label(
+                    b.train_time_vs_cnn_lstm
+                        .map_or_else(|| "–".into(), |v| format!("{:.0}%", 100.0 * v)),
+                );
+                ui.label(format!("{:.3} ms", b.latency_p50_ms));
+                ui.label(
+                    b.onnxruntime
+                        .as_ref()
+                        .map_or_else(|| "–".into(), |t| format!("{:.3} ms", t.latency_p50_ms)),
+                );
+                ui.label(num(b.skill_vs_persistence, 4));
+                let v = match &b.vs_persistence {
+                    Some(t) if t.seeds > 1 => {
+                        let text = format!(
+                            "better in {} of {} seeds, worse in {}",
+                            t.better, t.seeds, t.worse
+                        );
+                        let kind = if t.better == t.seeds {
+                            VerdictKind::Better
+                        } else if t.worse > 0 {
+                            VerdictKind::Worse
+                        } else {
+                            VerdictKind::NoDifference
+                        };
+                        (text, kind)
+                    }
+                    _ => {
+                        let v = verdict_of(
+                            "persistence",
+                            b.runs.first().and_then(|run| run.vs_persistence.as_ref()),
+                            None,
+                        );
+                        (v.text, v.kind)
+                    }
+                };
+                ui.label(RichText::new(v.0).color(verdict_color(v.1)));
+                ui.label(atb_protocol::bench::promise(b.architecture));
+                ui.end_row();
+            }
+        });
+    ui.columns(2, |cols| {
+        cols[0].strong("Training time against skill (up and left is better)");
+        Plot::new("bench_scatter")
+            .height(220.0)
+            .legend(Legend::default())
+            .x_axis_label("training seconds (log10)")
+            .y_axis_label("skill vs persistence")
+            .show(&mut cols[0], |plot| {
+                for b in &r.results {
+                    let x = b.train_seconds.max(1e-3).log10();
+                    plot.points(
+                        Points::new(
+                            format!("{} {}", b.architecture, b.variant),
+                            vec![[x, b.skill_vs_persistence]],
+                        )
+                        .radius(5.0),
+                    );
+                }
+                plot.hline(egui_plot::HLine::new("persistence", 0.0).color(ERROR_RED));
+            });
+        cols[1].strong("Single-window latency p50 (ms): native, then ONNX Runtime");
+        Plot::new("bench_latency")
+            .height(220.0)
+            .legend(Legend::default())
+            .show(&mut cols[1], |plot| {
+                let native: Vec<Bar> = r
+                    .results
+                    .iter()
+                    .enumerate()
+                    .map(|(i, b)| {
+                        Bar::new(i as f64 - 0.2, b.latency_p50_ms)
+                            .width(0.35)
+                            .name(format!("{} {}", b.architecture, b.variant))
+                    })
+                    .collect();
+                let ort: Vec<Bar> = r
+                    .results
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, b)| {
+                        b.onnxruntime.as_ref().map(|t| {
+                            Bar::new(i as f64 + 0.2, t.latency_p50_ms)
+                                .width(0.35)
+                                .name(format!("{} {}", b.architecture, b.variant))
+                        })
+                    })
+                    .collect();
+                plot.bar_chart(BarChart::new("native", native).color(GOOD_GREEN));
+                plot.bar_chart(BarChart::new("ONNX Runtime", ort));
+            });
+    });
+    ui.label(
+        r.results
+            .iter()
+            .enumerate()
+            .map(|(i, b)| format!("{i}: {} {}", b.architecture, b.variant))
+            .collect::<Vec<_>>()
+            .join(" · "),
+    );
+}

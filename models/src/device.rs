@@ -102,7 +102,7 @@ fn select_from(
         DeviceChoice::Gpu => {
             if !GPU_BACKEND_COMPILED {
                 return Err(ModelError::Device(
-                    "this build has no GPU backend: rebuild with `--features gpu`, or use --device cpu".into(),
+                    "this build has no GPU backend: rebuild atb with its `gpu` feature, or train on the cpu device".into(),
                 ));
             }
             match hardware.or(software) {
@@ -113,12 +113,12 @@ fn select_from(
                     reason: if a.hardware {
                         format!("asked for the GPU: {}", a.name)
                     } else {
-                        format!("asked for the GPU: only the software adapter {} exists; expect it to be slower than --device cpu", a.name)
+                        format!("asked for the GPU: only the software adapter {} exists; expect it to be slower than the cpu device", a.name)
                     },
                 }),
                 None => Err(ModelError::Device(
                     "no GPU adapter found: install the GPU's Vulkan driver (or mesa-vulkan-drivers for a software one), \
-                     or use --device cpu"
+                     or train on the cpu device"
                         .into(),
                 )),
             }
@@ -259,7 +259,7 @@ mod tests {
     fn gpu_without_a_backend_is_refused_with_the_fix() {
         let e = select_from(DeviceChoice::Gpu, &[]).unwrap_err().to_string();
         assert!(
-            e.contains("--features gpu") && e.contains("--device cpu"),
+            e.contains("`gpu` feature") && e.contains("cpu device"),
             "{e}"
         );
     }

@@ -2,6 +2,7 @@
 //! its one command, `rpc` ([`atb_protocol::rpc`]), by passing each request to [`shell::handle`].
 
 pub mod instance;
+pub mod prefs;
 pub mod shell;
 
 use std::path::PathBuf;
@@ -155,6 +156,13 @@ pub fn run() -> anyhow::Result<()> {
                 let app = handle.clone();
                 let _ = handle.run_on_main_thread(move || focus_main(&app));
             });
+            // The window's size at the last close, when it is one a window can have.
+            if let (Some(size), Some(window)) = (
+                prefs::read(&settings.home).window.filter(|s| s.is_usable()),
+                app.get_webview_window("main"),
+            ) {
+                let _ = window.set_size(tauri::LogicalSize::new(size.width, size.height));
+            }
             let shell = Shell::new(settings, Arc::new(NativeDialogs(app.handle().clone())));
             if let Ok(json) = std::env::var(START_RUN_ENV) {
                 let request = serde_json::from_str(&json)
@@ -172,6 +180,17 @@ pub fn run() -> anyhow::Result<()> {
                 return;
             };
             let shell = window.state::<Shell>().inner().clone();
+            // Remembered for the next launch (a failure only loses the size, said on stderr).
+            if let (Ok(size), Ok(scale)) = (window.inner_size(), window.scale_factor()) {
+                let logical = size.to_logical::<f64>(scale);
+                let size = prefs::WindowSize {
+                    width: logical.width,
+                    height: logical.height,
+                };
+                if let Err(e) = prefs::save_window(&shell.settings.home, size) {
+                    eprintln!("atb-desktop: could not remember the window size: {e}");
+                }
+            }
             let Some(id) = shell.runs.active_run() else {
                 return;
             };

@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
+use crate::prefs;
 use atb_engine::service::queue::RunQueue;
 use atb_engine::service::{self, RunSink, Runs};
 use atb_engine::{CancelToken, DeviceChoice, Error, Settings};
@@ -269,6 +270,11 @@ fn answer(shell: &Shell, request: Request, stream: Arc<dyn Stream>) -> Result<Re
             }
             None => return Err(Error::NoBench),
         },
+        Request::LoadPrefs => Reply::Prefs(prefs::read(&settings.home).ui.map(Box::new)),
+        Request::SavePrefs(ui) => {
+            prefs::save_ui(&settings.home, ui)?;
+            Reply::PrefsSaved
+        }
         Request::LastBench => {
             Reply::LastBench(service::bench::last_report(settings)?.map(Box::new))
         }

@@ -650,6 +650,19 @@ fn every_request_kind_answers_or_fails_with_its_kind() {
         report.results[0].runs[0].version_id
     );
 
+    // The page's screen and forms, remembered in ATB_HOME/desktop.json.
+    assert_eq!(f.ok(Request::LoadPrefs), Reply::Prefs(None));
+    let prefs = atb_protocol::desktop::UiPrefs {
+        screen: "bench".into(),
+        train: Some(TrainRequest::default()),
+        ..Default::default()
+    };
+    assert_eq!(f.ok(Request::SavePrefs(prefs.clone())), Reply::PrefsSaved);
+    assert_eq!(
+        f.ok(Request::LoadPrefs),
+        Reply::Prefs(Some(Box::new(prefs)))
+    );
+
     let missing: Vec<_> = RequestKind::ALL
         .iter()
         .filter(|k| !f.seen.contains(k))

@@ -1,7 +1,7 @@
 //! The application: screen state, the reply dispatcher and the frame loop. Screens draw from state
 //! and queue requests; replies from the backend are the only thing that changes loaded data.
 
-use atb_protocol::desktop::AppInfo;
+use atb_protocol::desktop::{AppInfo, UiPrefs};
 use egui::{RichText, Ui};
 
 use crate::backend::{Backend, ErrorKind, Failure, Reply, Request, RequestKind};
@@ -22,6 +22,27 @@ pub enum Screen {
     Guide,
     Registry,
     Bench,
+}
+
+/// Screens a launch can reopen, by their saved names (the model detail reopens as Models: the
+/// version it showed may be gone).
+const SCREENS: [(Screen, &str); 6] = [
+    (Screen::Data, "data"),
+    (Screen::Train, "train"),
+    (Screen::Models, "models"),
+    (Screen::Guide, "guide"),
+    (Screen::Bench, "bench"),
+    (Screen::Registry, "registry"),
+];
+
+fn screen_name(s: Screen) -> &'static str {
+    match s {
+        Screen::Detail => "models",
+        other => SCREENS
+            .iter()
+            .find(|(screen, _)| *screen == other)
+            .map_or("train", |(_, name)| name),
+    }
 }
 
 /// Requests a frame wants sent; the app sends them after drawing.
@@ -46,6 +67,8 @@ pub struct UiState {
     pub detail: DetailScreen,
     pub registry: RegistryScreen,
     pub bench: BenchScreen,
+    /// The saved screen and forms were read back (or there were none).
+    pub prefs_loaded: bool,
 }
 
 pub struct AtbApp {
@@ -54,7 +77,16 @@ pub struct AtbApp {
     started: bool,
     /// When the queue was last asked for (seconds of egui's clock).
     queue_polled: f64,
+    /// What was last saved of the screen and forms, and since when they differ from it.
+    saved_prefs: Option<UiPrefs>,
+    prefs_changed_at: Option<f64>,
 }
+
+/// How long the screen and forms must stay unchanged before they are saved.
+const PREFS_SAVE_AFTER_SECONDS: f64 = 1.0;
+
+/// Default width of the Training screen's form panel (two columns of fields).
+const TRAIN_SIDE_WIDTH: f32 = 560.0;
 
 /// How often a busy queue is looked at.
 const QUEUE_POLL_SECONDS: f64 = 1.0;
@@ -73,9 +105,12 @@ impl AtbApp {
                 detail: DetailScreen::default(),
                 registry: RegistryScreen::default(),
                 bench: BenchScreen::default(),
+                prefs_loaded: false,
             },
             started: false,
             queue_polled: f64::NEG_INFINITY,
+            saved_prefs: None,
+            prefs_changed_at: None,
         }
     }
 
@@ -91,6 +126,7 @@ impl AtbApp {
                 Request::AttachRun,
                 Request::QueueState,
                 Request::LastBench,
+                Request::LoadPrefs,
             ] {
                 out.send(r);
             }
@@ -112,8 +148,36 @@ impl AtbApp {
             }
         }
         self.state.draw(ui, &mut out);
+        self.save_prefs(ui, &mut out);
         for r in out.0 {
             self.backend.send(r, ui.ctx());
+        }
+    }
+}
+
+impl AtbApp {
+    /// Saves the screen and forms once they have stayed changed for a second (never before the
+    /// saved ones were read back, which would overwrite them with the defaults).
+    fn save_prefs(&mut self, ui: &Ui, out: &mut Outbox) {
+        if !self.state.prefs_loaded {
+            return;
+        }
+        let current = self.state.prefs();
+        if self.saved_prefs.as_ref() == Some(&current) {
+            self.prefs_changed_at = None;
+            return;
+        }
+        let now = ui.input(|i| i.time);
+        let since = *self.prefs_changed_at.get_or_insert(now);
+        if now - since >= PREFS_SAVE_AFTER_SECONDS {
+            out.send(Request::SavePrefs(current.clone()));
+            self.saved_prefs = Some(current);
+            self.prefs_changed_at = None;
+        } else {
+            ui.ctx()
+                .request_repaint_after(std::time::Duration::from_secs_f64(
+                    PREFS_SAVE_AFTER_SECONDS,
+                ));
         }
     }
 }
@@ -199,6 +263,13 @@ impl UiState {
                 out.send(Request::ListModels);
             }
             Reply::BenchCancelRequested => self.bench.cancel_requested = true,
+            Reply::Prefs(prefs) => {
+                if let Some(p) = prefs {
+                    self.restore(&p);
+                }
+                self.prefs_loaded = true;
+            }
+            Reply::PrefsSaved => {}
             Reply::LastBench(report) => {
                 if self.bench.report.is_none() {
                     self.bench.report = report.map(|r| *r);
@@ -215,6 +286,34 @@ impl UiState {
         }
     }
 
+    /// The screen and forms as they would be restored at the next launch.
+    pub fn prefs(&self) -> UiPrefs {
+        UiPrefs {
+            screen: screen_name(self.screen).into(),
+            train: self.train.form.request().ok(),
+            data: self.data.form.request().ok(),
+            bench: self.bench.spec().ok(),
+        }
+    }
+
+    /// Restores what the last launch saved (a run the page attached to keeps its own form).
+    fn restore(&mut self, p: &UiPrefs) {
+        if let Some(screen) = SCREENS.iter().find(|(_, n)| *n == p.screen) {
+            self.screen = screen.0;
+        }
+        if let Some(r) = &p.train
+            && self.train.run.is_none()
+        {
+            self.train.form = crate::train_screen::TrainForm::from_request(r);
+        }
+        if let Some(d) = &p.data {
+            self.data.form = crate::data_screen::SeriesForm::from_request(d);
+        }
+        if let Some(b) = &p.bench {
+            self.bench.restore(b);
+        }
+    }
+
     /// A request failed: clear the busy flag of that request's kind and show the message; when
     /// the version asked about is gone, refresh the list so it disappears there too.
     fn failed(&mut self, Failure { request, error }: Failure, out: &mut Outbox) {
@@ -223,6 +322,9 @@ impl UiState {
         self.detail.request_failed(request);
         self.registry.request_failed(request);
         self.bench.request_failed(request);
+        if request == RequestKind::LoadPrefs {
+            self.prefs_loaded = true;
+        }
         if request == RequestKind::Bench && error.kind == ErrorKind::Cancelled {
             self.bench.note = Some(
                 "Benchmark cancelled; the runs that finished stay registered under the tag bench."
@@ -290,13 +392,26 @@ impl UiState {
                 ui.label(run.status_line());
             });
         }
+        // The Training screen's form lives in a side panel, so the run's charts and results
+        // use the rest of the window and stay visible beside it.
+        if self.screen == Screen::Train {
+            egui::Panel::left("train_side")
+                .resizable(true)
+                .default_size(TRAIN_SIDE_WIDTH)
+                .min_size(420.0)
+                .show(ui, |ui| {
+                    egui::ScrollArea::vertical()
+                        .id_salt("train_side")
+                        .show(ui, |ui| self.train.show_side(ui, out));
+                });
+        }
         egui::CentralPanel::default().show(ui, |ui| {
             egui::ScrollArea::vertical()
                 .id_salt(self.screen)
                 .show(ui, |ui| match self.screen {
                     Screen::Data => self.data.show(ui, out),
                     Screen::Train => {
-                        if let Some(version) = self.train.show(ui, out) {
+                        if let Some(version) = self.train.show_main(ui) {
                             self.open_detail(version, out);
                         }
                     }

@@ -53,6 +53,15 @@ impl Default for BenchScreen {
 }
 
 impl BenchScreen {
+    /// The form showing `spec` (restored from the last launch).
+    pub fn restore(&mut self, spec: &BenchSpec) {
+        self.architectures = spec.architectures.iter().copied().collect();
+        self.variants = spec.variants.iter().copied().collect();
+        self.seeds = spec.seeds.to_string();
+        self.epochs = spec.epochs.to_string();
+        self.days = spec.series.days.map(|d| d.to_string()).unwrap_or_default();
+    }
+
     /// Preselects what the guide needs measured.
     pub fn choose(&mut self, pairs: &[(Architecture, Variant)]) {
         self.architectures = pairs.iter().map(|p| p.0).collect();

@@ -29,6 +29,20 @@ pub struct SeriesForm {
     pub end_date: String,
 }
 
+impl SeriesForm {
+    /// The form showing `r` (restored from the last launch).
+    pub fn from_request(r: &SeriesRequest) -> Self {
+        Self {
+            source: r.source.clone(),
+            symbol: r.symbol.to_string(),
+            timeframe: r.timeframe,
+            days: r.days.map(|d| d.to_string()).unwrap_or_default(),
+            start_date: r.start_date.clone().unwrap_or_default(),
+            end_date: r.end_date.clone().unwrap_or_default(),
+        }
+    }
+}
+
 impl Default for SeriesForm {
     fn default() -> Self {
         Self {

@@ -9,7 +9,7 @@ use std::rc::Rc;
 use atb_protocol::bench::{BenchReport, BenchUpdate};
 use atb_protocol::desktop::{
     AppInfo, AttentionMap, CandleChart, DataOverview, ExportOutcome, Forecast, ModelDetail,
-    PairedComparison, QueueSnapshot, QueuedRun, RunSnapshot, RunUpdate, TestPredictions,
+    PairedComparison, QueueSnapshot, QueuedRun, RunSnapshot, RunUpdate, TestPredictions, UiPrefs,
 };
 use atb_protocol::registry::{Finding, FindingKind, ModelRow, OnnxExport, RegistryCheck};
 use atb_protocol::training::{
@@ -52,6 +52,8 @@ pub struct FakeState {
     pub next_queue_id: u64,
     /// The last benchmark report kept (what `LastBench` answers).
     pub last_bench: Option<BenchReport>,
+    /// The saved screen and forms (what `LoadPrefs` answers).
+    pub prefs: Option<UiPrefs>,
 }
 
 #[derive(Clone, Default)]
@@ -336,6 +338,11 @@ impl FakeBackend {
                 out
             }
             Request::CancelBench => replies![Reply::BenchCancelRequested],
+            Request::LoadPrefs => replies![Reply::Prefs(s.prefs.clone().map(Box::new))],
+            Request::SavePrefs(p) => {
+                s.prefs = Some(p.clone());
+                replies![Reply::PrefsSaved]
+            }
             Request::LastBench => replies![Reply::LastBench(s.last_bench.clone().map(Box::new))],
             Request::PairedTest { first, second } => {
                 let find = |v: &str| s.models.iter().find(|r| r.version_id == v).cloned();

@@ -842,8 +842,8 @@ impl TrainScreen {
         }
     }
 
-    /// Draws the screen; returns a version to open when its link was clicked.
-    pub fn show(&mut self, ui: &mut Ui, out: &mut Outbox) -> Option<String> {
+    /// The side panel: the form, Train / Cancel and the queue.
+    pub fn show_side(&mut self, ui: &mut Ui, out: &mut Outbox) {
         ui.heading("Train a model");
         let request = self.form.request();
         let problems = request.as_ref().err().cloned().unwrap_or_default();
@@ -895,8 +895,18 @@ impl TrainScreen {
         });
         self.queue_buttons(ui, out, request.as_ref().ok());
         self.queue_view(ui, out);
-        ui.separator();
-        let run = self.run.as_ref()?;
+    }
+
+    /// The main area: the run's live charts, then its metrics and verdicts; returns a version
+    /// to open when its link was clicked.
+    pub fn show_main(&mut self, ui: &mut Ui) -> Option<String> {
+        let Some(run) = self.run.as_ref() else {
+            ui.label(
+                "Fill in the form on the left and press Train (Ctrl+Enter); the run's curves, \
+                 progress and final metrics appear here.",
+            );
+            return None;
+        };
         show_run(ui, run)
     }
 }
@@ -1027,7 +1037,7 @@ fn loss_charts(ui: &mut Ui, run: &RunView) {
         // epochs would otherwise leave the chart empty.
         let markers = run.epoch_points.len() <= EPOCH_MARKERS_UP_TO;
         Plot::new("epoch_loss")
-            .height(200.0)
+            .height(170.0)
             .legend(Legend::default())
             .x_axis_label("epoch")
             .show(&mut cols[0], |plot| {
@@ -1043,7 +1053,7 @@ fn loss_charts(ui: &mut Ui, run: &RunView) {
             });
         cols[1].label(format!("Batch loss ({} points)", run.batch_points.len()));
         Plot::new("batch_loss")
-            .height(200.0)
+            .height(170.0)
             .x_axis_label("epoch")
             .show(&mut cols[1], |plot| {
                 plot.line(Line::new(
@@ -1065,7 +1075,7 @@ fn loss_charts(ui: &mut Ui, run: &RunView) {
         .map(|p| [p.0, p.3.max(1e-12).log10()])
         .collect();
     Plot::new("learning_rate")
-        .height(120.0)
+        .height(80.0)
         .x_axis_label("epoch")
         .show(ui, |plot| plot.line(Line::new("learning rate", lr)));
 }

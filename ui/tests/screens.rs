@@ -472,12 +472,56 @@ fn the_guide_sends_an_unmeasured_claim_to_the_benchmark_which_measures_it() {
     h.get_by_role_and_label(Role::Button, "Run benchmark")
         .click();
     h.run();
-    h.get_by_label("gbdt default");
-    h.get_by_label("cnn_lstm default");
-    h.get_by_label_contains("10–100× faster training");
+    // In the table (and in the charts' legends).
+    assert!(h.query_all_by_label("gbdt default").next().is_some());
+    assert!(h.query_all_by_label("cnn_lstm default").next().is_some());
+    assert!(
+        h.query_all_by_label_contains("10–100× faster training")
+            .next()
+            .is_some()
+    );
     // The guide cites the measured latency now.
     h.get_by_label("Guide").click();
     h.run();
     h.get_by_label_contains("Inference latency measured by the last benchmark");
     assert!(fake.sent().iter().any(|r| matches!(r, Request::Bench(_))));
+}
+
+#[test]
+fn the_last_screen_and_forms_come_back_at_the_next_launch() {
+    use atb_protocol::desktop::{TrainRequest, UiPrefs};
+    let fake = FakeBackend::with_sample_models();
+    let mut saved = TrainRequest::default();
+    saved.spec.epochs = 7;
+    saved.spec.architecture = Architecture::Tcn;
+    fake.state().prefs = Some(UiPrefs {
+        screen: "registry".into(),
+        train: Some(saved),
+        ..UiPrefs::default()
+    });
+    let mut h = harness(&fake);
+    h.run();
+    assert_eq!(h.state().state.screen, Screen::Registry);
+    assert_eq!(h.state().state.train.form.epochs, "7");
+    assert_eq!(h.state().state.train.form.architecture, Architecture::Tcn);
+
+    // A change is saved once it has held for a second.
+    h.get_by_label("Training").click();
+    h.run();
+    set_text(&mut h, "Epochs", "11");
+    for _ in 0..600 {
+        if fake
+            .state()
+            .prefs
+            .as_ref()
+            .and_then(|p| p.train.as_ref())
+            .is_some_and(|t| t.spec.epochs == 11)
+        {
+            break;
+        }
+        h.step();
+    }
+    let prefs = fake.state().prefs.clone().unwrap();
+    assert_eq!(prefs.screen, "train");
+    assert_eq!(prefs.train.unwrap().spec.epochs, 11);
 }

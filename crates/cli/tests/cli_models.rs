@@ -175,7 +175,10 @@ fn aliases_move_and_protect_versions() {
     assert_eq!(code, 0, "{err}");
     let (code, _, err) = run(atb(home.path(), NO_NETWORK).args(["models", "delete", &first]));
     assert_ne!(code, 0);
-    assert!(err.contains("champion") && err.contains("--force"), "{err}");
+    assert!(
+        err.contains("champion") && err.contains("force the deletion"),
+        "{err}"
+    );
     let (code, _, err) =
         run(atb(home.path(), NO_NETWORK).args(["models", "delete", &first, "--force"]));
     assert_eq!(code, 0, "{err}");

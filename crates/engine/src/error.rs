@@ -45,7 +45,7 @@ pub enum Error {
     },
 
     #[error(
-        "the sample holds only BTCUSDT 1h candles, not {symbol} {timeframe}; use --source binance or csv:PATH"
+        "the sample holds only BTCUSDT 1h candles, not {symbol} {timeframe}; choose the Binance source or a CSV file"
     )]
     SampleMismatch { symbol: String, timeframe: String },
 

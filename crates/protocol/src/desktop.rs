@@ -299,6 +299,20 @@ impl QueueSnapshot {
     }
 }
 
+/// What the page remembers between launches: its last screen and the values of its forms (each
+/// as the request it would send, so it is checked like one when restored).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct UiPrefs {
+    /// `data`, `train`, `models`, `guide`, `bench` or `registry`.
+    pub screen: String,
+    #[serde(default)]
+    pub train: Option<TrainRequest>,
+    #[serde(default)]
+    pub data: Option<SeriesRequest>,
+    #[serde(default)]
+    pub bench: Option<crate::bench::BenchSpec>,
+}
+
 /// What one click on Export ONNX did.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExportOutcome {

@@ -9,7 +9,7 @@ use crate::bench::{BenchReport, BenchSpec, BenchUpdate};
 use crate::desktop::{
     AppInfo, AttentionMap, CandleChart, DataOverview, ExportOutcome, Forecast, ModelDetail,
     PairedComparison, QueueSnapshot, RunSnapshot, RunUpdate, SeriesRequest, TestPredictions,
-    TrainRequest,
+    TrainRequest, UiPrefs,
 };
 use crate::registry::{ModelRow, RegistryCheck};
 use crate::training::PairResult;
@@ -106,6 +106,10 @@ pub enum Request {
     CancelBench,
     /// The last benchmark report kept, if any.
     LastBench,
+    /// What the page saved at its last launch.
+    LoadPrefs,
+    /// Remember the page's screen and forms for the next launch.
+    SavePrefs(UiPrefs),
 }
 
 /// Which request, without its arguments: what screens key their busy flags on.
@@ -140,11 +144,13 @@ pub enum RequestKind {
     Bench,
     CancelBench,
     LastBench,
+    LoadPrefs,
+    SavePrefs,
 }
 
 impl RequestKind {
     /// Every kind, for tests that must cover them all.
-    pub const ALL: [RequestKind; 28] = [
+    pub const ALL: [RequestKind; 30] = [
         Self::AppInfo,
         Self::DataOverview,
         Self::Candles,
@@ -173,6 +179,8 @@ impl RequestKind {
         Self::Bench,
         Self::CancelBench,
         Self::LastBench,
+        Self::LoadPrefs,
+        Self::SavePrefs,
     ];
 
     /// What the request does, for messages: "Fetch failed: ...".
@@ -206,6 +214,8 @@ impl RequestKind {
             Self::Bench => "Benchmark",
             Self::CancelBench => "Cancel benchmark",
             Self::LastBench => "Reading the last benchmark",
+            Self::LoadPrefs => "Reading the saved screen and forms",
+            Self::SavePrefs => "Saving the screen and forms",
         }
     }
 }
@@ -241,6 +251,8 @@ impl Request {
             Self::Bench(_) => RequestKind::Bench,
             Self::CancelBench => RequestKind::CancelBench,
             Self::LastBench => RequestKind::LastBench,
+            Self::LoadPrefs => RequestKind::LoadPrefs,
+            Self::SavePrefs(_) => RequestKind::SavePrefs,
         }
     }
 }
@@ -291,6 +303,9 @@ pub enum Reply {
     BenchCancelRequested,
     /// The last report kept (`None`: no benchmark was run on this `ATB_HOME`).
     LastBench(Option<Box<BenchReport>>),
+    /// `None`: nothing saved yet.
+    Prefs(Option<Box<UiPrefs>>),
+    PrefsSaved,
 }
 
 /// What kind of failure, so that a UI can act on it (refresh a list, offer a retry) without

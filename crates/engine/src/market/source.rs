@@ -39,9 +39,11 @@ impl DateRange {
     ) -> Result<Self> {
         match (days, start_date, end_date) {
             (Some(_), Some(_), _) | (Some(_), _, Some(_)) => Err(Error::InvalidRange(
-                "give either --days or --start-date/--end-date, not both".into(),
+                "give either a number of days or a start (and end) date, not both".into(),
             )),
-            (Some(0), ..) => Err(Error::InvalidRange("--days must be at least 1".into())),
+            (Some(0), ..) => Err(Error::InvalidRange(
+                "the number of days must be at least 1".into(),
+            )),
             (Some(n), None, None) => Ok(Self::LastDays(n)),
             (None, Some(s), e) => {
                 let start_ms = parse_date(s)?;
@@ -51,14 +53,14 @@ impl DateRange {
                 };
                 if end_ms <= start_ms {
                     return Err(Error::InvalidRange(format!(
-                        "--end-date {} is before --start-date {s}",
+                        "the end date {} is before the start date {s}",
                         e.unwrap_or("(today)")
                     )));
                 }
                 Ok(Self::Between { start_ms, end_ms })
             }
             (None, None, Some(_)) => {
-                Err(Error::InvalidRange("--end-date needs --start-date".into()))
+                Err(Error::InvalidRange("an end date needs a start date".into()))
             }
             (None, None, None) => Ok(Self::All),
         }
@@ -155,7 +157,7 @@ pub async fn fetch_into_store(
 ) -> Result<FetchSummary> {
     if range == DateRange::All {
         return Err(Error::InvalidRange(
-            "Binance needs --days or --start-date".into(),
+            "Binance needs a number of days or a start date".into(),
         ));
     }
     // "The last N days" ends with the last closed candle, so `--days 30` of 1h is 720 candles.

@@ -422,7 +422,7 @@ impl Registry {
             .map_err(db_err(&db_path))?;
         if let Some(aliases) = aliases.filter(|_| !force) {
             return Err(Error::InvalidRequest(format!(
-                "{} is aliased as {aliases}; move the alias first or pass --force",
+                "{} is aliased as {aliases}; move the alias first, or force the deletion",
                 row.version_id
             )));
         }

@@ -67,7 +67,10 @@ pub fn read(home: &Path) -> DesktopPrefs {
 
 fn update(home: &Path, change: impl FnOnce(&mut DesktopPrefs)) -> Result<(), Error> {
     let _guard = WRITING.lock().unwrap_or_else(|p| p.into_inner());
-    std::fs::create_dir_all(home).map_err(|e| Error::io(home, e))?;
+    std::fs::create_dir_all(home).map_err(|source| Error::Io {
+        path: home.to_path_buf(),
+        source,
+    })?;
     let mut prefs = read(home);
     change(&mut prefs);
     let json = serde_json::to_vec_pretty(&prefs)

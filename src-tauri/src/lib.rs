@@ -23,6 +23,9 @@ use shell::{CloseChoice, FileDialogs, Shell, Stream};
 /// opens; the UI attaches to it like a page reloaded mid-run. Used by
 /// `scripts/bench_desktop_cpu.py`.
 pub const START_RUN_ENV: &str = "ATB_DESKTOP_START_RUN";
+/// Queue these training requests (a JSON array) at start-up, as Add to queue would: what
+/// `scripts/bench_desktop_cpu.py --queue` measures the app with.
+pub const START_QUEUE_ENV: &str = "ATB_DESKTOP_START_QUEUE";
 
 /// The UI's one command: the request runs on the blocking pool; streamed replies go to `channel`.
 #[tauri::command]
@@ -171,6 +174,22 @@ pub fn run() -> anyhow::Result<()> {
                     start_run(&shell.settings, &shell.runs, request, Box::new(NoListener))
                         .with_context(|| format!("{START_RUN_ENV} could not start"))?;
                 eprintln!("atb-desktop: started run {} from {START_RUN_ENV}", snapshot.run_id);
+            }
+            if let Ok(json) = std::env::var(START_QUEUE_ENV) {
+                let requests = serde_json::from_str(&json).with_context(|| {
+                    format!("{START_QUEUE_ENV} is not a JSON array of training requests")
+                })?;
+                let queue = atb_engine::service::queue::enqueue(
+                    &shell.settings,
+                    &shell.runs,
+                    &shell.queue,
+                    requests,
+                )
+                .with_context(|| format!("{START_QUEUE_ENV} could not be queued"))?;
+                eprintln!(
+                    "atb-desktop: queued {} run(s) from {START_QUEUE_ENV}",
+                    queue.pending.len() + usize::from(queue.running.is_some())
+                );
             }
             app.manage(shell);
             Ok(())

@@ -131,8 +131,11 @@ impl AtbApp {
                 out.send(r);
             }
         }
-        // While the queue works, look at it once a second: its runs start without the page.
-        if self.state.train.queue.busy() {
+        // While the queue works and no run streams, look at it once a second: its runs start
+        // without the page. A streaming run needs no polling (its end asks at once), and each
+        // poll would cost a repaint of its charts.
+        let streaming = self.state.train.run.as_ref().is_some_and(|r| r.active);
+        if self.state.train.queue.busy() && !streaming {
             let now = ui.input(|i| i.time);
             if now - self.queue_polled >= QUEUE_POLL_SECONDS {
                 self.queue_polled = now;
@@ -207,6 +210,10 @@ impl UiState {
             Reply::Run(update) => {
                 let registered =
                     matches!(update, atb_protocol::desktop::RunUpdate::Registered { .. });
+                if update.is_final() && self.train.queue.busy() {
+                    // The queue's next run may start now: look without waiting for the poll.
+                    out.send(Request::QueueState);
+                }
                 self.train.update(update);
                 if registered {
                     out.send(Request::ListModels);

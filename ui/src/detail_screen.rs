@@ -10,7 +10,9 @@ use egui_plot::{Bar, BarChart, Legend, Line, Plot, PlotPoints};
 
 use crate::app::Outbox;
 use crate::backend::{Request, RequestKind};
-use crate::widgets::{ERROR_RED, GOOD_GREEN, duration, labelled_edit, metrics_table, time};
+use crate::widgets::{
+    ERROR_RED, GOOD_GREEN, duration, labelled_edit, metrics_table, time, walk_forward_view,
+};
 
 pub struct DetailScreen {
     pub version: Option<String>,
@@ -172,14 +174,7 @@ impl DetailScreen {
         ui.separator();
         metrics_table(ui, "detail_metrics", &d.evaluation.test);
         if let Some(wf) = &d.evaluation.walk_forward {
-            ui.label(format!(
-                "Walk-forward over {} folds: MAE {:.2} ± {:.2} USD vs persistence {:.2} ± {:.2}",
-                wf.folds,
-                wf.model_mae_usd.mean,
-                wf.model_mae_usd.std,
-                wf.persistence_mae_usd.mean,
-                wf.persistence_mae_usd.std
-            ));
+            walk_forward_view(ui, "detail_folds", wf);
         }
         ui.separator();
         ui.strong(if r.architecture.is_network() {

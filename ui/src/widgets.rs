@@ -203,6 +203,53 @@ pub fn verdict_lines(ui: &mut Ui, split: &SplitEvaluation) {
     }
 }
 
+/// Walk-forward results: the summary over folds, then each fold's test metrics and verdict
+/// against persistence, in time order.
+pub fn walk_forward_view(ui: &mut Ui, id: &str, wf: &atb_protocol::training::WalkForward) {
+    ui.label(format!(
+        "Walk-forward over {} folds: MAE {:.2} ± {:.2} USD vs persistence {:.2} ± {:.2}; \
+         better than persistence in {} fold(s), worse in {}",
+        wf.folds,
+        wf.model_mae_usd.mean,
+        wf.model_mae_usd.std,
+        wf.persistence_mae_usd.mean,
+        wf.persistence_mae_usd.std,
+        wf.better_than_persistence
+            .map_or_else(|| "-".into(), |n| n.to_string()),
+        wf.worse_than_persistence
+            .map_or_else(|| "-".into(), |n| n.to_string()),
+    ));
+    if wf.per_fold.is_empty() {
+        return;
+    }
+    egui::Grid::new(id)
+        .striped(true)
+        .num_columns(6)
+        .show(ui, |ui| {
+            for h in [
+                "fold",
+                "test windows",
+                "MAE (USD)",
+                "persistence MAE",
+                "skill",
+                "verdict",
+            ] {
+                ui.strong(h);
+            }
+            ui.end_row();
+            for (k, f) in wf.per_fold.iter().enumerate() {
+                let v = atb_protocol::verdict::vs_persistence(f);
+                ui.label(format!("{} of {}", k + 1, wf.per_fold.len()));
+                ui.label(f.samples.to_string());
+                ui.label(format!("{:.2}", f.model.mae_usd));
+                ui.label(format!("{:.2}", f.persistence.mae_usd));
+                ui.label(num(f.model.skill_vs_persistence, 4));
+                ui.label(RichText::new(v.text).color(verdict_color(v.kind)));
+                ui.end_row();
+            }
+        });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

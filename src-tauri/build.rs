@@ -107,7 +107,10 @@ fn build_ui(root: &Path) -> Result<(), String> {
         .args(["--target", WASM_TARGET])
         .arg("--target-dir")
         .arg(&wasm_target_dir)
-        // Flags meant for the host build must not leak into the wasm one.
+        // Flags meant for the host build must not leak into the wasm one. Nor may clippy's
+        // driver: under `cargo clippy` it wraps rustc for workspace crates, and a UI compiled
+        // through it came out different (2.7 kB) and never started in the webview.
+        .env_remove("RUSTC_WORKSPACE_WRAPPER")
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_BUILD_TARGET")

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Builds the desktop app's Debian package with Tauri's bundler: a release build of atb-desktop
+# (the wasm UI embedded), the app icon, a desktop entry, and the runtime dependencies declared.
+# The Tauri CLI comes prebuilt from npm (@tauri-apps/cli, pinned to the tauri crate's version)
+# into .tools/, nothing is downloaded at build time besides it. AppImage is not offered: its
+# tools download from GitHub during bundling, which this project's machines cannot reach.
+#
+# Usage: scripts/build-deb.sh        -> prints the path of the .deb it wrote
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/atb-target}"
+TAURI_CLI_VERSION=2.12.5
+tools=.tools/tauri-cli
+if [ "$("$tools/node_modules/.bin/tauri" --version 2>/dev/null || true)" != "tauri-cli $TAURI_CLI_VERSION" ]; then
+  echo "build-deb: installing @tauri-apps/cli $TAURI_CLI_VERSION into $tools" >&2
+  mkdir -p "$tools"
+  npm install --prefix "$tools" --no-audit --no-fund --silent "@tauri-apps/cli@$TAURI_CLI_VERSION"
+fi
+
+# What the package needs at run time (Debian 12 names): the webview and GTK. ONNX Runtime is
+# not a dependency: atb loads it only when asked (ATB_ONNXRUNTIME), and says so when absent.
+bundle='{
+  "bundle": {
+    "active": true,
+    "targets": ["deb"],
+    "icon": ["icons/icon.png"],
+    "category": "Finance",
+    "shortDescription": "Train, compare and export crypto price-forecasting models",
+    "longDescription": "atb trains LSTM, TCN, attention and gradient-boosted-tree models on Binance candles, evaluates them against persistence, drift and ridge baselines with significance tests, keeps a versioned registry and exports to ONNX with proven parity.",
+    "linux": { "deb": { "depends": ["libwebkit2gtk-4.1-0", "libgtk-3-0"], "section": "science" } }
+  }
+}'
+"$tools/node_modules/.bin/tauri" build --bundles deb --config "$bundle" >&2
+deb=$(ls -t "$CARGO_TARGET_DIR"/release/bundle/deb/*.deb | head -1)
+echo "$deb"

@@ -18,19 +18,30 @@ if [ "$("$tools/node_modules/.bin/tauri" --version 2>/dev/null || true)" != "tau
   npm install --prefix "$tools" --no-audit --no-fund --silent "@tauri-apps/cli@$TAURI_CLI_VERSION"
 fi
 
+# The bundler reads its configuration from the app's own folder: a copy of the root
+# tauri.conf.json (the one the build uses) with its paths made relative to src-tauri and the
+# bundle section added, removed again afterwards.
+generated=src-tauri/tauri.conf.json
+trap 'rm -f "$generated"' EXIT
+python3 - "$generated" <<'PY'
+import json, sys
+config = json.load(open("tauri.conf.json"))
+config["build"]["frontendDist"] = "../ui/dist"
 # What the package needs at run time (Debian 12 names): the webview and GTK. ONNX Runtime is
 # not a dependency: atb loads it only when asked (ATB_ONNXRUNTIME), and says so when absent.
-bundle='{
-  "bundle": {
-    "active": true,
+config["bundle"] = {
+    "active": True,
     "targets": ["deb"],
-    "icon": ["icons/icon.png"],
+    "icon": ["../icons/icon.png"],
     "category": "Finance",
     "shortDescription": "Train, compare and export crypto price-forecasting models",
-    "longDescription": "atb trains LSTM, TCN, attention and gradient-boosted-tree models on Binance candles, evaluates them against persistence, drift and ridge baselines with significance tests, keeps a versioned registry and exports to ONNX with proven parity.",
-    "linux": { "deb": { "depends": ["libwebkit2gtk-4.1-0", "libgtk-3-0"], "section": "science" } }
-  }
-}'
-"$tools/node_modules/.bin/tauri" build --bundles deb --config "$bundle" >&2
+    "longDescription": "atb trains LSTM, TCN, attention and gradient-boosted-tree models on "
+    "Binance candles, evaluates them against persistence, drift and ridge baselines with "
+    "significance tests, keeps a versioned registry and exports to ONNX with proven parity.",
+    "linux": {"deb": {"depends": ["libwebkit2gtk-4.1-0", "libgtk-3-0"], "section": "science"}},
+}
+json.dump(config, open(sys.argv[1], "w"), indent=2)
+PY
+TAURI_APP_PATH=src-tauri "$tools/node_modules/.bin/tauri" build --bundles deb >&2
 deb=$(ls -t "$CARGO_TARGET_DIR"/release/bundle/deb/*.deb | head -1)
 echo "$deb"

@@ -27,8 +27,9 @@ python3 - "$generated" <<'PY'
 import json, sys
 config = json.load(open("tauri.conf.json"))
 config["build"]["frontendDist"] = "../ui/dist"
-# What the package needs at run time (Debian 12 names): the webview and GTK. ONNX Runtime is
-# not a dependency: atb loads it only when asked (ATB_ONNXRUNTIME), and says so when absent.
+# Tauri's bundler declares what the package needs at run time itself (libwebkit2gtk-4.1-0 and
+# libgtk-3-0 on Debian 12). ONNX Runtime is not a dependency: atb loads it only when asked
+# (ATB_ONNXRUNTIME), and says so when absent.
 config["bundle"] = {
     "active": True,
     "targets": ["deb"],
@@ -38,7 +39,7 @@ config["bundle"] = {
     "longDescription": "atb trains LSTM, TCN, attention and gradient-boosted-tree models on "
     "Binance candles, evaluates them against persistence, drift and ridge baselines with "
     "significance tests, keeps a versioned registry and exports to ONNX with proven parity.",
-    "linux": {"deb": {"depends": ["libwebkit2gtk-4.1-0", "libgtk-3-0"], "section": "science"}},
+    "linux": {"deb": {"section": "science"}},
 }
 json.dump(config, open(sys.argv[1], "w"), indent=2)
 PY

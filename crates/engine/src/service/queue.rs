@@ -16,6 +16,9 @@ use crate::settings::Settings;
 pub const MAX_QUEUED: usize = 100;
 /// Finished runs remembered for the UI, newest last.
 pub const MAX_FINISHED: usize = 200;
+/// How long the driver waits for a run to end: no run trains for a year, so in effect until
+/// it ends (a finite bound keeps `Instant + Duration` far from overflowing).
+const RUN_WAIT: Duration = Duration::from_secs(365 * 24 * 3_600);
 
 #[derive(Default)]
 struct QueueInner {
@@ -134,7 +137,7 @@ fn drive(settings: &Settings, runs: &Arc<Runs>, queue: &RunQueue) {
     loop {
         // Wait out a run started by hand before taking the next one.
         if let Some(id) = runs.active_run() {
-            runs.wait_until_ended(id, Duration::from_secs(u64::MAX / 4));
+            runs.wait_until_ended(id, RUN_WAIT);
         }
         let next = {
             let mut inner = queue.lock();
@@ -148,7 +151,7 @@ fn drive(settings: &Settings, runs: &Arc<Runs>, queue: &RunQueue) {
         let outcome = match started {
             Ok(snapshot) => {
                 queue.lock().running = Some((next.clone(), snapshot.run_id));
-                runs.wait_until_ended(snapshot.run_id, Duration::from_secs(u64::MAX / 4));
+                runs.wait_until_ended(snapshot.run_id, RUN_WAIT);
                 runs.attach(Box::new(NoListener))
                     .filter(|s| s.run_id == snapshot.run_id)
                     .and_then(|s| s.updates.last().cloned())

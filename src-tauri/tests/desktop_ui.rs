@@ -87,6 +87,21 @@ fn settle(h: &mut Harness<'static, AtbApp>) {
     }
 }
 
+/// The real UI over a shell on `settings`, its save dialog answering `save_to`, in a window
+/// 1400 wide and `height` tall, once the shell has answered the first request.
+fn open_app(settings: Settings, save_to: PathBuf, height: f32) -> Harness<'static, AtbApp> {
+    let shell = Shell::new(settings, Arc::new(SaveTo(save_to)));
+    let app = AtbApp::new(Box::new(ShellBackend {
+        shell,
+        inbox: Inbox::default(),
+    }));
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(1400.0, height))
+        .build_ui_state(|ui, app: &mut AtbApp| app.ui(ui), app);
+    wait_until(&mut h, "the app info", |a| a.state.info.is_some());
+    h
+}
+
 /// Steps frames until `done` holds (the shell works on other threads meanwhile).
 fn wait_until(h: &mut Harness<'static, AtbApp>, what: &str, done: impl Fn(&AtbApp) -> bool) {
     let started = Instant::now();
@@ -110,15 +125,7 @@ fn import_a_csv_with_a_bad_row_then_a_good_one() {
     let dialog_path = home.path().join("chosen");
     let csv = dialog_path.with_extension("csv");
     let settings = Settings::resolve(home.path().join("atb"), None).unwrap();
-    let shell = Shell::new(settings, Arc::new(SaveTo(dialog_path)));
-    let app = AtbApp::new(Box::new(ShellBackend {
-        shell,
-        inbox: Inbox::default(),
-    }));
-    let mut h = Harness::builder()
-        .with_size(egui::vec2(1400.0, 1200.0))
-        .build_ui_state(|ui, app: &mut AtbApp| app.ui(ui), app);
-    wait_until(&mut h, "the app info", |a| a.state.info.is_some());
+    let mut h = open_app(settings, dialog_path, 1200.0);
     h.state_mut().state.screen = Screen::Data;
     settle(&mut h);
     set_text(&mut h, "Symbol", "ETHUSDT");
@@ -173,15 +180,7 @@ fn train_on_the_sample_open_the_model_and_export_it() {
     let home = tempfile::tempdir().unwrap();
     let saved = home.path().join("exported.onnx");
     let settings = Settings::resolve(home.path().join("atb"), None).unwrap();
-    let shell = Shell::new(settings, Arc::new(SaveTo(saved.clone())));
-    let app = AtbApp::new(Box::new(ShellBackend {
-        shell,
-        inbox: Inbox::default(),
-    }));
-    let mut h = Harness::builder()
-        .with_size(egui::vec2(1400.0, 2400.0))
-        .build_ui_state(|ui, app: &mut AtbApp| app.ui(ui), app);
-    wait_until(&mut h, "the app info", |a| a.state.info.is_some());
+    let mut h = open_app(settings, saved.clone(), 2400.0);
 
     // A small run on the bundled sample (the form's default source).
     {
@@ -231,15 +230,7 @@ fn train_a_tree_model_by_clicks_see_its_importance_and_export_it() {
     let home = tempfile::tempdir().unwrap();
     let saved = home.path().join("trees.onnx");
     let settings = Settings::resolve(home.path().join("atb"), None).unwrap();
-    let shell = Shell::new(settings, Arc::new(SaveTo(saved.clone())));
-    let app = AtbApp::new(Box::new(ShellBackend {
-        shell,
-        inbox: Inbox::default(),
-    }));
-    let mut h = Harness::builder()
-        .with_size(egui::vec2(1400.0, 2400.0))
-        .build_ui_state(|ui, app: &mut AtbApp| app.ui(ui), app);
-    wait_until(&mut h, "the app info", |a| a.state.info.is_some());
+    let mut h = open_app(settings, saved.clone(), 2400.0);
     {
         let form = &mut h.state_mut().state.train.form;
         form.architecture = Architecture::Gbdt;
@@ -326,15 +317,7 @@ fn a_tampered_version_is_found_by_the_registry_check_with_its_fix() {
     text.extend_from_slice(b"\n# edited by hand\n");
     std::fs::write(&tree_file, text).unwrap();
 
-    let shell = Shell::new(settings, Arc::new(SaveTo(home.path().join("unused.onnx"))));
-    let app = AtbApp::new(Box::new(ShellBackend {
-        shell,
-        inbox: Inbox::default(),
-    }));
-    let mut h = Harness::builder()
-        .with_size(egui::vec2(1400.0, 1200.0))
-        .build_ui_state(|ui, app: &mut AtbApp| app.ui(ui), app);
-    wait_until(&mut h, "the app info", |a| a.state.info.is_some());
+    let mut h = open_app(settings, home.path().join("unused.onnx"), 1200.0);
     h.get_by_label("Registry").click();
     settle(&mut h);
     h.get_by_role_and_label(Role::Button, "Check registry")
@@ -351,15 +334,7 @@ fn a_tampered_version_is_found_by_the_registry_check_with_its_fix() {
 fn three_queued_runs_train_unattended_and_register_in_order() {
     let home = tempfile::tempdir().unwrap();
     let settings = Settings::resolve(home.path().join("atb"), None).unwrap();
-    let shell = Shell::new(settings, Arc::new(SaveTo(home.path().join("unused.onnx"))));
-    let app = AtbApp::new(Box::new(ShellBackend {
-        shell,
-        inbox: Inbox::default(),
-    }));
-    let mut h = Harness::builder()
-        .with_size(egui::vec2(1400.0, 2400.0))
-        .build_ui_state(|ui, app: &mut AtbApp| app.ui(ui), app);
-    wait_until(&mut h, "the app info", |a| a.state.info.is_some());
+    let mut h = open_app(settings, home.path().join("unused.onnx"), 2400.0);
     {
         let form = &mut h.state_mut().state.train.form;
         form.architecture = Architecture::Gbdt;
@@ -399,15 +374,7 @@ fn three_queued_runs_train_unattended_and_register_in_order() {
 fn bench_two_small_models_and_a_guide_claim_becomes_measured() {
     let home = tempfile::tempdir().unwrap();
     let settings = Settings::resolve(home.path().join("atb"), None).unwrap();
-    let shell = Shell::new(settings, Arc::new(SaveTo(home.path().join("unused.onnx"))));
-    let app = AtbApp::new(Box::new(ShellBackend {
-        shell,
-        inbox: Inbox::default(),
-    }));
-    let mut h = Harness::builder()
-        .with_size(egui::vec2(1400.0, 2400.0))
-        .build_ui_state(|ui, app: &mut AtbApp| app.ui(ui), app);
-    wait_until(&mut h, "the app info", |a| a.state.info.is_some());
+    let mut h = open_app(settings, home.path().join("unused.onnx"), 2400.0);
     h.state_mut().state.screen = Screen::Guide;
     settle(&mut h);
     h.get_by_label("Fastest training: not measured yet");

@@ -274,6 +274,17 @@ pub fn claims(m: &Measured) -> Vec<Claim> {
     out
 }
 
+/// What the claims comparing gbdt with the networks need measured.
+fn trees_and_a_network() -> Verdict {
+    Verdict::Unmeasured(
+        "train gbdt default and at least one network to measure this".into(),
+        vec![
+            (Architecture::Gbdt, Variant::Default),
+            (Architecture::CnnLstm, Variant::Default),
+        ],
+    )
+}
+
 /// The original's LightGBM advice ("very fast training, 10–100×", "good for directional
 /// prediction", the baseline to try first), judged like the rest.
 fn tree_claims(m: &Measured) -> Vec<Claim> {
@@ -322,13 +333,7 @@ fn tree_claims(m: &Measured) -> Vec<Claim> {
                 Verdict::Contradicted(text)
             }
         }
-        _ => Verdict::Unmeasured(
-            "train gbdt default and at least one network to measure this".into(),
-            vec![
-                (Architecture::Gbdt, Variant::Default),
-                (Architecture::CnnLstm, Variant::Default),
-            ],
-        ),
+        _ => trees_and_a_network(),
     };
     out.push(Claim {
         when: "Is a network worth it?",
@@ -351,13 +356,7 @@ fn tree_claims(m: &Measured) -> Vec<Claim> {
                 Verdict::Contradicted(text)
             }
         }
-        _ => Verdict::Unmeasured(
-            "train gbdt default and at least one network to measure this".into(),
-            vec![
-                (Architecture::Gbdt, Variant::Default),
-                (Architecture::CnnLstm, Variant::Default),
-            ],
-        ),
+        _ => trees_and_a_network(),
     };
     out.push(Claim {
         when: "Direction with trees",

@@ -6,12 +6,13 @@ set -euo pipefail
 # Debian packages: a C toolchain for bundled SQLite; Mesa's software Vulkan (lavapipe) so the
 # GPU code path and the UI's image snapshots run without a GPU; pkg-config for -sys crates; Python
 # with venv for the ONNX Runtime check of exported models; WebKitGTK and GTK for the desktop app;
-# Xvfb and ImageMagick for its headless smoke test and screenshots; clang and libclang for the
+# Xvfb, ImageMagick and xdotool for its headless tests (screenshots, real clicks and keys);
+# dbus (dbus-daemon) for the notification test's private bus; clang and libclang for the
 # bindings of LightGBM, whose C++ sources cargo builds (with the cmake installed into .venv below).
 APT_PACKAGES=(
   build-essential pkg-config mesa-vulkan-drivers libvulkan1 python3 python3-venv clang libclang-dev
   libwebkit2gtk-4.1-dev libgtk-3-dev libsoup-3.0-dev libjavascriptcoregtk-4.1-dev
-  xvfb xauth imagemagick
+  xvfb xauth imagemagick xdotool dbus
 )
 
 missing=()

@@ -2,6 +2,8 @@
 //! its one command, `rpc` ([`atb_protocol::rpc`]), by passing each request to [`shell::handle`].
 
 pub mod instance;
+#[cfg(target_os = "linux")]
+pub mod notify;
 pub mod prefs;
 pub mod shell;
 
@@ -17,7 +19,7 @@ use tauri::{AppHandle, Manager, State, WindowEvent};
 use tauri_plugin_dialog::{DialogExt, MessageDialogButtons, MessageDialogKind};
 
 use instance::Claim;
-use shell::{CloseChoice, FileDialogs, Shell, Stream};
+use shell::{CloseChoice, FileDialogs, Notice, Notifier, Shell, Stream};
 
 /// A training request (JSON, a `TrainRequest` as the Train screen sends it) to start as the app
 /// opens; the UI attaches to it like a page reloaded mid-run. Used by
@@ -94,6 +96,36 @@ fn local_path(chosen: tauri_plugin_dialog::FilePath) -> Result<Option<PathBuf>, 
     })
 }
 
+/// Desktop notifications, shown only while the main window is not focused.
+struct NativeNotifier(AppHandle);
+
+impl Notifier for NativeNotifier {
+    fn notify(&self, notice: Notice) {
+        let focused = self
+            .0
+            .get_webview_window("main")
+            .and_then(|w| w.is_focused().ok())
+            .unwrap_or(false);
+        if focused {
+            return;
+        }
+        // Said once per notice on stderr when it cannot be shown: the outcome itself is on the
+        // window and in the registry either way.
+        #[cfg(target_os = "linux")]
+        if let Err(e) = notify::send(&notice.title, &notice.body) {
+            eprintln!(
+                "atb-desktop: could not show the notification '{}': {e}",
+                notice.title
+            );
+        }
+        #[cfg(not(target_os = "linux"))]
+        eprintln!(
+            "atb-desktop: desktop notifications are implemented on Linux only; '{}' not shown",
+            notice.title
+        );
+    }
+}
+
 /// Asks whether to cancel the run in progress before closing (blocking: not on the main thread).
 fn ask_to_cancel(app: &AppHandle) -> CloseChoice {
     let cancel = app
@@ -139,6 +171,11 @@ pub fn run() -> anyhow::Result<()> {
     };
     let _socket = instance::SocketFile(settings.home.join(instance::SOCKET_NAME));
     eprintln!("atb-desktop: using ATB_HOME {}", settings.home.display());
+    // Where a tree model's export will be checked (read, not loaded: loading waits for a use).
+    match atb_engine::onnx_runtime_library() {
+        Ok(path) => eprintln!("atb-desktop: ONNX Runtime at {}", path.display()),
+        Err(e) => eprintln!("atb-desktop: {e}"),
+    }
     // Leftovers of registrations killed mid-write (their process is gone); a failure here only
     // leaves them for `atb models verify` to report.
     match atb_engine::service::models::remove_stale_temporaries(&settings) {
@@ -166,7 +203,11 @@ pub fn run() -> anyhow::Result<()> {
             ) {
                 let _ = window.set_size(tauri::LogicalSize::new(size.width, size.height));
             }
-            let shell = Shell::new(settings, Arc::new(NativeDialogs(app.handle().clone())));
+            let shell = Shell::new(
+                settings,
+                Arc::new(NativeDialogs(app.handle().clone())),
+                Arc::new(NativeNotifier(app.handle().clone())),
+            );
             if let Ok(json) = std::env::var(START_RUN_ENV) {
                 let request = serde_json::from_str(&json)
                     .with_context(|| format!("{START_RUN_ENV} is not a training request in JSON"))?;

@@ -11,7 +11,10 @@ use atb_engine::service::queue::RunQueue;
 use atb_engine::service::{self, RunSink, Runs};
 use atb_engine::{CancelToken, DeviceChoice, Error, Settings};
 use atb_protocol::FetchSummary;
-use atb_protocol::desktop::{AppInfo, DataOverview, ExportOutcome, RunUpdate, SeriesRequest};
+use atb_protocol::bench::BenchReport;
+use atb_protocol::desktop::{
+    AppInfo, DataOverview, ExportOutcome, RunUpdate, SeriesRequest, TrainRequest,
+};
 use atb_protocol::rpc::{ErrorKind, ErrorReply, Reply, Request};
 use atb_protocol::vocab::CandleSource;
 
@@ -36,6 +39,77 @@ pub trait FileDialogs: Send + Sync {
     fn open_csv(&self, title: &str) -> Result<Option<PathBuf>, ErrorReply>;
 }
 
+/// A desktop notification: what ended, and how.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    pub title: String,
+    pub body: String,
+}
+
+/// Tells the user that a run or a benchmark ended. The shell sends one for every end (runs
+/// started by hand or by the queue, and benchmarks); the native notifier shows it only when the
+/// window is not focused, since whoever looks at the window sees the outcome there.
+pub trait Notifier: Send + Sync {
+    fn notify(&self, notice: Notice);
+}
+
+/// The notice for a run that ended with `last`.
+pub fn run_notice(request: &TrainRequest, last: &RunUpdate) -> Option<Notice> {
+    let what = format!(
+        "{} {} on {} {}",
+        request.spec.architecture,
+        request.spec.variant,
+        request.series.symbol,
+        request.series.timeframe
+    );
+    let (title, body) = match last {
+        RunUpdate::Registered { row } => (
+            "Training finished",
+            format!(
+                "{what}: registered as {}. {}",
+                row.version_id,
+                row.verdict_vs_persistence.as_ref().map_or(
+                    "Verdict against persistence not computed.".to_string(),
+                    |v| { format!("Against persistence: {}.", v.text) }
+                )
+            ),
+        ),
+        RunUpdate::NotRegistered { reason } => (
+            "Training ended without a model",
+            format!("{what}: {reason}"),
+        ),
+        RunUpdate::Failed { message } => ("Training failed", format!("{what}: {message}")),
+        RunUpdate::Loading { .. } | RunUpdate::Training { .. } => return None,
+    };
+    Some(Notice {
+        title: title.into(),
+        body,
+    })
+}
+
+/// The notice for a benchmark that ended with `result`.
+pub fn bench_notice(result: &Result<BenchReport, Error>) -> Notice {
+    match result {
+        Ok(report) => Notice {
+            title: "Benchmark finished".into(),
+            body: format!(
+                "{} model(s) measured on {} {}; the table is on the Benchmark screen.",
+                report.results.len(),
+                report.symbol,
+                report.timeframe
+            ),
+        },
+        Err(Error::Cancelled) => Notice {
+            title: "Benchmark cancelled".into(),
+            body: "Nothing was saved; the previous results are kept.".into(),
+        },
+        Err(e) => Notice {
+            title: "Benchmark failed".into(),
+            body: e.to_string(),
+        },
+    }
+}
+
 /// What every request shares. Cheap to clone: the run table and the last fetch are shared.
 #[derive(Clone)]
 pub struct Shell {
@@ -49,18 +123,32 @@ pub struct Shell {
     pub queue: Arc<RunQueue>,
     /// The benchmark in progress, if any (one at a time): what Cancel stops.
     pub bench: Arc<Mutex<Option<CancelToken>>>,
+    /// Hears the end of every run and benchmark.
+    pub notifier: Arc<dyn Notifier>,
 }
 
 impl Shell {
-    pub fn new(settings: Settings, dialogs: Arc<dyn FileDialogs>) -> Self {
+    pub fn new(
+        settings: Settings,
+        dialogs: Arc<dyn FileDialogs>,
+        notifier: Arc<dyn Notifier>,
+    ) -> Self {
+        let runs = Arc::new(Runs::default());
+        let hears = Arc::clone(&notifier);
+        runs.on_end(Arc::new(move |request, last| {
+            if let Some(notice) = run_notice(request, last) {
+                hears.notify(notice);
+            }
+        }));
         Self {
             settings,
-            runs: Arc::default(),
+            runs,
             last_fetch: Arc::default(),
             dialogs,
             validation: Arc::default(),
             queue: Arc::default(),
             bench: Arc::default(),
+            notifier,
         }
     }
 }
@@ -114,6 +202,18 @@ fn answer(shell: &Shell, request: Request, stream: Arc<dyn Stream>) -> Result<Re
             Reply::Candles(service::block_on(service::data::stored_chart(
                 settings,
                 &series,
+                CHART_POINTS,
+            ))?)
+        }
+        Request::FeaturePreview {
+            series,
+            feature_set,
+        } => {
+            refuse_files(&series)?;
+            Reply::FeaturePreview(service::block_on(service::data::feature_preview(
+                settings,
+                &series,
+                feature_set,
                 CHART_POINTS,
             ))?)
         }
@@ -252,6 +352,12 @@ fn answer(shell: &Shell, request: Request, stream: Arc<dyn Stream>) -> Result<Re
                 *slot = Some(token.clone());
                 token
             };
+            // `scripts/bench_desktop_cpu.py --bench` looks for this line.
+            eprintln!(
+                "atb-desktop: benchmark started ({} architecture(s) x {} variant(s))",
+                spec.architectures.len(),
+                spec.variants.len()
+            );
             let result = service::bench::bench_spec(
                 settings,
                 &spec,
@@ -261,6 +367,7 @@ fn answer(shell: &Shell, request: Request, stream: Arc<dyn Stream>) -> Result<Re
                 &cancel,
             );
             *lock(&shell.bench) = None;
+            shell.notifier.notify(bench_notice(&result));
             Reply::Benched(Box::new(result?))
         }
         Request::CancelBench => match lock(&shell.bench).as_ref() {

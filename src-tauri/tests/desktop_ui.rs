@@ -3,121 +3,17 @@
 //! temporary `ATB_HOME`. A user trains on the bundled sample, sees the run end registered, opens
 //! the model and exports it to ONNX with a parity check.
 
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+mod common;
+
 use std::time::{Duration, Instant};
 
-use atb_desktop::shell::{self, FileDialogs, Shell, Stream};
 use atb_engine::Settings;
-use atb_protocol::rpc::{ErrorReply, Reply};
 use atb_protocol::vocab::{Architecture, DeviceChoice, Variant};
-use atb_ui::backend::{Backend, Failure, Received, Request};
-use atb_ui::{AtbApp, Screen};
+use atb_ui::Screen;
 use egui::accesskit::Role;
-use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 
-type Inbox = Arc<Mutex<Vec<Received>>>;
-
-/// The UI's backend over the shell: each request runs on its own thread, as the Tauri command
-/// runs on the blocking pool; answers and streamed replies land in the inbox.
-struct ShellBackend {
-    shell: Shell,
-    inbox: Inbox,
-}
-
-struct InboxStream(Inbox, egui::Context);
-
-impl Stream for InboxStream {
-    fn send(&self, reply: Reply) -> bool {
-        self.0.lock().unwrap().push(Ok(reply));
-        self.1.request_repaint();
-        true
-    }
-}
-
-impl Backend for ShellBackend {
-    fn send(&mut self, request: Request, ctx: &egui::Context) {
-        let (shell, inbox, ctx) = (self.shell.clone(), Arc::clone(&self.inbox), ctx.clone());
-        std::thread::spawn(move || {
-            let kind = request.kind();
-            let stream = Arc::new(InboxStream(Arc::clone(&inbox), ctx.clone()));
-            let answer = shell::handle(&shell, request, stream).map_err(|error| Failure {
-                request: kind,
-                error,
-            });
-            inbox.lock().unwrap().push(answer);
-            ctx.request_repaint();
-        });
-    }
-
-    fn poll(&mut self) -> Vec<Received> {
-        std::mem::take(&mut *self.inbox.lock().unwrap())
-    }
-}
-
-/// Dialogs answered by the test: saves go to `.0`, the file to import is `.0` with `.csv`.
-struct SaveTo(PathBuf);
-
-impl FileDialogs for SaveTo {
-    fn save_path(&self, _: &str, _: &str) -> Result<Option<PathBuf>, ErrorReply> {
-        Ok(Some(self.0.clone()))
-    }
-
-    fn open_csv(&self, _: &str) -> Result<Option<PathBuf>, ErrorReply> {
-        Ok(Some(self.0.with_extension("csv")))
-    }
-}
-
-fn set_text(h: &mut Harness<'static, AtbApp>, label: &str, text: &str) {
-    h.get_by_role_and_label(Role::TextInput, label).focus();
-    settle(h);
-    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
-    h.get_by_role_and_label(Role::TextInput, label)
-        .type_text(text);
-    settle(h);
-}
-
-/// Runs frames until the UI settles. Replies from the shell's threads request repaints of their
-/// own, so a frame budget can run out while one arrives: then a few more steps, never a failure
-/// (the test's own assertions decide).
-fn settle(h: &mut Harness<'static, AtbApp>) {
-    if h.try_run().is_err() {
-        h.run_steps(8);
-    }
-}
-
-/// The real UI over a shell on `settings`, its save dialog answering `save_to`, in a window
-/// 1400 wide and `height` tall, once the shell has answered the first request.
-fn open_app(settings: Settings, save_to: PathBuf, height: f32) -> Harness<'static, AtbApp> {
-    let shell = Shell::new(settings, Arc::new(SaveTo(save_to)));
-    let app = AtbApp::new(Box::new(ShellBackend {
-        shell,
-        inbox: Inbox::default(),
-    }));
-    let mut h = Harness::builder()
-        .with_size(egui::vec2(1400.0, height))
-        .build_ui_state(|ui, app: &mut AtbApp| app.ui(ui), app);
-    wait_until(&mut h, "the app info", |a| a.state.info.is_some());
-    h
-}
-
-/// Steps frames until `done` holds (the shell works on other threads meanwhile).
-fn wait_until(h: &mut Harness<'static, AtbApp>, what: &str, done: impl Fn(&AtbApp) -> bool) {
-    let started = Instant::now();
-    while !done(h.state()) {
-        let errors = &h.state().state.errors;
-        assert!(errors.is_empty(), "while waiting for {what}: {errors:?}");
-        assert!(
-            started.elapsed() < Duration::from_secs(600),
-            "timed out waiting for {what}; errors shown: {:?}",
-            h.state().state.errors
-        );
-        std::thread::sleep(Duration::from_millis(20));
-        h.step();
-    }
-    h.step();
-}
+use common::{open_app, set_text, settle, wait_until};
 
 #[test]
 fn import_a_csv_with_a_bad_row_then_a_good_one() {

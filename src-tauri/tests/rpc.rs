@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use atb_desktop::shell::{self, CloseChoice, FileDialogs, Shell, Stream};
+use atb_desktop::shell::{self, CloseChoice, FileDialogs, Notice, Notifier, Shell, Stream};
 use atb_engine::Settings;
 use atb_mock_binance::{Fault, MockBinance, MockConfig};
 use atb_protocol::desktop::{RunUpdate, SeriesRequest, TrainRequest};
@@ -41,9 +41,26 @@ impl FileDialogs for ScriptedDialog {
     }
 }
 
+/// Keeps every desktop notification the shell sends.
+#[derive(Default)]
+struct Noticed(Mutex<Vec<Notice>>);
+
+impl Notifier for Noticed {
+    fn notify(&self, notice: Notice) {
+        self.0.lock().unwrap().push(notice);
+    }
+}
+
+impl Noticed {
+    fn take(&self) -> Vec<Notice> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+}
+
 struct Fixture {
     shell: Shell,
     dialog: Arc<ScriptedDialog>,
+    noticed: Arc<Noticed>,
     mock: MockBinance,
     seen: HashSet<RequestKind>,
     _home: tempfile::TempDir,
@@ -55,9 +72,11 @@ impl Fixture {
         let home = tempfile::tempdir().unwrap();
         let settings = Settings::resolve(home.path().to_path_buf(), Some(mock.url())).unwrap();
         let dialog = Arc::new(ScriptedDialog::default());
+        let noticed = Arc::new(Noticed::default());
         Self {
-            shell: Shell::new(settings, dialog.clone()),
+            shell: Shell::new(settings, dialog.clone(), noticed.clone()),
             dialog,
+            noticed,
             mock,
             seen: HashSet::new(),
             _home: home,
@@ -182,6 +201,36 @@ fn every_request_kind_answers_or_fails_with_its_kind() {
         panic!()
     };
     assert!(chart.candles >= 700 && chart.closes.len() == chart.open_times_ms.len());
+    // The features of the same candles: every column, after the warm-up.
+    let Reply::FeaturePreview(preview) = f.ok(Request::FeaturePreview {
+        series: sample(30),
+        feature_set: atb_protocol::vocab::FeatureSet::Technical,
+    }) else {
+        panic!()
+    };
+    assert_eq!(preview.candles, chart.candles);
+    assert_eq!(preview.rows, chart.candles - 60);
+    assert_eq!(preview.columns.len(), 12);
+    assert!(
+        preview
+            .columns
+            .iter()
+            .all(|c| c.points.len() == preview.open_times_ms.len() && !c.meaning.is_empty())
+    );
+    // Too few candles for the warm-up: said, not an empty preview.
+    let short = f.fails(
+        Request::FeaturePreview {
+            series: SeriesRequest {
+                start_date: Some("2024-06-01".into()),
+                end_date: Some("2024-06-02".into()),
+                days: None,
+                ..sample(1)
+            },
+            feature_set: atb_protocol::vocab::FeatureSet::Technical,
+        },
+        ErrorKind::InvalidInput,
+    );
+    assert!(short.contains("need more than 60 candles"), "{short}");
     f.fails(
         Request::Candles(binance("BTCUSDT", 3)),
         ErrorKind::InvalidInput,
@@ -538,6 +587,7 @@ fn every_request_kind_answers_or_fails_with_its_kind() {
         panic!()
     };
     assert!(!empty.busy());
+    f.noticed.take();
     f.mock.push_faults([Fault::Delay(Duration::from_secs(3))]);
     let (answer, manual) = f.call(Request::Train(TrainRequest {
         series: binance("SOLUSDT", 30),
@@ -620,6 +670,31 @@ fn every_request_kind_answers_or_fails_with_its_kind() {
             "{run:?}"
         );
     }
+    // One desktop notification per run that ended, the one started by hand first, each naming
+    // what was trained and, for a registered model, its version and verdict.
+    let notices = f.noticed.take();
+    assert_eq!(notices.len(), 3, "{notices:?}");
+    assert!(
+        notices[0].body.starts_with("tcn lightweight on SOLUSDT"),
+        "{notices:?}"
+    );
+    for (notice, run) in notices[1..].iter().zip(&done.finished) {
+        let RunUpdate::Registered { row } = &run.outcome else {
+            unreachable!()
+        };
+        assert_eq!(notice.title, "Training finished");
+        assert!(
+            notice
+                .body
+                .starts_with("gbdt lightweight on BTCUSDT 1h: registered as ")
+                && notice.body.contains(&row.version_id)
+                && notice.body.contains(&format!(
+                    "Against persistence: {}.",
+                    row.verdict_vs_persistence.as_ref().unwrap().text
+                )),
+            "{notice:?}"
+        );
+    }
 
     // A benchmark of the tree model, kept as the last report.
     assert_eq!(f.ok(Request::LastBench), Reply::LastBench(None));
@@ -636,6 +711,13 @@ fn every_request_kind_answers_or_fails_with_its_kind() {
         panic!("{answer:?}")
     };
     assert_eq!(report.results.len(), 1);
+    assert_eq!(
+        f.noticed.take(),
+        [Notice {
+            title: "Benchmark finished".into(),
+            body: "1 model(s) measured on BTCUSDT 1h; the table is on the Benchmark screen.".into(),
+        }]
+    );
     assert!(progress.0.lock().unwrap().iter().any(|r| matches!(
         r,
         Reply::BenchProgress(atb_protocol::bench::BenchUpdate::Measured(_))

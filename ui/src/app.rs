@@ -201,6 +201,7 @@ impl UiState {
             }
             Reply::DataOverview(o) => self.data.overview = Some(o),
             Reply::Candles(c) => self.data.set_chart(c),
+            Reply::FeaturePreview(p) => self.data.set_features(p),
             Reply::FetchProgress(p) => self.data.fetch_progress = Some(p),
             Reply::Fetched(summary) => {
                 self.data.fetched(summary);

@@ -152,12 +152,21 @@ impl BenchScreen {
         );
         ui.add_enabled_ui(!self.running, |ui| self.form(ui));
         let spec = self.spec();
+        // As on the Training screen: Ctrl+Enter runs, Esc cancels.
+        let (run_key, cancel_key) = ui.input_mut(|i| {
+            (
+                i.consume_key(egui::Modifiers::COMMAND, egui::Key::Enter),
+                i.consume_key(egui::Modifiers::NONE, egui::Key::Escape),
+            )
+        });
         ui.horizontal(|ui| {
-            let run = ui.add_enabled(
-                spec.is_ok() && !self.running,
-                egui::Button::new("Run benchmark"),
-            );
-            if run.clicked()
+            let run = ui
+                .add_enabled(
+                    spec.is_ok() && !self.running,
+                    egui::Button::new("Run benchmark"),
+                )
+                .on_hover_text("Ctrl+Enter");
+            if (run.clicked() || (run_key && !self.running))
                 && let Ok(s) = &spec
             {
                 self.running = true;
@@ -167,12 +176,14 @@ impl BenchScreen {
                 out.send(Request::Bench(s.clone()));
             }
             if self.running
-                && ui
+                && (ui
                     .add_enabled(
                         !self.cancel_requested,
                         egui::Button::new("Cancel benchmark"),
                     )
+                    .on_hover_text("Esc")
                     .clicked()
+                    || (cancel_key && !self.cancel_requested))
             {
                 self.cancel_requested = true;
                 out.send(Request::CancelBench);

@@ -1,18 +1,19 @@
 //! Data screen: pick a series and range, fetch it from Binance with progress, see it as candles
-//! with volume (zoom and pan, gaps marked, long series aggregated into OHLC buckets), and the
-//! table of everything stored. The default series is charted as soon as the screen opens.
+//! with volume (zoom and pan, gaps marked, long series aggregated into OHLC buckets), preview the
+//! features a model would read from it, and the table of everything stored. The default series
+//! is charted as soon as the screen opens.
 
-use atb_protocol::desktop::{CandleChart, DataOverview, SeriesRequest};
+use atb_protocol::desktop::{CandleChart, DataOverview, FeaturePreview, SeriesRequest};
 use atb_protocol::spec::FieldProblem;
-use atb_protocol::vocab::{CandleSource, Symbol, Timeframe};
+use atb_protocol::vocab::{CandleSource, FeatureSet, Symbol, Timeframe};
 use atb_protocol::{FetchProgress, FetchSummary, ImportSummary};
 use egui::Ui;
-use egui_plot::{Bar, BarChart, BoxElem, BoxPlot, BoxSpread, Plot, VLine};
+use egui_plot::{Bar, BarChart, BoxElem, BoxPlot, BoxSpread, Line, Plot, PlotPoints, VLine};
 
 use crate::app::Outbox;
 use crate::backend::{Request, RequestKind};
 use crate::widgets::{
-    ERROR_RED, GOOD_GREEN, choice, date, day_axis, labelled_edit, ms_to_days, problem, time,
+    ERROR_RED, GOOD_GREEN, choice, date, day_axis, labelled_edit, ms_to_days, num, problem, time,
 };
 
 /// The sources a form offers (a `csv:PATH` source shows when a run used one).
@@ -137,9 +138,46 @@ pub struct DataScreen {
     pub last_import: Option<String>,
     /// The default series was asked for when the screen first opened.
     pub first_chart_requested: bool,
+    /// Which features the preview computes.
+    pub feature_set: FeatureSet,
+    pub features: Option<FeaturePreview>,
+    pub features_loading: bool,
+    /// The column charted in the preview (by name, so it survives a new preview).
+    pub feature_column: String,
 }
 
 impl DataScreen {
+    /// Asks for the chart of `series` and the preview of its features.
+    fn ask_chart(&mut self, series: SeriesRequest, out: &mut Outbox) {
+        self.chart_loading = true;
+        self.ask_features(series.clone(), out);
+        out.send(Request::Candles(series));
+    }
+
+    fn ask_features(&mut self, series: SeriesRequest, out: &mut Outbox) {
+        self.features_loading = true;
+        out.send(Request::FeaturePreview {
+            series,
+            feature_set: self.feature_set,
+        });
+    }
+
+    pub fn set_features(&mut self, preview: FeaturePreview) {
+        self.features_loading = false;
+        if !preview
+            .columns
+            .iter()
+            .any(|c| c.name == self.feature_column)
+        {
+            self.feature_column = preview
+                .columns
+                .first()
+                .map(|c| c.name.clone())
+                .unwrap_or_default();
+        }
+        self.features = Some(preview);
+    }
+
     pub fn set_chart(&mut self, chart: CandleChart) {
         self.chart_loading = false;
         self.chart = Some(chart);
@@ -181,6 +219,10 @@ impl DataScreen {
                 self.fetch_progress = None;
             }
             RequestKind::Candles => self.chart_loading = false,
+            RequestKind::FeaturePreview => {
+                self.features_loading = false;
+                self.features = None;
+            }
             _ => {}
         }
     }
@@ -194,8 +236,7 @@ impl DataScreen {
         {
             self.first_chart_requested = true;
             if self.chart.is_none() && !self.chart_loading {
-                self.chart_loading = true;
-                out.send(Request::Candles(r.clone()));
+                self.ask_chart(r.clone(), out);
             }
         }
         let problems = request.as_ref().err().cloned().unwrap_or_default();
@@ -207,8 +248,7 @@ impl DataScreen {
                 .clicked()
                 && let Ok(r) = &request
             {
-                self.chart_loading = true;
-                out.send(Request::Candles(r.clone()));
+                self.ask_chart(r.clone(), out);
             }
             let binance = self.form.source == CandleSource::Binance;
             let has_range = request
@@ -274,7 +314,88 @@ impl DataScreen {
         ui.separator();
         self.show_chart(ui);
         ui.separator();
+        self.show_features(ui, request.ok(), out);
+        ui.separator();
         self.show_coverage(ui, out);
+    }
+
+    /// The features a model would read from the charted range, raw (training scales them with
+    /// statistics of its training split only): each column's meaning and statistics, and one
+    /// column's course over the range.
+    fn show_features(&mut self, ui: &mut Ui, request: Option<SeriesRequest>, out: &mut Outbox) {
+        ui.horizontal(|ui| {
+            ui.strong("Features");
+            let changed = choice(ui, "Feature set", &mut self.feature_set, &FeatureSet::ALL);
+            if changed && let Some(r) = request {
+                self.ask_features(r, out);
+            }
+            if self.features_loading {
+                ui.spinner();
+            }
+        });
+        let Some(p) = &self.features else {
+            ui.label(if self.features_loading {
+                "computing the features…"
+            } else {
+                "Show a chart to preview the features a model reads from it."
+            });
+            return;
+        };
+        ui.label(format!(
+            "{} features of {} {}: {} rows from {} candles (the first {} fill the trailing \
+             windows and are dropped). Raw values: a run scales them with its training split's \
+             statistics only.",
+            p.feature_set, p.symbol, p.timeframe, p.rows, p.candles, p.warmup_rows
+        ));
+        let mut pick = None;
+        egui::Grid::new("feature_columns")
+            .striped(true)
+            .show(ui, |ui| {
+                for h in ["feature", "meaning", "mean", "std", "min", "max"] {
+                    ui.strong(h);
+                }
+                ui.end_row();
+                for c in &p.columns {
+                    if ui
+                        .selectable_label(self.feature_column == c.name, c.name.as_str())
+                        .on_hover_text("Chart this column")
+                        .clicked()
+                    {
+                        pick = Some(c.name.clone());
+                    }
+                    ui.label(c.meaning.as_str());
+                    for v in [c.mean, c.std, c.min, c.max] {
+                        ui.label(num(v, 5));
+                    }
+                    ui.end_row();
+                }
+            });
+        if let Some(name) = pick {
+            self.feature_column = name;
+        }
+        let Some(column) = p.columns.iter().find(|c| c.name == self.feature_column) else {
+            return;
+        };
+        if p.rows_per_point > 1 {
+            ui.label(format!(
+                "{}: each point is the mean of {} consecutive rows (the statistics above use \
+                 every row).",
+                column.name, p.rows_per_point
+            ));
+        }
+        let points: PlotPoints<'_> = p
+            .open_times_ms
+            .iter()
+            .zip(&column.points)
+            .map(|(&t, &v)| [ms_to_days(t), f64::from(v)])
+            .collect();
+        Plot::new("feature_chart")
+            .height(160.0)
+            .x_axis_formatter(day_axis)
+            .y_axis_label(column.name.as_str())
+            .show(ui, |plot| {
+                plot.line(Line::new(column.name.as_str(), points))
+            });
     }
 
     fn show_chart(&self, ui: &mut Ui) {
@@ -429,8 +550,7 @@ impl DataScreen {
                 end_date: date(row.last_open_time_ms),
             };
             if let Ok(r) = self.form.request() {
-                self.chart_loading = true;
-                out.send(Request::Candles(r));
+                self.ask_chart(r, out);
             }
         }
     }

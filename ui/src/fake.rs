@@ -8,8 +8,9 @@ use std::rc::Rc;
 
 use atb_protocol::bench::{BenchReport, BenchUpdate};
 use atb_protocol::desktop::{
-    AppInfo, AttentionMap, CandleChart, DataOverview, ExportOutcome, Forecast, ModelDetail,
-    PairedComparison, QueueSnapshot, QueuedRun, RunSnapshot, RunUpdate, TestPredictions, UiPrefs,
+    AppInfo, AttentionMap, CandleChart, DataOverview, ExportOutcome, FeatureColumn, FeaturePreview,
+    Forecast, ModelDetail, PairedComparison, QueueSnapshot, QueuedRun, RunSnapshot, RunUpdate,
+    TestPredictions, UiPrefs,
 };
 use atb_protocol::registry::{Finding, FindingKind, ModelRow, OnnxExport, RegistryCheck};
 use atb_protocol::training::{
@@ -19,7 +20,7 @@ use atb_protocol::training::{
 use atb_protocol::verdict::verdict;
 use atb_protocol::{CoverageRow, FetchProgress, FetchSummary, Gap};
 
-use atb_protocol::vocab::{Architecture, CandleSource, Symbol, Timeframe, Variant};
+use atb_protocol::vocab::{Architecture, CandleSource, FeatureSet, Symbol, Timeframe, Variant};
 
 use crate::backend::{Backend, ErrorKind, ErrorReply, Failure, Received, Reply, Request};
 
@@ -117,6 +118,13 @@ impl FakeBackend {
                 last_fetch: None,
             })],
             Request::Candles(series) => replies![Reply::Candles(sample_chart(&series.symbol))],
+            Request::FeaturePreview {
+                series,
+                feature_set,
+            } => replies![Reply::FeaturePreview(sample_features(
+                &series.symbol,
+                *feature_set
+            ))],
             Request::Fetch(series) => replies![
                 Reply::FetchProgress(FetchProgress {
                     candles_wanted: 500,
@@ -624,6 +632,64 @@ fn sample_chart(symbol: &Symbol) -> CandleChart {
             first_missing_ms: START_MS + 200 * HOUR_MS,
             missing: 2,
         }],
+    }
+}
+
+/// The features of [`sample_chart`]'s candles, as plausible waves (the statistics are those of
+/// the points; the real shell computes them from every row).
+fn sample_features(symbol: &Symbol, feature_set: FeatureSet) -> FeaturePreview {
+    let warmup = feature_set.warmup_rows();
+    // The chart's candles (its gap included) after the warm-up.
+    let open_times_ms: Vec<i64> = (warmup as i64..500)
+        .filter(|i| !(200..202).contains(i))
+        .map(|i| START_MS + i * HOUR_MS)
+        .collect();
+    let columns = feature_set
+        .feature_names()
+        .into_iter()
+        .enumerate()
+        .map(|(j, name)| {
+            let points: Vec<f32> = open_times_ms
+                .iter()
+                .map(|&t| {
+                    let x = (t - START_MS) as f64 / HOUR_MS as f64;
+                    (0.01 * (j + 1) as f64 * (x / (5.0 + j as f64)).sin()) as f32
+                })
+                .collect();
+            let n = points.len() as f64;
+            let mean = points.iter().map(|&p| f64::from(p)).sum::<f64>() / n;
+            let var = points
+                .iter()
+                .map(|&p| (f64::from(p) - mean).powi(2))
+                .sum::<f64>()
+                / n;
+            FeatureColumn {
+                name: name.into(),
+                meaning: FeatureSet::meaning(name).into(),
+                mean,
+                std: var.sqrt(),
+                min: points
+                    .iter()
+                    .map(|&p| f64::from(p))
+                    .fold(f64::MAX, f64::min),
+                max: points
+                    .iter()
+                    .map(|&p| f64::from(p))
+                    .fold(f64::MIN, f64::max),
+                points,
+            }
+        })
+        .collect();
+    FeaturePreview {
+        symbol: symbol.clone(),
+        timeframe: Timeframe::H1,
+        feature_set,
+        candles: 498,
+        warmup_rows: warmup,
+        rows: open_times_ms.len(),
+        rows_per_point: 1,
+        open_times_ms,
+        columns,
     }
 }
 

@@ -185,7 +185,7 @@ impl ModelsScreen {
             );
             return None;
         }
-        let open = self.table(ui);
+        let open = ui.scope(|ui| self.table(ui)).inner;
         ui.horizontal(|ui| {
             let n = self.selected.len();
             let compare = ui
@@ -278,6 +278,9 @@ impl ModelsScreen {
         let mut sort_by = None;
         let mut toggles = Vec::new();
         let rows = self.visible();
+        // A solid scroll bar below the rows: egui's floating one grows over the last row while
+        // the pointer is near, covering the link of a registry's only version.
+        ui.spacing_mut().scroll = egui::style::ScrollStyle::solid();
         egui::ScrollArea::horizontal().show(ui, |ui| {
             egui::Grid::new("models_table")
                 .striped(true)

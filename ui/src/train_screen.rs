@@ -456,6 +456,11 @@ pub struct RunView {
     pub batch: usize,
     pub batches: usize,
     pub eta_s: Option<f64>,
+    /// Training seconds at the last epoch's end (0 before it).
+    pub elapsed_s: f64,
+    /// (`elapsed_s`, egui's clock) when this view first drew after it: the elapsed time shown
+    /// keeps counting between epochs from there.
+    pub elapsed_anchor: std::cell::Cell<Option<(f64, f64)>>,
     pub samples_per_second: f64,
     pub note: Option<String>,
     pub evaluation: Option<Evaluation>,
@@ -528,11 +533,14 @@ impl RunView {
                 val_loss,
                 learning_rate,
                 eta_s,
+                elapsed_s,
                 ..
             } => {
                 self.epoch = epoch;
                 self.batch = self.batches;
                 self.eta_s = Some(eta_s);
+                self.elapsed_s = elapsed_s;
+                self.elapsed_anchor.set(None);
                 self.epoch_points
                     .push((epoch as f64, train_loss, val_loss, learning_rate));
             }
@@ -599,6 +607,13 @@ impl RunView {
             self.epoch.saturating_sub(1) as f64 + within
         };
         (done / self.epochs as f64).clamp(0.0, 1.0) as f32
+    }
+
+    /// Seconds the run has trained, as of egui's clock `now`.
+    pub fn elapsed(&self, now: f64) -> f64 {
+        let (at, clock) = self.elapsed_anchor.get().unwrap_or((self.elapsed_s, now));
+        self.elapsed_anchor.set(Some((at, clock)));
+        at + (now - clock).max(0.0)
     }
 
     pub fn status_line(&self) -> String {
@@ -924,17 +939,18 @@ fn show_run(ui: &mut Ui, run: &RunView) -> Option<String> {
         ));
     }
     if run.active {
+        let elapsed = duration(run.elapsed(ui.input(|i| i.time)));
         let text = match &run.loading {
             Some(m) => m.clone(),
             None if run.trees => format!(
-                "round {}/{} (stops early once validation stops improving) · ETA at most {}",
+                "round {}/{} (stops early once validation stops improving) · {elapsed} elapsed · ETA at most {}",
                 run.epoch.max(1),
                 run.epochs,
                 run.eta_s
                     .map_or_else(|| "after the first round".into(), duration)
             ),
             None => format!(
-                "epoch {}/{} · batch {}/{} · {:.0} samples/s · ETA {}",
+                "epoch {}/{} · batch {}/{} · {:.0} samples/s · {elapsed} elapsed · ETA {}",
                 run.epoch.max(1),
                 run.epochs,
                 run.batch,

@@ -70,7 +70,8 @@ fn train_form_starts_a_run_streams_points_and_cancels() {
     assert_eq!(run.batch_points.len(), 4);
     h.get_by_label_contains("Loss per epoch (last: train 1.0000");
     h.get_by_label_contains("Batch loss (4 points)");
-    h.get_by_label_contains("ETA 4s");
+    // The training time so far (2 s at the first epoch's end), then the time left.
+    h.get_by_label_contains("2s elapsed · ETA 4s");
     h.get_by_label_contains("Device: cpu (flex)");
     for u in sample_epoch(2, 3) {
         fake.push(Reply::Run(u));
@@ -316,6 +317,21 @@ fn the_data_screen_plots_closes_with_gaps_and_fetches_with_progress() {
     h.get_by_role_and_label(Role::Button, "Show chart").click();
     h.run();
     h.get_by_label_contains("498 candles, 1 gap(s) (2 missing candles, marked in red)");
+    // The features of the same range, with what each column means.
+    h.get_by_label_contains("price features of BTCUSDT 1h: 474 rows from 498 candles");
+    h.get_by_label("log(1 + volume)");
+    assert!(
+        h.query_by_label("RSI(14), Wilder smoothing, 0..1")
+            .is_none()
+    );
+    h.state_mut().state.data.feature_set = atb_protocol::vocab::FeatureSet::Technical;
+    h.get_by_role_and_label(Role::Button, "Show chart").click();
+    h.run();
+    h.get_by_label_contains("technical features of BTCUSDT 1h: 438 rows");
+    h.get_by_label("RSI(14), Wilder smoothing, 0..1");
+    h.get_by_label("rsi14").click();
+    h.run();
+    assert_eq!(h.state().state.data.feature_column, "rsi14");
     let fetch = h.get_by_role_and_label(Role::Button, "Fetch from Binance");
     assert!(
         fetch.accesskit_node().is_disabled(),
@@ -469,8 +485,9 @@ fn the_guide_sends_an_unmeasured_claim_to_the_benchmark_which_measures_it() {
         .copied()
         .collect();
     assert_eq!(chosen, [Architecture::CnnLstm, Architecture::Gbdt]);
-    h.get_by_role_and_label(Role::Button, "Run benchmark")
-        .click();
+    // Ctrl+Enter runs it, as the Run benchmark button would.
+    h.get_by_role_and_label(Role::Button, "Run benchmark");
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::Enter);
     h.run();
     // In the table (and in the charts' legends).
     assert!(h.query_all_by_label("gbdt default").next().is_some());

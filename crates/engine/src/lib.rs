@@ -82,6 +82,7 @@ pub use inference::NextClose;
 pub use market::format_ms;
 pub use market::source::{CandleSeries, DateRange};
 pub use npy::{NpyF32, read_npy_f32};
+pub use onnx::onnxruntime::library_path as onnx_runtime_library;
 pub use onnx::{ExportReport, PARITY_TOLERANCE};
 pub use registry::VerifyReport;
 pub use registry::metadata::{FeatureSchema, ModelMetadata, TrainingRecord};

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::registry::{ColumnImportance, ModelRow, OnnxExport};
 use crate::spec::{FieldProblem, TrainSpec};
 use crate::training::{DatasetSummary, EpochRecord, Evaluation, TrainingEvent};
-use crate::vocab::{CandleSource, Symbol, Timeframe};
+use crate::vocab::{CandleSource, FeatureSet, Symbol, Timeframe};
 use crate::{CoverageRow, FetchSummary, Gap};
 
 /// The shell and the app it runs.
@@ -192,6 +192,39 @@ pub struct RunSnapshot {
     pub updates: Vec<RunUpdate>,
     /// False once a final update was sent.
     pub active: bool,
+}
+
+/// The features a model reads from a series (raw, before the train-only scaling), as the Data
+/// screen previews them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeaturePreview {
+    pub symbol: Symbol,
+    pub timeframe: Timeframe,
+    pub feature_set: FeatureSet,
+    /// Candles in the range.
+    pub candles: usize,
+    /// Leading candles dropped while the trailing windows fill.
+    pub warmup_rows: usize,
+    /// Feature rows (candles after the warm-up).
+    pub rows: usize,
+    /// Rows averaged into each charted point (1: every row drawn).
+    pub rows_per_point: u32,
+    /// Open time of each charted point's first row.
+    pub open_times_ms: Vec<i64>,
+    pub columns: Vec<FeatureColumn>,
+}
+
+/// One feature column: what it is, its statistics over every row, and the charted points.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeatureColumn {
+    pub name: String,
+    pub meaning: String,
+    pub mean: f64,
+    pub std: f64,
+    pub min: f64,
+    pub max: f64,
+    /// The mean of each charted point's rows.
+    pub points: Vec<f32>,
 }
 
 /// Everything the Model detail screen and the comparison show about one version.

@@ -7,13 +7,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::bench::{BenchReport, BenchSpec, BenchUpdate};
 use crate::desktop::{
-    AppInfo, AttentionMap, CandleChart, DataOverview, ExportOutcome, Forecast, ModelDetail,
-    PairedComparison, QueueSnapshot, RunSnapshot, RunUpdate, SeriesRequest, TestPredictions,
-    TrainRequest, UiPrefs,
+    AppInfo, AttentionMap, CandleChart, DataOverview, ExportOutcome, FeaturePreview, Forecast,
+    ModelDetail, PairedComparison, QueueSnapshot, RunSnapshot, RunUpdate, SeriesRequest,
+    TestPredictions, TrainRequest, UiPrefs,
 };
 use crate::registry::{ModelRow, RegistryCheck};
 use crate::training::PairResult;
-use crate::vocab::{Symbol, Timeframe};
+use crate::vocab::{FeatureSet, Symbol, Timeframe};
 use crate::{FetchProgress, FetchSummary, ImportSummary};
 
 /// The name of the shell's one command.
@@ -26,6 +26,12 @@ pub enum Request {
     AppInfo,
     DataOverview,
     Candles(SeriesRequest),
+    /// The features a model would read from these candles (before scaling), with each
+    /// column's statistics and its course over the range.
+    FeaturePreview {
+        series: SeriesRequest,
+        feature_set: FeatureSet,
+    },
     /// Fetch from Binance into the store; progress streams as [`Reply::FetchProgress`].
     Fetch(SeriesRequest),
     /// Start a run; its updates stream as [`Reply::Run`].
@@ -119,6 +125,7 @@ pub enum RequestKind {
     AppInfo,
     DataOverview,
     Candles,
+    FeaturePreview,
     Fetch,
     Train,
     AttachRun,
@@ -150,10 +157,11 @@ pub enum RequestKind {
 
 impl RequestKind {
     /// Every kind, for tests that must cover them all.
-    pub const ALL: [RequestKind; 30] = [
+    pub const ALL: [RequestKind; 31] = [
         Self::AppInfo,
         Self::DataOverview,
         Self::Candles,
+        Self::FeaturePreview,
         Self::Fetch,
         Self::Train,
         Self::AttachRun,
@@ -189,6 +197,7 @@ impl RequestKind {
             Self::AppInfo => "Starting",
             Self::DataOverview => "Listing stored candles",
             Self::Candles => "Loading the price chart",
+            Self::FeaturePreview => "Computing the feature preview",
             Self::Fetch => "Fetch",
             Self::Train => "Train",
             Self::AttachRun => "Reconnecting to the run",
@@ -226,6 +235,7 @@ impl Request {
             Self::AppInfo => RequestKind::AppInfo,
             Self::DataOverview => RequestKind::DataOverview,
             Self::Candles(_) => RequestKind::Candles,
+            Self::FeaturePreview { .. } => RequestKind::FeaturePreview,
             Self::Fetch(_) => RequestKind::Fetch,
             Self::Train(_) => RequestKind::Train,
             Self::AttachRun => RequestKind::AttachRun,
@@ -264,6 +274,7 @@ pub enum Reply {
     AppInfo(AppInfo),
     DataOverview(DataOverview),
     Candles(CandleChart),
+    FeaturePreview(FeaturePreview),
     /// Streamed while a fetch runs.
     FetchProgress(FetchProgress),
     Fetched(FetchSummary),

@@ -272,7 +272,7 @@ impl Default for TrainSpec {
             min_learning_rate: 1e-6,
             grad_clip_norm: None,
             horizon: 1,
-            feature_set: FeatureSet::Price,
+            feature_set: FeatureSet::default(),
             seed: 42,
             device: DeviceChoice::Auto,
             fractions: SplitFractions::default(),

@@ -226,6 +226,13 @@ named_enum! {
     }
 }
 
+impl Default for FeatureSet {
+    /// The CLI's and the training form's default.
+    fn default() -> Self {
+        Self::Price
+    }
+}
+
 impl FeatureSet {
     /// Feature names, in column order.
     pub fn feature_names(self) -> Vec<&'static str> {
@@ -248,6 +255,26 @@ impl FeatureSet {
             ]);
         }
         names
+    }
+
+    /// What a feature column is, in words (for the Data screen's preview); empty for a name
+    /// that is not a feature.
+    pub fn meaning(name: &str) -> &'static str {
+        match name {
+            "log_return" => "log of close over the previous close",
+            "log_high_close" => "log of high over close",
+            "log_low_close" => "log of low over close",
+            "log1p_volume" => "log(1 + volume)",
+            "log_relative_volume_24" => "log(1 + volume) - log(1 + mean volume of 24 bars)",
+            "close_sma7" => "close over its 7-bar mean, minus 1",
+            "close_sma14" => "close over its 14-bar mean, minus 1",
+            "close_sma30" => "close over its 30-bar mean, minus 1",
+            "rsi14" => "RSI(14), Wilder smoothing, 0..1",
+            "volatility24" => "standard deviation of 24 log returns",
+            "atr14_close" => "ATR(14), Wilder smoothing, over close",
+            "macd_hist_close" => "MACD(12, 26, 9) histogram over close",
+            _ => "",
+        }
     }
 
     /// Leading rows dropped: the longest trailing window, plus a burn-in for the exponential
@@ -425,6 +452,16 @@ mod tests {
         check(&Timeframe::ALL);
         check(&FeatureSet::ALL);
         check(&DeviceChoice::ALL);
+    }
+
+    #[test]
+    fn every_feature_column_has_a_meaning() {
+        for set in FeatureSet::ALL {
+            for name in set.feature_names() {
+                assert!(!FeatureSet::meaning(name).is_empty(), "{name}");
+            }
+        }
+        assert_eq!(FeatureSet::meaning("open"), "");
     }
 
     #[test]

@@ -3,9 +3,10 @@
 //! pure-Rust runtime that is always there; ONNX Runtime is about twice as fast on the recurrent
 //! models' single windows (docs/benchmarks.md) and runs operators tract lacks.
 //!
-//! The library is found at `ATB_ONNXRUNTIME` (a file path), else in the `.venv` of the checkout
-//! atb was built from, where `scripts/setup.sh` installs it. Absent, every use says so and how
-//! to fix it; nothing falls back silently.
+//! The library is found at `ATB_ONNXRUNTIME` (a file path), else where the desktop app's Debian
+//! package installs it (`../lib/atb/` from the executable: `/usr/lib/atb/`), else in the `.venv`
+//! of the checkout atb was built from, where `scripts/setup.sh` installs it. Absent, every use
+//! says so and how to fix it; nothing falls back silently.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
@@ -24,29 +25,39 @@ fn runtime_err(e: impl std::fmt::Display) -> Error {
     Error::OnnxRuntime(format!("ONNX Runtime: {e}"))
 }
 
+/// The folder, relative to the executable's, where the Debian package puts the library.
+pub const PACKAGED_DIR: &str = "../lib/atb";
+
+/// The newest `libonnxruntime.so*` file in `dir`.
+fn find_in_dir(dir: &Path) -> Option<PathBuf> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.is_file()
+                && p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("libonnxruntime.so"))
+        })
+        .collect();
+    found.sort();
+    found.pop()
+}
+
 /// `libonnxruntime.so*` under a `.venv`'s site-packages.
 fn find_in_venv(venv: &Path) -> Option<PathBuf> {
     let lib = venv.join("lib");
-    for python in std::fs::read_dir(&lib).ok()?.flatten() {
-        let capi = python.path().join("site-packages/onnxruntime/capi");
-        let Ok(entries) = std::fs::read_dir(&capi) else {
-            continue;
-        };
-        let mut found: Vec<PathBuf> = entries
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| {
-                p.file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.starts_with("libonnxruntime.so"))
-            })
-            .collect();
-        found.sort();
-        if let Some(p) = found.pop() {
-            return Some(p);
-        }
-    }
-    None
+    std::fs::read_dir(&lib)
+        .ok()?
+        .flatten()
+        .find_map(|python| find_in_dir(&python.path().join("site-packages/onnxruntime/capi")))
+}
+
+/// The packaged library beside the running executable, if this is an installed atb.
+fn find_packaged() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    find_in_dir(&exe.parent()?.join(PACKAGED_DIR))
 }
 
 /// Where the library is, or why it was not found.
@@ -61,6 +72,9 @@ pub fn library_path() -> Result<PathBuf> {
                 p.display()
             )))
         };
+    }
+    if let Some(p) = find_packaged() {
+        return Ok(p);
     }
     let checkout_venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv");
     find_in_venv(&checkout_venv).ok_or_else(|| {
@@ -157,5 +171,30 @@ impl OrtModel {
             )));
         }
         Ok(data.to_vec())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_library_is_the_newest_libonnxruntime_file_of_a_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(find_in_dir(dir.path()), None);
+        for name in [
+            "libonnxruntime.so.1.22.0",
+            "libonnxruntime.so.1.23.2",
+            "libother.so",
+        ] {
+            std::fs::write(dir.path().join(name), b"").unwrap();
+        }
+        // A folder of that name is not a library.
+        std::fs::create_dir(dir.path().join("libonnxruntime.so.9")).unwrap();
+        assert_eq!(
+            find_in_dir(dir.path()),
+            Some(dir.path().join("libonnxruntime.so.1.23.2"))
+        );
+        assert_eq!(find_in_dir(&dir.path().join("missing")), None);
     }
 }

@@ -4,10 +4,11 @@
 
 use std::path::Path;
 
-use atb_protocol::desktop::{CandleChart, SeriesRequest};
+use atb_protocol::desktop::{CandleChart, FeatureColumn, FeaturePreview, SeriesRequest};
 use atb_protocol::{CoverageRow, FetchProgress, FetchSummary};
 
 use crate::error::{Error, Result};
+use crate::features::{FeatureMatrix, FeatureSet, compute_features};
 use crate::market::csv::read_csv_file;
 use crate::market::gaps::find_gaps;
 use crate::market::source::{CandleSeries, DateRange, fetch_into_store, load_candles};
@@ -179,6 +180,80 @@ pub async fn stored_chart(
     request: &SeriesRequest,
     max_points: usize,
 ) -> Result<CandleChart> {
+    Ok(candle_chart(
+        &stored_series(settings, request).await?,
+        max_points,
+    ))
+}
+
+/// The raw features `feature_set` computes from a series as stored (as [`stored_chart`] reads
+/// it): every column's statistics over all rows, and its course as at most `max_points` means
+/// of consecutive rows.
+pub async fn feature_preview(
+    settings: &Settings,
+    request: &SeriesRequest,
+    feature_set: FeatureSet,
+    max_points: usize,
+) -> Result<FeaturePreview> {
+    let series = stored_series(settings, request).await?;
+    let features = compute_features(&series.candles, feature_set)?;
+    Ok(preview_of(&series, feature_set, &features, max_points))
+}
+
+fn preview_of(
+    series: &CandleSeries,
+    feature_set: FeatureSet,
+    f: &FeatureMatrix,
+    max_points: usize,
+) -> FeaturePreview {
+    let per_point = f.rows.div_ceil(max_points.max(1)).max(1);
+    let width = f.width();
+    let columns = f
+        .names
+        .iter()
+        .enumerate()
+        .map(|(j, name)| {
+            let values = || (0..f.rows).map(move |r| f64::from(f.values[r * width + j]));
+            let n = f.rows as f64;
+            let mean = values().sum::<f64>() / n;
+            let variance = values().map(|v| (v - mean).powi(2)).sum::<f64>() / n;
+            let points = (0..f.rows)
+                .step_by(per_point)
+                .map(|start| {
+                    let end = (start + per_point).min(f.rows);
+                    let sum: f64 = (start..end)
+                        .map(|r| f64::from(f.values[r * width + j]))
+                        .sum();
+                    (sum / (end - start) as f64) as f32
+                })
+                .collect();
+            FeatureColumn {
+                name: name.clone(),
+                meaning: FeatureSet::meaning(name).into(),
+                mean,
+                std: variance.sqrt(),
+                min: values().fold(f64::INFINITY, f64::min),
+                max: values().fold(f64::NEG_INFINITY, f64::max),
+                points,
+            }
+        })
+        .collect();
+    FeaturePreview {
+        symbol: series.symbol.clone(),
+        timeframe: series.timeframe,
+        feature_set,
+        candles: series.candles.len(),
+        warmup_rows: f.warmup_rows,
+        rows: f.rows,
+        rows_per_point: per_point as u32,
+        open_times_ms: f.open_times.iter().step_by(per_point).copied().collect(),
+        columns,
+    }
+}
+
+/// A series as stored: Binance candles from the local store only (never fetched), files and the
+/// sample read whole; an empty range is an error.
+async fn stored_series(settings: &Settings, request: &SeriesRequest) -> Result<CandleSeries> {
     let range = date_range(request)?;
     let (symbol, timeframe) = (&request.symbol, request.timeframe);
     let series = match request.source {
@@ -205,7 +280,7 @@ pub async fn stored_chart(
             request.source
         )));
     }
-    Ok(candle_chart(&series, max_points))
+    Ok(series)
 }
 
 #[cfg(test)]
@@ -231,6 +306,34 @@ mod tests {
                 })
                 .collect(),
         }
+    }
+
+    #[test]
+    fn the_feature_preview_keeps_every_rows_statistics_and_averages_points() {
+        let candles = crate::market::sample::sample_candles().unwrap()[..1_000].to_vec();
+        let s = CandleSeries {
+            candles,
+            ..series(0, 0..0)
+        };
+        let f = compute_features(&s.candles, FeatureSet::Technical).unwrap();
+        let p = preview_of(&s, FeatureSet::Technical, &f, 100);
+        assert_eq!((p.candles, p.warmup_rows, p.rows), (1_000, 60, 940));
+        // 940 rows into at most 100 points: 10 rows each, 94 points.
+        assert_eq!(p.rows_per_point, 10);
+        assert_eq!(p.open_times_ms.len(), 94);
+        assert_eq!(p.open_times_ms[1], f.open_times[10]);
+        assert_eq!(p.columns.len(), 12);
+        let rsi = p.columns.iter().find(|c| c.name == "rsi14").unwrap();
+        assert_eq!(rsi.meaning, "RSI(14), Wilder smoothing, 0..1");
+        let all: Vec<f64> = (0..f.rows).map(|r| f64::from(f.row(r)[8])).collect();
+        let mean = all.iter().sum::<f64>() / 940.0;
+        assert!((rsi.mean - mean).abs() < 1e-9);
+        // Extremes over every row, not over the averaged points.
+        assert_eq!(rsi.max, all.iter().copied().fold(f64::MIN, f64::max));
+        assert!(rsi.points.iter().all(|&p| f64::from(p) <= rsi.max));
+        let last: f64 = all[930..].iter().sum::<f64>() / 10.0;
+        assert!((f64::from(rsi.points[93]) - last).abs() < 1e-6);
+        assert!(rsi.min >= 0.0 && rsi.max <= 1.0 && rsi.std > 0.0);
     }
 
     #[test]

@@ -21,7 +21,7 @@ pub mod runs;
 pub mod train;
 pub mod validate;
 
-pub use runs::{NoListener, RunSink, Runs, start_run};
+pub use runs::{EndObserver, NoListener, RunSink, Runs, start_run};
 
 use std::future::Future;
 use std::sync::OnceLock;

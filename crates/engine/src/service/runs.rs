@@ -66,11 +66,16 @@ impl Run {
     }
 }
 
+/// Told of each run's final update, after its listeners: what the desktop shell's notifications
+/// hang on, for runs started by hand and by the queue alike.
+pub type EndObserver = Arc<dyn Fn(&TrainRequest, &RunUpdate) + Send + Sync>;
+
 /// At most one run at a time (training saturates the machine); the last one is kept after it ends
 /// so a reopened UI still sees how it went.
 #[derive(Default)]
 pub struct Runs {
     inner: Mutex<RunsInner>,
+    on_end: Mutex<Option<EndObserver>>,
 }
 
 #[derive(Default)]
@@ -113,12 +118,33 @@ impl Runs {
         Ok(out)
     }
 
+    /// Sets what hears every later run's final update (one observer; a second replaces it).
+    pub fn on_end(&self, observer: EndObserver) {
+        *self.on_end.lock().unwrap_or_else(|p| p.into_inner()) = Some(observer);
+    }
+
     /// Records an update of run `id` and passes it to every listener still there.
     pub fn publish(&self, id: u64, update: RunUpdate) {
+        let ended = self.record(id, update);
+        // Outside the run lock: the observer may take its time (a D-Bus call) or look at the run.
+        if let Some((request, update)) = ended {
+            let observer = self
+                .on_end
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone();
+            if let Some(observer) = observer {
+                observer(&request, &update);
+            }
+        }
+    }
+
+    /// Records `update` for run `id`; the run's request and this update when it ended the run.
+    fn record(&self, id: u64, update: RunUpdate) -> Option<(TrainRequest, RunUpdate)> {
         let mut inner = self.lock();
-        let Some(run) = inner.current.as_mut().filter(|r| r.id == id) else {
-            return;
-        };
+        let run = inner.current.as_mut().filter(|r| r.id == id)?;
+        let ended =
+            (update.is_final() && run.active).then(|| (run.request.clone(), update.clone()));
         if update.is_final() {
             run.active = false;
         }
@@ -139,6 +165,7 @@ impl Runs {
             }
         }
         run.updates.push(update);
+        ended
     }
 
     /// The current (or last) run so far, and `sink` hears the rest; `None` when there was none.
@@ -324,6 +351,32 @@ mod tests {
 
     fn loading(m: &str) -> RunUpdate {
         RunUpdate::Loading { message: m.into() }
+    }
+
+    #[test]
+    fn the_end_observer_hears_each_run_end_once_with_its_request() {
+        let runs = Runs::default();
+        let heard: Arc<Mutex<Vec<(u64, RunUpdate)>>> = Arc::default();
+        let into = Arc::clone(&heard);
+        runs.on_end(Arc::new(move |request, update| {
+            into.lock()
+                .unwrap()
+                .push((request.spec.seed, update.clone()));
+        }));
+        let mut request = TrainRequest::default();
+        request.spec.seed = 7;
+        runs.begin(request, Box::new(NoListener)).unwrap();
+        runs.publish(1, loading("a"));
+        assert!(heard.lock().unwrap().is_empty(), "not final: nothing heard");
+        let failed = RunUpdate::Failed {
+            message: "x".into(),
+        };
+        runs.publish(1, failed.clone());
+        // A second final update of an ended run (it cannot happen today) is not a second end.
+        runs.publish(1, failed.clone());
+        // Nor is an update of a run that is not the current one.
+        runs.publish(9, failed.clone());
+        assert_eq!(*heard.lock().unwrap(), [(7, failed)]);
     }
 
     #[test]

@@ -119,6 +119,8 @@ pub struct Shell {
     pub dialogs: Arc<dyn FileDialogs>,
     /// The validation in progress, if any (one at a time): what Cancel stops.
     pub validation: Arc<Mutex<Option<CancelToken>>>,
+    /// The fetch in progress, if any (one at a time): what Cancel fetch stops.
+    pub fetch: Arc<Mutex<Option<CancelToken>>>,
     /// Training runs waiting their turn; it outlives the page.
     pub queue: Arc<RunQueue>,
     /// The benchmark in progress, if any (one at a time): what Cancel stops.
@@ -146,6 +148,7 @@ impl Shell {
             last_fetch: Arc::default(),
             dialogs,
             validation: Arc::default(),
+            fetch: Arc::default(),
             queue: Arc::default(),
             bench: Arc::default(),
             notifier,
@@ -223,8 +226,23 @@ fn answer(shell: &Shell, request: Request, stream: Arc<dyn Stream>) -> Result<Re
                 // A closed page only stops the progress, not the fetch.
                 stream.send(Reply::FetchProgress(p));
             };
-            let summary =
-                service::block_on(service::data::fetch(settings, &series, &mut progress))?;
+            let cancel = {
+                let mut slot = lock(&shell.fetch);
+                if slot.is_some() {
+                    return Err(Error::FetchInProgress);
+                }
+                let token = CancelToken::new();
+                *slot = Some(token.clone());
+                token
+            };
+            let result = service::block_on(service::data::fetch_cancellable(
+                settings,
+                &series,
+                &mut progress,
+                &cancel,
+            ));
+            *lock(&shell.fetch) = None;
+            let summary = result?;
             *lock(&shell.last_fetch) = Some(summary.clone());
             Reply::Fetched(summary)
         }
@@ -388,6 +406,13 @@ fn answer(shell: &Shell, request: Request, stream: Arc<dyn Stream>) -> Result<Re
         Request::PairedTest { first, second } => Reply::Paired(service::block_on(
             service::models::paired(settings, &first, &second),
         )?),
+        Request::CancelFetch => match lock(&shell.fetch).as_ref() {
+            Some(token) => {
+                token.cancel();
+                Reply::FetchCancelRequested
+            }
+            None => return Err(Error::NoFetch),
+        },
         Request::CancelValidation => match lock(&shell.validation).as_ref() {
             Some(token) => {
                 token.cancel();

@@ -305,6 +305,97 @@ fn every_request_kind_answers_or_fails_with_its_kind() {
         Reply::Candles(c) if c.candles >= 70
     ));
 
+    // Cancel fetch: the page stored before it stays, the request held up at the exchange is
+    // dropped at once (not waited out), one fetch runs at a time, and fetching again resumes.
+    f.fails(Request::CancelFetch, ErrorKind::NotFound);
+    f.mock.update_config(|c| {
+        c.symbols.insert("ADAUSDT".into());
+    });
+    // 60 days of 1h: a full page of 1000 candles, then one of 440 that the exchange holds up.
+    f.mock.push_faults([
+        Fault::Delay(Duration::ZERO),
+        Fault::Delay(Duration::from_secs(20)),
+    ]);
+    let requests_before = f.mock.kline_requests();
+    let stream = Arc::new(Collected::default());
+    std::thread::scope(|scope| {
+        let running = scope.spawn(|| {
+            shell::handle(
+                &f.shell,
+                Request::Fetch(binance("ADAUSDT", 60)),
+                stream.clone(),
+            )
+        });
+        let started = Instant::now();
+        while !stream
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|r| matches!(r, Reply::FetchProgress(p) if p.candles_done > 0))
+        {
+            assert!(
+                started.elapsed() < Duration::from_secs(15),
+                "no page was fetched"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // The second request is at the exchange, which holds it up.
+        while f.mock.kline_requests() < requests_before + 2 {
+            assert!(
+                started.elapsed() < Duration::from_secs(15),
+                "the second page was not asked for"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        let again = shell::handle(
+            &f.shell,
+            Request::Fetch(binance("BTCUSDT", 3)),
+            Arc::new(Collected::default()),
+        );
+        assert_eq!(again.unwrap_err().kind, ErrorKind::Busy);
+        let asked = Instant::now();
+        assert_eq!(
+            shell::handle(
+                &f.shell,
+                Request::CancelFetch,
+                Arc::new(Collected::default())
+            ),
+            Ok(Reply::FetchCancelRequested)
+        );
+        let ended = running.join().unwrap().unwrap_err();
+        assert!(
+            asked.elapsed() < Duration::from_secs(5),
+            "the cancel waited out the exchange: {:?}",
+            asked.elapsed()
+        );
+        assert_eq!(ended.kind, ErrorKind::Cancelled);
+        assert!(
+            ended.message.contains("1000 of 1440 candles") && ended.message.contains("resume"),
+            "{}",
+            ended.message
+        );
+    });
+    f.seen.insert(RequestKind::Fetch);
+    f.seen.insert(RequestKind::CancelFetch);
+    let Reply::DataOverview(overview) = f.ok(Request::DataOverview) else {
+        panic!()
+    };
+    let ada = overview
+        .coverage
+        .iter()
+        .find(|c| c.symbol.as_str() == "ADAUSDT")
+        .expect("the first page was kept");
+    assert_eq!(ada.rows, 1000);
+    let requests_cancelled = f.mock.kline_requests() - requests_before;
+    assert_eq!(requests_cancelled, 2, "{:?}", f.mock.request_log());
+    let Reply::Fetched(resumed) = f.ok(Request::Fetch(binance("ADAUSDT", 60))) else {
+        panic!()
+    };
+    assert_eq!(resumed.stored, 1440);
+    assert_eq!(resumed.requests, 1, "only the missing page is asked for");
+
     // Training: a bad spec is refused before anything starts; one run at a time.
     f.fails(
         Request::Train(TrainRequest {

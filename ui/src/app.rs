@@ -203,6 +203,7 @@ impl UiState {
             Reply::Candles(c) => self.data.set_chart(c),
             Reply::FeaturePreview(p) => self.data.set_features(p),
             Reply::FetchProgress(p) => self.data.fetch_progress = Some(p),
+            Reply::FetchCancelRequested => self.data.cancel_fetch_requested = true,
             Reply::Fetched(summary) => {
                 self.data.fetched(summary);
                 out.send(Request::DataOverview);
@@ -342,6 +343,11 @@ impl UiState {
         }
         if request == RequestKind::PairedTest {
             self.models.pairing = false;
+        }
+        if request == RequestKind::Fetch && error.kind == ErrorKind::Cancelled {
+            // Asked for: the screen says what was kept, it is no error.
+            self.data.fetch_cancelled(error.message);
+            return;
         }
         if request == RequestKind::Validate && error.kind == ErrorKind::Cancelled {
             // Asked for: the screen says so, it is no error.

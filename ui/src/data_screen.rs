@@ -13,7 +13,8 @@ use egui_plot::{Bar, BarChart, BoxElem, BoxPlot, BoxSpread, Line, Plot, PlotPoin
 use crate::app::Outbox;
 use crate::backend::{Request, RequestKind};
 use crate::widgets::{
-    ERROR_RED, GOOD_GREEN, choice, date, day_axis, labelled_edit, ms_to_days, num, problem, time,
+    ERROR_RED, GOOD_GREEN, choice, date, day_axis, duration, labelled_edit, ms_to_days, num,
+    problem, time,
 };
 
 /// The sources a form offers (a `csv:PATH` source shows when a run used one).
@@ -132,6 +133,12 @@ pub struct DataScreen {
     pub chart_loading: bool,
     pub fetching: bool,
     pub fetch_progress: Option<FetchProgress>,
+    /// Seconds of egui's clock when the fetch started (for elapsed time and ETA).
+    pub fetch_started_at: Option<f64>,
+    /// Cancel fetch was pressed and the shell took it.
+    pub cancel_fetch_requested: bool,
+    /// How the last fetch ended when it did not finish (cancelled).
+    pub fetch_note: Option<String>,
     pub last_fetch: Option<FetchSummary>,
     pub importing: bool,
     /// What the last import said (or that the dialog was closed).
@@ -184,9 +191,21 @@ impl DataScreen {
     }
 
     pub fn fetched(&mut self, summary: FetchSummary) {
+        self.fetch_ended();
+        self.last_fetch = Some(summary);
+    }
+
+    fn fetch_ended(&mut self) {
         self.fetching = false;
         self.fetch_progress = None;
-        self.last_fetch = Some(summary);
+        self.fetch_started_at = None;
+        self.cancel_fetch_requested = false;
+    }
+
+    /// The fetch stopped because Cancel fetch asked it to: `message` says what was kept.
+    pub fn fetch_cancelled(&mut self, message: String) {
+        self.fetch_ended();
+        self.fetch_note = Some(message);
     }
 
     pub fn imported(&mut self, summary: Option<ImportSummary>) {
@@ -214,10 +233,8 @@ impl DataScreen {
     pub fn request_failed(&mut self, request: RequestKind) {
         match request {
             RequestKind::ImportCsv => self.importing = false,
-            RequestKind::Fetch => {
-                self.fetching = false;
-                self.fetch_progress = None;
-            }
+            RequestKind::Fetch => self.fetch_ended(),
+            RequestKind::CancelFetch => self.cancel_fetch_requested = false,
             RequestKind::Candles => self.chart_loading = false,
             RequestKind::FeaturePreview => {
                 self.features_loading = false;
@@ -225,6 +242,43 @@ impl DataScreen {
             }
             _ => {}
         }
+    }
+
+    /// The running fetch: candles so far, elapsed time, ETA and Cancel fetch.
+    fn show_fetch_progress(&mut self, ui: &mut Ui, out: &mut Outbox) {
+        let (done, wanted) = self
+            .fetch_progress
+            .map_or((0, 0), |p| (p.candles_done, p.candles_wanted));
+        let fraction = if wanted == 0 {
+            0.0
+        } else {
+            done as f32 / wanted as f32
+        };
+        let now = ui.input(|i| i.time);
+        let elapsed = self.fetch_started_at.map_or(0.0, |t| (now - t).max(0.0));
+        let eta =
+            (done > 0 && wanted > done).then(|| elapsed / done as f64 * (wanted - done) as f64);
+        ui.horizontal(|ui| {
+            if ui
+                .add_enabled(
+                    !self.cancel_fetch_requested,
+                    egui::Button::new("Cancel fetch"),
+                )
+                .on_hover_text("Stops the fetch; the candles fetched so far stay stored")
+                .clicked()
+            {
+                self.cancel_fetch_requested = true;
+                out.send(Request::CancelFetch);
+            }
+            ui.add(egui::ProgressBar::new(fraction).text(format!(
+                "fetching: {done} of {wanted} candles · {} elapsed · ETA {}",
+                duration(elapsed),
+                eta.map_or_else(|| "after the first page".into(), duration)
+            )));
+        });
+        // The elapsed time keeps counting between pages.
+        ui.ctx()
+            .request_repaint_after(std::time::Duration::from_secs(1));
     }
 
     pub fn show(&mut self, ui: &mut Ui, out: &mut Outbox) {
@@ -265,6 +319,8 @@ impl DataScreen {
             {
                 self.fetching = true;
                 self.fetch_progress = None;
+                self.fetch_note = None;
+                self.fetch_started_at = Some(ui.input(|i| i.time));
                 out.send(Request::Fetch(r.clone()));
             }
             let import = ui
@@ -287,18 +343,10 @@ impl DataScreen {
             ui.label(text);
         }
         if self.fetching {
-            let (done, wanted) = self
-                .fetch_progress
-                .map_or((0, 0), |p| (p.candles_done, p.candles_wanted));
-            let fraction = if wanted == 0 {
-                0.0
-            } else {
-                done as f32 / wanted as f32
-            };
-            ui.add(
-                egui::ProgressBar::new(fraction)
-                    .text(format!("fetching: {done} of {wanted} candles")),
-            );
+            self.show_fetch_progress(ui, out);
+        }
+        if let Some(n) = &self.fetch_note {
+            ui.label(n);
         }
         if let Some(f) = &self.last_fetch {
             ui.label(format!(

@@ -22,7 +22,9 @@ use atb_protocol::{CoverageRow, FetchProgress, FetchSummary, Gap};
 
 use atb_protocol::vocab::{Architecture, CandleSource, FeatureSet, Symbol, Timeframe, Variant};
 
-use crate::backend::{Backend, ErrorKind, ErrorReply, Failure, Received, Reply, Request};
+use crate::backend::{
+    Backend, ErrorKind, ErrorReply, Failure, Received, Reply, Request, RequestKind,
+};
 
 /// Answers that arrive as replies.
 macro_rules! replies {
@@ -55,6 +57,8 @@ pub struct FakeState {
     pub last_bench: Option<BenchReport>,
     /// The saved screen and forms (what `LoadPrefs` answers).
     pub prefs: Option<UiPrefs>,
+    /// A fetch stays at half way until Cancel fetch (a slow exchange).
+    pub hold_fetch: bool,
 }
 
 #[derive(Clone, Default)]
@@ -125,6 +129,28 @@ impl FakeBackend {
                 &series.symbol,
                 *feature_set
             ))],
+            Request::Fetch(_) if s.hold_fetch => replies![Reply::FetchProgress(FetchProgress {
+                candles_wanted: 500,
+                candles_done: 250,
+                requests: 1,
+            })],
+            Request::CancelFetch if s.hold_fetch => {
+                s.hold_fetch = false;
+                vec![
+                    Ok(Reply::FetchCancelRequested),
+                    Err(Failure {
+                        request: RequestKind::Fetch,
+                        error: ErrorReply::new(
+                            ErrorKind::Cancelled,
+                            "fetch cancelled: the 250 of 500 candles fetched before it stopped are stored; fetch the same range again to resume",
+                        ),
+                    }),
+                ]
+            }
+            Request::CancelFetch => vec![Err(Failure {
+                request: RequestKind::CancelFetch,
+                error: ErrorReply::new(ErrorKind::NotFound, "no fetch is running"),
+            })],
             Request::Fetch(series) => replies![
                 Reply::FetchProgress(FetchProgress {
                     candles_wanted: 500,

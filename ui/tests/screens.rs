@@ -345,6 +345,37 @@ fn the_data_screen_plots_closes_with_gaps_and_fetches_with_progress() {
     h.run();
     h.get_by_label_contains("Fetched BTCUSDT 1h: 498 candles stored in range, 498 new");
     h.get_by_label("Plot BTCUSDT 1h");
+
+    // A slow fetch shows its progress with elapsed time and ETA, and Cancel fetch stops it,
+    // saying what was kept (not as an error).
+    fake.state().hold_fetch = true;
+    h.get_by_role_and_label(Role::Button, "Fetch from Binance")
+        .click();
+    h.run();
+    h.get_by_label_contains("fetching: 250 of 500 candles");
+    h.get_by_label_contains("elapsed · ETA");
+    assert!(
+        h.get_by_role_and_label(Role::Button, "Fetch from Binance")
+            .accesskit_node()
+            .is_disabled(),
+        "one fetch at a time"
+    );
+    h.get_by_role_and_label(Role::Button, "Cancel fetch")
+        .click();
+    h.run();
+    assert!(fake.sent().contains(&Request::CancelFetch));
+    h.get_by_label_contains("the 250 of 500 candles fetched before it stopped are stored");
+    assert!(h.query_by_label_contains("fetching:").is_none());
+    assert!(
+        h.state().state.errors.is_empty(),
+        "{:?}",
+        h.state().state.errors
+    );
+    assert!(
+        !h.get_by_role_and_label(Role::Button, "Fetch from Binance")
+            .accesskit_node()
+            .is_disabled()
+    );
 }
 
 #[test]

@@ -134,6 +134,17 @@ pub enum Error {
     #[error("a validation is already running; wait for it or cancel it")]
     ValidationInProgress,
 
+    #[error(
+        "fetch cancelled: the {done} of {wanted} candles fetched before it stopped are stored; fetch the same range again to resume"
+    )]
+    FetchCancelled { done: u64, wanted: u64 },
+
+    #[error("a fetch is already running; wait for it or cancel it")]
+    FetchInProgress,
+
+    #[error("no fetch is running")]
+    NoFetch,
+
     #[error("no validation is running")]
     NoValidation,
 
@@ -202,13 +213,15 @@ impl Error {
                 }
                 _ => ErrorKind::Internal,
             },
-            Self::Cancelled => ErrorKind::Cancelled,
+            Self::Cancelled | Self::FetchCancelled { .. } => ErrorKind::Cancelled,
             Self::RunInProgress(_) | Self::RegistrationDeferred { .. } => ErrorKind::Busy,
-            Self::RunNotInProgress(_) | Self::NoValidation | Self::NotQueued(_) | Self::NoBench => {
-                ErrorKind::NotFound
-            }
+            Self::RunNotInProgress(_)
+            | Self::NoValidation
+            | Self::NoFetch
+            | Self::NotQueued(_)
+            | Self::NoBench => ErrorKind::NotFound,
             Self::BenchInProgress => ErrorKind::Busy,
-            Self::ValidationInProgress => ErrorKind::Busy,
+            Self::ValidationInProgress | Self::FetchInProgress => ErrorKind::Busy,
             Self::Io { .. }
             | Self::NoHome
             | Self::Export(_)

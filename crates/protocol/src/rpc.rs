@@ -34,6 +34,8 @@ pub enum Request {
     },
     /// Fetch from Binance into the store; progress streams as [`Reply::FetchProgress`].
     Fetch(SeriesRequest),
+    /// Stop the fetch in progress; the pages it stored so far stay (a later fetch resumes).
+    CancelFetch,
     /// Start a run; its updates stream as [`Reply::Run`].
     Train(TrainRequest),
     /// Catch up with the run in progress, if any (a UI opened or reloaded mid-run); its later
@@ -127,6 +129,7 @@ pub enum RequestKind {
     Candles,
     FeaturePreview,
     Fetch,
+    CancelFetch,
     Train,
     AttachRun,
     CancelRun,
@@ -157,12 +160,13 @@ pub enum RequestKind {
 
 impl RequestKind {
     /// Every kind, for tests that must cover them all.
-    pub const ALL: [RequestKind; 31] = [
+    pub const ALL: [RequestKind; 32] = [
         Self::AppInfo,
         Self::DataOverview,
         Self::Candles,
         Self::FeaturePreview,
         Self::Fetch,
+        Self::CancelFetch,
         Self::Train,
         Self::AttachRun,
         Self::CancelRun,
@@ -199,6 +203,7 @@ impl RequestKind {
             Self::Candles => "Loading the price chart",
             Self::FeaturePreview => "Computing the feature preview",
             Self::Fetch => "Fetch",
+            Self::CancelFetch => "Cancel fetch",
             Self::Train => "Train",
             Self::AttachRun => "Reconnecting to the run",
             Self::CancelRun => "Cancel",
@@ -237,6 +242,7 @@ impl Request {
             Self::Candles(_) => RequestKind::Candles,
             Self::FeaturePreview { .. } => RequestKind::FeaturePreview,
             Self::Fetch(_) => RequestKind::Fetch,
+            Self::CancelFetch => RequestKind::CancelFetch,
             Self::Train(_) => RequestKind::Train,
             Self::AttachRun => RequestKind::AttachRun,
             Self::CancelRun { .. } => RequestKind::CancelRun,
@@ -278,6 +284,8 @@ pub enum Reply {
     /// Streamed while a fetch runs.
     FetchProgress(FetchProgress),
     Fetched(FetchSummary),
+    /// The fetch will stop at its next page (or at once while it waits on the exchange).
+    FetchCancelRequested,
     /// A run started or was found (`None`: no run is in progress).
     RunSnapshot(Option<RunSnapshot>),
     /// One streamed update of the run in progress.

@@ -15,6 +15,7 @@ use crate::market::source::{CandleSeries, DateRange, fetch_into_store, load_cand
 use crate::market::{CandleSource, Symbol, Timeframe};
 use crate::settings::Settings;
 use crate::store::candles::CandleStore;
+use crate::training::CancelToken;
 
 /// The range a request means: its days or dates, else (`SeriesRequest::effective_days`) the last
 /// year for Binance and everything for files and the sample.
@@ -53,6 +54,33 @@ pub async fn fetch(
     progress: &mut dyn FnMut(FetchProgress),
 ) -> Result<FetchSummary> {
     fetch_range(settings, request, false, progress).await
+}
+
+/// [`fetch`] that `cancel` stops at once, even while it waits on the exchange (a rate-limit
+/// pause can last a minute): the request in flight is dropped, the pages committed before it
+/// stay, and the error says how many candles those are.
+pub async fn fetch_cancellable(
+    settings: &Settings,
+    request: &SeriesRequest,
+    progress: &mut dyn FnMut(FetchProgress),
+    cancel: &CancelToken,
+) -> Result<FetchSummary> {
+    let mut last = None;
+    let mut track = |p: FetchProgress| {
+        last = Some(p);
+        progress(p);
+    };
+    let outcome = tokio::select! {
+        summary = fetch_range(settings, request, false, &mut track) => Some(summary),
+        () = cancel.cancelled() => None,
+    };
+    match outcome {
+        Some(summary) => summary,
+        None => Err(Error::FetchCancelled {
+            done: last.map_or(0, |p| p.candles_done),
+            wanted: last.map_or(0, |p| p.candles_wanted),
+        }),
+    }
 }
 
 /// Like [`fetch`], but asks the exchange again for the whole range, even where the store has

@@ -270,13 +270,6 @@ fn spawn_run(
     Ok(())
 }
 
-/// Resolves once `token` is cancelled.
-async fn cancelled(token: &CancelToken) {
-    while !token.is_cancelled() {
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-}
-
 /// The body of a run: its final update.
 fn run(
     settings: &Settings,
@@ -298,7 +291,7 @@ fn run(
     let loading = async {
         tokio::select! {
             loaded = load_series(settings, s, &mut no_progress) => loaded.map(Some),
-            () = cancelled(cancel) => Ok(None),
+            () = cancel.cancelled() => Ok(None),
         }
     };
     let series = match block_on(loading) {

@@ -59,6 +59,13 @@ impl CancelToken {
     pub fn is_cancelled(&self) -> bool {
         self.0.load(Ordering::SeqCst)
     }
+    /// Resolves once the token is cancelled (it looks every 50 ms): to race work that can be
+    /// dropped at any await, such as a fetch between or inside its requests.
+    pub async fn cancelled(&self) {
+        while !self.is_cancelled() {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
 }
 
 /// A trained model of either kind: a network with the configuration it was built from, or a

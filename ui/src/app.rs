@@ -87,6 +87,8 @@ const PREFS_SAVE_AFTER_SECONDS: f64 = 1.0;
 
 /// Default width of the Training screen's form panel (two columns of fields).
 const TRAIN_SIDE_WIDTH: f32 = 560.0;
+/// The Data screen's form: its widest row is the three buttons.
+const DATA_SIDE_WIDTH: f32 = 330.0;
 
 /// How often a busy queue is looked at.
 const QUEUE_POLL_SECONDS: f64 = 1.0;
@@ -419,11 +421,23 @@ impl UiState {
                         .show(ui, |ui| self.train.show_side(ui, out));
                 });
         }
+        // So is the Data screen's: the candles and the feature preview take the rest.
+        if self.screen == Screen::Data {
+            egui::Panel::left("data_side")
+                .resizable(true)
+                .default_size(DATA_SIDE_WIDTH)
+                .min_size(260.0)
+                .show(ui, |ui| {
+                    egui::ScrollArea::vertical()
+                        .id_salt("data_side")
+                        .show(ui, |ui| self.data.show_side(ui, out));
+                });
+        }
         egui::CentralPanel::default().show(ui, |ui| {
             egui::ScrollArea::vertical()
                 .id_salt(self.screen)
                 .show(ui, |ui| match self.screen {
-                    Screen::Data => self.data.show(ui, out),
+                    Screen::Data => self.data.show_main(ui, out),
                     Screen::Train => {
                         if let Some(version) = self.train.show_main(ui) {
                             self.open_detail(version, out);

@@ -10,11 +10,13 @@ use atb_protocol::bench::{BenchReport, BenchSpec, BenchUpdate};
 use atb_protocol::verdict::{VerdictKind, verdict_of};
 use atb_protocol::vocab::{Architecture, Variant};
 use egui::{RichText, Ui};
-use egui_plot::{Bar, BarChart, Legend, Plot, Points};
+use egui_plot::{Bar, BarChart, Legend, Plot, PlotPoint, Points, Text};
 
 use crate::app::Outbox;
 use crate::backend::{Request, RequestKind};
-use crate::widgets::{ERROR_RED, GOOD_GREEN, duration, labelled_edit, num, verdict_color};
+use crate::widgets::{
+    ERROR_RED, GOOD_GREEN, duration, labelled_edit, num, verdict_color, window_share,
+};
 
 pub struct BenchScreen {
     pub architectures: BTreeSet<Architecture>,
@@ -339,27 +341,51 @@ pub fn report_view(ui: &mut Ui, r: &BenchReport) {
         });
     ui.columns(2, |cols| {
         cols[0].strong("Training time against skill (up and left is better)");
+        // The two charts take the window's height below the table.
+        let height = window_share(&cols[0], 0.45, 220.0);
+        // Each point carries its name beside it (a legend box would cover the points); room
+        // on the right keeps the rightmost name inside the chart.
+        let xs: Vec<f64> = r
+            .results
+            .iter()
+            .map(|b| b.train_seconds.max(1e-3).log10())
+            .collect();
+        let (lo, hi) = xs
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &x| {
+                (lo.min(x), hi.max(x))
+            });
+        let span = if hi > lo { hi - lo } else { 1.0 };
         Plot::new("bench_scatter")
-            .height(220.0)
-            .legend(Legend::default())
+            .height(height)
+            .include_x(hi + 0.35 * span)
             .x_axis_label("training seconds (log10)")
             .y_axis_label("skill vs persistence")
             .show(&mut cols[0], |plot| {
-                for b in &r.results {
-                    let x = b.train_seconds.max(1e-3).log10();
+                for (b, &x) in r.results.iter().zip(&xs) {
+                    let name = format!("{} {}", b.architecture, b.variant);
                     plot.points(
-                        Points::new(
-                            format!("{} {}", b.architecture, b.variant),
-                            vec![[x, b.skill_vs_persistence]],
+                        Points::new(name.clone(), vec![[x, b.skill_vs_persistence]]).radius(5.0),
+                    );
+                    plot.text(
+                        Text::new(
+                            name.clone(),
+                            PlotPoint::new(x, b.skill_vs_persistence),
+                            format!("   {name}"),
                         )
-                        .radius(5.0),
+                        .anchor(egui::Align2::LEFT_CENTER),
                     );
                 }
                 plot.hline(egui_plot::HLine::new("persistence", 0.0).color(ERROR_RED));
+                plot.text(
+                    Text::new("persistence label", PlotPoint::new(lo, 0.0), "persistence")
+                        .color(ERROR_RED)
+                        .anchor(egui::Align2::LEFT_BOTTOM),
+                );
             });
         cols[1].strong("Single-window latency p50 (ms): native, then ONNX Runtime");
         Plot::new("bench_latency")
-            .height(220.0)
+            .height(height)
             .legend(Legend::default())
             .show(&mut cols[1], |plot| {
                 let native: Vec<Bar> = r

@@ -14,7 +14,7 @@ use crate::app::Outbox;
 use crate::backend::{Request, RequestKind};
 use crate::widgets::{
     ERROR_RED, GOOD_GREEN, choice, date, day_axis, duration, labelled_edit, ms_to_days, num,
-    problem, time,
+    problem, time, window_share,
 };
 
 /// The sources a form offers (a `csv:PATH` source shows when a run used one).
@@ -258,44 +258,35 @@ impl DataScreen {
         let elapsed = self.fetch_started_at.map_or(0.0, |t| (now - t).max(0.0));
         let eta =
             (done > 0 && wanted > done).then(|| elapsed / done as f64 * (wanted - done) as f64);
-        ui.horizontal(|ui| {
-            if ui
-                .add_enabled(
-                    !self.cancel_fetch_requested,
-                    egui::Button::new("Cancel fetch"),
-                )
-                .on_hover_text("Stops the fetch; the candles fetched so far stay stored")
-                .clicked()
-            {
-                self.cancel_fetch_requested = true;
-                out.send(Request::CancelFetch);
-            }
-            ui.add(egui::ProgressBar::new(fraction).text(format!(
-                "fetching: {done} of {wanted} candles · {} elapsed · ETA {}",
-                duration(elapsed),
-                eta.map_or_else(|| "after the first page".into(), duration)
-            )));
-        });
+        ui.add(egui::ProgressBar::new(fraction));
+        ui.label(format!(
+            "fetching: {done} of {wanted} candles · {} elapsed · ETA {}",
+            duration(elapsed),
+            eta.map_or_else(|| "after the first page".into(), duration)
+        ));
+        if ui
+            .add_enabled(
+                !self.cancel_fetch_requested,
+                egui::Button::new("Cancel fetch"),
+            )
+            .on_hover_text("Stops the fetch; the candles fetched so far stay stored")
+            .clicked()
+        {
+            self.cancel_fetch_requested = true;
+            out.send(Request::CancelFetch);
+        }
         // The elapsed time keeps counting between pages.
         ui.ctx()
             .request_repaint_after(std::time::Duration::from_secs(1));
     }
 
-    pub fn show(&mut self, ui: &mut Ui, out: &mut Outbox) {
+    /// The side panel: which series, and what to do with it (chart, fetch, import).
+    pub fn show_side(&mut self, ui: &mut Ui, out: &mut Outbox) {
         ui.heading("Market data");
         let request = self.form.request();
-        // Something to look at at once: the form's series (the bundled sample by default).
-        if !self.first_chart_requested
-            && let Ok(r) = &request
-        {
-            self.first_chart_requested = true;
-            if self.chart.is_none() && !self.chart_loading {
-                self.ask_chart(r.clone(), out);
-            }
-        }
         let problems = request.as_ref().err().cloned().unwrap_or_default();
         self.form.show(ui, &problems, true);
-        ui.horizontal(|ui| {
+        ui.horizontal_wrapped(|ui| {
             let ok = request.is_ok();
             if ui
                 .add_enabled(ok && !self.chart_loading, egui::Button::new("Show chart"))
@@ -360,11 +351,24 @@ impl DataScreen {
             ));
         }
         ui.separator();
+        self.show_coverage(ui, out);
+    }
+
+    /// The rest of the window: the candles, the feature preview.
+    pub fn show_main(&mut self, ui: &mut Ui, out: &mut Outbox) {
+        let request = self.form.request();
+        // Something to look at at once: the form's series (the bundled sample by default).
+        if !self.first_chart_requested
+            && let Ok(r) = &request
+        {
+            self.first_chart_requested = true;
+            if self.chart.is_none() && !self.chart_loading {
+                self.ask_chart(r.clone(), out);
+            }
+        }
         self.show_chart(ui);
         ui.separator();
         self.show_features(ui, request.ok(), out);
-        ui.separator();
-        self.show_coverage(ui, out);
     }
 
     /// The features a model would read from the charted range, raw (training scales them with
@@ -438,7 +442,7 @@ impl DataScreen {
             .map(|(&t, &v)| [ms_to_days(t), f64::from(v)])
             .collect();
         Plot::new("feature_chart")
-            .height(160.0)
+            .height(window_share(ui, 0.25, 160.0))
             .x_axis_formatter(day_axis)
             .y_axis_label(column.name.as_str())
             .show(ui, |plot| {
@@ -514,8 +518,9 @@ impl DataScreen {
             ));
         }
         let link = ui.make_persistent_id("price_volume_x");
+        // Price and volume share most of the window's height; the feature preview follows.
         Plot::new("price_chart")
-            .height(300.0)
+            .height(window_share(ui, 0.5, 300.0))
             .x_axis_formatter(day_axis)
             .y_axis_label("price (USD)")
             .link_axis(link, [true, false])
@@ -538,7 +543,7 @@ impl DataScreen {
                 }
             });
         Plot::new("volume_chart")
-            .height(90.0)
+            .height(window_share(ui, 0.13, 90.0))
             .x_axis_formatter(day_axis)
             .y_axis_label("volume")
             .link_axis(link, [true, false])
@@ -556,38 +561,27 @@ impl DataScreen {
             ui.label("Nothing stored yet: fetch a series from Binance, or train on the sample.");
             return;
         }
+        // One entry a series (the side panel is narrow): its button, then what the store holds.
         let mut pick = None;
-        egui::Grid::new("coverage").striped(true).show(ui, |ui| {
-            for h in [
-                "symbol",
-                "timeframe",
-                "first",
-                "last",
-                "candles",
-                "gaps",
-                "missing",
-                "",
-            ] {
-                ui.strong(h);
+        for row in &o.coverage {
+            if ui
+                .button(format!("Plot {} {}", row.symbol, row.timeframe))
+                .clicked()
+            {
+                pick = Some(row.clone());
             }
-            ui.end_row();
-            for row in &o.coverage {
-                ui.label(row.symbol.as_str());
-                ui.label(row.timeframe.as_str());
-                ui.label(time(row.first_open_time_ms));
-                ui.label(time(row.last_open_time_ms));
-                ui.label(row.rows.to_string());
-                ui.label(row.gaps.to_string());
-                ui.label(row.missing_candles.to_string());
-                if ui
-                    .button(format!("Plot {} {}", row.symbol, row.timeframe))
-                    .clicked()
-                {
-                    pick = Some(row.clone());
-                }
-                ui.end_row();
-            }
-        });
+            ui.label(
+                egui::RichText::new(format!(
+                    "{} to {} · {} candles · {} gap(s), {} missing",
+                    time(row.first_open_time_ms),
+                    time(row.last_open_time_ms),
+                    row.rows,
+                    row.gaps,
+                    row.missing_candles
+                ))
+                .small(),
+            );
+        }
         if let Some(row) = pick {
             self.form = SeriesForm {
                 source: CandleSource::Binance,

@@ -53,6 +53,13 @@ pub fn opt(v: Option<f64>, digits: usize) -> String {
     v.map_or_else(|| "-".into(), |v| num(v, digits))
 }
 
+/// A chart height that grows with the window: `share` of the visible height of the panel it is
+/// drawn in (its scroll area's viewport, so scrolling does not change it), never under `min`
+/// (a small window scrolls rather than squashing the chart).
+pub fn window_share(ui: &Ui, share: f32, min: f32) -> f32 {
+    (ui.clip_rect().height() * share).max(min)
+}
+
 /// `1h 02m`, `3m 20s`, `12s`.
 pub fn duration(secs: f64) -> String {
     if !secs.is_finite() || secs < 0.0 {

@@ -110,6 +110,46 @@ pub fn bench_notice(result: &Result<BenchReport, Error>) -> Notice {
     }
 }
 
+/// A job that runs one at a time and can be cancelled (a fetch, a validation, a benchmark): the
+/// token of the one in progress, if any.
+#[derive(Default)]
+pub struct OneAtATime(Mutex<Option<CancelToken>>);
+
+/// The job in progress: its token, given back when it ends, panic or not (a panic is caught in
+/// [`handle`], and a slot left taken would refuse every later job as "already running").
+pub struct Running<'a>(&'a OneAtATime, CancelToken);
+
+impl OneAtATime {
+    /// Takes the slot for a new job, or `busy` when one is in progress.
+    pub fn start(&self, busy: Error) -> Result<Running<'_>, Error> {
+        let mut slot = lock(&self.0);
+        if slot.is_some() {
+            return Err(busy);
+        }
+        let token = CancelToken::new();
+        *slot = Some(token.clone());
+        Ok(Running(self, token))
+    }
+
+    /// Asks the job in progress to stop, or `none` when there is none.
+    pub fn cancel(&self, none: Error) -> Result<(), Error> {
+        lock(&self.0).as_ref().ok_or(none)?.cancel();
+        Ok(())
+    }
+}
+
+impl Running<'_> {
+    pub fn token(&self) -> &CancelToken {
+        &self.1
+    }
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        *lock(&(self.0).0) = None;
+    }
+}
+
 /// What every request shares. Cheap to clone: the run table and the last fetch are shared.
 #[derive(Clone)]
 pub struct Shell {
@@ -117,14 +157,14 @@ pub struct Shell {
     pub runs: Arc<Runs>,
     pub last_fetch: Arc<Mutex<Option<FetchSummary>>>,
     pub dialogs: Arc<dyn FileDialogs>,
-    /// The validation in progress, if any (one at a time): what Cancel stops.
-    pub validation: Arc<Mutex<Option<CancelToken>>>,
-    /// The fetch in progress, if any (one at a time): what Cancel fetch stops.
-    pub fetch: Arc<Mutex<Option<CancelToken>>>,
+    /// The validation in progress, if any: what Cancel stops.
+    pub validation: Arc<OneAtATime>,
+    /// The fetch in progress, if any: what Cancel fetch stops.
+    pub fetch: Arc<OneAtATime>,
     /// Training runs waiting their turn; it outlives the page.
     pub queue: Arc<RunQueue>,
-    /// The benchmark in progress, if any (one at a time): what Cancel stops.
-    pub bench: Arc<Mutex<Option<CancelToken>>>,
+    /// The benchmark in progress, if any: what Cancel stops.
+    pub bench: Arc<OneAtATime>,
     /// Hears the end of every run and benchmark.
     pub notifier: Arc<dyn Notifier>,
 }
@@ -226,22 +266,14 @@ fn answer(shell: &Shell, request: Request, stream: Arc<dyn Stream>) -> Result<Re
                 // A closed page only stops the progress, not the fetch.
                 stream.send(Reply::FetchProgress(p));
             };
-            let cancel = {
-                let mut slot = lock(&shell.fetch);
-                if slot.is_some() {
-                    return Err(Error::FetchInProgress);
-                }
-                let token = CancelToken::new();
-                *slot = Some(token.clone());
-                token
-            };
+            let running = shell.fetch.start(Error::FetchInProgress)?;
             let result = service::block_on(service::data::fetch_cancellable(
                 settings,
                 &series,
                 &mut progress,
-                &cancel,
+                running.token(),
             ));
-            *lock(&shell.fetch) = None;
+            drop(running);
             let summary = result?;
             *lock(&shell.last_fetch) = Some(summary.clone());
             Reply::Fetched(summary)
@@ -323,23 +355,15 @@ fn answer(shell: &Shell, request: Request, stream: Arc<dyn Stream>) -> Result<Re
             service::predict::forecast(settings, &version),
         )?),
         Request::Validate => {
-            let cancel = {
-                let mut slot = lock(&shell.validation);
-                if slot.is_some() {
-                    return Err(Error::ValidationInProgress);
-                }
-                let token = CancelToken::new();
-                *slot = Some(token.clone());
-                token
-            };
+            let running = shell.validation.start(Error::ValidationInProgress)?;
             let result = service::validate::validate_all(
                 DeviceChoice::Auto,
                 &mut |pair| {
                     stream.send(Reply::ValidationProgress(pair.clone()));
                 },
-                &cancel,
+                running.token(),
             );
-            *lock(&shell.validation) = None;
+            drop(running);
             Reply::Validated(result?)
         }
         Request::Enqueue { requests } => {
@@ -361,15 +385,7 @@ fn answer(shell: &Shell, request: Request, stream: Arc<dyn Stream>) -> Result<Re
             if let Some(id) = shell.runs.active_run() {
                 return Err(Error::RunInProgress(id));
             }
-            let cancel = {
-                let mut slot = lock(&shell.bench);
-                if slot.is_some() {
-                    return Err(Error::BenchInProgress);
-                }
-                let token = CancelToken::new();
-                *slot = Some(token.clone());
-                token
-            };
+            let running = shell.bench.start(Error::BenchInProgress)?;
             // `scripts/bench_desktop_cpu.py --bench` looks for this line.
             eprintln!(
                 "atb-desktop: benchmark started ({} architecture(s) x {} variant(s))",
@@ -382,19 +398,16 @@ fn answer(shell: &Shell, request: Request, stream: Arc<dyn Stream>) -> Result<Re
                 &mut |u| {
                     stream.send(Reply::BenchProgress(u));
                 },
-                &cancel,
+                running.token(),
             );
-            *lock(&shell.bench) = None;
+            drop(running);
             shell.notifier.notify(bench_notice(&result));
             Reply::Benched(Box::new(result?))
         }
-        Request::CancelBench => match lock(&shell.bench).as_ref() {
-            Some(token) => {
-                token.cancel();
-                Reply::BenchCancelRequested
-            }
-            None => return Err(Error::NoBench),
-        },
+        Request::CancelBench => {
+            shell.bench.cancel(Error::NoBench)?;
+            Reply::BenchCancelRequested
+        }
         Request::LoadPrefs => Reply::Prefs(prefs::read(&settings.home).ui.map(Box::new)),
         Request::SavePrefs(ui) => {
             prefs::save_ui(&settings.home, ui)?;
@@ -406,20 +419,14 @@ fn answer(shell: &Shell, request: Request, stream: Arc<dyn Stream>) -> Result<Re
         Request::PairedTest { first, second } => Reply::Paired(service::block_on(
             service::models::paired(settings, &first, &second),
         )?),
-        Request::CancelFetch => match lock(&shell.fetch).as_ref() {
-            Some(token) => {
-                token.cancel();
-                Reply::FetchCancelRequested
-            }
-            None => return Err(Error::NoFetch),
-        },
-        Request::CancelValidation => match lock(&shell.validation).as_ref() {
-            Some(token) => {
-                token.cancel();
-                Reply::ValidationCancelRequested
-            }
-            None => return Err(Error::NoValidation),
-        },
+        Request::CancelFetch => {
+            shell.fetch.cancel(Error::NoFetch)?;
+            Reply::FetchCancelRequested
+        }
+        Request::CancelValidation => {
+            shell.validation.cancel(Error::NoValidation)?;
+            Reply::ValidationCancelRequested
+        }
     })
 }
 
@@ -471,4 +478,32 @@ fn refuse_files(series: &SeriesRequest) -> Result<(), Error> {
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_job_at_a_time_and_its_slot_comes_back_even_after_a_panic() {
+        let jobs = OneAtATime::default();
+        assert!(matches!(jobs.cancel(Error::NoFetch), Err(Error::NoFetch)));
+        let running = jobs.start(Error::FetchInProgress).unwrap();
+        assert!(matches!(
+            jobs.start(Error::FetchInProgress),
+            Err(Error::FetchInProgress)
+        ));
+        jobs.cancel(Error::NoFetch).unwrap();
+        assert!(running.token().is_cancelled());
+        drop(running);
+        assert!(matches!(jobs.cancel(Error::NoFetch), Err(Error::NoFetch)));
+        // A job whose engine call panics (caught, as `handle` does) frees the slot too.
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _running = jobs.start(Error::FetchInProgress).unwrap();
+            panic!("the engine panicked");
+        }));
+        assert!(caught.is_err());
+        let again = jobs.start(Error::FetchInProgress).unwrap();
+        assert!(!again.token().is_cancelled());
+    }
 }

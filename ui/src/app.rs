@@ -187,6 +187,17 @@ impl AtbApp {
     }
 }
 
+/// A resizable left panel of `width` (at least `min`) that scrolls its contents.
+fn side_panel(ui: &mut Ui, id: &'static str, width: f32, min: f32, add: impl FnOnce(&mut Ui)) {
+    egui::Panel::left(id)
+        .resizable(true)
+        .default_size(width)
+        .min_size(min)
+        .show(ui, |ui| {
+            egui::ScrollArea::vertical().id_salt(id).show(ui, add);
+        });
+}
+
 #[cfg(target_arch = "wasm32")]
 impl eframe::App for AtbApp {
     fn ui(&mut self, ui: &mut Ui, _frame: &mut eframe::Frame) {
@@ -408,30 +419,16 @@ impl UiState {
                 ui.label(run.status_line());
             });
         }
-        // The Training screen's form lives in a side panel, so the run's charts and results
-        // use the rest of the window and stay visible beside it.
-        if self.screen == Screen::Train {
-            egui::Panel::left("train_side")
-                .resizable(true)
-                .default_size(TRAIN_SIDE_WIDTH)
-                .min_size(420.0)
-                .show(ui, |ui| {
-                    egui::ScrollArea::vertical()
-                        .id_salt("train_side")
-                        .show(ui, |ui| self.train.show_side(ui, out));
-                });
-        }
-        // So is the Data screen's: the candles and the feature preview take the rest.
-        if self.screen == Screen::Data {
-            egui::Panel::left("data_side")
-                .resizable(true)
-                .default_size(DATA_SIDE_WIDTH)
-                .min_size(260.0)
-                .show(ui, |ui| {
-                    egui::ScrollArea::vertical()
-                        .id_salt("data_side")
-                        .show(ui, |ui| self.data.show_side(ui, out));
-                });
+        // The Training and Data screens' forms live in a side panel, so the charts and results
+        // use the rest of the window and stay visible beside them.
+        match self.screen {
+            Screen::Train => side_panel(ui, "train_side", TRAIN_SIDE_WIDTH, 420.0, |ui| {
+                self.train.show_side(ui, out)
+            }),
+            Screen::Data => side_panel(ui, "data_side", DATA_SIDE_WIDTH, 260.0, |ui| {
+                self.data.show_side(ui, out)
+            }),
+            _ => {}
         }
         egui::CentralPanel::default().show(ui, |ui| {
             egui::ScrollArea::vertical()

@@ -117,6 +117,19 @@ def start_app(binary, display, home, run_request=None, queue=None):
     sys.exit(f"atb-desktop did not load its UI; it said:\n{open(log.name).read()}")
 
 
+def measure_started(args, display, home, started_line, **start):
+    """Starts the app with work to do (`start_app`'s run_request or queue), measures it, and
+    says whether its log shows `started_line` (the work really began)."""
+    app, log = start_app(args.binary, display, home, **start)
+    time.sleep(3)
+    ui, total = measure(app.pid, args.seconds)
+    with open(log) as f:
+        started = started_line in f.read()
+    app.kill()
+    app.wait()
+    return ui, total, started
+
+
 def measure_bench(args, display, home, request):
     """Opens the app on the Benchmark screen (one long tcn run) and presses Ctrl+Enter there."""
     spec = {"architectures": ["tcn"], "variants": ["lightweight"], "seeds": 1,
@@ -177,22 +190,12 @@ def main():
                          "epochs": args.epochs, "sequence_length": 60, "patience": args.epochs,
                          "device_choice": "cpu"},
             }
-            app, log = start_app(args.binary, display, home, request)
-            time.sleep(3)
-            train_ui, train_total = measure(app.pid, args.seconds)
-            with open(log) as f:
-                streamed = "started run" in f.read()
-            app.kill()
-            app.wait()
+            train_ui, train_total, streamed = measure_started(
+                args, display, home, "started run", run_request=request)
             queue_ui = queue_total = None
             if args.queue:
-                app, log = start_app(args.binary, display, home, queue=[request, request])
-                time.sleep(3)
-                queue_ui, queue_total = measure(app.pid, args.seconds)
-                with open(log) as f:
-                    queued = "queued 2 run(s)" in f.read()
-                app.kill()
-                app.wait()
+                queue_ui, queue_total, queued = measure_started(
+                    args, display, home, "queued 2 run(s)", queue=[request, request])
             bench_ui = bench_total = None
             if args.bench:
                 bench_ui, bench_total, benched = measure_bench(args, display, home, request)

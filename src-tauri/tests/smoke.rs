@@ -213,6 +213,17 @@ fn click_at(app: &RealApp, origin: (i32, i32), at: egui::Pos2) {
     app.xdotool(&["click", "1"]);
 }
 
+/// Fails the click-through with `why`, a screenshot of the display and what the app said.
+fn give_up(app: &mut RealApp, why: &str) -> ! {
+    let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("atb-desktop-clicks.png");
+    app.screenshot(&shot);
+    panic!(
+        "{why} (screen: {}); the app said:\n{}",
+        shot.display(),
+        app.said()
+    );
+}
+
 /// Waits until `path` exists (and `ok` holds for it); the screenshot and log on failure.
 fn wait_for_file(
     app: &mut RealApp,
@@ -226,13 +237,7 @@ fn wait_for_file(
             return found;
         }
         if started.elapsed() > timeout {
-            let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("atb-desktop-clicks.png");
-            app.screenshot(&shot);
-            panic!(
-                "{what} did not happen within {timeout:?} (screen: {}); the app said:\n{}",
-                shot.display(),
-                app.said()
-            );
+            give_up(app, &format!("{what} did not happen within {timeout:?}"));
         }
         std::thread::sleep(Duration::from_millis(250));
     }
@@ -383,13 +388,7 @@ fn a_model_is_trained_listed_and_exported_by_clicks_in_the_real_app() {
         .next()
         .map(str::to_string);
     let Some(dialog) = dialog else {
-        let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("atb-desktop-clicks.png");
-        app.screenshot(&shot);
-        panic!(
-            "no save dialog opened after Export ONNX (screen: {}); the app said:\n{}",
-            shot.display(),
-            app.said()
-        );
+        give_up(&mut app, "no save dialog opened after Export ONNX");
     };
     std::thread::sleep(Duration::from_secs(1));
     app.xdotool(&["windowfocus", "--sync", &dialog]);

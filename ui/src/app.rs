@@ -220,6 +220,8 @@ impl UiState {
             Reply::Fetched(summary) => {
                 self.data.fetched(summary);
                 out.send(Request::DataOverview);
+                // What was fetched is what the form names: show it.
+                self.data.chart_form_series(out);
             }
             Reply::RunSnapshot(snapshot) => self.train.attach(snapshot),
             Reply::Run(update) => {
@@ -356,6 +358,12 @@ impl UiState {
         }
         if request == RequestKind::PairedTest {
             self.models.pairing = false;
+        }
+        if matches!(request, RequestKind::Candles | RequestKind::FeaturePreview) {
+            // Said where the chart would be (the screen asks on its own when it opens, so a
+            // series not stored yet is no error to dismiss).
+            self.data.view_failed(request, error.message);
+            return;
         }
         if request == RequestKind::Fetch && error.kind == ErrorKind::Cancelled {
             // Asked for: the screen says what was kept, it is no error.

@@ -131,6 +131,8 @@ pub struct DataScreen {
     pub overview: Option<DataOverview>,
     pub chart: Option<CandleChart>,
     pub chart_loading: bool,
+    /// Why the last chart asked for could not be drawn (shown in its place).
+    pub chart_error: Option<String>,
     pub fetching: bool,
     pub fetch_progress: Option<FetchProgress>,
     /// Seconds of egui's clock when the fetch started (for elapsed time and ETA).
@@ -149,6 +151,8 @@ pub struct DataScreen {
     pub feature_set: FeatureSet,
     pub features: Option<FeaturePreview>,
     pub features_loading: bool,
+    /// Why the last preview asked for could not be computed (shown in its place).
+    pub features_error: Option<String>,
     /// The column charted in the preview (by name, so it survives a new preview).
     pub feature_column: String,
 }
@@ -157,12 +161,21 @@ impl DataScreen {
     /// Asks for the chart of `series` and the preview of its features.
     fn ask_chart(&mut self, series: SeriesRequest, out: &mut Outbox) {
         self.chart_loading = true;
+        self.chart_error = None;
         self.ask_features(series.clone(), out);
         out.send(Request::Candles(series));
     }
 
+    /// Asks for the chart of the form's series, when the form is valid.
+    pub fn chart_form_series(&mut self, out: &mut Outbox) {
+        if let Ok(r) = self.form.request() {
+            self.ask_chart(r, out);
+        }
+    }
+
     fn ask_features(&mut self, series: SeriesRequest, out: &mut Outbox) {
         self.features_loading = true;
+        self.features_error = None;
         out.send(Request::FeaturePreview {
             series,
             feature_set: self.feature_set,
@@ -240,6 +253,19 @@ impl DataScreen {
                 self.features_loading = false;
                 self.features = None;
             }
+            _ => {}
+        }
+    }
+
+    /// The chart or the feature preview could not be made (no candles stored for the series,
+    /// a bad range): says why where it would be, instead of an older series' chart.
+    pub fn view_failed(&mut self, request: RequestKind, message: String) {
+        match request {
+            RequestKind::Candles => {
+                self.chart = None;
+                self.chart_error = Some(message);
+            }
+            RequestKind::FeaturePreview => self.features_error = Some(message),
             _ => {}
         }
     }
@@ -386,11 +412,18 @@ impl DataScreen {
             }
         });
         let Some(p) = &self.features else {
-            ui.label(if self.features_loading {
-                "computing the features…"
-            } else {
-                "Show a chart to preview the features a model reads from it."
-            });
+            match &self.features_error {
+                Some(e) if !self.features_loading => {
+                    ui.label(egui::RichText::new(e).color(ERROR_RED));
+                }
+                _ => {
+                    ui.label(if self.features_loading {
+                        "computing the features…"
+                    } else {
+                        "Show a chart to preview the features a model reads from it."
+                    });
+                }
+            }
             return;
         };
         ui.label(format!(
@@ -417,7 +450,12 @@ impl DataScreen {
                     }
                     ui.label(c.meaning.as_str());
                     for v in [c.mean, c.std, c.min, c.max] {
-                        ui.label(num(v, 5));
+                        // A mean log return is ~1e-7: five decimals would show "-0.00000".
+                        ui.label(if v != 0.0 && v.abs() < 1e-3 {
+                            format!("{v:.2e}")
+                        } else {
+                            num(v, 5)
+                        });
                     }
                     ui.end_row();
                 }
@@ -452,11 +490,18 @@ impl DataScreen {
 
     fn show_chart(&self, ui: &mut Ui) {
         let Some(c) = &self.chart else {
-            ui.label(if self.chart_loading {
-                "loading the chart…"
-            } else {
-                "Press Show chart to plot the series above."
-            });
+            match &self.chart_error {
+                Some(e) if !self.chart_loading => {
+                    ui.label(egui::RichText::new(e).color(ERROR_RED));
+                }
+                _ => {
+                    ui.label(if self.chart_loading {
+                        "loading the chart…"
+                    } else {
+                        "Press Show chart to plot the series chosen on the left."
+                    });
+                }
+            }
             return;
         };
         ui.label(format!(

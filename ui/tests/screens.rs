@@ -345,6 +345,41 @@ fn the_data_screen_plots_closes_with_gaps_and_fetches_with_progress() {
     h.run();
     h.get_by_label_contains("Fetched BTCUSDT 1h: 498 candles stored in range, 498 new");
     h.get_by_label("Plot BTCUSDT 1h");
+    // The fetched series is charted at once.
+    let sent = fake.sent();
+    let fetched_at = sent
+        .iter()
+        .position(|r| matches!(r, Request::Fetch(_)))
+        .unwrap();
+    assert!(
+        sent[fetched_at..]
+            .iter()
+            .any(|r| matches!(r, Request::Candles(s) if s.source == CandleSource::Binance)),
+        "{sent:?}"
+    );
+
+    // A series that cannot be charted (nothing stored yet) says so where the chart would be,
+    // not in a banner, and no older chart stays in its place.
+    fake.state().fail_with = Some("too little data: no ETHUSDT 1h candles are stored yet".into());
+    h.get_by_role_and_label(Role::Button, "Show chart").click();
+    h.run();
+    assert_eq!(
+        h.query_all_by_label_contains("no ETHUSDT 1h candles are stored yet")
+            .count(),
+        2,
+        "chart and preview each say why"
+    );
+    assert!(
+        h.state().state.errors.is_empty(),
+        "{:?}",
+        h.state().state.errors
+    );
+    assert!(h.state().state.data.chart.is_none());
+    fake.state().fail_with = None;
+    h.get_by_role_and_label(Role::Button, "Show chart").click();
+    h.run();
+    assert!(h.query_by_label_contains("no ETHUSDT 1h candles").is_none());
+    h.get_by_label_contains("498 candles, 1 gap(s)");
 
     // A slow fetch shows its progress with elapsed time and ETA, and Cancel fetch stops it,
     // saying what was kept (not as an error).

@@ -265,6 +265,24 @@ pub fn run() -> anyhow::Result<()> {
             });
         })
         .invoke_handler(tauri::generate_handler![rpc])
-        .run(tauri::generate_context!("../tauri.conf.json"))
+        .run(context())
         .context("the desktop window could not be opened (is a display available? see the README's desktop section)")
+}
+
+/// The app's configuration and its embedded UI files.
+///
+/// Expanded only in the library proper, never in its unit-test build: `cargo test` and
+/// `cargo clippy --all-targets` compile both at once, and tauri-codegen 2.7 caches each
+/// compressed file in the shared OUT_DIR by checking that it exists, then writing it. One expansion
+/// found the other's half-written copy of a changed UI and embedded it: a binary whose page
+/// said "WebAssembly.Module doesn't parse" (seen in CI on 2026-12-03).
+#[cfg(not(test))]
+fn context() -> tauri::Context<tauri::Wry> {
+    tauri::generate_context!("../tauri.conf.json")
+}
+
+/// Unit tests never open the window (see the real one above for why it is not expanded here).
+#[cfg(test)]
+fn context() -> tauri::Context<tauri::Wry> {
+    unreachable!("the unit tests of atb-desktop do not open the app")
 }

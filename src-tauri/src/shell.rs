@@ -419,6 +419,21 @@ fn answer(shell: &Shell, request: Request, stream: Arc<dyn Stream>) -> Result<Re
         Request::PairedTest { first, second } => Reply::Paired(service::block_on(
             service::models::paired(settings, &first, &second),
         )?),
+        Request::ForwardTest { versions } => Reply::ForwardTested(service::block_on(
+            service::decision::forward_test(settings, &versions),
+        )?),
+        Request::Judge { versions } => Reply::Judged(service::block_on(service::decision::judge(
+            settings, &versions,
+        ))?),
+        Request::Backtest {
+            version,
+            settings: costs,
+        } => {
+            let spec = costs.check().map_err(Error::InvalidRequest)?;
+            Reply::Backtested(Box::new(service::block_on(service::decision::backtest(
+                settings, &version, &spec,
+            ))?))
+        }
         Request::CancelFetch => {
             shell.fetch.cancel(Error::NoFetch)?;
             Reply::FetchCancelRequested

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use atb_desktop::shell::{self, CloseChoice, FileDialogs, Notice, Notifier, Shell, Stream};
 use atb_engine::Settings;
 use atb_mock_binance::{Fault, MockBinance, MockConfig};
+use atb_protocol::backtest::BacktestSettings;
 use atb_protocol::desktop::{RunUpdate, SeriesRequest, TrainRequest};
 use atb_protocol::rpc::{ErrorKind, ErrorReply, Reply, Request, RequestKind};
 use atb_protocol::spec::TrainSpec;
@@ -481,6 +482,61 @@ fn every_request_kind_answers_or_fails_with_its_kind() {
             second: "no_such_version".into(),
         },
         ErrorKind::NotFound,
+    );
+    // Judged together: both versions, persistence and drift in the confidence set; every
+    // verdict adjusted.
+    let Reply::Judged(judged) = f.ok(Request::Judge {
+        versions: vec![new.clone(), old.clone()],
+    }) else {
+        panic!()
+    };
+    let set = judged.model_confidence_set.as_ref().expect("a set");
+    assert_eq!(set.members.len(), 4, "{judged:?}");
+    assert!(
+        judged
+            .verdicts
+            .iter()
+            .all(|v| v.vs_persistence.text.contains("Holm-adjusted")),
+        "{judged:?}"
+    );
+    f.fails(
+        Request::Judge {
+            versions: vec![new.clone(), "no_such_version".into()],
+        },
+        ErrorKind::NotFound,
+    );
+    // A forward test of a version whose data ends with the sample: no candle after it yet.
+    let Reply::ForwardTested(forward) = f.ok(Request::ForwardTest {
+        versions: vec![new.clone()],
+    }) else {
+        panic!()
+    };
+    assert_eq!(forward.results.len(), 1);
+    assert!(forward.results[0].evaluation.is_none() || forward.results[0].windows >= 30);
+    f.fails(
+        Request::ForwardTest {
+            versions: vec!["no_such_version".into()],
+        },
+        ErrorKind::NotFound,
+    );
+    // Value after costs with the deflated Sharpe; costs are checked before any work.
+    let Reply::Backtested(report) = f.ok(Request::Backtest {
+        version: new.clone(),
+        settings: BacktestSettings::default(),
+    }) else {
+        panic!()
+    };
+    assert_eq!(report.version_id, new);
+    assert_eq!(report.deflated.len(), 2);
+    f.fails(
+        Request::Backtest {
+            version: new.clone(),
+            settings: BacktestSettings {
+                fee_bps: -1.0,
+                ..BacktestSettings::default()
+            },
+        },
+        ErrorKind::InvalidInput,
     );
     assert!(rows.iter().all(|r| r.symbol == Symbol::default()));
     let Reply::Detail(detail) = f.ok(Request::ModelDetail {

@@ -274,6 +274,9 @@ impl UiState {
             Reply::Validated(pairs) => self.registry.validated(pairs),
             Reply::ValidationCancelRequested => self.registry.cancel_requested = true,
             Reply::Paired(p) => self.models.paired_arrived(p),
+            Reply::Judged(j) => self.models.judged_arrived(j),
+            Reply::Backtested(report) => self.detail.backtest_arrived(*report),
+            Reply::ForwardTested(report) => self.detail.forward_arrived(report),
             Reply::Queue(q) => self.train.queue_arrived(q, out),
             Reply::BenchProgress(u) => {
                 if let atb_protocol::bench::BenchUpdate::Measured(_) = &u {
@@ -358,6 +361,9 @@ impl UiState {
         }
         if request == RequestKind::PairedTest {
             self.models.pairing = false;
+        }
+        if request == RequestKind::Judge {
+            self.models.judging = false;
         }
         if matches!(request, RequestKind::Candles | RequestKind::FeaturePreview) {
             // Said where the chart would be (the screen asks on its own when it opens, so a

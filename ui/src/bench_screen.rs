@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 
 use atb_protocol::bench::{BenchReport, BenchSpec, BenchUpdate};
-use atb_protocol::verdict::{VerdictKind, verdict_of};
+use atb_protocol::verdict::{VerdictKind, verdict_with};
 use atb_protocol::vocab::{Architecture, Variant};
 use egui::{RichText, Ui};
 use egui_plot::{Bar, BarChart, Legend, Plot, PlotPoint, Points, Text};
@@ -310,15 +310,22 @@ pub fn report_view(ui: &mut Ui, r: &BenchReport) {
                         .map_or_else(|| "–".into(), |t| format!("{:.3} ms", t.latency_p50_ms)),
                 );
                 ui.label(num(b.skill_vs_persistence, 4));
+                // On Holm-adjusted p-values when the report has them (every report from
+                // evaluation method 3 on).
                 let v = match &b.vs_persistence {
                     Some(t) if t.seeds > 1 => {
+                        let (better, worse, adjusted) = match (t.better_adjusted, t.worse_adjusted)
+                        {
+                            (Some(b), Some(w)) => (b, w, ", Holm-adjusted"),
+                            _ => (t.better, t.worse, ""),
+                        };
                         let text = format!(
-                            "better in {} of {} seeds, worse in {}",
-                            t.better, t.seeds, t.worse
+                            "better in {better} of {} seeds, worse in {worse}{adjusted}",
+                            t.seeds
                         );
-                        let kind = if t.better == t.seeds {
+                        let kind = if better == t.seeds {
                             VerdictKind::Better
-                        } else if t.worse > 0 {
+                        } else if worse > 0 {
                             VerdictKind::Worse
                         } else {
                             VerdictKind::NoDifference
@@ -326,10 +333,14 @@ pub fn report_view(ui: &mut Ui, r: &BenchReport) {
                         (text, kind)
                     }
                     _ => {
-                        let v = verdict_of(
+                        let first = b.runs.first();
+                        let v = verdict_with(
                             "persistence",
-                            b.runs.first().and_then(|run| run.vs_persistence.as_ref()),
+                            first.and_then(|run| run.vs_persistence.as_ref()),
                             None,
+                            first
+                                .and_then(|run| run.adjusted_p)
+                                .and_then(|a| a.vs_persistence),
                         );
                         (v.text, v.kind)
                     }
@@ -339,6 +350,16 @@ pub fn report_view(ui: &mut Ui, r: &BenchReport) {
                 ui.end_row();
             }
         });
+    if r.tests_adjusted > 0 {
+        ui.label(format!(
+            "Verdicts on p-values adjusted with Holm's method across the {} paired tests of this \
+             report.",
+            r.tests_adjusted
+        ));
+    }
+    if let Some(set) = &r.model_confidence_set {
+        ui.label(RichText::new(set.sentence()).strong());
+    }
     ui.columns(2, |cols| {
         cols[0].strong("Training time against skill (up and left is better)");
         // The two charts take the window's height below the table.

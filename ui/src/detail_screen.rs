@@ -1,7 +1,9 @@
 //! Model detail screen: metadata, hashes and aliases; the attention heat map of attention models;
 //! one-click ONNX export with its parity result; promote to an alias; delete with confirmation.
 
+use atb_protocol::backtest::{BacktestReport, BacktestSettings};
 use atb_protocol::desktop::{AttentionMap, ExportOutcome, Forecast, ModelDetail};
+use atb_protocol::forward::{ForwardReport, ForwardResult};
 use atb_protocol::registry::ColumnImportance;
 use atb_protocol::verdict::VerdictKind;
 use atb_protocol::vocab::Architecture;
@@ -10,6 +12,7 @@ use egui_plot::{Bar, BarChart, Legend, Line, Plot, PlotPoints};
 
 use crate::app::Outbox;
 use crate::backend::{Request, RequestKind};
+use crate::backtest_view::backtest_view;
 use crate::widgets::{
     ERROR_RED, GOOD_GREEN, duration, labelled_edit, metrics_table, time, walk_forward_view,
 };
@@ -27,6 +30,10 @@ pub struct DetailScreen {
     pub message: Option<String>,
     pub forecasting: bool,
     pub forecast: Option<Forecast>,
+    /// The backtest with the deflated Sharpe, once asked for.
+    pub backtesting: bool,
+    pub backtest: Option<BacktestReport>,
+    pub forward_testing: bool,
 }
 
 impl Default for DetailScreen {
@@ -43,6 +50,9 @@ impl Default for DetailScreen {
             message: None,
             forecasting: false,
             forecast: None,
+            backtesting: false,
+            backtest: None,
+            forward_testing: false,
         }
     }
 }
@@ -78,6 +88,27 @@ impl DetailScreen {
         }
     }
 
+    pub fn backtest_arrived(&mut self, report: BacktestReport) {
+        if self.version.as_deref() == Some(&report.version_id) {
+            self.backtesting = false;
+            self.backtest = Some(report);
+        }
+    }
+
+    /// A forward test of this version replaces the one shown.
+    pub fn forward_arrived(&mut self, report: ForwardReport) {
+        self.forward_testing = false;
+        if let (Some(d), Some(r)) = (
+            self.detail.as_mut(),
+            report
+                .results
+                .into_iter()
+                .find(|r| Some(&r.version_id) == self.version.as_ref()),
+        ) {
+            d.forward = Some(r);
+        }
+    }
+
     pub fn forecast_arrived(&mut self, f: Forecast) {
         if self.version.as_deref() == Some(&f.version_id) {
             self.forecasting = false;
@@ -89,6 +120,8 @@ impl DetailScreen {
         match request {
             RequestKind::ExportOnnx => self.exporting = false,
             RequestKind::Forecast => self.forecasting = false,
+            RequestKind::Backtest => self.backtesting = false,
+            RequestKind::ForwardTest => self.forward_testing = false,
             RequestKind::Attention => self.attention_checked = true,
             _ => {}
         }
@@ -173,8 +206,14 @@ impl DetailScreen {
         });
         ui.separator();
         metrics_table(ui, "detail_metrics", &d.evaluation.test);
+        self.forward_view(ui, out, &version, d.forward.as_ref());
         if let Some(wf) = &d.evaluation.walk_forward {
             walk_forward_view(ui, "detail_folds", wf);
+        }
+        if let Some(b) = &d.evaluation.backtest {
+            ui.separator();
+            backtest_view(ui, "detail_backtest", b);
+            self.deflated_view(ui, out, &version);
         }
         ui.separator();
         ui.strong(if r.architecture.is_network() {
@@ -208,6 +247,86 @@ impl DetailScreen {
         importance_view(ui, &d.importance);
         ui.collapsing("Training parameters (metadata.json)", |ui| {
             ui.monospace(serde_json::to_string_pretty(&d.training_params).unwrap_or_default());
+        });
+    }
+
+    /// "Deflate the Sharpe ratio": the backtest again with the deflated Sharpe over every
+    /// version of this series in the registry (how many were tried decides how much luck the
+    /// best of them shows).
+    fn deflated_view(&mut self, ui: &mut Ui, out: &mut Outbox, version: &str) {
+        ui.horizontal(|ui| {
+            if ui
+                .add_enabled(!self.backtesting, egui::Button::new("Deflate the Sharpe ratio"))
+                .on_hover_text(
+                    "The probability that this model's Sharpe beats what the best of every                      model tried on this series would show by luck (Bailey and López de Prado)",
+                )
+                .clicked()
+            {
+                self.backtesting = true;
+                out.send(Request::Backtest {
+                    version: version.to_string(),
+                    settings: BacktestSettings::default(),
+                });
+            }
+            if self.backtesting {
+                ui.add(egui::Spinner::new());
+            }
+        });
+        let Some(report) = self.backtest.as_ref().filter(|r| r.version_id == version) else {
+            return;
+        };
+        for (positions, d) in &report.deflated {
+            let rule = format!("model {}", positions.label());
+            ui.label(match d {
+                Some(d) => format!(
+                    "deflated Sharpe ({rule}): {:.3} after {} trial(s) on this series",
+                    d.probability, d.trials
+                ),
+                None => format!("deflated Sharpe ({rule}): not defined (no variation)"),
+            });
+        }
+    }
+
+    /// The forward test: candles that closed after the data ended, which no choice has seen;
+    /// shown apart from the test split's figures above.
+    fn forward_view(
+        &mut self,
+        ui: &mut Ui,
+        out: &mut Outbox,
+        version: &str,
+        forward: Option<&ForwardResult>,
+    ) {
+        ui.horizontal(|ui| {
+            if ui
+                .add_enabled(!self.forward_testing, egui::Button::new("Forward test"))
+                .on_hover_text(
+                    "Score this model on candles that closed after its data ended (new \
+                     Binance candles are fetched first), with the same baselines and tests",
+                )
+                .clicked()
+            {
+                self.forward_testing = true;
+                out.send(Request::ForwardTest {
+                    versions: vec![version.to_string()],
+                });
+            }
+            if self.forward_testing {
+                ui.add(egui::Spinner::new());
+            }
+            match forward {
+                Some(f) => {
+                    let kind = f.evaluation.as_ref().map_or(VerdictKind::NotComputed, |e| {
+                        atb_protocol::verdict::verdict("persistence", Some(&e.vs_persistence)).kind
+                    });
+                    ui.label(
+                        RichText::new(format!("{} (tested {})", f.sentence(), f.tested_at))
+                            .color(crate::widgets::verdict_color(kind)),
+                    );
+                }
+                None => {
+                    ui.label("Not forward-tested yet.");
+                }
+            }
         });
     }
 

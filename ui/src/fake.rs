@@ -6,18 +6,27 @@ use std::cell::{RefCell, RefMut};
 use std::collections::VecDeque;
 use std::rc::Rc;
 
+use atb_protocol::backtest::{
+    Backtest, BacktestReport, BacktestSpec, DeflatedSharpe, Positions, ReturnMoments, SignalRule,
+    StrategyResult,
+};
 use atb_protocol::bench::{BenchReport, BenchUpdate};
 use atb_protocol::desktop::{
     AppInfo, AttentionMap, CandleChart, DataOverview, ExportOutcome, FeatureColumn, FeaturePreview,
     Forecast, ModelDetail, PairedComparison, QueueSnapshot, QueuedRun, RunSnapshot, RunUpdate,
     TestPredictions, UiPrefs,
 };
+use atb_protocol::forward::{FORWARD_MIN_WINDOWS, ForwardReport, ForwardResult};
 use atb_protocol::registry::{Finding, FindingKind, ModelRow, OnnxExport, RegistryCheck};
+use atb_protocol::selection::{
+    JudgedComparison, JudgedVersion, MCS_ALPHA, McsMember, McsStatistic, ModelConfidenceSet, holm,
+};
 use atb_protocol::training::{
     Comparison, DatasetSummary, EVALUATION_METHOD, EpochRecord, Evaluation, Metrics, PairResult,
     PairedTest, SkillInterval, SplitEvaluation, SplitInfo, StopReason, TrainingEvent,
+    VarianceKernel,
 };
-use atb_protocol::verdict::verdict;
+use atb_protocol::verdict::{verdict, verdict_with};
 use atb_protocol::{CoverageRow, FetchProgress, FetchSummary, Gap};
 
 use atb_protocol::vocab::{Architecture, CandleSource, FeatureSet, Symbol, Timeframe, Variant};
@@ -387,6 +396,7 @@ impl FakeBackend {
                             p_value: 0.036,
                             mean_loss_difference: -3.5,
                             n: 300,
+                            kernel: Some(VarianceKernel::Rectangular),
                         };
                         replies![Reply::Paired(PairedComparison {
                             first: a.version_id.clone(),
@@ -404,6 +414,57 @@ impl FakeBackend {
                     }
                     (None, _) => vec![not_found(request, first)],
                     (_, None) => vec![not_found(request, second)],
+                }
+            }
+            Request::Judge { versions } => {
+                let rows: Vec<ModelRow> = versions
+                    .iter()
+                    .filter_map(|v| s.models.iter().find(|r| &r.version_id == v).cloned())
+                    .collect();
+                match versions
+                    .iter()
+                    .find(|v| !rows.iter().any(|r| &r.version_id == *v))
+                {
+                    Some(missing) => vec![not_found(request, missing)],
+                    None => replies![Reply::Judged(sample_judgement(&rows))],
+                }
+            }
+            Request::ForwardTest { versions } => {
+                match versions
+                    .iter()
+                    .find(|v| !s.models.iter().any(|r| &r.version_id == *v))
+                {
+                    Some(missing) => vec![not_found(request, missing)],
+                    None => replies![Reply::ForwardTested(ForwardReport {
+                        results: versions
+                            .iter()
+                            .map(|v| ForwardResult {
+                                version_id: v.clone(),
+                                data_end_ms: START_MS + 1999 * HOUR_MS,
+                                windows: 12,
+                                needed: FORWARD_MIN_WINDOWS,
+                                first_target_ms: Some(START_MS + 2000 * HOUR_MS),
+                                last_target_ms: Some(START_MS + 2011 * HOUR_MS),
+                                tested_at: "2024-03-25T08:00:00Z".into(),
+                                evaluation: None,
+                            })
+                            .collect(),
+                        pair: None,
+                    })],
+                }
+            }
+            Request::Backtest { version: v, .. } => {
+                if s.models.iter().any(|r| &r.version_id == v) {
+                    replies![Reply::Backtested(Box::new(BacktestReport {
+                        version_id: v.clone(),
+                        backtest: sample_backtest(),
+                        deflated: vec![
+                            (Positions::LongFlat, Some(sample_deflated(0.31))),
+                            (Positions::LongShort, Some(sample_deflated(0.12))),
+                        ],
+                    }))]
+                } else {
+                    vec![not_found(request, v)]
                 }
             }
             Request::Delete { version: v } => {
@@ -497,6 +558,7 @@ fn metrics(mae: f64, da: Option<f64>) -> Metrics {
         pt_p_value: da.map(|_| 0.4),
         skill_vs_persistence: 1.0 - mae / 800.0,
         mase: mae / 800.0,
+        direction_withheld: None,
     }
 }
 
@@ -505,9 +567,11 @@ fn comparison(mae: f64, baseline: f64) -> Comparison {
     let skill = 1.0 - mae / baseline;
     let test = PairedTest {
         statistic: -skill * 200.0,
-        p_value: if skill.abs() > 0.01 { 0.004 } else { 0.41 },
+        // Significant exactly when the interval below excludes zero.
+        p_value: if skill.abs() > 0.004 { 0.004 } else { 0.41 },
         mean_loss_difference: mae - baseline,
         n: 300,
+        kernel: Some(VarianceKernel::Rectangular),
     };
     Comparison {
         absolute: Some(test),
@@ -519,6 +583,7 @@ fn comparison(mae: f64, baseline: f64) -> Comparison {
             block_length: 7,
             resamples: 2000,
         }),
+        clark_west: None,
     }
 }
 
@@ -534,6 +599,147 @@ fn split(mae: f64, da: Option<f64>) -> SplitEvaluation {
         zero_move_share: Some(0.0),
         vs_persistence: Some(comparison(mae, 800.0)),
         vs_ridge: Some(comparison(mae, 805.0)),
+        vs_drift: Some(comparison(mae, 801.0)),
+    }
+}
+
+/// The rows judged together: their stored tests against persistence (and against drift, the
+/// same here) adjusted with Holm's method, and a confidence set keeping every model within 1%
+/// of the best mean loss.
+pub fn sample_judgement(rows: &[ModelRow]) -> JudgedComparison {
+    let tests: Vec<Option<PairedTest>> = rows
+        .iter()
+        .map(|r| r.vs_persistence.and_then(|c| c.absolute))
+        .collect();
+    let mut p: Vec<f64> = Vec::new();
+    for t in &tests {
+        let p_value = t.map_or(f64::NAN, |t| t.p_value);
+        p.extend([p_value, p_value]);
+    }
+    let adjusted = holm(&p);
+    let mut names: Vec<(String, f64)> = rows
+        .iter()
+        .map(|r| (r.version_id.clone(), r.test_mae_usd.unwrap_or(f64::NAN)))
+        .collect();
+    names.push(("persistence".into(), 800.0));
+    names.push(("drift".into(), 801.0));
+    let best = names.iter().map(|n| n.1).fold(f64::INFINITY, f64::min);
+    JudgedComparison {
+        windows: 300,
+        model_confidence_set: Some(ModelConfidenceSet {
+            statistic: McsStatistic::Max,
+            alpha: MCS_ALPHA,
+            loss: "absolute price error".into(),
+            windows: 300,
+            block_length: 7,
+            resamples: 2000,
+            members: names
+                .iter()
+                .map(|(name, loss)| McsMember {
+                    name: name.clone(),
+                    mean_loss: *loss,
+                    p_value: if *loss <= best * 1.01 { 0.6 } else { 0.02 },
+                    in_set: *loss <= best * 1.01,
+                })
+                .collect(),
+        }),
+        verdicts: rows
+            .iter()
+            .enumerate()
+            .map(|(k, r)| {
+                let c = r.vs_persistence;
+                let (t, sk) = (c.and_then(|c| c.absolute), c.and_then(|c| c.skill));
+                JudgedVersion {
+                    version_id: r.version_id.clone(),
+                    vs_persistence: verdict_with(
+                        "persistence",
+                        t.as_ref(),
+                        sk.as_ref(),
+                        Some(adjusted[2 * k]),
+                    ),
+                    vs_drift: verdict_with(
+                        "drift",
+                        t.as_ref(),
+                        sk.as_ref(),
+                        Some(adjusted[2 * k + 1]),
+                    ),
+                }
+            })
+            .collect(),
+        tests_adjusted: p.iter().filter(|p| p.is_finite()).count(),
+    }
+}
+
+fn sample_deflated(probability: f64) -> DeflatedSharpe {
+    DeflatedSharpe {
+        trials: 4,
+        sharpe_variance: 0.0004,
+        variance_from_trials: true,
+        threshold: 0.021,
+        probability,
+    }
+}
+
+/// A backtest of 300 hourly periods: the model a little above water before costs and below
+/// after them, beside buy and hold and the last move's sign.
+pub fn sample_backtest() -> Backtest {
+    let strategy = |rule: SignalRule, positions: Positions, drift: f64, wave: f64| {
+        let equity: Vec<f64> = (0..300)
+            .map(|k| 1.0 + drift * k as f64 + wave * (k as f64 / 17.0).sin())
+            .collect();
+        let total = equity[299] - 1.0;
+        StrategyResult {
+            rule,
+            positions,
+            total_return: total,
+            gross_return: total + 0.02,
+            sharpe: drift / 0.004 * 8_766f64.sqrt(),
+            sharpe_se: 1.1,
+            max_drawdown: 2.0 * wave,
+            turnover: 0.4,
+            exposure: if rule == SignalRule::BuyAndHold {
+                1.0
+            } else {
+                0.55
+            },
+            hit_rate: Some(0.51),
+            trades: 120,
+            probabilistic_sharpe: Some(0.4 + 1_000.0 * drift),
+            moments: ReturnMoments {
+                periods: 300,
+                mean: drift,
+                std: 0.004,
+                skewness: -0.2,
+                kurtosis: 5.0,
+            },
+            equity,
+        }
+    };
+    Backtest {
+        spec: BacktestSpec::default(),
+        horizon: 1,
+        periods: 300,
+        periods_per_year: 8_766.0,
+        first_open_ms: START_MS + 1500 * HOUR_MS,
+        last_open_ms: START_MS + 1800 * HOUR_MS,
+        equity_times_ms: (0..300).map(|k| START_MS + (1501 + k) * HOUR_MS).collect(),
+        strategies: vec![
+            strategy(SignalRule::Model, Positions::LongFlat, -0.00004, 0.01),
+            strategy(
+                SignalRule::LastMoveSign,
+                Positions::LongFlat,
+                -0.00008,
+                0.012,
+            ),
+            strategy(SignalRule::Model, Positions::LongShort, -0.00006, 0.015),
+            strategy(
+                SignalRule::LastMoveSign,
+                Positions::LongShort,
+                -0.0001,
+                0.016,
+            ),
+            strategy(SignalRule::BuyAndHold, Positions::LongFlat, 0.0002, 0.03),
+        ],
     }
 }
 
@@ -583,6 +789,7 @@ pub fn sample_detail(row: &ModelRow) -> ModelDetail {
             walk_forward: None,
             method: EVALUATION_METHOD,
             ridge: None,
+            backtest: Some(sample_backtest()),
         },
         history,
         device: "cpu (flex)".into(),
@@ -590,6 +797,7 @@ pub fn sample_detail(row: &ModelRow) -> ModelDetail {
             .onnx_max_abs_diff
             .map(|d| sample_export(&row.version_id, d)),
         importance: Vec::new(),
+        forward: None,
     }
 }
 

@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod backend;
+pub mod backtest_view;
 pub mod bench_screen;
 pub mod data_screen;
 pub mod detail_screen;

@@ -6,6 +6,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use atb_protocol::desktop::{ModelDetail, PairedComparison, TestPredictions};
 use atb_protocol::registry::ModelRow;
+use atb_protocol::selection::JudgedComparison;
 use egui::{RichText, Ui};
 use egui_plot::{Bar, BarChart, Legend, Line, Plot, PlotPoints};
 
@@ -95,6 +96,10 @@ pub struct ModelsScreen {
     /// The paired test of the first two selected versions, once asked for.
     pub paired: Option<PairedComparison>,
     pub pairing: bool,
+    /// The selected versions judged together (model confidence set, Holm-adjusted verdicts),
+    /// once asked for.
+    pub judged: Option<JudgedComparison>,
+    pub judging: bool,
 }
 
 impl Default for ModelsScreen {
@@ -112,6 +117,8 @@ impl Default for ModelsScreen {
             predictions: HashMap::new(),
             paired: None,
             pairing: false,
+            judged: None,
+            judging: false,
         }
     }
 }
@@ -216,6 +223,56 @@ impl ModelsScreen {
     pub fn paired_arrived(&mut self, p: PairedComparison) {
         self.pairing = false;
         self.paired = Some(p);
+    }
+
+    pub fn judged_arrived(&mut self, j: JudgedComparison) {
+        self.judging = false;
+        self.judged = Some(j);
+    }
+
+    /// "Judge together": the model confidence set over the selected versions, persistence and
+    /// drift, and each version's verdicts with Holm's adjustment across all of them. What picks
+    /// a winner here is that test, never the bars below.
+    fn judged_view(
+        judging: &mut bool,
+        judged: Option<&JudgedComparison>,
+        ui: &mut Ui,
+        out: &mut Outbox,
+        details: &[&ModelDetail],
+    ) {
+        let versions: Vec<String> = details.iter().map(|d| d.row.version_id.clone()).collect();
+        ui.horizontal(|ui| {
+            let ask = ui
+                .add_enabled(!*judging, egui::Button::new("Judge together"))
+                .on_hover_text(
+                    "The 90% model confidence set (Hansen, Lunde and Nason) over these versions,                      persistence and drift, and each verdict with Holm's adjustment across every                      comparison on screen",
+                );
+            if ask.clicked() {
+                *judging = true;
+                out.send(Request::Judge {
+                    versions: versions.clone(),
+                });
+            }
+            if *judging {
+                ui.add(egui::Spinner::new());
+            }
+        });
+        let Some(j) =
+            judged.filter(|j| j.verdicts.iter().map(|v| &v.version_id).eq(versions.iter()))
+        else {
+            return;
+        };
+        if let Some(set) = &j.model_confidence_set {
+            ui.label(RichText::new(set.sentence()).strong());
+        }
+        for (k, v) in j.verdicts.iter().enumerate() {
+            for verdict in [&v.vs_persistence, &v.vs_drift] {
+                ui.label(
+                    RichText::new(format!("[{}] {}", k + 1, verdict.text))
+                        .color(verdict_color(verdict.kind)),
+                );
+            }
+        }
     }
 
     /// Whether the chosen versions were tested on the same windows: same series and source,
@@ -450,6 +507,7 @@ impl ModelsScreen {
                 .strong(),
             );
         } else if details.len() >= 2 {
+            Self::judged_view(&mut self.judging, self.judged.as_ref(), ui, out, &details);
             Self::paired_view(&mut self.pairing, self.paired.as_ref(), ui, out, &details);
         }
         ui.label(

@@ -2,7 +2,7 @@
 //! number and time formatting without a date library, and the metrics-beside-baselines table.
 
 use atb_protocol::training::{Metrics, SplitEvaluation};
-use atb_protocol::verdict::{VerdictKind, vs_persistence, vs_ridge};
+use atb_protocol::verdict::{VerdictKind, vs_drift, vs_persistence, vs_ridge};
 use egui::{Color32, Response, RichText, Ui};
 
 pub const ERROR_RED: Color32 = Color32::from_rgb(0xd0, 0x40, 0x40);
@@ -195,9 +195,17 @@ pub fn verdict_color(kind: VerdictKind) -> Color32 {
     }
 }
 
-/// The verdicts against persistence and ridge, in the engine's words.
+/// The verdicts against persistence, ridge and (from evaluation method 3) drift, in the
+/// engine's words, and why the direction figures are withheld when they are.
 pub fn verdict_lines(ui: &mut Ui, split: &SplitEvaluation) {
-    for v in [vs_persistence(split), vs_ridge(split)] {
+    if let Some(why) = &split.model.direction_withheld {
+        ui.label(format!("directional accuracy: {}", why.sentence()));
+    }
+    let drift = split.vs_drift.is_some().then(|| vs_drift(split));
+    for v in [vs_persistence(split), vs_ridge(split)]
+        .into_iter()
+        .chain(drift)
+    {
         let text = if v.kind == VerdictKind::NotComputed {
             format!(
                 "{} (this version was evaluated before atb ran paired tests)",

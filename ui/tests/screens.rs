@@ -421,7 +421,29 @@ fn the_guide_judges_claims_by_the_registry() {
     h.get_by_label("Guide").click();
     h.run();
     h.get_by_label_contains("1 of 3 tested models are better than persistence");
+    h.get_by_label_contains("after Holm's adjustment across the 3 tests");
     h.get_by_label("Maximum accuracy: not measured yet");
+}
+
+/// Models better than others only by point estimate are "not distinguishable", never
+/// "supported": the guide reads the corrected tests of the last benchmark.
+#[test]
+fn the_guide_calls_point_estimate_winners_not_distinguishable() {
+    let fake = FakeBackend::with_sample_models();
+    fake.state().last_bench = Some(atb_ui::fake::sample_bench());
+    let mut h = harness(&fake);
+    h.run();
+    h.get_by_label("Guide").click();
+    h.run();
+    // lstm default has the best skill in that report and gbdt the worst, by point estimate.
+    h.get_by_label("Is a network worth it?: not distinguishable");
+    h.get_by_label("A balanced default: not distinguishable");
+    h.get_by_label("Trading on direction: not distinguishable");
+    assert!(
+        h.query_all_by_label_contains("Measured: lstm default")
+            .next()
+            .is_none()
+    );
 }
 
 /// The form's defaults are the CLI's (`TrainSpec::default()`), on the bundled sample.

@@ -55,6 +55,7 @@ fn main_screens() {
     }
     h.run();
     click(&mut h, Role::Button, "Compare selected (2)");
+    click(&mut h, Role::Button, "Judge together");
     h.snapshot("models_compare");
 
     click(&mut h, Role::Link, "BTCUSDT_1h_20240102_120000");
@@ -68,6 +69,11 @@ fn main_screens() {
     click(&mut h, Role::Button, "Benchmark");
     click(&mut h, Role::Button, "Run benchmark");
     h.snapshot("benchmark");
+
+    // The guide again, now judging the claims by the benchmark's corrected tests.
+    click(&mut h, Role::Button, "Guide");
+    h.snapshot("guide_judged");
+    click(&mut h, Role::Button, "Benchmark");
 
     click(&mut h, Role::Button, "Registry");
     click(&mut h, Role::Button, "Check registry");

@@ -1,6 +1,7 @@
 //! `atb`: the command line door onto the atb engine. Parses arguments, calls the engine, prints
 //! progress on stderr and results on stdout; every error is one clear line and a non-zero exit.
 
+mod backtest;
 mod bench;
 mod data;
 mod dev;
@@ -46,6 +47,9 @@ enum Command {
     /// The original's comparison table, measured: train the chosen models on the same data and
     /// seeds, export and time them, print the table and write it as JSON and markdown.
     Bench(bench::BenchArgs),
+    /// Value after costs: a version's test-split forecasts traded as a signal, beside
+    /// buy-and-hold and the last move's sign, with the deflated Sharpe ratio.
+    Backtest(backtest::BacktestArgs),
     /// Developer diagnostics.
     #[command(subcommand)]
     Dev(dev::DevCommand),
@@ -111,6 +115,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Data(cmd) => data::run(cmd).await,
             Command::Dev(cmd) => dev::run(cmd),
+            Command::Backtest(args) => backtest::run(args).await,
             Command::Bench(args) => bench::run(args).await,
             Command::Train(cmd) => train::run(cmd).await,
             Command::Models(cmd) => models::run(cmd).await,

@@ -7,9 +7,11 @@ use std::process::ExitCode;
 use anyhow::Result;
 use atb_engine::service::models;
 use atb_engine::{PARITY_TOLERANCE, Settings, Symbol};
+use atb_protocol::forward::ForwardReport;
 use atb_protocol::registry::ModelRow;
+use atb_protocol::selection::JudgedComparison;
 use atb_protocol::training::SplitEvaluation;
-use atb_protocol::verdict::{VerdictKind, vs_persistence, vs_ridge};
+use atb_protocol::verdict::{VerdictKind, verdict, vs_persistence, vs_ridge};
 use clap::Subcommand;
 
 use crate::train::print_evaluation;
@@ -31,8 +33,19 @@ pub enum ModelsCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Test metrics of several versions side by side with their baselines; best per row marked *.
+    /// Test metrics of several versions side by side with their baselines, the 90% model
+    /// confidence set and Holm-adjusted verdicts on their common test windows.
     Compare {
+        #[arg(value_name = "VERSION", required = true, num_args = 1..)]
+        references: Vec<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Score versions on candles that closed after their data ended (fetched first for
+    /// Binance), beside their test-split results; with two versions of one series, the first
+    /// (champion) against the second (challenger) on their common forward windows.
+    #[command(name = "forward-test")]
+    ForwardTest {
         #[arg(value_name = "VERSION", required = true, num_args = 1..)]
         references: Vec<String>,
         #[arg(long)]
@@ -195,6 +208,7 @@ pub async fn run(cmd: ModelsCommand) -> Result<ExitCode> {
                 metadata,
                 evaluation,
                 export,
+                forward,
             } = models::show(&settings, &reference)?;
             if json {
                 let verdicts = serde_json::json!({
@@ -208,6 +222,7 @@ pub async fn run(cmd: ModelsCommand) -> Result<ExitCode> {
                         "metadata": metadata,
                         "evaluation": evaluation,
                         "verdicts": verdicts,
+                        "forward": forward,
                     }))?
                 );
                 return Ok(ExitCode::SUCCESS);
@@ -279,10 +294,32 @@ pub async fn run(cmd: ModelsCommand) -> Result<ExitCode> {
                 ),
             }
             print_evaluation(&evaluation);
+            if let Some(f) = &forward {
+                println!("{} (tested {})", f.sentence(), f.tested_at);
+            }
             print_importance(&metadata.importance);
         }
         ModelsCommand::Compare { references, json } => {
-            compare(&models::compare(&settings, &references)?, json)?
+            let columns = models::compare(&settings, &references)?;
+            let judged = if references.len() > 1 {
+                Some(
+                    atb_engine::service::decision::judge(&settings, &references)
+                        .await
+                        .map_err(|e| e.to_string()),
+                )
+            } else {
+                None
+            };
+            compare(&columns, judged.as_ref(), json)?
+        }
+        ModelsCommand::ForwardTest { references, json } => {
+            let report =
+                atb_engine::service::decision::forward_test(&settings, &references).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print_forward(&report);
+            }
         }
         ModelsCommand::Promote { reference, alias } => {
             let row = models::promote(&settings, &reference, &alias)?;
@@ -408,7 +445,59 @@ fn print_rows(rows: &[ModelRow]) {
     }
 }
 
-fn compare(columns: &[(ModelRow, SplitEvaluation)], json: bool) -> Result<()> {
+/// Each version's forward test: the windows found, and once there are enough, the metrics
+/// beside the baselines, the verdicts and the value after costs; then champion against
+/// challenger.
+fn print_forward(report: &ForwardReport) {
+    for r in &report.results {
+        println!(
+            "{}: data ended {}; {} forward window(s){}",
+            r.version_id,
+            atb_engine::format_ms(r.data_end_ms),
+            r.windows,
+            match (r.first_target_ms, r.last_target_ms) {
+                (Some(a), Some(b)) => format!(
+                    ", targets {} to {}",
+                    atb_engine::format_ms(a),
+                    atb_engine::format_ms(b)
+                ),
+                _ => String::new(),
+            }
+        );
+        match &r.evaluation {
+            None => println!("  {}", r.sentence()),
+            Some(e) => {
+                println!(
+                    "  MAE {:.2} USD (persistence {:.2}, drift {:.2}), skill {:+.4}",
+                    e.model.mae_usd,
+                    e.persistence.mae_usd,
+                    e.drift.mae_usd,
+                    e.model.skill_vs_persistence
+                );
+                println!(
+                    "  verdict: {}",
+                    verdict("persistence", Some(&e.vs_persistence)).text
+                );
+                println!("  verdict: {}", verdict("drift", Some(&e.vs_drift)).text);
+                if let Some(b) = &e.backtest {
+                    crate::backtest::print_backtest(b, &[]);
+                }
+            }
+        }
+    }
+    if let Some(p) = &report.pair {
+        println!(
+            "champion {} against challenger {} on {} common forward window(s): {}",
+            p.first, p.second, p.windows, p.verdict.text
+        );
+    }
+}
+
+fn compare(
+    columns: &[(ModelRow, SplitEvaluation)],
+    judged: Option<&std::result::Result<JudgedComparison, String>>,
+    json: bool,
+) -> Result<()> {
     if json {
         let out: Vec<_> = columns
             .iter()
@@ -423,34 +512,29 @@ fn compare(columns: &[(ModelRow, SplitEvaluation)], json: bool) -> Result<()> {
                 })
             })
             .collect();
+        let judged = match judged {
+            Some(Ok(j)) => serde_json::json!(j),
+            Some(Err(why)) => serde_json::json!({ "not_judged": why }),
+            None => serde_json::Value::Null,
+        };
+        let out = serde_json::json!({ "versions": out, "judged": judged });
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(());
     }
     type Pick = fn(&SplitEvaluation) -> Option<f64>;
-    // (label, value, lower is better)
-    let rows: [(&str, Pick, bool); 10] = [
-        ("MAE (USD)", |t| Some(t.model.mae_usd), true),
-        ("RMSE (USD)", |t| Some(t.model.rmse_usd), true),
-        (
-            "skill vs persistence",
-            |t| Some(t.model.skill_vs_persistence),
-            false,
-        ),
-        ("MASE", |t| Some(t.model.mase), true),
-        (
-            "directional accuracy",
-            |t| t.model.directional_accuracy,
-            false,
-        ),
-        ("PT p-value", |t| t.model.pt_p_value, true),
-        (
-            "persistence MAE (USD)",
-            |t| Some(t.persistence.mae_usd),
-            true,
-        ),
-        ("drift MAE (USD)", |t| Some(t.drift.mae_usd), true),
-        ("ridge MAE (USD)", |t| Some(t.ridge.mae_usd), true),
-        ("test windows", |t| Some(t.samples as f64), false),
+    let rows: [(&str, Pick); 10] = [
+        ("MAE (USD)", |t| Some(t.model.mae_usd)),
+        ("RMSE (USD)", |t| Some(t.model.rmse_usd)),
+        ("skill vs persistence", |t| {
+            Some(t.model.skill_vs_persistence)
+        }),
+        ("MASE", |t| Some(t.model.mase)),
+        ("directional accuracy", |t| t.model.directional_accuracy),
+        ("PT p-value", |t| t.model.pt_p_value),
+        ("persistence MAE (USD)", |t| Some(t.persistence.mae_usd)),
+        ("drift MAE (USD)", |t| Some(t.drift.mae_usd)),
+        ("ridge MAE (USD)", |t| Some(t.ridge.mae_usd)),
+        ("test windows", |t| Some(t.samples as f64)),
     ];
     print!("{:<24}", "");
     for (row, _) in columns {
@@ -463,27 +547,16 @@ fn compare(columns: &[(ModelRow, SplitEvaluation)], json: bool) -> Result<()> {
     }
     println!();
     let windows: Vec<_> = columns.iter().map(|(_, t)| t.samples).collect();
-    for (i, (label, pick, lower_better)) in rows.iter().enumerate() {
+    for (label, pick) in &rows {
         let values: Vec<Option<f64>> = columns
             .iter()
             .map(|(_, t)| pick(t).filter(|v| v.is_finite()))
             .collect();
-        let best = values
-            .iter()
-            .flatten()
-            .copied()
-            .reduce(|a, b| if (b < a) == *lower_better { b } else { a });
+        // No "best" marks: a point estimate does not pick a winner (the confidence set does).
         print!("{label:<24}");
         for v in &values {
             let cell = match v {
-                Some(v) => {
-                    let mark = if i < 6 && Some(*v) == best && columns.len() > 1 {
-                        "*"
-                    } else {
-                        " "
-                    };
-                    format!("{v:.4}{mark}")
-                }
+                Some(v) => format!("{v:.4} "),
                 None => "- ".into(),
             };
             print!(" {cell:>26}");
@@ -510,6 +583,25 @@ fn compare(columns: &[(ModelRow, SplitEvaluation)], json: bool) -> Result<()> {
         println!(
             "note: these versions were tested on different windows (series or test split differ), so their metrics are not directly comparable"
         );
+    }
+    match judged {
+        Some(Ok(j)) => {
+            if let Some(set) = &j.model_confidence_set {
+                println!("{}", set.sentence());
+            }
+            println!(
+                "verdicts with Holm's adjustment across the {} paired tests above:",
+                j.tests_adjusted
+            );
+            for v in &j.verdicts {
+                println!(
+                    "{}: {}; {}",
+                    v.version_id, v.vs_persistence.text, v.vs_drift.text
+                );
+            }
+        }
+        Some(Err(why)) => println!("not judged together: {why}"),
+        None => {}
     }
     Ok(())
 }

@@ -14,7 +14,7 @@ use atb_engine::{
 use atb_protocol::desktop::TrainRequest;
 use atb_protocol::spec::TreeOverrides;
 use atb_protocol::training::{Evaluation, Metrics, SplitEvaluation, TrainingEvent};
-use atb_protocol::verdict::{vs_persistence, vs_ridge};
+use atb_protocol::verdict::{vs_drift, vs_persistence, vs_ridge};
 use clap::{Args, Subcommand};
 
 use crate::EXIT_INTERRUPTED;
@@ -424,6 +424,12 @@ pub fn print_evaluation(e: &Evaluation) {
     for v in [vs_persistence(&e.test), vs_ridge(&e.test)] {
         println!("verdict: {}", v.text);
     }
+    if e.test.vs_drift.is_some() {
+        println!("verdict: {}", vs_drift(&e.test).text);
+    }
+    if let Some(why) = &e.test.model.direction_withheld {
+        println!("directional accuracy: {}", why.sentence());
+    }
     if legacy {
         println!(
             "(evaluated by an older atb: no paired tests, and MASE had another definition; `atb models reevaluate` recomputes them)"
@@ -448,6 +454,12 @@ pub fn print_evaluation(e: &Evaluation) {
             },
             r.columns,
             r.bars
+        );
+    }
+    if let Some(b) = &e.backtest {
+        crate::backtest::print_backtest(b, &[]);
+        println!(
+            "(`atb backtest VERSION` adds the deflated Sharpe over this series' trials and other costs)"
         );
     }
     if let Some(wf) = &e.walk_forward {

@@ -57,7 +57,6 @@ fn bench_on_two_small_models_writes_consistent_json_and_markdown() {
         "test_rmse_usd",
         "test_mae_usd",
         "skill_vs_persistence",
-        "directional_accuracy",
         "train_time_vs_cnn_lstm",
         "mae_vs_cnn_lstm",
         "train_seconds",
@@ -73,6 +72,22 @@ fn bench_on_two_small_models_writes_consistent_json_and_markdown() {
                 .unwrap_or_else(|| panic!("{key} is not a number: {r}"));
             assert!(v.is_finite(), "{key} = {v}");
         }
+        // A number, or null with the reason in the evaluation (too few non-overlapping
+        // windows, or a forecast that (almost) never changes sign).
+        let da = &r["directional_accuracy"];
+        assert!(
+            da.is_null() || da.as_f64().is_some_and(|d| (0.0..=1.0).contains(&d)),
+            "{da}"
+        );
+        // Holm-adjusted p-values beside the raw ones, and the run's value after costs.
+        let run = &r["runs"][0];
+        let raw = run["vs_persistence"]["p_value"].as_f64().unwrap();
+        let adjusted = run["adjusted_p"]["vs_persistence"].as_f64().unwrap();
+        assert!(adjusted >= raw && adjusted <= 1.0, "{run}");
+        assert!(
+            run["net_return"].as_f64().is_some_and(f64::is_finite),
+            "{run}"
+        );
         assert!(r["onnx_max_abs_diff"].as_f64().unwrap() <= 1e-4);
         assert!(r["latency_p99_ms"].as_f64().unwrap() >= r["latency_p50_ms"].as_f64().unwrap());
         assert_eq!(r["variant"], "lightweight");
@@ -121,6 +136,20 @@ fn bench_on_two_small_models_writes_consistent_json_and_markdown() {
     assert_eq!(baselines, ["persistence", "ridge"]);
     // Persistence is the yardstick of the skill column.
     assert_eq!(report["baselines"][0]["skill_vs_persistence"], 0.0);
+    // Every test of the table in one Holm family: 3 runs against persistence and ridge, 2
+    // against cnn_lstm.
+    assert_eq!(report["tests_adjusted"], 8, "{report}");
+    // The confidence set over the three runs and persistence, drift and ridge.
+    let set = &report["model_confidence_set"];
+    assert_eq!(set["members"].as_array().unwrap().len(), 6, "{set}");
+    assert!(
+        set["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["in_set"] == true)
+    );
+    assert!(report["buy_and_hold_return"].as_f64().is_some());
 
     let markdown = std::fs::read_to_string(&md_path).unwrap();
     assert!(
@@ -128,6 +157,15 @@ fn bench_on_two_small_models_writes_consistent_json_and_markdown() {
         "{markdown}"
     );
     assert!(markdown.contains("| *persistence* |"), "{markdown}");
+    assert!(markdown.contains("| *buy and hold* |"), "{markdown}");
+    assert!(
+        markdown.contains("adjusted with Holm's method across the 8 paired tests"),
+        "{markdown}"
+    );
+    assert!(
+        markdown.contains("90% model confidence set (T_max"),
+        "{markdown}"
+    );
     assert!(markdown.contains("| tcn | lightweight |"), "{markdown}");
     // The tree model's row: its ONNX file timed in ONNX Runtime, tract marked as unable.
     let trees = markdown

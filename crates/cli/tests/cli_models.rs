@@ -410,7 +410,7 @@ fn validate_trains_and_reloads_every_pair() {
 }
 
 #[test]
-fn compare_prints_metrics_side_by_side_as_json() {
+fn compare_judges_versions_together_and_backtest_prices_them_after_costs() {
     let home = tempfile::tempdir().unwrap();
     let a = train(home.path(), &[])["version_id"]
         .as_str()
@@ -423,20 +423,64 @@ fn compare_prints_metrics_side_by_side_as_json() {
     let (code, out, err) =
         run(atb(home.path(), NO_NETWORK).args(["models", "compare", &a, &b, "--json"]));
     assert_eq!(code, 0, "{err}");
-    let rows: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(rows.as_array().unwrap().len(), 2);
-    for (row, id) in rows.as_array().unwrap().iter().zip([&a, &b]) {
+    let out: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let rows = out["versions"].as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    for (row, id) in rows.iter().zip([&a, &b]) {
         assert_eq!(&row["version_id"], id);
         for who in ["model", "persistence", "drift", "ridge"] {
             assert!(row["test"][who]["mae_usd"].as_f64().unwrap() > 0.0);
         }
     }
+    // The two versions, persistence and drift in the model confidence set's test; four DM
+    // tests adjusted together.
+    let set = &out["judged"]["model_confidence_set"];
+    assert_eq!(set["members"].as_array().unwrap().len(), 4, "{out}");
+    assert_eq!(set["statistic"], "max");
+    assert_eq!(out["judged"]["tests_adjusted"], 4);
     let (code, out, _) = run(atb(home.path(), NO_NETWORK).args(["models", "compare", &a, &b]));
     assert_eq!(code, 0);
     assert!(
-        out.contains("persistence MAE") && out.contains('*'),
+        out.contains("persistence MAE")
+            && out.contains("90% model confidence set (T_max")
+            && out.contains("Holm-adjusted"),
         "{out}"
     );
+    // No "best" star on a point estimate.
+    assert!(!out.contains('*'), "{out}");
+
+    // Value after costs.
+    let (code, out, err) = run(atb(home.path(), NO_NETWORK).args(["backtest", &a]));
+    assert_eq!(code, 0, "{err}");
+    for expected in [
+        "fee 10 bp + slippage 0 bp per side",
+        "model long/flat",
+        "model long/short",
+        "last move's sign long/flat",
+        "buy and hold long/flat",
+        "deflated Sharpe (model long/short)",
+        "after 2 trial(s)",
+    ] {
+        assert!(out.contains(expected), "missing {expected:?} in {out}");
+    }
+    let (code, out, err) = run(atb(home.path(), NO_NETWORK).args([
+        "backtest",
+        &a,
+        "--long-only",
+        "--slippage-bps",
+        "5",
+        "--json",
+    ]));
+    assert_eq!(code, 0, "{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        report["backtest"]["strategies"].as_array().unwrap().len(),
+        3
+    );
+    assert_eq!(report["backtest"]["spec"]["settings"]["slippage_bps"], 5.0);
+    let (code, _, err) = run(atb(home.path(), NO_NETWORK).args(["backtest", &a, "--fee-bps=-1"]));
+    assert_ne!(code, 0);
+    assert!(err.contains("fee per side must be between 0 and"), "{err}");
 }
 
 #[cfg(unix)]

@@ -1,6 +1,8 @@
 //! Criterion benchmarks of the hot paths: kline JSON parsing (1,000 candles), the feature
 //! pipeline (500,000 candles), window batching (one epoch of the sample), one training step per
-//! default architecture (batch 32 x 120 x 5, CPU) and single-window inference (Burn and tract).
+//! default architecture (batch 32 x 120 x 5, CPU), single-window inference (Burn and tract), and
+//! the "worth deploying" statistics on the whole sample's test split: the model confidence set
+//! over 18 versions and the two baselines, and one backtest.
 //!
 //! Run: `cargo bench -p atb-engine --bench hot_paths` (add `-- PATTERN` to pick some).
 
@@ -158,10 +160,89 @@ fn single_window_inference(c: &mut Criterion) {
     g.finish();
 }
 
+/// The model confidence set over 18 forecasts plus persistence and drift on the sample's last
+/// 30% (about 2,700 hourly windows, the default test split), and one backtest of them. The
+/// forecasts are the realised return shrunk towards zero with noise, each differently, so the
+/// set has something to separate; what is timed is the statistics, not the models.
+fn worth_deploying(c: &mut Criterion) {
+    use atb_engine::testing::backtest::{Signals, backtest};
+    use atb_engine::testing::selection::model_confidence_set;
+    use atb_protocol::backtest::BacktestSpec;
+    use atb_protocol::selection::{MCS_ALPHA, McsStatistic};
+
+    let sample = sample_candles().expect("sample");
+    let closes: Vec<f64> = sample.iter().map(|c| c.close).collect();
+    let start = closes.len() * 7 / 10;
+    let n = closes.len() - 1 - start;
+    let actual: Vec<f64> = (start..start + n)
+        .map(|t| (closes[t + 1] / closes[t]).ln())
+        .collect();
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut noise = move || {
+        // xorshift: reproducible noise without another dependency.
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state >> 11) as f64 / (1u64 << 53) as f64 - 0.5
+    };
+    let forecasts: Vec<Vec<f64>> = (0..18)
+        .map(|k| {
+            actual
+                .iter()
+                .map(|a| 0.02 * k as f64 * a + 0.004 * noise())
+                .collect()
+        })
+        .collect();
+    let price_loss = |f: &[f64]| -> Vec<f64> {
+        (0..n)
+            .map(|i| (closes[start + i] * (f[i].exp() - actual[i].exp())).abs())
+            .collect()
+    };
+    let mut names: Vec<String> = (0..18).map(|k| format!("version {k}")).collect();
+    let mut losses: Vec<Vec<f64>> = forecasts.iter().map(|f| price_loss(f)).collect();
+    names.push("persistence".into());
+    losses.push(price_loss(&vec![0.0; n]));
+    names.push("drift".into());
+    losses.push(price_loss(&vec![1e-5; n]));
+    let mut g = c.benchmark_group("worth_deploying");
+    g.sample_size(10);
+    g.bench_function(format!("mcs_tmax_20_models_{n}_windows"), |b| {
+        b.iter(|| {
+            model_confidence_set(&names, &losses, 1, McsStatistic::Max, MCS_ALPHA, "abs")
+                .expect("mcs")
+        })
+    });
+    let last: Vec<f64> = (start..start + n)
+        .map(|t| (closes[t] / closes[t - 1]).ln())
+        .collect();
+    let times: Vec<i64> = (0..n as i64).map(|i| i * 3_600_000).collect();
+    let exits: Vec<i64> = times.iter().map(|t| t + 3_600_000).collect();
+    let spec = BacktestSpec::default();
+    g.bench_function(format!("backtest_{n}_windows"), |b| {
+        b.iter(|| {
+            backtest(
+                &Signals {
+                    forecast: &forecasts[3],
+                    actual: &actual,
+                    last_move: &last,
+                    entry_ms: &times,
+                    exit_ms: &exits,
+                },
+                1,
+                3_600_000,
+                &spec,
+            )
+            .expect("backtest")
+        })
+    });
+    g.finish();
+}
+
 criterion_group!(
     hot_paths,
     parsing_and_features,
     training_steps,
-    single_window_inference
+    single_window_inference,
+    worth_deploying
 );
 criterion_main!(hot_paths);

@@ -1,8 +1,10 @@
 //! Honest evaluation: every metric of the model beside the persistence (next close = this
 //! close), drift (training mean return) and ridge baselines on the same windows, in price and
 //! return space; paired Diebold-Mariano tests and bootstrap skill intervals against persistence
-//! and ridge (`stats`); direction metrics on non-overlapping targets with the Pesaran-Timmermann
-//! test.
+//! ridge and drift (`stats`), with Clark-West beside them for the nested persistence and drift;
+//! direction metrics on non-overlapping targets with the Pesaran-Timmermann test, withheld (with
+//! the reason) when there are too few windows or the forecast (almost) never changes sign; and
+//! the forecasts traded after costs (`backtest`).
 //!
 //! The ridge baseline is given a fair chance: its penalty is searched on the validation split
 //! over a grid that keeps extending while the validation error still falls, and the choice is
@@ -10,10 +12,16 @@
 //! (the last bars of each window when a window is longer), a Gram matrix of that size built from
 //! blocks of rows.
 
-use atb_protocol::training::{Comparison, Metrics, RidgeChoice, SplitEvaluation};
+use atb_protocol::backtest::{Backtest, BacktestSpec};
+use atb_protocol::training::{
+    Comparison, DIRECTION_MIN_SIGN_SHARE, DIRECTION_MIN_WINDOWS, DirectionWithheld, Metrics,
+    RidgeChoice, SplitEvaluation,
+};
 
+use crate::backtest::{Signals, backtest};
 use crate::dataset::PreparedData;
-use crate::stats::{Loss, diebold_mariano, skill_interval};
+pub use crate::stats::normal_sf;
+use crate::stats::{Loss, clark_west, diebold_mariano, skill_interval};
 
 /// One predictor's forecasts for a run of samples: predicted log returns.
 pub struct Forecast<'a> {
@@ -87,7 +95,11 @@ pub fn metrics(forecast: &Forecast<'_>, w: &EvaluationWindow<'_>) -> Metrics {
     let actual_mean = mean(w.actual.iter().copied());
     let sst: f64 = w.actual.iter().map(|a| (a - actual_mean).powi(2)).sum();
     let positions = direction_positions(w.actual, w.horizon);
-    let direction = directional(forecast.returns, w.actual, &positions);
+    let withheld = direction_withheld(forecast.returns, &positions);
+    let direction = match withheld {
+        None => directional(forecast.returns, w.actual, &positions),
+        Some(_) => None,
+    };
     let pers = persistence_mae(w);
     Metrics {
         rmse_usd: rmse,
@@ -109,7 +121,41 @@ pub fn metrics(forecast: &Forecast<'_>, w: &EvaluationWindow<'_>) -> Metrics {
         } else {
             f64::NAN
         },
+        direction_withheld: withheld,
     }
+}
+
+/// Why the direction figures of `predicted` on `positions` (non-overlapping windows) would mean
+/// nothing, if they would: no call at all, fewer than `DIRECTION_MIN_WINDOWS` windows, or a
+/// forecast whose rarer sign falls on under `DIRECTION_MIN_SIGN_SHARE` of them (its hit rate
+/// is then the share of moves in its usual direction, not a skill).
+pub fn direction_withheld(predicted: &[f64], positions: &[usize]) -> Option<DirectionWithheld> {
+    if positions.iter().all(|&i| predicted[i] == 0.0) {
+        return Some(DirectionWithheld::NoCalls);
+    }
+    if positions.len() < DIRECTION_MIN_WINDOWS {
+        return Some(DirectionWithheld::TooFewWindows {
+            windows: positions.len(),
+            needed: DIRECTION_MIN_WINDOWS,
+        });
+    }
+    let count = |up: bool| {
+        positions
+            .iter()
+            .filter(|&&i| {
+                if up {
+                    predicted[i] > 0.0
+                } else {
+                    predicted[i] < 0.0
+                }
+            })
+            .count()
+    };
+    let minority_share = count(true).min(count(false)) as f64 / positions.len() as f64;
+    (minority_share < DIRECTION_MIN_SIGN_SHARE).then_some(DirectionWithheld::OneSided {
+        minority_share,
+        needed: DIRECTION_MIN_SIGN_SHARE,
+    })
 }
 
 /// Hit rate on `positions` and, when defined, the Pesaran-Timmermann (statistic, one-sided
@@ -156,28 +202,6 @@ pub fn pesaran_timmermann(pred_up: &[bool], act_up: &[bool]) -> Option<(f64, f64
     }
     let stat = (p - p_star) / var.sqrt();
     Some((stat, normal_sf(stat)))
-}
-
-/// P(Z > z) for a standard normal Z (erfc by Numerical Recipes' Chebyshev fit, |error| < 1.2e-7).
-pub fn normal_sf(z: f64) -> f64 {
-    0.5 * erfc(z / std::f64::consts::SQRT_2)
-}
-
-fn erfc(x: f64) -> f64 {
-    let z = x.abs();
-    let t = 1.0 / (1.0 + 0.5 * z);
-    let r = t
-        * (-z * z - 1.265_512_23
-            + t * (1.000_023_68
-                + t * (0.374_091_96
-                    + t * (0.096_784_18
-                        + t * (-0.186_288_06
-                            + t * (0.278_868_07
-                                + t * (-1.135_203_98
-                                    + t * (1.488_515_87
-                                        + t * (-0.822_152_23 + t * 0.170_872_77)))))))))
-            .exp();
-    if x >= 0.0 { r } else { 2.0 - r }
 }
 
 /// Most input columns the ridge baseline takes: a window longer than this (in bars times
@@ -427,12 +451,28 @@ fn solve_spd(mut a: Vec<f64>, mut b: Vec<f64>, d: usize) -> Option<Vec<f64>> {
 }
 
 /// The model against one baseline: Diebold-Mariano tests on absolute and squared price errors,
-/// and the skill interval.
+/// and the skill interval (no Clark-West: see [`compare_nested`]).
 pub fn compare(model_errors: &[f64], baseline_errors: &[f64], horizon: usize) -> Comparison {
     Comparison {
         absolute: diebold_mariano(model_errors, baseline_errors, horizon, Loss::Absolute),
         squared: diebold_mariano(model_errors, baseline_errors, horizon, Loss::Squared),
-        skill: skill_interval(model_errors, baseline_errors),
+        skill: skill_interval(model_errors, baseline_errors, horizon),
+        clark_west: None,
+    }
+}
+
+/// [`compare`] against a baseline nested in the model (persistence's zero return, drift's
+/// constant), with the Clark-West test on the log-return forecasts beside the DM tests.
+pub fn compare_nested(
+    model_errors: &[f64],
+    baseline_errors: &[f64],
+    w: &EvaluationWindow<'_>,
+    model_returns: &[f64],
+    baseline_returns: &[f64],
+) -> Comparison {
+    Comparison {
+        clark_west: clark_west(w.actual, baseline_returns, model_returns, w.horizon),
+        ..compare(model_errors, baseline_errors, w.horizon)
     }
 }
 
@@ -463,6 +503,7 @@ pub fn evaluate_split(
     let ridge_returns: Vec<f64> = samples.iter().map(|&t| ridge.predict(data, t)).collect();
     let model_errors = usd_errors(model_returns, &window);
     let persistence_errors = usd_errors(&zeros, &window);
+    let drift_errors = usd_errors(&drift, &window);
     let ridge_errors = usd_errors(&ridge_returns, &window);
     let n = actual.len();
     SplitEvaluation {
@@ -484,9 +525,67 @@ pub fn evaluate_split(
         ),
         direction_samples: Some(direction_positions(&actual, horizon).len()),
         zero_move_share: Some(actual.iter().filter(|a| **a == 0.0).count() as f64 / n as f64),
-        vs_persistence: Some(compare(&model_errors, &persistence_errors, horizon)),
+        vs_persistence: Some(compare_nested(
+            &model_errors,
+            &persistence_errors,
+            &window,
+            model_returns,
+            &zeros,
+        )),
         vs_ridge: Some(compare(&model_errors, &ridge_errors, horizon)),
+        vs_drift: Some(compare_nested(
+            &model_errors,
+            &drift_errors,
+            &window,
+            model_returns,
+            &drift,
+        )),
     }
+}
+
+/// The model's forecasts on `samples` traded with `spec` (see [`crate::backtest`]): entry at
+/// each window's last close, exit at its target close; the reference rule's last move is the
+/// log return of the h bars before the window's end (0 where the series starts later).
+pub fn backtest_split(
+    data: &PreparedData,
+    samples: &[usize],
+    model_returns: &[f64],
+    spec: &BacktestSpec,
+) -> Option<Backtest> {
+    let h = data.target.horizon;
+    let closes = &data.matrix.closes;
+    let times = &data.matrix.open_times;
+    let actual: Vec<f64> = samples.iter().map(|&t| data.returns[t]).collect();
+    let last_move: Vec<f64> = samples
+        .iter()
+        .map(|&t| {
+            if t >= h {
+                (closes[t] / closes[t - h]).ln()
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    let entry_ms: Vec<i64> = samples.iter().map(|&t| times[t]).collect();
+    let exit_ms: Vec<i64> = samples.iter().map(|&t| times[t + h]).collect();
+    // The bar length: the smallest step between rows (a gap only makes a step longer).
+    let bar_ms = times
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .filter(|d| *d > 0)
+        .min()?;
+    backtest(
+        &Signals {
+            forecast: model_returns,
+            actual: &actual,
+            last_move: &last_move,
+            entry_ms: &entry_ms,
+            exit_ms: &exit_ms,
+        },
+        h,
+        bar_ms,
+        spec,
+    )
 }
 
 #[cfg(test)]
@@ -520,7 +619,15 @@ mod tests {
         let return_mae =
             ((predicted[0] - actual[0]).abs() + (predicted[1] - actual[1]).abs()) / 2.0;
         assert!((m.mase - return_mae / 0.05).abs() < 1e-9);
-        assert_eq!(m.directional_accuracy, Some(0.5));
+        // Two windows: a hit rate on two calls is not a figure.
+        assert_eq!(m.directional_accuracy, None);
+        assert_eq!(
+            m.direction_withheld,
+            Some(DirectionWithheld::TooFewWindows {
+                windows: 2,
+                needed: DIRECTION_MIN_WINDOWS
+            })
+        );
         let p = metrics(
             &Forecast {
                 returns: &[0.0, 0.0],
@@ -532,6 +639,44 @@ mod tests {
             p.directional_accuracy, None,
             "persistence calls no direction"
         );
+        assert_eq!(p.direction_withheld, Some(DirectionWithheld::NoCalls));
+    }
+
+    #[test]
+    fn direction_is_withheld_for_one_sided_forecasts() {
+        // 40 non-overlapping windows, alternating moves.
+        let actual: Vec<f64> = (0..40)
+            .map(|i| if i % 2 == 0 { 0.01 } else { -0.01 })
+            .collect();
+        let positions = direction_positions(&actual, 1);
+        // "Up" on 39 windows and "down" on one (2.5% < 5%): withheld, whatever its hit rate.
+        let mut up: Vec<f64> = vec![0.001; 40];
+        up[5] = -0.001;
+        match direction_withheld(&up, &positions) {
+            Some(DirectionWithheld::OneSided { minority_share, .. }) => {
+                assert!((minority_share - 0.025).abs() < 1e-12)
+            }
+            other => panic!("expected one-sided, got {other:?}"),
+        }
+        let w = EvaluationWindow {
+            closes: &[100.0; 40],
+            actual: &actual,
+            naive_train_mae_return: 0.01,
+            horizon: 1,
+        };
+        let m = metrics(&Forecast { returns: &up }, &w);
+        assert_eq!(m.directional_accuracy, None);
+        assert!(
+            m.direction_withheld
+                .unwrap()
+                .sentence()
+                .contains("one sign on 97.5%")
+        );
+        // Both signs on at least 5% of windows (2 of 40): the figures are given.
+        up[7] = -0.001;
+        let m = metrics(&Forecast { returns: &up }, &w);
+        assert_eq!(m.direction_withheld, None);
+        assert!(m.directional_accuracy.is_some());
     }
 
     #[test]

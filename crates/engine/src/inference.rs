@@ -316,6 +316,34 @@ pub async fn load_test_windows(
 /// Windows predicted at once when sweeping a whole test split.
 const SWEEP_BATCH: usize = 256;
 
+/// Predicted log returns of `loaded` for the windows ending at `rows` of `matrix`, in order.
+fn predict_rows(
+    loaded: &LoadedModel,
+    device: &Device,
+    matrix: &FeatureMatrix,
+    rows: &[usize],
+) -> Result<Vec<f64>> {
+    let schema = &loaded.schema;
+    let (l, w) = (schema.sequence_length, matrix.width());
+    let predictor = NativePredictor {
+        model: &loaded.model,
+        device,
+    };
+    let mut out = Vec::with_capacity(rows.len());
+    for chunk in rows.chunks(SWEEP_BATCH) {
+        let mut values = Vec::with_capacity(chunk.len() * l * w);
+        for &t in chunk {
+            scaled_window(matrix, schema, t, &mut values);
+        }
+        let raw = predictor.predict_windows(values, [chunk.len(), l, w])?;
+        out.extend(
+            raw.into_iter()
+                .map(|y| schema.target.mean + schema.target.std * f64::from(y)),
+        );
+    }
+    Ok(out)
+}
+
 /// Predicted against actual closes over a version's whole test split (thinned evenly to at most
 /// `max_points`), with its own weights on `device`.
 pub async fn test_predictions(
@@ -325,40 +353,129 @@ pub async fn test_predictions(
     max_points: usize,
 ) -> Result<TestPredictions> {
     let TestRows { matrix, rows } = test_rows(settings, loaded).await?;
-    let schema = &loaded.schema;
-    let (l, w, h) = (
-        schema.sequence_length,
-        matrix.width(),
-        schema.target.horizon,
-    );
+    let h = loaded.schema.target.horizon;
     let picks: Vec<usize> = evenly_spaced(rows.len(), rows.len().min(max_points.max(1)))
         .map(|i| rows[i])
         .collect();
-    let predictor = NativePredictor {
-        model: &loaded.model,
-        device,
-    };
-    let mut out = TestPredictions {
+    let predicted = predict_rows(loaded, device, &matrix, &picks)?;
+    Ok(TestPredictions {
         version_id: loaded.row.version_id.clone(),
-        target_open_ms: Vec::with_capacity(picks.len()),
-        actual_close: Vec::with_capacity(picks.len()),
-        predicted_close: Vec::with_capacity(picks.len()),
-    };
-    for chunk in picks.chunks(SWEEP_BATCH) {
-        let mut values = Vec::with_capacity(chunk.len() * l * w);
-        for &t in chunk {
-            scaled_window(&matrix, schema, t, &mut values);
-        }
-        let raw = predictor.predict_windows(values, [chunk.len(), l, w])?;
-        for (&t, y) in chunk.iter().zip(raw) {
-            let log_return = schema.target.mean + schema.target.std * f64::from(y);
-            out.target_open_ms.push(matrix.open_times[t + h]);
-            out.actual_close.push(matrix.closes[t + h]);
-            out.predicted_close
-                .push(matrix.closes[t] * log_return.exp());
-        }
+        target_open_ms: picks.iter().map(|&t| matrix.open_times[t + h]).collect(),
+        actual_close: picks.iter().map(|&t| matrix.closes[t + h]).collect(),
+        predicted_close: picks
+            .iter()
+            .zip(&predicted)
+            .map(|(&t, r)| matrix.closes[t] * r.exp())
+            .collect(),
+    })
+}
+
+/// Every test window of a version with what the paired tests, the model confidence set and
+/// the backtest need: entry close and times, the forecast and realised log returns, the last
+/// h-bar move, and the version's drift (its training mean return).
+#[derive(Debug, Clone)]
+pub struct TestForecasts {
+    pub version_id: String,
+    pub horizon: usize,
+    pub bar_ms: i64,
+    pub entry_ms: Vec<i64>,
+    pub exit_ms: Vec<i64>,
+    pub entry_close: Vec<f64>,
+    pub forecast: Vec<f64>,
+    pub actual: Vec<f64>,
+    pub last_move: Vec<f64>,
+    pub drift: f64,
+}
+
+impl TestForecasts {
+    /// Price errors (predicted close - actual close) of log-return forecasts `returns`.
+    pub fn price_errors(&self, returns: impl Fn(usize) -> f64) -> Vec<f64> {
+        (0..self.actual.len())
+            .map(|i| self.entry_close[i] * (returns(i).exp() - self.actual[i].exp()))
+            .collect()
     }
-    Ok(out)
+
+    /// The same windows: same exit times and the same realised moves.
+    pub fn same_windows(&self, other: &Self) -> bool {
+        self.horizon == other.horizon
+            && self.exit_ms == other.exit_ms
+            && self.entry_close == other.entry_close
+            && self.actual == other.actual
+    }
+}
+
+/// Every test window of `loaded`, rebuilt from its recorded candles and predicted on `device`.
+pub async fn test_forecasts(
+    settings: &Settings,
+    loaded: &LoadedModel,
+    device: &Device,
+) -> Result<TestForecasts> {
+    let TestRows { matrix, rows } = test_rows(settings, loaded).await?;
+    forecasts_at(loaded, device, &matrix, &rows)
+}
+
+/// The windows of `loaded` whose target candle opened after its data ended (the forward
+/// windows no training or selection has seen), from candles of its source up to now (Binance
+/// is asked for the new ones; the look-back before the data end feeds the first windows and
+/// the feature warm-up). Empty when no candle has closed since.
+pub async fn forward_forecasts(
+    settings: &Settings,
+    loaded: &LoadedModel,
+    device: &Device,
+) -> Result<TestForecasts> {
+    let d = &loaded.metadata.dataset;
+    let schema = &loaded.schema;
+    let (l, h) = (schema.sequence_length, schema.target.horizon);
+    let bar = d.timeframe.millis();
+    // The window, the features' longest warm-up (as a forecast loads) and the horizon.
+    let look_back = (l + 100 + h) as i64 * bar;
+    let now = chrono::Utc::now().timestamp_millis();
+    let series = load_candles(
+        settings,
+        &d.source,
+        &d.symbol,
+        d.timeframe,
+        DateRange::Between {
+            start_ms: d.last_candle_open_ms - look_back,
+            end_ms: now.max(d.last_candle_open_ms + bar),
+        },
+        &mut |_| {},
+    )
+    .await?;
+    let matrix = schema_features(&loaded.row.version_id, schema, &series)?;
+    let usable = gap_free_samples(&matrix, l, h);
+    let rows: Vec<usize> = (l.saturating_sub(1)..matrix.rows.saturating_sub(h))
+        .filter(|&t| usable[t] && matrix.open_times[t + h] > d.last_candle_open_ms)
+        .collect();
+    forecasts_at(loaded, device, &matrix, &rows)
+}
+
+/// `loaded`'s forecasts for the windows ending at `rows` of `matrix`, with what the tests and
+/// the backtest need.
+fn forecasts_at(
+    loaded: &LoadedModel,
+    device: &Device,
+    matrix: &FeatureMatrix,
+    rows: &[usize],
+) -> Result<TestForecasts> {
+    let h = loaded.schema.target.horizon;
+    let forecast = predict_rows(loaded, device, matrix, rows)?;
+    let log = |a: usize, b: usize| (matrix.closes[b] / matrix.closes[a]).ln();
+    Ok(TestForecasts {
+        version_id: loaded.row.version_id.clone(),
+        horizon: h,
+        bar_ms: loaded.metadata.dataset.timeframe.millis(),
+        entry_ms: rows.iter().map(|&t| matrix.open_times[t]).collect(),
+        exit_ms: rows.iter().map(|&t| matrix.open_times[t + h]).collect(),
+        entry_close: rows.iter().map(|&t| matrix.closes[t]).collect(),
+        actual: rows.iter().map(|&t| log(t, t + h)).collect(),
+        last_move: rows
+            .iter()
+            .map(|&t| if t >= h { log(t - h, t) } else { 0.0 })
+            .collect(),
+        forecast,
+        drift: loaded.schema.target.mean,
+    })
 }
 
 /// Attention weights of an attention model on the last window of its test split, averaged over

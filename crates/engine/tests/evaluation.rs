@@ -280,3 +280,114 @@ fn an_old_version_loads_as_not_computed_and_reevaluate_fills_it_in_beside_its_fo
         evaluation.ridge.map(|r| r.grid_index)
     );
 }
+
+#[test]
+fn worth_deploying_backtest_and_judgement_from_registered_versions() {
+    use atb_engine::Settings;
+    use atb_engine::service::decision::{backtest, judge};
+    use atb_engine::testing::registry::Registry;
+    use atb_protocol::backtest::{BacktestSettings, BacktestSpec, Positions, SignalRule};
+
+    let home = tempfile::tempdir().unwrap();
+    let settings = Settings::resolve(home.path().to_path_buf(), None).unwrap();
+    let series = sample_tail(1_500);
+    let mut registry = Registry::open(&settings).unwrap();
+    let mut ids = Vec::new();
+    for seed in [1, 2] {
+        let spec = TrainSpec {
+            seed,
+            ..quick(Architecture::Tcn, 1)
+        };
+        let outcome = train(&series, &spec, &mut |_| {}, &CancelToken::new()).unwrap();
+        let ev = outcome.evaluation.clone().unwrap();
+        // Method 3: drift verdict, Clark-West beside DM against the nested baselines, and the
+        // default backtest stored with the evaluation.
+        assert_eq!(ev.method, atb_protocol::training::EVALUATION_METHOD);
+        assert!(ev.test.vs_drift.is_some());
+        assert!(ev.test.vs_persistence.unwrap().clark_west.is_some());
+        assert!(ev.test.vs_ridge.unwrap().clark_west.is_none());
+        let stored = ev.backtest.clone().unwrap();
+        assert_eq!(stored.periods, ev.test.samples);
+        ids.push(registry.register(&outcome, None, true).unwrap().version_id);
+    }
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    // Rebuilt from the recorded candles, the default backtest equals the stored one.
+    let report = rt
+        .block_on(backtest(&settings, &ids[0], &BacktestSpec::default()))
+        .unwrap();
+    let metadata = registry
+        .metadata(&registry.resolve(&ids[0]).unwrap())
+        .unwrap();
+    let stored = registry
+        .evaluation(&registry.resolve(&ids[0]).unwrap(), &metadata)
+        .unwrap()
+        .backtest
+        .unwrap();
+    let (a, b) = (
+        report.backtest.model(Positions::LongShort).unwrap(),
+        stored.model(Positions::LongShort).unwrap(),
+    );
+    assert!(
+        (a.total_return - b.total_return).abs() < 1e-9,
+        "{a:?} {b:?}"
+    );
+    // Two trials on this series, both with stored backtests: the variance is theirs.
+    let (_, dsr) = report.deflated[1];
+    let dsr = dsr.unwrap();
+    assert_eq!(dsr.trials, 2);
+    assert!(dsr.variance_from_trials);
+    assert!((0.0..=1.0).contains(&dsr.probability));
+    // Costs lower the net return of every rule that trades; buy and hold trades twice.
+    let free = BacktestSettings {
+        fee_bps: 0.0,
+        ..Default::default()
+    }
+    .check()
+    .unwrap();
+    let gross = rt.block_on(backtest(&settings, &ids[0], &free)).unwrap();
+    let hold = |r: &atb_protocol::backtest::Backtest| {
+        r.strategies
+            .iter()
+            .find(|s| s.rule == SignalRule::BuyAndHold)
+            .unwrap()
+            .total_return
+    };
+    let expected = (1.0 + hold(&gross.backtest)) * (1.0 - 0.001) * (1.0 - 0.001) - 1.0;
+    assert!((hold(&report.backtest) - expected).abs() < 1e-3);
+    // A bad setting is refused before any work.
+    assert!(
+        BacktestSettings {
+            slippage_bps: -3.0,
+            ..Default::default()
+        }
+        .check()
+        .is_err()
+    );
+
+    // Judged together: the model confidence set over both versions, persistence and drift;
+    // four DM tests in the Holm family; every verdict says it was adjusted.
+    let judged = rt.block_on(judge(&settings, &ids)).unwrap();
+    let set = judged.model_confidence_set.unwrap();
+    assert_eq!(set.members.len(), 4);
+    assert!(!set.kept().is_empty());
+    assert_eq!(judged.tests_adjusted, 4);
+    for v in &judged.verdicts {
+        assert!(v.vs_persistence.text.contains("Holm-adjusted"), "{v:?}");
+    }
+
+    // A version tested on other windows is refused with the reason.
+    let other = train(
+        &sample_tail(1_400),
+        &quick(Architecture::Tcn, 1),
+        &mut |_| {},
+        &CancelToken::new(),
+    )
+    .unwrap();
+    let other_id = registry.register(&other, None, true).unwrap().version_id;
+    let err = rt
+        .block_on(judge(&settings, &[ids[0].clone(), other_id]))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("not tested on the same windows"), "{err}");
+}

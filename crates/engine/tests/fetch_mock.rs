@@ -466,3 +466,101 @@ async fn refresh_asks_again_for_a_settled_range() {
         .unwrap();
     assert!(missing.is_empty(), "{missing:?}");
 }
+
+/// A forward test scores a version only on candles that closed after its data ended: trained
+/// on the mock exchange's candles up to 200 hours ago, its forward windows are exactly the
+/// hours since (fetched from the exchange), none of its training data; two versions of that
+/// series are paired on them (champion against challenger); a version whose data ends now has
+/// too few and says how many it needs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forward_tests_score_only_the_candles_after_the_data_end() {
+    use atb_engine::service::decision::forward_test;
+    use atb_engine::testing::market::source::{DateRange, load_candles};
+    use atb_engine::testing::registry::Registry;
+    use atb_engine::testing::training::{CancelToken, TrainSpec, train};
+    use atb_engine::{CandleSource, Settings};
+    use atb_models::{Architecture, DeviceChoice, Variant};
+    use atb_protocol::forward::FORWARD_MIN_WINDOWS;
+
+    let mock = MockBinance::start(MockConfig::default()).unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let settings = Settings::resolve(home.path().to_path_buf(), Some(mock.url())).unwrap();
+    let last_closed = Timeframe::H1.floor(atb_engine::testing::market::binance::now_ms()) - H;
+    let symbol = "BTCUSDT".parse::<Symbol>().unwrap();
+    // 1,500 hourly candles from the mock exchange, the last opening an hour before `end_ms`.
+    let load = async |end_ms: i64| {
+        load_candles(
+            &settings,
+            &CandleSource::Binance,
+            &symbol,
+            Timeframe::H1,
+            DateRange::Between {
+                start_ms: end_ms - 1_500 * H,
+                end_ms,
+            },
+            &mut |_| {},
+        )
+        .await
+    };
+    let spec = |seed: u64| TrainSpec {
+        architecture: Architecture::Tcn,
+        variant: Variant::Lightweight,
+        epochs: 1,
+        sequence_length: 24,
+        batch_size: 64,
+        device: DeviceChoice::Cpu,
+        seed,
+        ..TrainSpec::default()
+    };
+    let mut registry = Registry::open(&settings).unwrap();
+    // Data ending 200 hours ago: its last candle opened at `end - 1h`.
+    let end = last_closed + H - 200 * H;
+    let older = load(end).await.unwrap();
+    let data_end = older.candles.last().unwrap().open_time;
+    assert_eq!(data_end, end - H);
+    let mut ids = Vec::new();
+    for seed in [1, 2] {
+        let outcome = train(&older, &spec(seed), &mut |_| {}, &CancelToken::new()).unwrap();
+        ids.push(registry.register(&outcome, None, false).unwrap().version_id);
+    }
+
+    let report = forward_test(&settings, &ids).await.unwrap();
+    for r in &report.results {
+        assert_eq!(r.data_end_ms, data_end);
+        // Exactly the hours after the data end, up to the last closed candle.
+        assert_eq!(r.first_target_ms, Some(data_end + H), "{r:?}");
+        let last = r.last_target_ms.unwrap();
+        assert!(last >= last_closed && last <= last_closed + H, "{r:?}");
+        assert_eq!(r.windows as i64, (last - data_end) / H, "{r:?}");
+        let e = r.evaluation.as_ref().expect("enough windows");
+        assert_eq!(e.vs_persistence.absolute.unwrap().n, r.windows);
+        assert!(e.vs_persistence.clark_west.is_some());
+        assert!(e.backtest.is_some());
+        // Persistence is the MASE scale on these windows.
+        assert!((e.persistence.mase - 1.0).abs() < 1e-9);
+    }
+    // Stored beside the version.
+    let stored = registry.forward(&ids[0]).unwrap().unwrap();
+    assert_eq!(stored.windows, report.results[0].windows);
+    // Champion against challenger on the same forward windows.
+    let pair = report.pair.expect("two versions of one series");
+    assert_eq!(pair.windows, report.results[0].windows);
+    assert!(pair.verdict.text.contains(&ids[1]), "{pair:?}");
+
+    // A version whose data ends at the last closed candle: nothing (or almost nothing) to score.
+    let recent = load(last_closed + H).await.unwrap();
+    let outcome = train(&recent, &spec(3), &mut |_| {}, &CancelToken::new()).unwrap();
+    let id = registry.register(&outcome, None, false).unwrap().version_id;
+    let report = forward_test(&settings, &[id]).await.unwrap();
+    let r = &report.results[0];
+    assert!(
+        r.windows < FORWARD_MIN_WINDOWS && r.evaluation.is_none(),
+        "{r:?}"
+    );
+    assert!(
+        r.sentence()
+            .contains(&format!("{FORWARD_MIN_WINDOWS} needed")),
+        "{}",
+        r.sentence()
+    );
+}

@@ -44,6 +44,24 @@ pub struct BenchRun {
     /// Against `cnn_lstm` of the same variant and seed, on the same test windows.
     #[serde(default)]
     pub vs_cnn_lstm: Option<PairedTest>,
+    /// The three tests' p-values after Holm's adjustment across every test in the report
+    /// (`None` in reports written before it).
+    #[serde(default)]
+    pub adjusted_p: Option<AdjustedP>,
+    /// The model's forecasts traded long/flat on the test split after the default costs:
+    /// compounded net return and annualised Sharpe (`None` before evaluation method 3).
+    #[serde(default)]
+    pub net_return: Option<f64>,
+    #[serde(default)]
+    pub sharpe: Option<f64>,
+}
+
+/// Holm-adjusted p-values of one run's paired tests.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct AdjustedP {
+    pub vs_persistence: Option<f64>,
+    pub vs_ridge: Option<f64>,
+    pub vs_cnn_lstm: Option<f64>,
 }
 
 /// Per-seed p-values of one test, summarised without averaging them: the median, and how many
@@ -54,6 +72,12 @@ pub struct SeedTests {
     pub median_p_value: Option<f64>,
     pub better: usize,
     pub worse: usize,
+    /// The same counts after Holm's adjustment across every test in the report: what the
+    /// verdicts use (`None` in reports written before it).
+    #[serde(default)]
+    pub better_adjusted: Option<usize>,
+    #[serde(default)]
+    pub worse_adjusted: Option<usize>,
 }
 
 /// One (type, variant): means over its seeds, spreads when there are several, ratios to
@@ -148,6 +172,84 @@ pub struct BenchReport {
     pub created_at: String,
     pub results: Vec<BenchResult>,
     pub baselines: Vec<BaselineResult>,
+    /// Paired tests in the report, all adjusted together with Holm's method.
+    #[serde(default)]
+    pub tests_adjusted: usize,
+    /// The model confidence set over every run and the persistence, drift and ridge baselines
+    /// on the common test windows (absolute price errors); `None` in older reports.
+    #[serde(default)]
+    pub model_confidence_set: Option<crate::selection::ModelConfidenceSet>,
+    /// Buy and hold over the same test periods after the default costs.
+    #[serde(default)]
+    pub buy_and_hold_return: Option<f64>,
+}
+
+/// The name of one run in a benchmark's model confidence set: "tcn default seed 42".
+pub fn run_label(architecture: Architecture, variant: Variant, seed: u64) -> String {
+    format!("{architecture} {variant} seed {seed}")
+}
+
+/// Holm's adjustment over every paired test of a report (each run against persistence, ridge
+/// and cnn_lstm): sets each run's `adjusted_p` and each result's `better_adjusted` /
+/// `worse_adjusted` counts, which the verdicts use. Returns the number of tests in the family.
+/// Reports written before it get the same adjustment when read (the tests are stored).
+pub fn adjust_for_many_comparisons(results: &mut [BenchResult]) -> usize {
+    use crate::selection::holm;
+    use crate::verdict::SIGNIFICANCE_LEVEL;
+    type Pick = fn(&BenchRun) -> Option<PairedTest>;
+    let picks: [Pick; 3] = [|r| r.vs_persistence, |r| r.vs_ridge, |r| r.vs_cnn_lstm];
+    let p_values: Vec<f64> = results
+        .iter()
+        .flat_map(|r| &r.runs)
+        .flat_map(|run| picks.map(|pick| pick(run).map_or(f64::NAN, |t| t.p_value)))
+        .collect();
+    let adjusted = holm(&p_values);
+    let mut next = adjusted.into_iter().map(|p| p.is_finite().then_some(p));
+    for r in results.iter_mut() {
+        for run in r.runs.iter_mut() {
+            let mut take = || next.next().flatten();
+            run.adjusted_p = Some(AdjustedP {
+                vs_persistence: take(),
+                vs_ridge: take(),
+                vs_cnn_lstm: take(),
+            });
+        }
+        type Adjusted = fn(&AdjustedP) -> Option<f64>;
+        let counts = |pick: Pick, adjusted: Adjusted, better: bool| {
+            r.runs
+                .iter()
+                .filter(|run| {
+                    let p = run.adjusted_p.as_ref().and_then(adjusted);
+                    pick(run).is_some_and(|t| {
+                        p.is_some_and(|p| p < SIGNIFICANCE_LEVEL)
+                            && if better {
+                                t.mean_loss_difference < 0.0
+                            } else {
+                                t.mean_loss_difference > 0.0
+                            }
+                    })
+                })
+                .count()
+        };
+        let recount = |pick: Pick, adjusted: Adjusted| {
+            (counts(pick, adjusted, true), counts(pick, adjusted, false))
+        };
+        let found = [
+            recount(picks[0], |a| a.vs_persistence),
+            recount(picks[1], |a| a.vs_ridge),
+            recount(picks[2], |a| a.vs_cnn_lstm),
+        ];
+        for (tests, (better, worse)) in [&mut r.vs_persistence, &mut r.vs_ridge, &mut r.vs_cnn_lstm]
+            .into_iter()
+            .zip(found)
+        {
+            if let Some(t) = tests {
+                t.better_adjusted = Some(better);
+                t.worse_adjusted = Some(worse);
+            }
+        }
+    }
+    p_values.iter().filter(|p| p.is_finite()).count()
 }
 
 /// What the original system's docs promised for an architecture (section 12 of the reference;
@@ -235,4 +337,49 @@ pub enum BenchUpdate {
     },
     /// A (type, variant) is done.
     Measured(Box<BenchResult>),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn holm_runs_over_every_test_of_a_report() {
+        // A real report (six default models, one seed) written before the adjustment existed.
+        let mut report: BenchReport =
+            serde_json::from_str(include_str!("../../../docs/bench-cpu-gbdt.json")).unwrap();
+        let raw: Vec<f64> = report
+            .results
+            .iter()
+            .flat_map(|r| &r.runs)
+            .flat_map(|run| [run.vs_persistence, run.vs_ridge, run.vs_cnn_lstm])
+            .flatten()
+            .map(|t| t.p_value)
+            .collect();
+        let family = adjust_for_many_comparisons(&mut report.results);
+        assert_eq!(family, raw.len());
+        assert!(family >= 12, "{family}");
+        let smallest = raw.iter().copied().fold(f64::INFINITY, f64::min);
+        let adjusted: Vec<f64> = report
+            .results
+            .iter()
+            .flat_map(|r| &r.runs)
+            .filter_map(|run| run.adjusted_p)
+            .flat_map(|a| [a.vs_persistence, a.vs_ridge, a.vs_cnn_lstm])
+            .flatten()
+            .collect();
+        assert_eq!(adjusted.len(), family);
+        // Holm multiplies the smallest p-value by the family size.
+        let least = adjusted.iter().copied().fold(f64::INFINITY, f64::min);
+        assert!((least - (family as f64 * smallest).min(1.0)).abs() < 1e-12);
+        for r in &report.results {
+            let t = r.vs_persistence.as_ref().unwrap();
+            assert!(t.better_adjusted.unwrap() <= t.better);
+            assert!(t.worse_adjusted.unwrap() <= t.worse);
+        }
+        assert_eq!(
+            run_label(Architecture::Tcn, Variant::Default, 42),
+            "tcn default seed 42"
+        );
+    }
 }

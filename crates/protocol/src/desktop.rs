@@ -243,6 +243,9 @@ pub struct ModelDetail {
     /// Gain and split count per input column (tree models; empty for networks).
     #[serde(default)]
     pub importance: Vec<ColumnImportance>,
+    /// The latest forward test (candles after the data ended), kept apart from `evaluation`.
+    #[serde(default)]
+    pub forward: Option<crate::forward::ForwardResult>,
 }
 
 /// Attention weights of an attention model on the last window of its test split, averaged over

@@ -6,10 +6,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::vocab::{Symbol, Timeframe};
 
+pub mod backtest;
 pub mod bench;
 pub mod desktop;
+pub mod forward;
 pub mod registry;
 pub mod rpc;
+pub mod selection;
 pub mod spec;
 pub mod training;
 pub mod verdict;

@@ -5,13 +5,16 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::backtest::{BacktestReport, BacktestSettings};
 use crate::bench::{BenchReport, BenchSpec, BenchUpdate};
 use crate::desktop::{
     AppInfo, AttentionMap, CandleChart, DataOverview, ExportOutcome, FeaturePreview, Forecast,
     ModelDetail, PairedComparison, QueueSnapshot, RunSnapshot, RunUpdate, SeriesRequest,
     TestPredictions, TrainRequest, UiPrefs,
 };
+use crate::forward::ForwardReport;
 use crate::registry::{ModelRow, RegistryCheck};
+use crate::selection::JudgedComparison;
 use crate::training::PairResult;
 use crate::vocab::{FeatureSet, Symbol, Timeframe};
 use crate::{FetchProgress, FetchSummary, ImportSummary};
@@ -92,6 +95,22 @@ pub enum Request {
         first: String,
         second: String,
     },
+    /// Several versions judged together on their common test windows: the model confidence
+    /// set and Holm-adjusted verdicts (refused when their test windows differ).
+    Judge {
+        versions: Vec<String>,
+    },
+    /// A version's test-split forecasts traded after `settings`' costs, with the deflated
+    /// Sharpe ratio over the registry's trials on its series.
+    Backtest {
+        version: String,
+        settings: BacktestSettings,
+    },
+    /// Score versions on candles that closed after their data ended (fetched first), stored
+    /// beside each; with two versions of one series, champion against challenger.
+    ForwardTest {
+        versions: Vec<String>,
+    },
     /// Add training runs to the end of the queue; they run one after another, unattended.
     Enqueue {
         requests: Vec<TrainRequest>,
@@ -147,6 +166,9 @@ pub enum RequestKind {
     Validate,
     CancelValidation,
     PairedTest,
+    Judge,
+    Backtest,
+    ForwardTest,
     Enqueue,
     QueueState,
     QueueShift,
@@ -160,7 +182,7 @@ pub enum RequestKind {
 
 impl RequestKind {
     /// Every kind, for tests that must cover them all.
-    pub const ALL: [RequestKind; 32] = [
+    pub const ALL: [RequestKind; 35] = [
         Self::AppInfo,
         Self::DataOverview,
         Self::Candles,
@@ -184,6 +206,9 @@ impl RequestKind {
         Self::Validate,
         Self::CancelValidation,
         Self::PairedTest,
+        Self::Judge,
+        Self::Backtest,
+        Self::ForwardTest,
         Self::Enqueue,
         Self::QueueState,
         Self::QueueShift,
@@ -221,6 +246,9 @@ impl RequestKind {
             Self::Validate => "Validation",
             Self::CancelValidation => "Cancel validation",
             Self::PairedTest => "Paired test",
+            Self::Judge => "Judging the versions together",
+            Self::Backtest => "Backtest",
+            Self::ForwardTest => "Forward test",
             Self::Enqueue => "Queue",
             Self::QueueState => "Reading the queue",
             Self::QueueShift => "Reorder the queue",
@@ -260,6 +288,9 @@ impl Request {
             Self::Validate => RequestKind::Validate,
             Self::CancelValidation => RequestKind::CancelValidation,
             Self::PairedTest { .. } => RequestKind::PairedTest,
+            Self::Judge { .. } => RequestKind::Judge,
+            Self::Backtest { .. } => RequestKind::Backtest,
+            Self::ForwardTest { .. } => RequestKind::ForwardTest,
             Self::Enqueue { .. } => RequestKind::Enqueue,
             Self::QueueState => RequestKind::QueueState,
             Self::QueueShift { .. } => RequestKind::QueueShift,
@@ -314,6 +345,9 @@ pub enum Reply {
     /// The validation will stop after its current step.
     ValidationCancelRequested,
     Paired(PairedComparison),
+    Judged(JudgedComparison),
+    Backtested(Box<BacktestReport>),
+    ForwardTested(ForwardReport),
     Queue(QueueSnapshot),
     /// Streamed while a benchmark runs.
     BenchProgress(BenchUpdate),

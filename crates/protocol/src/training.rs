@@ -82,11 +82,68 @@ pub struct Metrics {
     /// log return (the in-sample error of "no change"), so persistence scores about 1. Records
     /// with `Evaluation::method` below 2 hold a price-space ratio here instead: not comparable.
     pub mase: f64,
+    /// Why `directional_accuracy` and the Pesaran-Timmermann test are not given, when they are
+    /// not (method 3 onwards; `None` in older records and whenever the figures are given).
+    #[serde(default)]
+    pub direction_withheld: Option<DirectionWithheld>,
+}
+
+/// Fewest non-overlapping windows on which directional accuracy is reported: below about 30 the
+/// Pesaran-Timmermann normal approximation means nothing and a hit rate is mostly noise.
+pub const DIRECTION_MIN_WINDOWS: usize = 30;
+/// Smallest share of the non-overlapping windows on which a forecast must call each direction:
+/// a forecast that (almost) always says "up" scores the up-share, not a skill.
+pub const DIRECTION_MIN_SIGN_SHARE: f64 = 0.05;
+
+/// Why a predictor's directional accuracy is not a number.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "reason")]
+pub enum DirectionWithheld {
+    /// The predictor never calls a direction (persistence forecasts no change).
+    NoCalls,
+    /// Fewer non-overlapping windows than `needed`.
+    TooFewWindows { windows: usize, needed: usize },
+    /// The forecast took its rarer sign on only `minority_share` of the windows (below
+    /// `needed`): its hit rate would be the share of moves in its usual direction.
+    OneSided { minority_share: f64, needed: f64 },
+}
+
+impl DirectionWithheld {
+    /// One sentence for every door: why the figure is not shown.
+    pub fn sentence(&self) -> String {
+        match self {
+            Self::NoCalls => "no direction called".into(),
+            Self::TooFewWindows { windows, needed } => {
+                format!("not defined: {windows} non-overlapping windows, {needed} needed")
+            }
+            Self::OneSided {
+                minority_share,
+                needed,
+            } => format!(
+                "not defined: the forecast takes one sign on {:.1}% of windows (its rarer sign \
+                 needs {:.0}%), so its hit rate is the share of moves that way",
+                100.0 * (1.0 - minority_share),
+                100.0 * needed
+            ),
+        }
+    }
+}
+
+/// How a paired test estimated the long-run variance of the loss differential.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VarianceKernel {
+    /// Autocovariances up to lag h - 1 with equal weights (Diebold-Mariano 1995, HLN 1997,
+    /// R's forecast::dm.test): the variance of an MA(h - 1) differential.
+    Rectangular,
+    /// Bartlett (Newey-West) weights up to lag 2h, used only when the rectangular estimate is
+    /// not positive.
+    Bartlett,
 }
 
 /// A Diebold-Mariano test of equal accuracy between the model and a baseline on the same
-/// windows: Newey-West variance with lag h - 1, Harvey-Leybourne-Newbold correction, Student's
-/// t with n - 1 degrees of freedom, two-sided.
+/// windows: long-run variance with equal weights on lags up to h - 1 (see `kernel`),
+/// Harvey-Leybourne-Newbold correction, Student's t with n - 1 degrees of freedom, two-sided.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct PairedTest {
     pub statistic: f64,
@@ -94,9 +151,28 @@ pub struct PairedTest {
     /// Mean of loss(model) - loss(baseline): negative when the model errs less.
     pub mean_loss_difference: f64,
     pub n: usize,
+    /// `None` in records of evaluation method 2 and before, which used Bartlett weights up to
+    /// lag h - 1 (too small a variance for h > 1).
+    #[serde(default)]
+    pub kernel: Option<VarianceKernel>,
 }
 
-/// Skill (1 - MAE / baseline MAE) with its moving-block bootstrap 95% interval.
+/// Clark and West's (2007) test of a model against a forecast nested in it (persistence, drift)
+/// under squared loss: the MSPE difference adjusted for the noise of estimating parameters
+/// that are zero under the null, one-sided (the model is better), with the variance of
+/// `PairedTest`'s kernel and standard normal critical values as in the paper.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct NestedTest {
+    pub statistic: f64,
+    /// One-sided: small when the model forecasts better than the nested one.
+    pub p_value: f64,
+    /// Mean of e_nested² - (e_model² - (f_nested - f_model)²) on log returns.
+    pub mean_adjusted_difference: f64,
+    pub n: usize,
+    pub kernel: VarianceKernel,
+}
+
+/// Skill (1 - MAE / baseline MAE) with its circular block bootstrap 95% interval.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct SkillInterval {
     pub skill: f64,
@@ -114,6 +190,10 @@ pub struct Comparison {
     /// On squared price errors (what RMSE measures).
     pub squared: Option<PairedTest>,
     pub skill: Option<SkillInterval>,
+    /// Clark-West against a nested baseline (persistence, drift); `None` against ridge, which
+    /// is not nested in the model, and in records before evaluation method 3.
+    #[serde(default)]
+    pub clark_west: Option<NestedTest>,
 }
 
 /// A model's metrics on one split beside the baselines' on the same windows.
@@ -141,6 +221,10 @@ pub struct SplitEvaluation {
     pub vs_persistence: Option<Comparison>,
     #[serde(default)]
     pub vs_ridge: Option<Comparison>,
+    /// Against drift (the training mean return), from evaluation method 3: a model that only
+    /// learned the trend of its training period is not better than drift.
+    #[serde(default)]
+    pub vs_drift: Option<Comparison>,
 }
 
 /// Mean and standard deviation of one metric over walk-forward folds.
@@ -196,8 +280,10 @@ pub struct RidgeChoice {
 }
 
 /// The evaluation method version this build writes: 2 added paired tests, the fair ridge,
-/// return-space MASE, non-overlapping direction metrics and gap-free windows.
-pub const EVALUATION_METHOD: u32 = 2;
+/// return-space MASE, non-overlapping direction metrics and gap-free windows; 3 the
+/// rectangular-kernel Diebold-Mariano variance, bootstrap blocks of at least 2h, Clark-West
+/// and the verdict against drift, withheld direction figures, and the backtest after costs.
+pub const EVALUATION_METHOD: u32 = 3;
 
 /// Everything measured about a trained model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -210,6 +296,10 @@ pub struct Evaluation {
     pub method: u32,
     #[serde(default)]
     pub ridge: Option<RidgeChoice>,
+    /// The forecasts as a trading signal on the test split after costs (default costs); `None`
+    /// in records before evaluation method 3.
+    #[serde(default)]
+    pub backtest: Option<crate::backtest::Backtest>,
 }
 
 fn legacy_method() -> u32 {

@@ -3,7 +3,9 @@
 //! and highlighting follow `VerdictKind`, never the sign of a point estimate.
 //!
 //! A model is "better" or "worse" only when the Diebold-Mariano test on absolute errors rejects
-//! equal accuracy at 5% (two-sided); the direction is that of the mean loss difference.
+//! equal accuracy at 5% (two-sided), after Holm's adjustment where several comparisons are
+//! judged together; the direction is that of the mean loss difference. The Pesaran-Timmermann
+//! direction test is one-sided and judged at the same 5%.
 
 use serde::{Deserialize, Serialize};
 
@@ -71,45 +73,71 @@ pub fn verdict_of(
     test: Option<&PairedTest>,
     skill: Option<&SkillInterval>,
 ) -> Verdict {
+    verdict_with(baseline, test, skill, None)
+}
+
+/// As [`verdict_of`], deciding on `adjusted_p` (Holm's adjustment across the comparisons shown
+/// together, see [`crate::selection::holm`]) when given; the sentence names the adjustment.
+/// Every sentence carries the skill interval when there is one, "no significant difference"
+/// included: that is where it tells "tightly equal" from "cannot tell".
+pub fn verdict_with(
+    baseline: &str,
+    test: Option<&PairedTest>,
+    skill: Option<&SkillInterval>,
+    adjusted_p: Option<f64>,
+) -> Verdict {
     let Some(t) = test.filter(|t| t.p_value.is_finite()) else {
         return Verdict {
             kind: VerdictKind::NotComputed,
             text: format!("against {baseline}: not computed"),
         };
     };
-    let significant = t.p_value < SIGNIFICANCE_LEVEL;
-    if significant && t.mean_loss_difference < 0.0 {
-        let detail = match skill {
-            Some(s) => format!("DM {}; {}", p_phrase(t.p_value), skill_phrase(s)),
-            None => format!("DM {}", p_phrase(t.p_value)),
-        };
-        Verdict {
-            kind: VerdictKind::Better,
-            text: format!("better than {baseline} ({detail})"),
-        }
+    let (p, p_text) = match adjusted_p.filter(|p| p.is_finite()) {
+        Some(p) => (p, format!("DM {}, Holm-adjusted", p_phrase(p))),
+        None => (t.p_value, format!("DM {}", p_phrase(t.p_value))),
+    };
+    let detail = match skill {
+        Some(s) => format!("{p_text}; {}", skill_phrase(s)),
+        None => p_text,
+    };
+    let significant = p < SIGNIFICANCE_LEVEL;
+    let (kind, text) = if significant && t.mean_loss_difference < 0.0 {
+        (
+            VerdictKind::Better,
+            format!("better than {baseline} ({detail})"),
+        )
     } else if significant {
-        Verdict {
-            kind: VerdictKind::Worse,
-            text: format!("worse than {baseline} ({})", p_phrase(t.p_value)),
-        }
+        (
+            VerdictKind::Worse,
+            format!("worse than {baseline} ({detail})"),
+        )
     } else {
-        Verdict {
-            kind: VerdictKind::NoDifference,
-            text: format!(
-                "no significant difference from {baseline} ({})",
-                p_phrase(t.p_value)
-            ),
-        }
-    }
+        (
+            VerdictKind::NoDifference,
+            format!("no significant difference from {baseline} ({detail})"),
+        )
+    };
+    Verdict { kind, text }
 }
 
-/// The verdict of a stored comparison (the absolute-error test and the skill interval).
+/// The verdict of a stored comparison (the absolute-error test and the skill interval), with
+/// the Clark-West test beside it when the baseline is nested in the model.
 pub fn verdict(baseline: &str, comparison: Option<&Comparison>) -> Verdict {
-    verdict_of(
+    let mut v = verdict_of(
         baseline,
         comparison.and_then(|c| c.absolute.as_ref()),
         comparison.and_then(|c| c.skill.as_ref()),
-    )
+    );
+    if let Some(cw) = comparison.and_then(|c| c.clark_west.as_ref())
+        && v.kind != VerdictKind::NotComputed
+    {
+        v.text = format!(
+            "{}; Clark-West on squared return errors {}",
+            v.text,
+            p_phrase(cw.p_value)
+        );
+    }
+    v
 }
 
 /// The model against persistence on a split.
@@ -122,6 +150,11 @@ pub fn vs_ridge(split: &SplitEvaluation) -> Verdict {
     verdict("ridge", split.vs_ridge.as_ref())
 }
 
+/// The model against drift (the training mean return) on a split.
+pub fn vs_drift(split: &SplitEvaluation) -> Verdict {
+    verdict("drift", split.vs_drift.as_ref())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -132,6 +165,7 @@ mod tests {
             p_value: p,
             mean_loss_difference: d,
             n: 300,
+            kernel: Some(crate::training::VarianceKernel::Rectangular),
         }
     }
 
@@ -154,11 +188,21 @@ mod tests {
         assert_eq!(v.kind, VerdictKind::NoDifference);
         assert_eq!(
             v.text,
-            "no significant difference from persistence (p = 0.50)"
+            "no significant difference from persistence (DM p = 0.50; skill +0.8%, 95% CI +0.2% \
+             to +1.4%)"
         );
         let v = verdict_of("ridge", Some(&test(0.0004, 2.0)), None);
         assert_eq!(v.kind, VerdictKind::Worse);
-        assert_eq!(v.text, "worse than ridge (p < 0.001)");
+        assert_eq!(v.text, "worse than ridge (DM p < 0.001)");
+        // Holm's adjusted p decides when given, and the sentence says so.
+        let v = verdict_with("persistence", Some(&test(0.012, -1.0)), None, Some(0.048));
+        assert_eq!(v.kind, VerdictKind::Better);
+        assert_eq!(
+            v.text,
+            "better than persistence (DM p = 0.048, Holm-adjusted)"
+        );
+        let v = verdict_with("persistence", Some(&test(0.012, -1.0)), None, Some(0.07));
+        assert_eq!(v.kind, VerdictKind::NoDifference);
         let v = verdict("persistence", None);
         assert_eq!(v.kind, VerdictKind::NotComputed);
         // A positive point estimate with p >= 0.05 is not "better".

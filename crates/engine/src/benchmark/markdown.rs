@@ -3,8 +3,9 @@
 
 use std::fmt::Write;
 
-use atb_protocol::bench::{BenchReport, BenchResult, SeedTests, promise};
-use atb_protocol::verdict::{format_p, verdict_of};
+use atb_protocol::bench::{AdjustedP, BenchReport, BenchResult, BenchRun, SeedTests, promise};
+use atb_protocol::training::PairedTest;
+use atb_protocol::verdict::{format_p, format_signed_pct, verdict_with};
 use atb_protocol::vocab::Architecture;
 
 fn opt<T>(v: Option<T>, f: impl Fn(T) -> String) -> String {
@@ -43,24 +44,57 @@ fn direction(r: &BenchResult) -> String {
     }
 }
 
-/// The verdict against `baseline` in the engine's words: with one seed, that seed's verdict;
-/// with several, how many seeds were better or worse, and the median p-value.
+/// The verdict against `baseline` in the engine's words, on Holm-adjusted p-values when the
+/// report has them: with one seed, that seed's verdict; with several, how many seeds were
+/// better or worse, and the median (unadjusted) p-value.
 pub fn seed_verdict(
     baseline: &str,
     tests: Option<&SeedTests>,
-    runs: &[Option<atb_protocol::training::PairedTest>],
+    runs: &[(Option<PairedTest>, Option<f64>)],
 ) -> String {
     match (tests, runs) {
         (None, _) => format!("against {baseline}: not computed"),
-        (Some(_), [one]) => verdict_of(baseline, one.as_ref(), None).text,
-        (Some(t), _) => format!(
-            "better than {baseline} in {} of {} seeds, worse in {} (median p = {})",
-            t.better,
-            t.seeds,
-            t.worse,
-            t.median_p_value.map_or_else(|| "n/a".into(), format_p)
-        ),
+        (Some(_), [(one, adjusted)]) => verdict_with(baseline, one.as_ref(), None, *adjusted).text,
+        (Some(t), _) => {
+            let (better, worse, adjusted) = match (t.better_adjusted, t.worse_adjusted) {
+                (Some(b), Some(w)) => (b, w, ", Holm-adjusted"),
+                _ => (t.better, t.worse, ""),
+            };
+            format!(
+                "better than {baseline} in {better} of {} seeds, worse in {worse}{adjusted} \
+                 (median p = {})",
+                t.seeds,
+                t.median_p_value.map_or_else(|| "n/a".into(), format_p)
+            )
+        }
     }
+}
+
+/// Each run's test and its adjusted p-value, picked by `test` and `adjusted`.
+fn per_run(
+    r: &BenchResult,
+    test: fn(&BenchRun) -> Option<PairedTest>,
+    adjusted: fn(&AdjustedP) -> Option<f64>,
+) -> Vec<(Option<PairedTest>, Option<f64>)> {
+    r.runs
+        .iter()
+        .map(|x| (test(x), x.adjusted_p.as_ref().and_then(adjusted)))
+        .collect()
+}
+
+/// Mean over seeds of the long/flat backtest's net return and Sharpe.
+fn after_costs(r: &BenchResult) -> String {
+    let net: Vec<f64> = r.runs.iter().filter_map(|x| x.net_return).collect();
+    let sharpe: Vec<f64> = r.runs.iter().filter_map(|x| x.sharpe).collect();
+    if net.is_empty() || sharpe.is_empty() {
+        return "–".into();
+    }
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    format!(
+        "{} (Sharpe {:.2})",
+        format_signed_pct(mean(&net)),
+        mean(&sharpe)
+    )
 }
 
 /// Markdown: a heading line, the comparison table and the speed table.
@@ -81,16 +115,16 @@ pub fn markdown(report: &BenchReport) -> String {
     );
     let _ = writeln!(
         s,
-        "| model | variant | RMSE (USD) | MAE (USD) | MAE vs cnn_lstm | skill vs persistence | verdict vs persistence | vs ridge | vs cnn_lstm | directional accuracy | training time vs cnn_lstm | inference p50 (native / tract / ONNX Runtime) | the original promised |"
+        "| model | variant | RMSE (USD) | MAE (USD) | MAE vs cnn_lstm | skill vs persistence | verdict vs persistence | vs ridge | vs cnn_lstm | directional accuracy | long/flat after costs | training time vs cnn_lstm | inference p50 (native / tract / ONNX Runtime) | the original promised |"
     );
     let _ = writeln!(
         s,
-        "|---|---|---:|---:|---:|---:|---|---|---|---:|---:|---:|---|"
+        "|---|---|---:|---:|---:|---:|---|---|---|---:|---:|---:|---:|---|"
     );
     for r in &report.results {
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.2} / {} / {} ms | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.2} / {} / {} ms | {} |",
             r.architecture,
             r.variant,
             with_spread(r.test_rmse_usd, r.test_rmse_usd_std, 2),
@@ -100,12 +134,12 @@ pub fn markdown(report: &BenchReport) -> String {
             seed_verdict(
                 "persistence",
                 r.vs_persistence.as_ref(),
-                &r.runs.iter().map(|x| x.vs_persistence).collect::<Vec<_>>()
+                &per_run(r, |x| x.vs_persistence, |a| a.vs_persistence)
             ),
             seed_verdict(
                 "ridge",
                 r.vs_ridge.as_ref(),
-                &r.runs.iter().map(|x| x.vs_ridge).collect::<Vec<_>>()
+                &per_run(r, |x| x.vs_ridge, |a| a.vs_ridge)
             ),
             if r.architecture == Architecture::CnnLstm {
                 "–".into()
@@ -113,10 +147,11 @@ pub fn markdown(report: &BenchReport) -> String {
                 seed_verdict(
                     "cnn_lstm",
                     r.vs_cnn_lstm.as_ref(),
-                    &r.runs.iter().map(|x| x.vs_cnn_lstm).collect::<Vec<_>>(),
+                    &per_run(r, |x| x.vs_cnn_lstm, |a| a.vs_cnn_lstm),
                 )
             },
             direction(r),
+            after_costs(r),
             opt(r.train_time_vs_cnn_lstm, |v| format!("{:.0}%", 100.0 * v)),
             r.latency_p50_ms,
             tract(r, |r| format!("{:.2}", r.onnx_latency_p50_ms)),
@@ -135,9 +170,27 @@ pub fn markdown(report: &BenchReport) -> String {
         };
         let _ = writeln!(
             s,
-            "| *{}* | – | {:.2} | {:.2} | – | {:.4} | – | – | – | {} | – | – | – |",
+            "| *{}* | – | {:.2} | {:.2} | – | {:.4} | – | – | – | {} | – | – | – | – |",
             b.name, b.test_rmse_usd, b.test_mae_usd, b.skill_vs_persistence, da
         );
+    }
+    if let Some(r) = report.buy_and_hold_return {
+        let _ = writeln!(
+            s,
+            "| *buy and hold* | – | – | – | – | – | – | – | – | – | {} | – | – | – |",
+            format_signed_pct(r)
+        );
+    }
+    if report.tests_adjusted > 0 {
+        let _ = writeln!(
+            s,
+            "\nVerdicts are on p-values adjusted with Holm's method across the {} paired tests \
+             of this table.",
+            report.tests_adjusted
+        );
+    }
+    if let Some(set) = &report.model_confidence_set {
+        let _ = writeln!(s, "\n{}.", set.sentence());
     }
     let _ = writeln!(
         s,

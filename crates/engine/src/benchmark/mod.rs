@@ -8,14 +8,19 @@ pub mod markdown;
 
 use atb_models::burn::prelude::Device;
 use atb_models::{Architecture, Variant, select_device};
-use atb_protocol::bench::{BaselineResult, BenchReport, BenchResult, BenchRun, SeedTests};
+use atb_protocol::backtest::{Positions, SignalRule};
+use atb_protocol::bench::{
+    BaselineResult, BenchReport, BenchResult, BenchRun, SeedTests, adjust_for_many_comparisons,
+    run_label,
+};
+use atb_protocol::selection::{MCS_ALPHA, McsStatistic, ModelConfidenceSet};
 use atb_protocol::training::{Metrics, PairedTest, TrainingEvent};
 use atb_protocol::verdict::SIGNIFICANCE_LEVEL;
 use chrono::Utc;
 
 use self::inference::{TimingPlan, time_inference};
 use crate::error::{Error, Result};
-use crate::evaluation::{EvaluationWindow, usd_errors};
+use crate::evaluation::{EvaluationWindow, RidgeBaseline, usd_errors};
 use crate::inference::{NativePredictor, test_windows_of};
 use crate::market::source::CandleSeries;
 use crate::onnx::{OrtModel, PARITY_WINDOWS, export_loaded};
@@ -113,7 +118,8 @@ fn mean_some(values: &[Option<f64>]) -> Option<f64> {
     (!present.is_empty()).then(|| mean(&present))
 }
 
-/// The seeds' paired tests summarised: median p-value and significant counts by direction.
+/// The seeds' paired tests summarised: median p-value and significant counts by direction
+/// (before Holm's adjustment, which [`adjust_for_many_comparisons`] adds over the report).
 fn seed_tests(tests: &[Option<PairedTest>]) -> Option<SeedTests> {
     let present: Vec<&PairedTest> = tests.iter().flatten().collect();
     if present.is_empty() {
@@ -131,7 +137,73 @@ fn seed_tests(tests: &[Option<PairedTest>]) -> Option<SeedTests> {
             .iter()
             .filter(|t| significant(t) && t.mean_loss_difference > 0.0)
             .count(),
+        better_adjusted: None,
+        worse_adjusted: None,
     })
+}
+
+/// The model confidence set over every run and the baselines, on absolute price errors of the
+/// common test windows (`errors` by version id; `baselines` by name).
+fn confidence_set(
+    results: &[BenchResult],
+    errors: &std::collections::HashMap<String, Vec<f64>>,
+    baselines: Vec<(String, Vec<f64>)>,
+    horizon: usize,
+) -> Option<ModelConfidenceSet> {
+    let mut names = Vec::new();
+    let mut losses = Vec::new();
+    for r in results {
+        for run in &r.runs {
+            names.push(run_label(r.architecture, r.variant, run.seed));
+            losses.push(
+                errors
+                    .get(&run.version_id)?
+                    .iter()
+                    .map(|e| e.abs())
+                    .collect(),
+            );
+        }
+    }
+    for (name, e) in baselines {
+        names.push(name);
+        losses.push(e.iter().map(|x| x.abs()).collect());
+    }
+    crate::selection::model_confidence_set(
+        &names,
+        &losses,
+        horizon,
+        McsStatistic::Max,
+        MCS_ALPHA,
+        "absolute price error",
+    )
+}
+
+/// Price errors of persistence, drift and ridge on the test windows of `o` (the same for
+/// every run of a benchmark).
+fn baseline_errors(o: &TrainOutcome) -> Result<Vec<(String, Vec<f64>)>> {
+    let data = &o.data;
+    let samples = &data.samples.test;
+    let closes: Vec<f64> = samples.iter().map(|&t| data.matrix.closes[t]).collect();
+    let actual: Vec<f64> = samples.iter().map(|&t| data.returns[t]).collect();
+    let window = EvaluationWindow {
+        closes: &closes,
+        actual: &actual,
+        naive_train_mae_return: 1.0,
+        horizon: data.target.horizon,
+    };
+    let ridge = RidgeBaseline::fit(data)?;
+    let ridge_returns: Vec<f64> = samples.iter().map(|&t| ridge.predict(data, t)).collect();
+    Ok(vec![
+        (
+            "persistence".into(),
+            usd_errors(&vec![0.0; samples.len()], &window),
+        ),
+        (
+            "drift".into(),
+            usd_errors(&vec![data.target.mean; samples.len()], &window),
+        ),
+        ("ridge".into(), usd_errors(&ridge_returns, &window)),
+    ])
 }
 
 /// A run's price errors on its test windows (the same windows for every run of a benchmark).
@@ -166,6 +238,10 @@ fn run_record(o: &TrainOutcome, version_id: String) -> Result<BenchRun> {
     let seconds_per_epoch = epoch_seconds / o.epochs_run.max(1) as f64;
     let batches_seconds: f64 = o.history.iter().map(|e| e.train_seconds).sum();
     let m = &evaluation.test.model;
+    let traded = evaluation
+        .backtest
+        .as_ref()
+        .and_then(|b| b.model(Positions::LongFlat));
     Ok(BenchRun {
         seed: o.params.seed,
         version_id,
@@ -183,6 +259,9 @@ fn run_record(o: &TrainOutcome, version_id: String) -> Result<BenchRun> {
         vs_persistence: evaluation.test.vs_persistence.and_then(|c| c.absolute),
         vs_ridge: evaluation.test.vs_ridge.and_then(|c| c.absolute),
         vs_cnn_lstm: None,
+        adjusted_p: None,
+        net_return: traded.map(|s| s.total_return),
+        sharpe: traded.map(|s| s.sharpe),
     })
 }
 
@@ -374,6 +453,8 @@ pub fn run_benchmark(
     let mut device_name = String::new();
     let mut index = 0;
     let mut errors = std::collections::HashMap::new();
+    let mut reference_errors = Vec::new();
+    let mut buy_and_hold_return = None;
     for (architecture, variant) in pairs {
         let mut runs = Vec::new();
         let mut first: Option<(TrainOutcome, String)> = None;
@@ -421,6 +502,13 @@ pub fn run_benchmark(
                 ];
                 test_windows = e.test.samples;
                 device_name = outcome.device.clone();
+                reference_errors = baseline_errors(&outcome)?;
+                buy_and_hold_return = e.backtest.as_ref().and_then(|b| {
+                    b.strategies
+                        .iter()
+                        .find(|s| s.rule == SignalRule::BuyAndHold)
+                        .map(|s| s.total_return)
+                });
             }
             if first.is_none() {
                 first = Some((outcome, row.version_id));
@@ -452,6 +540,9 @@ pub fn run_benchmark(
         results.push(result);
     }
     relate_to_cnn_lstm(&mut results, &errors, request.params.horizon);
+    let tests_adjusted = adjust_for_many_comparisons(&mut results);
+    let model_confidence_set =
+        confidence_set(&results, &errors, reference_errors, request.params.horizon);
     Ok(BenchReport {
         device: device_name,
         source: series.source.clone(),
@@ -464,6 +555,9 @@ pub fn run_benchmark(
         created_at: Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         results,
         baselines,
+        tests_adjusted,
+        model_confidence_set,
+        buy_and_hold_return,
     })
 }
 
@@ -479,12 +573,15 @@ mod tests {
                 p_value: p,
                 mean_loss_difference: d,
                 n: 100,
+                kernel: None,
             })
         };
-        let s = seed_tests(&[t(0.01, -1.0), t(0.9, -1.0), t(0.04, 2.0), None]).unwrap();
+        let tests = [t(0.01, -1.0), t(0.9, -1.0), t(0.04, 2.0), None];
+        let s = seed_tests(&tests).unwrap();
         assert_eq!(s.seeds, 4);
         assert_eq!(s.median_p_value, Some(0.04));
         assert_eq!((s.better, s.worse), (1, 1));
+        assert_eq!(s.better_adjusted, None);
         assert!(seed_tests(&[None, None]).is_none());
     }
 

@@ -142,6 +142,50 @@ impl Registry {
         }
     }
 
+    /// Keeps a version's latest forward test beside it in the index (replacing the previous).
+    pub fn store_forward(&mut self, result: &atb_protocol::forward::ForwardResult) -> Result<()> {
+        let json = serde_json::to_string(result)
+            .map_err(|e| Error::InvalidData(format!("forward test is not serialisable: {e}")))?;
+        self.conn
+            .execute(
+                "INSERT INTO forward_tests (version_id, tested_at, windows, result) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (version_id) DO UPDATE SET tested_at = excluded.tested_at,
+                    windows = excluded.windows, result = excluded.result",
+                params![
+                    result.version_id,
+                    result.tested_at,
+                    result.windows as i64,
+                    json
+                ],
+            )
+            .map_err(db_err(&self.db_path))?;
+        Ok(())
+    }
+
+    /// A version's latest stored forward test, if any.
+    pub fn forward(
+        &self,
+        version_id: &str,
+    ) -> Result<Option<atb_protocol::forward::ForwardResult>> {
+        let stored: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT result FROM forward_tests WHERE version_id = ?1",
+                [version_id],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.err(e))?;
+        stored
+            .map(|json| {
+                serde_json::from_str(&json).map_err(|e| Error::CorruptVersion {
+                    version: version_id.to_string(),
+                    reason: format!("its stored forward test is not readable: {e}"),
+                })
+            })
+            .transpose()
+    }
+
     /// Stores a recomputed evaluation of a version beside it in the index (the folder stays as
     /// it was) and points the listing's metric columns at it, in one transaction.
     pub fn store_evaluation(

@@ -426,7 +426,13 @@ impl Registry {
                 row.version_id
             )));
         }
-        for table in ["aliases", "onnx_exports", "evaluations", "model_versions"] {
+        for table in [
+            "aliases",
+            "onnx_exports",
+            "evaluations",
+            "forward_tests",
+            "model_versions",
+        ] {
             tx.execute(
                 &format!("DELETE FROM {table} WHERE version_id = ?1"),
                 [&row.version_id],

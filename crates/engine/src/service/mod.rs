@@ -8,12 +8,14 @@
 //! | train and register (GPU kernel cache set up inside) | [`train`] |
 //! | the desktop's training runs (start, attach, cancel) | [`runs`] |
 //! | list, show, detail, compare, promote, delete, verify, re-evaluate, export | [`models`] |
+//! | backtest after costs, deflated Sharpe, several versions judged at once | [`decision`] |
 //! | next close and raw outputs, Burn or ONNX | [`predict`] |
 //! | `atb validate` (every pair, end to end) | [`validate`] |
 //! | `atb bench` | [`bench`] |
 
 pub mod bench;
 pub mod data;
+pub mod decision;
 pub mod models;
 pub mod predict;
 pub mod queue;

@@ -37,6 +37,8 @@ pub struct VersionReport {
     /// The current evaluation (a re-evaluation when there is one, else the stored one).
     pub evaluation: Evaluation,
     pub export: Option<OnnxExport>,
+    /// The latest forward test, if any.
+    pub forward: Option<atb_protocol::forward::ForwardResult>,
 }
 
 /// One version by id or alias.
@@ -46,7 +48,9 @@ pub fn show(settings: &Settings, reference: &str) -> Result<VersionReport> {
     let metadata = registry.metadata(&row)?;
     let evaluation = registry.evaluation(&row, &metadata)?;
     let export = registry.onnx_export(&row)?;
+    let forward = registry.forward(&row.version_id)?;
     Ok(VersionReport {
+        forward,
         folder: settings.home.join(&row.folder),
         row,
         metadata,
@@ -69,6 +73,7 @@ pub fn detail(settings: &Settings, reference: &str) -> Result<ModelDetail> {
         device: v.metadata.device,
         export: v.export,
         importance: v.metadata.importance,
+        forward: v.forward,
         row: v.row,
     })
 }

@@ -19,6 +19,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0003_onnx_exports.sql"),
     include_str!("migrations/0004_evaluations.sql"),
     include_str!("migrations/0005_file_hashes.sql"),
+    include_str!("migrations/0006_forward_tests.sql"),
 ];
 
 /// Opens (creating if needed) the database at `path`, with WAL, foreign keys and a busy timeout,

@@ -14,6 +14,7 @@ use atb_models::burn::optim::{AdamConfig, GradientsParams};
 use atb_models::burn::prelude::*;
 use atb_models::select_device;
 use atb_models::{ForecastModel, ModelConfig, build_model};
+use atb_protocol::backtest::BacktestSpec;
 use atb_protocol::training::{
     DatasetSummary, EVALUATION_METHOD, EpochRecord, Evaluation, SplitEvaluation, SplitInfo, Spread,
     StopReason, TrainingEvent, WalkForward,
@@ -26,7 +27,7 @@ use sha2::{Digest, Sha256};
 
 use crate::dataset::{ChronologicalSplit, PreparedData, gap_free_samples};
 use crate::error::{Error, Result};
-use crate::evaluation::{RidgeBaseline, evaluate_split};
+use crate::evaluation::{RidgeBaseline, backtest_split, evaluate_split};
 use crate::features::compute_features;
 use crate::market::source::CandleSeries;
 
@@ -292,19 +293,26 @@ pub fn train(
 /// The model and the baselines on the validation and test splits.
 pub fn evaluate(model: &TrainedModel, data: &PreparedData, device: &Device) -> Result<Evaluation> {
     let ridge = RidgeBaseline::fit(data)?;
-    let split_eval = |samples: &[usize]| -> Result<_> {
-        let returns: Vec<f64> = model
+    let predict = |samples: &[usize]| -> Result<Vec<f64>> {
+        Ok(model
             .predict_scaled(data, samples, device)?
             .iter()
             .map(|p| data.target.unscale(f64::from(*p)))
-            .collect();
-        Ok(evaluate_split(data, samples, &returns, &ridge))
+            .collect())
     };
+    let test_returns = predict(&data.samples.test)?;
+    let validation_returns = predict(&data.samples.validation)?;
     Ok(Evaluation {
-        test: split_eval(&data.samples.test)?,
-        validation: split_eval(&data.samples.validation)?,
+        test: evaluate_split(data, &data.samples.test, &test_returns, &ridge),
+        validation: evaluate_split(data, &data.samples.validation, &validation_returns, &ridge),
         walk_forward: None,
         method: EVALUATION_METHOD,
         ridge: Some(ridge.choice.clone()),
+        backtest: backtest_split(
+            data,
+            &data.samples.test,
+            &test_returns,
+            &BacktestSpec::default(),
+        ),
     })
 }

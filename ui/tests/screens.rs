@@ -475,6 +475,33 @@ fn a_forecast_is_shown_with_its_models_verdict() {
 }
 
 #[test]
+fn the_model_screen_forward_tests_and_deflates_the_sharpe_ratio() {
+    let fake = FakeBackend::with_sample_models();
+    let mut h = harness(&fake);
+    h.run();
+    h.get_by_label("Models").click();
+    h.run();
+    h.get_by_role_and_label(Role::Link, "BTCUSDT_1h_20240102_120000")
+        .click();
+    h.run();
+    h.get_by_label("Not forward-tested yet.");
+    h.get_by_role_and_label(Role::Button, "Forward test")
+        .click();
+    h.run();
+    h.get_by_label_contains("12 window(s) after the data ended so far; 30 needed (18 more)");
+    h.get_by_label("Value after costs");
+    h.get_by_role_and_label(Role::Button, "Deflate the Sharpe ratio")
+        .click();
+    h.run();
+    h.get_by_label("deflated Sharpe (model long/short): 0.120 after 4 trial(s) on this series");
+    assert!(
+        fake.sent()
+            .iter()
+            .any(|r| matches!(r, Request::ForwardTest { .. }))
+    );
+}
+
+#[test]
 fn the_registry_screen_checks_recovers_and_validates_with_a_progress_list() {
     use atb_protocol::registry::{Finding, FindingKind};
     let fake = FakeBackend::with_sample_models();

@@ -70,10 +70,14 @@ fn model_confidence_set_with(
     let mut p_values = vec![1.0; m];
     let mut running = 0.0f64;
     while alive.len() > 1 {
-        let (p, worst) = match statistic {
+        // No step: the models left have identical losses on every window, so nothing can
+        // tell them apart and they all stay.
+        let Some((p, worst)) = (match statistic {
             McsStatistic::Max => step_max(&alive, &means, &boot),
             McsStatistic::Range => step_range(&alive, &means, &boot),
-        }?;
+        }) else {
+            break;
+        };
         running = running.max(p);
         p_values[worst] = running;
         alive.retain(|&i| i != worst);
@@ -110,7 +114,8 @@ fn p_value(observed: f64, draws: impl Iterator<Item = f64>) -> f64 {
 
 /// T_max over the models in `alive`: d_i = mean loss of i minus the set's average, t_i = d_i
 /// over its bootstrap standard error; the statistic is max t_i, the model with it leaves.
-/// Returns (p-value, the model to remove); `None` when a variance is zero.
+/// A model whose d_i never varies (its losses are the set's average on every window) has
+/// t_i = 0. Returns (p-value, the model to remove); `None` when no d_i varies.
 fn step_max(alive: &[usize], means: &[f64], boot: &[Vec<f64>]) -> Option<(f64, usize)> {
     let k = alive.len() as f64;
     let centre = |values: &[f64]| alive.iter().map(|&i| values[i]).sum::<f64>() / k;
@@ -129,10 +134,11 @@ fn step_max(alive: &[usize], means: &[f64], boot: &[Vec<f64>]) -> Option<(f64, u
             (deviations.iter().map(|v| v[j] * v[j]).sum::<f64>() / deviations.len() as f64).sqrt()
         })
         .collect();
-    if se.iter().any(|s| !(*s > 0.0)) {
+    if se.iter().all(|s| !(*s > 0.0)) {
         return None;
     }
-    let t: Vec<f64> = d.iter().zip(&se).map(|(di, s)| di / s).collect();
+    let ratio = |x: f64, s: f64| if s > 0.0 { x / s } else { 0.0 };
+    let t: Vec<f64> = d.iter().zip(&se).map(|(di, s)| ratio(*di, *s)).collect();
     let (worst, observed) = t
         .iter()
         .copied()
@@ -141,7 +147,7 @@ fn step_max(alive: &[usize], means: &[f64], boot: &[Vec<f64>]) -> Option<(f64, u
     let draws = deviations.iter().map(|v| {
         v.iter()
             .zip(&se)
-            .map(|(x, s)| x / s)
+            .map(|(x, s)| ratio(*x, *s))
             .fold(f64::NEG_INFINITY, f64::max)
     });
     Some((p_value(observed, draws), alive[worst]))
@@ -149,7 +155,8 @@ fn step_max(alive: &[usize], means: &[f64], boot: &[Vec<f64>]) -> Option<(f64, u
 
 /// T_R over the models in `alive`: t_ij = (mean loss i - mean loss j) over its bootstrap
 /// standard error; the statistic is max |t_ij|, and the model with the largest t_ij against
-/// any other leaves.
+/// any other leaves. A pair with identical losses on every window has t_ij = 0; `None` when
+/// every pair is such.
 fn step_range(alive: &[usize], means: &[f64], boot: &[Vec<f64>]) -> Option<(f64, usize)> {
     let k = alive.len();
     let mut se = vec![0.0; k * k];
@@ -158,14 +165,15 @@ fn step_range(alive: &[usize], means: &[f64], boot: &[Vec<f64>]) -> Option<(f64,
             let (i, j) = (alive[a], alive[b]);
             let d = means[i] - means[j];
             let v = boot.iter().map(|x| (x[i] - x[j] - d).powi(2)).sum::<f64>() / boot.len() as f64;
-            if !(v > 0.0) {
-                return None;
-            }
             se[a * k + b] = v.sqrt();
             se[b * k + a] = v.sqrt();
         }
     }
-    let t = |a: usize, b: usize| (means[alive[a]] - means[alive[b]]) / se[a * k + b];
+    if (0..k).all(|a| (0..k).all(|b| a == b || !(se[a * k + b] > 0.0))) {
+        return None;
+    }
+    let ratio = |x: f64, s: f64| if s > 0.0 { x / s } else { 0.0 };
+    let t = |a: usize, b: usize| ratio(means[alive[a]] - means[alive[b]], se[a * k + b]);
     let mut observed = 0.0f64;
     let mut worst = (0, f64::NEG_INFINITY);
     for a in 0..k {
@@ -184,7 +192,7 @@ fn step_range(alive: &[usize], means: &[f64], boot: &[Vec<f64>]) -> Option<(f64,
         for a in 0..k {
             for b in a + 1..k {
                 let (i, j) = (alive[a], alive[b]);
-                let v = ((x[i] - x[j]) - (means[i] - means[j])) / se[a * k + b];
+                let v = ratio((x[i] - x[j]) - (means[i] - means[j]), se[a * k + b]);
                 largest = largest.max(v.abs());
             }
         }
@@ -269,6 +277,24 @@ mod tests {
             all_kept as f64 / replications as f64 >= 0.8,
             "all four kept in {all_kept} of {replications}"
         );
+    }
+
+    #[test]
+    fn identical_models_stay_together() {
+        // Two versions with the same forecasts (the same losses) and a clearly worse one: the
+        // worse leaves, the identical pair cannot be told apart and both stay.
+        let mut losses = constructed(400, 0.3, 9);
+        losses[1] = losses[0].clone();
+        losses.truncate(2);
+        losses.push(constructed(400, 0.3, 9)[3].clone());
+        for statistic in [McsStatistic::Max, McsStatistic::Range] {
+            let set = model_confidence_set(&names(3), &losses, 1, statistic, 0.10, "loss").unwrap();
+            assert_eq!(set.kept(), ["m0", "m1"], "{statistic:?}: {set:?}");
+        }
+        // Every model identical: all kept.
+        let same = vec![losses[0].clone(); 3];
+        let set = model_confidence_set(&names(3), &same, 1, McsStatistic::Max, 0.1, "l").unwrap();
+        assert_eq!(set.kept().len(), 3);
     }
 
     #[test]

@@ -161,7 +161,7 @@ fn single_window_inference(c: &mut Criterion) {
 }
 
 /// The model confidence set over 18 forecasts plus persistence and drift on the sample's last
-/// 30% (about 2,700 hourly windows, the default test split), and one backtest of them. The
+/// 15% (about 2,700 hourly windows, the size of the default test split), and one backtest of them. The
 /// forecasts are the realised return shrunk towards zero with noise, each differently, so the
 /// set has something to separate; what is timed is the statistics, not the models.
 fn worth_deploying(c: &mut Criterion) {
@@ -172,7 +172,7 @@ fn worth_deploying(c: &mut Criterion) {
 
     let sample = sample_candles().expect("sample");
     let closes: Vec<f64> = sample.iter().map(|c| c.close).collect();
-    let start = closes.len() * 7 / 10;
+    let start = closes.len() * 85 / 100;
     let n = closes.len() - 1 - start;
     let actual: Vec<f64> = (start..start + n)
         .map(|t| (closes[t + 1] / closes[t]).ln())

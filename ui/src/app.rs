@@ -276,7 +276,10 @@ impl UiState {
             Reply::Paired(p) => self.models.paired_arrived(p),
             Reply::Judged(j) => self.models.judged_arrived(j),
             Reply::Backtested(report) => self.detail.backtest_arrived(*report),
-            Reply::ForwardTested(report) => self.detail.forward_arrived(report),
+            Reply::ForwardTested(report) => {
+                self.models.forward_arrived(report.clone());
+                self.detail.forward_arrived(report);
+            }
             Reply::Queue(q) => self.train.queue_arrived(q, out),
             Reply::BenchProgress(u) => {
                 if let atb_protocol::bench::BenchUpdate::Measured(_) = &u {
@@ -364,6 +367,9 @@ impl UiState {
         }
         if request == RequestKind::Judge {
             self.models.judging = false;
+        }
+        if request == RequestKind::ForwardTest {
+            self.models.forward_testing = false;
         }
         if matches!(request, RequestKind::Candles | RequestKind::FeaturePreview) {
             // Said where the chart would be (the screen asks on its own when it opens, so a

@@ -4,7 +4,9 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+use atb_protocol::backtest::{Backtest, Positions, SignalRule, StrategyResult};
 use atb_protocol::desktop::{ModelDetail, PairedComparison, TestPredictions};
+use atb_protocol::forward::ForwardReport;
 use atb_protocol::registry::ModelRow;
 use atb_protocol::selection::JudgedComparison;
 use egui::{RichText, Ui};
@@ -100,6 +102,9 @@ pub struct ModelsScreen {
     /// once asked for.
     pub judged: Option<JudgedComparison>,
     pub judging: bool,
+    /// The selected versions forward-tested together, once asked for.
+    pub forward: Option<ForwardReport>,
+    pub forward_testing: bool,
 }
 
 impl Default for ModelsScreen {
@@ -119,6 +124,8 @@ impl Default for ModelsScreen {
             pairing: false,
             judged: None,
             judging: false,
+            forward: None,
+            forward_testing: false,
         }
     }
 }
@@ -223,6 +230,109 @@ impl ModelsScreen {
     pub fn paired_arrived(&mut self, p: PairedComparison) {
         self.pairing = false;
         self.paired = Some(p);
+    }
+
+    pub fn forward_arrived(&mut self, report: ForwardReport) {
+        self.forward_testing = false;
+        self.forward = Some(report);
+    }
+
+    /// Each selected version's long/flat equity after costs over its test split, on one chart
+    /// with buy and hold of the first (versions of one series share it).
+    fn equity_overlay(
+        ui: &mut Ui,
+        details: &[&ModelDetail],
+        label: &dyn Fn(&ModelDetail) -> String,
+    ) {
+        let curves: Vec<(usize, &ModelDetail, &Backtest)> = details
+            .iter()
+            .enumerate()
+            .filter_map(|(j, d)| d.evaluation.backtest.as_ref().map(|b| (j, *d, b)))
+            .collect();
+        if curves.is_empty() {
+            return;
+        }
+        ui.strong("Value after costs: long/flat equity over the test split (10 bp per side)");
+        Plot::new("compare_equity")
+            .height(180.0)
+            .legend(Legend::default())
+            .x_axis_formatter(day_axis)
+            .show(ui, |plot| {
+                let points = |b: &Backtest, s: &StrategyResult| -> PlotPoints<'_> {
+                    b.equity_times_ms
+                        .iter()
+                        .zip(&s.equity)
+                        .map(|(t, e)| [ms_to_days(*t), *e])
+                        .collect()
+                };
+                for (j, d, b) in &curves {
+                    if let Some(s) = b.model(Positions::LongFlat) {
+                        plot.line(
+                            Line::new(label(d), points(b, s)).color(PALETTE[j % PALETTE.len()]),
+                        );
+                    }
+                }
+                let (_, _, first) = curves[0];
+                if let Some(s) = first
+                    .strategies
+                    .iter()
+                    .find(|s| s.rule == SignalRule::BuyAndHold)
+                {
+                    plot.line(
+                        Line::new("buy and hold", points(first, s)).color(egui::Color32::GRAY),
+                    );
+                }
+            });
+    }
+
+    /// "Forward test together": every selected version on candles after its data ended, and
+    /// the first against the second on the forward windows they share.
+    fn forward_view(
+        forward_testing: &mut bool,
+        forward: Option<&ForwardReport>,
+        ui: &mut Ui,
+        out: &mut Outbox,
+        details: &[&ModelDetail],
+    ) {
+        let versions: Vec<String> = details.iter().map(|d| d.row.version_id.clone()).collect();
+        ui.horizontal(|ui| {
+            if ui
+                .add_enabled(
+                    !*forward_testing,
+                    egui::Button::new("Forward test together"),
+                )
+                .on_hover_text(
+                    "Score the selected versions on candles that closed after their data ended, \
+                     and [1] (champion) against [2] (challenger) on the windows they share",
+                )
+                .clicked()
+            {
+                *forward_testing = true;
+                out.send(Request::ForwardTest {
+                    versions: versions.clone(),
+                });
+            }
+            if *forward_testing {
+                ui.add(egui::Spinner::new());
+            }
+        });
+        let Some(f) =
+            forward.filter(|f| f.results.iter().map(|r| &r.version_id).eq(versions.iter()))
+        else {
+            return;
+        };
+        for (k, r) in f.results.iter().enumerate() {
+            ui.label(format!("[{}] {}", k + 1, r.sentence()));
+        }
+        if let Some(p) = &f.pair {
+            ui.label(
+                RichText::new(format!(
+                    "[1] against [2] on {} common forward windows: [1] is {}",
+                    p.windows, p.verdict.text
+                ))
+                .color(verdict_color(p.verdict.kind)),
+            );
+        }
     }
 
     pub fn judged_arrived(&mut self, j: JudgedComparison) {
@@ -508,6 +618,13 @@ impl ModelsScreen {
             );
         } else if details.len() >= 2 {
             Self::judged_view(&mut self.judging, self.judged.as_ref(), ui, out, &details);
+            Self::forward_view(
+                &mut self.forward_testing,
+                self.forward.as_ref(),
+                ui,
+                out,
+                &details,
+            );
             Self::paired_view(&mut self.pairing, self.paired.as_ref(), ui, out, &details);
         }
         ui.label(
@@ -572,6 +689,7 @@ impl ModelsScreen {
                 .collect::<Vec<_>>()
                 .join(" · "),
         );
+        Self::equity_overlay(ui, &details, &label);
         ui.strong("Predicted vs actual close over the test window");
         let preds: Vec<(&ModelDetail, &TestPredictions)> = details
             .iter()

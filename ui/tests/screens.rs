@@ -167,6 +167,18 @@ fn selecting_two_models_shows_the_comparison() {
         .click();
     h.run();
     h.get_by_label_contains("[1] against [2] on 300 common test windows");
+    // Judged together: the confidence set and Holm-adjusted verdicts; forward-tested together;
+    // the equity curves after costs overlaid.
+    h.get_by_role_and_label(Role::Button, "Judge together")
+        .click();
+    h.run();
+    h.get_by_label_contains("90% model confidence set (T_max, 300 windows");
+    assert_eq!(h.query_all_by_label_contains("Holm-adjusted").count(), 4);
+    h.get_by_role_and_label(Role::Button, "Forward test together")
+        .click();
+    h.run();
+    h.get_by_label_contains("[2] forward test: 12 window(s) after the data ended so far");
+    h.get_by_label("Value after costs: long/flat equity over the test split (10 bp per side)");
     // Another test window: warned, and no paired test offered.
     h.state_mut()
         .state
@@ -180,6 +192,7 @@ fn selecting_two_models_shows_the_comparison() {
     h.run();
     h.get_by_label_contains("these versions were tested on different windows");
     assert!(h.query_by_label("Paired test of [1] against [2]").is_none());
+    assert!(h.query_by_label("Judge together").is_none());
     // Sorting by MAE puts the attention model (790) first.
     h.get_by_label_contains("Test MAE $").click();
     h.run();

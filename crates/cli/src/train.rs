@@ -419,7 +419,8 @@ fn opt(v: Option<f64>, digits: usize) -> String {
 /// The test metrics beside the baselines, the verdicts against persistence and ridge, how ridge
 /// chose its penalty, and the walk-forward summary.
 pub fn print_evaluation(e: &Evaluation) {
-    let legacy = e.method < atb_protocol::training::EVALUATION_METHOD;
+    // Method 1 had no paired tests and another MASE; method 2 the old DM variance and blocks.
+    let legacy = e.method < 2;
     print_metrics_table(&e.test, legacy);
     for v in [vs_persistence(&e.test), vs_ridge(&e.test)] {
         println!("verdict: {}", v.text);
@@ -433,6 +434,10 @@ pub fn print_evaluation(e: &Evaluation) {
     if legacy {
         println!(
             "(evaluated by an older atb: no paired tests, and MASE had another definition; `atb models reevaluate` recomputes them)"
+        );
+    } else if e.method < atb_protocol::training::EVALUATION_METHOD {
+        println!(
+            "(evaluated by an older atb: its DM variance was too small for h > 1, its bootstrap blocks too short, and it has no drift verdict, Clark-West or backtest; `atb models reevaluate` recomputes them)"
         );
     }
     if let (Some(n), Some(zero)) = (e.test.direction_samples, e.test.zero_move_share) {

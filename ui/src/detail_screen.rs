@@ -258,7 +258,8 @@ impl DetailScreen {
             if ui
                 .add_enabled(!self.backtesting, egui::Button::new("Deflate the Sharpe ratio"))
                 .on_hover_text(
-                    "The probability that this model's Sharpe beats what the best of every                      model tried on this series would show by luck (Bailey and López de Prado)",
+                    "The probability that this model's Sharpe beats what the best of every \
+                     model tried on this series would show by luck (Bailey and López de Prado)",
                 )
                 .clicked()
             {

@@ -355,7 +355,9 @@ impl ModelsScreen {
             let ask = ui
                 .add_enabled(!*judging, egui::Button::new("Judge together"))
                 .on_hover_text(
-                    "The 90% model confidence set (Hansen, Lunde and Nason) over these versions,                      persistence and drift, and each verdict with Holm's adjustment across every                      comparison on screen",
+                    "The 90% model confidence set (Hansen, Lunde and Nason) over these versions, \
+                     persistence and drift, and each verdict with Holm's adjustment across every \
+                     comparison on screen",
                 );
             if ask.clicked() {
                 *judging = true;

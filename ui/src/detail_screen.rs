@@ -256,7 +256,10 @@ impl DetailScreen {
     fn deflated_view(&mut self, ui: &mut Ui, out: &mut Outbox, version: &str) {
         ui.horizontal(|ui| {
             if ui
-                .add_enabled(!self.backtesting, egui::Button::new("Deflate the Sharpe ratio"))
+                .add_enabled(
+                    !self.backtesting,
+                    egui::Button::new("Deflate the Sharpe ratio"),
+                )
                 .on_hover_text(
                     "The probability that this model's Sharpe beats what the best of every \
                      model tried on this series would show by luck (Bailey and López de Prado)",

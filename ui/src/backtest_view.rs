@@ -2,7 +2,7 @@
 //! forecasts (default costs) as a table of rules beside buy-and-hold and the last move's sign,
 //! and their equity curves over time.
 
-use atb_protocol::backtest::Backtest;
+use atb_protocol::backtest::{Backtest, rule_label};
 use atb_protocol::verdict::format_signed_pct;
 use egui::Ui;
 use egui_plot::{Legend, Line, Plot, PlotPoints};
@@ -39,7 +39,7 @@ pub fn backtest_view(ui: &mut Ui, id: &str, b: &Backtest) {
             }
             ui.end_row();
             for st in &b.strategies {
-                ui.label(format!("{} {}", st.rule.label(), st.positions.label()));
+                ui.label(rule_label(st.rule, st.positions));
                 ui.label(format_signed_pct(st.total_return));
                 ui.label(format_signed_pct(st.gross_return));
                 ui.label(format!("{:.2} ± {:.2}", st.sharpe, st.sharpe_se));
@@ -65,10 +65,7 @@ pub fn backtest_view(ui: &mut Ui, id: &str, b: &Backtest) {
                     .zip(&st.equity)
                     .map(|(t, e)| [ms_to_days(*t), *e])
                     .collect();
-                plot.line(Line::new(
-                    format!("{} {}", st.rule.label(), st.positions.label()),
-                    points,
-                ));
+                plot.line(Line::new(rule_label(st.rule, st.positions), points));
             }
         });
 }

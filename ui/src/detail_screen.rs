@@ -1,7 +1,7 @@
 //! Model detail screen: metadata, hashes and aliases; the attention heat map of attention models;
 //! one-click ONNX export with its parity result; promote to an alias; delete with confirmation.
 
-use atb_protocol::backtest::{BacktestReport, BacktestSettings};
+use atb_protocol::backtest::{BacktestReport, BacktestSettings, SignalRule, rule_label};
 use atb_protocol::desktop::{AttentionMap, ExportOutcome, Forecast, ModelDetail};
 use atb_protocol::forward::{ForwardReport, ForwardResult};
 use atb_protocol::registry::ColumnImportance;
@@ -280,7 +280,7 @@ impl DetailScreen {
             return;
         };
         for (positions, d) in &report.deflated {
-            let rule = format!("model {}", positions.label());
+            let rule = rule_label(SignalRule::Model, *positions);
             ui.label(match d {
                 Some(d) => format!(
                     "deflated Sharpe ({rule}): {:.3} after {} trial(s) on this series",

@@ -9,6 +9,7 @@ use atb_engine::Settings;
 use atb_engine::service::decision;
 use atb_protocol::backtest::{
     Backtest, BacktestSettings, DEFAULT_FEE_BPS, DEFAULT_SLIPPAGE_BPS, DeflatedSharpe, Positions,
+    SignalRule, rule_label,
 };
 use atb_protocol::verdict::format_signed_pct;
 use clap::Args;
@@ -80,7 +81,7 @@ pub fn print_backtest(b: &Backtest, deflated: &[(Positions, Option<DeflatedSharp
     for st in &b.strategies {
         println!(
             "{:<30} {:>10} {:>10} {:>16} {:>9} {:>9} {:>9.3} {:>7.0}% {:>7}",
-            format!("{} {}", st.rule.label(), st.positions.label()),
+            rule_label(st.rule, st.positions),
             format_signed_pct(st.total_return),
             format_signed_pct(st.gross_return),
             format!("{:.2} ± {:.2}", st.sharpe, st.sharpe_se),
@@ -94,7 +95,7 @@ pub fn print_backtest(b: &Backtest, deflated: &[(Positions, Option<DeflatedSharp
         );
     }
     for (positions, d) in deflated {
-        let rule = decision::model_rule(*positions);
+        let rule = rule_label(SignalRule::Model, *positions);
         match d {
             Some(d) => println!(
                 "deflated Sharpe ({rule}): {:.3} after {} trial(s) on this series (the best of \

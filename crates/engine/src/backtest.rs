@@ -400,6 +400,10 @@ mod tests {
         assert_eq!(d.threshold, 0.0);
         assert!(!d.variance_from_trials);
         assert!((d.probability - probabilistic_sharpe(&m, 0.0).unwrap()).abs() < 1e-15);
+        // The standard error of a per-period Sharpe of 0.1 over 1,250 periods with skewness -3
+        // and kurtosis 10 (Mertens 2002): sqrt((1 + 3 * 0.1 + 9 / 4 * 0.01) / 1250) = 0.032527.
+        let m01 = ReturnMoments { mean: 0.1, ..m };
+        assert!((sharpe_standard_error(&m01) - 0.032_527).abs() < 1e-6);
         // From the trials' own Sharpe ratios when two or more are known.
         let d = deflated_sharpe(&m, 3, &[0.1, 0.2, 0.3]).unwrap();
         assert!(d.variance_from_trials && (d.sharpe_variance - 0.01).abs() < 1e-12);

@@ -82,6 +82,11 @@ impl Default for BacktestSettings {
     }
 }
 
+/// The name of a rule in every table and chart: "model long/flat", "buy and hold long/flat".
+pub fn rule_label(rule: SignalRule, positions: Positions) -> String {
+    format!("{} {}", rule.label(), positions.label())
+}
+
 /// Checked backtest settings: only `BacktestSettings::check` makes one.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct BacktestSpec {

@@ -5,7 +5,7 @@
 //! challenger.
 
 use atb_models::burn::prelude::Device;
-use atb_protocol::backtest::{BacktestReport, BacktestSpec, Positions, SignalRule};
+use atb_protocol::backtest::{Backtest, BacktestReport, BacktestSpec};
 use atb_protocol::selection::{JudgedComparison, JudgedVersion, MCS_ALPHA, McsStatistic, holm};
 use atb_protocol::verdict::verdict_with;
 
@@ -44,10 +44,16 @@ pub async fn backtest(
             f.horizon
         ))
     })?;
-    let trials: Vec<_> = registry
+    // The registry's versions of this series, each read once: how many models were tried, and
+    // the stored backtests whose Sharpe ratios vary across them.
+    let trials: Vec<Option<Backtest>> = registry
         .list(Some(loaded.row.symbol.as_str()))?
         .into_iter()
         .filter(|r| r.timeframe == loaded.row.timeframe)
+        .map(|row| {
+            let metadata = registry.metadata(&row).ok()?;
+            registry.evaluation(&row, &metadata).ok()?.backtest
+        })
         .collect();
     let deflated = spec
         .positions()
@@ -56,10 +62,9 @@ pub async fn backtest(
             // Per-period Sharpe of every trial with a stored backtest of this rule.
             let sharpes: Vec<f64> = trials
                 .iter()
-                .filter_map(|row| {
-                    let metadata = registry.metadata(row).ok()?;
-                    let evaluation = registry.evaluation(row, &metadata).ok()?;
-                    let m = evaluation.backtest?.model(positions)?.moments;
+                .flatten()
+                .filter_map(|b| {
+                    let m = b.model(positions)?.moments;
                     (m.std > 0.0).then(|| m.mean / m.std)
                 })
                 .collect();
@@ -73,11 +78,6 @@ pub async fn backtest(
         backtest,
         deflated,
     })
-}
-
-/// The rule a deflated Sharpe belongs to, for display.
-pub fn model_rule(positions: Positions) -> String {
-    format!("{} {}", SignalRule::Model.label(), positions.label())
 }
 
 /// Several versions judged together: every version's test forecasts rebuilt, refused with the
@@ -117,6 +117,7 @@ pub async fn judge(settings: &Settings, references: &[String]) -> Result<JudgedC
     let mut skills = Vec::new();
     for f in &all {
         let model = f.price_errors(|i| f.forecast[i]);
+        // Each version's own drift: its training split's mean return.
         let drift = f.price_errors(|_| f.drift);
         for baseline in [&persistence, &drift] {
             tests.push(diebold_mariano(&model, baseline, h, Loss::Absolute));
@@ -127,6 +128,7 @@ pub async fn judge(settings: &Settings, references: &[String]) -> Result<JudgedC
     }
     names.push("persistence".into());
     losses.push(persistence.iter().map(|e| e.abs()).collect());
+    // In the set, the first version's drift stands for the baseline.
     names.push("drift".into());
     losses.push(
         first

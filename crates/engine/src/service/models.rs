@@ -143,17 +143,19 @@ pub async fn test_predictions(
 /// their absolute price errors gives the verdict. Refused when the windows differ (another
 /// series, range, split or horizon): a paired test needs the same windows.
 pub async fn paired(settings: &Settings, first: &str, second: &str) -> Result<PairedComparison> {
-    let a = test_predictions(settings, first, usize::MAX).await?;
-    let b = test_predictions(settings, second, usize::MAX).await?;
-    if a.target_open_ms != b.target_open_ms || a.actual_close != b.actual_close {
+    let device = Device::flex();
+    let registry = Registry::open(settings)?;
+    let a = inference::test_forecasts(settings, &registry.load(first, &device)?, &device).await?;
+    let b = inference::test_forecasts(settings, &registry.load(second, &device)?, &device).await?;
+    if !a.same_windows(&b) {
         return Err(Error::InvalidRequest(format!(
             "{} and {} were tested on different windows ({} and {} windows{}): their errors \
              cannot be paired; compare versions trained on the same series, range and split",
             a.version_id,
             b.version_id,
-            a.target_open_ms.len(),
-            b.target_open_ms.len(),
-            match (a.target_open_ms.first(), b.target_open_ms.first()) {
+            a.exit_ms.len(),
+            b.exit_ms.len(),
+            match (a.exit_ms.first(), b.exit_ms.first()) {
                 (Some(x), Some(y)) if x != y => format!(
                     ", starting {} and {}",
                     crate::market::format_ms(*x),
@@ -163,20 +165,12 @@ pub async fn paired(settings: &Settings, first: &str, second: &str) -> Result<Pa
             }
         )));
     }
-    let errors = |p: &TestPredictions| -> Vec<f64> {
-        p.predicted_close
-            .iter()
-            .zip(&p.actual_close)
-            .map(|(f, y)| f - y)
-            .collect()
-    };
-    let (ea, eb) = (errors(&a), errors(&b));
+    let (ea, eb) = (
+        a.price_errors(|i| a.forecast[i]),
+        b.price_errors(|i| b.forecast[i]),
+    );
     let mae = |e: &[f64]| e.iter().map(|x| x.abs()).sum::<f64>() / e.len().max(1) as f64;
-    let horizon = Registry::open(settings)?
-        .metadata(&resolve(settings, first)?)?
-        .dataset
-        .horizon;
-    let test = crate::stats::diebold_mariano(&ea, &eb, horizon, crate::stats::Loss::Absolute);
+    let test = crate::stats::diebold_mariano(&ea, &eb, a.horizon, crate::stats::Loss::Absolute);
     Ok(PairedComparison {
         verdict: atb_protocol::verdict::verdict_of(&b.version_id, test.as_ref(), None),
         first: a.version_id,

@@ -19,6 +19,27 @@ use atb_protocol::verdict::{vs_persistence, vs_ridge};
 use crate::widgets::verdict_color;
 use crate::widgets::{ERROR_RED, day_axis, labelled_edit, ms_to_days, num, opt};
 
+/// A button that asks the engine for something slow: disabled and beside a spinner while
+/// `busy`; true (and `busy` set) when clicked.
+fn ask_button(ui: &mut Ui, busy: &mut bool, label: &str, hover: &str) -> bool {
+    let clicked = ui
+        .horizontal(|ui| {
+            let clicked = ui
+                .add_enabled(!*busy, egui::Button::new(label))
+                .on_hover_text(hover)
+                .clicked();
+            if *busy {
+                ui.add(egui::Spinner::new());
+            }
+            clicked
+        })
+        .inner;
+    if clicked {
+        *busy = true;
+    }
+    clicked
+}
+
 /// Colours of the compared models, in selection order.
 const PALETTE: [egui::Color32; 6] = [
     egui::Color32::from_rgb(0x4c, 0x8e, 0xda),
@@ -295,27 +316,17 @@ impl ModelsScreen {
         details: &[&ModelDetail],
     ) {
         let versions: Vec<String> = details.iter().map(|d| d.row.version_id.clone()).collect();
-        ui.horizontal(|ui| {
-            if ui
-                .add_enabled(
-                    !*forward_testing,
-                    egui::Button::new("Forward test together"),
-                )
-                .on_hover_text(
-                    "Score the selected versions on candles that closed after their data ended, \
-                     and [1] (champion) against [2] (challenger) on the windows they share",
-                )
-                .clicked()
-            {
-                *forward_testing = true;
-                out.send(Request::ForwardTest {
-                    versions: versions.clone(),
-                });
-            }
-            if *forward_testing {
-                ui.add(egui::Spinner::new());
-            }
-        });
+        if ask_button(
+            ui,
+            forward_testing,
+            "Forward test together",
+            "Score the selected versions on candles that closed after their data ended, and [1] \
+             (champion) against [2] (challenger) on the windows they share",
+        ) {
+            out.send(Request::ForwardTest {
+                versions: versions.clone(),
+            });
+        }
         let Some(f) =
             forward.filter(|f| f.results.iter().map(|r| &r.version_id).eq(versions.iter()))
         else {
@@ -351,24 +362,18 @@ impl ModelsScreen {
         details: &[&ModelDetail],
     ) {
         let versions: Vec<String> = details.iter().map(|d| d.row.version_id.clone()).collect();
-        ui.horizontal(|ui| {
-            let ask = ui
-                .add_enabled(!*judging, egui::Button::new("Judge together"))
-                .on_hover_text(
-                    "The 90% model confidence set (Hansen, Lunde and Nason) over these versions, \
-                     persistence and drift, and each verdict with Holm's adjustment across every \
-                     comparison on screen",
-                );
-            if ask.clicked() {
-                *judging = true;
-                out.send(Request::Judge {
-                    versions: versions.clone(),
-                });
-            }
-            if *judging {
-                ui.add(egui::Spinner::new());
-            }
-        });
+        if ask_button(
+            ui,
+            judging,
+            "Judge together",
+            "The 90% model confidence set (Hansen, Lunde and Nason) over these versions, \
+             persistence and drift, and each verdict with Holm's adjustment across every \
+             comparison on screen",
+        ) {
+            out.send(Request::Judge {
+                versions: versions.clone(),
+            });
+        }
         let Some(j) =
             judged.filter(|j| j.verdicts.iter().map(|v| &v.version_id).eq(versions.iter()))
         else {
@@ -410,27 +415,18 @@ impl ModelsScreen {
     ) {
         let [a, b, ..] = details else { return };
         let (first, second) = (a.row.version_id.clone(), b.row.version_id.clone());
-        ui.horizontal(|ui| {
-            let ask = ui
-                .add_enabled(
-                    !*pairing,
-                    egui::Button::new("Paired test of [1] against [2]"),
-                )
-                .on_hover_text(
-                    "Diebold-Mariano test on the two models' absolute errors over their common \
-                     test windows",
-                );
-            if ask.clicked() {
-                *pairing = true;
-                out.send(Request::PairedTest {
-                    first: first.clone(),
-                    second: second.clone(),
-                });
-            }
-            if *pairing {
-                ui.add(egui::Spinner::new());
-            }
-        });
+        if ask_button(
+            ui,
+            pairing,
+            "Paired test of [1] against [2]",
+            "Diebold-Mariano test on the two models' absolute errors over their common test \
+             windows",
+        ) {
+            out.send(Request::PairedTest {
+                first: first.clone(),
+                second: second.clone(),
+            });
+        }
         if let Some(p) = paired.filter(|p| p.first == first && p.second == second) {
             ui.label(
                 RichText::new(format!(
@@ -599,7 +595,11 @@ impl ModelsScreen {
                 );
             }
         });
-        // Each model's verdicts, in the engine's words and colours.
+        // Each model's verdicts, in the engine's words and colours: each its own test, which
+        // "Judge together" below adjusts for the comparisons on screen.
+        if details.len() >= 2 {
+            ui.label("Each on its own test split, not adjusted for the comparisons on screen:");
+        }
         for (j, d) in details.iter().enumerate() {
             let t = &d.evaluation.test;
             for v in [vs_persistence(t), vs_ridge(t)] {

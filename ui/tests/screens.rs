@@ -18,6 +18,17 @@ fn harness(fake: &FakeBackend) -> Harness<'static, AtbApp> {
         .build_ui_state(|ui, app: &mut AtbApp| app.ui(ui), app)
 }
 
+/// The app on the fake backend, on the Model detail screen of `version`.
+fn open_model(fake: &FakeBackend, version: &str) -> Harness<'static, AtbApp> {
+    let mut h = harness(fake);
+    h.run();
+    h.get_by_label("Models").click();
+    h.run();
+    h.get_by_role_and_label(Role::Link, version).click();
+    h.run();
+    h
+}
+
 fn set_text(h: &mut Harness<'static, AtbApp>, label: &str, text: &str) {
     let field = h.get_by_role_and_label(Role::TextInput, label);
     field.focus();
@@ -217,13 +228,7 @@ fn selecting_two_models_shows_the_comparison() {
 #[test]
 fn export_shows_the_parity_result_and_promote_and_delete_work() {
     let fake = FakeBackend::with_sample_models();
-    let mut h = harness(&fake);
-    h.run();
-    h.get_by_label("Models").click();
-    h.run();
-    h.get_by_role_and_label(Role::Link, "BTCUSDT_1h_20240102_120000")
-        .click();
-    h.run();
+    let mut h = open_model(&fake, "BTCUSDT_1h_20240102_120000");
     assert_eq!(h.state().state.screen, Screen::Detail);
     h.get_by_label_contains("Attention on the last test window (mean over 4 heads)");
     h.get_by_role_and_label(Role::Button, "Export ONNX").click();
@@ -472,13 +477,7 @@ fn the_train_form_starts_from_the_shared_spec() {
 #[test]
 fn a_forecast_is_shown_with_its_models_verdict() {
     let fake = FakeBackend::with_sample_models();
-    let mut h = harness(&fake);
-    h.run();
-    h.get_by_label("Models").click();
-    h.run();
-    h.get_by_role_and_label(Role::Link, "BTCUSDT_1h_20240102_120000")
-        .click();
-    h.run();
+    let mut h = open_model(&fake, "BTCUSDT_1h_20240102_120000");
     h.get_by_role_and_label(Role::Button, "Forecast next close")
         .click();
     h.run();
@@ -490,13 +489,7 @@ fn a_forecast_is_shown_with_its_models_verdict() {
 #[test]
 fn the_model_screen_forward_tests_and_deflates_the_sharpe_ratio() {
     let fake = FakeBackend::with_sample_models();
-    let mut h = harness(&fake);
-    h.run();
-    h.get_by_label("Models").click();
-    h.run();
-    h.get_by_role_and_label(Role::Link, "BTCUSDT_1h_20240102_120000")
-        .click();
-    h.run();
+    let mut h = open_model(&fake, "BTCUSDT_1h_20240102_120000");
     h.get_by_label("Not forward-tested yet.");
     h.get_by_role_and_label(Role::Button, "Forward test")
         .click();

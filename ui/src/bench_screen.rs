@@ -337,7 +337,10 @@ pub fn report_view(ui: &mut Ui, r: &BenchReport) {
                         let v = verdict_with(
                             "persistence",
                             first.and_then(|run| run.vs_persistence.as_ref()),
-                            None,
+                            first
+                                .and_then(|run| run.skill_intervals)
+                                .and_then(|s| s.vs_persistence)
+                                .as_ref(),
                             first
                                 .and_then(|run| run.adjusted_p)
                                 .and_then(|a| a.vs_persistence),

@@ -158,6 +158,12 @@ fn bench_on_two_small_models_writes_consistent_json_and_markdown() {
     );
     assert!(markdown.contains("| *persistence* |"), "{markdown}");
     assert!(markdown.contains("| *buy and hold* |"), "{markdown}");
+    // Every verdict cell carries its skill interval, "no significant difference" included.
+    let tcn_row = markdown
+        .lines()
+        .find(|l| l.starts_with("| tcn | lightweight |") && l.contains("persistence"))
+        .unwrap_or_else(|| panic!("{markdown}"));
+    assert_eq!(tcn_row.matches("95% CI").count(), 3, "{tcn_row}");
     assert!(
         markdown.contains("adjusted with Holm's method across the 8 paired tests"),
         "{markdown}"

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::desktop::SeriesRequest;
 use crate::vocab::{Architecture, CandleSource, Symbol, Timeframe, Variant};
 
-use crate::training::PairedTest;
+use crate::training::{PairedTest, SkillInterval};
 
 /// Inference speed of one runtime on one model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -44,6 +44,10 @@ pub struct BenchRun {
     /// Against `cnn_lstm` of the same variant and seed, on the same test windows.
     #[serde(default)]
     pub vs_cnn_lstm: Option<PairedTest>,
+    /// The skill intervals beside those three tests, for the verdict sentences (`None` in
+    /// reports written before them).
+    #[serde(default)]
+    pub skill_intervals: Option<SkillIntervals>,
     /// The three tests' p-values after Holm's adjustment across every test in the report
     /// (`None` in reports written before it).
     #[serde(default)]
@@ -54,6 +58,14 @@ pub struct BenchRun {
     pub net_return: Option<f64>,
     #[serde(default)]
     pub sharpe: Option<f64>,
+}
+
+/// Skill (1 - MAE / reference MAE) with its bootstrap interval against each reference.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct SkillIntervals {
+    pub vs_persistence: Option<SkillInterval>,
+    pub vs_ridge: Option<SkillInterval>,
+    pub vs_cnn_lstm: Option<SkillInterval>,
 }
 
 /// Holm-adjusted p-values of one run's paired tests.

@@ -3,8 +3,10 @@
 
 use std::fmt::Write;
 
-use atb_protocol::bench::{AdjustedP, BenchReport, BenchResult, BenchRun, SeedTests, promise};
-use atb_protocol::training::PairedTest;
+use atb_protocol::bench::{
+    AdjustedP, BenchReport, BenchResult, BenchRun, SeedTests, SkillIntervals, promise,
+};
+use atb_protocol::training::{PairedTest, SkillInterval};
 use atb_protocol::verdict::{format_p, format_signed_pct, verdict_with};
 use atb_protocol::vocab::Architecture;
 
@@ -47,14 +49,12 @@ fn direction(r: &BenchResult) -> String {
 /// The verdict against `baseline` in the engine's words, on Holm-adjusted p-values when the
 /// report has them: with one seed, that seed's verdict; with several, how many seeds were
 /// better or worse, and the median (unadjusted) p-value.
-pub fn seed_verdict(
-    baseline: &str,
-    tests: Option<&SeedTests>,
-    runs: &[(Option<PairedTest>, Option<f64>)],
-) -> String {
+pub fn seed_verdict(baseline: &str, tests: Option<&SeedTests>, runs: &[PerRun]) -> String {
     match (tests, runs) {
         (None, _) => format!("against {baseline}: not computed"),
-        (Some(_), [(one, adjusted)]) => verdict_with(baseline, one.as_ref(), None, *adjusted).text,
+        (Some(_), [(one, skill, adjusted)]) => {
+            verdict_with(baseline, one.as_ref(), skill.as_ref(), *adjusted).text
+        }
         (Some(t), _) => {
             let (better, worse, adjusted) = match (t.better_adjusted, t.worse_adjusted) {
                 (Some(b), Some(w)) => (b, w, ", Holm-adjusted"),
@@ -70,15 +70,26 @@ pub fn seed_verdict(
     }
 }
 
-/// Each run's test and its adjusted p-value, picked by `test` and `adjusted`.
+/// One run's test against a reference, its skill interval and its Holm-adjusted p-value.
+pub type PerRun = (Option<PairedTest>, Option<SkillInterval>, Option<f64>);
+
+/// Each run's test, skill interval and adjusted p-value against one reference, picked by
+/// `test`, `skill` and `adjusted`.
 fn per_run(
     r: &BenchResult,
     test: fn(&BenchRun) -> Option<PairedTest>,
+    skill: fn(&SkillIntervals) -> Option<SkillInterval>,
     adjusted: fn(&AdjustedP) -> Option<f64>,
-) -> Vec<(Option<PairedTest>, Option<f64>)> {
+) -> Vec<PerRun> {
     r.runs
         .iter()
-        .map(|x| (test(x), x.adjusted_p.as_ref().and_then(adjusted)))
+        .map(|x| {
+            (
+                test(x),
+                x.skill_intervals.as_ref().and_then(skill),
+                x.adjusted_p.as_ref().and_then(adjusted),
+            )
+        })
         .collect()
 }
 
@@ -134,12 +145,17 @@ pub fn markdown(report: &BenchReport) -> String {
             seed_verdict(
                 "persistence",
                 r.vs_persistence.as_ref(),
-                &per_run(r, |x| x.vs_persistence, |a| a.vs_persistence)
+                &per_run(
+                    r,
+                    |x| x.vs_persistence,
+                    |s| s.vs_persistence,
+                    |a| a.vs_persistence
+                )
             ),
             seed_verdict(
                 "ridge",
                 r.vs_ridge.as_ref(),
-                &per_run(r, |x| x.vs_ridge, |a| a.vs_ridge)
+                &per_run(r, |x| x.vs_ridge, |s| s.vs_ridge, |a| a.vs_ridge)
             ),
             if r.architecture == Architecture::CnnLstm {
                 "–".into()
@@ -147,7 +163,7 @@ pub fn markdown(report: &BenchReport) -> String {
                 seed_verdict(
                     "cnn_lstm",
                     r.vs_cnn_lstm.as_ref(),
-                    &per_run(r, |x| x.vs_cnn_lstm, |a| a.vs_cnn_lstm),
+                    &per_run(r, |x| x.vs_cnn_lstm, |s| s.vs_cnn_lstm, |a| a.vs_cnn_lstm),
                 )
             },
             direction(r),

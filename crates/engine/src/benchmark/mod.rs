@@ -10,8 +10,8 @@ use atb_models::burn::prelude::Device;
 use atb_models::{Architecture, Variant, select_device};
 use atb_protocol::backtest::{Positions, SignalRule};
 use atb_protocol::bench::{
-    BaselineResult, BenchReport, BenchResult, BenchRun, SeedTests, adjust_for_many_comparisons,
-    run_label,
+    BaselineResult, BenchReport, BenchResult, BenchRun, SeedTests, SkillIntervals,
+    adjust_for_many_comparisons, run_label,
 };
 use atb_protocol::selection::{MCS_ALPHA, McsStatistic, ModelConfidenceSet};
 use atb_protocol::training::{Metrics, PairedTest, TrainingEvent};
@@ -27,7 +27,7 @@ use crate::onnx::{OrtModel, PARITY_WINDOWS, export_loaded};
 use crate::registry::{Registry, weights_file};
 use crate::service::train::{TrainOptions, TrainResult, train_and_register};
 use crate::settings::Settings;
-use crate::stats::{Loss, diebold_mariano, median};
+use crate::stats::{Loss, diebold_mariano, median, skill_interval};
 use crate::training::{CancelToken, TrainOutcome, TrainSpec};
 
 /// The tag benchmark versions are registered under.
@@ -259,6 +259,11 @@ fn run_record(o: &TrainOutcome, version_id: String) -> Result<BenchRun> {
         vs_persistence: evaluation.test.vs_persistence.and_then(|c| c.absolute),
         vs_ridge: evaluation.test.vs_ridge.and_then(|c| c.absolute),
         vs_cnn_lstm: None,
+        skill_intervals: Some(SkillIntervals {
+            vs_persistence: evaluation.test.vs_persistence.and_then(|c| c.skill),
+            vs_ridge: evaluation.test.vs_ridge.and_then(|c| c.skill),
+            vs_cnn_lstm: None,
+        }),
         adjusted_p: None,
         net_return: traded.map(|s| s.total_return),
         sharpe: traded.map(|s| s.sharpe),
@@ -410,15 +415,20 @@ pub fn relate_to_cnn_lstm(
         }
         for run in r.runs.iter_mut() {
             let reference = base.runs.iter().find(|b| b.seed == run.seed);
-            run.vs_cnn_lstm = match (
+            let (test, skill) = match (
                 errors.get(&run.version_id),
                 reference.and_then(|b| errors.get(&b.version_id)),
             ) {
-                (Some(mine), Some(theirs)) if mine.len() == theirs.len() => {
-                    diebold_mariano(mine, theirs, horizon, Loss::Absolute)
-                }
-                _ => None,
+                (Some(mine), Some(theirs)) if mine.len() == theirs.len() => (
+                    diebold_mariano(mine, theirs, horizon, Loss::Absolute),
+                    skill_interval(mine, theirs, horizon),
+                ),
+                _ => (None, None),
             };
+            run.vs_cnn_lstm = test;
+            if let Some(s) = run.skill_intervals.as_mut() {
+                s.vs_cnn_lstm = skill;
+            }
         }
         r.vs_cnn_lstm = seed_tests(&r.runs.iter().map(|x| x.vs_cnn_lstm).collect::<Vec<_>>());
     }

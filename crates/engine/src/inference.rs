@@ -313,6 +313,10 @@ pub async fn load_test_windows(
     })
 }
 
+/// Candles loaded before a window so that the rolling features have warmed up, with room for
+/// gaps (the longest feature window is 30 bars).
+pub const WARMUP_MARGIN_BARS: usize = 100;
+
 /// Windows predicted at once when sweeping a whole test split.
 const SWEEP_BATCH: usize = 256;
 
@@ -427,8 +431,8 @@ pub async fn forward_forecasts(
     let schema = &loaded.schema;
     let (l, h) = (schema.sequence_length, schema.target.horizon);
     let bar = d.timeframe.millis();
-    // The window, the features' longest warm-up (as a forecast loads) and the horizon.
-    let look_back = (l + 100 + h) as i64 * bar;
+    // The window, the features' warm-up (as a forecast loads) and the horizon.
+    let look_back = (l + WARMUP_MARGIN_BARS + h) as i64 * bar;
     let now = chrono::Utc::now().timestamp_millis();
     let series = load_candles(
         settings,

@@ -93,7 +93,8 @@ pub async fn forecast(settings: &Settings, reference: &str) -> Result<Forecast> 
 
 /// Days of candles to load so that the feature warm-up and one window fit, with room for gaps.
 pub fn look_back_days(schema: &FeatureSchema, timeframe_ms: i64) -> u32 {
-    let candles_needed = (schema.sequence_length + 100) as i64 * timeframe_ms;
+    let candles_needed =
+        (schema.sequence_length + crate::inference::WARMUP_MARGIN_BARS) as i64 * timeframe_ms;
     (candles_needed / 86_400_000 + 2) as u32
 }
 

@@ -142,6 +142,28 @@ fn gpu_device(_: &AdapterSummary) -> Result<Device, ModelError> {
     Err(ModelError::Device("this build has no GPU backend".into()))
 }
 
+/// The GPU kernel dispatches some work issued, by kernel name (CubeCL's short form).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DispatchCount {
+    pub total: usize,
+    /// Kernel name and how many times it was issued, most frequent first.
+    pub by_kernel: Vec<(String, usize)>,
+}
+
+/// Runs `work` and counts the GPU kernels it issues (every runtime, every stream, this process).
+/// Counting is by CubeCL's launch observer, called on the issuing thread before submission, so
+/// it needs no device timing. Without a GPU backend the count is zero.
+pub fn count_dispatches<R>(work: impl FnOnce() -> R) -> (R, DispatchCount) {
+    #[cfg(feature = "gpu")]
+    {
+        gpu::count_dispatches(work)
+    }
+    #[cfg(not(feature = "gpu"))]
+    {
+        (work(), DispatchCount::default())
+    }
+}
+
 /// Puts CubeCL's kernel and autotune cache in `dir` (e.g. under `ATB_HOME`) so an installed app
 /// is fast from its second run. Must run before the first GPU device is used; returns false if
 /// the cache location was already fixed (or the build has no GPU backend).
@@ -208,6 +230,39 @@ mod gpu {
                 }
             })
             .collect()
+    }
+
+    #[derive(Default)]
+    struct Counter(std::sync::Mutex<std::collections::HashMap<&'static str, usize>>);
+
+    impl cubecl_runtime::logging::LaunchObserver for Counter {
+        fn launched(&self, kernel: &'static str) {
+            let mut counts = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            *counts.entry(kernel).or_default() += 1;
+        }
+    }
+
+    pub fn count_dispatches<R>(work: impl FnOnce() -> R) -> (R, super::DispatchCount) {
+        let counter = Arc::new(Counter::default());
+        let watching = cubecl_runtime::logging::LaunchObservation::new(counter.clone());
+        let out = work();
+        drop(watching);
+        let counts = std::mem::take(&mut *counter.0.lock().unwrap_or_else(|e| e.into_inner()));
+        let mut by_kernel: Vec<(String, usize)> = counts
+            .into_iter()
+            .map(|(k, n)| {
+                (
+                    cubecl_runtime::config::type_name_format(
+                        k,
+                        cubecl_runtime::config::TypeNameFormatLevel::Short,
+                    ),
+                    n,
+                )
+            })
+            .collect();
+        by_kernel.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        let total = by_kernel.iter().map(|(_, n)| n).sum();
+        (out, super::DispatchCount { total, by_kernel })
     }
 
     pub fn set_cache_dir(dir: &std::path::Path) -> bool {

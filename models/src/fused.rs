@@ -62,6 +62,20 @@ pub fn set_kernels(k: Kernels) {
     );
 }
 
+/// Whether the fused LSTM layer can run on `t`: an f32 tensor on the Flex CPU backend or on a GPU
+/// (Burn's cubecl backend, `gpu_kernels`), and the fused path not switched off.
+pub fn lstm_available<const D: usize>(t: &Tensor<D>) -> bool {
+    kernels() == Kernels::Fused
+        && t.dtype() == DType::F32
+        && match t.device().inner().as_dispatch() {
+            DispatchDevice::Flex(_) => true,
+            #[cfg(feature = "gpu")]
+            DispatchDevice::Cube(_) => true,
+            #[allow(unreachable_patterns)]
+            _ => false,
+        }
+}
+
 /// Whether the fused kernels can run on `t`: an f32 tensor on the Flex CPU backend (with or
 /// without autodiff), and the fused path not switched off.
 pub fn available<const D: usize>(t: &Tensor<D>) -> bool {
@@ -70,7 +84,7 @@ pub fn available<const D: usize>(t: &Tensor<D>) -> bool {
         && matches!(t.device().inner().as_dispatch(), DispatchDevice::Flex(_))
 }
 
-#[backend_extension(Flex, Autodiff)]
+#[backend_extension(Flex, Cube: cfg(feature = "gpu"), Autodiff)]
 pub trait FusedKernels: burn::backend::Backend {
     /// A whole LSTM layer: `x [B, T, F]`, `w_in [F, 4H]`, `bias [4H]`, `w_rec [H, 4H]` and the
     /// recurrent-dropout `mask [B, H]` (constant) to the hidden states `[B, T, H]`.

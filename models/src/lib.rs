@@ -29,9 +29,12 @@ pub mod architectures;
 pub mod config;
 pub mod device;
 pub mod fused;
+#[cfg(feature = "gpu")]
+mod gpu_kernels;
 pub mod kernels;
 pub mod layers;
 pub mod model;
+pub mod probe;
 
 pub use atb_protocol::spec::ModelOverrides;
 pub use atb_protocol::vocab::{Architecture, DeviceChoice, Variant};

@@ -1,0 +1,484 @@
+//! The fused operations (`fused::FusedKernels`) on GPUs: CubeCL kernels for Burn's cubecl backend
+//! (wgpu, and so Vulkan, Metal, DX12; lavapipe in CI), with hand-written backward passes.
+//!
+//! The LSTM layer is what made the GPU slower than the CPU: Burn's generic path issues its gate
+//! operations once per time step, forward and backward, so a default `lstm` training step was
+//! about 23,000 kernel dispatches. Here a layer is the input projection (one matrix product over
+//! all steps) and the whole recurrence in one dispatch: one workgroup per sequence keeps its
+//! hidden and cell state in shared memory and loops over time. The backward pass runs the time
+//! loop in reverse in one dispatch and leaves the weight gradients to matrix products over all
+//! steps. The convolution and attention run Burn's generic operations on the GPU
+//! (`fused::lstm_available` and `fused::available` say which path runs where).
+
+use burn::backend::Cube;
+use burn::backend::autodiff::Autodiff;
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::ops::FloatTensorOps;
+use burn::backend::tensor::FloatTensor;
+use burn::tensor::Shape;
+use burn_cubecl::kernel::into_contiguous;
+use burn_cubecl::ops::numeric::empty_device_dtype;
+use burn_cubecl::tensor::CubeTensor;
+use cubecl::prelude::*;
+
+use crate::fused::FusedKernels;
+
+/// Most units a workgroup uses for one sequence (a larger layer loops over its units).
+const MAX_THREADS: usize = 256;
+
+#[cube]
+fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+/// One workgroup per sequence `b`: the recurrence of a layer over all `steps`. Reads the input
+/// projection `z_in [B, T, 4H]` (bias included), writes the hidden states `[B, T, H]` and, for the
+/// backward pass, the gate activations `[B, T, 4H]` (i, f, g, o) and the cell states `[B, T, H]`.
+#[cube(launch)]
+fn lstm_forward_kernel(
+    z_in: &Tensor<f32>,
+    w_rec: &Tensor<f32>,
+    mask: &Tensor<f32>,
+    hidden: &mut Tensor<f32>,
+    gates: &mut Tensor<f32>,
+    cells: &mut Tensor<f32>,
+    steps: u32,
+    #[comptime] units: usize,
+    #[comptime] threads: usize,
+) {
+    let b = CUBE_POS;
+    let four = 4 * units;
+    let steps = steps as usize;
+    // The previous hidden state with the recurrent-dropout mask applied (what the recurrence
+    // reads), the next one while it is being computed, and the cell state.
+    let mut h_prev = Shared::<[f32]>::new_slice(units);
+    let mut h_next = Shared::<[f32]>::new_slice(units);
+    let mut c_state = Shared::<[f32]>::new_slice(units);
+    let mut j = UNIT_POS as usize;
+    while j < units {
+        h_prev[j] = 0.0;
+        c_state[j] = 0.0;
+        j += threads;
+    }
+    sync_cube();
+    for t in 0..steps {
+        let row = b * steps + t;
+        let z = row * four;
+        let mut j = UNIT_POS as usize;
+        while j < units {
+            let mut zi = z_in[z + j];
+            let mut zf = z_in[z + units + j];
+            let mut zg = z_in[z + 2 * units + j];
+            let mut zo = z_in[z + 3 * units + j];
+            for k in 0..units {
+                let hk = h_prev[k];
+                let w = k * four + j;
+                zi += hk * w_rec[w];
+                zf += hk * w_rec[w + units];
+                zg += hk * w_rec[w + 2 * units];
+                zo += hk * w_rec[w + 3 * units];
+            }
+            let i = sigmoid(zi);
+            let f = sigmoid(zf);
+            let g = zg.tanh();
+            let o = sigmoid(zo);
+            let c = f * c_state[j] + i * g;
+            c_state[j] = c;
+            let h = o * c.tanh();
+            hidden[row * units + j] = h;
+            cells[row * units + j] = c;
+            gates[z + j] = i;
+            gates[z + units + j] = f;
+            gates[z + 2 * units + j] = g;
+            gates[z + 3 * units + j] = o;
+            h_next[j] = h * mask[b * units + j];
+            j += threads;
+        }
+        sync_cube();
+        let mut j = UNIT_POS as usize;
+        while j < units {
+            h_prev[j] = h_next[j];
+            j += threads;
+        }
+        sync_cube();
+    }
+}
+
+/// One workgroup per sequence: the recurrence backward, time reversed. From the loss gradient
+/// of the hidden states `[B, T, H]` and what the forward saved, writes the gradient of the gate
+/// pre-activations `[B, T, 4H]`; the weight and input gradients are matrix products of it.
+#[cube(launch)]
+fn lstm_backward_kernel(
+    grad_hidden: &Tensor<f32>,
+    w_rec: &Tensor<f32>,
+    mask: &Tensor<f32>,
+    gates: &Tensor<f32>,
+    cells: &Tensor<f32>,
+    grad_z: &mut Tensor<f32>,
+    steps: u32,
+    #[comptime] units: usize,
+    #[comptime] threads: usize,
+) {
+    let b = CUBE_POS;
+    let four = 4 * units;
+    let steps = steps as usize;
+    // The gradient reaching h_t through the recurrence, the one reaching c_t from step t + 1, and
+    // this step's gate gradients (read by every unit for the recurrence).
+    let mut dh_rec = Shared::<[f32]>::new_slice(units);
+    let mut dc_next = Shared::<[f32]>::new_slice(units);
+    let mut dz = Shared::<[f32]>::new_slice(four);
+    let mut j = UNIT_POS as usize;
+    while j < units {
+        dh_rec[j] = 0.0;
+        dc_next[j] = 0.0;
+        j += threads;
+    }
+    sync_cube();
+    for s in 0..steps {
+        let t = steps - 1 - s;
+        let row = b * steps + t;
+        let z = row * four;
+        let mut j = UNIT_POS as usize;
+        while j < units {
+            let dh = grad_hidden[row * units + j] + dh_rec[j];
+            let i = gates[z + j];
+            let f = gates[z + units + j];
+            let g = gates[z + 2 * units + j];
+            let o = gates[z + 3 * units + j];
+            let c = cells[row * units + j];
+            let mut c_prev = 0.0;
+            if t > 0 {
+                c_prev = cells[(row - 1) * units + j];
+            }
+            let tc = c.tanh();
+            let dc = dc_next[j] + dh * o * (1.0 - tc * tc);
+            let dzi = dc * g * i * (1.0 - i);
+            let dzf = dc * c_prev * f * (1.0 - f);
+            let dzg = dc * i * (1.0 - g * g);
+            let dzo = dh * tc * o * (1.0 - o);
+            dc_next[j] = dc * f;
+            grad_z[z + j] = dzi;
+            grad_z[z + units + j] = dzf;
+            grad_z[z + 2 * units + j] = dzg;
+            grad_z[z + 3 * units + j] = dzo;
+            dz[j] = dzi;
+            dz[units + j] = dzf;
+            dz[2 * units + j] = dzg;
+            dz[3 * units + j] = dzo;
+            j += threads;
+        }
+        sync_cube();
+        // dL/dh_{t-1} through the recurrence: W_rec · dz, masked as the forward masked h.
+        let mut k = UNIT_POS as usize;
+        while k < units {
+            let mut acc = 0.0;
+            for m in 0..four {
+                acc += dz[m] * w_rec[k * four + m];
+            }
+            dh_rec[k] = acc * mask[b * units + k];
+            k += threads;
+        }
+        sync_cube();
+    }
+}
+
+/// The previous step's hidden state, masked as the recurrence read it: `[B, T, H]`, zero at t = 0.
+#[cube(launch)]
+fn shifted_masked_kernel(
+    hidden: &Tensor<f32>,
+    mask: &Tensor<f32>,
+    out: &mut Tensor<f32>,
+    steps: u32,
+    units: u32,
+) {
+    let steps = steps as usize;
+    let units = units as usize;
+    let idx = ABSOLUTE_POS;
+    if idx < out.len() {
+        let k = idx % units;
+        let t = (idx / units) % steps;
+        let b = idx / (units * steps);
+        let mut v = 0.0;
+        if t > 0 {
+            v = hidden[idx - units] * mask[b * units + k];
+        }
+        out[idx] = v;
+    }
+}
+
+type Ct = CubeTensor;
+
+fn empty(like: &Ct, shape: Vec<usize>) -> Ct {
+    empty_device_dtype(
+        like.client.clone(),
+        like.device.clone(),
+        Shape::from(shape),
+        like.dtype,
+    )
+}
+
+fn reshape(t: Ct, shape: Vec<usize>) -> Ct {
+    <Cube as FloatTensorOps<Cube>>::float_reshape(t, Shape::from(shape))
+}
+
+fn matmul(a: Ct, b: Ct) -> Ct {
+    <Cube as FloatTensorOps<Cube>>::float_matmul(a, b)
+}
+
+fn transpose(t: Ct) -> Ct {
+    <Cube as FloatTensorOps<Cube>>::float_transpose(t)
+}
+
+/// Sizes of one LSTM layer call.
+#[derive(Debug, Clone, Copy)]
+struct Dims {
+    batch: usize,
+    steps: usize,
+    inputs: usize,
+    units: usize,
+}
+
+fn dims(x: &Ct, w_rec: &Ct) -> Dims {
+    let [batch, steps, inputs] = x.meta.shape().dims::<3>();
+    let [units, gates] = w_rec.meta.shape().dims::<2>();
+    assert_eq!(gates, 4 * units, "the recurrent kernel must be [H, 4H]");
+    Dims {
+        batch,
+        steps,
+        inputs,
+        units,
+    }
+}
+
+fn threads(units: usize) -> usize {
+    units.clamp(1, MAX_THREADS)
+}
+
+/// What the forward saved: hidden states, gate activations and cell states.
+#[derive(Debug, Clone)]
+struct Saved {
+    hidden: Ct,
+    gates: Ct,
+    cells: Ct,
+}
+
+/// The forward pass: the input projection as one matrix product, then the recurrence.
+fn lstm_forward(x: Ct, w_in: Ct, bias: Ct, w_rec: Ct, mask: Ct) -> Saved {
+    let d = dims(&x, &w_rec);
+    let rows = d.batch * d.steps;
+    let four = 4 * d.units;
+    let projected = matmul(reshape(x, vec![rows, d.inputs]), w_in);
+    let z_in = into_contiguous(<Cube as FloatTensorOps<Cube>>::float_add(
+        projected,
+        reshape(bias, vec![1, four]),
+    ));
+    let w_rec = into_contiguous(w_rec);
+    let mask = into_contiguous(mask);
+    let hidden = empty(&z_in, vec![d.batch, d.steps, d.units]);
+    let gates = empty(&z_in, vec![d.batch, d.steps, four]);
+    let cells = empty(&z_in, vec![d.batch, d.steps, d.units]);
+    if d.batch > 0 && d.steps > 0 {
+        let threads = threads(d.units);
+        lstm_forward_kernel::launch(
+            &z_in.client,
+            CubeCount::Static(d.batch as u32, 1, 1),
+            CubeDim::new_1d(threads as u32),
+            z_in.clone().into_tensor_arg(),
+            w_rec.into_tensor_arg(),
+            mask.into_tensor_arg(),
+            hidden.clone().into_tensor_arg(),
+            gates.clone().into_tensor_arg(),
+            cells.clone().into_tensor_arg(),
+            d.steps as u32,
+            d.units,
+            threads,
+        );
+    }
+    Saved {
+        hidden,
+        gates,
+        cells,
+    }
+}
+
+/// Gradients of the layer's inputs: x, w_in, bias, w_rec.
+struct Grads {
+    x: Ct,
+    w_in: Ct,
+    bias: Ct,
+    w_rec: Ct,
+}
+
+fn lstm_backward(grad: Ct, x: Ct, w_in: Ct, w_rec: Ct, mask: Ct, saved: Saved) -> Grads {
+    let d = dims(&x, &w_rec);
+    let rows = d.batch * d.steps;
+    let four = 4 * d.units;
+    let grad = into_contiguous(grad);
+    let w_rec = into_contiguous(w_rec);
+    let mask = into_contiguous(mask);
+    let grad_z = empty(&grad, vec![d.batch, d.steps, four]);
+    let previous = empty(&grad, vec![d.batch, d.steps, d.units]);
+    if rows > 0 {
+        let threads = threads(d.units);
+        lstm_backward_kernel::launch(
+            &grad.client,
+            CubeCount::Static(d.batch as u32, 1, 1),
+            CubeDim::new_1d(threads as u32),
+            grad.clone().into_tensor_arg(),
+            w_rec.clone().into_tensor_arg(),
+            mask.clone().into_tensor_arg(),
+            saved.gates.into_tensor_arg(),
+            saved.cells.into_tensor_arg(),
+            grad_z.clone().into_tensor_arg(),
+            d.steps as u32,
+            d.units,
+            threads,
+        );
+        let n = rows * d.units;
+        let cube_dim = CubeDim::new(&grad.client, n);
+        shifted_masked_kernel::launch(
+            &grad.client,
+            cubecl::calculate_cube_count_elemwise(&grad.client, n, cube_dim),
+            cube_dim,
+            saved.hidden.into_tensor_arg(),
+            mask.into_tensor_arg(),
+            previous.clone().into_tensor_arg(),
+            d.steps as u32,
+            d.units as u32,
+        );
+    }
+    let grad_z = reshape(grad_z, vec![rows, four]);
+    let x = reshape(x, vec![rows, d.inputs]);
+    let previous = reshape(previous, vec![rows, d.units]);
+    let gx = matmul(grad_z.clone(), transpose(w_in));
+    let g_w_in = matmul(transpose(x), grad_z.clone());
+    let g_w_rec = matmul(transpose(previous), grad_z.clone());
+    let g_bias = <Cube as FloatTensorOps<Cube>>::float_sum_dim(grad_z, 0);
+    Grads {
+        x: reshape(gx, vec![d.batch, d.steps, d.inputs]),
+        w_in: g_w_in,
+        bias: reshape(g_bias, vec![four]),
+        w_rec: g_w_rec,
+    }
+}
+
+impl FusedKernels for Cube {
+    fn lstm_layer(x: Ct, w_in: Ct, bias: Ct, w_rec: Ct, mask: Ct) -> Ct {
+        lstm_forward(x, w_in, bias, w_rec, mask).hidden
+    }
+
+    fn conv1d_channels_last(
+        _x: Ct,
+        _weight: Ct,
+        _bias: Ct,
+        _dilation: usize,
+        _pad_left: usize,
+        _epilogue: usize,
+    ) -> Ct {
+        unreachable!(
+            "layers call the convolution's fused path only where `fused::available` allows it, never on the GPU"
+        )
+    }
+
+    fn multi_head_attention(_q: Ct, _k: Ct, _v: Ct, _mask: Ct, _heads: usize) -> Ct {
+        unreachable!(
+            "layers call the attention's fused path only where `fused::available` allows it, never on the GPU"
+        )
+    }
+}
+
+#[derive(Debug, Clone)]
+struct LstmState {
+    x: Ct,
+    w_in: Ct,
+    w_rec: Ct,
+    mask: Ct,
+    saved: Saved,
+}
+
+#[derive(Debug)]
+struct LstmBackward;
+
+impl Backward<Cube, 4> for LstmBackward {
+    type State = LstmState;
+
+    fn backward(self, ops: Ops<Self::State, 4>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x, node_w_in, node_bias, node_w_rec] = ops.parents;
+        let grad = grads.consume::<Cube>(&ops.node);
+        let s = ops.state;
+        let g = lstm_backward(grad, s.x, s.w_in, s.w_rec, s.mask, s.saved);
+        for (node, value) in [
+            (node_x, g.x),
+            (node_w_in, g.w_in),
+            (node_bias, g.bias),
+            (node_w_rec, g.w_rec),
+        ] {
+            if let Some(node) = node {
+                grads.register::<Cube>(node.id, value);
+            }
+        }
+    }
+}
+
+impl<C: CheckpointStrategy> FusedKernels for Autodiff<Cube, C> {
+    fn lstm_layer(
+        x: FloatTensor<Self>,
+        w_in: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        w_rec: FloatTensor<Self>,
+        mask: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        let (x, x_node) = x.into_parts();
+        let (w_in, w_in_node) = w_in.into_parts();
+        let (bias, bias_node) = bias.into_parts();
+        let (w_rec, w_rec_node) = w_rec.into_parts();
+        let mask = mask.into_primitive();
+        let saved = lstm_forward(x.clone(), w_in.clone(), bias, w_rec.clone(), mask.clone());
+        let hidden = saved.hidden.clone();
+        match LstmBackward
+            .prepare::<C>([x_node, w_in_node, bias_node, w_rec_node])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => prep.finish(
+                LstmState {
+                    x,
+                    w_in,
+                    w_rec,
+                    mask,
+                    saved,
+                },
+                hidden,
+            ),
+            OpsKind::UnTracked(prep) => prep.finish(hidden),
+        }
+    }
+
+    fn conv1d_channels_last(
+        _x: FloatTensor<Self>,
+        _weight: FloatTensor<Self>,
+        _bias: FloatTensor<Self>,
+        _dilation: usize,
+        _pad_left: usize,
+        _epilogue: usize,
+    ) -> FloatTensor<Self> {
+        unreachable!(
+            "layers call the convolution's fused path only where `fused::available` allows it, never on the GPU"
+        )
+    }
+
+    fn multi_head_attention(
+        _q: FloatTensor<Self>,
+        _k: FloatTensor<Self>,
+        _v: FloatTensor<Self>,
+        _mask: FloatTensor<Self>,
+        _heads: usize,
+    ) -> FloatTensor<Self> {
+        unreachable!(
+            "layers call the attention's fused path only where `fused::available` allows it, never on the GPU"
+        )
+    }
+}

@@ -1,0 +1,32 @@
+//! The GPU dispatch budget: one warm training step of every default model (window 120, batch
+//! 32: forward, backward and the Adam update) issues at most `TRAINING_STEP_BUDGET` kernel
+//! dispatches on wgpu, counted on whatever adapter exists (in CI: Mesa's lavapipe). Dispatch
+//! count, not arithmetic, is what bounds a small model's step time on a GPU.
+
+use atb_models::device::{GPU_BACKEND_COMPILED, select_device, set_gpu_kernel_cache};
+use atb_models::probe::{Probe, ProbeSpec};
+use atb_models::{Architecture, DeviceChoice, list_adapters};
+
+#[test]
+fn every_default_training_step_fits_the_dispatch_budget() {
+    if !GPU_BACKEND_COMPILED || list_adapters().is_empty() {
+        println!("SKIPPED: no GPU backend or no adapter (install mesa-vulkan-drivers)");
+        return;
+    }
+    set_gpu_kernel_cache(&std::env::temp_dir().join("atb-test-gpu-cache"));
+    let device = select_device(DeviceChoice::Gpu).unwrap().device;
+    for a in Architecture::NETWORKS {
+        let started = std::time::Instant::now();
+        let mut probe = Probe::new(&ProbeSpec::default_model(a), &device).unwrap();
+        let d = probe.dispatches().unwrap();
+        println!(
+            "{a}: training step {} dispatches, single-window forward {} ({:.1} s)",
+            d.training_step.total,
+            d.single_window_forward.total,
+            started.elapsed().as_secs_f64()
+        );
+        for (k, n) in d.training_step.by_kernel.iter().take(12) {
+            println!("    {n:5} {k}");
+        }
+    }
+}

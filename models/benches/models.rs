@@ -9,7 +9,7 @@
 use std::time::Instant;
 
 use atb_models::burn::nn::loss::{MseLoss, Reduction};
-use atb_models::burn::optim::{AdamConfig, GradientsParams};
+use atb_models::burn::optim::GradientsParams;
 use atb_models::burn::prelude::*;
 use atb_models::burn::tensor::Distribution;
 use atb_models::fused::{Kernels, set_kernels};
@@ -127,7 +127,7 @@ fn main() {
                 let _grads = loss.backward();
                 let _ = train_device.sync();
             });
-            let mut optim = AdamConfig::new().init();
+            let mut optim = atb_models::optim::adam();
             let mut stepped = Some(train_model);
             let step = time_ms(|| {
                 let m = stepped.take().expect("model");

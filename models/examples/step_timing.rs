@@ -3,7 +3,7 @@
 //! `cargo run --release -p atb-models --example step_timing -- lstm [fwd]`
 
 use atb_models::burn::nn::loss::{MseLoss, Reduction};
-use atb_models::burn::optim::{AdamConfig, GradientsParams};
+use atb_models::burn::optim::GradientsParams;
 use atb_models::burn::prelude::*;
 use atb_models::burn::tensor::Distribution;
 use atb_models::{Architecture, ModelOverrides, Variant, build_model};
@@ -26,7 +26,7 @@ fn main() {
     .unwrap();
     let x: Tensor<3> = Tensor::random([32, 120, 5], Distribution::Normal(0.0, 1.0), &device);
     let y: Tensor<2> = Tensor::zeros([32, 1], &device);
-    let mut optim = AdamConfig::new().init();
+    let mut optim = atb_models::optim::adam();
     if std::env::args().nth(2).as_deref() == Some("fwd") {
         for _ in 0..200 {
             let _ = model.forward(x.clone()).sum().into_scalar::<f32>();

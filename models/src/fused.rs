@@ -62,9 +62,10 @@ pub fn set_kernels(k: Kernels) {
     );
 }
 
-/// Whether the fused LSTM layer can run on `t`: an f32 tensor on the Flex CPU backend or on a GPU
-/// (Burn's cubecl backend, `gpu_kernels`), and the fused path not switched off.
-pub fn lstm_available<const D: usize>(t: &Tensor<D>) -> bool {
+/// Whether the fused LSTM layer and convolution can run on `t`: an f32 tensor on the Flex CPU
+/// backend or on a GPU (Burn's cubecl backend, `gpu_kernels`), and the fused path not switched
+/// off. (On the GPU the convolution takes no pooling epilogue: the layer pools after it.)
+pub fn lstm_and_conv_available<const D: usize>(t: &Tensor<D>) -> bool {
     kernels() == Kernels::Fused
         && t.dtype() == DType::F32
         && match t.device().inner().as_dispatch() {
@@ -74,6 +75,25 @@ pub fn lstm_available<const D: usize>(t: &Tensor<D>) -> bool {
             #[allow(unreachable_patterns)]
             _ => false,
         }
+}
+
+/// Whether `t` lives on a GPU (Burn's cubecl backend).
+pub fn on_gpu<const D: usize>(t: &Tensor<D>) -> bool {
+    match t.device().inner().as_dispatch() {
+        #[cfg(feature = "gpu")]
+        DispatchDevice::Cube(_) => true,
+        _ => false,
+    }
+}
+
+/// Whether `t` is an f32 tensor on a GPU (Burn's cubecl backend) without autodiff, and the
+/// fused path not switched off: where the GPU-only operations (`gpu_kernels::GpuOps`) run.
+#[cfg(feature = "gpu")]
+pub fn gpu_available<const D: usize>(t: &Tensor<D>) -> bool {
+    kernels() == Kernels::Fused
+        && t.dtype() == DType::F32
+        && !t.device().is_autodiff()
+        && matches!(t.device().inner().as_dispatch(), DispatchDevice::Cube(_))
 }
 
 /// Whether the fused kernels can run on `t`: an f32 tensor on the Flex CPU backend (with or

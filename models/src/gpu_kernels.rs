@@ -8,7 +8,7 @@
 //! hidden and cell state in shared memory and loops over time. The backward pass runs the time
 //! loop in reverse in one dispatch and leaves the weight gradients to matrix products over all
 //! steps. The convolution and attention run Burn's generic operations on the GPU
-//! (`fused::lstm_available` and `fused::available` say which path runs where).
+//! (`fused::lstm_and_conv_available` and `fused::available` say which path runs where).
 
 use burn::backend::Cube;
 use burn::backend::autodiff::Autodiff;
@@ -25,6 +25,7 @@ use burn_cubecl::tensor::CubeTensor;
 use cubecl::prelude::*;
 
 use crate::fused::FusedKernels;
+use crate::kernels::conv::Epilogue;
 
 /// Most units a workgroup uses for one sequence (a larger layer loops over its units).
 const MAX_THREADS: usize = 256;
@@ -209,6 +210,171 @@ fn shifted_masked_kernel(
     }
 }
 
+/// A channels-last causal convolution with its bias and optional ReLU, one thread per output
+/// element (an implicit GEMM: the im2col matrix is never built). `x [B, T, C_in]`,
+/// `weight [C_out, C_in, k]`, `out [B, T', C_out]`.
+#[cube(launch)]
+fn conv_forward_kernel(
+    x: &Tensor<f32>,
+    weight: &Tensor<f32>,
+    bias: &Tensor<f32>,
+    out: &mut Tensor<f32>,
+    shape: ConvShape,
+    #[comptime] relu: bool,
+) {
+    let idx = ABSOLUTE_POS;
+    if idx < out.len() {
+        let steps_in = shape.steps_in as usize;
+        let steps_out = shape.steps_out as usize;
+        let c_in = shape.c_in as usize;
+        let c_out = shape.c_out as usize;
+        let kernel = shape.kernel as usize;
+        let co = idx % c_out;
+        let t = (idx / c_out) % steps_out;
+        let b = idx / (c_out * steps_out);
+        let mut acc = bias[co];
+        for k in 0..kernel {
+            // Input step read by tap k; taps that fall in the left padding read zeros.
+            let s = t + k * shape.dilation as usize;
+            if s >= shape.pad_left as usize {
+                let s = s - shape.pad_left as usize;
+                if s < steps_in {
+                    let xr = (b * steps_in + s) * c_in;
+                    for ci in 0..c_in {
+                        acc += x[xr + ci] * weight[(co * c_in + ci) * kernel + k];
+                    }
+                }
+            }
+        }
+        if relu {
+            acc = f32::max(acc, 0.0);
+        }
+        out[idx] = acc;
+    }
+}
+
+/// The convolution's sizes, as the kernels read them.
+#[derive(CubeType, CubeLaunch, Clone, Copy, Debug)]
+pub struct ConvShape {
+    steps_in: u32,
+    steps_out: u32,
+    c_in: u32,
+    c_out: u32,
+    kernel: u32,
+    dilation: u32,
+    pad_left: u32,
+}
+
+/// The loss gradient at output `(b, t, co)` before the ReLU (zero where the ReLU was off).
+#[cube]
+fn pre_activation_grad(
+    grad: &Tensor<f32>,
+    out: &Tensor<f32>,
+    index: usize,
+    #[comptime] relu: bool,
+) -> f32 {
+    let mut g = grad[index];
+    if relu {
+        if out[index] <= 0.0 {
+            g = 0.0;
+        }
+    }
+    g
+}
+
+/// The input gradient `[B, T, C_in]`, one thread per element: the transposed convolution of the
+/// pre-activation gradient.
+#[cube(launch)]
+fn conv_grad_input_kernel(
+    grad: &Tensor<f32>,
+    out: &Tensor<f32>,
+    weight: &Tensor<f32>,
+    grad_x: &mut Tensor<f32>,
+    shape: ConvShape,
+    #[comptime] relu: bool,
+) {
+    let idx = ABSOLUTE_POS;
+    if idx < grad_x.len() {
+        let steps_in = shape.steps_in as usize;
+        let steps_out = shape.steps_out as usize;
+        let c_in = shape.c_in as usize;
+        let c_out = shape.c_out as usize;
+        let kernel = shape.kernel as usize;
+        let ci = idx % c_in;
+        let s = (idx / c_in) % steps_in;
+        let b = idx / (c_in * steps_in);
+        let mut acc = 0.0;
+        for k in 0..kernel {
+            // The output step whose tap k read input step s: t = s + pad_left - k·dilation.
+            let reach = s + shape.pad_left as usize;
+            let back = k * shape.dilation as usize;
+            if reach >= back {
+                let t = reach - back;
+                if t < steps_out {
+                    let row = (b * steps_out + t) * c_out;
+                    for co in 0..c_out {
+                        acc += pre_activation_grad(grad, out, row + co, relu)
+                            * weight[(co * c_in + ci) * kernel + k];
+                    }
+                }
+            }
+        }
+        grad_x[idx] = acc;
+    }
+}
+
+/// The weight gradient `[C_out, C_in, k]` (one thread per weight, summing over batch and steps)
+/// followed by the bias gradient `[C_out]` (the last `C_out` threads).
+#[cube(launch)]
+fn conv_grad_params_kernel(
+    grad: &Tensor<f32>,
+    out: &Tensor<f32>,
+    x: &Tensor<f32>,
+    grad_weight: &mut Tensor<f32>,
+    grad_bias: &mut Tensor<f32>,
+    shape: ConvShape,
+    batch: u32,
+    #[comptime] relu: bool,
+) {
+    let idx = ABSOLUTE_POS;
+    let steps_in = shape.steps_in as usize;
+    let steps_out = shape.steps_out as usize;
+    let c_in = shape.c_in as usize;
+    let c_out = shape.c_out as usize;
+    let kernel = shape.kernel as usize;
+    let batch = batch as usize;
+    let weights = grad_weight.len();
+    if idx < weights {
+        let k = idx % kernel;
+        let ci = (idx / kernel) % c_in;
+        let co = idx / (kernel * c_in);
+        let mut acc = 0.0;
+        for b in 0..batch {
+            for t in 0..steps_out {
+                let s = t + k * shape.dilation as usize;
+                if s >= shape.pad_left as usize {
+                    let s = s - shape.pad_left as usize;
+                    if s < steps_in {
+                        acc +=
+                            pre_activation_grad(grad, out, (b * steps_out + t) * c_out + co, relu)
+                                * x[(b * steps_in + s) * c_in + ci];
+                    }
+                }
+            }
+        }
+        grad_weight[idx] = acc;
+    } else if idx < weights + c_out {
+        let co = idx - weights;
+        let mut acc = 0.0;
+        for b in 0..batch {
+            for t in 0..steps_out {
+                acc += pre_activation_grad(grad, out, (b * steps_out + t) * c_out + co, relu);
+            }
+        }
+        grad_bias[co] = acc;
+    }
+}
+
 type Ct = CubeTensor;
 
 fn empty(like: &Ct, shape: Vec<usize>) -> Ct {
@@ -365,22 +531,149 @@ fn lstm_backward(grad: Ct, x: Ct, w_in: Ct, w_rec: Ct, mask: Ct, saved: Saved) -
     }
 }
 
+/// Sizes of one convolution call.
+#[derive(Debug, Clone, Copy)]
+struct ConvDims {
+    batch: usize,
+    steps_in: usize,
+    steps_out: usize,
+    c_in: usize,
+    c_out: usize,
+    kernel: usize,
+    dilation: usize,
+    pad_left: usize,
+}
+
+impl ConvDims {
+    fn new(x: &Ct, weight: &Ct, dilation: usize, pad_left: usize) -> Self {
+        let [batch, steps_in, c_in] = x.meta.shape().dims::<3>();
+        let [c_out, c_in_w, kernel] = weight.meta.shape().dims::<3>();
+        assert_eq!(c_in, c_in_w, "input channels and weight disagree");
+        let reach = (kernel - 1) * dilation;
+        assert!(
+            steps_in + pad_left >= reach,
+            "the sequence is shorter than the convolution's reach"
+        );
+        Self {
+            batch,
+            steps_in,
+            steps_out: steps_in + pad_left - reach,
+            c_in,
+            c_out,
+            kernel,
+            dilation,
+            pad_left,
+        }
+    }
+
+    fn launch_shape(&self) -> ConvShapeLaunch {
+        ConvShapeLaunch::new(
+            self.steps_in as u32,
+            self.steps_out as u32,
+            self.c_in as u32,
+            self.c_out as u32,
+            self.kernel as u32,
+            self.dilation as u32,
+            self.pad_left as u32,
+        )
+    }
+}
+
+/// Whether the epilogue code is a ReLU; pooling epilogues never reach the GPU (the layer pools
+/// after the fused convolution there).
+fn relu_of(epilogue: usize) -> bool {
+    match Epilogue::from_code(epilogue) {
+        Epilogue::None => false,
+        Epilogue::Relu => true,
+        Epilogue::ReluMaxPool2 => {
+            panic!("the GPU convolution takes no pooling epilogue: the layer pools after it")
+        }
+    }
+}
+
+fn launch_1d(client: &cubecl::client::Client, n: usize) -> (CubeCount, CubeDim) {
+    let cube_dim = CubeDim::new(client, n);
+    (
+        cubecl::calculate_cube_count_elemwise(client, n, cube_dim),
+        cube_dim,
+    )
+}
+
+fn conv_forward(x: Ct, weight: Ct, bias: Ct, d: ConvDims, relu: bool) -> Ct {
+    let [x, weight, bias] = [x, weight, bias].map(into_contiguous);
+    let out = empty(&x, vec![d.batch, d.steps_out, d.c_out]);
+    let n = d.batch * d.steps_out * d.c_out;
+    if n > 0 {
+        let (count, dim) = launch_1d(&x.client, n);
+        conv_forward_kernel::launch(
+            &x.client,
+            count,
+            dim,
+            x.clone().into_tensor_arg(),
+            weight.into_tensor_arg(),
+            bias.into_tensor_arg(),
+            out.clone().into_tensor_arg(),
+            d.launch_shape(),
+            relu,
+        );
+    }
+    out
+}
+
+/// Gradients of x, weight and bias.
+fn conv_backward(grad: Ct, out: Ct, x: Ct, weight: Ct, d: ConvDims, relu: bool) -> (Ct, Ct, Ct) {
+    let [grad, out, x, weight] = [grad, out, x, weight].map(into_contiguous);
+    let grad_x = empty(&grad, vec![d.batch, d.steps_in, d.c_in]);
+    let grad_weight = empty(&grad, vec![d.c_out, d.c_in, d.kernel]);
+    let grad_bias = empty(&grad, vec![d.c_out]);
+    let n = d.batch * d.steps_in * d.c_in;
+    if n > 0 {
+        let (count, dim) = launch_1d(&grad.client, n);
+        conv_grad_input_kernel::launch(
+            &grad.client,
+            count,
+            dim,
+            grad.clone().into_tensor_arg(),
+            out.clone().into_tensor_arg(),
+            weight.into_tensor_arg(),
+            grad_x.clone().into_tensor_arg(),
+            d.launch_shape(),
+            relu,
+        );
+    }
+    let n = d.c_out * d.c_in * d.kernel + d.c_out;
+    let (count, dim) = launch_1d(&grad.client, n);
+    conv_grad_params_kernel::launch(
+        &grad.client,
+        count,
+        dim,
+        grad.clone().into_tensor_arg(),
+        out.into_tensor_arg(),
+        x.into_tensor_arg(),
+        grad_weight.clone().into_tensor_arg(),
+        grad_bias.clone().into_tensor_arg(),
+        d.launch_shape(),
+        d.batch as u32,
+        relu,
+    );
+    (grad_x, grad_weight, grad_bias)
+}
+
 impl FusedKernels for Cube {
     fn lstm_layer(x: Ct, w_in: Ct, bias: Ct, w_rec: Ct, mask: Ct) -> Ct {
         lstm_forward(x, w_in, bias, w_rec, mask).hidden
     }
 
     fn conv1d_channels_last(
-        _x: Ct,
-        _weight: Ct,
-        _bias: Ct,
-        _dilation: usize,
-        _pad_left: usize,
-        _epilogue: usize,
+        x: Ct,
+        weight: Ct,
+        bias: Ct,
+        dilation: usize,
+        pad_left: usize,
+        epilogue: usize,
     ) -> Ct {
-        unreachable!(
-            "layers call the convolution's fused path only where `fused::available` allows it, never on the GPU"
-        )
+        let d = ConvDims::new(&x, &weight, dilation, pad_left);
+        conv_forward(x, weight, bias, d, relu_of(epilogue))
     }
 
     fn multi_head_attention(_q: Ct, _k: Ct, _v: Ct, _mask: Ct, _heads: usize) -> Ct {
@@ -423,6 +716,34 @@ impl Backward<Cube, 4> for LstmBackward {
     }
 }
 
+#[derive(Debug, Clone)]
+struct ConvState {
+    dims: ConvDims,
+    relu: bool,
+    x: Ct,
+    weight: Ct,
+    out: Ct,
+}
+
+#[derive(Debug)]
+struct ConvBackward;
+
+impl Backward<Cube, 3> for ConvBackward {
+    type State = ConvState;
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x, node_w, node_b] = ops.parents;
+        let grad = grads.consume::<Cube>(&ops.node);
+        let s = ops.state;
+        let (gx, gw, gb) = conv_backward(grad, s.out, s.x, s.weight, s.dims, s.relu);
+        for (node, value) in [(node_x, gx), (node_w, gw), (node_b, gb)] {
+            if let Some(node) = node {
+                grads.register::<Cube>(node.id, value);
+            }
+        }
+    }
+}
+
 impl<C: CheckpointStrategy> FusedKernels for Autodiff<Cube, C> {
     fn lstm_layer(
         x: FloatTensor<Self>,
@@ -458,16 +779,36 @@ impl<C: CheckpointStrategy> FusedKernels for Autodiff<Cube, C> {
     }
 
     fn conv1d_channels_last(
-        _x: FloatTensor<Self>,
-        _weight: FloatTensor<Self>,
-        _bias: FloatTensor<Self>,
-        _dilation: usize,
-        _pad_left: usize,
-        _epilogue: usize,
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        dilation: usize,
+        pad_left: usize,
+        epilogue: usize,
     ) -> FloatTensor<Self> {
-        unreachable!(
-            "layers call the convolution's fused path only where `fused::available` allows it, never on the GPU"
-        )
+        let (x, x_node) = x.into_parts();
+        let (weight, w_node) = weight.into_parts();
+        let (bias, b_node) = bias.into_parts();
+        let d = ConvDims::new(&x, &weight, dilation, pad_left);
+        let relu = relu_of(epilogue);
+        let out = conv_forward(x.clone(), weight.clone(), bias, d, relu);
+        match ConvBackward
+            .prepare::<C>([x_node, w_node, b_node])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => prep.finish(
+                ConvState {
+                    dims: d,
+                    relu,
+                    x,
+                    weight,
+                    out: out.clone(),
+                },
+                out,
+            ),
+            OpsKind::UnTracked(prep) => prep.finish(out),
+        }
     }
 
     fn multi_head_attention(
@@ -480,5 +821,89 @@ impl<C: CheckpointStrategy> FusedKernels for Autodiff<Cube, C> {
         unreachable!(
             "layers call the attention's fused path only where `fused::available` allows it, never on the GPU"
         )
+    }
+}
+
+/// One Adam update of a parameter tensor on the GPU in one dispatch (Burn's Adam takes thirteen
+/// element-wise dispatches per tensor): new parameter, first and second moments. `step` is the
+/// learning rate times the bias corrections and `epsilon` is scaled as Burn's Adam scales it.
+#[cube(launch)]
+fn adam_kernel(
+    param: &Tensor<f32>,
+    grad: &Tensor<f32>,
+    moment_1: &Tensor<f32>,
+    moment_2: &Tensor<f32>,
+    param_out: &mut Tensor<f32>,
+    moment_1_out: &mut Tensor<f32>,
+    moment_2_out: &mut Tensor<f32>,
+    beta_1: f32,
+    beta_2: f32,
+    step: f32,
+    epsilon: f32,
+) {
+    let i = ABSOLUTE_POS;
+    if i < param.len() {
+        let g = grad[i];
+        let m = beta_1 * moment_1[i] + (1.0 - beta_1) * g;
+        let v = beta_2 * moment_2[i] + (1.0 - beta_2) * g * g;
+        moment_1_out[i] = m;
+        moment_2_out[i] = v;
+        param_out[i] = param[i] - step * m / (v.sqrt() + epsilon);
+    }
+}
+
+/// The GPU-only operations that have no autodiff counterpart (they run on plain tensors).
+#[burn::backend::backend_extension(Cube: cfg(feature = "gpu"))]
+pub trait GpuOps: burn::backend::Backend {
+    /// One Adam update (see `adam_kernel`); scalars are beta_1, beta_2, step and epsilon.
+    fn adam_update(
+        param: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        moment_1: FloatTensor<Self>,
+        moment_2: FloatTensor<Self>,
+        beta_1: f32,
+        beta_2: f32,
+        step: f32,
+        epsilon: f32,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
+}
+
+impl GpuOps for Cube {
+    fn adam_update(
+        param: Ct,
+        grad: Ct,
+        moment_1: Ct,
+        moment_2: Ct,
+        beta_1: f32,
+        beta_2: f32,
+        step: f32,
+        epsilon: f32,
+    ) -> (Ct, Ct, Ct) {
+        let shape = param.meta.shape().to_vec();
+        let [param, grad, moment_1, moment_2] =
+            [param, grad, moment_1, moment_2].map(into_contiguous);
+        let outs = [(); 3].map(|_| empty(&param, shape.clone()));
+        let n = shape.iter().product::<usize>();
+        if n > 0 {
+            let cube_dim = CubeDim::new(&param.client, n);
+            adam_kernel::launch(
+                &param.client,
+                cubecl::calculate_cube_count_elemwise(&param.client, n, cube_dim),
+                cube_dim,
+                param.clone().into_tensor_arg(),
+                grad.into_tensor_arg(),
+                moment_1.into_tensor_arg(),
+                moment_2.into_tensor_arg(),
+                outs[0].clone().into_tensor_arg(),
+                outs[1].clone().into_tensor_arg(),
+                outs[2].clone().into_tensor_arg(),
+                beta_1,
+                beta_2,
+                step,
+                epsilon,
+            );
+        }
+        let [p, m, v] = outs;
+        (p, m, v)
     }
 }

@@ -34,6 +34,7 @@ mod gpu_kernels;
 pub mod kernels;
 pub mod layers;
 pub mod model;
+pub mod optim;
 pub mod probe;
 
 pub use atb_protocol::spec::ModelOverrides;

@@ -1,11 +1,12 @@
 //! The GPU kernels (`gpu_kernels`) on whatever adapter wgpu finds (in CI: Mesa's lavapipe):
-//! every model with an LSTM gives the same outputs and parameter gradients through the fused GPU
-//! layer as through Burn's generic operations on the same GPU, and as the fused CPU kernels from
-//! the same weights and batch. Skipped, saying why, without a GPU backend or adapter. Alone in
+//! every (type, variant) gives the same outputs and parameter gradients through the fused GPU
+//! LSTM and convolution as through Burn's generic operations on the same GPU, and as the fused
+//! CPU kernels from the same weights and batch; two training steps with atb's Adam (fused on the
+//! GPU) end at the same weights on the GPU and the CPU. Skipped, saying why, without a GPU backend or adapter. Alone in
 //! its binary because it switches the process-wide kernel choice.
 
 use atb_models::device::{GPU_BACKEND_COMPILED, select_device, set_gpu_kernel_cache};
-use atb_models::fused::{Kernels, lstm_available, set_kernels};
+use atb_models::fused::{Kernels, lstm_and_conv_available, set_kernels};
 use atb_models::{
     Architecture, DeviceChoice, ForecastModel, ModelOverrides, Variant, build_model, list_adapters,
 };
@@ -82,7 +83,7 @@ fn gpu() -> Option<Device> {
 }
 
 #[test]
-fn the_gpu_lstm_matches_the_generic_path_and_the_cpu_kernels() {
+fn the_gpu_kernels_match_the_generic_path_and_the_cpu_kernels() {
     let Some(gpu) = gpu() else { return };
     let train_gpu = gpu.clone().autodiff();
     let train_cpu = Device::flex().autodiff();
@@ -109,7 +110,7 @@ fn the_gpu_lstm_matches_the_generic_path_and_the_cpu_kernels() {
             let x = x_cpu.clone().to_device(&train_gpu);
             set_kernels(Kernels::Fused);
             assert!(
-                lstm_available(&x),
+                lstm_and_conv_available(&x),
                 "the GPU kernel must be the one under test"
             );
             let (out_g, grads_g) = run(&model, &x, Kernels::Generic);
@@ -136,4 +137,63 @@ fn the_gpu_lstm_matches_the_generic_path_and_the_cpu_kernels() {
         }
     }
     set_kernels(Kernels::Fused);
+}
+
+/// Every parameter's values, in visiting order.
+struct Params(Vec<Vec<f32>>);
+
+impl ModuleVisitor for Params {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        self.0.push(values(param.val()));
+    }
+}
+
+/// Two training steps (forward, backward, atb's Adam) from the same weights and batch.
+fn two_steps(mut model: ForecastModel, x: &Tensor<3>, y: &Tensor<2>) -> Vec<Vec<f32>> {
+    use burn::nn::loss::{MseLoss, Reduction};
+    let mut optim = atb_models::optim::adam();
+    for _ in 0..2 {
+        let loss = MseLoss::new().forward(model.forward(x.clone()), y.clone(), Reduction::Mean);
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        model = optim.step(1e-3, model, grads);
+    }
+    let mut params = Params(Vec::new());
+    model.visit(&mut params);
+    params.0
+}
+
+#[test]
+fn every_default_training_step_on_the_gpu_matches_the_cpu() {
+    let Some(gpu) = gpu() else { return };
+    let train_gpu = gpu.autodiff();
+    let train_cpu = Device::flex().autodiff();
+    let overrides = ModelOverrides {
+        dropout: Some(0.0),
+        ..ModelOverrides::default()
+    };
+    set_kernels(Kernels::Fused);
+    for t in Architecture::NETWORKS {
+        train_gpu.seed(9);
+        let (model, config) =
+            build_model(t, Variant::Default, [L, F], &overrides, &train_gpu).unwrap();
+        let on_cpu =
+            ForecastModel::from_safetensors(&config, model.to_safetensors().unwrap(), &train_cpu)
+                .unwrap();
+        let x = Tensor::<3>::random([4, L, F], Distribution::Normal(0.0, 1.0), &train_cpu);
+        let y = Tensor::<2>::random([4, 1], Distribution::Normal(0.0, 1.0), &train_cpu);
+        let after_gpu = two_steps(
+            model,
+            &x.clone().to_device(&train_gpu),
+            &y.clone().to_device(&train_gpu),
+        );
+        let after_cpu = two_steps(on_cpu, &x, &y);
+        assert_eq!(after_gpu.len(), after_cpu.len());
+        for (i, (g, c)) in after_gpu.iter().zip(&after_cpu).enumerate() {
+            close(
+                g,
+                c,
+                &format!("{t} parameter {i} after two steps, GPU vs CPU"),
+            );
+        }
+    }
 }

@@ -3,7 +3,7 @@
 //! Skipped with a printed reason where the build has no GPU backend or no adapter exists.
 
 use atb_models::burn::nn::loss::{MseLoss, Reduction};
-use atb_models::burn::optim::{AdamConfig, GradientsParams};
+use atb_models::burn::optim::GradientsParams;
 use atb_models::burn::prelude::*;
 use atb_models::burn::tensor::Distribution;
 use atb_models::device::set_gpu_kernel_cache;
@@ -47,7 +47,7 @@ fn a_small_model_runs_forward_and_trains_one_step_on_wgpu() {
     let out = model.forward(x.clone());
     assert_eq!(out.dims(), [4, 1]);
     let before = eval_loss(&model);
-    let mut optim = AdamConfig::new().init();
+    let mut optim = atb_models::optim::adam();
     let loss = MseLoss::new().forward(out, y.clone(), Reduction::Mean);
     let grads = GradientsParams::from_grads(loss.backward(), &model);
     model = optim.step(1e-4, model, grads);
@@ -105,7 +105,7 @@ fn all_pairs_on_a_hardware_gpu() {
             let loss = MseLoss::new().forward(m.forward(xt), y, Reduction::Mean);
             let value = loss.clone().into_scalar::<f32>();
             let grads = GradientsParams::from_grads(loss.backward(), &m);
-            m = AdamConfig::new().init().step(1e-4, m, grads);
+            m = atb_models::optim::adam().step(1e-4, m, grads);
             let _ = m;
             assert!(value.is_finite(), "{t} {v}");
             println!(

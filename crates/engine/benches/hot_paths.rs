@@ -19,7 +19,7 @@ use atb_engine::testing::market::binance::parse_klines;
 use atb_engine::testing::market::sample::sample_candles;
 use atb_engine::testing::onnx::{OnnxDocument, OnnxModel, model_document};
 use atb_models::burn::nn::loss::{MseLoss, Reduction};
-use atb_models::burn::optim::{AdamConfig, GradientsParams};
+use atb_models::burn::optim::GradientsParams;
 use atb_models::burn::prelude::*;
 use atb_models::{Architecture, ModelOverrides, Variant, build_model};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
@@ -100,7 +100,7 @@ fn training_steps(c: &mut Criterion) {
             &device,
         );
         let y: Tensor<2> = Tensor::zeros([32, 1], &device);
-        let mut optimizer = AdamConfig::new().init();
+        let mut optimizer = atb_models::optim::adam();
         let mut model = Some(model);
         g.bench_function(architecture.as_str(), |b| {
             b.iter(|| {

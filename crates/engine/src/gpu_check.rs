@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use atb_models::DeviceChoice;
 use atb_models::burn::nn::loss::{MseLoss, Reduction};
-use atb_models::burn::optim::{AdamConfig, GradientsParams};
+use atb_models::burn::optim::GradientsParams;
 use atb_models::burn::prelude::*;
 use atb_models::burn::tensor::Distribution;
 use atb_models::device::{GPU_BACKEND_COMPILED, SelectedDevice, set_gpu_kernel_cache};
@@ -93,7 +93,7 @@ fn time_device(selected: &SelectedDevice) -> Result<DeviceTiming> {
         &train_device,
     )
     .map_err(Error::from)?;
-    let mut optim = AdamConfig::new().init();
+    let mut optim = atb_models::optim::adam();
     let x: Tensor<3> = Tensor::random([32, 120, 5], Distribution::Normal(0.0, 1.0), &train_device);
     let y: Tensor<2> = Tensor::random([32, 1], Distribution::Normal(0.0, 1.0), &train_device);
     let mut step_times = Vec::new();

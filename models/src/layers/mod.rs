@@ -22,8 +22,8 @@ pub fn avg_max_pool(x: Tensor<3>) -> Tensor<2> {
 
 /// A `Conv1d` applied to a channels-last sequence `[B, T, C_in]`, giving `[B, T', C_out]`, then
 /// `epilogue` (nothing, ReLU, or ReLU and max-pooling pairs of steps). On the CPU this is one
-/// fused operation (im2col convolution and epilogue); elsewhere Burn's own, between two
-/// transposes.
+/// fused operation (im2col convolution and epilogue), on a GPU one implicit-GEMM kernel with its
+/// ReLU (`gpu_kernels`); with the kernels switched off, Burn's own, between two transposes.
 pub fn conv1d_channels_last(conv: &Conv1d, x: Tensor<3>, epilogue: Epilogue) -> Tensor<3> {
     let pad_left = match conv.padding {
         PaddingConfig1d::Valid => Some(0),
@@ -31,12 +31,25 @@ pub fn conv1d_channels_last(conv: &Conv1d, x: Tensor<3>, epilogue: Epilogue) -> 
         _ => None,
     };
     match pad_left {
-        Some(pad_left) if conv.stride == 1 && conv.groups == 1 && fused::available(&x) => {
+        Some(pad_left)
+            if conv.stride == 1 && conv.groups == 1 && fused::lstm_and_conv_available(&x) =>
+        {
             let weight = conv.weight.val();
             let bias = match &conv.bias {
                 Some(b) => b.val(),
                 None => Tensor::zeros([weight.dims()[0]], &x.device()),
             };
+            if epilogue == Epilogue::ReluMaxPool2 && fused::on_gpu(&x) {
+                // The GPU kernel has no pooling epilogue: pool after the fused convolution.
+                return max_pool2_channels_last(fused::conv1d_channels_last(
+                    x,
+                    weight,
+                    bias,
+                    conv.dilation,
+                    pad_left,
+                    Epilogue::Relu,
+                ));
+            }
             fused::conv1d_channels_last(x, weight, bias, conv.dilation, pad_left, epilogue)
         }
         _ => {

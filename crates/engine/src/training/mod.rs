@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use atb_models::burn::module::{Module, ModuleVisitor, Param};
 use atb_models::burn::nn::loss::{MseLoss, Reduction};
-use atb_models::burn::optim::{AdamConfig, GradientsParams};
+use atb_models::burn::optim::GradientsParams;
 use atb_models::burn::prelude::*;
 use atb_models::select_device;
 use atb_models::{ForecastModel, ModelConfig, build_model};

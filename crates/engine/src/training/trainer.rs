@@ -194,7 +194,7 @@ pub fn train_prepared(
     )?;
     let parameters = model.num_params();
     // Clipping is done here, by the global norm (Burn's clips each tensor on its own).
-    let mut optimizer = AdamConfig::new().init();
+    let mut optimizer = atb_models::optim::adam();
     let batches = data.samples.train.len().div_ceil(params.batch_size);
     let model_config_json = serde_json::to_value(&config)
         .map_err(|e| Error::InvalidData(format!("model configuration is not serialisable: {e}")))?;

@@ -20,6 +20,9 @@ pub struct AdapterSummary {
     pub device_type: String,
     /// A real GPU (discrete or integrated), as opposed to a software or virtual adapter.
     pub hardware: bool,
+    /// The driver's name and version, as the adapter reports them (empty where it does not).
+    #[serde(default)]
+    pub driver: String,
 }
 
 /// The device chosen, what it is, and why.
@@ -56,6 +59,29 @@ pub fn list_adapters() -> Vec<AdapterSummary> {
     }
 }
 
+/// The adapter `auto` would consider: the first hardware GPU (discrete, then integrated).
+pub fn hardware_adapter(adapters: &[AdapterSummary]) -> Option<&AdapterSummary> {
+    adapters
+        .iter()
+        .find(|a| a.device_type == "DiscreteGpu")
+        .or_else(|| adapters.iter().find(|a| a.device_type == "IntegratedGpu"))
+}
+
+/// The GPU device for one adapter, named as the device line names it.
+pub fn adapter_device(a: &AdapterSummary, reason: String) -> Result<SelectedDevice, ModelError> {
+    gpu_device(a).map(|device| SelectedDevice {
+        device,
+        name: format!("gpu: {} ({}, {})", a.name, a.backend, a.device_type),
+        is_gpu: true,
+        reason,
+    })
+}
+
+/// The CPU device (Burn's flex backend) with `reason`.
+pub fn cpu_device(reason: String) -> SelectedDevice {
+    cpu(reason)
+}
+
 /// Resolves the user's choice to a device, given the adapters present.
 pub fn select_device(choice: DeviceChoice) -> Result<SelectedDevice, ModelError> {
     if choice == DeviceChoice::Cpu {
@@ -69,10 +95,7 @@ fn select_from(
     choice: DeviceChoice,
     adapters: &[AdapterSummary],
 ) -> Result<SelectedDevice, ModelError> {
-    let hardware = adapters
-        .iter()
-        .find(|a| a.device_type == "DiscreteGpu")
-        .or_else(|| adapters.iter().find(|a| a.device_type == "IntegratedGpu"));
+    let hardware = hardware_adapter(adapters);
     let software = adapters.iter().find(|a| !a.hardware);
     let describe =
         |a: &AdapterSummary| format!("gpu: {} ({}, {})", a.name, a.backend, a.device_type);
@@ -227,6 +250,9 @@ mod gpu {
                     backend: format!("{:?}", info.backend),
                     device_type: format!("{:?}", info.device_type),
                     hardware,
+                    driver: format!("{} {}", info.driver, info.driver_info)
+                        .trim()
+                        .to_string(),
                 }
             })
             .collect()
@@ -284,6 +310,7 @@ mod tests {
             backend: "Vulkan".into(),
             device_type: device_type.into(),
             hardware: matches!(device_type, "DiscreteGpu" | "IntegratedGpu"),
+            driver: String::new(),
         }
     }
 

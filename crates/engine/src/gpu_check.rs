@@ -42,9 +42,12 @@ pub struct GpuCheckReport {
     pub timings: Vec<DeviceTiming>,
 }
 
-/// Points CubeCL's kernel/autotune cache at `ATB_HOME/gpu-cache` (call before any GPU use).
+/// Points CubeCL's kernel/autotune cache, and `auto`'s device measurements, at
+/// `ATB_HOME/gpu-cache` (call before any GPU use).
 pub fn use_home_kernel_cache(settings: &Settings) {
-    set_gpu_kernel_cache(&settings.home.join("gpu-cache"));
+    let dir = settings.home.join("gpu-cache");
+    set_gpu_kernel_cache(&dir);
+    crate::device_probe::set_probe_cache_dir(&dir);
 }
 
 /// Runs the check; timing runs only on devices that exist.

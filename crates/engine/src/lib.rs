@@ -21,6 +21,10 @@ mod benchmark;
 pub mod dataset;
 #[cfg(not(feature = "testing"))]
 mod dataset;
+#[cfg(feature = "testing")]
+pub mod device_probe;
+#[cfg(not(feature = "testing"))]
+mod device_probe;
 mod error;
 #[cfg(feature = "testing")]
 pub mod evaluation;
@@ -101,7 +105,7 @@ pub use training::{CancelToken, TrainOutcome, TrainedModel};
 #[cfg(feature = "testing")]
 pub mod testing {
     pub use crate::{
-        backtest, benchmark, dataset, evaluation, features, fsutil, gbdt, inference, market, onnx,
-        registry, selection, stats, store, training,
+        backtest, benchmark, dataset, device_probe, evaluation, features, fsutil, gbdt, inference,
+        market, onnx, registry, selection, stats, store, training,
     };
 }

@@ -331,3 +331,87 @@ fn walk_forward_reports_mean_and_spread_over_folds() {
     let counted = wf.better_than_persistence.unwrap() + wf.worse_than_persistence.unwrap();
     assert!(counted <= 3);
 }
+
+/// `auto` by measurement on this machine's only adapter forced as the candidate (in CI Mesa's
+/// lavapipe, a software GPU): it takes whichever device its own timing found faster (lavapipe
+/// loses to the CPU), says why with both timings, reuses the measurement on the next run and
+/// measures again when the atb version changes.
+#[test]
+fn auto_takes_the_device_its_own_measurement_found_faster_and_remembers_it() {
+    use atb_engine::testing::device_probe::{Objective, ProbeSource, measured_choice};
+    use atb_models::probe::ProbeSpec;
+    let Some(adapter) = atb_models::list_adapters().into_iter().next() else {
+        println!("SKIPPED: no GPU backend or no adapter (install mesa-vulkan-drivers)");
+        return;
+    };
+    atb_models::device::set_gpu_kernel_cache(&std::env::temp_dir().join("atb-test-gpu-cache"));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("device-probes.json");
+    let spec = ProbeSpec {
+        input: [60, 5],
+        batch: 16,
+        ..ProbeSpec::default_model(Architecture::Tcn)
+    };
+    let first = measured_choice(
+        &adapter,
+        &spec,
+        Some(&file),
+        "1.0.0",
+        Objective::TrainingStep,
+    )
+    .unwrap();
+    assert_eq!(first.source, ProbeSource::Measured);
+    let (gpu, cpu) = (first.record.gpu.step_ms, first.record.cpu.step_ms);
+    println!("{}: {}", first.selected.name, first.selected.reason);
+    assert_eq!(
+        first.selected.is_gpu,
+        gpu < cpu,
+        "{}",
+        first.selected.reason
+    );
+    if !adapter.hardware {
+        assert!(
+            !first.selected.is_gpu,
+            "a software adapter beat the CPU: {}",
+            first.selected.reason
+        );
+    }
+    assert!(
+        first.selected.reason.contains(&format!("{gpu:.2} ms"))
+            && first.selected.reason.contains(&format!("{cpu:.2} ms")),
+        "{}",
+        first.selected.reason
+    );
+    let again = measured_choice(
+        &adapter,
+        &spec,
+        Some(&file),
+        "1.0.0",
+        Objective::TrainingStep,
+    )
+    .unwrap();
+    assert_eq!(again.source, ProbeSource::Cached);
+    assert_eq!(again.record.key, first.record.key);
+    assert!(
+        (again.record.gpu.step_ms - gpu).abs() < 1e-6
+            && (again.record.cpu.step_ms - cpu).abs() < 1e-6
+    );
+    assert!(
+        again.selected.reason.contains("earlier"),
+        "{}",
+        again.selected.reason
+    );
+    let upgraded = measured_choice(
+        &adapter,
+        &spec,
+        Some(&file),
+        "1.0.1",
+        Objective::TrainingStep,
+    )
+    .unwrap();
+    assert_eq!(upgraded.source, ProbeSource::Measured);
+    let kept: serde_json::Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    let kept = kept.as_array().unwrap();
+    assert_eq!(kept.len(), 1, "the old version's measurement is replaced");
+    assert_eq!(kept[0]["key"]["atb_version"], "1.0.1");
+}

@@ -12,7 +12,7 @@ use atb_models::burn::module::{Module, ModuleVisitor, Param};
 use atb_models::burn::nn::loss::{MseLoss, Reduction};
 use atb_models::burn::optim::GradientsParams;
 use atb_models::burn::prelude::*;
-use atb_models::select_device;
+use atb_models::probe::ProbeSpec;
 use atb_models::{ForecastModel, ModelConfig, build_model};
 use atb_protocol::backtest::BacktestSpec;
 use atb_protocol::training::{

@@ -178,7 +178,18 @@ pub fn train_prepared(
     on_event: &mut dyn FnMut(TrainingEvent),
     cancel: &CancelToken,
 ) -> Result<TrainOutcome> {
-    let selected = select_device(params.device)?;
+    // `auto` measures this very model on the GPU and the CPU (once per machine) and takes the
+    // faster; the device line says which and why, with both timings.
+    let selected = crate::device_probe::training_device(
+        params.device,
+        &ProbeSpec {
+            architecture: params.architecture,
+            variant: params.variant,
+            overrides: params.overrides.clone(),
+            input: [params.sequence_length, data.width()],
+            batch: params.batch_size,
+        },
+    )?;
     let eval_device = selected.device.clone();
     let train_device = eval_device.clone().autodiff();
     eval_device.seed(params.seed);

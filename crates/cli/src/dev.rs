@@ -8,8 +8,9 @@ use clap::Subcommand;
 
 #[derive(Subcommand)]
 pub enum DevCommand {
-    /// List GPU adapters, say which device training would use and why, and time a matmul and a
-    /// `tcn default` training step on the GPU and the CPU.
+    /// List GPU adapters, say which device training would use and why, time a matmul and
+    /// `tcn default` training steps on the GPU and the CPU, and count every default model's GPU
+    /// kernel dispatches per training step and per single-window forecast.
     GpuCheck {
         /// Print the report as JSON on stdout.
         #[arg(long)]
@@ -58,16 +59,48 @@ pub fn run(cmd: DevCommand) -> Result<ExitCode> {
             }
             println!();
             println!(
-                "{:<48} {:>14} {:>16} {:>12}",
-                "device", "matmul 1024²", "first step", "step"
+                "{:<48} {:>14} {:>16} {:>12} {:>14}",
+                "device", "matmul 1024²", "first step", "step", "one window"
             );
             for t in &report.timings {
                 println!(
-                    "{:<48} {:>11.1} ms {:>13.1} ms {:>9.1} ms",
-                    t.device, t.matmul_ms, t.first_step_ms, t.step_ms
+                    "{:<48} {:>11.1} ms {:>13.1} ms {:>9.1} ms {:>11.2} ms",
+                    t.device, t.matmul_ms, t.first_step_ms, t.step_ms, t.single_window_ms
                 );
             }
             println!("(step = one training step of tcn default, batch 32 x 120 x 5, Adam)");
+            if !report.dispatches.is_empty() {
+                println!();
+                println!(
+                    "GPU kernel dispatches (default models, window 120, batch 32; budget {} per training step):",
+                    report.dispatch_budget
+                );
+                println!(
+                    "{:<16} {:>14} {:>20}  most frequent",
+                    "model", "training step", "single window"
+                );
+                for d in &report.dispatches {
+                    let top: Vec<String> = d
+                        .training_step
+                        .by_kernel
+                        .iter()
+                        .take(3)
+                        .map(|(k, n)| format!("{n} {k}"))
+                        .collect();
+                    let over = if d.training_step.total > report.dispatch_budget {
+                        " OVER BUDGET"
+                    } else {
+                        ""
+                    };
+                    println!(
+                        "{:<16} {:>14} {:>20}  {}{over}",
+                        d.architecture.to_string(),
+                        d.training_step.total,
+                        d.single_window_forward.total,
+                        top.join(", ")
+                    );
+                }
+            }
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -20,6 +20,7 @@ checkout and installs PyTorch, NumPy, ONNX and ONNX Runtime from PyPI into it (s
 runs this). Usage:
 
   scripts/torch_reference.py --days 180 --epochs 1 --json docs/torch-cpu.json --atb-json docs/bench-cpu.json
+  scripts/torch_reference.py --device cuda --days 180 --epochs 1   # on a GPU (scripts/gpu_bench.sh runs it)
 """
 
 import argparse
@@ -46,13 +47,16 @@ ATB_PARAMETERS = {
 }
 
 
-def ensure_torch():
-    """Re-runs this script inside .venv-torch, creating it on first use."""
+def ensure_torch(needs_onnx=True):
+    """Re-runs this script inside .venv-torch, creating it on first use. On CUDA the ONNX
+    Runtime columns are not measured, so an installed PyTorch and NumPy are enough (a GPU machine
+    without a network has them and nothing else)."""
     try:
         import numpy  # noqa: F401
-        import onnxruntime  # noqa: F401
         import torch  # noqa: F401
 
+        if needs_onnx:
+            import onnxruntime  # noqa: F401
         return
     except ImportError:
         pass
@@ -404,8 +408,10 @@ def main():
     ap.add_argument("--atb-onnx", help="a folder holding atb's exported .onnx files to time in ONNX Runtime")
     args = ap.parse_args()
     args.models = ARCHITECTURES if args.models == "all" else args.models.split(",")
-    ensure_torch()
+    ensure_torch(needs_onnx=args.device == "cpu" or bool(args.atb_onnx))
     import torch
+    if args.device == "cuda" and not torch.cuda.is_available():
+        sys.exit("torch_reference: --device cuda, but this PyTorch sees no CUDA device")
 
     results = run(args)
     atb_ort = atb_onnx_timings(args.atb_onnx, args.ort_threads, args.latency_calls) if args.atb_onnx else {}

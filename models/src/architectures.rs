@@ -90,7 +90,7 @@ impl CnnLstm {
     }
 
     pub fn forward(&self, x: Tensor<3>) -> Tensor<2> {
-        let y = if fused::lstm_and_conv_available(&x) {
+        let y = if fused::layer_kernels_available(&x) {
             // Channels last all the way: the fused convolutions read and write [B, T, C].
             let mut y = x;
             for conv in &self.convs {

@@ -1,8 +1,10 @@
-//! The fused kernels (`kernels`) as Burn operations: a backend extension implemented for the
-//! Flex CPU backend (forward) and for autodiff over Flex (forward that keeps what the hand-written
-//! backward needs). Layers call the `Tensor` functions here only when `available` says the tensor
-//! lives on Flex in f32; everywhere else (wgpu) they run their generic Burn path, which is also
-//! the reference the tests compare the kernels with.
+//! The fused kernels as Burn operations: a backend extension implemented for the Flex CPU backend
+//! (`kernels`) and for Burn's cubecl GPU backend (`gpu_kernels`), each with and without autodiff
+//! (the autodiff forward keeps what the hand-written backward needs). Layers call the layer
+//! operations here when `layer_kernels_available` says the tensor is f32 on either device, and
+//! draw dropout masks from the CPU kernels' generator only where `available` (Flex) holds;
+//! otherwise they run their generic Burn path, which is also the reference the tests compare the
+//! kernels with.
 //!
 //! `ATB_KERNELS=generic` in the environment, or `set_kernels(Kernels::Generic)`, turns the fused
 //! path off process-wide (for before/after benchmarks).
@@ -62,10 +64,11 @@ pub fn set_kernels(k: Kernels) {
     );
 }
 
-/// Whether the fused LSTM layer and convolution can run on `t`: an f32 tensor on the Flex CPU
-/// backend or on a GPU (Burn's cubecl backend, `gpu_kernels`), and the fused path not switched
-/// off. (On the GPU the convolution takes no pooling epilogue: the layer pools after it.)
-pub fn lstm_and_conv_available<const D: usize>(t: &Tensor<D>) -> bool {
+/// Whether the layer kernels (the LSTM layer, the convolution, the attention) can run on `t`: an
+/// f32 tensor on the Flex CPU backend or on a GPU (Burn's cubecl backend, `gpu_kernels`), and the
+/// fused path not switched off. (On the GPU the convolution takes no pooling epilogue: the layer
+/// pools after it.)
+pub fn layer_kernels_available<const D: usize>(t: &Tensor<D>) -> bool {
     kernels() == Kernels::Fused
         && t.dtype() == DType::F32
         && match t.device().inner().as_dispatch() {

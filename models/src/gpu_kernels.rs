@@ -7,8 +7,10 @@
 //! all steps) and the whole recurrence in one dispatch: one workgroup per sequence keeps its
 //! hidden and cell state in shared memory and loops over time. The backward pass runs the time
 //! loop in reverse in one dispatch and leaves the weight gradients to matrix products over all
-//! steps. The convolution and attention run Burn's generic operations on the GPU
-//! (`fused::lstm_and_conv_available` and `fused::available` say which path runs where).
+//! steps. The causal convolution is one implicit-GEMM dispatch with its ReLU (three for its
+//! backward), the attention two (scores and softmax; the weighted sum) and two for its backward,
+//! and Adam one per parameter tensor (`optim`). Dropout masks come from Burn's generator here.
+//! `fused::layer_kernels_available` says where the layer kernels run.
 
 use burn::backend::Cube;
 use burn::backend::autodiff::Autodiff;
@@ -375,6 +377,201 @@ fn conv_grad_params_kernel(
     }
 }
 
+/// Attention probabilities `[B, H, T, T]`, one thread per query row (b, h, i): scaled dot
+/// products with every key, then a softmax over the keys. `q`, `k` are `[B, T, H·d]`.
+#[cube(launch)]
+fn attention_probs_kernel(
+    q: &Tensor<f32>,
+    k: &Tensor<f32>,
+    probs: &mut Tensor<f32>,
+    shape: AttentionShape,
+) {
+    let steps = shape.steps as usize;
+    let heads = shape.heads as usize;
+    let key_dim = shape.key_dim as usize;
+    let width = heads * key_dim;
+    let idx = ABSOLUTE_POS;
+    if idx < shape.batch as usize * heads * steps {
+        let i = idx % steps;
+        let h = (idx / steps) % heads;
+        let b = idx / (steps * heads);
+        let row = idx * steps;
+        let qb = (b * steps + i) * width + h * key_dim;
+        let mut max = f32::new(-3.0e38);
+        for j in 0..steps {
+            let kb = (b * steps + j) * width + h * key_dim;
+            let mut s = 0.0;
+            for dd in 0..key_dim {
+                s += q[qb + dd] * k[kb + dd];
+            }
+            s *= shape.scale;
+            probs[row + j] = s;
+            max = f32::max(max, s);
+        }
+        let mut sum = 0.0;
+        for j in 0..steps {
+            let e = (probs[row + j] - max).exp();
+            probs[row + j] = e;
+            sum += e;
+        }
+        for j in 0..steps {
+            probs[row + j] = probs[row + j] / sum;
+        }
+    }
+}
+
+/// The attention's sizes and scale (1/√d), as the kernels read them.
+#[derive(CubeType, CubeLaunch, Clone, Copy, Debug)]
+pub struct AttentionShape {
+    batch: u32,
+    steps: u32,
+    heads: u32,
+    key_dim: u32,
+    scale: f32,
+}
+
+/// The probability at `(b, h, i, j)` after the dropout mask (when there is one).
+#[cube]
+fn dropped(
+    probs: &Tensor<f32>,
+    mask: &Tensor<f32>,
+    index: usize,
+    #[comptime] has_mask: bool,
+) -> f32 {
+    let mut p = probs[index];
+    if has_mask {
+        p *= mask[index];
+    }
+    p
+}
+
+/// The context `[B, T, H·d]`, one thread per element: the (dropped-out) probabilities times the
+/// values.
+#[cube(launch)]
+fn attention_context_kernel(
+    probs: &Tensor<f32>,
+    mask: &Tensor<f32>,
+    v: &Tensor<f32>,
+    context: &mut Tensor<f32>,
+    shape: AttentionShape,
+    #[comptime] has_mask: bool,
+) {
+    let steps = shape.steps as usize;
+    let heads = shape.heads as usize;
+    let key_dim = shape.key_dim as usize;
+    let width = heads * key_dim;
+    let idx = ABSOLUTE_POS;
+    if idx < context.len() {
+        let c = idx % width;
+        let i = (idx / width) % steps;
+        let b = idx / (width * steps);
+        let h = c / key_dim;
+        let row = ((b * heads + h) * steps + i) * steps;
+        let mut acc = 0.0;
+        for j in 0..steps {
+            acc += dropped(probs, mask, row + j, has_mask) * v[(b * steps + j) * width + c];
+        }
+        context[idx] = acc;
+    }
+}
+
+/// The scores' gradient `[B, H, T, T]` (scale included), one thread per query row: the softmax
+/// backward of the probabilities' gradient `dctx · vᵀ` (masked as the forward masked).
+#[cube(launch)]
+fn attention_grad_scores_kernel(
+    grad: &Tensor<f32>,
+    v: &Tensor<f32>,
+    probs: &Tensor<f32>,
+    mask: &Tensor<f32>,
+    grad_scores: &mut Tensor<f32>,
+    shape: AttentionShape,
+    #[comptime] has_mask: bool,
+) {
+    let steps = shape.steps as usize;
+    let heads = shape.heads as usize;
+    let key_dim = shape.key_dim as usize;
+    let width = heads * key_dim;
+    let idx = ABSOLUTE_POS;
+    if idx < shape.batch as usize * heads * steps {
+        let i = idx % steps;
+        let h = (idx / steps) % heads;
+        let b = idx / (steps * heads);
+        let row = idx * steps;
+        let gb = (b * steps + i) * width + h * key_dim;
+        let mut weighted = 0.0;
+        for j in 0..steps {
+            let vb = (b * steps + j) * width + h * key_dim;
+            let mut dp = 0.0;
+            for dd in 0..key_dim {
+                dp += grad[gb + dd] * v[vb + dd];
+            }
+            if has_mask {
+                dp *= mask[row + j];
+            }
+            grad_scores[row + j] = dp;
+            weighted += probs[row + j] * dp;
+        }
+        for j in 0..steps {
+            let p = probs[row + j];
+            grad_scores[row + j] = p * (grad_scores[row + j] - weighted) * shape.scale;
+        }
+    }
+}
+
+/// The gradients of q, k and v `[B, T, H·d]` in one launch: threads `[0, n)` write dq, `[n, 2n)`
+/// dk and `[2n, 3n)` dv.
+#[cube(launch)]
+fn attention_grad_qkv_kernel(
+    grad: &Tensor<f32>,
+    q: &Tensor<f32>,
+    k: &Tensor<f32>,
+    probs: &Tensor<f32>,
+    mask: &Tensor<f32>,
+    grad_scores: &Tensor<f32>,
+    grad_q: &mut Tensor<f32>,
+    grad_k: &mut Tensor<f32>,
+    grad_v: &mut Tensor<f32>,
+    shape: AttentionShape,
+    #[comptime] has_mask: bool,
+) {
+    let steps = shape.steps as usize;
+    let heads = shape.heads as usize;
+    let key_dim = shape.key_dim as usize;
+    let width = heads * key_dim;
+    let n = grad_q.len();
+    let idx = ABSOLUTE_POS;
+    let part = idx / n;
+    let e = idx % n;
+    let c = e % width;
+    let t = (e / width) % steps;
+    let b = e / (width * steps);
+    let h = c / key_dim;
+    let head = (b * heads + h) * steps;
+    if part == 0 {
+        // dq[t] = Σ_j ds[t, j] k[j]
+        let mut acc = 0.0;
+        for j in 0..steps {
+            acc += grad_scores[(head + t) * steps + j] * k[(b * steps + j) * width + c];
+        }
+        grad_q[e] = acc;
+    } else if part == 1 {
+        // dk[t] = Σ_i ds[i, t] q[i]
+        let mut acc = 0.0;
+        for i in 0..steps {
+            acc += grad_scores[(head + i) * steps + t] * q[(b * steps + i) * width + c];
+        }
+        grad_k[e] = acc;
+    } else if part == 2 {
+        // dv[t] = Σ_i p'[i, t] dctx[i]
+        let mut acc = 0.0;
+        for i in 0..steps {
+            acc += dropped(probs, mask, (head + i) * steps + t, has_mask)
+                * grad[(b * steps + i) * width + c];
+        }
+        grad_v[e] = acc;
+    }
+}
+
 type Ct = CubeTensor;
 
 fn empty(like: &Ct, shape: Vec<usize>) -> Ct {
@@ -659,6 +856,130 @@ fn conv_backward(grad: Ct, out: Ct, x: Ct, weight: Ct, d: ConvDims, relu: bool) 
     (grad_x, grad_weight, grad_bias)
 }
 
+/// Sizes of one attention call.
+#[derive(Debug, Clone, Copy)]
+struct AttentionDims {
+    batch: usize,
+    steps: usize,
+    heads: usize,
+    key_dim: usize,
+}
+
+impl AttentionDims {
+    fn new(q: &Ct, heads: usize) -> Self {
+        let [batch, steps, width] = q.meta.shape().dims::<3>();
+        assert!(
+            heads > 0 && width % heads == 0,
+            "the width must split into the heads"
+        );
+        Self {
+            batch,
+            steps,
+            heads,
+            key_dim: width / heads,
+        }
+    }
+
+    fn launch_shape(&self) -> AttentionShapeLaunch {
+        AttentionShapeLaunch::new(
+            self.batch as u32,
+            self.steps as u32,
+            self.heads as u32,
+            self.key_dim as u32,
+            1.0 / (self.key_dim as f32).sqrt(),
+        )
+    }
+
+    fn rows(&self) -> usize {
+        self.batch * self.heads * self.steps
+    }
+
+    fn elements(&self) -> usize {
+        self.batch * self.steps * self.heads * self.key_dim
+    }
+
+    /// Whether `mask` is a dropout mask of the weights (`[B, H, T, T]`) rather than "none".
+    fn is_mask(&self, mask: &Ct) -> bool {
+        mask.meta.shape().num_elements() == self.rows() * self.steps
+    }
+}
+
+/// The forward pass: the context, and the probabilities the backward needs.
+fn attention_forward(q: Ct, k: Ct, v: Ct, mask: Ct, d: AttentionDims) -> (Ct, Ct) {
+    let has_mask = d.is_mask(&mask);
+    let [q, k, v, mask] = [q, k, v, mask].map(into_contiguous);
+    let probs = empty(&q, vec![d.batch, d.heads, d.steps, d.steps]);
+    let context = empty(&q, vec![d.batch, d.steps, d.heads * d.key_dim]);
+    if d.elements() > 0 {
+        let (count, dim) = launch_1d(&q.client, d.rows());
+        attention_probs_kernel::launch(
+            &q.client,
+            count,
+            dim,
+            q.clone().into_tensor_arg(),
+            k.into_tensor_arg(),
+            probs.clone().into_tensor_arg(),
+            d.launch_shape(),
+        );
+        let (count, dim) = launch_1d(&q.client, d.elements());
+        attention_context_kernel::launch(
+            &q.client,
+            count,
+            dim,
+            probs.clone().into_tensor_arg(),
+            mask.into_tensor_arg(),
+            v.into_tensor_arg(),
+            context.clone().into_tensor_arg(),
+            d.launch_shape(),
+            has_mask,
+        );
+    }
+    (context, probs)
+}
+
+/// Gradients of q, k and v.
+fn attention_backward(grad: Ct, s: AttentionState) -> (Ct, Ct, Ct) {
+    let d = s.dims;
+    let has_mask = d.is_mask(&s.mask);
+    let grad = into_contiguous(grad);
+    let grad_scores = empty(&grad, vec![d.batch, d.heads, d.steps, d.steps]);
+    let shape = vec![d.batch, d.steps, d.heads * d.key_dim];
+    let [grad_q, grad_k, grad_v] = [(); 3].map(|_| empty(&grad, shape.clone()));
+    if d.elements() > 0 {
+        let (count, dim) = launch_1d(&grad.client, d.rows());
+        attention_grad_scores_kernel::launch(
+            &grad.client,
+            count,
+            dim,
+            grad.clone().into_tensor_arg(),
+            s.v.into_tensor_arg(),
+            s.probs.clone().into_tensor_arg(),
+            s.mask.clone().into_tensor_arg(),
+            grad_scores.clone().into_tensor_arg(),
+            d.launch_shape(),
+            has_mask,
+        );
+        let (count, dim) = launch_1d(&grad.client, 3 * d.elements());
+        attention_grad_qkv_kernel::launch(
+            &grad.client,
+            count,
+            dim,
+            grad.clone().into_tensor_arg(),
+            s.q.into_tensor_arg(),
+            s.k.into_tensor_arg(),
+            s.probs.into_tensor_arg(),
+            s.mask.into_tensor_arg(),
+            grad_scores.into_tensor_arg(),
+            grad_q.clone().into_tensor_arg(),
+            grad_k.clone().into_tensor_arg(),
+            grad_v.clone().into_tensor_arg(),
+            d.launch_shape(),
+            has_mask,
+        );
+    }
+    (grad_q, grad_k, grad_v)
+}
+
 impl FusedKernels for Cube {
     fn lstm_layer(x: Ct, w_in: Ct, bias: Ct, w_rec: Ct, mask: Ct) -> Ct {
         lstm_forward(x, w_in, bias, w_rec, mask).hidden
@@ -676,10 +997,9 @@ impl FusedKernels for Cube {
         conv_forward(x, weight, bias, d, relu_of(epilogue))
     }
 
-    fn multi_head_attention(_q: Ct, _k: Ct, _v: Ct, _mask: Ct, _heads: usize) -> Ct {
-        unreachable!(
-            "layers call the attention's fused path only where `fused::available` allows it, never on the GPU"
-        )
+    fn multi_head_attention(q: Ct, k: Ct, v: Ct, mask: Ct, heads: usize) -> Ct {
+        let d = AttentionDims::new(&q, heads);
+        attention_forward(q, k, v, mask, d).0
     }
 }
 
@@ -737,6 +1057,34 @@ impl Backward<Cube, 3> for ConvBackward {
         let s = ops.state;
         let (gx, gw, gb) = conv_backward(grad, s.out, s.x, s.weight, s.dims, s.relu);
         for (node, value) in [(node_x, gx), (node_w, gw), (node_b, gb)] {
+            if let Some(node) = node {
+                grads.register::<Cube>(node.id, value);
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct AttentionState {
+    dims: AttentionDims,
+    q: Ct,
+    k: Ct,
+    v: Ct,
+    probs: Ct,
+    mask: Ct,
+}
+
+#[derive(Debug)]
+struct AttentionBackward;
+
+impl Backward<Cube, 3> for AttentionBackward {
+    type State = AttentionState;
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_q, node_k, node_v] = ops.parents;
+        let grad = grads.consume::<Cube>(&ops.node);
+        let (dq, dk, dv) = attention_backward(grad, ops.state);
+        for (node, value) in [(node_q, dq), (node_k, dk), (node_v, dv)] {
             if let Some(node) = node {
                 grads.register::<Cube>(node.id, value);
             }
@@ -812,15 +1160,37 @@ impl<C: CheckpointStrategy> FusedKernels for Autodiff<Cube, C> {
     }
 
     fn multi_head_attention(
-        _q: FloatTensor<Self>,
-        _k: FloatTensor<Self>,
-        _v: FloatTensor<Self>,
-        _mask: FloatTensor<Self>,
-        _heads: usize,
+        q: FloatTensor<Self>,
+        k: FloatTensor<Self>,
+        v: FloatTensor<Self>,
+        mask: FloatTensor<Self>,
+        heads: usize,
     ) -> FloatTensor<Self> {
-        unreachable!(
-            "layers call the attention's fused path only where `fused::available` allows it, never on the GPU"
-        )
+        let (q, q_node) = q.into_parts();
+        let (k, k_node) = k.into_parts();
+        let (v, v_node) = v.into_parts();
+        let mask = into_contiguous(mask.into_primitive());
+        let d = AttentionDims::new(&q, heads);
+        let [q, k, v] = [q, k, v].map(into_contiguous);
+        let (context, probs) = attention_forward(q.clone(), k.clone(), v.clone(), mask.clone(), d);
+        match AttentionBackward
+            .prepare::<C>([q_node, k_node, v_node])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => prep.finish(
+                AttentionState {
+                    dims: d,
+                    q,
+                    k,
+                    v,
+                    probs,
+                    mask,
+                },
+                context,
+            ),
+            OpsKind::UnTracked(prep) => prep.finish(context),
+        }
     }
 }
 

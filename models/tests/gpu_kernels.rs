@@ -6,7 +6,7 @@
 //! its binary because it switches the process-wide kernel choice.
 
 use atb_models::device::{GPU_BACKEND_COMPILED, select_device, set_gpu_kernel_cache};
-use atb_models::fused::{Kernels, lstm_and_conv_available, set_kernels};
+use atb_models::fused::{Kernels, layer_kernels_available, set_kernels};
 use atb_models::{
     Architecture, DeviceChoice, ForecastModel, ModelOverrides, Variant, build_model, list_adapters,
 };
@@ -110,7 +110,7 @@ fn the_gpu_kernels_match_the_generic_path_and_the_cpu_kernels() {
             let x = x_cpu.clone().to_device(&train_gpu);
             set_kernels(Kernels::Fused);
             assert!(
-                lstm_and_conv_available(&x),
+                layer_kernels_available(&x),
                 "the GPU kernel must be the one under test"
             );
             let (out_g, grads_g) = run(&model, &x, Kernels::Generic);
@@ -195,5 +195,80 @@ fn every_default_training_step_on_the_gpu_matches_the_cpu() {
                 &format!("{t} parameter {i} after two steps, GPU vs CPU"),
             );
         }
+    }
+}
+
+/// The same values on the CPU (autodiff, tracked) and on the GPU.
+fn leaf<const D: usize>(shape: [usize; D], seed: u64, gpu: &Device) -> (Tensor<D>, Tensor<D>) {
+    let n: usize = shape.iter().product();
+    let values: Vec<f32> = (0..n)
+        .map(|i| (((i as u64 * 2654435761 + seed * 97) % 1000) as f32 / 500.0) - 1.0)
+        .collect();
+    let data = TensorData::new(values, shape);
+    let cpu = Tensor::<D>::from_data(data.clone(), &Device::flex().autodiff()).require_grad();
+    let gpu = Tensor::<D>::from_data(data, &gpu.clone().autodiff()).require_grad();
+    (cpu, gpu)
+}
+
+/// The operations the models do not reach in the test above: attention with a dropout mask on
+/// its weights, and a convolution without its ReLU; values and input gradients, GPU vs CPU.
+#[test]
+fn masked_attention_and_a_plain_convolution_match_the_cpu_kernels() {
+    use atb_models::fused::{conv1d_channels_last, multi_head_attention};
+    use atb_models::kernels::conv::Epilogue;
+    let Some(gpu) = gpu() else { return };
+    set_kernels(Kernels::Fused);
+    let (b, t, heads, d) = (2, 7, 3, 4);
+    let (qc, qg) = leaf([b, t, heads * d], 1, &gpu);
+    let (kc, kg) = leaf([b, t, heads * d], 2, &gpu);
+    let (vc, vg) = leaf([b, t, heads * d], 3, &gpu);
+    // Kept entries scaled by 1 / (1 - 0.3), the rest dropped, as a dropout mask is.
+    let mask: Vec<f32> = (0..b * heads * t * t)
+        .map(|i| if i % 3 == 1 { 0.0 } else { 1.0 / 0.7 })
+        .collect();
+    let mask = TensorData::new(mask, [b, heads, t, t]);
+    let run = |q: Tensor<3>, k: Tensor<3>, v: Tensor<3>, device: &Device| {
+        let m = Tensor::<4>::from_data(mask.clone(), device);
+        let ctx = multi_head_attention(q.clone(), k.clone(), v.clone(), m, heads);
+        let weights = Tensor::<3>::from_data(
+            TensorData::new(
+                (0..ctx.shape().num_elements())
+                    .map(|i| (i % 5) as f32 - 2.0)
+                    .collect::<Vec<_>>(),
+                ctx.dims(),
+            ),
+            device,
+        );
+        let grads = (ctx.clone() * weights).sum().backward();
+        let g = |x: &Tensor<3>| values(x.grad(&grads).unwrap());
+        (values(ctx), [g(&q), g(&k), g(&v)])
+    };
+    let (ctx_c, grads_c) = run(qc, kc, vc, &Device::flex().autodiff());
+    let (ctx_g, grads_g) = run(qg, kg, vg, &gpu.clone().autodiff());
+    close(&ctx_g, &ctx_c, "masked attention context");
+    for (name, (g, c)) in ["q", "k", "v"].iter().zip(grads_g.iter().zip(&grads_c)) {
+        close(g, c, &format!("masked attention gradient of {name}"));
+    }
+
+    let (xc, xg) = leaf([2, 9, 3], 4, &gpu);
+    let (wc, wg) = leaf([4, 3, 3], 5, &gpu);
+    let (bc, bg) = leaf([4], 6, &gpu);
+    let conv = |x: Tensor<3>, w: Tensor<3>, bias: Tensor<1>| {
+        let y = conv1d_channels_last(x.clone(), w.clone(), bias.clone(), 2, 4, Epilogue::None);
+        let grads = (y.clone() * y.clone()).sum().backward();
+        (
+            values(y),
+            [
+                values(x.grad(&grads).unwrap()),
+                values(w.grad(&grads).unwrap()),
+                values(bias.grad(&grads).unwrap()),
+            ],
+        )
+    };
+    let (yc, gc) = conv(xc, wc, bc);
+    let (yg, gg) = conv(xg, wg, bg);
+    close(&yg, &yc, "plain convolution output");
+    for (name, (g, c)) in ["x", "weight", "bias"].iter().zip(gg.iter().zip(&gc)) {
+        close(g, c, &format!("plain convolution gradient of {name}"));
     }
 }

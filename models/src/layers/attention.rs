@@ -35,12 +35,14 @@ impl KerasMultiHeadAttention {
         }
     }
 
-    /// Self-attention over `x` `[B, T, D]`: the attended sequence `[B, T, D]`. On the CPU the
-    /// attention itself is one fused operation (`crate::fused`).
+    /// Self-attention over `x` `[B, T, D]`: the attended sequence `[B, T, D]`. On the CPU and on
+    /// a GPU the attention itself (scores, softmax, weighted sum) is one fused operation
+    /// (`crate::fused`, `crate::gpu_kernels`).
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        if !fused::available(&x) {
+        if !fused::layer_kernels_available(&x) {
             return self.forward_with_weights(x).0;
         }
+        let cpu_masks = fused::available(&x);
         let [batch, steps, width] = x.dims();
         let inner = self.heads * self.key_dim;
         let device = x.device();
@@ -54,8 +56,13 @@ impl KerasMultiHeadAttention {
         let d = &self.dropout;
         let mask = if d.training.is_enabled() && device.is_autodiff() && d.prob > 0.0 {
             let shape = [batch, self.heads, steps, steps];
-            let values = dropout_mask(shape.iter().product(), d.prob as f32);
-            Tensor::<4>::from_data(TensorData::new(values, shape), &device)
+            if cpu_masks {
+                let values = dropout_mask(shape.iter().product(), d.prob as f32);
+                Tensor::<4>::from_data(TensorData::new(values, shape), &device)
+            } else {
+                // On a GPU, Burn's dropout draws the mask (kept entries scaled, as on the CPU).
+                d.forward(Tensor::<4>::ones(shape, &device))
+            }
         } else {
             // Any shape but [B, H, T, T] means no dropout.
             Tensor::<4>::zeros([1, 1, 1, 1], &device)

@@ -68,7 +68,7 @@ impl KerasLstm {
     /// `[B, T, F]` to the hidden states of every step `[B, T, H]` (when `return_sequences`) and
     /// the last hidden state `[B, H]`.
     pub fn forward(&self, x: Tensor<3>, return_sequences: bool) -> (Option<Tensor<3>>, Tensor<2>) {
-        if fused::lstm_and_conv_available(&x) {
+        if fused::layer_kernels_available(&x) {
             self.forward_fused(x, return_sequences)
         } else {
             self.forward_generic(x, return_sequences)

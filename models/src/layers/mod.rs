@@ -32,7 +32,7 @@ pub fn conv1d_channels_last(conv: &Conv1d, x: Tensor<3>, epilogue: Epilogue) -> 
     };
     match pad_left {
         Some(pad_left)
-            if conv.stride == 1 && conv.groups == 1 && fused::lstm_and_conv_available(&x) =>
+            if conv.stride == 1 && conv.groups == 1 && fused::layer_kernels_available(&x) =>
         {
             let weight = conv.weight.val();
             let bias = match &conv.bias {

@@ -74,7 +74,7 @@ impl TcnTrunk {
 
     /// `[B, T, F]` to per-step features `[B, T, filters]`; step t reads inputs up to t only.
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        if fused::lstm_and_conv_available(&x) {
+        if fused::layer_kernels_available(&x) {
             let mut y = conv1d_channels_last(&self.input_conv, x, Epilogue::Relu);
             for block in &self.blocks {
                 y = block.forward_channels_last(y);

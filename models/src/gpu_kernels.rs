@@ -7,7 +7,7 @@
 //! all steps) and the whole recurrence in one dispatch: one workgroup per sequence keeps its
 //! hidden and cell state in shared memory and loops over time. The backward pass runs the time
 //! loop in reverse in one dispatch and leaves the weight gradients to matrix products over all
-//! steps. The causal convolution is one implicit-GEMM dispatch with its ReLU (three for its
+//! steps. The causal convolution is one implicit-GEMM dispatch with its ReLU (four for its
 //! backward), the attention two (scores and softmax; the weighted sum) and two for its backward,
 //! and Adam one per parameter tensor (`optim`). Dropout masks come from Burn's generator here.
 //! `fused::layer_kernels_available` says where the layer kernels run.
@@ -325,8 +325,10 @@ fn conv_grad_input_kernel(
     }
 }
 
-/// The weight gradient `[C_out, C_in, k]` (one thread per weight, summing over batch and steps)
-/// followed by the bias gradient `[C_out]` (the last `C_out` threads).
+/// Each sequence's share of the weight gradient `[B, C_out, C_in, k]` and of the bias gradient
+/// `[B, C_out]`, one thread per (sequence, weight) and then per (sequence, bias), summing over
+/// that sequence's steps; the host sums over the sequences. (One thread per weight summing over
+/// every sequence leaves most of a large GPU idle.)
 #[cube(launch)]
 fn conv_grad_params_kernel(
     grad: &Tensor<f32>,
@@ -335,7 +337,6 @@ fn conv_grad_params_kernel(
     grad_weight: &mut Tensor<f32>,
     grad_bias: &mut Tensor<f32>,
     shape: ConvShape,
-    batch: u32,
     #[comptime] relu: bool,
 ) {
     let idx = ABSOLUTE_POS;
@@ -344,36 +345,34 @@ fn conv_grad_params_kernel(
     let c_in = shape.c_in as usize;
     let c_out = shape.c_out as usize;
     let kernel = shape.kernel as usize;
-    let batch = batch as usize;
     let weights = grad_weight.len();
+    let per_sequence = c_out * c_in * kernel;
     if idx < weights {
         let k = idx % kernel;
         let ci = (idx / kernel) % c_in;
-        let co = idx / (kernel * c_in);
+        let co = (idx / (kernel * c_in)) % c_out;
+        let b = idx / per_sequence;
         let mut acc = 0.0;
-        for b in 0..batch {
-            for t in 0..steps_out {
-                let s = t + k * shape.dilation as usize;
-                if s >= shape.pad_left as usize {
-                    let s = s - shape.pad_left as usize;
-                    if s < steps_in {
-                        acc +=
-                            pre_activation_grad(grad, out, (b * steps_out + t) * c_out + co, relu)
-                                * x[(b * steps_in + s) * c_in + ci];
-                    }
+        for t in 0..steps_out {
+            let s = t + k * shape.dilation as usize;
+            if s >= shape.pad_left as usize {
+                let s = s - shape.pad_left as usize;
+                if s < steps_in {
+                    acc += pre_activation_grad(grad, out, (b * steps_out + t) * c_out + co, relu)
+                        * x[(b * steps_in + s) * c_in + ci];
                 }
             }
         }
         grad_weight[idx] = acc;
-    } else if idx < weights + c_out {
-        let co = idx - weights;
+    } else if idx < weights + grad_bias.len() {
+        let e = idx - weights;
+        let co = e % c_out;
+        let b = e / c_out;
         let mut acc = 0.0;
-        for b in 0..batch {
-            for t in 0..steps_out {
-                acc += pre_activation_grad(grad, out, (b * steps_out + t) * c_out + co, relu);
-            }
+        for t in 0..steps_out {
+            acc += pre_activation_grad(grad, out, (b * steps_out + t) * c_out + co, relu);
         }
-        grad_bias[co] = acc;
+        grad_bias[e] = acc;
     }
 }
 
@@ -821,8 +820,8 @@ fn conv_forward(x: Ct, weight: Ct, bias: Ct, d: ConvDims, relu: bool) -> Ct {
 fn conv_backward(grad: Ct, out: Ct, x: Ct, weight: Ct, d: ConvDims, relu: bool) -> (Ct, Ct, Ct) {
     let [grad, out, x, weight] = [grad, out, x, weight].map(into_contiguous);
     let grad_x = empty(&grad, vec![d.batch, d.steps_in, d.c_in]);
-    let grad_weight = empty(&grad, vec![d.c_out, d.c_in, d.kernel]);
-    let grad_bias = empty(&grad, vec![d.c_out]);
+    let grad_weight = empty(&grad, vec![d.batch, d.c_out, d.c_in, d.kernel]);
+    let grad_bias = empty(&grad, vec![d.batch, d.c_out]);
     let n = d.batch * d.steps_in * d.c_in;
     if n > 0 {
         let (count, dim) = launch_1d(&grad.client, n);
@@ -838,21 +837,27 @@ fn conv_backward(grad: Ct, out: Ct, x: Ct, weight: Ct, d: ConvDims, relu: bool) 
             relu,
         );
     }
-    let n = d.c_out * d.c_in * d.kernel + d.c_out;
-    let (count, dim) = launch_1d(&grad.client, n);
-    conv_grad_params_kernel::launch(
-        &grad.client,
-        count,
-        dim,
-        grad.clone().into_tensor_arg(),
-        out.into_tensor_arg(),
-        x.into_tensor_arg(),
-        grad_weight.clone().into_tensor_arg(),
-        grad_bias.clone().into_tensor_arg(),
-        d.launch_shape(),
-        d.batch as u32,
-        relu,
-    );
+    let n = d.batch * (d.c_out * d.c_in * d.kernel + d.c_out);
+    if n > 0 {
+        let (count, dim) = launch_1d(&grad.client, n);
+        conv_grad_params_kernel::launch(
+            &grad.client,
+            count,
+            dim,
+            grad.clone().into_tensor_arg(),
+            out.into_tensor_arg(),
+            x.into_tensor_arg(),
+            grad_weight.clone().into_tensor_arg(),
+            grad_bias.clone().into_tensor_arg(),
+            d.launch_shape(),
+            relu,
+        );
+    }
+    let sum = |t: Ct, shape: Vec<usize>| {
+        reshape(<Cube as FloatTensorOps<Cube>>::float_sum_dim(t, 0), shape)
+    };
+    let grad_weight = sum(grad_weight, vec![d.c_out, d.c_in, d.kernel]);
+    let grad_bias = sum(grad_bias, vec![d.c_out]);
     (grad_x, grad_weight, grad_bias)
 }
 

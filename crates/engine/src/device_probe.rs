@@ -104,6 +104,26 @@ pub fn training_device(choice: DeviceChoice, spec: &ProbeSpec) -> Result<Selecte
     Ok(measured.selected)
 }
 
+/// The device a single-window forecast of `spec` runs on: the CPU unless a hardware GPU's own
+/// measured single-window latency for this model is lower (measured, or remembered, as for
+/// training).
+pub fn forecast_device(spec: &ProbeSpec) -> Result<SelectedDevice> {
+    let adapters = list_adapters();
+    let Some(adapter) = hardware_adapter(&adapters) else {
+        return Ok(cpu_device(
+            "a single window runs on the CPU: no hardware GPU".to_string(),
+        ));
+    };
+    Ok(measured_choice(
+        adapter,
+        spec,
+        CACHE_FILE.get().map(PathBuf::as_path),
+        env!("CARGO_PKG_VERSION"),
+        Objective::SingleWindow,
+    )?
+    .selected)
+}
+
 /// What is compared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Objective {

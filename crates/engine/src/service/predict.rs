@@ -4,6 +4,7 @@
 //! outputs for windows the caller already scaled.
 
 use atb_models::burn::prelude::Device;
+use atb_models::probe::ProbeSpec;
 use atb_protocol::desktop::Forecast;
 use atb_protocol::registry::ModelRow;
 use atb_protocol::vocab::CandleSource;
@@ -37,6 +38,28 @@ pub struct Predictor {
     runner: Box<dyn WindowPredictor>,
 }
 
+/// Where a network forecasts one window: the faster device for this model by its own measured
+/// single-window latency where a hardware GPU exists (`device_probe`), else the CPU. Trees and
+/// versions without a stored model configuration run on the CPU.
+fn forecast_device(settings: &Settings, registry: &Registry, reference: &str) -> Result<Device> {
+    let row = registry.resolve(reference)?;
+    let metadata = registry.metadata(&row)?;
+    let record = &metadata.training_params;
+    let params = &record.spec;
+    if !row.architecture.is_network() || record.model_config.is_none() {
+        return Ok(Device::flex());
+    }
+    crate::gpu_check::use_home_kernel_cache(settings);
+    let spec = ProbeSpec {
+        architecture: row.architecture,
+        variant: params.variant,
+        overrides: params.overrides.clone(),
+        input: [params.sequence_length, registry.schema(&row)?.n_features],
+        batch: params.batch_size,
+    };
+    Ok(crate::device_probe::forecast_device(&spec)?.device)
+}
+
 /// Loads a version for prediction.
 pub fn open(settings: &Settings, reference: &str, with: PredictWith) -> Result<Predictor> {
     let registry = Registry::open(settings)?;
@@ -58,7 +81,7 @@ pub fn open(settings: &Settings, reference: &str, with: PredictWith) -> Result<P
             }
         }
         PredictWith::Native => {
-            let device = Device::flex();
+            let device = forecast_device(settings, &registry, reference)?;
             let loaded = registry.load(reference, &device)?;
             Predictor {
                 row: loaded.row,

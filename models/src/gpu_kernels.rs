@@ -9,7 +9,8 @@
 //! loop in reverse in one dispatch and leaves the weight gradients to matrix products over all
 //! steps. The causal convolution is one implicit-GEMM dispatch with its ReLU (four for its
 //! backward), the attention two (scores and softmax; the weighted sum) and two for its backward,
-//! and Adam one per parameter tensor (`optim`). Dropout masks come from Burn's generator here.
+//! and Adam one per parameter tensor (`optim`). Dropout masks are one dispatch each, from the CPU
+//! kernels' counter-based hash.
 //! `fused::layer_kernels_available` says where the layer kernels run.
 
 use burn::backend::Cube;
@@ -568,6 +569,32 @@ fn attention_grad_qkv_kernel(
                 * grad[(b * steps + i) * width + c];
         }
         grad_v[e] = acc;
+    }
+}
+
+/// A dropout mask, element i a pure function of (key, i): the CPU kernels' counter-based hash
+/// (`kernels::random`), so a seeded run draws the same masks on the GPU and the CPU.
+// The hash's products wrap, as unsigned integer products do on a GPU; the lint only sees the
+// macro's expansion.
+#[allow(arithmetic_overflow)]
+#[cube(launch)]
+fn dropout_mask_kernel(out: &mut Tensor<f32>, threshold: u32, keep: f32, k0: u32, k1: u32) {
+    let i = ABSOLUTE_POS;
+    if i < out.len() {
+        // murmur3's 32-bit finaliser over the index, keyed twice (integer products wrap).
+        let mut h = (i as u32) * 0x9E37_79B1u32 ^ k0;
+        h ^= h >> 16;
+        h *= 0x85EB_CA6Bu32;
+        h ^= h >> 13;
+        h = h * 0xC2B2_AE35u32 ^ k1;
+        h ^= h >> 16;
+        h *= 0x85EB_CA6Bu32;
+        h ^= h >> 15;
+        let mut v = 0.0;
+        if (h >> 8) >= threshold {
+            v = keep;
+        }
+        out[i] = v;
     }
 }
 
@@ -1241,6 +1268,16 @@ pub trait GpuOps: burn::backend::Backend {
         step: f32,
         epsilon: f32,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
+
+    /// A dropout mask of `shape` on `like`'s device (see `dropout_mask_kernel`).
+    fn dropout_mask(
+        like: FloatTensor<Self>,
+        shape: Vec<usize>,
+        threshold: u32,
+        keep: f32,
+        k0: u32,
+        k1: u32,
+    ) -> FloatTensor<Self>;
 }
 
 impl GpuOps for Cube {
@@ -1281,4 +1318,52 @@ impl GpuOps for Cube {
         let [p, m, v] = outs;
         (p, m, v)
     }
+
+    fn dropout_mask(
+        like: Ct,
+        shape: Vec<usize>,
+        threshold: u32,
+        keep: f32,
+        k0: u32,
+        k1: u32,
+    ) -> Ct {
+        let out = empty(&like, shape.clone());
+        let n = shape.iter().product::<usize>();
+        if n > 0 {
+            let (count, dim) = launch_1d(&like.client, n);
+            dropout_mask_kernel::launch(
+                &like.client,
+                count,
+                dim,
+                out.clone().into_tensor_arg(),
+                threshold,
+                keep,
+                k0,
+                k1,
+            );
+        }
+        out
+    }
+}
+
+/// A dropout mask of `shape` on `like`'s GPU (a constant, with autodiff where `like` has it), from
+/// the next key of the CPU kernels' stream.
+pub fn dropout_mask<const D: usize, const E: usize>(
+    like: &burn::prelude::Tensor<E>,
+    shape: [usize; D],
+    p: f32,
+) -> burn::prelude::Tensor<D> {
+    use burn::backend::Dispatch;
+    let (threshold, keep) = crate::kernels::random::mask_threshold(p);
+    let (k0, k1) = crate::kernels::random::next_mask_key();
+    let inner = like.clone().inner();
+    let mask = burn::prelude::Tensor::<D>::from_dispatch(Dispatch::dropout_mask(
+        inner.into_dispatch(),
+        shape.to_vec(),
+        threshold,
+        keep,
+        k0,
+        k1,
+    ));
+    burn::prelude::Tensor::from_inner(mask)
 }

@@ -36,17 +36,28 @@ fn mix64(mut z: u64) -> u64 {
 
 /// A dropout mask of `n` elements: 0 with probability `p`, else `1 / (1 - p)`.
 pub fn dropout_mask(n: usize, p: f32) -> Vec<f32> {
-    let key = next_key();
+    let (k0, k1) = next_mask_key();
     let mut out = vec![0.0f32; n];
-    fill_mask(&mut out, p, key as u32, (key >> 32) as u32);
+    fill_mask(&mut out, p, k0, k1);
     out
+}
+
+/// The next mask's two 32-bit keys (what `dropout_mask` takes; the GPU's mask kernel hashes
+/// the same way, so a seeded run draws the same masks on either device).
+pub fn next_mask_key() -> (u32, u32) {
+    let key = next_key();
+    (key as u32, (key >> 32) as u32)
+}
+
+/// The drop threshold on the hash's top 24 bits and the kept elements' scale for `p`.
+pub fn mask_threshold(p: f32) -> (u32, f32) {
+    ((p * 16_777_216.0) as u32, 1.0 / (1.0 - p))
 }
 
 multiversion! {
     fn fill_mask(out: &mut [f32], p: f32, k0: u32, k1: u32) {
-        let keep = 1.0 / (1.0 - p);
         // Uniform in [0, 1) from the top 24 bits; drop when below p.
-        let threshold = (p * 16_777_216.0) as u32;
+        let (threshold, keep) = mask_threshold(p);
         for (i, o) in out.iter_mut().enumerate() {
             // murmur3's 32-bit finaliser over the index, keyed twice.
             let mut h = (i as u32).wrapping_mul(0x9E37_79B1) ^ k0;

@@ -7,7 +7,6 @@ use burn::prelude::*;
 use burn::tensor::activation::softmax;
 
 use crate::fused;
-use crate::kernels::random::dropout_mask;
 use crate::layers::dropout;
 
 #[derive(Module, Debug)]
@@ -42,7 +41,6 @@ impl KerasMultiHeadAttention {
         if !fused::layer_kernels_available(&x) {
             return self.forward_with_weights(x).0;
         }
-        let cpu_masks = fused::available(&x);
         let [batch, steps, width] = x.dims();
         let inner = self.heads * self.key_dim;
         let device = x.device();
@@ -56,13 +54,7 @@ impl KerasMultiHeadAttention {
         let d = &self.dropout;
         let mask = if d.training.is_enabled() && device.is_autodiff() && d.prob > 0.0 {
             let shape = [batch, self.heads, steps, steps];
-            if cpu_masks {
-                let values = dropout_mask(shape.iter().product(), d.prob as f32);
-                Tensor::<4>::from_data(TensorData::new(values, shape), &device)
-            } else {
-                // On a GPU, Burn's dropout draws the mask (kept entries scaled, as on the CPU).
-                d.forward(Tensor::<4>::ones(shape, &device))
-            }
+            crate::layers::dropout_mask(&x, shape, d.prob as f32)
         } else {
             // Any shape but [B, H, T, T] means no dropout.
             Tensor::<4>::zeros([1, 1, 1, 1], &device)

@@ -78,18 +78,33 @@ pub fn max_pool2_channels_last(x: Tensor<3>) -> Tensor<3> {
     even.max_pair(odd)
 }
 
-/// `dropout.forward(x)`, with the mask drawn by the fused kernels' generator on the CPU (Burn's
-/// draws each element from a scalar ChaCha stream). Active, as Burn's, only while training on an
+/// `dropout.forward(x)`, with the mask drawn by the fused kernels' generator on the CPU and the
+/// GPU (Burn's draws each element from a scalar ChaCha stream). Active, as Burn's, only while training on an
 /// autodiff device.
 pub fn dropout<const D: usize>(dropout: &Dropout, x: Tensor<D>) -> Tensor<D> {
-    if !fused::available(&x) {
+    if !fused::layer_kernels_available(&x) {
         return dropout.forward(x);
     }
     if !dropout.training.is_enabled() || !x.device().is_autodiff() || dropout.prob == 0.0 {
         return x;
     }
-    let shape = x.shape();
-    let mask = crate::kernels::random::dropout_mask(shape.num_elements(), dropout.prob as f32);
-    let mask = Tensor::<D>::from_data(TensorData::new(mask, shape), &x.device());
+    let mask = dropout_mask(&x, x.dims(), dropout.prob as f32);
     x * mask
+}
+
+/// A dropout mask of `shape` on `on`'s device from the fused kernels' counter-based hash: built on
+/// the CPU, or drawn by one GPU kernel that hashes the same way (so a seeded run has the same
+/// masks on both). Call only where `fused::layer_kernels_available(on)`.
+pub fn dropout_mask<const D: usize, const E: usize>(
+    on: &Tensor<E>,
+    shape: [usize; D],
+    p: f32,
+) -> Tensor<D> {
+    #[cfg(feature = "gpu")]
+    if fused::on_gpu(on) {
+        return crate::gpu_kernels::dropout_mask(on, shape, p);
+    }
+    let n = shape.iter().product();
+    let mask = crate::kernels::random::dropout_mask(n, p);
+    Tensor::<D>::from_data(TensorData::new(mask, shape), &on.device())
 }

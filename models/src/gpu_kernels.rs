@@ -269,6 +269,8 @@ pub struct ConvShape {
 }
 
 /// The loss gradient at output `(b, t, co)` before the ReLU (zero where the ReLU was off).
+// The outer `if` is decided when the kernel is compiled, the inner one when it runs.
+#[allow(clippy::collapsible_if)]
 #[cube]
 fn pre_activation_grad(
     grad: &Tensor<f32>,
@@ -415,7 +417,7 @@ fn attention_probs_kernel(
             sum += e;
         }
         for j in 0..steps {
-            probs[row + j] = probs[row + j] / sum;
+            probs[row + j] /= sum;
         }
     }
 }
@@ -582,11 +584,11 @@ fn dropout_mask_kernel(out: &mut Tensor<f32>, threshold: u32, keep: f32, k0: u32
     let i = ABSOLUTE_POS;
     if i < out.len() {
         // murmur3's 32-bit finaliser over the index, keyed twice (integer products wrap).
-        let mut h = (i as u32) * 0x9E37_79B1u32 ^ k0;
+        let mut h = ((i as u32) * 0x9E37_79B1u32) ^ k0;
         h ^= h >> 16;
         h *= 0x85EB_CA6Bu32;
         h ^= h >> 13;
-        h = h * 0xC2B2_AE35u32 ^ k1;
+        h = (h * 0xC2B2_AE35u32) ^ k1;
         h ^= h >> 16;
         h *= 0x85EB_CA6Bu32;
         h ^= h >> 15;
@@ -1254,19 +1256,26 @@ fn adam_kernel(
     }
 }
 
+/// One Adam step's scalars: the moments' decay rates, the step (learning rate times the bias
+/// corrections) and epsilon (scaled as Burn's Adam scales it).
+#[derive(Debug, Clone, Copy)]
+pub struct AdamScalars {
+    pub beta_1: f32,
+    pub beta_2: f32,
+    pub step: f32,
+    pub epsilon: f32,
+}
+
 /// The GPU-only operations that have no autodiff counterpart (they run on plain tensors).
 #[burn::backend::backend_extension(Cube: cfg(feature = "gpu"))]
 pub trait GpuOps: burn::backend::Backend {
-    /// One Adam update (see `adam_kernel`); scalars are beta_1, beta_2, step and epsilon.
+    /// One Adam update (see `adam_kernel`).
     fn adam_update(
         param: FloatTensor<Self>,
         grad: FloatTensor<Self>,
         moment_1: FloatTensor<Self>,
         moment_2: FloatTensor<Self>,
-        beta_1: f32,
-        beta_2: f32,
-        step: f32,
-        epsilon: f32,
+        scalars: AdamScalars,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
 
     /// A dropout mask of `shape` on `like`'s device (see `dropout_mask_kernel`).
@@ -1286,11 +1295,14 @@ impl GpuOps for Cube {
         grad: Ct,
         moment_1: Ct,
         moment_2: Ct,
-        beta_1: f32,
-        beta_2: f32,
-        step: f32,
-        epsilon: f32,
+        scalars: AdamScalars,
     ) -> (Ct, Ct, Ct) {
+        let AdamScalars {
+            beta_1,
+            beta_2,
+            step,
+            epsilon,
+        } = scalars;
         let shape = param.meta.shape().to_vec();
         let [param, grad, moment_1, moment_2] =
             [param, grad, moment_1, moment_2].map(into_contiguous);

@@ -60,7 +60,7 @@ fn gpu_step<const D: usize>(
     grad: Tensor<D>,
     state: Option<AdamState<D>>,
 ) -> (Tensor<D>, Option<AdamState<D>>) {
-    use crate::gpu_kernels::GpuOps;
+    use crate::gpu_kernels::{AdamScalars, GpuOps};
     use burn::backend::Dispatch;
 
     let (time, moment_1, moment_2) = match state {
@@ -79,10 +79,12 @@ fn gpu_step<const D: usize>(
         grad.into_dispatch(),
         moment_1.into_dispatch(),
         moment_2.into_dispatch(),
-        BETA_1,
-        BETA_2,
-        step,
-        EPSILON * correction_2,
+        AdamScalars {
+            beta_1: BETA_1,
+            beta_2: BETA_2,
+            step,
+            epsilon: EPSILON * correction_2,
+        },
     );
     let momentum =
         AdaptiveMomentumState::new(time, Tensor::from_dispatch(m), Tensor::from_dispatch(v));

@@ -73,6 +73,13 @@ fn close(a: &[f32], b: &[f32], what: &str) {
     }
 }
 
+/// The tests switch the process-wide kernel choice, so they take turns.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn gpu() -> Option<Device> {
     if !GPU_BACKEND_COMPILED || list_adapters().is_empty() {
         println!("SKIPPED: no GPU backend or no adapter (install mesa-vulkan-drivers)");
@@ -84,6 +91,7 @@ fn gpu() -> Option<Device> {
 
 #[test]
 fn the_gpu_kernels_match_the_generic_path_and_the_cpu_kernels() {
+    let _turn = serial();
     let Some(gpu) = gpu() else { return };
     let train_gpu = gpu.clone().autodiff();
     let train_cpu = Device::flex().autodiff();
@@ -167,6 +175,7 @@ fn two_steps(mut model: ForecastModel, x: &Tensor<3>, y: &Tensor<2>) -> Vec<Vec<
 #[test]
 fn every_default_training_step_on_the_gpu_matches_the_cpu() {
     use atb_models::kernels::random;
+    let _turn = serial();
     let Some(gpu) = gpu() else { return };
     let train_gpu = gpu.autodiff();
     let train_cpu = Device::flex().autodiff();
@@ -218,6 +227,7 @@ fn leaf<const D: usize>(shape: [usize; D], seed: u64, gpu: &Device) -> (Tensor<D
 fn masked_attention_and_a_plain_convolution_match_the_cpu_kernels() {
     use atb_models::fused::{conv1d_channels_last, multi_head_attention};
     use atb_models::kernels::conv::Epilogue;
+    let _turn = serial();
     let Some(gpu) = gpu() else { return };
     set_kernels(Kernels::Fused);
     let (b, t, heads, d) = (2, 7, 3, 4);

@@ -7,7 +7,8 @@ pub mod inference;
 pub mod markdown;
 
 use atb_models::burn::prelude::Device;
-use atb_models::{Architecture, Variant, select_device};
+use atb_models::probe::ProbeSpec;
+use atb_models::{Architecture, DeviceChoice, Variant, select_device};
 use atb_protocol::backtest::{Positions, SignalRule};
 use atb_protocol::bench::{
     BaselineResult, BenchReport, BenchResult, BenchRun, SeedTests, SkillIntervals,
@@ -531,11 +532,26 @@ pub fn run_benchmark(
             architecture,
             variant,
         });
+        // With `auto`, a network's latency is timed where its forecasts run: the device its own
+        // measured single-window latency favours (the CPU without a hardware GPU).
+        let latency_device = match (&request.params.device, architecture.is_network()) {
+            (DeviceChoice::Auto, true) => {
+                crate::device_probe::forecast_device(&ProbeSpec {
+                    architecture,
+                    variant,
+                    overrides: request.params.overrides.clone(),
+                    input: [request.params.sequence_length, outcome.data.width()],
+                    batch: request.params.batch_size,
+                })?
+                .device
+            }
+            _ => native_device.clone(),
+        };
         let m = measure(
             settings,
             &outcome,
             &version_id,
-            &native_device,
+            &latency_device,
             request.timing,
         )?;
         let result = aggregate(

@@ -390,3 +390,73 @@ mod tests {
         }
     }
 }
+
+/// Bytes of f32 values.
+const F32: u64 = 4;
+
+impl ModelConfig {
+    /// An upper estimate of the memory one window takes at the peak of a training step (the
+    /// activations kept for the backward pass and their gradients) or, with `training` false, of
+    /// an inference pass. It grows linearly with the window for the LSTMs and convolutions and
+    /// with its square for attention, which keeps `heads × window²` weights per window (with
+    /// their dropout mask and gradient while training). Used to refuse a run before it starts,
+    /// and to size inference batches.
+    pub fn bytes_per_window(&self, training: bool) -> u64 {
+        let steps = self.sequence_length as u64;
+        // Values kept per (step, unit): LSTM (gate pre-activations and activations, cell, hidden,
+        // their gradients), convolution (output, saved activation, gradient), attention (q, k, v,
+        // context and their gradients).
+        let (lstm, conv, attention_width, attention_square) = if training {
+            (16, 6, 8, 4)
+        } else {
+            (10, 2, 4, 2)
+        };
+        let mut values = 2 * steps * self.n_features as u64;
+        let mut t = steps;
+        for &filters in &self.conv_filters {
+            values += conv * t * filters as u64;
+            t = t.saturating_sub(2) / 2;
+        }
+        for &units in &self.lstm_units {
+            values += lstm * t * units as u64;
+        }
+        if let Some(tcn) = &self.tcn {
+            values += conv * t * tcn.filters as u64 * (1 + 2 * tcn.dilations.len() as u64);
+        }
+        if let Some(a) = self.attention {
+            let (heads, key_dim) = (a.heads as u64, a.key_dim as u64);
+            values += attention_width * t * heads * key_dim + attention_square * heads * t * t;
+        }
+        values * F32
+    }
+}
+
+#[cfg(test)]
+mod memory_tests {
+    use super::*;
+
+    #[test]
+    fn attention_memory_grows_with_the_square_of_the_window() {
+        let at = |l| {
+            ModelConfig::table(Architecture::AttentionLstm, Variant::Default, l, 5)
+                .bytes_per_window(true)
+        };
+        // 4 heads x 10,000² weights, four such buffers while training: 6.4 GB per window.
+        assert!(
+            at(10_000) > 6_400_000_000 && at(10_000) < 7_000_000_000,
+            "{}",
+            at(10_000)
+        );
+        let ratio = at(2_000) as f64 / at(1_000) as f64;
+        assert!(ratio > 3.5 && ratio <= 4.0, "{ratio}");
+        let lstm = |l| {
+            ModelConfig::table(Architecture::Lstm, Variant::Default, l, 5).bytes_per_window(true)
+        };
+        assert!((lstm(2_000) as f64 / lstm(1_000) as f64 - 2.0).abs() < 0.01);
+        assert!(
+            ModelConfig::table(Architecture::Tcn, Variant::Default, 120, 5).bytes_per_window(false)
+                < ModelConfig::table(Architecture::Tcn, Variant::Default, 120, 5)
+                    .bytes_per_window(true)
+        );
+    }
+}

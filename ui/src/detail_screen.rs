@@ -536,7 +536,16 @@ impl DetailScreen {
                 );
             }
         }
-        ui.label(format!("darker = more weight; largest weight {max:.3}"));
+        if map.window > n {
+            ui.label(format!(
+                "darker = more weight; largest weight {max:.3}; each cell averages a block of about {} × {} steps of the {}-step window",
+                map.window.div_ceil(n),
+                map.window.div_ceil(n),
+                map.window
+            ));
+        } else {
+            ui.label(format!("darker = more weight; largest weight {max:.3}"));
+        }
     }
 }
 

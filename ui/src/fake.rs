@@ -233,6 +233,7 @@ impl FakeBackend {
                         size,
                         heads: 4,
                         weights,
+                        window: size,
                     }))]
                 }
                 Some(_) => replies![Reply::Attention(None)],

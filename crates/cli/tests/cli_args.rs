@@ -89,3 +89,44 @@ fn a_closed_pipe_ends_quietly_with_success() {
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(String::from_utf8_lossy(&out.stderr), "");
 }
+
+/// The audit's reproduction (reliability audit 2, H1): attention at a window of 10,000 asked for
+/// 51 GB per buffer and aborted the process. It is refused before any work, in well under a
+/// second, with the figures and the largest window and batch that fit.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_training_batch_that_cannot_fit_in_memory_is_refused_at_once_with_the_figures() {
+    let home = tempfile::tempdir().unwrap();
+    let started = std::time::Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_atb"))
+        .args([
+            "train",
+            "model",
+            "BTCUSDT",
+            "--source",
+            "sample",
+            "--architecture",
+            "attention_lstm",
+            "--sequence-length",
+            "10000",
+            "--epochs",
+            "1",
+            // 64 times the default batch: beyond any machine's memory (about 13 TB).
+            "--batch-size",
+            "2048",
+        ])
+        .env("ATB_HOME", home.path())
+        .output()
+        .unwrap();
+    let elapsed = started.elapsed();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("window of 10,000")
+            && err.contains("GB per training batch of 2,048")
+            && err.contains("available")
+            && err.contains("window of at most"),
+        "{err}"
+    );
+    assert!(elapsed.as_secs_f64() < 2.0, "refused after {elapsed:?}");
+}

@@ -5,6 +5,7 @@
 
 use atb_models::ForecastModel;
 use atb_models::burn::prelude::*;
+use atb_protocol::desktop::ATTENTION_MAP_MAX_CELLS;
 use atb_protocol::desktop::{AttentionMap, TestPredictions};
 use atb_protocol::registry::ModelRow;
 use atb_protocol::training::Evaluation;
@@ -333,8 +334,12 @@ fn predict_rows(
         model: &loaded.model,
         device,
     };
+    let batch = match &loaded.model {
+        TrainedModel::Network { config, .. } => crate::training::resources::inference_batch(config),
+        TrainedModel::Trees(_) => SWEEP_BATCH,
+    };
     let mut out = Vec::with_capacity(rows.len());
-    for chunk in rows.chunks(SWEEP_BATCH) {
+    for chunk in rows.chunks(batch.min(SWEEP_BATCH)) {
         let mut values = Vec::with_capacity(chunk.len() * l * w);
         for &t in chunk {
             scaled_window(matrix, schema, t, &mut values);
@@ -512,12 +517,64 @@ pub async fn attention_map(
         .into_data()
         .try_to_vec::<f32>()
         .map_err(|e| Error::InvalidData(format!("reading attention weights: {e:?}")))?;
+    let (cells, weights) = block_means(&values, size, ATTENTION_MAP_MAX_CELLS);
     Ok(Some(AttentionMap {
         version_id: loaded.row.version_id.clone(),
-        size,
+        size: cells,
         heads,
-        weights: values,
+        weights,
+        window: size,
     }))
+}
+
+/// A `size × size` map averaged into at most `max_cells × max_cells` blocks of (nearly) equal
+/// steps: the cells per side and their means, row-major.
+fn block_means(values: &[f32], size: usize, max_cells: usize) -> (usize, Vec<f32>) {
+    if size <= max_cells {
+        return (size, values.to_vec());
+    }
+    let cells = max_cells.max(1);
+    // Block i covers steps [i·size/cells, (i+1)·size/cells).
+    let edge = |i: usize| i * size / cells;
+    let mut out = Vec::with_capacity(cells * cells);
+    for r in 0..cells {
+        for c in 0..cells {
+            let (r0, r1, c0, c1) = (edge(r), edge(r + 1), edge(c), edge(c + 1));
+            let mut sum = 0.0f64;
+            for q in r0..r1 {
+                sum += values[q * size + c0..q * size + c1]
+                    .iter()
+                    .map(|v| f64::from(*v))
+                    .sum::<f64>();
+            }
+            out.push((sum / ((r1 - r0) * (c1 - c0)) as f64) as f32);
+        }
+    }
+    (cells, out)
+}
+
+#[cfg(test)]
+mod attention_map_tests {
+    use super::block_means;
+
+    #[test]
+    fn a_long_window_is_averaged_into_at_most_the_cell_limit() {
+        // 1,500 steps: each row sums to 1, as attention weights do.
+        let size = 1_500;
+        let values: Vec<f32> = (0..size * size)
+            .map(|i| if i % size == i / size { 1.0 } else { 0.0 })
+            .collect();
+        let (cells, w) = block_means(&values, size, 200);
+        assert_eq!((cells, w.len()), (200, 40_000));
+        // The first block row covers query steps 0..7, whose ones all fall in key block 0.
+        let row_sum: f32 = w[..200].iter().sum();
+        assert!((row_sum - 1.0 / 7.0).abs() < 1e-6, "{row_sum}");
+        assert!(w[0] > 0.0 && w[1] == 0.0);
+        // Hand value: block (0, 0) covers 7 × 7 steps with 7 ones on its diagonal.
+        assert!((w[0] - 7.0 / 49.0).abs() < 1e-6, "{}", w[0]);
+        // A short window is passed through.
+        assert_eq!(block_means(&values[..4], 2, 200), (2, values[..4].to_vec()));
+    }
 }
 
 /// Recomputes the evaluation of a registered version with this build's evaluation method, from

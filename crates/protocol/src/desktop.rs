@@ -248,14 +248,23 @@ pub struct ModelDetail {
     pub forward: Option<crate::forward::ForwardResult>,
 }
 
+/// Most cells per side of an attention map: a longer window is averaged into blocks of steps
+/// before it leaves the engine (an L × L map of a 1,500-step window was 2.25 million cells on the
+/// wire and painted every frame).
+pub const ATTENTION_MAP_MAX_CELLS: usize = 200;
+
 /// Attention weights of an attention model on the last window of its test split, averaged over
-/// heads: `weights[query * size + key]`.
+/// heads: `weights[query * size + key]`, `size` cells per side covering `window` steps (each
+/// cell the mean over its block of query and key steps when `window > size`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AttentionMap {
     pub version_id: String,
     pub size: usize,
     pub heads: usize,
     pub weights: Vec<f32>,
+    /// Steps of the window; equal to `size` unless the map was averaged into blocks.
+    #[serde(default)]
+    pub window: usize,
 }
 
 /// Predicted against actual closes over a version's test split.

@@ -31,6 +31,7 @@ use crate::evaluation::{RidgeBaseline, backtest_split, evaluate_split};
 use crate::features::compute_features;
 use crate::market::source::CandleSeries;
 
+pub mod resources;
 mod trainer;
 mod trees;
 mod walk_forward;
@@ -43,7 +44,10 @@ use walk_forward::walk_forward;
 
 /// Refuses nonsense before any work starts, naming the field and its valid range.
 pub fn check_spec(spec: &TrainSpec) -> Result<()> {
-    spec.validate().map_err(Error::InvalidSpec)
+    spec.validate().map_err(Error::InvalidSpec)?;
+    // Memory is checked before any data is read or model built: a batch that cannot fit is
+    // refused with the figures instead of aborting the process mid-run.
+    resources::check_memory(spec)
 }
 
 /// Stops a run from another thread; the trainer checks it before every batch.
@@ -91,7 +95,9 @@ impl TrainedModel {
         device: &Device,
     ) -> Result<Vec<f32>> {
         match self {
-            Self::Network { model, .. } => predict_scaled(model, data, ts, device),
+            Self::Network { model, config } => {
+                predict_scaled(model, data, ts, device, resources::inference_batch(config))
+            }
             Self::Trees(trees) => {
                 let mut out = Vec::with_capacity(ts.len());
                 for chunk in ts.chunks(4_096) {

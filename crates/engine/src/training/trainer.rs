@@ -59,9 +59,10 @@ pub fn predict_scaled(
     data: &PreparedData,
     ts: &[usize],
     device: &Device,
+    batch: usize,
 ) -> Result<Vec<f32>> {
     let mut out = Vec::with_capacity(ts.len());
-    for chunk in ts.chunks(256) {
+    for chunk in ts.chunks(batch.max(1)) {
         let (x, _) = batch_tensors(data, chunk, device);
         let values = model
             .forward(x)
@@ -78,8 +79,9 @@ pub(super) fn mean_loss(
     data: &PreparedData,
     ts: &[usize],
     device: &Device,
+    batch: usize,
 ) -> Result<f64> {
-    let pred = predict_scaled(model, data, ts, device)?;
+    let pred = predict_scaled(model, data, ts, device, batch)?;
     let sse: f64 = pred
         .iter()
         .zip(ts)
@@ -204,6 +206,8 @@ pub fn train_prepared(
         &train_device,
     )?;
     let parameters = model.num_params();
+    // Validation batches sized so long attention windows stay within the memory available.
+    let inference_batch = super::resources::inference_batch(&config);
     // Clipping is done here, by the global norm (Burn's clips each tensor on its own).
     let mut optimizer = atb_models::optim::adam();
     let batches = data.samples.train.len().div_ceil(params.batch_size);
@@ -274,7 +278,13 @@ pub fn train_prepared(
         }
         let batches_seconds = epoch_started.elapsed().as_secs_f64();
         let evaluation_model = model.valid();
-        let val_loss = mean_loss(&evaluation_model, &data, &val_samples, &eval_device)?;
+        let val_loss = mean_loss(
+            &evaluation_model,
+            &data,
+            &val_samples,
+            &eval_device,
+            inference_batch,
+        )?;
         let train_loss = loss_sum / seen.max(1) as f64;
         let next = best.epoch(
             epoch,

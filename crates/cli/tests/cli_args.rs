@@ -130,3 +130,46 @@ fn a_training_batch_that_cannot_fit_in_memory_is_refused_at_once_with_the_figure
     );
     assert!(elapsed.as_secs_f64() < 2.0, "refused after {elapsed:?}");
 }
+
+/// The audit's reproduction (reliability audit 2, M4): a file of commas under the 2 GiB cap was
+/// read whole and split into a billion fields (about 32 GB) before its column count was checked.
+/// It is refused at its first line now, and the import process never holds more than a few MB
+/// (measured on the child process itself, through `wait4`).
+#[cfg(target_os = "linux")]
+#[test]
+fn a_two_gib_file_of_commas_is_refused_in_bounded_memory() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("commas.csv");
+    let mut file = std::fs::File::create(&path).unwrap();
+    // The first 8 MiB are commas; the rest of the 2 GiB is a hole (read as zeros, never written).
+    file.write_all(&vec![b','; 8 << 20]).unwrap();
+    file.set_len((2u64 << 30) - 64).unwrap();
+    drop(file);
+    // Reaped by `wait4` below, which also reads its peak memory.
+    #[allow(clippy::zombie_processes)]
+    let child = Command::new(env!("CARGO_BIN_EXE_atb"))
+        .args(["data", "import", "BTCUSDT", "--timeframe", "1h"])
+        .arg(&path)
+        .env("ATB_HOME", dir.path().join("home"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: plain syscall on our own child; `rusage` is written by the kernel.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(reaped, pid);
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.unwrap(), &mut err).unwrap();
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 1,
+        "{err}"
+    );
+    assert!(err.contains("longer than 1024 bytes"), "{err}");
+    // ru_maxrss is in KiB on Linux.
+    let peak_mb = usage.ru_maxrss as f64 / 1024.0;
+    assert!(peak_mb < 200.0, "the import peaked at {peak_mb:.0} MB");
+}

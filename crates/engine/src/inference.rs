@@ -553,30 +553,6 @@ fn block_means(values: &[f32], size: usize, max_cells: usize) -> (usize, Vec<f32
     (cells, out)
 }
 
-#[cfg(test)]
-mod attention_map_tests {
-    use super::block_means;
-
-    #[test]
-    fn a_long_window_is_averaged_into_at_most_the_cell_limit() {
-        // 1,500 steps: each row sums to 1, as attention weights do.
-        let size = 1_500;
-        let values: Vec<f32> = (0..size * size)
-            .map(|i| if i % size == i / size { 1.0 } else { 0.0 })
-            .collect();
-        let (cells, w) = block_means(&values, size, 200);
-        assert_eq!((cells, w.len()), (200, 40_000));
-        // The first block row covers query steps 0..7, whose ones all fall in key block 0.
-        let row_sum: f32 = w[..200].iter().sum();
-        assert!((row_sum - 1.0 / 7.0).abs() < 1e-6, "{row_sum}");
-        assert!(w[0] > 0.0 && w[1] == 0.0);
-        // Hand value: block (0, 0) covers 7 × 7 steps with 7 ones on its diagonal.
-        assert!((w[0] - 7.0 / 49.0).abs() < 1e-6, "{}", w[0]);
-        // A short window is passed through.
-        assert_eq!(block_means(&values[..4], 2, 200), (2, values[..4].to_vec()));
-    }
-}
-
 /// Recomputes the evaluation of a registered version with this build's evaluation method, from
 /// its recorded candles (checked against their SHA-256), its own weights and its own scalers,
 /// and stores it beside the version in the index: the version folder is not touched.
@@ -619,4 +595,28 @@ pub async fn reevaluate(settings: &Settings, reference: &str) -> Result<(ModelRo
     evaluation.walk_forward = previous.walk_forward;
     let row = registry.store_evaluation(&loaded.row.version_id, &evaluation)?;
     Ok((row, evaluation))
+}
+
+#[cfg(test)]
+mod attention_map_tests {
+    use super::block_means;
+
+    #[test]
+    fn a_long_window_is_averaged_into_at_most_the_cell_limit() {
+        // 1,500 steps: each row sums to 1, as attention weights do.
+        let size = 1_500;
+        let values: Vec<f32> = (0..size * size)
+            .map(|i| if i % size == i / size { 1.0 } else { 0.0 })
+            .collect();
+        let (cells, w) = block_means(&values, size, 200);
+        assert_eq!((cells, w.len()), (200, 40_000));
+        // The first block row covers query steps 0..7, whose ones all fall in key block 0.
+        let row_sum: f32 = w[..200].iter().sum();
+        assert!((row_sum - 1.0 / 7.0).abs() < 1e-6, "{row_sum}");
+        assert!(w[0] > 0.0 && w[1] == 0.0);
+        // Hand value: block (0, 0) covers 7 × 7 steps with 7 ones on its diagonal.
+        assert!((w[0] - 7.0 / 49.0).abs() < 1e-6, "{}", w[0]);
+        // A short window is passed through.
+        assert_eq!(block_means(&values[..4], 2, 200), (2, values[..4].to_vec()));
+    }
 }

@@ -1,7 +1,9 @@
 //! Candle CSV files: atb's own `open_time_ms,open,high,low,close,volume` with a header, or
 //! Binance's headerless 12-column bulk-archive format (millisecond or microsecond open times).
 //!
-//! Every row is validated; the first bad one is an error naming its line.
+//! Every row is validated; the first bad one is an error naming its line. Files are read as a
+//! stream by the `csv` crate (`\n`, `\r\n` and `\r`-only line endings alike) behind a per-line
+//! length limit, so no input can make the import hold more than one line besides its candles.
 
 use std::path::Path;
 
@@ -14,9 +16,9 @@ pub const HEADER: &str = "open_time_ms,open,high,low,close,volume";
 /// Open times above this are microseconds (in milliseconds it would be the year 5138).
 const MICROS_THRESHOLD: i64 = 100_000_000_000_000;
 
-/// Reads and validates a candle CSV file of the given timeframe.
+/// Reads and validates a candle CSV file of the given timeframe, streaming: memory holds one
+/// line (at most `MAX_LINE_BYTES`) besides the candles, whatever the file holds.
 pub fn read_csv_file(path: &Path, timeframe: Timeframe) -> Result<Vec<Candle>> {
-    use std::io::Read;
     // A device, FIFO or /proc file is refused before it is opened for reading: it could block
     // forever or never end.
     let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
@@ -26,34 +28,26 @@ pub fn read_csv_file(path: &Path, timeframe: Timeframe) -> Result<Vec<Candle>> {
             path.display()
         )));
     }
-    let too_big = || {
-        Error::InvalidRequest(format!(
+    if meta.len() > MAX_CSV_BYTES {
+        return Err(Error::InvalidRequest(format!(
             "{} is larger than {} MiB, more than any candle CSV atb imports; split it (e.g. one file per year)",
             path.display(),
             MAX_CSV_BYTES >> 20
-        ))
-    };
-    if meta.len() > MAX_CSV_BYTES {
-        return Err(too_big());
+        )));
     }
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
-    file.take(MAX_CSV_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| Error::io(path, e))?;
-    if bytes.len() as u64 > MAX_CSV_BYTES {
-        return Err(too_big());
-    }
-    let text = String::from_utf8(bytes).map_err(|e| Error::Csv {
-        path: path.display().to_string(),
-        line: 0,
-        reason: format!("not UTF-8 text (byte {})", e.utf8_error().valid_up_to()),
-    })?;
-    parse_csv(&text, timeframe, &path.display().to_string())
+    // `take`: a file that grows while it is read stops at the cap.
+    let reader = std::io::BufReader::new(std::io::Read::take(file, MAX_CSV_BYTES));
+    parse_reader(reader, timeframe, &path.display().to_string())
 }
 
 /// The largest CSV file read: 20 years of 1-minute candles in Binance's archive format.
 pub const MAX_CSV_BYTES: u64 = 2 << 30;
+
+/// The longest line a candle CSV has room for (Binance's 12-column rows are about 120 bytes). A
+/// longer one is refused where it is read: a 2 GiB line of commas, or a whole file saved with
+/// line endings nothing recognised, used to be split into billions of fields first.
+pub const MAX_LINE_BYTES: usize = 1024;
 
 /// At most 40 characters of `text`, control characters replaced, for an error message: a file's
 /// content is never echoed at length (it may be a secret that was never a CSV).
@@ -69,25 +63,124 @@ fn excerpt(text: &str) -> String {
     format!("{out:?}")
 }
 
+/// Passes bytes through, counting lines (`\n`, `\r\n` or a lone `\r` ends one) and failing as
+/// soon as one runs past `MAX_LINE_BYTES`.
+struct LineLimit<R> {
+    inner: R,
+    run: usize,
+    /// 1-based number of the line being read.
+    line: usize,
+    after_cr: bool,
+    too_long: bool,
+}
+
+impl<R: std::io::Read> std::io::Read for LineLimit<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        for &b in &buf[..n] {
+            match b {
+                b'\r' => {
+                    self.line += 1;
+                    self.run = 0;
+                    self.after_cr = true;
+                }
+                b'\n' => {
+                    if !self.after_cr {
+                        self.line += 1;
+                    }
+                    self.run = 0;
+                    self.after_cr = false;
+                }
+                _ => {
+                    self.after_cr = false;
+                    self.run += 1;
+                    if self.run > MAX_LINE_BYTES {
+                        self.too_long = true;
+                        return Err(std::io::Error::new(
+                            std::io::ErrorKind::InvalidData,
+                            "line too long",
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(n)
+    }
+}
+
 /// Parses and validates candle CSV text; `origin` names the file in errors.
 pub fn parse_csv(text: &str, timeframe: Timeframe, origin: &str) -> Result<Vec<Candle>> {
+    parse_reader(text.as_bytes(), timeframe, origin)
+}
+
+/// Parses and validates candle CSV from `input`, one record at a time.
+fn parse_reader(
+    input: impl std::io::Read,
+    timeframe: Timeframe,
+    origin: &str,
+) -> Result<Vec<Candle>> {
     let err = |line: usize, reason: String| Error::Csv {
         path: origin.to_string(),
         line,
         reason,
     };
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(LineLimit {
+            inner: input,
+            run: 0,
+            line: 1,
+            after_cr: false,
+            too_long: false,
+        });
     let now_ms = chrono::Utc::now().timestamp_millis();
     let mut candles: Vec<Candle> = Vec::new();
     let mut line_numbers: Vec<usize> = Vec::new();
     let mut headerless: Option<bool> = None;
-    for (index, raw) in text.lines().enumerate() {
-        let line_no = index + 1;
-        let line = raw.trim();
-        if line.is_empty() {
+    let mut record = csv::ByteRecord::new();
+    // Lines are counted here, as the limit counts them (the csv reader counts `\n` only).
+    let mut line_no = 0usize;
+    loop {
+        match reader.read_byte_record(&mut record) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => {
+                let limit = reader.get_ref();
+                return Err(if limit.too_long {
+                    err(
+                        limit.line,
+                        format!(
+                            "a line longer than {MAX_LINE_BYTES} bytes: not a candle CSV (its rows are a few dozen bytes each; check the file and its line endings)"
+                        ),
+                    )
+                } else {
+                    err(line_no.max(1), format!("cannot be read as CSV: {e}"))
+                });
+            }
+        }
+        line_no = record.position().map_or(line_no + 1, |p| {
+            // The csv reader's line, corrected for `\r`-only endings by the limit's count.
+            (p.line() as usize).max(line_no + 1)
+        });
+        let mut fields: Vec<&str> = Vec::with_capacity(record.len());
+        for field in record.iter() {
+            fields.push(std::str::from_utf8(field).map_err(|e| {
+                err(
+                    line_no,
+                    format!("not UTF-8 text (byte {} of a field)", e.valid_up_to()),
+                )
+            })?);
+        }
+        if line_no == 1
+            && let Some(first) = fields.first_mut()
+        {
+            *first = first.strip_prefix('\u{feff}').unwrap_or(first);
+        }
+        if fields.iter().all(|f| f.is_empty()) {
             continue;
         }
-        let fields: Vec<&str> = line.split(',').map(str::trim).collect();
         if headerless.is_none() {
             let looks_like_header = fields[0].parse::<i64>().is_err();
             if looks_like_header {
@@ -97,7 +190,7 @@ pub fn parse_csv(text: &str, timeframe: Timeframe, origin: &str) -> Result<Vec<C
                         line_no,
                         format!(
                             "unknown header {}: expected {HEADER:?} or Binance's headerless 12-column rows",
-                            excerpt(line)
+                            excerpt(&fields.join(","))
                         ),
                     ));
                 }
@@ -298,6 +391,27 @@ mod tests {
             .collect();
         let e = parse(&format!("{h}{four_hourly}")).unwrap_err();
         assert!(e.to_string().contains("240 minutes apart"), "{e}");
+        assert_eq!(line_of(e), 3);
+    }
+
+    #[test]
+    fn any_line_ending_is_read_and_an_overlong_line_is_refused_where_it_is() {
+        let rows = [
+            "open_time_ms,open,high,low,close,volume",
+            "0,1,2,0.5,1.5,10",
+            "3600000,1.5,2,1,1.2,0",
+        ];
+        for ending in ["\n", "\r\n", "\r"] {
+            let c = parse(&rows.join(ending)).unwrap();
+            assert_eq!(c.len(), 2, "ending {ending:?}");
+        }
+        // A bad row of a `\r`-only file still names its line.
+        let bad = format!("{}\r0,1,2,0.5,1.5,10\r0,1,2,0.5,1.5,10\r", rows[0]);
+        assert_eq!(line_of(parse(&bad).unwrap_err()), 3);
+        // A line of commas is refused once it passes the limit, naming it.
+        let commas = format!("{}\n0,1,2,0.5,1.5,10\n{}\n", rows[0], ",".repeat(5_000));
+        let e = parse(&commas).unwrap_err();
+        assert!(e.to_string().contains("longer than 1024 bytes"), "{e}");
         assert_eq!(line_of(e), 3);
     }
 

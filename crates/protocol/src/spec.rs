@@ -206,6 +206,58 @@ pub mod ranges {
     pub const ROUNDS: RangeInclusive<u32> = 1..=20_000;
     /// The tree model's row keeps the last 3 bars of each feature.
     pub const GBDT_MIN_SEQUENCE_LENGTH: usize = 3;
+    /// Network width overrides: filters, units, key size and dense width (one LSTM of 200,000
+    /// units was 640 GB of weights, an abort when the model was built).
+    pub const WIDTH: RangeInclusive<usize> = 1..=4_096;
+    pub const HEADS: RangeInclusive<usize> = 1..=64;
+    pub const KERNEL_SIZE: RangeInclusive<usize> = 1..=64;
+    pub const BLOCKS: RangeInclusive<usize> = 1..=16;
+    /// Stacked layers in a `conv_filters` or `lstm_units` override.
+    pub const LAYERS: RangeInclusive<usize> = 1..=8;
+}
+
+impl ModelOverrides {
+    /// Each override outside its range (`ranges`), as form problems.
+    pub fn problems(&self) -> Vec<FieldProblem> {
+        use ranges::*;
+        let mut out = Vec::new();
+        let mut one = |value: Option<usize>, field: &str, range: RangeInclusive<usize>| {
+            if let Some(v) = value
+                && !range.contains(&v)
+            {
+                out.push(FieldProblem::new(
+                    field,
+                    format!("{v} is not {}", range_text(&range)),
+                ));
+            }
+        };
+        one(self.tcn_filters, "tcn filters", WIDTH);
+        one(self.kernel_size, "kernel size", KERNEL_SIZE);
+        one(self.blocks, "blocks", BLOCKS);
+        one(self.heads, "heads", HEADS);
+        one(self.key_dim, "key size", WIDTH);
+        one(self.dense_units, "dense units", WIDTH);
+        for (field, list) in [
+            ("convolution filters", &self.conv_filters),
+            ("lstm units", &self.lstm_units),
+        ] {
+            if let Some(list) = list {
+                if !LAYERS.contains(&list.len()) {
+                    out.push(FieldProblem::new(
+                        field,
+                        format!("{} layers is not {}", list.len(), range_text(&LAYERS)),
+                    ));
+                }
+                if let Some(v) = list.iter().find(|v| !WIDTH.contains(v)) {
+                    out.push(FieldProblem::new(
+                        field,
+                        format!("{v} is not {}", range_text(&WIDTH)),
+                    ));
+                }
+            }
+        }
+        out
+    }
 }
 
 /// Everything a training run is asked to do (besides which candles). `Default` is the CLI's
@@ -417,6 +469,7 @@ impl TrainSpec {
                     self.architecture
                 ),
             );
+            out.extend(self.overrides.problems());
         }
         out
     }
@@ -548,5 +601,35 @@ mod tests {
         );
         assert_eq!(s.fractions, SplitFractions::default());
         assert_eq!(s.batch_event_every, 10);
+    }
+
+    #[test]
+    fn network_widths_have_upper_bounds() {
+        // Reliability audit 2, L8: one LSTM of 200,000 units aborted the process when built.
+        let spec = TrainSpec {
+            architecture: Architecture::Lstm,
+            overrides: ModelOverrides {
+                lstm_units: Some(vec![200_000]),
+                heads: Some(65),
+                ..ModelOverrides::default()
+            },
+            ..TrainSpec::default()
+        };
+        let problems = spec.problems();
+        let text: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        assert!(
+            text.iter()
+                .any(|p| p.contains("lstm units: 200000 is not between 1 and 4096")),
+            "{text:?}"
+        );
+        assert!(text.iter().any(|p| p.starts_with("heads: 65")), "{text:?}");
+        let ok = TrainSpec {
+            overrides: ModelOverrides {
+                lstm_units: Some(vec![4_096, 64]),
+                ..ModelOverrides::default()
+            },
+            ..TrainSpec::default()
+        };
+        assert!(ok.problems().is_empty(), "{:?}", ok.problems());
     }
 }

@@ -13,6 +13,10 @@ use crate::error::{Error, Result};
 /// The header of atb's own CSV format.
 pub const HEADER: &str = "open_time_ms,open,high,low,close,volume";
 
+/// The earliest open time a candle file may hold (1970-01-01): no negative times, so the spacings
+/// between rows cannot overflow (a row at -9.2e18 ms did, in the timeframe check).
+pub const EARLIEST_OPEN_MS: i64 = 0;
+
 /// Open times above this are microseconds (in milliseconds it would be the year 5138).
 const MICROS_THRESHOLD: i64 = 100_000_000_000_000;
 
@@ -234,6 +238,15 @@ fn parse_reader(
         if let Some(defect) = candle.defect() {
             return Err(err(line_no, defect));
         }
+        if open_time < EARLIEST_OPEN_MS {
+            return Err(err(
+                line_no,
+                format!(
+                    "open time {open_time} is before {}: candle times count milliseconds since then",
+                    super::format_ms(EARLIEST_OPEN_MS)
+                ),
+            ));
+        }
         if open_time.rem_euclid(timeframe.millis()) != 0 {
             return Err(err(
                 line_no,
@@ -281,7 +294,7 @@ fn check_timeframe(
     let step = timeframe.millis();
     let spacings: Vec<i64> = candles
         .windows(2)
-        .map(|w| w[1].open_time - w[0].open_time)
+        .map(|w| w[1].open_time.saturating_sub(w[0].open_time))
         .collect();
     let one_step = spacings.iter().filter(|&&d| d == step).count();
     if spacings.len() >= 2 && one_step * 2 < spacings.len() {
@@ -413,6 +426,17 @@ mod tests {
         let e = parse(&commas).unwrap_err();
         assert!(e.to_string().contains("longer than 1024 bytes"), "{e}");
         assert_eq!(line_of(e), 3);
+    }
+
+    #[test]
+    fn negative_open_times_are_refused() {
+        // Reliability audit 2, L6: this row overflowed the spacing check.
+        let e = parse(
+            "open_time_ms,open,high,low,close,volume\n-9223372036854720000,1,1,1,1,0\n1700000040000,1,1,1,1,0\n",
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("before 1970-01-01"), "{e}");
+        assert_eq!(line_of(e), 2);
     }
 
     #[test]

@@ -47,11 +47,14 @@ fn cpu(reason: String) -> SelectedDevice {
 /// Whether this build carries the wgpu backend.
 pub const GPU_BACKEND_COMPILED: bool = cfg!(feature = "gpu");
 
-/// Adapters wgpu sees (empty when the build has no GPU backend).
+/// Adapters wgpu sees (empty when the build has no GPU backend). Enumerated once per process:
+/// creating a wgpu instance wakes every graphics driver, and `auto` asks before each run and
+/// forecast.
 pub fn list_adapters() -> Vec<AdapterSummary> {
     #[cfg(feature = "gpu")]
     {
-        gpu::adapters()
+        static ADAPTERS: std::sync::OnceLock<Vec<AdapterSummary>> = std::sync::OnceLock::new();
+        ADAPTERS.get_or_init(gpu::adapters).clone()
     }
     #[cfg(not(feature = "gpu"))]
     {

@@ -2,70 +2,16 @@
 //! (type, variant) gives the same outputs and the same gradient for every parameter on both
 //! paths. Alone in its binary because it switches the process-wide kernel choice.
 
+mod common;
+use common::{close, run, values};
+
 use atb_models::fused::{Kernels, available, set_kernels};
-use atb_models::{Architecture, ForecastModel, ModelOverrides, Variant, build_model};
-use burn::module::{ModuleVisitor, Param};
-use burn::optim::GradientsParams;
+use atb_models::{Architecture, ModelOverrides, Variant, build_model};
 use burn::prelude::*;
 use burn::tensor::Distribution;
 
 const L: usize = 36;
 const F: usize = 5;
-
-fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-    t.into_data().try_to_vec::<f32>().unwrap()
-}
-
-/// Every parameter's gradient, in visiting order.
-struct Collect<'a> {
-    grads: &'a GradientsParams,
-    out: Vec<Vec<f32>>,
-}
-
-impl ModuleVisitor for Collect<'_> {
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        let g = self
-            .grads
-            .get::<D>(param.id)
-            .expect("every parameter has a gradient");
-        self.out.push(values(g));
-    }
-}
-
-/// Output and parameter gradients of `loss = Σ output · coef` on the autodiff device.
-fn run(model: &ForecastModel, x: &Tensor<3>, kernels: Kernels) -> (Vec<f32>, Vec<Vec<f32>>) {
-    set_kernels(kernels);
-    let out = model.forward(x.clone());
-    let [batch, _] = out.dims();
-    let coef = Tensor::<2>::from_data(
-        TensorData::new(
-            (0..batch)
-                .map(|i| 1.0 + i as f32 * 0.25)
-                .collect::<Vec<_>>(),
-            [batch, 1],
-        ),
-        &x.device(),
-    );
-    let loss = (out.clone() * coef).sum();
-    let grads = GradientsParams::from_grads(loss.backward(), model);
-    let mut collect = Collect {
-        grads: &grads,
-        out: Vec::new(),
-    };
-    model.visit(&mut collect);
-    (values(out), collect.out)
-}
-
-fn close(a: &[f32], b: &[f32], what: &str) {
-    assert_eq!(a.len(), b.len(), "{what}: lengths");
-    let scale = b.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(1e-3);
-    for (i, (x, y)) in a.iter().zip(b).enumerate() {
-        assert!(
-            (x - y).abs() <= 1e-4 * scale + 1e-6,
-            "{what}[{i}]: fused {x} vs generic {y} (scale {scale})"
-        );
-    }
-}
 
 #[test]
 fn fused_kernels_match_the_generic_path_in_outputs_and_gradients() {

@@ -104,6 +104,12 @@ pub fn training_device(choice: DeviceChoice, spec: &ProbeSpec) -> Result<Selecte
     Ok(measured.selected)
 }
 
+/// Whether `auto` has a hardware GPU to measure against the CPU (adapters are listed once per
+/// process).
+pub fn hardware_gpu_present() -> bool {
+    hardware_adapter(&list_adapters()).is_some()
+}
+
 /// The device a single-window forecast of `spec` runs on: the CPU unless a hardware GPU's own
 /// measured single-window latency for this model is lower (measured, or remembered, as for
 /// training).

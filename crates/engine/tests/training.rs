@@ -352,14 +352,17 @@ fn auto_takes_the_device_its_own_measurement_found_faster_and_remembers_it() {
         batch: 16,
         ..ProbeSpec::default_model(Architecture::Tcn)
     };
-    let first = measured_choice(
-        &adapter,
-        &spec,
-        Some(&file),
-        "1.0.0",
-        Objective::TrainingStep,
-    )
-    .unwrap();
+    let choose = |version: &str| {
+        measured_choice(
+            &adapter,
+            &spec,
+            Some(&file),
+            version,
+            Objective::TrainingStep,
+        )
+        .unwrap()
+    };
+    let first = choose("1.0.0");
     assert_eq!(first.source, ProbeSource::Measured);
     let (gpu, cpu) = (first.record.gpu.step_ms, first.record.cpu.step_ms);
     println!("{}: {}", first.selected.name, first.selected.reason);
@@ -382,14 +385,7 @@ fn auto_takes_the_device_its_own_measurement_found_faster_and_remembers_it() {
         "{}",
         first.selected.reason
     );
-    let again = measured_choice(
-        &adapter,
-        &spec,
-        Some(&file),
-        "1.0.0",
-        Objective::TrainingStep,
-    )
-    .unwrap();
+    let again = choose("1.0.0");
     assert_eq!(again.source, ProbeSource::Cached);
     assert_eq!(again.record.key, first.record.key);
     assert!(
@@ -401,14 +397,7 @@ fn auto_takes_the_device_its_own_measurement_found_faster_and_remembers_it() {
         "{}",
         again.selected.reason
     );
-    let upgraded = measured_choice(
-        &adapter,
-        &spec,
-        Some(&file),
-        "1.0.1",
-        Objective::TrainingStep,
-    )
-    .unwrap();
+    let upgraded = choose("1.0.1");
     assert_eq!(upgraded.source, ProbeSource::Measured);
     let kept: serde_json::Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
     let kept = kept.as_array().unwrap();

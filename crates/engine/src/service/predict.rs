@@ -42,6 +42,10 @@ pub struct Predictor {
 /// single-window latency where a hardware GPU exists (`device_probe`), else the CPU. Trees and
 /// versions without a stored model configuration run on the CPU.
 fn forecast_device(settings: &Settings, registry: &Registry, reference: &str) -> Result<Device> {
+    if !crate::device_probe::hardware_gpu_present() {
+        // Nothing to measure against: skip reading the version's records twice.
+        return Ok(Device::flex());
+    }
     let row = registry.resolve(reference)?;
     let metadata = registry.metadata(&row)?;
     let record = &metadata.training_params;

@@ -176,16 +176,26 @@ pub fn run() -> anyhow::Result<()> {
         Ok(path) => eprintln!("atb-desktop: ONNX Runtime at {}", path.display()),
         Err(e) => eprintln!("atb-desktop: {e}"),
     }
-    // Leftovers of registrations killed mid-write (their process is gone); a failure here only
-    // leaves them for `atb models verify` to report.
-    match atb_engine::service::models::remove_stale_temporaries(&settings) {
-        Ok(removed) if !removed.is_empty() => {
-            eprintln!(
-                "atb-desktop: removed {} interrupted registration folder(s)",
-                removed.len()
-            );
+    // What registrations and re-exports killed mid-write left (their process is gone): half
+    // written folders go, finished runs move to recovery/. A failure here only leaves them for
+    // `atb models verify` to report.
+    match atb_engine::service::models::clear_interrupted(&settings) {
+        Ok(cleared) => {
+            if !cleared.removed.is_empty() {
+                eprintln!(
+                    "atb-desktop: removed {} half-written registration folder(s)",
+                    cleared.removed.len()
+                );
+            }
+            for folder in &cleared.kept_for_recovery {
+                eprintln!(
+                    "atb-desktop: an interrupted registration's finished run is waiting in {folder}; Recover on the Registry screen registers it"
+                );
+            }
+            for version in &cleared.restored_exports {
+                eprintln!("atb-desktop: put back the recorded model.onnx of {version}");
+            }
         }
-        Ok(_) => {}
         Err(e) => eprintln!("atb-desktop: could not check for interrupted registrations: {e}"),
     }
     tauri::Builder::default()

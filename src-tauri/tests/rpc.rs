@@ -691,7 +691,7 @@ fn every_request_kind_answers_or_fails_with_its_kind() {
     let damaged = &check.findings[0];
     assert_eq!(damaged.subject, new);
     assert!(damaged.fix.contains("Delete it"), "{damaged:?}");
-    assert_eq!(f.ok(Request::Recover), Reply::Recovered(Vec::new()));
+    assert_eq!(f.ok(Request::Recover), Reply::Recovered(Default::default()));
 
     // Validation streams each pair; Cancel stops it; one at a time.
     f.fails(Request::CancelValidation, ErrorKind::NotFound);

@@ -287,7 +287,7 @@ impl FakeBackend {
             Request::Recover => {
                 s.findings
                     .retain(|f| f.kind != FindingKind::AwaitingRecovery);
-                replies![Reply::Recovered(Vec::new())]
+                replies![Reply::Recovered(Default::default())]
             }
             Request::Forecast { version: v } => {
                 match s.models.iter().find(|r| &r.version_id == v) {

@@ -2,7 +2,7 @@
 //! Recover for finished runs kept aside) and the validation of every (architecture, variant)
 //! pair (`atb validate`) with a progress list and Cancel.
 
-use atb_protocol::registry::{FindingKind, ModelRow, RegistryCheck};
+use atb_protocol::registry::{FindingKind, RecoveryReport, RegistryCheck};
 use atb_protocol::training::PairResult;
 use atb_protocol::vocab::{Architecture, Variant};
 use egui::{RichText, Ui};
@@ -16,8 +16,8 @@ pub struct RegistryScreen {
     pub checking: bool,
     pub check: Option<RegistryCheck>,
     pub recovering: bool,
-    /// What the last Recover registered.
-    pub recovered: Option<Vec<ModelRow>>,
+    /// What the last Recover registered, put right and could not take.
+    pub recovered: Option<RecoveryReport>,
     pub validating: bool,
     pub cancel_requested: bool,
     /// Pairs as they finish, in order.
@@ -39,9 +39,9 @@ impl RegistryScreen {
         self.check = Some(check);
     }
 
-    pub fn recovered(&mut self, rows: Vec<ModelRow>, out: &mut Outbox) {
+    pub fn recovered(&mut self, report: RecoveryReport, out: &mut Outbox) {
         self.recovering = false;
-        self.recovered = Some(rows);
+        self.recovered = Some(report);
         // What was waiting is indexed now: check again so the finding goes away.
         self.checking = true;
         out.send(Request::CheckRegistry);
@@ -89,18 +89,8 @@ impl RegistryScreen {
         if let Some(check) = &self.check {
             self.show_check(ui, check, out);
         }
-        if let Some(rows) = &self.recovered {
-            ui.label(if rows.is_empty() {
-                "Recover: nothing was waiting.".to_string()
-            } else {
-                format!(
-                    "Recovered and registered: {}",
-                    rows.iter()
-                        .map(|r| r.version_id.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
-            });
+        if let Some(report) = &self.recovered {
+            show_recovery(ui, report);
         }
         ui.separator();
         self.show_validation(ui, out);
@@ -230,5 +220,39 @@ impl RegistryScreen {
                 self.pairs.len()
             ));
         }
+    }
+}
+
+/// What the last Recover did: each registered version, each export put back, and each folder
+/// it could not take with the reason.
+fn show_recovery(ui: &mut Ui, report: &RecoveryReport) {
+    if report.is_empty() {
+        ui.label("Recover: nothing was waiting.");
+        return;
+    }
+    if !report.registered.is_empty() {
+        ui.label(format!(
+            "Recovered and registered: {}",
+            report
+                .registered
+                .iter()
+                .map(|r| r.version_id.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    for version in &report.restored_exports {
+        ui.label(format!(
+            "Put back the recorded model.onnx of {version} (a re-export was interrupted)."
+        ));
+    }
+    for failure in &report.failed {
+        ui.label(
+            RichText::new(format!(
+                "Not recovered: {} — {}. It was left where it is; the others were recovered.",
+                failure.folder, failure.reason
+            ))
+            .color(ERROR_RED),
+        );
     }
 }

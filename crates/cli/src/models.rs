@@ -337,15 +337,24 @@ pub async fn run(cmd: ModelsCommand) -> Result<ExitCode> {
             );
         }
         ModelsCommand::Recover => {
-            let rows = models::recover(&settings)?;
-            if rows.is_empty() {
+            let report = models::recover(&settings)?;
+            if report.is_empty() {
                 println!("nothing to recover");
             }
-            for row in rows {
+            for row in &report.registered {
                 println!(
                     "registered {} ({} {} {})",
                     row.version_id, row.symbol, row.timeframe, row.architecture
                 );
+            }
+            for version in &report.restored_exports {
+                println!("put back the recorded model.onnx of {version}");
+            }
+            for failure in &report.failed {
+                eprintln!("not recovered: {}: {}", failure.folder, failure.reason);
+            }
+            if !report.failed.is_empty() {
+                return Ok(ExitCode::FAILURE);
             }
         }
         ModelsCommand::Verify { json } => {

@@ -214,13 +214,18 @@ fn a_modified_weight_file_is_reported_and_refused() {
 }
 
 #[test]
-fn a_crash_before_the_index_commit_leaves_no_half_version() {
+fn a_kill_at_any_step_of_registration_recovery_or_re_export_loses_no_finished_run() {
     let home = tempfile::tempdir().unwrap();
-    let crash_at = |point: &str| {
+    let with_crash = |point: Option<&str>, args: &[&str]| {
         let mut cmd = atb(home.path(), NO_NETWORK);
-        cmd.env("ATB_CRASH_AT", point).args(QUICK_TRAIN);
-        let (code, _, _) = run(&mut cmd);
-        assert_ne!(code, 0, "the process was meant to die at {point}");
+        if let Some(point) = point {
+            cmd.env("ATB_CRASH_AT", point);
+        }
+        let (code, out, err) = run(cmd.args(args));
+        if point.is_some() {
+            assert_ne!(code, 0, "the process was meant to die at {point:?}: {err}");
+        }
+        (code, out, err)
     };
     let verify = || {
         let (code, out, err) =
@@ -228,59 +233,89 @@ fn a_crash_before_the_index_commit_leaves_no_half_version() {
         assert_eq!(code, 0, "{err}");
         serde_json::from_str::<serde_json::Value>(&out).unwrap()
     };
-    // Dead before the rename: a temporary folder of a process that is gone.
-    crash_at("after-weights");
-    let report = verify();
-    assert_eq!(report["checked"], 0);
-    assert_eq!(
-        report["incomplete_writes"].as_array().unwrap().len(),
-        1,
-        "{report}"
-    );
-    // Dead after the rename: the registry still opens, indexes nothing, and reports the renamed
-    // folder as an orphan; the run that died there cleared the first one's leftover as it started.
-    crash_at("after-rename");
-    let report = verify();
-    assert_eq!(report["checked"], 0);
-    assert_eq!(
-        report["orphan_folders"].as_array().unwrap().len(),
-        1,
-        "{report}"
-    );
-    assert_eq!(
-        report["incomplete_writes"].as_array().unwrap().len(),
-        0,
-        "{report}"
-    );
-    let (_, out, _) = run(atb(home.path(), NO_NETWORK).args(["models", "list", "--json"]));
-    assert_eq!(out.trim(), "[]");
-    // And a later training registers normally.
-    let version = train(home.path(), &[])["version_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    // A re-export killed between setting the recorded model.onnx aside and committing: the file
-    // in place is still a valid export (the same bytes: the export is deterministic), the one set
-    // aside is reported as a stray file, and the version still predicts through it.
-    let export = |crash: Option<&str>| {
-        let mut cmd = atb(home.path(), NO_NETWORK);
-        if let Some(point) = crash {
-            cmd.env("ATB_CRASH_AT", point);
+    let count = |report: &serde_json::Value, key: &str| report[key].as_array().unwrap().len();
+    let clean = |report: &serde_json::Value, versions: usize| {
+        assert_eq!(count(report, "ok"), versions, "{report}");
+        for key in [
+            "damaged",
+            "orphan_folders",
+            "orphan_rows",
+            "incomplete_writes",
+            "registrations_in_progress",
+            "awaiting_recovery",
+            "stray_files",
+        ] {
+            assert_eq!(count(report, key), 0, "{key}: {report}");
         }
-        run(cmd.args(["models", "export-onnx", &version]))
     };
-    let (code, _, err) = export(None);
-    assert_eq!(code, 0, "{err}");
-    let (code, _, _) = export(Some("after-onnx-rename"));
-    assert_ne!(code, 0, "the process was meant to die during the re-export");
+    let recover = |point: Option<&str>| with_crash(point, &["models", "recover"]);
+
+    // Killed after staging: a temporary folder of a dead process, but with its pending.json it
+    // is a finished run waiting for recovery, not a leftover to delete.
+    with_crash(Some("after-weights"), &QUICK_TRAIN);
     let report = verify();
-    assert_eq!(report["ok"].as_array().unwrap().len(), 1, "{report}");
-    let stray = report["stray_files"].as_array().unwrap();
-    assert_eq!(stray.len(), 1, "{report}");
+    assert_eq!(count(&report, "awaiting_recovery"), 1, "{report}");
+    assert_eq!(count(&report, "incomplete_writes"), 0, "{report}");
+    // Recovery killed at each of its steps, one after the other: after moving the run back to
+    // its series, after renaming it into place, after the commit.
+    recover(Some("recover-after-move"));
+    assert_eq!(count(&verify(), "awaiting_recovery"), 1);
+    recover(Some("after-rename"));
+    let report = verify();
+    assert_eq!(count(&report, "awaiting_recovery"), 1, "{report}");
+    assert_eq!(count(&report, "orphan_folders"), 0, "{report}");
+    recover(Some("after-commit"));
+    let report = verify();
+    assert_eq!(count(&report, "ok"), 1, "{report}");
+    assert_eq!(count(&report, "stray_files"), 1, "{report}");
+    // A folder that is no run sits in recovery/ before the next one: it is reported, left in
+    // place, and does not stop the others.
+    let junk = home.path().join("recovery").join("0-junk");
+    std::fs::create_dir_all(&junk).unwrap();
+    // Killed after the rename of a training's own registration: an unindexed version folder
+    // holding its pending.json, which recovery adopts.
+    with_crash(Some("after-rename"), &QUICK_TRAIN);
+    let report = verify();
+    assert_eq!(count(&report, "awaiting_recovery"), 2, "{report}");
+    let (code, out, err) = recover(None);
+    assert_ne!(code, 0, "a folder it could not take is a failure: {out}");
+    assert!(out.contains("registered "), "{out}");
     assert!(
-        stray[0].as_str().unwrap().ends_with("model.onnx.previous"),
-        "{report}"
+        err.contains("0-junk") && err.contains("pending registration"),
+        "{err}"
     );
+    assert!(junk.is_dir());
+    std::fs::remove_dir(&junk).unwrap();
+    clean(&verify(), 2);
+    let (_, out, _) = run(atb(home.path(), NO_NETWORK).args(["models", "list", "--json"]));
+    let listed: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 2, "{listed}");
+    let version = listed[1]["version_id"].as_str().unwrap().to_string();
+
+    // A re-export killed after setting the recorded model.onnx aside, or after the new file
+    // replaced it and before the commit: model.onnx is a whole export at every instant, the next
+    // recovery settles the set-aside copy, verify is clean and the version predicts through it.
+    let (code, _, err) = with_crash(None, &["models", "export-onnx", &version]);
+    assert_eq!(code, 0, "{err}");
+    for point in ["after-onnx-aside", "after-onnx-rename"] {
+        with_crash(Some(point), &["models", "export-onnx", &version]);
+        let onnx = home
+            .path()
+            .join(listed[1]["folder"].as_str().unwrap())
+            .join("model.onnx");
+        assert!(onnx.is_file(), "no model.onnx after a kill at {point}");
+        let report = verify();
+        let stray = report["stray_files"].as_array().unwrap();
+        assert!(
+            stray
+                .iter()
+                .any(|f| f.as_str().unwrap().ends_with("model.onnx.previous")),
+            "{report}"
+        );
+        let (code, _, err) = recover(None);
+        assert_eq!(code, 0, "{err}");
+        clean(&verify(), 2);
+    }
     let (code, out, err) = run(atb(home.path(), NO_NETWORK).args([
         "predict", &version, "--onnx", "--source", "sample", "--json",
     ]));

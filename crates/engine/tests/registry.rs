@@ -73,11 +73,12 @@ fn verify_calls_a_temporary_folder_safe_to_delete_only_when_its_process_is_gone(
     assert!(
         report.registrations_in_progress[0].ends_with(&format!(".tmp-{}-1", std::process::id()))
     ); // Clearing leftovers removes only the dead process's folder.
-    let removed = Registry::open(&settings)
+    let cleared = Registry::open(&settings)
         .unwrap()
-        .remove_stale_temporaries()
+        .clear_interrupted()
         .unwrap();
-    assert_eq!(removed.len(), 1, "{removed:?}");
+    assert_eq!(cleared.removed.len(), 1, "{cleared:?}");
+    assert!(cleared.kept_for_recovery.is_empty(), "{cleared:?}");
     assert!(!dead.exists() && running.exists());
 }
 
@@ -180,7 +181,7 @@ fn a_run_the_index_cannot_take_is_kept_for_recovery_and_registered_later() {
     assert!(registry.list(None).unwrap().is_empty());
     assert_eq!(registry.verify().unwrap().awaiting_recovery.len(), 1);
 
-    let rows = registry.recover().unwrap();
+    let rows = registry.recover().unwrap().registered;
     assert_eq!(rows.len(), 1);
     assert!(!folder.exists());
     let device = atb_models::burn::prelude::Device::flex();
@@ -191,4 +192,84 @@ fn a_run_the_index_cannot_take_is_kept_for_recovery_and_registered_later() {
     assert_eq!(report.ok.len(), 1, "{report:?}");
     assert!(report.awaiting_recovery.is_empty());
     assert!(registry.recover().unwrap().is_empty());
+}
+
+#[test]
+fn recovery_takes_each_folder_on_its_own_and_keeps_what_it_cannot_take() {
+    let home = tempfile::tempdir().unwrap();
+    let settings = Settings::resolve(home.path().to_path_buf(), None).unwrap();
+    let outcome = quick_outcome();
+    let mut registry = Registry::open(&settings)
+        .unwrap()
+        .with_lock_wait(std::time::Duration::from_millis(10));
+    let writer = rusqlite::Connection::open(settings.database_path()).unwrap();
+    writer.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let deferred = |registry: &mut Registry| match registry.register(&outcome, None, false) {
+        Err(Error::RegistrationDeferred { folder, .. }) => folder,
+        other => panic!("expected a deferred registration, got {:?}", other.map(|r| r.version_id)),
+    };
+    let good = deferred(&mut registry);
+    let damaged = deferred(&mut registry);
+    writer.execute_batch("COMMIT").unwrap();
+    // One run's weights altered, and a folder that is no run at all, both sorted before the
+    // good one.
+    let recovery = home.path().join("recovery");
+    let damaged_first = recovery.join("0-damaged");
+    std::fs::rename(&damaged, &damaged_first).unwrap();
+    let weights = damaged_first.join("weights.safetensors");
+    let mut bytes = std::fs::read(&weights).unwrap();
+    bytes[100] ^= 0xff;
+    std::fs::write(&weights, bytes).unwrap();
+    let junk = recovery.join("0-junk");
+    std::fs::create_dir_all(&junk).unwrap();
+
+    let report = registry.recover().unwrap();
+    assert_eq!(report.registered.len(), 1, "{report:?}");
+    assert!(!good.exists());
+    let failed: Vec<&str> = report.failed.iter().map(|f| f.folder.as_str()).collect();
+    assert_eq!(failed, ["recovery/0-damaged", "recovery/0-junk"], "{report:?}");
+    assert!(report.failed[0].reason.contains("differ"), "{report:?}");
+    // Both left where they were, and still reported.
+    assert!(damaged_first.is_dir() && junk.is_dir());
+    assert_eq!(registry.verify().unwrap().awaiting_recovery.len(), 2);
+}
+
+#[test]
+fn a_run_killed_after_staging_is_moved_to_recovery_not_deleted() {
+    let home = tempfile::tempdir().unwrap();
+    let settings = Settings::resolve(home.path().to_path_buf(), None).unwrap();
+    let outcome = quick_outcome();
+    let mut registry = Registry::open(&settings)
+        .unwrap()
+        .with_lock_wait(std::time::Duration::from_millis(10));
+    let writer = rusqlite::Connection::open(settings.database_path()).unwrap();
+    writer.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let Err(Error::RegistrationDeferred { folder, .. }) = registry.register(&outcome, None, true)
+    else {
+        panic!("expected a deferred registration");
+    };
+    writer.execute_batch("COMMIT").unwrap();
+    // Put it where a registration killed after staging leaves it: a temporary folder in its
+    // series, named after a process that is gone.
+    let series = home.path().join("models/BTCUSDT/1h/tcn");
+    std::fs::create_dir_all(&series).unwrap();
+    let staged = series.join(".tmp-999999999-7");
+    std::fs::rename(&folder, &staged).unwrap();
+    // And a half-written one beside it (no pending.json): that one is a leftover.
+    let half = series.join(".tmp-999999999-8");
+    std::fs::create_dir_all(&half).unwrap();
+    let report = registry.verify().unwrap();
+    assert_eq!(report.awaiting_recovery.len(), 1, "{report:?}");
+    assert_eq!(report.incomplete_writes.len(), 1, "{report:?}");
+
+    let cleared = registry.clear_interrupted().unwrap();
+    assert_eq!(cleared.kept_for_recovery, ["recovery/999999999-7"], "{cleared:?}");
+    assert_eq!(cleared.removed.len(), 1, "{cleared:?}");
+    assert!(!half.exists() && !staged.exists());
+    let report = registry.recover().unwrap();
+    assert_eq!(report.registered.len(), 1, "{report:?}");
+    assert!(report.failed.is_empty(), "{report:?}");
+    let check = registry.verify().unwrap();
+    assert_eq!(check.ok.len(), 1, "{check:?}");
+    assert!(check.stray_files.is_empty(), "{check:?}");
 }

@@ -114,6 +114,33 @@ pub struct RegistryCheck {
     pub findings: Vec<Finding>,
 }
 
+/// What `atb models recover` did: the runs it registered, the interrupted work it put right,
+/// and each folder it could not take, with the reason (one bad folder never stops the others).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RecoveryReport {
+    /// The versions registered from `recovery/`, oldest first.
+    pub registered: Vec<ModelRow>,
+    /// Folders left where they are, each with why it could not be registered.
+    pub failed: Vec<RecoveryFailure>,
+    /// Versions whose recorded `model.onnx` was put back after an interrupted re-export.
+    pub restored_exports: Vec<String>,
+}
+
+impl RecoveryReport {
+    /// Nothing was waiting and nothing needed putting right.
+    pub fn is_empty(&self) -> bool {
+        self.registered.is_empty() && self.failed.is_empty() && self.restored_exports.is_empty()
+    }
+}
+
+/// A folder under `recovery/` that could not be registered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecoveryFailure {
+    /// Relative to `ATB_HOME`.
+    pub folder: String,
+    pub reason: String,
+}
+
 fn legacy_method() -> u32 {
     1
 }

@@ -13,7 +13,7 @@ use crate::desktop::{
     TestPredictions, TrainRequest, UiPrefs,
 };
 use crate::forward::ForwardReport;
-use crate::registry::{ModelRow, RegistryCheck};
+use crate::registry::{ModelRow, RecoveryReport, RegistryCheck};
 use crate::selection::JudgedComparison;
 use crate::training::PairResult;
 use crate::vocab::{FeatureSet, Symbol, Timeframe};
@@ -335,8 +335,8 @@ pub enum Reply {
     /// `None` when the user closed the open dialog without choosing.
     Imported(Option<ImportSummary>),
     RegistryChecked(RegistryCheck),
-    /// The versions registered from the recovery folder (none: nothing was waiting).
-    Recovered(Vec<ModelRow>),
+    /// What recovery registered, put right, and could not take.
+    Recovered(RecoveryReport),
     Forecast(Forecast),
     /// Streamed while a validation runs: one pair's result.
     ValidationProgress(PairResult),

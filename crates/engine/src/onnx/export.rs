@@ -134,7 +134,15 @@ pub fn export_loaded(
 ) -> Result<(ExportReport, CheckedOnnx)> {
     let bytes = model_document(&loaded.model, &document_for(loaded))?;
     let target = registry.onnx_path(&loaded.row);
-    let staged = target.with_file_name(format!(".model.onnx.staged-{}", std::process::id()));
+    // Unique per call: two exports of one version in one process (a double click) never share
+    // the staged file.
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let staged = target.with_file_name(format!(
+        "{}{}-{n}",
+        crate::registry::exports::STAGED_ONNX_PREFIX,
+        std::process::id()
+    ));
     let checked = write_atomic(&staged, &bytes).and_then(|_| {
         // Check the file as it lies on disk, not the bytes in memory.
         let on_disk = std::fs::read(&staged).map_err(|e| Error::io(&staged, e))?;

@@ -10,12 +10,16 @@ use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use super::metadata::FeatureSchema;
 use super::{Registry, SCHEMA_FILE, db_err};
 use crate::error::{Error, Result};
-use crate::fsutil::{io, sha256_hex};
+use crate::fsutil::{io, sha256_hex, sync_dir};
 use crate::onnx::OnnxModel;
 use crate::onnx::export::PARITY_TOLERANCE;
 use crate::onnx::onnxruntime::OrtModel;
 
 pub const ONNX_FILE: &str = "model.onnx";
+/// How an export's file being checked is named in the version folder (`PREFIX{pid}-{n}`).
+pub const STAGED_ONNX_PREFIX: &str = ".model.onnx.staged-";
+/// The recorded export, kept beside the new one while a re-export commits.
+pub const PREVIOUS_ONNX_FILE: &str = "model.onnx.previous";
 
 /// An exported version ready to run in tract.
 pub struct LoadedOnnx {
@@ -61,18 +65,24 @@ impl Registry {
             ],
         )
         .map_err(db_err(&db_path))?;
-        // A previous export is set aside, not lost: if the commit fails it is put back, so the
-        // recorded file and the file on disk never disagree.
-        let previous = target.with_extension("onnx.previous");
+        // The recorded export is copied aside (a second name for the same file), and the new
+        // one then replaces `model.onnx` in one rename: at every instant `model.onnx` is a whole,
+        // checked export, and the recorded one survives under `.previous` until the commit.
+        let folder = target.parent().unwrap_or(Path::new(".")).to_path_buf();
+        let previous = folder.join(PREVIOUS_ONNX_FILE);
         let had_previous = target.is_file();
         if had_previous {
-            std::fs::rename(&target, &previous).map_err(io(&previous))?;
+            set_aside(&target, &previous)?;
         }
+        super::crash_point("after-onnx-aside");
         if let Err(e) = std::fs::rename(staged, &target) {
             if had_previous {
-                let _ = std::fs::rename(&previous, &target);
+                let _ = std::fs::remove_file(&previous);
             }
             return Err(Error::io(&target, e));
+        }
+        if self.durable {
+            sync_dir(&folder)?;
         }
         super::crash_point("after-onnx-rename");
         if let Err(e) = tx.commit() {
@@ -87,6 +97,39 @@ impl Registry {
             let _ = std::fs::remove_file(&previous);
         }
         Ok(())
+    }
+
+    /// Settles a re-export killed between its rename and its commit (the folder holds
+    /// `model.onnx.previous`): when `model.onnx` is not the recorded file and the set-aside copy
+    /// is, the copy is renamed back; when `model.onnx` is the recorded file, the copy is
+    /// removed. Returns the version whose export was put back. Anything else is left for
+    /// `verify` to report.
+    pub(super) fn settle_interrupted_export(&self, folder: &Path) -> Result<Option<String>> {
+        let Some(row) = self
+            .list(None)?
+            .into_iter()
+            .find(|r| self.folder(r) == folder)
+        else {
+            return Ok(None);
+        };
+        let Some(export) = self.onnx_export(&row)? else {
+            return Ok(None);
+        };
+        let target = folder.join(ONNX_FILE);
+        let previous = folder.join(PREVIOUS_ONNX_FILE);
+        let is_recorded = |p: &Path| std::fs::read(p).is_ok_and(|b| sha256_hex(&b) == export.sha256);
+        if is_recorded(&target) {
+            std::fs::remove_file(&previous).map_err(io(&previous))?;
+            return Ok(None);
+        }
+        if !is_recorded(&previous) {
+            return Ok(None);
+        }
+        std::fs::rename(&previous, &target).map_err(io(&target))?;
+        if self.durable {
+            sync_dir(folder)?;
+        }
+        Ok(Some(row.version_id))
     }
 
     /// The recorded export of a version, if any.
@@ -192,18 +235,22 @@ impl Registry {
                 "{ONNX_FILE} is not recorded (an interrupted export?); run `atb models export-onnx {}` again",
                 row.version_id
             )),
+            (Some(_), false) if path.with_file_name(PREVIOUS_ONNX_FILE).is_file() => Some(format!(
+                "{ONNX_FILE} is missing but {PREVIOUS_ONNX_FILE} is beside it (an interrupted \
+                 re-export); Recover puts it back"
+            )),
             (Some(_), false) => Some(format!("{ONNX_FILE} recorded but missing")),
             (Some(e), true) => match std::fs::read(&path) {
                 Err(err) => Some(format!("{ONNX_FILE} unreadable: {err}")),
                 Ok(bytes) if sha256_hex(&bytes) != e.sha256 => {
                     // A re-export killed between its swap and its commit leaves the recorded
                     // file set aside beside the new one.
-                    let previous = path.with_extension("onnx.previous");
+                    let previous = path.with_file_name(PREVIOUS_ONNX_FILE);
                     let recorded_aside =
                         std::fs::read(&previous).is_ok_and(|b| sha256_hex(&b) == e.sha256);
                     Some(if recorded_aside {
                         format!(
-                            "a re-export was interrupted: {} is the recorded export; rename it back to {ONNX_FILE} (or export again)",
+                            "a re-export was interrupted: {} is the recorded export; Recover (`atb models recover`) puts it back",
                             previous.display()
                         )
                     } else {
@@ -214,4 +261,15 @@ impl Registry {
             },
         })
     }
+}
+
+/// A second name for the recorded export: a hard link where the filesystem has them, else a
+/// synced copy.
+fn set_aside(target: &Path, previous: &Path) -> Result<()> {
+    let _ = std::fs::remove_file(previous);
+    if std::fs::hard_link(target, previous).is_ok() {
+        return Ok(());
+    }
+    let bytes = std::fs::read(target).map_err(io(target))?;
+    crate::fsutil::write_atomic(previous, &bytes)
 }

@@ -52,9 +52,10 @@ impl Registry {
             created.timestamp_nanos_opt().unwrap_or(0)
         ));
         std::fs::create_dir_all(&tmp).map_err(io(&tmp))?;
-        let staged = match stage(outcome, evaluation, tag, created, &tmp) {
+        let staged = match stage(outcome, evaluation, tag, created, set_latest, &tmp) {
             Ok(staged) => staged,
             Err(e) => {
+                // Nothing recoverable was written (no `pending.json` yet).
                 let _ = std::fs::remove_dir_all(&tmp);
                 return Err(e);
             }
@@ -64,103 +65,159 @@ impl Registry {
         // could not take it: it is kept under `recovery/` for `atb models recover`.
         match self.index_staged(&tmp, &series_dir, staged.clone(), set_latest) {
             Ok(row) => Ok(row),
-            Err(e) => Err(self.keep_for_recovery(&tmp, &staged, set_latest, e)),
+            Err(e) => Err(self.keep_for_recovery(&tmp, e)),
         }
     }
 
-    /// Moves a staged version that could not be indexed to `recovery/` with what indexing needs,
-    /// and returns the error that says so (or, if even that fails, the original error).
-    fn keep_for_recovery(
-        &self,
-        tmp: &Path,
-        staged: &Staged,
-        set_latest: bool,
-        cause: Error,
-    ) -> Error {
-        let dir = self.home.join(RECOVERY_DIR).join(
+    /// Moves a staged folder (its `pending.json` already written) that could not be indexed to
+    /// `recovery/`, and returns the error that says where it is. If even the move fails the
+    /// folder stays where it is: it holds `pending.json`, so it is never deleted as a leftover,
+    /// and the next start moves it to `recovery/` once this process is gone.
+    fn keep_for_recovery(&self, tmp: &Path, cause: Error) -> Error {
+        let parent = self.home.join(RECOVERY_DIR);
+        let dir = parent.join(
             tmp.file_name()
                 .map(|n| n.to_string_lossy().trim_start_matches(".tmp-").to_string())
                 .unwrap_or_default(),
         );
-        let pending = PendingRegistration {
-            metadata: staged.metadata.clone(),
-            schema_sha256: staged.schema_sha256.clone(),
-            set_latest,
-        };
-        let saved = to_json(&pending)
-            .and_then(|json| write_atomic(&tmp.join(PENDING_FILE), &json))
-            .and_then(|()| {
-                let parent = self.home.join(RECOVERY_DIR);
-                std::fs::create_dir_all(&parent).map_err(io(&parent))?;
-                std::fs::rename(tmp, &dir).map_err(io(&dir))?;
-                sync_dir(&parent)
-            });
-        match saved {
-            Ok(()) => Error::RegistrationDeferred {
-                folder: dir,
-                cause: cause.to_string(),
+        let moved = std::fs::create_dir_all(&parent)
+            .map_err(io(&parent))
+            .and_then(|()| std::fs::rename(tmp, &dir).map_err(io(&dir)))
+            .and_then(|()| self.sync_moved(&dir, tmp));
+        Error::RegistrationDeferred {
+            folder: if moved.is_ok() { dir } else { tmp.to_path_buf() },
+            cause: match moved {
+                Ok(()) => cause.to_string(),
+                Err(e) => format!("{cause}; moving it to {} also failed: {e}", parent.display()),
             },
-            Err(_) => {
-                let _ = std::fs::remove_dir_all(tmp);
-                cause
-            }
         }
     }
 
-    /// Registers the finished runs kept under `recovery/` (a registration that could not reach
-    /// the index), oldest first; each one's weights are checked against its recorded hash.
-    pub fn recover(&mut self) -> Result<Vec<ModelRow>> {
-        let mut rows = Vec::new();
+    /// Makes a folder's move durable: its own entries, its new parent and its old parent.
+    pub(super) fn sync_moved(&self, moved_to: &Path, moved_from: &Path) -> Result<()> {
+        if !self.durable {
+            return Ok(());
+        }
+        sync_dir(moved_to)?;
+        for parent in [moved_to.parent(), moved_from.parent()].into_iter().flatten() {
+            sync_dir(parent)?;
+        }
+        sync_dir(&self.home)
+    }
+
+    /// Registers the finished runs kept under `recovery/`, oldest first, after putting right
+    /// what an interrupted registration or re-export left (see [`Registry::clear_interrupted`])
+    /// and adopting version folders killed between their rename and their commit. Each folder is
+    /// handled on its own: one that cannot be registered is left in place and reported with the
+    /// reason, and the others are still registered.
+    pub fn recover(&mut self) -> Result<RecoveryReport> {
+        let cleared = self.clear_interrupted()?;
+        let mut report = RecoveryReport {
+            restored_exports: cleared.restored_exports,
+            ..RecoveryReport::default()
+        };
+        if let Err(e) = self.adopt_unindexed_versions() {
+            report.failed.push(RecoveryFailure {
+                folder: "models".into(),
+                reason: format!("version folders without an index row were not checked: {e}"),
+            });
+        }
         for dir in read_dirs(&self.home.join(RECOVERY_DIR)) {
-            let pending_path = dir.join(PENDING_FILE);
-            let text = std::fs::read(&pending_path).map_err(io(&pending_path))?;
-            let pending: PendingRegistration = serde_json::from_slice(&text).map_err(|e| {
-                Error::InvalidData(format!(
-                    "{} is not a pending registration: {e}",
-                    pending_path.display()
-                ))
-            })?;
-            let weights_path = dir.join(weights_file(
-                pending.metadata.training_params.spec.architecture,
-            ));
-            let weights = std::fs::read(&weights_path).map_err(io(&weights_path))?;
-            let schema_path = dir.join(SCHEMA_FILE);
-            let schema = std::fs::read(&schema_path).map_err(io(&schema_path))?;
-            if sha256_hex(&weights) != pending.metadata.weights_sha256
-                || sha256_hex(&schema) != pending.schema_sha256
-            {
-                return Err(Error::InvalidData(format!(
-                    "{} holds files that differ from the ones its run wrote; it was not registered",
-                    dir.display()
-                )));
-            }
-            let m = &pending.metadata;
-            let series_dir = self
-                .home
-                .join("models")
-                .join(m.symbol.as_str())
-                .join(m.timeframe.as_str())
-                .join(m.training_params.spec.architecture.as_str());
-            std::fs::create_dir_all(&series_dir).map_err(io(&series_dir))?;
-            // Back under a temporary name in its series, so a crash from here on is cleaned up
-            // like any interrupted registration.
-            let tmp = series_dir.join(format!(
-                ".tmp-{}-{}",
-                std::process::id(),
-                Utc::now().timestamp_nanos_opt().unwrap_or(0)
-            ));
-            std::fs::remove_file(&pending_path).map_err(io(&pending_path))?;
-            std::fs::rename(&dir, &tmp).map_err(io(&tmp))?;
-            let staged = Staged {
-                metadata: pending.metadata.clone(),
-                schema_sha256: pending.schema_sha256.clone(),
-            };
-            match self.index_staged(&tmp, &series_dir, staged.clone(), pending.set_latest) {
-                Ok(row) => rows.push(row),
-                Err(e) => return Err(self.keep_for_recovery(&tmp, &staged, pending.set_latest, e)),
+            match self.recover_one(&dir) {
+                Ok(row) => report.registered.push(row),
+                Err(e) => report.failed.push(RecoveryFailure {
+                    folder: self.shown(&dir),
+                    reason: e.to_string(),
+                }),
             }
         }
-        Ok(rows)
+        Ok(report)
+    }
+
+    /// Registers one folder of `recovery/`; on any error before the move the folder is left
+    /// untouched, and after it the run is back under `recovery/` (or, failing that, in its
+    /// series folder with its `pending.json`).
+    fn recover_one(&mut self, dir: &Path) -> Result<ModelRow> {
+        let pending = read_pending(dir)?;
+        let weights_path = dir.join(weights_file(
+            pending.metadata.training_params.spec.architecture,
+        ));
+        let weights = std::fs::read(&weights_path).map_err(io(&weights_path))?;
+        let schema_path = dir.join(SCHEMA_FILE);
+        let schema = std::fs::read(&schema_path).map_err(io(&schema_path))?;
+        if sha256_hex(&weights) != pending.metadata.weights_sha256
+            || sha256_hex(&schema) != pending.schema_sha256
+        {
+            return Err(Error::InvalidData(format!(
+                "{} holds files that differ from the ones its run wrote; it was not registered",
+                dir.display()
+            )));
+        }
+        let m = &pending.metadata;
+        let series_dir = self
+            .home
+            .join("models")
+            .join(m.symbol.as_str())
+            .join(m.timeframe.as_str())
+            .join(m.training_params.spec.architecture.as_str());
+        std::fs::create_dir_all(&series_dir).map_err(io(&series_dir))?;
+        // Back under a temporary name in its series, `pending.json` and all: a kill from here on
+        // leaves a temporary folder of a dead process with a valid `pending.json`, which the next
+        // start moves back to `recovery/` instead of deleting.
+        let tmp = series_dir.join(format!(
+            ".tmp-{}-{}",
+            std::process::id(),
+            Utc::now().timestamp_nanos_opt().unwrap_or(0)
+        ));
+        std::fs::rename(dir, &tmp).map_err(io(&tmp))?;
+        self.sync_moved(&tmp, dir)?;
+        crash_point("recover-after-move");
+        let staged = Staged {
+            metadata: pending.metadata,
+            schema_sha256: pending.schema_sha256,
+        };
+        self.index_staged(&tmp, &series_dir, staged, pending.set_latest)
+            .map_err(|e| self.keep_for_recovery(&tmp, e))
+    }
+
+    /// Moves version folders that no index row names but that hold a valid `pending.json` (a
+    /// registration killed between its rename and its commit) to `recovery/`. Done under the
+    /// write lock, so a registration of another process that is between those two steps (it
+    /// holds the lock) is never taken for one.
+    fn adopt_unindexed_versions(&mut self) -> Result<()> {
+        self.conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(|e| self.err(e))?;
+        let adopted = self.move_unindexed_versions();
+        // Read-only as far as the database goes: the transaction only held the lock.
+        let ended = self.conn.execute_batch("COMMIT").map_err(|e| self.err(e));
+        adopted.and(ended)
+    }
+
+    fn move_unindexed_versions(&self) -> Result<()> {
+        let indexed = indexed_folders(&self.conn, &self.home).map_err(|e| self.err(e))?;
+        for folder in self.version_level_folders() {
+            if folder.name.starts_with(".tmp-")
+                || indexed.contains(&folder.path)
+                || read_pending(&folder.path).is_err()
+            {
+                continue;
+            }
+            let parent = self.home.join(RECOVERY_DIR);
+            std::fs::create_dir_all(&parent).map_err(io(&parent))?;
+            let to = parent.join(format!("unindexed-{}", folder.name));
+            std::fs::rename(&folder.path, &to).map_err(io(&to))?;
+            self.sync_moved(&to, &folder.path)?;
+        }
+        Ok(())
+    }
+
+    /// `path` relative to `ATB_HOME`, as reports show it.
+    pub(super) fn shown(&self, path: &Path) -> String {
+        path.strip_prefix(&self.home)
+            .unwrap_or(path)
+            .display()
+            .to_string()
     }
 
     /// Indexes a staged folder: under the write lock, picks a free id, writes `metadata.json`,
@@ -284,11 +341,15 @@ impl Registry {
             })
             .and_then(|_| tx.commit());
         if let Err(e) = committed {
-            // Put the folder back out of sight for the caller.
+            // Put the folder back out of sight for the caller (its `pending.json` stays).
             let _ = std::fs::rename(&final_dir, tmp);
             let _ = std::fs::remove_file(tmp.join(METADATA_FILE));
             return Err(self.err(e));
         }
+        crash_point("after-commit");
+        // Indexed: `pending.json` has done its job. A kill before this line leaves it in an
+        // indexed folder, where `clear_interrupted` removes it.
+        let _ = std::fs::remove_file(final_dir.join(PENDING_FILE));
         self.row(&version_id)
     }
 
@@ -475,8 +536,37 @@ impl Registry {
 
 /// Where finished runs that could not be indexed wait for `atb models recover`.
 pub const RECOVERY_DIR: &str = "recovery";
-/// What indexing a recovered run needs, beside its weights and schema.
-const PENDING_FILE: &str = "pending.json";
+/// What indexing a staged run needs, beside its weights and schema. Written as the run is
+/// staged and removed only once the index has committed it: a folder that holds a valid one is
+/// a finished run, never a leftover.
+pub(super) const PENDING_FILE: &str = "pending.json";
+
+/// A folder's `pending.json`, if it holds a readable one.
+pub(super) fn read_pending(dir: &Path) -> Result<PendingRegistration> {
+    let path = dir.join(PENDING_FILE);
+    let text = std::fs::read(&path).map_err(|e| {
+        Error::InvalidData(format!(
+            "{} holds no pending registration ({PENDING_FILE}: {e})",
+            dir.display()
+        ))
+    })?;
+    serde_json::from_slice(&text).map_err(|e| {
+        Error::InvalidData(format!(
+            "{} is not a pending registration: {e}",
+            path.display()
+        ))
+    })
+}
+
+/// The folders the index names, as paths under `home`.
+pub(super) fn indexed_folders(
+    conn: &Connection,
+    home: &Path,
+) -> rusqlite::Result<std::collections::HashSet<PathBuf>> {
+    let mut stmt = conn.prepare("SELECT folder FROM model_versions")?;
+    let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+    rows.map(|r| r.map(|folder| home.join(folder))).collect()
+}
 
 /// A version's files written to its temporary folder, with what indexing it needs.
 #[derive(Clone)]
@@ -487,18 +577,20 @@ struct Staged {
 }
 
 #[derive(Serialize, serde::Deserialize)]
-struct PendingRegistration {
+pub(super) struct PendingRegistration {
     metadata: ModelMetadata,
     schema_sha256: String,
     set_latest: bool,
 }
 
-/// Writes the weights and the feature schema into `tmp` and describes the version.
+/// Writes the weights, the feature schema and `pending.json` into `tmp` and describes the
+/// version.
 fn stage(
     o: &TrainOutcome,
     evaluation: atb_protocol::training::Evaluation,
     tag: Option<&str>,
     created: chrono::DateTime<Utc>,
+    set_latest: bool,
     tmp: &Path,
 ) -> Result<Staged> {
     let architecture = o.params.architecture;
@@ -542,9 +634,15 @@ fn stage(
         tag: tag.map(str::to_string),
         importance,
     };
-    Ok(Staged {
+    let pending = PendingRegistration {
         metadata,
         schema_sha256,
+        set_latest,
+    };
+    write_atomic(&tmp.join(PENDING_FILE), &to_json(&pending)?)?;
+    Ok(Staged {
+        metadata: pending.metadata,
+        schema_sha256: pending.schema_sha256,
     })
 }
 
@@ -564,7 +662,8 @@ pub(super) fn to_json<T: Serialize>(value: &T) -> Result<Vec<u8>> {
         .map_err(|e| Error::InvalidData(format!("cannot serialise: {e}")))
 }
 
-/// Test hook for crash-safety tests: `ATB_CRASH_AT=after-weights|after-rename|after-onnx-rename`
+/// Test hook for crash-safety tests: `ATB_CRASH_AT=after-weights|after-rename|after-commit|
+/// recover-after-move|after-onnx-aside|after-onnx-rename`
 /// aborts the process there, as a power cut or `kill -9` would. Only in builds with debug
 /// assertions (the dev profile the tests use): a release build has no such switch.
 pub(super) fn crash_point(name: &str) {

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use crate::fsutil::{io, sha256_hex, sync_dir, write_atomic};
 use atb_models::ForecastModel;
 use atb_models::burn::prelude::Device;
-use atb_protocol::registry::ModelRow;
+use atb_protocol::registry::{ModelRow, RecoveryFailure, RecoveryReport};
 use atb_protocol::training::{Comparison, Evaluation};
 use atb_protocol::verdict::verdict;
 use chrono::Utc;
@@ -42,7 +42,7 @@ pub use layout::METADATA_FILE;
 pub use layout::{RECOVERY_DIR, SCHEMA_FILE, weights_file};
 #[cfg(feature = "testing")]
 pub use layout::{TREES_FILE, WEIGHTS_FILE};
-pub use verify::VerifyReport;
+pub use verify::{Cleared, VerifyReport};
 
 /// The registry under one `ATB_HOME`.
 pub struct Registry {

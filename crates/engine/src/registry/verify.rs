@@ -97,7 +97,10 @@ impl VerifyReport {
             );
         }
         for file in &self.stray_files {
-            let fix = if file.ends_with(".previous") {
+            let fix = if file.ends_with(layout::PENDING_FILE) {
+                "Left by a registration killed just after it was indexed; the version is \
+                 complete. Press Recover (or start a run) to clear it."
+            } else if file.ends_with(".previous") {
                 "An export was interrupted; the model.onnx in place is valid. Check the version \
                  again after exporting it once more, then delete the set-aside file."
             } else {
@@ -114,7 +117,8 @@ impl VerifyReport {
             add(
                 FindingKind::AwaitingRecovery,
                 run,
-                "a finished run that could not be registered (the registry was locked)",
+                "a finished run that is not yet registered (the registry was locked, or the \
+                 registration was interrupted)",
                 "Press Recover to register it.",
             );
         }
@@ -127,19 +131,24 @@ impl VerifyReport {
 }
 
 /// A folder at a version's depth under `models/`.
-struct VersionLevelFolder {
-    path: PathBuf,
+pub(super) struct VersionLevelFolder {
+    pub(super) path: PathBuf,
     /// Its own name (`VERSION_ID`, or `.tmp-PID-NANOS` for a registration being written).
-    name: String,
+    pub(super) name: String,
     /// Its path relative to `ATB_HOME`, as reports show it.
-    shown: String,
+    pub(super) shown: String,
 }
 
 /// Whether the process that named a temporary folder `.tmp-PID-NANOS` still runs: `None` when
 /// the name has no process id or the platform has no `/proc` to ask.
 fn writer_alive(folder_name: &str) -> Option<bool> {
-    let pid: u32 = folder_name
-        .strip_prefix(".tmp-")?
+    process_alive(folder_name.strip_prefix(".tmp-")?)
+}
+
+/// Whether the process whose id starts `pid_and_rest` (`PID-...`) still runs; `None` as for
+/// [`writer_alive`].
+fn process_alive(pid_and_rest: &str) -> Option<bool> {
+    let pid: u32 = pid_and_rest
         .split('-')
         .next()?
         .parse()
@@ -150,24 +159,77 @@ fn writer_alive(folder_name: &str) -> Option<bool> {
         .then(|| proc.join(pid.to_string()).exists())
 }
 
+/// What [`Registry::clear_interrupted`] put right.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Cleared {
+    /// Temporary folders of dead registrations that held no finished run (deleted).
+    pub removed: Vec<String>,
+    /// Temporary folders of dead registrations that held a finished run (moved to `recovery/`).
+    pub kept_for_recovery: Vec<String>,
+    /// Versions whose recorded `model.onnx` was put back after an interrupted re-export.
+    pub restored_exports: Vec<String>,
+}
+
 impl Registry {
-    /// Removes the temporary folders of registrations whose process is gone (a crash or a kill
-    /// mid-registration), returning them; folders of live or uncheckable processes are left.
-    /// Run when a training starts, so leftovers do not pile up.
-    pub fn remove_stale_temporaries(&self) -> Result<Vec<String>> {
-        let mut removed = Vec::new();
+    /// Puts right what killed registrations and re-exports left, without touching anything a
+    /// live process may still be writing:
+    /// - a temporary folder of a dead process holding a valid `pending.json` (a run killed after
+    ///   staging, or while recovery waited for the lock) is moved to `recovery/`; one without is
+    ///   a half-written folder and is deleted;
+    /// - a `pending.json` left in an indexed version (killed just after the commit) is removed;
+    /// - an interrupted re-export is settled: the recorded `model.onnx` is put back from
+    ///   `model.onnx.previous` when the file in place is not it, and the set-aside copy is
+    ///   removed when it is.
+    ///
+    /// Run when a training starts, when the app opens and by `recover`.
+    pub fn clear_interrupted(&self) -> Result<Cleared> {
+        let mut cleared = Cleared::default();
+        let indexed = layout::indexed_folders(&self.conn, &self.home).map_err(|e| self.err(e))?;
         for folder in self.version_level_folders() {
-            if writer_alive(&folder.name) == Some(false) {
-                std::fs::remove_dir_all(&folder.path).map_err(io(&folder.path))?;
-                removed.push(folder.shown);
+            if folder.name.starts_with(".tmp-") {
+                if writer_alive(&folder.name) != Some(false) {
+                    continue;
+                }
+                if layout::read_pending(&folder.path).is_ok() {
+                    let parent = self.home.join(RECOVERY_DIR);
+                    std::fs::create_dir_all(&parent).map_err(io(&parent))?;
+                    let to = parent.join(folder.name.trim_start_matches(".tmp-"));
+                    std::fs::rename(&folder.path, &to).map_err(io(&to))?;
+                    self.sync_moved(&to, &folder.path)?;
+                    cleared.kept_for_recovery.push(self.shown(&to));
+                } else {
+                    std::fs::remove_dir_all(&folder.path).map_err(io(&folder.path))?;
+                    cleared.removed.push(folder.shown);
+                }
+            } else if indexed.contains(&folder.path) {
+                let pending = folder.path.join(layout::PENDING_FILE);
+                if pending.is_file() {
+                    std::fs::remove_file(&pending).map_err(io(&pending))?;
+                }
+                // An export's staged file whose process is gone (killed before its rename).
+                for entry in std::fs::read_dir(&folder.path).into_iter().flatten().flatten() {
+                    let name = entry.file_name().to_string_lossy().into_owned();
+                    if name
+                        .strip_prefix(exports::STAGED_ONNX_PREFIX)
+                        .and_then(process_alive)
+                        == Some(false)
+                    {
+                        std::fs::remove_file(entry.path()).map_err(io(&entry.path()))?;
+                    }
+                }
+                if folder.path.join(exports::PREVIOUS_ONNX_FILE).is_file()
+                    && let Some(version) = self.settle_interrupted_export(&folder.path)?
+                {
+                    cleared.restored_exports.push(version);
+                }
             }
         }
-        Ok(removed)
+        Ok(cleared)
     }
 
     /// Every folder at the depth of a version (`models/SYMBOL/TIMEFRAME/ARCHITECTURE/*`),
     /// versions and temporary folders alike, in order.
-    fn version_level_folders(&self) -> Vec<VersionLevelFolder> {
+    pub(super) fn version_level_folders(&self) -> Vec<VersionLevelFolder> {
         let models = self.home.join("models");
         read_dirs(&models)
             .iter()
@@ -250,27 +312,37 @@ impl Registry {
                 None => report.ok.push(row.version_id.clone()),
             }
         }
-        let indexed: std::collections::HashSet<PathBuf> =
-            rows.iter().map(|r| self.folder(r)).collect();
+        report.awaiting_recovery = read_dirs(&self.home.join(RECOVERY_DIR))
+            .iter()
+            .map(|p| self.shown(p))
+            .collect();
+        let mut unindexed = Vec::new();
         for folder in self.version_level_folders() {
+            let finished_run = layout::read_pending(&folder.path).is_ok();
             if folder.name.starts_with(".tmp-") {
                 match writer_alive(&folder.name) {
+                    Some(false) if finished_run => report.awaiting_recovery.push(folder.shown),
                     Some(false) => report.incomplete_writes.push(folder.shown),
                     _ => report.registrations_in_progress.push(folder.shown),
                 }
-            } else if !indexed.contains(&folder.path) {
+            } else {
+                unindexed.push((folder, finished_run));
+            }
+        }
+        // The folders are read after the rows (and after hashing every version): a version
+        // registered in between is not an orphan, so the index is asked again about the folders
+        // it did not name the first time.
+        let indexed = layout::indexed_folders(&self.conn, &self.home).map_err(|e| self.err(e))?;
+        for (folder, finished_run) in unindexed {
+            if indexed.contains(&folder.path) {
+                continue;
+            }
+            if finished_run {
+                report.awaiting_recovery.push(folder.shown);
+            } else {
                 report.orphan_folders.push(folder.shown);
             }
         }
-        report.awaiting_recovery = read_dirs(&self.home.join(RECOVERY_DIR))
-            .iter()
-            .map(|p| {
-                p.strip_prefix(&self.home)
-                    .unwrap_or(p)
-                    .display()
-                    .to_string()
-            })
-            .collect();
         Ok(report)
     }
 }

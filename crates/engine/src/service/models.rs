@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use atb_models::burn::prelude::Device;
 use atb_protocol::desktop::{AttentionMap, ModelDetail, PairedComparison, TestPredictions};
-use atb_protocol::registry::{ModelRow, OnnxExport};
+use atb_protocol::registry::{ModelRow, OnnxExport, RecoveryReport};
 use atb_protocol::training::{Evaluation, SplitEvaluation};
 use atb_protocol::vocab::Symbol;
 
@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::inference;
 use crate::onnx::export::{ExportReport, export_version};
 use crate::registry::metadata::ModelMetadata;
-use crate::registry::{Registry, VerifyReport};
+use crate::registry::{Cleared, Registry, VerifyReport};
 use crate::settings::Settings;
 
 /// The index row of a version by id or alias (nothing is read from its folder).
@@ -110,14 +110,15 @@ pub fn verify(settings: &Settings) -> Result<VerifyReport> {
     Registry::open(settings)?.verify()
 }
 
-/// Removes the temporary folders of registrations whose process is gone (see
-/// [`Registry::remove_stale_temporaries`]); the desktop app runs it as it starts.
-pub fn remove_stale_temporaries(settings: &Settings) -> Result<Vec<String>> {
-    Registry::open(settings)?.remove_stale_temporaries()
+/// Puts right what killed registrations and re-exports left (see
+/// [`Registry::clear_interrupted`]); the desktop app runs it as it starts.
+pub fn clear_interrupted(settings: &Settings) -> Result<Cleared> {
+    Registry::open(settings)?.clear_interrupted()
 }
 
-/// Registers the finished runs kept under `recovery/` (see [`Registry::recover`]).
-pub fn recover(settings: &Settings) -> Result<Vec<ModelRow>> {
+/// Registers the finished runs kept under `recovery/`, each folder on its own (see
+/// [`Registry::recover`]).
+pub fn recover(settings: &Settings) -> Result<RecoveryReport> {
     Registry::open(settings)?.recover()
 }
 

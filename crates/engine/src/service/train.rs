@@ -60,7 +60,7 @@ pub fn train_and_register(
 ) -> Result<TrainResult> {
     use_home_kernel_cache(settings);
     // Leftovers of registrations killed mid-write (their process is gone) are cleared first.
-    Registry::open(settings)?.remove_stale_temporaries()?;
+    Registry::open(settings)?.clear_interrupted()?;
     let outcome = match train(series, spec, on_event, cancel) {
         Ok(outcome) => outcome,
         // A tree run cancelled before its first tree has no model at all.

@@ -53,7 +53,7 @@ in_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-r
   xvfb xauth imagemagick >&2
 in_root sh -c '
   set -e
-  export XDG_RUNTIME_DIR=$(mktemp -d) ATB_HOME=/tmp/atb-home WEBKIT_DISABLE_DMABUF_RENDERER=1
+  export XDG_RUNTIME_DIR=$(mktemp -d) ATB_HOME=$(mktemp -d) WEBKIT_DISABLE_DMABUF_RENDERER=1
   Xvfb :77 -screen 0 1280x860x24 -nolisten tcp 2>/dev/null & xvfb=$!
   sleep 2
   DISPLAY=:77 atb-desktop 2>/tmp/app.log & app=$!

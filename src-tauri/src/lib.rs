@@ -157,19 +157,27 @@ fn focus_main(app: &AppHandle) {
 /// Starts the app; returns when its window is closed.
 pub fn run() -> anyhow::Result<()> {
     let settings = Settings::from_env()?;
-    std::fs::create_dir_all(&settings.home)
+    atb_engine::create_private_dir(&settings.home)
         .with_context(|| format!("cannot create ATB_HOME {}", settings.home.display()))?;
-    let listener = match instance::claim(&settings.home).map_err(anyhow::Error::msg)? {
-        Claim::AlreadyRunning => {
+    let mut instance = match instance::claim(&settings.home).map_err(anyhow::Error::msg)? {
+        Claim::AlreadyRunning { asked } => {
             eprintln!(
-                "atb-desktop: already running on ATB_HOME {}; brought its window forward",
-                settings.home.display()
+                "atb-desktop: already running on ATB_HOME {}; {}",
+                settings.home.display(),
+                if asked {
+                    "brought its window forward"
+                } else {
+                    "its window could not be asked to come forward (switch to it)"
+                }
             );
             return Ok(());
         }
-        Claim::First(listener) => listener,
+        Claim::First(instance) => instance,
     };
-    let _socket = instance::SocketFile(settings.home.join(instance::SOCKET_NAME));
+    if let Some(why) = &instance.no_listener {
+        eprintln!("atb-desktop: {why}");
+    }
+    let listener = instance.listener.take();
     eprintln!("atb-desktop: using ATB_HOME {}", settings.home.display());
     // Where a tree model's export will be checked (read, not loaded: loading waits for a use).
     match atb_engine::onnx_runtime_library() {
@@ -202,10 +210,12 @@ pub fn run() -> anyhow::Result<()> {
         .plugin(tauri_plugin_dialog::init())
         .setup(move |app| {
             let handle = app.handle().clone();
-            instance::serve(listener, move || {
-                let app = handle.clone();
-                let _ = handle.run_on_main_thread(move || focus_main(&app));
-            });
+            if let Some(listener) = listener {
+                instance::serve(listener, move || {
+                    let app = handle.clone();
+                    let _ = handle.run_on_main_thread(move || focus_main(&app));
+                });
+            }
             // The window's size at the last close, when it is one a window can have.
             if let (Some(size), Some(window)) = (
                 prefs::read(&settings.home).window.filter(|s| s.is_usable()),

@@ -170,6 +170,11 @@ pub enum Error {
 
     #[error("settings file {path}: {reason}")]
     Settings { path: PathBuf, reason: String },
+
+    #[error(
+        "ATB_HOME {path} belongs to another user (uid {owner}): atb keeps its settings, candles and models there and would trust whatever they hold; set ATB_HOME to a folder of your own (atb creates it private to you)"
+    )]
+    ForeignHome { path: PathBuf, owner: u32 },
 }
 
 impl Error {
@@ -196,7 +201,8 @@ impl Error {
             | Self::UnknownSymbol(_)
             | Self::Diverged(_)
             | Self::Model(_)
-            | Self::Settings { .. } => ErrorKind::InvalidInput,
+            | Self::Settings { .. }
+            | Self::ForeignHome { .. } => ErrorKind::InvalidInput,
             Self::Rejected { .. } | Self::Banned { .. } | Self::Network { .. } => {
                 ErrorKind::Network
             }

@@ -98,7 +98,7 @@ pub use onnx::onnxruntime::library_path as onnx_runtime_library;
 pub use onnx::{ExportReport, PARITY_TOLERANCE};
 pub use registry::VerifyReport;
 pub use registry::metadata::{FeatureSchema, ModelMetadata, TrainingRecord};
-pub use settings::Settings;
+pub use settings::{Settings, create_private_dir};
 pub use training::{CancelToken, TrainOutcome, TrainedModel};
 
 /// The engine's internals, for its own integration tests and benchmarks (and nothing else).

@@ -27,6 +27,37 @@ pub struct Settings {
     pub binance_url: String,
 }
 
+/// Refuses an existing `home` owned by another user (on Unix; elsewhere nothing to check).
+fn check_owner(home: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if let Ok(meta) = std::fs::metadata(home) {
+            // SAFETY: geteuid has no preconditions and cannot fail.
+            let me = unsafe { libc::geteuid() };
+            if meta.uid() != me {
+                return Err(Error::ForeignHome {
+                    path: home.to_path_buf(),
+                    owner: meta.uid(),
+                });
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = home;
+    Ok(())
+}
+
+/// Creates `dir` (and any missing parents) readable by its owner only: `ATB_HOME` holds the
+/// registry, the candle store and the app's socket.
+pub fn create_private_dir(dir: &Path) -> Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir).map_err(|e| Error::io(dir, e))
+}
+
 impl Settings {
     /// Reads `ATB_HOME` (default: the platform data dir + `atb`) and `ATB_BINANCE_URL`.
     pub fn from_env() -> Result<Self> {
@@ -40,8 +71,11 @@ impl Settings {
         Self::resolve(home, env_url)
     }
 
-    /// Settings for an explicit home, still honouring its `settings.json`.
+    /// Settings for an explicit home, still honouring its `settings.json`. A home that exists
+    /// and belongs to another user is refused before anything in it is read: its
+    /// `settings.json` could point the exchange URL anywhere.
     pub fn resolve(home: PathBuf, env_url: Option<String>) -> Result<Self> {
+        check_owner(&home)?;
         let file = read_settings_file(&home.join("settings.json"))?;
         let url = env_url
             .or(file.binance_url)
@@ -148,5 +182,40 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("http://"), "{err}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_home_of_another_user_is_refused_before_its_settings_are_read_and_a_new_one_is_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        // A planted settings file in a folder someone else owns.
+        let foreign = dir.path().join("shared");
+        std::fs::create_dir(&foreign).unwrap();
+        std::fs::write(
+            foreign.join("settings.json"),
+            r#"{"binance_url":"http://evil.example:8765"}"#,
+        )
+        .unwrap();
+        // SAFETY: plain syscalls on a path this test owns.
+        let me = unsafe { libc::geteuid() };
+        let other = if me == 0 { 65534 } else { 0 };
+        let foreign = if me == 0 {
+            let c = std::ffi::CString::new(foreign.to_str().unwrap()).unwrap();
+            assert_eq!(unsafe { libc::chown(c.as_ptr(), other, other) }, 0);
+            foreign
+        } else {
+            // Not root: a folder root owns stands in for another user's.
+            std::path::PathBuf::from("/")
+        };
+        let err = Settings::resolve(foreign.clone(), None).unwrap_err();
+        assert!(matches!(err, Error::ForeignHome { owner, .. } if owner == other), "{err}");
+        assert!(err.to_string().contains("another user"), "{err}");
+
+        let home = dir.path().join("new").join("atb");
+        create_private_dir(&home).unwrap();
+        let mode = std::fs::metadata(&home).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700, "{mode:o}");
+        Settings::resolve(home, None).unwrap();
     }
 }

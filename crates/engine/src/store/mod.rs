@@ -30,7 +30,7 @@ pub fn open_database(path: &Path) -> Result<Connection> {
         source,
     };
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        crate::settings::create_private_dir(dir)?;
     }
     let mut conn = Connection::open(path).map_err(store_err)?;
     // Another atb process (the CLI beside the desktop app) may hold the write lock briefly.

@@ -127,21 +127,21 @@ impl Notifier for NativeNotifier {
 }
 
 /// Asks whether to cancel the run in progress before closing (blocking: not on the main thread).
-fn ask_to_cancel(app: &AppHandle) -> CloseChoice {
-    let cancel = app
+fn ask_to_stop(app: &AppHandle, question: String) -> CloseChoice {
+    let stop = app
         .dialog()
-        .message("A model is still training. Cancel the run and close atb, or keep training?")
-        .title("Training in progress")
+        .message(question)
+        .title("atb is still working")
         .kind(MessageDialogKind::Warning)
         .buttons(MessageDialogButtons::OkCancelCustom(
-            "Cancel training and close".into(),
-            "Keep training".into(),
+            "Stop and close".into(),
+            "Keep working".into(),
         ))
         .blocking_show();
-    if cancel {
-        CloseChoice::CancelRun
+    if stop {
+        CloseChoice::StopAndClose
     } else {
-        CloseChoice::KeepTraining
+        CloseChoice::KeepOpen
     }
 }
 
@@ -232,7 +232,7 @@ pub fn run() -> anyhow::Result<()> {
                 let request = serde_json::from_str(&json)
                     .with_context(|| format!("{START_RUN_ENV} is not a training request in JSON"))?;
                 let snapshot =
-                    start_run(&shell.settings, &shell.runs, request, Box::new(NoListener))
+                    start_run(&shell.settings, &shell.workbench, request, Box::new(NoListener))
                         .with_context(|| format!("{START_RUN_ENV} could not start"))?;
                 eprintln!("atb-desktop: started run {} from {START_RUN_ENV}", snapshot.run_id);
             }
@@ -242,8 +242,7 @@ pub fn run() -> anyhow::Result<()> {
                 })?;
                 let queue = atb_engine::service::queue::enqueue(
                     &shell.settings,
-                    &shell.runs,
-                    &shell.queue,
+                    &shell.workbench,
                     requests,
                 )
                 .with_context(|| format!("{START_QUEUE_ENV} could not be queued"))?;
@@ -271,15 +270,15 @@ pub fn run() -> anyhow::Result<()> {
                     eprintln!("atb-desktop: could not remember the window size: {e}");
                 }
             }
-            let Some(id) = shell.runs.active_run() else {
+            let Some(question) = shell::close_question(&shell) else {
                 return;
             };
             // The question blocks, so it runs off the main thread; the window closes (or not)
-            // once the user has answered and a cancelled run has ended.
+            // once the user has answered and the stopped jobs have ended.
             api.prevent_close();
             let window = window.clone();
             std::thread::spawn(move || {
-                if shell::close_while_training(&shell, id, || ask_to_cancel(window.app_handle())) {
+                if shell::close_with_jobs(&shell, || ask_to_stop(window.app_handle(), question)) {
                     let _ = window.destroy();
                 }
             });

@@ -7,11 +7,10 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use crate::prefs;
-use atb_engine::service::queue::RunQueue;
-use atb_engine::service::{self, RunSink, Runs};
-use atb_engine::{CancelToken, DeviceChoice, Error, Settings};
+use atb_engine::service::{self, JobKind, RunSink, Workbench};
+use atb_engine::{DeviceChoice, Error, Settings};
 use atb_protocol::FetchSummary;
-use atb_protocol::bench::BenchReport;
+use atb_protocol::bench::{BenchReport, BenchUpdate};
 use atb_protocol::desktop::{
     AppInfo, DataOverview, ExportOutcome, RunUpdate, SeriesRequest, TrainRequest,
 };
@@ -110,61 +109,15 @@ pub fn bench_notice(result: &Result<BenchReport, Error>) -> Notice {
     }
 }
 
-/// A job that runs one at a time and can be cancelled (a fetch, a validation, a benchmark): the
-/// token of the one in progress, if any.
-#[derive(Default)]
-pub struct OneAtATime(Mutex<Option<CancelToken>>);
-
-/// The job in progress: its token, given back when it ends, panic or not (a panic is caught in
-/// [`handle`], and a slot left taken would refuse every later job as "already running").
-pub struct Running<'a>(&'a OneAtATime, CancelToken);
-
-impl OneAtATime {
-    /// Takes the slot for a new job, or `busy` when one is in progress.
-    pub fn start(&self, busy: Error) -> Result<Running<'_>, Error> {
-        let mut slot = lock(&self.0);
-        if slot.is_some() {
-            return Err(busy);
-        }
-        let token = CancelToken::new();
-        *slot = Some(token.clone());
-        Ok(Running(self, token))
-    }
-
-    /// Asks the job in progress to stop, or `none` when there is none.
-    pub fn cancel(&self, none: Error) -> Result<(), Error> {
-        lock(&self.0).as_ref().ok_or(none)?.cancel();
-        Ok(())
-    }
-}
-
-impl Running<'_> {
-    pub fn token(&self) -> &CancelToken {
-        &self.1
-    }
-}
-
-impl Drop for Running<'_> {
-    fn drop(&mut self) {
-        *lock(&(self.0).0) = None;
-    }
-}
-
-/// What every request shares. Cheap to clone: the run table and the last fetch are shared.
+/// What every request shares. Cheap to clone: the workbench and the last fetch are shared.
 #[derive(Clone)]
 pub struct Shell {
     pub settings: Settings,
-    pub runs: Arc<Runs>,
+    /// Every long job (runs, the queue, benchmark, validation, fetch, import, export, recovery)
+    /// and the rule of which may run together.
+    pub workbench: Arc<Workbench>,
     pub last_fetch: Arc<Mutex<Option<FetchSummary>>>,
     pub dialogs: Arc<dyn FileDialogs>,
-    /// The validation in progress, if any: what Cancel stops.
-    pub validation: Arc<OneAtATime>,
-    /// The fetch in progress, if any: what Cancel fetch stops.
-    pub fetch: Arc<OneAtATime>,
-    /// Training runs waiting their turn; it outlives the page.
-    pub queue: Arc<RunQueue>,
-    /// The benchmark in progress, if any: what Cancel stops.
-    pub bench: Arc<OneAtATime>,
     /// Hears the end of every run and benchmark.
     pub notifier: Arc<dyn Notifier>,
 }
@@ -175,22 +128,18 @@ impl Shell {
         dialogs: Arc<dyn FileDialogs>,
         notifier: Arc<dyn Notifier>,
     ) -> Self {
-        let runs = Arc::new(Runs::default());
+        let workbench = Arc::new(Workbench::default());
         let hears = Arc::clone(&notifier);
-        runs.on_end(Arc::new(move |request, last| {
+        workbench.runs.on_end(Arc::new(move |request, last| {
             if let Some(notice) = run_notice(request, last) {
                 hears.notify(notice);
             }
         }));
         Self {
             settings,
-            runs,
+            workbench,
             last_fetch: Arc::default(),
             dialogs,
-            validation: Arc::default(),
-            fetch: Arc::default(),
-            queue: Arc::default(),
-            bench: Arc::default(),
             notifier,
         }
     }
@@ -266,15 +215,15 @@ fn answer(shell: &Shell, request: Request, stream: Arc<dyn Stream>) -> Result<Re
                 // A closed page only stops the progress, not the fetch.
                 stream.send(Reply::FetchProgress(p));
             };
-            let running = shell.fetch.start(Error::FetchInProgress)?;
-            let result = service::block_on(service::data::fetch_cancellable(
-                settings,
-                &series,
-                &mut progress,
-                running.token(),
-            ));
-            drop(running);
-            let summary = result?;
+            let what = format!("a fetch of {} {}", series.symbol, series.timeframe);
+            let summary = shell.workbench.run(JobKind::Fetch, what, |job| {
+                service::block_on(service::data::fetch_cancellable(
+                    settings,
+                    &series,
+                    &mut progress,
+                    job.token(),
+                ))
+            })?;
             *lock(&shell.last_fetch) = Some(summary.clone());
             Reply::Fetched(summary)
         }
@@ -282,14 +231,19 @@ fn answer(shell: &Shell, request: Request, stream: Arc<dyn Stream>) -> Result<Re
             refuse_files(&train.series)?;
             Reply::RunSnapshot(Some(service::runs::start_run(
                 settings,
-                &shell.runs,
+                &shell.workbench,
                 train,
                 Box::new(RunStream(stream)),
             )?))
         }
-        Request::AttachRun => Reply::RunSnapshot(shell.runs.attach(Box::new(RunStream(stream)))),
+        Request::AttachRun => Reply::RunSnapshot(
+            shell
+                .workbench
+                .runs
+                .attach(Box::new(RunStream(stream))),
+        ),
         Request::CancelRun { run_id } => {
-            shell.runs.cancel(run_id)?;
+            shell.workbench.runs.cancel(run_id)?;
             Reply::CancelRequested
         }
         Request::ListModels => Reply::Models(service::models::list(settings, None)?),
@@ -312,11 +266,10 @@ fn answer(shell: &Shell, request: Request, stream: Arc<dyn Stream>) -> Result<Re
             match chosen {
                 None => Reply::Exported(None),
                 Some(path) => {
-                    let report = service::block_on(service::models::export(
-                        settings,
-                        &version,
-                        Some(&path),
-                    ))?;
+                    let what = format!("an ONNX export of {version}");
+                    let report = shell.workbench.run(JobKind::Export, what, |_| {
+                        service::block_on(service::models::export(settings, &version, Some(&path)))
+                    })?;
                     Reply::Exported(Some(ExportOutcome {
                         export: report.export,
                         copied_to: report.copy.map(|p| p.display().to_string()),
@@ -342,29 +295,44 @@ fn answer(shell: &Shell, request: Request, stream: Arc<dyn Stream>) -> Result<Re
                 None => Reply::Imported(None),
                 // The file the user chose, read with the engine's checks (a regular file, size
                 // capped, content never echoed at length in errors).
-                Some(path) => Reply::Imported(Some(service::data::import_csv(
-                    settings, &symbol, &path, timeframe,
-                )?)),
+                Some(path) => {
+                    let what = format!("an import of {symbol} {timeframe} candles from a CSV file");
+                    Reply::Imported(Some(shell.workbench.run(JobKind::Import, what, |_| {
+                        service::data::import_csv(settings, &symbol, &path, timeframe)
+                    })?))
+                }
             }
         }
         Request::CheckRegistry => {
             Reply::RegistryChecked(service::models::verify(settings)?.check())
         }
-        Request::Recover => Reply::Recovered(service::models::recover(settings)?),
+        Request::Recover => Reply::Recovered(
+            shell
+                .workbench
+                .run(JobKind::Recovery, "a recovery of finished runs", |_| {
+                    service::models::recover(settings)
+                })?,
+        ),
         Request::Forecast { version } => Reply::Forecast(service::block_on(
             service::predict::forecast(settings, &version),
         )?),
         Request::Validate => {
-            let running = shell.validation.start(Error::ValidationInProgress)?;
-            let result = service::validate::validate_all(
-                DeviceChoice::Auto,
-                &mut |pair| {
-                    stream.send(Reply::ValidationProgress(pair.clone()));
-                },
-                running.token(),
-            );
-            drop(running);
-            Reply::Validated(result?)
+            let pairs = service::validate::pair_count();
+            let validated = shell
+                .workbench
+                .run(JobKind::Validation, "a validation", |job| {
+                    let mut done = 0;
+                    service::validate::validate_all(
+                        DeviceChoice::Auto,
+                        &mut |pair| {
+                            done += 1;
+                            job.progress(format!("{done} of {pairs} pairs done"));
+                            stream.send(Reply::ValidationProgress(pair.clone()));
+                        },
+                        job.token(),
+                    )
+                })?;
+            Reply::Validated(validated)
         }
         Request::Enqueue { requests } => {
             for r in &requests {
@@ -372,20 +340,18 @@ fn answer(shell: &Shell, request: Request, stream: Arc<dyn Stream>) -> Result<Re
             }
             Reply::Queue(service::queue::enqueue(
                 settings,
-                &shell.runs,
-                &shell.queue,
+                &shell.workbench,
                 requests,
             )?)
         }
-        Request::QueueState => Reply::Queue(shell.queue.snapshot()),
-        Request::QueueShift { queue_id, up } => Reply::Queue(shell.queue.shift(queue_id, up)?),
-        Request::QueueRemove { queue_id } => Reply::Queue(shell.queue.remove(queue_id)?),
+        Request::QueueState => Reply::Queue(shell.workbench.queue.snapshot()),
+        Request::QueueShift { queue_id, up } => {
+            Reply::Queue(shell.workbench.queue.shift(queue_id, up)?)
+        }
+        Request::QueueRemove { queue_id } => Reply::Queue(shell.workbench.queue.remove(queue_id)?),
         Request::Bench(spec) => {
             refuse_files(&spec.series)?;
-            if let Some(id) = shell.runs.active_run() {
-                return Err(Error::RunInProgress(id));
-            }
-            let running = shell.bench.start(Error::BenchInProgress)?;
+            let job = shell.workbench.begin(JobKind::Benchmark, "a benchmark")?;
             // `scripts/bench_desktop_cpu.py --bench` looks for this line.
             eprintln!(
                 "atb-desktop: benchmark started ({} architecture(s) x {} variant(s))",
@@ -396,16 +362,21 @@ fn answer(shell: &Shell, request: Request, stream: Arc<dyn Stream>) -> Result<Re
                 settings,
                 &spec,
                 &mut |u| {
+                    if let BenchUpdate::Started { index, total, .. } = &u {
+                        job.progress(format!("{} of {total} runs done", index - 1));
+                    }
                     stream.send(Reply::BenchProgress(u));
                 },
-                running.token(),
+                job.token(),
             );
-            drop(running);
+            drop(job);
             shell.notifier.notify(bench_notice(&result));
             Reply::Benched(Box::new(result?))
         }
         Request::CancelBench => {
-            shell.bench.cancel(Error::NoBench)?;
+            shell
+                .workbench
+                .cancel(JobKind::Benchmark, Error::NoBench)?;
             Reply::BenchCancelRequested
         }
         Request::LoadPrefs => Reply::Prefs(prefs::read(&settings.home).ui.map(Box::new)),
@@ -435,42 +406,58 @@ fn answer(shell: &Shell, request: Request, stream: Arc<dyn Stream>) -> Result<Re
             ))?))
         }
         Request::CancelFetch => {
-            shell.fetch.cancel(Error::NoFetch)?;
+            shell.workbench.cancel(JobKind::Fetch, Error::NoFetch)?;
             Reply::FetchCancelRequested
         }
         Request::CancelValidation => {
-            shell.validation.cancel(Error::NoValidation)?;
+            shell
+                .workbench
+                .cancel(JobKind::Validation, Error::NoValidation)?;
             Reply::ValidationCancelRequested
         }
     })
 }
 
-/// What the user chose when closing the window while a run was training.
+/// What the user chose when closing the window while jobs ran or runs waited in the queue.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CloseChoice {
-    /// Cancel the run, wait for it to end cleanly, then close.
-    CancelRun,
-    /// Leave the window open and the run going.
-    KeepTraining,
+    /// Pause the queue, stop every job, wait for them to end cleanly, then close.
+    StopAndClose,
+    /// Leave the window open and everything going.
+    KeepOpen,
 }
 
-/// How long closing waits for a cancelled run to end (a batch, or a registration already under
-/// way) before closing anyway; verify and the next run clear anything left half-written.
+/// How long closing waits for stopped jobs to end (a batch, or a registration already under way)
+/// before closing anyway; a finished run caught mid-registration is kept for recovery.
 pub const CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(300);
 
-/// Run on a worker thread when the window is asked to close while run `id` trains: asks the user
-/// and, when they choose to cancel, cancels the run and waits for its final update. True when the
-/// window may close now.
-pub fn close_while_training(shell: &Shell, id: u64, ask: impl FnOnce() -> CloseChoice) -> bool {
+/// The question the close guard asks, naming everything that would be lost; `None` when nothing
+/// would be (the window closes at once).
+pub fn close_question(shell: &Shell) -> Option<String> {
+    let lost = shell.workbench.would_lose();
+    (!lost.is_empty()).then(|| {
+        format!(
+            "atb is still busy with: {}.\n\nStop and close: the queue is paused, each job is \
+             cancelled and atb closes once they have stopped (finished models stay registered; \
+             a cancelled run or benchmark keeps nothing half-done). Keep working: nothing \
+             changes.",
+            lost.join("; ")
+        )
+    })
+}
+
+/// Run on a worker thread when the window is asked to close while [`close_question`] has
+/// something to ask: asks the user and, when they choose to stop, pauses the queue, cancels every
+/// job and waits for them to end. True when the window may close now.
+pub fn close_with_jobs(shell: &Shell, ask: impl FnOnce() -> CloseChoice) -> bool {
     match ask() {
-        CloseChoice::KeepTraining => false,
-        CloseChoice::CancelRun => {
-            // Refused only when the run ended while the question was open: nothing to wait for.
-            let _ = shell.runs.cancel(id);
-            if !shell.runs.wait_until_ended(id, CLOSE_WAIT) {
+        CloseChoice::KeepOpen => false,
+        CloseChoice::StopAndClose => {
+            if !shell.workbench.cancel_all_and_wait(CLOSE_WAIT) {
                 eprintln!(
-                    "atb-desktop: run {id} did not end within {} s of Cancel; closing anyway",
-                    CLOSE_WAIT.as_secs()
+                    "atb-desktop: jobs still running {} s after Stop ({}); closing anyway",
+                    CLOSE_WAIT.as_secs(),
+                    shell.workbench.would_lose().join("; ")
                 );
             }
             true
@@ -493,32 +480,4 @@ fn refuse_files(series: &SeriesRequest) -> Result<(), Error> {
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn one_job_at_a_time_and_its_slot_comes_back_even_after_a_panic() {
-        let jobs = OneAtATime::default();
-        assert!(matches!(jobs.cancel(Error::NoFetch), Err(Error::NoFetch)));
-        let running = jobs.start(Error::FetchInProgress).unwrap();
-        assert!(matches!(
-            jobs.start(Error::FetchInProgress),
-            Err(Error::FetchInProgress)
-        ));
-        jobs.cancel(Error::NoFetch).unwrap();
-        assert!(running.token().is_cancelled());
-        drop(running);
-        assert!(matches!(jobs.cancel(Error::NoFetch), Err(Error::NoFetch)));
-        // A job whose engine call panics (caught, as `handle` does) frees the slot too.
-        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            let _running = jobs.start(Error::FetchInProgress).unwrap();
-            panic!("the engine panicked");
-        }));
-        assert!(caught.is_err());
-        let again = jobs.start(Error::FetchInProgress).unwrap();
-        assert!(!again.token().is_cancelled());
-    }
 }

@@ -914,17 +914,20 @@ fn closing_the_window_mid_run_asks_then_cancels_and_waits_for_the_run_to_end() {
         panic!("Train did not start: {answer:?}");
     };
     let id = snapshot.run_id;
-    assert_eq!(f.shell.runs.active_run(), Some(id));
-    // "Keep training": the window stays, the run goes on.
-    assert!(!shell::close_while_training(&f.shell, id, || {
-        CloseChoice::KeepTraining
-    }));
-    assert_eq!(f.shell.runs.active_run(), Some(id));
-    // "Cancel training and close": returns only once the run has ended, unregistered.
-    assert!(shell::close_while_training(&f.shell, id, || {
-        CloseChoice::CancelRun
-    }));
-    assert_eq!(f.shell.runs.active_run(), None);
+    let runs = f.shell.workbench.runs.clone();
+    assert_eq!(runs.active_run(), Some(id));
+    let question = shell::close_question(&f.shell).expect("a run is training");
+    assert!(
+        question.contains("training tcn lightweight on BTCUSDT 1h"),
+        "{question}"
+    );
+    // "Keep working": the window stays, the run goes on.
+    assert!(!shell::close_with_jobs(&f.shell, || CloseChoice::KeepOpen));
+    assert_eq!(runs.active_run(), Some(id));
+    // "Stop and close": returns only once the run has ended, unregistered.
+    assert!(shell::close_with_jobs(&f.shell, || CloseChoice::StopAndClose));
+    assert_eq!(runs.active_run(), None);
+    assert!(shell::close_question(&f.shell).is_none());
     let last = stream.0.lock().unwrap().last().cloned();
     assert!(
         matches!(last, Some(Reply::Run(RunUpdate::NotRegistered { .. }))),
@@ -934,4 +937,85 @@ fn closing_the_window_mid_run_asks_then_cancels_and_waits_for_the_run_to_end() {
         panic!()
     };
     assert!(rows.is_empty());
+}
+
+#[test]
+fn a_benchmark_has_the_machine_to_itself_and_closing_during_it_asks_and_pauses_the_queue() {
+    let mut f = Fixture::new();
+    // A benchmark long enough to be caught in the middle.
+    let spec = atb_protocol::bench::BenchSpec {
+        architectures: vec![Architecture::Tcn, Architecture::Lstm],
+        variants: vec![Variant::Lightweight],
+        seeds: 3,
+        epochs: 200,
+        series: sample(40),
+        sequence_length: 24,
+        ..Default::default()
+    };
+    let shell = f.shell.clone();
+    let progress = Arc::new(Collected::default());
+    let bench = std::thread::spawn({
+        let progress = progress.clone();
+        move || shell::handle(&shell, Request::Bench(spec), progress)
+    });
+    let started = Instant::now();
+    while !f
+        .shell
+        .workbench
+        .jobs()
+        .iter()
+        .any(|j| j.what == "a benchmark")
+    {
+        assert!(started.elapsed() < Duration::from_secs(60), "no benchmark");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Train is refused, naming the benchmark; a queued run waits and never starts beside it.
+    let message = f.fails(
+        Request::Train(TrainRequest {
+            series: sample(40),
+            spec: tiny(Architecture::Tcn),
+        }),
+        ErrorKind::Busy,
+    );
+    assert!(message.contains("a benchmark"), "{message}");
+    let Reply::Queue(queue) = f.ok(Request::Enqueue {
+        requests: vec![TrainRequest {
+            series: sample(40),
+            spec: tiny(Architecture::Tcn),
+        }],
+    }) else {
+        panic!()
+    };
+    assert_eq!(queue.pending.len(), 1);
+    f.fails(Request::Validate, ErrorKind::Busy);
+    std::thread::sleep(Duration::from_millis(500));
+    let Reply::Queue(queue) = f.ok(Request::QueueState) else {
+        panic!()
+    };
+    assert!(queue.running.is_none() && queue.pending.len() == 1, "{queue:?}");
+    assert_eq!(f.shell.workbench.runs.active_run(), None);
+
+    // Closing asks about the benchmark and the queue, by name.
+    let question = shell::close_question(&f.shell).expect("a benchmark runs");
+    assert!(
+        question.contains("a benchmark") && question.contains("1 queued run that would not start"),
+        "{question}"
+    );
+    assert!(!shell::close_with_jobs(&f.shell, || CloseChoice::KeepOpen));
+    assert!(shell::close_with_jobs(&f.shell, || CloseChoice::StopAndClose));
+    let answer = bench.join().unwrap();
+    assert!(
+        matches!(&answer, Err(e) if e.kind == ErrorKind::Cancelled),
+        "{answer:?}"
+    );
+    // The queue was paused: its run never starts once the benchmark has gone.
+    std::thread::sleep(Duration::from_millis(500));
+    let Reply::Queue(queue) = f.ok(Request::QueueState) else {
+        panic!()
+    };
+    assert!(
+        queue.running.is_none() && queue.finished.is_empty() && queue.pending.len() == 1,
+        "{queue:?}"
+    );
+    assert_eq!(f.shell.workbench.runs.active_run(), None);
 }

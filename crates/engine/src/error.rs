@@ -165,6 +165,11 @@ pub enum Error {
     #[error("run {0} is not in progress (it has ended, or another run replaced it)")]
     RunNotInProgress(u64),
 
+    #[error(
+        "cannot start {asked}: {running} is running, and atb runs one training, benchmark or validation at a time so that each has the machine to itself (its timings and memory are its own); wait for it to end or cancel it (Add to queue starts a run once the machine is free)"
+    )]
+    Busy { asked: String, running: String },
+
     #[error(transparent)]
     Model(#[from] atb_models::ModelError),
 
@@ -220,7 +225,9 @@ impl Error {
                 _ => ErrorKind::Internal,
             },
             Self::Cancelled | Self::FetchCancelled { .. } => ErrorKind::Cancelled,
-            Self::RunInProgress(_) | Self::RegistrationDeferred { .. } => ErrorKind::Busy,
+            Self::RunInProgress(_) | Self::RegistrationDeferred { .. } | Self::Busy { .. } => {
+                ErrorKind::Busy
+            }
             Self::RunNotInProgress(_)
             | Self::NoValidation
             | Self::NoFetch

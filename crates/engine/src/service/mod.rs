@@ -6,7 +6,8 @@
 //! |---|---|
 //! | which candles a request means, load, fetch, import, coverage, price chart | [`data`] |
 //! | train and register (GPU kernel cache set up inside) | [`train`] |
-//! | the desktop's training runs (start, attach, cancel) | [`runs`] |
+//! | the desktop's job table: one heavy job at a time, what is running, close | [`workbench`] |
+//! | the desktop's training runs (start, attach, cancel) and queue | [`runs`], [`queue`] |
 //! | list, show, detail, compare, promote, delete, verify, re-evaluate, export | [`models`] |
 //! | backtest after costs, deflated Sharpe, several versions judged at once | [`decision`] |
 //! | next close and raw outputs, Burn or ONNX | [`predict`] |
@@ -22,8 +23,10 @@ pub mod queue;
 pub mod runs;
 pub mod train;
 pub mod validate;
+pub mod workbench;
 
 pub use runs::{EndObserver, NoListener, RunSink, Runs, start_run};
+pub use workbench::{Job, JobKind, JobSlot, Workbench};
 
 use std::future::Future;
 use std::sync::OnceLock;

@@ -1,14 +1,17 @@
 //! The run queue of a long-lived host (the desktop shell): training requests waiting their turn,
 //! run one after another by a driver thread through the same [`start_run`] as a clicked Train,
 //! each one's outcome (registered version and verdict, or why not) kept for the UI. The queue
-//! belongs to the host, not the page, so it survives a page reload and runs unattended.
+//! belongs to the host, not the page, so it survives a page reload and runs unattended. The
+//! driver starts a run only when the workbench has no heavy job (a clicked run, a benchmark, a
+//! validation), and starts nothing once the queue is paused (on close).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use atb_protocol::desktop::{FinishedRun, QueueSnapshot, QueuedRun, RunUpdate, TrainRequest};
 
-use super::runs::{NoListener, Runs, start_run};
+use super::runs::{NoListener, start_run};
+use super::workbench::Workbench;
 use crate::error::{Error, Result};
 use crate::settings::Settings;
 
@@ -92,8 +95,7 @@ impl RunQueue {
 /// refused with it and nothing is queued) and starts the driver if it is idle.
 pub fn enqueue(
     settings: &Settings,
-    runs: &Arc<Runs>,
-    queue: &Arc<RunQueue>,
+    workbench: &Arc<Workbench>,
     requests: Vec<TrainRequest>,
 ) -> Result<QueueSnapshot> {
     for r in &requests {
@@ -101,6 +103,7 @@ pub fn enqueue(
             return Err(Error::InvalidSpec(problem));
         }
     }
+    let queue = &workbench.queue;
     let start_driver = {
         let mut inner = queue.lock();
         if inner.pending.len() + requests.len() > MAX_QUEUED {
@@ -117,10 +120,10 @@ pub fn enqueue(
         !std::mem::replace(&mut inner.driving, true)
     };
     if start_driver {
-        let (settings, runs, driven) = (settings.clone(), Arc::clone(runs), Arc::clone(queue));
+        let (settings, driven) = (settings.clone(), Arc::clone(workbench));
         let spawned = std::thread::Builder::new()
             .name("atb-queue".into())
-            .spawn(move || drive(&settings, &runs, &driven));
+            .spawn(move || drive(&settings, &driven));
         if let Err(e) = spawned {
             queue.lock().driving = false;
             return Err(Error::InvalidRequest(format!(
@@ -131,23 +134,22 @@ pub fn enqueue(
     Ok(queue.snapshot())
 }
 
-/// Works through the queue until it is empty: starts the first waiting run once no other run
-/// is training (a run started by hand goes first), waits for its end, records the outcome.
-fn drive(settings: &Settings, runs: &Arc<Runs>, queue: &RunQueue) {
+/// Works through the queue until it is empty or paused: starts the first waiting run once the
+/// machine is free (a clicked run, a benchmark or a validation goes first), waits for its end,
+/// records the outcome.
+fn drive(settings: &Settings, workbench: &Arc<Workbench>) {
+    let (runs, queue) = (&workbench.runs, &workbench.queue);
     loop {
-        // Wait out a run started by hand before taking the next one.
-        if let Some(id) = runs.active_run() {
-            runs.wait_until_ended(id, RUN_WAIT);
-        }
+        let free = workbench.wait_for_machine();
         let next = {
             let mut inner = queue.lock();
-            if inner.pending.is_empty() {
+            if !free || inner.pending.is_empty() {
                 inner.driving = false;
                 return;
             }
             inner.pending.remove(0)
         };
-        let started = start_run(settings, runs, next.request.clone(), Box::new(NoListener));
+        let started = start_run(settings, workbench, next.request.clone(), Box::new(NoListener));
         let outcome = match started {
             Ok(snapshot) => {
                 queue.lock().running = Some((next.clone(), snapshot.run_id));
@@ -159,8 +161,9 @@ fn drive(settings: &Settings, runs: &Arc<Runs>, queue: &RunQueue) {
                         message: "the run ended without a final update".into(),
                     })
             }
-            // Someone pressed Train between the check and the start: put it back and wait.
-            Err(Error::RunInProgress(_)) => {
+            // Another heavy job took the machine between the wait and the start: put it back
+            // and wait again.
+            Err(Error::Busy { .. } | Error::RunInProgress(_)) => {
                 queue.lock().pending.insert(0, next);
                 continue;
             }

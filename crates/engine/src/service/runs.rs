@@ -12,6 +12,7 @@ use atb_protocol::training::TrainingEvent;
 use super::block_on;
 use super::data::load_series;
 use super::train::{TrainOptions, TrainResult, train_and_register};
+use super::workbench::{JobKind, JobSlot, Workbench};
 use crate::error::{Error, Result};
 use crate::settings::Settings;
 use crate::training::CancelToken;
@@ -216,23 +217,36 @@ impl Runs {
     }
 }
 
-/// Checks `request`, registers the run in `runs` and, on a worker thread, loads its candles,
-/// trains and registers the model; `sink` hears every update, ending with `Registered`,
-/// `NotRegistered` or `Failed`. Returns at once with the run's first snapshot.
+/// Checks `request`, takes the workbench's heavy-job place for it (refused while a benchmark, a
+/// validation or another run has it), registers the run in the run table and, on a worker
+/// thread, loads its candles, trains and registers the model; `sink` hears every update, ending
+/// with `Registered`, `NotRegistered` or `Failed`. Returns at once with the run's first
+/// snapshot. The place is given back only after the final update, so a queued run never starts
+/// beside the end of this one.
 pub fn start_run(
     settings: &Settings,
-    runs: &Arc<Runs>,
+    workbench: &Arc<Workbench>,
     request: TrainRequest,
     sink: Box<dyn RunSink>,
 ) -> Result<RunSnapshot> {
     if let Some(problem) = request.problems().into_iter().next() {
         return Err(Error::InvalidSpec(problem));
     }
+    let s = &request.series;
+    let mut slot = workbench.begin(
+        JobKind::Training,
+        format!(
+            "training {} {} on {} {}",
+            request.spec.architecture, request.spec.variant, s.symbol, s.timeframe
+        ),
+    )?;
+    let runs = &workbench.runs;
     let (snapshot, cancel) = runs.begin(request.clone(), sink)?;
+    slot.adopt(cancel.clone());
     let id = snapshot.run_id;
     let settings = settings.clone();
-    spawn_run(runs, id, move |runs| {
-        run(&settings, runs, id, &request, &cancel)
+    spawn_run(runs, id, slot, move |runs, slot| {
+        run(&settings, runs, id, &request, &cancel, slot)
     })?;
     Ok(snapshot)
 }
@@ -240,21 +254,26 @@ pub fn start_run(
 /// Runs `body` for run `id` on its own thread and publishes what it returns as the final update.
 /// Whatever happens inside (a panic while loading candles, in training or in registration), the
 /// run ends with a final update, so it never stays "active" and the next Train is accepted.
-fn spawn_run(
+/// `held` (the run's job place) is dropped only after that final update.
+fn spawn_run<H: Send + 'static>(
     runs: &Arc<Runs>,
     id: u64,
-    body: impl FnOnce(&Runs) -> RunUpdate + Send + 'static,
+    held: H,
+    body: impl FnOnce(&Runs, &H) -> RunUpdate + Send + 'static,
 ) -> Result<()> {
     let worker = std::thread::Builder::new()
         .name(format!("atb-run-{id}"))
         .spawn({
             let runs = Arc::clone(runs);
             move || {
-                let last = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| body(&runs)))
-                    .unwrap_or_else(|_| RunUpdate::Failed {
-                        message: "the training thread panicked; see the app's log".into(),
-                    });
+                let last = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    body(&runs, &held)
+                }))
+                .unwrap_or_else(|_| RunUpdate::Failed {
+                    message: "the training thread panicked; see the app's log".into(),
+                });
                 runs.publish(id, last);
+                drop(held);
             }
         });
     if let Err(e) = worker {
@@ -277,6 +296,7 @@ fn run(
     id: u64,
     request: &TrainRequest,
     cancel: &CancelToken,
+    slot: &JobSlot,
 ) -> RunUpdate {
     let s = &request.series;
     runs.publish(
@@ -307,7 +327,12 @@ fn run(
             };
         }
     };
-    let mut on_event = |event| runs.publish(id, RunUpdate::Training { event });
+    let mut on_event = |event: TrainingEvent| {
+        if let TrainingEvent::EpochEnd { epoch, epochs, .. } = &event {
+            slot.progress(format!("epoch {epoch} of {epochs} done"));
+        }
+        runs.publish(id, RunUpdate::Training { event });
+    };
     match train_and_register(
         settings,
         &series,
@@ -419,7 +444,7 @@ mod tests {
         let (snapshot, _) = runs
             .begin(TrainRequest::default(), Box::new(seen.clone()))
             .unwrap();
-        spawn_run(&runs, snapshot.run_id, |runs| {
+        spawn_run(&runs, snapshot.run_id, (), |runs, _| {
             runs.publish(1, loading("loading candles"));
             panic!("a loading stage that panics");
         })

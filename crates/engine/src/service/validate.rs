@@ -21,6 +21,11 @@ use crate::training::{CancelToken, TrainSpec};
 
 pub use atb_protocol::training::PairResult;
 
+/// How many (architecture, variant) pairs a validation goes through.
+pub fn pair_count() -> usize {
+    Architecture::ALL.len() * Variant::ALL.len()
+}
+
 /// Validates every pair on `device`; `on_pair` hears each result as it comes. Blocking: call
 /// it from a worker thread.
 pub fn validate_all(

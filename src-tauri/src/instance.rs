@@ -149,7 +149,9 @@ mod tests {
         let home = tempfile::tempdir().unwrap();
         let mut instance = first(home.path());
         let (tx, rx) = mpsc::channel();
-        serve(instance.listener.take().unwrap(), move || tx.send(()).unwrap());
+        serve(instance.listener.take().unwrap(), move || {
+            tx.send(()).unwrap()
+        });
         let mode = std::fs::metadata(home.path().join(SOCKET_NAME))
             .unwrap()
             .permissions()
@@ -204,7 +206,13 @@ mod tests {
         std::fs::create_dir_all(&long).unwrap();
         let instance = first(&long);
         assert!(instance.listener.is_none());
-        assert!(instance.no_listener.as_deref().unwrap().contains("still refuse"));
+        assert!(
+            instance
+                .no_listener
+                .as_deref()
+                .unwrap()
+                .contains("still refuse")
+        );
         assert!(matches!(
             claim(&long),
             Ok(Claim::AlreadyRunning { asked: false })

@@ -236,12 +236,9 @@ fn answer(shell: &Shell, request: Request, stream: Arc<dyn Stream>) -> Result<Re
                 Box::new(RunStream(stream)),
             )?))
         }
-        Request::AttachRun => Reply::RunSnapshot(
-            shell
-                .workbench
-                .runs
-                .attach(Box::new(RunStream(stream))),
-        ),
+        Request::AttachRun => {
+            Reply::RunSnapshot(shell.workbench.runs.attach(Box::new(RunStream(stream))))
+        }
         Request::CancelRun { run_id } => {
             shell.workbench.runs.cancel(run_id)?;
             Reply::CancelRequested
@@ -306,13 +303,11 @@ fn answer(shell: &Shell, request: Request, stream: Arc<dyn Stream>) -> Result<Re
         Request::CheckRegistry => {
             Reply::RegistryChecked(service::models::verify(settings)?.check())
         }
-        Request::Recover => Reply::Recovered(
-            shell
-                .workbench
-                .run(JobKind::Recovery, "a recovery of finished runs", |_| {
-                    service::models::recover(settings)
-                })?,
-        ),
+        Request::Recover => Reply::Recovered(shell.workbench.run(
+            JobKind::Recovery,
+            "a recovery of finished runs",
+            |_| service::models::recover(settings),
+        )?),
         Request::Forecast { version } => Reply::Forecast(service::block_on(
             service::predict::forecast(settings, &version),
         )?),
@@ -374,9 +369,7 @@ fn answer(shell: &Shell, request: Request, stream: Arc<dyn Stream>) -> Result<Re
             Reply::Benched(Box::new(result?))
         }
         Request::CancelBench => {
-            shell
-                .workbench
-                .cancel(JobKind::Benchmark, Error::NoBench)?;
+            shell.workbench.cancel(JobKind::Benchmark, Error::NoBench)?;
             Reply::BenchCancelRequested
         }
         Request::LoadPrefs => Reply::Prefs(prefs::read(&settings.home).ui.map(Box::new)),

@@ -925,7 +925,9 @@ fn closing_the_window_mid_run_asks_then_cancels_and_waits_for_the_run_to_end() {
     assert!(!shell::close_with_jobs(&f.shell, || CloseChoice::KeepOpen));
     assert_eq!(runs.active_run(), Some(id));
     // "Stop and close": returns only once the run has ended, unregistered.
-    assert!(shell::close_with_jobs(&f.shell, || CloseChoice::StopAndClose));
+    assert!(shell::close_with_jobs(&f.shell, || {
+        CloseChoice::StopAndClose
+    }));
     assert_eq!(runs.active_run(), None);
     assert!(shell::close_question(&f.shell).is_none());
     let last = stream.0.lock().unwrap().last().cloned();
@@ -992,7 +994,10 @@ fn a_benchmark_has_the_machine_to_itself_and_closing_during_it_asks_and_pauses_t
     let Reply::Queue(queue) = f.ok(Request::QueueState) else {
         panic!()
     };
-    assert!(queue.running.is_none() && queue.pending.len() == 1, "{queue:?}");
+    assert!(
+        queue.running.is_none() && queue.pending.len() == 1,
+        "{queue:?}"
+    );
     assert_eq!(f.shell.workbench.runs.active_run(), None);
 
     // Closing asks about the benchmark and the queue, by name.
@@ -1002,7 +1007,9 @@ fn a_benchmark_has_the_machine_to_itself_and_closing_during_it_asks_and_pauses_t
         "{question}"
     );
     assert!(!shell::close_with_jobs(&f.shell, || CloseChoice::KeepOpen));
-    assert!(shell::close_with_jobs(&f.shell, || CloseChoice::StopAndClose));
+    assert!(shell::close_with_jobs(&f.shell, || {
+        CloseChoice::StopAndClose
+    }));
     let answer = bench.join().unwrap();
     assert!(
         matches!(&answer, Err(e) if e.kind == ErrorKind::Cancelled),

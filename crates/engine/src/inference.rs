@@ -15,7 +15,6 @@ use crate::error::{Error, Result};
 use crate::features::{FeatureMatrix, compute_features};
 use crate::gbdt::GbdtModel;
 use crate::market::source::{CandleSeries, DateRange, load_candles};
-use crate::onnx::{OnnxModel, OrtModel};
 use crate::registry::metadata::FeatureSchema;
 use crate::registry::{LoadedModel, Registry};
 use crate::settings::Settings;
@@ -84,18 +83,6 @@ impl WindowPredictor for OwnedNativePredictor {
             device: &self.device,
         }
         .predict_windows(values, shape)
-    }
-}
-
-impl WindowPredictor for OnnxModel {
-    fn predict_windows(&self, values: Vec<f32>, shape: [usize; 3]) -> Result<Vec<f32>> {
-        self.predict(&values, shape[0])
-    }
-}
-
-impl WindowPredictor for OrtModel {
-    fn predict_windows(&self, values: Vec<f32>, shape: [usize; 3]) -> Result<Vec<f32>> {
-        self.predict(&values, shape[0])
     }
 }
 

@@ -209,7 +209,10 @@ mod tests {
             std::path::PathBuf::from("/")
         };
         let err = Settings::resolve(foreign.clone(), None).unwrap_err();
-        assert!(matches!(err, Error::ForeignHome { owner, .. } if owner == other), "{err}");
+        assert!(
+            matches!(err, Error::ForeignHome { owner, .. } if owner == other),
+            "{err}"
+        );
         assert!(err.to_string().contains("another user"), "{err}");
 
         let home = dir.path().join("new").join("atb");

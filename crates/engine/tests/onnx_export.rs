@@ -9,6 +9,7 @@ use common::{params, quick_outcome, sample_tail};
 use atb_engine::Settings;
 use atb_engine::TrainedModel;
 use atb_engine::testing::inference::{NativePredictor, WindowPredictor};
+use atb_engine::testing::onnx::load_registered;
 use atb_engine::testing::onnx::{
     OnnxDocument, OnnxModel, OrtModel, PARITY_TOLERANCE, export_version, model_document,
 };
@@ -169,7 +170,7 @@ fn a_registered_version_exports_records_copies_and_refuses_tampering() {
     assert!(registry.verify().unwrap().damaged.is_empty());
 
     // The file carries the schema the folder's feature_schema.json holds.
-    let loaded = registry.load_onnx(&row.version_id).unwrap();
+    let loaded = load_registered(&registry, &row.version_id).unwrap();
     assert_eq!(loaded.model.document.schema, registry.schema(&row).unwrap());
     assert_eq!(loaded.model.document.version_id, row.version_id);
 
@@ -195,8 +196,7 @@ fn a_registered_version_exports_records_copies_and_refuses_tampering() {
     let last = tampered.len() - 1;
     tampered[last] ^= 0x01;
     std::fs::write(&report.path, &tampered).unwrap();
-    let err = registry
-        .load_onnx(&row.version_id)
+    let err = load_registered(&registry, &row.version_id)
         .err()
         .unwrap()
         .to_string();
@@ -220,9 +220,7 @@ fn an_unexported_version_says_how_to_export() {
         .unwrap()
         .register(&outcome, None, true)
         .unwrap();
-    let err = Registry::open(&settings)
-        .unwrap()
-        .load_onnx(&row.version_id)
+    let err = load_registered(&Registry::open(&settings).unwrap(), &row.version_id)
         .err()
         .unwrap()
         .to_string();

@@ -206,7 +206,10 @@ fn recovery_takes_each_folder_on_its_own_and_keeps_what_it_cannot_take() {
     writer.execute_batch("BEGIN IMMEDIATE").unwrap();
     let deferred = |registry: &mut Registry| match registry.register(&outcome, None, false) {
         Err(Error::RegistrationDeferred { folder, .. }) => folder,
-        other => panic!("expected a deferred registration, got {:?}", other.map(|r| r.version_id)),
+        other => panic!(
+            "expected a deferred registration, got {:?}",
+            other.map(|r| r.version_id)
+        ),
     };
     let good = deferred(&mut registry);
     let damaged = deferred(&mut registry);
@@ -227,7 +230,11 @@ fn recovery_takes_each_folder_on_its_own_and_keeps_what_it_cannot_take() {
     assert_eq!(report.registered.len(), 1, "{report:?}");
     assert!(!good.exists());
     let failed: Vec<&str> = report.failed.iter().map(|f| f.folder.as_str()).collect();
-    assert_eq!(failed, ["recovery/0-damaged", "recovery/0-junk"], "{report:?}");
+    assert_eq!(
+        failed,
+        ["recovery/0-damaged", "recovery/0-junk"],
+        "{report:?}"
+    );
     assert!(report.failed[0].reason.contains("differ"), "{report:?}");
     // Both left where they were, and still reported.
     assert!(damaged_first.is_dir() && junk.is_dir());
@@ -263,7 +270,11 @@ fn a_run_killed_after_staging_is_moved_to_recovery_not_deleted() {
     assert_eq!(report.incomplete_writes.len(), 1, "{report:?}");
 
     let cleared = registry.clear_interrupted().unwrap();
-    assert_eq!(cleared.kept_for_recovery, ["recovery/999999999-7"], "{cleared:?}");
+    assert_eq!(
+        cleared.kept_for_recovery,
+        ["recovery/999999999-7"],
+        "{cleared:?}"
+    );
     assert_eq!(cleared.removed.len(), 1, "{cleared:?}");
     assert!(!half.exists() && !staged.exists());
     let report = registry.recover().unwrap();

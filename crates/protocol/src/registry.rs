@@ -145,6 +145,9 @@ fn legacy_method() -> u32 {
     1
 }
 
+/// The largest |ONNX - native| an export may show on its test windows to be kept.
+pub const PARITY_TOLERANCE: f64 = 1e-4;
+
 /// A version's ONNX export and the parity check that let it be kept.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OnnxExport {

@@ -12,9 +12,9 @@ pub use atb_protocol::registry::ColumnImportance;
 pub use atb_protocol::spec::TreeBudget;
 use lightgbm3::{Booster, ImportanceType};
 
+use crate::cancel::CancelToken;
 use crate::dataset::PreparedData;
 use crate::error::{Error, Result};
-use crate::training::CancelToken;
 
 /// LightGBM's parameter string for a budget: squared error, deterministic for a seed.
 fn parameters(budget: &TreeBudget, seed: u64) -> String {

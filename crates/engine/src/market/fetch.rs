@@ -4,8 +4,8 @@
 use atb_protocol::{FetchProgress, FetchSummary};
 
 use super::binance::{KlinesClient, MAX_LIMIT, now_ms};
-use super::gaps::find_gaps;
 use super::{Symbol, Timeframe, format_ms};
+use crate::candles::gaps::find_gaps;
 use crate::error::{Error, Result};
 use crate::store::candles::CandleStore;
 

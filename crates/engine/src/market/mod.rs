@@ -4,62 +4,11 @@
 pub mod binance;
 pub mod csv;
 pub mod fetch;
-pub mod gaps;
 pub mod rate_limit;
 pub mod sample;
 pub mod source;
 
-use serde::{Deserialize, Serialize};
-
-/// One OHLCV candle; `open_time` is the UTC open time in epoch milliseconds.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Candle {
-    pub open_time: i64,
-    pub open: f64,
-    pub high: f64,
-    pub low: f64,
-    pub close: f64,
-    pub volume: f64,
-}
-
-impl Candle {
-    /// Why this candle cannot be real, if it cannot: non-finite numbers, high/low outside the
-    /// body, or negative volume. Zero-volume candles are real (trading halts) and pass.
-    pub fn defect(&self) -> Option<String> {
-        let fields = [
-            ("open", self.open),
-            ("high", self.high),
-            ("low", self.low),
-            ("close", self.close),
-            ("volume", self.volume),
-        ];
-        if let Some((name, v)) = fields.iter().find(|(_, v)| !v.is_finite()) {
-            return Some(format!("{name} is {v}, not a finite number"));
-        }
-        if self.open <= 0.0 || self.close <= 0.0 || self.low <= 0.0 {
-            return Some("prices must be positive".into());
-        }
-        if self.high < self.open.max(self.close) {
-            return Some(format!(
-                "high {} is below max(open, close) {}",
-                self.high,
-                self.open.max(self.close)
-            ));
-        }
-        if self.low > self.open.min(self.close) {
-            return Some(format!(
-                "low {} is above min(open, close) {}",
-                self.low,
-                self.open.min(self.close)
-            ));
-        }
-        if self.volume < 0.0 {
-            return Some(format!("volume {} is negative", self.volume));
-        }
-        None
-    }
-}
-
+pub use crate::candles::{Candle, gaps};
 pub use atb_protocol::vocab::{CandleSource, Symbol, Timeframe};
 
 /// Formats epoch milliseconds as `YYYY-MM-DD HH:MM` UTC for messages.
@@ -67,44 +16,4 @@ pub fn format_ms(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
         .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
         .unwrap_or_else(|| format!("{ms} ms"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn candle_defects() {
-        let ok = Candle {
-            open_time: 0,
-            open: 10.0,
-            high: 11.0,
-            low: 9.0,
-            close: 10.5,
-            volume: 0.0,
-        };
-        assert_eq!(ok.defect(), None);
-        assert!(
-            Candle { high: 10.2, ..ok }
-                .defect()
-                .unwrap()
-                .contains("high")
-        );
-        assert!(Candle { low: 10.2, ..ok }.defect().unwrap().contains("low"));
-        assert!(
-            Candle { volume: -1.0, ..ok }
-                .defect()
-                .unwrap()
-                .contains("volume")
-        );
-        assert!(
-            Candle {
-                close: f64::NAN,
-                ..ok
-            }
-            .defect()
-            .unwrap()
-            .contains("close")
-        );
-    }
 }

@@ -31,7 +31,7 @@ pub fn sample_candles() -> Result<&'static [Candle]> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::market::gaps::find_gaps;
+    use crate::candles::gaps::find_gaps;
 
     #[test]
     fn sample_is_the_documented_real_data() {

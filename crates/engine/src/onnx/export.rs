@@ -18,6 +18,7 @@ use crate::inference::{NativePredictor, TestWindows, WindowPredictor, load_test_
 use crate::registry::{LoadedModel, Registry};
 use crate::settings::Settings;
 use crate::training::TrainedModel;
+pub use atb_protocol::registry::PARITY_TOLERANCE;
 
 /// An exported file loaded in the runtime that checked it: tract for the networks, ONNX Runtime
 /// for trees (tract has no `TreeEnsembleRegressor`).
@@ -61,7 +62,7 @@ impl WindowPredictor for CheckedOnnx {
 }
 
 /// Largest |ONNX - native| an export may show on any checked window.
-pub const PARITY_TOLERANCE: f64 = 1e-4;
+
 /// Test windows compared at export.
 pub const PARITY_WINDOWS: usize = 64;
 

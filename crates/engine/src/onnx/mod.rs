@@ -43,3 +43,49 @@ pub use export::export_version;
 pub use export::{ExportReport, PARITY_TOLERANCE, PARITY_WINDOWS, export_loaded};
 pub use onnxruntime::OrtModel;
 pub use runtime::OnnxModel;
+
+use atb_protocol::registry::ModelRow;
+
+use crate::error::{Error, Result};
+use crate::inference::WindowPredictor;
+use crate::registry::Registry;
+
+impl WindowPredictor for OnnxModel {
+    fn predict_windows(&self, values: Vec<f32>, shape: [usize; 3]) -> Result<Vec<f32>> {
+        self.predict(&values, shape[0])
+    }
+}
+
+impl WindowPredictor for OrtModel {
+    fn predict_windows(&self, values: Vec<f32>, shape: [usize; 3]) -> Result<Vec<f32>> {
+        self.predict(&values, shape[0])
+    }
+}
+
+/// An exported version ready to run in tract.
+pub struct LoadedOnnx {
+    pub row: ModelRow,
+    pub model: OnnxModel,
+}
+
+/// Loads a version's exported `model.onnx` into tract (hash checked by the registry).
+pub fn load_registered(registry: &Registry, reference: &str) -> Result<LoadedOnnx> {
+    let (row, _, bytes) = registry.onnx_bytes(reference)?;
+    if !row.architecture.is_network() {
+        return Err(Error::InvalidRequest(format!(
+            "tract cannot run {}: a {} file holds an ai.onnx.ml TreeEnsembleRegressor, which \
+             tract lacks; run it in ONNX Runtime instead (`atb predict --onnxruntime`)",
+            row.version_id, row.architecture
+        )));
+    }
+    let model = OnnxModel::from_bytes(&bytes)?;
+    Ok(LoadedOnnx { row, model })
+}
+
+/// Opens a version's exported `model.onnx` in ONNX Runtime (hash checked by the registry; the
+/// library is loaded from `ATB_ONNXRUNTIME` or the setup script's `.venv`, else an error says
+/// how).
+pub fn load_registered_ort(registry: &Registry, reference: &str) -> Result<(ModelRow, OrtModel)> {
+    let (row, _, bytes) = registry.onnx_bytes(reference)?;
+    Ok((row, OrtModel::from_bytes(&bytes)?))
+}

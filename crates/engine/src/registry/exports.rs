@@ -4,28 +4,19 @@
 
 use std::path::{Path, PathBuf};
 
-use atb_protocol::registry::{ModelRow, OnnxExport};
+use atb_protocol::registry::{ModelRow, OnnxExport, PARITY_TOLERANCE};
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
 use super::metadata::FeatureSchema;
 use super::{Registry, SCHEMA_FILE, db_err};
 use crate::error::{Error, Result};
 use crate::fsutil::{io, sha256_hex, sync_dir};
-use crate::onnx::OnnxModel;
-use crate::onnx::export::PARITY_TOLERANCE;
-use crate::onnx::onnxruntime::OrtModel;
 
 pub const ONNX_FILE: &str = "model.onnx";
 /// How an export's file being checked is named in the version folder (`PREFIX{pid}-{n}`).
 pub const STAGED_ONNX_PREFIX: &str = ".model.onnx.staged-";
 /// The recorded export, kept beside the new one while a re-export commits.
 pub const PREVIOUS_ONNX_FILE: &str = "model.onnx.previous";
-
-/// An exported version ready to run in tract.
-pub struct LoadedOnnx {
-    pub row: ModelRow,
-    pub model: OnnxModel,
-}
 
 impl Registry {
     /// Path of a version's `model.onnx` (present only once exported).
@@ -117,7 +108,8 @@ impl Registry {
         };
         let target = folder.join(ONNX_FILE);
         let previous = folder.join(PREVIOUS_ONNX_FILE);
-        let is_recorded = |p: &Path| std::fs::read(p).is_ok_and(|b| sha256_hex(&b) == export.sha256);
+        let is_recorded =
+            |p: &Path| std::fs::read(p).is_ok_and(|b| sha256_hex(&b) == export.sha256);
         if is_recorded(&target) {
             std::fs::remove_file(&previous).map_err(io(&previous))?;
             return Ok(None);
@@ -178,7 +170,7 @@ impl Registry {
 
     /// A version's exported `model.onnx`, refusing a file that is missing, altered, or not the one
     /// recorded.
-    fn onnx_bytes(&self, reference: &str) -> Result<(ModelRow, OnnxExport, Vec<u8>)> {
+    pub(crate) fn onnx_bytes(&self, reference: &str) -> Result<(ModelRow, OnnxExport, Vec<u8>)> {
         let row = self.resolve(reference)?;
         let export = self.onnx_export(&row)?.ok_or_else(|| {
             Error::InvalidRequest(format!(
@@ -203,27 +195,6 @@ impl Registry {
             });
         }
         Ok((row, export, bytes))
-    }
-
-    /// Loads a version's exported `model.onnx` into tract (hash checked).
-    pub fn load_onnx(&self, reference: &str) -> Result<LoadedOnnx> {
-        let (row, _, bytes) = self.onnx_bytes(reference)?;
-        if !row.architecture.is_network() {
-            return Err(Error::InvalidRequest(format!(
-                "tract cannot run {}: a {} file holds an ai.onnx.ml TreeEnsembleRegressor, which \
-                 tract lacks; run it in ONNX Runtime instead (`atb predict --onnxruntime`)",
-                row.version_id, row.architecture
-            )));
-        }
-        let model = OnnxModel::from_bytes(&bytes)?;
-        Ok(LoadedOnnx { row, model })
-    }
-
-    /// Opens a version's exported `model.onnx` in ONNX Runtime (hash checked; the library is
-    /// loaded from `ATB_ONNXRUNTIME` or the setup script's `.venv`, else an error says how).
-    pub fn load_onnxruntime(&self, reference: &str) -> Result<(ModelRow, OrtModel)> {
-        let (row, _, bytes) = self.onnx_bytes(reference)?;
-        Ok((row, OrtModel::from_bytes(&bytes)?))
     }
 
     /// What is wrong with a version's ONNX file, if anything (for `verify`).

@@ -85,10 +85,17 @@ impl Registry {
             .and_then(|()| std::fs::rename(tmp, &dir).map_err(io(&dir)))
             .and_then(|()| self.sync_moved(&dir, tmp));
         Error::RegistrationDeferred {
-            folder: if moved.is_ok() { dir } else { tmp.to_path_buf() },
+            folder: if moved.is_ok() {
+                dir
+            } else {
+                tmp.to_path_buf()
+            },
             cause: match moved {
                 Ok(()) => cause.to_string(),
-                Err(e) => format!("{cause}; moving it to {} also failed: {e}", parent.display()),
+                Err(e) => format!(
+                    "{cause}; moving it to {} also failed: {e}",
+                    parent.display()
+                ),
             },
         }
     }
@@ -99,7 +106,10 @@ impl Registry {
             return Ok(());
         }
         sync_dir(moved_to)?;
-        for parent in [moved_to.parent(), moved_from.parent()].into_iter().flatten() {
+        for parent in [moved_to.parent(), moved_from.parent()]
+            .into_iter()
+            .flatten()
+        {
             sync_dir(parent)?;
         }
         sync_dir(&self.home)

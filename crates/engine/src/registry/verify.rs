@@ -148,11 +148,7 @@ fn writer_alive(folder_name: &str) -> Option<bool> {
 /// Whether the process whose id starts `pid_and_rest` (`PID-...`) still runs; `None` as for
 /// [`writer_alive`].
 fn process_alive(pid_and_rest: &str) -> Option<bool> {
-    let pid: u32 = pid_and_rest
-        .split('-')
-        .next()?
-        .parse()
-        .ok()?;
+    let pid: u32 = pid_and_rest.split('-').next()?.parse().ok()?;
     let proc = Path::new("/proc");
     proc.join("self")
         .exists()
@@ -207,7 +203,11 @@ impl Registry {
                     std::fs::remove_file(&pending).map_err(io(&pending))?;
                 }
                 // An export's staged file whose process is gone (killed before its rename).
-                for entry in std::fs::read_dir(&folder.path).into_iter().flatten().flatten() {
+                for entry in std::fs::read_dir(&folder.path)
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                {
                     let name = entry.file_name().to_string_lossy().into_owned();
                     if name
                         .strip_prefix(exports::STAGED_ONNX_PREFIX)

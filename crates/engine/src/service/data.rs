@@ -7,15 +7,15 @@ use std::path::Path;
 use atb_protocol::desktop::{CandleChart, FeatureColumn, FeaturePreview, SeriesRequest};
 use atb_protocol::{CoverageRow, FetchProgress, FetchSummary};
 
+use crate::cancel::CancelToken;
+use crate::candles::gaps::find_gaps;
 use crate::error::{Error, Result};
 use crate::features::{FeatureMatrix, FeatureSet, compute_features};
 use crate::market::csv::read_csv_file;
-use crate::market::gaps::find_gaps;
 use crate::market::source::{CandleSeries, DateRange, fetch_into_store, load_candles};
 use crate::market::{CandleSource, Symbol, Timeframe};
 use crate::settings::Settings;
 use crate::store::candles::CandleStore;
-use crate::training::CancelToken;
 
 /// The range a request means: its days or dates, else (`SeriesRequest::effective_days`) the last
 /// year for Binance and everything for files and the sample.

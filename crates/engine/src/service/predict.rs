@@ -69,7 +69,7 @@ pub fn open(settings: &Settings, reference: &str, with: PredictWith) -> Result<P
     let registry = Registry::open(settings)?;
     Ok(match with {
         PredictWith::Onnx => {
-            let loaded = registry.load_onnx(reference)?;
+            let loaded = crate::onnx::load_registered(&registry, reference)?;
             Predictor {
                 row: loaded.row,
                 schema: loaded.model.document.schema.clone(),
@@ -77,7 +77,7 @@ pub fn open(settings: &Settings, reference: &str, with: PredictWith) -> Result<P
             }
         }
         PredictWith::OnnxRuntime => {
-            let (row, model) = registry.load_onnxruntime(reference)?;
+            let (row, model) = crate::onnx::load_registered_ort(&registry, reference)?;
             Predictor {
                 row,
                 schema: model.document.schema.clone(),

@@ -149,7 +149,12 @@ fn drive(settings: &Settings, workbench: &Arc<Workbench>) {
             }
             inner.pending.remove(0)
         };
-        let started = start_run(settings, workbench, next.request.clone(), Box::new(NoListener));
+        let started = start_run(
+            settings,
+            workbench,
+            next.request.clone(),
+            Box::new(NoListener),
+        );
         let outcome = match started {
             Ok(snapshot) => {
                 queue.lock().running = Some((next.clone(), snapshot.run_id));

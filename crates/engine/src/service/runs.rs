@@ -13,9 +13,9 @@ use super::block_on;
 use super::data::load_series;
 use super::train::{TrainOptions, TrainResult, train_and_register};
 use super::workbench::{JobKind, JobSlot, Workbench};
+use crate::cancel::CancelToken;
 use crate::error::{Error, Result};
 use crate::settings::Settings;
-use crate::training::CancelToken;
 
 /// Where a run's updates go: a channel to a webview, or a test's collector.
 pub trait RunSink: Send {
@@ -266,12 +266,11 @@ fn spawn_run<H: Send + 'static>(
         .spawn({
             let runs = Arc::clone(runs);
             move || {
-                let last = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    body(&runs, &held)
-                }))
-                .unwrap_or_else(|_| RunUpdate::Failed {
-                    message: "the training thread panicked; see the app's log".into(),
-                });
+                let last =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| body(&runs, &held)))
+                        .unwrap_or_else(|_| RunUpdate::Failed {
+                            message: "the training thread panicked; see the app's log".into(),
+                        });
                 runs.publish(id, last);
                 drop(held);
             }

@@ -4,12 +4,13 @@
 use atb_protocol::registry::ModelRow;
 use atb_protocol::training::{StopReason, TrainingEvent};
 
+use crate::cancel::CancelToken;
 use crate::error::{Error, Result};
 use crate::gpu_check::use_home_kernel_cache;
 use crate::market::source::CandleSeries;
 use crate::registry::Registry;
 use crate::settings::Settings;
-use crate::training::{CancelToken, TrainOutcome, TrainSpec, train};
+use crate::training::{TrainOutcome, TrainSpec, train};
 
 /// How a finished run is registered.
 #[derive(Debug, Clone)]

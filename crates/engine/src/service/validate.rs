@@ -11,13 +11,14 @@ use atb_protocol::vocab::{Architecture, DeviceChoice, Variant};
 use super::block_on;
 use super::data::load_series;
 use super::train::{TrainOptions, TrainResult, train_and_register};
+use crate::cancel::CancelToken;
 use crate::error::{Error, Result};
 use crate::inference::{NativePredictor, predict_next_close};
 use crate::market::source::CandleSeries;
 use crate::onnx::export::export_version;
 use crate::registry::Registry;
 use crate::settings::Settings;
-use crate::training::{CancelToken, TrainSpec};
+use crate::training::TrainSpec;
 
 pub use atb_protocol::training::PairResult;
 

@@ -18,8 +18,8 @@ use std::time::Duration;
 
 use super::queue::RunQueue;
 use super::runs::Runs;
+use crate::cancel::CancelToken;
 use crate::error::{Error, Result};
-use crate::training::CancelToken;
 
 /// What a job is, for the compatibility rule and for the words that name it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

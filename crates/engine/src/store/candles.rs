@@ -9,9 +9,10 @@ use atb_protocol::CoverageRow;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use super::open_database;
+use crate::candles::Candle;
+use crate::candles::gaps::find_gaps;
 use crate::error::{Error, Result};
-use crate::market::gaps::find_gaps;
-use crate::market::{Candle, Symbol, Timeframe};
+use atb_protocol::vocab::{Symbol, Timeframe};
 
 /// Candle storage in the atb database.
 pub struct CandleStore {

@@ -4,8 +4,6 @@
 //! turns non-finite, and a typed event stream that the CLI and the desktop app both consume.
 //! Walk-forward folds are planned and checked before any training. No terminal or GUI code here.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use atb_models::burn::module::{Module, ModuleVisitor, Param};
@@ -50,28 +48,7 @@ pub fn check_spec(spec: &TrainSpec) -> Result<()> {
     resources::check_memory(spec)
 }
 
-/// Stops a run from another thread; the trainer checks it before every batch.
-#[derive(Debug, Clone, Default)]
-pub struct CancelToken(Arc<AtomicBool>);
-
-impl CancelToken {
-    pub fn new() -> Self {
-        Self::default()
-    }
-    pub fn cancel(&self) {
-        self.0.store(true, Ordering::SeqCst);
-    }
-    pub fn is_cancelled(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
-    }
-    /// Resolves once the token is cancelled (it looks every 50 ms): to race work that can be
-    /// dropped at any await, such as a fetch between or inside its requests.
-    pub async fn cancelled(&self) {
-        while !self.is_cancelled() {
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-    }
-}
+pub use crate::cancel::CancelToken;
 
 /// A trained model of either kind: a network with the configuration it was built from, or a
 /// tree ensemble.

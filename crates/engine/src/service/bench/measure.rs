@@ -3,9 +3,6 @@
 //! parity check, times inference natively and in tract, and assembles the original's comparison
 //! table from the measurements, with the persistence and ridge baselines as rows.
 
-pub mod inference;
-pub mod markdown;
-
 use atb_models::burn::prelude::Device;
 use atb_models::probe::ProbeSpec;
 use atb_models::{Architecture, DeviceChoice, Variant, select_device};
@@ -19,7 +16,8 @@ use atb_protocol::training::{Metrics, PairedTest, TrainingEvent};
 use atb_protocol::verdict::SIGNIFICANCE_LEVEL;
 use chrono::Utc;
 
-use self::inference::{TimingPlan, time_inference};
+use super::inference::{TimingPlan, time_inference};
+use crate::cancel::CancelToken;
 use crate::error::{Error, Result};
 use crate::evaluation::{EvaluationWindow, RidgeBaseline, usd_errors};
 use crate::inference::{NativePredictor, test_windows_of};
@@ -29,7 +27,7 @@ use crate::registry::{Registry, weights_file};
 use crate::service::train::{TrainOptions, TrainResult, train_and_register};
 use crate::settings::Settings;
 use crate::stats::{Loss, diebold_mariano, median, skill_interval};
-use crate::training::{CancelToken, TrainOutcome, TrainSpec};
+use crate::training::{TrainOutcome, TrainSpec};
 
 /// The tag benchmark versions are registered under.
 pub const BENCH_TAG: &str = "bench";

@@ -1,4 +1,4 @@
-//! `atb bench`: the benchmark flow (see [`crate::benchmark`]) with the set-up a run needs, and
+//! `atb bench`: the benchmark flow (see [`measure`]) with the set-up a run needs, and
 //! its report written as JSON and markdown.
 
 use std::path::Path;
@@ -7,15 +7,19 @@ use atb_protocol::bench::{BenchReport, BenchSpec, BenchUpdate};
 use atb_protocol::spec::TrainSpec;
 use atb_protocol::training::TrainingEvent;
 
-use crate::benchmark::inference::TimingPlan;
-use crate::benchmark::markdown::markdown;
-use crate::benchmark::{BenchProgress, BenchRequest, run_benchmark};
+pub mod inference;
+pub mod markdown;
+pub mod measure;
+
+use self::inference::TimingPlan;
+use self::markdown::markdown;
+use self::measure::{BenchProgress, BenchRequest, run_benchmark};
+use crate::cancel::CancelToken;
 use crate::error::Result;
 use crate::fsutil::write_atomic;
 use crate::gpu_check::use_home_kernel_cache;
 use crate::market::source::CandleSeries;
 use crate::settings::Settings;
-use crate::training::CancelToken;
 
 /// Trains, exports and times every requested pair on `series`. Blocking: call it from a worker
 /// thread. Cancelling stops after the current batch (`Error::Cancelled`); finished runs stay

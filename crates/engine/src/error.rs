@@ -36,6 +36,11 @@ pub enum Error {
     Banned { retry_after_secs: u64 },
 
     #[error(
+        "Binance asks atb to wait {retry_after_secs} s before the next request (HTTP {status}), longer than a fetch waits by itself; the candles stored so far are kept: fetch the same range again after that"
+    )]
+    AskedToWait { status: u16, retry_after_secs: u64 },
+
+    #[error(
         "cannot reach Binance at {url} after {attempts} attempts: {cause}. Check the network or set ATB_BINANCE_URL"
     )]
     Network {
@@ -208,7 +213,10 @@ impl Error {
             | Self::Model(_)
             | Self::Settings { .. }
             | Self::ForeignHome { .. } => ErrorKind::InvalidInput,
-            Self::Rejected { .. } | Self::Banned { .. } | Self::Network { .. } => {
+            Self::Rejected { .. }
+            | Self::Banned { .. }
+            | Self::AskedToWait { .. }
+            | Self::Network { .. } => {
                 ErrorKind::Network
             }
             Self::UnknownVersion(_) => ErrorKind::NotFound,

@@ -244,6 +244,87 @@ async fn a_long_ban_fails_at_once_with_its_duration() {
 }
 
 #[tokio::test]
+async fn a_long_429_says_how_long_to_wait_and_is_not_called_a_ban() {
+    let mut f = fixture();
+    f.mock.push_faults([Fault::TooManyRequests {
+        retry_after_secs: 600,
+    }]);
+    let err = fetch_candles(
+        &mut f.store,
+        &mut f.client,
+        &request("BTCUSDT", T0, 10),
+        &mut |_| {},
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::AskedToWait {
+                status: 429,
+                retry_after_secs: 600
+            }
+        ),
+        "{err}"
+    );
+    let message = err.to_string();
+    assert!(
+        message.contains("600 s") && message.contains("429") && !message.contains("banned"),
+        "{message}"
+    );
+    assert_eq!(f.mock.kline_requests(), 1);
+}
+
+#[tokio::test]
+async fn a_503_with_retry_after_waits_that_long() {
+    let mut f = fixture();
+    f.mock.push_faults([Fault::Unavailable {
+        retry_after_secs: 2,
+    }]);
+    let started = Instant::now();
+    let s = fetch_candles(
+        &mut f.store,
+        &mut f.client,
+        &request("BTCUSDT", T0, 10),
+        &mut |_| {},
+    )
+    .await
+    .unwrap();
+    // The default backoff after a 5xx is well under a second.
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "Retry-After on 503 was not honoured"
+    );
+    assert_eq!((s.stored, s.requests), (10, 2));
+}
+
+#[tokio::test]
+async fn an_error_body_is_read_only_up_to_its_cap() {
+    let mut f = fixture();
+    f.mock.push_faults([Fault::HugeErrorBody {
+        bytes: 64 << 20,
+    }]);
+    let err = fetch_candles(
+        &mut f.store,
+        &mut f.client,
+        &request("BTCUSDT", T0, 10),
+        &mut |_| {},
+    )
+    .await
+    .unwrap_err();
+    let Error::Rejected {
+        status: 404,
+        message,
+        ..
+    } = &err
+    else {
+        panic!("expected the 404 as a rejection, got {err}");
+    };
+    assert!(message.chars().count() <= 200, "{}", message.len());
+    assert_eq!(f.mock.kline_requests(), 1);
+}
+
+#[tokio::test]
 async fn an_enormous_body_is_refused_without_retrying() {
     let mut f = fixture();
     // Valid JSON (spaces, then an empty array), just far too large for a klines page.

@@ -31,6 +31,10 @@ pub enum Fault {
     Delay(Duration),
     /// HTTP 200 with a valid but enormous body: `bytes` spaces, then `[]`.
     OversizedBody { bytes: usize },
+    /// HTTP 503 (maintenance) with `Retry-After: secs`.
+    Unavailable { retry_after_secs: u64 },
+    /// HTTP 404 whose error body is `bytes` long (a misconfigured proxy's page).
+    HugeErrorBody { bytes: usize },
 }
 
 /// What the mock serves; change it before or while the server runs.
@@ -333,6 +337,21 @@ fn serve_connection(stream: TcpStream, state: &State) -> std::io::Result<()> {
                 br#"{"code":-1003,"msg":"IP banned."}"#,
             );
         }
+        Some(Fault::Unavailable { retry_after_secs }) => {
+            let ra = retry_after_secs.to_string();
+            return respond(
+                &mut stream,
+                503,
+                &[("Retry-After", ra.as_str())],
+                b"<html><body>503 Service Unavailable</body></html>",
+            );
+        }
+        Some(Fault::HugeErrorBody { bytes }) => {
+            let mut body = br#"{"code":-1000,"msg":""#.to_vec();
+            body.extend(std::iter::repeat_n(b'x', bytes));
+            body.extend_from_slice(br#""}"#);
+            return respond(&mut stream, 404, &[], &body);
+        }
         Some(Fault::BadGateway) => {
             return respond(
                 &mut stream,
@@ -460,6 +479,7 @@ fn respond(
         418 => "I'm a teapot",
         429 => "Too Many Requests",
         502 => "Bad Gateway",
+        503 => "Service Unavailable",
         _ => "Status",
     };
     let mut head = format!(

@@ -165,7 +165,9 @@ impl KlinesClient {
                             )));
                         }
                     }
-                    self.sleep_backoff(attempt, None).await;
+                    if attempt < self.policy.max_attempts {
+                        self.sleep_backoff(attempt, None).await;
+                    }
                 }
                 Err(Attempt::Fatal(e)) => return Err(e),
                 Err(Attempt::Retry { cause, wait }) => {
@@ -231,42 +233,55 @@ impl KlinesClient {
                 {
                     return Err(too_big(announced));
                 }
-                let mut body = Vec::new();
-                let mut response = response;
-                loop {
-                    match response.chunk().await {
-                        Ok(Some(chunk)) => {
-                            body.extend_from_slice(&chunk);
-                            if body.len() as u64 > MAX_BODY_BYTES {
-                                return Err(too_big(MAX_BODY_BYTES));
-                            }
-                        }
-                        Ok(None) => break,
-                        Err(e) => {
-                            return Err(Attempt::Retry {
-                                cause: format!("response body cut off ({})", describe_reqwest(&e)),
-                                wait: None,
-                            });
-                        }
-                    }
+                let body = read_capped(response, MAX_BODY_BYTES)
+                    .await
+                    .map_err(|e| Attempt::Retry {
+                        cause: format!("response body cut off ({})", describe_reqwest(&e)),
+                        wait: None,
+                    })?;
+                if body.len() as u64 > MAX_BODY_BYTES {
+                    return Err(too_big(MAX_BODY_BYTES));
                 }
                 Ok((body, used_weight, date))
             }
-            429 | 418 => {
+            418 => {
                 let secs = retry_after.unwrap_or(60);
-                if status == 418 || Duration::from_secs(secs) > self.policy.max_retry_after {
-                    if status == 418 && Duration::from_secs(secs) <= self.policy.max_retry_after {
-                        return Err(Attempt::Retry {
-                            cause: format!("HTTP 418 (IP banned), Retry-After {secs} s"),
-                            wait: Some(Duration::from_secs(secs)),
-                        });
-                    }
+                if Duration::from_secs(secs) > self.policy.max_retry_after {
                     return Err(Attempt::Fatal(Error::Banned {
                         retry_after_secs: secs,
                     }));
                 }
                 Err(Attempt::Retry {
-                    cause: format!("HTTP 429 Too Many Requests, Retry-After {secs} s"),
+                    cause: format!("HTTP 418 (IP banned), Retry-After {secs} s"),
+                    wait: Some(Duration::from_secs(secs)),
+                })
+            }
+            // Too many requests, or the exchange down for maintenance: both may say how long to
+            // wait, and a wait longer than a fetch holds on is said as such (not as a ban).
+            429 | 503 => {
+                let secs = match (status, retry_after) {
+                    (_, Some(secs)) => secs,
+                    (429, None) => 60,
+                    _ => {
+                        return Err(Attempt::Retry {
+                            cause: format!("HTTP {status} from the server"),
+                            wait: None,
+                        });
+                    }
+                };
+                if Duration::from_secs(secs) > self.policy.max_retry_after {
+                    return Err(Attempt::Fatal(Error::AskedToWait {
+                        status,
+                        retry_after_secs: secs,
+                    }));
+                }
+                let what = if status == 429 {
+                    "HTTP 429 Too Many Requests"
+                } else {
+                    "HTTP 503 Service Unavailable"
+                };
+                Err(Attempt::Retry {
+                    cause: format!("{what}, Retry-After {secs} s"),
                     wait: Some(Duration::from_secs(secs)),
                 })
             }
@@ -283,7 +298,12 @@ impl KlinesClient {
                 ),
             })),
             _ => {
-                let body = response.text().await.unwrap_or_default();
+                // An error body is a line of JSON; a proxy's page or a hostile server gets its
+                // first 64 KiB read, no more.
+                let body = read_capped(response, MAX_ERROR_BODY_BYTES)
+                    .await
+                    .unwrap_or_default();
+                let body = String::from_utf8_lossy(&body);
                 Err(Attempt::Fatal(rejection(status, &body, symbol)))
             }
         }
@@ -292,6 +312,27 @@ impl KlinesClient {
 
 /// The largest response body read: a full page of 1,000 klines is about 200 kB.
 const MAX_BODY_BYTES: u64 = 16 << 20;
+/// The most of an error response's body read.
+const MAX_ERROR_BODY_BYTES: u64 = 64 << 10;
+/// The most of the exchange's error message kept in an error.
+const MAX_MESSAGE_CHARS: usize = 200;
+
+/// Reads a body chunk by chunk, stopping once it holds more than `cap` bytes (the caller sees
+/// `cap + 1` and decides): a body is never read past its cap, whatever the server announced.
+async fn read_capped(
+    mut response: reqwest::Response,
+    cap: u64,
+) -> std::result::Result<Vec<u8>, reqwest::Error> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        body.extend_from_slice(&chunk);
+        if body.len() as u64 > cap {
+            body.truncate(cap as usize + 1);
+            break;
+        }
+    }
+    Ok(body)
+}
 
 /// `Retry-After` in either of its forms: seconds, or an HTTP date (seconds until then, at least 0).
 fn retry_after_secs(value: &str, now: chrono::DateTime<chrono::Utc>) -> Option<u64> {
@@ -318,12 +359,12 @@ fn rejection(status: u16, body: &str, symbol: &Symbol) -> Error {
         Ok(e) => Error::Rejected {
             status,
             code: e.code,
-            message: e.msg,
+            message: e.msg.chars().take(MAX_MESSAGE_CHARS).collect(),
         },
         Err(_) => Error::Rejected {
             status,
             code: 0,
-            message: body.chars().take(200).collect(),
+            message: body.chars().take(MAX_MESSAGE_CHARS).collect(),
         },
     }
 }

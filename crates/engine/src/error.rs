@@ -68,7 +68,7 @@ pub enum Error {
         source: std::io::Error,
     },
 
-    #[error("database {path}: {source} (another atb process may hold it; retry when it finishes)")]
+    #[error("database {path}: {source}{hint}", hint = store_hint(.source))]
     Store {
         path: PathBuf,
         #[source]
@@ -254,5 +254,61 @@ impl Error {
     /// This error as the desktop contract carries it.
     pub fn to_reply(&self) -> ErrorReply {
         ErrorReply::new(self.kind(), self.to_string())
+    }
+}
+
+/// What a SQLite error most likely means for the user, by its code: only a busy or locked
+/// database is blamed on another atb process.
+fn store_hint(source: &rusqlite::Error) -> &'static str {
+    use rusqlite::ErrorCode as C;
+    match source.sqlite_error_code() {
+        Some(C::DatabaseBusy | C::DatabaseLocked) => {
+            " (another atb process holds it; retry when it finishes)"
+        }
+        Some(C::DiskFull) => " (the disk is full; free some space and retry)",
+        Some(C::DatabaseCorrupt | C::NotADatabase) => {
+            " (the file is damaged; close atb, set it aside and restore a backup)"
+        }
+        Some(C::ReadOnly | C::PermissionDenied | C::CannotOpen) => {
+            " (atb cannot write it: check the folder's permissions and free space)"
+        }
+        _ => "",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_errors_name_their_likely_cause_and_only_a_lock_blames_another_process() {
+        let home = tempfile::tempdir().unwrap();
+        let path = home.path().join("atb.sqlite");
+        // A file that is not a database.
+        std::fs::write(&path, vec![b'x'; 4096]).unwrap();
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let source = conn
+            .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0))
+            .unwrap_err();
+        let message = Error::Store {
+            path: path.clone(),
+            source,
+        }
+        .to_string();
+        assert!(message.contains("damaged"), "{message}");
+        assert!(!message.contains("another atb process"), "{message}");
+        // A write lock held by another connection past the busy timeout.
+        std::fs::remove_file(&path).unwrap();
+        let holder = rusqlite::Connection::open(&path).unwrap();
+        holder
+            .execute_batch("CREATE TABLE t (x); BEGIN IMMEDIATE; INSERT INTO t VALUES (1);")
+            .unwrap();
+        let other = rusqlite::Connection::open(&path).unwrap();
+        other
+            .busy_timeout(std::time::Duration::from_millis(10))
+            .unwrap();
+        let source = other.execute("INSERT INTO t VALUES (2)", []).unwrap_err();
+        let message = Error::Store { path, source }.to_string();
+        assert!(message.contains("another atb process"), "{message}");
     }
 }

@@ -10,7 +10,6 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use super::open_database;
 use crate::candles::Candle;
-use crate::candles::gaps::find_gaps;
 use crate::error::{Error, Result};
 use atb_protocol::vocab::{Symbol, Timeframe};
 
@@ -222,18 +221,31 @@ impl CandleStore {
             .map_err(|e| self.err(e))
     }
 
-    /// One row per stored (symbol, timeframe): first and last open time, rows, gaps.
+    /// One row per stored (symbol, timeframe): first and last open time, rows, gaps. Computed
+    /// by SQLite's aggregates over the primary-key index (gaps with `LAG()`), so a refresh
+    /// holds a few numbers per series in memory, however many candles are stored.
     pub fn coverage(&self) -> Result<Vec<CoverageRow>> {
         let mut stmt = self
             .conn
-            .prepare("SELECT DISTINCT symbol, interval FROM candles ORDER BY symbol, interval")
+            .prepare(
+                "SELECT symbol, interval, min(open_time), max(open_time), count(*) FROM candles
+                 GROUP BY symbol, interval ORDER BY symbol, interval",
+            )
             .map_err(|e| self.err(e))?;
         let series = stmt
-            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, i64>(3)?,
+                    r.get::<_, i64>(4)?,
+                ))
+            })
             .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
             .map_err(|e| self.err(e))?;
         let mut out = Vec::with_capacity(series.len());
-        for (symbol, timeframe_name) in series {
+        for (symbol, timeframe_name, first, last, rows) in series {
             // Rows written by a future atb with an unknown timeframe are skipped, not fatal.
             let (Ok(sym), Ok(timeframe)) = (
                 symbol.parse::<Symbol>(),
@@ -241,28 +253,30 @@ impl CandleStore {
             ) else {
                 continue;
             };
-            let mut times = self
+            // The same rule as `find_gaps`: a step of k intervals is a gap of k - 1 candles.
+            let (gaps, missing_candles): (i64, i64) = self
                 .conn
-                .prepare_cached("SELECT open_time FROM candles WHERE symbol = ?1 AND interval = ?2 ORDER BY open_time")
-                .map_err(|e| self.err(e))?;
-            let open_times = times
-                .query_map(params![sym.as_str(), timeframe.as_str()], |r| {
-                    r.get::<_, i64>(0)
+                .prepare_cached(
+                    "SELECT count(*), coalesce(sum((open_time - prev) / ?3 - 1), 0) FROM (
+                         SELECT open_time, LAG(open_time) OVER (ORDER BY open_time) AS prev
+                         FROM candles WHERE symbol = ?1 AND interval = ?2)
+                     WHERE prev IS NOT NULL AND (open_time - prev) / ?3 > 1",
+                )
+                .and_then(|mut stmt| {
+                    stmt.query_row(
+                        params![sym.as_str(), timeframe.as_str(), timeframe.millis()],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )
                 })
-                .and_then(|rows| rows.collect::<rusqlite::Result<Vec<i64>>>())
                 .map_err(|e| self.err(e))?;
-            let (Some(&first), Some(&last)) = (open_times.first(), open_times.last()) else {
-                continue;
-            };
-            let gaps = find_gaps(open_times.iter().copied(), timeframe.millis());
             out.push(CoverageRow {
                 symbol: sym,
                 timeframe,
                 first_open_time_ms: first,
                 last_open_time_ms: last,
-                rows: open_times.len() as u64,
-                gaps: gaps.len() as u64,
-                missing_candles: gaps.iter().map(|g| g.missing).sum(),
+                rows: rows as u64,
+                gaps: gaps as u64,
+                missing_candles: missing_candles as u64,
             });
         }
         Ok(out)
@@ -504,6 +518,60 @@ mod tests {
             stored[1].close, page[1].close,
             "the exchange's candle stays"
         );
+    }
+
+    #[test]
+    fn coverage_in_sql_agrees_with_the_gap_finder_on_every_series() {
+        use crate::candles::gaps::find_gaps;
+        let (_d, mut s) = store();
+        // Two series with gaps of several lengths (one of 1,000 candles), and one without.
+        let mut rng = 7u64;
+        let mut series = Vec::new();
+        for (name, timeframe) in [
+            ("BTCUSDT", Timeframe::H1),
+            ("ETHUSDT", Timeframe::M1),
+            ("BTCUSDT", Timeframe::D1),
+        ] {
+            let step = timeframe.millis();
+            let mut t = 1_600_000_000_000 / step * step;
+            let mut times = Vec::new();
+            for _ in 0..2_000 {
+                times.push(t);
+                rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                let skip = match (timeframe, rng >> 58) {
+                    (Timeframe::D1, _) => 1,
+                    (_, 0) => 1_000,
+                    (_, 1..=3) => 1 + (rng >> 60) as i64 % 4,
+                    _ => 1,
+                };
+                t += skip * step;
+            }
+            let sym: Symbol = name.parse().unwrap();
+            let candles: Vec<Candle> = times.iter().map(|&t| candle(t)).collect();
+            s.import(&sym, timeframe, &candles).unwrap();
+            series.push((sym, timeframe, times));
+        }
+        let rows = s.coverage().unwrap();
+        assert_eq!(rows.len(), 3);
+        for (sym, timeframe, times) in series {
+            let row = rows
+                .iter()
+                .find(|r| r.symbol == sym && r.timeframe == timeframe)
+                .unwrap();
+            let gaps = find_gaps(times.iter().copied(), timeframe.millis());
+            assert_eq!(row.rows, times.len() as u64);
+            assert_eq!(row.first_open_time_ms, times[0]);
+            assert_eq!(row.last_open_time_ms, *times.last().unwrap());
+            assert_eq!(row.gaps, gaps.len() as u64, "{sym} {timeframe}");
+            assert_eq!(
+                row.missing_candles,
+                gaps.iter().map(|g| g.missing).sum::<u64>(),
+                "{sym} {timeframe}"
+            );
+            if timeframe != Timeframe::D1 {
+                assert!(row.gaps > 10, "{sym} {timeframe}: {}", row.gaps);
+            }
+        }
     }
 
     #[test]

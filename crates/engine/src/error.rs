@@ -216,9 +216,7 @@ impl Error {
             Self::Rejected { .. }
             | Self::Banned { .. }
             | Self::AskedToWait { .. }
-            | Self::Network { .. } => {
-                ErrorKind::Network
-            }
+            | Self::Network { .. } => ErrorKind::Network,
             Self::UnknownVersion(_) => ErrorKind::NotFound,
             Self::CorruptVersion { .. } | Self::ParityFailed { .. } | Self::StoreTooNew { .. } => {
                 ErrorKind::Integrity
@@ -288,7 +286,9 @@ mod tests {
         std::fs::write(&path, vec![b'x'; 4096]).unwrap();
         let conn = rusqlite::Connection::open(&path).unwrap();
         let source = conn
-            .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0))
+            .query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+                r.get::<_, i64>(0)
+            })
             .unwrap_err();
         let message = Error::Store {
             path: path.clone(),

@@ -301,9 +301,8 @@ async fn a_503_with_retry_after_waits_that_long() {
 #[tokio::test]
 async fn an_error_body_is_read_only_up_to_its_cap() {
     let mut f = fixture();
-    f.mock.push_faults([Fault::HugeErrorBody {
-        bytes: 64 << 20,
-    }]);
+    f.mock
+        .push_faults([Fault::HugeErrorBody { bytes: 64 << 20 }]);
     let err = fetch_candles(
         &mut f.store,
         &mut f.client,

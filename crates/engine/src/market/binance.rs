@@ -233,12 +233,13 @@ impl KlinesClient {
                 {
                     return Err(too_big(announced));
                 }
-                let body = read_capped(response, MAX_BODY_BYTES)
-                    .await
-                    .map_err(|e| Attempt::Retry {
-                        cause: format!("response body cut off ({})", describe_reqwest(&e)),
-                        wait: None,
-                    })?;
+                let body =
+                    read_capped(response, MAX_BODY_BYTES)
+                        .await
+                        .map_err(|e| Attempt::Retry {
+                            cause: format!("response body cut off ({})", describe_reqwest(&e)),
+                            wait: None,
+                        })?;
                 if body.len() as u64 > MAX_BODY_BYTES {
                     return Err(too_big(MAX_BODY_BYTES));
                 }

@@ -537,7 +537,9 @@ mod tests {
             let mut times = Vec::new();
             for _ in 0..2_000 {
                 times.push(t);
-                rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                rng = rng
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 let skip = match (timeframe, rng >> 58) {
                     (Timeframe::D1, _) => 1,
                     (_, 0) => 1_000,

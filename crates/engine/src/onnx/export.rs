@@ -61,8 +61,6 @@ impl WindowPredictor for CheckedOnnx {
     }
 }
 
-/// Largest |ONNX - native| an export may show on any checked window.
-
 /// Test windows compared at export.
 pub const PARITY_WINDOWS: usize = 64;
 

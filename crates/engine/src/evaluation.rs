@@ -21,7 +21,7 @@ use atb_protocol::training::{
 use crate::backtest::{Signals, backtest};
 use crate::dataset::PreparedData;
 pub use crate::stats::normal_sf;
-use crate::stats::{Loss, clark_west, diebold_mariano, skill_interval};
+use crate::stats::{Loss, clark_west, diebold_mariano, skill_interval, solve_spd};
 
 /// One predictor's forecasts for a run of samples: predicted log returns.
 pub struct Forecast<'a> {
@@ -403,47 +403,6 @@ impl RidgeBaseline {
     pub fn predict(&self, data: &PreparedData, t: usize) -> f64 {
         data.target.unscale(self.predict_scaled(data, t))
     }
-}
-
-/// Solves A w = b for symmetric positive definite A (row-major d x d) by Cholesky; `None` when A
-/// is not positive definite.
-fn solve_spd(mut a: Vec<f64>, mut b: Vec<f64>, d: usize) -> Option<Vec<f64>> {
-    // Lower-triangular L in place, row by row: each entry is a dot product of two row prefixes.
-    for i in 0..d {
-        for j in 0..=i {
-            let (ri, rj) = (i * d, j * d);
-            let dot: f64 = a[ri..ri + j]
-                .iter()
-                .zip(&a[rj..rj + j])
-                .map(|(x, y)| x * y)
-                .sum();
-            let v = a[ri + j] - dot;
-            if i == j {
-                if !(v > 0.0) {
-                    return None;
-                }
-                a[ri + i] = v.sqrt();
-            } else {
-                a[ri + j] = v / a[rj + j];
-            }
-        }
-    }
-    for i in 0..d {
-        let dot: f64 = a[i * d..i * d + i]
-            .iter()
-            .zip(&b[..i])
-            .map(|(x, y)| x * y)
-            .sum();
-        b[i] = (b[i] - dot) / a[i * d + i];
-    }
-    for i in (0..d).rev() {
-        let mut s = b[i];
-        for k in i + 1..d {
-            s -= a[k * d + i] * b[k];
-        }
-        b[i] = s / a[i * d + i];
-    }
-    Some(b)
 }
 
 /// The model against one baseline: Diebold-Mariano tests on absolute and squared price errors,

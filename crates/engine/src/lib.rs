@@ -13,7 +13,7 @@
 //! |---|---|
 //! | base | `error`, `cancel`, `candles`, `settings`, `fsutil`, `npy`, `stats`, `device_probe`, `gpu_check` |
 //! | data | `store`, `market`, `features`, `dataset` |
-//! | learn | `gbdt`, `backtest`, `selection`, `evaluation`, `training` |
+//! | learn | `gbdt`, `backtest`, `selection`, `targets`, `evaluation`, `training` |
 //! | keep | `registry` |
 //! | use | `inference`, `onnx` |
 //! | flows | `service` |
@@ -80,6 +80,10 @@ pub mod store;
 #[cfg(not(feature = "testing"))]
 mod store;
 #[cfg(feature = "testing")]
+pub mod targets;
+#[cfg(not(feature = "testing"))]
+mod targets;
+#[cfg(feature = "testing")]
 pub mod training;
 #[cfg(not(feature = "testing"))]
 mod training;
@@ -118,7 +122,7 @@ pub mod testing {
     pub use crate::service::bench as benchmark;
     pub use crate::{
         backtest, dataset, device_probe, evaluation, features, fsutil, gbdt, inference, market,
-        onnx, registry, selection, stats, store, training,
+        onnx, registry, selection, stats, store, targets, training,
     };
 }
 
@@ -141,6 +145,7 @@ const LAYERS: &[&str] = &[
     "gbdt",
     "backtest",
     "selection",
+    "targets",
     "evaluation",
     "training",
     "registry",

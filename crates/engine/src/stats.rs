@@ -434,6 +434,47 @@ pub fn median(values: &[f64]) -> Option<f64> {
     })
 }
 
+/// Solves A w = b for symmetric positive definite A (row-major d x d) by Cholesky; `None` when A
+/// is not positive definite.
+pub(crate) fn solve_spd(mut a: Vec<f64>, mut b: Vec<f64>, d: usize) -> Option<Vec<f64>> {
+    // Lower-triangular L in place, row by row: each entry is a dot product of two row prefixes.
+    for i in 0..d {
+        for j in 0..=i {
+            let (ri, rj) = (i * d, j * d);
+            let dot: f64 = a[ri..ri + j]
+                .iter()
+                .zip(&a[rj..rj + j])
+                .map(|(x, y)| x * y)
+                .sum();
+            let v = a[ri + j] - dot;
+            if i == j {
+                if !(v > 0.0) {
+                    return None;
+                }
+                a[ri + i] = v.sqrt();
+            } else {
+                a[ri + j] = v / a[rj + j];
+            }
+        }
+    }
+    for i in 0..d {
+        let dot: f64 = a[i * d..i * d + i]
+            .iter()
+            .zip(&b[..i])
+            .map(|(x, y)| x * y)
+            .sum();
+        b[i] = (b[i] - dot) / a[i * d + i];
+    }
+    for i in (0..d).rev() {
+        let mut s = b[i];
+        for k in i + 1..d {
+            s -= a[k * d + i] * b[k];
+        }
+        b[i] = s / a[i * d + i];
+    }
+    Some(b)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

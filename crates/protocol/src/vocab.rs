@@ -226,6 +226,35 @@ named_enum! {
     }
 }
 
+named_enum! {
+    /// What a model forecasts about the next h bars.
+    Target, "target", "targets" {
+        Return => "return",
+        Volatility => "volatility",
+        Direction => "direction",
+    }
+}
+
+impl Default for Target {
+    /// Today's target, and the one every version registered before targets existed has.
+    fn default() -> Self {
+        Self::Return
+    }
+}
+
+impl Target {
+    /// One sentence on what a model of this target predicts (the form shows it).
+    pub fn description(self) -> &'static str {
+        match self {
+            Self::Return => "the log return from this close to the close h bars ahead",
+            Self::Volatility => {
+                "the realised volatility of the next h bars: the square root of the sum of their squared log returns"
+            }
+            Self::Direction => "the probability that the close h bars ahead is above this close",
+        }
+    }
+}
+
 impl Default for FeatureSet {
     /// The CLI's and the training form's default.
     fn default() -> Self {
@@ -451,6 +480,7 @@ mod tests {
         check(&Variant::ALL);
         check(&Timeframe::ALL);
         check(&FeatureSet::ALL);
+        check(&Target::ALL);
         check(&DeviceChoice::ALL);
     }
 

@@ -1,0 +1,21 @@
+//! The targets beside the next return (issue 30): realised volatility of the next h bars and the
+//! probability that the close h bars ahead is above this close. Each has its label
+//! ([`labels`]), the baselines its field uses and the losses that rank its forecasts
+//! ([`volatility`], [`direction`]). Pure functions on closes and slices: no I/O, no models.
+//!
+//! Conventions shared by the three files: `closes[t]` is the close of bar `t`; the log return
+//! of bar `i` is `r[i] = ln(closes[i] / closes[i - 1])` (bar 0 has none); a window ending at bar
+//! `t` forecasts bars `t + 1 ..= t + h`.
+//!
+//! The training, evaluation and registry paths take these up next; until then only the tests
+//! call them, hence the module-wide `dead_code` allowance.
+#![allow(dead_code)]
+
+pub mod direction;
+pub mod labels;
+pub mod volatility;
+
+/// The smallest realised volatility (in log-return units) a label or a proxy takes: a span with
+/// no price change at all (a halted or illiquid market) would otherwise have a log of minus
+/// infinity. 1e-8 is far below any real bar's move (a 1-minute BTC bar moves about 1e-3).
+pub const RV_FLOOR: f64 = 1e-8;

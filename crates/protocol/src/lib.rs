@@ -14,6 +14,7 @@ pub mod registry;
 pub mod rpc;
 pub mod selection;
 pub mod spec;
+pub mod targets;
 pub mod training;
 pub mod verdict;
 pub mod vocab;

@@ -12,6 +12,7 @@
 #![allow(dead_code)]
 
 pub mod direction;
+pub mod evaluate;
 pub mod labels;
 pub mod volatility;
 

@@ -2,9 +2,7 @@
 //! consistent (ratios are the quotients of the raw figures), the markdown has the table with the
 //! baselines, and the runs are registered under the `bench` tag without moving `latest`.
 
-mod common;
-
-use common::{atb, run};
+use crate::common::{atb, run};
 
 const NO_NETWORK: &str = "http://127.0.0.1:9";
 

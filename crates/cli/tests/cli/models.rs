@@ -6,9 +6,7 @@ use std::path::Path;
 use atb_protocol::spec::TrainSpec;
 use atb_protocol::vocab::{Architecture, DeviceChoice, Variant};
 
-mod common;
-
-use common::{atb, run, write_npy_f32};
+use crate::common::{atb, run, write_npy_f32};
 
 const NO_NETWORK: &str = "http://127.0.0.1:9";
 

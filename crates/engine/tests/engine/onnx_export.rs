@@ -3,8 +3,7 @@
 //! single-window state is reused); metadata round trip; the registry flow (record, copy, verify,
 //! tamper refusal, delete).
 
-mod common;
-use common::{params, quick_outcome, sample_tail};
+use crate::common::{params, quick_outcome, sample_tail};
 
 use atb_engine::Settings;
 use atb_engine::TrainedModel;

@@ -7,9 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-mod common;
-
-use common::{atb, run, write_npy_f32};
+use crate::common::{atb, run, write_npy_f32};
 
 const NO_NETWORK: &str = "http://127.0.0.1:9";
 const TOLERANCE: f64 = 1e-4;

@@ -5,8 +5,7 @@
 //! bounded memory. (Divergence and global-norm clipping are tested in `training`'s unit tests:
 //! the feature pipeline refuses non-finite candles before a loss can see them.)
 
-mod common;
-use common::{params, sample_tail};
+use crate::common::{params, sample_tail};
 
 use atb_engine::CandleSource;
 use atb_engine::testing::market::Candle;

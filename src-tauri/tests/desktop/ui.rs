@@ -3,8 +3,6 @@
 //! temporary `ATB_HOME`. A user trains on the bundled sample, sees the run end registered, opens
 //! the model and exports it to ONNX with a parity check.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
 use atb_engine::Settings;
@@ -13,7 +11,7 @@ use atb_ui::Screen;
 use egui::accesskit::Role;
 use egui_kittest::kittest::Queryable;
 
-use common::{open_app, set_text, settle, wait_until};
+use crate::common::{open_app, set_text, settle, wait_until};
 
 #[test]
 fn import_a_csv_with_a_bad_row_then_a_good_one() {

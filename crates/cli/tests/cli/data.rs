@@ -1,9 +1,7 @@
 //! `atb data ...` end to end: the real binary against a local mock exchange and real files.
 
-mod common;
-
+use crate::common::{atb, run};
 use atb_mock_binance::{MockBinance, MockConfig};
-use common::{atb, run};
 
 #[test]
 fn fetch_30_days_stores_exactly_the_closed_candles_and_refetches_nothing() {

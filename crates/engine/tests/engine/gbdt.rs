@@ -3,8 +3,7 @@
 //! the same predictions, predicts the next close natively and from ONNX, and exports with its
 //! parity checked in ONNX Runtime.
 
-mod common;
-use common::{params, sample_tail};
+use crate::common::{params, sample_tail};
 
 use atb_engine::Settings;
 use atb_engine::service::block_on;

@@ -3,12 +3,10 @@
 //! `verify`, `verify` tells a registration still in progress from one whose process died, and a
 //! finished run waits for a write lock held longer than the busy timeout instead of being dropped.
 
-mod common;
-
 use atb_engine::testing::registry::Registry;
 
+use crate::common::quick_outcome;
 use atb_engine::{Error, Settings};
-use common::quick_outcome;
 
 fn registered() -> (tempfile::TempDir, Settings, String, String) {
     let home = tempfile::tempdir().unwrap();

@@ -1,8 +1,7 @@
 //! Train-evaluate runs through the engine API on the bundled sample: event order, finite
 //! metrics with all baselines, cancellation, repeatability, and every default architecture.
 
-mod common;
-use common::{params, sample_tail};
+use crate::common::{params, sample_tail};
 
 use std::time::{Duration, Instant};
 

@@ -185,12 +185,14 @@ fn every_request_kind_answers_or_fails_with_its_kind() {
     let mut f = Fixture::new();
 
     // Start-up requests.
-    let Reply::AppInfo(info) = f.ok(Request::AppInfo) else {
-        panic!()
+    let arrived = f.ok(Request::AppInfo);
+    let Reply::AppInfo(info) = arrived else {
+        panic!("got {arrived:?}")
     };
     assert_eq!(info.home, f.shell.settings.home.display().to_string());
-    let Reply::DataOverview(overview) = f.ok(Request::DataOverview) else {
-        panic!()
+    let arrived = f.ok(Request::DataOverview);
+    let Reply::DataOverview(overview) = arrived else {
+        panic!("got {arrived:?}")
     };
     assert!(overview.coverage.is_empty() && overview.last_fetch.is_none());
     assert_eq!(f.ok(Request::AttachRun), Reply::RunSnapshot(None));
@@ -198,16 +200,18 @@ fn every_request_kind_answers_or_fails_with_its_kind() {
     assert_eq!(f.ok(Request::ListModels), Reply::Models(vec![]));
 
     // Candles and fetches.
-    let Reply::Candles(chart) = f.ok(Request::Candles(sample(30))) else {
-        panic!()
+    let arrived = f.ok(Request::Candles(sample(30)));
+    let Reply::Candles(chart) = arrived else {
+        panic!("got {arrived:?}")
     };
     assert!(chart.candles >= 700 && chart.closes.len() == chart.open_times_ms.len());
     // The features of the same candles: every column, after the warm-up.
-    let Reply::FeaturePreview(preview) = f.ok(Request::FeaturePreview {
+    let arrived = f.ok(Request::FeaturePreview {
         series: sample(30),
         feature_set: atb_protocol::vocab::FeatureSet::Technical,
-    }) else {
-        panic!()
+    });
+    let Reply::FeaturePreview(preview) = arrived else {
+        panic!("got {arrived:?}")
     };
     assert_eq!(preview.candles, chart.candles);
     assert_eq!(preview.rows, chart.candles - 60);
@@ -272,8 +276,9 @@ fn every_request_kind_answers_or_fails_with_its_kind() {
     )
     .unwrap();
     *f.dialog.1.lock().unwrap() = Some(csv);
-    let Reply::Imported(Some(imported)) = f.ok(import()) else {
-        panic!()
+    let arrived = f.ok(import());
+    let Reply::Imported(Some(imported)) = arrived else {
+        panic!("got {arrived:?}")
     };
     assert_eq!((imported.candles, imported.inserted), (1, 1));
     *f.dialog.1.lock().unwrap() = None;
@@ -295,8 +300,9 @@ fn every_request_kind_answers_or_fails_with_its_kind() {
             .iter()
             .all(|r| matches!(r, Reply::FetchProgress(_)))
     );
-    let Reply::DataOverview(overview) = f.ok(Request::DataOverview) else {
-        panic!()
+    let arrived = f.ok(Request::DataOverview);
+    let Reply::DataOverview(overview) = arrived else {
+        panic!("got {arrived:?}")
     };
     assert_eq!(overview.last_fetch, Some(summary));
     // The fetched series and the imported one.
@@ -380,8 +386,9 @@ fn every_request_kind_answers_or_fails_with_its_kind() {
     });
     f.seen.insert(RequestKind::Fetch);
     f.seen.insert(RequestKind::CancelFetch);
-    let Reply::DataOverview(overview) = f.ok(Request::DataOverview) else {
-        panic!()
+    let arrived = f.ok(Request::DataOverview);
+    let Reply::DataOverview(overview) = arrived else {
+        panic!("got {arrived:?}")
     };
     let ada = overview
         .coverage
@@ -391,8 +398,9 @@ fn every_request_kind_answers_or_fails_with_its_kind() {
     assert_eq!(ada.rows, 1000);
     let requests_cancelled = f.mock.kline_requests() - requests_before;
     assert_eq!(requests_cancelled, 2, "{:?}", f.mock.request_log());
-    let Reply::Fetched(resumed) = f.ok(Request::Fetch(binance("ADAUSDT", 60))) else {
-        panic!()
+    let arrived = f.ok(Request::Fetch(binance("ADAUSDT", 60)));
+    let Reply::Fetched(resumed) = arrived else {
+        panic!("got {arrived:?}")
     };
     assert_eq!(resumed.stored, 1440);
     assert_eq!(resumed.requests, 1, "only the missing page is asked for");
@@ -411,8 +419,9 @@ fn every_request_kind_answers_or_fails_with_its_kind() {
     let first = f.train(tiny(Architecture::TcnAttention));
     assert!(matches!(first[0], RunUpdate::Loading { .. }));
     let old = registered(&first);
-    let Reply::RunSnapshot(Some(last)) = f.ok(Request::AttachRun) else {
-        panic!()
+    let arrived = f.ok(Request::AttachRun);
+    let Reply::RunSnapshot(Some(last)) = arrived else {
+        panic!("got {arrived:?}")
     };
     assert!(!last.active && last.updates == first);
     let (answer, stream) = f.call(Request::Train(TrainRequest {
@@ -456,16 +465,18 @@ fn every_request_kind_answers_or_fails_with_its_kind() {
     assert_ne!(old, new);
 
     // The registry.
-    let Reply::Models(rows) = f.ok(Request::ListModels) else {
-        panic!()
+    let arrived = f.ok(Request::ListModels);
+    let Reply::Models(rows) = arrived else {
+        panic!("got {arrived:?}")
     };
     assert_eq!(rows.len(), 2);
     // The two runs share their series, range and split: their errors pair window by window.
-    let Reply::Paired(paired) = f.ok(Request::PairedTest {
+    let arrived = f.ok(Request::PairedTest {
         first: new.clone(),
         second: old.clone(),
-    }) else {
-        panic!()
+    });
+    let Reply::Paired(paired) = arrived else {
+        panic!("got {arrived:?}")
     };
     assert!(paired.windows > 10, "{paired:?}");
     // Same spec and seed, but other tests in this process draw from the device's generator in
@@ -485,10 +496,11 @@ fn every_request_kind_answers_or_fails_with_its_kind() {
     );
     // Judged together: both versions, persistence and drift in the confidence set; every
     // verdict adjusted.
-    let Reply::Judged(judged) = f.ok(Request::Judge {
+    let arrived = f.ok(Request::Judge {
         versions: vec![new.clone(), old.clone()],
-    }) else {
-        panic!()
+    });
+    let Reply::Judged(judged) = arrived else {
+        panic!("got {arrived:?}")
     };
     let set = judged.model_confidence_set.as_ref().expect("a set");
     assert_eq!(set.members.len(), 4, "{judged:?}");
@@ -506,10 +518,11 @@ fn every_request_kind_answers_or_fails_with_its_kind() {
         ErrorKind::NotFound,
     );
     // A forward test of a version whose data ends with the sample: no candle after it yet.
-    let Reply::ForwardTested(forward) = f.ok(Request::ForwardTest {
+    let arrived = f.ok(Request::ForwardTest {
         versions: vec![new.clone()],
-    }) else {
-        panic!()
+    });
+    let Reply::ForwardTested(forward) = arrived else {
+        panic!("got {arrived:?}")
     };
     assert_eq!(forward.results.len(), 1);
     assert!(forward.results[0].evaluation.is_none() || forward.results[0].windows >= 30);
@@ -520,11 +533,12 @@ fn every_request_kind_answers_or_fails_with_its_kind() {
         ErrorKind::NotFound,
     );
     // Value after costs with the deflated Sharpe; costs are checked before any work.
-    let Reply::Backtested(report) = f.ok(Request::Backtest {
+    let arrived = f.ok(Request::Backtest {
         version: new.clone(),
         settings: BacktestSettings::default(),
-    }) else {
-        panic!()
+    });
+    let Reply::Backtested(report) = arrived else {
+        panic!("got {arrived:?}")
     };
     assert_eq!(report.version_id, new);
     assert_eq!(report.deflated.len(), 2);
@@ -539,10 +553,11 @@ fn every_request_kind_answers_or_fails_with_its_kind() {
         ErrorKind::InvalidInput,
     );
     assert!(rows.iter().all(|r| r.symbol == Symbol::default()));
-    let Reply::Detail(detail) = f.ok(Request::ModelDetail {
+    let arrived = f.ok(Request::ModelDetail {
         version: new.clone(),
-    }) else {
-        panic!()
+    });
+    let Reply::Detail(detail) = arrived else {
+        panic!("got {arrived:?}")
     };
     assert_eq!(detail.row.version_id, new);
     assert_eq!(detail.training_params["architecture"], "tcn_attention");
@@ -552,10 +567,11 @@ fn every_request_kind_answers_or_fails_with_its_kind() {
         },
         ErrorKind::NotFound,
     );
-    let Reply::Predictions(p) = f.ok(Request::Predictions {
+    let arrived = f.ok(Request::Predictions {
         version: new.clone(),
-    }) else {
-        panic!()
+    });
+    let Reply::Predictions(p) = arrived else {
+        panic!("got {arrived:?}")
     };
     assert!(!p.predicted_close.is_empty() && p.predicted_close.len() == p.actual_close.len());
     let Reply::Attention(Some(map)) = f.ok(Request::Attention {
@@ -581,10 +597,11 @@ fn every_request_kind_answers_or_fails_with_its_kind() {
     let out = tempfile::tempdir().unwrap();
     let target = out.path().join("chosen.onnx");
     *f.dialog.0.lock().unwrap() = Some(target.clone());
-    let Reply::Exported(Some(outcome)) = f.ok(Request::ExportOnnx {
+    let arrived = f.ok(Request::ExportOnnx {
         version: new.clone(),
-    }) else {
-        panic!()
+    });
+    let Reply::Exported(Some(outcome)) = arrived else {
+        panic!("got {arrived:?}")
     };
     assert!(outcome.export.max_abs_diff <= outcome.export.tolerance);
     assert_eq!(outcome.copied_to, Some(target.display().to_string()));
@@ -597,11 +614,12 @@ fn every_request_kind_answers_or_fails_with_its_kind() {
     );
 
     // Aliases and deletion: the aliased version is kept, the other one goes.
-    let Reply::Promoted(row) = f.ok(Request::Promote {
+    let arrived = f.ok(Request::Promote {
         version: new.clone(),
         alias: "champion".into(),
-    }) else {
-        panic!()
+    });
+    let Reply::Promoted(row) = arrived else {
+        panic!("got {arrived:?}")
     };
     assert!(row.aliases.contains(&"champion".to_string()));
     f.fails(
@@ -654,10 +672,11 @@ fn every_request_kind_answers_or_fails_with_its_kind() {
     );
 
     // The forecast of a version, with its verdict beside it.
-    let Reply::Forecast(forecast) = f.ok(Request::Forecast {
+    let arrived = f.ok(Request::Forecast {
         version: new.clone(),
-    }) else {
-        panic!()
+    });
+    let Reply::Forecast(forecast) = arrived else {
+        panic!("got {arrived:?}")
     };
     assert_eq!(forecast.source, CandleSource::Sample);
     assert!(forecast.predicted_close.is_finite() && forecast.last_close > 0.0);
@@ -670,22 +689,25 @@ fn every_request_kind_answers_or_fails_with_its_kind() {
     );
 
     // The registry check: sound, then a tampered weight file is found with its fix.
-    let Reply::RegistryChecked(check) = f.ok(Request::CheckRegistry) else {
-        panic!()
+    let arrived = f.ok(Request::CheckRegistry);
+    let Reply::RegistryChecked(check) = arrived else {
+        panic!("got {arrived:?}")
     };
     assert_eq!((check.checked, check.ok), (1, 1), "{check:?}");
     assert!(check.findings.is_empty(), "{check:?}");
-    let Reply::Detail(detail) = f.ok(Request::ModelDetail {
+    let arrived = f.ok(Request::ModelDetail {
         version: new.clone(),
-    }) else {
-        panic!()
+    });
+    let Reply::Detail(detail) = arrived else {
+        panic!("got {arrived:?}")
     };
     let weights = std::path::Path::new(&detail.folder).join("weights.safetensors");
     let mut bytes = std::fs::read(&weights).unwrap();
     bytes.push(0);
     std::fs::write(&weights, bytes).unwrap();
-    let Reply::RegistryChecked(check) = f.ok(Request::CheckRegistry) else {
-        panic!()
+    let arrived = f.ok(Request::CheckRegistry);
+    let Reply::RegistryChecked(check) = arrived else {
+        panic!("got {arrived:?}")
     };
     assert_eq!(check.ok, 0);
     let damaged = &check.findings[0];
@@ -730,8 +752,9 @@ fn every_request_kind_answers_or_fails_with_its_kind() {
 
     // The queue: three tree runs wait behind a run started by hand (held up by a slow
     // exchange), are reordered and trimmed while they wait, then run unattended in order.
-    let Reply::Queue(empty) = f.ok(Request::QueueState) else {
-        panic!()
+    let arrived = f.ok(Request::QueueState);
+    let Reply::Queue(empty) = arrived else {
+        panic!("got {arrived:?}")
     };
     assert!(!empty.busy());
     f.noticed.take();
@@ -751,25 +774,28 @@ fn every_request_kind_answers_or_fails_with_its_kind() {
             ..tiny(Architecture::Gbdt)
         },
     };
-    let Reply::Queue(q) = f.ok(Request::Enqueue {
+    let arrived = f.ok(Request::Enqueue {
         requests: vec![tree(1), tree(2), tree(3)],
-    }) else {
-        panic!()
+    });
+    let Reply::Queue(q) = arrived else {
+        panic!("got {arrived:?}")
     };
     let ids: Vec<u64> = q.pending.iter().map(|r| r.queue_id).collect();
     assert_eq!(ids.len(), 3, "{q:?}");
-    let Reply::Queue(q) = f.ok(Request::QueueShift {
+    let arrived = f.ok(Request::QueueShift {
         queue_id: ids[2],
         up: true,
-    }) else {
-        panic!()
+    });
+    let Reply::Queue(q) = arrived else {
+        panic!("got {arrived:?}")
     };
     assert_eq!(
         q.pending.iter().map(|r| r.queue_id).collect::<Vec<_>>(),
         [ids[0], ids[2], ids[1]]
     );
-    let Reply::Queue(q) = f.ok(Request::QueueRemove { queue_id: ids[1] }) else {
-        panic!()
+    let arrived = f.ok(Request::QueueRemove { queue_id: ids[1] });
+    let Reply::Queue(q) = arrived else {
+        panic!("got {arrived:?}")
     };
     assert_eq!(q.pending.len(), 2);
     f.fails(
@@ -791,8 +817,9 @@ fn every_request_kind_answers_or_fails_with_its_kind() {
     );
     let started = Instant::now();
     let done = loop {
-        let Reply::Queue(q) = f.ok(Request::QueueState) else {
-            panic!()
+        let arrived = f.ok(Request::QueueState);
+        let Reply::Queue(q) = arrived else {
+            panic!("got {arrived:?}")
         };
         if !q.busy() {
             break q;
@@ -869,8 +896,9 @@ fn every_request_kind_answers_or_fails_with_its_kind() {
         r,
         Reply::BenchProgress(atb_protocol::bench::BenchUpdate::Measured(_))
     )));
-    let Reply::LastBench(Some(kept)) = f.ok(Request::LastBench) else {
-        panic!()
+    let arrived = f.ok(Request::LastBench);
+    let Reply::LastBench(Some(kept)) = arrived else {
+        panic!("got {arrived:?}")
     };
     // The same report (serde_json reads floats to within a unit in the last place).
     assert_eq!(kept.created_at, report.created_at);
@@ -935,8 +963,9 @@ fn closing_the_window_mid_run_asks_then_cancels_and_waits_for_the_run_to_end() {
         matches!(last, Some(Reply::Run(RunUpdate::NotRegistered { .. }))),
         "{last:?}"
     );
-    let Reply::Models(rows) = f.ok(Request::ListModels) else {
-        panic!()
+    let arrived = f.ok(Request::ListModels);
+    let Reply::Models(rows) = arrived else {
+        panic!("got {arrived:?}")
     };
     assert!(rows.is_empty());
 }
@@ -979,19 +1008,21 @@ fn a_benchmark_has_the_machine_to_itself_and_closing_during_it_asks_and_pauses_t
         ErrorKind::Busy,
     );
     assert!(message.contains("a benchmark"), "{message}");
-    let Reply::Queue(queue) = f.ok(Request::Enqueue {
+    let arrived = f.ok(Request::Enqueue {
         requests: vec![TrainRequest {
             series: sample(40),
             spec: tiny(Architecture::Tcn),
         }],
-    }) else {
-        panic!()
+    });
+    let Reply::Queue(queue) = arrived else {
+        panic!("got {arrived:?}")
     };
     assert_eq!(queue.pending.len(), 1);
     f.fails(Request::Validate, ErrorKind::Busy);
     std::thread::sleep(Duration::from_millis(500));
-    let Reply::Queue(queue) = f.ok(Request::QueueState) else {
-        panic!()
+    let arrived = f.ok(Request::QueueState);
+    let Reply::Queue(queue) = arrived else {
+        panic!("got {arrived:?}")
     };
     assert!(
         queue.running.is_none() && queue.pending.len() == 1,
@@ -1016,8 +1047,9 @@ fn a_benchmark_has_the_machine_to_itself_and_closing_during_it_asks_and_pauses_t
     );
     // The queue was paused: its run never starts once the benchmark has gone.
     std::thread::sleep(Duration::from_millis(500));
-    let Reply::Queue(queue) = f.ok(Request::QueueState) else {
-        panic!()
+    let arrived = f.ok(Request::QueueState);
+    let Reply::Queue(queue) = arrived else {
+        panic!("got {arrived:?}")
     };
     assert!(
         queue.running.is_none() && queue.finished.is_empty() && queue.pending.len() == 1,

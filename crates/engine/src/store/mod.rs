@@ -22,6 +22,9 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0006_forward_tests.sql"),
 ];
 
+/// How long a statement waits for another connection's lock before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Opens (creating if needed) the database at `path`, with WAL, foreign keys and a busy timeout,
 /// and brings its schema up to date.
 pub fn open_database(path: &Path) -> Result<Connection> {
@@ -34,10 +37,23 @@ pub fn open_database(path: &Path) -> Result<Connection> {
     }
     let mut conn = Connection::open(path).map_err(store_err)?;
     // Another atb process (the CLI beside the desktop app) may hold the write lock briefly.
-    conn.busy_timeout(Duration::from_secs(10))
-        .map_err(store_err)?;
-    conn.pragma_update(None, "journal_mode", "WAL")
-        .map_err(store_err)?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(store_err)?;
+    // Turning a new file to WAL takes an exclusive lock, and SQLite answers "database is locked"
+    // at once (no busy handler) when another connection opens the same new file meanwhile: the
+    // desktop's first requests on a fresh ATB_HOME do. Ask again for as long as the busy timeout.
+    let asked = std::time::Instant::now();
+    loop {
+        match conn.pragma_update(None, "journal_mode", "WAL") {
+            Ok(()) => break,
+            Err(e)
+                if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
+                    && asked.elapsed() < BUSY_TIMEOUT =>
+            {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(e) => return Err(store_err(e)),
+        }
+    }
     conn.pragma_update(None, "synchronous", "NORMAL")
         .map_err(store_err)?;
     conn.pragma_update(None, "foreign_keys", "ON")
@@ -107,6 +123,23 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn many_connections_opening_a_new_file_at_once_all_open_it() {
+        for _ in 0..20 {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("atb.sqlite");
+            let barrier = std::sync::Barrier::new(6);
+            std::thread::scope(|scope| {
+                for _ in 0..6 {
+                    scope.spawn(|| {
+                        barrier.wait();
+                        open_database(&path).unwrap();
+                    });
+                }
+            });
+        }
+    }
 
     #[test]
     fn migrates_once_and_refuses_newer_schema() {

@@ -133,7 +133,7 @@ fn every_gbdt_variant_trains_registers_reloads_predicts_and_exports_with_parity(
         sequence_length: 24,
         ..params(Architecture::Gbdt, Variant::Lightweight, 1)
     };
-    let TrainResult::Registered { row: short, .. } = train_and_register(
+    let arrived = train_and_register(
         &settings,
         &series,
         &other,
@@ -141,8 +141,9 @@ fn every_gbdt_variant_trains_registers_reloads_predicts_and_exports_with_parity(
         &mut |_| {},
         &CancelToken::new(),
     )
-    .unwrap() else {
-        panic!()
+    .unwrap();
+    let TrainResult::Registered { row: short, .. } = arrived else {
+        panic!("got {arrived:?}")
     };
     let err = block_on(models::paired(
         &settings,

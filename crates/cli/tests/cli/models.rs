@@ -581,12 +581,32 @@ fn ctrl_c_cancels_cleanly_and_registers_nothing() {
         "--device",
         "cpu",
     ]);
-    let child = cmd
+    let mut child = cmd
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_secs(4));
+    // Interrupt once training has begun (its first line on stderr), not after a guessed delay;
+    // the rest of stderr is collected for the assertions below.
+    let stderr = child.stderr.take().unwrap();
+    let (began, rest) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut text = String::new();
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if line.starts_with("training on") {
+                let _ = began.send(());
+            }
+            text.push_str(&line);
+            text.push('\n');
+        }
+        text
+    });
+    rest.recv_timeout(std::time::Duration::from_secs(120))
+        .expect("training began");
     let sent = std::process::Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
@@ -599,7 +619,7 @@ fn ctrl_c_cancels_cleanly_and_registers_nothing() {
         "took {:?} to stop",
         started.elapsed()
     );
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = reader.join().unwrap();
     assert_eq!(out.status.code(), Some(130), "{stderr}");
     assert!(stderr.contains("nothing was registered"), "{stderr}");
     let (_, list, _) = run(atb(home.path(), NO_NETWORK).args(["models", "list", "--json"]));

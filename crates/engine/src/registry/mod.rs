@@ -92,6 +92,16 @@ impl Registry {
         Ok(self)
     }
 
+    /// Shortens how long each statement waits for another connection's lock (10 s by default),
+    /// so a test of the wait beyond it holds a lock for about a second rather than ten.
+    #[cfg(feature = "testing")]
+    pub fn with_busy_timeout(self, timeout: std::time::Duration) -> Result<Self> {
+        self.conn
+            .busy_timeout(timeout)
+            .map_err(db_err(&self.db_path))?;
+        Ok(self)
+    }
+
     /// Shortens the registration's wait for the write lock (tests of the recovery path).
     #[cfg(feature = "testing")]
     pub fn with_lock_wait(mut self, wait: std::time::Duration) -> Self {

@@ -144,13 +144,17 @@ fn a_registration_waits_behind_a_write_lock_held_past_the_busy_timeout() {
     let home = tempfile::tempdir().unwrap();
     let settings = Settings::resolve(home.path().to_path_buf(), None).unwrap();
     let outcome = quick_outcome();
-    let mut registry = Registry::open(&settings).unwrap();
-    // Another process holds the write lock for 12 s, longer than the 10 s busy timeout (a long
-    // CSV import does).
+    // A busy timeout of 0.2 s stands in for the real 10 s.
+    let mut registry = Registry::open(&settings)
+        .unwrap()
+        .with_busy_timeout(std::time::Duration::from_millis(200))
+        .unwrap();
+    // Another process holds the write lock for 1.2 s, longer than the busy timeout (a long CSV
+    // import does).
     let writer = rusqlite::Connection::open(settings.database_path()).unwrap();
     writer.execute_batch("BEGIN IMMEDIATE").unwrap();
     let holder = std::thread::spawn(move || {
-        std::thread::sleep(std::time::Duration::from_secs(12));
+        std::thread::sleep(std::time::Duration::from_millis(1_200));
         writer.execute_batch("COMMIT").unwrap();
     });
     let row = registry.register(&outcome, None, true).unwrap();

@@ -47,6 +47,26 @@ fn cpu(reason: String) -> SelectedDevice {
 /// Whether this build carries the wgpu backend.
 pub const GPU_BACKEND_COMPILED: bool = cfg!(feature = "gpu");
 
+/// For tests that need a GPU: true when the test should skip (it prints why), false when an
+/// adapter is there. With `ATB_REQUIRE_GPU` set (CI, where `scripts/setup.sh` installed Mesa's
+/// software Vulkan device) a missing GPU fails the test instead, so a GPU test never passes by
+/// skipping where a GPU is promised.
+pub fn skip_without_gpu() -> bool {
+    let missing = if !GPU_BACKEND_COMPILED {
+        "this build has no GPU backend (feature `gpu` off)"
+    } else if list_adapters().is_empty() {
+        "wgpu sees no adapter (install mesa-vulkan-drivers for a software one)"
+    } else {
+        return false;
+    };
+    assert!(
+        std::env::var_os("ATB_REQUIRE_GPU").is_none(),
+        "ATB_REQUIRE_GPU is set but {missing}"
+    );
+    println!("SKIPPED: {missing}");
+    true
+}
+
 /// Adapters wgpu sees (empty when the build has no GPU backend). Enumerated once per process:
 /// creating a wgpu instance wakes every graphics driver, and `auto` asks before each run and
 /// forecast.

@@ -3,14 +3,13 @@
 //! dispatches on wgpu, counted on whatever adapter exists (in CI: Mesa's lavapipe). Dispatch
 //! count, not arithmetic, is what bounds a small model's step time on a GPU.
 
-use atb_models::device::{GPU_BACKEND_COMPILED, select_device, set_gpu_kernel_cache};
+use atb_models::device::{select_device, set_gpu_kernel_cache};
 use atb_models::probe::{Probe, ProbeSpec, TRAINING_STEP_DISPATCH_BUDGET};
-use atb_models::{Architecture, DeviceChoice, list_adapters};
+use atb_models::{Architecture, DeviceChoice};
 
 #[test]
 fn every_default_training_step_fits_the_dispatch_budget() {
-    if !GPU_BACKEND_COMPILED || list_adapters().is_empty() {
-        println!("SKIPPED: no GPU backend or no adapter (install mesa-vulkan-drivers)");
+    if atb_models::device::skip_without_gpu() {
         return;
     }
     set_gpu_kernel_cache(&std::env::temp_dir().join("atb-test-gpu-cache"));

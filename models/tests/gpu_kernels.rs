@@ -8,11 +8,9 @@
 mod common;
 use common::{close, run, values};
 
-use atb_models::device::{GPU_BACKEND_COMPILED, select_device, set_gpu_kernel_cache};
+use atb_models::device::{select_device, set_gpu_kernel_cache};
 use atb_models::fused::{Kernels, layer_kernels_available, set_kernels};
-use atb_models::{
-    Architecture, DeviceChoice, ForecastModel, ModelOverrides, Variant, build_model, list_adapters,
-};
+use atb_models::{Architecture, DeviceChoice, ForecastModel, ModelOverrides, Variant, build_model};
 use burn::module::{Module, ModuleVisitor, Param};
 
 use burn::optim::GradientsParams;
@@ -30,8 +28,7 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
 }
 
 fn gpu() -> Option<Device> {
-    if !GPU_BACKEND_COMPILED || list_adapters().is_empty() {
-        println!("SKIPPED: no GPU backend or no adapter (install mesa-vulkan-drivers)");
+    if atb_models::device::skip_without_gpu() {
         return None;
     }
     set_gpu_kernel_cache(&std::env::temp_dir().join("atb-test-gpu-cache"));

@@ -339,10 +339,10 @@ fn walk_forward_reports_mean_and_spread_over_folds() {
 fn auto_takes_the_device_its_own_measurement_found_faster_and_remembers_it() {
     use atb_engine::testing::device_probe::{Objective, ProbeSource, measured_choice};
     use atb_models::probe::ProbeSpec;
-    let Some(adapter) = atb_models::list_adapters().into_iter().next() else {
-        println!("SKIPPED: no GPU backend or no adapter (install mesa-vulkan-drivers)");
+    if atb_models::device::skip_without_gpu() {
         return;
-    };
+    }
+    let adapter = atb_models::list_adapters().into_iter().next().unwrap();
     atb_models::device::set_gpu_kernel_cache(&std::env::temp_dir().join("atb-test-gpu-cache"));
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("device-probes.json");

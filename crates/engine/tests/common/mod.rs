@@ -40,3 +40,36 @@ pub fn quick_outcome() -> TrainOutcome {
     )
     .unwrap()
 }
+
+/// Runs the ignored test `name` (a path such as `evaluation::run`) of this test binary alone in
+/// a child process and returns that process's peak resident memory in KiB; fails when the child
+/// test fails.
+#[allow(dead_code)] // Used by the merged binary's memory test only.
+pub fn child_peak_kib(name: &str) -> u64 {
+    // Reaped by `wait4` below, which also reads its peak memory.
+    #[allow(clippy::zombie_processes)]
+    let child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([name, "--exact", "--ignored", "--test-threads=1"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: plain syscall on our own child; `rusage` is written by the kernel.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(reaped, pid);
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.unwrap(), &mut out).unwrap();
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "the child test {name} failed: {out}"
+    );
+    assert!(
+        out.contains("1 passed"),
+        "the child ran no test {name}: {out}"
+    );
+    // ru_maxrss is in KiB on Linux.
+    usage.ru_maxrss as u64
+}

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::prefs;
 use atb_engine::service::{self, JobKind, RunSink, Workbench};
-use atb_engine::{DeviceChoice, Error, Settings};
+use atb_engine::{Error, Settings};
 use atb_protocol::FetchSummary;
 use atb_protocol::bench::{BenchReport, BenchUpdate};
 use atb_protocol::desktop::{
@@ -318,7 +318,7 @@ fn answer(shell: &Shell, request: Request, stream: Arc<dyn Stream>) -> Result<Re
                 .run(JobKind::Validation, "a validation", |job| {
                     let mut done = 0;
                     service::validate::validate_all(
-                        DeviceChoice::Auto,
+                        service::validate::DEFAULT_DEVICE,
                         &mut |pair| {
                             done += 1;
                             job.progress(format!("{done} of {pairs} pairs done"));

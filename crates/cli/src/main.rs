@@ -41,7 +41,7 @@ enum Command {
     Validate {
         #[arg(long)]
         json: bool,
-        #[arg(long, default_value = "cpu")]
+        #[arg(long, default_value_t = atb_engine::service::validate::DEFAULT_DEVICE)]
         device: atb_engine::DeviceChoice,
     },
     /// The original's comparison table, measured: train the chosen models on the same data and

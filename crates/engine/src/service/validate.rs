@@ -22,6 +22,11 @@ use crate::training::TrainSpec;
 
 pub use atb_protocol::training::PairResult;
 
+/// Where a validation trains unless told otherwise, for every door: `auto`, the device a real
+/// run on this machine would take (the CPU at once without a hardware GPU; with one, the faster
+/// by measurement), so the validation checks what training will actually do.
+pub const DEFAULT_DEVICE: DeviceChoice = DeviceChoice::Auto;
+
 /// How many (architecture, variant) pairs a validation goes through.
 pub fn pair_count() -> usize {
     Architecture::ALL.len() * Variant::ALL.len()

@@ -395,15 +395,9 @@ impl ModelsScreen {
     /// Whether the chosen versions were tested on the same windows: same series and source,
     /// same test targets. A comparison across different windows ranks nothing.
     fn same_windows(details: &[&ModelDetail]) -> bool {
-        details.windows(2).all(|w| {
-            let (a, b) = (&w[0].dataset, &w[1].dataset);
-            a.source == b.source
-                && a.symbol == b.symbol
-                && a.timeframe == b.timeframe
-                && a.horizon == b.horizon
-                && a.data_sha256 == b.data_sha256
-                && a.test == b.test
-        })
+        details
+            .windows(2)
+            .all(|w| w[0].dataset.same_test_windows(&w[1].dataset))
     }
 
     fn paired_view(

@@ -300,7 +300,7 @@ pub async fn run(cmd: ModelsCommand) -> Result<ExitCode> {
             print_importance(&metadata.importance);
         }
         ModelsCommand::Compare { references, json } => {
-            let columns = models::compare(&settings, &references)?;
+            let compared = models::compare(&settings, &references)?;
             let judged = if references.len() > 1 {
                 Some(
                     atb_engine::service::decision::judge(&settings, &references)
@@ -310,7 +310,7 @@ pub async fn run(cmd: ModelsCommand) -> Result<ExitCode> {
             } else {
                 None
             };
-            compare(&columns, judged.as_ref(), json)?
+            compare(&compared, judged.as_ref(), json)?
         }
         ModelsCommand::ForwardTest { references, json } => {
             let report =
@@ -503,10 +503,11 @@ fn print_forward(report: &ForwardReport) {
 }
 
 fn compare(
-    columns: &[(ModelRow, SplitEvaluation)],
+    compared: &models::Compared,
     judged: Option<&std::result::Result<JudgedComparison, String>>,
     json: bool,
 ) -> Result<()> {
+    let columns = &compared.columns;
     if json {
         let out: Vec<_> = columns
             .iter()
@@ -526,7 +527,11 @@ fn compare(
             Some(Err(why)) => serde_json::json!({ "not_judged": why }),
             None => serde_json::Value::Null,
         };
-        let out = serde_json::json!({ "versions": out, "judged": judged });
+        let out = serde_json::json!({
+            "versions": out,
+            "same_test_windows": compared.same_test_windows,
+            "judged": judged
+        });
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(());
     }
@@ -555,7 +560,6 @@ fn compare(
         print!(" {:>26}", row.version_id);
     }
     println!();
-    let windows: Vec<_> = columns.iter().map(|(_, t)| t.samples).collect();
     for (label, pick) in &rows {
         let values: Vec<Option<f64>> = columns
             .iter()
@@ -582,13 +586,7 @@ fn compare(
             vs_ridge(test).text
         );
     }
-    let same_windows = columns.windows(2).all(|w| {
-        let (a, b) = (&w[0].0, &w[1].0);
-        a.symbol == b.symbol
-            && a.timeframe == b.timeframe
-            && windows.iter().all(|n| *n == windows[0])
-    });
-    if columns.len() > 1 && !same_windows {
+    if columns.len() > 1 && !compared.same_test_windows {
         println!(
             "note: these versions were tested on different windows (series or test split differ), so their metrics are not directly comparable"
         );

@@ -390,14 +390,6 @@ impl TestForecasts {
             .map(|i| self.entry_close[i] * (returns(i).exp() - self.actual[i].exp()))
             .collect()
     }
-
-    /// The same windows: same exit times and the same realised moves.
-    pub fn same_windows(&self, other: &Self) -> bool {
-        self.horizon == other.horizon
-            && self.exit_ms == other.exit_ms
-            && self.entry_close == other.entry_close
-            && self.actual == other.actual
-    }
 }
 
 /// Every test window of `loaded`, rebuilt from its recorded candles and predicted on `device`.

@@ -43,6 +43,21 @@ pub struct DatasetSummary {
     pub gap_windows_dropped: usize,
 }
 
+impl DatasetSummary {
+    /// Whether two versions were tested on the same windows, so that their errors can be paired
+    /// and their metrics set side by side: the same candles (source, symbol, timeframe and the
+    /// hash of the rows), the same horizon, and the same test split (its windows, and the first
+    /// and last target time). The one rule every door and the engine's paired tests use.
+    pub fn same_test_windows(&self, other: &Self) -> bool {
+        self.source == other.source
+            && self.symbol == other.symbol
+            && self.timeframe == other.timeframe
+            && self.data_sha256 == other.data_sha256
+            && self.horizon == other.horizon
+            && self.test == other.test
+    }
+}
+
 /// Loss and learning rate of one finished epoch.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EpochRecord {

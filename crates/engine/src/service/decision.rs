@@ -88,27 +88,27 @@ pub async fn backtest(
 pub async fn judge(settings: &Settings, references: &[String]) -> Result<JudgedComparison> {
     let device = Device::flex();
     let registry = Registry::open(settings)?;
-    let mut all: Vec<TestForecasts> = Vec::with_capacity(references.len());
-    for reference in references {
-        let loaded = registry.load(reference, &device)?;
-        all.push(test_forecasts(settings, &loaded, &device).await?);
-    }
-    let Some(first) = all.first() else {
+    let loaded = references
+        .iter()
+        .map(|reference| registry.load(reference, &device))
+        .collect::<Result<Vec<_>>>()?;
+    let Some(head) = loaded.first() else {
         return Err(Error::InvalidRequest("name at least one version".into()));
     };
-    if let Some(other) = all.iter().find(|f| !first.same_windows(f)) {
+    if let Some(why) = loaded
+        .iter()
+        .find_map(|other| super::models::different_windows(head, other))
+    {
         return Err(Error::InvalidRequest(format!(
-            "{} and {} were not tested on the same windows ({} and {} windows, horizon {} and \
-             {}): nothing comparable has been measured, so they cannot be judged together; \
-             compare versions trained on the same series, range, split and horizon",
-            first.version_id,
-            other.version_id,
-            first.actual.len(),
-            other.actual.len(),
-            first.horizon,
-            other.horizon
+            "{why}: nothing comparable has been measured, so they cannot be judged together; \
+             compare versions trained on the same series, range, split and horizon"
         )));
     }
+    let mut all: Vec<TestForecasts> = Vec::with_capacity(loaded.len());
+    for version in &loaded {
+        all.push(test_forecasts(settings, version, &device).await?);
+    }
+    let first = &all[0];
     let h = first.horizon;
     let persistence = first.price_errors(|_| 0.0);
     let mut names = Vec::new();

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use atb_models::burn::prelude::Device;
 use atb_protocol::desktop::{AttentionMap, ModelDetail, PairedComparison, TestPredictions};
 use atb_protocol::registry::{ModelRow, OnnxExport, RecoveryReport};
-use atb_protocol::training::{Evaluation, SplitEvaluation};
+use atb_protocol::training::{DatasetSummary, Evaluation, SplitEvaluation};
 use atb_protocol::vocab::Symbol;
 
 use crate::error::{Error, Result};
@@ -79,20 +79,28 @@ pub fn detail(settings: &Settings, reference: &str) -> Result<ModelDetail> {
 }
 
 /// The test splits of several versions, in the order asked for.
-pub fn compare(
-    settings: &Settings,
-    references: &[String],
-) -> Result<Vec<(ModelRow, SplitEvaluation)>> {
+pub fn compare(settings: &Settings, references: &[String]) -> Result<Compared> {
     let registry = Registry::open(settings)?;
-    references
-        .iter()
-        .map(|reference| {
-            let row = registry.resolve(reference)?;
-            let metadata = registry.metadata(&row)?;
-            let test = registry.evaluation(&row, &metadata)?.test;
-            Ok((row, test))
-        })
-        .collect()
+    let mut columns = Vec::with_capacity(references.len());
+    let mut datasets: Vec<DatasetSummary> = Vec::with_capacity(references.len());
+    for reference in references {
+        let row = registry.resolve(reference)?;
+        let metadata = registry.metadata(&row)?;
+        let test = registry.evaluation(&row, &metadata)?.test;
+        columns.push((row, test));
+        datasets.push(metadata.dataset);
+    }
+    Ok(Compared {
+        columns,
+        same_test_windows: datasets.windows(2).all(|w| w[0].same_test_windows(&w[1])),
+    })
+}
+
+/// Versions' test metrics side by side, and whether they were tested on the same windows
+/// ([`DatasetSummary::same_test_windows`]).
+pub struct Compared {
+    pub columns: Vec<(ModelRow, SplitEvaluation)>,
+    pub same_test_windows: bool,
 }
 
 /// Points `alias` at a version.
@@ -146,26 +154,18 @@ pub async fn test_predictions(
 pub async fn paired(settings: &Settings, first: &str, second: &str) -> Result<PairedComparison> {
     let device = Device::flex();
     let registry = Registry::open(settings)?;
-    let a = inference::test_forecasts(settings, &registry.load(first, &device)?, &device).await?;
-    let b = inference::test_forecasts(settings, &registry.load(second, &device)?, &device).await?;
-    if !a.same_windows(&b) {
+    let (first, second) = (
+        registry.load(first, &device)?,
+        registry.load(second, &device)?,
+    );
+    if let Some(why) = different_windows(&first, &second) {
         return Err(Error::InvalidRequest(format!(
-            "{} and {} were tested on different windows ({} and {} windows{}): their errors \
-             cannot be paired; compare versions trained on the same series, range and split",
-            a.version_id,
-            b.version_id,
-            a.exit_ms.len(),
-            b.exit_ms.len(),
-            match (a.exit_ms.first(), b.exit_ms.first()) {
-                (Some(x), Some(y)) if x != y => format!(
-                    ", starting {} and {}",
-                    crate::market::format_ms(*x),
-                    crate::market::format_ms(*y)
-                ),
-                _ => String::new(),
-            }
+            "{why}: their errors cannot be paired; compare versions trained on the same series, \
+             range and split"
         )));
     }
+    let a = inference::test_forecasts(settings, &first, &device).await?;
+    let b = inference::test_forecasts(settings, &second, &device).await?;
     let (ea, eb) = (
         a.price_errors(|i| a.forecast[i]),
         b.price_errors(|i| b.forecast[i]),
@@ -198,4 +198,33 @@ pub async fn export(
     copy_to: Option<&Path>,
 ) -> Result<ExportReport> {
     export_version(settings, reference, copy_to).await
+}
+
+/// Why two loaded versions were not tested on the same windows
+/// ([`DatasetSummary::same_test_windows`]), in words; `None` when they were.
+pub(crate) fn different_windows(
+    a: &crate::registry::LoadedModel,
+    b: &crate::registry::LoadedModel,
+) -> Option<String> {
+    let (da, db) = (&a.metadata.dataset, &b.metadata.dataset);
+    (!da.same_test_windows(db)).then(|| {
+        format!(
+            "{} and {} were tested on different windows ({} {} from {}, {} windows from {}, \
+             horizon {}; and {} {} from {}, {} windows from {}, horizon {})",
+            a.row.version_id,
+            b.row.version_id,
+            da.symbol,
+            da.timeframe,
+            da.source,
+            da.test.samples,
+            crate::market::format_ms(da.test.first_target_open_ms),
+            da.horizon,
+            db.symbol,
+            db.timeframe,
+            db.source,
+            db.test.samples,
+            crate::market::format_ms(db.test.first_target_open_ms),
+            db.horizon
+        )
+    })
 }

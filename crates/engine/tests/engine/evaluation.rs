@@ -388,5 +388,5 @@ fn worth_deploying_backtest_and_judgement_from_registered_versions() {
         .block_on(judge(&settings, &[ids[0].clone(), other_id]))
         .unwrap_err()
         .to_string();
-    assert!(err.contains("not tested on the same windows"), "{err}");
+    assert!(err.contains("tested on different windows"), "{err}");
 }

@@ -205,7 +205,7 @@ impl DetailScreen {
             );
         });
         ui.separator();
-        metrics_table(ui, "detail_metrics", &d.evaluation.test);
+        metrics_table(ui, "detail_metrics", &d.evaluation);
         self.forward_view(ui, out, &version, d.forward.as_ref());
         if let Some(wf) = &d.evaluation.walk_forward {
             walk_forward_view(ui, "detail_folds", wf);

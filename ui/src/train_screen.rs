@@ -982,7 +982,7 @@ fn show_run(ui: &mut Ui, run: &RunView) -> Option<String> {
             },
             duration(run.train_seconds)
         ));
-        metrics_table(ui, "run_metrics", &e.test);
+        metrics_table(ui, "run_metrics", e);
         if let Some(wf) = &e.walk_forward {
             crate::widgets::walk_forward_view(ui, "run_folds", wf);
         }

@@ -1,7 +1,7 @@
 //! Small pieces every screen uses: labelled inputs (so each widget has an accessible name),
 //! number and time formatting without a date library, and the metrics-beside-baselines table.
 
-use atb_protocol::training::{Metrics, SplitEvaluation};
+use atb_protocol::training::{Evaluation, SplitEvaluation};
 use atb_protocol::verdict::{VerdictKind, vs_drift, vs_persistence, vs_ridge};
 use egui::{Color32, Response, RichText, Ui};
 
@@ -149,40 +149,25 @@ pub fn envelope(points: &[[f64; 2]], buckets: usize) -> Vec<[f64; 2]> {
     out
 }
 
-/// The model's test metrics beside the three baselines, one row per metric.
-pub fn metrics_table(ui: &mut Ui, id: &str, split: &SplitEvaluation) {
-    let cols: [(&str, &Metrics); 4] = [
-        ("model", &split.model),
-        ("persistence", &split.persistence),
-        ("drift", &split.drift),
-        ("ridge", &split.ridge),
-    ];
-    type Row = (&'static str, fn(&Metrics) -> String);
-    let rows: [Row; 8] = [
-        ("MAE (USD)", |m| num(m.mae_usd, 2)),
-        ("RMSE (USD)", |m| num(m.rmse_usd, 2)),
-        ("MAPE (%)", |m| num(m.mape_pct, 3)),
-        ("skill vs persistence", |m| num(m.skill_vs_persistence, 4)),
-        ("MASE", |m| num(m.mase, 3)),
-        ("return R²", |m| num(m.return_r2, 4)),
-        ("directional accuracy", |m| opt(m.directional_accuracy, 3)),
-        ("PT p-value", |m| opt(m.pt_p_value, 3)),
-    ];
+/// The model's test metrics beside the three baselines, one row per metric of the shared table
+/// ([`atb_protocol::training::METRIC_ROWS`]; "-" where a value is not available).
+pub fn metrics_table(ui: &mut Ui, id: &str, evaluation: &Evaluation) {
+    let cols = evaluation.test.columns();
     egui::Grid::new(id).striped(true).show(ui, |ui| {
         ui.strong("test metric");
         for (name, _) in &cols {
             ui.strong(*name);
         }
         ui.end_row();
-        for (label, f) in rows {
-            ui.label(label);
+        for row in &atb_protocol::training::METRIC_ROWS {
+            ui.label(row.label);
             for (_, m) in &cols {
-                ui.label(f(m));
+                ui.label(opt(evaluation.metric(row, m), row.digits));
             }
             ui.end_row();
         }
     });
-    verdict_lines(ui, split);
+    verdict_lines(ui, &evaluation.test);
 }
 
 /// The colour of a verdict: green only for a significant improvement, red only for a

@@ -392,10 +392,7 @@ pub async fn run(cmd: ModelsCommand) -> Result<ExitCode> {
                     println!("finished run not yet registered (run `atb models recover`): {f}");
                 }
             }
-            if !report.damaged.is_empty()
-                || !report.orphan_rows.is_empty()
-                || !report.database_problems.is_empty()
-            {
+            if report.check().fails() {
                 return Ok(ExitCode::FAILURE);
             }
         }

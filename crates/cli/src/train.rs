@@ -13,7 +13,7 @@ use atb_engine::{
 };
 use atb_protocol::desktop::TrainRequest;
 use atb_protocol::spec::TreeOverrides;
-use atb_protocol::training::{Evaluation, Metrics, SplitEvaluation, TrainingEvent};
+use atb_protocol::training::{Evaluation, TrainingEvent};
 use atb_protocol::verdict::{vs_drift, vs_persistence, vs_ridge};
 use clap::{Args, Subcommand};
 
@@ -420,8 +420,8 @@ fn opt(v: Option<f64>, digits: usize) -> String {
 /// chose its penalty, and the walk-forward summary.
 pub fn print_evaluation(e: &Evaluation) {
     // Method 1 had no paired tests and another MASE; method 2 the old DM variance and blocks.
-    let legacy = e.method < 2;
-    print_metrics_table(&e.test, legacy);
+    let legacy = e.is_legacy();
+    print_metrics_table(e);
     for v in [vs_persistence(&e.test), vs_ridge(&e.test)] {
         println!("verdict: {}", v.text);
     }
@@ -435,7 +435,7 @@ pub fn print_evaluation(e: &Evaluation) {
         println!(
             "(evaluated by an older atb: no paired tests, and MASE had another definition; `atb models reevaluate` recomputes them)"
         );
-    } else if e.method < atb_protocol::training::EVALUATION_METHOD {
+    } else if e.is_outdated() {
         println!(
             "(evaluated by an older atb: its DM variance was too small for h > 1, its bootstrap blocks too short, and it has no drift verdict, Clark-West or backtest; `atb models reevaluate` recomputes them)"
         );
@@ -492,41 +492,19 @@ pub fn print_evaluation(e: &Evaluation) {
     }
 }
 
-/// Test metrics beside the baselines, one row per metric (MASE "-" for `legacy` records, whose
-/// MASE had another definition).
-pub fn print_metrics_table(split: &SplitEvaluation, legacy: bool) {
-    let cols: [(&str, &Metrics); 4] = [
-        ("model", &split.model),
-        ("persistence", &split.persistence),
-        ("drift", &split.drift),
-        ("ridge", &split.ridge),
-    ];
-    type Row = (&'static str, fn(&Metrics) -> String);
-    let rows: [Row; 9] = [
-        ("MAE (USD)", |m| fmt(m.mae_usd, 2)),
-        ("RMSE (USD)", |m| fmt(m.rmse_usd, 2)),
-        ("MAPE (%)", |m| fmt(m.mape_pct, 3)),
-        ("return R²", |m| fmt(m.return_r2, 4)),
-        ("skill vs persistence", |m| fmt(m.skill_vs_persistence, 4)),
-        ("MASE", |m| fmt(m.mase, 3)),
-        ("directional accuracy", |m| opt(m.directional_accuracy, 3)),
-        ("PT statistic", |m| opt(m.pt_statistic, 2)),
-        ("PT p-value", |m| opt(m.pt_p_value, 3)),
-    ];
+/// Test metrics beside the baselines, one row per metric of the shared table
+/// ([`atb_protocol::training::METRIC_ROWS`]; "-" where a value is not available).
+pub fn print_metrics_table(e: &Evaluation) {
+    let cols = e.test.columns();
     print!("{:<22}", "test metric");
     for (name, _) in &cols {
         print!(" {name:>12}");
     }
     println!();
-    for (label, f) in rows {
-        print!("{label:<22}");
+    for row in &atb_protocol::training::METRIC_ROWS {
+        print!("{:<22}", row.label);
         for (_, m) in &cols {
-            let cell = if legacy && label == "MASE" {
-                "-".into()
-            } else {
-                f(m)
-            };
-            print!(" {cell:>12}");
+            print!(" {:>12}", opt(e.metric(row, m), row.digits));
         }
         println!();
     }

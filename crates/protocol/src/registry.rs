@@ -98,10 +98,43 @@ pub enum FindingKind {
     AwaitingRecovery,
 }
 
+/// How much a finding matters, the one rule every door uses: a check fails on a `Failure`,
+/// counts a `Warning` as a problem to act on, and only reports `Info`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Info,
+    Warning,
+    Failure,
+}
+
 impl FindingKind {
+    /// Damaged versions, rows without their folder and a damaged database fail the check
+    /// (something registered cannot be used); leftovers and waiting runs are warnings; a
+    /// registration in progress is information.
+    pub fn severity(self) -> Severity {
+        match self {
+            Self::Damaged | Self::OrphanRow | Self::Database => Severity::Failure,
+            Self::OrphanFolder
+            | Self::InterruptedRegistration
+            | Self::StrayFile
+            | Self::AwaitingRecovery => Severity::Warning,
+            Self::RegistrationInProgress => Severity::Info,
+        }
+    }
+
     /// Whether the finding needs the user to act (a registration in progress does not).
     pub fn is_problem(self) -> bool {
-        self != Self::RegistrationInProgress
+        self.severity() >= Severity::Warning
+    }
+}
+
+impl RegistryCheck {
+    /// Whether the check fails (a door exits non-zero, shows it in red).
+    pub fn fails(&self) -> bool {
+        self.findings
+            .iter()
+            .any(|f| f.kind.severity() == Severity::Failure)
     }
 }
 
@@ -167,4 +200,49 @@ pub struct OnnxExport {
     /// The runtime that re-loaded and ran the file, e.g. `tract-onnx 0.23`.
     pub runtime: String,
     pub atb_version: String,
+}
+
+#[cfg(test)]
+mod severity_tests {
+    use super::*;
+
+    fn check(kinds: &[FindingKind]) -> RegistryCheck {
+        RegistryCheck {
+            checked: 1,
+            ok: 0,
+            findings: kinds
+                .iter()
+                .map(|&kind| Finding {
+                    kind,
+                    subject: "x".into(),
+                    problem: "y".into(),
+                    fix: "z".into(),
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn only_what_makes_a_registered_version_unusable_fails_a_check() {
+        assert!(!check(&[]).fails());
+        assert!(
+            !check(&[
+                FindingKind::OrphanFolder,
+                FindingKind::StrayFile,
+                FindingKind::AwaitingRecovery,
+                FindingKind::InterruptedRegistration,
+                FindingKind::RegistrationInProgress,
+            ])
+            .fails()
+        );
+        for kind in [
+            FindingKind::Damaged,
+            FindingKind::OrphanRow,
+            FindingKind::Database,
+        ] {
+            assert!(check(&[FindingKind::StrayFile, kind]).fails(), "{kind:?}");
+        }
+        assert!(FindingKind::StrayFile.is_problem());
+        assert!(!FindingKind::RegistrationInProgress.is_problem());
+    }
 }

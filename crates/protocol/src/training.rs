@@ -103,6 +103,79 @@ pub struct Metrics {
     pub direction_withheld: Option<DirectionWithheld>,
 }
 
+/// One row of the test-metric table every door shows (the CLI's `models show`, the Run and
+/// Model screens): its label, the digits it is printed with, and its value in one column's
+/// metrics (`None`: not available, shown as "-").
+#[derive(Clone, Copy)]
+pub struct MetricRow {
+    pub label: &'static str,
+    pub digits: usize,
+    pub value: fn(&Metrics) -> Option<f64>,
+}
+
+/// The test-metric table's rows, in order.
+pub const METRIC_ROWS: [MetricRow; 9] = [
+    MetricRow {
+        label: "MAE (USD)",
+        digits: 2,
+        value: |m| Some(m.mae_usd),
+    },
+    MetricRow {
+        label: "RMSE (USD)",
+        digits: 2,
+        value: |m| Some(m.rmse_usd),
+    },
+    MetricRow {
+        label: "MAPE (%)",
+        digits: 3,
+        value: |m| Some(m.mape_pct),
+    },
+    MetricRow {
+        label: "return R²",
+        digits: 4,
+        value: |m| Some(m.return_r2),
+    },
+    MetricRow {
+        label: "skill vs persistence",
+        digits: 4,
+        value: |m| Some(m.skill_vs_persistence),
+    },
+    MetricRow {
+        label: MASE_LABEL,
+        digits: 3,
+        value: |m| Some(m.mase),
+    },
+    MetricRow {
+        label: "directional accuracy",
+        digits: 3,
+        value: |m| m.directional_accuracy,
+    },
+    MetricRow {
+        label: "PT statistic",
+        digits: 2,
+        value: |m| m.pt_statistic,
+    },
+    MetricRow {
+        label: "PT p-value",
+        digits: 3,
+        value: |m| m.pt_p_value,
+    },
+];
+
+const MASE_LABEL: &str = "MASE";
+
+impl SplitEvaluation {
+    /// The table's columns: the model, then the three baselines, by name.
+    pub fn columns(&self) -> [(&'static str, &Metrics); 4] {
+        [
+            ("model", &self.model),
+            ("persistence", &self.persistence),
+            ("drift", &self.drift),
+            ("ridge", &self.ridge),
+        ]
+    }
+}
+
 /// Fewest non-overlapping windows on which directional accuracy is reported: below about 30 the
 /// Pesaran-Timmermann normal approximation means nothing and a hit rate is mostly noise.
 pub const DIRECTION_MIN_WINDOWS: usize = 30;
@@ -319,6 +392,29 @@ pub struct Evaluation {
 
 fn legacy_method() -> u32 {
     1
+}
+
+impl Evaluation {
+    /// Written before evaluation method 2: no paired tests, and a MASE of another definition
+    /// (price space), which no door shows beside today's.
+    pub fn is_legacy(&self) -> bool {
+        self.method < 2
+    }
+
+    /// Written by an older method than this atb's: `atb models reevaluate` (Re-evaluate on the
+    /// Model screen) recomputes it.
+    pub fn is_outdated(&self) -> bool {
+        self.method < EVALUATION_METHOD
+    }
+
+    /// A metric row's value in one column of this evaluation, as every door shows it: `None`
+    /// where it is not available, or not comparable (a legacy record's MASE).
+    pub fn metric(&self, row: &MetricRow, metrics: &Metrics) -> Option<f64> {
+        if self.is_legacy() && row.label == MASE_LABEL {
+            return None;
+        }
+        (row.value)(metrics).filter(|v| v.is_finite())
+    }
 }
 
 /// Why a run stopped.

@@ -22,9 +22,16 @@ use crate::{FetchProgress, FetchSummary, ImportSummary};
 /// The name of the shell's one command.
 pub const COMMAND: &str = "rpc";
 
-/// Something the UI asks of the shell.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Something the UI asks of the shell. Its kind without the arguments, [`RequestKind`], is
+/// derived from it (one variant per request, never a second list to keep in step).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, strum::EnumDiscriminants)]
 #[serde(tag = "request", content = "args", rename_all = "snake_case")]
+#[strum_discriminants(
+    name(RequestKind),
+    vis(pub),
+    derive(Hash, Serialize, Deserialize, strum::EnumIter),
+    serde(rename_all = "snake_case")
+)]
 pub enum Request {
     AppInfo,
     DataOverview,
@@ -139,86 +146,11 @@ pub enum Request {
     SavePrefs(UiPrefs),
 }
 
-/// Which request, without its arguments: what screens key their busy flags on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RequestKind {
-    AppInfo,
-    DataOverview,
-    Candles,
-    FeaturePreview,
-    Fetch,
-    CancelFetch,
-    Train,
-    AttachRun,
-    CancelRun,
-    ListModels,
-    ModelDetail,
-    Predictions,
-    Attention,
-    ExportOnnx,
-    Promote,
-    Delete,
-    ImportCsv,
-    CheckRegistry,
-    Recover,
-    Forecast,
-    Validate,
-    CancelValidation,
-    PairedTest,
-    Judge,
-    Backtest,
-    ForwardTest,
-    Enqueue,
-    QueueState,
-    QueueShift,
-    QueueRemove,
-    Bench,
-    CancelBench,
-    LastBench,
-    LoadPrefs,
-    SavePrefs,
-}
-
 impl RequestKind {
-    /// Every kind, for tests that must cover them all.
-    pub const ALL: [RequestKind; 35] = [
-        Self::AppInfo,
-        Self::DataOverview,
-        Self::Candles,
-        Self::FeaturePreview,
-        Self::Fetch,
-        Self::CancelFetch,
-        Self::Train,
-        Self::AttachRun,
-        Self::CancelRun,
-        Self::ListModels,
-        Self::ModelDetail,
-        Self::Predictions,
-        Self::Attention,
-        Self::ExportOnnx,
-        Self::Promote,
-        Self::Delete,
-        Self::ImportCsv,
-        Self::CheckRegistry,
-        Self::Recover,
-        Self::Forecast,
-        Self::Validate,
-        Self::CancelValidation,
-        Self::PairedTest,
-        Self::Judge,
-        Self::Backtest,
-        Self::ForwardTest,
-        Self::Enqueue,
-        Self::QueueState,
-        Self::QueueShift,
-        Self::QueueRemove,
-        Self::Bench,
-        Self::CancelBench,
-        Self::LastBench,
-        Self::LoadPrefs,
-        Self::SavePrefs,
-    ];
+    /// Every kind, in declaration order, for tests that must cover them all.
+    pub fn all() -> Vec<RequestKind> {
+        <Self as strum::IntoEnumIterator>::iter().collect()
+    }
 
     /// What the request does, for messages: "Fetch failed: ...".
     pub fn label(self) -> &'static str {
@@ -264,43 +196,7 @@ impl RequestKind {
 
 impl Request {
     pub fn kind(&self) -> RequestKind {
-        match self {
-            Self::AppInfo => RequestKind::AppInfo,
-            Self::DataOverview => RequestKind::DataOverview,
-            Self::Candles(_) => RequestKind::Candles,
-            Self::FeaturePreview { .. } => RequestKind::FeaturePreview,
-            Self::Fetch(_) => RequestKind::Fetch,
-            Self::CancelFetch => RequestKind::CancelFetch,
-            Self::Train(_) => RequestKind::Train,
-            Self::AttachRun => RequestKind::AttachRun,
-            Self::CancelRun { .. } => RequestKind::CancelRun,
-            Self::ListModels => RequestKind::ListModels,
-            Self::ModelDetail { .. } => RequestKind::ModelDetail,
-            Self::Predictions { .. } => RequestKind::Predictions,
-            Self::Attention { .. } => RequestKind::Attention,
-            Self::ExportOnnx { .. } => RequestKind::ExportOnnx,
-            Self::Promote { .. } => RequestKind::Promote,
-            Self::Delete { .. } => RequestKind::Delete,
-            Self::ImportCsv { .. } => RequestKind::ImportCsv,
-            Self::CheckRegistry => RequestKind::CheckRegistry,
-            Self::Recover => RequestKind::Recover,
-            Self::Forecast { .. } => RequestKind::Forecast,
-            Self::Validate => RequestKind::Validate,
-            Self::CancelValidation => RequestKind::CancelValidation,
-            Self::PairedTest { .. } => RequestKind::PairedTest,
-            Self::Judge { .. } => RequestKind::Judge,
-            Self::Backtest { .. } => RequestKind::Backtest,
-            Self::ForwardTest { .. } => RequestKind::ForwardTest,
-            Self::Enqueue { .. } => RequestKind::Enqueue,
-            Self::QueueState => RequestKind::QueueState,
-            Self::QueueShift { .. } => RequestKind::QueueShift,
-            Self::QueueRemove { .. } => RequestKind::QueueRemove,
-            Self::Bench(_) => RequestKind::Bench,
-            Self::CancelBench => RequestKind::CancelBench,
-            Self::LastBench => RequestKind::LastBench,
-            Self::LoadPrefs => RequestKind::LoadPrefs,
-            Self::SavePrefs(_) => RequestKind::SavePrefs,
-        }
+        RequestKind::from(self)
     }
 }
 
@@ -435,9 +331,9 @@ mod tests {
 
     #[test]
     fn every_kind_has_its_own_label() {
-        let mut labels: Vec<&str> = RequestKind::ALL.iter().map(|k| k.label()).collect();
+        let mut labels: Vec<&str> = RequestKind::all().iter().map(|k| k.label()).collect();
         labels.sort_unstable();
         labels.dedup();
-        assert_eq!(labels.len(), RequestKind::ALL.len());
+        assert_eq!(labels.len(), RequestKind::all().len());
     }
 }

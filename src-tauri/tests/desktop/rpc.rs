@@ -1,6 +1,6 @@
 //! The shell's contract, natively: every request kind goes through [`shell::handle`] against a
 //! real engine on a temporary `ATB_HOME` (Binance is the in-process mock), answers and failures
-//! alike, and the test fails if a kind of `RequestKind::ALL` was never exercised.
+//! alike, and the test fails if a kind of `RequestKind::all()` was never exercised.
 
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -920,8 +920,8 @@ fn every_request_kind_answers_or_fails_with_its_kind() {
         Reply::Prefs(Some(Box::new(prefs)))
     );
 
-    let missing: Vec<_> = RequestKind::ALL
-        .iter()
+    let missing: Vec<_> = RequestKind::all()
+        .into_iter()
         .filter(|k| !f.seen.contains(k))
         .collect();
     assert!(missing.is_empty(), "never exercised: {missing:?}");

@@ -3,6 +3,7 @@
 //! `verify`, `verify` tells a registration still in progress from one whose process died, and a
 //! finished run waits for a write lock held longer than the busy timeout instead of being dropped.
 
+use atb_engine::TrainOutcome;
 use atb_engine::testing::registry::Registry;
 
 use crate::common::quick_outcome;
@@ -162,17 +163,39 @@ fn a_registration_waits_behind_a_write_lock_held_past_the_busy_timeout() {
     assert_eq!(registry.list(None).unwrap()[0].version_id, row.version_id);
 }
 
+/// A registry in `settings` whose registrations are deferred: `writer` (another process, in
+/// effect) holds the write lock, and the registry gives up waiting for it after 10 ms.
+fn locked_out(settings: &Settings) -> (Registry, rusqlite::Connection) {
+    let registry = Registry::open(settings)
+        .unwrap()
+        .with_lock_wait(std::time::Duration::from_millis(10));
+    let writer = rusqlite::Connection::open(settings.database_path()).unwrap();
+    writer.execute_batch("BEGIN IMMEDIATE").unwrap();
+    (registry, writer)
+}
+
+/// Registers `outcome` on a locked-out registry; the recovery folder it was kept in.
+fn deferred(
+    registry: &mut Registry,
+    outcome: &TrainOutcome,
+    set_latest: bool,
+) -> std::path::PathBuf {
+    match registry.register(outcome, None, set_latest) {
+        Err(Error::RegistrationDeferred { folder, .. }) => folder,
+        other => panic!(
+            "expected a deferred registration, got {:?}",
+            other.map(|r| r.version_id)
+        ),
+    }
+}
+
 #[test]
 fn a_run_the_index_cannot_take_is_kept_for_recovery_and_registered_later() {
     let home = tempfile::tempdir().unwrap();
     let settings = Settings::resolve(home.path().to_path_buf(), None).unwrap();
     let outcome = quick_outcome();
-    let mut registry = Registry::open(&settings)
-        .unwrap()
-        .with_lock_wait(std::time::Duration::from_millis(10));
     // Another process holds the write lock past the busy timeout and the wait.
-    let writer = rusqlite::Connection::open(settings.database_path()).unwrap();
-    writer.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let (mut registry, writer) = locked_out(&settings);
     let err = registry.register(&outcome, None, true).unwrap_err();
     let Error::RegistrationDeferred { folder, .. } = &err else {
         panic!("expected a deferred registration, got {err}");
@@ -201,20 +224,9 @@ fn recovery_takes_each_folder_on_its_own_and_keeps_what_it_cannot_take() {
     let home = tempfile::tempdir().unwrap();
     let settings = Settings::resolve(home.path().to_path_buf(), None).unwrap();
     let outcome = quick_outcome();
-    let mut registry = Registry::open(&settings)
-        .unwrap()
-        .with_lock_wait(std::time::Duration::from_millis(10));
-    let writer = rusqlite::Connection::open(settings.database_path()).unwrap();
-    writer.execute_batch("BEGIN IMMEDIATE").unwrap();
-    let deferred = |registry: &mut Registry| match registry.register(&outcome, None, false) {
-        Err(Error::RegistrationDeferred { folder, .. }) => folder,
-        other => panic!(
-            "expected a deferred registration, got {:?}",
-            other.map(|r| r.version_id)
-        ),
-    };
-    let good = deferred(&mut registry);
-    let damaged = deferred(&mut registry);
+    let (mut registry, writer) = locked_out(&settings);
+    let good = deferred(&mut registry, &outcome, false);
+    let damaged = deferred(&mut registry, &outcome, false);
     writer.execute_batch("COMMIT").unwrap();
     // One run's weights altered, and a folder that is no run at all, both sorted before the
     // good one.
@@ -248,15 +260,8 @@ fn a_run_killed_after_staging_is_moved_to_recovery_not_deleted() {
     let home = tempfile::tempdir().unwrap();
     let settings = Settings::resolve(home.path().to_path_buf(), None).unwrap();
     let outcome = quick_outcome();
-    let mut registry = Registry::open(&settings)
-        .unwrap()
-        .with_lock_wait(std::time::Duration::from_millis(10));
-    let writer = rusqlite::Connection::open(settings.database_path()).unwrap();
-    writer.execute_batch("BEGIN IMMEDIATE").unwrap();
-    let Err(Error::RegistrationDeferred { folder, .. }) = registry.register(&outcome, None, true)
-    else {
-        panic!("expected a deferred registration");
-    };
+    let (mut registry, writer) = locked_out(&settings);
+    let folder = deferred(&mut registry, &outcome, true);
     writer.execute_batch("COMMIT").unwrap();
     // Put it where a registration killed after staging leaves it: a temporary folder in its
     // series, named after a process that is gone.

@@ -202,6 +202,7 @@ mod tests {
 
     use super::*;
     use crate::targets::labels::log_returns;
+    use crate::targets::simulated::garch;
 
     fn closes_from(returns: &[f64]) -> Vec<f64> {
         let mut c = 100.0;
@@ -214,22 +215,9 @@ mod tests {
             .collect()
     }
 
-    fn garch_returns(n: usize) -> Vec<f64> {
-        let mut rng = StdRng::seed_from_u64(21);
-        let (omega, alpha, beta): (f64, f64, f64) = (2e-6, 0.1, 0.85);
-        let mut v = omega / (1.0 - alpha - beta);
-        let mut r = vec![0.0; n];
-        for x in r.iter_mut().skip(1) {
-            let (u, w): (f64, f64) = (rng.random::<f64>().max(1e-300), rng.random());
-            *x = v.sqrt() * (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * w).cos();
-            v = omega + alpha * *x * *x + beta * v;
-        }
-        r
-    }
-
     #[test]
     fn a_volatility_model_is_scored_beside_every_baseline_on_the_same_windows() {
-        let closes = closes_from(&garch_returns(10_000));
+        let closes = closes_from(&garch(10_000, 21));
         let returns = log_returns(&closes);
         let h = 4;
         let (train, validation, test): (Vec<usize>, Vec<usize>, Vec<usize>) = (

@@ -263,11 +263,12 @@ pub fn mincer_zarnowitz(realised: &[f64], forecast: &[f64]) -> Option<MincerZarn
 
 #[cfg(test)]
 mod tests {
+    use rand::SeedableRng;
     use rand::rngs::StdRng;
-    use rand::{Rng, SeedableRng};
 
     use super::*;
     use crate::stats::diebold_mariano_on;
+    use crate::targets::simulated::{garch, normal};
 
     #[test]
     fn qlike_squared_error_and_mincer_zarnowitz_against_hand_values() {
@@ -305,24 +306,6 @@ mod tests {
         assert_eq!((spans.day, spans.week, spans.month), (24, 168, 720));
         let daily = HarSpans::for_timeframe(Timeframe::D1);
         assert_eq!((daily.day, daily.week, daily.month), (1, 7, 30));
-    }
-
-    /// GARCH(1,1) returns: volatility clusters, as in crypto.
-    fn garch(n: usize, seed: u64) -> Vec<f64> {
-        let mut rng = StdRng::seed_from_u64(seed);
-        let (omega, alpha, beta): (f64, f64, f64) = (2e-6, 0.1, 0.85);
-        let mut v = omega / (1.0 - alpha - beta);
-        let mut r = vec![0.0; n];
-        for x in r.iter_mut().skip(1) {
-            *x = v.sqrt() * normal(&mut rng);
-            v = omega + alpha * *x * *x + beta * v;
-        }
-        r
-    }
-
-    fn normal(rng: &mut StdRng) -> f64 {
-        let (u, w): (f64, f64) = (rng.random::<f64>().max(1e-300), rng.random());
-        (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * w).cos()
     }
 
     #[test]

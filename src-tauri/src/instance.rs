@@ -113,22 +113,31 @@ fn ask_to_focus(socket: &Path) -> bool {
 /// connection on its own thread, read with a timeout.
 pub fn serve(listener: UnixListener, focus: impl Fn() + Send + Sync + 'static) {
     let focus = std::sync::Arc::new(focus);
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let focus = focus.clone();
-            std::thread::spawn(move || {
-                let _ = stream.set_read_timeout(Some(READ_TIMEOUT));
-                let mut request = [0u8; 16];
-                if stream
-                    .read(&mut request)
-                    .is_ok_and(|n| request[..n].starts_with(b"focus"))
-                {
-                    focus();
-                }
-            });
-        }
-    });
+    let listening = std::thread::Builder::new()
+        .name("atb-instance".into())
+        .spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let focus = focus.clone();
+                // A client whose thread cannot start is dropped: its launch then says the window
+                // could not be asked to come forward.
+                let _ = std::thread::Builder::new()
+                    .name("atb-instance-client".into())
+                    .spawn(move || {
+                        let _ = stream.set_read_timeout(Some(READ_TIMEOUT));
+                        let mut request = [0u8; 16];
+                        if stream
+                            .read(&mut request)
+                            .is_ok_and(|n| request[..n].starts_with(b"focus"))
+                        {
+                            focus();
+                        }
+                    });
+            }
+        });
+    if let Err(e) = listening {
+        eprintln!("atb-desktop: cannot answer later launches ({e}); they will still refuse to run");
+    }
 }
 
 #[cfg(test)]

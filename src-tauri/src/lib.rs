@@ -277,11 +277,18 @@ pub fn run() -> anyhow::Result<()> {
             // once the user has answered and the stopped jobs have ended.
             api.prevent_close();
             let window = window.clone();
-            std::thread::spawn(move || {
-                if shell::close_with_jobs(&shell, || ask_to_stop(window.app_handle(), question)) {
-                    let _ = window.destroy();
-                }
-            });
+            let asking = std::thread::Builder::new()
+                .name("atb-close".into())
+                .spawn(move || {
+                    if shell::close_with_jobs(&shell, || ask_to_stop(window.app_handle(), question))
+                    {
+                        let _ = window.destroy();
+                    }
+                });
+            // Without a thread to ask on, the window stays open: nothing is stopped unasked.
+            if let Err(e) = asking {
+                eprintln!("atb-desktop: cannot ask before closing ({e}); the window stays open");
+            }
         })
         .invoke_handler(tauri::generate_handler![rpc])
         .run(context())

@@ -6,7 +6,7 @@ use atb_protocol::desktop::{AttentionMap, ExportOutcome, Forecast, ModelDetail};
 use atb_protocol::forward::{ForwardReport, ForwardResult};
 use atb_protocol::registry::ColumnImportance;
 use atb_protocol::verdict::VerdictKind;
-use atb_protocol::vocab::Architecture;
+use atb_protocol::vocab::{Architecture, Target};
 use egui::{Color32, RichText, Sense, Ui, vec2};
 use egui_plot::{Bar, BarChart, Legend, Line, Plot, PlotPoints};
 
@@ -457,43 +457,49 @@ impl DetailScreen {
             });
         }
         let Some(f) = &self.forecast else { return };
-        let change = 100.0 * (f.predicted_close / f.last_close - 1.0);
         ui.label(
             RichText::new(format!(
-                "Forecast: close {} {} after {}: {:.2} ({change:+.3}% from the last close {:.2}, from {})",
+                "Forecast over the {} {} after {}: {} (from {})",
                 f.horizon,
                 if f.horizon == 1 { "bar" } else { "bars" },
                 time(f.last_open_ms),
-                f.predicted_close,
-                f.last_close,
+                f.prediction.sentence(f.last_close),
                 f.source
             ))
             .strong(),
         );
-        match &f.verdict_vs_persistence {
-            Some(v) => {
-                let color = match v.kind {
-                    VerdictKind::Better => GOOD_GREEN,
-                    VerdictKind::Worse => ERROR_RED,
-                    _ => ui.visuals().text_color(),
-                };
-                ui.label(
-                    RichText::new(format!("This model on its test split: {}.", v.text))
-                        .color(color),
-                );
-                if v.kind != VerdictKind::Better {
-                    ui.label(
-                        "It has not been shown to beat \"the next close is this close\": read \
-                         this forecast as no better than that.",
-                    );
+        if f.verdicts.is_empty() {
+            ui.label(
+                "This model's verdicts against its baselines were never computed: re-evaluate \
+                 it before trusting the forecast.",
+            );
+            return;
+        }
+        for v in &f.verdicts {
+            let color = match v.kind {
+                VerdictKind::Better => GOOD_GREEN,
+                VerdictKind::Worse => ERROR_RED,
+                _ => ui.visuals().text_color(),
+            };
+            ui.label(
+                RichText::new(format!("This model on its test split: {}.", v.text)).color(color),
+            );
+        }
+        if !f.verdicts.iter().any(|v| v.kind == VerdictKind::Better) {
+            ui.label(match f.prediction.target() {
+                Target::Return => {
+                    "It has not been shown to beat \"the next close is this close\": read this \
+                     forecast as no better than that."
                 }
-            }
-            None => {
-                ui.label(
-                    "This model's verdict against persistence was never computed: re-evaluate \
-                     it before trusting the forecast.",
-                );
-            }
+                Target::Volatility => {
+                    "It has not been shown to beat any volatility baseline: read this forecast as \
+                     no better than the recent realised volatility."
+                }
+                Target::Direction => {
+                    "It has not been shown to beat the up-share of its training data: read this \
+                     probability as no better than that."
+                }
+            });
         }
     }
 

@@ -29,7 +29,10 @@ use atb_protocol::training::{
 use atb_protocol::verdict::{verdict, verdict_with};
 use atb_protocol::{CoverageRow, FetchProgress, FetchSummary, Gap};
 
-use atb_protocol::vocab::{Architecture, CandleSource, FeatureSet, Symbol, Timeframe, Variant};
+use atb_protocol::targets::Prediction;
+use atb_protocol::vocab::{
+    Architecture, CandleSource, FeatureSet, Symbol, Target, Timeframe, Variant,
+};
 
 use crate::backend::{
     Backend, ErrorKind, ErrorReply, Failure, Received, Reply, Request, RequestKind,
@@ -297,9 +300,11 @@ impl FakeBackend {
                         last_open_ms: START_MS + 499 * HOUR_MS,
                         last_close: 42_000.0,
                         horizon: 1,
-                        predicted_close: 42_010.5,
-                        predicted_log_return: (42_010.5f64 / 42_000.0).ln(),
-                        verdict_vs_persistence: row.verdict_vs_persistence.clone(),
+                        prediction: Prediction::Return {
+                            predicted_close: 42_010.5,
+                            predicted_log_return: (42_010.5f64 / 42_000.0).ln(),
+                        },
+                        verdicts: row.verdict_vs_persistence.iter().cloned().collect(),
                     })],
                     None => vec![not_found(request, v)],
                 }
@@ -543,6 +548,8 @@ pub fn sample_row(i: usize, architecture: Architecture, variant: Variant, mae: f
         vs_ridge: Some(comparison(mae, 805.0)),
         verdict_vs_persistence: Some(verdict("persistence", Some(&comparison(mae, 800.0)))),
         verdict_vs_ridge: Some(verdict("ridge", Some(&comparison(mae, 805.0)))),
+        target: Target::Return,
+        target_verdicts: Vec::new(),
     }
 }
 
@@ -785,8 +792,9 @@ pub fn sample_detail(row: &ModelRow) -> ModelDetail {
             gap_windows_dropped: 0,
         },
         evaluation: Evaluation {
-            test: split(mae, row.directional_accuracy),
-            validation: split(mae, row.directional_accuracy),
+            test: Some(split(mae, row.directional_accuracy)),
+            validation: Some(split(mae, row.directional_accuracy)),
+            target: None,
             walk_forward: None,
             method: EVALUATION_METHOD,
             ridge: None,

@@ -561,24 +561,25 @@ impl ModelsScreen {
         };
         type Metric = (&'static str, fn(&ModelDetail) -> (f64, Option<f64>));
         let metrics: [Metric; 4] = [
-            ("Test MAE (USD)", |d| {
-                let t = &d.evaluation.test;
-                (t.model.mae_usd, Some(t.persistence.mae_usd))
+            ("Test MAE (USD)", |d| match &d.evaluation.test {
+                Some(t) => (t.model.mae_usd, Some(t.persistence.mae_usd)),
+                None => (f64::NAN, None),
             }),
-            ("Test RMSE (USD)", |d| {
-                let t = &d.evaluation.test;
-                (t.model.rmse_usd, Some(t.persistence.rmse_usd))
+            ("Test RMSE (USD)", |d| match &d.evaluation.test {
+                Some(t) => (t.model.rmse_usd, Some(t.persistence.rmse_usd)),
+                None => (f64::NAN, None),
             }),
-            ("Directional accuracy", |d| {
-                let t = &d.evaluation.test;
-                // The coin to beat: always guessing the majority direction.
-                (
+            // The coin to beat: always guessing the majority direction.
+            ("Directional accuracy", |d| match &d.evaluation.test {
+                Some(t) => (
                     t.model.directional_accuracy.unwrap_or(f64::NAN),
                     Some(t.up_share.max(1.0 - t.up_share)),
-                )
+                ),
+                None => (f64::NAN, None),
             }),
-            ("Skill vs persistence", |d| {
-                (d.evaluation.test.model.skill_vs_persistence, Some(0.0))
+            ("Skill vs persistence", |d| match &d.evaluation.test {
+                Some(t) => (t.model.skill_vs_persistence, Some(0.0)),
+                None => (f64::NAN, None),
             }),
         ];
         ui.horizontal_wrapped(|ui| {
@@ -595,8 +596,12 @@ impl ModelsScreen {
             ui.label("Each on its own test split, not adjusted for the comparisons on screen:");
         }
         for (j, d) in details.iter().enumerate() {
-            let t = &d.evaluation.test;
-            for v in [vs_persistence(t), vs_ridge(t)] {
+            let verdicts = match (&d.evaluation.test, &d.evaluation.target) {
+                (_, Some(target)) => target.verdicts(),
+                (Some(t), None) => vec![vs_persistence(t), vs_ridge(t)],
+                (None, None) => Vec::new(),
+            };
+            for v in verdicts {
                 ui.label(
                     RichText::new(format!("[{}] {}", j + 1, v.text)).color(verdict_color(v.kind)),
                 );

@@ -6,7 +6,7 @@ use atb_protocol::desktop::{QueueSnapshot, RunSnapshot, RunUpdate, TrainRequest}
 use atb_protocol::registry::ModelRow;
 use atb_protocol::spec::{FieldProblem, TrainSpec, TreeBudget, TreeOverrides};
 use atb_protocol::training::{Evaluation, StopReason, TrainingEvent};
-use atb_protocol::vocab::{Architecture, DeviceChoice, FeatureSet, Variant};
+use atb_protocol::vocab::{Architecture, DeviceChoice, FeatureSet, Target, Variant};
 use egui::{RichText, Ui};
 use egui_plot::{Legend, Line, Plot, PlotPoints, Points};
 
@@ -37,6 +37,7 @@ pub struct TrainForm {
     pub learning_rate: String,
     pub patience: String,
     pub horizon: String,
+    pub target: Target,
     pub feature_set: FeatureSet,
     pub seed: String,
     pub device: DeviceChoice,
@@ -181,6 +182,7 @@ impl TrainForm {
             learning_rate: spec.learning_rate.to_string(),
             patience: spec.patience.to_string(),
             horizon: spec.horizon.to_string(),
+            target: spec.target,
             feature_set: spec.feature_set,
             seed: spec.seed.to_string(),
             device: spec.device,
@@ -279,6 +281,7 @@ impl TrainForm {
                 learning_rate,
                 patience,
                 horizon,
+                target: self.target,
                 feature_set: self.feature_set,
                 seed,
                 device: self.device,
@@ -314,6 +317,8 @@ impl TrainForm {
                 &Architecture::ALL,
             );
             choice(ui, "Variant", &mut self.variant, &Variant::ALL);
+            choice(ui, "Target", &mut self.target, &Target::ALL);
+            ui.label(RichText::new(format!("Predicts {}.", self.target.description())).weak());
             choice(ui, "Feature set", &mut self.feature_set, &FeatureSet::ALL);
             choice(ui, "Device", &mut self.device, &DeviceChoice::ALL);
 

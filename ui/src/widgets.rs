@@ -1,6 +1,7 @@
 //! Small pieces every screen uses: labelled inputs (so each widget has an accessible name),
 //! number and time formatting without a date library, and the metrics-beside-baselines table.
 
+use atb_protocol::targets::TargetEvaluation;
 use atb_protocol::training::{Evaluation, SplitEvaluation};
 use atb_protocol::verdict::{VerdictKind, vs_drift, vs_persistence, vs_ridge};
 use egui::{Color32, Response, RichText, Ui};
@@ -149,10 +150,20 @@ pub fn envelope(points: &[[f64; 2]], buckets: usize) -> Vec<[f64; 2]> {
     out
 }
 
-/// The model's test metrics beside the three baselines, one row per metric of the shared table
-/// ([`atb_protocol::training::METRIC_ROWS`]; "-" where a value is not available).
+/// The model's test metrics beside the baselines: for the return target one row per metric of
+/// the shared table ([`atb_protocol::training::METRIC_ROWS`]; "-" where a value is not
+/// available), for volatility and direction the target's own table
+/// ([`TargetEvaluation::table`]).
 pub fn metrics_table(ui: &mut Ui, id: &str, evaluation: &Evaluation) {
-    let cols = evaluation.test.columns();
+    if let Some(target) = &evaluation.target {
+        target_table(ui, id, target);
+        return;
+    }
+    let Some(test) = &evaluation.test else {
+        ui.label("This record holds no test metrics.");
+        return;
+    };
+    let cols = test.columns();
     egui::Grid::new(id).striped(true).show(ui, |ui| {
         ui.strong("test metric");
         for (name, _) in &cols {
@@ -167,7 +178,33 @@ pub fn metrics_table(ui: &mut Ui, id: &str, evaluation: &Evaluation) {
             ui.end_row();
         }
     });
-    verdict_lines(ui, &evaluation.test);
+    verdict_lines(ui, test);
+}
+
+/// A volatility or direction evaluation: its scores beside its baselines and the verdicts on
+/// the target's own loss, judged together.
+pub fn target_table(ui: &mut Ui, id: &str, target: &TargetEvaluation) {
+    let table = target.table();
+    egui::Grid::new(id).striped(true).show(ui, |ui| {
+        ui.strong("test score");
+        for name in &table.columns {
+            ui.strong(name.as_str());
+        }
+        ui.end_row();
+        for row in &table.rows {
+            ui.label(row.label);
+            for v in &row.values {
+                ui.label(opt(*v, row.digits));
+            }
+            ui.end_row();
+        }
+    });
+    for v in target.verdicts() {
+        ui.label(
+            RichText::new(format!("{} on {} test windows", v.text, target.windows()))
+                .color(verdict_color(v.kind)),
+        );
+    }
 }
 
 /// The colour of a verdict: green only for a significant improvement, red only for a

@@ -6,12 +6,12 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use atb_engine::service::models;
-use atb_engine::{PARITY_TOLERANCE, Settings, Symbol};
+use atb_engine::{PARITY_TOLERANCE, Settings, Symbol, Target};
 use atb_protocol::forward::ForwardReport;
 use atb_protocol::registry::ModelRow;
 use atb_protocol::selection::JudgedComparison;
-use atb_protocol::training::SplitEvaluation;
-use atb_protocol::verdict::{VerdictKind, verdict, vs_persistence, vs_ridge};
+use atb_protocol::training::{Evaluation, SplitEvaluation};
+use atb_protocol::verdict::{VerdictKind, verdict};
 use clap::Subcommand;
 
 use crate::train::print_evaluation;
@@ -211,10 +211,7 @@ pub async fn run(cmd: ModelsCommand) -> Result<ExitCode> {
                 forward,
             } = models::show(&settings, &reference)?;
             if json {
-                let verdicts = serde_json::json!({
-                    "vs_persistence": vs_persistence(&evaluation.test),
-                    "vs_ridge": vs_ridge(&evaluation.test),
-                });
+                let verdicts = evaluation.verdicts();
                 println!(
                     "{}",
                     serde_json::to_string_pretty(&serde_json::json!({
@@ -234,6 +231,12 @@ pub async fn run(cmd: ModelsCommand) -> Result<ExitCode> {
             );
             println!("folder:    {}", folder.display());
             println!("created:   {}", row.created_at);
+            println!(
+                "target:    {} ({}, {} bar(s) ahead)",
+                row.target,
+                row.target.description(),
+                p.spec.horizon
+            );
             println!(
                 "aliases:   {}",
                 if row.aliases.is_empty() {
@@ -402,6 +405,14 @@ pub async fn run(cmd: ModelsCommand) -> Result<ExitCode> {
 
 /// The verdict against persistence in a table cell: the kind and the DM p-value.
 fn short_verdict(r: &ModelRow) -> String {
+    if r.target != Target::Return {
+        let better = r
+            .target_verdicts
+            .iter()
+            .filter(|v| v.kind == VerdictKind::Better)
+            .count();
+        return format!("beats {better} of {}", r.target_verdicts.len());
+    }
     let p = r
         .vs_persistence
         .and_then(|c| c.absolute)
@@ -417,28 +428,30 @@ fn short_verdict(r: &ModelRow) -> String {
 
 fn print_rows(rows: &[ModelRow]) {
     println!(
-        "{:<26} {:<9} {:<3} {:<14} {:<11} {:>10} {:>10} {:>8} {:>6} {:>7} {:>9}  {:<20} aliases",
+        "{:<26} {:<9} {:<3} {:<14} {:<11} {:<10} {:>10} {:>10} {:>8} {:>6} {:>7} {:>9}  {:<20} aliases",
         "version",
         "symbol",
         "tf",
         "architecture",
         "variant",
+        "target",
         "MAE USD",
         "RMSE USD",
         "skill",
         "dir",
         "p",
         "params",
-        "vs persistence"
+        "verdict"
     );
     for r in rows {
         println!(
-            "{:<26} {:<9} {:<3} {:<14} {:<11} {:>10} {:>10} {:>8} {:>6} {:>7} {:>9}  {:<20} {}",
+            "{:<26} {:<9} {:<3} {:<14} {:<11} {:<10} {:>10} {:>10} {:>8} {:>6} {:>7} {:>9}  {:<20} {}",
             r.version_id,
             r.symbol,
             r.timeframe,
             r.architecture,
             r.variant,
+            r.target,
             opt(r.test_mae_usd, 2),
             opt(r.test_rmse_usd, 2),
             opt(r.skill_vs_persistence, 4),
@@ -499,6 +512,69 @@ fn print_forward(report: &ForwardReport) {
     }
 }
 
+/// The rows of `atb models compare`, one value per version: the return target's metrics, or the
+/// model column of the volatility or direction target's table.
+fn compare_rows(columns: &[(ModelRow, Evaluation)]) -> Vec<(String, Vec<Option<f64>>)> {
+    type Pick = fn(&SplitEvaluation) -> Option<f64>;
+    let picks: [(&str, Pick); 10] = [
+        ("MAE (USD)", |t| Some(t.model.mae_usd)),
+        ("RMSE (USD)", |t| Some(t.model.rmse_usd)),
+        ("skill vs persistence", |t| {
+            Some(t.model.skill_vs_persistence)
+        }),
+        ("MASE", |t| Some(t.model.mase)),
+        ("directional accuracy", |t| t.model.directional_accuracy),
+        ("PT p-value", |t| t.model.pt_p_value),
+        ("persistence MAE (USD)", |t| Some(t.persistence.mae_usd)),
+        ("drift MAE (USD)", |t| Some(t.drift.mae_usd)),
+        ("ridge MAE (USD)", |t| Some(t.ridge.mae_usd)),
+        ("test windows", |t| Some(t.samples as f64)),
+    ];
+    let Some((_, first)) = columns.first() else {
+        return Vec::new();
+    };
+    match &first.target {
+        // `models::compare` refuses versions of different targets, so every column has one.
+        Some(target) => {
+            let mut rows: Vec<(String, Vec<Option<f64>>)> = target
+                .table()
+                .rows
+                .iter()
+                .map(|r| (r.label.to_string(), Vec::new()))
+                .collect();
+            for (_, evaluation) in columns {
+                let table = evaluation.target.as_ref().map(|t| t.table());
+                for (i, (_, values)) in rows.iter_mut().enumerate() {
+                    values.push(
+                        table
+                            .as_ref()
+                            .and_then(|t| t.rows.get(i))
+                            .and_then(|r| r.values[0]),
+                    );
+                }
+            }
+            rows.push((
+                "test windows".into(),
+                columns
+                    .iter()
+                    .map(|(_, e)| e.target.as_ref().map(|t| t.windows() as f64))
+                    .collect(),
+            ));
+            rows
+        }
+        None => picks
+            .iter()
+            .map(|(label, pick)| {
+                let values = columns
+                    .iter()
+                    .map(|(_, e)| e.test.as_ref().and_then(pick).filter(|v| v.is_finite()))
+                    .collect();
+                (label.to_string(), values)
+            })
+            .collect(),
+    }
+}
+
 fn compare(
     compared: &models::Compared,
     judged: Option<&std::result::Result<JudgedComparison, String>>,
@@ -508,14 +584,15 @@ fn compare(
     if json {
         let out: Vec<_> = columns
             .iter()
-            .map(|(row, test)| {
+            .map(|(row, evaluation)| {
                 serde_json::json!({
                     "version_id": row.version_id,
                     "architecture": row.architecture,
                     "variant": row.variant,
-                    "test": test,
-                    "verdict_vs_persistence": vs_persistence(test),
-                    "verdict_vs_ridge": vs_ridge(test),
+                    "target": row.target,
+                    "test": evaluation.test,
+                    "target_evaluation": evaluation.target,
+                    "verdicts": evaluation.verdicts(),
                 })
             })
             .collect();
@@ -532,21 +609,7 @@ fn compare(
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(());
     }
-    type Pick = fn(&SplitEvaluation) -> Option<f64>;
-    let rows: [(&str, Pick); 10] = [
-        ("MAE (USD)", |t| Some(t.model.mae_usd)),
-        ("RMSE (USD)", |t| Some(t.model.rmse_usd)),
-        ("skill vs persistence", |t| {
-            Some(t.model.skill_vs_persistence)
-        }),
-        ("MASE", |t| Some(t.model.mase)),
-        ("directional accuracy", |t| t.model.directional_accuracy),
-        ("PT p-value", |t| t.model.pt_p_value),
-        ("persistence MAE (USD)", |t| Some(t.persistence.mae_usd)),
-        ("drift MAE (USD)", |t| Some(t.drift.mae_usd)),
-        ("ridge MAE (USD)", |t| Some(t.ridge.mae_usd)),
-        ("test windows", |t| Some(t.samples as f64)),
-    ];
+    let rows = compare_rows(columns);
     print!("{:<24}", "");
     for (row, _) in columns {
         print!(" {:>26}", format!("{} {}", row.architecture, row.variant));
@@ -557,14 +620,10 @@ fn compare(
         print!(" {:>26}", row.version_id);
     }
     println!();
-    for (label, pick) in &rows {
-        let values: Vec<Option<f64>> = columns
-            .iter()
-            .map(|(_, t)| pick(t).filter(|v| v.is_finite()))
-            .collect();
+    for (label, values) in &rows {
         // No "best" marks: a point estimate does not pick a winner (the confidence set does).
         print!("{label:<24}");
-        for v in &values {
+        for v in values {
             let cell = match v {
                 Some(v) => format!("{v:.4} "),
                 None => "- ".into(),
@@ -573,14 +632,14 @@ fn compare(
         }
         println!();
     }
-    for (row, test) in columns {
+    for (row, evaluation) in columns {
+        let verdicts: Vec<String> = evaluation.verdicts().into_iter().map(|v| v.text).collect();
         println!(
-            "{} {} {}: {}; {}",
+            "{} {} {}: {}",
             row.version_id,
             row.architecture,
             row.variant,
-            vs_persistence(test).text,
-            vs_ridge(test).text
+            verdicts.join("; ")
         );
     }
     if columns.len() > 1 && !compared.same_test_windows {

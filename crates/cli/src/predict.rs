@@ -68,15 +68,14 @@ pub async fn run(args: PredictArgs) -> Result<ExitCode> {
                 println!("{}", serde_json::to_string_pretty(&next)?);
             } else {
                 println!(
-                    "{} {} {}: last close {:.2} at {}; predicted close {} bar(s) later: {:.2} (log return {:+.6})",
+                    "{} {} {}: last close {:.2} at {}; over the next {} bar(s): {}",
                     next.version_id,
                     symbol,
                     timeframe,
                     next.last_close,
                     time(next.last_open_time_ms),
                     next.horizon,
-                    next.predicted_close,
-                    next.predicted_log_return
+                    next.prediction.sentence(next.last_close)
                 );
             }
         }

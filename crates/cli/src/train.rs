@@ -8,13 +8,13 @@ use anyhow::{Context, Result};
 use atb_engine::service::data::load_series;
 use atb_engine::service::train::{TrainOptions, TrainResult, train_and_register};
 use atb_engine::{
-    Architecture, CandleSource, DeviceChoice, FeatureSet, Settings, Symbol, Timeframe, TrainSpec,
-    Variant,
+    Architecture, CandleSource, DeviceChoice, FeatureSet, Settings, Symbol, Target, Timeframe,
+    TrainSpec, Variant,
 };
 use atb_protocol::desktop::TrainRequest;
 use atb_protocol::spec::TreeOverrides;
+use atb_protocol::targets::TargetEvaluation;
 use atb_protocol::training::{Evaluation, TrainingEvent};
-use atb_protocol::verdict::{vs_drift, vs_persistence, vs_ridge};
 use clap::{Args, Subcommand};
 
 use crate::EXIT_INTERRUPTED;
@@ -67,6 +67,11 @@ pub struct TrainArgs {
     /// Bars ahead to predict.
     #[arg(long, default_value_t = TrainSpec::default().horizon)]
     horizon: usize,
+    /// What to forecast about the next h bars: return (the log return), volatility (realised
+    /// volatility, judged against RV persistence, EWMA and HAR-RV) or direction (the probability
+    /// of an up move, judged against climatology and the last move).
+    #[arg(long, default_value_t = TrainSpec::default().target)]
+    target: Target,
     /// price or technical.
     #[arg(long, default_value_t = TrainSpec::default().feature_set)]
     feature_set: FeatureSet,
@@ -122,6 +127,7 @@ impl TrainArgs {
                 lr_patience: self.lr_patience,
                 min_learning_rate: self.min_learning_rate,
                 horizon: self.horizon,
+                target: self.target,
                 feature_set: self.feature_set,
                 seed: self.seed,
                 device: self.device,
@@ -242,13 +248,23 @@ pub async fn run(cmd: TrainCommand) -> Result<ExitCode> {
         outcome.device,
         outcome.parameters
     );
-    println!(
-        "test window: {} windows, targets {} to {} ({:.1}% up moves)",
-        evaluation.test.samples,
-        time(d.test.first_target_open_ms),
-        time(d.test.last_target_open_ms),
-        evaluation.test.up_share * 100.0
-    );
+    match (&evaluation.test, &evaluation.target) {
+        (Some(test), _) => println!(
+            "test window: {} windows, targets {} to {} ({:.1}% up moves)",
+            test.samples,
+            time(d.test.first_target_open_ms),
+            time(d.test.last_target_open_ms),
+            test.up_share * 100.0
+        ),
+        (None, target) => println!(
+            "test window: {} windows scored, targets {} to {}; target: {} ({})",
+            target.as_ref().map_or(0, |t| t.windows()),
+            time(d.test.first_target_open_ms),
+            time(d.test.last_target_open_ms),
+            spec.target,
+            spec.target.description()
+        ),
+    }
     if d.gap_windows_dropped > 0 {
         println!(
             "{} windows spanning missing candles were left out",
@@ -419,16 +435,21 @@ fn opt(v: Option<f64>, digits: usize) -> String {
 /// The test metrics beside the baselines, the verdicts against persistence and ridge, how ridge
 /// chose its penalty, and the walk-forward summary.
 pub fn print_evaluation(e: &Evaluation) {
+    if let Some(target) = &e.target {
+        print_target_evaluation(target);
+        return;
+    }
+    let Some(test) = &e.test else {
+        println!("(this record holds no test metrics)");
+        return;
+    };
     // Method 1 had no paired tests and another MASE; method 2 the old DM variance and blocks.
     let legacy = e.is_legacy();
     print_metrics_table(e);
-    for v in [vs_persistence(&e.test), vs_ridge(&e.test)] {
+    for v in e.verdicts() {
         println!("verdict: {}", v.text);
     }
-    if e.test.vs_drift.is_some() {
-        println!("verdict: {}", vs_drift(&e.test).text);
-    }
-    if let Some(why) = &e.test.model.direction_withheld {
+    if let Some(why) = &test.model.direction_withheld {
         println!("directional accuracy: {}", why.sentence());
     }
     if legacy {
@@ -440,7 +461,7 @@ pub fn print_evaluation(e: &Evaluation) {
             "(evaluated by an older atb: its DM variance was too small for h > 1, its bootstrap blocks too short, and it has no drift verdict, Clark-West or backtest; `atb models reevaluate` recomputes them)"
         );
     }
-    if let (Some(n), Some(zero)) = (e.test.direction_samples, e.test.zero_move_share) {
+    if let (Some(n), Some(zero)) = (test.direction_samples, test.zero_move_share) {
         println!(
             "direction metrics on {n} non-overlapping windows; {:.1}% of windows had no move (left out)",
             100.0 * zero
@@ -495,7 +516,8 @@ pub fn print_evaluation(e: &Evaluation) {
 /// Test metrics beside the baselines, one row per metric of the shared table
 /// ([`atb_protocol::training::METRIC_ROWS`]; "-" where a value is not available).
 pub fn print_metrics_table(e: &Evaluation) {
-    let cols = e.test.columns();
+    let Some(test) = &e.test else { return };
+    let cols = test.columns();
     print!("{:<22}", "test metric");
     for (name, _) in &cols {
         print!(" {name:>12}");
@@ -507,5 +529,60 @@ pub fn print_metrics_table(e: &Evaluation) {
             print!(" {:>12}", opt(e.metric(row, m), row.digits));
         }
         println!();
+    }
+}
+
+/// A volatility or direction evaluation: the target's table ([`TargetEvaluation::table`]), the
+/// verdicts on its own loss, and what its baselines chose.
+pub fn print_target_evaluation(target: &TargetEvaluation) {
+    let table = target.table();
+    let width = table
+        .columns
+        .iter()
+        .map(String::len)
+        .max()
+        .unwrap_or(12)
+        .max(12);
+    print!("{:<24}", "test score");
+    for name in &table.columns {
+        print!(" {name:>width$}");
+    }
+    println!();
+    for row in &table.rows {
+        print!("{:<24}", row.label);
+        for v in &row.values {
+            print!(" {:>width$}", opt(*v, row.digits));
+        }
+        println!();
+    }
+    for v in target.verdicts() {
+        println!("verdict: {} on {} test windows", v.text, target.windows());
+    }
+    match target {
+        TargetEvaluation::Volatility(v) => {
+            if let Some([c, d, w, m]) = v.har_coefficients {
+                println!(
+                    "HAR-RV (log, spans {} / {} / {} bars) fitted on the training split: {c:.3} + {d:.3} day + {w:.3} week + {m:.3} month",
+                    v.har_spans[0], v.har_spans[1], v.har_spans[2]
+                );
+            } else {
+                println!(
+                    "HAR-RV not scored: it needs {} bars (a month) of history before every window",
+                    v.har_spans[2]
+                );
+            }
+        }
+        TargetEvaluation::Direction(d) => {
+            println!(
+                "{:.1}% of the test windows moved up; reliability (forecast -> observed):",
+                100.0 * d.up_share
+            );
+            for r in d.reliability_table.iter().filter(|r| r.windows > 0) {
+                println!(
+                    "  {:.1}-{:.1}: {} windows, mean forecast {:.3}, observed {:.3}",
+                    r.low, r.high, r.windows, r.mean_forecast, r.observed
+                );
+            }
+        }
     }
 }

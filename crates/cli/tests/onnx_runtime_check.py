@@ -22,13 +22,13 @@ def main() -> int:
     session = ort.InferenceSession(model_path, providers=["CPUExecutionProvider"])
     problems = []
     inputs, outputs = session.get_inputs(), session.get_outputs()
-    if [i.name for i in inputs] != ["features"] or [o.name for o in outputs] != ["prediction"]:
+    if [i.name for i in inputs] != ["features"] or [o.name for o in outputs] != ["prediction", "forecast"]:
         problems.append(f"inputs {[i.name for i in inputs]}, outputs {[o.name for o in outputs]}")
     if isinstance(inputs[0].shape[0], int):
         problems.append(f"batch axis is fixed: {inputs[0].shape}")
     meta = session.get_modelmeta().custom_metadata_map
     for key in ("atb.version_id", "atb.feature_names", "atb.feature_means", "atb.feature_stds",
-                "atb.sequence_length", "atb.target_mean", "atb.target_std"):
+                "atb.sequence_length", "atb.target_mean", "atb.target_std", "atb.target_kind"):
         if key not in meta:
             problems.append(f"metadata {key} missing")
 
@@ -40,6 +40,17 @@ def main() -> int:
         problems.append(f"output shapes {batch.shape} and {single.shape}")
     diff = float(np.max(np.abs(batch[:, 0].astype(np.float64) - expected)))
     diff = max(diff, float(abs(single[0, 0] - expected[0])))
+    # The head inside the graph, recomputed here from the file's own metadata.
+    raw, forecast = session.run(["prediction", "forecast"], {"features": windows})
+    unscaled = float(meta["atb.target_mean"]) + float(meta["atb.target_std"]) * raw[:, 0].astype(np.float64)
+    head = {"log_return": lambda v: v, "log_realised_volatility": np.exp,
+            "up_logit": lambda v: 1.0 / (1.0 + np.exp(-v))}.get(meta.get("atb.target_kind"))
+    if head is None:
+        problems.append(f"unknown target kind {meta.get('atb.target_kind')}")
+    else:
+        head_diff = float(np.max(np.abs(forecast[:, 0].astype(np.float64) - head(unscaled))))
+        if not np.isfinite(head_diff) or head_diff > tolerance:
+            problems.append(f"max |forecast - head(prediction)| = {head_diff:.3e} > {tolerance:.0e}")
     if not np.isfinite(diff) or diff > tolerance:
         problems.append(f"max |onnxruntime - burn| = {diff:.3e} > {tolerance:.0e}")
     print(json.dumps({

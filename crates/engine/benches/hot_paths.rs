@@ -11,7 +11,7 @@ use std::time::Duration;
 use atb_engine::Timeframe;
 use atb_engine::TrainedModel;
 use atb_engine::testing::benchmark::inference::synthetic_windows;
-use atb_engine::testing::dataset::{PreparedData, SplitFractions};
+use atb_engine::testing::dataset::{PreparedData, SplitFractions, Target};
 use atb_engine::testing::features::{FeatureSet, compute_features};
 use atb_engine::testing::inference::{BurnPredictor, WindowPredictor};
 use atb_engine::testing::market::Candle;
@@ -68,7 +68,8 @@ fn parsing_and_features(c: &mut Criterion) {
         });
     }
     let matrix = compute_features(sample, FeatureSet::Price).expect("features");
-    let data = PreparedData::new(matrix, L, 1, SplitFractions::default()).expect("data");
+    let data =
+        PreparedData::new(matrix, L, 1, Target::Return, SplitFractions::default()).expect("data");
     let train: Vec<usize> = data.split.train.clone().collect();
     g.throughput(Throughput::Elements(train.len() as u64));
     g.bench_function("batch_one_epoch_of_the_sample", |b| {

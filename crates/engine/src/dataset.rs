@@ -1,4 +1,6 @@
-//! From features to training samples without leaks: targets (log return over `h` bars), a
+//! From features to training samples without leaks: labels of the spec's target (the log
+//! return over `h` bars, the log realised volatility of those bars, or whether the close h bars
+//! ahead is up; see `targets::labels`), a
 //! chronological train / validation / test split with an embargo, standardisation fitted on the
 //! training rows only, and windows that are index views into one matrix, batched on the fly.
 //! Windows whose inputs or target span a missing candle are left out of every split (a "1-bar"
@@ -10,6 +12,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::features::FeatureMatrix;
+use crate::targets::labels::{direction_label, log_returns, log_volatility_label};
+
+pub use atb_protocol::vocab::Target;
 
 pub use atb_protocol::spec::SplitFractions;
 
@@ -213,23 +218,73 @@ impl FeatureScaler {
     }
 }
 
-/// What the model predicts: the log return of close over `horizon` bars, standardised with the
-/// training samples' mean and standard deviation.
+/// What the model predicts, standardised with the training samples' mean and standard
+/// deviation: the log return of close over `horizon` bars, or the log realised volatility of
+/// those bars. The direction target is not scaled (mean 0, std 1): the network's output is the
+/// logit of an up move and its label is 0 or 1.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TargetScaler {
+    #[serde(default)]
+    pub kind: Target,
     pub horizon: usize,
     pub mean: f64,
     pub std: f64,
 }
 
 impl TargetScaler {
-    pub fn scale(&self, log_return: f64) -> f64 {
-        (log_return - self.mean) / self.std
+    /// Fits on the training samples' labels (the direction target keeps the identity).
+    pub fn fit(kind: Target, horizon: usize, train_labels: &[f64]) -> Self {
+        if kind == Target::Direction || train_labels.is_empty() {
+            return Self {
+                kind,
+                horizon,
+                mean: 0.0,
+                std: 1.0,
+            };
+        }
+        let n = train_labels.len() as f64;
+        let mean = train_labels.iter().sum::<f64>() / n;
+        let std = (train_labels.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / n).sqrt();
+        Self {
+            kind,
+            horizon,
+            mean,
+            std: if std > 1e-12 { std } else { 1.0 },
+        }
     }
 
+    pub fn scale(&self, label: f64) -> f64 {
+        (label - self.mean) / self.std
+    }
+
+    /// The model's output in the label's units: a log return, a log realised volatility, or a
+    /// logit.
     pub fn unscale(&self, scaled: f64) -> f64 {
         scaled * self.std + self.mean
     }
+
+    /// The forecast users read from a raw output: the log return, the realised volatility (in
+    /// log-return units, the exponential of the log forecast), or the probability of an up move.
+    pub fn forecast(&self, scaled: f64) -> f64 {
+        self.kind.forecast_of_output(self.unscale(scaled))
+    }
+}
+
+/// The label of every row for `kind` at horizon `h` (NaN where the row has none).
+pub fn labels_of(kind: Target, closes: &[f64], horizon: usize) -> Vec<f64> {
+    let returns = log_returns(closes);
+    (0..closes.len())
+        .map(|t| {
+            match kind {
+                Target::Return => closes
+                    .get(t + horizon)
+                    .map(|future| (future / closes[t]).ln()),
+                Target::Volatility => log_volatility_label(&returns, t, horizon),
+                Target::Direction => direction_label(closes, t, horizon),
+            }
+            .unwrap_or(f64::NAN)
+        })
+        .collect()
 }
 
 /// The usable (gap-free) samples of each split, in time order.
@@ -238,6 +293,17 @@ pub struct SplitSamples {
     pub train: Vec<usize>,
     pub validation: Vec<usize>,
     pub test: Vec<usize>,
+}
+
+/// The candle interval of open times: their smallest positive step (a gap only ever lengthens
+/// a step); 0 for fewer than two rows.
+pub fn bar_interval_ms(open_times: &[i64]) -> i64 {
+    open_times
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .filter(|d| *d > 0)
+        .min()
+        .unwrap_or(0)
 }
 
 /// Whether each sample's rows (its window, the row before it, through its target row) are
@@ -249,12 +315,7 @@ pub fn gap_free_samples(
     horizon: usize,
 ) -> Vec<bool> {
     let times = &matrix.open_times;
-    let interval = times
-        .windows(2)
-        .map(|w| w[1] - w[0])
-        .filter(|d| *d > 0)
-        .min()
-        .unwrap_or(0);
+    let interval = bar_interval_ms(times);
     // bad_before[r] = steps that are not one interval among rows 1..r (exclusive of r).
     let mut bad_before = vec![0usize; times.len() + 1];
     for r in 1..times.len() {
@@ -279,6 +340,8 @@ pub struct PreparedData {
     pub scaled: Vec<f32>,
     /// Log return from row t to row t + h (NaN where t + h is past the end).
     pub returns: Vec<f64>,
+    /// The target's label of row t (equal to `returns` for the return target).
+    pub labels: Vec<f64>,
     pub split: ChronologicalSplit,
     /// The samples of each split that do not span a missing candle.
     pub samples: SplitSamples,
@@ -297,10 +360,11 @@ impl PreparedData {
         matrix: FeatureMatrix,
         sequence_length: usize,
         horizon: usize,
+        target: Target,
         fractions: SplitFractions,
     ) -> Result<Self> {
         let split = ChronologicalSplit::new(matrix.rows, sequence_length, horizon, fractions)?;
-        Self::with_split(matrix, sequence_length, horizon, split)
+        Self::with_split(matrix, sequence_length, horizon, target, split)
     }
 
     /// Like `new`, with explicit split ranges (walk-forward folds); scalers are fitted on this
@@ -310,6 +374,7 @@ impl PreparedData {
         matrix: FeatureMatrix,
         sequence_length: usize,
         horizon: usize,
+        kind: Target,
         split: ChronologicalSplit,
     ) -> Result<Self> {
         let usable = gap_free_samples(&matrix, sequence_length, horizon);
@@ -340,29 +405,18 @@ impl PreparedData {
         // Training windows read rows from 0 up to the last training sample's row.
         let scaler = FeatureScaler::fit(&matrix, 0..split.train.end);
         let scaled = scaler.transform(&matrix);
-        let returns: Vec<f64> = (0..matrix.rows)
-            .map(|t| match matrix.closes.get(t + horizon) {
-                Some(future) => (future / matrix.closes[t]).ln(),
-                None => f64::NAN,
-            })
-            .collect();
-        let train_returns: Vec<f64> = samples.train.iter().map(|&t| returns[t]).collect();
-        let mean = train_returns.iter().sum::<f64>() / train_returns.len() as f64;
-        let std = (train_returns
-            .iter()
-            .map(|r| (r - mean).powi(2))
-            .sum::<f64>()
-            / train_returns.len() as f64)
-            .sqrt();
-        let target = TargetScaler {
-            horizon,
-            mean,
-            std: if std > 1e-12 { std } else { 1.0 },
+        let returns = labels_of(Target::Return, &matrix.closes, horizon);
+        let labels = match kind {
+            Target::Return => returns.clone(),
+            other => labels_of(other, &matrix.closes, horizon),
         };
+        let train_labels: Vec<f64> = samples.train.iter().map(|&t| labels[t]).collect();
+        let target = TargetScaler::fit(kind, horizon, &train_labels);
         Ok(Self {
             matrix,
             scaled,
             returns,
+            labels,
             split,
             samples,
             gap_windows_dropped,
@@ -384,13 +438,13 @@ impl PreparedData {
         out.extend_from_slice(&self.scaled[start..(t + 1) * w]);
     }
 
-    /// Inputs `[B * L * F]` and scaled targets `[B]` for samples `ts`, built on the fly.
+    /// Inputs `[B * L * F]` and scaled labels `[B]` for samples `ts`, built on the fly.
     pub fn batch(&self, ts: &[usize]) -> (Vec<f32>, Vec<f32>) {
         let mut x = Vec::with_capacity(ts.len() * self.sequence_length * self.width());
         let mut y = Vec::with_capacity(ts.len());
         for &t in ts {
             self.window_into(t, &mut x);
-            y.push(self.target.scale(self.returns[t]) as f32);
+            y.push(self.target.scale(self.labels[t]) as f32);
         }
         (x, y)
     }
@@ -409,7 +463,7 @@ mod tests {
 
     fn prepared(rows: usize, l: usize, h: usize) -> PreparedData {
         let m = compute_features(&sample_candles().unwrap()[..rows], FeatureSet::Price).unwrap();
-        PreparedData::new(m, l, h, SplitFractions::default()).unwrap()
+        PreparedData::new(m, l, h, Target::Return, SplitFractions::default()).unwrap()
     }
 
     #[test]
@@ -439,6 +493,7 @@ mod tests {
             compute_features(&candles, FeatureSet::Price).unwrap(),
             32,
             1,
+            Target::Return,
             SplitFractions::default(),
         )
         .unwrap();
@@ -450,6 +505,7 @@ mod tests {
             compute_features(&spiked, FeatureSet::Price).unwrap(),
             32,
             1,
+            Target::Return,
             SplitFractions::default(),
         )
         .unwrap();
@@ -471,6 +527,43 @@ mod tests {
         assert_eq!(&x[15 * 5..], &p.scaled[t * 5..(t + 1) * 5]);
         let expected = (p.matrix.closes[t + 1] / p.matrix.closes[t]).ln();
         assert!((p.target.unscale(f64::from(y[0])) - expected).abs() < 1e-6);
+    }
+
+    #[test]
+    fn each_target_has_its_label_and_a_scaler_fitted_on_training_labels_only() {
+        let m = compute_features(&sample_candles().unwrap()[..1_024], FeatureSet::Price).unwrap();
+        let (l, h) = (32, 3);
+        let data =
+            |target| PreparedData::new(m.clone(), l, h, target, SplitFractions::default()).unwrap();
+        let (ret, vol, dir) = (
+            data(Target::Return),
+            data(Target::Volatility),
+            data(Target::Direction),
+        );
+        assert_eq!(ret.labels[..900], ret.returns[..900]);
+        assert_eq!(vol.returns[..900], ret.returns[..900]);
+        let t = vol.split.test.start;
+        let c = &vol.matrix.closes;
+        // By hand: the log of the root of the next h squared log returns.
+        let rv: f64 = (1..=h)
+            .map(|k| (c[t + k] / c[t + k - 1]).ln().powi(2))
+            .sum::<f64>()
+            .sqrt();
+        let (_, y) = vol.batch(&[t]);
+        assert!((vol.target.unscale(f64::from(y[0])) - rv.ln()).abs() < 1e-5);
+        assert!((vol.target.forecast(f64::from(y[0])) / rv - 1.0).abs() < 1e-5);
+        let train: Vec<f64> = vol.samples.train.iter().map(|&t| vol.labels[t]).collect();
+        let mean = train.iter().sum::<f64>() / train.len() as f64;
+        assert!((vol.target.mean - mean).abs() < 1e-12);
+        assert!(vol.target.mean < -4.0, "an hourly RV is well under 2%");
+        // Direction: 0 or 1, unscaled, and the forecast of a logit is its probability.
+        let (_, y) = dir.batch(&[t]);
+        assert_eq!(y[0], if c[t + h] > c[t] { 1.0 } else { 0.0 });
+        assert_eq!((dir.target.mean, dir.target.std), (0.0, 1.0));
+        assert!((dir.target.forecast(0.0) - 0.5).abs() < 1e-15);
+        assert!((dir.target.forecast(2f64.ln()) - 2.0 / 3.0).abs() < 1e-15);
+        // The last h rows have no label for any target.
+        assert!(vol.labels[m.rows - 1].is_nan() && dir.labels[m.rows - h].is_nan());
     }
 
     #[test]
@@ -527,7 +620,7 @@ mod tests {
         let (l, h) = (32, 3);
         let m = compute_features(&candles, FeatureSet::Price).unwrap();
         let gap_row = 900 - FeatureSet::Price.warmup_rows();
-        let p = PreparedData::new(m, l, h, SplitFractions::default()).unwrap();
+        let p = PreparedData::new(m, l, h, Target::Return, SplitFractions::default()).unwrap();
         let all: Vec<usize> = p
             .samples
             .train
@@ -551,7 +644,7 @@ mod tests {
     #[test]
     fn too_few_rows_says_how_many_are_needed() {
         let m = compute_features(&sample_candles().unwrap()[..100], FeatureSet::Price).unwrap();
-        let e = PreparedData::new(m, 120, 1, SplitFractions::default())
+        let e = PreparedData::new(m, 120, 1, Target::Return, SplitFractions::default())
             .unwrap_err()
             .to_string();
         assert!(e.contains("needs at least") && e.contains("rows"), "{e}");

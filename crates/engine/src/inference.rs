@@ -8,9 +8,11 @@ use atb_models::burn::prelude::*;
 use atb_protocol::desktop::ATTENTION_MAP_MAX_CELLS;
 use atb_protocol::desktop::{AttentionMap, TestPredictions};
 use atb_protocol::registry::ModelRow;
+use atb_protocol::targets::Prediction;
 use atb_protocol::training::Evaluation;
+use atb_protocol::vocab::Target;
 
-use crate::dataset::{FeatureScaler, PreparedData, TargetScaler, gap_free_samples};
+use crate::dataset::{FeatureScaler, PreparedData, gap_free_samples};
 use crate::error::{Error, Result};
 use crate::features::{FeatureMatrix, compute_features};
 use crate::gbdt::GbdtModel;
@@ -116,8 +118,9 @@ pub struct NextClose {
     pub last_open_time_ms: i64,
     pub last_close: f64,
     pub horizon: usize,
-    pub predicted_log_return: f64,
-    pub predicted_close: f64,
+    /// The forecast in the target's units (`predicted_close` for the return target).
+    #[serde(flatten)]
+    pub prediction: Prediction,
 }
 
 /// Scales rows `[end + 1 - L, end]` of `matrix` with the schema's scaler: `[L * F]` row-major.
@@ -148,8 +151,9 @@ fn schema_features(
     Ok(matrix)
 }
 
-/// Builds the latest window exactly as the version's schema says and predicts the close
-/// `horizon` bars after the last candle.
+/// Builds the latest window exactly as the version's schema says and predicts what its target
+/// says about the `horizon` bars after the last candle (the close, the realised volatility, or
+/// the probability of an up move).
 pub fn predict_next_close(
     version_id: &str,
     schema: &FeatureSchema,
@@ -174,16 +178,18 @@ pub fn predict_next_close(
         window,
         [1, l, matrix.width()],
     )?;
-    let scaled = f64::from(out[0]);
-    let log_return = schema.target.mean + schema.target.std * scaled;
+    let scaler = schema.target.scaler();
     let last_close = matrix.closes[matrix.rows - 1];
     Ok(NextClose {
         version_id: version_id.to_string(),
         last_open_time_ms: matrix.open_times[matrix.rows - 1],
         last_close,
         horizon: schema.target.horizon,
-        predicted_log_return: log_return,
-        predicted_close: last_close * log_return.exp(),
+        prediction: Prediction::from_output(
+            scaler.kind,
+            scaler.unscale(f64::from(out[0])),
+            last_close,
+        ),
     })
 }
 
@@ -340,6 +346,23 @@ fn predict_rows(
     Ok(out)
 }
 
+/// Refuses a version whose target is not the return where `what` needs forecasts of the close
+/// (price errors, trading signals): a volatility or direction model is measured beside its own
+/// baselines instead.
+pub fn require_return_target(loaded: &LoadedModel, what: &str) -> Result<()> {
+    let target = loaded.metadata.training_params.spec.target;
+    if target == Target::Return {
+        return Ok(());
+    }
+    Err(Error::InvalidRequest(format!(
+        "{} forecasts {target} ({}), not the close: {what} needs forecasts of the close, so it \
+         takes return-target versions only; this version's evaluation beside its own baselines \
+         is stored with it",
+        loaded.row.version_id,
+        target.description()
+    )))
+}
+
 /// Predicted against actual closes over a version's whole test split (thinned evenly to at most
 /// `max_points`), with its own weights on `device`.
 pub async fn test_predictions(
@@ -348,6 +371,7 @@ pub async fn test_predictions(
     device: &Device,
     max_points: usize,
 ) -> Result<TestPredictions> {
+    require_return_target(loaded, "a chart of predicted against actual closes")?;
     let TestRows { matrix, rows } = test_rows(settings, loaded).await?;
     let h = loaded.schema.target.horizon;
     let picks: Vec<usize> = evenly_spaced(rows.len(), rows.len().min(max_points.max(1)))
@@ -398,6 +422,10 @@ pub async fn test_forecasts(
     loaded: &LoadedModel,
     device: &Device,
 ) -> Result<TestForecasts> {
+    require_return_target(
+        loaded,
+        "a paired test of price errors, a backtest or a judgement across versions",
+    )?;
     let TestRows { matrix, rows } = test_rows(settings, loaded).await?;
     forecasts_at(loaded, device, &matrix, &rows)
 }
@@ -411,6 +439,7 @@ pub async fn forward_forecasts(
     loaded: &LoadedModel,
     device: &Device,
 ) -> Result<TestForecasts> {
+    require_return_target(loaded, "a forward test of price errors")?;
     let d = &loaded.metadata.dataset;
     let schema = &loaded.schema;
     let (l, h) = (schema.sequence_length, schema.target.horizon);
@@ -564,11 +593,7 @@ pub async fn reevaluate(settings: &Settings, reference: &str) -> Result<(ModelRo
         stds: schema.stds.clone(),
     };
     data.scaled = data.scaler.transform(&data.matrix);
-    data.target = TargetScaler {
-        horizon: schema.target.horizon,
-        mean: schema.target.mean,
-        std: schema.target.std,
-    };
+    data.target = schema.target.scaler();
     let previous = registry.evaluation(&loaded.row, &loaded.metadata)?;
     let mut evaluation = evaluate(&loaded.model, &data, &device)?;
     evaluation.walk_forward = previous.walk_forward;

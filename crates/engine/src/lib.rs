@@ -97,7 +97,7 @@ pub mod service;
 
 pub use atb_protocol::spec::TrainSpec;
 pub use atb_protocol::vocab::{
-    Architecture, CandleSource, DeviceChoice, FeatureSet, Symbol, Timeframe, Variant,
+    Architecture, CandleSource, DeviceChoice, FeatureSet, Symbol, Target, Timeframe, Variant,
 };
 pub use cancel::CancelToken;
 pub use error::{Error, Result};
@@ -141,11 +141,11 @@ const LAYERS: &[&str] = &[
     "store",
     "market",
     "features",
+    "targets",
     "dataset",
     "gbdt",
     "backtest",
     "selection",
-    "targets",
     "evaluation",
     "training",
     "registry",

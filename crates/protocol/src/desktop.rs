@@ -277,8 +277,8 @@ pub struct TestPredictions {
     pub predicted_close: Vec<f64>,
 }
 
-/// The next close from a version's latest candles, with that version's verdict beside it, so a
-/// forecast is never read without knowing whether its model beats persistence.
+/// A version's forecast from its latest candles, with that version's verdicts beside it, so a
+/// forecast is never read without knowing whether its model beats its baselines.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Forecast {
     pub version_id: String,
@@ -289,10 +289,12 @@ pub struct Forecast {
     pub last_close: f64,
     /// Bars ahead.
     pub horizon: usize,
-    pub predicted_close: f64,
-    pub predicted_log_return: f64,
-    /// The version's verdict against persistence on its test split (`None`: not computed).
-    pub verdict_vs_persistence: Option<crate::verdict::Verdict>,
+    /// The forecast in the target's units.
+    #[serde(flatten)]
+    pub prediction: crate::targets::Prediction,
+    /// The version's verdicts on its test split: against persistence for the return target,
+    /// against its own baselines for volatility and direction (empty: not computed).
+    pub verdicts: Vec<crate::verdict::Verdict>,
 }
 
 /// Two versions' forecasts compared on the same test windows: the Diebold-Mariano test on their

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::vocab::{Architecture, Symbol, Timeframe, Variant};
+use crate::vocab::{Architecture, Symbol, Target, Timeframe, Variant};
 
 use crate::training::Comparison;
 use crate::verdict::Verdict;
@@ -52,6 +52,14 @@ pub struct ModelRow {
     pub verdict_vs_persistence: Option<Verdict>,
     #[serde(default)]
     pub verdict_vs_ridge: Option<Verdict>,
+    /// What the version forecasts; the price metrics and the two verdicts above are the return
+    /// target's (`None` for the others).
+    #[serde(default)]
+    pub target: Target,
+    /// The volatility or direction target's verdicts against its baselines (Holm-adjusted
+    /// together), empty for the return target.
+    #[serde(default)]
+    pub target_verdicts: Vec<Verdict>,
 }
 
 /// How much a tree model leans on one input column (`gbdt`; stored in `metadata.json`).

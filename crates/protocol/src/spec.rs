@@ -7,7 +7,7 @@ use std::ops::RangeInclusive;
 
 use serde::{Deserialize, Serialize};
 
-use crate::vocab::{Architecture, DeviceChoice, FeatureSet, Variant};
+use crate::vocab::{Architecture, DeviceChoice, FeatureSet, Target, Variant};
 
 /// Share of samples per split, in chronological order.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -291,6 +291,10 @@ pub struct TrainSpec {
     pub grad_clip_norm: Option<f64>,
     /// Bars ahead the target is (h).
     pub horizon: usize,
+    /// What the model forecasts about those h bars; versions registered before targets
+    /// existed forecast the return.
+    #[serde(default)]
+    pub target: Target,
     pub feature_set: FeatureSet,
     pub seed: u64,
     #[serde(rename = "device_choice")]
@@ -324,6 +328,7 @@ impl Default for TrainSpec {
             min_learning_rate: 1e-6,
             grad_clip_norm: None,
             horizon: 1,
+            target: Target::default(),
             feature_set: FeatureSet::default(),
             seed: 42,
             device: DeviceChoice::Auto,
@@ -428,6 +433,14 @@ impl TrainSpec {
             self.walk_forward_folds.is_none_or(|k| FOLDS.contains(&k)),
             "walk-forward folds",
             format!("{}, or empty for none", range_text(&FOLDS)),
+        );
+        check(
+            self.walk_forward_folds.is_none() || self.target == Target::Return,
+            "walk-forward folds",
+            format!(
+                "walk-forward is measured for the return target only; train a {} model on one split",
+                self.target
+            ),
         );
         let f = self.fractions;
         let fr = [f.train, f.validation, f.test];

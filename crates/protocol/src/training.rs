@@ -376,8 +376,14 @@ pub const EVALUATION_METHOD: u32 = 3;
 /// Everything measured about a trained model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Evaluation {
-    pub test: SplitEvaluation,
-    pub validation: SplitEvaluation,
+    /// The return target's test and validation splits in price and return space; `None` for
+    /// the volatility and direction targets, whose record is `target`.
+    pub test: Option<SplitEvaluation>,
+    pub validation: Option<SplitEvaluation>,
+    /// The volatility or direction target's test split beside its own baselines; `None` for
+    /// the return target.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<crate::targets::TargetEvaluation>,
     pub walk_forward: Option<WalkForward>,
     /// 1 for records written before the method was versioned.
     #[serde(default = "legacy_method")]
@@ -405,6 +411,34 @@ impl Evaluation {
     /// Model screen) recomputes it.
     pub fn is_outdated(&self) -> bool {
         self.method < EVALUATION_METHOD
+    }
+
+    /// The target this evaluation scored.
+    pub fn target_kind(&self) -> crate::vocab::Target {
+        use crate::targets::TargetEvaluation;
+        match self.target {
+            None => crate::vocab::Target::Return,
+            Some(TargetEvaluation::Volatility(_)) => crate::vocab::Target::Volatility,
+            Some(TargetEvaluation::Direction(_)) => crate::vocab::Target::Direction,
+        }
+    }
+
+    /// The verdicts every door shows, in order: against persistence and ridge (and drift from
+    /// evaluation method 3) for the return target; against the target's own baselines for
+    /// volatility and direction.
+    pub fn verdicts(&self) -> Vec<crate::verdict::Verdict> {
+        use crate::verdict::{vs_drift, vs_persistence, vs_ridge};
+        match (&self.test, &self.target) {
+            (_, Some(target)) => target.verdicts(),
+            (Some(t), None) => {
+                let drift = t.vs_drift.is_some().then(|| vs_drift(t));
+                [vs_persistence(t), vs_ridge(t)]
+                    .into_iter()
+                    .chain(drift)
+                    .collect()
+            }
+            (None, None) => Vec::new(),
+        }
     }
 
     /// A metric row's value in one column of this evaluation, as every door shows it: `None`

@@ -253,6 +253,16 @@ impl Target {
             Self::Direction => "the probability that the close h bars ahead is above this close",
         }
     }
+
+    /// The forecast a model's unscaled output stands for: the output itself (a log return),
+    /// the exponential of a log realised volatility, or the logistic of a logit.
+    pub fn forecast_of_output(self, value: f64) -> f64 {
+        match self {
+            Self::Return => value,
+            Self::Volatility => value.exp(),
+            Self::Direction => 1.0 / (1.0 + (-value).exp()),
+        }
+    }
 }
 
 impl Default for FeatureSet {

@@ -679,8 +679,8 @@ fn every_request_kind_answers_or_fails_with_its_kind() {
         panic!("got {arrived:?}")
     };
     assert_eq!(forecast.source, CandleSource::Sample);
-    assert!(forecast.predicted_close.is_finite() && forecast.last_close > 0.0);
-    assert!(forecast.verdict_vs_persistence.is_some());
+    assert!(forecast.prediction.is_finite() && forecast.last_close > 0.0);
+    assert_eq!(forecast.verdicts.len(), 1, "{:?}", forecast.verdicts);
     f.fails(
         Request::Forecast {
             version: "no_such_version".into(),

@@ -625,3 +625,108 @@ fn ctrl_c_cancels_cleanly_and_registers_nothing() {
     let (_, list, _) = run(atb(home.path(), NO_NETWORK).args(["models", "list", "--json"]));
     assert_eq!(list.trim(), "[]");
 }
+
+#[test]
+fn volatility_and_direction_models_train_show_list_predict_and_export_from_the_command_line() {
+    let home = tempfile::tempdir().unwrap();
+    let quick = |target: &str, kind: &str| {
+        let (code, out, err) = run(atb(home.path(), NO_NETWORK).args([
+            "train",
+            "model",
+            "BTCUSDT",
+            "--source",
+            "sample",
+            "--model-type",
+            kind,
+            "--variant",
+            "lightweight",
+            "--epochs",
+            "1",
+            "--days",
+            "120",
+            "--sequence-length",
+            "48",
+            "--device",
+            "cpu",
+            "--target",
+            target,
+        ]));
+        assert_eq!(code, 0, "{target} {kind}: {err}");
+        let version = out
+            .split("registered ")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap_or_else(|| panic!("no version registered in {out}"))
+            .to_string();
+        (out, version)
+    };
+    let (out, volatility) = quick("volatility", "gbdt");
+    for said in [
+        "target: volatility",
+        "QLIKE",
+        "HAR-RV",
+        "RV persistence",
+        "verdict:",
+    ] {
+        assert!(out.contains(said), "no {said:?} in {out}");
+    }
+    let (code, out, err) =
+        run(atb(home.path(), NO_NETWORK).args(["predict", &volatility, "--source", "sample"]));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("realised volatility"), "{out}");
+
+    let (out, direction) = quick("direction", "tcn");
+    for said in [
+        "log loss",
+        "Brier score",
+        "climatology",
+        "last move",
+        "reliability",
+    ] {
+        assert!(out.contains(said), "no {said:?} in {out}");
+    }
+    let (code, out, err) =
+        run(atb(home.path(), NO_NETWORK)
+            .args(["predict", &direction, "--source", "sample", "--json"]));
+    assert_eq!(code, 0, "{err}");
+    let next: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(next["target"], "direction", "{out}");
+    let p = next["up_probability"].as_f64().unwrap();
+    assert!(p > 0.0 && p < 1.0, "{out}");
+
+    let (code, out, _) = run(atb(home.path(), NO_NETWORK).args(["models", "list"]));
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("volatility") && out.contains("direction"),
+        "{out}"
+    );
+    assert!(out.contains("beats "), "{out}");
+    let (code, out, err) = run(atb(home.path(), NO_NETWORK).args(["models", "show", &direction]));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("target:    direction"), "{out}");
+    let (code, out, err) =
+        run(atb(home.path(), NO_NETWORK).args(["models", "export-onnx", &direction]));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("max |ONNX"), "{out}");
+    // A paired test of price errors is refused, naming why.
+    let (code, _, err) = run(atb(home.path(), NO_NETWORK).args(["backtest", &direction]));
+    assert_ne!(code, 0);
+    assert!(err.contains("forecasts direction"), "{err}");
+    // And walk-forward is refused before any work.
+    let (code, _, err) = run(atb(home.path(), NO_NETWORK).args([
+        "train",
+        "model",
+        "BTCUSDT",
+        "--source",
+        "sample",
+        "--target",
+        "direction",
+        "--walk-forward-folds",
+        "3",
+    ]));
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("walk-forward is measured for the return target only"),
+        "{err}"
+    );
+}

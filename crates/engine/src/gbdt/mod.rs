@@ -1,7 +1,8 @@
 //! Gradient-boosted trees (LightGBM) on the same prepared data as the networks: the same causal
 //! features, windows, chronological split with embargo, train-only scalers and scaled target,
-//! each window turned into one row by [`tabular`]'s rule. Squared-error boosting, one round at a
-//! time with the validation loss after each (the "epoch" curve), early stopping on the validation
+//! each window turned into one row by [`tabular`]'s rule. Squared-error boosting (on the scaled
+//! return or log volatility; LightGBM's binary objective for direction, whose raw score is the
+//! logit the networks output too), one round at a time with the validation loss after each (the "epoch" curve), early stopping on the validation
 //! split, the seed honoured, Cancel between rounds. The model is LightGBM's own text format, so a
 //! user can load it in LightGBM itself.
 
@@ -13,18 +14,23 @@ pub use atb_protocol::spec::TreeBudget;
 use lightgbm3::{Booster, ImportanceType};
 
 use crate::cancel::CancelToken;
-use crate::dataset::PreparedData;
+use crate::dataset::{PreparedData, Target};
 use crate::error::{Error, Result};
 
-/// LightGBM's parameter string for a budget: squared error, deterministic for a seed.
-fn parameters(budget: &TreeBudget, seed: u64) -> String {
+/// LightGBM's parameter string for a budget and target: squared error (binary log loss for
+/// direction), deterministic for a seed.
+fn parameters(budget: &TreeBudget, seed: u64, target: Target) -> String {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     // LightGBM takes a 32-bit seed; fold the 64-bit one so every bit matters.
     let seed = (seed ^ (seed >> 32)) as u32 as i32;
     // zero_as_missing=false: a feature that is exactly 0 (an unchanged close) is a value, and
     // the exported ONNX trees can only route NaN, not zeros, to a default branch.
+    let objective = match target {
+        Target::Return | Target::Volatility => "objective=regression metric=l2",
+        Target::Direction => "objective=binary metric=binary_logloss",
+    };
     format!(
-        "objective=regression metric=l2 num_leaves={} max_depth={} learning_rate={} \
+        "{objective} num_leaves={} max_depth={} learning_rate={} \
          min_data_in_leaf={} feature_fraction=0.8 bagging_fraction=0.8 bagging_freq=1 \
          zero_as_missing=false seed={seed} deterministic=true force_row_wise=true \
          num_threads={threads} verbosity=-1",
@@ -63,6 +69,9 @@ pub struct GbdtModel {
     pub features: usize,
     /// Trees kept: the best validation round.
     pub trees: usize,
+    /// Boosted on the binary objective: LightGBM predicts a probability, which
+    /// `predict_windows` turns back into the raw score (the logit).
+    pub binary: bool,
 }
 
 // SAFETY: a LightGBM booster handle belongs to no thread (LightGBM keeps no per-thread state in
@@ -93,11 +102,13 @@ impl GbdtModel {
             )));
         }
         let trees = booster.num_iterations().max(0) as usize;
+        let binary = text.lines().any(|l| l.starts_with("objective=binary"));
         Ok(Self {
             booster,
             text: text.to_string(),
             sequence_length,
             features,
+            binary,
             trees,
         })
     }
@@ -122,7 +133,17 @@ impl GbdtModel {
             .booster
             .predict(&rows, columns, true)
             .map_err(|e| Error::Gbdt(format!("prediction failed: {e}")))?;
-        Ok(out.into_iter().map(|v| v as f32).collect())
+        // lightgbm3 predicts probabilities for the binary objective and offers no raw score:
+        // the logit of the probability is that score (to the clip, far beyond any real tree's).
+        let raw = |v: f64| {
+            if self.binary {
+                let p = v.clamp(1e-15, 1.0 - 1e-15);
+                (p / (1.0 - p)).ln()
+            } else {
+                v
+            }
+        };
+        Ok(out.into_iter().map(|v| raw(v) as f32).collect())
     }
 
     /// Leaves over all kept trees: the model's learned values (its "parameters").
@@ -206,7 +227,7 @@ fn boost_keeping(
             "gbdt needs windows in both the training and the validation split".into(),
         ));
     }
-    let parameters = parameters(budget, seed);
+    let parameters = parameters(budget, seed, data.target.kind);
     let train = lightgbm::Dataset::new(&train_rows, &train_targets, columns, &parameters, None)?;
     let validation =
         lightgbm::Dataset::new(&val_rows, &val_targets, columns, &parameters, Some(&train))?;

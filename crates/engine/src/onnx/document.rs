@@ -7,13 +7,14 @@ use std::collections::BTreeMap;
 use prost::Message;
 use serde::{Deserialize, Serialize};
 
-use super::emit::{INPUT_NAME, OUTPUT_NAME, emit_model};
+use super::emit::{FORECAST_NAME, INPUT_NAME, OUTPUT_NAME, emit_model};
 use super::graph::{Dim, GraphBuilder, f32_value_info};
 use super::proto::{GraphProto, ModelProto, OperatorSetIdProto, StringStringEntryProto};
 use super::trees::{ML_DOMAIN, ML_OPSET, emit_trees};
 use crate::error::{Error, Result};
 use crate::registry::metadata::{FeatureSchema, TargetDefinition};
 use crate::training::TrainedModel;
+use atb_protocol::vocab::Target;
 
 /// The default-domain opset the emitter writes (ReduceMean/ReduceMax take `axes` as an
 /// attribute here; opset 18 moved them to inputs).
@@ -109,13 +110,8 @@ impl OnnxDocument {
                     s.sequence_length, s.n_features
                 ),
             ),
-            (
-                "output",
-                format!(
-                    "{OUTPUT_NAME}: float32 [batch, 1], the standardised {}-bar log return; predicted close = close[t] * exp(target.mean + target.std * {OUTPUT_NAME})",
-                    s.target.horizon
-                ),
-            ),
+            ("output", output_description(&s.target)),
+            ("forecast", forecast_description(&s.target)),
         ];
         Ok(entries
             .into_iter()
@@ -181,6 +177,51 @@ impl OnnxDocument {
     }
 }
 
+fn output_description(t: &TargetDefinition) -> String {
+    let h = t.horizon;
+    match t.target() {
+        Some(Target::Volatility) => format!(
+            "{OUTPUT_NAME}: float32 [batch, 1], the standardised log realised volatility of the next {h} bars; realised volatility = exp(target.mean + target.std * {OUTPUT_NAME})"
+        ),
+        Some(Target::Direction) => format!(
+            "{OUTPUT_NAME}: float32 [batch, 1], the logit of the close {h} bars ahead being above close[t]"
+        ),
+        _ => format!(
+            "{OUTPUT_NAME}: float32 [batch, 1], the standardised {h}-bar log return; predicted close = close[t] * exp(target.mean + target.std * {OUTPUT_NAME})"
+        ),
+    }
+}
+
+fn forecast_description(t: &TargetDefinition) -> String {
+    let h = t.horizon;
+    match t.target() {
+        Some(Target::Volatility) => format!(
+            "{FORECAST_NAME}: float32 [batch, 1], the realised volatility of the next {h} bars in log-return units (times close[t]: in price)"
+        ),
+        Some(Target::Direction) => format!(
+            "{FORECAST_NAME}: float32 [batch, 1], the probability that the close {h} bars ahead is above close[t]"
+        ),
+        _ => format!(
+            "{FORECAST_NAME}: float32 [batch, 1], the {h}-bar log return; predicted close = close[t] * exp({FORECAST_NAME})"
+        ),
+    }
+}
+
+/// The target's head after the raw output: unscale, then the exponential (volatility) or the
+/// logistic (direction), into `FORECAST_NAME`.
+fn emit_head(g: &mut GraphBuilder, target: &TargetDefinition) {
+    let std = g.f32_tensor("target_std", &[], vec![target.std as f32]);
+    let mean = g.f32_tensor("target_mean", &[], vec![target.mean as f32]);
+    let scaled = g.node("Mul", &[OUTPUT_NAME, &std], vec![]);
+    let unscaled = g.node("Add", &[&scaled, &mean], vec![]);
+    let op = match target.target() {
+        Some(Target::Volatility) => "Exp",
+        Some(Target::Direction) => "Sigmoid",
+        _ => "Identity",
+    };
+    g.node_into(op, &[&unscaled], &[FORECAST_NAME], vec![]);
+}
+
 /// JSON for the list-valued properties (shortest round-trip float representations).
 fn json<T: Serialize>(value: &T) -> Result<String> {
     serde_json::to_string(value).map_err(|e| Error::Export(format!("metadata: {e}")))
@@ -204,6 +245,7 @@ pub fn model_document(model: &TrainedModel, doc: &OnnxDocument) -> Result<Vec<u8
             });
         }
     }
+    emit_head(&mut g, &doc.schema.target);
     let graph = GraphProto {
         name: Some(format!("{}_{}", doc.architecture, doc.variant)),
         node: g.nodes,
@@ -216,10 +258,9 @@ pub fn model_document(model: &TrainedModel, doc: &OnnxDocument) -> Result<Vec<u8
                 Dim::Fixed(doc.schema.n_features),
             ],
         )],
-        output: vec![f32_value_info(
-            OUTPUT_NAME,
-            &[Dim::Named("batch"), Dim::Fixed(1)],
-        )],
+        output: [OUTPUT_NAME, FORECAST_NAME]
+            .map(|name| f32_value_info(name, &[Dim::Named("batch"), Dim::Fixed(1)]))
+            .into(),
         doc_string: Some(format!(
             "atb {} {} for {} {} (version {})",
             doc.architecture, doc.variant, doc.symbol, doc.timeframe, doc.version_id

@@ -21,8 +21,13 @@ use crate::error::{Error, Result};
 
 /// Name of the graph input: scaled windows `[batch, L, F]`, float32.
 pub const INPUT_NAME: &str = "features";
-/// Name of the graph output: the standardised log return `[batch, 1]`, float32.
+/// Name of the graph's raw output `[batch, 1]`, float32: the standardised label (log return or
+/// log realised volatility) or the logit of an up move.
 pub const OUTPUT_NAME: &str = "prediction";
+/// Name of the graph's second output `[batch, 1]`, float32: the raw output through the target's
+/// head (unscaled; then the exponential for volatility, the logistic for direction), i.e. the
+/// forecast itself: a log return, a realised volatility or a probability.
+pub const FORECAST_NAME: &str = "forecast";
 
 fn values<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
     t.into_data()

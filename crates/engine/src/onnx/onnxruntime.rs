@@ -146,8 +146,17 @@ impl OrtModel {
         })
     }
 
-    /// Outputs `[n]` for `n` windows `values` (`[n, L, F]` row-major, already scaled).
+    /// Raw outputs `[n]` for `n` windows `values` (`[n, L, F]` row-major, already scaled).
     pub fn predict(&self, values: &[f32], n: usize) -> Result<Vec<f32>> {
+        self.run(values, n, 0)
+    }
+
+    /// The forecasts (the second output, after the target's head) for `n` windows.
+    pub fn forecasts(&self, values: &[f32], n: usize) -> Result<Vec<f32>> {
+        self.run(values, n, 1)
+    }
+
+    fn run(&self, values: &[f32], n: usize, index: usize) -> Result<Vec<f32>> {
         let (l, f) = self.document.window_dims(values.len(), n)?;
         if n == 0 {
             return Ok(Vec::new());
@@ -158,10 +167,13 @@ impl OrtModel {
         let outputs = session
             .run(ort::inputs![self.input.as_str() => input])
             .map_err(runtime_err)?;
-        if outputs.len() == 0 {
-            return Err(Error::OnnxRuntime("the model returned no output".into()));
+        if outputs.len() <= index {
+            return Err(Error::OnnxRuntime(format!(
+                "the model returned no output {}",
+                index + 1
+            )));
         }
-        let (shape, data) = outputs[0]
+        let (shape, data) = outputs[index]
             .try_extract_tensor::<f32>()
             .map_err(runtime_err)?;
         if shape.iter().product::<i64>() != n as i64 || shape.first() != Some(&(n as i64)) {

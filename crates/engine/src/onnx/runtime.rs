@@ -69,8 +69,17 @@ impl OnnxModel {
         })
     }
 
-    /// Outputs `[n]` for `n` windows `values` (`[n, L, F]` row-major, already scaled).
+    /// Raw outputs `[n]` for `n` windows `values` (`[n, L, F]` row-major, already scaled).
     pub fn predict(&self, values: &[f32], n: usize) -> Result<Vec<f32>> {
+        self.run(values, n, 0)
+    }
+
+    /// The forecasts (the second output, after the target's head) for `n` windows.
+    pub fn forecasts(&self, values: &[f32], n: usize) -> Result<Vec<f32>> {
+        self.run(values, n, 1)
+    }
+
+    fn run(&self, values: &[f32], n: usize, index: usize) -> Result<Vec<f32>> {
         let (l, f) = self.document.window_dims(values.len(), n)?;
         if n == 0 {
             return Ok(Vec::new());
@@ -83,9 +92,9 @@ impl OnnxModel {
         }))
         .map_err(|_| Error::OnnxRuntime("tract failed (panicked) while running the file".into()))?
         .map_err(runtime_err)?;
-        let output = outputs
-            .first()
-            .ok_or_else(|| Error::OnnxRuntime("the model returned no output".into()))?;
+        let output = outputs.get(index).ok_or_else(|| {
+            Error::OnnxRuntime(format!("the model returned no output {}", index + 1))
+        })?;
         let view = output.to_plain_array_view::<f32>().map_err(runtime_err)?;
         if view.shape() != [n, 1] {
             return Err(Error::OnnxRuntime(format!(

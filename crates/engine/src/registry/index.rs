@@ -5,19 +5,48 @@ use super::*;
 
 pub const LATEST: &str = "latest";
 
-/// The test split's paired comparisons as the index keeps them.
+/// The test split's paired comparisons as the index keeps them: the return target's, or the
+/// volatility or direction target's evaluation.
 #[derive(serde::Deserialize, Serialize)]
 struct TestComparisons {
     vs_persistence: Option<Comparison>,
     vs_ridge: Option<Comparison>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    target: Option<TargetEvaluation>,
 }
 
 pub(super) fn comparisons_json(e: &Evaluation) -> Result<String> {
     serde_json::to_string(&TestComparisons {
-        vs_persistence: e.test.vs_persistence,
-        vs_ridge: e.test.vs_ridge,
+        vs_persistence: e.test.as_ref().and_then(|t| t.vs_persistence),
+        vs_ridge: e.test.as_ref().and_then(|t| t.vs_ridge),
+        target: e.target.clone(),
     })
     .map_err(|e| Error::InvalidData(format!("comparisons are not serialisable: {e}")))
+}
+
+/// The listing's metric columns of an evaluation (all `None` for the volatility and direction
+/// targets, whose scores are not in price space).
+pub(super) struct MetricColumns {
+    pub mae_usd: Option<f64>,
+    pub rmse_usd: Option<f64>,
+    pub persistence_mae_usd: Option<f64>,
+    pub skill_vs_persistence: Option<f64>,
+    pub directional_accuracy: Option<f64>,
+    pub pt_p_value: Option<f64>,
+}
+
+impl MetricColumns {
+    pub fn of(e: &Evaluation) -> Self {
+        let t = e.test.as_ref();
+        Self {
+            mae_usd: t.map(|t| t.model.mae_usd),
+            rmse_usd: t.map(|t| t.model.rmse_usd),
+            persistence_mae_usd: t.map(|t| t.persistence.mae_usd),
+            skill_vs_persistence: t.map(|t| t.model.skill_vs_persistence),
+            directional_accuracy: t.and_then(|t| t.model.directional_accuracy),
+            pt_p_value: t.and_then(|t| t.model.pt_p_value),
+        }
+    }
 }
 
 impl Registry {
@@ -33,7 +62,7 @@ impl Registry {
                     v.parameters, v.train_seconds, v.test_mae_usd, v.test_rmse_usd, v.persistence_mae_usd,
                     v.skill_vs_persistence, v.directional_accuracy, v.pt_p_value, v.weights_sha256, v.data_sha256,
                     v.tag, (SELECT group_concat(name, ',') FROM aliases a WHERE a.version_id = v.version_id),
-                    e.sha256, e.max_abs_diff, v.evaluation_method, v.test_comparisons
+                    e.sha256, e.max_abs_diff, v.evaluation_method, v.test_comparisons, v.target
              FROM model_versions v LEFT JOIN onnx_exports e ON e.version_id = v.version_id {filter} ORDER BY v.created_at, v.version_id"
         );
         let mut stmt = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
@@ -44,9 +73,10 @@ impl Registry {
             let comparisons: Option<TestComparisons> = r
                 .get::<_, Option<String>>(22)?
                 .and_then(|j| serde_json::from_str(&j).ok());
-            let (vs_persistence, vs_ridge) = comparisons
-                .map(|c| (c.vs_persistence, c.vs_ridge))
-                .unwrap_or((None, None));
+            let (vs_persistence, vs_ridge, target_evaluation) = comparisons
+                .map(|c| (c.vs_persistence, c.vs_ridge, c.target))
+                .unwrap_or((None, None, None));
+            let target: Target = parsed(r, 23)?;
             Ok(ModelRow {
                 version_id: r.get(0)?,
                 symbol: parsed(r, 1)?,
@@ -72,8 +102,12 @@ impl Registry {
                 onnx_sha256: r.get(19)?,
                 onnx_max_abs_diff: r.get(20)?,
                 evaluation_method: method.unwrap_or(1),
-                verdict_vs_persistence: Some(verdict("persistence", vs_persistence.as_ref())),
-                verdict_vs_ridge: Some(verdict("ridge", vs_ridge.as_ref())),
+                verdict_vs_persistence: (target == Target::Return)
+                    .then(|| verdict("persistence", vs_persistence.as_ref())),
+                verdict_vs_ridge: (target == Target::Return)
+                    .then(|| verdict("ridge", vs_ridge.as_ref())),
+                target_verdicts: target_evaluation.map(|t| t.verdicts()).unwrap_or_default(),
+                target,
                 vs_persistence,
                 vs_ridge,
             })
@@ -196,7 +230,7 @@ impl Registry {
         let json = serde_json::to_string(evaluation)
             .map_err(|e| Error::InvalidData(format!("evaluation is not serialisable: {e}")))?;
         let comparisons = comparisons_json(evaluation)?;
-        let t = &evaluation.test;
+        let t = MetricColumns::of(evaluation);
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -209,12 +243,12 @@ impl Registry {
                  WHERE version_id = ?1",
                 params![
                     version_id,
-                    t.model.mae_usd,
-                    t.model.rmse_usd,
-                    t.persistence.mae_usd,
-                    t.model.skill_vs_persistence,
-                    t.model.directional_accuracy,
-                    t.model.pt_p_value,
+                    t.mae_usd,
+                    t.rmse_usd,
+                    t.persistence_mae_usd,
+                    t.skill_vs_persistence,
+                    t.directional_accuracy,
+                    t.pt_p_value,
                     evaluation.method,
                     comparisons,
                 ],

@@ -303,15 +303,15 @@ impl Registry {
             .to_string_lossy()
             .into_owned();
         let evaluation = &metadata.evaluation_results;
-        let t = &evaluation.test;
+        let t = MetricColumns::of(evaluation);
         let comparisons = comparisons_json(evaluation)?;
         let insert = tx.execute(
             "INSERT INTO model_versions (version_id, symbol, timeframe, architecture, variant, created_at, folder,
                 weights_sha256, data_sha256, parameters, train_seconds, test_mae_usd, test_rmse_usd,
                 persistence_mae_usd, skill_vs_persistence, directional_accuracy, pt_p_value, tag,
-                evaluation_method, test_comparisons, metadata_sha256, schema_sha256)
+                evaluation_method, test_comparisons, metadata_sha256, schema_sha256, target)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20,
-                ?21, ?22)",
+                ?21, ?22, ?23)",
             params![
                 version_id,
                 metadata.symbol.as_str(),
@@ -324,17 +324,18 @@ impl Registry {
                 metadata.dataset.data_sha256,
                 metadata.parameter_count as i64,
                 metadata.train_seconds,
-                t.model.mae_usd,
-                t.model.rmse_usd,
-                t.persistence.mae_usd,
-                t.model.skill_vs_persistence,
-                t.model.directional_accuracy,
-                t.model.pt_p_value,
+                t.mae_usd,
+                t.rmse_usd,
+                t.persistence_mae_usd,
+                t.skill_vs_persistence,
+                t.directional_accuracy,
+                t.pt_p_value,
                 metadata.tag,
                 evaluation.method,
                 comparisons,
                 metadata_sha256,
                 schema_sha256,
+                metadata.training_params.spec.target.as_str(),
             ],
         );
         let scope = scope(

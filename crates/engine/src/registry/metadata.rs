@@ -5,9 +5,10 @@ use atb_models::ModelConfig;
 use atb_protocol::registry::ColumnImportance;
 use atb_protocol::spec::{TrainSpec, TreeBudget};
 use atb_protocol::training::{DatasetSummary, EpochRecord, Evaluation, StopReason};
-use atb_protocol::vocab::{Symbol, Timeframe};
+use atb_protocol::vocab::{Symbol, Target, Timeframe};
 use serde::{Deserialize, Serialize};
 
+use crate::dataset::TargetScaler;
 use crate::training::TrainOutcome;
 
 /// `metadata.json`.
@@ -106,6 +107,13 @@ impl FeatureSchema {
                 "a mean that is not finite or a standard deviation that is not positive".into(),
             );
         }
+        if self.target.target().is_none() {
+            return Some(format!(
+                "the target kind `{}` is not one this atb knows ({})",
+                self.target.kind,
+                Target::ALL.map(TargetDefinition::kind_of).join(", ")
+            ));
+        }
         if !self.target.mean.is_finite() || bad_std(self.target.std) || self.target.horizon == 0 {
             return Some("the target's mean, standard deviation or horizon is invalid".into());
         }
@@ -115,12 +123,43 @@ impl FeatureSchema {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TargetDefinition {
-    /// Always `log_return`: ln(close[t + horizon] / close[t]).
+    /// What the raw output is, before scaling: `log_return` (ln(close[t + h] / close[t])),
+    /// `log_realised_volatility` (the log of the realised volatility of bars t + 1 ..= t + h) or
+    /// `up_logit` (the logit of close[t + h] > close[t]).
     pub kind: String,
     pub horizon: usize,
-    /// The model outputs (return - mean) / std; predicted close = close[t] * exp(mean + std * output).
+    /// The model outputs (label - mean) / std: predicted close = close[t] * exp(mean + std *
+    /// output); predicted volatility = exp(mean + std * output); probability = sigmoid(output).
     pub mean: f64,
     pub std: f64,
+}
+
+impl TargetDefinition {
+    /// The `kind` a target's outputs are stored as.
+    pub fn kind_of(target: Target) -> &'static str {
+        match target {
+            Target::Return => "log_return",
+            Target::Volatility => "log_realised_volatility",
+            Target::Direction => "up_logit",
+        }
+    }
+
+    /// The target of a stored `kind`; `None` for a kind this atb does not know.
+    pub fn target(&self) -> Option<Target> {
+        Target::ALL
+            .into_iter()
+            .find(|t| Self::kind_of(*t) == self.kind)
+    }
+
+    /// The scaler that turns the model's raw outputs into forecasts.
+    pub fn scaler(&self) -> TargetScaler {
+        TargetScaler {
+            kind: self.target().unwrap_or_default(),
+            horizon: self.horizon,
+            mean: self.mean,
+            std: self.std,
+        }
+    }
 }
 
 impl FeatureSchema {
@@ -133,7 +172,7 @@ impl FeatureSchema {
             sequence_length: o.params.sequence_length,
             n_features: o.dataset.feature_names.len(),
             target: TargetDefinition {
-                kind: "log_return".into(),
+                kind: TargetDefinition::kind_of(o.data.target.kind).into(),
                 horizon: o.data.target.horizon,
                 mean: o.data.target.mean,
                 std: o.data.target.std,

@@ -19,8 +19,10 @@ use crate::fsutil::{io, sha256_hex, sync_dir, write_atomic};
 use atb_models::ForecastModel;
 use atb_models::burn::prelude::Device;
 use atb_protocol::registry::{ModelRow, RecoveryFailure, RecoveryReport};
+use atb_protocol::targets::TargetEvaluation;
 use atb_protocol::training::{Comparison, Evaluation};
 use atb_protocol::verdict::verdict;
+use atb_protocol::vocab::Target;
 use chrono::Utc;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde::Serialize;
@@ -33,7 +35,7 @@ use crate::store::open_database;
 use crate::training::{TrainOutcome, TrainedModel};
 
 // Shared by the sibling files (they `use super::*`).
-use index::{comparisons_json, scope, set_alias};
+use index::{MetricColumns, comparisons_json, scope, set_alias};
 use layout::{crash_point, read_dirs};
 
 pub use index::LATEST;

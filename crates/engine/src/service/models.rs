@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use atb_models::burn::prelude::Device;
 use atb_protocol::desktop::{AttentionMap, ModelDetail, PairedComparison, TestPredictions};
 use atb_protocol::registry::{ModelRow, OnnxExport, RecoveryReport};
-use atb_protocol::training::{DatasetSummary, Evaluation, SplitEvaluation};
+use atb_protocol::training::{DatasetSummary, Evaluation};
 use atb_protocol::vocab::Symbol;
 
 use crate::error::{Error, Result};
@@ -78,7 +78,8 @@ pub fn detail(settings: &Settings, reference: &str) -> Result<ModelDetail> {
     })
 }
 
-/// The test splits of several versions, in the order asked for.
+/// The test evaluations of several versions, in the order asked for; versions of different
+/// targets are refused (their scores are not on one scale).
 pub fn compare(settings: &Settings, references: &[String]) -> Result<Compared> {
     let registry = Registry::open(settings)?;
     let mut columns = Vec::with_capacity(references.len());
@@ -86,9 +87,15 @@ pub fn compare(settings: &Settings, references: &[String]) -> Result<Compared> {
     for reference in references {
         let row = registry.resolve(reference)?;
         let metadata = registry.metadata(&row)?;
-        let test = registry.evaluation(&row, &metadata)?.test;
-        columns.push((row, test));
+        let evaluation = registry.evaluation(&row, &metadata)?;
+        columns.push((row, evaluation));
         datasets.push(metadata.dataset);
+    }
+    if let Some(pair) = columns.windows(2).find(|w| w[0].0.target != w[1].0.target) {
+        return Err(Error::InvalidRequest(format!(
+            "{} forecasts {} and {} forecasts {}: compare versions of one target",
+            pair[0].0.version_id, pair[0].0.target, pair[1].0.version_id, pair[1].0.target
+        )));
     }
     Ok(Compared {
         columns,
@@ -96,10 +103,10 @@ pub fn compare(settings: &Settings, references: &[String]) -> Result<Compared> {
     })
 }
 
-/// Versions' test metrics side by side, and whether they were tested on the same windows
-/// ([`DatasetSummary::same_test_windows`]).
+/// Versions' test evaluations side by side (all of one target), and whether they were tested
+/// on the same windows ([`DatasetSummary::same_test_windows`]).
 pub struct Compared {
-    pub columns: Vec<(ModelRow, SplitEvaluation)>,
+    pub columns: Vec<(ModelRow, Evaluation)>,
     pub same_test_windows: bool,
 }
 

@@ -7,7 +7,7 @@ use atb_models::burn::prelude::Device;
 use atb_models::probe::ProbeSpec;
 use atb_protocol::desktop::Forecast;
 use atb_protocol::registry::ModelRow;
-use atb_protocol::vocab::CandleSource;
+use atb_protocol::vocab::{CandleSource, Target};
 
 use crate::error::Result;
 use crate::inference::{
@@ -99,8 +99,8 @@ pub fn open(settings: &Settings, reference: &str, with: PredictWith) -> Result<P
     })
 }
 
-/// The next close of `reference` from the latest candles of the source it was trained on, with
-/// its verdict against persistence beside it (what the desktop's Forecast shows).
+/// The forecast of `reference` from the latest candles of the source it was trained on, with
+/// its verdicts beside it (what the desktop's Forecast shows).
 pub async fn forecast(settings: &Settings, reference: &str) -> Result<Forecast> {
     let predictor = open(settings, reference, PredictWith::Native)?;
     let metadata = Registry::open(settings)?.metadata(&predictor.row)?;
@@ -112,9 +112,16 @@ pub async fn forecast(settings: &Settings, reference: &str) -> Result<Forecast> 
         last_open_ms: next.last_open_time_ms,
         last_close: next.last_close,
         horizon: next.horizon,
-        predicted_close: next.predicted_close,
-        predicted_log_return: next.predicted_log_return,
-        verdict_vs_persistence: predictor.row.verdict_vs_persistence.clone(),
+        prediction: next.prediction,
+        verdicts: match predictor.row.target {
+            Target::Return => predictor
+                .row
+                .verdict_vs_persistence
+                .iter()
+                .cloned()
+                .collect(),
+            _ => predictor.row.target_verdicts.clone(),
+        },
     })
 }
 

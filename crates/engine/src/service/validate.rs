@@ -108,9 +108,9 @@ fn validate_pair(
         device: &device,
     };
     let next = predict_next_close(&row.version_id, &loaded.schema, &native, series)?;
-    if !next.predicted_close.is_finite() {
+    if !next.prediction.is_finite() {
         return Err(Error::InvalidData(format!(
-            "the reloaded {} {} predicted a non-finite close",
+            "the reloaded {} {} predicted a non-finite value",
             spec.architecture, spec.variant
         )));
     }

@@ -6,10 +6,6 @@
 //! Conventions shared by the three files: `closes[t]` is the close of bar `t`; the log return
 //! of bar `i` is `r[i] = ln(closes[i] / closes[i - 1])` (bar 0 has none); a window ending at bar
 //! `t` forecasts bars `t + 1 ..= t + h`.
-//!
-//! The training, evaluation and registry paths take these up next; until then only the tests
-//! call them, hence the module-wide `dead_code` allowance.
-#![allow(dead_code)]
 
 pub mod direction;
 pub mod evaluate;

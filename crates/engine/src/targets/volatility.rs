@@ -106,7 +106,12 @@ pub struct HarSpans {
 
 impl HarSpans {
     pub fn for_timeframe(timeframe: Timeframe) -> Self {
-        let per_day = (86_400_000 / timeframe.millis()).max(1) as usize;
+        Self::for_interval_ms(timeframe.millis())
+    }
+
+    /// For bars `interval_ms` apart (a daily or longer bar makes every span at least a bar).
+    pub fn for_interval_ms(interval_ms: i64) -> Self {
+        let per_day = (86_400_000 / interval_ms.max(1)).max(1) as usize;
         Self {
             day: per_day,
             week: 7 * per_day,

@@ -23,11 +23,15 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use sha2::{Digest, Sha256};
 
-use crate::dataset::{ChronologicalSplit, PreparedData, gap_free_samples};
+use crate::dataset::{ChronologicalSplit, PreparedData, Target, bar_interval_ms, gap_free_samples};
 use crate::error::{Error, Result};
 use crate::evaluation::{RidgeBaseline, backtest_split, evaluate_split};
 use crate::features::compute_features;
 use crate::market::source::CandleSeries;
+use crate::targets::evaluate::{TargetWindows, evaluate_direction, evaluate_volatility};
+use crate::targets::labels::log_returns;
+use crate::targets::volatility::HarSpans;
+use atb_protocol::targets::TargetEvaluation;
 
 pub mod resources;
 mod trainer;
@@ -178,6 +182,7 @@ pub fn prepare(
         matrix,
         params.sequence_length,
         params.horizon,
+        params.target,
         params.fractions,
     )
     .map_err(with_context)?;
@@ -273,8 +278,20 @@ pub fn train(
     Ok(outcome)
 }
 
-/// The model and the baselines on the validation and test splits.
+/// The model and the baselines on the validation and test splits (the volatility and direction
+/// targets: on the test split, beside their own baselines).
 pub fn evaluate(model: &TrainedModel, data: &PreparedData, device: &Device) -> Result<Evaluation> {
+    if let Some(target) = target_evaluation(model, data, device)? {
+        return Ok(Evaluation {
+            test: None,
+            validation: None,
+            target: Some(target),
+            walk_forward: None,
+            method: EVALUATION_METHOD,
+            ridge: None,
+            backtest: None,
+        });
+    }
     let ridge = RidgeBaseline::fit(data)?;
     let predict = |samples: &[usize]| -> Result<Vec<f64>> {
         Ok(model
@@ -286,8 +303,19 @@ pub fn evaluate(model: &TrainedModel, data: &PreparedData, device: &Device) -> R
     let test_returns = predict(&data.samples.test)?;
     let validation_returns = predict(&data.samples.validation)?;
     Ok(Evaluation {
-        test: evaluate_split(data, &data.samples.test, &test_returns, &ridge),
-        validation: evaluate_split(data, &data.samples.validation, &validation_returns, &ridge),
+        test: Some(evaluate_split(
+            data,
+            &data.samples.test,
+            &test_returns,
+            &ridge,
+        )),
+        validation: Some(evaluate_split(
+            data,
+            &data.samples.validation,
+            &validation_returns,
+            &ridge,
+        )),
+        target: None,
         walk_forward: None,
         method: EVALUATION_METHOD,
         ridge: Some(ridge.choice.clone()),
@@ -298,4 +326,38 @@ pub fn evaluate(model: &TrainedModel, data: &PreparedData, device: &Device) -> R
             &BacktestSpec::default(),
         ),
     })
+}
+
+/// A volatility or direction model's test forecasts (realised volatility; probability of an up
+/// move) scored beside the target's baselines, fitted on the training split; `None` for the
+/// return target, which `evaluate` scores in price and return space.
+fn target_evaluation(
+    model: &TrainedModel,
+    data: &PreparedData,
+    device: &Device,
+) -> Result<Option<TargetEvaluation>> {
+    if data.target.kind == Target::Return {
+        return Ok(None);
+    }
+    let forecasts: Vec<f64> = model
+        .predict_scaled(data, &data.samples.test, device)?
+        .iter()
+        .map(|p| data.target.forecast(f64::from(*p)))
+        .collect();
+    let closes = &data.matrix.closes;
+    let returns = log_returns(closes);
+    let windows = TargetWindows {
+        closes,
+        returns: &returns,
+        train: &data.samples.train,
+        validation: &data.samples.validation,
+        test: &data.samples.test,
+        horizon: data.target.horizon,
+    };
+    Ok(Some(if data.target.kind == Target::Volatility {
+        let spans = HarSpans::for_interval_ms(bar_interval_ms(&data.matrix.open_times));
+        TargetEvaluation::Volatility(Box::new(evaluate_volatility(&windows, spans, &forecasts)))
+    } else {
+        TargetEvaluation::Direction(Box::new(evaluate_direction(&windows, &forecasts)))
+    }))
 }

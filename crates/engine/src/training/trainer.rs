@@ -1,9 +1,11 @@
-//! The loop of one run: Adam on MSE over seeded shuffles, the learning rate halved on plateaus,
+//! The loop of one run: Adam on the target's loss (MSE; binary cross-entropy on logits for
+//! direction) over seeded shuffles, the learning rate halved on plateaus,
 //! early stopping with the best weights restored, optional clipping of the global gradient norm,
 //! cancellation within a batch, and a stop that keeps the best weights when a loss turns
 //! non-finite.
 
 use super::*;
+use atb_protocol::vocab::Target;
 
 /// Every parameter's gradient scaled so that their global L2 norm is at most `max_norm`.
 pub(super) fn clip_global_norm<M: Module>(model: &M, grads: &mut GradientsParams, max_norm: f64) {
@@ -74,6 +76,28 @@ pub fn predict_scaled(
     Ok(out)
 }
 
+/// The training loss of the spec's target on a batch of raw outputs and scaled labels: squared
+/// error for the return and the log volatility, binary cross-entropy on logits for direction
+/// (written in the stable form `max(x, 0) - x y + ln(1 + e^-|x|)`).
+pub(super) fn batch_loss(kind: Target, output: Tensor<2>, labels: Tensor<2>) -> Tensor<1> {
+    match kind {
+        Target::Return | Target::Volatility => {
+            MseLoss::new().forward(output, labels, Reduction::Mean)
+        }
+        Target::Direction => (output.clone().clamp_min(0.0) - output.clone() * labels
+            + output.abs().neg().exp().log1p())
+        .mean(),
+    }
+}
+
+/// The same loss as [`batch_loss`] for one output and its scaled label, in f64.
+pub(super) fn sample_loss(kind: Target, output: f64, label: f64) -> f64 {
+    match kind {
+        Target::Return | Target::Volatility => (output - label).powi(2),
+        Target::Direction => output.max(0.0) - output * label + (-output.abs()).exp().ln_1p(),
+    }
+}
+
 pub(super) fn mean_loss(
     model: &ForecastModel,
     data: &PreparedData,
@@ -85,7 +109,13 @@ pub(super) fn mean_loss(
     let sse: f64 = pred
         .iter()
         .zip(ts)
-        .map(|(p, &t)| (f64::from(*p) - data.target.scale(data.returns[t])).powi(2))
+        .map(|(p, &t)| {
+            sample_loss(
+                data.target.kind,
+                f64::from(*p),
+                data.target.scale(data.labels[t]),
+            )
+        })
         .sum();
     Ok(sse / ts.len() as f64)
 }
@@ -244,7 +274,7 @@ pub fn train_prepared(
                 break 'epochs;
             }
             let (x, y) = batch_tensors(&data, chunk, &train_device);
-            let loss = MseLoss::new().forward(model.forward(x), y, Reduction::Mean);
+            let loss = batch_loss(data.target.kind, model.forward(x), y);
             let value = f64::from(loss.clone().into_scalar::<f32>());
             if !value.is_finite() {
                 // Diverged: stop, keeping the best weights of the epochs before (if any).
@@ -409,6 +439,41 @@ mod tests {
             7,
             "cancelled: current weights"
         );
+    }
+
+    #[test]
+    fn the_direction_loss_is_binary_cross_entropy_on_logits_in_both_forms() {
+        // By hand: -ln σ(-2) = ln(1 + e²), -ln(1 - σ(0.5)) = 0.5 + ln(1 + e^-0.5), and a
+        // confident right logit of 30 costs about e^-30; the unstable form would overflow at
+        // -100 (label 1: ln(1 + e^100) = 100 to double precision).
+        let (outputs, labels) = ([-2.0f32, 0.5, 30.0, -100.0], [1.0f32, 0.0, 1.0, 1.0]);
+        let by_hand = [
+            (1.0 + 2f64.exp()).ln(),
+            0.5 + (1.0 + (-0.5f64).exp()).ln(),
+            (-30f64).exp(),
+            100.0,
+        ];
+        for ((o, y), want) in outputs.iter().zip(&labels).zip(by_hand) {
+            let got = sample_loss(Target::Direction, f64::from(*o), f64::from(*y));
+            assert!(
+                (got - want).abs() < 1e-12 * want.max(1.0),
+                "{o} {y}: {got} vs {want}"
+            );
+        }
+        let device = Device::flex();
+        let mean = batch_loss(
+            Target::Direction,
+            Tensor::from_data(TensorData::new(outputs.to_vec(), [4, 1]), &device),
+            Tensor::from_data(TensorData::new(labels.to_vec(), [4, 1]), &device),
+        )
+        .into_scalar::<f32>();
+        let want = by_hand.iter().sum::<f64>() / 4.0;
+        assert!(
+            (f64::from(mean) - want).abs() < 1e-5 * want,
+            "{mean} vs {want}"
+        );
+        // The other targets keep the squared error.
+        assert_eq!(sample_loss(Target::Volatility, 1.5, -0.5), 4.0);
     }
 
     #[test]

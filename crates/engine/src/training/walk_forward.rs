@@ -2,6 +2,7 @@
 //! fold, and the folds summarised as mean and spread.
 
 use super::*;
+use atb_protocol::spec::FieldProblem;
 
 /// Mean and sample standard deviation (0 for a single value).
 pub(super) fn spread(values: &[f64]) -> Spread {
@@ -36,6 +37,7 @@ pub(super) fn walk_forward(
             data.matrix.clone(),
             params.sequence_length,
             params.horizon,
+            params.target,
             split.clone(),
         )?;
         let (train, validation, test) = split_infos(&fold_data);
@@ -62,7 +64,14 @@ pub(super) fn walk_forward(
         let Some(ev) = outcome.evaluation else {
             return Err(Error::Cancelled);
         };
-        per_fold.push(ev.test);
+        // `TrainSpec::check` refuses walk-forward for the other targets.
+        let Some(test) = ev.test else {
+            return Err(Error::InvalidSpec(FieldProblem::new(
+                "walk-forward folds",
+                "walk-forward is measured for the return target only",
+            )));
+        };
+        per_fold.push(test);
     }
     let pick = |f: fn(&SplitEvaluation) -> f64| -> Vec<f64> { per_fold.iter().map(f).collect() };
     let verdicts: Vec<VerdictKind> = per_fold.iter().map(|f| vs_persistence(f).kind).collect();

@@ -103,7 +103,7 @@ fn a_planted_predictable_component_is_better_than_persistence_and_noise_is_not()
         &CancelToken::new(),
     )
     .unwrap();
-    let test = outcome.evaluation.unwrap().test;
+    let test = outcome.evaluation.unwrap().test.unwrap();
     let v = vs_persistence(&test);
     assert_eq!(v.kind, VerdictKind::Better, "{}", v.text);
     assert!(
@@ -127,7 +127,7 @@ fn a_planted_predictable_component_is_better_than_persistence_and_noise_is_not()
         &CancelToken::new(),
     )
     .unwrap();
-    let test = outcome.evaluation.unwrap().test;
+    let test = outcome.evaluation.unwrap().test.unwrap();
     assert!(
         (test.persistence.mase - 1.0).abs() < 0.1,
         "persistence MASE {}",
@@ -193,7 +193,7 @@ fn ten_thousand_bar_window_run() {
     let ev = outcome.evaluation.unwrap();
     let ridge = ev.ridge.unwrap();
     assert!(ridge.columns <= 1_024, "{ridge:?}");
-    assert!(ev.test.model.mae_usd.is_finite());
+    assert!(ev.test.as_ref().unwrap().model.mae_usd.is_finite());
 }
 
 #[test]
@@ -251,19 +251,33 @@ fn an_old_version_loads_as_not_computed_and_reevaluate_fills_it_in_beside_its_fo
     let metadata = registry.metadata(&listed).unwrap();
     let shown = registry.evaluation(&listed, &metadata).unwrap();
     assert_eq!(shown.method, 1);
-    assert_eq!(vs_persistence(&shown.test).kind, VerdictKind::NotComputed);
+    assert_eq!(
+        vs_persistence(shown.test.as_ref().unwrap()).kind,
+        VerdictKind::NotComputed
+    );
 
     let rt = tokio::runtime::Runtime::new().unwrap();
     let (row, evaluation) = rt.block_on(reevaluate(&settings, &row.version_id)).unwrap();
     assert_eq!(evaluation.method, atb_protocol::training::EVALUATION_METHOD);
-    assert!(evaluation.test.vs_persistence.is_some() && evaluation.ridge.is_some());
+    assert!(
+        evaluation.test.as_ref().unwrap().vs_persistence.is_some() && evaluation.ridge.is_some()
+    );
     assert_ne!(
         row.verdict_vs_persistence.as_ref().map(|v| v.kind),
         Some(VerdictKind::NotComputed)
     );
     // The same numbers the run computed when it trained (same weights, scalers and windows).
     assert!(
-        (evaluation.test.model.mae_usd - outcome.evaluation.unwrap().test.model.mae_usd).abs()
+        (evaluation.test.as_ref().unwrap().model.mae_usd
+            - outcome
+                .evaluation
+                .unwrap()
+                .test
+                .as_ref()
+                .unwrap()
+                .model
+                .mae_usd)
+            .abs()
             < 1e-6
     );
     // Stored beside the version: its folder is byte for byte what it was.
@@ -273,7 +287,13 @@ fn an_old_version_loads_as_not_computed_and_reevaluate_fills_it_in_beside_its_fo
     let metadata = registry.metadata(&row).unwrap();
     let stored = registry.evaluation(&row, &metadata).unwrap();
     assert_eq!(stored.method, evaluation.method);
-    assert!((stored.test.model.mae_usd / evaluation.test.model.mae_usd - 1.0).abs() < 1e-12);
+    assert!(
+        (stored.test.as_ref().unwrap().model.mae_usd
+            / evaluation.test.as_ref().unwrap().model.mae_usd
+            - 1.0)
+            .abs()
+            < 1e-12
+    );
     assert_eq!(
         stored.ridge.map(|r| r.grid_index),
         evaluation.ridge.map(|r| r.grid_index)
@@ -302,11 +322,27 @@ fn worth_deploying_backtest_and_judgement_from_registered_versions() {
         // Method 3: drift verdict, Clark-West beside DM against the nested baselines, and the
         // default backtest stored with the evaluation.
         assert_eq!(ev.method, atb_protocol::training::EVALUATION_METHOD);
-        assert!(ev.test.vs_drift.is_some());
-        assert!(ev.test.vs_persistence.unwrap().clark_west.is_some());
-        assert!(ev.test.vs_ridge.unwrap().clark_west.is_none());
+        assert!(ev.test.as_ref().unwrap().vs_drift.is_some());
+        assert!(
+            ev.test
+                .as_ref()
+                .unwrap()
+                .vs_persistence
+                .unwrap()
+                .clark_west
+                .is_some()
+        );
+        assert!(
+            ev.test
+                .as_ref()
+                .unwrap()
+                .vs_ridge
+                .unwrap()
+                .clark_west
+                .is_none()
+        );
         let stored = ev.backtest.clone().unwrap();
-        assert_eq!(stored.periods, ev.test.samples);
+        assert_eq!(stored.periods, ev.test.as_ref().unwrap().samples);
         ids.push(registry.register(&outcome, None, true).unwrap().version_id);
     }
 

@@ -16,6 +16,7 @@ use atb_engine::testing::training::{CancelToken, TrainSpec, TrainedModel};
 use atb_models::burn::prelude::Device;
 use atb_models::{Architecture, DeviceChoice, Variant};
 use atb_protocol::spec::{TreeBudget, TreeOverrides};
+use atb_protocol::targets::Prediction;
 use atb_protocol::training::{StopReason, TrainingEvent};
 use atb_protocol::vocab::CandleSource;
 
@@ -61,7 +62,10 @@ fn every_gbdt_variant_trains_registers_reloads_predicts_and_exports_with_parity(
             StopReason::EarlyStopped | StopReason::Completed
         ));
         let ev = outcome.evaluation.as_ref().unwrap();
-        assert!(ev.test.model.mae_usd.is_finite() && ev.test.vs_persistence.is_some());
+        assert!(
+            ev.test.as_ref().unwrap().model.mae_usd.is_finite()
+                && ev.test.as_ref().unwrap().vs_persistence.is_some()
+        );
         assert!(row.verdict_vs_persistence.is_some());
 
         // The version folder holds LightGBM's own file, loadable by LightGBM itself.
@@ -108,8 +112,10 @@ fn every_gbdt_variant_trains_registers_reloads_predicts_and_exports_with_parity(
         let onnx = predict::open(&settings, &row.version_id, PredictWith::OnnxRuntime).unwrap();
         let a = block_on(native.next_close(&settings, &CandleSource::Sample)).unwrap();
         let b = block_on(onnx.next_close(&settings, &CandleSource::Sample)).unwrap();
-        assert!(a.predicted_close.is_finite());
-        assert!((a.predicted_log_return - b.predicted_log_return).abs() < 1e-4);
+        assert!(a.prediction.is_finite());
+        assert!(
+            matches!((a.prediction, b.prediction), (Prediction::Return { predicted_log_return: x, .. }, Prediction::Return { predicted_log_return: y, .. }) if (x - y).abs() < 1e-4)
+        );
     }
     let report = models::verify(&settings).unwrap();
     assert_eq!(report.ok.len(), 3, "{report:?}");

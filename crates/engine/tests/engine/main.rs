@@ -11,4 +11,5 @@ mod fetch_mock;
 mod gbdt;
 mod onnx_export;
 mod registry;
+mod targets;
 mod training;

@@ -70,7 +70,7 @@ fn two_epochs_of_tcn_lightweight_emit_events_in_order_with_finite_metrics() {
             .all(|h| h.train_loss.is_finite() && h.val_loss.is_finite())
     );
     let ev = outcome.evaluation.unwrap();
-    for split in [&ev.test, &ev.validation] {
+    for split in [ev.test.as_ref().unwrap(), ev.validation.as_ref().unwrap()] {
         for m in [&split.model, &split.persistence, &split.drift, &split.ridge] {
             assert!(finite(m), "{m:?}");
         }
@@ -116,11 +116,11 @@ fn persistence_equals_the_hand_computation_on_the_sample() {
         / test.len() as f64)
         .sqrt();
     assert!(
-        (ev.test.persistence.mae_usd - mae).abs() < 1e-6 * mae,
+        (ev.test.as_ref().unwrap().persistence.mae_usd - mae).abs() < 1e-6 * mae,
         "{} vs {mae}",
-        ev.test.persistence.mae_usd
+        ev.test.as_ref().unwrap().persistence.mae_usd
     );
-    assert!((ev.test.persistence.rmse_usd - rmse).abs() < 1e-6 * rmse);
+    assert!((ev.test.as_ref().unwrap().persistence.rmse_usd - rmse).abs() < 1e-6 * rmse);
     // And those closes are the sample's own.
     let offset = series.candles.len() - closes.len();
     assert_eq!(
@@ -194,10 +194,10 @@ fn every_default_architecture_trains_and_evaluates_with_all_baselines() {
             .unwrap_or_else(|e| panic!("{architecture}: {e}"));
         let ev = outcome.evaluation.unwrap();
         for m in [
-            &ev.test.model,
-            &ev.test.persistence,
-            &ev.test.drift,
-            &ev.test.ridge,
+            &ev.test.as_ref().unwrap().model,
+            &ev.test.as_ref().unwrap().persistence,
+            &ev.test.as_ref().unwrap().drift,
+            &ev.test.as_ref().unwrap().ridge,
         ] {
             assert!(finite(m), "{architecture}: {m:?}");
         }

@@ -12,7 +12,7 @@ use atb_protocol::bench::{
     adjust_for_many_comparisons, run_label,
 };
 use atb_protocol::selection::{MCS_ALPHA, McsStatistic, ModelConfidenceSet};
-use atb_protocol::training::{Metrics, PairedTest, TrainingEvent};
+use atb_protocol::training::{Evaluation, Metrics, PairedTest, SplitEvaluation, TrainingEvent};
 use atb_protocol::verdict::SIGNIFICANCE_LEVEL;
 use chrono::Utc;
 
@@ -228,6 +228,13 @@ fn test_errors(o: &TrainOutcome, device: &Device) -> Result<Vec<f64>> {
     ))
 }
 
+/// The return target's test split: the benchmark trains that target.
+fn return_split(evaluation: &Evaluation) -> Result<&SplitEvaluation> {
+    evaluation.test.as_ref().ok_or_else(|| {
+        Error::InvalidData("a benchmark run has no return-target test evaluation".into())
+    })
+}
+
 fn run_record(o: &TrainOutcome, version_id: String) -> Result<BenchRun> {
     let evaluation = o
         .evaluation
@@ -236,7 +243,8 @@ fn run_record(o: &TrainOutcome, version_id: String) -> Result<BenchRun> {
     let epoch_seconds: f64 = o.history.iter().map(|e| e.seconds).sum();
     let seconds_per_epoch = epoch_seconds / o.epochs_run.max(1) as f64;
     let batches_seconds: f64 = o.history.iter().map(|e| e.train_seconds).sum();
-    let m = &evaluation.test.model;
+    let test = return_split(evaluation)?;
+    let m = &test.model;
     let traded = evaluation
         .backtest
         .as_ref()
@@ -255,12 +263,12 @@ fn run_record(o: &TrainOutcome, version_id: String) -> Result<BenchRun> {
         skill_vs_persistence: m.skill_vs_persistence,
         directional_accuracy: m.directional_accuracy,
         pt_p_value: m.pt_p_value,
-        vs_persistence: evaluation.test.vs_persistence.and_then(|c| c.absolute),
-        vs_ridge: evaluation.test.vs_ridge.and_then(|c| c.absolute),
+        vs_persistence: test.vs_persistence.and_then(|c| c.absolute),
+        vs_ridge: test.vs_ridge.and_then(|c| c.absolute),
         vs_cnn_lstm: None,
         skill_intervals: Some(SkillIntervals {
-            vs_persistence: evaluation.test.vs_persistence.and_then(|c| c.skill),
-            vs_ridge: evaluation.test.vs_ridge.and_then(|c| c.skill),
+            vs_persistence: test.vs_persistence.and_then(|c| c.skill),
+            vs_ridge: test.vs_ridge.and_then(|c| c.skill),
             vs_cnn_lstm: None,
         }),
         adjusted_p: None,
@@ -505,11 +513,12 @@ pub fn run_benchmark(
                 test_errors(&outcome, &native_device)?,
             );
             if let (true, Some(e)) = (baselines.is_empty(), &outcome.evaluation) {
+                let test = return_split(e)?;
                 baselines = vec![
-                    baseline("persistence", &e.test.persistence),
-                    baseline("ridge", &e.test.ridge),
+                    baseline("persistence", &test.persistence),
+                    baseline("ridge", &test.ridge),
                 ];
-                test_windows = e.test.samples;
+                test_windows = test.samples;
                 device_name = outcome.device.clone();
                 reference_errors = baseline_errors(&outcome)?;
                 buy_and_hold_return = e.backtest.as_ref().and_then(|b| {

@@ -42,7 +42,9 @@ def main() -> int:
     diff = max(diff, float(abs(single[0, 0] - expected[0])))
     # The head inside the graph, recomputed here from the file's own metadata.
     raw, forecast = session.run(["prediction", "forecast"], {"features": windows})
-    unscaled = float(meta["atb.target_mean"]) + float(meta["atb.target_std"]) * raw[:, 0].astype(np.float64)
+    correction = float(meta.get("atb.target_lognormal_correction", "0"))
+    unscaled = (float(meta["atb.target_mean"]) + correction
+                + float(meta["atb.target_std"]) * raw[:, 0].astype(np.float64))
     head = {"log_return": lambda v: v, "log_realised_volatility": np.exp,
             "up_logit": lambda v: 1.0 / (1.0 + np.exp(-v))}.get(meta.get("atb.target_kind"))
     if head is None:

@@ -229,6 +229,13 @@ pub struct TargetScaler {
     pub horizon: usize,
     pub mean: f64,
     pub std: f64,
+    /// Volatility only: added to the log forecast before the exponential, so that the squared
+    /// forecast estimates the expected realised variance (what QLIKE and the variance MSE
+    /// reward; HAR-RV's log-normal mean is the same idea): Duan's smearing estimate from the
+    /// validation errors (`training::smearing_correction`), about `s²` for unbiased normal
+    /// errors of variance `s²`. 0 for the other targets.
+    #[serde(default)]
+    pub lognormal_correction: f64,
 }
 
 impl TargetScaler {
@@ -240,6 +247,7 @@ impl TargetScaler {
                 horizon,
                 mean: 0.0,
                 std: 1.0,
+                lognormal_correction: 0.0,
             };
         }
         let n = train_labels.len() as f64;
@@ -250,6 +258,7 @@ impl TargetScaler {
             horizon,
             mean,
             std: if std > 1e-12 { std } else { 1.0 },
+            lognormal_correction: 0.0,
         }
     }
 
@@ -266,7 +275,8 @@ impl TargetScaler {
     /// The forecast users read from a raw output: the log return, the realised volatility (in
     /// log-return units, the exponential of the log forecast), or the probability of an up move.
     pub fn forecast(&self, scaled: f64) -> f64 {
-        self.kind.forecast_of_output(self.unscale(scaled))
+        self.kind
+            .forecast_of_output(self.unscale(scaled) + self.lognormal_correction)
     }
 }
 

@@ -78,6 +78,7 @@ impl OnnxDocument {
                     horizon: 1,
                     mean: 0.0,
                     std: 1.0,
+                    lognormal_correction: 0.0,
                 },
             },
         }
@@ -103,6 +104,10 @@ impl OnnxDocument {
             ("target_horizon", s.target.horizon.to_string()),
             ("target_mean", s.target.mean.to_string()),
             ("target_std", s.target.std.to_string()),
+            (
+                "target_lognormal_correction",
+                s.target.lognormal_correction.to_string(),
+            ),
             (
                 "input",
                 format!(
@@ -163,6 +168,11 @@ impl OnnxDocument {
                 horizon: count("target_horizon")?,
                 mean: number("target_mean")?,
                 std: number("target_std")?,
+                // Files written before the correction existed have none.
+                lognormal_correction: match props.get(&format!("{PREFIX}target_lognormal_correction")) {
+                    Some(_) => number("target_lognormal_correction")?,
+                    None => 0.0,
+                },
             },
         };
         Ok(Self {
@@ -181,7 +191,7 @@ fn output_description(t: &TargetDefinition) -> String {
     let h = t.horizon;
     match t.target() {
         Some(Target::Volatility) => format!(
-            "{OUTPUT_NAME}: float32 [batch, 1], the standardised log realised volatility of the next {h} bars; realised volatility = exp(target.mean + target.std * {OUTPUT_NAME})"
+            "{OUTPUT_NAME}: float32 [batch, 1], the standardised log realised volatility of the next {h} bars; realised volatility = exp(target.mean + target.lognormal_correction + target.std * {OUTPUT_NAME})"
         ),
         Some(Target::Direction) => format!(
             "{OUTPUT_NAME}: float32 [batch, 1], the logit of the close {h} bars ahead being above close[t]"
@@ -207,11 +217,15 @@ fn forecast_description(t: &TargetDefinition) -> String {
     }
 }
 
-/// The target's head after the raw output: unscale, then the exponential (volatility) or the
-/// logistic (direction), into `FORECAST_NAME`.
+/// The target's head after the raw output: unscale (volatility: plus the log-normal correction),
+/// then the exponential (volatility) or the logistic (direction), into `FORECAST_NAME`.
 fn emit_head(g: &mut GraphBuilder, target: &TargetDefinition) {
     let std = g.f32_tensor("target_std", &[], vec![target.std as f32]);
-    let mean = g.f32_tensor("target_mean", &[], vec![target.mean as f32]);
+    let mean = g.f32_tensor(
+        "target_mean",
+        &[],
+        vec![(target.mean + target.lognormal_correction) as f32],
+    );
     let scaled = g.node("Mul", &[OUTPUT_NAME, &std], vec![]);
     let unscaled = g.node("Add", &[&scaled, &mean], vec![]);
     let op = match target.target() {

@@ -114,7 +114,11 @@ impl FeatureSchema {
                 Target::ALL.map(TargetDefinition::kind_of).join(", ")
             ));
         }
-        if !self.target.mean.is_finite() || bad_std(self.target.std) || self.target.horizon == 0 {
+        if !self.target.mean.is_finite()
+            || bad_std(self.target.std)
+            || self.target.horizon == 0
+            || !self.target.lognormal_correction.is_finite()
+        {
             return Some("the target's mean, standard deviation or horizon is invalid".into());
         }
         None
@@ -132,6 +136,10 @@ pub struct TargetDefinition {
     /// output); predicted volatility = exp(mean + std * output); probability = sigmoid(output).
     pub mean: f64,
     pub std: f64,
+    /// Volatility only: s², added to the unscaled output before the exponential (see
+    /// `TargetScaler::lognormal_correction`); 0 otherwise and in versions before it existed.
+    #[serde(default)]
+    pub lognormal_correction: f64,
 }
 
 impl TargetDefinition {
@@ -158,6 +166,7 @@ impl TargetDefinition {
             horizon: self.horizon,
             mean: self.mean,
             std: self.std,
+            lognormal_correction: self.lognormal_correction,
         }
     }
 }
@@ -176,6 +185,7 @@ impl FeatureSchema {
                 horizon: o.data.target.horizon,
                 mean: o.data.target.mean,
                 std: o.data.target.std,
+                lognormal_correction: o.data.target.lognormal_correction,
             },
         }
     }

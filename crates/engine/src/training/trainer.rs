@@ -204,7 +204,7 @@ impl<M> BestSoFar<M> {
 
 /// Trains on already prepared data (the main run, or one walk-forward fold).
 pub fn train_prepared(
-    data: PreparedData,
+    mut data: PreparedData,
     dataset: DatasetSummary,
     params: &TrainSpec,
     on_event: &mut dyn FnMut(TrainingEvent),
@@ -381,6 +381,7 @@ pub fn train_prepared(
         });
         None
     } else {
+        calibrate(&model, &mut data, &eval_device)?;
         // `train` announces `Finished` once any walk-forward folds are done too.
         Some(evaluate(&model, &data, &eval_device)?)
     };

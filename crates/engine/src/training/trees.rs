@@ -19,7 +19,7 @@ fn tree_device(choice: atb_protocol::vocab::DeviceChoice) -> (String, String) {
 
 /// Boosts trees on already prepared data (the main run, or one walk-forward fold).
 pub fn train_trees(
-    data: PreparedData,
+    mut data: PreparedData,
     dataset: DatasetSummary,
     params: &TrainSpec,
     on_event: &mut dyn FnMut(TrainingEvent),
@@ -107,6 +107,7 @@ pub fn train_trees(
     let evaluation = if stop == StopReason::Cancelled {
         None
     } else {
+        calibrate(&model, &mut data, &Device::flex())?;
         Some(evaluate(&model, &data, &Device::flex())?)
     };
     Ok(TrainOutcome {

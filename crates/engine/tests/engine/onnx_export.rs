@@ -43,6 +43,7 @@ fn document(architecture: Architecture, variant: Variant) -> OnnxDocument {
                 horizon: 1,
                 mean: 1.5e-5,
                 std: 0.0071,
+                lognormal_correction: 0.0,
             },
         },
     }

@@ -245,6 +245,9 @@ impl UiState {
                 self.models.details.insert(d.row.version_id.clone(), *d);
             }
             Reply::Predictions(p) => {
+                if self.detail.version.as_deref() == Some(&p.version_id) {
+                    self.detail.series = p.target_series.clone();
+                }
                 self.models.predictions.insert(p.version_id.clone(), p);
             }
             Reply::Attention(map) => self.detail.attention_loaded(map),

@@ -2,7 +2,7 @@
 //! one-click ONNX export with its parity result; promote to an alias; delete with confirmation.
 
 use atb_protocol::backtest::{BacktestReport, BacktestSettings, SignalRule, rule_label};
-use atb_protocol::desktop::{AttentionMap, ExportOutcome, Forecast, ModelDetail};
+use atb_protocol::desktop::{AttentionMap, ExportOutcome, Forecast, ModelDetail, TargetSeries};
 use atb_protocol::forward::{ForwardReport, ForwardResult};
 use atb_protocol::registry::ColumnImportance;
 use atb_protocol::verdict::VerdictKind;
@@ -34,6 +34,9 @@ pub struct DetailScreen {
     pub backtesting: bool,
     pub backtest: Option<BacktestReport>,
     pub forward_testing: bool,
+    /// A volatility or direction version's test forecasts, once asked for.
+    pub series_asked: bool,
+    pub series: Option<TargetSeries>,
 }
 
 impl Default for DetailScreen {
@@ -53,6 +56,8 @@ impl Default for DetailScreen {
             backtesting: false,
             backtest: None,
             forward_testing: false,
+            series_asked: false,
+            series: None,
         }
     }
 }
@@ -206,6 +211,9 @@ impl DetailScreen {
         });
         ui.separator();
         metrics_table(ui, "detail_metrics", &d.evaluation);
+        if r.target != Target::Return {
+            self.series_view(ui, out, &version, r.target);
+        }
         self.forward_view(ui, out, &version, d.forward.as_ref());
         if let Some(wf) = &d.evaluation.walk_forward {
             walk_forward_view(ui, "detail_folds", wf);
@@ -500,6 +508,29 @@ impl DetailScreen {
                      probability as no better than that."
                 }
             });
+        }
+    }
+
+    /// The test split's forecasts beside what happened and the target's baseline, asked for
+    /// once per opened version.
+    fn series_view(&mut self, ui: &mut Ui, out: &mut Outbox, version: &str, target: Target) {
+        ui.separator();
+        ui.strong(crate::target_charts::series_title(target));
+        if !self.series_asked {
+            self.series_asked = true;
+            out.send(Request::Predictions {
+                version: version.to_string(),
+            });
+        }
+        match &self.series {
+            Some(s) => crate::target_charts::series_plot(
+                ui,
+                "detail_target_series",
+                &[("this model".into(), s, Color32::from_rgb(80, 140, 220))],
+            ),
+            None => {
+                ui.label("predicting the test split…");
+            }
         }
     }
 

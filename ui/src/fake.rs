@@ -14,7 +14,7 @@ use atb_protocol::bench::{BenchReport, BenchUpdate};
 use atb_protocol::desktop::{
     AppInfo, AttentionMap, CandleChart, DataOverview, ExportOutcome, FeatureColumn, FeaturePreview,
     Forecast, ModelDetail, PairedComparison, QueueSnapshot, QueuedRun, RunSnapshot, RunUpdate,
-    TestPredictions, UiPrefs,
+    TargetSeries, TestPredictions, UiPrefs,
 };
 use atb_protocol::forward::{FORWARD_MIN_WINDOWS, ForwardReport, ForwardResult};
 use atb_protocol::registry::{Finding, FindingKind, ModelRow, OnnxExport, RegistryCheck};
@@ -29,7 +29,10 @@ use atb_protocol::training::{
 use atb_protocol::verdict::{verdict, verdict_with};
 use atb_protocol::{CoverageRow, FetchProgress, FetchSummary, Gap};
 
-use atb_protocol::targets::Prediction;
+use atb_protocol::targets::{
+    DirectionEvaluation, DirectionScores, LossComparison, MincerZarnowitzFit, Prediction,
+    ReliabilityRow, TargetEvaluation, VolatilityEvaluation, VolatilityScores,
+};
 use atb_protocol::vocab::{
     Architecture, CandleSource, FeatureSet, Symbol, Target, Timeframe, Variant,
 };
@@ -89,6 +92,16 @@ impl FakeBackend {
                 sample_row(2, Architecture::Tcn, Variant::Lightweight, 845.0),
             ];
         }
+        fake
+    }
+
+    /// A volatility and a direction version (cnn_lstm and gbdt), with their own evaluations.
+    pub fn with_target_models() -> Self {
+        let fake = Self::default();
+        fake.state().models = vec![
+            sample_target_row(0, Architecture::CnnLstm, Target::Volatility),
+            sample_target_row(1, Architecture::Gbdt, Target::Direction),
+        ];
         fake
     }
 
@@ -791,14 +804,25 @@ pub fn sample_detail(row: &ModelRow) -> ModelDetail {
             data_sha256: row.data_sha256.clone(),
             gap_windows_dropped: 0,
         },
-        evaluation: Evaluation {
-            test: Some(split(mae, row.directional_accuracy)),
-            validation: Some(split(mae, row.directional_accuracy)),
-            target: None,
-            walk_forward: None,
-            method: EVALUATION_METHOD,
-            ridge: None,
-            backtest: Some(sample_backtest()),
+        evaluation: match row.target {
+            Target::Return => Evaluation {
+                test: Some(split(mae, row.directional_accuracy)),
+                validation: Some(split(mae, row.directional_accuracy)),
+                target: None,
+                walk_forward: None,
+                method: EVALUATION_METHOD,
+                ridge: None,
+                backtest: Some(sample_backtest()),
+            },
+            target => Evaluation {
+                test: None,
+                validation: None,
+                target: Some(sample_target_evaluation(target)),
+                walk_forward: None,
+                method: EVALUATION_METHOD,
+                ridge: None,
+                backtest: None,
+            },
         },
         history,
         device: "cpu (flex)".into(),
@@ -826,8 +850,139 @@ fn sample_export(version: &str, diff: f64) -> OnnxExport {
     }
 }
 
+/// A volatility or direction version as the registry lists it: no price columns, the
+/// target's verdicts.
+pub fn sample_target_row(i: usize, architecture: Architecture, target: Target) -> ModelRow {
+    ModelRow {
+        test_mae_usd: None,
+        test_rmse_usd: None,
+        persistence_mae_usd: None,
+        skill_vs_persistence: None,
+        directional_accuracy: None,
+        pt_p_value: None,
+        vs_persistence: None,
+        vs_ridge: None,
+        verdict_vs_persistence: None,
+        verdict_vs_ridge: None,
+        aliases: Vec::new(),
+        target,
+        target_verdicts: sample_target_evaluation(target).verdicts(),
+        ..sample_row(i, architecture, Variant::Default, 0.0)
+    }
+}
+
+fn loss_comparison(skill: f64, p_value: f64) -> LossComparison {
+    LossComparison {
+        test: Some(PairedTest {
+            statistic: -skill * 100.0,
+            p_value,
+            mean_loss_difference: -skill,
+            n: 1300,
+            kernel: Some(VarianceKernel::Rectangular),
+        }),
+        skill: Some(SkillInterval {
+            skill,
+            lower: skill - 0.06,
+            upper: skill + 0.06,
+            block_length: 8,
+            resamples: 2000,
+        }),
+    }
+}
+
+/// A volatility evaluation that beats persistence and EWMA but not HAR-RV, or a direction one
+/// no better than climatology: what the sample shows at h = 4.
+pub fn sample_target_evaluation(target: Target) -> TargetEvaluation {
+    let vol = |qlike: f64, r2: f64| VolatilityScores {
+        qlike,
+        mse_variance: 2.7e-8,
+        mincer_zarnowitz: Some(MincerZarnowitzFit {
+            intercept: 1e-6,
+            slope: 0.7,
+            r_squared: r2,
+        }),
+    };
+    let dir = |log_loss: f64, accuracy: f64| DirectionScores {
+        log_loss,
+        brier: log_loss * 0.36,
+        reliability: 0.0003,
+        resolution: 0.0009,
+        uncertainty: 0.2496,
+        accuracy,
+    };
+    match target {
+        Target::Direction => TargetEvaluation::Direction(Box::new(DirectionEvaluation {
+            windows: 1304,
+            up_share: 0.519,
+            model: dir(0.6917, 0.532),
+            climatology: dir(0.6927, 0.519),
+            last_move: dir(0.6903, 0.535),
+            reliability_table: (0..10)
+                .map(|b| ReliabilityRow {
+                    low: b as f64 / 10.0,
+                    high: (b + 1) as f64 / 10.0,
+                    windows: if (4..6).contains(&b) { 650 } else { 0 },
+                    mean_forecast: b as f64 / 10.0 + 0.05,
+                    observed: b as f64 / 10.0 + 0.03,
+                })
+                .collect(),
+            vs_climatology: Some(loss_comparison(0.001, 0.74)),
+            vs_last_move: Some(loss_comparison(-0.002, 0.74)),
+        })),
+        _ => TargetEvaluation::Volatility(Box::new(VolatilityEvaluation {
+            windows: 1303,
+            model: vol(0.70, 0.08),
+            persistence: vol(2.09, 0.04),
+            ewma: vol(0.76, 0.04),
+            ewma_validated: vol(0.755, 0.02),
+            ewma_decay: 0.98,
+            har: Some(vol(0.69, 0.05)),
+            har_coefficients: Some([-2.4, 0.53, 0.23, 0.07]),
+            har_spans: [24, 168, 720],
+            vs_persistence: Some(loss_comparison(0.66, 0.0001)),
+            vs_ewma: Some(loss_comparison(0.08, 0.01)),
+            vs_har: Some(loss_comparison(-0.01, 0.6)),
+        })),
+    }
+}
+
 fn sample_predictions(row: &ModelRow) -> TestPredictions {
     let n = 100;
+    if row.target != Target::Return {
+        let times: Vec<i64> = (0..n).map(|i| START_MS + i as i64 * HOUR_MS).collect();
+        let wave = |i: usize| (i as f64 / 9.0).sin();
+        let (forecast, realised, baseline, name) = if row.target == Target::Volatility {
+            (
+                (0..n).map(|i| 0.008 + 0.002 * wave(i)).collect(),
+                (0..n).map(|i| 0.008 + 0.004 * wave(i + 2)).collect(),
+                (0..n).map(|i| Some(0.008 + 0.0015 * wave(i + 1))).collect(),
+                "HAR-RV",
+            )
+        } else {
+            (
+                (0..n).map(|i| 0.5 + 0.05 * wave(i)).collect(),
+                (0..n)
+                    .map(|i| f64::from(u8::from(wave(i + 3) > 0.0)))
+                    .collect(),
+                vec![Some(0.519); n],
+                "climatology",
+            )
+        };
+        return TestPredictions {
+            version_id: row.version_id.clone(),
+            target_open_ms: Vec::new(),
+            actual_close: Vec::new(),
+            predicted_close: Vec::new(),
+            target_series: Some(TargetSeries {
+                target: row.target,
+                target_open_ms: times,
+                forecast,
+                realised,
+                baseline_name: name.into(),
+                baseline,
+            }),
+        };
+    }
     let actual: Vec<f64> = (0..n)
         .map(|i| 42_000.0 + 500.0 * (i as f64 / 7.0).sin())
         .collect();
@@ -837,6 +992,7 @@ fn sample_predictions(row: &ModelRow) -> TestPredictions {
         target_open_ms: (0..n).map(|i| START_MS + i as i64 * HOUR_MS).collect(),
         predicted_close: actual.iter().map(|a| a + offset).collect(),
         actual_close: actual,
+        target_series: None,
     }
 }
 

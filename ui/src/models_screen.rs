@@ -56,6 +56,7 @@ pub enum Column {
     Timeframe,
     Architecture,
     Variant,
+    Target,
     Created,
     Mae,
     Rmse,
@@ -67,11 +68,12 @@ pub enum Column {
 }
 
 impl Column {
-    const ALL: [(Column, &'static str); 12] = [
+    const ALL: [(Column, &'static str); 13] = [
         (Column::Symbol, "Symbol"),
         (Column::Timeframe, "TF"),
         (Column::Architecture, "Architecture"),
         (Column::Variant, "Variant"),
+        (Column::Target, "Target"),
         (Column::Created, "Created"),
         (Column::Mae, "Test MAE $"),
         (Column::Rmse, "Test RMSE $"),
@@ -93,6 +95,7 @@ impl Column {
             Column::Timeframe => a.timeframe.cmp(&b.timeframe),
             Column::Architecture => a.architecture.as_str().cmp(b.architecture.as_str()),
             Column::Variant => a.variant.as_str().cmp(b.variant.as_str()),
+            Column::Target => a.target.as_str().cmp(b.target.as_str()),
             Column::Created => a.created_at.cmp(&b.created_at),
             Column::Mae => f(a.test_mae_usd, b.test_mae_usd),
             Column::Rmse => f(a.test_rmse_usd, b.test_rmse_usd),
@@ -485,6 +488,8 @@ impl ModelsScreen {
                         ui.label(r.timeframe.as_str());
                         ui.label(r.architecture.as_str());
                         ui.label(r.variant.as_str());
+                        ui.label(r.target.as_str())
+                            .on_hover_text(r.target.description());
                         ui.label(
                             r.created_at
                                 .get(..16)
@@ -691,11 +696,24 @@ impl ModelsScreen {
                 .join(" · "),
         );
         Self::equity_overlay(ui, &details, &label);
-        ui.strong("Predicted vs actual close over the test window");
         let preds: Vec<(&ModelDetail, &TestPredictions)> = details
             .iter()
             .filter_map(|d| self.predictions.get(&d.row.version_id).map(|p| (*d, p)))
             .collect();
+        let series: Vec<_> = preds
+            .iter()
+            .enumerate()
+            .filter_map(|(j, (d, p))| {
+                let s = p.target_series.as_ref()?;
+                Some((label(d), s, PALETTE[j % PALETTE.len()]))
+            })
+            .collect();
+        if let Some((_, first, _)) = series.first() {
+            ui.strong(crate::target_charts::series_title(first.target));
+            crate::target_charts::series_plot(ui, "compare_target_series", &series);
+            return;
+        }
+        ui.strong("Predicted vs actual close over the test window");
         if preds.is_empty() {
             ui.label("loading predictions…");
             return;

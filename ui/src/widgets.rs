@@ -205,6 +205,18 @@ pub fn target_table(ui: &mut Ui, id: &str, target: &TargetEvaluation) {
                 .color(verdict_color(v.kind)),
         );
     }
+    if let TargetEvaluation::Direction(d) = target {
+        ui.label(format!(
+            "Reliability: {:.1}% of the test windows moved up; a calibrated model's points lie on \
+             the diagonal.",
+            100.0 * d.up_share
+        ));
+        crate::target_charts::reliability_plot(
+            ui,
+            &format!("{id}_reliability"),
+            &d.reliability_table,
+        );
+    }
 }
 
 /// The colour of a verdict: green only for a significant improvement, red only for a

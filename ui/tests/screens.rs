@@ -3,7 +3,7 @@
 
 use atb_protocol::desktop::RunUpdate;
 use atb_protocol::spec::TrainSpec;
-use atb_protocol::vocab::{Architecture, CandleSource};
+use atb_protocol::vocab::{Architecture, CandleSource, Target};
 use atb_ui::backend::{Reply, Request};
 use atb_ui::fake::{FakeBackend, sample_epoch, sample_finish, sample_run_started};
 use atb_ui::{AtbApp, Screen};
@@ -475,14 +475,75 @@ fn the_train_form_starts_from_the_shared_spec() {
 }
 
 #[test]
+fn volatility_and_direction_versions_show_their_own_scores_charts_and_verdicts() {
+    let fake = FakeBackend::with_target_models();
+    let volatility = fake.state().models[0].version_id.clone();
+    let direction = fake.state().models[1].version_id.clone();
+    let mut h = open_model(&fake, &volatility);
+    h.run();
+    for said in ["QLIKE", "HAR-RV", "RV persistence", "Mincer-Zarnowitz R²"] {
+        assert!(h.query_all_by_label(said).next().is_some(), "no {said}");
+    }
+    h.get_by_label_contains("better than RV persistence");
+    h.get_by_label_contains("no significant difference from HAR-RV");
+    h.get_by_label("Forecast against realised volatility over the test split (%)");
+    assert!(
+        fake.sent().contains(&Request::Predictions {
+            version: volatility.clone()
+        }),
+        "the chart asks for the test split's forecasts"
+    );
+    assert!(h.state().state.detail.series.is_some());
+    // No price metrics and no backtest for a volatility model.
+    assert!(h.query_by_label("MAE (USD)").is_none());
+
+    h.get_by_label("Models").click();
+    h.run();
+    h.get_by_role_and_label(Role::Link, &direction).click();
+    h.run();
+    h.run();
+    for said in [
+        "log loss",
+        "Brier score",
+        "climatology",
+        "last move",
+        "accuracy at 0.5",
+    ] {
+        assert!(h.query_all_by_label(said).next().is_some(), "no {said}");
+    }
+    h.get_by_label_contains("Reliability: 51.9% of the test windows moved up");
+    h.get_by_label("Probability of an up move over the test split (outcomes at 0 and 1)");
+    // The list names each version's target.
+    h.get_by_label("Models").click();
+    h.run();
+    h.get_by_label("volatility");
+    h.get_by_label("direction");
+}
+
+#[test]
+fn the_train_form_sends_the_chosen_target() {
+    let fake = FakeBackend::with_sample_models();
+    let mut h = harness(&fake);
+    h.run();
+    h.get_by_label("Target").click();
+    h.run();
+    h.get_by_label("volatility").click();
+    h.run();
+    h.get_by_label_contains("Predicts the realised volatility of the next h bars");
+    assert_eq!(h.state().state.train.form.target, Target::Volatility);
+    let request = h.state().state.train.form.request().unwrap();
+    assert_eq!(request.spec.target, Target::Volatility);
+}
+
+#[test]
 fn a_forecast_is_shown_with_its_models_verdict() {
     let fake = FakeBackend::with_sample_models();
     let mut h = open_model(&fake, "BTCUSDT_1h_20240102_120000");
     h.get_by_role_and_label(Role::Button, "Forecast next close")
         .click();
     h.run();
-    h.get_by_label_contains("Forecast: close 1 bar after");
-    h.get_by_label_contains("42010.50");
+    h.get_by_label_contains("Forecast over the 1 bar after");
+    h.get_by_label_contains("close 42010.50");
     h.get_by_label_contains("This model on its test split:");
 }
 

@@ -12,7 +12,7 @@ use atb_protocol::targets::Prediction;
 use atb_protocol::training::Evaluation;
 use atb_protocol::vocab::Target;
 
-use crate::dataset::{FeatureScaler, PreparedData, gap_free_samples};
+use crate::dataset::{FeatureScaler, PreparedData, bar_interval_ms, gap_free_samples};
 use crate::error::{Error, Result};
 use crate::features::{FeatureMatrix, compute_features};
 use crate::gbdt::GbdtModel;
@@ -20,7 +20,12 @@ use crate::market::source::{CandleSeries, DateRange, load_candles};
 use crate::registry::metadata::FeatureSchema;
 use crate::registry::{LoadedModel, Registry};
 use crate::settings::Settings;
+use crate::targets::direction::climatology;
+use crate::targets::labels::{direction_label, log_returns, realised_volatility};
+use crate::targets::volatility::{HarRv, HarSpans, SquaredSums};
 use crate::training::{TrainSpec, TrainedModel, candles_sha256, evaluate, prepare};
+use atb_protocol::desktop::TargetSeries;
+use atb_protocol::training::SplitInfo;
 
 /// Anything that maps scaled windows to raw outputs: Burn weights or an exported ONNX file.
 pub trait WindowPredictor {
@@ -260,24 +265,27 @@ async fn recorded_series(settings: &Settings, loaded: &LoadedModel) -> Result<Ca
     Ok(series)
 }
 
+/// The rows of `matrix` whose windows are gap-free and whose target falls in `split` (one of
+/// the version's recorded splits).
+fn split_rows(matrix: &FeatureMatrix, loaded: &LoadedModel, split: &SplitInfo) -> Vec<usize> {
+    let h = loaded.schema.target.horizon;
+    let l = loaded.schema.sequence_length;
+    let usable = gap_free_samples(matrix, l, h);
+    (l.saturating_sub(1)..matrix.rows.saturating_sub(h))
+        .filter(|&t| {
+            let target = matrix.open_times[t + h];
+            usable[t] && (split.first_target_open_ms..=split.last_target_open_ms).contains(&target)
+        })
+        .collect()
+}
+
 /// Reloads the candles a version was trained on and finds its test rows (gap-free windows whose
 /// target falls in its test split).
 async fn test_rows(settings: &Settings, loaded: &LoadedModel) -> Result<TestRows> {
-    let d = &loaded.metadata.dataset;
     let version = &loaded.row.version_id;
     let series = recorded_series(settings, loaded).await?;
-    let schema = &loaded.schema;
-    let matrix = schema_features(version, schema, &series)?;
-    let h = schema.target.horizon;
-    let l = schema.sequence_length;
-    let usable = gap_free_samples(&matrix, l, h);
-    let rows: Vec<usize> = (l.saturating_sub(1)..matrix.rows.saturating_sub(h))
-        .filter(|&t| {
-            let target = matrix.open_times[t + h];
-            usable[t]
-                && (d.test.first_target_open_ms..=d.test.last_target_open_ms).contains(&target)
-        })
-        .collect();
+    let matrix = schema_features(version, &loaded.schema, &series)?;
+    let rows = split_rows(&matrix, loaded, &loaded.metadata.dataset.test);
     if rows.is_empty() {
         return Err(Error::TooLittleData(format!(
             "{version}'s test split has no windows in the reloaded candles"
@@ -371,23 +379,106 @@ pub async fn test_predictions(
     device: &Device,
     max_points: usize,
 ) -> Result<TestPredictions> {
-    require_return_target(loaded, "a chart of predicted against actual closes")?;
     let TestRows { matrix, rows } = test_rows(settings, loaded).await?;
     let h = loaded.schema.target.horizon;
     let picks: Vec<usize> = evenly_spaced(rows.len(), rows.len().min(max_points.max(1)))
         .map(|i| rows[i])
         .collect();
     let predicted = predict_rows(loaded, device, &matrix, &picks)?;
+    let target_open_ms: Vec<i64> = picks.iter().map(|&t| matrix.open_times[t + h]).collect();
+    let scaler = loaded.schema.target.scaler();
+    if scaler.kind != Target::Return {
+        let forecast = predicted
+            .iter()
+            .map(|u| {
+                scaler
+                    .kind
+                    .forecast_of_output(u + scaler.lognormal_correction)
+            })
+            .collect();
+        let train = split_rows(&matrix, loaded, &loaded.metadata.dataset.train);
+        return Ok(TestPredictions {
+            version_id: loaded.row.version_id.clone(),
+            target_open_ms: Vec::new(),
+            actual_close: Vec::new(),
+            predicted_close: Vec::new(),
+            target_series: Some(target_series(
+                scaler.kind,
+                &matrix,
+                &train,
+                &picks,
+                h,
+                target_open_ms,
+                forecast,
+            )),
+        });
+    }
     Ok(TestPredictions {
         version_id: loaded.row.version_id.clone(),
-        target_open_ms: picks.iter().map(|&t| matrix.open_times[t + h]).collect(),
+        target_open_ms,
         actual_close: picks.iter().map(|&t| matrix.closes[t + h]).collect(),
         predicted_close: picks
             .iter()
             .zip(&predicted)
             .map(|(&t, r)| matrix.closes[t] * r.exp())
             .collect(),
+        target_series: None,
     })
+}
+
+/// What happened over each picked span and the target's reference baseline (HAR-RV fitted on
+/// the training rows; the training rows' up-share), beside the version's `forecast`.
+fn target_series(
+    target: Target,
+    matrix: &FeatureMatrix,
+    train: &[usize],
+    picks: &[usize],
+    h: usize,
+    target_open_ms: Vec<i64>,
+    forecast: Vec<f64>,
+) -> TargetSeries {
+    let returns = log_returns(&matrix.closes);
+    let (realised, baseline_name, baseline): (Vec<f64>, &str, Vec<Option<f64>>) = match target {
+        Target::Volatility => {
+            let spans = HarSpans::for_interval_ms(bar_interval_ms(&matrix.open_times));
+            let har = HarRv::fit(&returns, train, h, spans);
+            let sums = SquaredSums::new(&returns);
+            (
+                picks
+                    .iter()
+                    .map(|&t| realised_volatility(&returns, t, h).unwrap_or(f64::NAN))
+                    .collect(),
+                "HAR-RV",
+                picks
+                    .iter()
+                    .map(|&t| har.as_ref().and_then(|m| m.forecast(&sums, t, h)))
+                    .collect(),
+            )
+        }
+        _ => {
+            let labels: Vec<f64> = train
+                .iter()
+                .filter_map(|&t| direction_label(&matrix.closes, t, h))
+                .collect();
+            let share = climatology(&labels);
+            (
+                picks
+                    .iter()
+                    .map(|&t| direction_label(&matrix.closes, t, h).unwrap_or(f64::NAN))
+                    .collect(),
+                "climatology",
+                picks.iter().map(|_| share).collect(),
+            )
+        }
+    };
+    TargetSeries {
+        target,
+        target_open_ms,
+        forecast,
+        realised,
+        baseline_name: baseline_name.into(),
+        baseline,
+    }
 }
 
 /// Every test window of a version with what the paired tests, the model confidence set and

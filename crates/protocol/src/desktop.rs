@@ -273,8 +273,30 @@ pub struct TestPredictions {
     pub version_id: String,
     /// Open time of the candle whose close is predicted.
     pub target_open_ms: Vec<i64>,
+    /// The return target's closes (empty for volatility and direction, whose forecasts are in
+    /// `target_series`).
     pub actual_close: Vec<f64>,
     pub predicted_close: Vec<f64>,
+    #[serde(default)]
+    pub target_series: Option<TargetSeries>,
+}
+
+/// A volatility or direction version's test forecasts over time beside what happened and the
+/// target's reference baseline: HAR-RV for volatility, the training split's up-share
+/// (climatology) for direction.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TargetSeries {
+    pub target: crate::vocab::Target,
+    /// Open time of the last bar of each forecast span (bar t + h).
+    pub target_open_ms: Vec<i64>,
+    /// Realised volatility (log-return units) or the probability of an up move.
+    pub forecast: Vec<f64>,
+    /// The realised volatility, or 1 for an up move and 0 otherwise.
+    pub realised: Vec<f64>,
+    pub baseline_name: String,
+    /// The baseline's forecast of each span (`None` where it has none, e.g. HAR-RV without a
+    /// month of history).
+    pub baseline: Vec<Option<f64>>,
 }
 
 /// A version's forecast from its latest candles, with that version's verdicts beside it, so a

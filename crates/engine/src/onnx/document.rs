@@ -169,7 +169,9 @@ impl OnnxDocument {
                 mean: number("target_mean")?,
                 std: number("target_std")?,
                 // Files written before the correction existed have none.
-                lognormal_correction: match props.get(&format!("{PREFIX}target_lognormal_correction")) {
+                lognormal_correction: match props
+                    .get(&format!("{PREFIX}target_lognormal_correction"))
+                {
                     Some(_) => number("target_lognormal_correction")?,
                     None => 0.0,
                 },

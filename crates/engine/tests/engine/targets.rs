@@ -161,11 +161,41 @@ fn volatility_and_direction_models_train_register_predict_and_export() {
     )
     .unwrap();
     assert!(same.same_test_windows);
+    // The test chart: forecasts beside realised volatility and HAR-RV, and probabilities
+    // beside the outcomes and climatology.
+    for (version, target) in [
+        (&rows[0], Target::Volatility),
+        (&rows[2], Target::Direction),
+    ] {
+        let p = block_on(models::test_predictions(
+            &settings,
+            &version.version_id,
+            100,
+        ))
+        .unwrap();
+        assert!(p.predicted_close.is_empty());
+        let s = p.target_series.unwrap();
+        assert_eq!(s.target, target);
+        assert_eq!(s.forecast.len(), 100);
+        assert_eq!((s.realised.len(), s.baseline.len()), (100, 100));
+        assert!(s.target_open_ms.windows(2).all(|w| w[0] < w[1]));
+        match target {
+            Target::Volatility => {
+                assert_eq!(s.baseline_name, "HAR-RV");
+                assert!(s.baseline.iter().all(|b| b.is_some_and(|v| v > 0.0)));
+                assert!(s.realised.iter().all(|v| *v > 0.0));
+            }
+            _ => {
+                assert_eq!(s.baseline_name, "climatology");
+                assert!(s.realised.iter().all(|v| *v == 0.0 || *v == 1.0));
+                assert!(s.forecast.iter().all(|p| *p > 0.0 && *p < 1.0));
+            }
+        }
+    }
     // The paths that need forecasts of the close refuse these versions by name.
     let volatility = rows[0].version_id.clone();
     for e in [
         block_on(models::paired(&settings, &volatility, &rows[1].version_id)).err(),
-        block_on(models::test_predictions(&settings, &volatility, 100)).err(),
         block_on(decision::backtest(
             &settings,
             &volatility,

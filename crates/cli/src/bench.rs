@@ -6,11 +6,14 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
+use atb_engine::service::bench::targets::{
+    TargetBenchProgress, bench_targets, target_report_markdown,
+};
 use atb_engine::service::bench::{bench, report_markdown, write_report_json, write_text};
 use atb_engine::service::data::load_series;
 use atb_engine::{
     Architecture, BenchProgress, BenchRequest, CandleSource, DeviceChoice, Settings, Symbol,
-    Timeframe, TimingPlan, TrainSpec, Variant,
+    Target, Timeframe, TimingPlan, TrainSpec, Variant,
 };
 use atb_protocol::training::TrainingEvent;
 use clap::Args;
@@ -60,6 +63,14 @@ pub struct BenchArgs {
     /// Write the comparison tables as markdown here.
     #[arg(long)]
     markdown: Option<PathBuf>,
+    /// Benchmark these targets instead of the return: `volatility`, `direction`, comma-separated,
+    /// or `all` (both). Each model is judged against the target's own baselines (RV
+    /// persistence, EWMA and HAR-RV; climatology and the last move) by QLIKE or log loss.
+    #[arg(long, value_parser = parse_targets)]
+    targets: Option<List<Target>>,
+    /// Bars ahead to forecast (h).
+    #[arg(long, default_value_t = TrainSpec::default().horizon)]
+    horizon: usize,
 }
 
 /// A comma-separated list of names, or `all`.
@@ -87,6 +98,10 @@ fn parse_variants(s: &str) -> Result<List<Variant>, String> {
     parse_list(s, &Variant::ALL)
 }
 
+fn parse_targets(s: &str) -> Result<List<Target>, String> {
+    parse_list(s, &[Target::Volatility, Target::Direction])
+}
+
 pub async fn run(args: BenchArgs) -> Result<ExitCode> {
     let settings = Settings::from_env()?;
     let cancel = cancel_on_ctrl_c();
@@ -100,6 +115,7 @@ pub async fn run(args: BenchArgs) -> Result<ExitCode> {
             batch_size: args.batch_size,
             seed: args.seed,
             device: args.device,
+            horizon: args.horizon,
             // Every model runs the epochs asked for: a benchmark compares equal budgets.
             patience: args.epochs.max(1),
             lr_patience: args.epochs.max(1),
@@ -117,6 +133,18 @@ pub async fn run(args: BenchArgs) -> Result<ExitCode> {
         &mut |_| {},
     )
     .await?;
+    if let Some(targets) = args.targets {
+        return run_targets(
+            &settings,
+            series,
+            request,
+            targets.0,
+            &args.json,
+            &args.markdown,
+            cancel,
+        )
+        .await;
+    }
     let worker_settings = settings.clone();
     let worker_cancel = cancel.clone();
     let report = tokio::task::spawn_blocking(move || {
@@ -148,6 +176,65 @@ pub async fn run(args: BenchArgs) -> Result<ExitCode> {
         eprintln!("bench: markdown written to {}", path.display());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `atb bench --targets`: the target benchmark's tables on stdout, its report where asked.
+async fn run_targets(
+    settings: &Settings,
+    series: atb_engine::CandleSeries,
+    request: BenchRequest,
+    targets: Vec<Target>,
+    json: &Option<PathBuf>,
+    markdown: &Option<PathBuf>,
+    cancel: atb_engine::CancelToken,
+) -> Result<ExitCode> {
+    let worker_settings = settings.clone();
+    let report = tokio::task::spawn_blocking(move || {
+        bench_targets(
+            &worker_settings,
+            &series,
+            &request,
+            &targets,
+            &mut target_progress,
+            &cancel,
+        )
+    })
+    .await
+    .context("the benchmark thread stopped unexpectedly")?;
+    let report = match report {
+        Err(atb_engine::Error::Cancelled) => {
+            eprintln!("bench: cancelled; finished runs stay registered under the `bench` tag");
+            return Ok(ExitCode::from(EXIT_INTERRUPTED));
+        }
+        other => other?,
+    };
+    let table = target_report_markdown(&report);
+    println!("{table}");
+    if let Some(path) = json {
+        write_text(path, &serde_json::to_string_pretty(&report)?)?;
+        eprintln!("bench: JSON written to {}", path.display());
+    }
+    if let Some(path) = markdown {
+        write_text(path, &table)?;
+        eprintln!("bench: markdown written to {}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn target_progress(p: TargetBenchProgress) {
+    match p {
+        TargetBenchProgress::RunStarted {
+            target,
+            architecture,
+            variant,
+            seed,
+            index,
+            total,
+        } => eprintln!(
+            "bench: [{index}/{total}] training {architecture} {variant} on {target} (seed {seed})"
+        ),
+        TargetBenchProgress::Training(_) => {}
+    }
 }
 
 /// One stderr line per run start, epoch and measured model.

@@ -395,3 +395,29 @@ mod tests {
         );
     }
 }
+
+/// One trained version of `atb bench --targets`: its target's evaluation beside that target's
+/// baselines, on the benchmark's series and horizon.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TargetBenchRun {
+    pub architecture: Architecture,
+    pub variant: Variant,
+    pub seed: u64,
+    pub version_id: String,
+    pub train_seconds: f64,
+    pub evaluation: crate::targets::TargetEvaluation,
+}
+
+/// `atb bench --targets`: every pair and seed trained on each target, each judged against
+/// the target's baselines by its own loss (QLIKE; log loss).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TargetBenchReport {
+    /// RFC 3339, UTC.
+    pub created_at: String,
+    pub atb_version: String,
+    /// `BTCUSDT 1h sample, 2024-07-20 to 2025-01-20` (what was trained on).
+    pub series: String,
+    pub horizon: usize,
+    pub epochs: usize,
+    pub runs: Vec<TargetBenchRun>,
+}

@@ -111,6 +111,14 @@ pub enum TargetEvaluation {
 }
 
 impl TargetEvaluation {
+    /// The target this record scored.
+    pub fn target(&self) -> Target {
+        match self {
+            Self::Volatility(_) => Target::Volatility,
+            Self::Direction(_) => Target::Direction,
+        }
+    }
+
     /// Test windows scored.
     pub fn windows(&self) -> usize {
         match self {

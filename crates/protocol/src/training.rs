@@ -415,12 +415,9 @@ impl Evaluation {
 
     /// The target this evaluation scored.
     pub fn target_kind(&self) -> crate::vocab::Target {
-        use crate::targets::TargetEvaluation;
-        match self.target {
-            None => crate::vocab::Target::Return,
-            Some(TargetEvaluation::Volatility(_)) => crate::vocab::Target::Volatility,
-            Some(TargetEvaluation::Direction(_)) => crate::vocab::Target::Direction,
-        }
+        self.target
+            .as_ref()
+            .map_or(crate::vocab::Target::Return, |t| t.target())
     }
 
     /// The verdicts every door shows, in order: against persistence and ridge (and drift from

@@ -210,3 +210,69 @@ fn bench_refuses_nonsense_before_training() {
         assert!(!err.contains("panicked"), "{err}");
     }
 }
+
+#[test]
+fn bench_targets_judges_each_model_against_its_targets_baselines() {
+    let home = tempfile::tempdir().unwrap();
+    let json_path = home.path().join("targets.json");
+    let (code, out, err) = run(atb(home.path(), NO_NETWORK)
+        .args([
+            "bench",
+            "--targets",
+            "all",
+            "--models",
+            "gbdt",
+            "--variants",
+            "lightweight",
+            "--days",
+            "120",
+            "--sequence-length",
+            "48",
+            "--horizon",
+            "4",
+            "--device",
+            "cpu",
+            "--json",
+        ])
+        .arg(&json_path));
+    assert_eq!(code, 0, "{err}");
+    for said in [
+        "horizon 4 bar(s)",
+        "### volatility: QLIKE",
+        "| gbdt lightweight | 42 |",
+        "HAR-RV",
+        "### direction: log loss",
+        "climatology",
+        "Holm-adjusted",
+    ] {
+        assert!(out.contains(said), "no {said:?} in {out}");
+    }
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
+    let runs = report["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 2);
+    assert!(
+        runs[0]["evaluation"]["volatility"]["har"]["qlike"]
+            .as_f64()
+            .unwrap()
+            > 0.0
+    );
+    assert!(
+        runs[1]["evaluation"]["direction"]["model"]["log_loss"]
+            .as_f64()
+            .unwrap()
+            > 0.0
+    );
+    // Registered under the bench tag, `latest` left alone.
+    let (_, out, _) = run(atb(home.path(), NO_NETWORK).args(["models", "list", "--json"]));
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+    assert_eq!(rows.len(), 2);
+    assert!(
+        rows.iter()
+            .all(|r| r["tag"] == "bench" && r["aliases"].as_array().unwrap().is_empty())
+    );
+    // The return target is the ordinary benchmark.
+    let (code, _, err) = run(atb(home.path(), NO_NETWORK).args(["bench", "--targets", "return"]));
+    assert_ne!(code, 0);
+    assert!(err.contains("return"), "{err}");
+}

@@ -10,6 +10,7 @@ use atb_protocol::training::TrainingEvent;
 pub mod inference;
 pub mod markdown;
 pub mod measure;
+pub mod targets;
 
 use self::inference::TimingPlan;
 use self::markdown::markdown;

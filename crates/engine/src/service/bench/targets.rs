@@ -1,0 +1,195 @@
+//! `atb bench --targets`: every requested (type, variant) and seed trained on the volatility and
+//! direction targets over the same series and horizon, each version registered under the
+//! `bench` tag and judged against its target's baselines by the target's own loss. The report
+//! is one table per target: the model's loss beside every baseline's, and the verdicts (Holm
+//! across the target's baselines, as every door shows them).
+
+use atb_protocol::bench::{TargetBenchReport, TargetBenchRun};
+use atb_protocol::training::TrainingEvent;
+use atb_protocol::verdict::VerdictKind;
+use atb_protocol::vocab::Target;
+use chrono::Utc;
+
+use super::measure::{BENCH_TAG, BenchRequest};
+use crate::cancel::CancelToken;
+use crate::error::{Error, Result};
+use crate::market::source::CandleSeries;
+use crate::service::train::{TrainOptions, TrainResult, train_and_register};
+use crate::settings::Settings;
+use crate::training::TrainSpec;
+
+/// What the target benchmark reports while it runs.
+#[derive(Debug, Clone)]
+pub enum TargetBenchProgress {
+    RunStarted {
+        target: Target,
+        architecture: atb_models::Architecture,
+        variant: atb_models::Variant,
+        seed: u64,
+        index: usize,
+        total: usize,
+    },
+    Training(TrainingEvent),
+}
+
+/// Trains every pair and seed of `request` on each of `targets` (the return target is `atb
+/// bench` itself and is refused here). Blocking; Cancel stops after the current batch, and the
+/// finished runs stay registered.
+pub fn bench_targets(
+    settings: &Settings,
+    series: &CandleSeries,
+    request: &BenchRequest,
+    targets: &[Target],
+    on_progress: &mut dyn FnMut(TargetBenchProgress),
+    cancel: &CancelToken,
+) -> Result<TargetBenchReport> {
+    request.validate()?;
+    if targets.is_empty() || targets.contains(&Target::Return) {
+        return Err(Error::InvalidRequest(
+            "the target benchmark takes volatility and direction; the return target is the \
+             ordinary benchmark"
+                .into(),
+        ));
+    }
+    let pairs = request.pairs();
+    let total = targets.len() * pairs.len() * request.seeds;
+    let options = TrainOptions {
+        tag: Some(BENCH_TAG.into()),
+        set_latest: false,
+    };
+    let mut runs = Vec::with_capacity(total);
+    for &target in targets {
+        for &(architecture, variant) in &pairs {
+            for k in 0..request.seeds {
+                let seed = request.params.seed + k as u64;
+                on_progress(TargetBenchProgress::RunStarted {
+                    target,
+                    architecture,
+                    variant,
+                    seed,
+                    index: runs.len() + 1,
+                    total,
+                });
+                let spec = TrainSpec {
+                    architecture,
+                    variant,
+                    epochs: request.epochs,
+                    seed,
+                    target,
+                    ..request.params.clone()
+                };
+                let trained = train_and_register(
+                    settings,
+                    series,
+                    &spec,
+                    &options,
+                    &mut |e| on_progress(TargetBenchProgress::Training(e)),
+                    cancel,
+                )?;
+                let TrainResult::Registered { row, outcome } = trained else {
+                    return Err(Error::Cancelled);
+                };
+                let evaluation = outcome.evaluation.and_then(|e| e.target).ok_or_else(|| {
+                    Error::InvalidData(format!(
+                        "{} trained on {target} but has no {target} evaluation",
+                        row.version_id
+                    ))
+                })?;
+                runs.push(TargetBenchRun {
+                    architecture,
+                    variant,
+                    seed,
+                    version_id: row.version_id,
+                    train_seconds: outcome.train_seconds,
+                    evaluation,
+                });
+            }
+        }
+    }
+    Ok(TargetBenchReport {
+        created_at: Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        atb_version: env!("CARGO_PKG_VERSION").into(),
+        series: series_label(series),
+        horizon: request.params.horizon,
+        epochs: request.epochs,
+        runs,
+    })
+}
+
+fn series_label(series: &CandleSeries) -> String {
+    let (first, last) = (series.candles.first(), series.candles.last());
+    format!(
+        "{} {} {}, {} to {}",
+        series.symbol,
+        series.timeframe,
+        series.source,
+        first.map_or_else(String::new, |c| crate::market::format_ms(c.open_time)),
+        last.map_or_else(String::new, |c| crate::market::format_ms(c.open_time)),
+    )
+}
+
+/// The report as markdown: per target, each run's loss beside every baseline's (the target's
+/// table), then the verdicts.
+pub fn target_report_markdown(report: &TargetBenchReport) -> String {
+    let mut out = format!(
+        "Targets on {}, horizon {} bar(s), {} epoch(s) per network (atb {}, {})\n",
+        report.series, report.horizon, report.epochs, report.atb_version, report.created_at
+    );
+    for target in [Target::Volatility, Target::Direction] {
+        let runs: Vec<&TargetBenchRun> = report
+            .runs
+            .iter()
+            .filter(|r| r.evaluation.target() == target)
+            .collect();
+        let Some(first) = runs.first() else { continue };
+        let table = first.evaluation.table();
+        let loss = table.rows[0].label;
+        out.push_str(&format!(
+            "\n### {target}: {loss} on {} test windows (lower is better)\n\n",
+            first.evaluation.windows()
+        ));
+        out.push_str(&format!("| model | seed | {loss} |"));
+        for name in &table.columns[1..] {
+            out.push_str(&format!(" {name} |"));
+        }
+        out.push_str(" better than | worse than |\n|---|---|---|");
+        out.push_str(&"---|".repeat(table.columns.len() + 1));
+        out.push('\n');
+        for run in &runs {
+            let t = run.evaluation.table();
+            let cell = |v: Option<f64>| v.map_or_else(|| "-".into(), |v| format!("{v:.4}"));
+            out.push_str(&format!(
+                "| {} {} | {} |",
+                run.architecture, run.variant, run.seed
+            ));
+            for v in &t.rows[0].values {
+                out.push_str(&format!(" {} |", cell(*v)));
+            }
+            let names = |kind: VerdictKind| {
+                let names: Vec<&str> = run
+                    .evaluation
+                    .comparisons()
+                    .iter()
+                    .zip(run.evaluation.verdicts())
+                    .filter(|(_, v)| v.kind == kind)
+                    .map(|((name, _), _)| *name)
+                    .collect();
+                if names.is_empty() {
+                    "-".into()
+                } else {
+                    names.join(", ")
+                }
+            };
+            out.push_str(&format!(
+                " {} | {} |\n",
+                names(VerdictKind::Better),
+                names(VerdictKind::Worse)
+            ));
+        }
+        out.push_str(&format!(
+            "\nVerdicts: Diebold-Mariano on the per-window {loss} at 5%, Holm-adjusted across the \
+             target's baselines.\n"
+        ));
+    }
+    out
+}

@@ -928,6 +928,8 @@ pub fn sample_target_evaluation(target: Target) -> TargetEvaluation {
                 .collect(),
             vs_climatology: Some(loss_comparison(0.001, 0.74)),
             vs_last_move: Some(loss_comparison(-0.002, 0.74)),
+            logistic: Some(dir(0.6921, 0.525)),
+            vs_logistic: Some(loss_comparison(0.0006, 0.8)),
         })),
         _ => TargetEvaluation::Volatility(Box::new(VolatilityEvaluation {
             windows: 1303,
@@ -942,6 +944,8 @@ pub fn sample_target_evaluation(target: Target) -> TargetEvaluation {
             vs_persistence: Some(loss_comparison(0.66, 0.0001)),
             vs_ewma: Some(loss_comparison(0.08, 0.01)),
             vs_har: Some(loss_comparison(-0.01, 0.6)),
+            ridge: Some(vol(0.72, 0.06)),
+            vs_ridge: Some(loss_comparison(0.03, 0.2)),
         })),
     }
 }

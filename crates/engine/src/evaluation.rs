@@ -257,7 +257,7 @@ impl RidgeBaseline {
             for (i, &t) in chunk.iter().enumerate() {
                 let x = &mut block[i * d..(i + 1) * d];
                 Self::row(data, bars, t, x);
-                let y = data.target.scale(data.returns[t]);
+                let y = data.target.scale(data.labels[t]);
                 sy += y;
                 for ((s, sxy), v) in sx.iter_mut().zip(sxy.iter_mut()).zip(x.iter()) {
                     *s += v;
@@ -327,7 +327,7 @@ impl RidgeBaseline {
             let mse = mean(val.iter().map(|&t| {
                 Self::row(data, bars, t, &mut x);
                 let p = intercept + x.iter().zip(&w).map(|(a, b)| a * b).sum::<f64>();
-                (p - data.target.scale(data.returns[t])).powi(2)
+                (p - data.target.scale(data.labels[t])).powi(2)
             }));
             mse.is_finite().then_some((lambda, w, mse))
         };
@@ -399,7 +399,8 @@ impl RidgeBaseline {
         self.intercept + self.weights.iter().zip(&x).map(|(w, v)| w * v).sum::<f64>()
     }
 
-    /// Predicted log return for sample `t`.
+    /// Predicted label for sample `t`: the log return (the log realised volatility when fitted
+    /// on the volatility target).
     pub fn predict(&self, data: &PreparedData, t: usize) -> f64 {
         data.target.unscale(self.predict_scaled(data, t))
     }

@@ -80,6 +80,10 @@ pub mod store;
 #[cfg(not(feature = "testing"))]
 mod store;
 #[cfg(feature = "testing")]
+pub mod target_baselines;
+#[cfg(not(feature = "testing"))]
+mod target_baselines;
+#[cfg(feature = "testing")]
 pub mod targets;
 #[cfg(not(feature = "testing"))]
 mod targets;
@@ -147,6 +151,7 @@ const LAYERS: &[&str] = &[
     "backtest",
     "selection",
     "evaluation",
+    "target_baselines",
     "training",
     "registry",
     "inference",

@@ -59,6 +59,12 @@ pub struct VolatilityEvaluation {
     pub vs_persistence: Option<LossComparison>,
     pub vs_ewma: Option<LossComparison>,
     pub vs_har: Option<LossComparison>,
+    /// Ridge on log RV over the same flattened windows as the return target's ridge (its
+    /// penalty chosen on validation, the model's smearing correction applied).
+    #[serde(default)]
+    pub ridge: Option<VolatilityScores>,
+    #[serde(default)]
+    pub vs_ridge: Option<LossComparison>,
 }
 
 /// Scores of probability forecasts of an up move.
@@ -99,6 +105,11 @@ pub struct DirectionEvaluation {
     pub reliability_table: Vec<ReliabilityRow>,
     pub vs_climatology: Option<LossComparison>,
     pub vs_last_move: Option<LossComparison>,
+    /// Logistic regression on the last bars of each window (L2 penalty chosen on validation).
+    #[serde(default)]
+    pub logistic: Option<DirectionScores>,
+    #[serde(default)]
+    pub vs_logistic: Option<LossComparison>,
 }
 
 /// The record of a volatility or direction model's evaluation (the return target's is the
@@ -135,10 +146,12 @@ impl TargetEvaluation {
                 ("RV persistence", v.vs_persistence),
                 ("EWMA (0.94)", v.vs_ewma),
                 ("HAR-RV", v.vs_har),
+                ("ridge on log RV", v.vs_ridge),
             ],
             Self::Direction(d) => vec![
                 ("climatology", d.vs_climatology),
                 ("last move", d.vs_last_move),
+                ("logistic", d.vs_logistic),
             ],
         }
     }
@@ -222,6 +235,7 @@ impl TargetEvaluation {
                     Some(&v.ewma),
                     Some(&v.ewma_validated),
                     v.har.as_ref(),
+                    v.ridge.as_ref(),
                 ];
                 let mz = |s: &VolatilityScores| s.mincer_zarnowitz;
                 TargetTable {
@@ -231,6 +245,7 @@ impl TargetEvaluation {
                         "EWMA (0.94)".into(),
                         format!("EWMA ({}, validated)", v.ewma_decay),
                         "HAR-RV".into(),
+                        "ridge on log RV".into(),
                     ],
                     rows: vec![
                         row("QLIKE", 4, &cells, |s| Some(s.qlike)),
@@ -245,9 +260,19 @@ impl TargetEvaluation {
                 }
             }
             Self::Direction(d) => {
-                let cells = [Some(&d.model), Some(&d.climatology), Some(&d.last_move)];
+                let cells = [
+                    Some(&d.model),
+                    Some(&d.climatology),
+                    Some(&d.last_move),
+                    d.logistic.as_ref(),
+                ];
                 TargetTable {
-                    columns: vec!["model".into(), "climatology".into(), "last move".into()],
+                    columns: vec![
+                        "model".into(),
+                        "climatology".into(),
+                        "last move".into(),
+                        "logistic".into(),
+                    ],
                     rows: vec![
                         row("log loss", 4, &cells, |s| Some(s.log_loss)),
                         row("Brier score", 4, &cells, |s| Some(s.brier)),

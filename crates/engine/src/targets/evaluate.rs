@@ -65,6 +65,7 @@ pub fn evaluate_volatility(
     w: &TargetWindows<'_>,
     spans: HarSpans,
     model: &[f64],
+    ridge: Option<&[f64]>,
 ) -> VolatilityEvaluation {
     let h = w.horizon;
     let last_training_bar = w.train.iter().copied().max().unwrap_or(0);
@@ -81,7 +82,8 @@ pub fn evaluate_volatility(
     let mut rows: [Vec<f64>; 4] = Default::default();
     let mut har_row = Vec::new();
     let mut model_row = Vec::new();
-    for (&t, &m) in w.test.iter().zip(model) {
+    let mut ridge_row = Vec::new();
+    for (i, (&t, &m)) in w.test.iter().zip(model).enumerate() {
         let (Some(rv), Some(p)) = (
             realised_volatility(w.returns, t, h),
             persistence(w.returns, t, h),
@@ -93,6 +95,9 @@ pub fn evaluate_volatility(
         rows[0].push(p);
         rows[1].push(ewma_forecast(&fixed, t, h));
         rows[2].push(ewma_forecast(&validated, t, h));
+        if let Some(r) = ridge.and_then(|r| r.get(i)) {
+            ridge_row.push(*r);
+        }
         if let Some(f) = har.as_ref().and_then(|har| har.forecast(&sums, t, h)) {
             har_row.push(f);
         }
@@ -104,6 +109,8 @@ pub fn evaluate_volatility(
     let (ewma_scores, ewma_losses) = volatility_scores(&realised, &rows[1]);
     let (validated_scores, _) = volatility_scores(&realised, &rows[2]);
     let har_scored = har_complete.then(|| volatility_scores(&realised, &har_row));
+    let ridge_scored =
+        (ridge_row.len() == realised.len()).then(|| volatility_scores(&realised, &ridge_row));
     VolatilityEvaluation {
         windows: realised.len(),
         model: model_scores,
@@ -120,6 +127,8 @@ pub fn evaluate_volatility(
         vs_persistence: Some(loss_comparison(&model_losses, &persistence_losses, h)),
         vs_ewma: Some(loss_comparison(&model_losses, &ewma_losses, h)),
         vs_har: har_scored.map(|(_, losses)| loss_comparison(&model_losses, &losses, h)),
+        ridge: ridge_scored.as_ref().map(|s| s.0),
+        vs_ridge: ridge_scored.map(|(_, losses)| loss_comparison(&model_losses, &losses, h)),
     }
 }
 
@@ -143,7 +152,11 @@ fn direction_scores(p: &[f64], labels: &[f64]) -> (DirectionScores, Vec<f64>) {
 
 /// Scores `model` (the probability of an up move for each test window, in order) beside
 /// climatology and the last move, both fitted on the training split.
-pub fn evaluate_direction(w: &TargetWindows<'_>, model: &[f64]) -> DirectionEvaluation {
+pub fn evaluate_direction(
+    w: &TargetWindows<'_>,
+    model: &[f64],
+    logistic: Option<&[f64]>,
+) -> DirectionEvaluation {
     let h = w.horizon;
     let last_up = |t: usize| t >= h && w.closes[t] > w.closes[t - h];
     let training: Vec<(bool, f64)> = w
@@ -160,7 +173,8 @@ pub fn evaluate_direction(w: &TargetWindows<'_>, model: &[f64]) -> DirectionEval
     });
     let (mut labels, mut model_row, mut climate_row, mut last_row) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for (&t, &p) in w.test.iter().zip(model) {
+    let mut logistic_row = Vec::new();
+    for (i, (&t, &p)) in w.test.iter().zip(model).enumerate() {
         let Some(y) = direction_label(w.closes, t, h).filter(|_| t >= h) else {
             continue;
         };
@@ -168,10 +182,15 @@ pub fn evaluate_direction(w: &TargetWindows<'_>, model: &[f64]) -> DirectionEval
         model_row.push(p);
         climate_row.push(share);
         last_row.push(rule.forecast(last_up(t)));
+        if let Some(q) = logistic.and_then(|l| l.get(i)) {
+            logistic_row.push(*q);
+        }
     }
     let (model_scores, model_losses) = direction_scores(&model_row, &labels);
     let (climate_scores, climate_losses) = direction_scores(&climate_row, &labels);
     let (last_scores, last_losses) = direction_scores(&last_row, &labels);
+    let logistic_scored =
+        (logistic_row.len() == labels.len()).then(|| direction_scores(&logistic_row, &labels));
     let table = brier_decomposition(&model_row, &labels)
         .bins
         .iter()
@@ -192,6 +211,8 @@ pub fn evaluate_direction(w: &TargetWindows<'_>, model: &[f64]) -> DirectionEval
         reliability_table: table,
         vs_climatology: Some(loss_comparison(&model_losses, &climate_losses, h)),
         vs_last_move: Some(loss_comparison(&model_losses, &last_losses, h)),
+        logistic: logistic_scored.as_ref().map(|s| s.0),
+        vs_logistic: logistic_scored.map(|(_, losses)| loss_comparison(&model_losses, &losses, h)),
     }
 }
 
@@ -246,7 +267,7 @@ mod tests {
             .iter()
             .map(|&t| har.forecast(&sums, t, h).unwrap())
             .collect();
-        let e = evaluate_volatility(&w, spans, &model);
+        let e = evaluate_volatility(&w, spans, &model, None);
         assert_eq!(e.windows, test.len());
         assert_eq!(e.har, Some(e.model));
         assert!(e.vs_har.unwrap().test.is_none(), "{:?}", e.vs_har);
@@ -288,7 +309,7 @@ mod tests {
         };
         // The probability of bar t + 1 rising, known at bar t.
         let model: Vec<f64> = test.iter().map(|&t| truth[t + 1]).collect();
-        let e = evaluate_direction(&w, &model);
+        let e = evaluate_direction(&w, &model, None);
         assert_eq!(e.windows, test.len());
         let vs = e.vs_climatology.unwrap().test.unwrap();
         assert!(vs.statistic < 0.0 && vs.p_value < 0.001, "{vs:?}");

@@ -215,6 +215,19 @@ fn dot(a: &[f64; 4], b: &[f64; 4]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
+/// `½ ln mean(exp(2e))` over log-RV errors `e` (0 with none): Duan's smearing factor for a
+/// forecast of exp(2 · log RV), in log-RV units. For normal errors with mean μ and variance
+/// σ² it tends to μ + σ².
+pub fn smearing_correction(errors: &[f64]) -> f64 {
+    if errors.is_empty() {
+        return 0.0;
+    }
+    // Shifted by the largest error so no exp overflows.
+    let top = errors.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let mean = errors.iter().map(|e| (2.0 * (e - top)).exp()).sum::<f64>() / errors.len() as f64;
+    top + 0.5 * mean.ln()
+}
+
 /// QLIKE on variances, normalised to 0 at a perfect forecast (Patton 2011, eq. 24 with b = -2):
 /// `realised / forecast - ln(realised / forecast) - 1`. Both are floored at `RV_FLOOR²`.
 pub fn qlike(realised_variance: f64, forecast_variance: f64) -> f64 {
@@ -451,5 +464,23 @@ mod tests {
         assert!(DECAY_GRID.contains(&decay));
         // GARCH with α + β = 0.95 forgets at about 0.85-0.95 per bar, well below 0.995.
         assert!(decay < 0.99, "{decay}");
+    }
+
+    #[test]
+    fn the_smearing_correction_matches_a_hand_computation_and_the_normal_limit() {
+        // By hand: errors -0.5 and 0.5 give ½ ln((e^-1 + e^1) / 2) = ½ ln cosh 1.
+        let c = smearing_correction(&[-0.5, 0.5]);
+        assert!((c - 0.5 * 1f64.cosh().ln()).abs() < 1e-15, "{c}");
+        assert_eq!(smearing_correction(&[]), 0.0);
+        assert_eq!(smearing_correction(&[0.3]), 0.3);
+        // Normal errors (mean 0.1, sd 0.4) on an even grid of quantiles: about μ + σ² = 0.26.
+        let n = 20_000;
+        let errors: Vec<f64> = (0..n)
+            .map(|i| 0.1 + 0.4 * crate::stats::normal_quantile((i as f64 + 0.5) / n as f64))
+            .collect();
+        let c = smearing_correction(&errors);
+        assert!((c - 0.26).abs() < 2e-3, "{c}");
+        // Huge errors do not overflow.
+        assert!((smearing_correction(&[800.0, 800.0]) - 800.0).abs() < 1e-12);
     }
 }

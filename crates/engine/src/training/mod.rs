@@ -28,9 +28,10 @@ use crate::error::{Error, Result};
 use crate::evaluation::{RidgeBaseline, backtest_split, evaluate_split};
 use crate::features::compute_features;
 use crate::market::source::CandleSeries;
+use crate::target_baselines::{LogisticBaseline, ridge_volatility};
 use crate::targets::evaluate::{TargetWindows, evaluate_direction, evaluate_volatility};
 use crate::targets::labels::log_returns;
-use crate::targets::volatility::HarSpans;
+use crate::targets::volatility::{HarSpans, smearing_correction};
 use atb_protocol::targets::TargetEvaluation;
 
 pub mod resources;
@@ -299,19 +300,6 @@ pub fn calibrate(model: &TrainedModel, data: &mut PreparedData, device: &Device)
     Ok(())
 }
 
-/// `½ ln mean(exp(2e))` over log-RV errors `e` (0 with none): Duan's smearing factor for a
-/// forecast of exp(2 · log RV), in log-RV units. For normal errors with mean μ and variance
-/// σ² it tends to μ + σ².
-pub fn smearing_correction(errors: &[f64]) -> f64 {
-    if errors.is_empty() {
-        return 0.0;
-    }
-    // Shifted by the largest error so no exp overflows.
-    let top = errors.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    let mean = errors.iter().map(|e| (2.0 * (e - top)).exp()).sum::<f64>() / errors.len() as f64;
-    top + 0.5 * mean.ln()
-}
-
 /// The model and the baselines on the validation and test splits (the volatility and direction
 /// targets: on the test split, beside their own baselines).
 pub fn evaluate(model: &TrainedModel, data: &PreparedData, device: &Device) -> Result<Evaluation> {
@@ -390,31 +378,25 @@ fn target_evaluation(
     };
     Ok(Some(if data.target.kind == Target::Volatility {
         let spans = HarSpans::for_interval_ms(bar_interval_ms(&data.matrix.open_times));
-        TargetEvaluation::Volatility(Box::new(evaluate_volatility(&windows, spans, &forecasts)))
+        let ridge = ridge_volatility(data)?;
+        TargetEvaluation::Volatility(Box::new(evaluate_volatility(
+            &windows,
+            spans,
+            &forecasts,
+            Some(&ridge),
+        )))
     } else {
-        TargetEvaluation::Direction(Box::new(evaluate_direction(&windows, &forecasts)))
-    }))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::smearing_correction;
-
-    #[test]
-    fn the_smearing_correction_matches_a_hand_computation_and_the_normal_limit() {
-        // By hand: errors -0.5 and 0.5 give ½ ln((e^-1 + e^1) / 2) = ½ ln cosh 1.
-        let c = smearing_correction(&[-0.5, 0.5]);
-        assert!((c - 0.5 * 1f64.cosh().ln()).abs() < 1e-15, "{c}");
-        assert_eq!(smearing_correction(&[]), 0.0);
-        assert_eq!(smearing_correction(&[0.3]), 0.3);
-        // Normal errors (mean 0.1, sd 0.4) on an even grid of quantiles: about μ + σ² = 0.26.
-        let n = 20_000;
-        let errors: Vec<f64> = (0..n)
-            .map(|i| 0.1 + 0.4 * crate::stats::normal_quantile((i as f64 + 0.5) / n as f64))
+        let logistic = LogisticBaseline::fit(data)?;
+        let probabilities: Vec<f64> = data
+            .samples
+            .test
+            .iter()
+            .map(|&t| logistic.probability(data, t))
             .collect();
-        let c = smearing_correction(&errors);
-        assert!((c - 0.26).abs() < 2e-3, "{c}");
-        // Huge errors do not overflow.
-        assert!((smearing_correction(&[800.0, 800.0]) - 800.0).abs() < 1e-12);
-    }
+        TargetEvaluation::Direction(Box::new(evaluate_direction(
+            &windows,
+            &forecasts,
+            Some(&probabilities),
+        )))
+    }))
 }

@@ -9,8 +9,9 @@ use std::collections::BTreeMap;
 use atb_protocol::bench::{BenchReport, BenchResult, adjust_for_many_comparisons, run_label};
 use atb_protocol::registry::ModelRow;
 use atb_protocol::selection::holm;
-use atb_protocol::verdict::SIGNIFICANCE_LEVEL;
-use atb_protocol::vocab::{Architecture, Variant};
+use atb_protocol::targets::baselines;
+use atb_protocol::verdict::{SIGNIFICANCE_LEVEL, VerdictKind};
+use atb_protocol::vocab::{Architecture, Target, Variant};
 use egui::{RichText, Ui};
 
 use crate::widgets::{ERROR_RED, GOOD_GREEN, duration, num};
@@ -554,6 +555,7 @@ pub fn show(
             ui.label(format!("{when}: measured {numbers}"));
         }
     }
+    target_view(ui, rows);
     ui.separator();
     ui.strong("Measured per architecture and variant");
     ui.label(
@@ -589,6 +591,58 @@ pub fn show(
     });
     latency_view(ui, bench);
     measure_now
+}
+
+/// Per volatility or direction target with registered versions: how many versions are better
+/// than each of the target's baselines, and than all of them (each version's verdicts are
+/// Holm-adjusted across its target's baselines).
+pub fn target_counts(
+    rows: &[ModelRow],
+    target: Target,
+) -> Option<(usize, Vec<(&'static str, usize)>, usize)> {
+    let of: Vec<&ModelRow> = rows.iter().filter(|r| r.target == target).collect();
+    if of.is_empty() {
+        return None;
+    }
+    let better = |r: &ModelRow, i: usize| {
+        r.target_verdicts
+            .get(i)
+            .is_some_and(|v| v.kind == VerdictKind::Better)
+    };
+    let names = baselines(target);
+    let per_baseline = names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| (*name, of.iter().filter(|r| better(r, i)).count()))
+        .collect();
+    let all = of
+        .iter()
+        .filter(|r| (0..names.len()).all(|i| better(r, i)))
+        .count();
+    Some((of.len(), per_baseline, all))
+}
+
+fn target_view(ui: &mut Ui, rows: &[ModelRow]) {
+    for target in [Target::Volatility, Target::Direction] {
+        let Some((n, per_baseline, all)) = target_counts(rows, target) else {
+            continue;
+        };
+        ui.separator();
+        ui.strong(format!("{target}: {n} registered version(s)"));
+        let each: Vec<String> = per_baseline
+            .iter()
+            .map(|(name, k)| format!("{name} in {k}"))
+            .collect();
+        ui.label(
+            RichText::new(format!(
+                "Better than every baseline of the target in {all} of {n}; better than {} \
+                 (each version's verdicts on its own test windows, Holm-adjusted across its \
+                 target's baselines).",
+                each.join(", ")
+            ))
+            .color(if all > 0 { GOOD_GREEN } else { ERROR_RED }),
+        );
+    }
 }
 
 /// The registry's verdicts against persistence with Holm's adjustment across all of them:
@@ -789,6 +843,34 @@ mod tests {
             verdict(&cs, "Fastest training"),
             Verdict::NotDistinguishable(_)
         ));
+    }
+
+    #[test]
+    fn target_versions_are_counted_per_baseline_of_their_own_target() {
+        use crate::fake::{sample_row, sample_target_row};
+        let rows = vec![
+            sample_target_row(0, Architecture::CnnLstm, Target::Volatility),
+            sample_target_row(1, Architecture::Gbdt, Target::Direction),
+            sample_row(2, Architecture::Tcn, Variant::Default, 800.0),
+        ];
+        // The fake volatility record beats persistence and EWMA, not HAR-RV or ridge.
+        let (n, per, all) = target_counts(&rows, Target::Volatility).unwrap();
+        assert_eq!((n, all), (1, 0));
+        assert_eq!(
+            per,
+            [
+                ("RV persistence", 1),
+                ("EWMA (0.94)", 1),
+                ("HAR-RV", 0),
+                ("ridge on log RV", 0)
+            ]
+        );
+        let (n, per, _) = target_counts(&rows, Target::Direction).unwrap();
+        assert_eq!(n, 1);
+        assert!(per.iter().all(|(_, k)| *k == 0));
+        // The return headline never counts them.
+        assert_eq!(headline_counts(&rows).2, 1);
+        assert!(target_counts(&rows[2..], Target::Volatility).is_none());
     }
 
     #[test]

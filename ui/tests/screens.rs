@@ -518,6 +518,11 @@ fn volatility_and_direction_versions_show_their_own_scores_charts_and_verdicts()
     h.run();
     h.get_by_label("volatility");
     h.get_by_label("direction");
+    // The guide judges them per target, apart from the return headline.
+    h.get_by_label("Guide").click();
+    h.run();
+    h.get_by_label("volatility: 1 registered version(s)");
+    h.get_by_label_contains("Better than every baseline of the target in 0 of 1; better than RV persistence in 1");
 }
 
 #[test]

@@ -112,6 +112,16 @@ pub struct DirectionEvaluation {
     pub vs_logistic: Option<LossComparison>,
 }
 
+/// The baselines a target's model is judged against, in the order of its verdicts (the return
+/// target's are persistence, ridge and drift; see `training::Evaluation::verdicts`).
+pub fn baselines(target: Target) -> &'static [&'static str] {
+    match target {
+        Target::Return => &["persistence", "ridge", "drift"],
+        Target::Volatility => &["RV persistence", "EWMA (0.94)", "HAR-RV", "ridge on log RV"],
+        Target::Direction => &["climatology", "last move", "logistic"],
+    }
+}
+
 /// The record of a volatility or direction model's evaluation (the return target's is the
 /// split evaluations beside it).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -141,19 +151,15 @@ impl TargetEvaluation {
     /// The model against each of the target's baselines: the baseline's name and the paired
     /// test on the target's own loss, in the order every door shows them.
     pub fn comparisons(&self) -> Vec<(&'static str, Option<LossComparison>)> {
-        match self {
-            Self::Volatility(v) => vec![
-                ("RV persistence", v.vs_persistence),
-                ("EWMA (0.94)", v.vs_ewma),
-                ("HAR-RV", v.vs_har),
-                ("ridge on log RV", v.vs_ridge),
-            ],
-            Self::Direction(d) => vec![
-                ("climatology", d.vs_climatology),
-                ("last move", d.vs_last_move),
-                ("logistic", d.vs_logistic),
-            ],
-        }
+        let tests = match self {
+            Self::Volatility(v) => vec![v.vs_persistence, v.vs_ewma, v.vs_har, v.vs_ridge],
+            Self::Direction(d) => vec![d.vs_climatology, d.vs_last_move, d.vs_logistic],
+        };
+        baselines(self.target())
+            .iter()
+            .copied()
+            .zip(tests)
+            .collect()
     }
 
     /// The loss the verdicts compare.

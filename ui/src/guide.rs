@@ -596,10 +596,7 @@ pub fn show(
 /// Per volatility or direction target with registered versions: how many versions are better
 /// than each of the target's baselines, and than all of them (each version's verdicts are
 /// Holm-adjusted across its target's baselines).
-pub fn target_counts(
-    rows: &[ModelRow],
-    target: Target,
-) -> Option<(usize, Vec<(&'static str, usize)>, usize)> {
+pub fn target_counts(rows: &[ModelRow], target: Target) -> Option<TargetCounts> {
     let of: Vec<&ModelRow> = rows.iter().filter(|r| r.target == target).collect();
     if of.is_empty() {
         return None;
@@ -619,12 +616,30 @@ pub fn target_counts(
         .iter()
         .filter(|r| (0..names.len()).all(|i| better(r, i)))
         .count();
-    Some((of.len(), per_baseline, all))
+    Some(TargetCounts {
+        versions: of.len(),
+        per_baseline,
+        better_than_all: all,
+    })
+}
+
+/// What the guide says about one volatility or direction target.
+#[derive(Debug, PartialEq)]
+pub struct TargetCounts {
+    pub versions: usize,
+    /// Each baseline, and the versions better than it.
+    pub per_baseline: Vec<(&'static str, usize)>,
+    pub better_than_all: usize,
 }
 
 fn target_view(ui: &mut Ui, rows: &[ModelRow]) {
     for target in [Target::Volatility, Target::Direction] {
-        let Some((n, per_baseline, all)) = target_counts(rows, target) else {
+        let Some(TargetCounts {
+            versions: n,
+            per_baseline,
+            better_than_all: all,
+        }) = target_counts(rows, target)
+        else {
             continue;
         };
         ui.separator();
@@ -854,10 +869,10 @@ mod tests {
             sample_row(2, Architecture::Tcn, Variant::Default, 800.0),
         ];
         // The fake volatility record beats persistence and EWMA, not HAR-RV or ridge.
-        let (n, per, all) = target_counts(&rows, Target::Volatility).unwrap();
-        assert_eq!((n, all), (1, 0));
+        let counts = target_counts(&rows, Target::Volatility).unwrap();
+        assert_eq!((counts.versions, counts.better_than_all), (1, 0));
         assert_eq!(
-            per,
+            counts.per_baseline,
             [
                 ("RV persistence", 1),
                 ("EWMA (0.94)", 1),
@@ -865,9 +880,9 @@ mod tests {
                 ("ridge on log RV", 0)
             ]
         );
-        let (n, per, _) = target_counts(&rows, Target::Direction).unwrap();
-        assert_eq!(n, 1);
-        assert!(per.iter().all(|(_, k)| *k == 0));
+        let counts = target_counts(&rows, Target::Direction).unwrap();
+        assert_eq!(counts.versions, 1);
+        assert!(counts.per_baseline.iter().all(|(_, k)| *k == 0));
         // The return headline never counts them.
         assert_eq!(headline_counts(&rows).2, 1);
         assert!(target_counts(&rows[2..], Target::Volatility).is_none());

@@ -522,7 +522,9 @@ fn volatility_and_direction_versions_show_their_own_scores_charts_and_verdicts()
     h.get_by_label("Guide").click();
     h.run();
     h.get_by_label("volatility: 1 registered version(s)");
-    h.get_by_label_contains("Better than every baseline of the target in 0 of 1; better than RV persistence in 1");
+    h.get_by_label_contains(
+        "Better than every baseline of the target in 0 of 1; better than RV persistence in 1",
+    );
 }
 
 #[test]

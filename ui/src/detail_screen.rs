@@ -142,7 +142,7 @@ impl DetailScreen {
             ui.label("loading…");
             return;
         };
-        self.actions(ui, out, &version);
+        self.actions(ui, out, &version, d.row.target);
         self.forecast_view(ui);
         ui.separator();
         let r = &d.row;
@@ -214,7 +214,10 @@ impl DetailScreen {
         if r.target != Target::Return {
             self.series_view(ui, out, &version, r.target);
         }
-        self.forward_view(ui, out, &version, d.forward.as_ref());
+        // Forward tests score forecasts of the close.
+        if r.target == Target::Return {
+            self.forward_view(ui, out, &version, d.forward.as_ref());
+        }
         if let Some(wf) = &d.evaluation.walk_forward {
             walk_forward_view(ui, "detail_folds", wf);
         }
@@ -342,14 +345,19 @@ impl DetailScreen {
         });
     }
 
-    fn actions(&mut self, ui: &mut Ui, out: &mut Outbox, version: &str) {
+    fn actions(&mut self, ui: &mut Ui, out: &mut Outbox, version: &str, target: Target) {
+        let (button, what) = match target {
+            Target::Return => ("Forecast next close", "the next close"),
+            Target::Volatility => ("Forecast volatility", "the realised volatility ahead"),
+            Target::Direction => ("Forecast direction", "the probability of an up move"),
+        };
         ui.horizontal(|ui| {
             if ui
-                .add_enabled(!self.forecasting, egui::Button::new("Forecast next close"))
-                .on_hover_text(
-                    "Predict the next close from the latest candles of the source this model \
-                     was trained on (Binance is asked for new candles first)",
-                )
+                .add_enabled(!self.forecasting, egui::Button::new(button))
+                .on_hover_text(format!(
+                    "Predict {what} from the latest candles of the source this model was \
+                     trained on (Binance is asked for new candles first)"
+                ))
                 .clicked()
             {
                 self.forecasting = true;

@@ -313,11 +313,28 @@ impl FakeBackend {
                         last_open_ms: START_MS + 499 * HOUR_MS,
                         last_close: 42_000.0,
                         horizon: 1,
-                        prediction: Prediction::Return {
-                            predicted_close: 42_010.5,
-                            predicted_log_return: (42_010.5f64 / 42_000.0).ln(),
+                        prediction: match row.target {
+                            Target::Return => Prediction::Return {
+                                predicted_close: 42_010.5,
+                                predicted_log_return: (42_010.5f64 / 42_000.0).ln(),
+                            },
+                            // ln 0.0085 as a log volatility; a logit of 0.2.
+                            target => Prediction::from_output(
+                                target,
+                                if target == Target::Volatility {
+                                    0.0085f64.ln()
+                                } else {
+                                    0.2
+                                },
+                                42_000.0,
+                            ),
                         },
-                        verdicts: row.verdict_vs_persistence.iter().cloned().collect(),
+                        verdicts: match row.target {
+                            Target::Return => {
+                                row.verdict_vs_persistence.iter().cloned().collect()
+                            }
+                            _ => row.target_verdicts.clone(),
+                        },
                     })],
                     None => vec![not_found(request, v)],
                 }

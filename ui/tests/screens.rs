@@ -494,8 +494,14 @@ fn volatility_and_direction_versions_show_their_own_scores_charts_and_verdicts()
         "the chart asks for the test split's forecasts"
     );
     assert!(h.state().state.detail.series.is_some());
-    // No price metrics and no backtest for a volatility model.
+    // No price metrics, backtest or forward test for a volatility model.
     assert!(h.query_by_label("MAE (USD)").is_none());
+    assert!(h.query_by_label("Forward test").is_none());
+    h.get_by_role_and_label(Role::Button, "Forecast volatility")
+        .click();
+    h.run();
+    h.get_by_label_contains("realised volatility 0.850% (357.00 in price");
+    h.get_by_label_contains("This model on its test split: better than RV persistence");
 
     h.get_by_label("Models").click();
     h.run();

@@ -6,15 +6,17 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
+use atb_engine::service::bench::measure::check_bench;
 use atb_engine::service::bench::targets::{
     TargetBenchProgress, bench_targets, target_report_markdown,
 };
 use atb_engine::service::bench::{bench, report_markdown, write_report_json, write_text};
 use atb_engine::service::data::load_series;
 use atb_engine::{
-    Architecture, BenchProgress, BenchRequest, CandleSource, DeviceChoice, Settings, Symbol,
-    Target, Timeframe, TimingPlan, TrainSpec, Variant,
+    Architecture, BenchProgress, CandleSource, DeviceChoice, Settings, Symbol, Target, Timeframe,
+    Variant,
 };
+use atb_protocol::bench::BenchSpec;
 use atb_protocol::training::TrainingEvent;
 use clap::Args;
 
@@ -24,38 +26,39 @@ use crate::output::cancel_on_ctrl_c;
 
 #[derive(Args)]
 pub struct BenchArgs {
-    /// Architectures, comma-separated, or `all`.
-    #[arg(long, default_value = "all", value_parser = parse_models)]
-    models: List<Architecture>,
-    /// Variants, comma-separated (lightweight, default, deep), or `all`.
-    #[arg(long, default_value = "default", value_parser = parse_variants)]
-    variants: List<Variant>,
+    /// Architectures, comma-separated, or `all` (the default: all six).
+    #[arg(long, value_parser = parse_models)]
+    models: Option<List<Architecture>>,
+    /// Variants, comma-separated (lightweight, default, deep), or `all` (the default: default).
+    #[arg(long, value_parser = parse_variants)]
+    variants: Option<List<Variant>>,
     /// `sample` (bundled BTCUSDT 1h), `binance` or `csv:PATH`.
-    #[arg(long, default_value = "sample")]
+    #[arg(long, default_value_t = BenchSpec::default().series.source)]
     source: CandleSource,
-    #[arg(long, default_value_t = Symbol::default())]
+    #[arg(long, default_value_t = BenchSpec::default().series.symbol)]
     symbol: Symbol,
-    #[arg(long, short = 't', default_value = "1h")]
+    #[arg(long, short = 't', default_value_t = BenchSpec::default().series.timeframe)]
     timeframe: Timeframe,
+    /// The range (without one: the last 90 days, as the desktop's Benchmark screen).
     #[command(flatten)]
     range: RangeArgs,
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = BenchSpec::default().epochs)]
     epochs: usize,
     /// Seeds per model (mean and spread over them when more than one).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = BenchSpec::default().seeds)]
     seeds: usize,
     /// First seed; the others count up from it.
-    #[arg(long, default_value_t = 42)]
+    #[arg(long, default_value_t = BenchSpec::default().first_seed)]
     seed: u64,
-    #[arg(long, default_value_t = 120)]
+    #[arg(long, default_value_t = BenchSpec::default().sequence_length)]
     sequence_length: usize,
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = BenchSpec::default().batch_size)]
     batch_size: usize,
     /// auto, gpu or cpu.
-    #[arg(long, default_value = "auto")]
+    #[arg(long, default_value_t = BenchSpec::default().device)]
     device: DeviceChoice,
     /// Single-window calls timed per model and runtime.
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = BenchSpec::default().latency_calls)]
     latency_calls: usize,
     /// Write the report as JSON here.
     #[arg(long)]
@@ -69,7 +72,7 @@ pub struct BenchArgs {
     #[arg(long, value_parser = parse_targets)]
     targets: Option<List<Target>>,
     /// Bars ahead to forecast (h).
-    #[arg(long, default_value_t = TrainSpec::default().horizon)]
+    #[arg(long, default_value_t = BenchSpec::default().horizon)]
     horizon: usize,
 }
 
@@ -102,48 +105,49 @@ fn parse_targets(s: &str) -> Result<List<Target>, String> {
     parse_list(s, &[Target::Volatility, Target::Direction])
 }
 
+/// The benchmark the flags ask for: every flag left out takes `BenchSpec::default()`'s value,
+/// the desktop Benchmark screen's starting point.
+fn spec_of(args: &BenchArgs) -> BenchSpec {
+    let defaults = BenchSpec::default();
+    BenchSpec {
+        architectures: args
+            .models
+            .as_ref()
+            .map_or(defaults.architectures.clone(), |m| m.0.clone()),
+        variants: args
+            .variants
+            .as_ref()
+            .map_or(defaults.variants.clone(), |v| v.0.clone()),
+        seeds: args.seeds,
+        epochs: args.epochs,
+        series: args.range.series_or(
+            args.source.clone(),
+            args.symbol.clone(),
+            args.timeframe,
+            defaults.series.days,
+        ),
+        sequence_length: args.sequence_length,
+        first_seed: args.seed,
+        batch_size: args.batch_size,
+        device: args.device,
+        horizon: args.horizon,
+        latency_calls: args.latency_calls,
+        targets: args
+            .targets
+            .as_ref()
+            .map(|t| t.0.clone())
+            .unwrap_or_default(),
+    }
+}
+
 pub async fn run(args: BenchArgs) -> Result<ExitCode> {
     let settings = Settings::from_env()?;
     let cancel = cancel_on_ctrl_c();
-    let request = BenchRequest {
-        models: args.models.0,
-        variants: args.variants.0,
-        epochs: args.epochs,
-        seeds: args.seeds,
-        params: TrainSpec {
-            sequence_length: args.sequence_length,
-            batch_size: args.batch_size,
-            seed: args.seed,
-            device: args.device,
-            horizon: args.horizon,
-            // Every model runs the epochs asked for: a benchmark compares equal budgets.
-            patience: args.epochs.max(1),
-            lr_patience: args.epochs.max(1),
-            ..TrainSpec::default()
-        },
-        timing: TimingPlan {
-            single_calls: args.latency_calls.max(1),
-            ..TimingPlan::default()
-        },
-    };
-    request.validate()?;
-    let series = load_series(
-        &settings,
-        &args.range.series(args.source, args.symbol, args.timeframe),
-        &mut |_| {},
-    )
-    .await?;
-    if let Some(targets) = args.targets {
-        return run_targets(
-            &settings,
-            series,
-            request,
-            targets.0,
-            &args.json,
-            &args.markdown,
-            cancel,
-        )
-        .await;
+    let (spec, json, markdown) = (spec_of(&args), args.json, args.markdown);
+    check_bench(&spec)?;
+    let series = load_series(&settings, &spec.series, &mut |_| {}).await?;
+    if !spec.targets.is_empty() {
+        return run_targets(&settings, series, spec, &json, &markdown, cancel).await;
     }
     let worker_settings = settings.clone();
     let worker_cancel = cancel.clone();
@@ -151,7 +155,7 @@ pub async fn run(args: BenchArgs) -> Result<ExitCode> {
         bench(
             &worker_settings,
             &series,
-            &request,
+            &spec,
             &mut progress,
             &worker_cancel,
         )
@@ -167,11 +171,11 @@ pub async fn run(args: BenchArgs) -> Result<ExitCode> {
     };
     let table = report_markdown(&report);
     println!("{table}");
-    if let Some(path) = &args.json {
+    if let Some(path) = &json {
         write_report_json(&report, path)?;
         eprintln!("bench: JSON written to {}", path.display());
     }
-    if let Some(path) = &args.markdown {
+    if let Some(path) = &markdown {
         write_text(path, &table)?;
         eprintln!("bench: markdown written to {}", path.display());
     }
@@ -182,8 +186,7 @@ pub async fn run(args: BenchArgs) -> Result<ExitCode> {
 async fn run_targets(
     settings: &Settings,
     series: atb_engine::CandleSeries,
-    request: BenchRequest,
-    targets: Vec<Target>,
+    spec: BenchSpec,
     json: &Option<PathBuf>,
     markdown: &Option<PathBuf>,
     cancel: atb_engine::CancelToken,
@@ -193,8 +196,7 @@ async fn run_targets(
         bench_targets(
             &worker_settings,
             &series,
-            &request,
-            &targets,
+            &spec,
             &mut target_progress,
             &cancel,
         )
@@ -273,5 +275,39 @@ fn progress(p: BenchProgress) {
             r.latency_p50_ms,
             r.onnx_latency_p50_ms
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Wrap {
+        #[command(flatten)]
+        args: BenchArgs,
+    }
+
+    #[test]
+    fn without_flags_atb_bench_is_the_desktops_benchmark() {
+        let plain = Wrap::parse_from(["bench"]);
+        assert_eq!(spec_of(&plain.args), BenchSpec::default());
+        let asked = Wrap::parse_from([
+            "bench",
+            "--models",
+            "tcn,gbdt",
+            "--days",
+            "40",
+            "--seed",
+            "7",
+            "--targets",
+            "all",
+        ]);
+        let spec = spec_of(&asked.args);
+        assert_eq!(spec.architectures, [Architecture::Tcn, Architecture::Gbdt]);
+        assert_eq!((spec.series.days, spec.first_seed), (Some(40), 7));
+        assert_eq!(spec.targets, [Target::Volatility, Target::Direction]);
     }
 }

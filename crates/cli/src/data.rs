@@ -92,6 +92,22 @@ impl RangeArgs {
             end_date: self.end_date.clone(),
         }
     }
+
+    /// As [`RangeArgs::series`], the last `default_days` days when no range was given (`atb
+    /// bench` takes `BenchSpec::default()`'s range, as the desktop does).
+    pub fn series_or(
+        &self,
+        source: CandleSource,
+        symbol: Symbol,
+        timeframe: Timeframe,
+        default_days: Option<u32>,
+    ) -> SeriesRequest {
+        let mut series = self.series(source, symbol, timeframe);
+        if series.days.is_none() && series.start_date.is_none() {
+            series.days = default_days;
+        }
+        series
+    }
 }
 
 pub async fn run(cmd: DataCommand) -> Result<ExitCode> {

@@ -116,7 +116,7 @@ pub use onnx::{ExportReport, PARITY_TOLERANCE};
 pub use registry::VerifyReport;
 pub use registry::metadata::{FeatureSchema, ModelMetadata, TrainingRecord};
 pub use service::bench::inference::TimingPlan;
-pub use service::bench::measure::{BENCH_TAG, BenchProgress, BenchRequest};
+pub use service::bench::measure::{BENCH_TAG, BenchProgress};
 pub use settings::{Settings, create_private_dir};
 pub use training::{TrainOutcome, TrainedModel};
 

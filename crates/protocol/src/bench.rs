@@ -4,7 +4,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::desktop::SeriesRequest;
-use crate::vocab::{Architecture, CandleSource, Symbol, Timeframe, Variant};
+use crate::spec::TrainSpec;
+use crate::vocab::{Architecture, CandleSource, DeviceChoice, Symbol, Target, Timeframe, Variant};
 
 use crate::training::{PairedTest, SkillInterval};
 
@@ -277,7 +278,9 @@ pub fn promise(architecture: Architecture) -> &'static str {
     }
 }
 
-/// What the desktop's Benchmark screen asks for: `atb bench`'s choices.
+/// A benchmark, as `atb bench` and the desktop's Benchmark screen ask for it: the only bench
+/// request (the CLI's flags default to `BenchSpec::default()`'s fields, the screen starts from
+/// it, the engine takes it).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BenchSpec {
     pub architectures: Vec<Architecture>,
@@ -287,6 +290,39 @@ pub struct BenchSpec {
     pub epochs: usize,
     pub series: SeriesRequest,
     pub sequence_length: usize,
+    /// The first seed; the others count up from it.
+    #[serde(default = "default_first_seed")]
+    pub first_seed: u64,
+    #[serde(default = "default_batch_size")]
+    pub batch_size: usize,
+    #[serde(default)]
+    pub device: DeviceChoice,
+    /// Bars ahead (h).
+    #[serde(default = "default_horizon")]
+    pub horizon: usize,
+    /// Single-window calls timed per model and runtime.
+    #[serde(default = "default_latency_calls")]
+    pub latency_calls: usize,
+    /// Empty: the return target's benchmark; otherwise the target benchmark of these
+    /// (volatility, direction).
+    #[serde(default)]
+    pub targets: Vec<Target>,
+}
+
+fn default_first_seed() -> u64 {
+    TrainSpec::default().seed
+}
+
+fn default_batch_size() -> usize {
+    TrainSpec::default().batch_size
+}
+
+fn default_horizon() -> usize {
+    TrainSpec::default().horizon
+}
+
+fn default_latency_calls() -> usize {
+    200
 }
 
 impl Default for BenchSpec {
@@ -302,7 +338,13 @@ impl Default for BenchSpec {
                 days: Some(90),
                 ..SeriesRequest::default()
             },
-            sequence_length: 120,
+            sequence_length: TrainSpec::default().sequence_length,
+            first_seed: default_first_seed(),
+            batch_size: default_batch_size(),
+            device: DeviceChoice::default(),
+            horizon: default_horizon(),
+            latency_calls: default_latency_calls(),
+            targets: Vec::new(),
         }
     }
 }
@@ -323,8 +365,56 @@ impl BenchSpec {
                 self.epochs
             ));
         }
+        if self.latency_calls == 0 {
+            out.push("latency calls: at least 1".into());
+        }
+        if self.targets.contains(&Target::Return) {
+            out.push(
+                "targets: volatility and direction; the return target is the ordinary benchmark"
+                    .into(),
+            );
+        }
         out.extend(self.series.problems().into_iter().map(|p| p.to_string()));
+        out.extend(
+            self.train_spec(Architecture::CnnLstm, Variant::Default, 0)
+                .problems()
+                .into_iter()
+                .filter(|p| p.field != "epochs")
+                .map(|p| p.to_string()),
+        );
         out
+    }
+
+    /// Every (type, variant) in order, without repeats.
+    pub fn pairs(&self) -> Vec<(Architecture, Variant)> {
+        let mut out = Vec::new();
+        for &m in &self.architectures {
+            for &v in &self.variants {
+                if !out.contains(&(m, v)) {
+                    out.push((m, v));
+                }
+            }
+        }
+        out
+    }
+
+    /// The training spec of run `k` (0-based seed index) of a pair: the benchmark's data
+    /// settings, seed `first_seed + k`, and early stopping off (every network runs the epochs
+    /// asked for: a benchmark compares equal budgets).
+    pub fn train_spec(&self, architecture: Architecture, variant: Variant, k: usize) -> TrainSpec {
+        TrainSpec {
+            architecture,
+            variant,
+            epochs: self.epochs,
+            batch_size: self.batch_size,
+            sequence_length: self.sequence_length,
+            seed: self.first_seed + k as u64,
+            device: self.device,
+            horizon: self.horizon,
+            patience: self.epochs.max(1),
+            lr_patience: self.epochs.max(1),
+            ..TrainSpec::default()
+        }
     }
 }
 

@@ -981,6 +981,7 @@ fn a_benchmark_has_the_machine_to_itself_and_closing_during_it_asks_and_pauses_t
         epochs: 200,
         series: sample(40),
         sequence_length: 24,
+        ..Default::default()
     };
     let shell = f.shell.clone();
     let progress = Arc::new(Collected::default());

@@ -8,7 +8,7 @@ use atb_models::probe::ProbeSpec;
 use atb_models::{Architecture, DeviceChoice, Variant, select_device};
 use atb_protocol::backtest::{Positions, SignalRule};
 use atb_protocol::bench::{
-    BaselineResult, BenchReport, BenchResult, BenchRun, SeedTests, SkillIntervals,
+    BaselineResult, BenchReport, BenchResult, BenchRun, BenchSpec, SeedTests, SkillIntervals,
     adjust_for_many_comparisons, run_label,
 };
 use atb_protocol::selection::{MCS_ALPHA, McsStatistic, ModelConfidenceSet};
@@ -27,55 +27,22 @@ use crate::registry::{Registry, weights_file};
 use crate::service::train::{TrainOptions, TrainResult, train_and_register};
 use crate::settings::Settings;
 use crate::stats::{Loss, diebold_mariano, median, skill_interval};
-use crate::training::{TrainOutcome, TrainSpec};
+use crate::training::TrainOutcome;
 
 /// The tag benchmark versions are registered under.
 pub const BENCH_TAG: &str = "bench";
 
-/// What to benchmark. `params` holds everything else (sequence length, batch size, device,
-/// first seed, horizon, features); its model type, variant, epochs and seed are set per run.
-#[derive(Debug, Clone)]
-pub struct BenchRequest {
-    pub models: Vec<Architecture>,
-    pub variants: Vec<Variant>,
-    pub epochs: usize,
-    /// Seeds per (type, variant): `params.seed`, `params.seed + 1`, ...
-    pub seeds: usize,
-    pub params: TrainSpec,
-    pub timing: TimingPlan,
-}
-
-impl BenchRequest {
-    pub fn validate(&self) -> Result<()> {
-        if self.models.is_empty() || self.variants.is_empty() {
-            return Err(Error::InvalidRequest(
-                "choose at least one model type and one variant".into(),
-            ));
-        }
-        if !(1..=20).contains(&self.seeds) {
-            return Err(Error::InvalidRequest(format!(
-                "seeds {} must be between 1 and 20",
-                self.seeds
-            )));
-        }
-        crate::training::check_spec(&TrainSpec {
-            epochs: self.epochs,
-            ..self.params.clone()
-        })
+/// Refuses a benchmark that cannot run, naming every problem (the spec's own checks, then the
+/// memory check of each pair's training batch).
+pub fn check_bench(spec: &BenchSpec) -> Result<()> {
+    let problems = spec.problems();
+    if !problems.is_empty() {
+        return Err(Error::InvalidRequest(problems.join("; ")));
     }
-
-    /// Every (type, variant) in order, without repeats.
-    pub fn pairs(&self) -> Vec<(Architecture, Variant)> {
-        let mut out = Vec::new();
-        for &m in &self.models {
-            for &v in &self.variants {
-                if !out.contains(&(m, v)) {
-                    out.push((m, v));
-                }
-            }
-        }
-        out
+    for (architecture, variant) in spec.pairs() {
+        crate::training::check_spec(&spec.train_spec(architecture, variant, 0))?;
     }
+    Ok(())
 }
 
 /// Progress of a benchmark, for the CLI's and the UI's displays.
@@ -456,14 +423,18 @@ fn baseline(name: &str, m: &Metrics) -> BaselineResult {
 pub fn run_benchmark(
     settings: &Settings,
     series: &CandleSeries,
-    request: &BenchRequest,
+    spec: &BenchSpec,
     on_progress: &mut dyn FnMut(BenchProgress),
     cancel: &CancelToken,
 ) -> Result<BenchReport> {
-    request.validate()?;
-    let pairs = request.pairs();
-    let total = pairs.len() * request.seeds;
-    let native_device = select_device(request.params.device)?.device;
+    check_bench(spec)?;
+    let pairs = spec.pairs();
+    let total = pairs.len() * spec.seeds;
+    let native_device = select_device(spec.device)?.device;
+    let timing = TimingPlan {
+        single_calls: spec.latency_calls,
+        ..TimingPlan::default()
+    };
     let mut results = Vec::new();
     let mut baselines = Vec::new();
     let mut test_windows = 0;
@@ -475,15 +446,9 @@ pub fn run_benchmark(
     for (architecture, variant) in pairs {
         let mut runs = Vec::new();
         let mut first: Option<(TrainOutcome, String)> = None;
-        for k in 0..request.seeds {
+        for k in 0..spec.seeds {
             index += 1;
-            let params = TrainSpec {
-                architecture,
-                variant,
-                epochs: request.epochs,
-                seed: request.params.seed + k as u64,
-                ..request.params.clone()
-            };
+            let params = spec.train_spec(architecture, variant, k);
             on_progress(BenchProgress::RunStarted {
                 architecture,
                 variant,
@@ -541,26 +506,20 @@ pub fn run_benchmark(
         });
         // With `auto`, a network's latency is timed where its forecasts run: the device its own
         // measured single-window latency favours (the CPU without a hardware GPU).
-        let latency_device = match (&request.params.device, architecture.is_network()) {
+        let latency_device = match (&spec.device, architecture.is_network()) {
             (DeviceChoice::Auto, true) => {
                 crate::device_probe::forecast_device(&ProbeSpec {
                     architecture,
                     variant,
-                    overrides: request.params.overrides.clone(),
-                    input: [request.params.sequence_length, outcome.data.width()],
-                    batch: request.params.batch_size,
+                    overrides: Default::default(),
+                    input: [spec.sequence_length, outcome.data.width()],
+                    batch: spec.batch_size,
                 })?
                 .device
             }
             _ => native_device.clone(),
         };
-        let m = measure(
-            settings,
-            &outcome,
-            &version_id,
-            &latency_device,
-            request.timing,
-        )?;
+        let m = measure(settings, &outcome, &version_id, &latency_device, timing)?;
         let result = aggregate(
             architecture,
             variant,
@@ -572,18 +531,17 @@ pub fn run_benchmark(
         on_progress(BenchProgress::Measured(Box::new(result.clone())));
         results.push(result);
     }
-    relate_to_cnn_lstm(&mut results, &errors, request.params.horizon);
+    relate_to_cnn_lstm(&mut results, &errors, spec.horizon);
     let tests_adjusted = adjust_for_many_comparisons(&mut results);
-    let model_confidence_set =
-        confidence_set(&results, &errors, reference_errors, request.params.horizon);
+    let model_confidence_set = confidence_set(&results, &errors, reference_errors, spec.horizon);
     Ok(BenchReport {
         device: device_name,
         source: series.source.clone(),
         symbol: series.symbol.clone(),
         timeframe: series.timeframe,
-        epochs: request.epochs,
-        seeds: request.seeds,
-        sequence_length: request.params.sequence_length,
+        epochs: spec.epochs,
+        seeds: spec.seeds,
+        sequence_length: spec.sequence_length,
         test_windows,
         created_at: Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         results,

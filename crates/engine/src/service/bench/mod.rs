@@ -4,7 +4,6 @@
 use std::path::Path;
 
 use atb_protocol::bench::{BenchReport, BenchSpec, BenchUpdate};
-use atb_protocol::spec::TrainSpec;
 use atb_protocol::training::TrainingEvent;
 
 pub mod inference;
@@ -12,9 +11,8 @@ pub mod markdown;
 pub mod measure;
 pub mod targets;
 
-use self::inference::TimingPlan;
 use self::markdown::markdown;
-use self::measure::{BenchProgress, BenchRequest, run_benchmark};
+use self::measure::{BenchProgress, check_bench, run_benchmark};
 use crate::cancel::CancelToken;
 use crate::error::Result;
 use crate::fsutil::write_atomic;
@@ -28,13 +26,13 @@ use crate::settings::Settings;
 pub fn bench(
     settings: &Settings,
     series: &CandleSeries,
-    request: &BenchRequest,
+    spec: &BenchSpec,
     on_progress: &mut dyn FnMut(BenchProgress),
     cancel: &CancelToken,
 ) -> Result<BenchReport> {
-    request.validate()?;
+    check_bench(spec)?;
     use_home_kernel_cache(settings);
-    let report = run_benchmark(settings, series, request, on_progress, cancel)?;
+    let report = run_benchmark(settings, series, spec, on_progress, cancel)?;
     // Kept for the desktop's Benchmark screen and guide, whichever door ran it.
     let kept = last_report_path(settings);
     if let Some(dir) = kept.parent() {
@@ -73,24 +71,7 @@ pub fn bench_spec(
     on_update: &mut dyn FnMut(BenchUpdate),
     cancel: &CancelToken,
 ) -> Result<BenchReport> {
-    if let Some(problem) = spec.problems().into_iter().next() {
-        return Err(crate::error::Error::InvalidRequest(problem));
-    }
-    let request = BenchRequest {
-        models: spec.architectures.clone(),
-        variants: spec.variants.clone(),
-        epochs: spec.epochs,
-        seeds: spec.seeds,
-        params: TrainSpec {
-            sequence_length: spec.sequence_length,
-            // Every network runs the epochs asked for: a benchmark compares equal budgets.
-            patience: spec.epochs.max(1),
-            lr_patience: spec.epochs.max(1),
-            ..TrainSpec::default()
-        },
-        timing: TimingPlan::default(),
-    };
-    request.validate()?;
+    check_bench(spec)?;
     let series = super::block_on(super::data::load_series(
         settings,
         &spec.series,
@@ -126,7 +107,7 @@ pub fn bench_spec(
         };
         on_update(update);
     };
-    bench(settings, &series, &request, &mut forward, cancel)
+    bench(settings, &series, spec, &mut forward, cancel)
 }
 
 /// The report's comparison tables in markdown.

@@ -10,13 +10,14 @@ use atb_protocol::verdict::VerdictKind;
 use atb_protocol::vocab::Target;
 use chrono::Utc;
 
-use super::measure::{BENCH_TAG, BenchRequest};
+use super::measure::{BENCH_TAG, check_bench};
 use crate::cancel::CancelToken;
 use crate::error::{Error, Result};
 use crate::market::source::CandleSeries;
 use crate::service::train::{TrainOptions, TrainResult, train_and_register};
 use crate::settings::Settings;
 use crate::training::TrainSpec;
+use atb_protocol::bench::BenchSpec;
 
 /// What the target benchmark reports while it runs.
 #[derive(Debug, Clone)]
@@ -32,27 +33,24 @@ pub enum TargetBenchProgress {
     Training(TrainingEvent),
 }
 
-/// Trains every pair and seed of `request` on each of `targets` (the return target is `atb
-/// bench` itself and is refused here). Blocking; Cancel stops after the current batch, and the
-/// finished runs stay registered.
+/// Trains every pair and seed of `spec` on each of its targets (volatility, direction).
+/// Blocking; Cancel stops after the current batch, and the finished runs stay registered.
 pub fn bench_targets(
     settings: &Settings,
     series: &CandleSeries,
-    request: &BenchRequest,
-    targets: &[Target],
+    spec: &BenchSpec,
     on_progress: &mut dyn FnMut(TargetBenchProgress),
     cancel: &CancelToken,
 ) -> Result<TargetBenchReport> {
-    request.validate()?;
-    if targets.is_empty() || targets.contains(&Target::Return) {
+    check_bench(spec)?;
+    let targets = &spec.targets;
+    if targets.is_empty() {
         return Err(Error::InvalidRequest(
-            "the target benchmark takes volatility and direction; the return target is the \
-             ordinary benchmark"
-                .into(),
+            "the target benchmark needs volatility, direction or both".into(),
         ));
     }
-    let pairs = request.pairs();
-    let total = targets.len() * pairs.len() * request.seeds;
+    let pairs = spec.pairs();
+    let total = targets.len() * pairs.len() * spec.seeds;
     let options = TrainOptions {
         tag: Some(BENCH_TAG.into()),
         set_latest: false,
@@ -60,8 +58,8 @@ pub fn bench_targets(
     let mut runs = Vec::with_capacity(total);
     for &target in targets {
         for &(architecture, variant) in &pairs {
-            for k in 0..request.seeds {
-                let seed = request.params.seed + k as u64;
+            for k in 0..spec.seeds {
+                let seed = spec.first_seed + k as u64;
                 on_progress(TargetBenchProgress::RunStarted {
                     target,
                     architecture,
@@ -70,18 +68,14 @@ pub fn bench_targets(
                     index: runs.len() + 1,
                     total,
                 });
-                let spec = TrainSpec {
-                    architecture,
-                    variant,
-                    epochs: request.epochs,
-                    seed,
+                let params = TrainSpec {
                     target,
-                    ..request.params.clone()
+                    ..spec.train_spec(architecture, variant, k)
                 };
                 let trained = train_and_register(
                     settings,
                     series,
-                    &spec,
+                    &params,
                     &options,
                     &mut |e| on_progress(TargetBenchProgress::Training(e)),
                     cancel,
@@ -110,8 +104,8 @@ pub fn bench_targets(
         created_at: Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         atb_version: env!("CARGO_PKG_VERSION").into(),
         series: series_label(series),
-        horizon: request.params.horizon,
-        epochs: request.epochs,
+        horizon: spec.horizon,
+        epochs: spec.epochs,
         runs,
     })
 }

@@ -141,7 +141,14 @@ fn an_invalid_value_disables_train_and_says_why() {
     h.get_by_label("Train is disabled: batch size: a whole number");
     set_text(&mut h, "Batch size", "64");
     set_text(&mut h, "Start date", "2024-02-30x");
-    h.get_by_label("Train is disabled: start date: a date of the form YYYY-MM-DD");
+    h.get_by_label(
+        "Train is disabled: start date: \"2024-02-30x\" is not a date of the form YYYY-MM-DD",
+    );
+    // A day that does not exist is caught in the form, with the engine's own words.
+    set_text(&mut h, "Start date", "2024-02-31");
+    h.get_by_label(
+        "Train is disabled: start date: 2024-02-31 is not a day: February 2024 has 29 days",
+    );
     set_text(&mut h, "Start date", "");
     assert!(train_enabled(&h));
     assert!(!fake.sent().iter().any(|r| matches!(r, Request::Train(_))));

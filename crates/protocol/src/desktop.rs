@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::date::Date;
 use crate::registry::{ColumnImportance, ModelRow, OnnxExport};
 use crate::spec::{FieldProblem, TrainSpec};
 use crate::training::{DatasetSummary, EpochRecord, Evaluation, TrainingEvent};
@@ -64,22 +65,21 @@ impl SeriesRequest {
                 "give either a number of days or dates, not both",
             ));
         }
-        for (field, date) in [
+        let mut parsed = [None, None];
+        for (slot, (field, date)) in parsed.iter_mut().zip([
             ("start date", &self.start_date),
             ("end date", &self.end_date),
-        ] {
-            if let Some(d) = date
-                && !is_iso_date(d)
-            {
-                out.push(FieldProblem::new(field, "a date of the form YYYY-MM-DD"));
+        ]) {
+            match date.as_deref().map(Date::parse) {
+                Some(Ok(d)) => *slot = Some(d),
+                Some(Err(why)) => out.push(FieldProblem::new(field, why)),
+                None => {}
             }
         }
         if self.end_date.is_some() && self.start_date.is_none() {
             out.push(FieldProblem::new("end date", "needs a start date"));
         }
-        if let (Some(a), Some(b)) = (&self.start_date, &self.end_date)
-            && is_iso_date(a)
-            && is_iso_date(b)
+        if let [Some(a), Some(b)] = parsed
             && b < a
         {
             out.push(FieldProblem::new("end date", "is before the start date"));
@@ -142,20 +142,6 @@ impl TrainRequest {
         out.extend(self.spec.problems());
         out
     }
-}
-
-fn is_iso_date(s: &str) -> bool {
-    let b = s.as_bytes();
-    let digits = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);
-    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' || !digits(0..4) {
-        return false;
-    }
-    if !digits(5..7) || !digits(8..10) {
-        return false;
-    }
-    let month = (b[5] - b'0') * 10 + (b[6] - b'0');
-    let day = (b[8] - b'0') * 10 + (b[9] - b'0');
-    (1..=12).contains(&month) && (1..=31).contains(&day)
 }
 
 /// One message of a training run's stream, as the shell sends it to the UI.

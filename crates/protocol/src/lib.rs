@@ -8,6 +8,7 @@ use crate::vocab::{Symbol, Timeframe};
 
 pub mod backtest;
 pub mod bench;
+pub mod date;
 pub mod desktop;
 pub mod forward;
 pub mod registry;

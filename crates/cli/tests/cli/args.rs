@@ -173,3 +173,23 @@ fn a_two_gib_file_of_commas_is_refused_in_bounded_memory() {
     let peak_mb = usage.ru_maxrss as f64 / 1024.0;
     assert!(peak_mb < 200.0, "the import peaked at {peak_mb:.0} MB");
 }
+
+#[test]
+fn a_day_that_does_not_exist_is_refused_in_the_forms_words() {
+    let home = tempfile::tempdir().unwrap();
+    let (code, _, err) =
+        crate::common::run(crate::common::atb(home.path(), "http://127.0.0.1:9").args([
+            "train",
+            "model",
+            "BTCUSDT",
+            "--source",
+            "sample",
+            "--start-date",
+            "2024-02-31",
+        ]));
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("2024-02-31 is not a day: February 2024 has 29 days"),
+        "{err}"
+    );
+}

@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
+use atb_protocol::date::Date;
 use atb_protocol::{FetchProgress, FetchSummary, Gap};
-use chrono::{NaiveDate, NaiveTime};
 
 use super::binance::{KlinesClient, RetryPolicy, now_ms};
 use super::csv::read_csv_file;
@@ -76,10 +76,12 @@ impl DateRange {
     }
 }
 
+/// The start of day `s` in UTC milliseconds, parsed by the one date rule
+/// ([`atb_protocol::date::Date`]) the form and the CLI use too.
 fn parse_date(s: &str) -> Result<i64> {
-    let date = NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
-        .map_err(|_| Error::InvalidRange(format!("{s:?} is not a date of the form YYYY-MM-DD")))?;
-    Ok(date.and_time(NaiveTime::MIN).and_utc().timestamp_millis())
+    Date::parse(s)
+        .map(Date::start_ms)
+        .map_err(Error::InvalidRange)
 }
 
 /// Candles of one series from one source, with what is known about their holes.

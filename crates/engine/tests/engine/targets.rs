@@ -106,6 +106,16 @@ fn volatility_and_direction_models_train_register_predict_and_export() {
                 .all(|(x, y)| (x.unwrap() / y.unwrap() - 1.0).abs() < 1e-12)
         );
 
+        // Re-evaluation rebuilds the same record from the recorded candles and stored scalers.
+        let (_, again) = block_on(models::reevaluate(&settings, &row.version_id)).unwrap();
+        let again = again.target.unwrap();
+        assert_eq!(again.windows(), scored.windows(), "{case}");
+        let (a, b) = (&again.table().rows[0].values, &scored.table().rows[0].values);
+        assert!(
+            a.iter().zip(b).all(|(x, y)| (x.unwrap() / y.unwrap() - 1.0).abs() < 1e-6),
+            "{case}: {a:?} vs {b:?}"
+        );
+
         // Export: the head is inside the graph and its output is checked too.
         let report = block_on(models::export(&settings, &row.version_id, None))
             .unwrap_or_else(|e| panic!("{case}: {e}"));

@@ -319,6 +319,7 @@ fn answer(shell: &Shell, request: Request, stream: Arc<dyn Stream>) -> Result<Re
                     let mut done = 0;
                     service::validate::validate_all(
                         service::validate::DEFAULT_DEVICE,
+                        None,
                         &mut |pair| {
                             done += 1;
                             job.progress(format!("{done} of {pairs} pairs done"));

@@ -43,6 +43,10 @@ enum Command {
         json: bool,
         #[arg(long, default_value_t = atb_engine::service::validate::DEFAULT_DEVICE)]
         device: atb_engine::DeviceChoice,
+        /// Keep the validation's registry (its versions and ONNX files) in this new or empty
+        /// folder instead of removing it; `ATB_HOME=DIR atb models list` shows them.
+        #[arg(long, value_name = "DIR")]
+        keep: Option<std::path::PathBuf>,
     },
     /// The original's comparison table, measured: train the chosen models on the same data and
     /// seeds, export and time them, print the table and write it as JSON and markdown.
@@ -120,7 +124,7 @@ fn main() -> ExitCode {
             Command::Train(cmd) => train::run(cmd).await,
             Command::Models(cmd) => models::run(cmd).await,
             Command::Predict(args) => predict::run(args).await,
-            Command::Validate { json, device } => validate::run(json, device).await,
+            Command::Validate { json, device, keep } => validate::run(json, device, keep).await,
         }
     });
     match result {

@@ -2,6 +2,7 @@
 //! sample, reloaded, run and exported to ONNX with the parity check
 //! ([`atb_engine::service::validate`]); exits non-zero if any fails.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
@@ -11,12 +12,14 @@ use atb_engine::service::validate::{PairResult, validate_all};
 use crate::EXIT_INTERRUPTED;
 use crate::output::cancel_on_ctrl_c;
 
-pub async fn run(json: bool, device: DeviceChoice) -> Result<ExitCode> {
+pub async fn run(json: bool, device: DeviceChoice, keep: Option<PathBuf>) -> Result<ExitCode> {
     let cancel = cancel_on_ctrl_c();
     let worker_cancel = cancel.clone();
+    let kept = keep.clone();
     let results = tokio::task::spawn_blocking(move || {
         validate_all(
             device,
+            keep.as_deref(),
             &mut |r: &PairResult| {
                 if !json {
                     let onnx = r
@@ -44,6 +47,13 @@ pub async fn run(json: bool, device: DeviceChoice) -> Result<ExitCode> {
         other => other?,
     };
     let failed = results.iter().filter(|r| !r.ok()).count();
+    if let Some(dir) = &kept {
+        eprintln!(
+            "validate: the registry is kept in {} (ATB_HOME={} atb models list)",
+            dir.display(),
+            dir.display()
+        );
+    }
     if json {
         println!("{}", serde_json::to_string_pretty(&results)?);
     } else {

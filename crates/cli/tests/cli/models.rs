@@ -424,25 +424,6 @@ fn predict_runs_raw_windows_and_the_latest_window() {
 }
 
 #[test]
-fn validate_trains_and_reloads_every_pair() {
-    let home = tempfile::tempdir().unwrap();
-    let (code, out, err) = run(atb(home.path(), NO_NETWORK).args(["validate", "--json"]));
-    assert_eq!(code, 0, "{err}\n{out}");
-    let rows: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let rows = rows.as_array().unwrap();
-    assert_eq!(rows.len(), 18);
-    assert!(rows.iter().any(|r| r["architecture"] == "gbdt"));
-    for r in rows {
-        for key in ["architecture", "variant", "parameters", "seconds", "status"] {
-            assert!(r.get(key).is_some(), "{key} missing in {r}");
-        }
-        assert_eq!(r["status"], "ok", "{r}");
-    }
-    // Nothing was registered in the user's registry.
-    assert!(!home.path().join("models").exists());
-}
-
-#[test]
 fn compare_judges_versions_together_and_backtest_prices_them_after_costs() {
     let home = tempfile::tempdir().unwrap();
     let a = train(home.path(), &[])["version_id"]

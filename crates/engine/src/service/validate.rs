@@ -2,6 +2,7 @@
 //! sample through the same flow as a real run, reloaded from a temporary registry, run, and
 //! exported to ONNX with the export's parity check. Nothing is kept.
 
+use std::path::Path;
 use std::time::Instant;
 
 use atb_models::burn::prelude::Device;
@@ -33,15 +34,37 @@ pub fn pair_count() -> usize {
 }
 
 /// Validates every pair on `device`; `on_pair` hears each result as it comes. Blocking: call
-/// it from a worker thread.
+/// it from a worker thread. The versions go to a private registry, removed afterwards unless
+/// `keep` names a new or empty folder to hold it (to inspect the versions and their ONNX files).
 pub fn validate_all(
     device: DeviceChoice,
+    keep: Option<&Path>,
     on_pair: &mut dyn FnMut(&PairResult),
     cancel: &CancelToken,
 ) -> Result<Vec<PairResult>> {
-    let home = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
-    // A private registry: validation registers nothing permanently.
-    let settings = Settings::resolve(home.path().to_path_buf(), None)?;
+    let temporary;
+    let home = match keep {
+        Some(dir) => {
+            let empty = match std::fs::read_dir(dir) {
+                Ok(mut entries) => entries.next().is_none(),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
+                Err(e) => return Err(Error::io(dir, e)),
+            };
+            if !empty {
+                return Err(Error::InvalidRequest(format!(
+                    "{} is not empty: keep a validation in a new or empty folder",
+                    dir.display()
+                )));
+            }
+            dir.to_path_buf()
+        }
+        None => {
+            temporary = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
+            temporary.path().to_path_buf()
+        }
+    };
+    // A private registry: validation registers nothing in the user's.
+    let settings = Settings::resolve(home, None)?;
     // 40 days of 1h candles: a few hundred training windows of 48 steps.
     let sample = SeriesRequest {
         days: Some(40),

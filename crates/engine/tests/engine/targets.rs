@@ -110,9 +110,14 @@ fn volatility_and_direction_models_train_register_predict_and_export() {
         let (_, again) = block_on(models::reevaluate(&settings, &row.version_id)).unwrap();
         let again = again.target.unwrap();
         assert_eq!(again.windows(), scored.windows(), "{case}");
-        let (a, b) = (&again.table().rows[0].values, &scored.table().rows[0].values);
+        let (a, b) = (
+            &again.table().rows[0].values,
+            &scored.table().rows[0].values,
+        );
         assert!(
-            a.iter().zip(b).all(|(x, y)| (x.unwrap() / y.unwrap() - 1.0).abs() < 1e-6),
+            a.iter()
+                .zip(b)
+                .all(|(x, y)| (x.unwrap() / y.unwrap() - 1.0).abs() < 1e-6),
             "{case}: {a:?} vs {b:?}"
         );
 

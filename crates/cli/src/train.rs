@@ -165,6 +165,8 @@ pub async fn run(cmd: TrainCommand) -> Result<ExitCode> {
                 .join("; ")
         );
     }
+    // And the memory a training batch needs, still before any candle is loaded.
+    atb_engine::service::train::check(&request.spec)?;
     if request.series.source == CandleSource::Binance
         && let Some(w) = settings.insecure_url_warning()
     {

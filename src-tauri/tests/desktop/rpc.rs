@@ -260,6 +260,19 @@ fn every_request_kind_answers_or_fails_with_its_kind() {
         Request::Fetch(binance("NOPEUSDT", 3)),
         ErrorKind::InvalidInput,
     );
+    // A batch that cannot fit in memory is refused before a year of candles is fetched.
+    let refused = f.fails(
+        Request::Train(TrainRequest {
+            series: binance("BTCUSDT", 365),
+            spec: TrainSpec {
+                sequence_length: 10_000,
+                batch_size: 2_048,
+                ..tiny(Architecture::AttentionLstm)
+            },
+        }),
+        ErrorKind::InvalidInput,
+    );
+    assert!(refused.contains("per training batch"), "{refused}");
     // CSV files come in through the shell's open dialog only.
     let import = || Request::ImportCsv {
         symbol: "ETHUSDT".parse::<Symbol>().unwrap(),

@@ -232,6 +232,8 @@ pub fn start_run(
     if let Some(problem) = request.problems().into_iter().next() {
         return Err(Error::InvalidSpec(problem));
     }
+    // The memory check too, before the run's candles are loaded or fetched.
+    super::train::check(&request.spec)?;
     let s = &request.series;
     let mut slot = workbench.begin(
         JobKind::Training,

@@ -49,6 +49,13 @@ impl TrainResult {
     }
 }
 
+/// Refuses a spec before any candle is loaded: its fields, then the memory its training batch
+/// needs on this machine (`training::resources`). Every door calls it before loading, so a run
+/// that cannot fit never fetches a year of candles first.
+pub fn check(spec: &TrainSpec) -> Result<()> {
+    crate::training::check_spec(spec)
+}
+
 /// Trains on `series` and, unless cancelled, registers the result. Blocking: run it on a
 /// worker thread.
 pub fn train_and_register(

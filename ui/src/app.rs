@@ -403,8 +403,16 @@ impl UiState {
         {
             out.send(Request::ListModels);
         }
-        self.errors
-            .push(format!("{} failed: {}", request.label(), error.message));
+        let remedy = error
+            .remedy
+            .as_ref()
+            .map(|r| format!("; {}", r.desktop()))
+            .unwrap_or_default();
+        self.errors.push(format!(
+            "{} failed: {}{remedy}",
+            request.label(),
+            error.message
+        ));
     }
 
     fn draw(&mut self, ui: &mut Ui, out: &mut Outbox) {

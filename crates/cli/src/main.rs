@@ -130,7 +130,14 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // The engine says what is wrong; the remedy, as data, is worded here for a shell.
+            match e
+                .downcast_ref::<atb_engine::Error>()
+                .and_then(atb_engine::Error::remedy)
+            {
+                Some(remedy) => eprintln!("error: {e:#}; {}", remedy.cli()),
+                None => eprintln!("error: {e:#}"),
+            }
             ExitCode::FAILURE
         }
     }

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use atb_protocol::rpc::{ErrorKind, ErrorReply};
+use atb_protocol::rpc::{ErrorKind, ErrorReply, Remedy};
 
 /// Result alias for engine calls.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -96,11 +96,15 @@ pub enum Error {
     #[error("invalid request: {0}")]
     InvalidRequest(String),
 
-    #[error("no model version or alias {0:?} in the registry (see `atb models list`)")]
+    #[error("no model version or alias {0:?} in the registry")]
     UnknownVersion(String),
 
+    /// Another error with what the user can do about it, as data ([`Error::remedy`]).
+    #[error("{error}")]
+    Remedied { error: Box<Error>, remedy: Remedy },
+
     #[error(
-        "the trained model could not be registered ({cause}); it is kept in {} — run `atb models recover` to register it",
+        "the trained model could not be registered ({cause}); it is kept in {} to be registered",
         folder.display()
     )]
     RegistrationDeferred {
@@ -197,9 +201,36 @@ impl Error {
 }
 
 impl Error {
+    /// This error with what the user can do about it (each door words the remedy).
+    pub fn with_remedy(self, remedy: Remedy) -> Self {
+        Self::Remedied {
+            error: Box::new(self),
+            remedy,
+        }
+    }
+
+    /// The error itself, without a remedy attached.
+    pub fn inner(&self) -> &Error {
+        match self {
+            Self::Remedied { error, .. } => error.inner(),
+            other => other,
+        }
+    }
+
+    /// What the user can do about this error, if there is one thing to do.
+    pub fn remedy(&self) -> Option<Remedy> {
+        match self {
+            Self::Remedied { remedy, .. } => Some(remedy.clone()),
+            Self::UnknownVersion(_) => Some(Remedy::ListVersions),
+            Self::RegistrationDeferred { .. } => Some(Remedy::Recover),
+            _ => None,
+        }
+    }
+
     /// What kind of failure this is, for a UI that acts on it (see `atb_protocol::rpc`).
     pub fn kind(&self) -> ErrorKind {
         match self {
+            Self::Remedied { error, .. } => error.kind(),
             Self::Vocab(_)
             | Self::InvalidSpec(_)
             | Self::InvalidRange(_)
@@ -251,7 +282,10 @@ impl Error {
 
     /// This error as the desktop contract carries it.
     pub fn to_reply(&self) -> ErrorReply {
-        ErrorReply::new(self.kind(), self.to_string())
+        ErrorReply {
+            remedy: self.remedy(),
+            ..ErrorReply::new(self.kind(), self.to_string())
+        }
     }
 }
 

@@ -284,6 +284,9 @@ pub enum ErrorKind {
 pub struct ErrorReply {
     pub kind: ErrorKind,
     pub message: String,
+    /// What the user can do about it, as data the door words ([`Remedy::desktop`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remedy: Option<Remedy>,
 }
 
 impl ErrorReply {
@@ -291,6 +294,62 @@ impl ErrorReply {
         Self {
             kind,
             message: message.into(),
+            remedy: None,
+        }
+    }
+}
+
+/// What the user can do about an error, as data: the engine's messages say what is wrong, and
+/// each door words the remedy in its own terms (the CLI a command, the desktop a button), so no
+/// CLI command appears verbatim in the desktop.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "remedy", rename_all = "snake_case")]
+pub enum Remedy {
+    /// Export the version to ONNX (first, or again).
+    ExportOnnx { version: String },
+    /// Register the finished runs kept aside, and restore interrupted re-exports.
+    Recover,
+    /// Check the registry against its files.
+    VerifyRegistry,
+    /// Look up the registered versions and aliases.
+    ListVersions,
+    /// Install ONNX Runtime's library (the setup script), or point `ATB_ONNXRUNTIME` at one.
+    InstallOnnxRuntime,
+    /// Run the exported file in ONNX Runtime instead of tract.
+    UseOnnxRuntime,
+}
+
+impl Remedy {
+    /// The remedy as the command line says it.
+    pub fn cli(&self) -> String {
+        match self {
+            Self::ExportOnnx { version } => format!("run `atb models export-onnx {version}`"),
+            Self::Recover => "run `atb models recover`".into(),
+            Self::VerifyRegistry => "run `atb models verify`".into(),
+            Self::ListVersions => "see `atb models list`".into(),
+            Self::InstallOnnxRuntime => {
+                "run scripts/setup.sh (it installs onnxruntime into .venv), \
+                 or set ATB_ONNXRUNTIME to a libonnxruntime.so (1.23 or newer)"
+                    .into()
+            }
+            Self::UseOnnxRuntime => "run it with `atb predict --onnxruntime`".into(),
+        }
+    }
+
+    /// The remedy as the desktop app says it.
+    pub fn desktop(&self) -> String {
+        match self {
+            Self::ExportOnnx { version } => {
+                format!("open {version} on the Model screen and press Export ONNX")
+            }
+            Self::Recover => "press Recover on the Registry screen".into(),
+            Self::VerifyRegistry => "press Check registry on the Registry screen".into(),
+            Self::ListVersions => "the Models screen lists every version".into(),
+            Self::InstallOnnxRuntime => "install atb with its setup script, which brings ONNX \
+                 Runtime's library, or set ATB_ONNXRUNTIME to a libonnxruntime.so before starting \
+                 the app"
+                .into(),
+            Self::UseOnnxRuntime => "the app runs such files in ONNX Runtime".into(),
         }
     }
 }

@@ -45,6 +45,7 @@ pub use onnxruntime::OrtModel;
 pub use runtime::OnnxModel;
 
 use atb_protocol::registry::ModelRow;
+use atb_protocol::rpc::Remedy;
 
 use crate::error::{Error, Result};
 use crate::inference::WindowPredictor;
@@ -74,9 +75,10 @@ pub fn load_registered(registry: &Registry, reference: &str) -> Result<LoadedOnn
     if !row.architecture.is_network() {
         return Err(Error::InvalidRequest(format!(
             "tract cannot run {}: a {} file holds an ai.onnx.ml TreeEnsembleRegressor, which \
-             tract lacks; run it in ONNX Runtime instead (`atb predict --onnxruntime`)",
+             tract lacks",
             row.version_id, row.architecture
-        )));
+        ))
+        .with_remedy(Remedy::UseOnnxRuntime));
     }
     let model = OnnxModel::from_bytes(&bytes)?;
     Ok(LoadedOnnx { row, model })

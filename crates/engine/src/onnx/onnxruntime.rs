@@ -11,6 +11,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
+use atb_protocol::rpc::Remedy;
 use ort::session::Session;
 use ort::session::builder::GraphOptimizationLevel;
 use ort::value::Tensor;
@@ -79,10 +80,10 @@ pub fn library_path() -> Result<PathBuf> {
     let checkout_venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv");
     find_in_venv(&checkout_venv).ok_or_else(|| {
         Error::OnnxRuntime(format!(
-            "ONNX Runtime's library was not found: run scripts/setup.sh (it installs onnxruntime into {}) \
-             or set {LIBRARY_ENV} to a libonnxruntime.so (1.23 or newer)",
+            "ONNX Runtime's library was not found (not in {LIBRARY_ENV}, beside atb, or in {})",
             checkout_venv.display()
         ))
+        .with_remedy(Remedy::InstallOnnxRuntime)
     })
 }
 

@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use atb_protocol::registry::{ModelRow, OnnxExport, PARITY_TOLERANCE};
+use atb_protocol::rpc::Remedy;
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
 use super::metadata::FeatureSchema;
@@ -173,10 +174,11 @@ impl Registry {
     pub(crate) fn onnx_bytes(&self, reference: &str) -> Result<(ModelRow, OnnxExport, Vec<u8>)> {
         let row = self.resolve(reference)?;
         let export = self.onnx_export(&row)?.ok_or_else(|| {
-            Error::InvalidRequest(format!(
-                "{} has no ONNX export yet; run `atb models export-onnx {}` first",
-                row.version_id, row.version_id
-            ))
+            Error::InvalidRequest(format!("{} has no ONNX export yet", row.version_id)).with_remedy(
+                Remedy::ExportOnnx {
+                    version: row.version_id.clone(),
+                },
+            )
         })?;
         let path = self.onnx_path(&row);
         let bytes = std::fs::read(&path).map_err(|e| Error::CorruptVersion {
@@ -203,8 +205,7 @@ impl Registry {
         Ok(match (self.onnx_export(row)?, path.is_file()) {
             (None, false) => None,
             (None, true) => Some(format!(
-                "{ONNX_FILE} is not recorded (an interrupted export?); run `atb models export-onnx {}` again",
-                row.version_id
+                "{ONNX_FILE} is not recorded (an interrupted export?): export it again"
             )),
             (Some(_), false) if path.with_file_name(PREVIOUS_ONNX_FILE).is_file() => Some(format!(
                 "{ONNX_FILE} is missing but {PREVIOUS_ONNX_FILE} is beside it (an interrupted \
@@ -221,7 +222,7 @@ impl Registry {
                         std::fs::read(&previous).is_ok_and(|b| sha256_hex(&b) == e.sha256);
                     Some(if recorded_aside {
                         format!(
-                            "a re-export was interrupted: {} is the recorded export; Recover (`atb models recover`) puts it back",
+                            "a re-export was interrupted: {} is the recorded export; recovering puts it back",
                             previous.display()
                         )
                     } else {

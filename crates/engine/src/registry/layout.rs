@@ -535,11 +535,12 @@ impl Registry {
             return Err(Error::CorruptVersion {
                 version: row.version_id.clone(),
                 reason: format!(
-                    "the index records the folder {:?}, not {}; refusing to touch it (run `atb models verify`)",
+                    "the index records the folder {:?}, not {}; refusing to touch it",
                     row.folder,
                     relative.display()
                 ),
-            });
+            }
+            .with_remedy(Remedy::VerifyRegistry));
         }
         Ok(self.home.join(relative))
     }

@@ -19,6 +19,7 @@ use crate::fsutil::{io, sha256_hex, sync_dir, write_atomic};
 use atb_models::ForecastModel;
 use atb_models::burn::prelude::Device;
 use atb_protocol::registry::{ModelRow, RecoveryFailure, RecoveryReport};
+use atb_protocol::rpc::Remedy;
 use atb_protocol::targets::TargetEvaluation;
 use atb_protocol::training::{Comparison, Evaluation};
 use atb_protocol::verdict::verdict;

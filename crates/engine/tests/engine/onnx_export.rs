@@ -17,6 +17,7 @@ use atb_engine::testing::registry::metadata::{FeatureSchema, TargetDefinition};
 use atb_engine::testing::training::{CancelToken, train};
 use atb_models::burn::prelude::Device;
 use atb_models::{Architecture, ModelOverrides, Variant, build_model};
+use atb_protocol::rpc::Remedy;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -222,9 +223,19 @@ fn an_unexported_version_says_how_to_export() {
         .unwrap();
     let err = load_registered(&Registry::open(&settings).unwrap(), &row.version_id)
         .err()
-        .unwrap()
-        .to_string();
-    assert!(err.contains("atb models export-onnx"), "{err}");
+        .unwrap();
+    assert!(err.to_string().contains("has no ONNX export yet"), "{err}");
+    // The remedy is data each door words: never a CLI command in the engine's message.
+    assert_eq!(
+        err.remedy(),
+        Some(Remedy::ExportOnnx {
+            version: row.version_id.clone()
+        })
+    );
+    assert!(!err.to_string().contains("atb "), "{err}");
+    let reply = err.to_reply();
+    assert_eq!(reply.remedy, err.remedy());
+    assert!(reply.remedy.unwrap().desktop().contains("Export ONNX"));
 }
 
 #[test]

@@ -8,6 +8,7 @@ use atb_engine::testing::registry::Registry;
 
 use crate::common::quick_outcome;
 use atb_engine::{Error, Settings};
+use atb_protocol::rpc::Remedy;
 
 fn registered() -> (tempfile::TempDir, Settings, String, String) {
     let home = tempfile::tempdir().unwrap();
@@ -37,7 +38,8 @@ fn delete_removes_only_the_folder_the_version_names() {
         .unwrap()
         .delete(&version, true)
         .unwrap_err();
-    assert!(matches!(err, Error::CorruptVersion { .. }), "{err}");
+    assert!(matches!(err.inner(), Error::CorruptVersion { .. }), "{err}");
+    assert_eq!(err.remedy(), Some(Remedy::VerifyRegistry));
     assert!(outside.join("keep.txt").is_file());
     assert!(home.path().join(&folder).is_dir());
     // Repaired, the same deletion goes through and removes the version's own folder.
@@ -200,7 +202,8 @@ fn a_run_the_index_cannot_take_is_kept_for_recovery_and_registered_later() {
     let Error::RegistrationDeferred { folder, .. } = &err else {
         panic!("expected a deferred registration, got {err}");
     };
-    assert!(err.to_string().contains("atb models recover"), "{err}");
+    assert_eq!(err.remedy(), Some(Remedy::Recover), "{err}");
+    assert!(Remedy::Recover.cli().contains("atb models recover"));
     assert!(folder.join("weights.safetensors").is_file());
     writer.execute_batch("COMMIT").unwrap();
     assert!(registry.list(None).unwrap().is_empty());

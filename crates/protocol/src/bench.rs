@@ -446,6 +446,64 @@ mod tests {
     use super::*;
 
     #[test]
+    fn target_runs_are_adjusted_across_every_test_of_their_target() {
+        use crate::targets::{
+            DirectionEvaluation, DirectionScores, LossComparison, TargetEvaluation,
+        };
+        use crate::training::PairedTest;
+        let scores = DirectionScores {
+            log_loss: 0.69,
+            brier: 0.25,
+            reliability: 0.0,
+            resolution: 0.0,
+            uncertainty: 0.25,
+            accuracy: 0.5,
+        };
+        let test = |p: f64| {
+            (p == p).then_some(LossComparison {
+                test: Some(PairedTest {
+                    statistic: -2.0,
+                    p_value: p,
+                    mean_loss_difference: -0.01,
+                    n: 500,
+                    kernel: None,
+                }),
+                skill: None,
+            })
+        };
+        let run = |p: [f64; 3]| TargetBenchRun {
+            architecture: Architecture::Lstm,
+            variant: Variant::Default,
+            seed: 42,
+            version_id: "v".into(),
+            train_seconds: 1.0,
+            evaluation: TargetEvaluation::Direction(Box::new(DirectionEvaluation {
+                windows: 500,
+                up_share: 0.5,
+                model: scores,
+                climatology: scores,
+                last_move: scores,
+                reliability_table: Vec::new(),
+                vs_climatology: test(p[0]),
+                vs_last_move: test(p[1]),
+                logistic: Some(scores),
+                vs_logistic: test(p[2]),
+            })),
+            adjusted_p: Vec::new(),
+        };
+        let mut runs = vec![run([0.01, 0.02, 0.5]), run([0.04, f64::NAN, 0.3])];
+        assert_eq!(adjust_target_runs(&mut runs), (0, 5));
+        // By hand, Holm over the five: 0.01 x 5, 0.02 x 4, 0.04 x 3, 0.3 x 2, then 0.5 x 1
+        // raised to the running maximum 0.6.
+        assert_eq!(runs[0].adjusted_p, [0.05, 0.08, 0.6]);
+        assert!(runs[1].adjusted_p[1].is_nan());
+        assert!((runs[1].adjusted_p[0] - 0.12).abs() < 1e-12 && runs[1].adjusted_p[2] == 0.6);
+        // 0.01 alone would be "better"; across the table it is not.
+        let kinds: Vec<_> = runs[0].verdicts().iter().map(|v| v.kind).collect();
+        assert_eq!(kinds, [crate::verdict::VerdictKind::NoDifference; 3]);
+    }
+
+    #[test]
     fn holm_runs_over_every_test_of_a_report() {
         // A real report (six default models, one seed) written before the adjustment existed.
         let mut report: BenchReport =
@@ -496,6 +554,64 @@ pub struct TargetBenchRun {
     pub version_id: String,
     pub train_seconds: f64,
     pub evaluation: crate::targets::TargetEvaluation,
+    /// The p-value of each comparison (in `TargetEvaluation::comparisons` order) after Holm's
+    /// adjustment across every test of the report's runs of the same target (NaN where none).
+    #[serde(default)]
+    pub adjusted_p: Vec<f64>,
+}
+
+impl TargetBenchRun {
+    /// The verdicts against the target's baselines, judged with `adjusted_p`.
+    pub fn verdicts(&self) -> Vec<crate::verdict::Verdict> {
+        self.evaluation
+            .comparisons()
+            .iter()
+            .enumerate()
+            .map(|(i, (name, c))| {
+                crate::verdict::verdict_with(
+                    name,
+                    c.as_ref().and_then(|c| c.test.as_ref()),
+                    c.as_ref().and_then(|c| c.skill.as_ref()),
+                    self.adjusted_p.get(i).copied(),
+                )
+            })
+            .collect()
+    }
+}
+
+/// Holm's adjustment across every test of the runs of each target (a table of 6 models, 3
+/// seeds and 4 baselines holds 72): sets each run's `adjusted_p`; returns the family sizes
+/// (volatility, direction).
+pub fn adjust_target_runs(runs: &mut [TargetBenchRun]) -> (usize, usize) {
+    let mut sizes = [0usize; 2];
+    for (slot, target) in [Target::Volatility, Target::Direction]
+        .into_iter()
+        .enumerate()
+    {
+        let raw: Vec<Vec<f64>> = runs
+            .iter()
+            .map(|r| {
+                if r.evaluation.target() != target {
+                    return Vec::new();
+                }
+                r.evaluation
+                    .comparisons()
+                    .iter()
+                    .map(|(_, c)| c.and_then(|c| c.test).map_or(f64::NAN, |t| t.p_value))
+                    .collect()
+            })
+            .collect();
+        let flat: Vec<f64> = raw.iter().flatten().copied().collect();
+        sizes[slot] = flat.iter().filter(|p| p.is_finite()).count();
+        let adjusted = crate::selection::holm(&flat);
+        let mut next = adjusted.into_iter();
+        for (run, own) in runs.iter_mut().zip(&raw) {
+            if !own.is_empty() {
+                run.adjusted_p = next.by_ref().take(own.len()).collect();
+            }
+        }
+    }
+    (sizes[0], sizes[1])
 }
 
 /// `atb bench --targets`: every pair and seed trained on each target, each judged against

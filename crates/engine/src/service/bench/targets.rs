@@ -1,10 +1,11 @@
 //! `atb bench --targets`: every requested (type, variant) and seed trained on the volatility and
 //! direction targets over the same series and horizon, each version registered under the
 //! `bench` tag and judged against its target's baselines by the target's own loss. The report
-//! is one table per target: the model's loss beside every baseline's, and the verdicts (Holm
-//! across the target's baselines, as every door shows them).
+//! is one table per target: the model's loss beside every baseline's, and the verdicts with
+//! Holm's adjustment across every test of the table (all runs and seeds against all baselines:
+//! one lucky seed of eighteen is not a finding).
 
-use atb_protocol::bench::{TargetBenchReport, TargetBenchRun};
+use atb_protocol::bench::{TargetBenchReport, TargetBenchRun, adjust_target_runs};
 use atb_protocol::training::TrainingEvent;
 use atb_protocol::verdict::VerdictKind;
 use atb_protocol::vocab::Target;
@@ -96,10 +97,12 @@ pub fn bench_targets(
                     version_id: row.version_id,
                     train_seconds: outcome.train_seconds,
                     evaluation,
+                    adjusted_p: Vec::new(),
                 });
             }
         }
     }
+    adjust_target_runs(&mut runs);
     Ok(TargetBenchReport {
         created_at: Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         atb_version: env!("CARGO_PKG_VERSION").into(),
@@ -164,7 +167,7 @@ pub fn target_report_markdown(report: &TargetBenchReport) -> String {
                     .evaluation
                     .comparisons()
                     .iter()
-                    .zip(run.evaluation.verdicts())
+                    .zip(run.verdicts())
                     .filter(|(_, v)| v.kind == kind)
                     .map(|((name, _), _)| *name)
                     .collect();
@@ -180,9 +183,13 @@ pub fn target_report_markdown(report: &TargetBenchReport) -> String {
                 names(VerdictKind::Worse)
             ));
         }
+        let tests: usize = runs
+            .iter()
+            .map(|r| r.adjusted_p.iter().filter(|p| p.is_finite()).count())
+            .sum();
         out.push_str(&format!(
-            "\nVerdicts: Diebold-Mariano on the per-window {loss} at 5%, Holm-adjusted across the \
-             target's baselines.\n"
+            "\nVerdicts: Diebold-Mariano on the per-window {loss} at 5%, Holm-adjusted across \
+             the {tests} tests of this table (every run against every baseline).\n"
         ));
     }
     out

@@ -506,6 +506,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_spec_recorded_before_targets_reads_as_the_return_target() {
+        let mut stored = serde_json::to_value(TrainSpec::default()).unwrap();
+        assert_eq!(stored["target"], "return");
+        stored.as_object_mut().unwrap().remove("target");
+        let read: TrainSpec = serde_json::from_value(stored).unwrap();
+        assert_eq!(read.target, Target::Return);
+        assert_eq!(read, TrainSpec::default());
+        // Walk-forward is the return target's only.
+        let s = TrainSpec {
+            target: Target::Volatility,
+            walk_forward_folds: Some(3),
+            ..TrainSpec::default()
+        };
+        assert_eq!(s.validate().unwrap_err().field, "walk-forward folds");
+    }
+
+    #[test]
     fn defaults_are_valid_and_each_bad_field_is_named() {
         assert!(TrainSpec::default().problems().is_empty());
         let s = TrainSpec {

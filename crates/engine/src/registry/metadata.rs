@@ -190,3 +190,35 @@ impl FeatureSchema {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_schema_written_before_targets_reads_as_the_return_target() {
+        // A target definition as every version before targets wrote it.
+        let old: TargetDefinition = serde_json::from_str(
+            r#"{"kind": "log_return", "horizon": 1, "mean": 1.5e-5, "std": 0.0071}"#,
+        )
+        .unwrap();
+        assert_eq!(old.target(), Some(Target::Return));
+        assert_eq!(old.lognormal_correction, 0.0);
+        let scaler = old.scaler();
+        assert_eq!(scaler.kind, Target::Return);
+        assert!((scaler.forecast(1.0) - (1.5e-5 + 0.0071)).abs() < 1e-15);
+        for target in Target::ALL {
+            let kind = TargetDefinition::kind_of(target);
+            let def = TargetDefinition {
+                kind: kind.into(),
+                ..old.clone()
+            };
+            assert_eq!(def.target(), Some(target), "{kind}");
+        }
+        let unknown = TargetDefinition {
+            kind: "log_range".into(),
+            ..old
+        };
+        assert_eq!(unknown.target(), None);
+    }
+}

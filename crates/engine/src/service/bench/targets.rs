@@ -1,13 +1,14 @@
 //! `atb bench --targets`: every requested (type, variant) and seed trained on the volatility and
 //! direction targets over the same series and horizon, each version registered under the
 //! `bench` tag and judged against its target's baselines by the target's own loss. The report
-//! is one table per target: the model's loss beside every baseline's, and the verdicts with
-//! Holm's adjustment across every test of the table (all runs and seeds against all baselines:
-//! one lucky seed of eighteen is not a finding).
+//! is one table per target: each run's training time, loss and skill against every baseline
+//! (the baselines' losses on one line above it: the same windows for every run), and the
+//! verdicts with Holm's adjustment across every test of the table (all runs and seeds against
+//! all baselines: one lucky seed of eighteen is not a finding).
 
 use atb_protocol::bench::{TargetBenchReport, TargetBenchRun, adjust_target_runs};
 use atb_protocol::training::TrainingEvent;
-use atb_protocol::verdict::VerdictKind;
+use atb_protocol::verdict::{VerdictKind, format_signed_pct};
 use atb_protocol::vocab::Target;
 use chrono::Utc;
 
@@ -145,22 +146,47 @@ pub fn target_report_markdown(report: &TargetBenchReport) -> String {
             "\n### {target}: {loss} on {} test windows (lower is better)\n\n",
             first.evaluation.windows()
         ));
-        out.push_str(&format!("| model | seed | {loss} |"));
-        for name in &table.columns[1..] {
-            out.push_str(&format!(" {name} |"));
+        // The baselines score the same windows for every run: one line, not a column each.
+        let baselines: Vec<String> = table.columns[1..]
+            .iter()
+            .zip(&table.rows[0].values[1..])
+            .map(|(name, v)| match v {
+                Some(v) => format!("{name} {v:.4}"),
+                None => format!("{name} -"),
+            })
+            .collect();
+        out.push_str(&format!(
+            "The baselines' {loss}: {}.\n\n",
+            baselines.join(", ")
+        ));
+        let compared: Vec<&str> = first
+            .evaluation
+            .comparisons()
+            .iter()
+            .map(|(name, _)| *name)
+            .collect();
+        out.push_str(&format!("| model | seed | train s | {loss} |"));
+        for name in &compared {
+            out.push_str(&format!(" skill vs {name} |"));
         }
-        out.push_str(" better than | worse than |\n|---|---|---|");
-        out.push_str(&"---|".repeat(table.columns.len() + 1));
+        out.push_str(" better than | worse than |\n|---|---|---|---|");
+        out.push_str(&"---|".repeat(compared.len() + 2));
         out.push('\n');
         for run in &runs {
-            let t = run.evaluation.table();
-            let cell = |v: Option<f64>| v.map_or_else(|| "-".into(), |v| format!("{v:.4}"));
+            let model = run.evaluation.table().rows[0].values[0];
             out.push_str(&format!(
-                "| {} {} | {} |",
-                run.architecture, run.variant, run.seed
+                "| {} {} | {} | {:.2} | {} |",
+                run.architecture,
+                run.variant,
+                run.seed,
+                run.train_seconds,
+                model.map_or_else(|| "-".into(), |v| format!("{v:.4}"))
             ));
-            for v in &t.rows[0].values {
-                out.push_str(&format!(" {} |", cell(*v)));
+            for (_, c) in run.evaluation.comparisons() {
+                out.push_str(&match c.and_then(|c| c.skill) {
+                    Some(s) => format!(" {} |", format_signed_pct(s.skill)),
+                    None => " - |".into(),
+                });
             }
             let names = |kind: VerdictKind| {
                 let names: Vec<&str> = run

@@ -172,6 +172,10 @@ pub fn handle(
     })
 }
 
+#[allow(
+    clippy::too_many_lines,
+    reason = "one arm per request kind: the dispatch table of the rpc contract"
+)]
 fn answer(shell: &Shell, request: Request, stream: Arc<dyn Stream>) -> Result<Reply, Error> {
     let settings = &shell.settings;
     Ok(match request {

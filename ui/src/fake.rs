@@ -118,6 +118,10 @@ impl FakeBackend {
         self.state().inbox.push_back(Ok(reply));
     }
 
+    #[allow(
+        clippy::too_many_lines,
+        reason = "one arm per request kind, as the shell's dispatch"
+    )]
     fn answer(&self, request: &Request) -> Vec<Received> {
         let mut s = self.state();
         if let Some(message) = &s.fail_with {

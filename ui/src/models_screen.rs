@@ -534,6 +534,10 @@ impl ModelsScreen {
         open
     }
 
+    #[allow(
+        clippy::too_many_lines,
+        reason = "the compare view; to split into models/compare.rs (issue 32)"
+    )]
     fn comparison(&mut self, ui: &mut Ui, out: &mut Outbox) {
         let chosen: Vec<&ModelRow> = self
             .rows

@@ -144,261 +144,304 @@ pub async fn run(cmd: ModelsCommand) -> Result<ExitCode> {
             reference,
             output,
             json,
-        } => {
-            let report = models::export(&settings, &reference, output.as_deref()).await?;
-            let e = &report.export;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
-            } else {
-                println!(
-                    "exported {} to {} ({} bytes, opset {}, sha256 {})",
-                    e.version_id,
-                    report.path.display(),
-                    e.bytes,
-                    e.opset,
-                    e.sha256
-                );
-                println!(
-                    "parity: max |ONNX - native| = {:.3e} over {} test windows in {} (limit {PARITY_TOLERANCE:e})",
-                    e.max_abs_diff, e.windows, e.runtime
-                );
-                if let Some(copy) = &report.copy {
-                    println!("copy:   {}", copy.display());
-                }
-            }
-            if let Some(e) = &report.copy_error {
-                eprintln!("error: the export succeeded and is recorded, but the copy failed: {e}");
-                return Ok(ExitCode::FAILURE);
-            }
-        }
-        ModelsCommand::List { symbol, json } => {
-            let rows = models::list(&settings, symbol.as_ref())?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&rows)?);
-            } else if rows.is_empty() {
-                println!(
-                    "no models registered in {} (train one with `atb train model`)",
-                    settings.home.display()
-                );
-            } else {
-                print_rows(&rows);
-            }
-        }
+        } => export_onnx(&settings, &reference, output.as_deref(), json).await,
+        ModelsCommand::List { symbol, json } => list(&settings, symbol.as_ref(), json),
         ModelsCommand::Reevaluate { reference, json } => {
-            let (row, evaluation) = models::reevaluate(&settings, &reference).await?;
-            if json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(
-                        &serde_json::json!({ "row": row, "evaluation": evaluation })
-                    )?
-                );
-            } else {
-                println!(
-                    "re-evaluated {} ({} {}) on its recorded candles:",
-                    row.version_id, row.architecture, row.variant
-                );
-                print_evaluation(&evaluation);
-            }
+            reevaluate(&settings, &reference, json).await
         }
-        ModelsCommand::Show { reference, json } => {
-            let models::VersionReport {
-                row,
-                folder,
-                metadata,
-                evaluation,
-                export,
-                forward,
-            } = models::show(&settings, &reference)?;
-            if json {
-                let verdicts = evaluation.verdicts();
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&serde_json::json!({
-                        "row": row,
-                        "metadata": metadata,
-                        "evaluation": evaluation,
-                        "verdicts": verdicts,
-                        "forward": forward,
-                    }))?
-                );
-                return Ok(ExitCode::SUCCESS);
-            }
-            let p = &metadata.training_params;
-            println!(
-                "{} — {} {} {} {}",
-                row.version_id, row.symbol, row.timeframe, row.architecture, row.variant
-            );
-            println!("folder:    {}", folder.display());
-            println!("created:   {}", row.created_at);
-            println!(
-                "target:    {} ({}, {} bar(s) ahead)",
-                row.target,
-                row.target.description(),
-                p.spec.horizon
-            );
-            println!(
-                "aliases:   {}",
-                if row.aliases.is_empty() {
-                    "-".into()
-                } else {
-                    row.aliases.join(", ")
-                }
-            );
-            println!(
-                "weights:   {} sha256 {}",
-                metadata.weights_file, row.weights_sha256
-            );
-            match export {
-                Some(e) => println!(
-                    "onnx:      sha256 {} (opset {}, max |ONNX - native| {:.2e} over {} test windows in {}, {})",
-                    e.sha256, e.opset, e.max_abs_diff, e.windows, e.runtime, e.exported_at
-                ),
-                None => println!(
-                    "onnx:      not exported (atb models export-onnx {})",
-                    row.version_id
-                ),
-            }
-            println!(
-                "data:      sha256 {} ({} from {})",
-                row.data_sha256, metadata.dataset.candles, metadata.dataset.source
-            );
-            match &p.tree_budget {
-                Some(b) => println!(
-                    "training:  {} of {} boosting rounds ({:?}, best {}), {} leaves, depth {}, tree lr {}, min {} rows per leaf, sequence {}, seed {}, horizon {}, features {}, {} on {}",
-                    p.epochs_run,
-                    b.rounds,
-                    p.stop_reason,
-                    p.best_epoch.map_or("-".into(), |e| e.to_string()),
-                    b.leaves,
-                    b.max_depth,
-                    b.learning_rate,
-                    b.min_rows_in_leaf,
-                    p.spec.sequence_length,
-                    p.spec.seed,
-                    p.spec.horizon,
-                    p.spec.feature_set,
-                    format_args!("{:.1} s", metadata.train_seconds),
-                    metadata.device
-                ),
-                None => println!(
-                    "training:  {} of {} epochs ({:?}), batch {}, sequence {}, lr {}, seed {}, horizon {}, features {}, {} on {}",
-                    p.epochs_run,
-                    p.spec.epochs,
-                    p.stop_reason,
-                    p.spec.batch_size,
-                    p.spec.sequence_length,
-                    p.spec.learning_rate,
-                    p.spec.seed,
-                    p.spec.horizon,
-                    p.spec.feature_set,
-                    format_args!("{:.1} s", metadata.train_seconds),
-                    metadata.device
-                ),
-            }
-            print_evaluation(&evaluation);
-            if let Some(f) = &forward {
-                println!("{} (tested {})", f.sentence(), f.tested_at);
-            }
-            print_importance(&metadata.importance);
-        }
+        ModelsCommand::Show { reference, json } => show(&settings, &reference, json),
         ModelsCommand::Compare { references, json } => {
-            let compared = models::compare(&settings, &references)?;
-            let judged = if references.len() > 1 {
-                Some(
-                    atb_engine::service::decision::judge(&settings, &references)
-                        .await
-                        .map_err(|e| e.to_string()),
-                )
-            } else {
-                None
-            };
-            compare(&compared, judged.as_ref(), json)?
+            compare_versions(&settings, &references, json).await
         }
         ModelsCommand::ForwardTest { references, json } => {
-            let report =
-                atb_engine::service::decision::forward_test(&settings, &references).await?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
-            } else {
-                print_forward(&report);
-            }
+            forward_test(&settings, &references, json).await
         }
-        ModelsCommand::Promote { reference, alias } => {
-            let row = models::promote(&settings, &reference, &alias)?;
-            println!(
-                "{alias} -> {} ({} {} {})",
-                row.version_id, row.symbol, row.timeframe, row.architecture
-            );
+        ModelsCommand::Promote { reference, alias } => promote(&settings, &reference, &alias),
+        ModelsCommand::Delete { reference, force } => delete(&settings, &reference, force),
+        ModelsCommand::Recover => recover(&settings),
+        ModelsCommand::Verify { json } => verify(&settings, json),
+    }
+}
+
+async fn export_onnx(
+    settings: &Settings,
+    reference: &str,
+    output: Option<&std::path::Path>,
+    json: bool,
+) -> Result<ExitCode> {
+    let report = models::export(settings, reference, output).await?;
+    let e = &report.export;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!(
+            "exported {} to {} ({} bytes, opset {}, sha256 {})",
+            e.version_id,
+            report.path.display(),
+            e.bytes,
+            e.opset,
+            e.sha256
+        );
+        println!(
+            "parity: max |ONNX - native| = {:.3e} over {} test windows in {} (limit {PARITY_TOLERANCE:e})",
+            e.max_abs_diff, e.windows, e.runtime
+        );
+        if let Some(copy) = &report.copy {
+            println!("copy:   {}", copy.display());
         }
-        ModelsCommand::Delete { reference, force } => {
-            let row = models::delete(&settings, &reference, force)?;
-            println!(
-                "deleted {} and {}",
-                row.version_id,
-                settings.home.join(&row.folder).display()
-            );
+    }
+    if let Some(e) = &report.copy_error {
+        eprintln!("error: the export succeeded and is recorded, but the copy failed: {e}");
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn list(settings: &Settings, symbol: Option<&Symbol>, json: bool) -> Result<ExitCode> {
+    let rows = models::list(settings, symbol)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    } else if rows.is_empty() {
+        println!(
+            "no models registered in {} (train one with `atb train model`)",
+            settings.home.display()
+        );
+    } else {
+        print_rows(&rows);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn reevaluate(settings: &Settings, reference: &str, json: bool) -> Result<ExitCode> {
+    let (row, evaluation) = models::reevaluate(settings, reference).await?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &serde_json::json!({ "row": row, "evaluation": evaluation })
+            )?
+        );
+    } else {
+        println!(
+            "re-evaluated {} ({} {}) on its recorded candles:",
+            row.version_id, row.architecture, row.variant
+        );
+        print_evaluation(&evaluation);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn show(settings: &Settings, reference: &str, json: bool) -> Result<ExitCode> {
+    let models::VersionReport {
+        row,
+        folder,
+        metadata,
+        evaluation,
+        export,
+        forward,
+    } = models::show(settings, reference)?;
+    if json {
+        let verdicts = evaluation.verdicts();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "row": row,
+                "metadata": metadata,
+                "evaluation": evaluation,
+                "verdicts": verdicts,
+                "forward": forward,
+            }))?
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let p = &metadata.training_params;
+    println!(
+        "{} — {} {} {} {}",
+        row.version_id, row.symbol, row.timeframe, row.architecture, row.variant
+    );
+    println!("folder:    {}", folder.display());
+    println!("created:   {}", row.created_at);
+    println!(
+        "target:    {} ({}, {} bar(s) ahead)",
+        row.target,
+        row.target.description(),
+        p.spec.horizon
+    );
+    println!(
+        "aliases:   {}",
+        if row.aliases.is_empty() {
+            "-".into()
+        } else {
+            row.aliases.join(", ")
         }
-        ModelsCommand::Recover => {
-            let report = models::recover(&settings)?;
-            if report.is_empty() {
-                println!("nothing to recover");
-            }
-            for row in &report.registered {
-                println!(
-                    "registered {} ({} {} {})",
-                    row.version_id, row.symbol, row.timeframe, row.architecture
-                );
-            }
-            for version in &report.restored_exports {
-                println!("put back the recorded model.onnx of {version}");
-            }
-            for failure in &report.failed {
-                eprintln!("not recovered: {}: {}", failure.folder, failure.reason);
-            }
-            if !report.failed.is_empty() {
-                return Ok(ExitCode::FAILURE);
-            }
+    );
+    println!(
+        "weights:   {} sha256 {}",
+        metadata.weights_file, row.weights_sha256
+    );
+    match export {
+        Some(e) => println!(
+            "onnx:      sha256 {} (opset {}, max |ONNX - native| {:.2e} over {} test windows in {}, {})",
+            e.sha256, e.opset, e.max_abs_diff, e.windows, e.runtime, e.exported_at
+        ),
+        None => println!(
+            "onnx:      not exported (atb models export-onnx {})",
+            row.version_id
+        ),
+    }
+    println!(
+        "data:      sha256 {} ({} from {})",
+        row.data_sha256, metadata.dataset.candles, metadata.dataset.source
+    );
+    match &p.tree_budget {
+        Some(b) => println!(
+            "training:  {} of {} boosting rounds ({:?}, best {}), {} leaves, depth {}, tree lr {}, min {} rows per leaf, sequence {}, seed {}, horizon {}, features {}, {} on {}",
+            p.epochs_run,
+            b.rounds,
+            p.stop_reason,
+            p.best_epoch.map_or("-".into(), |e| e.to_string()),
+            b.leaves,
+            b.max_depth,
+            b.learning_rate,
+            b.min_rows_in_leaf,
+            p.spec.sequence_length,
+            p.spec.seed,
+            p.spec.horizon,
+            p.spec.feature_set,
+            format_args!("{:.1} s", metadata.train_seconds),
+            metadata.device
+        ),
+        None => println!(
+            "training:  {} of {} epochs ({:?}), batch {}, sequence {}, lr {}, seed {}, horizon {}, features {}, {} on {}",
+            p.epochs_run,
+            p.spec.epochs,
+            p.stop_reason,
+            p.spec.batch_size,
+            p.spec.sequence_length,
+            p.spec.learning_rate,
+            p.spec.seed,
+            p.spec.horizon,
+            p.spec.feature_set,
+            format_args!("{:.1} s", metadata.train_seconds),
+            metadata.device
+        ),
+    }
+    print_evaluation(&evaluation);
+    if let Some(f) = &forward {
+        println!("{} (tested {})", f.sentence(), f.tested_at);
+    }
+    print_importance(&metadata.importance);
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn compare_versions(
+    settings: &Settings,
+    references: &[String],
+    json: bool,
+) -> Result<ExitCode> {
+    let compared = models::compare(settings, references)?;
+    let judged = if references.len() > 1 {
+        Some(
+            atb_engine::service::decision::judge(settings, references)
+                .await
+                .map_err(|e| e.to_string()),
+        )
+    } else {
+        None
+    };
+    compare(&compared, judged.as_ref(), json)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn forward_test(settings: &Settings, references: &[String], json: bool) -> Result<ExitCode> {
+    let report = atb_engine::service::decision::forward_test(settings, references).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_forward(&report);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn promote(settings: &Settings, reference: &str, alias: &str) -> Result<ExitCode> {
+    let row = models::promote(settings, reference, alias)?;
+    println!(
+        "{alias} -> {} ({} {} {})",
+        row.version_id, row.symbol, row.timeframe, row.architecture
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn delete(settings: &Settings, reference: &str, force: bool) -> Result<ExitCode> {
+    let row = models::delete(settings, reference, force)?;
+    println!(
+        "deleted {} and {}",
+        row.version_id,
+        settings.home.join(&row.folder).display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn recover(settings: &Settings) -> Result<ExitCode> {
+    let report = models::recover(settings)?;
+    if report.is_empty() {
+        println!("nothing to recover");
+    }
+    for row in &report.registered {
+        println!(
+            "registered {} ({} {} {})",
+            row.version_id, row.symbol, row.timeframe, row.architecture
+        );
+    }
+    for version in &report.restored_exports {
+        println!("put back the recorded model.onnx of {version}");
+    }
+    for failure in &report.failed {
+        eprintln!("not recovered: {}: {}", failure.folder, failure.reason);
+    }
+    if !report.failed.is_empty() {
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn verify(settings: &Settings, json: bool) -> Result<ExitCode> {
+    let report = models::verify(settings)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!(
+            "{} versions checked, {} intact",
+            report.checked,
+            report.ok.len()
+        );
+        for (v, why) in &report.damaged {
+            println!("damaged: {v}: {why}");
         }
-        ModelsCommand::Verify { json } => {
-            let report = models::verify(&settings)?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
-            } else {
-                println!(
-                    "{} versions checked, {} intact",
-                    report.checked,
-                    report.ok.len()
-                );
-                for (v, why) in &report.damaged {
-                    println!("damaged: {v}: {why}");
-                }
-                for f in &report.orphan_folders {
-                    println!("orphan folder (no index row): {f}");
-                }
-                for f in &report.incomplete_writes {
-                    println!("interrupted registration (temporary folder, safe to delete): {f}");
-                }
-                for p in &report.database_problems {
-                    println!("database: {p}");
-                }
-                for f in &report.registrations_in_progress {
-                    println!("registration in progress (its process still runs; leave it): {f}");
-                }
-                for r in &report.orphan_rows {
-                    println!("orphan row (folder missing): {r}");
-                }
-                for f in &report.stray_files {
-                    println!("stray file (not one of the version's files): {f}");
-                }
-                for f in &report.awaiting_recovery {
-                    println!("finished run not yet registered (run `atb models recover`): {f}");
-                }
-            }
-            if report.check().fails() {
-                return Ok(ExitCode::FAILURE);
-            }
+        for f in &report.orphan_folders {
+            println!("orphan folder (no index row): {f}");
         }
+        for f in &report.incomplete_writes {
+            println!("interrupted registration (temporary folder, safe to delete): {f}");
+        }
+        for p in &report.database_problems {
+            println!("database: {p}");
+        }
+        for f in &report.registrations_in_progress {
+            println!("registration in progress (its process still runs; leave it): {f}");
+        }
+        for r in &report.orphan_rows {
+            println!("orphan row (folder missing): {r}");
+        }
+        for f in &report.stray_files {
+            println!("stray file (not one of the version's files): {f}");
+        }
+        for f in &report.awaiting_recovery {
+            println!("finished run not yet registered (run `atb models recover`): {f}");
+        }
+    }
+    if report.check().fails() {
+        return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
 }

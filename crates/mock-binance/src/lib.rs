@@ -272,6 +272,10 @@ fn now_ms(config: &MockConfig) -> i64 {
     })
 }
 
+#[allow(
+    clippy::too_many_lines,
+    reason = "one scripted fault per branch of a test server"
+)]
 fn serve_connection(stream: TcpStream, state: &State) -> std::io::Result<()> {
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
     let mut reader = BufReader::new(stream.try_clone()?);

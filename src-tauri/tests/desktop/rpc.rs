@@ -181,6 +181,10 @@ fn registered(updates: &[RunUpdate]) -> String {
 }
 
 #[test]
+#[allow(
+    clippy::too_many_lines,
+    reason = "one scenario through every request kind"
+)]
 fn every_request_kind_answers_or_fails_with_its_kind() {
     let mut f = Fixture::new();
 

@@ -7,6 +7,10 @@ use crate::common::{atb, run};
 const NO_NETWORK: &str = "http://127.0.0.1:9";
 
 #[test]
+#[allow(
+    clippy::too_many_lines,
+    reason = "one benchmark run checked field by field"
+)]
 fn bench_on_two_small_models_writes_consistent_json_and_markdown() {
     let home = tempfile::tempdir().unwrap();
     let json_path = home.path().join("bench.json");

@@ -25,6 +25,10 @@ fn spec(architecture: Architecture, target: Target) -> TrainSpec {
 }
 
 #[test]
+#[allow(
+    clippy::too_many_lines,
+    reason = "one flow per target and model type, step by step"
+)]
 fn volatility_and_direction_models_train_register_predict_and_export() {
     let home = tempfile::tempdir().unwrap();
     let settings = Settings::resolve(home.path().to_path_buf(), None).unwrap();

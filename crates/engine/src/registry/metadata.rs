@@ -82,6 +82,10 @@ pub struct FeatureSchema {
     /// Input shape `[batch, sequence_length, n_features]`, float32.
     pub n_features: usize,
     pub target: TargetDefinition,
+    /// The context market whose columns close each row (`context_log_return`, ...), which a
+    /// forecast loads beside the series; none for most versions and every older one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<String>,
 }
 
 impl FeatureSchema {
@@ -187,6 +191,7 @@ impl FeatureSchema {
                 std: o.data.target.std,
                 lognormal_correction: o.data.target.lognormal_correction,
             },
+            context: o.params.context.as_ref().map(ToString::to_string),
         }
     }
 }

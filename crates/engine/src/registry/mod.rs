@@ -10,7 +10,9 @@
 pub mod exports;
 mod index;
 mod layout;
+mod load;
 pub mod metadata;
+mod register;
 mod verify;
 
 use std::path::{Path, PathBuf};

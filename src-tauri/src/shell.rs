@@ -10,12 +10,12 @@ use crate::prefs;
 use atb_engine::service::{self, JobKind, RunSink, Workbench};
 use atb_engine::{Error, Settings};
 use atb_protocol::FetchSummary;
-use atb_protocol::bench::{BenchReport, BenchUpdate};
+use atb_protocol::bench::{BenchReport, BenchSpec, BenchUpdate};
 use atb_protocol::desktop::{
     AppInfo, DataOverview, ExportOutcome, RunUpdate, SeriesRequest, TrainRequest,
 };
 use atb_protocol::rpc::{ErrorKind, ErrorReply, Reply, Request};
-use atb_protocol::vocab::CandleSource;
+use atb_protocol::vocab::{CandleSource, Symbol, Timeframe};
 
 /// Candles drawn on a price chart at most (longer series are aggregated into this many OHLC
 /// buckets): about one per pixel column of a wide window, and cheap to draw in software.
@@ -172,10 +172,6 @@ pub fn handle(
     })
 }
 
-#[allow(
-    clippy::too_many_lines,
-    reason = "one arm per request kind: the dispatch table of the rpc contract"
-)]
 fn answer(shell: &Shell, request: Request, stream: Arc<dyn Stream>) -> Result<Reply, Error> {
     let settings = &shell.settings;
     Ok(match request {
@@ -213,24 +209,8 @@ fn answer(shell: &Shell, request: Request, stream: Arc<dyn Stream>) -> Result<Re
                 CHART_POINTS,
             ))?)
         }
-        Request::Fetch(series) => {
-            refuse_files(&series)?;
-            let mut progress = |p| {
-                // A closed page only stops the progress, not the fetch.
-                stream.send(Reply::FetchProgress(p));
-            };
-            let what = format!("a fetch of {} {}", series.symbol, series.timeframe);
-            let summary = shell.workbench.run(JobKind::Fetch, what, |job| {
-                service::block_on(service::data::fetch_cancellable(
-                    settings,
-                    &series,
-                    &mut progress,
-                    job.token(),
-                ))
-            })?;
-            *lock(&shell.last_fetch) = Some(summary.clone());
-            Reply::Fetched(summary)
-        }
+        Request::Fetch(series) => fetch(shell, &series, false, stream)?,
+        Request::Refetch(series) => fetch(shell, &series, true, stream)?,
         Request::Train(train) => {
             refuse_files(&train.series)?;
             Reply::RunSnapshot(Some(service::runs::start_run(
@@ -257,53 +237,14 @@ fn answer(shell: &Shell, request: Request, stream: Arc<dyn Stream>) -> Result<Re
         Request::Attention { version } => Reply::Attention(service::block_on(
             service::models::attention_map(settings, &version),
         )?),
-        Request::ExportOnnx { version } => {
-            // Check the version exists before asking where to save it.
-            service::models::resolve(settings, &version)?;
-            let chosen = shell
-                .dialogs
-                .save_path("Save the exported ONNX model", &format!("{version}.onnx"))
-                .map_err(|e| Error::InvalidRequest(e.message))?;
-            match chosen {
-                None => Reply::Exported(None),
-                Some(path) => {
-                    let what = format!("an ONNX export of {version}");
-                    let report = shell.workbench.run(JobKind::Export, what, |_| {
-                        service::block_on(service::models::export(settings, &version, Some(&path)))
-                    })?;
-                    Reply::Exported(Some(ExportOutcome {
-                        export: report.export,
-                        copied_to: report.copy.map(|p| p.display().to_string()),
-                        copy_failed: report.copy_error,
-                    }))
-                }
-            }
-        }
+        Request::ExportOnnx { version } => export_onnx(shell, &version)?,
         Request::Promote { version, alias } => {
             Reply::Promoted(service::models::promote(settings, &version, &alias)?)
         }
         Request::Delete { version } => {
             Reply::Deleted(service::models::delete(settings, &version, false)?.version_id)
         }
-        Request::ImportCsv { symbol, timeframe } => {
-            let chosen = shell
-                .dialogs
-                .open_csv(&format!(
-                    "Import {symbol} {timeframe} candles from a CSV file"
-                ))
-                .map_err(|e| Error::InvalidRequest(e.message))?;
-            match chosen {
-                None => Reply::Imported(None),
-                // The file the user chose, read with the engine's checks (a regular file, size
-                // capped, content never echoed at length in errors).
-                Some(path) => {
-                    let what = format!("an import of {symbol} {timeframe} candles from a CSV file");
-                    Reply::Imported(Some(shell.workbench.run(JobKind::Import, what, |_| {
-                        service::data::import_csv(settings, &symbol, &path, timeframe)
-                    })?))
-                }
-            }
-        }
+        Request::ImportCsv { symbol, timeframe } => import_csv(shell, &symbol, timeframe)?,
         Request::CheckRegistry => {
             Reply::RegistryChecked(service::models::verify(settings)?.check())
         }
@@ -315,25 +256,7 @@ fn answer(shell: &Shell, request: Request, stream: Arc<dyn Stream>) -> Result<Re
         Request::Forecast { version } => Reply::Forecast(service::block_on(
             service::predict::forecast(settings, &version),
         )?),
-        Request::Validate => {
-            let pairs = service::validate::pair_count();
-            let validated = shell
-                .workbench
-                .run(JobKind::Validation, "a validation", |job| {
-                    let mut done = 0;
-                    service::validate::validate_all(
-                        service::validate::DEFAULT_DEVICE,
-                        None,
-                        &mut |pair| {
-                            done += 1;
-                            job.progress(format!("{done} of {pairs} pairs done"));
-                            stream.send(Reply::ValidationProgress(pair.clone()));
-                        },
-                        job.token(),
-                    )
-                })?;
-            Reply::Validated(validated)
-        }
+        Request::Validate => validate(shell, &stream)?,
         Request::Enqueue { requests } => {
             for r in &requests {
                 refuse_files(&r.series)?;
@@ -349,30 +272,7 @@ fn answer(shell: &Shell, request: Request, stream: Arc<dyn Stream>) -> Result<Re
             Reply::Queue(shell.workbench.queue.shift(queue_id, up)?)
         }
         Request::QueueRemove { queue_id } => Reply::Queue(shell.workbench.queue.remove(queue_id)?),
-        Request::Bench(spec) => {
-            refuse_files(&spec.series)?;
-            let job = shell.workbench.begin(JobKind::Benchmark, "a benchmark")?;
-            // `scripts/bench_desktop_cpu.py --bench` looks for this line.
-            eprintln!(
-                "atb-desktop: benchmark started ({} architecture(s) x {} variant(s))",
-                spec.architectures.len(),
-                spec.variants.len()
-            );
-            let result = service::bench::bench_spec(
-                settings,
-                &spec,
-                &mut |u| {
-                    if let BenchUpdate::Started { index, total, .. } = &u {
-                        job.progress(format!("{} of {total} runs done", index - 1));
-                    }
-                    stream.send(Reply::BenchProgress(u));
-                },
-                job.token(),
-            );
-            drop(job);
-            shell.notifier.notify(bench_notice(&result));
-            Reply::Benched(Box::new(result?))
-        }
+        Request::Bench(spec) => bench(shell, &spec, &stream)?,
         Request::CancelBench => {
             shell.workbench.cancel(JobKind::Benchmark, Error::NoBench)?;
             Reply::BenchCancelRequested
@@ -414,6 +314,128 @@ fn answer(shell: &Shell, request: Request, stream: Arc<dyn Stream>) -> Result<Re
             Reply::ValidationCancelRequested
         }
     })
+}
+
+/// Exports a version to ONNX and copies it where the user chooses (nothing when they cancel).
+fn export_onnx(shell: &Shell, version: &str) -> Result<Reply, Error> {
+    let settings = &shell.settings;
+    // Check the version exists before asking where to save it.
+    service::models::resolve(settings, version)?;
+    let chosen = shell
+        .dialogs
+        .save_path("Save the exported ONNX model", &format!("{version}.onnx"))
+        .map_err(|e| Error::InvalidRequest(e.message))?;
+    Ok(match chosen {
+        None => Reply::Exported(None),
+        Some(path) => {
+            let what = format!("an ONNX export of {version}");
+            let report = shell.workbench.run(JobKind::Export, what, |_| {
+                service::block_on(service::models::export(settings, version, Some(&path)))
+            })?;
+            Reply::Exported(Some(ExportOutcome {
+                export: report.export,
+                copied_to: report.copy.map(|p| p.display().to_string()),
+                copy_failed: report.copy_error,
+            }))
+        }
+    })
+}
+
+/// Imports a CSV file the user chooses as `symbol` `timeframe` (nothing when they cancel).
+fn import_csv(shell: &Shell, symbol: &Symbol, timeframe: Timeframe) -> Result<Reply, Error> {
+    let settings = &shell.settings;
+    let chosen = shell
+        .dialogs
+        .open_csv(&format!(
+            "Import {symbol} {timeframe} candles from a CSV file"
+        ))
+        .map_err(|e| Error::InvalidRequest(e.message))?;
+    Ok(match chosen {
+        None => Reply::Imported(None),
+        // The file the user chose, read with the engine's checks (a regular file, size
+        // capped, content never echoed at length in errors).
+        Some(path) => {
+            let what = format!("an import of {symbol} {timeframe} candles from a CSV file");
+            Reply::Imported(Some(shell.workbench.run(JobKind::Import, what, |_| {
+                service::data::import_csv(settings, symbol, &path, timeframe)
+            })?))
+        }
+    })
+}
+
+/// Validates every pair as a heavy job, streaming each pair's result.
+fn validate(shell: &Shell, stream: &Arc<dyn Stream>) -> Result<Reply, Error> {
+    let pairs = service::validate::pair_count();
+    let validated = shell
+        .workbench
+        .run(JobKind::Validation, "a validation", |job| {
+            let mut done = 0;
+            service::validate::validate_all(
+                service::validate::DEFAULT_DEVICE,
+                None,
+                &mut |pair| {
+                    done += 1;
+                    job.progress(format!("{done} of {pairs} pairs done"));
+                    stream.send(Reply::ValidationProgress(pair.clone()));
+                },
+                job.token(),
+            )
+        })?;
+    Ok(Reply::Validated(validated))
+}
+
+/// Runs a benchmark as a heavy job, streaming its progress, and notifies when it ends.
+fn bench(shell: &Shell, spec: &BenchSpec, stream: &Arc<dyn Stream>) -> Result<Reply, Error> {
+    let settings = &shell.settings;
+    refuse_files(&spec.series)?;
+    let job = shell.workbench.begin(JobKind::Benchmark, "a benchmark")?;
+    // `scripts/bench_desktop_cpu.py --bench` looks for this line.
+    eprintln!(
+        "atb-desktop: benchmark started ({} architecture(s) x {} variant(s))",
+        spec.architectures.len(),
+        spec.variants.len()
+    );
+    let result = service::bench::bench_spec(
+        settings,
+        spec,
+        &mut |u| {
+            if let BenchUpdate::Started { index, total, .. } = &u {
+                job.progress(format!("{} of {total} runs done", index - 1));
+            }
+            stream.send(Reply::BenchProgress(u));
+        },
+        job.token(),
+    );
+    drop(job);
+    shell.notifier.notify(bench_notice(&result));
+    Ok(Reply::Benched(Box::new(result?)))
+}
+
+/// Fetches (or with `refresh`, fetches again) a Binance range as a light job of the workbench.
+fn fetch(
+    shell: &Shell,
+    series: &SeriesRequest,
+    refresh: bool,
+    stream: Arc<dyn Stream>,
+) -> Result<Reply, Error> {
+    let settings = &shell.settings;
+    refuse_files(series)?;
+    let mut progress = |p| {
+        // A closed page only stops the progress, not the fetch.
+        stream.send(Reply::FetchProgress(p));
+    };
+    let what = format!("a fetch of {} {}", series.symbol, series.timeframe);
+    let summary = shell.workbench.run(JobKind::Fetch, what, |job| {
+        service::block_on(service::data::fetch_cancellable(
+            settings,
+            series,
+            refresh,
+            &mut progress,
+            job.token(),
+        ))
+    })?;
+    *lock(&shell.last_fetch) = Some(summary.clone());
+    Ok(Reply::Fetched(summary))
 }
 
 /// What the user chose when closing the window while jobs ran or runs waited in the queue.

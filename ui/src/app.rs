@@ -380,7 +380,9 @@ impl UiState {
             self.data.view_failed(request, error.message);
             return;
         }
-        if request == RequestKind::Fetch && error.kind == ErrorKind::Cancelled {
+        if matches!(request, RequestKind::Fetch | RequestKind::Refetch)
+            && error.kind == ErrorKind::Cancelled
+        {
             // Asked for: the screen says what was kept, it is no error.
             self.data.fetch_cancelled(error.message);
             return;

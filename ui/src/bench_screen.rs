@@ -266,10 +266,6 @@ impl BenchScreen {
 }
 
 /// The measured table and its two charts.
-#[allow(
-    clippy::too_many_lines,
-    reason = "the table's columns and two charts; to split (issue 32)"
-)]
 pub fn report_view(ui: &mut Ui, r: &BenchReport) {
     ui.label(format!(
         "{} {} from {}, {} epoch(s), {} seed(s), L = {}, {} test windows, on {}; {}",
@@ -283,6 +279,37 @@ pub fn report_view(ui: &mut Ui, r: &BenchReport) {
         r.device,
         r.created_at
     ));
+    results_table(ui, r);
+    if r.tests_adjusted > 0 {
+        ui.label(format!(
+            "Verdicts on p-values adjusted with Holm's method across the {} paired tests of this \
+             report.",
+            r.tests_adjusted
+        ));
+    }
+    if let Some(set) = &r.model_confidence_set {
+        ui.label(RichText::new(set.sentence()).strong());
+    }
+    ui.columns(2, |cols| {
+        cols[0].strong("Training time against skill (up and left is better)");
+        // The two charts take the window's height below the table.
+        let height = window_share(&cols[0], 0.45, 220.0);
+        skill_scatter(&mut cols[0], r, height);
+        cols[1].strong("Single-window latency p50 (ms): native, then ONNX Runtime");
+        latency_bars(&mut cols[1], r, height);
+    });
+    ui.label(
+        r.results
+            .iter()
+            .enumerate()
+            .map(|(i, b)| format!("{i}: {} {}", b.architecture, b.variant))
+            .collect::<Vec<_>>()
+            .join(" · "),
+    );
+}
+
+/// One row per model: training time, latency, skill and the verdict against persistence.
+fn results_table(ui: &mut Ui, r: &BenchReport) {
     egui::Grid::new("bench_table")
         .striped(true)
         .num_columns(8)
@@ -314,140 +341,129 @@ pub fn report_view(ui: &mut Ui, r: &BenchReport) {
                         .map_or_else(|| "–".into(), |t| format!("{:.3} ms", t.latency_p50_ms)),
                 );
                 ui.label(num(b.skill_vs_persistence, 4));
-                // On Holm-adjusted p-values when the report has them (every report from
-                // evaluation method 3 on).
-                let v = match &b.vs_persistence {
-                    Some(t) if t.seeds > 1 => {
-                        let (better, worse, adjusted) = match (t.better_adjusted, t.worse_adjusted)
-                        {
-                            (Some(b), Some(w)) => (b, w, ", Holm-adjusted"),
-                            _ => (t.better, t.worse, ""),
-                        };
-                        let text = format!(
-                            "better in {better} of {} seeds, worse in {worse}{adjusted}",
-                            t.seeds
-                        );
-                        let kind = if better == t.seeds {
-                            VerdictKind::Better
-                        } else if worse > 0 {
-                            VerdictKind::Worse
-                        } else {
-                            VerdictKind::NoDifference
-                        };
-                        (text, kind)
-                    }
-                    _ => {
-                        let first = b.runs.first();
-                        let v = verdict_with(
-                            "persistence",
-                            first.and_then(|run| run.vs_persistence.as_ref()),
-                            first
-                                .and_then(|run| run.skill_intervals)
-                                .and_then(|s| s.vs_persistence)
-                                .as_ref(),
-                            first
-                                .and_then(|run| run.adjusted_p)
-                                .and_then(|a| a.vs_persistence),
-                        );
-                        (v.text, v.kind)
-                    }
-                };
+                let v = persistence_verdict(b);
                 ui.label(RichText::new(v.0).color(verdict_color(v.1)));
                 ui.label(atb_protocol::bench::promise(b.architecture));
                 ui.end_row();
             }
         });
-    if r.tests_adjusted > 0 {
-        ui.label(format!(
-            "Verdicts on p-values adjusted with Holm's method across the {} paired tests of this \
-             report.",
-            r.tests_adjusted
-        ));
+}
+
+/// The verdict against persistence: counted over seeds when there are several, else the
+/// first run's own (on Holm-adjusted p-values when the report has them).
+fn persistence_verdict(b: &atb_protocol::bench::BenchResult) -> (String, VerdictKind) {
+    // On Holm-adjusted p-values when the report has them (every report from
+    // evaluation method 3 on).
+    match &b.vs_persistence {
+        Some(t) if t.seeds > 1 => {
+            let (better, worse, adjusted) = match (t.better_adjusted, t.worse_adjusted) {
+                (Some(b), Some(w)) => (b, w, ", Holm-adjusted"),
+                _ => (t.better, t.worse, ""),
+            };
+            let text = format!(
+                "better in {better} of {} seeds, worse in {worse}{adjusted}",
+                t.seeds
+            );
+            let kind = if better == t.seeds {
+                VerdictKind::Better
+            } else if worse > 0 {
+                VerdictKind::Worse
+            } else {
+                VerdictKind::NoDifference
+            };
+            (text, kind)
+        }
+        _ => {
+            let first = b.runs.first();
+            let v = verdict_with(
+                "persistence",
+                first.and_then(|run| run.vs_persistence.as_ref()),
+                first
+                    .and_then(|run| run.skill_intervals)
+                    .and_then(|s| s.vs_persistence)
+                    .as_ref(),
+                first
+                    .and_then(|run| run.adjusted_p)
+                    .and_then(|a| a.vs_persistence),
+            );
+            (v.text, v.kind)
+        }
     }
-    if let Some(set) = &r.model_confidence_set {
-        ui.label(RichText::new(set.sentence()).strong());
-    }
-    ui.columns(2, |cols| {
-        cols[0].strong("Training time against skill (up and left is better)");
-        // The two charts take the window's height below the table.
-        let height = window_share(&cols[0], 0.45, 220.0);
-        // Each point carries its name beside it (a legend box would cover the points); room
-        // on the right keeps the rightmost name inside the chart.
-        let xs: Vec<f64> = r
-            .results
-            .iter()
-            .map(|b| b.train_seconds.max(1e-3).log10())
-            .collect();
-        let (lo, hi) = xs
-            .iter()
-            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &x| {
-                (lo.min(x), hi.max(x))
-            });
-        let span = if hi > lo { hi - lo } else { 1.0 };
-        Plot::new("bench_scatter")
-            .height(height)
-            .include_x(hi + 0.35 * span)
-            .x_axis_label("training seconds (log10)")
-            .y_axis_label("skill vs persistence")
-            .show(&mut cols[0], |plot| {
-                for (b, &x) in r.results.iter().zip(&xs) {
-                    let name = format!("{} {}", b.architecture, b.variant);
-                    plot.points(
-                        Points::new(name.clone(), vec![[x, b.skill_vs_persistence]]).radius(5.0),
-                    );
-                    plot.text(
-                        Text::new(
-                            name.clone(),
-                            PlotPoint::new(x, b.skill_vs_persistence),
-                            format!("   {name}"),
-                        )
-                        .anchor(egui::Align2::LEFT_CENTER),
-                    );
-                }
-                plot.hline(egui_plot::HLine::new("persistence", 0.0).color(ERROR_RED));
-                plot.text(
-                    Text::new("persistence label", PlotPoint::new(lo, 0.0), "persistence")
-                        .color(ERROR_RED)
-                        .anchor(egui::Align2::LEFT_BOTTOM),
+}
+
+/// Training seconds (log scale) against skill, each point named beside it.
+fn skill_scatter(ui: &mut Ui, r: &BenchReport, height: f32) {
+    // Each point carries its name beside it (a legend box would cover the points); room
+    // on the right keeps the rightmost name inside the chart.
+    let xs: Vec<f64> = r
+        .results
+        .iter()
+        .map(|b| b.train_seconds.max(1e-3).log10())
+        .collect();
+    let (lo, hi) = xs
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &x| {
+            (lo.min(x), hi.max(x))
+        });
+    let span = if hi > lo { hi - lo } else { 1.0 };
+    Plot::new("bench_scatter")
+        .height(height)
+        .include_x(hi + 0.35 * span)
+        .x_axis_label("training seconds (log10)")
+        .y_axis_label("skill vs persistence")
+        .show(ui, |plot| {
+            for (b, &x) in r.results.iter().zip(&xs) {
+                let name = format!("{} {}", b.architecture, b.variant);
+                plot.points(
+                    Points::new(name.clone(), vec![[x, b.skill_vs_persistence]]).radius(5.0),
                 );
-            });
-        cols[1].strong("Single-window latency p50 (ms): native, then ONNX Runtime");
-        Plot::new("bench_latency")
-            .height(height)
-            .legend(Legend::default())
-            .show(&mut cols[1], |plot| {
-                let native: Vec<Bar> = r
-                    .results
-                    .iter()
-                    .enumerate()
-                    .map(|(i, b)| {
-                        Bar::new(i as f64 - 0.2, b.latency_p50_ms)
+                plot.text(
+                    Text::new(
+                        name.clone(),
+                        PlotPoint::new(x, b.skill_vs_persistence),
+                        format!("   {name}"),
+                    )
+                    .anchor(egui::Align2::LEFT_CENTER),
+                );
+            }
+            plot.hline(egui_plot::HLine::new("persistence", 0.0).color(ERROR_RED));
+            plot.text(
+                Text::new("persistence label", PlotPoint::new(lo, 0.0), "persistence")
+                    .color(ERROR_RED)
+                    .anchor(egui::Align2::LEFT_BOTTOM),
+            );
+        });
+}
+
+/// Single-window latency per model: native beside ONNX Runtime.
+fn latency_bars(ui: &mut Ui, r: &BenchReport, height: f32) {
+    Plot::new("bench_latency")
+        .height(height)
+        .legend(Legend::default())
+        .show(ui, |plot| {
+            let native: Vec<Bar> = r
+                .results
+                .iter()
+                .enumerate()
+                .map(|(i, b)| {
+                    Bar::new(i as f64 - 0.2, b.latency_p50_ms)
+                        .width(0.35)
+                        .name(format!("{} {}", b.architecture, b.variant))
+                })
+                .collect();
+            let ort: Vec<Bar> = r
+                .results
+                .iter()
+                .enumerate()
+                .filter_map(|(i, b)| {
+                    b.onnxruntime.as_ref().map(|t| {
+                        Bar::new(i as f64 + 0.2, t.latency_p50_ms)
                             .width(0.35)
                             .name(format!("{} {}", b.architecture, b.variant))
                     })
-                    .collect();
-                let ort: Vec<Bar> = r
-                    .results
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(i, b)| {
-                        b.onnxruntime.as_ref().map(|t| {
-                            Bar::new(i as f64 + 0.2, t.latency_p50_ms)
-                                .width(0.35)
-                                .name(format!("{} {}", b.architecture, b.variant))
-                        })
-                    })
-                    .collect();
-                plot.bar_chart(BarChart::new("native", native).color(GOOD_GREEN));
-                plot.bar_chart(BarChart::new("ONNX Runtime", ort));
-            });
-    });
-    ui.label(
-        r.results
-            .iter()
-            .enumerate()
-            .map(|(i, b)| format!("{i}: {} {}", b.architecture, b.variant))
-            .collect::<Vec<_>>()
-            .join(" · "),
-    );
+                })
+                .collect();
+            plot.bar_chart(BarChart::new("native", native).color(GOOD_GREEN));
+            plot.bar_chart(BarChart::new("ONNX Runtime", ort));
+        });
 }

@@ -246,7 +246,7 @@ impl DataScreen {
     pub fn request_failed(&mut self, request: RequestKind) {
         match request {
             RequestKind::ImportCsv => self.importing = false,
-            RequestKind::Fetch => self.fetch_ended(),
+            RequestKind::Fetch | RequestKind::Refetch => self.fetch_ended(),
             RequestKind::CancelFetch => self.cancel_fetch_requested = false,
             RequestKind::Candles => self.chart_loading = false,
             RequestKind::FeaturePreview => {
@@ -339,6 +339,23 @@ impl DataScreen {
                 self.fetch_note = None;
                 self.fetch_started_at = Some(ui.input(|i| i.time));
                 out.send(Request::Fetch(r.clone()));
+            }
+            let refetch = ui
+                .add_enabled(
+                    ok && binance && has_range && !self.fetching,
+                    egui::Button::new("Fetch again"),
+                )
+                .on_hover_text(
+                    "Ask Binance for the whole range again, stored candles included: their values and order flow (trades, taker-buy volume, which the flow features read) are rewritten with the exchange's",
+                );
+            if refetch.clicked()
+                && let Ok(r) = &request
+            {
+                self.fetching = true;
+                self.fetch_progress = None;
+                self.fetch_note = None;
+                self.fetch_started_at = Some(ui.input(|i| i.time));
+                out.send(Request::Refetch(r.clone()));
             }
             let import = ui
                 .add_enabled(ok && !self.importing, egui::Button::new("Import CSV…"))

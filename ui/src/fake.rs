@@ -158,11 +158,13 @@ impl FakeBackend {
                 &series.symbol,
                 *feature_set
             ))],
-            Request::Fetch(_) if s.hold_fetch => replies![Reply::FetchProgress(FetchProgress {
-                candles_wanted: 500,
-                candles_done: 250,
-                requests: 1,
-            })],
+            Request::Fetch(_) | Request::Refetch(_) if s.hold_fetch => {
+                replies![Reply::FetchProgress(FetchProgress {
+                    candles_wanted: 500,
+                    candles_done: 250,
+                    requests: 1,
+                })]
+            }
             Request::CancelFetch if s.hold_fetch => {
                 s.hold_fetch = false;
                 vec![
@@ -180,7 +182,7 @@ impl FakeBackend {
                 request: RequestKind::CancelFetch,
                 error: ErrorReply::new(ErrorKind::NotFound, "no fetch is running"),
             })],
-            Request::Fetch(series) => replies![
+            Request::Fetch(series) | Request::Refetch(series) => replies![
                 Reply::FetchProgress(FetchProgress {
                     candles_wanted: 500,
                     candles_done: 250,
@@ -824,6 +826,7 @@ pub fn sample_detail(row: &ModelRow) -> ModelDetail {
             test: info(1500),
             data_sha256: row.data_sha256.clone(),
             gap_windows_dropped: 0,
+            context_rows_dropped: 0,
         },
         evaluation: match row.target {
             Target::Return => Evaluation {
@@ -1088,8 +1091,8 @@ fn sample_features(symbol: &Symbol, feature_set: FeatureSet) -> FeaturePreview {
                 .sum::<f64>()
                 / n;
             FeatureColumn {
-                name: name.into(),
-                meaning: FeatureSet::meaning(name).into(),
+                meaning: FeatureSet::meaning(&name).into(),
+                name,
                 mean,
                 std: var.sqrt(),
                 min: points

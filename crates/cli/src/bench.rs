@@ -6,6 +6,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
+use atb_engine::service::bench::features::{
+    FeatureBenchProgress, bench_features, feature_report_markdown,
+};
 use atb_engine::service::bench::measure::check_bench;
 use atb_engine::service::bench::targets::{
     TargetBenchProgress, bench_targets, target_report_markdown,
@@ -13,8 +16,8 @@ use atb_engine::service::bench::targets::{
 use atb_engine::service::bench::{bench, report_markdown, write_report_json, write_text};
 use atb_engine::service::data::load_series;
 use atb_engine::{
-    Architecture, BenchProgress, CandleSource, DeviceChoice, Settings, Symbol, Target, Timeframe,
-    Variant,
+    Architecture, BenchProgress, CandleSource, DeviceChoice, FeatureSet, Settings, Symbol, Target,
+    Timeframe, Variant,
 };
 use atb_protocol::bench::BenchSpec;
 use atb_protocol::training::TrainingEvent;
@@ -71,6 +74,11 @@ pub struct BenchArgs {
     /// persistence, EWMA and HAR-RV; climatology and the last move) by QLIKE or log loss.
     #[arg(long, value_parser = parse_targets)]
     targets: Option<List<Target>>,
+    /// Compare feature sets instead: every model trained on `price` and on each of these
+    /// (`wavelet`, `wavelet_haar`, `flow`, `technical`, comma-separated, or `all`), each judged
+    /// against its plain twin by a paired test on the common test windows.
+    #[arg(long, value_parser = parse_feature_sets)]
+    feature_sets: Option<List<FeatureSet>>,
     /// Bars ahead to forecast (h).
     #[arg(long, default_value_t = BenchSpec::default().horizon)]
     horizon: usize,
@@ -105,6 +113,15 @@ fn parse_targets(s: &str) -> Result<List<Target>, String> {
     parse_list(s, &[Target::Volatility, Target::Direction])
 }
 
+fn parse_feature_sets(s: &str) -> Result<List<FeatureSet>, String> {
+    let others: Vec<FeatureSet> = FeatureSet::ALL
+        .iter()
+        .copied()
+        .filter(|&set| set != FeatureSet::Price)
+        .collect();
+    parse_list(s, &others)
+}
+
 /// The benchmark the flags ask for: every flag left out takes `BenchSpec::default()`'s value,
 /// the desktop Benchmark screen's starting point.
 fn spec_of(args: &BenchArgs) -> BenchSpec {
@@ -137,6 +154,11 @@ fn spec_of(args: &BenchArgs) -> BenchSpec {
             .as_ref()
             .map(|t| t.0.clone())
             .unwrap_or_default(),
+        feature_sets: args
+            .feature_sets
+            .as_ref()
+            .map(|t| t.0.clone())
+            .unwrap_or_default(),
     }
 }
 
@@ -148,6 +170,9 @@ pub async fn run(args: BenchArgs) -> Result<ExitCode> {
     let series = load_series(&settings, &spec.series, &mut |_| {}).await?;
     if !spec.targets.is_empty() {
         return run_targets(&settings, series, spec, &json, &markdown, cancel).await;
+    }
+    if !spec.feature_sets.is_empty() {
+        return run_feature_sets(&settings, series, spec, &json, &markdown, cancel).await;
     }
     let worker_settings = settings.clone();
     let worker_cancel = cancel.clone();
@@ -211,6 +236,58 @@ async fn run_targets(
         other => other?,
     };
     let table = target_report_markdown(&report);
+    println!("{table}");
+    if let Some(path) = json {
+        write_text(path, &serde_json::to_string_pretty(&report)?)?;
+        eprintln!("bench: JSON written to {}", path.display());
+    }
+    if let Some(path) = markdown {
+        write_text(path, &table)?;
+        eprintln!("bench: markdown written to {}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `atb bench --feature-sets`: the feature benchmark's table on stdout, its report where asked.
+async fn run_feature_sets(
+    settings: &Settings,
+    series: atb_engine::CandleSeries,
+    spec: BenchSpec,
+    json: &Option<PathBuf>,
+    markdown: &Option<PathBuf>,
+    cancel: atb_engine::CancelToken,
+) -> Result<ExitCode> {
+    let worker_settings = settings.clone();
+    let report = tokio::task::spawn_blocking(move || {
+        bench_features(
+            &worker_settings,
+            &series,
+            &spec,
+            &mut |FeatureBenchProgress::RunStarted {
+                      architecture,
+                      variant,
+                      feature_set,
+                      seed,
+                      index,
+                      total,
+                  }| {
+                eprintln!(
+                    "bench: [{index}/{total}] training {architecture} {variant} on {feature_set} (seed {seed})"
+                );
+            },
+            &cancel,
+        )
+    })
+    .await
+    .context("the benchmark thread stopped unexpectedly")?;
+    let report = match report {
+        Err(atb_engine::Error::Cancelled) => {
+            eprintln!("bench: cancelled; finished runs stay registered under the `bench` tag");
+            return Ok(ExitCode::from(EXIT_INTERRUPTED));
+        }
+        other => other?,
+    };
+    let table = feature_report_markdown(&report);
     println!("{table}");
     if let Some(path) = json {
         write_text(path, &serde_json::to_string_pretty(&report)?)?;

@@ -72,9 +72,13 @@ pub struct TrainArgs {
     /// of an up move, judged against climatology and the last move).
     #[arg(long, default_value_t = TrainSpec::default().target)]
     target: Target,
-    /// price or technical.
+    /// price, technical, wavelet, wavelet_haar or flow.
     #[arg(long, default_value_t = TrainSpec::default().feature_set)]
     feature_set: FeatureSet,
+    /// Another market's returns and relative volume as inputs (e.g. BTCUSDT beside ETHUSDT),
+    /// fetched from Binance beside the series and aligned on open time.
+    #[arg(long)]
+    context: Option<Symbol>,
     #[arg(long, default_value_t = TrainSpec::default().seed)]
     seed: u64,
     /// auto, gpu or cpu.
@@ -129,6 +133,7 @@ impl TrainArgs {
                 horizon: self.horizon,
                 target: self.target,
                 feature_set: self.feature_set,
+                context: self.context.clone(),
                 seed: self.seed,
                 device: self.device,
                 grad_clip_norm: self.grad_clip_norm,
@@ -166,14 +171,13 @@ pub async fn run(cmd: TrainCommand) -> Result<ExitCode> {
         );
     }
     // And the memory a training batch needs, still before any candle is loaded.
-    atb_engine::service::train::check(&request.spec)?;
+    let spec = atb_engine::service::train::check(&request.spec)?;
     if request.series.source == CandleSource::Binance
         && let Some(w) = settings.insecure_url_warning()
     {
         eprintln!("{w}");
     }
     let series = load_series(&settings, &request.series, &mut |_| {}).await?;
-    let spec = request.spec;
     let trees = !spec.architecture.is_network();
     let bar = Arc::new(Mutex::new(progress_bar(
         0,
@@ -271,6 +275,12 @@ pub async fn run(cmd: TrainCommand) -> Result<ExitCode> {
         println!(
             "{} windows spanning missing candles were left out",
             d.gap_windows_dropped
+        );
+    }
+    if let Some(context) = &spec.context {
+        println!(
+            "context {context}: {} rows without a {context} candle at their open time were left out",
+            d.context_rows_dropped
         );
     }
     print_evaluation(evaluation);

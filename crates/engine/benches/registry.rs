@@ -22,6 +22,7 @@ fn main() {
         timeframe: Timeframe::H1,
         source: CandleSource::Sample,
         candles: sample[sample.len() - 1_200..].to_vec(),
+        context: None,
     };
     let spec = TrainSpec {
         architecture: Architecture::Lstm,
@@ -31,7 +32,13 @@ fn main() {
         device: DeviceChoice::Cpu,
         ..TrainSpec::default()
     };
-    let outcome = train(&series, &spec, &mut |_| {}, &CancelToken::new()).expect("train");
+    let outcome = train(
+        &series,
+        &spec.check().expect("a valid spec"),
+        &mut |_| {},
+        &CancelToken::new(),
+    )
+    .expect("train");
     println!("registering one lstm lightweight {REGISTRATIONS} times per setting");
     for durable in [false, true] {
         let home = tempfile::tempdir().expect("temp dir");

@@ -59,6 +59,7 @@ fn main() {
         timeframe: atb_engine::testing::market::Timeframe::H1,
         source: CandleSource::Sample,
         candles,
+        context: None,
     };
     let mut devices = vec![DeviceChoice::Cpu];
     if select_device(DeviceChoice::Auto).is_ok_and(|d| d.is_gpu) {
@@ -86,7 +87,7 @@ fn main() {
             let started = Instant::now();
             let outcome = train(
                 &series,
-                &params,
+                &params.clone().check().expect("a valid spec"),
                 &mut |e| {
                     if let TrainingEvent::RunStarted {
                         device, dataset, ..

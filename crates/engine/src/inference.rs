@@ -14,9 +14,9 @@ use atb_protocol::vocab::Target;
 
 use crate::dataset::{FeatureScaler, PreparedData, bar_interval_ms, gap_free_samples};
 use crate::error::{Error, Result};
-use crate::features::{FeatureMatrix, compute_features};
+use crate::features::{FeatureMatrix, series_features};
 use crate::gbdt::GbdtModel;
-use crate::market::source::{CandleSeries, DateRange, load_candles};
+use crate::market::source::{CandleSeries, DateRange, load_candles, with_context};
 use crate::registry::metadata::FeatureSchema;
 use crate::registry::{LoadedModel, Registry};
 use crate::settings::Settings;
@@ -146,7 +146,7 @@ fn schema_features(
     schema: &FeatureSchema,
     series: &CandleSeries,
 ) -> Result<FeatureMatrix> {
-    let matrix = compute_features(&series.candles, schema.feature_set.parse()?)?;
+    let matrix = series_features(series, schema.feature_set.parse()?)?;
     if matrix.names != schema.feature_names {
         return Err(Error::InvalidData(format!(
             "features {:?} do not match {version_id}'s {:?}",
@@ -254,7 +254,10 @@ async fn recorded_series(settings: &Settings, loaded: &LoadedModel) -> Result<Ca
         end_ms: d.last_candle_open_ms + timeframe.millis(),
     };
     let series = load_candles(settings, source, symbol, timeframe, range, &mut |_| {}).await?;
-    if candles_sha256(&series) != d.data_sha256 {
+    let spec = &loaded.metadata.training_params.spec;
+    let series = with_context(settings, series, spec.context.as_ref()).await?;
+    let set = spec.feature_set;
+    if candles_sha256(&series, set) != d.data_sha256 {
         return Err(Error::InvalidData(format!(
             "the {} candles of {symbol} {timeframe} from {} to {} no longer match the ones {version} was trained on (their SHA-256 differs), so its test windows cannot be rebuilt",
             source,
@@ -550,6 +553,8 @@ pub async fn forward_forecasts(
         &mut |_| {},
     )
     .await?;
+    let context = loaded.metadata.training_params.spec.context.as_ref();
+    let series = with_context(settings, series, context).await?;
     let matrix = schema_features(&loaded.row.version_id, schema, &series)?;
     let usable = gap_free_samples(&matrix, l, h);
     let rows: Vec<usize> = (l.saturating_sub(1)..matrix.rows.saturating_sub(h))
@@ -671,7 +676,7 @@ pub async fn reevaluate(settings: &Settings, reference: &str) -> Result<(ModelRo
         walk_forward_folds: None,
         ..loaded.metadata.training_params.spec.clone()
     };
-    let (mut data, _) = prepare(&series, &params)?;
+    let (mut data, _) = prepare(&series, &params.check().map_err(Error::InvalidSpec)?)?;
     if data.matrix.names != schema.feature_names {
         return Err(Error::InvalidData(format!(
             "features {:?} do not match {}'s {:?}",

@@ -15,9 +15,14 @@ fn the_same_seed_gives_the_same_cpu_run() {
             seed,
             ..params(Architecture::Tcn, Variant::Lightweight, 2)
         };
-        train(&series, &p, &mut |_| {}, &CancelToken::new())
-            .unwrap()
-            .history
+        train(
+            &series,
+            &p.clone().check().unwrap(),
+            &mut |_| {},
+            &CancelToken::new(),
+        )
+        .unwrap()
+        .history
     };
     let (a, b, c) = (run(7), run(7), run(8));
     let losses = |h: &Vec<atb_protocol::training::EpochRecord>| {

@@ -187,6 +187,8 @@ pub struct SyntheticCandle {
     pub low: f64,
     pub close: f64,
     pub volume: f64,
+    pub trades: u64,
+    pub taker_buy_volume: f64,
 }
 
 fn symbol_seed(symbol: &str) -> u64 {
@@ -224,6 +226,10 @@ pub fn synthetic_candle(symbol: &str, interval_ms: i64, open_time: i64) -> Synth
     let low = cents(open.min(close) / wiggle);
     let volume =
         (100.0 + 900.0 * unit_noise(seed.rotate_left(17), open_time) * 1000.0).round() / 1000.0;
+    // Order flow that varies from candle to candle: 50-549 trades, 30-70% bought by takers.
+    let trades = 50 + (500.0 * unit_noise(seed.rotate_left(29), open_time)) as u64;
+    let taker_share = 0.3 + 0.4 * unit_noise(seed.rotate_left(41), open_time);
+    let taker_buy_volume = (volume * taker_share * 1e8).round() / 1e8;
     SyntheticCandle {
         open_time,
         open,
@@ -231,6 +237,8 @@ pub fn synthetic_candle(symbol: &str, interval_ms: i64, open_time: i64) -> Synth
         low,
         close,
         volume,
+        trades,
+        taker_buy_volume,
     }
 }
 
@@ -272,10 +280,91 @@ fn now_ms(config: &MockConfig) -> i64 {
     })
 }
 
-#[allow(
-    clippy::too_many_lines,
-    reason = "one scripted fault per branch of a test server"
-)]
+/// The faults answered before any kline is looked up; `None` when the request goes on (no
+/// fault, a delay, or a fault of the kline body).
+fn answer_fault_before_klines(
+    stream: &mut TcpStream,
+    fault: Option<&Fault>,
+) -> Option<std::io::Result<()>> {
+    let (status, retry_after, body): (u16, Option<u64>, Vec<u8>) = match fault? {
+        Fault::TooManyRequests { retry_after_secs } => (
+            429,
+            Some(*retry_after_secs),
+            br#"{"code":-1003,"msg":"Too many requests."}"#.to_vec(),
+        ),
+        Fault::Banned { retry_after_secs } => (
+            418,
+            Some(*retry_after_secs),
+            br#"{"code":-1003,"msg":"IP banned."}"#.to_vec(),
+        ),
+        Fault::Unavailable { retry_after_secs } => (
+            503,
+            Some(*retry_after_secs),
+            b"<html><body>503 Service Unavailable</body></html>".to_vec(),
+        ),
+        Fault::HugeErrorBody { bytes } => {
+            let mut body = br#"{"code":-1000,"msg":""#.to_vec();
+            body.extend(std::iter::repeat_n(b'x', *bytes));
+            body.extend_from_slice(br#""}"#);
+            (404, None, body)
+        }
+        Fault::BadGateway => (
+            502,
+            None,
+            b"<html><body>502 Bad Gateway</body></html>".to_vec(),
+        ),
+        Fault::Delay(d) => {
+            thread::sleep(*d);
+            return None;
+        }
+        _ => return None,
+    };
+    let retry_after = retry_after.map(|s| s.to_string());
+    let headers: Vec<(&str, &str)> = retry_after
+        .iter()
+        .map(|ra| ("Retry-After", ra.as_str()))
+        .collect();
+    Some(respond(stream, status, &headers, &body))
+}
+
+/// The symbol, interval and open times a klines request asks for, or the body of Binance's
+/// 400 answer to it.
+fn klines_asked<'q>(
+    params: &HashMap<&'q str, &'q str>,
+    config: &MockConfig,
+) -> Result<(&'q str, i64, Vec<i64>), &'static [u8]> {
+    let symbol = params.get("symbol").copied().unwrap_or("");
+    if !config.symbols.contains(symbol) {
+        return Err(br#"{"code":-1121,"msg":"Invalid symbol."}"#);
+    }
+    let Some(interval) = params.get("interval").and_then(|i| interval_ms(i)) else {
+        return Err(br#"{"code":-1120,"msg":"Invalid interval."}"#);
+    };
+    let limit = params
+        .get("limit")
+        .and_then(|l| l.parse::<usize>().ok())
+        .unwrap_or(500);
+    if limit == 0 || limit > 1000 {
+        return Err(br#"{"code":-1130,"msg":"Invalid data sent for a parameter."}"#);
+    }
+    let now = now_ms(config);
+    let start = params.get("startTime").and_then(|v| v.parse::<i64>().ok());
+    let end = params
+        .get("endTime")
+        .and_then(|v| v.parse::<i64>().ok())
+        .unwrap_or(i64::MAX);
+    let times = match start {
+        Some(start) => served_open_times(config, interval, start, end, limit, now),
+        None => {
+            // Latest `limit` candles up to endTime.
+            let last = end.min(now).div_euclid(interval) * interval;
+            let from = last - (limit as i64 - 1) * interval;
+            served_open_times(config, interval, from, last, limit, now)
+        }
+    };
+    Ok((symbol, interval, times))
+}
+
 fn serve_connection(stream: TcpStream, state: &State) -> std::io::Result<()> {
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
     let mut reader = BufReader::new(stream.try_clone()?);
@@ -322,95 +411,12 @@ fn serve_connection(stream: TcpStream, state: &State) -> std::io::Result<()> {
         );
     }
     let fault = lock(&state.faults).pop_front();
-    match fault {
-        Some(Fault::TooManyRequests { retry_after_secs }) => {
-            let ra = retry_after_secs.to_string();
-            return respond(
-                &mut stream,
-                429,
-                &[("Retry-After", ra.as_str())],
-                br#"{"code":-1003,"msg":"Too many requests."}"#,
-            );
-        }
-        Some(Fault::Banned { retry_after_secs }) => {
-            let ra = retry_after_secs.to_string();
-            return respond(
-                &mut stream,
-                418,
-                &[("Retry-After", ra.as_str())],
-                br#"{"code":-1003,"msg":"IP banned."}"#,
-            );
-        }
-        Some(Fault::Unavailable { retry_after_secs }) => {
-            let ra = retry_after_secs.to_string();
-            return respond(
-                &mut stream,
-                503,
-                &[("Retry-After", ra.as_str())],
-                b"<html><body>503 Service Unavailable</body></html>",
-            );
-        }
-        Some(Fault::HugeErrorBody { bytes }) => {
-            let mut body = br#"{"code":-1000,"msg":""#.to_vec();
-            body.extend(std::iter::repeat_n(b'x', bytes));
-            body.extend_from_slice(br#""}"#);
-            return respond(&mut stream, 404, &[], &body);
-        }
-        Some(Fault::BadGateway) => {
-            return respond(
-                &mut stream,
-                502,
-                &[],
-                b"<html><body>502 Bad Gateway</body></html>",
-            );
-        }
-        Some(Fault::Delay(d)) => thread::sleep(d),
-        _ => {}
+    if let Some(answered) = answer_fault_before_klines(&mut stream, fault.as_ref()) {
+        return answered;
     }
-
-    let symbol = params.get("symbol").copied().unwrap_or("");
-    if !config.symbols.contains(symbol) {
-        return respond(
-            &mut stream,
-            400,
-            &weight_header,
-            br#"{"code":-1121,"msg":"Invalid symbol."}"#,
-        );
-    }
-    let Some(interval) = params.get("interval").and_then(|i| interval_ms(i)) else {
-        return respond(
-            &mut stream,
-            400,
-            &weight_header,
-            br#"{"code":-1120,"msg":"Invalid interval."}"#,
-        );
-    };
-    let limit = params
-        .get("limit")
-        .and_then(|l| l.parse::<usize>().ok())
-        .unwrap_or(500);
-    if limit == 0 || limit > 1000 {
-        return respond(
-            &mut stream,
-            400,
-            &weight_header,
-            br#"{"code":-1130,"msg":"Invalid data sent for a parameter."}"#,
-        );
-    }
-    let now = now_ms(&config);
-    let start = params.get("startTime").and_then(|v| v.parse::<i64>().ok());
-    let end = params
-        .get("endTime")
-        .and_then(|v| v.parse::<i64>().ok())
-        .unwrap_or(i64::MAX);
-    let times = match start {
-        Some(start) => served_open_times(&config, interval, start, end, limit, now),
-        None => {
-            // Latest `limit` candles up to endTime.
-            let last = end.min(now).div_euclid(interval) * interval;
-            let from = last - (limit as i64 - 1) * interval;
-            served_open_times(&config, interval, from, last, limit, now)
-        }
+    let (symbol, interval, times) = match klines_asked(&params, &config) {
+        Ok(asked) => asked,
+        Err(refusal) => return respond(&mut stream, 400, &weight_header, refusal),
     };
     let body = klines_json(symbol, interval, &times);
     match fault {
@@ -460,9 +466,9 @@ pub fn klines_json(symbol: &str, interval: i64, open_times: &[i64]) -> String {
                 format!("{:.8}", c.volume),
                 t + interval - 1,
                 format!("{:.8}", c.volume * c.close),
-                100,
-                format!("{:.8}", c.volume / 2.0),
-                format!("{:.8}", c.volume * c.close / 2.0),
+                c.trades,
+                format!("{:.8}", c.taker_buy_volume),
+                format!("{:.8}", c.taker_buy_volume * c.close),
                 "0"
             ])
         })
@@ -515,6 +521,7 @@ mod tests {
             assert!(c.high >= c.open.max(c.close), "{c:?}");
             assert!(c.low <= c.open.min(c.close), "{c:?}");
             assert!(c.volume >= 0.0);
+            assert!((0.0..=c.volume).contains(&c.taker_buy_volume), "{c:?}");
         }
     }
 

@@ -5,7 +5,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::desktop::SeriesRequest;
 use crate::spec::TrainSpec;
-use crate::vocab::{Architecture, CandleSource, DeviceChoice, Symbol, Target, Timeframe, Variant};
+use crate::vocab::{
+    Architecture, CandleSource, DeviceChoice, FeatureSet, Symbol, Target, Timeframe, Variant,
+};
 
 use crate::training::{PairedTest, SkillInterval};
 
@@ -307,6 +309,11 @@ pub struct BenchSpec {
     /// (volatility, direction).
     #[serde(default)]
     pub targets: Vec<Target>,
+    /// Empty: no feature-set comparison. Otherwise the feature benchmark: every pair and seed
+    /// trained on the plain feature set (`price`) and on each of these, each judged against its
+    /// plain twin by a paired test on the test windows both forecast.
+    #[serde(default)]
+    pub feature_sets: Vec<FeatureSet>,
 }
 
 fn default_first_seed() -> u64 {
@@ -345,6 +352,7 @@ impl Default for BenchSpec {
             horizon: default_horizon(),
             latency_calls: default_latency_calls(),
             targets: Vec::new(),
+            feature_sets: Vec::new(),
         }
     }
 }
@@ -371,6 +379,17 @@ impl BenchSpec {
         if self.targets.contains(&Target::Return) {
             out.push(
                 "targets: volatility and direction; the return target is the ordinary benchmark"
+                    .into(),
+            );
+        }
+        if self.feature_sets.contains(&FeatureSet::Price) {
+            out.push(
+                "feature sets: the ones to compare with the plain model, which reads price".into(),
+            );
+        }
+        if !self.feature_sets.is_empty() && !self.targets.is_empty() {
+            out.push(
+                "feature sets and targets: one benchmark at a time (the feature benchmark is of the return)"
                     .into(),
             );
         }
@@ -626,4 +645,70 @@ pub struct TargetBenchReport {
     pub horizon: usize,
     pub epochs: usize,
     pub runs: Vec<TargetBenchRun>,
+}
+
+/// One run of the feature benchmark: a pair and seed trained with `feature_set`, beside the
+/// same pair and seed on the plain set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeatureBenchRun {
+    pub architecture: Architecture,
+    pub variant: Variant,
+    pub seed: u64,
+    pub feature_set: FeatureSet,
+    pub version_id: String,
+    pub plain_version_id: String,
+    pub train_seconds: f64,
+    pub plain_train_seconds: f64,
+    /// Test windows both forecast (the sets' warm-ups differ, so their test splits may start a
+    /// few windows apart; they end together).
+    pub windows: usize,
+    pub mae_usd: f64,
+    pub plain_mae_usd: f64,
+    /// Diebold-Mariano on the absolute price errors, the set's run first.
+    pub test: Option<PairedTest>,
+    /// Holm-adjusted across every run of the report.
+    pub adjusted_p: Option<f64>,
+}
+
+impl FeatureBenchRun {
+    /// 1 - MAE(set) / MAE(plain): positive when the set's inputs help.
+    pub fn skill(&self) -> f64 {
+        1.0 - self.mae_usd / self.plain_mae_usd
+    }
+
+    /// The verdict against the plain model, on the Holm-adjusted p-value.
+    pub fn verdict(&self) -> crate::verdict::Verdict {
+        crate::verdict::verdict_with(
+            &format!("{} on price", self.architecture),
+            self.test.as_ref(),
+            None,
+            self.adjusted_p,
+        )
+    }
+}
+
+/// `atb bench --feature-sets`: what each feature set adds to the plain model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeatureBenchReport {
+    /// RFC 3339, UTC.
+    pub created_at: String,
+    pub atb_version: String,
+    pub series: String,
+    pub horizon: usize,
+    pub epochs: usize,
+    pub runs: Vec<FeatureBenchRun>,
+}
+
+/// Holm's adjustment across every run's paired test (a table of 6 models, 3 seeds and 2 sets
+/// holds 36): sets each run's `adjusted_p`; returns the family size.
+pub fn adjust_feature_runs(runs: &mut [FeatureBenchRun]) -> usize {
+    let raw: Vec<f64> = runs
+        .iter()
+        .map(|r| r.test.as_ref().map_or(f64::NAN, |t| t.p_value))
+        .collect();
+    let adjusted = crate::selection::holm(&raw);
+    for (run, p) in runs.iter_mut().zip(adjusted) {
+        run.adjusted_p = Some(p).filter(|p| p.is_finite());
+    }
+    raw.iter().filter(|p| p.is_finite()).count()
 }

@@ -140,6 +140,23 @@ impl TrainRequest {
     pub fn problems(&self) -> Vec<FieldProblem> {
         let mut out = self.series.problems();
         out.extend(self.spec.problems());
+        if let Some(context) = &self.spec.context {
+            if *context == self.series.symbol {
+                out.push(FieldProblem::new(
+                    "context",
+                    format!("{context} is the series itself; choose another market, e.g. BTCUSDT for ETHUSDT"),
+                ));
+            }
+            if self.series.source != CandleSource::Binance {
+                out.push(FieldProblem::new(
+                    "context",
+                    format!(
+                        "a context market is fetched from Binance beside the series; {} holds one market (use source binance)",
+                        self.series.source
+                    ),
+                ));
+            }
+        }
         out
     }
 }

@@ -44,6 +44,9 @@ pub enum Request {
     },
     /// Fetch from Binance into the store; progress streams as [`Reply::FetchProgress`].
     Fetch(SeriesRequest),
+    /// Fetch the whole range again, stored candles included: their values and order flow are
+    /// rewritten with the exchange's (fills in order flow that older candles lack).
+    Refetch(SeriesRequest),
     /// Stop the fetch in progress; the pages it stored so far stay (a later fetch resumes).
     CancelFetch,
     /// Start a run; its updates stream as [`Reply::Run`].
@@ -160,6 +163,7 @@ impl RequestKind {
             Self::Candles => "Loading the price chart",
             Self::FeaturePreview => "Computing the feature preview",
             Self::Fetch => "Fetch",
+            Self::Refetch => "Fetch again",
             Self::CancelFetch => "Cancel fetch",
             Self::Train => "Train",
             Self::AttachRun => "Reconnecting to the run",
@@ -317,6 +321,19 @@ pub enum Remedy {
     InstallOnnxRuntime,
     /// Run the exported file in ONNX Runtime instead of tract.
     UseOnnxRuntime,
+    /// Fetch a Binance range again, stored candles included (fills in their order flow), and
+    /// train on Binance candles.
+    RefetchCandles(Box<CandleRange>),
+}
+
+/// A series' range by day, as a remedy names it. Days are `YYYY-MM-DD`, UTC, the last one
+/// included.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CandleRange {
+    pub symbol: String,
+    pub timeframe: String,
+    pub first_day: String,
+    pub last_day: String,
 }
 
 impl Remedy {
@@ -333,6 +350,11 @@ impl Remedy {
                     .into()
             }
             Self::UseOnnxRuntime => "run it with `atb predict --onnxruntime`".into(),
+            Self::RefetchCandles(range) => format!(
+                "run `atb data fetch {} --timeframe {} --start-date {} --end-date {} --refresh`, \
+                 then train with `--source binance`",
+                range.symbol, range.timeframe, range.first_day, range.last_day
+            ),
         }
     }
 
@@ -350,6 +372,11 @@ impl Remedy {
                  the app"
                 .into(),
             Self::UseOnnxRuntime => "the app runs such files in ONNX Runtime".into(),
+            Self::RefetchCandles(range) => format!(
+                "on the Data screen choose source binance, {} {} from {} to {}, press Fetch \
+                 again, then train with source binance",
+                range.symbol, range.timeframe, range.first_day, range.last_day
+            ),
         }
     }
 }

@@ -7,7 +7,7 @@ use std::ops::RangeInclusive;
 
 use serde::{Deserialize, Serialize};
 
-use crate::vocab::{Architecture, DeviceChoice, FeatureSet, Target, Variant};
+use crate::vocab::{Architecture, DeviceChoice, FeatureSet, Symbol, Target, Variant};
 
 /// Share of samples per split, in chronological order.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -296,6 +296,10 @@ pub struct TrainSpec {
     #[serde(default)]
     pub target: Target,
     pub feature_set: FeatureSet,
+    /// Another market's returns and relative volume as inputs (cross-asset context), aligned on
+    /// open time: the same source and timeframe as the series, fetched beside it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<Symbol>,
     pub seed: u64,
     #[serde(rename = "device_choice")]
     pub device: DeviceChoice,
@@ -330,6 +334,7 @@ impl Default for TrainSpec {
             horizon: 1,
             target: Target::default(),
             feature_set: FeatureSet::default(),
+            context: None,
             seed: 42,
             device: DeviceChoice::Auto,
             fractions: SplitFractions::default(),
@@ -499,6 +504,40 @@ impl TrainSpec {
             None => Ok(()),
         }
     }
+
+    /// The spec as one that has passed every field check: the only way to make a
+    /// [`CheckedSpec`], which is what the engine trains on.
+    pub fn check(self) -> Result<CheckedSpec, FieldProblem> {
+        self.validate()?;
+        Ok(CheckedSpec(self))
+    }
+}
+
+/// A training spec whose every field is within its range (in the spirit of linfa's
+/// `ParamGuard`): only [`TrainSpec::check`] makes one, so no door can hand the engine a spec
+/// that skipped the checks. It reads as the spec it wraps.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(transparent)]
+pub struct CheckedSpec(TrainSpec);
+
+impl CheckedSpec {
+    /// The spec, as checked.
+    pub fn spec(&self) -> &TrainSpec {
+        &self.0
+    }
+
+    /// The spec, to change and check again.
+    pub fn into_spec(self) -> TrainSpec {
+        self.0
+    }
+}
+
+impl std::ops::Deref for CheckedSpec {
+    type Target = TrainSpec;
+
+    fn deref(&self) -> &TrainSpec {
+        &self.0
+    }
 }
 
 #[cfg(test)]
@@ -585,6 +624,7 @@ mod tests {
             ..TrainSpec::default()
         };
         assert_eq!(short.validate().unwrap_err().field, "sequence length");
+        assert_eq!(short.check().unwrap_err().field, "sequence length");
         assert_eq!(
             TrainSpec {
                 architecture: Architecture::Gbdt,

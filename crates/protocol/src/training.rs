@@ -41,6 +41,10 @@ pub struct DatasetSummary {
     /// written before gaps were checked).
     #[serde(default)]
     pub gap_windows_dropped: usize,
+    /// Rows left out because the context market (`TrainSpec::context`) has no candle at their
+    /// open time, or is still warming up there (0 without a context).
+    #[serde(default)]
+    pub context_rows_dropped: usize,
 }
 
 impl DatasetSummary {

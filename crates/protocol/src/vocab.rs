@@ -223,6 +223,15 @@ named_enum! {
         Price => "price",
         /// `price` plus SMA ratios, RSI, volatility, ATR and the MACD histogram (12 features).
         Technical => "technical",
+        /// `price` plus a causal Daubechies-4 wavelet decomposition (4 levels: details and
+        /// smooth) of log returns and of log volume (15 features).
+        Wavelet => "wavelet",
+        /// As `wavelet` with the Haar filter (15 features).
+        WaveletHaar => "wavelet_haar",
+        /// `price` plus order flow: the taker-buy share of volume, its deviation from its
+        /// 24-bar mean, and trades per unit of volume (8 features; needs candles fetched from
+        /// Binance, which carry trade counts and taker-buy volume).
+        Flow => "flow",
     }
 }
 
@@ -274,26 +283,63 @@ impl Default for FeatureSet {
 
 impl FeatureSet {
     /// Feature names, in column order.
-    pub fn feature_names(self) -> Vec<&'static str> {
-        let mut names = vec![
+    pub fn feature_names(self) -> Vec<String> {
+        let mut names: Vec<String> = [
             "log_return",
             "log_high_close",
             "log_low_close",
             "log1p_volume",
             "log_relative_volume_24",
-        ];
-        if self == Self::Technical {
-            names.extend([
-                "close_sma7",
-                "close_sma14",
-                "close_sma30",
-                "rsi14",
-                "volatility24",
-                "atr14_close",
-                "macd_hist_close",
-            ]);
+        ]
+        .map(String::from)
+        .to_vec();
+        match self {
+            Self::Price => {}
+            Self::Technical => names.extend(
+                [
+                    "close_sma7",
+                    "close_sma14",
+                    "close_sma30",
+                    "rsi14",
+                    "volatility24",
+                    "atr14_close",
+                    "macd_hist_close",
+                ]
+                .map(String::from),
+            ),
+            Self::Wavelet | Self::WaveletHaar => {
+                let filter = self.wavelet_filter().unwrap_or_default();
+                for input in ["return", "volume"] {
+                    for level in 1..=WAVELET_LEVELS {
+                        names.push(format!("{filter}_{input}_d{level}"));
+                    }
+                    names.push(format!("{filter}_{input}_s{WAVELET_LEVELS}"));
+                }
+            }
+            Self::Flow => names.extend(
+                [
+                    "taker_buy_share",
+                    "taker_buy_share_dev_24",
+                    "log_trades_per_volume",
+                ]
+                .map(String::from),
+            ),
         }
         names
+    }
+
+    /// The wavelet filter's short name (`db4`, `haar`) for the wavelet sets.
+    pub fn wavelet_filter(self) -> Option<&'static str> {
+        match self {
+            Self::Wavelet => Some("db4"),
+            Self::WaveletHaar => Some("haar"),
+            _ => None,
+        }
+    }
+
+    /// Whether the set reads Binance's order-flow fields (trade count, taker-buy volume).
+    pub fn needs_order_flow(self) -> bool {
+        self == Self::Flow
     }
 
     /// What a feature column is, in words (for the Data screen's preview); empty for a name
@@ -312,7 +358,14 @@ impl FeatureSet {
             "volatility24" => "standard deviation of 24 log returns",
             "atr14_close" => "ATR(14), Wilder smoothing, over close",
             "macd_hist_close" => "MACD(12, 26, 9) histogram over close",
-            _ => "",
+            "taker_buy_share" => "taker-buy volume over volume (0.5 when no volume traded)",
+            "taker_buy_share_dev_24" => "taker-buy share minus its 24-bar mean",
+            "log_trades_per_volume" => "log(1 + trades) - log(1 + volume)",
+            "context_log_return" => "the context market's log return over the same bar",
+            "context_log_relative_volume_24" => {
+                "the context market's log relative volume over its trailing 24 bars"
+            }
+            other => wavelet_meaning(other),
         }
     }
 
@@ -320,9 +373,52 @@ impl FeatureSet {
     /// averages (RSI, ATR, MACD) whose first values still remember their starting point.
     pub fn warmup_rows(self) -> usize {
         match self {
-            Self::Price => 24,
+            Self::Price | Self::Flow => 24,
             Self::Technical => 60,
+            // A level-4 coefficient spans (2^4 - 1)(L - 1) + 1 log returns, the first of which
+            // needs the candle before it: 46 for Daubechies-4 (L = 4); Haar's 16 is inside the
+            // price set's 24.
+            Self::Wavelet => 46,
+            Self::WaveletHaar => 24,
         }
+    }
+}
+
+/// The columns a cross-asset context adds after any feature set's, in order.
+pub const CONTEXT_FEATURES: [&str; 2] = ["context_log_return", "context_log_relative_volume_24"];
+
+/// Levels of the wavelet sets' decomposition.
+pub const WAVELET_LEVELS: u32 = 4;
+
+/// What a wavelet column (`db4_return_d2`, `haar_volume_s4`) is, in words; empty otherwise.
+fn wavelet_meaning(name: &str) -> &'static str {
+    let mut parts = name.split('_');
+    let (Some(filter), Some(input), Some(coefficient), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return "";
+    };
+    let known_filter = matches!(filter, "db4" | "haar");
+    let known_input = matches!(input, "return" | "volume");
+    let level = coefficient
+        .get(1..)
+        .and_then(|l| l.parse::<u32>().ok())
+        .filter(|l| (1..=WAVELET_LEVELS).contains(l));
+    if !known_filter || !known_input || level.is_none() {
+        return "";
+    }
+    match (input, coefficient.as_bytes()[0]) {
+        ("return", b'd') => {
+            "causal wavelet detail of log returns at one scale (level j: periods of 2^j to 2^(j+1) bars)"
+        }
+        ("return", b's') => {
+            "causal wavelet smooth of log returns (the trend left after every detail level)"
+        }
+        ("volume", b'd') => {
+            "causal wavelet detail of log(1 + volume) at one scale (level j: periods of 2^j to 2^(j+1) bars)"
+        }
+        ("volume", b's') => "causal wavelet smooth of log(1 + volume)",
+        _ => "",
     }
 }
 
@@ -498,10 +594,24 @@ mod tests {
     fn every_feature_column_has_a_meaning() {
         for set in FeatureSet::ALL {
             for name in set.feature_names() {
-                assert!(!FeatureSet::meaning(name).is_empty(), "{name}");
+                assert!(!FeatureSet::meaning(&name).is_empty(), "{name}");
             }
         }
         assert_eq!(FeatureSet::meaning("open"), "");
+        for name in CONTEXT_FEATURES {
+            assert!(!FeatureSet::meaning(name).is_empty(), "{name}");
+        }
+        for not_a_column in [
+            "db4_return_d5",
+            "haar_price_d1",
+            "db4_return",
+            "db8_volume_s4",
+        ] {
+            assert_eq!(FeatureSet::meaning(not_a_column), "", "{not_a_column}");
+        }
+        assert_eq!(FeatureSet::Wavelet.feature_names().len(), 15);
+        assert_eq!(FeatureSet::Flow.feature_names().len(), 8);
+        assert_eq!(FeatureSet::WaveletHaar.feature_names()[5], "haar_return_d1");
     }
 
     #[test]

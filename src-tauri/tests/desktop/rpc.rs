@@ -317,6 +317,23 @@ fn every_request_kind_answers_or_fails_with_its_kind() {
             .iter()
             .all(|r| matches!(r, Reply::FetchProgress(_)))
     );
+    // Fetch again: the settled range is asked for again (a plain fetch would ask only for the
+    // unsettled tail), and nothing new is stored.
+    let requests = f.mock.kline_requests();
+    let arrived = f.ok(Request::Refetch(binance("BTCUSDT", 3)));
+    let Reply::Fetched(again) = arrived else {
+        panic!("got {arrived:?}")
+    };
+    // (One more candle only if the hour turned in between.)
+    assert!(
+        again.stored >= summary.stored && again.inserted <= 1,
+        "{again:?} after {summary:?}"
+    );
+    assert!(
+        f.mock.kline_requests() > requests,
+        "asked the exchange again"
+    );
+    let summary = again;
     let arrived = f.ok(Request::DataOverview);
     let Reply::DataOverview(overview) = arrived else {
         panic!("got {arrived:?}")

@@ -198,7 +198,7 @@ fn a_tampered_version_is_found_by_the_registry_check_with_its_fix() {
     let TrainResult::Registered { row, .. } = train_and_register(
         &settings,
         &series,
-        &spec,
+        &spec.clone().check().unwrap(),
         &TrainOptions::default(),
         &mut |_| {},
         &CancelToken::new(),

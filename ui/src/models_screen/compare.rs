@@ -175,10 +175,6 @@ impl ModelsScreen {
         }
     }
 
-    #[allow(
-        clippy::too_many_lines,
-        reason = "the compare view's sections in order; to split further (issue 32)"
-    )]
     pub(super) fn comparison(&mut self, ui: &mut Ui, out: &mut Outbox) {
         let chosen: Vec<&ModelRow> = self
             .rows
@@ -197,41 +193,7 @@ impl ModelsScreen {
                 chosen.len()
             ));
         }
-        let label = |d: &ModelDetail| {
-            format!(
-                "{} {} ({})",
-                d.row.architecture,
-                d.row.variant,
-                d.row
-                    .version_id
-                    .splitn(3, '_')
-                    .nth(2)
-                    .unwrap_or(&d.row.version_id)
-            )
-        };
-        type Metric = (&'static str, fn(&ModelDetail) -> (f64, Option<f64>));
-        let metrics: [Metric; 4] = [
-            ("Test MAE (USD)", |d| match &d.evaluation.test {
-                Some(t) => (t.model.mae_usd, Some(t.persistence.mae_usd)),
-                None => (f64::NAN, None),
-            }),
-            ("Test RMSE (USD)", |d| match &d.evaluation.test {
-                Some(t) => (t.model.rmse_usd, Some(t.persistence.rmse_usd)),
-                None => (f64::NAN, None),
-            }),
-            // The coin to beat: always guessing the majority direction.
-            ("Directional accuracy", |d| match &d.evaluation.test {
-                Some(t) => (
-                    t.model.directional_accuracy.unwrap_or(f64::NAN),
-                    Some(t.up_share.max(1.0 - t.up_share)),
-                ),
-                None => (f64::NAN, None),
-            }),
-            ("Skill vs persistence", |d| match &d.evaluation.test {
-                Some(t) => (t.model.skill_vs_persistence, Some(0.0)),
-                None => (f64::NAN, None),
-            }),
-        ];
+        let label = short_label;
         ui.horizontal_wrapped(|ui| {
             for (j, d) in details.iter().enumerate() {
                 ui.label(
@@ -240,23 +202,7 @@ impl ModelsScreen {
                 );
             }
         });
-        // Each model's verdicts, in the engine's words and colours: each its own test, which
-        // "Judge together" below adjusts for the comparisons on screen.
-        if details.len() >= 2 {
-            ui.label("Each on its own test split, not adjusted for the comparisons on screen:");
-        }
-        for (j, d) in details.iter().enumerate() {
-            let verdicts = match (&d.evaluation.test, &d.evaluation.target) {
-                (_, Some(target)) => target.verdicts(),
-                (Some(t), None) => vec![vs_persistence(t), vs_ridge(t)],
-                (None, None) => Vec::new(),
-            };
-            for v in verdicts {
-                ui.label(
-                    RichText::new(format!("[{}] {}", j + 1, v.text)).color(verdict_color(v.kind)),
-                );
-            }
-        }
+        Self::verdict_lines(ui, &details);
         if details.len() >= 2 && !Self::same_windows(&details) {
             ui.label(
                 RichText::new(
@@ -282,6 +228,81 @@ impl ModelsScreen {
             "Red marks: each model's own persistence on its own test windows (for direction: the \
              majority-class rate; for skill: zero).",
         );
+        Self::metric_bars(ui, &details);
+        ui.strong("Validation loss per epoch");
+        Plot::new("compare_curves")
+            .height(200.0)
+            .legend(Legend::default())
+            .x_axis_label("epoch")
+            .show(ui, |plot| {
+                for (j, d) in details.iter().enumerate() {
+                    let pts: PlotPoints<'_> = d
+                        .history
+                        .iter()
+                        .map(|e| [e.epoch as f64, e.val_loss])
+                        .collect();
+                    plot.line(Line::new(label(d), pts).color(PALETTE[j % PALETTE.len()]));
+                }
+            });
+        ui.label(
+            details
+                .iter()
+                .enumerate()
+                .map(|(j, d)| format!("bar {}: {}", j + 1, label(d)))
+                .collect::<Vec<_>>()
+                .join(" · "),
+        );
+        Self::equity_overlay(ui, &details, &label);
+        self.predictions_view(ui, &details);
+    }
+
+    /// Each model's verdicts, in the engine's words and colours.
+    fn verdict_lines(ui: &mut Ui, details: &[&ModelDetail]) {
+        // Each model's verdicts, in the engine's words and colours: each its own test, which
+        // "Judge together" below adjusts for the comparisons on screen.
+        if details.len() >= 2 {
+            ui.label("Each on its own test split, not adjusted for the comparisons on screen:");
+        }
+        for (j, d) in details.iter().enumerate() {
+            let verdicts = match (&d.evaluation.test, &d.evaluation.target) {
+                (_, Some(target)) => target.verdicts(),
+                (Some(t), None) => vec![vs_persistence(t), vs_ridge(t)],
+                (None, None) => Vec::new(),
+            };
+            for v in verdicts {
+                ui.label(
+                    RichText::new(format!("[{}] {}", j + 1, v.text)).color(verdict_color(v.kind)),
+                );
+            }
+        }
+    }
+
+    /// One bar chart per metric, each model's own baseline over its bar.
+    fn metric_bars(ui: &mut Ui, details: &[&ModelDetail]) {
+        let label = short_label;
+        type Metric = (&'static str, fn(&ModelDetail) -> (f64, Option<f64>));
+        let metrics: [Metric; 4] = [
+            ("Test MAE (USD)", |d| match &d.evaluation.test {
+                Some(t) => (t.model.mae_usd, Some(t.persistence.mae_usd)),
+                None => (f64::NAN, None),
+            }),
+            ("Test RMSE (USD)", |d| match &d.evaluation.test {
+                Some(t) => (t.model.rmse_usd, Some(t.persistence.rmse_usd)),
+                None => (f64::NAN, None),
+            }),
+            // The coin to beat: always guessing the majority direction.
+            ("Directional accuracy", |d| match &d.evaluation.test {
+                Some(t) => (
+                    t.model.directional_accuracy.unwrap_or(f64::NAN),
+                    Some(t.up_share.max(1.0 - t.up_share)),
+                ),
+                None => (f64::NAN, None),
+            }),
+            ("Skill vs persistence", |d| match &d.evaluation.test {
+                Some(t) => (t.model.skill_vs_persistence, Some(0.0)),
+                None => (f64::NAN, None),
+            }),
+        ];
         ui.columns(metrics.len(), |cols| {
             for (i, (name, f)) in metrics.iter().enumerate() {
                 let ui = &mut cols[i];
@@ -317,30 +338,11 @@ impl ModelsScreen {
                     });
             }
         });
-        ui.strong("Validation loss per epoch");
-        Plot::new("compare_curves")
-            .height(200.0)
-            .legend(Legend::default())
-            .x_axis_label("epoch")
-            .show(ui, |plot| {
-                for (j, d) in details.iter().enumerate() {
-                    let pts: PlotPoints<'_> = d
-                        .history
-                        .iter()
-                        .map(|e| [e.epoch as f64, e.val_loss])
-                        .collect();
-                    plot.line(Line::new(label(d), pts).color(PALETTE[j % PALETTE.len()]));
-                }
-            });
-        ui.label(
-            details
-                .iter()
-                .enumerate()
-                .map(|(j, d)| format!("bar {}: {}", j + 1, label(d)))
-                .collect::<Vec<_>>()
-                .join(" · "),
-        );
-        Self::equity_overlay(ui, &details, &label);
+    }
+
+    /// The test window's forecasts against what happened (the target's series, or closes).
+    fn predictions_view(&self, ui: &mut Ui, details: &[&ModelDetail]) {
+        let label = short_label;
         let preds: Vec<(&ModelDetail, &TestPredictions)> = details
             .iter()
             .filter_map(|d| self.predictions.get(&d.row.version_id).map(|p| (*d, p)))
@@ -394,4 +396,18 @@ impl ModelsScreen {
                 }
             });
     }
+}
+
+/// A version's short label: type, variant and the version's time and number.
+fn short_label(d: &ModelDetail) -> String {
+    format!(
+        "{} {} ({})",
+        d.row.architecture,
+        d.row.variant,
+        d.row
+            .version_id
+            .splitn(3, '_')
+            .nth(2)
+            .unwrap_or(&d.row.version_id)
+    )
 }

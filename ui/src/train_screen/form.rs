@@ -17,6 +17,8 @@ pub struct TrainForm {
     pub horizon: String,
     pub target: Target,
     pub feature_set: FeatureSet,
+    /// Another market's symbol as context (empty: none).
+    pub context: String,
     pub seed: String,
     pub device: DeviceChoice,
     pub grad_clip: String,
@@ -162,6 +164,11 @@ impl TrainForm {
             horizon: spec.horizon.to_string(),
             target: spec.target,
             feature_set: spec.feature_set,
+            context: spec
+                .context
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
             seed: spec.seed.to_string(),
             device: spec.device,
             grad_clip: spec
@@ -226,6 +233,7 @@ impl TrainForm {
             None
         };
         let folds = parse_optional(&self.folds, "walk-forward folds", whole, p);
+        let context = parse_optional(&self.context, "context", "a symbol such as BTCUSDT", p);
         let (
             Some(series),
             Some(epochs),
@@ -261,6 +269,7 @@ impl TrainForm {
                 horizon,
                 target: self.target,
                 feature_set: self.feature_set,
+                context,
                 seed,
                 device: self.device,
                 grad_clip_norm: grad_clip,
@@ -298,6 +307,8 @@ impl TrainForm {
             choice(ui, "Target", &mut self.target, &Target::ALL);
             ui.label(RichText::new(format!("Predicts {}.", self.target.description())).weak());
             choice(ui, "Feature set", &mut self.feature_set, &FeatureSet::ALL);
+            labelled_edit(ui, "Context market (empty: none)", &mut self.context, 90.0);
+            say(ui, "context");
             choice(ui, "Device", &mut self.device, &DeviceChoice::ALL);
 
             let ui = &mut cols[1];

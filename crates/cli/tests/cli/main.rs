@@ -7,5 +7,6 @@ mod common;
 mod args;
 mod bench;
 mod data;
+mod features;
 mod models;
 mod onnx_runtime;

@@ -15,6 +15,19 @@ pub struct Candle {
     pub low: f64,
     pub close: f64,
     pub volume: f64,
+    /// Binance's order flow for the candle; `None` where it is unknown (the bundled sample,
+    /// a CSV without those columns, candles stored before atb kept them).
+    #[serde(default)]
+    pub flow: Option<OrderFlow>,
+}
+
+/// The trades inside a candle and the part of its volume bought by takers (market buys), as
+/// Binance reports them with each kline.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct OrderFlow {
+    pub trades: u64,
+    /// Base-asset volume of the taker buys (at most the candle's volume).
+    pub taker_buy_volume: f64,
 }
 
 impl Candle {
@@ -51,6 +64,16 @@ impl Candle {
         if self.volume < 0.0 {
             return Some(format!("volume {} is negative", self.volume));
         }
+        if let Some(flow) = self.flow {
+            let bought = flow.taker_buy_volume;
+            // Binance rounds both volumes to the same decimals: a tiny excess is rounding.
+            if !bought.is_finite() || bought < 0.0 || bought > self.volume * (1.0 + 1e-9) + 1e-12 {
+                return Some(format!(
+                    "taker-buy volume {bought} is not between 0 and the volume {}",
+                    self.volume
+                ));
+            }
+        }
         None
     }
 }
@@ -68,6 +91,7 @@ mod tests {
             low: 9.0,
             close: 10.5,
             volume: 0.0,
+            flow: None,
         };
         assert_eq!(ok.defect(), None);
         assert!(
@@ -77,6 +101,18 @@ mod tests {
                 .contains("high")
         );
         assert!(Candle { low: 10.2, ..ok }.defect().unwrap().contains("low"));
+        assert!(
+            Candle {
+                flow: Some(OrderFlow {
+                    trades: 3,
+                    taker_buy_volume: 0.1
+                }),
+                ..ok
+            }
+            .defect()
+            .unwrap()
+            .contains("taker-buy")
+        );
         assert!(
             Candle { volume: -1.0, ..ok }
                 .defect()

@@ -9,15 +9,39 @@
 //! realised volatility of log returns, ATR(14) / close (Wilder) and the MACD(12, 26, 9)
 //! histogram / close.
 //!
+//! `wavelet` and `wavelet_haar` add a causal wavelet decomposition of log returns and log
+//! volume ([`wavelet`]: four levels of details and the smooth). `flow` adds Binance's order
+//! flow ([`flow`]): the taker-buy share of volume, its deviation from its 24-bar mean, and trades
+//! per unit of volume; candles without order flow are refused, naming the fix. A cross-asset
+//! context ([`context`]) appends another market's return and relative volume to any set.
+//!
 //! Rows are consecutive candles; a gap in the data makes the next return span it (the gaps are
 //! reported with the data, never filled).
+
+pub mod context;
+pub mod flow;
+pub mod wavelet;
 
 use polars::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::market::Candle;
 
-pub use atb_protocol::vocab::FeatureSet;
+pub use atb_protocol::vocab::{FeatureSet, WAVELET_LEVELS};
+/// The features of `set` over a loaded series, with its context market's columns when it
+/// carries one: a set that reads order flow is refused before any work when a candle lacks
+/// it, naming the fix (see [`flow::require_order_flow`]).
+pub fn series_features(
+    series: &crate::market::source::CandleSeries,
+    set: FeatureSet,
+) -> Result<FeatureMatrix> {
+    flow::require_order_flow(series, set)?;
+    let matrix = compute_features(&series.candles, set)?;
+    match &series.context {
+        Some(context) => context::join_context(matrix, context),
+        None => Ok(matrix),
+    }
+}
 
 /// Raw (unscaled) features, one row per candle after the warm-up, row-major.
 #[derive(Debug, Clone)]
@@ -30,6 +54,8 @@ pub struct FeatureMatrix {
     pub closes: Vec<f64>,
     /// Candles dropped at the start.
     pub warmup_rows: usize,
+    /// Rows left out because the context market had no candle there (0 without a context).
+    pub context_rows_dropped: usize,
 }
 
 impl FeatureMatrix {
@@ -142,15 +168,12 @@ pub fn compute_features(candles: &[Candle], set: FeatureSet) -> Result<FeatureMa
         column("volume", |c| c.volume),
     ])
     .map_err(polars_error)?;
-    let out = df
-        .lazy()
-        .select(feature_exprs(set))
-        .collect()
-        .map_err(polars_error)?;
-    let names: Vec<String> = set.feature_names().iter().map(|s| s.to_string()).collect();
-    let rows = candles.len() - warmup;
-    let mut values = vec![0f32; rows * names.len()];
-    for (j, name) in names.iter().enumerate() {
+    let exprs = feature_exprs(set);
+    let computed_by_polars = exprs.len();
+    let out = df.lazy().select(exprs).collect().map_err(polars_error)?;
+    let names = set.feature_names();
+    let mut columns = Vec::with_capacity(names.len());
+    for name in &names[..computed_by_polars] {
         let series = out
             .column(name)
             .map_err(polars_error)?
@@ -158,8 +181,21 @@ pub fn compute_features(candles: &[Candle], set: FeatureSet) -> Result<FeatureMa
             .f64()
             .map_err(polars_error)?
             .clone();
-        for (r, v) in series.to_vec().into_iter().skip(warmup).enumerate() {
-            let v = v.filter(|v| v.is_finite()).ok_or_else(|| {
+        columns.push(
+            series
+                .to_vec()
+                .into_iter()
+                .map(|v| v.unwrap_or(f64::NAN))
+                .collect::<Vec<f64>>(),
+        );
+    }
+    columns.extend(extra_columns(candles, set)?);
+    debug_assert_eq!(columns.len(), names.len(), "{set}: a column per name");
+    let rows = candles.len() - warmup;
+    let mut values = vec![0f32; rows * names.len()];
+    for (j, (name, column)) in names.iter().zip(&columns).enumerate() {
+        for (r, &v) in column.iter().skip(warmup).enumerate() {
+            let v = Some(v).filter(|v| v.is_finite()).ok_or_else(|| {
                 Error::InvalidData(format!(
                     "feature {name} is not finite at candle {} (open time {}): check the candles for zero prices",
                     r + warmup,
@@ -176,7 +212,30 @@ pub fn compute_features(candles: &[Candle], set: FeatureSet) -> Result<FeatureMa
         open_times: candles[warmup..].iter().map(|c| c.open_time).collect(),
         closes: candles[warmup..].iter().map(|c| c.close).collect(),
         warmup_rows: warmup,
+        context_rows_dropped: 0,
     })
+}
+
+/// The columns after the polars-computed ones, in the order of the set's names: the wavelet
+/// decompositions, or the order-flow features.
+fn extra_columns(candles: &[Candle], set: FeatureSet) -> Result<Vec<Vec<f64>>> {
+    let filter = match set {
+        FeatureSet::Price | FeatureSet::Technical => return Ok(Vec::new()),
+        FeatureSet::Flow => return flow::flow_columns(candles),
+        FeatureSet::Wavelet => wavelet::Wavelet::Daubechies4,
+        FeatureSet::WaveletHaar => wavelet::Wavelet::Haar,
+    };
+    let log_returns: Vec<f64> = std::iter::once(f64::NAN)
+        .chain(candles.windows(2).map(|w| (w[1].close / w[0].close).ln()))
+        .collect();
+    let log_volume: Vec<f64> = candles.iter().map(|c| c.volume.ln_1p()).collect();
+    let mut columns = Vec::new();
+    for input in [log_returns, log_volume] {
+        let (details, smooth) = wavelet::causal_modwt(&input, filter, WAVELET_LEVELS);
+        columns.extend(details);
+        columns.push(smooth);
+    }
+    Ok(columns)
 }
 
 fn polars_error(e: PolarsError) -> Error {
@@ -209,7 +268,8 @@ mod tests {
     #[test]
     fn features_are_causal() {
         let c = sample_candles().unwrap()[..400].to_vec();
-        for set in [FeatureSet::Price, FeatureSet::Technical] {
+        let without_flow = FeatureSet::ALL.iter().filter(|s| !s.needs_order_flow());
+        for &set in without_flow {
             let base = compute_features(&c, set).unwrap();
             let mut future = c.clone();
             for candle in &mut future[300..] {
@@ -229,6 +289,38 @@ mod tests {
                 changed.row(cut),
                 "{set}: the perturbation had no effect"
             );
+        }
+    }
+
+    #[test]
+    fn wavelet_sets_drop_exactly_the_rows_their_filters_need() {
+        for (set, filter) in [
+            (FeatureSet::Wavelet, wavelet::Wavelet::Daubechies4),
+            (FeatureSet::WaveletHaar, wavelet::Wavelet::Haar),
+        ] {
+            // The first log return needs the candle before it.
+            let first_full = filter.span(WAVELET_LEVELS);
+            assert_eq!(set.warmup_rows(), first_full.max(24), "{set}");
+            let c = &sample_candles().unwrap()[..300];
+            let m = compute_features(c, set).unwrap();
+            assert_eq!(m.width(), 15);
+            // The detail columns are the filter bank's, row for row.
+            let returns: Vec<f64> = std::iter::once(f64::NAN)
+                .chain(c.windows(2).map(|w| (w[1].close / w[0].close).ln()))
+                .collect();
+            let (details, smooth) = wavelet::causal_modwt(&returns, filter, WAVELET_LEVELS);
+            let t = 200;
+            let row = m.row(t - m.warmup_rows);
+            for (j, d) in details.iter().enumerate() {
+                assert!(
+                    (f64::from(row[5 + j]) - d[t]).abs() < 1e-6,
+                    "{set} d{}",
+                    j + 1
+                );
+            }
+            assert!((f64::from(row[9]) - smooth[t]).abs() < 1e-6);
+            // One row earlier would have reached before the first return.
+            assert!(details[3][set.warmup_rows() - 1].is_nan() || set.warmup_rows() > first_full);
         }
     }
 

@@ -289,12 +289,13 @@ mod tests {
             timeframe: Timeframe::H1,
             source: CandleSource::Sample,
             candles: all[all.len() - 2_000..].to_vec(),
+            context: None,
         };
         let spec = TrainSpec {
             sequence_length: 24,
             ..TrainSpec::default()
         };
-        prepare(&series, &spec).unwrap().0
+        prepare(&series, &spec.clone().check().unwrap()).unwrap().0
     }
 
     #[test]

@@ -112,6 +112,7 @@ mod tests {
                     low: close - 1.0,
                     close,
                     volume: 10.0 + (i % 7) as f64,
+                    flow: None,
                 }
             })
             .collect()

@@ -1,5 +1,7 @@
-//! Candle CSV files: atb's own `open_time_ms,open,high,low,close,volume` with a header, or
-//! Binance's headerless 12-column bulk-archive format (millisecond or microsecond open times).
+//! Candle CSV files: atb's own `open_time_ms,open,high,low,close,volume` with a header
+//! (optionally followed by `trades,taker_buy_volume`, the order flow), or Binance's headerless
+//! 12-column bulk-archive format (millisecond or microsecond open times; its trade count and
+//! taker-buy base volume are read as the order flow).
 //!
 //! Every row is validated; the first bad one is an error naming its line. Files are read as a
 //! stream by the `csv` crate (`\n`, `\r\n` and `\r`-only line endings alike) behind a per-line
@@ -7,11 +9,41 @@
 
 use std::path::Path;
 
-use super::{Candle, Timeframe};
+use super::{Candle, OrderFlow, Timeframe};
 use crate::error::{Error, Result};
 
 /// The header of atb's own CSV format.
 pub const HEADER: &str = "open_time_ms,open,high,low,close,volume";
+/// atb's own format with the order flow.
+pub const HEADER_WITH_FLOW: &str =
+    "open_time_ms,open,high,low,close,volume,trades,taker_buy_volume";
+
+/// Which of the accepted layouts a file has, decided by its first row.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Layout {
+    Own,
+    OwnWithFlow,
+    Archive,
+}
+
+impl Layout {
+    fn columns(self) -> usize {
+        match self {
+            Self::Own => 6,
+            Self::OwnWithFlow => 8,
+            Self::Archive => 12,
+        }
+    }
+
+    /// The columns of the trade count and the taker-buy base volume, where the layout has them.
+    fn flow_columns(self) -> Option<(usize, usize)> {
+        match self {
+            Self::Own => None,
+            Self::OwnWithFlow => Some((6, 7)),
+            Self::Archive => Some((8, 9)),
+        }
+    }
+}
 
 /// The earliest open time a candle file may hold (1970-01-01): no negative times, so the spacings
 /// between rows cannot overflow (a row at -9.2e18 ms did, in the timeframe check).
@@ -117,11 +149,89 @@ pub fn parse_csv(text: &str, timeframe: Timeframe, origin: &str) -> Result<Vec<C
     parse_reader(text.as_bytes(), timeframe, origin)
 }
 
+/// The layout the first non-blank row decides, and whether that row is a header (skipped).
+fn layout_of_first_row(fields: &[&str]) -> std::result::Result<(Layout, bool), String> {
+    if fields[0].parse::<i64>().is_ok() {
+        return Ok((Layout::Archive, false));
+    }
+    let header = fields.join(",").to_ascii_lowercase();
+    match header.as_str() {
+        HEADER => Ok((Layout::Own, true)),
+        HEADER_WITH_FLOW => Ok((Layout::OwnWithFlow, true)),
+        _ => Err(format!(
+            "unknown header {}: expected {HEADER:?}, {HEADER_WITH_FLOW:?} or Binance's headerless 12-column rows",
+            excerpt(&fields.join(","))
+        )),
+    }
+}
+
+/// One data row as a candle, with every check that needs only the row: its column count,
+/// numbers, a possible candle, on the timeframe's grid, closed by `now_ms`.
+fn candle_of_row(
+    fields: &[&str],
+    layout: Layout,
+    timeframe: Timeframe,
+    now_ms: i64,
+) -> std::result::Result<Candle, String> {
+    let expected = layout.columns();
+    if fields.len() != expected {
+        return Err(format!("{} columns, expected {expected}", fields.len()));
+    }
+    let mut open_time: i64 = fields[0]
+        .parse()
+        .map_err(|_| format!("open time {} is not an integer", excerpt(fields[0])))?;
+    if open_time >= MICROS_THRESHOLD {
+        open_time /= 1000;
+    }
+    let num = |i: usize, name: &str| {
+        fields[i]
+            .parse::<f64>()
+            .map_err(|_| format!("{name} {} is not a number", excerpt(fields[i])))
+    };
+    let flow = match layout.flow_columns() {
+        None => None,
+        Some((trades, bought)) => Some(OrderFlow {
+            trades: fields[trades]
+                .parse()
+                .map_err(|_| format!("trades {} is not a count", excerpt(fields[trades])))?,
+            taker_buy_volume: num(bought, "taker-buy volume")?,
+        }),
+    };
+    let candle = Candle {
+        open_time,
+        open: num(1, "open")?,
+        high: num(2, "high")?,
+        low: num(3, "low")?,
+        close: num(4, "close")?,
+        volume: num(5, "volume")?,
+        flow,
+    };
+    if let Some(defect) = candle.defect() {
+        return Err(defect);
+    }
+    if open_time < EARLIEST_OPEN_MS {
+        return Err(format!(
+            "open time {open_time} is before {}: candle times count milliseconds since then",
+            super::format_ms(EARLIEST_OPEN_MS)
+        ));
+    }
+    if open_time.rem_euclid(timeframe.millis()) != 0 {
+        return Err(format!(
+            "open time {open_time} is not on a {timeframe} boundary"
+        ));
+    }
+    // Closed candles only: one not yet closed by this machine's clock cannot be in an export,
+    // and storing it would mark a future range as settled.
+    if open_time.saturating_add(timeframe.millis()) > now_ms {
+        return Err(format!(
+            "open time {open_time} ({}) is in the future: a candle file holds closed candles only",
+            super::format_ms(open_time)
+        ));
+    }
+    Ok(candle)
+}
+
 /// Parses and validates candle CSV from `input`, one record at a time.
-#[allow(
-    clippy::too_many_lines,
-    reason = "one pass over the records with every check inline; to split (issue 32)"
-)]
 fn parse_reader(
     input: impl std::io::Read,
     timeframe: Timeframe,
@@ -146,7 +256,7 @@ fn parse_reader(
     let now_ms = chrono::Utc::now().timestamp_millis();
     let mut candles: Vec<Candle> = Vec::new();
     let mut line_numbers: Vec<usize> = Vec::new();
-    let mut headerless: Option<bool> = None;
+    let mut layout: Option<Layout> = None;
     let mut record = csv::ByteRecord::new();
     // Lines are counted here, as the limit counts them (the csv reader counts `\n` only).
     let mut line_no = 0usize;
@@ -189,85 +299,19 @@ fn parse_reader(
         if fields.iter().all(|f| f.is_empty()) {
             continue;
         }
-        if headerless.is_none() {
-            let looks_like_header = fields[0].parse::<i64>().is_err();
-            if looks_like_header {
-                let header = fields.join(",").to_ascii_lowercase();
-                if header != HEADER {
-                    return Err(err(
-                        line_no,
-                        format!(
-                            "unknown header {}: expected {HEADER:?} or Binance's headerless 12-column rows",
-                            excerpt(&fields.join(","))
-                        ),
-                    ));
+        let layout = match layout {
+            Some(layout) => layout,
+            None => match layout_of_first_row(&fields).map_err(|r| err(line_no, r))? {
+                (first, true) => {
+                    layout = Some(first);
+                    continue;
                 }
-                headerless = Some(false);
-                continue;
-            }
-            headerless = Some(true);
-        }
-        let expected = if headerless == Some(true) { 12 } else { 6 };
-        if fields.len() != expected {
-            return Err(err(
-                line_no,
-                format!("{} columns, expected {expected}", fields.len()),
-            ));
-        }
-        let mut open_time: i64 = fields[0].parse().map_err(|_| {
-            err(
-                line_no,
-                format!("open time {} is not an integer", excerpt(fields[0])),
-            )
-        })?;
-        if open_time >= MICROS_THRESHOLD {
-            open_time /= 1000;
-        }
-        let num = |i: usize, name: &str| {
-            fields[i].parse::<f64>().map_err(|_| {
-                err(
-                    line_no,
-                    format!("{name} {} is not a number", excerpt(fields[i])),
-                )
-            })
+                (first, false) => *layout.insert(first),
+            },
         };
-        let candle = Candle {
-            open_time,
-            open: num(1, "open")?,
-            high: num(2, "high")?,
-            low: num(3, "low")?,
-            close: num(4, "close")?,
-            volume: num(5, "volume")?,
-        };
-        if let Some(defect) = candle.defect() {
-            return Err(err(line_no, defect));
-        }
-        if open_time < EARLIEST_OPEN_MS {
-            return Err(err(
-                line_no,
-                format!(
-                    "open time {open_time} is before {}: candle times count milliseconds since then",
-                    super::format_ms(EARLIEST_OPEN_MS)
-                ),
-            ));
-        }
-        if open_time.rem_euclid(timeframe.millis()) != 0 {
-            return Err(err(
-                line_no,
-                format!("open time {open_time} is not on a {timeframe} boundary"),
-            ));
-        }
-        // Closed candles only: one not yet closed by this machine's clock cannot be in an export,
-        // and storing it would mark a future range as settled.
-        if open_time.saturating_add(timeframe.millis()) > now_ms {
-            return Err(err(
-                line_no,
-                format!(
-                    "open time {open_time} ({}) is in the future: a candle file holds closed candles only",
-                    super::format_ms(open_time)
-                ),
-            ));
-        }
+        let candle =
+            candle_of_row(&fields, layout, timeframe, now_ms).map_err(|r| err(line_no, r))?;
+        let open_time = candle.open_time;
         if let Some(prev) = candles.last()
             && open_time <= prev.open_time
         {
@@ -341,6 +385,24 @@ mod tests {
         .unwrap();
         assert_eq!(c.len(), 2);
         assert_eq!(c[1].volume, 0.0);
+        assert_eq!(c[1].flow, None);
+        // With the order flow.
+        let c = parse(
+            "open_time_ms,open,high,low,close,volume,trades,taker_buy_volume\n0,1,2,0.5,1.5,10,42,6.5\n",
+        )
+        .unwrap();
+        assert_eq!(
+            c[0].flow,
+            Some(OrderFlow {
+                trades: 42,
+                taker_buy_volume: 6.5
+            })
+        );
+        let line_2 = |text: &str| line_of(parse(text).unwrap_err());
+        let with_flow = "open_time_ms,open,high,low,close,volume,trades,taker_buy_volume\n";
+        assert_eq!(line_2(&format!("{with_flow}0,1,2,0.5,1.5,10,4.5,6\n")), 2);
+        assert_eq!(line_2(&format!("{with_flow}0,1,2,0.5,1.5,10,4,11\n")), 2);
+        assert_eq!(line_2(&format!("{with_flow}0,1,2,0.5,1.5,10\n")), 2);
     }
 
     #[test]
@@ -352,6 +414,11 @@ mod tests {
             archive.lines().filter(|l| !l.trim().is_empty()).count()
         );
         assert_eq!(c[0].open_time, 1_637_971_200_000);
+        // The archive's trade count (column 9) and taker-buy base volume (column 10).
+        let first: Vec<&str> = archive.lines().next().unwrap().split(',').collect();
+        let flow = c[0].flow.unwrap();
+        assert_eq!(flow.trades, first[8].parse::<u64>().unwrap());
+        assert_eq!(flow.taker_buy_volume, first[9].parse::<f64>().unwrap());
         let micros = "1637971200000000,1,2,0.5,1.5,10,1637971259999999,0,1,0,0,0\n";
         assert_eq!(
             parse_csv(micros, Timeframe::M1, "m.csv").unwrap()[0].open_time,

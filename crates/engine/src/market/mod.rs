@@ -8,7 +8,7 @@ pub mod rate_limit;
 pub mod sample;
 pub mod source;
 
-pub use crate::candles::{Candle, gaps};
+pub use crate::candles::{Candle, OrderFlow, gaps};
 pub use atb_protocol::vocab::{CandleSource, Symbol, Timeframe};
 
 /// Formats epoch milliseconds as `YYYY-MM-DD HH:MM` UTC for messages.

@@ -91,6 +91,63 @@ pub struct CandleSeries {
     pub timeframe: Timeframe,
     pub source: CandleSource,
     pub candles: Vec<Candle>,
+    /// Another market's candles over the same range (`TrainSpec::context`), when a model
+    /// reads them; see [`with_context`].
+    pub context: Option<ContextCandles>,
+}
+
+/// A context market's candles: the same source and timeframe as the series they sit beside,
+/// over the series' range.
+#[derive(Debug, Clone)]
+pub struct ContextCandles {
+    pub symbol: Symbol,
+    pub candles: Vec<Candle>,
+}
+
+/// `series` with `context`'s candles over the same range loaded beside it (fetched from
+/// Binance like the series); unchanged when there is no context. A context equal to the
+/// series, or beside candles that are not Binance's, is refused naming why.
+pub async fn with_context(
+    settings: &Settings,
+    mut series: CandleSeries,
+    context: Option<&Symbol>,
+) -> Result<CandleSeries> {
+    let Some(context) = context else {
+        series.context = None;
+        return Ok(series);
+    };
+    if *context == series.symbol {
+        return Err(Error::InvalidRequest(format!(
+            "context: {context} is the series itself; choose another market, e.g. BTCUSDT for ETHUSDT"
+        )));
+    }
+    if series.source != CandleSource::Binance {
+        return Err(Error::InvalidRequest(format!(
+            "context: a context market is fetched from Binance beside the series; {} holds one market (use source binance)",
+            series.source
+        )));
+    }
+    let (Some(first), Some(last)) = (series.candles.first(), series.candles.last()) else {
+        return Ok(series);
+    };
+    let range = DateRange::Between {
+        start_ms: first.open_time,
+        end_ms: last.open_time + series.timeframe.millis(),
+    };
+    let loaded = load_candles(
+        settings,
+        &series.source,
+        context,
+        series.timeframe,
+        range,
+        &mut |_| {},
+    )
+    .await?;
+    series.context = Some(ContextCandles {
+        symbol: context.clone(),
+        candles: loaded.candles,
+    });
+    Ok(series)
 }
 
 impl CandleSeries {
@@ -144,6 +201,7 @@ pub async fn load_candles(
         timeframe,
         source: source.clone(),
         candles,
+        context: None,
     })
 }
 

@@ -80,6 +80,7 @@ impl OnnxDocument {
                     std: 1.0,
                     lognormal_correction: 0.0,
                 },
+                context: None,
             },
         }
     }
@@ -118,6 +119,10 @@ impl OnnxDocument {
             ("output", output_description(&s.target)),
             ("forecast", forecast_description(&s.target)),
         ];
+        let mut entries = entries;
+        if let Some(context) = &s.context {
+            entries.push(("context", context.clone()));
+        }
         Ok(entries
             .into_iter()
             .map(|(k, v)| (format!("{PREFIX}{k}"), v))
@@ -176,6 +181,7 @@ impl OnnxDocument {
                     None => 0.0,
                 },
             },
+            context: props.get(&format!("{PREFIX}context")).cloned(),
         };
         Ok(Self {
             symbol: get("symbol")?.clone(),

@@ -10,7 +10,7 @@ use atb_protocol::{CoverageRow, FetchProgress, FetchSummary};
 use crate::cancel::CancelToken;
 use crate::candles::gaps::find_gaps;
 use crate::error::{Error, Result};
-use crate::features::{FeatureMatrix, FeatureSet, compute_features};
+use crate::features::{FeatureMatrix, FeatureSet, series_features};
 use crate::market::csv::read_csv_file;
 use crate::market::source::{CandleSeries, DateRange, fetch_into_store, load_candles};
 use crate::market::{CandleSource, Symbol, Timeframe};
@@ -56,12 +56,13 @@ pub async fn fetch(
     fetch_range(settings, request, false, progress).await
 }
 
-/// [`fetch`] that `cancel` stops at once, even while it waits on the exchange (a rate-limit
-/// pause can last a minute): the request in flight is dropped, the pages committed before it
-/// stay, and the error says how many candles those are.
+/// [`fetch`] (or with `refresh`, [`refetch`]) that `cancel` stops at once, even while it waits
+/// on the exchange (a rate-limit pause can last a minute): the request in flight is dropped,
+/// the pages committed before it stay, and the error says how many candles those are.
 pub async fn fetch_cancellable(
     settings: &Settings,
     request: &SeriesRequest,
+    refresh: bool,
     progress: &mut dyn FnMut(FetchProgress),
     cancel: &CancelToken,
 ) -> Result<FetchSummary> {
@@ -71,7 +72,7 @@ pub async fn fetch_cancellable(
         progress(p);
     };
     let outcome = tokio::select! {
-        summary = fetch_range(settings, request, false, &mut track) => Some(summary),
+        summary = fetch_range(settings, request, refresh, &mut track) => Some(summary),
         () = cancel.cancelled() => None,
     };
     match outcome {
@@ -224,7 +225,7 @@ pub async fn feature_preview(
     max_points: usize,
 ) -> Result<FeaturePreview> {
     let series = stored_series(settings, request).await?;
-    let features = compute_features(&series.candles, feature_set)?;
+    let features = series_features(&series, feature_set)?;
     Ok(preview_of(&series, feature_set, &features, max_points))
 }
 
@@ -298,6 +299,7 @@ async fn stored_series(settings: &Settings, request: &SeriesRequest) -> Result<C
                 timeframe,
                 source: CandleSource::Binance,
                 candles: store.candles(symbol, timeframe, start, end)?,
+                context: None,
             }
         }
         _ => load_series(settings, request, &mut |_| {}).await?,
@@ -314,6 +316,7 @@ async fn stored_series(settings: &Settings, request: &SeriesRequest) -> Result<C
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::features::compute_features;
     use crate::market::Candle;
 
     fn series(n: usize, skip: std::ops::Range<usize>) -> CandleSeries {
@@ -331,8 +334,10 @@ mod tests {
                     low: i as f64 - 1.0 - (i % 5) as f64,
                     close: i as f64,
                     volume: 1.0 + (i % 3) as f64,
+                    flow: None,
                 })
                 .collect(),
+            context: None,
         }
     }
 

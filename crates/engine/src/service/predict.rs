@@ -13,7 +13,7 @@ use crate::error::Result;
 use crate::inference::{
     NextClose, OwnedNativePredictor, WindowPredictor, predict_next_close, predict_raw,
 };
-use crate::market::source::{DateRange, load_candles};
+use crate::market::source::{DateRange, load_candles, with_context};
 use crate::registry::Registry;
 use crate::registry::metadata::FeatureSchema;
 use crate::settings::Settings;
@@ -150,6 +150,13 @@ impl Predictor {
             &mut |_| {},
         )
         .await?;
+        let context = self
+            .schema
+            .context
+            .as_deref()
+            .map(str::parse::<atb_protocol::vocab::Symbol>)
+            .transpose()?;
+        let series = with_context(settings, series, context.as_ref()).await?;
         predict_next_close(
             &self.row.version_id,
             &self.schema,

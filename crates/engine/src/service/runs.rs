@@ -16,6 +16,7 @@ use super::workbench::{JobKind, JobSlot, Workbench};
 use crate::cancel::CancelToken;
 use crate::error::{Error, Result};
 use crate::settings::Settings;
+use crate::training::CheckedSpec;
 
 /// Where a run's updates go: a channel to a webview, or a test's collector.
 pub trait RunSink: Send {
@@ -233,7 +234,7 @@ pub fn start_run(
         return Err(Error::InvalidSpec(problem));
     }
     // The memory check too, before the run's candles are loaded or fetched.
-    super::train::check(&request.spec)?;
+    let spec = super::train::check(&request.spec)?;
     let s = &request.series;
     let mut slot = workbench.begin(
         JobKind::Training,
@@ -248,7 +249,7 @@ pub fn start_run(
     let id = snapshot.run_id;
     let settings = settings.clone();
     spawn_run(runs, id, slot, move |runs, slot| {
-        run(&settings, runs, id, &request, &cancel, slot)
+        run(&settings, runs, id, &request, &spec, &cancel, slot)
     })?;
     Ok(snapshot)
 }
@@ -296,6 +297,7 @@ fn run(
     runs: &Runs,
     id: u64,
     request: &TrainRequest,
+    spec: &CheckedSpec,
     cancel: &CancelToken,
     slot: &JobSlot,
 ) -> RunUpdate {
@@ -337,7 +339,7 @@ fn run(
     match train_and_register(
         settings,
         &series,
-        &request.spec,
+        spec,
         &TrainOptions::default(),
         &mut on_event,
         cancel,

@@ -10,7 +10,7 @@ use crate::gpu_check::use_home_kernel_cache;
 use crate::market::source::CandleSeries;
 use crate::registry::Registry;
 use crate::settings::Settings;
-use crate::training::{TrainOutcome, TrainSpec, train};
+use crate::training::{CheckedSpec, TrainOutcome, TrainSpec, train};
 
 /// How a finished run is registered.
 #[derive(Debug, Clone)]
@@ -52,8 +52,8 @@ impl TrainResult {
 /// Refuses a spec before any candle is loaded: its fields, then the memory its training batch
 /// needs on this machine (`training::resources`). Every door calls it before loading, so a run
 /// that cannot fit never fetches a year of candles first.
-pub fn check(spec: &TrainSpec) -> Result<()> {
-    crate::training::check_spec(spec)
+pub fn check(spec: &TrainSpec) -> Result<CheckedSpec> {
+    crate::training::check_spec(spec.clone())
 }
 
 /// Trains on `series` and, unless cancelled, registers the result. Blocking: run it on a
@@ -61,7 +61,7 @@ pub fn check(spec: &TrainSpec) -> Result<()> {
 pub fn train_and_register(
     settings: &Settings,
     series: &CandleSeries,
-    spec: &TrainSpec,
+    spec: &CheckedSpec,
     options: &TrainOptions,
     on_event: &mut dyn FnMut(TrainingEvent),
     cancel: &CancelToken,
@@ -69,6 +69,19 @@ pub fn train_and_register(
     use_home_kernel_cache(settings);
     // Leftovers of registrations killed mid-write (their process is gone) are cleared first.
     Registry::open(settings)?.clear_interrupted()?;
+    // A context market is loaded here, beside the series every door loaded, over its range.
+    let with_context;
+    let series = match (&spec.context, &series.context) {
+        (Some(context), None) => {
+            with_context = super::block_on(crate::market::source::with_context(
+                settings,
+                series.clone(),
+                Some(context),
+            ))?;
+            &with_context
+        }
+        _ => series,
+    };
     let outcome = match train(series, spec, on_event, cancel) {
         Ok(outcome) => outcome,
         // A tree run cancelled before its first tree has no model at all.

@@ -116,7 +116,7 @@ fn validate_pair(
     let trained = train_and_register(
         settings,
         series,
-        spec,
+        &crate::training::check_spec(spec.clone())?,
         &TrainOptions::default(),
         &mut |_| {},
         cancel,

@@ -9,7 +9,7 @@ use atb_protocol::CoverageRow;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use super::open_database;
-use crate::candles::Candle;
+use crate::candles::{Candle, OrderFlow};
 use crate::error::{Error, Result};
 use atb_protocol::vocab::{Symbol, Timeframe};
 
@@ -187,7 +187,7 @@ impl CandleStore {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT open_time, open, high, low, close, volume FROM candles
+                "SELECT open_time, open, high, low, close, volume, trades, taker_buy_volume FROM candles
                  WHERE symbol = ?1 AND interval = ?2 AND open_time >= ?3 AND open_time < ?4 ORDER BY open_time",
             )
             .map_err(|e| self.err(e))?;
@@ -201,6 +201,7 @@ impl CandleStore {
                     low: r.get(3)?,
                     close: r.get(4)?,
                     volume: r.get(5)?,
+                    flow: flow_of(r.get(6)?, r.get(7)?),
                 })
             },
         )
@@ -283,7 +284,23 @@ impl CandleStore {
     }
 }
 
-/// Inserts or refreshes candles; returns how many were new.
+/// A candle's order flow from its two columns: known only when both are.
+fn flow_of(trades: Option<i64>, taker_buy_volume: Option<f64>) -> Option<OrderFlow> {
+    Some(OrderFlow {
+        trades: u64::try_from(trades?).ok()?,
+        taker_buy_volume: taker_buy_volume?,
+    })
+}
+
+/// The order-flow columns of a candle (NULL where unknown).
+fn flow_columns(c: &Candle) -> (Option<i64>, Option<f64>) {
+    c.flow.map_or((None, None), |f| {
+        (i64::try_from(f.trades).ok(), Some(f.taker_buy_volume))
+    })
+}
+
+/// Inserts or refreshes candles; returns how many were new. Known order flow is never
+/// replaced by unknown.
 fn upsert(
     tx: &Transaction<'_>,
     symbol: &Symbol,
@@ -294,17 +311,21 @@ fn upsert(
         "SELECT 1 FROM candles WHERE symbol = ?1 AND interval = ?2 AND open_time = ?3",
     )?;
     let mut write = tx.prepare_cached(
-        "INSERT INTO candles (symbol, interval, open_time, open, high, low, close, volume)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+        "INSERT INTO candles (symbol, interval, open_time, open, high, low, close, volume,
+                              trades, taker_buy_volume)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
          ON CONFLICT (symbol, interval, open_time) DO UPDATE SET
             open = excluded.open, high = excluded.high, low = excluded.low,
-            close = excluded.close, volume = excluded.volume",
+            close = excluded.close, volume = excluded.volume,
+            trades = coalesce(excluded.trades, trades),
+            taker_buy_volume = coalesce(excluded.taker_buy_volume, taker_buy_volume)",
     )?;
     let mut inserted = 0;
     for c in candles {
         if !exists.exists(params![symbol.as_str(), timeframe.as_str(), c.open_time])? {
             inserted += 1;
         }
+        let (trades, bought) = flow_columns(c);
         write.execute(params![
             symbol.as_str(),
             timeframe.as_str(),
@@ -313,7 +334,9 @@ fn upsert(
             c.high,
             c.low,
             c.close,
-            c.volume
+            c.volume,
+            trades,
+            bought
         ])?;
     }
     Ok(inserted)
@@ -335,7 +358,8 @@ pub struct ImportCounts {
 pub const IMPORT_BATCH: usize = 10_000;
 
 /// Inserts the candles the store lacks and counts, without changing them, those it holds with
-/// other values.
+/// other values. Where it holds the same candle without order flow and the file has it, the
+/// flow is added (prices and volume are untouched).
 fn insert_new(
     tx: &Transaction<'_>,
     symbol: &Symbol,
@@ -343,21 +367,30 @@ fn insert_new(
     candles: &[Candle],
 ) -> rusqlite::Result<ImportCounts> {
     let mut stored = tx.prepare_cached(
-        "SELECT open, high, low, close, volume FROM candles
-         WHERE symbol = ?1 AND interval = ?2 AND open_time = ?3",
+        "SELECT open, high, low, close, volume, trades IS NOT NULL AND taker_buy_volume IS NOT NULL
+         FROM candles WHERE symbol = ?1 AND interval = ?2 AND open_time = ?3",
     )?;
     let mut write = tx.prepare_cached(
-        "INSERT INTO candles (symbol, interval, open_time, open, high, low, close, volume)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        "INSERT INTO candles (symbol, interval, open_time, open, high, low, close, volume,
+                              trades, taker_buy_volume)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )?;
+    let mut add_flow = tx.prepare_cached(
+        "UPDATE candles SET trades = ?4, taker_buy_volume = ?5
+         WHERE symbol = ?1 AND interval = ?2 AND open_time = ?3",
     )?;
     let mut counts = ImportCounts::default();
     for c in candles {
         let key = params![symbol.as_str(), timeframe.as_str(), c.open_time];
-        let held: Option<[f64; 5]> = stored
+        let held: Option<([f64; 5], bool)> = stored
             .query_row(key, |r| {
-                Ok([r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?])
+                Ok((
+                    [r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?],
+                    r.get(5)?,
+                ))
             })
             .optional()?;
+        let (trades, bought) = flow_columns(c);
         match held {
             None => {
                 write.execute(params![
@@ -368,13 +401,24 @@ fn insert_new(
                     c.high,
                     c.low,
                     c.close,
-                    c.volume
+                    c.volume,
+                    trades,
+                    bought
                 ])?;
                 counts.inserted += 1;
             }
-            Some(v) if v != [c.open, c.high, c.low, c.close, c.volume] => {
+            Some((v, _)) if v != [c.open, c.high, c.low, c.close, c.volume] => {
                 counts.conflicts += 1;
                 counts.first_conflict_ms.get_or_insert(c.open_time);
+            }
+            Some((_, false)) if c.flow.is_some() => {
+                add_flow.execute(params![
+                    symbol.as_str(),
+                    timeframe.as_str(),
+                    c.open_time,
+                    trades,
+                    bought
+                ])?;
             }
             Some(_) => {}
         }
@@ -425,6 +469,7 @@ mod tests {
             low: 9.0,
             close: 10.0,
             volume: 1.0,
+            flow: None,
         }
     }
 
@@ -456,6 +501,56 @@ mod tests {
         let stored = s.candles(&sym, Timeframe::H1, 0, 10 * H).unwrap();
         assert_eq!(stored.len(), 5);
         assert_eq!(stored[2].close, 10.5);
+    }
+
+    #[test]
+    fn order_flow_is_stored_never_erased_and_filled_in_by_an_import() {
+        let (_d, mut s) = store();
+        let sym: Symbol = "BTCUSDT".parse().unwrap();
+        let flow = |trades| {
+            Some(OrderFlow {
+                trades,
+                taker_buy_volume: 0.25,
+            })
+        };
+        let fetched = Candle {
+            flow: flow(7),
+            ..candle(0)
+        };
+        s.commit_page(&sym, Timeframe::H1, &[fetched, candle(H)], 0, 2 * H)
+            .unwrap();
+        let stored = s.candles(&sym, Timeframe::H1, 0, 2 * H).unwrap();
+        assert_eq!(stored[0].flow, flow(7));
+        assert_eq!(stored[1].flow, None, "unknown stays unknown");
+        // A page without order flow never erases the one stored.
+        s.commit_page(&sym, Timeframe::H1, &[candle(0)], 0, H)
+            .unwrap();
+        assert_eq!(
+            s.candles(&sym, Timeframe::H1, 0, H).unwrap()[0].flow,
+            flow(7)
+        );
+        // An import of the same candle with order flow fills in what the store lacks, leaving
+        // prices alone; it does not replace known order flow.
+        let counts = s
+            .import(
+                &sym,
+                Timeframe::H1,
+                &[
+                    Candle {
+                        flow: flow(9),
+                        ..candle(0)
+                    },
+                    Candle {
+                        flow: flow(3),
+                        ..candle(H)
+                    },
+                ],
+            )
+            .unwrap();
+        assert_eq!(counts, ImportCounts::default());
+        let stored = s.candles(&sym, Timeframe::H1, 0, 2 * H).unwrap();
+        assert_eq!(stored[0].flow, flow(7));
+        assert_eq!(stored[1].flow, flow(3));
     }
 
     #[test]

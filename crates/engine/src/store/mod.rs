@@ -21,6 +21,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0005_file_hashes.sql"),
     include_str!("migrations/0006_forward_tests.sql"),
     include_str!("migrations/0007_targets.sql"),
+    include_str!("migrations/0008_order_flow.sql"),
 ];
 
 /// How long a statement waits for another connection's lock before failing.

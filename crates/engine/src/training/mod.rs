@@ -26,7 +26,7 @@ use sha2::{Digest, Sha256};
 use crate::dataset::{ChronologicalSplit, PreparedData, Target, bar_interval_ms, gap_free_samples};
 use crate::error::{Error, Result};
 use crate::evaluation::{RidgeBaseline, backtest_split, evaluate_split};
-use crate::features::compute_features;
+use crate::features::{FeatureSet, series_features};
 use crate::market::source::CandleSeries;
 use crate::target_baselines::{LogisticBaseline, ridge_volatility};
 use crate::targets::evaluate::{TargetWindows, evaluate_direction, evaluate_volatility};
@@ -40,17 +40,19 @@ mod trees;
 mod walk_forward;
 
 use crate::gbdt::GbdtModel;
-pub use atb_protocol::spec::TrainSpec;
+pub use atb_protocol::spec::{CheckedSpec, TrainSpec};
 pub use trainer::{predict_scaled, train_prepared};
 pub use trees::train_trees;
 use walk_forward::walk_forward;
 
-/// Refuses nonsense before any work starts, naming the field and its valid range.
-pub fn check_spec(spec: &TrainSpec) -> Result<()> {
-    spec.validate().map_err(Error::InvalidSpec)?;
+/// Refuses nonsense before any work starts, naming the field and its valid range, then the
+/// memory the run needs on this machine; what passes is the spec the engine trains on.
+pub fn check_spec(spec: TrainSpec) -> Result<CheckedSpec> {
+    let checked = spec.check().map_err(Error::InvalidSpec)?;
     // Memory is checked before any data is read or model built: a batch that cannot fit is
     // refused with the figures instead of aborting the process mid-run.
-    resources::check_memory(spec)
+    resources::check_memory(&checked)?;
+    Ok(checked)
 }
 
 pub use crate::cancel::CancelToken;
@@ -144,13 +146,35 @@ pub struct TrainOutcome {
     pub data: PreparedData,
 }
 
-/// SHA-256 of candle rows: open time and OHLCV as little-endian bytes, in order.
-pub fn candles_sha256(series: &CandleSeries) -> String {
+/// SHA-256 of candle rows: open time and OHLCV as little-endian bytes, in order; for a feature
+/// set that reads order flow, each row's trade count and taker-buy volume too, and a context
+/// market's rows after the series' (the hashes of every other version stay what they were
+/// before candles carried order flow and series a context).
+pub fn candles_sha256(series: &CandleSeries, set: FeatureSet) -> String {
     let mut h = Sha256::new();
     for c in &series.candles {
         h.update(c.open_time.to_le_bytes());
         for v in [c.open, c.high, c.low, c.close, c.volume] {
             h.update(v.to_le_bytes());
+        }
+        if set.needs_order_flow() {
+            let (trades, bought) = c
+                .flow
+                .map_or((u64::MAX, f64::NAN), |f| (f.trades, f.taker_buy_volume));
+            h.update(trades.to_le_bytes());
+            h.update(bought.to_le_bytes());
+        }
+    }
+    // A context market's rows too, after a separator and its symbol (no context: the hash every
+    // version had before contexts existed).
+    if let Some(context) = &series.context {
+        h.update(b"\0context\0");
+        h.update(context.symbol.as_str().as_bytes());
+        for c in &context.candles {
+            h.update(c.open_time.to_le_bytes());
+            for v in [c.open, c.high, c.low, c.close, c.volume] {
+                h.update(v.to_le_bytes());
+            }
         }
     }
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
@@ -160,9 +184,8 @@ pub fn candles_sha256(series: &CandleSeries) -> String {
 /// walk-forward folds are asked for, they are planned and checked here, before any training.
 pub fn prepare(
     series: &CandleSeries,
-    params: &TrainSpec,
+    params: &CheckedSpec,
 ) -> Result<(PreparedData, DatasetSummary)> {
-    check_spec(params)?;
     let (Some(first), Some(last)) = (series.candles.first(), series.candles.last()) else {
         return Err(Error::TooLittleData(format!(
             "no {} {} candles from {}",
@@ -178,7 +201,7 @@ pub fn prepare(
         )),
         other => other,
     };
-    let matrix = compute_features(&series.candles, params.feature_set)?;
+    let matrix = series_features(series, params.feature_set)?;
     let mut data = PreparedData::new(
         matrix,
         params.sequence_length,
@@ -214,8 +237,9 @@ pub fn prepare(
         train,
         validation,
         test,
-        data_sha256: candles_sha256(series),
+        data_sha256: candles_sha256(series, params.feature_set),
         gap_windows_dropped: data.gap_windows_dropped,
+        context_rows_dropped: data.matrix.context_rows_dropped,
     };
     Ok((data, summary))
 }
@@ -237,10 +261,13 @@ fn split_infos(data: &PreparedData) -> (SplitInfo, SplitInfo, SplitInfo) {
 /// `cancel` fires. The returned model carries the best weights.
 pub fn train(
     series: &CandleSeries,
-    params: &TrainSpec,
+    params: &CheckedSpec,
     on_event: &mut dyn FnMut(TrainingEvent),
     cancel: &CancelToken,
 ) -> Result<TrainOutcome> {
+    // The doors checked memory before loading candles; checked again here, where it is cheap,
+    // so no caller can start a run that cannot fit.
+    resources::check_memory(params)?;
     let (data, dataset) = prepare(series, params)?;
     let mut outcome = fit_prepared(data, dataset, params, on_event, cancel)?;
     let folds = outcome.data.walk_forward.clone();

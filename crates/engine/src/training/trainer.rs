@@ -5,6 +5,8 @@
 //! non-finite.
 
 use super::*;
+use atb_models::burn::optim::ModuleOptimizer;
+use atb_models::device::SelectedDevice;
 use atb_protocol::vocab::Target;
 
 /// Every parameter's gradient scaled so that their global L2 norm is at most `max_norm`.
@@ -202,18 +204,11 @@ impl<M> BestSoFar<M> {
     }
 }
 
-/// Trains on already prepared data (the main run, or one walk-forward fold).
-#[allow(
-    clippy::too_many_lines,
-    reason = "the epoch loop reads top to bottom; to split into setup, epoch and finish (issue 32)"
-)]
-pub fn train_prepared(
-    mut data: PreparedData,
-    dataset: DatasetSummary,
+/// The device a run trains on (`auto` measured), seeded, and the model built on it.
+fn build_on_device(
     params: &TrainSpec,
-    on_event: &mut dyn FnMut(TrainingEvent),
-    cancel: &CancelToken,
-) -> Result<TrainOutcome> {
+    width: usize,
+) -> Result<(SelectedDevice, ForecastModel, ModelConfig)> {
     // `auto` measures this very model on the GPU and the CPU (once per machine) and takes the
     // faster; the device line says which and why, with both timings.
     let selected = crate::device_probe::training_device(
@@ -222,33 +217,133 @@ pub fn train_prepared(
             architecture: params.architecture,
             variant: params.variant,
             overrides: params.overrides.clone(),
-            input: [params.sequence_length, data.width()],
+            input: [params.sequence_length, width],
             batch: params.batch_size,
         },
     )?;
-    let eval_device = selected.device.clone();
-    let train_device = eval_device.clone().autodiff();
-    eval_device.seed(params.seed);
+    let train_device = selected.device.clone().autodiff();
+    selected.device.seed(params.seed);
     train_device.seed(params.seed);
     // The fused CPU kernels draw dropout masks from their own generator, seeded here too.
     atb_models::kernels::random::seed(params.seed);
-    let (mut model, config) = build_model(
+    let (model, config) = build_model(
         params.architecture,
         params.variant,
-        [params.sequence_length, data.width()],
+        [params.sequence_length, width],
         &params.overrides,
         &train_device,
     )?;
+    Ok((selected, model, config))
+}
+
+/// The volatility correction set on validation, then the evaluation of every split (`train`
+/// announces `Finished` once any walk-forward folds are done too).
+fn calibrated_evaluation(
+    model: &TrainedModel,
+    data: &mut PreparedData,
+    device: &Device,
+) -> Result<Evaluation> {
+    calibrate(model, data, device)?;
+    evaluate(model, data, device)
+}
+
+/// What one epoch's training batches need besides the model and the optimiser.
+struct Epoch<'a> {
+    data: &'a PreparedData,
+    params: &'a TrainSpec,
+    /// The autodiff device the batches train on.
+    device: &'a Device,
+    epoch: usize,
+    batches: usize,
+    learning_rate: f64,
+}
+
+/// How an epoch's training batches ended.
+enum BatchPass {
+    /// Every batch ran: the sum of batch losses weighted by samples, and the samples seen.
+    Done {
+        loss_sum: f64,
+        seen: usize,
+    },
+    Cancelled,
+    /// The training loss turned non-finite: why, in words.
+    Diverged(String),
+}
+
+/// One epoch's training batches over `order`, streaming batch events; returns the updated
+/// model and how the pass ended.
+fn train_batches(
+    mut model: ForecastModel,
+    optimizer: &mut ModuleOptimizer,
+    run: &Epoch<'_>,
+    order: &[usize],
+    on_event: &mut dyn FnMut(TrainingEvent),
+    cancel: &CancelToken,
+) -> (ForecastModel, BatchPass) {
+    let (params, epoch, batches) = (run.params, run.epoch, run.batches);
+    let (mut loss_sum, mut seen) = (0.0f64, 0usize);
+    let mut window_started = Instant::now();
+    let mut window_samples = 0usize;
+    for (b, chunk) in order.chunks(params.batch_size).enumerate() {
+        if cancel.is_cancelled() {
+            return (model, BatchPass::Cancelled);
+        }
+        let (x, y) = batch_tensors(run.data, chunk, run.device);
+        let loss = batch_loss(run.data.target.kind, model.forward(x), y);
+        let value = f64::from(loss.clone().into_scalar::<f32>());
+        if !value.is_finite() {
+            // Diverged: stop, keeping the best weights of the epochs before (if any).
+            let why = format!(
+                "the training loss became {value} at epoch {epoch}, batch {}",
+                b + 1
+            );
+            return (model, BatchPass::Diverged(why));
+        }
+        let mut grads = GradientsParams::from_grads(loss.backward(), &model);
+        if let Some(max_norm) = params.grad_clip_norm {
+            clip_global_norm(&model, &mut grads, max_norm);
+        }
+        model = optimizer.step(run.learning_rate, model, grads);
+        loss_sum += value * chunk.len() as f64;
+        seen += chunk.len();
+        window_samples += chunk.len();
+        if (b + 1) % params.batch_event_every == 0 || b + 1 == batches {
+            let secs = window_started.elapsed().as_secs_f64().max(1e-9);
+            on_event(TrainingEvent::Batch {
+                epoch,
+                batch: b + 1,
+                batches,
+                loss: value,
+                samples_per_second: window_samples as f64 / secs,
+            });
+            window_started = Instant::now();
+            window_samples = 0;
+        }
+    }
+    (model, BatchPass::Done { loss_sum, seen })
+}
+
+/// Trains on already prepared data (the main run, or one walk-forward fold).
+pub fn train_prepared(
+    mut data: PreparedData,
+    dataset: DatasetSummary,
+    params: &TrainSpec,
+    on_event: &mut dyn FnMut(TrainingEvent),
+    cancel: &CancelToken,
+) -> Result<TrainOutcome> {
+    let (selected, mut model, config) = build_on_device(params, data.width())?;
+    let eval_device = selected.device.clone();
+    let train_device = eval_device.clone().autodiff();
     let parameters = model.num_params();
     // Validation batches sized so long attention windows stay within the memory available.
     let inference_batch = super::resources::inference_batch(&config);
     // Clipping is done here, by the global norm (Burn's clips each tensor on its own).
     let mut optimizer = atb_models::optim::adam();
     let batches = data.samples.train.len().div_ceil(params.batch_size);
-    let model_config_json = serde_json::to_value(&config)
-        .map_err(|e| Error::InvalidData(format!("model configuration is not serialisable: {e}")))?;
     on_event(TrainingEvent::RunStarted {
-        model_config: model_config_json,
+        model_config: serde_json::to_value(&config).map_err(|e| {
+            Error::InvalidData(format!("model configuration is not serialisable: {e}"))
+        })?,
         device: selected.name.clone(),
         device_reason: selected.reason.clone(),
         parameters,
@@ -269,47 +364,28 @@ pub fn train_prepared(
     'epochs: for epoch in 1..=params.epochs {
         let epoch_started = Instant::now();
         order.shuffle(&mut rng);
-        let (mut loss_sum, mut seen) = (0.0f64, 0usize);
-        let mut window_started = Instant::now();
-        let mut window_samples = 0usize;
-        for (b, chunk) in order.chunks(params.batch_size).enumerate() {
-            if cancel.is_cancelled() {
+        let run = Epoch {
+            data: &data,
+            params,
+            device: &train_device,
+            epoch,
+            batches,
+            learning_rate: lr,
+        };
+        let (updated, pass) = train_batches(model, &mut optimizer, &run, &order, on_event, cancel);
+        model = updated;
+        let (loss_sum, seen) = match pass {
+            BatchPass::Done { loss_sum, seen } => (loss_sum, seen),
+            BatchPass::Cancelled => {
                 stop = StopReason::Cancelled;
                 break 'epochs;
             }
-            let (x, y) = batch_tensors(&data, chunk, &train_device);
-            let loss = batch_loss(data.target.kind, model.forward(x), y);
-            let value = f64::from(loss.clone().into_scalar::<f32>());
-            if !value.is_finite() {
-                // Diverged: stop, keeping the best weights of the epochs before (if any).
-                diverged = Some(format!(
-                    "the training loss became {value} at epoch {epoch}, batch {}",
-                    b + 1
-                ));
+            BatchPass::Diverged(why) => {
+                diverged = Some(why);
                 stop = StopReason::Diverged;
                 break 'epochs;
             }
-            let mut grads = GradientsParams::from_grads(loss.backward(), &model);
-            if let Some(max_norm) = params.grad_clip_norm {
-                clip_global_norm(&model, &mut grads, max_norm);
-            }
-            model = optimizer.step(lr, model, grads);
-            loss_sum += value * chunk.len() as f64;
-            seen += chunk.len();
-            window_samples += chunk.len();
-            if (b + 1) % params.batch_event_every == 0 || b + 1 == batches {
-                let secs = window_started.elapsed().as_secs_f64().max(1e-9);
-                on_event(TrainingEvent::Batch {
-                    epoch,
-                    batch: b + 1,
-                    batches,
-                    loss: value,
-                    samples_per_second: window_samples as f64 / secs,
-                });
-                window_started = Instant::now();
-                window_samples = 0;
-            }
-        }
+        };
         let batches_seconds = epoch_started.elapsed().as_secs_f64();
         let evaluation_model = model.valid();
         let val_loss = mean_loss(
@@ -385,9 +461,7 @@ pub fn train_prepared(
         });
         None
     } else {
-        calibrate(&model, &mut data, &eval_device)?;
-        // `train` announces `Finished` once any walk-forward folds are done too.
-        Some(evaluate(&model, &data, &eval_device)?)
+        Some(calibrated_evaluation(&model, &mut data, &eval_device)?)
     };
     Ok(TrainOutcome {
         model,

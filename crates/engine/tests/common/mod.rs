@@ -15,6 +15,7 @@ pub fn sample_tail(n: usize) -> CandleSeries {
         timeframe: Timeframe::H1,
         source: CandleSource::Sample,
         candles: all[all.len() - n..].to_vec(),
+        context: None,
     }
 }
 
@@ -34,7 +35,9 @@ pub fn params(architecture: Architecture, variant: Variant, epochs: usize) -> Tr
 pub fn quick_outcome() -> TrainOutcome {
     train(
         &sample_tail(1_200),
-        &params(Architecture::Lstm, Variant::Lightweight, 1),
+        &params(Architecture::Lstm, Variant::Lightweight, 1)
+            .check()
+            .unwrap(),
         &mut |_| {},
         &CancelToken::new(),
     )

@@ -44,6 +44,7 @@ fn ar1_series(n: usize, phi: f64, sigma: f64, seed: u64) -> CandleSeries {
                 low: open.min(close) * (1.0 - wiggle),
                 close,
                 volume: 100.0 + 10.0 * normal(&mut rng).abs(),
+                flow: None,
             }
         })
         .collect();
@@ -52,6 +53,7 @@ fn ar1_series(n: usize, phi: f64, sigma: f64, seed: u64) -> CandleSeries {
         timeframe: Timeframe::H1,
         source: CandleSource::Sample,
         candles,
+        context: None,
     }
 }
 
@@ -71,10 +73,13 @@ fn ridge_picks_an_interior_penalty_on_the_sample_at_default_settings() {
         timeframe: Timeframe::H1,
         source: CandleSource::Sample,
         candles: all.to_vec(),
+        context: None,
     };
     let outcome = train(
         &series,
-        &params(Architecture::Tcn, Variant::Lightweight, 1),
+        &params(Architecture::Tcn, Variant::Lightweight, 1)
+            .check()
+            .unwrap(),
         &mut |_| {},
         &CancelToken::new(),
     )
@@ -98,7 +103,7 @@ fn a_planted_predictable_component_is_better_than_persistence_and_noise_is_not()
     let planted = ar1_series(5_000, 0.35, 0.004, 3);
     let outcome = train(
         &planted,
-        &quick(Architecture::Lstm, 6),
+        &quick(Architecture::Lstm, 6).check().unwrap(),
         &mut |_| {},
         &CancelToken::new(),
     )
@@ -122,7 +127,7 @@ fn a_planted_predictable_component_is_better_than_persistence_and_noise_is_not()
     let walk = ar1_series(3_000, 0.0, 0.004, 4);
     let outcome = train(
         &walk,
-        &quick(Architecture::Tcn, 1),
+        &quick(Architecture::Tcn, 1).check().unwrap(),
         &mut |_| {},
         &CancelToken::new(),
     )
@@ -147,7 +152,13 @@ fn gap_windows_are_left_out_and_counted() {
         horizon: 2,
         ..quick(Architecture::Tcn, 1)
     };
-    let outcome = train(&series, &p, &mut |_| {}, &CancelToken::new()).unwrap();
+    let outcome = train(
+        &series,
+        &p.clone().check().unwrap(),
+        &mut |_| {},
+        &CancelToken::new(),
+    )
+    .unwrap();
     assert_eq!(outcome.dataset.gap_windows_dropped, 24 + 2);
 }
 
@@ -159,9 +170,14 @@ fn infeasible_walk_forward_is_refused_before_any_training() {
         ..quick(Architecture::Tcn, 1)
     };
     let mut events = 0;
-    let e = train(&series, &p, &mut |_| events += 1, &CancelToken::new())
-        .unwrap_err()
-        .to_string();
+    let e = train(
+        &series,
+        &p.clone().check().unwrap(),
+        &mut |_| events += 1,
+        &CancelToken::new(),
+    )
+    .unwrap_err()
+    .to_string();
     assert_eq!(events, 0, "nothing trained");
     assert!(
         e.contains("20 walk-forward folds") && e.contains("the most this data allows is"),
@@ -189,7 +205,13 @@ fn ten_thousand_bar_window_run() {
         batch_size: 64,
         ..params(Architecture::Tcn, Variant::Lightweight, 1)
     };
-    let outcome = train(&series, &p, &mut |_| {}, &CancelToken::new()).unwrap();
+    let outcome = train(
+        &series,
+        &p.clone().check().unwrap(),
+        &mut |_| {},
+        &CancelToken::new(),
+    )
+    .unwrap();
     let ev = outcome.evaluation.unwrap();
     let ridge = ev.ridge.unwrap();
     assert!(ridge.columns <= 1_024, "{ridge:?}");
@@ -206,7 +228,7 @@ fn an_old_version_loads_as_not_computed_and_reevaluate_fills_it_in_beside_its_fo
     let settings = Settings::resolve(home.path().to_path_buf(), None).unwrap();
     let outcome = train(
         &sample_tail(1_500),
-        &quick(Architecture::Tcn, 1),
+        &quick(Architecture::Tcn, 1).check().unwrap(),
         &mut |_| {},
         &CancelToken::new(),
     )
@@ -317,7 +339,13 @@ fn worth_deploying_backtest_and_judgement_from_registered_versions() {
             seed,
             ..quick(Architecture::Tcn, 1)
         };
-        let outcome = train(&series, &spec, &mut |_| {}, &CancelToken::new()).unwrap();
+        let outcome = train(
+            &series,
+            &spec.clone().check().unwrap(),
+            &mut |_| {},
+            &CancelToken::new(),
+        )
+        .unwrap();
         let ev = outcome.evaluation.clone().unwrap();
         // Method 3: drift verdict, Clark-West beside DM against the nested baselines, and the
         // default backtest stored with the evaluation.
@@ -414,7 +442,7 @@ fn worth_deploying_backtest_and_judgement_from_registered_versions() {
     // A version tested on other windows is refused with the reason.
     let other = train(
         &sample_tail(1_400),
-        &quick(Architecture::Tcn, 1),
+        &quick(Architecture::Tcn, 1).check().unwrap(),
         &mut |_| {},
         &CancelToken::new(),
     )

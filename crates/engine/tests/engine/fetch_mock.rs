@@ -600,7 +600,13 @@ async fn forward_tests_score_only_the_candles_after_the_data_end() {
     assert_eq!(data_end, end - H);
     let mut ids = Vec::new();
     for seed in [1, 2] {
-        let outcome = train(&older, &spec(seed), &mut |_| {}, &CancelToken::new()).unwrap();
+        let outcome = train(
+            &older,
+            &spec(seed).check().unwrap(),
+            &mut |_| {},
+            &CancelToken::new(),
+        )
+        .unwrap();
         ids.push(registry.register(&outcome, None, false).unwrap().version_id);
     }
 
@@ -629,7 +635,13 @@ async fn forward_tests_score_only_the_candles_after_the_data_end() {
 
     // A version whose data ends at the last closed candle: nothing (or almost nothing) to score.
     let recent = load(last_closed + H).await.unwrap();
-    let outcome = train(&recent, &spec(3), &mut |_| {}, &CancelToken::new()).unwrap();
+    let outcome = train(
+        &recent,
+        &spec(3).check().unwrap(),
+        &mut |_| {},
+        &CancelToken::new(),
+    )
+    .unwrap();
     let id = registry.register(&outcome, None, false).unwrap().version_id;
     let report = forward_test(&settings, &[id]).await.unwrap();
     let r = &report.results[0];

@@ -36,7 +36,7 @@ fn every_gbdt_variant_trains_registers_reloads_predicts_and_exports_with_parity(
         let result = train_and_register(
             &settings,
             &series,
-            &spec,
+            &spec.clone().check().unwrap(),
             &TrainOptions::default(),
             &mut |e| events.push(e),
             &CancelToken::new(),
@@ -142,7 +142,7 @@ fn every_gbdt_variant_trains_registers_reloads_predicts_and_exports_with_parity(
     let arrived = train_and_register(
         &settings,
         &series,
-        &other,
+        &other.clone().check().unwrap(),
         &TrainOptions::default(),
         &mut |_| {},
         &CancelToken::new(),
@@ -173,26 +173,21 @@ fn bad_tree_options_are_refused_before_training_and_a_cancelled_run_registers_no
         },
         ..params(Architecture::Gbdt, Variant::Default, 1)
     };
-    let mut events = 0;
-    let err = train_and_register(
-        &settings,
-        &series,
-        &spec,
-        &TrainOptions::default(),
-        &mut |_| events += 1,
-        &CancelToken::new(),
-    )
-    .unwrap_err()
-    .to_string();
+    // Refused by the check that makes the spec the engine trains on: there is no spec to
+    // train with.
+    let err = atb_engine::service::train::check(&spec)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("leaves"), "{err}");
-    assert_eq!(events, 0, "refused before any work");
 
     let cancel = CancelToken::new();
     cancel.cancel();
     let result = train_and_register(
         &settings,
         &series,
-        &params(Architecture::Gbdt, Variant::Lightweight, 1),
+        &params(Architecture::Gbdt, Variant::Lightweight, 1)
+            .check()
+            .unwrap(),
         &TrainOptions::default(),
         &mut |_| {},
         &cancel,

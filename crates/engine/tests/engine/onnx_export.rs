@@ -46,6 +46,7 @@ fn document(architecture: Architecture, variant: Variant) -> OnnxDocument {
                 std: 0.0071,
                 lognormal_correction: 0.0,
             },
+            context: None,
         },
     }
 }
@@ -126,7 +127,9 @@ fn a_registered_version_exports_records_copies_and_refuses_tampering() {
     let series = sample_tail(1_500);
     let outcome = train(
         &series,
-        &params(Architecture::AttentionLstm, Variant::Lightweight, 1),
+        &params(Architecture::AttentionLstm, Variant::Lightweight, 1)
+            .check()
+            .unwrap(),
         &mut |_| {},
         &CancelToken::new(),
     )

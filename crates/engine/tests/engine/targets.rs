@@ -13,6 +13,7 @@ use atb_engine::service::{decision, models};
 use atb_engine::testing::training::{CancelToken, TrainSpec};
 use atb_models::{Architecture, Variant};
 use atb_protocol::backtest::BacktestSpec;
+use atb_protocol::registry::ModelRow;
 use atb_protocol::targets::{Prediction, TargetEvaluation};
 use atb_protocol::vocab::{CandleSource, Target};
 
@@ -25,10 +26,6 @@ fn spec(architecture: Architecture, target: Target) -> TrainSpec {
 }
 
 #[test]
-#[allow(
-    clippy::too_many_lines,
-    reason = "one flow per target and model type, step by step"
-)]
 fn volatility_and_direction_models_train_register_predict_and_export() {
     let home = tempfile::tempdir().unwrap();
     let settings = Settings::resolve(home.path().to_path_buf(), None).unwrap();
@@ -44,7 +41,7 @@ fn volatility_and_direction_models_train_register_predict_and_export() {
         let result = train_and_register(
             &settings,
             &series,
-            &spec(architecture, target),
+            &spec(architecture, target).check().unwrap(),
             &TrainOptions::default(),
             &mut |_| {},
             &CancelToken::new(),
@@ -87,43 +84,7 @@ fn volatility_and_direction_models_train_register_predict_and_export() {
             scored.comparisons().len(),
             "{case}"
         );
-        let listed = models::list(&settings, None).unwrap();
-        let again = listed
-            .iter()
-            .find(|r| r.version_id == row.version_id)
-            .unwrap();
-        assert_eq!(again.target, target);
-        assert_eq!(again.target_verdicts, row.target_verdicts);
-        let shown = models::show(&settings, &row.version_id).unwrap();
-        assert_eq!(shown.metadata.training_params.spec.target, target);
-        // Stored as JSON: the same record, to the last digit or two of each float.
-        let stored = shown.evaluation.target.as_ref().unwrap();
-        assert_eq!(stored.windows(), scored.windows());
-        assert_eq!(stored.verdicts(), scored.verdicts());
-        let (a, b) = (
-            &stored.table().rows[0].values,
-            &scored.table().rows[0].values,
-        );
-        assert!(
-            a.iter()
-                .zip(b)
-                .all(|(x, y)| (x.unwrap() / y.unwrap() - 1.0).abs() < 1e-12)
-        );
-
-        // Re-evaluation rebuilds the same record from the recorded candles and stored scalers.
-        let (_, again) = block_on(models::reevaluate(&settings, &row.version_id)).unwrap();
-        let again = again.target.unwrap();
-        assert_eq!(again.windows(), scored.windows(), "{case}");
-        let (a, b) = (
-            &again.table().rows[0].values,
-            &scored.table().rows[0].values,
-        );
-        assert!(
-            a.iter()
-                .zip(b)
-                .all(|(x, y)| (x.unwrap() / y.unwrap() - 1.0).abs() < 1e-6),
-            "{case}: {a:?} vs {b:?}"
-        );
+        check_stored_record(&settings, &row, scored, &case);
 
         // Export: the head is inside the graph and its output is checked too.
         let report = block_on(models::export(&settings, &row.version_id, None))
@@ -131,38 +92,7 @@ fn volatility_and_direction_models_train_register_predict_and_export() {
         assert!(report.export.max_abs_diff <= 1e-4, "{case}: {report:?}");
 
         // The forecast in the target's units, natively and from the exported file.
-        let native = predict::open(&settings, &row.version_id, PredictWith::Native).unwrap();
-        let next = block_on(native.next_close(&settings, &CandleSource::Sample)).unwrap();
-        let from_onnx =
-            predict::open(&settings, &row.version_id, PredictWith::OnnxRuntime).unwrap();
-        let onnx_next = block_on(from_onnx.next_close(&settings, &CandleSource::Sample)).unwrap();
-        match (next.prediction, onnx_next.prediction) {
-            (
-                Prediction::Volatility {
-                    predicted_volatility: a,
-                    predicted_volatility_price: price,
-                },
-                Prediction::Volatility {
-                    predicted_volatility: b,
-                    ..
-                },
-            ) => {
-                assert_eq!(target, Target::Volatility);
-                // An hourly BTC move is a fraction of a percent to a few percent.
-                assert!(a > 1e-4 && a < 0.2, "{case}: {a}");
-                assert!((price - a * next.last_close).abs() < 1e-6 * price);
-                assert!((a / b - 1.0).abs() < 1e-3, "{case}: {a} vs {b}");
-            }
-            (
-                Prediction::Direction { up_probability: a },
-                Prediction::Direction { up_probability: b },
-            ) => {
-                assert_eq!(target, Target::Direction);
-                assert!(a > 0.0 && a < 1.0, "{case}: {a}");
-                assert!((a - b).abs() < 1e-4, "{case}: {a} vs {b}");
-            }
-            other => panic!("{case}: predicted {other:?}"),
-        }
+        check_forecasts(&settings, &row.version_id, target, &case);
     }
     // Versions of different targets are not compared side by side.
     let rows = models::list(&settings, None).unwrap();
@@ -237,25 +167,93 @@ fn volatility_and_direction_models_train_register_predict_and_export() {
 
 #[test]
 fn walk_forward_is_refused_for_the_new_targets_before_any_work() {
-    let home = tempfile::tempdir().unwrap();
-    let settings = Settings::resolve(home.path().to_path_buf(), None).unwrap();
     let spec = TrainSpec {
         walk_forward_folds: Some(3),
         ..spec(Architecture::Lstm, Target::Direction)
     };
-    let e = train_and_register(
-        &settings,
-        &sample_tail(3_000),
-        &spec,
-        &TrainOptions::default(),
-        &mut |_| {},
-        &CancelToken::new(),
-    )
-    .err()
-    .unwrap()
-    .to_string();
+    // Refused by the check that makes the spec the engine trains on.
+    let e = atb_engine::service::train::check(&spec)
+        .err()
+        .unwrap()
+        .to_string();
     assert!(
         e.contains("walk-forward is measured for the return target only"),
         "{e}"
     );
+}
+
+/// What the registry keeps of `version`: listed under its target, shown with its spec, the
+/// stored evaluation equal to `scored`, and a re-evaluation that rebuilds it.
+fn check_stored_record(settings: &Settings, row: &ModelRow, scored: &TargetEvaluation, case: &str) {
+    let (version, target) = (row.version_id.as_str(), row.target);
+    let listed = models::list(settings, None).unwrap();
+    let again = listed.iter().find(|r| r.version_id == version).unwrap();
+    assert_eq!(again.target, target);
+    assert_eq!(again.target_verdicts, row.target_verdicts);
+    let shown = models::show(settings, version).unwrap();
+    assert_eq!(shown.metadata.training_params.spec.target, target);
+    // Stored as JSON: the same record, to the last digit or two of each float.
+    let stored = shown.evaluation.target.as_ref().unwrap();
+    assert_eq!(stored.windows(), scored.windows());
+    assert_eq!(stored.verdicts(), scored.verdicts());
+    let (a, b) = (
+        &stored.table().rows[0].values,
+        &scored.table().rows[0].values,
+    );
+    assert!(
+        a.iter()
+            .zip(b)
+            .all(|(x, y)| (x.unwrap() / y.unwrap() - 1.0).abs() < 1e-12)
+    );
+
+    // Re-evaluation rebuilds the same record from the recorded candles and stored scalers.
+    let (_, again) = block_on(models::reevaluate(settings, version)).unwrap();
+    let again = again.target.unwrap();
+    assert_eq!(again.windows(), scored.windows(), "{case}");
+    let (a, b) = (
+        &again.table().rows[0].values,
+        &scored.table().rows[0].values,
+    );
+    assert!(
+        a.iter()
+            .zip(b)
+            .all(|(x, y)| (x.unwrap() / y.unwrap() - 1.0).abs() < 1e-6),
+        "{case}: {a:?} vs {b:?}"
+    );
+}
+
+/// The next forecast of `version` in its target's units, natively and from its ONNX file: the
+/// same within float error, and plausible for the target.
+fn check_forecasts(settings: &Settings, version: &str, target: Target, case: &str) {
+    let native = predict::open(settings, version, PredictWith::Native).unwrap();
+    let next = block_on(native.next_close(settings, &CandleSource::Sample)).unwrap();
+    let from_onnx = predict::open(settings, version, PredictWith::OnnxRuntime).unwrap();
+    let onnx_next = block_on(from_onnx.next_close(settings, &CandleSource::Sample)).unwrap();
+    match (next.prediction, onnx_next.prediction) {
+        (
+            Prediction::Volatility {
+                predicted_volatility: a,
+                predicted_volatility_price: price,
+            },
+            Prediction::Volatility {
+                predicted_volatility: b,
+                ..
+            },
+        ) => {
+            assert_eq!(target, Target::Volatility);
+            // An hourly BTC move is a fraction of a percent to a few percent.
+            assert!(a > 1e-4 && a < 0.2, "{case}: {a}");
+            assert!((price - a * next.last_close).abs() < 1e-6 * price);
+            assert!((a / b - 1.0).abs() < 1e-3, "{case}: {a} vs {b}");
+        }
+        (
+            Prediction::Direction { up_probability: a },
+            Prediction::Direction { up_probability: b },
+        ) => {
+            assert_eq!(target, Target::Direction);
+            assert!(a > 0.0 && a < 1.0, "{case}: {a}");
+            assert!((a - b).abs() < 1e-4, "{case}: {a} vs {b}");
+        }
+        other => panic!("{case}: predicted {other:?}"),
+    }
 }

@@ -29,7 +29,9 @@ fn two_epochs_of_tcn_lightweight_emit_events_in_order_with_finite_metrics() {
     let mut events = Vec::new();
     let outcome = train(
         &series,
-        &params(Architecture::Tcn, Variant::Lightweight, 2),
+        &params(Architecture::Tcn, Variant::Lightweight, 2)
+            .check()
+            .unwrap(),
         &mut |e| events.push(e),
         &CancelToken::new(),
     )
@@ -89,7 +91,9 @@ fn persistence_equals_the_hand_computation_on_the_sample() {
     let series = sample_tail(1_500);
     let outcome = train(
         &series,
-        &params(Architecture::Tcn, Variant::Lightweight, 1),
+        &params(Architecture::Tcn, Variant::Lightweight, 1)
+            .check()
+            .unwrap(),
         &mut |_| {},
         &CancelToken::new(),
     )
@@ -141,7 +145,7 @@ fn cancellation_stops_within_a_second_and_keeps_a_consistent_result() {
     };
     let outcome = train(
         &series,
-        &p,
+        &p.check().unwrap(),
         &mut |e| {
             if matches!(
                 e,
@@ -190,8 +194,13 @@ fn every_default_architecture_trains_and_evaluates_with_all_baselines() {
             batch_size: 64,
             ..params(architecture, Variant::Default, 1)
         };
-        let outcome = train(&series, &p, &mut |_| {}, &CancelToken::new())
-            .unwrap_or_else(|e| panic!("{architecture}: {e}"));
+        let outcome = train(
+            &series,
+            &p.clone().check().unwrap(),
+            &mut |_| {},
+            &CancelToken::new(),
+        )
+        .unwrap_or_else(|e| panic!("{architecture}: {e}"));
         let ev = outcome.evaluation.unwrap();
         for m in [
             &ev.test.as_ref().unwrap().model,
@@ -206,7 +215,6 @@ fn every_default_architecture_trains_and_evaluates_with_all_baselines() {
 
 #[test]
 fn nonsense_requests_and_too_little_data_are_clear_errors() {
-    let series = sample_tail(1_000);
     let cases = [
         (
             TrainSpec {
@@ -245,15 +253,16 @@ fn nonsense_requests_and_too_little_data_are_clear_errors() {
         ),
     ];
     for (p, word) in cases {
-        let e = train(&series, &p, &mut |_| {}, &CancelToken::new())
-            .unwrap_err()
-            .to_string();
+        // Refused by the check that makes the spec the engine trains on.
+        let e = atb_engine::training::check_spec(p).unwrap_err().to_string();
         assert!(e.contains(word), "{word}: {e}");
     }
     let tiny = sample_tail(150);
     let e = train(
         &tiny,
-        &params(Architecture::Tcn, Variant::Lightweight, 1),
+        &params(Architecture::Tcn, Variant::Lightweight, 1)
+            .check()
+            .unwrap(),
         &mut |_| {},
         &CancelToken::new(),
     )
@@ -277,7 +286,7 @@ fn walk_forward_reports_mean_and_spread_over_folds() {
     let mut fold_epochs = Vec::new();
     let outcome = train(
         &series,
-        &p,
+        &p.check().unwrap(),
         &mut |e| match e {
             TrainingEvent::Finished { .. } => finished += 1,
             TrainingEvent::Fold { fold, folds, inner } => {

@@ -40,7 +40,7 @@ pub fn check_bench(spec: &BenchSpec) -> Result<()> {
         return Err(Error::InvalidRequest(problems.join("; ")));
     }
     for (architecture, variant) in spec.pairs() {
-        crate::training::check_spec(&spec.train_spec(architecture, variant, 0))?;
+        crate::training::check_spec(spec.train_spec(architecture, variant, 0))?;
     }
     Ok(())
 }
@@ -463,7 +463,7 @@ pub fn run_benchmark(
             let trained = train_and_register(
                 settings,
                 series,
-                &params,
+                &crate::training::check_spec(params.clone())?,
                 &options,
                 &mut |e| on_progress(BenchProgress::Training(e)),
                 cancel,

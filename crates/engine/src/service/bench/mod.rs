@@ -6,6 +6,7 @@ use std::path::Path;
 use atb_protocol::bench::{BenchReport, BenchSpec, BenchUpdate};
 use atb_protocol::training::TrainingEvent;
 
+pub mod features;
 pub mod inference;
 pub mod markdown;
 pub mod measure;

@@ -77,7 +77,7 @@ pub fn bench_targets(
                 let trained = train_and_register(
                     settings,
                     series,
-                    &params,
+                    &crate::training::check_spec(params)?,
                     &options,
                     &mut |e| on_progress(TargetBenchProgress::Training(e)),
                     cancel,
@@ -114,7 +114,7 @@ pub fn bench_targets(
     })
 }
 
-fn series_label(series: &CandleSeries) -> String {
+pub(super) fn series_label(series: &CandleSeries) -> String {
     let (first, last) = (series.candles.first(), series.candles.last());
     format!(
         "{} {} {}, {} to {}",

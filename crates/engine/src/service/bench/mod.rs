@@ -32,6 +32,16 @@ pub fn bench(
     cancel: &CancelToken,
 ) -> Result<BenchReport> {
     check_bench(spec)?;
+    // This is the return target's table; the target and feature benchmarks have their own
+    // flows (`targets`, `features`), never a silent fall back to this one.
+    if !spec.targets.is_empty() || !spec.feature_sets.is_empty() {
+        return Err(crate::error::Error::InvalidRequest(
+            "this benchmark is the return target's table on the default features; the target \
+             and feature-set benchmarks run from the command line (atb bench --targets, \
+             atb bench --feature-sets)"
+                .into(),
+        ));
+    }
     use_home_kernel_cache(settings);
     let report = run_benchmark(settings, series, spec, on_progress, cancel)?;
     // Kept for the desktop's Benchmark screen and guide, whichever door ran it.
@@ -127,4 +137,45 @@ pub fn write_report_json(report: &BenchReport, path: &Path) -> Result<()> {
 /// Writes text (the markdown tables), atomically.
 pub fn write_text(path: &Path, text: &str) -> Result<()> {
     write_atomic(path, text.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use atb_protocol::vocab::{FeatureSet, Target};
+
+    #[test]
+    fn the_return_table_refuses_a_spec_of_another_benchmark_before_any_work() {
+        let home = tempfile::tempdir().unwrap();
+        let settings = Settings::resolve(home.path().to_path_buf(), None).unwrap();
+        let series = CandleSeries {
+            symbol: "BTCUSDT".parse().unwrap(),
+            timeframe: atb_protocol::vocab::Timeframe::H1,
+            source: atb_protocol::vocab::CandleSource::Sample,
+            candles: crate::market::sample::sample_candles().unwrap()[..500].to_vec(),
+            context: None,
+        };
+        for spec in [
+            BenchSpec {
+                targets: vec![Target::Volatility],
+                ..BenchSpec::default()
+            },
+            BenchSpec {
+                feature_sets: vec![FeatureSet::Wavelet],
+                ..BenchSpec::default()
+            },
+        ] {
+            let mut progressed = false;
+            let e = bench(
+                &settings,
+                &series,
+                &spec,
+                &mut |_| progressed = true,
+                &CancelToken::new(),
+            )
+            .unwrap_err();
+            assert!(e.to_string().contains("atb bench --"), "{e}");
+            assert!(!progressed, "refused before any run");
+        }
+    }
 }

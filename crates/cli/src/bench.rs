@@ -228,24 +228,7 @@ async fn run_targets(
     })
     .await
     .context("the benchmark thread stopped unexpectedly")?;
-    let report = match report {
-        Err(atb_engine::Error::Cancelled) => {
-            eprintln!("bench: cancelled; finished runs stay registered under the `bench` tag");
-            return Ok(ExitCode::from(EXIT_INTERRUPTED));
-        }
-        other => other?,
-    };
-    let table = target_report_markdown(&report);
-    println!("{table}");
-    if let Some(path) = json {
-        write_text(path, &serde_json::to_string_pretty(&report)?)?;
-        eprintln!("bench: JSON written to {}", path.display());
-    }
-    if let Some(path) = markdown {
-        write_text(path, &table)?;
-        eprintln!("bench: markdown written to {}", path.display());
-    }
-    Ok(ExitCode::SUCCESS)
+    finish_report(report, target_report_markdown, json, markdown)
 }
 
 /// `atb bench --feature-sets`: the feature benchmark's table on stdout, its report where asked.
@@ -280,6 +263,17 @@ async fn run_feature_sets(
     })
     .await
     .context("the benchmark thread stopped unexpectedly")?;
+    finish_report(report, feature_report_markdown, json, markdown)
+}
+
+/// The end of the target and feature benchmarks: a cancel said as such, the table printed,
+/// the report written as JSON and markdown where asked.
+fn finish_report<R: serde::Serialize>(
+    report: atb_engine::Result<R>,
+    table_of: fn(&R) -> String,
+    json: &Option<PathBuf>,
+    markdown: &Option<PathBuf>,
+) -> Result<ExitCode> {
     let report = match report {
         Err(atb_engine::Error::Cancelled) => {
             eprintln!("bench: cancelled; finished runs stay registered under the `bench` tag");
@@ -287,7 +281,7 @@ async fn run_feature_sets(
         }
         other => other?,
     };
-    let table = feature_report_markdown(&report);
+    let table = table_of(&report);
     println!("{table}");
     if let Some(path) = json {
         write_text(path, &serde_json::to_string_pretty(&report)?)?;

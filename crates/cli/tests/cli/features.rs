@@ -204,3 +204,56 @@ fn a_context_market_trains_beside_the_series_and_is_refused_where_it_cannot_be()
         "{listed}"
     );
 }
+
+#[test]
+fn the_feature_benchmark_pairs_each_set_with_its_plain_twin_and_refuses_flow_on_the_sample() {
+    let home = tempfile::tempdir().unwrap();
+    let (code, _, err) = run(atb(home.path(), NO_NETWORK).args([
+        "bench",
+        "--feature-sets",
+        "flow",
+        "--models",
+        "gbdt",
+        "--days",
+        "40",
+        "--device",
+        "cpu",
+    ]));
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("carry none") && err.contains("--refresh"),
+        "{err}"
+    );
+    assert!(!err.contains("training"), "refused before any run: {err}");
+
+    let json = home.path().join("features.json");
+    let (code, out, err) = run(atb(home.path(), NO_NETWORK)
+        .args([
+            "bench",
+            "--feature-sets",
+            "wavelet_haar",
+            "--models",
+            "gbdt",
+            "--variants",
+            "lightweight",
+            "--days",
+            "40",
+            "--sequence-length",
+            "24",
+            "--device",
+            "cpu",
+            "--json",
+        ])
+        .arg(&json));
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("| gbdt lightweight | 42 | wavelet_haar |"),
+        "{out}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let run = &report["runs"][0];
+    assert_ne!(run["version_id"], run["plain_version_id"]);
+    assert!(run["windows"].as_u64().unwrap() > 50, "{run}");
+    assert!(run["test"]["p_value"].as_f64().is_some(), "{run}");
+}

@@ -20,7 +20,7 @@ use super::measure::{BENCH_TAG, check_bench};
 use super::targets::series_label;
 use crate::cancel::CancelToken;
 use crate::error::{Error, Result};
-use crate::features::series_features;
+use crate::features::flow::require_order_flow;
 use crate::inference::{self, TestForecasts};
 use crate::market::source::CandleSeries;
 use crate::registry::Registry;
@@ -60,7 +60,7 @@ pub fn bench_features(
         ));
     }
     for &set in &spec.feature_sets {
-        series_features(series, set)?;
+        require_order_flow(series, set)?;
     }
     let pairs = spec.pairs();
     let total = pairs.len() * spec.seeds * (1 + spec.feature_sets.len());

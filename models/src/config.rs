@@ -162,7 +162,7 @@ impl ModelConfig {
             }
             // Not a network: no layers, and `validate` refuses it (the engine trains it with
             // LightGBM from its own tree budget).
-            Architecture::Gbdt => base,
+            Architecture::Gbdt | Architecture::Ensemble => base,
         }
     }
 
@@ -236,7 +236,7 @@ impl ModelConfig {
         let bad = |m: String| Err(ModelError::InvalidConfig(m));
         if !self.architecture.is_network() {
             return bad(format!(
-                "{} is a tree model, not a network: it has no layers to build",
+                "{} is not a network: it has no layers to build",
                 self.architecture
             ));
         }

@@ -62,6 +62,11 @@ impl ForecastModel {
                 device,
             )),
             Architecture::Gbdt => return Err(missing("layers: it is a tree model")),
+            Architecture::Ensemble => {
+                return Err(missing(
+                    "layers: an ensemble is made of registered versions",
+                ));
+            }
         })
     }
 

@@ -266,7 +266,9 @@ fn parameter_counts_match_the_keras_reference() {
                     tcn(128, 7, 6) + mha(128, 8, 128) + dense(256, 128) + dense(128, 1)
                 }
             },
-            Architecture::Gbdt => unreachable!("pairs() lists networks only"),
+            Architecture::Gbdt | Architecture::Ensemble => {
+                unreachable!("pairs() lists networks only")
+            }
         }
     };
     // The Keras counts measured from the original (reference 1.8), pinned.

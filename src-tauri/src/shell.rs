@@ -154,6 +154,20 @@ impl RunSink for RunStream {
     }
 }
 
+/// Makes an ensemble as a job of the one job table (light: forecasts, no training).
+fn make_ensemble(
+    shell: &Shell,
+    versions: &[String],
+    weighting: atb_protocol::vocab::Weighting,
+) -> Result<Reply, Error> {
+    let made = shell
+        .workbench
+        .run(JobKind::Ensemble, "making an ensemble", |_| {
+            service::ensemble::make_ensemble(&shell.settings, versions, weighting)
+        })?;
+    Ok(Reply::EnsembleMade(Box::new(made.row)))
+}
+
 /// Carries out one request. Blocking: call it from a worker thread. A panic in the engine comes
 /// back as an `internal` error rather than taking the app down.
 pub fn handle(
@@ -253,6 +267,10 @@ fn answer(shell: &Shell, request: Request, stream: Arc<dyn Stream>) -> Result<Re
             "a recovery of finished runs",
             |_| service::models::recover(settings),
         )?),
+        Request::MakeEnsemble {
+            versions,
+            weighting,
+        } => make_ensemble(shell, &versions, weighting)?,
         Request::Forecast { version } => Reply::Forecast(service::block_on(
             service::predict::forecast(settings, &version),
         )?),
@@ -281,6 +299,9 @@ fn answer(shell: &Shell, request: Request, stream: Arc<dyn Stream>) -> Result<Re
         Request::SavePrefs(ui) => {
             prefs::save_ui(&settings.home, ui)?;
             Reply::PrefsSaved
+        }
+        Request::LastFeatureBench => {
+            Reply::LastFeatureBench(service::bench::last_feature_report(settings)?.map(Box::new))
         }
         Request::LastBench => {
             Reply::LastBench(service::bench::last_report(settings)?.map(Box::new))

@@ -128,6 +128,7 @@ impl AtbApp {
                 Request::AttachRun,
                 Request::QueueState,
                 Request::LastBench,
+                Request::LastFeatureBench,
                 Request::LoadPrefs,
             ] {
                 out.send(r);
@@ -255,6 +256,10 @@ impl UiState {
                 self.detail.exported(outcome);
                 out.send(Request::ListModels);
             }
+            Reply::EnsembleMade(row) => {
+                self.models.ensemble_made(*row);
+                out.send(Request::ListModels);
+            }
             Reply::Promoted(row) => {
                 self.detail.message = Some(format!(
                     "{} is now {}",
@@ -303,6 +308,7 @@ impl UiState {
                 self.prefs_loaded = true;
             }
             Reply::PrefsSaved => {}
+            Reply::LastFeatureBench(report) => self.bench.feature_report = report.map(|r| *r),
             Reply::LastBench(report) => {
                 if self.bench.report.is_none() {
                     self.bench.report = report.map(|r| *r);
@@ -370,6 +376,9 @@ impl UiState {
         }
         if request == RequestKind::Judge {
             self.models.judging = false;
+        }
+        if request == RequestKind::MakeEnsemble {
+            self.models.making_ensemble = false;
         }
         if request == RequestKind::ForwardTest {
             self.models.forward_testing = false;
@@ -480,9 +489,12 @@ impl UiState {
                     }
                     Screen::Detail => self.detail.show(ui, out),
                     Screen::Guide => {
-                        if let Some(pairs) =
-                            crate::guide::show(ui, &self.models.rows, self.bench.report.as_ref())
-                        {
+                        if let Some(pairs) = crate::guide::show(
+                            ui,
+                            &self.models.rows,
+                            self.bench.report.as_ref(),
+                            self.bench.feature_report.as_ref(),
+                        ) {
                             self.bench.choose(&pairs);
                             self.screen = Screen::Bench;
                         }

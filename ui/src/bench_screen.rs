@@ -6,7 +6,7 @@
 
 use std::collections::BTreeSet;
 
-use atb_protocol::bench::{BenchReport, BenchSpec, BenchUpdate};
+use atb_protocol::bench::{BenchReport, BenchSpec, BenchUpdate, FeatureBenchReport};
 use atb_protocol::verdict::{VerdictKind, verdict_with};
 use atb_protocol::vocab::{Architecture, Variant};
 use egui::{RichText, Ui};
@@ -32,6 +32,9 @@ pub struct BenchScreen {
     pub started_at: Option<f64>,
     /// The last finished report (this session's, or the one the shell kept).
     pub report: Option<BenchReport>,
+    /// The last feature benchmark the shell kept (`atb bench --feature-sets`/`--context`),
+    /// which the guide's Phase 2 claims read.
+    pub feature_report: Option<FeatureBenchReport>,
     pub note: Option<String>,
 }
 
@@ -49,6 +52,7 @@ impl Default for BenchScreen {
             progress: None,
             started_at: None,
             report: None,
+            feature_report: None,
             note: None,
         }
     }

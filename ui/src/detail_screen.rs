@@ -4,7 +4,8 @@
 use atb_protocol::backtest::{BacktestReport, BacktestSettings, SignalRule, rule_label};
 use atb_protocol::desktop::{AttentionMap, ExportOutcome, Forecast, ModelDetail, TargetSeries};
 use atb_protocol::forward::{ForwardReport, ForwardResult};
-use atb_protocol::registry::ColumnImportance;
+use atb_protocol::registry::{ColumnImportance, EnsembleRecipe};
+use atb_protocol::training::EpochRecord;
 use atb_protocol::verdict::VerdictKind;
 use atb_protocol::vocab::{Architecture, Target};
 use egui::{Color32, RichText, Sense, Ui, vec2};
@@ -179,11 +180,14 @@ impl DetailScreen {
                 ),
             );
             row("Created", r.created_at.clone());
-            if r.architecture.is_network() {
-                row("Parameters", r.parameters.to_string());
-            } else {
-                row("Leaves (all trees)", r.parameters.to_string());
-            }
+            row(
+                match r.architecture {
+                    Architecture::Gbdt => "Leaves (all trees)",
+                    Architecture::Ensemble => "Parameters (all members)",
+                    _ => "Parameters",
+                },
+                r.parameters.to_string(),
+            );
             row(
                 "Trained on",
                 format!("{} in {}", d.device, duration(r.train_seconds)),
@@ -227,33 +231,10 @@ impl DetailScreen {
             self.deflated_view(ui, out, &version);
         }
         ui.separator();
-        ui.strong(if r.architecture.is_network() {
-            "Training curves"
-        } else {
-            "Loss per boosting round"
-        });
-        Plot::new("detail_curves")
-            .height(180.0)
-            .legend(Legend::default())
-            .x_axis_label(if r.architecture.is_network() {
-                "epoch"
-            } else {
-                "boosting round"
-            })
-            .show(ui, |plot| {
-                let train: PlotPoints<'_> = d
-                    .history
-                    .iter()
-                    .map(|e| [e.epoch as f64, e.train_loss])
-                    .collect();
-                let val: PlotPoints<'_> = d
-                    .history
-                    .iter()
-                    .map(|e| [e.epoch as f64, e.val_loss])
-                    .collect();
-                plot.line(Line::new("train loss", train));
-                plot.line(Line::new("validation loss", val));
-            });
+        match &d.ensemble {
+            Some(recipe) => ensemble_view(ui, recipe),
+            None => curves_view(ui, &d),
+        }
         self.attention_view(ui, r.architecture);
         importance_view(ui, &d.importance);
         ui.collapsing("Training parameters (metadata.json)", |ui| {
@@ -591,6 +572,63 @@ impl DetailScreen {
         } else {
             ui.label(format!("darker = more weight; largest weight {max:.3}"));
         }
+    }
+}
+
+/// A network's loss per epoch, or a tree model's per boosting round.
+fn curves_view(ui: &mut Ui, d: &ModelDetail) {
+    let network = d.row.architecture.is_network();
+    ui.strong(if network {
+        "Training curves"
+    } else {
+        "Loss per boosting round"
+    });
+    Plot::new("detail_curves")
+        .height(180.0)
+        .legend(Legend::default())
+        .x_axis_label(if network { "epoch" } else { "boosting round" })
+        .show(ui, |plot| {
+            let points = |loss: fn(&EpochRecord) -> f64| -> PlotPoints<'_> {
+                d.history
+                    .iter()
+                    .map(|e| [e.epoch as f64, loss(e)])
+                    .collect()
+            };
+            plot.line(Line::new("train loss", points(|e| e.train_loss)));
+            plot.line(Line::new("validation loss", points(|e| e.val_loss)));
+        });
+}
+
+/// An ensemble's members with their weights, and each weighting's loss on the validation split.
+fn ensemble_view(ui: &mut Ui, recipe: &EnsembleRecipe) {
+    ui.strong(format!(
+        "Ensemble of {} members, {} weights chosen on the validation split",
+        recipe.members.len(),
+        recipe.weighting
+    ));
+    egui::Grid::new("ensemble_members")
+        .striped(true)
+        .show(ui, |ui| {
+            ui.strong("Weight");
+            ui.strong("Member");
+            ui.strong("Model");
+            ui.end_row();
+            for m in &recipe.members {
+                ui.label(format!("{:.4}", m.weight));
+                ui.label(&m.version_id);
+                ui.label(format!("{} {}", m.architecture, m.variant));
+                ui.end_row();
+            }
+        });
+    ui.label(format!("Validation {}:", recipe.loss));
+    for f in &recipe.fits {
+        let weights: Vec<String> = f.weights.iter().map(|w| format!("{w:.3}")).collect();
+        ui.label(format!(
+            "{}: {:.6} with weights [{}]",
+            f.weighting,
+            f.validation_loss,
+            weights.join(", ")
+        ));
     }
 }
 

@@ -17,7 +17,10 @@ use atb_protocol::desktop::{
     TargetSeries, TestPredictions, UiPrefs,
 };
 use atb_protocol::forward::{FORWARD_MIN_WINDOWS, ForwardReport, ForwardResult};
-use atb_protocol::registry::{Finding, FindingKind, ModelRow, OnnxExport, RegistryCheck};
+use atb_protocol::registry::{
+    EnsembleMember, EnsembleRecipe, Finding, FindingKind, ModelRow, OnnxExport, RegistryCheck,
+    WeightingFit,
+};
 use atb_protocol::selection::{
     JudgedComparison, JudgedVersion, MCS_ALPHA, McsMember, McsStatistic, ModelConfidenceSet, holm,
 };
@@ -34,7 +37,7 @@ use atb_protocol::targets::{
     ReliabilityRow, TargetEvaluation, VolatilityEvaluation, VolatilityScores,
 };
 use atb_protocol::vocab::{
-    Architecture, CandleSource, FeatureSet, Symbol, Target, Timeframe, Variant,
+    Architecture, CandleSource, FeatureSet, Symbol, Target, Timeframe, Variant, Weighting,
 };
 
 use crate::backend::{
@@ -70,6 +73,8 @@ pub struct FakeState {
     pub next_queue_id: u64,
     /// The last benchmark report kept (what `LastBench` answers).
     pub last_bench: Option<BenchReport>,
+    /// The last feature benchmark kept (what `LastFeatureBench` answers).
+    pub last_feature_bench: Option<atb_protocol::bench::FeatureBenchReport>,
     /// The saved screen and forms (what `LoadPrefs` answers).
     pub prefs: Option<UiPrefs>,
     /// A fetch stays at half way until Cancel fetch (a slow exchange).
@@ -288,6 +293,27 @@ impl FakeBackend {
                     None => vec![not_found(request, version)],
                 }
             }
+            Request::MakeEnsemble { versions, .. } => {
+                let members: Vec<&ModelRow> = versions
+                    .iter()
+                    .filter_map(|v| s.models.iter().find(|r| &r.version_id == v))
+                    .collect();
+                match members.as_slice() {
+                    [first, _, ..] => {
+                        let mut row = sample_row(
+                            s.models.len(),
+                            Architecture::Ensemble,
+                            Variant::Default,
+                            first.test_mae_usd.unwrap_or(700.0) * 0.99,
+                        );
+                        row.version_id = format!("BTCUSDT_1h_ensemble_{}", s.models.len());
+                        row.aliases = vec!["latest".into()];
+                        s.models.push(row.clone());
+                        replies![Reply::EnsembleMade(Box::new(row))]
+                    }
+                    _ => vec![not_found(request, &versions.join(", "))],
+                }
+            }
             Request::ImportCsv { .. } => replies![Reply::Imported(s.import.clone())],
             Request::CheckRegistry => {
                 let damaged: Vec<&str> = s
@@ -429,6 +455,9 @@ impl FakeBackend {
                 replies![Reply::PrefsSaved]
             }
             Request::LastBench => replies![Reply::LastBench(s.last_bench.clone().map(Box::new))],
+            Request::LastFeatureBench => replies![Reply::LastFeatureBench(
+                s.last_feature_bench.clone().map(Box::new)
+            )],
             Request::PairedTest { first, second } => {
                 let find = |v: &str| s.models.iter().find(|r| r.version_id == v).cloned();
                 match (find(first), find(second)) {
@@ -788,6 +817,37 @@ pub fn sample_backtest() -> Backtest {
 }
 
 /// A detail consistent with `row`.
+/// An ensemble of the first two sample versions with non-negative weights.
+pub fn sample_recipe() -> EnsembleRecipe {
+    let member = |i: usize, architecture, weight| EnsembleMember {
+        version_id: sample_row(i, architecture, Variant::Default, 800.0).version_id,
+        architecture,
+        variant: Variant::Default,
+        weights_sha256: "cd".repeat(32),
+        weight,
+    };
+    EnsembleRecipe {
+        weighting: Weighting::Nnls,
+        members: vec![
+            member(0, Architecture::CnnLstm, 0.25),
+            member(1, Architecture::AttentionLstm, 0.7),
+        ],
+        fits: vec![
+            WeightingFit {
+                weighting: Weighting::Equal,
+                weights: vec![0.5, 0.5],
+                validation_loss: 1.02,
+            },
+            WeightingFit {
+                weighting: Weighting::Nnls,
+                weights: vec![0.25, 0.7],
+                validation_loss: 0.98,
+            },
+        ],
+        loss: "mean squared error of the standardised label".into(),
+    }
+}
+
 pub fn sample_detail(row: &ModelRow) -> ModelDetail {
     let mae = row.test_mae_usd.unwrap_or(800.0);
     let history = (1..=8)
@@ -806,6 +866,7 @@ pub fn sample_detail(row: &ModelRow) -> ModelDetail {
         last_target_open_ms: START_MS + (a + 299) * HOUR_MS,
     };
     ModelDetail {
+        ensemble: (row.architecture == Architecture::Ensemble).then(sample_recipe),
         row: row.clone(),
         folder: format!("/tmp/atb-fake/{}", row.folder),
         training_params: serde_json::json!({"architecture": row.architecture, "epochs": 8}),

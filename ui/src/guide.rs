@@ -6,12 +6,15 @@
 
 use std::collections::BTreeMap;
 
-use atb_protocol::bench::{BenchReport, BenchResult, adjust_for_many_comparisons, run_label};
+use atb_protocol::bench::{
+    BenchReport, BenchResult, FeatureBenchReport, FeatureBenchRun, adjust_for_many_comparisons,
+    run_label,
+};
 use atb_protocol::registry::ModelRow;
 use atb_protocol::selection::holm;
 use atb_protocol::targets::baselines;
 use atb_protocol::verdict::{SIGNIFICANCE_LEVEL, VerdictKind};
-use atb_protocol::vocab::{Architecture, Target, Variant};
+use atb_protocol::vocab::{Architecture, FeatureSet, Target, Variant};
 use egui::{RichText, Ui};
 
 use crate::widgets::{ERROR_RED, GOOD_GREEN, duration, num};
@@ -205,8 +208,9 @@ fn best_by_set(e: &Evidence, r: &BenchResult) -> Verdict {
 const BASELINES: [&str; 3] = ["persistence", "drift", "ridge"];
 
 /// The original guide's claims, each judged by the corrected tests of `bench` (the last
-/// benchmark: one comparable set) and never by point estimates.
-pub fn claims(bench: Option<&BenchReport>) -> Vec<Claim> {
+/// benchmark: one comparable set) and, for Phase 2's inputs, of `features` (the last feature
+/// benchmark), never by point estimates.
+pub fn claims(bench: Option<&BenchReport>, features: Option<&FeatureBenchReport>) -> Vec<Claim> {
     use Architecture::{AttentionLstm, CnnLstm, Tcn, TcnAttention};
     use Variant::{Deep, Default as Plain, Lightweight};
     let evidence = bench.map(Evidence::new);
@@ -343,6 +347,50 @@ pub fn claims(bench: Option<&BenchReport>) -> Vec<Claim> {
         verdict,
     });
     out.extend(tree_claims(e));
+    out.extend(phase_two_claims(e, features));
+    out
+}
+
+/// The original's Phase 2 promises: the ensemble row of the last benchmark, and the inputs of
+/// the last feature benchmark.
+fn phase_two_claims(e: Option<&Evidence>, features: Option<&FeatureBenchReport>) -> Vec<Claim> {
+    let mut out = Vec::new();
+    out.push(Claim {
+        when: "Phase 2: ensemble stacking",
+        advice: "an ensemble of the default networks (non-negative weights chosen on the \
+                 validation split) is significantly more accurate than cnn_lstm default, by \
+                 6–18%.",
+        verdict: ensemble_claim(e),
+    });
+    for (when, advice, arm, promised) in [
+        (
+            "Phase 2: wavelet features",
+            "a causal wavelet decomposition of returns and volume makes the forecast 15% more \
+             accurate than the same model on price.",
+            FeatureArm::Wavelet,
+            0.15,
+        ),
+        (
+            "Phase 2: order flow",
+            "trade counts and taker-buy volume make the forecast significantly more accurate \
+             than the same model on price.",
+            FeatureArm::Set(FeatureSet::Flow),
+            0.0,
+        ),
+        (
+            "Phase 2: a context market",
+            "another market's returns beside the series (BTC's beside ETH's) make the forecast \
+             significantly more accurate than the same model on price.",
+            FeatureArm::Context,
+            0.0,
+        ),
+    ] {
+        out.push(Claim {
+            when,
+            advice,
+            verdict: feature_claim(features, arm, promised),
+        });
+    }
     out
 }
 
@@ -477,11 +525,135 @@ fn tree_claims(e: Option<&Evidence>) -> Vec<Claim> {
     out
 }
 
+/// Which runs of a feature benchmark a Phase 2 claim reads.
+#[derive(Debug, Clone, Copy)]
+enum FeatureArm {
+    /// Either wavelet set, without a context market.
+    Wavelet,
+    Set(FeatureSet),
+    /// `price` with a context market.
+    Context,
+}
+
+impl FeatureArm {
+    fn holds(self, r: &FeatureBenchRun) -> bool {
+        match self {
+            Self::Wavelet => {
+                r.context.is_none()
+                    && matches!(r.feature_set, FeatureSet::Wavelet | FeatureSet::WaveletHaar)
+            }
+            Self::Set(set) => r.context.is_none() && r.feature_set == set,
+            Self::Context => r.context.is_some(),
+        }
+    }
+
+    /// What to run to measure it (the desktop's Benchmark screen runs the return table only).
+    fn command(self) -> &'static str {
+        match self {
+            Self::Wavelet => "atb bench --feature-sets wavelet,wavelet_haar",
+            Self::Set(_) => "atb bench --feature-sets flow (on Binance candles with order flow)",
+            Self::Context => "atb bench --context BTCUSDT --symbol ETHUSDT --source binance",
+        }
+    }
+}
+
+/// A Phase 2 input judged by the feature benchmark's Holm-adjusted paired tests against the
+/// plain model: supported when every run is better and the mean skill reaches `promised`,
+/// withdrawn when any run is worse or the gain falls short, not distinguishable otherwise.
+fn feature_claim(features: Option<&FeatureBenchReport>, arm: FeatureArm, promised: f64) -> Verdict {
+    let runs: Vec<&FeatureBenchRun> = features
+        .map(|f| f.runs.iter().filter(|r| arm.holds(r)).collect())
+        .unwrap_or_default();
+    let Some(report) = features.filter(|_| !runs.is_empty()) else {
+        return Verdict::Unmeasured(
+            format!(
+                "run `{}` from the command line to measure this",
+                arm.command()
+            ),
+            Vec::new(),
+        );
+    };
+    let skills: Vec<f64> = runs.iter().map(|r| r.skill()).collect();
+    let mean = skills.iter().sum::<f64>() / skills.len() as f64;
+    let (low, high) = skills
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), s| {
+            (l.min(*s), h.max(*s))
+        });
+    let kinds: Vec<VerdictKind> = runs.iter().map(|r| r.verdict().kind).collect();
+    let text = format!(
+        "{} run(s) on {} against the same model on price: mean skill {:+.1}% ({:+.1}% to \
+         {:+.1}%), {} better and {} worse after Holm's adjustment",
+        runs.len(),
+        report.series,
+        100.0 * mean,
+        100.0 * low,
+        100.0 * high,
+        kinds.iter().filter(|k| **k == VerdictKind::Better).count(),
+        kinds.iter().filter(|k| **k == VerdictKind::Worse).count(),
+    );
+    if kinds.contains(&VerdictKind::Worse) {
+        Verdict::Contradicted(text)
+    } else if kinds.iter().all(|k| *k == VerdictKind::Better) {
+        if mean >= promised {
+            Verdict::Supported(text)
+        } else {
+            Verdict::Contradicted(format!(
+                "{text}; less than the {:.0}% promised",
+                100.0 * promised
+            ))
+        }
+    } else {
+        Verdict::NotDistinguishable(text)
+    }
+}
+
+/// The original's Phase 2 promise ("ensemble stacking: 6–18% additional improvement"), judged
+/// by the ensemble row's Holm-adjusted paired tests against cnn_lstm of the same seeds.
+fn ensemble_claim(e: Option<&Evidence>) -> Verdict {
+    let mut wanted: Vec<(Architecture, Variant)> = Architecture::NETWORKS
+        .iter()
+        .map(|&a| (a, Variant::Default))
+        .collect();
+    wanted.push((Architecture::Ensemble, Variant::Default));
+    let found = e.and_then(|e| {
+        Some((
+            e.result(Architecture::Ensemble, Variant::Default)?,
+            e.result(Architecture::CnnLstm, Variant::Default)?,
+        ))
+    });
+    let Some((ensemble, cnn)) = found else {
+        return Verdict::Unmeasured(
+            "benchmark the five default networks with ensemble default to measure this".into(),
+            wanted,
+        );
+    };
+    let gain = 1.0 - ensemble.test_mae_usd / cnn.test_mae_usd;
+    let text = format!(
+        "{}; MAE {:+.1}% against cnn_lstm default",
+        describe(ensemble),
+        -100.0 * gain
+    );
+    match against_cnn(ensemble) {
+        Some(AgainstCnn::Worse) => Verdict::Contradicted(format!(
+            "{text}; significantly worse than cnn_lstm after Holm's adjustment"
+        )),
+        Some(AgainstCnn::Better) if gain >= 0.06 => Verdict::Supported(text),
+        Some(AgainstCnn::Better) => Verdict::Contradicted(format!(
+            "{text}; significantly better, but by less than the 6% promised"
+        )),
+        _ => Verdict::NotDistinguishable(format!(
+            "{text}; no significant difference from cnn_lstm after Holm's adjustment"
+        )),
+    }
+}
+
 /// Draws the guide; returns the pairs to benchmark when a "Measure now" was pressed.
 pub fn show(
     ui: &mut Ui,
     rows: &[ModelRow],
     bench: Option<&BenchReport>,
+    features: Option<&FeatureBenchReport>,
 ) -> Option<Vec<(Architecture, Variant)>> {
     let mut measure_now = None;
     ui.heading("Model selection guide");
@@ -510,7 +682,7 @@ pub fn show(
             }),
     );
     ui.separator();
-    let all = claims(bench);
+    let all = claims(bench, features);
     let mut withdrawn = Vec::new();
     for c in &all {
         match &c.verdict {
@@ -529,10 +701,12 @@ pub fn show(
                 ui.label(RichText::new(format!("{}: not measured yet", c.when)).strong());
                 ui.horizontal(|ui| {
                     ui.label(format!("The original guide has advice here; {what}."));
-                    if ui
-                        .button(format!("Measure now: {}", c.when))
-                        .on_hover_text("Open the Benchmark screen with these models chosen")
-                        .clicked()
+                    // The feature benchmark runs from the command line: no button for it.
+                    if !pairs.is_empty()
+                        && ui
+                            .button(format!("Measure now: {}", c.when))
+                            .on_hover_text("Open the Benchmark screen with these models chosen")
+                            .clicked()
                     {
                         measure_now = Some(pairs.clone());
                     }
@@ -760,9 +934,10 @@ mod tests {
 
     #[test]
     fn without_one_comparable_set_nothing_is_judged() {
-        for c in claims(None) {
+        for c in claims(None, None) {
             assert!(
-                matches!(&c.verdict, Verdict::Unmeasured(what, _) if what.starts_with("benchmark ")),
+                matches!(&c.verdict, Verdict::Unmeasured(what, _)
+                    if what.starts_with("benchmark ") || what.starts_with("run `atb bench")),
                 "{}: {:?}",
                 c.when,
                 c.verdict
@@ -775,7 +950,7 @@ mod tests {
         // The measured report: lstm default has the best skill (+0.002) and gbdt the worst, but
         // no test separates them.
         let report = sample_bench();
-        let cs = claims(Some(&report));
+        let cs = claims(Some(&report), None);
         for when in [
             "A balanced default",
             "Is a network worth it?",
@@ -804,7 +979,7 @@ mod tests {
             }
         }
         assert!(matches!(
-            verdict(&claims(Some(&report)), "A balanced default"),
+            verdict(&claims(Some(&report), None), "A balanced default"),
             Verdict::NotDistinguishable(n) if n.contains("after Holm's adjustment")
         ));
     }
@@ -822,18 +997,18 @@ mod tests {
             }
         }
         assert!(matches!(
-            verdict(&claims(Some(&report)), "A balanced default"),
+            verdict(&claims(Some(&report), None), "A balanced default"),
             Verdict::Supported(_)
         ));
         // The confidence set: gbdt out and a network in supports the networks; the reverse
         // withdraws the advice.
         let net = with_set(sample_bench(), &[(Architecture::Lstm, Variant::Default)]);
         assert!(matches!(
-            verdict(&claims(Some(&net)), "Is a network worth it?"),
+            verdict(&claims(Some(&net), None), "Is a network worth it?"),
             Verdict::Supported(_)
         ));
         let trees = with_set(sample_bench(), &[(Architecture::Gbdt, Variant::Default)]);
-        let cs = claims(Some(&trees));
+        let cs = claims(Some(&trees), None);
         assert!(matches!(
             verdict(&cs, "Is a network worth it?"),
             Verdict::Contradicted(_)
@@ -846,9 +1021,155 @@ mod tests {
     }
 
     #[test]
+    fn the_ensemble_claim_needs_a_corrected_win_of_at_least_six_percent() {
+        let report = sample_bench();
+        match verdict(&claims(Some(&report), None), "Phase 2: ensemble stacking") {
+            Verdict::Unmeasured(_, pairs) => {
+                assert_eq!(pairs.len(), 6);
+                assert!(pairs.contains(&(Architecture::Ensemble, Variant::Default)));
+            }
+            other => panic!("{other:?}"),
+        }
+        let with_ensemble = |ratio: f64, better: usize| {
+            let mut report = sample_bench();
+            let mut row = report
+                .results
+                .iter()
+                .find(|r| (r.architecture, r.variant) == (Architecture::CnnLstm, Variant::Default))
+                .unwrap()
+                .clone();
+            row.architecture = Architecture::Ensemble;
+            row.test_mae_usd *= ratio;
+            // Its seeds' tests against cnn_lstm, which the report's Holm adjustment reads.
+            for run in &mut row.runs {
+                run.vs_cnn_lstm = Some(atb_protocol::training::PairedTest {
+                    statistic: -4.0,
+                    p_value: if better == 1 { 1e-6 } else { 0.4 },
+                    mean_loss_difference: -1.0,
+                    n: 300,
+                    kernel: None,
+                });
+            }
+            row.vs_cnn_lstm = Some(atb_protocol::bench::SeedTests {
+                seeds: 1,
+                median_p_value: Some(if better == 1 { 1e-4 } else { 0.4 }),
+                better,
+                worse: 0,
+                better_adjusted: Some(better),
+                worse_adjusted: Some(0),
+            });
+            report.results.push(row);
+            claims(Some(&report), None)
+        };
+        let when = "Phase 2: ensemble stacking";
+        let supported = with_ensemble(0.9, 1);
+        assert!(
+            matches!(
+                verdict(&supported, when),
+                Verdict::Supported(n) if n.contains("MAE -10.0%")
+            ),
+            "{:?}",
+            verdict(&supported, when)
+        );
+        assert!(matches!(
+            verdict(&with_ensemble(0.97, 1), when),
+            Verdict::Contradicted(n) if n.contains("less than the 6% promised")
+        ));
+        assert!(matches!(
+            verdict(&with_ensemble(0.99, 0), when),
+            Verdict::NotDistinguishable(_)
+        ));
+    }
+
+    #[test]
+    fn phase_two_inputs_are_judged_by_the_feature_benchmark() {
+        use atb_protocol::bench::{FeatureBenchReport, FeatureBenchRun};
+        use atb_protocol::training::PairedTest;
+        let run = |set: FeatureSet, context: Option<&str>, mae: f64, p: f64| FeatureBenchRun {
+            architecture: Architecture::CnnLstm,
+            variant: Variant::Default,
+            seed: 42,
+            feature_set: set,
+            context: context.map(|c| c.parse().unwrap()),
+            version_id: "a".into(),
+            plain_version_id: "b".into(),
+            train_seconds: 1.0,
+            plain_train_seconds: 1.0,
+            windows: 1_000,
+            mae_usd: mae,
+            plain_mae_usd: 100.0,
+            test: Some(PairedTest {
+                statistic: 0.0,
+                p_value: p,
+                mean_loss_difference: mae - 100.0,
+                n: 1_000,
+                kernel: None,
+            }),
+            adjusted_p: Some(p),
+        };
+        let report = |runs| FeatureBenchReport {
+            created_at: "2026-12-06T00:00:00Z".into(),
+            atb_version: "0.1.0".into(),
+            series: "BTCUSDT 1h".into(),
+            horizon: 1,
+            epochs: 3,
+            runs,
+        };
+        let judged = |r: &FeatureBenchReport, when: &str| {
+            claims(None, Some(r))
+                .into_iter()
+                .find(|c| c.when == when)
+                .unwrap()
+                .verdict
+        };
+        // Nothing measured: the command to run, and no benchmark screen to open.
+        let none = claims(None, None);
+        let wavelet = verdict(&none, "Phase 2: wavelet features");
+        assert!(
+            matches!(wavelet, Verdict::Unmeasured(what, pairs)
+                if what.contains("--feature-sets wavelet") && pairs.is_empty()),
+            "{wavelet:?}"
+        );
+        // As measured: no run significant, so not distinguishable, and the flow and context
+        // claims stay unmeasured.
+        let measured = report(vec![
+            run(FeatureSet::Wavelet, None, 100.1, 1.0),
+            run(FeatureSet::WaveletHaar, None, 99.9, 1.0),
+        ]);
+        assert!(matches!(
+            judged(&measured, "Phase 2: wavelet features"),
+            Verdict::NotDistinguishable(n) if n.contains("2 run(s)")
+        ));
+        assert!(matches!(
+            judged(&measured, "Phase 2: order flow"),
+            Verdict::Unmeasured(..)
+        ));
+        // Significantly better by 5%: better, but short of the 15% promised.
+        let short = report(vec![run(FeatureSet::Wavelet, None, 95.0, 0.001)]);
+        assert!(matches!(
+            judged(&short, "Phase 2: wavelet features"),
+            Verdict::Contradicted(n) if n.contains("less than the 15% promised")
+        ));
+        // Flow significantly better: supported (no size was promised); a context market
+        // significantly worse: withdrawn.
+        let mixed = report(vec![
+            run(FeatureSet::Flow, None, 97.0, 0.001),
+            run(FeatureSet::Price, Some("BTCUSDT"), 103.0, 0.001),
+        ]);
+        assert!(matches!(
+            judged(&mixed, "Phase 2: order flow"),
+            Verdict::Supported(_)
+        ));
+        assert!(matches!(
+            judged(&mixed, "Phase 2: a context market"),
+            Verdict::Contradicted(n) if n.contains("1 worse")
+        ));
+    }
+
+    #[test]
     fn size_and_speed_are_counts() {
         let report = sample_bench();
-        let cs = claims(Some(&report));
+        let cs = claims(Some(&report), None);
         // The sample report has no tcn lightweight.
         assert!(matches!(
             verdict(&cs, "Little memory"),

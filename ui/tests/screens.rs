@@ -197,6 +197,25 @@ fn selecting_two_models_shows_the_comparison() {
     h.run();
     h.get_by_label_contains("[2] forward test: 12 window(s) after the data ended so far");
     h.get_by_label("Value after costs: long/flat equity over the test split (10 bp per side)");
+    // Made into an ensemble with the chosen weights, which the table then lists.
+    h.get_by_role_and_label(Role::Button, "Make ensemble")
+        .click();
+    h.run();
+    h.get_by_label_contains("Registered the ensemble BTCUSDT_1h_ensemble_");
+    h.get_by_label_contains("(nnls weights)");
+    // Its detail lists the members with their weights and both weightings' validation loss.
+    let detail = open_model(&fake, "BTCUSDT_1h_ensemble_3 (latest)");
+    detail.get_by_label("Ensemble of 2 members, nnls weights chosen on the validation split");
+    detail.get_by_label("equal: 1.020000 with weights [0.500, 0.500]");
+    detail.get_by_label("Parameters (all members)");
+    assert!(
+        h.state()
+            .state
+            .models
+            .rows
+            .iter()
+            .any(|r| r.architecture == Architecture::Ensemble)
+    );
     // Another test window: warned, and no paired test offered.
     h.state_mut()
         .state
@@ -211,7 +230,9 @@ fn selecting_two_models_shows_the_comparison() {
     h.get_by_label_contains("these versions were tested on different windows");
     assert!(h.query_by_label("Paired test of [1] against [2]").is_none());
     assert!(h.query_by_label("Judge together").is_none());
-    // Sorting by MAE puts the attention model (790) first.
+    assert!(h.query_by_label("Make ensemble").is_none());
+    // Sorting by MAE puts the attention model (790) first, then the ensemble (its first
+    // member's 800 less 1%).
     h.get_by_label_contains("Test MAE $").click();
     h.run();
     let order: Vec<Architecture> = h
@@ -226,6 +247,7 @@ fn selecting_two_models_shows_the_comparison() {
         order,
         [
             Architecture::AttentionLstm,
+            Architecture::Ensemble,
             Architecture::CnnLstm,
             Architecture::Tcn
         ]

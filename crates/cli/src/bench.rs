@@ -29,7 +29,8 @@ use crate::output::cancel_on_ctrl_c;
 
 #[derive(Args)]
 pub struct BenchArgs {
-    /// Architectures, comma-separated, or `all` (the default: all six).
+    /// Architectures, comma-separated, or `all`; `ensemble` adds a row per variant of the
+    /// networks listed weighed together (the default: the six trained ones, no ensemble).
     #[arg(long, value_parser = parse_models)]
     models: Option<List<Architecture>>,
     /// Variants, comma-separated (lightweight, default, deep), or `all` (the default: default).
@@ -79,6 +80,11 @@ pub struct BenchArgs {
     /// against its plain twin by a paired test on the common test windows.
     #[arg(long, value_parser = parse_feature_sets)]
     feature_sets: Option<List<FeatureSet>>,
+    /// With a context market: every model also trained on `price` with that market's returns
+    /// and relative volume beside it (same source and timeframe), judged against its plain twin
+    /// as a feature set is; alone or beside `--feature-sets`.
+    #[arg(long, value_name = "SYMBOL")]
+    context: Option<Symbol>,
     /// Bars ahead to forecast (h).
     #[arg(long, default_value_t = BenchSpec::default().horizon)]
     horizon: usize,
@@ -159,6 +165,7 @@ fn spec_of(args: &BenchArgs) -> BenchSpec {
             .as_ref()
             .map(|t| t.0.clone())
             .unwrap_or_default(),
+        context: args.context.clone(),
     }
 }
 
@@ -171,7 +178,7 @@ pub async fn run(args: BenchArgs) -> Result<ExitCode> {
     if !spec.targets.is_empty() {
         return run_targets(&settings, series, spec, &json, &markdown, cancel).await;
     }
-    if !spec.feature_sets.is_empty() {
+    if spec.is_feature_bench() {
         return run_feature_sets(&settings, series, spec, &json, &markdown, cancel).await;
     }
     let worker_settings = settings.clone();
@@ -249,13 +256,13 @@ async fn run_feature_sets(
             &mut |FeatureBenchProgress::RunStarted {
                       architecture,
                       variant,
-                      feature_set,
+                      inputs,
                       seed,
                       index,
                       total,
                   }| {
                 eprintln!(
-                    "bench: [{index}/{total}] training {architecture} {variant} on {feature_set} (seed {seed})"
+                    "bench: [{index}/{total}] training {architecture} {variant} on {inputs} (seed {seed})"
                 );
             },
             &cancel,

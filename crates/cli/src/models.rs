@@ -1,5 +1,5 @@
 //! `atb models ...`: list, show, compare, promote, delete, verify, re-evaluate and export
-//! registered versions.
+//! registered versions, and make an ensemble of them.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -8,10 +8,11 @@ use anyhow::Result;
 use atb_engine::service::models;
 use atb_engine::{PARITY_TOLERANCE, Settings, Symbol, Target};
 use atb_protocol::forward::ForwardReport;
-use atb_protocol::registry::ModelRow;
+use atb_protocol::registry::{EnsembleRecipe, ModelRow};
 use atb_protocol::selection::JudgedComparison;
 use atb_protocol::training::{Evaluation, SplitEvaluation};
 use atb_protocol::verdict::{VerdictKind, verdict};
+use atb_protocol::vocab::Weighting;
 use clap::Subcommand;
 
 use crate::train::print_evaluation;
@@ -79,6 +80,20 @@ pub enum ModelsCommand {
     Reevaluate {
         #[arg(value_name = "VERSION")]
         reference: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make an ensemble of registered versions of one series, horizon, target, features and
+    /// windows: weighed on their validation forecasts (never the test split), evaluated on the
+    /// test split beside the same baselines as any model, and registered as model type
+    /// `ensemble` (exported to ONNX as one graph like any version).
+    Ensemble {
+        #[arg(value_name = "VERSION", required = true, num_args = 2..)]
+        references: Vec<String>,
+        /// `nnls`: non-negative weights minimising the target's loss on the validation split;
+        /// `equal`: 1/k each. Both fits are reported either way.
+        #[arg(long, default_value_t = Weighting::default())]
+        weights: Weighting,
         #[arg(long)]
         json: bool,
     },
@@ -159,7 +174,57 @@ pub async fn run(cmd: ModelsCommand) -> Result<ExitCode> {
         ModelsCommand::Promote { reference, alias } => promote(&settings, &reference, &alias),
         ModelsCommand::Delete { reference, force } => delete(&settings, &reference, force),
         ModelsCommand::Recover => recover(&settings),
+        ModelsCommand::Ensemble {
+            references,
+            weights,
+            json,
+        } => make_ensemble(settings, references, weights, json).await,
         ModelsCommand::Verify { json } => verify(&settings, json),
+    }
+}
+
+async fn make_ensemble(
+    settings: Settings,
+    references: Vec<String>,
+    weighting: Weighting,
+    json: bool,
+) -> Result<ExitCode> {
+    let made = tokio::task::spawn_blocking(move || {
+        atb_engine::service::ensemble::make_ensemble(&settings, &references, weighting)
+    })
+    .await??;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&made)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "registered the ensemble {} of {} members ({} weights):",
+        made.row.version_id,
+        made.recipe.members.len(),
+        made.recipe.weighting
+    );
+    print_recipe(&made.recipe);
+    print_evaluation(&made.evaluation);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// An ensemble's members with their weights, and every weighting's validation loss.
+fn print_recipe(recipe: &EnsembleRecipe) {
+    for m in &recipe.members {
+        println!(
+            "  {:>7.4}  {} ({} {})",
+            m.weight, m.version_id, m.architecture, m.variant
+        );
+    }
+    println!("validation {}:", recipe.loss);
+    for f in &recipe.fits {
+        let weights: Vec<String> = f.weights.iter().map(|w| format!("{w:.4}")).collect();
+        println!(
+            "  {:<6} {:.6}  [{}]",
+            f.weighting.as_str(),
+            f.validation_loss,
+            weights.join(", ")
+        );
     }
 }
 
@@ -239,6 +304,7 @@ fn show(settings: &Settings, reference: &str, json: bool) -> Result<ExitCode> {
         evaluation,
         export,
         forward,
+        ensemble,
     } = models::show(settings, reference)?;
     if json {
         let verdicts = evaluation.verdicts();
@@ -250,6 +316,7 @@ fn show(settings: &Settings, reference: &str, json: bool) -> Result<ExitCode> {
                 "evaluation": evaluation,
                 "verdicts": verdicts,
                 "forward": forward,
+                "ensemble": ensemble,
             }))?
         );
         return Ok(ExitCode::SUCCESS);
@@ -293,8 +360,17 @@ fn show(settings: &Settings, reference: &str, json: bool) -> Result<ExitCode> {
         "data:      sha256 {} ({} from {})",
         row.data_sha256, metadata.dataset.candles, metadata.dataset.source
     );
-    match &p.tree_budget {
-        Some(b) => println!(
+    match (&ensemble, &p.tree_budget) {
+        (Some(recipe), _) => {
+            println!(
+                "ensemble:  {} members, {} weights chosen on the validation split, {:.1} s with its members' training",
+                recipe.members.len(),
+                recipe.weighting,
+                metadata.train_seconds
+            );
+            print_recipe(recipe);
+        }
+        (None, Some(b)) => println!(
             "training:  {} of {} boosting rounds ({:?}, best {}), {} leaves, depth {}, tree lr {}, min {} rows per leaf, sequence {}, seed {}, horizon {}, features {}, {} on {}",
             p.epochs_run,
             b.rounds,
@@ -311,7 +387,7 @@ fn show(settings: &Settings, reference: &str, json: bool) -> Result<ExitCode> {
             format_args!("{:.1} s", metadata.train_seconds),
             metadata.device
         ),
-        None => println!(
+        (None, None) => println!(
             "training:  {} of {} epochs ({:?}), batch {}, sequence {}, lr {}, seed {}, horizon {}, features {}, {} on {}",
             p.epochs_run,
             p.spec.epochs,

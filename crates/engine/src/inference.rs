@@ -25,7 +25,7 @@ use crate::targets::labels::{direction_label, log_returns, realised_volatility};
 use crate::targets::volatility::{HarRv, HarSpans, SquaredSums};
 use crate::training::{TrainSpec, TrainedModel, candles_sha256, evaluate, prepare};
 use atb_protocol::desktop::TargetSeries;
-use atb_protocol::training::SplitInfo;
+use atb_protocol::training::{DatasetSummary, SplitInfo};
 
 /// Anything that maps scaled windows to raw outputs: Burn weights or an exported ONNX file.
 pub trait WindowPredictor {
@@ -73,6 +73,20 @@ impl WindowPredictor for NativePredictor<'_> {
             }
             .predict_windows(values, shape),
             TrainedModel::Trees(trees) => WindowPredictor::predict_windows(trees, values, shape),
+            TrainedModel::Ensemble(ensemble) => {
+                let outputs = ensemble
+                    .members
+                    .iter()
+                    .map(|model| {
+                        NativePredictor {
+                            model,
+                            device: self.device,
+                        }
+                        .predict_windows(values.clone(), shape)
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                Ok(ensemble.combine(&outputs))
+            }
         }
     }
 }
@@ -338,12 +352,9 @@ fn predict_rows(
         model: &loaded.model,
         device,
     };
-    let batch = match &loaded.model {
-        TrainedModel::Network { config, .. } => crate::training::resources::inference_batch(config),
-        TrainedModel::Trees(_) => SWEEP_BATCH,
-    };
+    let batch = loaded.model.inference_batch(SWEEP_BATCH);
     let mut out = Vec::with_capacity(rows.len());
-    for chunk in rows.chunks(batch.min(SWEEP_BATCH)) {
+    for chunk in rows.chunks(batch) {
         let mut values = Vec::with_capacity(chunk.len() * l * w);
         for &t in chunk {
             scaled_window(matrix, schema, t, &mut values);
@@ -665,7 +676,22 @@ pub async fn reevaluate(settings: &Settings, reference: &str) -> Result<(ModelRo
     let device = Device::flex();
     let mut registry = Registry::open(settings)?;
     let loaded = registry.load(reference, &device)?;
-    let series = recorded_series(settings, &loaded).await?;
+    let (data, _) = recorded_data(settings, &loaded).await?;
+    let previous = registry.evaluation(&loaded.row, &loaded.metadata)?;
+    let mut evaluation = evaluate(&loaded.model, &data, &device)?;
+    evaluation.walk_forward = previous.walk_forward;
+    let row = registry.store_evaluation(&loaded.row.version_id, &evaluation)?;
+    Ok((row, evaluation))
+}
+
+/// A version's prepared data as it was trained: its recorded candles (checked against their
+/// SHA-256), its features and split, and its own feature and target scalers; with the summary
+/// of that data.
+pub async fn recorded_data(
+    settings: &Settings,
+    loaded: &LoadedModel,
+) -> Result<(PreparedData, DatasetSummary)> {
+    let series = recorded_series(settings, loaded).await?;
     let schema = &loaded.schema;
     // As it was trained (a record from before fractions were stored reads the defaults, which
     // were the only fractions then), without walk-forward: that would retrain K models.
@@ -676,7 +702,7 @@ pub async fn reevaluate(settings: &Settings, reference: &str) -> Result<(ModelRo
         walk_forward_folds: None,
         ..loaded.metadata.training_params.spec.clone()
     };
-    let (mut data, _) = prepare(&series, &params.check().map_err(Error::InvalidSpec)?)?;
+    let (mut data, summary) = prepare(&series, &params.check().map_err(Error::InvalidSpec)?)?;
     if data.matrix.names != schema.feature_names {
         return Err(Error::InvalidData(format!(
             "features {:?} do not match {}'s {:?}",
@@ -690,11 +716,7 @@ pub async fn reevaluate(settings: &Settings, reference: &str) -> Result<(ModelRo
     };
     data.scaled = data.scaler.transform(&data.matrix);
     data.target = schema.target.scaler();
-    let previous = registry.evaluation(&loaded.row, &loaded.metadata)?;
-    let mut evaluation = evaluate(&loaded.model, &data, &device)?;
-    evaluation.walk_forward = previous.walk_forward;
-    let row = registry.store_evaluation(&loaded.row.version_id, &evaluation)?;
-    Ok((row, evaluation))
+    Ok((data, summary))
 }
 
 #[cfg(test)]

@@ -277,6 +277,7 @@ pub fn promise(architecture: Architecture) -> &'static str {
         Architecture::TcnAttention => "\"best of both\"",
         Architecture::Lstm => "–",
         Architecture::Gbdt => "10–100× faster training; good for direction",
+        Architecture::Ensemble => "6–18% additional improvement",
     }
 }
 
@@ -314,6 +315,10 @@ pub struct BenchSpec {
     /// plain twin by a paired test on the test windows both forecast.
     #[serde(default)]
     pub feature_sets: Vec<FeatureSet>,
+    /// A context market for the feature benchmark: every pair and seed also trained on `price`
+    /// with this market's columns beside it, judged against its plain twin like a feature set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<Symbol>,
 }
 
 fn default_first_seed() -> u64 {
@@ -337,7 +342,7 @@ impl Default for BenchSpec {
     /// 90 days of the bundled sample.
     fn default() -> Self {
         Self {
-            architectures: Architecture::ALL.to_vec(),
+            architectures: Architecture::TRAINABLE.to_vec(),
             variants: vec![Variant::Default],
             seeds: 1,
             epochs: 2,
@@ -353,6 +358,7 @@ impl Default for BenchSpec {
             latency_calls: default_latency_calls(),
             targets: Vec::new(),
             feature_sets: Vec::new(),
+            context: None,
         }
     }
 }
@@ -363,6 +369,22 @@ impl BenchSpec {
         let mut out = Vec::new();
         if self.architectures.is_empty() || self.variants.is_empty() {
             out.push("choose at least one model and one variant".into());
+        }
+        if self.architectures.contains(&Architecture::Ensemble) {
+            let networks = self.architectures.iter().filter(|a| a.is_network()).count();
+            if networks < 2 {
+                out.push(format!(
+                    "an ensemble row weighs the networks of the list together: choose at least \
+                     two networks beside it ({networks} chosen)"
+                ));
+            }
+            if !self.targets.is_empty() || self.is_feature_bench() {
+                out.push(
+                    "the ensemble row is measured in the return table only (not with targets or \
+                     feature sets)"
+                        .into(),
+                );
+            }
         }
         if !(1..=20).contains(&self.seeds) {
             out.push(format!("seeds: {} is not between 1 and 20", self.seeds));
@@ -387,6 +409,20 @@ impl BenchSpec {
                 "feature sets: the ones to compare with the plain model, which reads price".into(),
             );
         }
+        if let Some(context) = &self.context {
+            if !self.targets.is_empty() {
+                out.push(
+                    "a context market and targets: one benchmark at a time (the feature \
+                     benchmark is of the return)"
+                        .into(),
+                );
+            }
+            if *context == self.series.symbol {
+                out.push(format!(
+                    "context: {context} is the series itself; choose another market"
+                ));
+            }
+        }
         if !self.feature_sets.is_empty() && !self.targets.is_empty() {
             out.push(
                 "feature sets and targets: one benchmark at a time (the feature benchmark is of the return)"
@@ -405,6 +441,12 @@ impl BenchSpec {
     }
 
     /// Every (type, variant) in order, without repeats.
+    /// Whether this is the feature benchmark (feature sets or a context market against the
+    /// plain model), not the return table.
+    pub fn is_feature_bench(&self) -> bool {
+        !self.feature_sets.is_empty() || self.context.is_some()
+    }
+
     pub fn pairs(&self) -> Vec<(Architecture, Variant)> {
         let mut out = Vec::new();
         for &m in &self.architectures {
@@ -655,6 +697,9 @@ pub struct FeatureBenchRun {
     pub variant: Variant,
     pub seed: u64,
     pub feature_set: FeatureSet,
+    /// The context market beside the features (`None`: the set alone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<Symbol>,
     pub version_id: String,
     pub plain_version_id: String,
     pub train_seconds: f64,
@@ -671,6 +716,14 @@ pub struct FeatureBenchRun {
 }
 
 impl FeatureBenchRun {
+    /// What was added to the plain model: `wavelet`, or `price + BTCUSDT context`.
+    pub fn inputs(&self) -> String {
+        match &self.context {
+            Some(c) => format!("{} + {c} context", self.feature_set),
+            None => self.feature_set.to_string(),
+        }
+    }
+
     /// 1 - MAE(set) / MAE(plain): positive when the set's inputs help.
     pub fn skill(&self) -> f64 {
         1.0 - self.mae_usd / self.plain_mae_usd

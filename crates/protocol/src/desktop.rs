@@ -249,6 +249,9 @@ pub struct ModelDetail {
     /// The latest forward test (candles after the data ended), kept apart from `evaluation`.
     #[serde(default)]
     pub forward: Option<crate::forward::ForwardResult>,
+    /// An ensemble's members and weights (`None` for every other model).
+    #[serde(default)]
+    pub ensemble: Option<crate::registry::EnsembleRecipe>,
 }
 
 /// Most cells per side of an attention map: a longer window is averaged into blocks of steps

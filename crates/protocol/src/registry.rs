@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::vocab::{Architecture, Symbol, Target, Timeframe, Variant};
+use crate::vocab::{Architecture, Symbol, Target, Timeframe, Variant, Weighting};
 
 use crate::training::Comparison;
 use crate::verdict::Verdict;
@@ -253,4 +253,43 @@ mod severity_tests {
         assert!(FindingKind::StrayFile.is_problem());
         assert!(!FindingKind::RegistrationInProgress.is_problem());
     }
+}
+
+/// Fewest members an ensemble has.
+pub const ENSEMBLE_MIN_MEMBERS: usize = 2;
+/// Most members an ensemble has (each one is loaded and run for every forecast).
+pub const ENSEMBLE_MAX_MEMBERS: usize = 16;
+
+/// A registered version inside an ensemble, named by id and pinned by the SHA-256 of its
+/// weights (an ensemble refuses to load when a member's weights are not the ones it was made of).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EnsembleMember {
+    pub version_id: String,
+    pub architecture: Architecture,
+    pub variant: Variant,
+    pub weights_sha256: String,
+    /// Its weight in the chosen weighting.
+    pub weight: f64,
+}
+
+/// One weighting's weights (in member order) and its loss on the validation split.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WeightingFit {
+    pub weighting: Weighting,
+    pub weights: Vec<f64>,
+    pub validation_loss: f64,
+}
+
+/// An ensemble's `ensemble.json`: its members and how they are weighed. The ensemble forecasts
+/// `Σ weight·output` of the members' raw outputs (standardised labels, or logits for
+/// direction), read through the members' shared target scaler.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EnsembleRecipe {
+    /// The weighting in use.
+    pub weighting: Weighting,
+    pub members: Vec<EnsembleMember>,
+    /// Every weighting fitted on the validation split (equal and nnls), for comparison.
+    pub fits: Vec<WeightingFit>,
+    /// The loss the fits report, e.g. "mean squared error of the standardised label".
+    pub loss: String,
 }

@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::backtest::{BacktestReport, BacktestSettings};
-use crate::bench::{BenchReport, BenchSpec, BenchUpdate};
+use crate::bench::{BenchReport, BenchSpec, BenchUpdate, FeatureBenchReport};
 use crate::desktop::{
     AppInfo, AttentionMap, CandleChart, DataOverview, ExportOutcome, FeaturePreview, Forecast,
     ModelDetail, PairedComparison, QueueSnapshot, RunSnapshot, RunUpdate, SeriesRequest,
@@ -16,7 +16,7 @@ use crate::forward::ForwardReport;
 use crate::registry::{ModelRow, RecoveryReport, RegistryCheck};
 use crate::selection::JudgedComparison;
 use crate::training::PairResult;
-use crate::vocab::{FeatureSet, Symbol, Timeframe};
+use crate::vocab::{FeatureSet, Symbol, Timeframe, Weighting};
 use crate::{FetchProgress, FetchSummary, ImportSummary};
 
 /// The name of the shell's one command.
@@ -121,6 +121,12 @@ pub enum Request {
     ForwardTest {
         versions: Vec<String>,
     },
+    /// Make an ensemble of registered versions of one series, horizon and target, weighed on
+    /// their validation forecasts, evaluated like any model and registered.
+    MakeEnsemble {
+        versions: Vec<String>,
+        weighting: Weighting,
+    },
     /// Add training runs to the end of the queue; they run one after another, unattended.
     Enqueue {
         requests: Vec<TrainRequest>,
@@ -143,6 +149,8 @@ pub enum Request {
     CancelBench,
     /// The last benchmark report kept, if any.
     LastBench,
+    /// The last feature benchmark's report kept (`atb bench --feature-sets`/`--context`), if any.
+    LastFeatureBench,
     /// What the page saved at its last launch.
     LoadPrefs,
     /// Remember the page's screen and forms for the next launch.
@@ -185,6 +193,7 @@ impl RequestKind {
             Self::Judge => "Judging the versions together",
             Self::Backtest => "Backtest",
             Self::ForwardTest => "Forward test",
+            Self::MakeEnsemble => "Make ensemble",
             Self::Enqueue => "Queue",
             Self::QueueState => "Reading the queue",
             Self::QueueShift => "Reorder the queue",
@@ -192,6 +201,7 @@ impl RequestKind {
             Self::Bench => "Benchmark",
             Self::CancelBench => "Cancel benchmark",
             Self::LastBench => "Reading the last benchmark",
+            Self::LastFeatureBench => "Reading the last feature benchmark",
             Self::LoadPrefs => "Reading the saved screen and forms",
             Self::SavePrefs => "Saving the screen and forms",
         }
@@ -230,6 +240,8 @@ pub enum Reply {
     /// `None` when the user closed the save dialog without choosing.
     Exported(Option<ExportOutcome>),
     Promoted(ModelRow),
+    /// The ensemble just registered.
+    EnsembleMade(Box<ModelRow>),
     /// The id of the deleted version.
     Deleted(String),
     /// `None` when the user closed the open dialog without choosing.
@@ -256,6 +268,8 @@ pub enum Reply {
     BenchCancelRequested,
     /// The last report kept (`None`: no benchmark was run on this `ATB_HOME`).
     LastBench(Option<Box<BenchReport>>),
+    /// The last feature benchmark kept (`None`: none was run on this `ATB_HOME`).
+    LastFeatureBench(Option<Box<FeatureBenchReport>>),
     /// `None`: nothing saved yet.
     Prefs(Option<Box<UiPrefs>>),
     PrefsSaved,

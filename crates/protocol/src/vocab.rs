@@ -121,6 +121,9 @@ named_enum! {
         Lstm => "lstm",
         /// LightGBM trees on a tabular row per window (not a network).
         Gbdt => "gbdt",
+        /// A weighted sum of registered versions of one series, horizon and target, made from
+        /// them (`Weighting`), never trained itself.
+        Ensemble => "ensemble",
     }
 }
 
@@ -134,9 +137,25 @@ impl Architecture {
         Self::Lstm,
     ];
 
-    /// Whether it is a network (not the tree model).
+    /// What a training run builds, in form order: the networks and the tree model (an
+    /// ensemble is made from registered versions instead).
+    pub const TRAINABLE: [Architecture; 6] = [
+        Self::CnnLstm,
+        Self::AttentionLstm,
+        Self::Tcn,
+        Self::TcnAttention,
+        Self::Lstm,
+        Self::Gbdt,
+    ];
+
+    /// Whether it is a network (not the tree model, not an ensemble).
     pub fn is_network(self) -> bool {
-        self != Self::Gbdt
+        !matches!(self, Self::Gbdt | Self::Ensemble)
+    }
+
+    /// Whether a training run builds it (every architecture but the ensemble).
+    pub fn is_trainable(self) -> bool {
+        self != Self::Ensemble
     }
 
     /// Whether the architecture has a multi-head attention layer (and so attention weights).
@@ -147,6 +166,36 @@ impl Architecture {
     /// Whether the architecture has recurrent (LSTM) layers.
     pub fn has_lstm(self) -> bool {
         matches!(self, Self::CnnLstm | Self::AttentionLstm | Self::Lstm)
+    }
+}
+
+named_enum! {
+    /// How an ensemble weighs its members' outputs, chosen on the validation split's forecasts
+    /// (data no member trained on, and never the test split).
+    Weighting, "weighting", "weightings" {
+        Equal => "equal",
+        Nnls => "nnls",
+    }
+}
+
+impl Weighting {
+    /// One sentence for forms and help.
+    pub fn description(self) -> &'static str {
+        match self {
+            Self::Equal => "every member weighs 1/k",
+            Self::Nnls => {
+                "non-negative weights that minimise the target's loss on the validation split \
+                 (least squares for return and volatility, log loss for direction)"
+            }
+        }
+    }
+}
+
+impl Default for Weighting {
+    /// Least squares' weights: the stacking the original planned (equal weights are reported
+    /// beside them either way).
+    fn default() -> Self {
+        Self::Nnls
     }
 }
 
@@ -582,7 +631,13 @@ mod tests {
         }
         check(&Architecture::ALL);
         assert!(Architecture::NETWORKS.iter().all(|a| a.is_network()));
-        assert_eq!(Architecture::NETWORKS.len() + 1, Architecture::ALL.len());
+        assert_eq!(
+            Architecture::NETWORKS.len() + 1,
+            Architecture::TRAINABLE.len()
+        );
+        assert_eq!(Architecture::TRAINABLE.len() + 1, Architecture::ALL.len());
+        assert!(Architecture::TRAINABLE.iter().all(|a| a.is_trainable()));
+        assert!(!Architecture::Ensemble.is_network() && !Architecture::Ensemble.is_trainable());
         check(&Variant::ALL);
         check(&Timeframe::ALL);
         check(&FeatureSet::ALL);
@@ -619,7 +674,7 @@ mod tests {
         let e = "gru".parse::<Architecture>().unwrap_err().to_string();
         assert_eq!(
             e,
-            "invalid architecture \"gru\": valid architectures are cnn_lstm, attention_lstm, tcn, tcn_attention, lstm or gbdt"
+            "invalid architecture \"gru\": valid architectures are cnn_lstm, attention_lstm, tcn, tcn_attention, lstm, gbdt or ensemble"
         );
         assert!(
             "2h30"

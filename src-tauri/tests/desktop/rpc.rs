@@ -14,7 +14,7 @@ use atb_protocol::backtest::BacktestSettings;
 use atb_protocol::desktop::{RunUpdate, SeriesRequest, TrainRequest};
 use atb_protocol::rpc::{ErrorKind, ErrorReply, Reply, Request, RequestKind};
 use atb_protocol::spec::TrainSpec;
-use atb_protocol::vocab::{Architecture, CandleSource, DeviceChoice, Symbol, Variant};
+use atb_protocol::vocab::{Architecture, CandleSource, DeviceChoice, Symbol, Variant, Weighting};
 
 /// Collects streamed replies.
 #[derive(Default)]
@@ -647,6 +647,40 @@ fn every_request_kind_answers_or_fails_with_its_kind() {
         ErrorKind::NotFound,
     );
 
+    // An ensemble of two runs on one series and set of windows, registered like any model; its
+    // members stay while it exists, and one version alone is no ensemble.
+    let third = registered(&f.train(tiny(Architecture::TcnAttention)));
+    let arrived = f.ok(Request::MakeEnsemble {
+        versions: vec![new.clone(), third.clone()],
+        weighting: Weighting::Nnls,
+    });
+    let Reply::EnsembleMade(ensemble) = arrived else {
+        panic!("got {arrived:?}")
+    };
+    assert_eq!(ensemble.architecture, Architecture::Ensemble);
+    assert!(ensemble.verdict_vs_persistence.is_some());
+    let made = f.fails(
+        Request::Delete {
+            version: third.clone(),
+        },
+        ErrorKind::InvalidInput,
+    );
+    assert!(made.contains(&ensemble.version_id), "{made}");
+    f.fails(
+        Request::MakeEnsemble {
+            versions: vec![third],
+            weighting: Weighting::Equal,
+        },
+        ErrorKind::InvalidInput,
+    );
+    f.fails(
+        Request::MakeEnsemble {
+            versions: vec![new.clone(), "no_such_version".into()],
+            weighting: Weighting::Equal,
+        },
+        ErrorKind::NotFound,
+    );
+
     // Aliases and deletion: the aliased version is kept, the other one goes.
     let arrived = f.ok(Request::Promote {
         version: new.clone(),
@@ -727,7 +761,8 @@ fn every_request_kind_answers_or_fails_with_its_kind() {
     let Reply::RegistryChecked(check) = arrived else {
         panic!("got {arrived:?}")
     };
-    assert_eq!((check.checked, check.ok), (1, 1), "{check:?}");
+    // The champion, the ensemble's other member and the ensemble.
+    assert_eq!((check.checked, check.ok), (3, 3), "{check:?}");
     assert!(check.findings.is_empty(), "{check:?}");
     let arrived = f.ok(Request::ModelDetail {
         version: new.clone(),
@@ -906,6 +941,11 @@ fn every_request_kind_answers_or_fails_with_its_kind() {
 
     // A benchmark of the tree model, kept as the last report.
     assert_eq!(f.ok(Request::LastBench), Reply::LastBench(None));
+    // No feature benchmark kept here (`atb bench --feature-sets` keeps one for the guide).
+    assert_eq!(
+        f.ok(Request::LastFeatureBench),
+        Reply::LastFeatureBench(None)
+    );
     f.fails(Request::CancelBench, ErrorKind::NotFound);
     let spec = atb_protocol::bench::BenchSpec {
         architectures: vec![Architecture::Gbdt],

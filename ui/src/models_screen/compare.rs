@@ -5,6 +5,13 @@
 
 use super::*;
 
+/// The "Make ensemble" controls' state, borrowed apart from the details the view reads.
+struct EnsembleForm<'a> {
+    weighting: &'a mut Weighting,
+    making: &'a mut bool,
+    made: &'a mut Option<ModelRow>,
+}
+
 impl ModelsScreen {
     /// Each selected version's long/flat equity after costs over its test split, on one chart
     /// with buy and hold of the first (versions of one series share it).
@@ -135,6 +142,65 @@ impl ModelsScreen {
         }
     }
 
+    /// "Make ensemble": the selected versions weighed on their validation forecasts (equal or
+    /// non-negative), evaluated on the test split like any model and registered.
+    fn ensemble_view(
+        form: EnsembleForm<'_>,
+        ui: &mut Ui,
+        out: &mut Outbox,
+        details: &[&ModelDetail],
+    ) {
+        let EnsembleForm {
+            weighting,
+            making,
+            made,
+        } = form;
+        use atb_protocol::vocab::Architecture;
+        if details
+            .iter()
+            .any(|d| d.row.architecture == Architecture::Ensemble)
+        {
+            ui.label("An ensemble is made of plain versions: untick the ensembles to make one.");
+            return;
+        }
+        let versions: Vec<String> = details.iter().map(|d| d.row.version_id.clone()).collect();
+        ui.horizontal(|ui| {
+            egui::ComboBox::from_label("Ensemble weights")
+                .selected_text(weighting.as_str())
+                .show_ui(ui, |ui| {
+                    for w in Weighting::ALL {
+                        ui.selectable_value(weighting, w, w.as_str())
+                            .on_hover_text(w.description());
+                    }
+                });
+            if ask_button(
+                ui,
+                making,
+                "Make ensemble",
+                "Weigh the selected versions on their validation forecasts (never the test \
+                 split), evaluate the sum beside the same baselines and register it",
+            ) {
+                *made = None;
+                out.send(Request::MakeEnsemble {
+                    versions,
+                    weighting: *weighting,
+                });
+            }
+        });
+        if let Some(row) = made.as_ref() {
+            let verdict = row
+                .verdict_vs_persistence
+                .as_ref()
+                .or(row.target_verdicts.first())
+                .map(|v| format!(": {}", v.text))
+                .unwrap_or_default();
+            ui.label(format!(
+                "Registered the ensemble {} ({weighting} weights){verdict}",
+                row.version_id,
+            ));
+        }
+    }
+
     /// Whether the chosen versions were tested on the same windows: same series and source,
     /// same test targets. A comparison across different windows ranks nothing.
     fn same_windows(details: &[&ModelDetail]) -> bool {
@@ -223,6 +289,16 @@ impl ModelsScreen {
                 &details,
             );
             Self::paired_view(&mut self.pairing, self.paired.as_ref(), ui, out, &details);
+            Self::ensemble_view(
+                EnsembleForm {
+                    weighting: &mut self.ensemble_weighting,
+                    making: &mut self.making_ensemble,
+                    made: &mut self.made_ensemble,
+                },
+                ui,
+                out,
+                &details,
+            );
         }
         ui.label(
             "Red marks: each model's own persistence on its own test windows (for direction: the \

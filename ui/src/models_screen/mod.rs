@@ -15,6 +15,7 @@ use atb_protocol::desktop::{ModelDetail, PairedComparison, TestPredictions};
 use atb_protocol::forward::ForwardReport;
 use atb_protocol::registry::ModelRow;
 use atb_protocol::selection::JudgedComparison;
+use atb_protocol::vocab::Weighting;
 use egui::{RichText, Ui};
 use egui_plot::{Bar, BarChart, Legend, Line, Plot, PlotPoints};
 
@@ -77,6 +78,11 @@ pub struct ModelsScreen {
     /// The selected versions forward-tested together, once asked for.
     pub forward: Option<ForwardReport>,
     pub forward_testing: bool,
+    /// How "Make ensemble" weighs the selected versions.
+    pub ensemble_weighting: Weighting,
+    pub making_ensemble: bool,
+    /// The ensemble made last, once registered.
+    pub made_ensemble: Option<ModelRow>,
 }
 
 impl Default for ModelsScreen {
@@ -98,6 +104,9 @@ impl Default for ModelsScreen {
             judging: false,
             forward: None,
             forward_testing: false,
+            ensemble_weighting: Weighting::default(),
+            making_ensemble: false,
+            made_ensemble: None,
         }
     }
 }
@@ -207,6 +216,11 @@ impl ModelsScreen {
     pub fn forward_arrived(&mut self, report: ForwardReport) {
         self.forward_testing = false;
         self.forward = Some(report);
+    }
+
+    pub fn ensemble_made(&mut self, row: ModelRow) {
+        self.making_ensemble = false;
+        self.made_ensemble = Some(row);
     }
 
     pub fn judged_arrived(&mut self, j: JudgedComparison) {

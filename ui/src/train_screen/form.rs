@@ -301,7 +301,7 @@ impl TrainForm {
                 ui,
                 "Architecture",
                 &mut self.architecture,
-                &Architecture::ALL,
+                &Architecture::TRAINABLE,
             );
             choice(ui, "Variant", &mut self.variant, &Variant::ALL);
             choice(ui, "Target", &mut self.target, &Target::ALL);

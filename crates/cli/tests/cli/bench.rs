@@ -19,7 +19,7 @@ fn bench_on_two_small_models_writes_consistent_json_and_markdown() {
         .args([
             "bench",
             "--models",
-            "cnn_lstm,tcn,gbdt",
+            "cnn_lstm,tcn,gbdt,ensemble",
             "--variants",
             "lightweight",
             "--epochs",
@@ -48,7 +48,7 @@ fn bench_on_two_small_models_writes_consistent_json_and_markdown() {
     assert_eq!(report["source"], "sample");
     assert_eq!(report["epochs"], 1);
     let results = report["results"].as_array().unwrap();
-    assert_eq!(results.len(), 3);
+    assert_eq!(results.len(), 4);
     let numeric = [
         "parameters",
         "seconds_per_epoch",
@@ -93,16 +93,24 @@ fn bench_on_two_small_models_writes_consistent_json_and_markdown() {
         assert!(r["onnx_max_abs_diff"].as_f64().unwrap() <= 1e-4);
         assert!(r["latency_p99_ms"].as_f64().unwrap() >= r["latency_p50_ms"].as_f64().unwrap());
         assert_eq!(r["variant"], "lightweight");
+        let seconds = r["seconds_per_epoch"].as_f64().unwrap();
+        let samples = r["samples_per_second"].as_f64().unwrap();
+        if r["architecture"] == "ensemble" {
+            // The two networks weighed together: nothing trained, judged like the others.
+            assert_eq!(r["epochs_run"], 0.0);
+            assert!(seconds == 0.0 && samples == 0.0, "{r}");
+            assert!(r["vs_cnn_lstm"].is_object(), "{r}");
+            continue;
+        }
         if r["architecture"] == "gbdt" {
             // Its own budget of boosting rounds, stopped early on validation.
             assert!(r["epochs_run"].as_f64().unwrap() >= 1.0, "{r}");
         } else {
             assert_eq!(r["epochs_run"], 1.0);
         }
-        let seconds = r["seconds_per_epoch"].as_f64().unwrap();
-        let samples = r["samples_per_second"].as_f64().unwrap();
         assert!(seconds > 0.0 && samples > 0.0);
     }
+    assert!(out.contains("| ensemble | lightweight |"), "{out}");
     let (cnn, tcn) = (&results[0], &results[1]);
     assert_eq!(cnn["architecture"], "cnn_lstm");
     assert_eq!(tcn["architecture"], "tcn");
@@ -138,12 +146,12 @@ fn bench_on_two_small_models_writes_consistent_json_and_markdown() {
     assert_eq!(baselines, ["persistence", "ridge"]);
     // Persistence is the yardstick of the skill column.
     assert_eq!(report["baselines"][0]["skill_vs_persistence"], 0.0);
-    // Every test of the table in one Holm family: 3 runs against persistence and ridge, 2
-    // against cnn_lstm.
-    assert_eq!(report["tests_adjusted"], 8, "{report}");
-    // The confidence set over the three runs and persistence, drift and ridge.
+    // Every test of the table in one Holm family: 4 runs (the ensemble's included) against
+    // persistence and ridge, 3 against cnn_lstm.
+    assert_eq!(report["tests_adjusted"], 11, "{report}");
+    // The confidence set over the four runs and persistence, drift and ridge.
     let set = &report["model_confidence_set"];
-    assert_eq!(set["members"].as_array().unwrap().len(), 6, "{set}");
+    assert_eq!(set["members"].as_array().unwrap().len(), 7, "{set}");
     assert!(
         set["members"]
             .as_array()
@@ -167,7 +175,7 @@ fn bench_on_two_small_models_writes_consistent_json_and_markdown() {
         .unwrap_or_else(|| panic!("{markdown}"));
     assert_eq!(tcn_row.matches("95% CI").count(), 3, "{tcn_row}");
     assert!(
-        markdown.contains("adjusted with Holm's method across the 8 paired tests"),
+        markdown.contains("adjusted with Holm's method across the 11 paired tests"),
         "{markdown}"
     );
     assert!(
@@ -192,7 +200,7 @@ fn bench_on_two_small_models_writes_consistent_json_and_markdown() {
     let (code, out, err) = run(atb(home.path(), NO_NETWORK).args(["models", "list", "--json"]));
     assert_eq!(code, 0, "{err}");
     let rows: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
-    assert_eq!(rows.len(), 3);
+    assert_eq!(rows.len(), 4, "three trained runs and the ensemble");
     for row in &rows {
         assert_eq!(row["tag"], "bench");
         assert_eq!(row["aliases"].as_array().unwrap().len(), 0, "{row}");
@@ -207,6 +215,10 @@ fn bench_refuses_nonsense_before_training() {
         (vec!["bench", "--seeds", "0"], "seeds"),
         (vec!["bench", "--models", "transformer"], "transformer"),
         (vec!["bench", "--epochs", "0"], "epochs"),
+        (
+            vec!["bench", "--models", "tcn,gbdt,ensemble"],
+            "choose at least two networks",
+        ),
     ] {
         let (code, _, err) = run(atb(home.path(), NO_NETWORK).args(&args));
         assert_ne!(code, 0, "{args:?}");

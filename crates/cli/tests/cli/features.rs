@@ -257,3 +257,58 @@ fn the_feature_benchmark_pairs_each_set_with_its_plain_twin_and_refuses_flow_on_
     assert!(run["windows"].as_u64().unwrap() > 50, "{run}");
     assert!(run["test"]["p_value"].as_f64().is_some(), "{run}");
 }
+
+#[test]
+fn the_feature_benchmark_pairs_a_context_market_with_the_plain_model() {
+    // ETHUSDT from the mock exchange, with and without BTCUSDT's columns beside it.
+    let mock = MockBinance::start(MockConfig::default()).unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let json = home.path().join("context.json");
+    let (code, out, err) = run(atb(home.path(), &mock.url())
+        .args([
+            "bench",
+            "--context",
+            "BTCUSDT",
+            "--source",
+            "binance",
+            "--symbol",
+            "ETHUSDT",
+            "--models",
+            "gbdt",
+            "--variants",
+            "lightweight",
+            "--days",
+            "40",
+            "--sequence-length",
+            "24",
+            "--device",
+            "cpu",
+            "--json",
+        ])
+        .arg(&json));
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("on price + BTCUSDT context"), "{err}");
+    assert!(
+        out.contains("| gbdt lightweight | 42 | price + BTCUSDT context |"),
+        "{out}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let runs = report["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 1, "{report}");
+    assert_eq!(runs[0]["context"], "BTCUSDT");
+    assert_eq!(runs[0]["feature_set"], "price");
+    assert!(runs[0]["test"]["p_value"].as_f64().is_some(), "{report}");
+    // The series itself is no context.
+    let (code, _, err) = run(atb(home.path(), &mock.url()).args([
+        "bench",
+        "--context",
+        "ETHUSDT",
+        "--source",
+        "binance",
+        "--symbol",
+        "ETHUSDT",
+    ]));
+    assert_ne!(code, 0);
+    assert!(err.contains("is the series itself"), "{err}");
+}

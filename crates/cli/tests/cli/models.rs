@@ -711,3 +711,63 @@ fn volatility_and_direction_models_train_show_list_predict_and_export_from_the_c
         "{err}"
     );
 }
+
+#[test]
+fn an_ensemble_is_made_shown_exported_and_keeps_its_members_from_the_command_line() {
+    let home = tempfile::tempdir().unwrap();
+    let tcn = train(home.path(), &[]);
+    let mut gbdt_args = QUICK_TRAIN.to_vec();
+    gbdt_args[6] = "gbdt";
+    let (code, out, err) = run(atb(home.path(), NO_NETWORK).args(&gbdt_args).arg("--json"));
+    assert_eq!(code, 0, "{err}");
+    let gbdt: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let members = [
+        tcn["version_id"].as_str().unwrap(),
+        gbdt["version_id"].as_str().unwrap(),
+    ];
+    let (code, out, err) = run(atb(home.path(), NO_NETWORK)
+        .args(["models", "ensemble"])
+        .args(members)
+        .args(["--weights", "equal"]));
+    assert_eq!(code, 0, "{err}");
+    for needle in [
+        "registered the ensemble",
+        "2 members (equal weights)",
+        "validation mean squared error of the standardised label",
+        "nnls",
+        "verdict:",
+    ] {
+        assert!(out.contains(needle), "{needle}: {out}");
+    }
+    let (code, out, err) = run(atb(home.path(), NO_NETWORK).args(["models", "list", "--json"]));
+    assert_eq!(code, 0, "{err}");
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+    let ensemble = rows
+        .iter()
+        .find(|r| r["architecture"] == "ensemble")
+        .unwrap_or_else(|| panic!("no ensemble listed: {out}"));
+    let id = ensemble["version_id"].as_str().unwrap();
+    let (code, out, err) = run(atb(home.path(), NO_NETWORK).args(["models", "show", id]));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("ensemble.json sha256"), "{out}");
+    assert!(out.contains("ensemble:  2 members, equal weights"), "{out}");
+    assert!(
+        out.contains(members[0]) && out.contains(members[1]),
+        "{out}"
+    );
+    let (code, out, err) = run(atb(home.path(), NO_NETWORK).args(["models", "export-onnx", id]));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("in ONNX Runtime"), "{out}");
+    // Its members stay while it exists; an ensemble is never trained.
+    let (code, _, err) =
+        run(atb(home.path(), NO_NETWORK).args(["models", "delete", members[0], "--force"]));
+    assert_eq!(code, 1);
+    assert!(err.contains("delete the ensemble first"), "{err}");
+    let mut ensemble_args = QUICK_TRAIN.to_vec();
+    ensemble_args[6] = "ensemble";
+    let (code, _, err) = run(atb(home.path(), NO_NETWORK).args(&ensemble_args));
+    assert_eq!(code, 1);
+    assert!(err.contains("made from registered versions"), "{err}");
+    let (code, _, err) = run(atb(home.path(), NO_NETWORK).args(["models", "verify"]));
+    assert_eq!(code, 0, "{err}");
+}

@@ -8,6 +8,7 @@ use prost::Message;
 use serde::{Deserialize, Serialize};
 
 use super::emit::{FORECAST_NAME, INPUT_NAME, OUTPUT_NAME, emit_model};
+use super::ensemble::emit_ensemble;
 use super::graph::{Dim, GraphBuilder, f32_value_info};
 use super::proto::{GraphProto, ModelProto, OperatorSetIdProto, StringStringEntryProto};
 use super::trees::{ML_DOMAIN, ML_OPSET, emit_trees};
@@ -249,6 +250,25 @@ fn json<T: Serialize>(value: &T) -> Result<String> {
     serde_json::to_string(value).map_err(|e| Error::Export(format!("metadata: {e}")))
 }
 
+/// The forward pass of any model, from `INPUT_NAME` to `OUTPUT_NAME`.
+pub fn emit_body(g: &mut GraphBuilder, model: &TrainedModel, steps: usize) -> Result<()> {
+    match model {
+        TrainedModel::Network { model, .. } => emit_model(g, model, steps),
+        TrainedModel::Trees(trees) => emit_trees(g, trees),
+        TrainedModel::Ensemble(ensemble) => emit_ensemble(g, ensemble, steps),
+    }
+}
+
+/// Whether an ONNX file uses the `ai.onnx.ml` domain (a tree model, alone or in an ensemble),
+/// which tract cannot run.
+pub fn uses_ml_domain(bytes: &[u8]) -> bool {
+    ModelProto::decode(bytes).is_ok_and(|m| {
+        m.opset_import
+            .iter()
+            .any(|o| o.domain.as_deref() == Some(ML_DOMAIN))
+    })
+}
+
 /// The serialised ONNX model of `model` described by `doc`.
 pub fn model_document(model: &TrainedModel, doc: &OnnxDocument) -> Result<Vec<u8>> {
     let steps = doc.schema.sequence_length;
@@ -257,15 +277,12 @@ pub fn model_document(model: &TrainedModel, doc: &OnnxDocument) -> Result<Vec<u8
         domain: Some(String::new()),
         version: Some(OPSET),
     }];
-    match model {
-        TrainedModel::Network { model, .. } => emit_model(&mut g, model, steps)?,
-        TrainedModel::Trees(trees) => {
-            emit_trees(&mut g, trees)?;
-            opset_import.push(OperatorSetIdProto {
-                domain: Some(ML_DOMAIN.into()),
-                version: Some(ML_OPSET),
-            });
-        }
+    emit_body(&mut g, model, steps)?;
+    if model.has_trees() {
+        opset_import.push(OperatorSetIdProto {
+            domain: Some(ML_DOMAIN.into()),
+            version: Some(ML_OPSET),
+        });
     }
     emit_head(&mut g, &doc.schema.target);
     let graph = GraphProto {

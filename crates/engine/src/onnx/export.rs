@@ -30,9 +30,10 @@ pub enum CheckedOnnx {
 impl CheckedOnnx {
     /// Opens `bytes` in the runtime that checks files of `model`'s kind.
     fn open(bytes: &[u8], model: &TrainedModel) -> Result<Self> {
-        Ok(match model {
-            TrainedModel::Network { .. } => Self::Tract(OnnxModel::from_bytes(bytes)?),
-            TrainedModel::Trees(_) => Self::OnnxRuntime(OrtModel::from_bytes(bytes)?),
+        Ok(if model.has_trees() {
+            Self::OnnxRuntime(OrtModel::from_bytes(bytes)?)
+        } else {
+            Self::Tract(OnnxModel::from_bytes(bytes)?)
         })
     }
 

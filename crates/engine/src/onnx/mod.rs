@@ -16,16 +16,18 @@
 //! | `tcn`            | Transpose, Conv (dilations, causal `pads = [p, 0]`) + Relu + Add blocks, ReduceMean/Max, Concat, Gemm |
 //! | `tcn_attention`  | the TCN trunk, then the attention block, ReduceMean/Max, Concat, Gemm       |
 //! | `gbdt`           | Slice, Cast/ReduceMean/Sub/Mul/Sqrt, ReduceMin/Max, Concat, Transpose, Reshape (the tabular rule), `ai.onnx.ml` TreeEnsembleRegressor |
+//! | `ensemble`       | each member's graph under a prefix (`m0.`, `m1.`, …) on the shared input, Mul by its weight, Sum |
 //!
-//! tract has no `TreeEnsembleRegressor`, so a `gbdt` file is checked in ONNX Runtime (loaded at
-//! run time from the library `scripts/setup.sh` installs); the export records which runtime
-//! checked it.
+//! tract has no `TreeEnsembleRegressor`, so a `gbdt` file (or an ensemble with a `gbdt` member)
+//! is checked in ONNX Runtime (loaded at run time from the library `scripts/setup.sh`
+//! installs); the export records which runtime checked it.
 //!
 //! The file is self-describing: `metadata_props` carry what `feature_schema.json` says (see
 //! `document`).
 
 pub mod document;
 pub mod emit;
+pub mod ensemble;
 pub mod export;
 pub mod graph;
 pub mod onnxruntime;
@@ -72,9 +74,9 @@ pub struct LoadedOnnx {
 /// Loads a version's exported `model.onnx` into tract (hash checked by the registry).
 pub fn load_registered(registry: &Registry, reference: &str) -> Result<LoadedOnnx> {
     let (row, _, bytes) = registry.onnx_bytes(reference)?;
-    if !row.architecture.is_network() {
+    if document::uses_ml_domain(&bytes) {
         return Err(Error::InvalidRequest(format!(
-            "tract cannot run {}: a {} file holds an ai.onnx.ml TreeEnsembleRegressor, which \
+            "tract cannot run {}: its {} file holds an ai.onnx.ml TreeEnsembleRegressor, which \
              tract lacks",
             row.version_id, row.architecture
         ))

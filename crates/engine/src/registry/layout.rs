@@ -9,14 +9,17 @@ use super::*;
 pub const WEIGHTS_FILE: &str = "weights.safetensors";
 /// A tree model's LightGBM model file (loadable in LightGBM itself).
 pub const TREES_FILE: &str = "model.txt";
+/// An ensemble's members, pinned by their weights' hashes, and its weights.
+pub const ENSEMBLE_FILE: &str = "ensemble.json";
 
 /// The file that holds a version's learned values: weights for a network, LightGBM's model
-/// file for trees.
+/// file for trees, the recipe for an ensemble.
 pub fn weights_file(architecture: atb_protocol::vocab::Architecture) -> &'static str {
-    if architecture.is_network() {
-        WEIGHTS_FILE
-    } else {
-        TREES_FILE
+    use atb_protocol::vocab::Architecture;
+    match architecture {
+        Architecture::Gbdt => TREES_FILE,
+        Architecture::Ensemble => ENSEMBLE_FILE,
+        _ => WEIGHTS_FILE,
     }
 }
 pub const METADATA_FILE: &str = "metadata.json";
@@ -101,6 +104,7 @@ pub(super) fn stage(
             None,
             trees.importance(&o.dataset.feature_names)?,
         ),
+        TrainedModel::Ensemble(ensemble) => (to_json(&ensemble.recipe)?, None, Vec::new()),
     };
     let weights_sha256 = sha256_hex(&weights);
     write_atomic(&tmp.join(weights_file(architecture)), &weights)?;
@@ -118,7 +122,8 @@ pub(super) fn stage(
             best_epoch: o.best_epoch,
             stop_reason: o.stop,
             model_config,
-            tree_budget: (!architecture.is_network()).then(|| o.params.tree_budget()),
+            tree_budget: (architecture == atb_protocol::vocab::Architecture::Gbdt)
+                .then(|| o.params.tree_budget()),
         },
         dataset: o.dataset.clone(),
         evaluation_results: evaluation,

@@ -84,7 +84,10 @@ impl Registry {
                 model: ForecastModel::from_safetensors(config, weights, device)?,
                 config: config.clone(),
             },
-            (None, a) if !a.is_network() => {
+            (None, Architecture::Ensemble) => {
+                TrainedModel::Ensemble(self.load_ensemble(&row, &weights, device)?)
+            }
+            (None, Architecture::Gbdt) => {
                 let text = String::from_utf8(weights).map_err(|_| Error::CorruptVersion {
                     version: row.version_id.clone(),
                     reason: format!("{} is not text", weights_path.display()),
@@ -113,12 +116,107 @@ impl Registry {
         })
     }
 
-    /// Deletes a version (its row, then its folder). Refuses an aliased version unless `force`.
+    /// An ensemble's members, each loaded (hash-checked) and checked against the weights' hash
+    /// the ensemble recorded for it.
+    fn load_ensemble(
+        &self,
+        row: &ModelRow,
+        recipe: &[u8],
+        device: &Device,
+    ) -> Result<EnsembleModel> {
+        let corrupt = |reason: String| Error::CorruptVersion {
+            version: row.version_id.clone(),
+            reason,
+        };
+        let recipe = parse_recipe(row, recipe)?;
+        let mut members = Vec::with_capacity(recipe.members.len());
+        for member in &recipe.members {
+            let loaded = self.load(&member.version_id, device).map_err(|e| match e {
+                Error::UnknownVersion(_) => corrupt(format!(
+                    "its member {} is no longer registered",
+                    member.version_id
+                )),
+                other => other,
+            })?;
+            if loaded.row.architecture == Architecture::Ensemble {
+                return Err(corrupt(format!(
+                    "its member {} is itself an ensemble",
+                    member.version_id
+                )));
+            }
+            if loaded.row.weights_sha256 != member.weights_sha256 {
+                return Err(corrupt(format!(
+                    "its member {} holds weights with SHA-256 {}, not the {} it was made of",
+                    member.version_id, loaded.row.weights_sha256, member.weights_sha256
+                )));
+            }
+            members.push(loaded.model);
+        }
+        Ok(EnsembleModel { members, recipe })
+    }
+
+    /// An ensemble's recipe, checked against its recorded hash (`None` for other models).
+    pub fn ensemble_recipe(&self, row: &ModelRow) -> Result<Option<EnsembleRecipe>> {
+        if row.architecture != Architecture::Ensemble {
+            return Ok(None);
+        }
+        let path = self.folder(row).join(ENSEMBLE_FILE);
+        let bytes = std::fs::read(&path).map_err(io(&path))?;
+        if sha256_hex(&bytes) != row.weights_sha256 {
+            return Err(Error::CorruptVersion {
+                version: row.version_id.clone(),
+                reason: format!(
+                    "{} differs from the file it was registered with",
+                    path.display()
+                ),
+            });
+        }
+        parse_recipe(row, &bytes).map(Some)
+    }
+
+    /// The ensembles that name `version_id` as a member.
+    fn ensembles_using(&self, version_id: &str) -> Result<Vec<String>> {
+        let mut statement = self
+            .conn
+            .prepare("SELECT version_id FROM model_versions WHERE architecture = 'ensemble'")
+            .map_err(|e| self.err(e))?;
+        let ids = statement
+            .query_map([], |r| r.get::<_, String>(0))
+            .map_err(|e| self.err(e))?
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| self.err(e))?;
+        let mut users = Vec::new();
+        for id in ids {
+            let row = self.row(&id)?;
+            let path = self.folder(&row).join(ENSEMBLE_FILE);
+            // An unreadable recipe names no member for sure: keep the member (refuse) rather
+            // than break an ensemble that may still need it.
+            let names_it = std::fs::read(&path)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<EnsembleRecipe>(&b).ok())
+                .is_none_or(|r| r.members.iter().any(|m| m.version_id == version_id));
+            if names_it {
+                users.push(id);
+            }
+        }
+        Ok(users)
+    }
+
+    /// Deletes a version (its row, then its folder). Refuses an aliased version unless `force`,
+    /// and a member of an ensemble always (the ensemble would lose it).
     pub fn delete(&mut self, reference: &str, force: bool) -> Result<ModelRow> {
         let row = self.resolve(reference)?;
         // Only ever the folder the version's identity names under `models/`, whatever path the
         // index row holds (a hand-edited or damaged index must not point the removal elsewhere).
         let dir = self.version_dir(&row)?;
+        let users = self.ensembles_using(&row.version_id)?;
+        if !users.is_empty() {
+            return Err(Error::InvalidRequest(format!(
+                "{} is a member of the ensemble {}; delete the ensemble first",
+                row.version_id,
+                users.join(", ")
+            )));
+        }
         let db_path = self.db_path.clone();
         let tx = self
             .conn
@@ -185,4 +283,12 @@ impl Registry {
         }
         Ok(self.home.join(relative))
     }
+}
+
+/// An ensemble's `ensemble.json`, read.
+fn parse_recipe(row: &ModelRow, bytes: &[u8]) -> Result<EnsembleRecipe> {
+    serde_json::from_slice(bytes).map_err(|e| Error::CorruptVersion {
+        version: row.version_id.clone(),
+        reason: format!("{ENSEMBLE_FILE} is not an ensemble recipe: {e}"),
+    })
 }

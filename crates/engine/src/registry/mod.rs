@@ -20,12 +20,12 @@ use std::path::{Path, PathBuf};
 use crate::fsutil::{io, sha256_hex, sync_dir, write_atomic};
 use atb_models::ForecastModel;
 use atb_models::burn::prelude::Device;
-use atb_protocol::registry::{ModelRow, RecoveryFailure, RecoveryReport};
+use atb_protocol::registry::{EnsembleRecipe, ModelRow, RecoveryFailure, RecoveryReport};
 use atb_protocol::rpc::Remedy;
 use atb_protocol::targets::TargetEvaluation;
 use atb_protocol::training::{Comparison, Evaluation};
 use atb_protocol::verdict::verdict;
-use atb_protocol::vocab::Target;
+use atb_protocol::vocab::{Architecture, Target};
 use chrono::Utc;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde::Serialize;
@@ -35,7 +35,7 @@ use crate::error::{Error, Result};
 use crate::gbdt::GbdtModel;
 use crate::settings::Settings;
 use crate::store::open_database;
-use crate::training::{TrainOutcome, TrainedModel};
+use crate::training::{EnsembleModel, TrainOutcome, TrainedModel};
 
 // Shared by the sibling files (they `use super::*`).
 use index::{MetricColumns, comparisons_json, scope, set_alias};
@@ -44,7 +44,7 @@ use layout::{crash_point, read_dirs};
 pub use index::LATEST;
 #[cfg(feature = "testing")]
 pub use layout::METADATA_FILE;
-pub use layout::{RECOVERY_DIR, SCHEMA_FILE, weights_file};
+pub use layout::{ENSEMBLE_FILE, RECOVERY_DIR, SCHEMA_FILE, weights_file};
 #[cfg(feature = "testing")]
 pub use layout::{TREES_FILE, WEIGHTS_FILE};
 pub use verify::{Cleared, VerifyReport};

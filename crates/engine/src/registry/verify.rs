@@ -252,6 +252,25 @@ impl Registry {
     }
 
     /// Checks every version's files and hashes and finds orphans; deletes nothing.
+    /// What keeps an ensemble from loading: a member no longer registered, or one whose weights
+    /// are not the ones the ensemble was made of (`None` for other models).
+    fn ensemble_problem(&self, row: &ModelRow, rows: &[ModelRow]) -> Option<String> {
+        let recipe = match self.ensemble_recipe(row) {
+            Ok(recipe) => recipe?,
+            Err(e) => return Some(e.to_string()),
+        };
+        recipe.members.iter().find_map(|m| {
+            match rows.iter().find(|r| r.version_id == m.version_id) {
+                None => Some(format!("its member {} is not registered", m.version_id)),
+                Some(r) if r.weights_sha256 != m.weights_sha256 => Some(format!(
+                    "its member {} holds other weights than it was made of",
+                    m.version_id
+                )),
+                Some(_) => None,
+            }
+        })
+    }
+
     pub fn verify(&self) -> Result<VerifyReport> {
         let rows = self.list(None)?;
         let mut report = VerifyReport {
@@ -307,6 +326,7 @@ impl Registry {
                     },
                 },
             };
+            let problem = problem.or_else(|| self.ensemble_problem(row, &rows));
             match problem {
                 Some(p) => report.damaged.push((row.version_id.clone(), p)),
                 None => report.ok.push(row.version_id.clone()),

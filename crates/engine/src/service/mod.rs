@@ -9,6 +9,7 @@
 //! | the desktop's job table: one heavy job at a time, what is running, close | [`workbench`] |
 //! | the desktop's training runs (start, attach, cancel) and queue | [`runs`], [`queue`] |
 //! | list, show, detail, compare, promote, delete, verify, re-evaluate, export | [`models`] |
+//! | make an ensemble of registered versions | [`ensemble`] |
 //! | backtest after costs, deflated Sharpe, several versions judged at once | [`decision`] |
 //! | next close and raw outputs, Burn or ONNX | [`predict`] |
 //! | `atb validate` (every pair, end to end) | [`validate`] |
@@ -17,6 +18,7 @@
 pub mod bench;
 pub mod data;
 pub mod decision;
+pub mod ensemble;
 pub mod models;
 pub mod predict;
 pub mod queue;

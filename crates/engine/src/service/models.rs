@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use atb_models::burn::prelude::Device;
 use atb_protocol::desktop::{AttentionMap, ModelDetail, PairedComparison, TestPredictions};
-use atb_protocol::registry::{ModelRow, OnnxExport, RecoveryReport};
+use atb_protocol::registry::{EnsembleRecipe, ModelRow, OnnxExport, RecoveryReport};
 use atb_protocol::training::{DatasetSummary, Evaluation};
 use atb_protocol::vocab::Symbol;
 
@@ -39,6 +39,8 @@ pub struct VersionReport {
     pub export: Option<OnnxExport>,
     /// The latest forward test, if any.
     pub forward: Option<atb_protocol::forward::ForwardResult>,
+    /// An ensemble's members and weights (`None` for every other model).
+    pub ensemble: Option<EnsembleRecipe>,
 }
 
 /// One version by id or alias.
@@ -49,8 +51,10 @@ pub fn show(settings: &Settings, reference: &str) -> Result<VersionReport> {
     let evaluation = registry.evaluation(&row, &metadata)?;
     let export = registry.onnx_export(&row)?;
     let forward = registry.forward(&row.version_id)?;
+    let ensemble = registry.ensemble_recipe(&row)?;
     Ok(VersionReport {
         forward,
+        ensemble,
         folder: settings.home.join(&row.folder),
         row,
         metadata,
@@ -75,6 +79,7 @@ pub fn detail(settings: &Settings, reference: &str) -> Result<ModelDetail> {
         importance: v.metadata.importance,
         forward: v.forward,
         row: v.row,
+        ensemble: v.ensemble,
     })
 }
 

@@ -1,13 +1,14 @@
 //! The desktop's one job table: every long job a host starts (a training run, queued or clicked,
-//! a benchmark, a validation, a fetch, a CSV import, an ONNX export, a recovery) takes a place in
+//! a benchmark, a validation, a fetch, a CSV import, an ONNX export, a recovery, an ensemble
+//! being made) takes a place in
 //! it for as long as it runs, under one compatibility rule, and the table is the one answer to
 //! "what is running?" (the close guard's question, the refusals' wording).
 //!
 //! The rule: at most one **heavy** job at a time (training, benchmark, validation: each saturates
 //! the cores or the GPU, a benchmark's timings are only its own when nothing else trains, and
 //! Burn's CPU random source is process-wide, so two trainings at once would also break seed
-//! reproducibility); at most one job of each kind; light jobs (fetch, import, export, recovery)
-//! run beside anything. The queue's driver waits here for the machine to be free rather than for
+//! reproducibility); at most one job of each kind; light jobs (fetch, import, export, recovery,
+//! making an ensemble: forecasts of trained models, no training) run beside anything. The queue's driver waits here for the machine to be free rather than for
 //! a run only, so it never starts a run beside a benchmark, and it stops taking runs once the
 //! queue is paused (on close).
 //!
@@ -31,6 +32,7 @@ pub enum JobKind {
     Import,
     Export,
     Recovery,
+    Ensemble,
 }
 
 impl JobKind {

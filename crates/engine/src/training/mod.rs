@@ -34,6 +34,8 @@ use crate::targets::labels::log_returns;
 use crate::targets::volatility::{HarSpans, smearing_correction};
 use atb_protocol::targets::TargetEvaluation;
 
+mod ensemble;
+mod nonnegative;
 pub mod resources;
 mod trainer;
 mod trees;
@@ -41,6 +43,9 @@ mod walk_forward;
 
 use crate::gbdt::GbdtModel;
 pub use atb_protocol::spec::{CheckedSpec, TrainSpec};
+use atb_protocol::vocab::Architecture;
+pub use ensemble::{EnsembleModel, fit_weightings, weighting_loss};
+pub use nonnegative::{nnls, nonnegative_logistic};
 pub use trainer::{predict_scaled, train_prepared};
 pub use trees::train_trees;
 use walk_forward::walk_forward;
@@ -48,6 +53,14 @@ use walk_forward::walk_forward;
 /// Refuses nonsense before any work starts, naming the field and its valid range, then the
 /// memory the run needs on this machine; what passes is the spec the engine trains on.
 pub fn check_spec(spec: TrainSpec) -> Result<CheckedSpec> {
+    if !spec.architecture.is_trainable() {
+        // A stored ensemble's spec is a valid description of its data (re-evaluation prepares
+        // from it), so this refusal belongs to training, not to `TrainSpec::check`.
+        return Err(Error::InvalidSpec(atb_protocol::spec::FieldProblem::new(
+            "architecture",
+            "an ensemble is made from registered versions, not trained",
+        )));
+    }
     let checked = spec.check().map_err(Error::InvalidSpec)?;
     // Memory is checked before any data is read or model built: a batch that cannot fit is
     // refused with the figures instead of aborting the process mid-run.
@@ -57,8 +70,8 @@ pub fn check_spec(spec: TrainSpec) -> Result<CheckedSpec> {
 
 pub use crate::cancel::CancelToken;
 
-/// A trained model of either kind: a network with the configuration it was built from, or a
-/// tree ensemble.
+/// A model of any kind: a network with the configuration it was built from, a tree model, or
+/// an ensemble of registered versions.
 #[derive(Debug)]
 pub enum TrainedModel {
     Network {
@@ -67,6 +80,7 @@ pub enum TrainedModel {
         config: ModelConfig,
     },
     Trees(GbdtModel),
+    Ensemble(EnsembleModel),
 }
 
 impl TrainedModel {
@@ -90,14 +104,24 @@ impl TrainedModel {
                 }
                 Ok(out)
             }
+            Self::Ensemble(ensemble) => {
+                let outputs = ensemble
+                    .members
+                    .iter()
+                    .map(|m| m.predict_scaled(data, ts, device))
+                    .collect::<Result<Vec<_>>>()?;
+                Ok(ensemble.combine(&outputs))
+            }
         }
     }
 
-    /// Learned values: a network's parameters, a tree ensemble's leaves.
+    /// Learned values: a network's parameters, a tree model's leaves, an ensemble's members'
+    /// together.
     pub fn parameters(&self) -> usize {
         match self {
             Self::Network { model, .. } => model.num_params(),
             Self::Trees(trees) => trees.leaves(),
+            Self::Ensemble(e) => e.members.iter().map(TrainedModel::parameters).sum(),
         }
     }
 
@@ -105,7 +129,31 @@ impl TrainedModel {
     pub fn network(&self) -> Option<&ForecastModel> {
         match self {
             Self::Network { model, .. } => Some(model),
-            Self::Trees(_) => None,
+            Self::Trees(_) | Self::Ensemble(_) => None,
+        }
+    }
+
+    /// Windows predicted at once when sweeping many: a network's memory-bounded inference
+    /// batch, the smallest of an ensemble's members', `sweep` for trees.
+    pub fn inference_batch(&self, sweep: usize) -> usize {
+        match self {
+            Self::Network { config, .. } => resources::inference_batch(config).min(sweep),
+            Self::Trees(_) => sweep,
+            Self::Ensemble(e) => e
+                .members
+                .iter()
+                .map(|m| m.inference_batch(sweep))
+                .min()
+                .unwrap_or(sweep),
+        }
+    }
+
+    /// Whether a tree model is part of it (its ONNX file then needs the `ai.onnx.ml` domain).
+    pub fn has_trees(&self) -> bool {
+        match self {
+            Self::Network { .. } => false,
+            Self::Trees(_) => true,
+            Self::Ensemble(e) => e.members.iter().any(TrainedModel::has_trees),
         }
     }
 }
@@ -118,10 +166,12 @@ pub fn fit_prepared(
     on_event: &mut dyn FnMut(TrainingEvent),
     cancel: &CancelToken,
 ) -> Result<TrainOutcome> {
-    if params.architecture.is_network() {
-        train_prepared(data, dataset, params, on_event, cancel)
-    } else {
-        train_trees(data, dataset, params, on_event, cancel)
+    match params.architecture {
+        a if a.is_network() => train_prepared(data, dataset, params, on_event, cancel),
+        Architecture::Gbdt => train_trees(data, dataset, params, on_event, cancel),
+        a => Err(Error::InvalidRequest(format!(
+            "{a} is made from registered versions, not trained"
+        ))),
     }
 }
 

@@ -6,6 +6,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod ensemble;
 mod evaluation;
 mod fetch_mock;
 mod gbdt;

@@ -4,6 +4,9 @@
 //! Diebold-Mariano on the absolute price errors of the test windows both forecast, with Holm's
 //! adjustment across every test of the table.
 //!
+//! A context market (`--context SYMBOL`) is one more arm: `price` with that market's columns
+//! beside it, judged against the same plain twin.
+//!
 //! "The windows both forecast": a set with a longer warm-up (Daubechies-4 wavelets need 46
 //! candles, price 24) starts its rows later, so its chronological split starts each part a few
 //! windows later; the test splits end on the same last window. Pairing by target time keeps
@@ -13,7 +16,7 @@ use atb_models::burn::prelude::Device;
 use atb_protocol::bench::{BenchSpec, FeatureBenchReport, FeatureBenchRun, adjust_feature_runs};
 use atb_protocol::registry::ModelRow;
 use atb_protocol::training::PairedTest;
-use atb_protocol::vocab::{Architecture, FeatureSet, Variant};
+use atb_protocol::vocab::{Architecture, FeatureSet, Symbol, Variant};
 use chrono::Utc;
 
 use super::measure::{BENCH_TAG, check_bench};
@@ -35,15 +38,18 @@ pub enum FeatureBenchProgress {
     RunStarted {
         architecture: Architecture,
         variant: Variant,
-        feature_set: FeatureSet,
+        /// The feature set, with its context market when there is one (`price + BTCUSDT
+        /// context`).
+        inputs: String,
         seed: u64,
         index: usize,
         total: usize,
     },
 }
 
-/// Trains every pair and seed of `spec` on the plain set and on each of `spec.feature_sets`,
-/// and pairs each set's run with its plain twin. Every set is checked against the series
+/// Trains every pair and seed of `spec` on the plain set and on each of `spec.feature_sets`
+/// (and on `price` with `spec.context`), pairs each run with its plain twin, and keeps the
+/// report as `ATB_HOME/bench/features-latest.json`. Every set is checked against the series
 /// before anything trains (order flow the candles lack is refused naming the fix). Blocking;
 /// Cancel stops after the current batch, and the finished runs stay registered.
 pub fn bench_features(
@@ -54,16 +60,24 @@ pub fn bench_features(
     cancel: &CancelToken,
 ) -> Result<FeatureBenchReport> {
     check_bench(spec)?;
-    if spec.feature_sets.is_empty() {
+    if !spec.is_feature_bench() {
         return Err(Error::InvalidRequest(
-            "the feature benchmark needs at least one feature set to compare with price".into(),
+            "the feature benchmark needs a feature set or a context market to compare with price"
+                .into(),
         ));
     }
     for &set in &spec.feature_sets {
         require_order_flow(series, set)?;
     }
     let pairs = spec.pairs();
-    let total = pairs.len() * spec.seeds * (1 + spec.feature_sets.len());
+    // Each arm: a feature set alone, or price with the context market.
+    let arms: Vec<(FeatureSet, Option<Symbol>)> = spec
+        .feature_sets
+        .iter()
+        .map(|&set| (set, None))
+        .chain(spec.context.clone().map(|c| (FeatureSet::Price, Some(c))))
+        .collect();
+    let total = pairs.len() * spec.seeds * (1 + arms.len());
     let options = TrainOptions {
         tag: Some(BENCH_TAG.into()),
         set_latest: false,
@@ -74,7 +88,10 @@ pub fn bench_features(
         on_progress(FeatureBenchProgress::RunStarted {
             architecture: params.architecture,
             variant: params.variant,
-            feature_set: params.feature_set,
+            inputs: match &params.context {
+                Some(c) => format!("{} + {c} context", params.feature_set),
+                None => params.feature_set.to_string(),
+            },
             seed: params.seed,
             index: started,
             total,
@@ -94,9 +111,10 @@ pub fn bench_features(
             };
             let (plain_row, plain_seconds) = train(&plain_spec)?;
             let plain = test_forecasts(settings, &plain_row)?;
-            for &feature_set in &spec.feature_sets {
+            for (feature_set, context) in arms.iter().cloned() {
                 let (row, seconds) = train(&TrainSpec {
                     feature_set,
+                    context: context.clone(),
                     ..plain_spec.clone()
                 })?;
                 let with_set = test_forecasts(settings, &row)?;
@@ -110,6 +128,7 @@ pub fn bench_features(
                     variant,
                     seed: plain_spec.seed,
                     feature_set,
+                    context,
                     version_id: row.version_id,
                     plain_version_id: plain_row.version_id.clone(),
                     train_seconds: seconds,
@@ -124,14 +143,17 @@ pub fn bench_features(
         }
     }
     adjust_feature_runs(&mut runs);
-    Ok(FeatureBenchReport {
+    let report = FeatureBenchReport {
         created_at: Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         atb_version: env!("CARGO_PKG_VERSION").into(),
         series: series_label(series),
         horizon: spec.horizon,
         epochs: spec.epochs,
         runs,
-    })
+    };
+    // Kept for the desktop's guide (its Phase 2 claims), as the return table is.
+    super::keep(&report, &super::last_feature_report_path(settings))?;
+    Ok(report)
 }
 
 /// A registered version's test windows, rebuilt from its recorded candles and predicted.
@@ -178,7 +200,7 @@ pub fn feature_report_markdown(report: &FeatureBenchReport) -> String {
             r.architecture,
             r.variant,
             r.seed,
-            r.feature_set,
+            r.inputs(),
             r.windows,
             r.mae_usd,
             r.plain_mae_usd,

@@ -24,7 +24,7 @@ fn with_spread(mean: f64, std: Option<f64>, digits: usize) -> String {
 /// A tract figure, or "–" for the tree model (tract has no tree-ensemble operator; its file was
 /// checked and timed in ONNX Runtime).
 fn tract(r: &BenchResult, f: impl Fn(&BenchResult) -> String) -> String {
-    if r.architecture.is_network() {
+    if r.architecture != atb_protocol::vocab::Architecture::Gbdt {
         f(r)
     } else {
         "–".into()

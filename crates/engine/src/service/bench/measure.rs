@@ -1,7 +1,8 @@
 //! `atb bench`: trains each chosen (type, variant) on the same data, split, seeds and epochs,
 //! registers the runs under the `bench` tag (never as `latest`), exports each to ONNX with the
 //! parity check, times inference natively and in tract, and assembles the original's comparison
-//! table from the measurements, with the persistence and ridge baselines as rows.
+//! table from the measurements, with the persistence and ridge baselines as rows. An `ensemble`
+//! in the list adds, per variant, a row of the networks just trained weighed together.
 
 use atb_models::burn::prelude::Device;
 use atb_models::probe::ProbeSpec;
@@ -14,6 +15,7 @@ use atb_protocol::bench::{
 use atb_protocol::selection::{MCS_ALPHA, McsStatistic, ModelConfidenceSet};
 use atb_protocol::training::{Evaluation, Metrics, PairedTest, SplitEvaluation, TrainingEvent};
 use atb_protocol::verdict::SIGNIFICANCE_LEVEL;
+use atb_protocol::vocab::Weighting;
 use chrono::Utc;
 
 use super::inference::{TimingPlan, time_inference};
@@ -24,6 +26,7 @@ use crate::inference::{NativePredictor, test_windows_of};
 use crate::market::source::CandleSeries;
 use crate::onnx::{OrtModel, PARITY_WINDOWS, export_loaded};
 use crate::registry::{Registry, weights_file};
+use crate::service::ensemble::build_ensemble;
 use crate::service::train::{TrainOptions, TrainResult, train_and_register};
 use crate::settings::Settings;
 use crate::stats::{Loss, diebold_mariano, median, skill_interval};
@@ -39,7 +42,7 @@ pub fn check_bench(spec: &BenchSpec) -> Result<()> {
     if !problems.is_empty() {
         return Err(Error::InvalidRequest(problems.join("; ")));
     }
-    for (architecture, variant) in spec.pairs() {
+    for (architecture, variant) in spec.pairs().into_iter().filter(|(a, _)| a.is_trainable()) {
         crate::training::check_spec(spec.train_spec(architecture, variant, 0))?;
     }
     Ok(())
@@ -207,9 +210,18 @@ fn run_record(o: &TrainOutcome, version_id: String) -> Result<BenchRun> {
         .evaluation
         .as_ref()
         .ok_or_else(|| Error::InvalidData("a finished run has no evaluation".into()))?;
-    let epoch_seconds: f64 = o.history.iter().map(|e| e.seconds).sum();
+    // Folded from +0 (an empty `sum` of floats is -0, which would print as "-0").
+    let epoch_seconds = o.history.iter().fold(0.0, |s, e| s + e.seconds);
     let seconds_per_epoch = epoch_seconds / o.epochs_run.max(1) as f64;
-    let batches_seconds: f64 = o.history.iter().map(|e| e.train_seconds).sum();
+    let batches_seconds = o.history.iter().fold(0.0, |s, e| s + e.train_seconds);
+    // An ensemble trains nothing: no epochs, no training throughput (0, not a division by 0).
+    let per_second = |windows: f64, seconds: f64| {
+        if seconds > 0.0 {
+            windows / seconds
+        } else {
+            0.0
+        }
+    };
     let test = return_split(evaluation)?;
     let m = &test.model;
     let traded = evaluation
@@ -221,9 +233,11 @@ fn run_record(o: &TrainOutcome, version_id: String) -> Result<BenchRun> {
         version_id,
         epochs_run: o.epochs_run,
         seconds_per_epoch,
-        samples_per_second: o.dataset.train.samples as f64 / seconds_per_epoch,
-        train_windows_per_s: (o.dataset.train.samples * o.epochs_run) as f64
-            / batches_seconds.max(1e-9),
+        samples_per_second: per_second(o.dataset.train.samples as f64, seconds_per_epoch),
+        train_windows_per_s: per_second(
+            (o.dataset.train.samples * o.epochs_run) as f64,
+            batches_seconds,
+        ),
         train_seconds: o.train_seconds,
         test_rmse_usd: m.rmse_usd,
         test_mae_usd: m.mae_usd,
@@ -267,12 +281,22 @@ fn measure(
     let loaded = registry.load(version_id, &cpu)?;
     let parity_windows = test_windows_of(&o.data, PARITY_WINDOWS)?;
     let (report, onnx) = export_loaded(&mut registry, &loaded, &cpu, &parity_windows, None)?;
-    let weights = registry
-        .onnx_path(&loaded.row)
-        .with_file_name(weights_file(loaded.row.architecture));
-    let weight_bytes = std::fs::metadata(&weights)
-        .map_err(|e| Error::io(&weights, e))?
-        .len();
+    // An ensemble's learned values are its members' files (its own holds only the weights).
+    let mut owners = vec![loaded.row.clone()];
+    if let Some(recipe) = registry.ensemble_recipe(&loaded.row)? {
+        for m in &recipe.members {
+            owners.push(registry.resolve(&m.version_id)?);
+        }
+    }
+    let mut weight_bytes = 0;
+    for row in &owners {
+        let weights = registry
+            .onnx_path(row)
+            .with_file_name(weights_file(row.architecture));
+        weight_bytes += std::fs::metadata(&weights)
+            .map_err(|e| Error::io(&weights, e))?
+            .len();
+    }
 
     // 256 real test windows (cycled when the test split is shorter).
     let test = test_windows_of(&o.data, 256)?;
@@ -408,6 +432,78 @@ pub fn relate_to_cnn_lstm(
     }
 }
 
+/// The ensemble row of one variant: per seed, the networks of that variant and seed weighed
+/// with non-negative weights on their validation forecasts, evaluated on the same test windows,
+/// registered under the benchmark's tag, the first seed's exported and timed.
+struct EnsembleRows<'a> {
+    settings: &'a Settings,
+    spec: &'a BenchSpec,
+    variant: Variant,
+    device: &'a Device,
+    timing: TimingPlan,
+}
+
+impl EnsembleRows<'_> {
+    fn measure(
+        &mut self,
+        results: &[BenchResult],
+        errors: &mut std::collections::HashMap<String, Vec<f64>>,
+        index: &mut usize,
+        total: usize,
+        on_progress: &mut dyn FnMut(BenchProgress),
+    ) -> Result<BenchResult> {
+        let members: Vec<&BenchResult> = results
+            .iter()
+            .filter(|r| r.architecture.is_network() && r.variant == self.variant)
+            .collect();
+        let mut runs = Vec::new();
+        let mut first: Option<(TrainOutcome, String)> = None;
+        for k in 0..self.spec.seeds {
+            *index += 1;
+            let seed = self.spec.first_seed + k as u64;
+            on_progress(BenchProgress::RunStarted {
+                architecture: Architecture::Ensemble,
+                variant: self.variant,
+                seed,
+                index: *index,
+                total,
+            });
+            let versions: Vec<String> = members
+                .iter()
+                .filter_map(|r| r.runs.iter().find(|run| run.seed == seed))
+                .map(|run| run.version_id.clone())
+                .collect();
+            let (outcome, _) = build_ensemble(self.settings, &versions, Weighting::Nnls)?;
+            let row = Registry::open(self.settings)?.register(&outcome, Some(BENCH_TAG), false)?;
+            runs.push(run_record(&outcome, row.version_id.clone())?);
+            errors.insert(row.version_id.clone(), test_errors(&outcome, self.device)?);
+            first.get_or_insert((outcome, row.version_id));
+        }
+        let (outcome, version_id) = first.ok_or_else(|| {
+            Error::InvalidRequest("an ensemble row needs at least one seed".into())
+        })?;
+        on_progress(BenchProgress::Measuring {
+            architecture: Architecture::Ensemble,
+            variant: self.variant,
+        });
+        let m = measure(
+            self.settings,
+            &outcome,
+            &version_id,
+            self.device,
+            self.timing,
+        )?;
+        Ok(aggregate(
+            Architecture::Ensemble,
+            self.variant,
+            outcome.device.clone(),
+            outcome.parameters,
+            runs,
+            m,
+        ))
+    }
+}
+
 fn baseline(name: &str, m: &Metrics) -> BaselineResult {
     BaselineResult {
         name: name.into(),
@@ -443,7 +539,7 @@ pub fn run_benchmark(
     let mut errors = std::collections::HashMap::new();
     let mut reference_errors = Vec::new();
     let mut buy_and_hold_return = None;
-    for (architecture, variant) in pairs {
+    for &(architecture, variant) in pairs.iter().filter(|(a, _)| a.is_trainable()) {
         let mut runs = Vec::new();
         let mut first: Option<(TrainOutcome, String)> = None;
         for k in 0..spec.seeds {
@@ -528,6 +624,19 @@ pub fn run_benchmark(
             runs,
             m,
         );
+        on_progress(BenchProgress::Measured(Box::new(result.clone())));
+        results.push(result);
+    }
+    // Ensembles last: of the networks just trained, per variant and seed.
+    for &(_, variant) in pairs.iter().filter(|(a, _)| !a.is_trainable()) {
+        let mut ensemble = EnsembleRows {
+            settings,
+            spec,
+            variant,
+            device: &native_device,
+            timing,
+        };
+        let result = ensemble.measure(&results, &mut errors, &mut index, total, on_progress)?;
         on_progress(BenchProgress::Measured(Box::new(result.clone())));
         results.push(result);
     }

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use atb_protocol::bench::{BenchReport, BenchSpec, BenchUpdate};
+use atb_protocol::bench::{BenchReport, BenchSpec, BenchUpdate, FeatureBenchReport};
 use atb_protocol::training::TrainingEvent;
 
 pub mod features;
@@ -34,22 +34,18 @@ pub fn bench(
     check_bench(spec)?;
     // This is the return target's table; the target and feature benchmarks have their own
     // flows (`targets`, `features`), never a silent fall back to this one.
-    if !spec.targets.is_empty() || !spec.feature_sets.is_empty() {
+    if !spec.targets.is_empty() || spec.is_feature_bench() {
         return Err(crate::error::Error::InvalidRequest(
             "this benchmark is the return target's table on the default features; the target \
              and feature-set benchmarks run from the command line (atb bench --targets, \
-             atb bench --feature-sets)"
+             atb bench --feature-sets, atb bench --context)"
                 .into(),
         ));
     }
     use_home_kernel_cache(settings);
     let report = run_benchmark(settings, series, spec, on_progress, cancel)?;
     // Kept for the desktop's Benchmark screen and guide, whichever door ran it.
-    let kept = last_report_path(settings);
-    if let Some(dir) = kept.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| crate::error::Error::io(dir, e))?;
-    }
-    write_report_json(&report, &kept)?;
+    keep(&report, &last_report_path(settings))?;
     Ok(report)
 }
 
@@ -60,11 +56,25 @@ pub fn last_report_path(settings: &Settings) -> std::path::PathBuf {
 
 /// The last benchmark's report, if one was kept; a damaged file is an error naming it.
 pub fn last_report(settings: &Settings) -> Result<Option<BenchReport>> {
-    let path = last_report_path(settings);
-    let bytes = match std::fs::read(&path) {
+    read_kept(&last_report_path(settings))
+}
+
+/// Where the last feature benchmark's report is kept: `ATB_HOME/bench/features-latest.json`.
+pub fn last_feature_report_path(settings: &Settings) -> std::path::PathBuf {
+    settings.home.join("bench").join("features-latest.json")
+}
+
+/// The last feature benchmark's report (what the guide's Phase 2 claims read), if one was kept.
+pub fn last_feature_report(settings: &Settings) -> Result<Option<FeatureBenchReport>> {
+    read_kept(&last_feature_report_path(settings))
+}
+
+/// A kept report, `None` when there is none; a damaged file is an error naming it.
+fn read_kept<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>> {
+    let bytes = match std::fs::read(path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(crate::error::Error::io(&path, e)),
+        Err(e) => return Err(crate::error::Error::io(path, e)),
     };
     serde_json::from_slice(&bytes).map(Some).map_err(|e| {
         crate::error::Error::InvalidData(format!(
@@ -72,6 +82,16 @@ pub fn last_report(settings: &Settings) -> Result<Option<BenchReport>> {
             path.display()
         ))
     })
+}
+
+/// Writes a report where it is kept for the desktop, creating `ATB_HOME/bench/`.
+fn keep<T: serde::Serialize>(report: &T, path: &Path) -> Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| crate::error::Error::io(dir, e))?;
+    }
+    let json = serde_json::to_vec_pretty(report)
+        .map_err(|e| crate::error::Error::InvalidData(format!("benchmark report: {e}")))?;
+    write_atomic(path, &json)
 }
 
 /// The desktop's benchmark: `spec`'s candles loaded, every (type, variant) and seed trained,

@@ -354,12 +354,12 @@ fn a_model_is_trained_listed_and_exported_by_clicks_in_the_real_app() {
     // Models: the new version is listed; open it from there.
     click_both(&app, (x, y), &mut twin, Widget::Label("Models"));
     wait_until(&mut twin, "the twin's model list", |a| {
-        a.state.screen == Screen::Models && !a.state.models.rows.is_empty()
+        a.state.screen == Screen::Models && !a.state.store.rows.is_empty()
     });
     std::thread::sleep(Duration::from_secs(2));
     click_both(&app, (x, y), &mut twin, Widget::Starting(&twin_version));
     wait_until(&mut twin, "the twin's model detail", |a| {
-        a.state.detail.detail.is_some()
+        a.state.shown_detail().is_some()
     });
     std::thread::sleep(Duration::from_secs(3));
 

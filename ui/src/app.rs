@@ -10,6 +10,7 @@ use crate::data_screen::DataScreen;
 use crate::detail_screen::DetailScreen;
 use crate::models_screen::ModelsScreen;
 use crate::registry_screen::RegistryScreen;
+use crate::store::Store;
 use crate::train_screen::TrainScreen;
 use crate::widgets::ERROR_RED;
 
@@ -59,6 +60,9 @@ impl Outbox {
 pub struct UiState {
     pub screen: Screen,
     pub info: Option<AppInfo>,
+    /// What the shell said about shared things (rows, details, predictions, benchmarks), once
+    /// for every screen; the screens below keep their own view state.
+    pub store: Store,
     /// Errors not yet dismissed, newest last.
     pub errors: Vec<String>,
     pub data: DataScreen,
@@ -100,6 +104,7 @@ impl AtbApp {
             state: UiState {
                 screen: Screen::Train,
                 info: None,
+                store: Store::default(),
                 errors: Vec::new(),
                 data: DataScreen::default(),
                 train: TrainScreen::default(),
@@ -207,6 +212,11 @@ impl eframe::App for AtbApp {
 }
 
 impl UiState {
+    /// The detail of the version the Model detail screen shows, once it has arrived.
+    pub fn shown_detail(&self) -> Option<&atb_protocol::desktop::ModelDetail> {
+        self.store.details.get(self.detail.version.as_deref()?)
+    }
+
     fn apply(&mut self, reply: Reply, out: &mut Outbox) {
         match reply {
             Reply::AppInfo(info) => {
@@ -238,18 +248,17 @@ impl UiState {
                 }
             }
             Reply::CancelRequested => self.train.cancel_requested = true,
-            Reply::Models(rows) => self.models.set_rows(rows),
-            Reply::Detail(d) => {
-                if self.detail.version.as_deref() == Some(&d.row.version_id) {
-                    self.detail.detail = Some((*d).clone());
+            Reply::Models(rows) => {
+                self.models.rows_changed(&rows);
+                for version in self.store.set_rows(rows) {
+                    out.send(Request::ModelDetail { version });
                 }
-                self.models.details.insert(d.row.version_id.clone(), *d);
+            }
+            Reply::Detail(d) => {
+                self.store.details.insert(d.row.version_id.clone(), *d);
             }
             Reply::Predictions(p) => {
-                if self.detail.version.as_deref() == Some(&p.version_id) {
-                    self.detail.series = p.target_series.clone();
-                }
-                self.models.predictions.insert(p.version_id.clone(), p);
+                self.store.predictions.insert(p.version_id.clone(), p);
             }
             Reply::Attention(map) => self.detail.attention_loaded(map),
             Reply::Exported(outcome) => {
@@ -285,8 +294,9 @@ impl UiState {
             Reply::Judged(j) => self.models.judged_arrived(j),
             Reply::Backtested(report) => self.detail.backtest_arrived(*report),
             Reply::ForwardTested(report) => {
-                self.models.forward_arrived(report.clone());
-                self.detail.forward_arrived(report);
+                self.store.forward_arrived(&report);
+                self.detail.forward_arrived();
+                self.models.forward_arrived(report);
             }
             Reply::Queue(q) => self.train.queue_arrived(q, out),
             Reply::BenchProgress(u) => {
@@ -297,7 +307,8 @@ impl UiState {
                 self.bench.update(u);
             }
             Reply::Benched(report) => {
-                self.bench.finished(*report);
+                self.bench.finished();
+                self.store.bench = Some(*report);
                 out.send(Request::ListModels);
             }
             Reply::BenchCancelRequested => self.bench.cancel_requested = true,
@@ -308,13 +319,15 @@ impl UiState {
                 self.prefs_loaded = true;
             }
             Reply::PrefsSaved => {}
-            Reply::LastFeatureBench(report) => self.bench.feature_report = report.map(|r| *r),
+            Reply::LastFeatureBench(report) => self.store.feature_bench = report.map(|r| *r),
             Reply::LastBench(report) => {
-                if self.bench.report.is_none() {
-                    self.bench.report = report.map(|r| *r);
+                // This session's benchmark, if one finished first, is the newer one.
+                if self.store.bench.is_none() {
+                    self.store.bench = report.map(|r| *r);
                 }
             }
             Reply::Deleted(version) => {
+                self.store.forget(&version);
                 self.models.forget(&version);
                 if self.detail.version.as_deref() == Some(&version) {
                     self.detail = DetailScreen::default();
@@ -483,23 +496,23 @@ impl UiState {
                         }
                     }
                     Screen::Models => {
-                        if let Some(version) = self.models.show(ui, out) {
+                        if let Some(version) = self.models.show(ui, &self.store, out) {
                             self.open_detail(version, out);
                         }
                     }
-                    Screen::Detail => self.detail.show(ui, out),
+                    Screen::Detail => self.detail.show(ui, &self.store, out),
                     Screen::Guide => {
                         if let Some(pairs) = crate::guide::show(
                             ui,
-                            &self.models.rows,
-                            self.bench.report.as_ref(),
-                            self.bench.feature_report.as_ref(),
+                            &self.store.rows,
+                            self.store.bench.as_ref(),
+                            self.store.feature_bench.as_ref(),
                         ) {
                             self.bench.choose(&pairs);
                             self.screen = Screen::Bench;
                         }
                     }
-                    Screen::Bench => self.bench.show(ui, out),
+                    Screen::Bench => self.bench.show(ui, &self.store, out),
                     Screen::Registry => self.registry.show(ui, out),
                 });
         });
@@ -521,8 +534,7 @@ impl UiState {
     }
 
     fn open_detail(&mut self, version: String, out: &mut Outbox) {
-        self.detail
-            .open(&version, self.models.details.get(&version).cloned(), out);
+        self.detail.open(&version, out);
         self.screen = Screen::Detail;
     }
 }

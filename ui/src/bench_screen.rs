@@ -6,7 +6,7 @@
 
 use std::collections::BTreeSet;
 
-use atb_protocol::bench::{BenchReport, BenchSpec, BenchUpdate, FeatureBenchReport};
+use atb_protocol::bench::{BenchReport, BenchSpec, BenchUpdate};
 use atb_protocol::verdict::{VerdictKind, verdict_with};
 use atb_protocol::vocab::{Architecture, Variant};
 use egui::{RichText, Ui};
@@ -14,6 +14,7 @@ use egui_plot::{Bar, BarChart, Legend, Plot, PlotPoint, Points, Text};
 
 use crate::app::Outbox;
 use crate::backend::{Request, RequestKind};
+use crate::store::Store;
 use crate::widgets::{
     ERROR_RED, GOOD_GREEN, duration, labelled_edit, num, verdict_color, window_share,
 };
@@ -30,11 +31,6 @@ pub struct BenchScreen {
     pub progress: Option<(String, usize, usize)>,
     /// Seconds of egui's clock when the benchmark started (for elapsed time and ETA).
     pub started_at: Option<f64>,
-    /// The last finished report (this session's, or the one the shell kept).
-    pub report: Option<BenchReport>,
-    /// The last feature benchmark the shell kept (`atb bench --feature-sets`/`--context`),
-    /// which the guide's Phase 2 claims read.
-    pub feature_report: Option<FeatureBenchReport>,
     pub note: Option<String>,
 }
 
@@ -51,8 +47,6 @@ impl Default for BenchScreen {
             cancel_requested: false,
             progress: None,
             started_at: None,
-            report: None,
-            feature_report: None,
             note: None,
         }
     }
@@ -134,11 +128,11 @@ impl BenchScreen {
         }
     }
 
-    pub fn finished(&mut self, report: BenchReport) {
+    /// The benchmark ended (its report went to the store).
+    pub fn finished(&mut self) {
         self.running = false;
         self.cancel_requested = false;
         self.progress = None;
-        self.report = Some(report);
     }
 
     pub fn request_failed(&mut self, request: RequestKind) {
@@ -149,7 +143,7 @@ impl BenchScreen {
         }
     }
 
-    pub fn show(&mut self, ui: &mut Ui, out: &mut Outbox) {
+    pub fn show(&mut self, ui: &mut Ui, store: &Store, out: &mut Outbox) {
         ui.heading("Benchmark");
         ui.label(
             "Trains every chosen model on the same candles, split, seeds and epochs, registers \
@@ -226,7 +220,7 @@ impl BenchScreen {
             ui.label(n);
         }
         ui.separator();
-        match &self.report {
+        match &store.bench {
             Some(r) => report_view(ui, r),
             None => {
                 ui.label("No benchmark measured yet.");

@@ -3,7 +3,7 @@
 
 use atb_protocol::backtest::{BacktestReport, BacktestSettings, SignalRule, rule_label};
 use atb_protocol::desktop::{AttentionMap, ExportOutcome, Forecast, ModelDetail, TargetSeries};
-use atb_protocol::forward::{ForwardReport, ForwardResult};
+use atb_protocol::forward::ForwardResult;
 use atb_protocol::registry::{ColumnImportance, EnsembleRecipe};
 use atb_protocol::training::EpochRecord;
 use atb_protocol::verdict::VerdictKind;
@@ -14,13 +14,15 @@ use egui_plot::{Bar, BarChart, Legend, Line, Plot, PlotPoints};
 use crate::app::Outbox;
 use crate::backend::{Request, RequestKind};
 use crate::backtest_view::backtest_view;
+use crate::store::Store;
 use crate::widgets::{
     ERROR_RED, GOOD_GREEN, duration, labelled_edit, metrics_table, time, walk_forward_view,
 };
 
+/// The Model detail screen's own state: which version, and what it asked for and got back for
+/// that version alone (the detail and test forecasts it shows are the [`Store`]'s).
 pub struct DetailScreen {
     pub version: Option<String>,
-    pub detail: Option<ModelDetail>,
     pub attention: Option<AttentionMap>,
     pub attention_checked: bool,
     pub exporting: bool,
@@ -35,16 +37,14 @@ pub struct DetailScreen {
     pub backtesting: bool,
     pub backtest: Option<BacktestReport>,
     pub forward_testing: bool,
-    /// A volatility or direction version's test forecasts, once asked for.
+    /// A volatility or direction version's test forecasts were asked for.
     pub series_asked: bool,
-    pub series: Option<TargetSeries>,
 }
 
 impl Default for DetailScreen {
     fn default() -> Self {
         Self {
             version: None,
-            detail: None,
             attention: None,
             attention_checked: false,
             exporting: false,
@@ -58,19 +58,17 @@ impl Default for DetailScreen {
             backtest: None,
             forward_testing: false,
             series_asked: false,
-            series: None,
         }
     }
 }
 
 impl DetailScreen {
-    pub fn open(&mut self, version: &str, cached: Option<ModelDetail>, out: &mut Outbox) {
+    pub fn open(&mut self, version: &str, out: &mut Outbox) {
         *self = Self {
             version: Some(version.to_string()),
-            detail: cached,
             ..Self::default()
         };
-        // Always reload: the cached detail may predate an export or a promotion.
+        // Always reload: the stored detail may predate an export or a promotion.
         out.send(Request::ModelDetail {
             version: version.to_string(),
         });
@@ -101,18 +99,9 @@ impl DetailScreen {
         }
     }
 
-    /// A forward test of this version replaces the one shown.
-    pub fn forward_arrived(&mut self, report: ForwardReport) {
+    /// A forward test ended (its results went to the store's details).
+    pub fn forward_arrived(&mut self) {
         self.forward_testing = false;
-        if let (Some(d), Some(r)) = (
-            self.detail.as_mut(),
-            report
-                .results
-                .into_iter()
-                .find(|r| Some(&r.version_id) == self.version.as_ref()),
-        ) {
-            d.forward = Some(r);
-        }
     }
 
     pub fn forecast_arrived(&mut self, f: Forecast) {
@@ -133,13 +122,13 @@ impl DetailScreen {
         }
     }
 
-    pub fn show(&mut self, ui: &mut Ui, out: &mut Outbox) {
+    pub fn show(&mut self, ui: &mut Ui, store: &Store, out: &mut Outbox) {
         let Some(version) = self.version.clone() else {
             ui.label("Open a model from the Models screen (click its version).");
             return;
         };
         ui.heading(format!("Model {version}"));
-        let Some(d) = self.detail.clone() else {
+        let Some(d) = store.details.get(&version).cloned() else {
             ui.label("loading…");
             return;
         };
@@ -216,7 +205,7 @@ impl DetailScreen {
         ui.separator();
         metrics_table(ui, "detail_metrics", &d.evaluation);
         if r.target != Target::Return {
-            self.series_view(ui, out, &version, r.target);
+            self.series_view(ui, out, store.target_series(&version), &version, r.target);
         }
         // Forward tests score forecasts of the close.
         if r.target == Target::Return {
@@ -502,16 +491,24 @@ impl DetailScreen {
 
     /// The test split's forecasts beside what happened and the target's baseline, asked for
     /// once per opened version.
-    fn series_view(&mut self, ui: &mut Ui, out: &mut Outbox, version: &str, target: Target) {
+    fn series_view(
+        &mut self,
+        ui: &mut Ui,
+        out: &mut Outbox,
+        series: Option<&TargetSeries>,
+        version: &str,
+        target: Target,
+    ) {
         ui.separator();
         ui.strong(crate::target_charts::series_title(target));
+        // Asked once per opening: the stored forecasts may predate a re-evaluation.
         if !self.series_asked {
             self.series_asked = true;
             out.send(Request::Predictions {
                 version: version.to_string(),
             });
         }
-        match &self.series {
+        match series {
             Some(s) => crate::target_charts::series_plot(
                 ui,
                 "detail_target_series",

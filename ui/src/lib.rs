@@ -13,6 +13,7 @@ pub mod fake;
 pub mod guide;
 pub mod models_screen;
 pub mod registry_screen;
+pub mod store;
 pub mod target_charts;
 pub mod train_screen;
 pub mod widgets;

@@ -171,7 +171,7 @@ fn selecting_two_models_shows_the_comparison() {
         .click();
     h.run();
     h.get_by_label("Comparison of 2 models");
-    let s = &h.state().state.models;
+    let s = &h.state().state.store;
     assert_eq!(s.details.len(), 2);
     assert_eq!(s.predictions.len(), 2);
     h.get_by_label("Validation loss per epoch");
@@ -211,7 +211,7 @@ fn selecting_two_models_shows_the_comparison() {
     assert!(
         h.state()
             .state
-            .models
+            .store
             .rows
             .iter()
             .any(|r| r.architecture == Architecture::Ensemble)
@@ -219,7 +219,7 @@ fn selecting_two_models_shows_the_comparison() {
     // Another test window: warned, and no paired test offered.
     h.state_mut()
         .state
-        .models
+        .store
         .details
         .get_mut("BTCUSDT_1h_20240102_120000")
         .unwrap()
@@ -235,11 +235,10 @@ fn selecting_two_models_shows_the_comparison() {
     // member's 800 less 1%).
     h.get_by_label_contains("Test MAE $").click();
     h.run();
-    let order: Vec<Architecture> = h
-        .state()
-        .state
+    let state = &h.state().state;
+    let order: Vec<Architecture> = state
         .models
-        .visible()
+        .visible(&state.store)
         .iter()
         .map(|r| r.architecture)
         .collect();
@@ -522,7 +521,7 @@ fn volatility_and_direction_versions_show_their_own_scores_charts_and_verdicts()
         }),
         "the chart asks for the test split's forecasts"
     );
-    assert!(h.state().state.detail.series.is_some());
+    assert!(h.state().state.store.target_series(&volatility).is_some());
     // No price metrics, backtest or forward test for a volatility model.
     assert!(h.query_by_label("MAE (USD)").is_none());
     assert!(h.query_by_label("Forward test").is_none());

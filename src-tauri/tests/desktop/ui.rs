@@ -97,13 +97,13 @@ fn train_on_the_sample_open_the_model_and_export_it() {
     let version = run.registered.expect("registered").version_id;
     // The Models list was refreshed when the run registered.
     wait_until(&mut h, "the model list", |a| {
-        a.state.models.rows.iter().any(|r| r.version_id == version)
+        a.state.store.rows.iter().any(|r| r.version_id == version)
     });
 
     // Open it from the run and export it.
     h.get_by_label(&format!("Open model {version}")).click();
     wait_until(&mut h, "the model detail", |a| {
-        a.state.detail.detail.is_some()
+        a.state.shown_detail().is_some()
     });
     assert_eq!(h.state().state.screen, Screen::Detail);
     h.get_by_role_and_label(Role::Button, "Export ONNX").click();
@@ -153,13 +153,13 @@ fn train_a_tree_model_by_clicks_see_its_importance_and_export_it() {
     assert!(run.evaluation.is_some());
     let version = run.registered.expect("registered").version_id;
     wait_until(&mut h, "the model list", |a| {
-        a.state.models.rows.iter().any(|r| r.version_id == version)
+        a.state.store.rows.iter().any(|r| r.version_id == version)
     });
     h.get_by_label(&format!("Open model {version}")).click();
     wait_until(&mut h, "the model detail", |a| {
-        a.state.detail.detail.is_some()
+        a.state.shown_detail().is_some()
     });
-    let detail = h.state().state.detail.detail.clone().unwrap();
+    let detail = h.state().state.shown_detail().cloned().unwrap();
     assert!(!detail.importance.is_empty());
     h.get_by_label_contains("Feature importance: share of the trees' total gain");
     h.get_by_role_and_label(Role::Button, "Export ONNX").click();
@@ -256,7 +256,7 @@ fn three_queued_runs_train_unattended_and_register_in_order() {
     wait_until(&mut h, "the model list", |a| {
         versions
             .iter()
-            .all(|v| a.state.models.rows.iter().any(|r| &r.version_id == v))
+            .all(|v| a.state.store.rows.iter().any(|r| &r.version_id == v))
     });
     // Each run's outcome and verdict is on the screen.
     for v in &versions {
@@ -281,14 +281,14 @@ fn bench_two_small_models_and_a_guide_claim_becomes_measured() {
     h.get_by_role_and_label(Role::Button, "Run benchmark")
         .click();
     wait_until(&mut h, "the benchmark", |a| {
-        a.state.bench.report.is_some() && !a.state.bench.running
+        a.state.store.bench.is_some() && !a.state.bench.running
     });
-    let report = h.state().state.bench.report.clone().unwrap();
+    let report = h.state().state.store.bench.clone().unwrap();
     let models: Vec<Architecture> = report.results.iter().map(|r| r.architecture).collect();
     assert_eq!(models, [Architecture::CnnLstm, Architecture::Gbdt]);
     assert!(h.query_all_by_label("gbdt default").next().is_some());
     wait_until(&mut h, "the benchmarked models in the list", |a| {
-        a.state.models.rows.len() == 2
+        a.state.store.rows.len() == 2
     });
     h.state_mut().state.screen = Screen::Guide;
     settle(&mut h);

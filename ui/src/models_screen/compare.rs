@@ -241,8 +241,8 @@ impl ModelsScreen {
         }
     }
 
-    pub(super) fn comparison(&mut self, ui: &mut Ui, out: &mut Outbox) {
-        let chosen: Vec<&ModelRow> = self
+    pub(super) fn comparison(&mut self, ui: &mut Ui, store: &Store, out: &mut Outbox) {
+        let chosen: Vec<&ModelRow> = store
             .rows
             .iter()
             .filter(|r| self.selected.contains(&r.version_id))
@@ -250,7 +250,7 @@ impl ModelsScreen {
         ui.heading(format!("Comparison of {} models", chosen.len()));
         let details: Vec<&ModelDetail> = chosen
             .iter()
-            .filter_map(|r| self.details.get(&r.version_id))
+            .filter_map(|r| store.details.get(&r.version_id))
             .collect();
         if details.len() < chosen.len() {
             ui.label(format!(
@@ -329,7 +329,7 @@ impl ModelsScreen {
                 .join(" · "),
         );
         Self::equity_overlay(ui, &details, &label);
-        self.predictions_view(ui, &details);
+        Self::predictions_view(ui, store, &details);
     }
 
     /// Each model's verdicts, in the engine's words and colours.
@@ -417,11 +417,11 @@ impl ModelsScreen {
     }
 
     /// The test window's forecasts against what happened (the target's series, or closes).
-    fn predictions_view(&self, ui: &mut Ui, details: &[&ModelDetail]) {
+    fn predictions_view(ui: &mut Ui, store: &Store, details: &[&ModelDetail]) {
         let label = short_label;
         let preds: Vec<(&ModelDetail, &TestPredictions)> = details
             .iter()
-            .filter_map(|d| self.predictions.get(&d.row.version_id).map(|p| (*d, p)))
+            .filter_map(|d| store.predictions.get(&d.row.version_id).map(|p| (*d, p)))
             .collect();
         let series: Vec<_> = preds
             .iter()

@@ -1,17 +1,20 @@
 //! Models screen: the registry as a sortable, filterable table ([`table`]), and the comparison of
 //! two or more selected versions ([`compare`]: grouped bars per metric with the persistence line,
 //! overlaid training curves, predicted against actual closes over the test window). This file
-//! holds the screen's state and the replies it keeps.
+//! holds the screen's view state and the replies only it keeps (paired, judged, forward tests);
+//! the rows, details and predictions it shows are the [`Store`]'s.
 
 mod compare;
 mod table;
 
 pub use table::Column;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 use atb_protocol::backtest::{Backtest, Positions, SignalRule, StrategyResult};
 use atb_protocol::desktop::{ModelDetail, PairedComparison, TestPredictions};
+
+use crate::store::Store;
 use atb_protocol::forward::ForwardReport;
 use atb_protocol::registry::ModelRow;
 use atb_protocol::selection::JudgedComparison;
@@ -57,17 +60,15 @@ const PALETTE: [egui::Color32; 6] = [
     egui::Color32::from_rgb(0xc9, 0x5b, 0x8f),
 ];
 
+/// The Models screen's own state: what is selected, sorted, filtered and asked for (the rows,
+/// details and predictions it shows are the [`Store`]'s).
 pub struct ModelsScreen {
-    pub rows: Vec<ModelRow>,
-    pub loaded: bool,
     pub filter: String,
     pub show_bench: bool,
     pub sort: Column,
     pub descending: bool,
     pub selected: BTreeSet<String>,
     pub comparing: bool,
-    pub details: HashMap<String, ModelDetail>,
-    pub predictions: HashMap<String, TestPredictions>,
     /// The paired test of the first two selected versions, once asked for.
     pub paired: Option<PairedComparison>,
     pub pairing: bool,
@@ -88,16 +89,12 @@ pub struct ModelsScreen {
 impl Default for ModelsScreen {
     fn default() -> Self {
         Self {
-            rows: Vec::new(),
-            loaded: false,
             filter: String::new(),
             show_bench: true,
             sort: Column::Created,
             descending: true,
             selected: BTreeSet::new(),
             comparing: false,
-            details: HashMap::new(),
-            predictions: HashMap::new(),
             paired: None,
             pairing: false,
             judged: None,
@@ -112,30 +109,20 @@ impl Default for ModelsScreen {
 }
 
 impl ModelsScreen {
-    pub fn set_rows(&mut self, rows: Vec<ModelRow>) {
-        self.loaded = true;
+    /// A new listing: versions no longer there leave the selection.
+    pub fn rows_changed(&mut self, rows: &[ModelRow]) {
         self.selected
             .retain(|v| rows.iter().any(|r| &r.version_id == v));
-        // Details carry the ONNX state, which may have changed.
-        self.details.retain(|v, d| {
-            rows.iter()
-                .find(|r| &r.version_id == v)
-                .is_some_and(|r| *r == d.row)
-        });
-        self.rows = rows;
     }
 
     pub fn forget(&mut self, version: &str) {
         self.selected.remove(version);
-        self.details.remove(version);
-        self.predictions.remove(version);
-        self.rows.retain(|r| r.version_id != version);
     }
 
-    /// Rows after the filter, in the chosen order.
-    pub fn visible(&self) -> Vec<&ModelRow> {
+    /// The store's rows after the filter, in the chosen order.
+    pub fn visible<'a>(&self, store: &'a Store) -> Vec<&'a ModelRow> {
         let needle = self.filter.trim().to_lowercase();
-        let mut rows: Vec<&ModelRow> = self
+        let mut rows: Vec<&ModelRow> = store
             .rows
             .iter()
             .filter(|r| self.show_bench || r.tag.is_none())
@@ -161,7 +148,7 @@ impl ModelsScreen {
     }
 
     /// Draws the screen; returns a version to open.
-    pub fn show(&mut self, ui: &mut Ui, out: &mut Outbox) -> Option<String> {
+    pub fn show(&mut self, ui: &mut Ui, store: &Store, out: &mut Outbox) -> Option<String> {
         ui.heading("Registered models");
         ui.horizontal(|ui| {
             labelled_edit(ui, "Filter", &mut self.filter, 160.0);
@@ -170,17 +157,17 @@ impl ModelsScreen {
                 out.send(Request::ListModels);
             }
         });
-        if !self.loaded {
+        if !store.rows_loaded {
             ui.label("loading…");
             return None;
         }
-        if self.rows.is_empty() {
+        if store.rows.is_empty() {
             ui.label(
                 "No models yet: train one on the Train screen (the bundled sample works offline).",
             );
             return None;
         }
-        let open = ui.scope(|ui| self.table(ui)).inner;
+        let open = ui.scope(|ui| self.table(ui, store)).inner;
         ui.horizontal(|ui| {
             let n = self.selected.len();
             let compare = ui
@@ -189,10 +176,10 @@ impl ModelsScreen {
             if compare.clicked() {
                 self.comparing = true;
                 for v in &self.selected {
-                    if !self.details.contains_key(v) {
+                    if !store.details.contains_key(v) {
                         out.send(Request::ModelDetail { version: v.clone() });
                     }
-                    if !self.predictions.contains_key(v) {
+                    if !store.predictions.contains_key(v) {
                         out.send(Request::Predictions { version: v.clone() });
                     }
                 }
@@ -203,7 +190,7 @@ impl ModelsScreen {
         });
         if self.comparing && self.selected.len() >= 2 {
             ui.separator();
-            self.comparison(ui, out);
+            self.comparison(ui, store, out);
         }
         open
     }

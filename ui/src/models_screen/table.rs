@@ -62,11 +62,11 @@ impl Column {
 }
 
 impl ModelsScreen {
-    pub(super) fn table(&mut self, ui: &mut Ui) -> Option<String> {
+    pub(super) fn table(&mut self, ui: &mut Ui, store: &Store) -> Option<String> {
         let mut open = None;
         let mut sort_by = None;
         let mut toggles = Vec::new();
-        let rows = self.visible();
+        let rows = self.visible(store);
         // A solid scroll bar below the rows: egui's floating one grows over the last row while
         // the pointer is near, covering the link of a registry's only version.
         ui.spacing_mut().scroll = egui::style::ScrollStyle::solid();

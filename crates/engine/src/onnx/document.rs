@@ -15,6 +15,7 @@ use super::trees::{ML_DOMAIN, ML_OPSET, emit_trees};
 use crate::error::{Error, Result};
 use crate::registry::metadata::{FeatureSchema, TargetDefinition};
 use crate::training::TrainedModel;
+use atb_protocol::registry::EnsembleRecipe;
 use atb_protocol::vocab::Target;
 
 /// The default-domain opset the emitter writes (ReduceMean/ReduceMax take `axes` as an
@@ -36,6 +37,9 @@ pub struct OnnxDocument {
     /// Feature names in input order, scaler means and standard deviations, sequence length and
     /// the target definition (horizon, log return, standardisation).
     pub schema: FeatureSchema,
+    /// An ensemble's members (id, model, weights' SHA-256) and weights, as `atb.ensemble`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ensemble: Option<EnsembleRecipe>,
 }
 
 impl OnnxDocument {
@@ -83,6 +87,7 @@ impl OnnxDocument {
                 },
                 context: None,
             },
+            ensemble: None,
         }
     }
 
@@ -123,6 +128,9 @@ impl OnnxDocument {
         let mut entries = entries;
         if let Some(context) = &s.context {
             entries.push(("context", context.clone()));
+        }
+        if let Some(recipe) = &self.ensemble {
+            entries.push(("ensemble", json(recipe)?));
         }
         Ok(entries
             .into_iter()
@@ -192,6 +200,10 @@ impl OnnxDocument {
             variant: get("variant")?.clone(),
             app_version: get("app_version")?.clone(),
             schema,
+            ensemble: props
+                .get(&format!("{PREFIX}ensemble"))
+                .map(|text| serde_json::from_str(text).map_err(|e| bad("ensemble", &e)))
+                .transpose()?,
         })
     }
 }

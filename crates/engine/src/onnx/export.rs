@@ -98,6 +98,10 @@ pub fn document_for(loaded: &LoadedModel) -> OnnxDocument {
         variant: loaded.row.variant.to_string(),
         app_version: env!("CARGO_PKG_VERSION").into(),
         schema: loaded.schema.clone(),
+        ensemble: match &loaded.model {
+            TrainedModel::Ensemble(e) => Some(e.recipe.clone()),
+            _ => None,
+        },
     }
 }
 

@@ -13,6 +13,7 @@ use atb_engine::service::models;
 use atb_engine::service::predict::{self, PredictWith};
 use atb_engine::service::train::{TrainOptions, TrainResult, train_and_register};
 use atb_engine::testing::inference::recorded_data;
+use atb_engine::testing::onnx::{OnnxDocument, read_metadata};
 use atb_engine::testing::registry::Registry;
 use atb_engine::testing::training::{CancelToken, TrainSpec, fit_weightings, train};
 use atb_models::burn::prelude::Device;
@@ -104,6 +105,11 @@ fn ensembles_weigh_on_validation_evaluate_register_predict_and_export_as_one_gra
     let report = block_on(models::export(&settings, &row.version_id, None)).unwrap();
     assert!(report.export.max_abs_diff <= 1e-4, "{report:?}");
     assert!(report.export.runtime.contains("tract"), "{report:?}");
+    // The file says what it is made of.
+    let props = read_metadata(&std::fs::read(&report.path).unwrap()).unwrap();
+    let described = OnnxDocument::from_props(&props).unwrap();
+    assert_eq!(described.architecture, "ensemble");
+    assert_eq!(described.ensemble.as_ref(), Some(recipe));
     let native = next_log_return(&settings, &row.version_id, PredictWith::Native);
     let onnx = next_log_return(&settings, &row.version_id, PredictWith::Onnx);
     assert!((native - onnx).abs() < 1e-6, "{native} vs {onnx}");

@@ -48,6 +48,7 @@ fn document(architecture: Architecture, variant: Variant) -> OnnxDocument {
             },
             context: None,
         },
+        ensemble: None,
     }
 }
 

@@ -9,9 +9,9 @@ use crate::common::{params, sample_tail};
 use atb_engine::Settings;
 use atb_engine::service::block_on;
 use atb_engine::service::ensemble::make_ensemble;
-use atb_engine::service::models;
 use atb_engine::service::predict::{self, PredictWith};
 use atb_engine::service::train::{TrainOptions, TrainResult, train_and_register};
+use atb_engine::service::{decision, models};
 use atb_engine::testing::inference::recorded_data;
 use atb_engine::testing::onnx::{OnnxDocument, read_metadata};
 use atb_engine::testing::registry::Registry;
@@ -93,6 +93,14 @@ fn ensembles_weigh_on_validation_evaluate_register_predict_and_export_as_one_gra
     // Tested on the members' windows: compare puts them side by side.
     let compared = models::compare(&settings, &ids(&[row, &lstm, &tcn])).unwrap();
     assert!(compared.same_test_windows);
+    // Judged together with its members: in the model confidence set's contest like any model.
+    let judged = block_on(decision::judge(&settings, &ids(&[row, &lstm, &tcn]))).unwrap();
+    let set = judged.model_confidence_set.unwrap();
+    assert!(
+        set.members.iter().any(|m| m.name.contains(&row.version_id)),
+        "{set:?}"
+    );
+    assert_eq!(judged.verdicts[0].version_id, row.version_id);
     // The detail and `show` carry the recipe.
     let detail = models::detail(&settings, &row.version_id).unwrap();
     assert_eq!(detail.ensemble.as_ref(), Some(recipe));

@@ -40,7 +40,7 @@ fn register(settings: &Settings, spec: &TrainSpec) -> ModelRow {
     )
     .unwrap();
     let TrainResult::Registered { row, .. } = result else {
-        panic!("{} was cancelled", spec.architecture);
+        panic!("{} did not register: {result:?}", spec.architecture);
     };
     *row
 }

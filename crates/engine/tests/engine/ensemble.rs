@@ -1,8 +1,10 @@
 //! Ensembles through the whole flow: made from registered versions, weighed on the validation
 //! split only (a poisoned test split moves no weight), evaluated and registered like any model,
 //! re-evaluated to the same figures, predicted natively and from one exported ONNX graph (three
-//! networks in tract, a network and trees in ONNX Runtime) within the parity limit, and refused
-//! with the reason when the members cannot be summed or a member would be deleted from under it.
+//! networks in tract, a network and trees in ONNX Runtime) within the parity limit, for the
+//! volatility and direction targets too (beside their own baselines, the head in the graph), and
+//! refused with the reason when the members cannot be summed or a member would be deleted from
+//! under it.
 
 use crate::common::{params, sample_tail};
 
@@ -255,4 +257,95 @@ fn weights_read_no_test_label_and_identical_members_equal_either() {
     };
     assert_eq!(poison(&data.samples.test), fits);
     assert_ne!(poison(&data.samples.validation), fits);
+}
+
+#[test]
+fn volatility_and_direction_ensembles_evaluate_beside_their_baselines_and_export() {
+    use atb_protocol::targets::TargetEvaluation;
+    use atb_protocol::vocab::Target;
+    let home = tempfile::tempdir().unwrap();
+    let settings = Settings::resolve(home.path().to_path_buf(), None).unwrap();
+    for (target, weighting) in [
+        (Target::Volatility, Weighting::Nnls),
+        (Target::Direction, Weighting::Nnls),
+    ] {
+        let member = |architecture| {
+            register(
+                &settings,
+                &TrainSpec {
+                    target,
+                    ..spec(architecture)
+                },
+            )
+        };
+        let (lstm, trees) = (member(Architecture::Lstm), member(Architecture::Gbdt));
+        let made = make_ensemble(&settings, &ids(&[&lstm, &trees]), weighting)
+            .unwrap_or_else(|e| panic!("{target}: {e}"));
+        assert_eq!(made.row.target, target);
+        assert!(
+            made.recipe.loss.contains(match target {
+                Target::Direction => "log loss",
+                _ => "squared error",
+            }),
+            "{target}: {}",
+            made.recipe.loss
+        );
+        let fit = |w: Weighting| {
+            made.recipe
+                .fits
+                .iter()
+                .find(|f| f.weighting == w)
+                .unwrap()
+                .validation_loss
+        };
+        assert!(
+            fit(Weighting::Nnls) <= fit(Weighting::Equal) + 1e-9,
+            "{target}: {:?}",
+            made.recipe.fits
+        );
+        // Scored beside the target's own baselines, with its verdicts in the row.
+        match made.evaluation.target.as_ref() {
+            Some(TargetEvaluation::Volatility(v)) => {
+                assert_eq!(target, Target::Volatility);
+                assert!(v.model.qlike.is_finite() && v.har.is_some());
+            }
+            Some(TargetEvaluation::Direction(d)) => {
+                assert_eq!(target, Target::Direction);
+                assert!(d.model.log_loss.is_finite());
+            }
+            None => panic!("{target}: no target evaluation"),
+        }
+        assert!(!made.row.target_verdicts.is_empty(), "{target}");
+        // One graph with the target's head (the ensemble's own smearing correction for
+        // volatility), in ONNX Runtime because of the trees, and the same forecast natively.
+        let report = block_on(models::export(&settings, &made.row.version_id, None))
+            .unwrap_or_else(|e| panic!("{target}: {e}"));
+        assert!(report.export.max_abs_diff <= 1e-4, "{target}: {report:?}");
+        let forecast = |with| {
+            let p = predict::open(&settings, &made.row.version_id, with).unwrap();
+            block_on(p.next_close(&settings, &CandleSource::Sample))
+                .unwrap()
+                .prediction
+        };
+        match (
+            forecast(PredictWith::Native),
+            forecast(PredictWith::OnnxRuntime),
+        ) {
+            (
+                Prediction::Volatility {
+                    predicted_volatility: a,
+                    ..
+                },
+                Prediction::Volatility {
+                    predicted_volatility: b,
+                    ..
+                },
+            ) => assert!(a > 0.0 && (a / b - 1.0).abs() < 1e-3, "{a} vs {b}"),
+            (
+                Prediction::Direction { up_probability: a },
+                Prediction::Direction { up_probability: b },
+            ) => assert!(a > 0.0 && a < 1.0 && (a - b).abs() < 1e-4, "{a} vs {b}"),
+            other => panic!("{target}: {other:?}"),
+        }
+    }
 }

@@ -500,7 +500,12 @@ impl UiState {
                             self.open_detail(version, out);
                         }
                     }
-                    Screen::Detail => self.detail.show(ui, &self.store, out),
+                    Screen::Detail => {
+                        self.detail.show(ui, &self.store, out);
+                        if let Some(member) = self.detail.open_member.take() {
+                            self.open_detail(member, out);
+                        }
+                    }
                     Screen::Guide => {
                         if let Some(pairs) = crate::guide::show(
                             ui,

@@ -39,6 +39,8 @@ pub struct DetailScreen {
     pub forward_testing: bool,
     /// A volatility or direction version's test forecasts were asked for.
     pub series_asked: bool,
+    /// An ensemble's member the user clicked, for the app to open.
+    pub open_member: Option<String>,
 }
 
 impl Default for DetailScreen {
@@ -58,6 +60,7 @@ impl Default for DetailScreen {
             backtest: None,
             forward_testing: false,
             series_asked: false,
+            open_member: None,
         }
     }
 }
@@ -221,7 +224,7 @@ impl DetailScreen {
         }
         ui.separator();
         match &d.ensemble {
-            Some(recipe) => ensemble_view(ui, recipe),
+            Some(recipe) => self.open_member = ensemble_view(ui, recipe),
             None => curves_view(ui, &d),
         }
         self.attention_view(ui, r.architecture);
@@ -597,7 +600,9 @@ fn curves_view(ui: &mut Ui, d: &ModelDetail) {
 }
 
 /// An ensemble's members with their weights, and each weighting's loss on the validation split.
-fn ensemble_view(ui: &mut Ui, recipe: &EnsembleRecipe) {
+/// Returns the member clicked, to open.
+fn ensemble_view(ui: &mut Ui, recipe: &EnsembleRecipe) -> Option<String> {
+    let mut open = None;
     ui.strong(format!(
         "Ensemble of {} members, {} weights chosen on the validation split",
         recipe.members.len(),
@@ -612,7 +617,13 @@ fn ensemble_view(ui: &mut Ui, recipe: &EnsembleRecipe) {
             ui.end_row();
             for m in &recipe.members {
                 ui.label(format!("{:.4}", m.weight));
-                ui.label(&m.version_id);
+                if ui
+                    .link(&m.version_id)
+                    .on_hover_text("Open this member")
+                    .clicked()
+                {
+                    open = Some(m.version_id.clone());
+                }
                 ui.label(format!("{} {}", m.architecture, m.variant));
                 ui.end_row();
             }
@@ -627,6 +638,7 @@ fn ensemble_view(ui: &mut Ui, recipe: &EnsembleRecipe) {
             weights.join(", ")
         ));
     }
+    open
 }
 
 /// Input columns drawn in the importance chart; the rest are summed in the caption.

@@ -204,10 +204,19 @@ fn selecting_two_models_shows_the_comparison() {
     h.get_by_label_contains("Registered the ensemble BTCUSDT_1h_ensemble_");
     h.get_by_label_contains("(nnls weights)");
     // Its detail lists the members with their weights and both weightings' validation loss.
-    let detail = open_model(&fake, "BTCUSDT_1h_ensemble_3 (latest)");
+    let mut detail = open_model(&fake, "BTCUSDT_1h_ensemble_3 (latest)");
     detail.get_by_label("Ensemble of 2 members, nnls weights chosen on the validation split");
     detail.get_by_label("equal: 1.020000 with weights [0.500, 0.500]");
     detail.get_by_label("Parameters (all members)");
+    // A member's id opens that member.
+    detail
+        .get_by_role_and_label(Role::Link, "BTCUSDT_1h_20240101_120000")
+        .click();
+    detail.run();
+    assert_eq!(
+        detail.state().state.detail.version.as_deref(),
+        Some("BTCUSDT_1h_20240101_120000")
+    );
     assert!(
         h.state()
             .state

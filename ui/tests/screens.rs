@@ -155,6 +155,42 @@ fn an_invalid_value_disables_train_and_says_why() {
 }
 
 #[test]
+fn a_context_market_is_checked_in_the_form_and_sent_with_the_run() {
+    let fake = FakeBackend::with_sample_models();
+    let mut h = harness(&fake);
+    h.run();
+    let field = "Context market (empty: none)";
+    set_text(&mut h, field, "not a symbol!");
+    assert!(!train_enabled(&h));
+    h.get_by_label_contains("Train is disabled: context:");
+    // The sample holds one market: refused inline, naming the source that has both.
+    set_text(&mut h, field, "ETHUSDT");
+    assert!(!train_enabled(&h));
+    // Under the field and on the disabled Train button's line.
+    assert_eq!(
+        h.query_all_by_label_contains("sample holds one market (use source binance)")
+            .count(),
+        2
+    );
+    h.state_mut().state.train.form.series.source = CandleSource::Binance;
+    h.run();
+    assert!(train_enabled(&h));
+    h.get_by_role_and_label(Role::Button, "Train").click();
+    h.run();
+    let Some(Request::Train(sent)) = fake
+        .sent()
+        .into_iter()
+        .find(|r| matches!(r, Request::Train(_)))
+    else {
+        panic!("Train sent nothing: {:?}", fake.sent());
+    };
+    assert_eq!(
+        sent.spec.context.as_ref().map(|c| c.as_str()),
+        Some("ETHUSDT")
+    );
+}
+
+#[test]
 fn selecting_two_models_shows_the_comparison() {
     let fake = FakeBackend::with_sample_models();
     let mut h = harness(&fake);

@@ -715,13 +715,19 @@ pub struct FeatureBenchRun {
     pub adjusted_p: Option<f64>,
 }
 
+/// What a feature-benchmark run reads beside the plain model's inputs: `wavelet`, or
+/// `price + BTCUSDT context`.
+pub fn inputs_label(feature_set: FeatureSet, context: Option<&Symbol>) -> String {
+    match context {
+        Some(c) => format!("{feature_set} + {c} context"),
+        None => feature_set.to_string(),
+    }
+}
+
 impl FeatureBenchRun {
-    /// What was added to the plain model: `wavelet`, or `price + BTCUSDT context`.
+    /// What was added to the plain model (see [`inputs_label`]).
     pub fn inputs(&self) -> String {
-        match &self.context {
-            Some(c) => format!("{} + {c} context", self.feature_set),
-            None => self.feature_set.to_string(),
-        }
+        inputs_label(self.feature_set, self.context.as_ref())
     }
 
     /// 1 - MAE(set) / MAE(plain): positive when the set's inputs help.

@@ -196,18 +196,13 @@ fn check_compatible(a: &LoadedModel, b: &LoadedModel) -> Result<()> {
         sa.sequence_length.to_string(),
         sb.sequence_length.to_string(),
     )?;
-    let scalers = |s: &crate::registry::metadata::FeatureSchema, id: &str| {
-        if s.means == sa.means && s.stds == sa.stds {
-            "equal".to_string()
-        } else {
-            format!("{id}'s own")
-        }
-    };
-    differ(
-        "feature scalers",
-        scalers(sa, &a.row.version_id),
-        scalers(sb, &b.row.version_id),
-    )?;
+    if sa.means != sb.means || sa.stds != sb.stds {
+        differ(
+            "feature scalers",
+            format!("{}'s", a.row.version_id),
+            format!("{}'s", b.row.version_id),
+        )?;
+    }
     differ(
         "target scalers",
         format!("{} {}", sa.target.mean, sa.target.std),

@@ -13,7 +13,9 @@
 //! exactly the common windows, and the report says how many.
 
 use atb_models::burn::prelude::Device;
-use atb_protocol::bench::{BenchSpec, FeatureBenchReport, FeatureBenchRun, adjust_feature_runs};
+use atb_protocol::bench::{
+    BenchSpec, FeatureBenchReport, FeatureBenchRun, adjust_feature_runs, inputs_label,
+};
 use atb_protocol::registry::ModelRow;
 use atb_protocol::training::PairedTest;
 use atb_protocol::vocab::{Architecture, FeatureSet, Symbol, Variant};
@@ -88,10 +90,7 @@ pub fn bench_features(
         on_progress(FeatureBenchProgress::RunStarted {
             architecture: params.architecture,
             variant: params.variant,
-            inputs: match &params.context {
-                Some(c) => format!("{} + {c} context", params.feature_set),
-                None => params.feature_set.to_string(),
-            },
+            inputs: inputs_label(params.feature_set, params.context.as_ref()),
             seed: params.seed,
             index: started,
             total,

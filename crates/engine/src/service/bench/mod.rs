@@ -89,9 +89,7 @@ fn keep<T: serde::Serialize>(report: &T, path: &Path) -> Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| crate::error::Error::io(dir, e))?;
     }
-    let json = serde_json::to_vec_pretty(report)
-        .map_err(|e| crate::error::Error::InvalidData(format!("benchmark report: {e}")))?;
-    write_atomic(path, &json)
+    write_report_json(report, path)
 }
 
 /// The desktop's benchmark: `spec`'s candles loaded, every (type, variant) and seed trained,
@@ -146,8 +144,8 @@ pub fn report_markdown(report: &BenchReport) -> String {
     markdown(report)
 }
 
-/// Writes the report as pretty JSON, atomically.
-pub fn write_report_json(report: &BenchReport, path: &Path) -> Result<()> {
+/// Writes a report as pretty JSON, atomically.
+pub fn write_report_json<T: serde::Serialize>(report: &T, path: &Path) -> Result<()> {
     let json = serde_json::to_vec_pretty(report).map_err(|e| {
         crate::error::Error::InvalidData(format!("the report is not serialisable: {e}"))
     })?;

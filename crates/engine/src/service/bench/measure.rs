@@ -441,11 +441,12 @@ struct EnsembleRows<'a> {
     variant: Variant,
     device: &'a Device,
     timing: TimingPlan,
+    cancel: &'a CancelToken,
 }
 
 impl EnsembleRows<'_> {
     fn measure(
-        &mut self,
+        &self,
         results: &[BenchResult],
         errors: &mut std::collections::HashMap<String, Vec<f64>>,
         index: &mut usize,
@@ -459,8 +460,15 @@ impl EnsembleRows<'_> {
         let mut runs = Vec::new();
         let mut first: Option<(TrainOutcome, String)> = None;
         for k in 0..self.spec.seeds {
+            // Nothing to stop inside a weighing, so a Cancel is honoured between seeds.
+            if self.cancel.is_cancelled() {
+                return Err(Error::Cancelled);
+            }
             *index += 1;
-            let seed = self.spec.first_seed + k as u64;
+            let seed = self
+                .spec
+                .train_spec(Architecture::Ensemble, self.variant, k)
+                .seed;
             on_progress(BenchProgress::RunStarted {
                 architecture: Architecture::Ensemble,
                 variant: self.variant,
@@ -629,12 +637,13 @@ pub fn run_benchmark(
     }
     // Ensembles last: of the networks just trained, per variant and seed.
     for &(_, variant) in pairs.iter().filter(|(a, _)| !a.is_trainable()) {
-        let mut ensemble = EnsembleRows {
+        let ensemble = EnsembleRows {
             settings,
             spec,
             variant,
             device: &native_device,
             timing,
+            cancel,
         };
         let result = ensemble.measure(&results, &mut errors, &mut index, total, on_progress)?;
         on_progress(BenchProgress::Measured(Box::new(result.clone())));

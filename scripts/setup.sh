@@ -8,11 +8,14 @@ set -euo pipefail
 # with venv for the ONNX Runtime check of exported models; WebKitGTK and GTK for the desktop app;
 # Xvfb, ImageMagick and xdotool for its headless tests (screenshots, real clicks and keys);
 # dbus (dbus-daemon) for the notification test's private bus; clang and libclang for the
-# bindings of LightGBM, whose C++ sources cargo builds (with the cmake installed into .venv below).
+# bindings of LightGBM, whose C++ sources cargo builds (with the cmake installed into .venv below);
+# Slurm (slurmctld, slurmd, the client commands) and munge for the sweep test's private
+# single-node cluster (scripts/slurm-single-node.sh) and for submitting sweeps from this machine.
 APT_PACKAGES=(
   build-essential pkg-config mesa-vulkan-drivers libvulkan1 python3 python3-venv clang libclang-dev
   libwebkit2gtk-4.1-dev libgtk-3-dev libsoup-3.0-dev libjavascriptcoregtk-4.1-dev
   xvfb xauth imagemagick xdotool dbus
+  slurm-wlm munge
 )
 
 missing=()

@@ -85,6 +85,19 @@ impl FileDialogs for NativeDialogs {
         };
         local_path(chosen)
     }
+
+    fn open_folder(&self, title: &str) -> Result<Option<PathBuf>, ErrorReply> {
+        let Some(chosen) = self
+            .0
+            .dialog()
+            .file()
+            .set_title(title)
+            .blocking_pick_folder()
+        else {
+            return Ok(None);
+        };
+        local_path(chosen)
+    }
 }
 
 fn local_path(chosen: tauri_plugin_dialog::FilePath) -> Result<Option<PathBuf>, ErrorReply> {

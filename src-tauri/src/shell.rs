@@ -36,6 +36,8 @@ pub trait FileDialogs: Send + Sync {
     fn save_path(&self, title: &str, suggested_name: &str) -> Result<Option<PathBuf>, ErrorReply>;
     /// Which candle CSV file to import.
     fn open_csv(&self, title: &str) -> Result<Option<PathBuf>, ErrorReply>;
+    /// Which folder to open (a sweep's results).
+    fn open_folder(&self, title: &str) -> Result<Option<PathBuf>, ErrorReply>;
 }
 
 /// A desktop notification: what ended, and how.
@@ -271,6 +273,7 @@ fn answer(shell: &Shell, request: Request, stream: Arc<dyn Stream>) -> Result<Re
             versions,
             weighting,
         } => make_ensemble(shell, &versions, weighting)?,
+        Request::ImportResults => import_results(shell)?,
         Request::Forecast { version } => Reply::Forecast(service::block_on(
             service::predict::forecast(settings, &version),
         )?),
@@ -381,6 +384,22 @@ fn import_csv(shell: &Shell, symbol: &Symbol, timeframe: Timeframe) -> Result<Re
                 service::data::import_csv(settings, symbol, &path, timeframe)
             })?))
         }
+    })
+}
+
+/// Imports the bundles of a results folder the user chooses, as a job of the one job table.
+fn import_results(shell: &Shell) -> Result<Reply, Error> {
+    let chosen = shell
+        .dialogs
+        .open_folder("Import a sweep's results (a folder of job bundles)")
+        .map_err(|e| Error::InvalidRequest(e.message))?;
+    Ok(match chosen {
+        None => Reply::ResultsImported(None),
+        Some(folder) => Reply::ResultsImported(Some(shell.workbench.run(
+            JobKind::Import,
+            "an import of sweep results",
+            |_| service::sweep::import::import(&shell.settings, &[folder], None),
+        )?)),
     })
 }
 

@@ -282,6 +282,10 @@ impl UiState {
                 out.send(Request::DataOverview);
             }
             Reply::RegistryChecked(check) => self.registry.checked(check),
+            Reply::ResultsImported(report) => {
+                self.registry.results_imported(report);
+                out.send(Request::ListModels);
+            }
             Reply::Recovered(rows) => {
                 self.registry.recovered(rows, out);
                 out.send(Request::ListModels);

@@ -66,6 +66,9 @@ pub struct FakeState {
     pub export_max_abs_diff: f64,
     /// What an import answers (`None`: the user closed the dialog).
     pub import: Option<atb_protocol::ImportSummary>,
+    /// What importing a results folder answers (`None`: the user closed the dialog); its
+    /// imported rows join the registry.
+    pub results_import: Option<atb_protocol::sweep::ImportReport>,
     /// What a registry check finds (none: every version sound).
     pub findings: Vec<Finding>,
     /// The run queue: nothing in it ever starts here.
@@ -315,6 +318,17 @@ impl FakeBackend {
                 }
             }
             Request::ImportCsv { .. } => replies![Reply::Imported(s.import.clone())],
+            Request::ImportResults => {
+                let report = s.results_import.clone();
+                if let Some(r) = &report {
+                    for row in &r.imported {
+                        if !s.models.iter().any(|m| m.version_id == row.version_id) {
+                            s.models.push(row.clone());
+                        }
+                    }
+                }
+                replies![Reply::ResultsImported(report)]
+            }
             Request::CheckRegistry => {
                 let damaged: Vec<&str> = s
                     .findings

@@ -1,8 +1,10 @@
 //! Registry screen: the registry check (`atb models verify`: every finding with its fix, and
-//! Recover for finished runs kept aside) and the validation of every (architecture, variant)
-//! pair (`atb validate`) with a progress list and Cancel.
+//! Recover for finished runs kept aside), Import results (a sweep's bundles, `atb models
+//! import`), and the validation of every (architecture, variant) pair (`atb validate`) with a
+//! progress list and Cancel.
 
 use atb_protocol::registry::{FindingKind, RecoveryReport, RegistryCheck};
+use atb_protocol::sweep::ImportReport;
 use atb_protocol::training::PairResult;
 use atb_protocol::vocab::{Architecture, Variant};
 use egui::{RichText, Ui};
@@ -18,6 +20,9 @@ pub struct RegistryScreen {
     pub recovering: bool,
     /// What the last Recover registered, put right and could not take.
     pub recovered: Option<RecoveryReport>,
+    pub importing: bool,
+    /// What the last Import results did (`None` also when the dialog was closed).
+    pub imported: Option<ImportReport>,
     pub validating: bool,
     pub cancel_requested: bool,
     /// Pairs as they finish, in order.
@@ -47,6 +52,13 @@ impl RegistryScreen {
         out.send(Request::CheckRegistry);
     }
 
+    pub fn results_imported(&mut self, report: Option<ImportReport>) {
+        self.importing = false;
+        if report.is_some() {
+            self.imported = report;
+        }
+    }
+
     pub fn validation_progress(&mut self, pair: PairResult) {
         self.pairs.push(pair);
     }
@@ -62,6 +74,7 @@ impl RegistryScreen {
         match request {
             RequestKind::CheckRegistry => self.checking = false,
             RequestKind::Recover => self.recovering = false,
+            RequestKind::ImportResults => self.importing = false,
             RequestKind::Validate => {
                 self.validating = false;
                 self.cancel_requested = false;
@@ -93,7 +106,58 @@ impl RegistryScreen {
             show_recovery(ui, report);
         }
         ui.separator();
+        self.show_import(ui, out);
+        ui.separator();
         self.show_validation(ui, out);
+    }
+
+    fn show_import(&mut self, ui: &mut Ui, out: &mut Outbox) {
+        ui.heading("Sweep results");
+        ui.label(
+            "Brings home the version bundles a sweep's workers wrote on a cluster \
+             (`atb sweep plan`, `atb worker run`): each bundle's files are checked against its \
+             hashes and its job against the sweep's manifest, then registered under its \
+             original version id. Bundles already here are not copied again.",
+        );
+        ui.horizontal(|ui| {
+            if ui
+                .add_enabled(!self.importing, egui::Button::new("Import results…"))
+                .clicked()
+            {
+                self.importing = true;
+                out.send(Request::ImportResults);
+            }
+            if self.importing {
+                ui.add(egui::Spinner::new());
+            }
+        });
+        let Some(report) = &self.imported else { return };
+        let color = if report.refused.is_empty() {
+            GOOD_GREEN
+        } else {
+            ERROR_RED
+        };
+        ui.label(
+            RichText::new(format!(
+                "{} imported, {} already here, {} refused",
+                report.imported.len(),
+                report.already_present.len(),
+                report.refused.len()
+            ))
+            .color(color),
+        );
+        for row in &report.imported {
+            ui.label(format!(
+                "Imported {} ({} {} {} {})",
+                row.version_id, row.symbol, row.timeframe, row.architecture, row.variant
+            ));
+        }
+        for refusal in &report.refused {
+            ui.label(
+                RichText::new(format!("Refused {}: {}", refusal.bundle, refusal.reason))
+                    .color(ERROR_RED),
+            );
+        }
     }
 
     fn show_check(&self, ui: &mut Ui, check: &RegistryCheck, out: &mut Outbox) {

@@ -689,6 +689,48 @@ fn the_registry_screen_checks_recovers_and_validates_with_a_progress_list() {
 }
 
 #[test]
+fn import_results_registers_a_sweeps_bundles_and_names_the_refused_ones() {
+    use atb_protocol::sweep::{ImportRefusal, ImportReport};
+    let fake = FakeBackend::with_sample_models();
+    let mut row = fake.state().models[0].clone();
+    row.version_id = "2026-12-06_05h00m00s_sweep-1a2b3c4d-0".into();
+    row.tag = Some("sweep".into());
+    row.aliases.clear();
+    fake.state().results_import = Some(ImportReport {
+        imported: vec![row],
+        already_present: vec!["2026-12-06_05h00m01s_sweep-1a2b3c4d-1".into()],
+        refused: vec![ImportRefusal {
+            bundle: "results/job-000002".into(),
+            reason: "weights.safetensors differs from its manifest".into(),
+        }],
+    });
+    let mut h = harness(&fake);
+    h.run();
+    h.get_by_label("Registry").click();
+    h.run();
+    h.get_by_role_and_label(Role::Button, "Import results…")
+        .click();
+    h.run();
+    h.run();
+    h.get_by_label("1 imported, 1 already here, 1 refused");
+    h.get_by_label("Imported 2026-12-06_05h00m00s_sweep-1a2b3c4d-0 (BTCUSDT 1h cnn_lstm default)");
+    h.get_by_label("Refused results/job-000002: weights.safetensors differs from its manifest");
+    assert!(
+        fake.sent()
+            .iter()
+            .any(|r| matches!(r, Request::ImportResults))
+    );
+    // The registry's table was asked for again and holds the imported version.
+    h.get_by_label("Models").click();
+    h.run();
+    assert!(
+        h.query_all_by_label_contains("2026-12-06_05h00m00s_sweep-1a2b3c4d-0")
+            .next()
+            .is_some()
+    );
+}
+
+#[test]
 fn runs_are_queued_reordered_and_removed_and_keys_train_and_cancel() {
     let fake = FakeBackend::with_sample_models();
     let mut h = harness(&fake);

@@ -8,6 +8,7 @@ mod dev;
 mod models;
 mod output;
 mod predict;
+mod sweep;
 mod train;
 mod validate;
 
@@ -54,6 +55,13 @@ enum Command {
     /// Value after costs: a version's test-split forecasts traded as a signal, beside
     /// buy-and-hold and the last move's sign, with the deflated Sharpe ratio.
     Backtest(backtest::BacktestArgs),
+    /// Sweeps for a cluster: plan one from a TOML declaration, submit it to Slurm or
+    /// Kubernetes (or run it here), follow it, and report on the imported versions.
+    #[command(subcommand)]
+    Sweep(sweep::SweepCommand),
+    /// What a cluster task runs: one job of a planned sweep, into a version bundle.
+    #[command(subcommand)]
+    Worker(sweep::WorkerCommand),
     /// Developer diagnostics.
     #[command(subcommand)]
     Dev(dev::DevCommand),
@@ -125,6 +133,8 @@ fn main() -> ExitCode {
             Command::Models(cmd) => models::run(cmd).await,
             Command::Predict(args) => predict::run(args).await,
             Command::Validate { json, device, keep } => validate::run(json, device, keep).await,
+            Command::Sweep(cmd) => sweep::run(cmd).await,
+            Command::Worker(cmd) => sweep::worker(cmd).await,
         }
     });
     match result {

@@ -97,6 +97,20 @@ pub enum ModelsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Import the version bundles sweep workers wrote (`atb worker run`): each bundle's files
+    /// checked against its manifest and its job against the sweep's, then registered under its
+    /// original version id. Bundles already imported are found, not copied again; a corrupt one
+    /// is refused and named while the others import (exit 1 when any was refused).
+    Import {
+        /// Results folders (or single bundles).
+        #[arg(value_name = "RESULTS", required = true, num_args = 1..)]
+        paths: Vec<PathBuf>,
+        /// The sweep folder `atb sweep plan` wrote (default: the one holding or beside RESULTS).
+        #[arg(long, value_name = "DIR")]
+        sweep: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Export a version to ONNX (`model.onnx` in its folder), re-load it in tract and compare it
     /// with Burn on 64 windows of its test split; fails and keeps nothing above 1e-4.
     #[command(name = "export-onnx")]
@@ -180,6 +194,9 @@ pub async fn run(cmd: ModelsCommand) -> Result<ExitCode> {
             json,
         } => make_ensemble(settings, references, weights, json).await,
         ModelsCommand::Verify { json } => verify(&settings, json),
+        ModelsCommand::Import { paths, sweep, json } => {
+            crate::sweep::import(settings, paths, sweep, json).await
+        }
     }
 }
 

@@ -15,6 +15,7 @@ pub mod registry;
 pub mod rpc;
 pub mod selection;
 pub mod spec;
+pub mod sweep;
 pub mod targets;
 pub mod training;
 pub mod verdict;

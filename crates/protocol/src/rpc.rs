@@ -127,6 +127,9 @@ pub enum Request {
         versions: Vec<String>,
         weighting: Weighting,
     },
+    /// Import the version bundles of a sweep's results folder (chosen in a folder dialog):
+    /// hash-checked against the sweep, registered under their original ids (`atb models import`).
+    ImportResults,
     /// Add training runs to the end of the queue; they run one after another, unattended.
     Enqueue {
         requests: Vec<TrainRequest>,
@@ -194,6 +197,7 @@ impl RequestKind {
             Self::Backtest => "Backtest",
             Self::ForwardTest => "Forward test",
             Self::MakeEnsemble => "Make ensemble",
+            Self::ImportResults => "Importing sweep results",
             Self::Enqueue => "Queue",
             Self::QueueState => "Reading the queue",
             Self::QueueShift => "Reorder the queue",
@@ -242,6 +246,8 @@ pub enum Reply {
     Promoted(ModelRow),
     /// The ensemble just registered.
     EnsembleMade(Box<ModelRow>),
+    /// What importing a results folder did; `None` when the user closed the folder dialog.
+    ResultsImported(Option<crate::sweep::ImportReport>),
     /// The id of the deleted version.
     Deleted(String),
     /// `None` when the user closed the open dialog without choosing.

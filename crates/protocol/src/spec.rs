@@ -492,6 +492,19 @@ impl TrainSpec {
         out
     }
 
+    /// The fields (as a spec serialises them) that only the networks read: two `gbdt` specs
+    /// that differ only in these train the same model.
+    pub const NETWORK_ONLY_FIELDS: &'static [&'static str] = &[
+        "epochs",
+        "batch_size",
+        "learning_rate",
+        "patience",
+        "lr_patience",
+        "min_learning_rate",
+        "grad_clip_norm",
+        "overrides",
+    ];
+
     /// The tree budget a `gbdt` run uses: the variant's with the overrides applied.
     pub fn tree_budget(&self) -> TreeBudget {
         TreeBudget::resolve(self.variant, &self.trees)

@@ -57,7 +57,8 @@ impl Backend for ShellBackend {
     }
 }
 
-/// Dialogs answered by the test: saves go to `.0`, the file to import is `.0` with `.csv`.
+/// Dialogs answered by the test: saves go to `.0`, the file to import is `.0` with `.csv`, the
+/// results folder `.0` with `.results`.
 pub struct SaveTo(pub PathBuf);
 
 impl FileDialogs for SaveTo {
@@ -67,6 +68,10 @@ impl FileDialogs for SaveTo {
 
     fn open_csv(&self, _: &str) -> Result<Option<PathBuf>, ErrorReply> {
         Ok(Some(self.0.with_extension("csv")))
+    }
+
+    fn open_folder(&self, _: &str) -> Result<Option<PathBuf>, ErrorReply> {
+        Ok(Some(self.0.with_extension("results")))
     }
 }
 

@@ -28,7 +28,7 @@ impl Stream for Collected {
 }
 
 /// Dialogs that answer with whatever the test put in them (`None`: the user cancelled): the save
-/// dialog with `.0`, the open dialog with `.1`.
+/// dialog with `.0`, the open dialogs (file and folder) with `.1`.
 #[derive(Default)]
 struct ScriptedDialog(Mutex<Option<PathBuf>>, Mutex<Option<PathBuf>>);
 
@@ -38,6 +38,10 @@ impl FileDialogs for ScriptedDialog {
     }
 
     fn open_csv(&self, _: &str) -> Result<Option<PathBuf>, ErrorReply> {
+        Ok(self.1.lock().unwrap().clone())
+    }
+
+    fn open_folder(&self, _: &str) -> Result<Option<PathBuf>, ErrorReply> {
         Ok(self.1.lock().unwrap().clone())
     }
 }
@@ -995,11 +999,65 @@ fn every_request_kind_answers_or_fails_with_its_kind() {
         Reply::Prefs(Some(Box::new(prefs)))
     );
 
+    import_sweep_results(&mut f);
+
     let missing: Vec<_> = RequestKind::all()
         .into_iter()
         .filter(|k| !f.seen.contains(k))
         .collect();
     assert!(missing.is_empty(), "never exercised: {missing:?}");
+}
+
+/// Import results: a closed dialog imports nothing; a results folder's bundle (a sweep planned
+/// and one job run by the engine, as a cluster's worker would) is registered under its own id,
+/// and importing it again finds it there.
+fn import_sweep_results(f: &mut Fixture) {
+    use atb_engine::service::sweep;
+    *f.dialog.1.lock().unwrap() = None;
+    assert_eq!(f.ok(Request::ImportResults), Reply::ResultsImported(None));
+    let study = f._home.path().join("study");
+    std::fs::create_dir_all(&study).unwrap();
+    let declaration = study.join("sweep.toml");
+    std::fs::write(
+        &declaration,
+        "name = \"desktop\"\n[series]\nsymbols = [\"BTCUSDT\"]\ntimeframe = \"1h\"\nsource = \"sample\"\ndays = 40\n\
+         [models]\narchitectures = [\"gbdt\"]\nvariants = [\"lightweight\"]\n[spec]\nsequence_length = 24\ndevice = \"cpu\"\n",
+    )
+    .unwrap();
+    let planner = Settings::resolve(f._home.path().join("planner"), None).unwrap();
+    let folder = study.join("sweep");
+    atb_engine::service::block_on(sweep::plan::plan(&planner, &declaration, &folder)).unwrap();
+    let results = folder.join("results");
+    let ran = sweep::worker::run_job(
+        &folder,
+        0,
+        &results,
+        &mut |_| {},
+        &atb_engine::CancelToken::new(),
+    )
+    .unwrap_or_else(|failure| panic!("the worker failed: {failure}"));
+    *f.dialog.1.lock().unwrap() = Some(results);
+    let arrived = f.ok(Request::ImportResults);
+    let Reply::ResultsImported(Some(report)) = arrived else {
+        panic!("got {arrived:?}")
+    };
+    assert_eq!(report.imported.len(), 1, "{report:?}");
+    assert_eq!(report.imported[0].version_id, ran.version_id);
+    let arrived = f.ok(Request::ListModels);
+    let Reply::Models(rows) = arrived else {
+        panic!("got {arrived:?}")
+    };
+    assert!(rows.iter().any(|r| r.version_id == ran.version_id));
+    let arrived = f.ok(Request::ImportResults);
+    let Reply::ResultsImported(Some(again)) = arrived else {
+        panic!("got {arrived:?}")
+    };
+    assert_eq!(
+        (again.imported.len(), again.already_present.len()),
+        (0, 1),
+        "{again:?}"
+    );
+    *f.dialog.1.lock().unwrap() = None;
 }
 
 #[test]

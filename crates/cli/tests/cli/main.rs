@@ -10,3 +10,4 @@ mod data;
 mod features;
 mod models;
 mod onnx_runtime;
+mod sweep;

@@ -8,6 +8,7 @@
 //! reports as an orphan. Loading checks the weights' SHA-256 and refuses a tampered folder.
 
 pub mod exports;
+mod import;
 mod index;
 mod layout;
 mod load;
@@ -41,8 +42,8 @@ use crate::training::{EnsembleModel, TrainOutcome, TrainedModel};
 use index::{MetricColumns, comparisons_json, scope, set_alias};
 use layout::{crash_point, read_dirs};
 
+pub use import::Imported;
 pub use index::LATEST;
-#[cfg(feature = "testing")]
 pub use layout::METADATA_FILE;
 pub use layout::{ENSEMBLE_FILE, RECOVERY_DIR, SCHEMA_FILE, weights_file};
 #[cfg(feature = "testing")]
@@ -59,6 +60,9 @@ pub struct Registry {
     durable: bool,
     /// How long a registration waits for the write lock before keeping the run for recovery.
     lock_wait: std::time::Duration,
+    /// Appended to the creation stamp in place of `v1`, `v2`… (a sweep worker's job, so that
+    /// versions trained apart get ids that cannot collide when imported together).
+    id_suffix: Option<String>,
 }
 
 /// A version loaded for inference, hash checked.
@@ -83,7 +87,15 @@ impl Registry {
             db_path,
             durable: true,
             lock_wait: layout::REGISTER_LOCK_WAIT,
+            id_suffix: None,
         })
+    }
+
+    /// Names new versions `STAMP_SUFFIX` instead of `STAMP_vN` (`STAMP_SUFFIX-N` should two
+    /// share a second).
+    pub fn with_id_suffix(mut self, suffix: Option<String>) -> Self {
+        self.id_suffix = suffix;
+        self
     }
 
     /// The registry without its power-loss durability (`synchronous=NORMAL`, no folder fsyncs),

@@ -240,7 +240,13 @@ impl Registry {
         let stamp = created.format("%Y-%m-%d_%Hh%Mm%Ss").to_string();
         let mut n = 1;
         let (version_id, final_dir) = loop {
-            let id = format!("{stamp}_v{n}");
+            // A preset id (an imported bundle's) is kept or refused, never renumbered.
+            let id = match (metadata.version_id.as_str(), &self.id_suffix) {
+                ("", None) => format!("{stamp}_v{n}"),
+                ("", Some(suffix)) if n == 1 => format!("{stamp}_{suffix}"),
+                ("", Some(suffix)) => format!("{stamp}_{suffix}-{n}"),
+                (preset, _) => preset.to_string(),
+            };
             let taken: bool = tx
                 .query_row(
                     "SELECT 1 FROM model_versions WHERE version_id = ?1",
@@ -253,6 +259,11 @@ impl Registry {
             let dir = series_dir.join(&id);
             if !taken && !dir.exists() {
                 break (id, dir);
+            }
+            if !metadata.version_id.is_empty() {
+                return Err(Error::InvalidRequest(format!(
+                    "version {id} is already in this registry with other files; it was not imported over them"
+                )));
             }
             n += 1;
         };

@@ -14,6 +14,7 @@
 //! | next close and raw outputs, Burn or ONNX | [`predict`] |
 //! | `atb validate` (every pair, end to end) | [`validate`] |
 //! | `atb bench` | [`bench`] |
+//! | sweeps on Slurm and Kubernetes: plan, worker, import, submit, status, report | [`sweep`] |
 
 pub mod bench;
 pub mod data;
@@ -23,6 +24,7 @@ pub mod models;
 pub mod predict;
 pub mod queue;
 pub mod runs;
+pub mod sweep;
 pub mod train;
 pub mod validate;
 pub mod workbench;

@@ -19,6 +19,8 @@ pub struct TrainOptions {
     pub tag: Option<String>,
     /// Move the series' `latest` alias to the new version.
     pub set_latest: bool,
+    /// Ids `STAMP_SUFFIX` instead of `STAMP_vN` ([`Registry::with_id_suffix`]).
+    pub id_suffix: Option<String>,
 }
 
 impl Default for TrainOptions {
@@ -26,6 +28,7 @@ impl Default for TrainOptions {
         Self {
             tag: None,
             set_latest: true,
+            id_suffix: None,
         }
     }
 }
@@ -97,8 +100,9 @@ pub fn train_and_register(
             epochs_run: outcome.epochs_run,
         });
     }
-    let row =
-        Registry::open(settings)?.register(&outcome, options.tag.as_deref(), options.set_latest)?;
+    let row = Registry::open(settings)?
+        .with_id_suffix(options.id_suffix.clone())
+        .register(&outcome, options.tag.as_deref(), options.set_latest)?;
     Ok(TrainResult::Registered {
         row: Box::new(row),
         outcome: Box::new(outcome),

@@ -294,3 +294,53 @@ fn a_run_killed_after_staging_is_moved_to_recovery_not_deleted() {
     assert_eq!(check.ok.len(), 1, "{check:?}");
     assert!(check.stray_files.is_empty(), "{check:?}");
 }
+
+#[test]
+fn an_imported_version_keeps_its_id_and_an_other_version_under_that_id_is_refused() {
+    use atb_engine::testing::registry::Imported;
+    let (_home, _settings, id, folder) = registered();
+    let source = _home.path().join(&folder);
+    // Into another registry: the same id, found there the second time.
+    let other = tempfile::tempdir().unwrap();
+    let settings = Settings::resolve(other.path().to_path_buf(), None).unwrap();
+    let mut registry = Registry::open(&settings).unwrap();
+    match registry.import_version(&source).unwrap() {
+        Imported::New(row) => {
+            assert_eq!(row.version_id, id);
+            assert!(row.aliases.is_empty(), "an import never moves latest");
+        }
+        other => panic!("expected a new version, got {other:?}"),
+    }
+    assert!(matches!(
+        registry.import_version(&source).unwrap(),
+        Imported::AlreadyPresent(row) if row.version_id == id
+    ));
+    registry
+        .load(&id, &atb_models::burn::prelude::Device::flex())
+        .unwrap();
+    // Another run's files under the same id: refused, the registered one untouched.
+    let forged = tempfile::tempdir().unwrap();
+    let outcome = quick_outcome();
+    let another = Registry::open(&Settings::resolve(forged.path().join("h"), None).unwrap())
+        .unwrap()
+        .register(&outcome, None, false)
+        .unwrap();
+    let forged_dir = forged.path().join("h").join(&another.folder);
+    let metadata_path = forged_dir.join("metadata.json");
+    let mut metadata: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&metadata_path).unwrap()).unwrap();
+    metadata["version_id"] = serde_json::Value::from(id.clone());
+    std::fs::write(&metadata_path, serde_json::to_vec(&metadata).unwrap()).unwrap();
+    let err = registry.import_version(&forged_dir).unwrap_err();
+    assert!(
+        err.to_string().contains(&format!(
+            "version {id} is already in this registry with other weights"
+        )),
+        "{err}"
+    );
+    // Weights that differ from the metadata's hash are refused before anything is written.
+    std::fs::write(forged_dir.join("weights.safetensors"), b"not weights").unwrap();
+    let err = registry.import_version(&forged_dir).unwrap_err();
+    assert!(err.to_string().contains("SHA-256 mismatch"), "{err}");
+    assert_eq!(registry.list(None).unwrap().len(), 1);
+}

@@ -83,6 +83,7 @@ pub fn bench_features(
     let options = TrainOptions {
         tag: Some(BENCH_TAG.into()),
         set_latest: false,
+        id_suffix: None,
     };
     let mut started = 0;
     let mut train = |params: &TrainSpec| -> Result<(ModelRow, f64)> {

@@ -563,6 +563,7 @@ pub fn run_benchmark(
             let options = TrainOptions {
                 tag: Some(BENCH_TAG.into()),
                 set_latest: false,
+                id_suffix: None,
             };
             let trained = train_and_register(
                 settings,

@@ -56,6 +56,7 @@ pub fn bench_targets(
     let options = TrainOptions {
         tag: Some(BENCH_TAG.into()),
         set_latest: false,
+        id_suffix: None,
     };
     let mut runs = Vec::with_capacity(total);
     for &target in targets {

@@ -105,8 +105,8 @@ impl ModelsScreen {
                         if !r.aliases.is_empty() {
                             name.push_str(&format!(" ({})", r.aliases.join(", ")));
                         }
-                        if r.tag.is_some() {
-                            name.push_str(" [bench]");
+                        if let Some(tag) = &r.tag {
+                            name.push_str(&format!(" [{tag}]"));
                         }
                         if ui.link(name).clicked() {
                             open = Some(r.version_id.clone());

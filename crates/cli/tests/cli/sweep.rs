@@ -600,3 +600,33 @@ fn a_sweep_runs_on_a_real_slurm_array_and_comes_home() {
     assert!(out.contains("nothing to submit"), "{out}");
     drop(slurm);
 }
+
+#[test]
+fn a_sweep_planned_again_never_takes_the_earlier_plans_bundles_for_its_own() {
+    let tmp = tempfile::tempdir().unwrap();
+    plan(tmp.path(), tmp.path(), &sweep_toml(r#""gbdt""#, "1", ""));
+    let sweep = tmp.path().join("sweep");
+    let (code, _, err) = worker(tmp.path(), &sweep, 0);
+    assert_eq!(code, 0, "{err}");
+    // The same folder, another declaration: job 0 is another training now.
+    plan(tmp.path(), tmp.path(), &sweep_toml(r#""gbdt""#, "2", ""));
+    let (_, out, _) = run(atb(tmp.path(), NO_NETWORK)
+        .args(["sweep", "status"])
+        .arg(&sweep));
+    assert!(out.contains("holds a bundle of another plan"), "{out}");
+    assert!(out.contains("0 done, 1 failed"), "{out}");
+    // Named by its sweep folder, the results are checked against the new plan and refused.
+    let (code, report, _) = import(&tmp.path().join("home"), &sweep);
+    assert_eq!(code, 1, "{report}");
+    assert!(
+        report["refused"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("belongs to sweep"),
+        "{report}"
+    );
+    // The worker refuses to overwrite it.
+    let (code, _, err) = worker(tmp.path(), &sweep, 0);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("holds a bundle of another job"), "{err}");
+}

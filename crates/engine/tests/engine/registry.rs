@@ -330,6 +330,14 @@ fn an_imported_version_keeps_its_id_and_an_other_version_under_that_id_is_refuse
     let mut metadata: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&metadata_path).unwrap()).unwrap();
     metadata["version_id"] = serde_json::Value::from(id.clone());
+    // Other weights for certain (two quick runs can write identical bytes): one byte changed,
+    // the metadata's hash made to match it.
+    let weights_path = forged_dir.join("weights.safetensors");
+    let mut weights = std::fs::read(&weights_path).unwrap();
+    let last = weights.len() - 1;
+    weights[last] ^= 0x01;
+    std::fs::write(&weights_path, &weights).unwrap();
+    metadata["weights_sha256"] = serde_json::Value::from(atb_engine::fsutil::sha256_hex(&weights));
     std::fs::write(&metadata_path, serde_json::to_vec(&metadata).unwrap()).unwrap();
     let err = registry.import_version(&forged_dir).unwrap_err();
     assert!(

@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use atb_protocol::sweep::{
-    BUNDLE_MANIFEST_FILE, JobState, JobStatus, SweepManifest, bundle_dir_name, failure_file_name,
+    BUNDLE_MANIFEST_FILE, BundleManifest, JobState, JobStatus, SweepJobEntry, SweepManifest,
+    bundle_dir_name, failure_file_name,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -56,18 +57,37 @@ pub struct SlurmSubmission {
     pub indices: Vec<usize>,
 }
 
-/// Jobs with a bundle in `results` (a `bundle.json` present; `import` verifies it).
+/// What `results` holds for one job: nothing, its bundle, or a bundle of another plan (an
+/// earlier plan into the same folder). Read from `bundle.json` alone; `import` verifies files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BundleFound {
+    None,
+    Ours,
+    Other,
+}
+
+fn bundle_found(manifest: &SweepManifest, entry: &SweepJobEntry, results: &Path) -> BundleFound {
+    let path = results
+        .join(bundle_dir_name(entry.index))
+        .join(BUNDLE_MANIFEST_FILE);
+    let Ok(bytes) = std::fs::read(&path) else {
+        return BundleFound::None;
+    };
+    match serde_json::from_slice::<BundleManifest>(&bytes) {
+        Ok(b) if b.sweep_id == manifest.sweep_id && b.job_sha256 == entry.sha256 => {
+            BundleFound::Ours
+        }
+        _ => BundleFound::Other,
+    }
+}
+
+/// Jobs with their bundle in `results`.
 pub fn done_jobs(manifest: &SweepManifest, results: &Path) -> Vec<usize> {
     manifest
         .jobs
         .iter()
+        .filter(|j| bundle_found(manifest, j, results) == BundleFound::Ours)
         .map(|j| j.index)
-        .filter(|&i| {
-            results
-                .join(bundle_dir_name(i))
-                .join(BUNDLE_MANIFEST_FILE)
-                .exists()
-        })
         .collect()
 }
 
@@ -392,13 +412,18 @@ pub fn status(sweep_dir: &Path, results: &Path) -> Result<Vec<JobStatus>> {
         .jobs
         .iter()
         .map(|j| {
-            let bundle = results
-                .join(bundle_dir_name(j.index))
-                .join(BUNDLE_MANIFEST_FILE);
             let failure = std::fs::read_to_string(results.join(failure_file_name(j.index))).ok();
             let queued = queue.iter().find(|(i, _)| *i == j.index).map(|(_, s)| *s);
-            let (state, reason) = if bundle.exists() {
+            let found = bundle_found(&manifest, j, results);
+            let (state, reason) = if found == BundleFound::Ours {
                 (JobState::Done, None)
+            } else if found == BundleFound::Other {
+                let folder = results.join(bundle_dir_name(j.index));
+                let why = format!(
+                    "{} holds a bundle of another plan: move it away to run this job",
+                    folder.display()
+                );
+                (JobState::Failed, Some(why))
             } else if let Some(state) = queued {
                 (state, None)
             } else if let Some(text) = failure {

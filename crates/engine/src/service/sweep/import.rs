@@ -14,10 +14,14 @@ use crate::error::{Error, Result};
 use crate::registry::{Imported, Registry};
 use crate::settings::Settings;
 
-/// The bundles a given path means: itself when it is one, else the bundles directly inside it.
+/// The bundles a given path means: itself when it is one, else the bundles directly inside it
+/// (a sweep folder means its default results folder).
 fn bundles_in(path: &Path) -> Result<Vec<PathBuf>> {
     if path.join(BUNDLE_MANIFEST_FILE).exists() {
         return Ok(vec![path.to_path_buf()]);
+    }
+    if path.join(SWEEP_MANIFEST_FILE).exists() {
+        return bundles_in(&super::default_results(path));
     }
     let entries = std::fs::read_dir(path).map_err(|e| {
         Error::InvalidRequest(format!(

@@ -103,7 +103,7 @@ pub async fn run(cmd: SweepCommand) -> Result<ExitCode> {
                 println!(
                     "planned sweep {} ({}): {} job(s), {} candle snapshot(s) in {}",
                     manifest.name,
-                    &manifest.sweep_id[..12],
+                    atb_protocol::sweep::short_id(&manifest.sweep_id, 12),
                     manifest.jobs.len(),
                     manifest.snapshots.len(),
                     out.display()
@@ -244,7 +244,7 @@ fn print_report(report: &SweepReport) {
     println!(
         "sweep {} ({}): {} job(s), {} imported",
         report.name,
-        &report.sweep_id[..12],
+        atb_protocol::sweep::short_id(&report.sweep_id, 12),
         report.jobs,
         report.imported
     );

@@ -29,6 +29,12 @@ pub const EXIT_TEMPORARY: u8 = 75;
 /// The tag of every version a sweep registered.
 pub const SWEEP_TAG: &str = "sweep";
 
+/// The first `n` characters of a sweep id, as names and tables show it (the whole id when a
+/// damaged manifest holds a shorter one).
+pub fn short_id(id: &str, n: usize) -> &str {
+    id.get(..n).unwrap_or(id)
+}
+
 /// A job file's name in `jobs/`.
 pub fn job_file_name(index: usize) -> String {
     format!("{index:06}.json")

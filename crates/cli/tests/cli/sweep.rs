@@ -270,6 +270,17 @@ fn refuses_tampered_bundles(tmp: &Path, sweep: &Path) {
     );
 }
 
+/// Plans `file` into `out`, which must be refused (exit 1); returns stderr.
+fn plan_refused(home: &Path, file: &Path, out: &Path) -> String {
+    let (code, _, err) = run(atb(home, NO_NETWORK)
+        .args(["sweep", "plan"])
+        .arg(file)
+        .arg("--out")
+        .arg(out));
+    assert_eq!(code, 1, "{err}");
+    err
+}
+
 #[test]
 fn planning_lists_every_problem_before_writing_anything() {
     let tmp = tempfile::tempdir().unwrap();
@@ -282,12 +293,7 @@ fn planning_lists_every_problem_before_writing_anything() {
     .replace("epochs = 1", "epochs = 1\nsequence_lenght = 48");
     std::fs::write(&file, toml).unwrap();
     let out_dir = tmp.path().join("sweep");
-    let (code, _, err) = run(atb(tmp.path(), NO_NETWORK)
-        .args(["sweep", "plan"])
-        .arg(&file)
-        .arg("--out")
-        .arg(&out_dir));
-    assert_eq!(code, 1, "{err}");
+    let err = plan_refused(tmp.path(), &file, &out_dir);
     assert!(
         err.contains("spec.sequence_lenght is not a training field"),
         "{err}"
@@ -307,12 +313,7 @@ fn planning_lists_every_problem_before_writing_anything() {
         ),
     )
     .unwrap();
-    let (code, _, err) = run(atb(tmp.path(), NO_NETWORK)
-        .args(["sweep", "plan"])
-        .arg(&file)
-        .arg("--out")
-        .arg(&out_dir));
-    assert_eq!(code, 1, "{err}");
+    let err = plan_refused(tmp.path(), &file, &out_dir);
     // lstm at batch 0; the ensemble at batch 0 (its batch and its kind) and at batch 32.
     assert!(err.contains("4 problems"), "{err}");
     assert!(
@@ -331,12 +332,7 @@ fn planning_lists_every_problem_before_writing_anything() {
         sweep_toml(r#""lstm""#, "1", "").replace("days = 60", "days = 3"),
     )
     .unwrap();
-    let (code, _, err) = run(atb(tmp.path(), NO_NETWORK)
-        .args(["sweep", "plan"])
-        .arg(&file)
-        .arg("--out")
-        .arg(&out_dir));
-    assert_eq!(code, 1, "{err}");
+    let err = plan_refused(tmp.path(), &file, &out_dir);
     assert!(err.contains("cannot be planned (1 problem)"), "{err}");
     assert!(
         !out_dir.exists(),

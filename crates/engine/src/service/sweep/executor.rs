@@ -135,7 +135,7 @@ pub fn slurm_script(
     s.push_str(&format!(
         "# atb sweep {} ({}): {} job(s) of {}\n",
         manifest.name,
-        &manifest.sweep_id[..12],
+        atb_protocol::sweep::short_id(&manifest.sweep_id, 12),
         indices.len(),
         manifest.jobs.len()
     ));
@@ -205,8 +205,8 @@ pub fn kubernetes_manifest(
         "apiVersion": "batch/v1",
         "kind": "Job",
         "metadata": {
-            "name": format!("atb-{}-{}", slug(&manifest.name).chars().take(30).collect::<String>(), &manifest.sweep_id[..8]),
-            "labels": { "app.kubernetes.io/name": "atb-sweep", "atb/sweep-id": &manifest.sweep_id[..12] }
+            "name": format!("atb-{}-{}", slug(&manifest.name).chars().take(30).collect::<String>(), atb_protocol::sweep::short_id(&manifest.sweep_id, 8)),
+            "labels": { "app.kubernetes.io/name": "atb-sweep", "atb/sweep-id": atb_protocol::sweep::short_id(&manifest.sweep_id, 12) }
         },
         "spec": {
             "completionMode": "Indexed",

@@ -4,9 +4,12 @@
 //! handled on its own: a corrupt one is refused and named while the others import; importing
 //! again finds them there.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use atb_protocol::sweep::{BUNDLE_MANIFEST_FILE, ImportRefusal, ImportReport, SWEEP_MANIFEST_FILE};
+use atb_protocol::sweep::{
+    BUNDLE_MANIFEST_FILE, ImportRefusal, ImportReport, SWEEP_MANIFEST_FILE, SweepManifest, short_id,
+};
 
 use super::read_manifest;
 use super::worker::verify_bundle;
@@ -66,6 +69,8 @@ pub fn import(
     let mut registry = Registry::open(settings)?;
     registry.clear_interrupted()?;
     let mut report = ImportReport::default();
+    // Each sweep's manifest read once, however many of its bundles are imported.
+    let mut manifests = HashMap::new();
     for path in paths {
         let bundles = match bundles_in(path) {
             Ok(b) if b.is_empty() => {
@@ -85,7 +90,7 @@ pub fn import(
             }
         };
         for bundle in bundles {
-            match import_one(&mut registry, &bundle, sweep) {
+            match import_one(&mut registry, &mut manifests, &bundle, sweep) {
                 Ok(Imported::New(row)) => report.imported.push(row),
                 Ok(Imported::AlreadyPresent(row)) => report.already_present.push(row.version_id),
                 Err(e) => report.refused.push(ImportRefusal {
@@ -98,20 +103,29 @@ pub fn import(
     Ok(report)
 }
 
-fn import_one(registry: &mut Registry, bundle: &Path, sweep: Option<&Path>) -> Result<Imported> {
+fn import_one(
+    registry: &mut Registry,
+    manifests: &mut HashMap<PathBuf, SweepManifest>,
+    bundle: &Path,
+    sweep: Option<&Path>,
+) -> Result<Imported> {
     let manifest = verify_bundle(bundle)?;
     let Some(sweep_dir) = sweep_dir_for(bundle, sweep) else {
         return Err(Error::InvalidRequest(
             "no sweep manifest found for it (looked beside and above its results folder); name the sweep folder `atb sweep plan` wrote with --sweep DIR".into(),
         ));
     };
-    let sweep = read_manifest(&sweep_dir)?;
+    if !manifests.contains_key(&sweep_dir) {
+        let read = read_manifest(&sweep_dir)?;
+        manifests.insert(sweep_dir.clone(), read);
+    }
+    let sweep = &manifests[&sweep_dir];
     if sweep.sweep_id != manifest.sweep_id {
         return Err(Error::InvalidData(format!(
             "it belongs to sweep {}, not to the sweep in {} ({})",
-            &manifest.sweep_id[..manifest.sweep_id.len().min(12)],
+            short_id(&manifest.sweep_id, 12),
             sweep_dir.display(),
-            &sweep.sweep_id[..12]
+            short_id(&sweep.sweep_id, 12)
         )));
     }
     let Some(entry) = sweep.jobs.iter().find(|j| j.index == manifest.job_index) else {

@@ -167,15 +167,15 @@ fn run(
     let options = TrainOptions {
         tag: Some(SWEEP_TAG.into()),
         set_latest: false,
-        id_suffix: Some(format!("sweep-{}-{index}", &manifest.sweep_id[..8])),
+        id_suffix: Some(format!(
+            "sweep-{}-{index}",
+            atb_protocol::sweep::short_id(&manifest.sweep_id, 8)
+        )),
     };
     let (row, train_seconds) =
         match train_and_register(&settings, &series, &spec, &options, on_event, cancel)? {
             TrainResult::Registered { row, outcome } => (row, outcome.train_seconds),
-            TrainResult::Cancelled { epochs_run } => {
-                let _ = epochs_run;
-                return Err(Error::Cancelled);
-            }
+            TrainResult::Cancelled { .. } => return Err(Error::Cancelled),
         };
     // The bundle, staged beside its final name and renamed into place whole.
     let staging = home.path().join("bundle");
